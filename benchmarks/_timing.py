@@ -1,0 +1,43 @@
+"""Timing helpers shared by the benchmark scripts: ours in-process, R's in a subprocess."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+
+
+def time_python(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def time_r(setup: str, expression: str, repeat: int) -> float | None:
+    """Median seconds of one evaluation of ``expression`` in R after ``setup``, or None without R."""
+    if shutil.which("Rscript") is None:
+        return None
+    code = f"""
+suppressPackageStartupMessages({{library(DoseFinding)}})
+{setup}
+invisible({expression})
+times <- replicate({repeat}, system.time({expression})[["elapsed"]])
+cat(median(times), "\\n")
+"""
+    out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def report(name: str, ours: float, r_time: float | None) -> None:
+    """Print one benchmark line: our time, R's time and R/ours."""
+    if r_time is None:
+        print(f"{name}: ours {ours * 1e3:.2f} ms; R not available (no Rscript)")
+    else:
+        print(f"{name}: ours {ours * 1e3:.2f} ms, R {r_time * 1e3:.2f} ms, R/ours = {r_time / ours:.1f}x")

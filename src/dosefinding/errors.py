@@ -1,0 +1,31 @@
+"""Exceptions raised by dosefinding.
+
+Every error the package raises on purpose derives from :class:`DoseFindingError`, so a
+caller can catch them all in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DoseFindingError", "InputError", "ConvergenceError"]
+
+
+class DoseFindingError(Exception):
+    """Base class of all errors raised by dosefinding."""
+
+
+class InputError(DoseFindingError, ValueError):
+    """An argument, column or value given by the user is not valid.
+
+    The message names the argument, column or value at fault.
+
+    Examples
+    --------
+    >>> raise InputError("doses: must start with placebo (0), got 5")
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: doses: must start with placebo (0), got 5
+    """
+
+
+class ConvergenceError(DoseFindingError, RuntimeError):
+    """A numerical routine did not reach the requested accuracy; the message says what was tried."""

@@ -1,0 +1,204 @@
+"""Optimal contrasts for candidate dose-response shapes (R DoseFinding's ``optContr``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import nnls
+
+from dosefinding.errors import InputError
+from dosefinding.shapes.candidates import Candidates
+from dosefinding.validation import as_covariance, as_doses, as_vector
+
+__all__ = ["OptimalContrasts", "optimal_contrasts", "dunnett_contrasts", "contrast_correlation"]
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class OptimalContrasts:
+    """Optimal contrasts of a set of candidate models.
+
+    Attributes
+    ----------
+    contrasts
+        One column per model, one row per dose; each column has unit length (and sums to
+        zero unless the contrasts are placebo-adjusted).
+    correlation
+        Correlation of the contrast estimates under the covariance used.
+    mean_responses
+        The candidate mean responses the contrasts were built from.
+    placebo_adjusted, constrained
+        How the contrasts were computed.
+    """
+
+    contrasts: pd.DataFrame
+    correlation: pd.DataFrame
+    mean_responses: pd.DataFrame
+    placebo_adjusted: bool
+    constrained: bool
+
+    def summary(self) -> str:
+        """The contrasts and their correlation, printed as R's ``summary(optContr(...))``."""
+        kind = "constrained" if self.constrained else "unconstrained"
+        return "\n".join(
+            [
+                f"Optimal {kind} contrasts" + (" (placebo-adjusted)" if self.placebo_adjusted else ""),
+                "",
+                self.contrasts.round(3).to_string(),
+                "",
+                "Contrast correlation:",
+                self.correlation.round(3).to_string(),
+            ]
+        )
+
+
+def optimal_contrasts(
+    candidates: Candidates,
+    weights: ArrayLike | None = None,
+    cov: ArrayLike | None = None,
+    placebo_adjusted: bool = False,
+    constrained: bool = False,
+    doses: ArrayLike | None = None,
+) -> OptimalContrasts:
+    """Optimal contrasts: for each model, the contrast with most power to detect it.
+
+    The unconstrained contrast for mean vector ``mu`` and covariance ``S`` is
+    proportional to ``S^-1 (mu - m 1)`` with ``m`` the ``S^-1``-weighted mean of ``mu``
+    (Bretz, Pinheiro and Branson 2005). The constrained contrast restricts the active-dose
+    coefficients to the sign of the expected effect (Bornkamp 2017); it is found exactly
+    as a non-negative least-squares problem.
+
+    Parameters
+    ----------
+    candidates
+        The candidate models.
+    weights
+        Relative sample sizes per dose (``S = diag(1 / weights)``). Give ``weights`` or
+        ``cov``, not both; neither means equal weights.
+    cov
+        Covariance of the dose-group estimates (e.g. from an MMRM or ANCOVA).
+    placebo_adjusted
+        Contrasts for placebo-adjusted estimates: ``doses`` then excludes 0 and ``cov``
+        is the covariance of the placebo-adjusted estimates.
+    constrained
+        Sign-constrained contrasts.
+    doses
+        Doses at which the estimates are available; default the candidates' doses
+        (without placebo when ``placebo_adjusted``).
+
+    Examples
+    --------
+    >>> from dosefinding import Candidates
+    >>> cands = Candidates([0, 10, 25, 50, 100, 150], {"linear": None, "emax": 25})
+    >>> oc = optimal_contrasts(cands, weights=[20] * 6)
+    >>> oc.contrasts.round(3)["linear"].tolist()
+    [-0.535, -0.405, -0.209, 0.118, 0.772, ...]
+    """
+    if weights is not None and cov is not None:
+        raise InputError("weights, cov: give one of them, not both")
+    if doses is None:
+        d = candidates.doses[1:] if placebo_adjusted else candidates.doses
+    else:
+        d = as_doses(doses, "doses", placebo=not placebo_adjusted)
+    k = d.size
+    if cov is not None:
+        s = as_covariance(cov, "cov", k)
+    elif weights is not None:
+        w = as_vector(weights, "weights")
+        if w.size == 1:
+            w = np.full(k, w[0])
+        if w.size != k or np.any(w <= 0):
+            raise InputError(f"weights: need {k} positive values, got {w.tolist()}")
+        s = np.diag(1.0 / w)
+    else:
+        s = np.eye(k)
+    means = candidates.response_matrix(d, placebo_adjusted=placebo_adjusted)
+    mu = means.to_numpy()
+    flat = np.ptp(mu, axis=0) == 0 if not placebo_adjusted else np.all(mu == 0, axis=0)
+    if np.any(flat):
+        raise InputError(
+            f"candidates: model(s) {[candidates.labels[i] for i in np.flatnonzero(flat)]} "
+            f"have a constant response at doses {d.tolist()}; no contrast can detect them"
+        )
+    if constrained:
+        sign = 1.0 if candidates.direction == "increasing" else -1.0
+        c = _constrained(mu, s, placebo_adjusted, sign)
+    else:
+        c = _unconstrained(mu, s, placebo_adjusted)
+    labels = list(candidates.labels)
+    index = pd.Index(d, name="dose")
+    return OptimalContrasts(
+        contrasts=pd.DataFrame(c, index=index, columns=labels),
+        correlation=pd.DataFrame(contrast_correlation(c, s), index=labels, columns=labels),
+        mean_responses=means,
+        placebo_adjusted=placebo_adjusted,
+        constrained=constrained,
+    )
+
+
+def contrast_correlation(contrasts: FloatArray, cov: FloatArray) -> FloatArray:
+    """Correlation matrix of the contrast estimates ``C' est`` when ``est`` has covariance ``cov``."""
+    c_cov = contrasts.T @ cov @ contrasts
+    sd = np.sqrt(np.diag(c_cov))
+    return c_cov / np.outer(sd, sd)
+
+
+def dunnett_contrasts(doses: ArrayLike) -> pd.DataFrame:
+    """Contrasts of each active dose against placebo (many-to-one comparisons, Dunnett 1955).
+
+    Examples
+    --------
+    >>> dunnett_contrasts([0, 5, 50]).to_numpy().tolist()
+    [[-1.0, -1.0], [1.0, 0.0], [0.0, 1.0]]
+    """
+    d = as_doses(doses)
+    c = np.vstack([-np.ones(d.size - 1), np.eye(d.size - 1)])
+    return pd.DataFrame(c, index=pd.Index(d, name="dose"), columns=[f"{x:g}" for x in d[1:]])
+
+
+def _unit_columns(c: FloatArray) -> FloatArray:
+    return c / np.linalg.norm(c, axis=0)
+
+
+def _unconstrained(mu: FloatArray, s: FloatArray, placebo_adjusted: bool) -> FloatArray:
+    s_inv = np.linalg.inv(s)
+    if placebo_adjusted:
+        return _unit_columns(s_inv @ mu)
+    row_sums = s_inv.sum(axis=1)
+    centre = row_sums @ mu / row_sums.sum()
+    c = s_inv @ (mu - centre)
+    return _unit_columns(c - c.sum(axis=0))
+
+
+def _constrained(mu: FloatArray, s: FloatArray, placebo_adjusted: bool, sign: float) -> FloatArray:
+    """Minimise c' S c subject to mu' c = 1 and sign * c >= 0 on the active doses.
+
+    With ``S = R'R`` the solution is the non-negative least-squares fit of
+    ``R^-T mu`` on ``R``, rescaled: both share the Karush-Kuhn-Tucker conditions.
+    Without placebo adjustment the problem is posed on the differences to placebo.
+    """
+    if placebo_adjusted:
+        s_pa, mu_pa = s, mu
+    else:
+        k = mu.shape[0]
+        to_differences = np.hstack([-np.ones((k - 1, 1)), np.eye(k - 1)])
+        s_pa = to_differences @ s @ to_differences.T
+        mu_pa = to_differences @ mu
+    upper = np.linalg.cholesky(s_pa).T
+    columns = []
+    for j in range(mu_pa.shape[1]):
+        target = np.linalg.solve(upper.T, sign * mu_pa[:, j])
+        solution, _ = nnls(upper, target)
+        if not np.any(solution > 0):
+            raise InputError(
+                f"candidates: model {j + 1} has no effect in the stated direction; "
+                "no sign-constrained contrast exists"
+            )
+        c = solution / (mu_pa[:, j] @ solution)
+        c[np.abs(c) < 1e-10] = 0.0
+        columns.append(c if placebo_adjusted else np.concatenate([[-c.sum()], c]))
+    return _unit_columns(np.column_stack(columns))

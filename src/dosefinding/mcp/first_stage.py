@@ -1,0 +1,141 @@
+"""Dose-group estimates and their covariance from raw data: the cell-means ANCOVA.
+
+This is the first stage of MCP-Mod for a normal response (R DoseFinding's type
+``"normal"``): ``response ~ 0 + factor(dose) + covariates``, fitted by least squares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, model_matrix
+from numpy.typing import NDArray
+
+from dosefinding.errors import InputError
+
+__all__ = ["DoseGroupEstimates", "fit_cell_means"]
+
+
+@dataclass(frozen=True)
+class DoseGroupEstimates:
+    """Estimates per dose with their covariance and residual degrees of freedom.
+
+    ``estimates`` are the dose-group coefficients of the ANCOVA (the group means when
+    there are no covariates); ``n_dropped`` counts rows removed for missing values.
+    """
+
+    doses: NDArray[np.float64]
+    estimates: NDArray[np.float64]
+    cov: NDArray[np.float64]
+    df: float
+    n_per_dose: NDArray[np.int64]
+    n_dropped: int
+
+
+def fit_cell_means(
+    data: pd.DataFrame,
+    dose: str,
+    response: str,
+    covariates: str | Sequence[str] | None = None,
+    drop_missing: bool = False,
+) -> DoseGroupEstimates:
+    """Fit ``response ~ 0 + factor(dose) + covariates`` by least squares.
+
+    Parameters
+    ----------
+    data
+        One row per patient.
+    dose, response
+        Column names of the dose and the (numeric) response.
+    covariates
+        Column names, or the right-hand side of a formula (``"gender + age"``);
+        categorical covariates get treatment coding as in R.
+    drop_missing
+        Drop rows with a missing value in any column used, and count them; otherwise a
+        missing value is an error.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"dose": [0, 0, 1, 1], "y": [1.0, 3.0, 4.0, 6.0]})
+    >>> fit = fit_cell_means(df, "dose", "y")
+    >>> fit.estimates.tolist(), fit.df
+    ([2.0, 5.0], 2.0)
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"data: must be a pandas DataFrame, got {type(data).__name__}")
+    covariate_terms = _covariate_formula(covariates)
+    used = [dose, response, *_formula_columns(covariate_terms, data)]
+    missing_columns = [c for c in used if c not in data.columns]
+    if missing_columns:
+        raise InputError(f"data: column(s) {missing_columns} not found; columns are {list(data.columns)}")
+    for column in (dose, response):
+        if not pd.api.types.is_numeric_dtype(data[column]) or pd.api.types.is_bool_dtype(data[column]):
+            raise InputError(f"{column}: column must be numeric, got dtype {data[column].dtype}")
+    frame = data[used]
+    incomplete = frame.isna().any(axis=1).to_numpy()
+    if incomplete.any() and not drop_missing:
+        columns = [c for c in used if frame[c].isna().any()]
+        raise InputError(
+            f"data: {int(incomplete.sum())} row(s) have missing values in {columns}; "
+            "remove them or pass drop_missing=True"
+        )
+    frame = frame.loc[~incomplete]
+    dose_values = frame[dose].to_numpy(dtype=float)
+    if np.any(dose_values < 0):
+        raise InputError(f"{dose}: doses must be non-negative")
+    doses, group = np.unique(dose_values, return_inverse=True)
+    if doses.size < 2:
+        raise InputError(f"{dose}: need at least two dose groups, got {doses.tolist()}")
+    indicators = np.eye(doses.size)[group]
+    if covariate_terms:
+        covariate_matrix = model_matrix("1 + " + covariate_terms, frame, na_action="raise")
+        x = np.hstack([indicators, np.asarray(covariate_matrix)[:, 1:]])
+    else:
+        x = indicators
+    y = frame[response].to_numpy(dtype=float)
+    n, p = x.shape
+    q, r = np.linalg.qr(x)
+    diag = np.abs(np.diag(r))
+    if diag.min() <= 1e-10 * diag.max():
+        raise InputError(
+            f"covariates: the design is rank deficient ({covariates!r} is collinear with the dose groups)"
+        )
+    if n <= p:
+        raise InputError(f"data: {n} complete rows leave no residual degrees of freedom for {p} coefficients")
+    beta = np.linalg.solve(r, q.T @ y)
+    residual = y - x @ beta
+    df = n - p
+    sigma2 = residual @ residual / df
+    r_inv = np.linalg.inv(r)
+    cov = sigma2 * (r_inv @ r_inv.T)
+    k = doses.size
+    return DoseGroupEstimates(
+        doses=doses,
+        estimates=beta[:k],
+        cov=cov[:k, :k],
+        df=float(df),
+        n_per_dose=np.bincount(group),
+        n_dropped=int(incomplete.sum()),
+    )
+
+
+def _covariate_formula(covariates: str | Sequence[str] | None) -> str:
+    if covariates is None:
+        return ""
+    if isinstance(covariates, str):
+        return covariates.strip().lstrip("~").strip()
+    return " + ".join(str(c) for c in covariates)
+
+
+def _formula_columns(terms: str, data: pd.DataFrame) -> list[str]:
+    """Data columns that a covariate formula refers to."""
+    if not terms:
+        return []
+    variables = Formula(terms).required_variables
+    unknown = [v for v in variables if v not in data.columns]
+    if unknown:
+        raise InputError(f"covariates: column(s) {sorted(unknown)} not found in data")
+    return sorted(variables)

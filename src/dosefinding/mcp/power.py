@@ -1,0 +1,257 @@
+"""Power and sample size of the multiple contrast test (R DoseFinding's ``powMCT``, ``sampSizeMCT``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from dosefinding.errors import InputError
+from dosefinding.mcp.contrasts import OptimalContrasts, contrast_correlation
+from dosefinding.mcp.mct import Alternative
+from dosefinding.mcp.mvt import mvt_probability, mvt_quantile
+from dosefinding.shapes.candidates import Candidates
+from dosefinding.validation import as_covariance, as_vector
+
+__all__ = ["power_mct", "sample_size_mct", "SampleSize"]
+
+FloatArray = NDArray[np.float64]
+_SUMMARIES: dict[str, Callable[[FloatArray], float]] = {
+    "mean": lambda p: float(np.mean(p)),
+    "min": lambda p: float(np.min(p)),
+    "max": lambda p: float(np.max(p)),
+}
+
+
+def power_mct(
+    contrasts: OptimalContrasts | pd.DataFrame | ArrayLike,
+    alternatives: Candidates,
+    *,
+    n: float | ArrayLike | None = None,
+    sigma: float | None = None,
+    cov: ArrayLike | None = None,
+    df: float | None = None,
+    alpha: float = 0.025,
+    alternative: Alternative = "one-sided",
+    placebo_adjusted: bool | None = None,
+    critical_value: float | None = None,
+    abseps: float = 1e-6,
+    seed: int | np.random.Generator = 0,
+) -> pd.Series:
+    """Power of the multiple contrast test under each alternative model.
+
+    The contrast statistics follow a noncentral multivariate t distribution with
+    noncentrality ``c' mu / sqrt(c' S c)`` (Kshirsagar type), ``S = sigma^2 diag(1/n)``
+    and ``df = sum(n) - number of doses``, or a covariance ``cov`` with ``df`` given.
+    Power is the probability that the largest statistic exceeds the critical value.
+
+    Parameters
+    ----------
+    contrasts
+        Contrast matrix (dose x contrast), e.g. from :func:`optimal_contrasts`.
+    alternatives
+        The models under which to compute power (their responses at the contrast doses).
+    n, sigma
+        Patients per dose (one number or one per dose) and residual standard deviation.
+    cov, df
+        Alternatively the covariance of the dose-group estimates and its degrees of
+        freedom (``np.inf`` for normal).
+    placebo_adjusted
+        Contrasts for placebo-adjusted estimates; taken from ``contrasts`` when it is an
+        :class:`OptimalContrasts`.
+    critical_value
+        Use this critical value instead of computing it at level ``alpha``.
+
+    Examples
+    --------
+    >>> from dosefinding import Candidates, optimal_contrasts
+    >>> cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": 10}, max_effect=-3.5)
+    >>> pw = power_mct(optimal_contrasts(cands), cands, n=45, sigma=5.6, alpha=0.05)
+    >>> bool(0.8 < pw["linear"] < 0.95)
+    True
+    """
+    c, doses, adjusted = _contrast_input(contrasts, placebo_adjusted)
+    k = c.shape[0]
+    if cov is None:
+        if n is None or sigma is None:
+            raise InputError("n, sigma: give both, or give cov and df")
+        n_arm = _per_dose(n, k)
+        if not sigma > 0:
+            raise InputError(f"sigma: must be positive, got {sigma}")
+        s = sigma**2 * np.diag(1.0 / n_arm)
+        df_used = float(np.sum(n_arm) - k)
+        if df_used <= 0:
+            raise InputError(f"n: {n_arm.tolist()} patients leave no degrees of freedom for {k} doses")
+    else:
+        if n is not None or sigma is not None:
+            raise InputError("cov: give cov and df, or n and sigma, not both")
+        if df is None:
+            raise InputError("df: needed with cov (np.inf for a normal approximation)")
+        s = as_covariance(cov, "cov", k)
+        df_used = float(df)
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha: must be between 0 and 1, got {alpha}")
+    if alternative not in ("one-sided", "two-sided"):
+        raise InputError(f"alternative: must be 'one-sided' or 'two-sided', got {alternative!r}")
+    if doses is None:
+        doses = alternatives.doses[1:] if adjusted else alternatives.doses
+    mu = alternatives.response_matrix(doses, placebo_adjusted=adjusted).to_numpy()
+    sd = np.sqrt(np.diag(c.T @ s @ c))
+    noncentrality = (c.T @ mu) / sd[:, None]
+    if alternative == "two-sided":
+        noncentrality = np.abs(noncentrality)
+    corr = contrast_correlation(c, s)
+    rng = np.random.default_rng(seed)
+    tail = "both" if alternative == "two-sided" else "lower"
+    crit = (
+        mvt_quantile(1 - alpha, corr, df_used, tail=tail, abseps=abseps, seed=rng)
+        if critical_value is None
+        else float(critical_value)
+    )
+    m = corr.shape[0]
+    upper = np.full(m, crit)
+    lower = -upper if alternative == "two-sided" else np.full(m, -np.inf)
+    power = [
+        1.0 - mvt_probability(lower, upper, corr, df_used, delta=nc, abseps=abseps, seed=rng).value
+        for nc in noncentrality.T
+    ]
+    return pd.Series(power, index=list(alternatives.labels), name="power")
+
+
+@dataclass(frozen=True)
+class SampleSize:
+    """Smallest sample size reaching the target power.
+
+    Attributes
+    ----------
+    n
+        Patients per dose.
+    power
+        The summarised power at ``n``.
+    power_by_model
+        Power under each alternative at ``n``.
+    """
+
+    n: NDArray[np.int64]
+    power: float
+    power_by_model: pd.Series
+
+    @property
+    def total(self) -> int:
+        """Total number of patients."""
+        return int(self.n.sum())
+
+
+def sample_size_mct(
+    contrasts: OptimalContrasts | pd.DataFrame | ArrayLike,
+    alternatives: Candidates,
+    *,
+    sigma: float,
+    power: float,
+    allocation: ArrayLike | None = None,
+    n_type: Literal["arm", "total"] = "arm",
+    summary: Literal["mean", "min", "max"] = "mean",
+    alpha: float = 0.025,
+    alternative: Alternative = "one-sided",
+    upper_n: int = 100,
+    abseps: float = 1e-6,
+    seed: int | np.random.Generator = 0,
+) -> SampleSize:
+    """Smallest sample size for which the test has the target power (R's ``sampSizeMCT``).
+
+    Group sizes are ``round(N * allocation)``, where the allocation ratios are scaled to
+    sum to one (``n_type="total"``: N is the total) or to have smallest entry one
+    (``n_type="arm"``: N is the size of the smallest arm). The power over the
+    alternatives is summarised by their mean, minimum or maximum. Unlike R, which stops
+    its bisection within 0.001 of the target, the search runs until the smallest N with
+    power at least ``power`` is found.
+
+    Examples
+    --------
+    >>> from dosefinding import Candidates, optimal_contrasts
+    >>> cands = Candidates([0, 5, 50, 300], {"linear": None}, max_effect=-3.5)
+    >>> ss = sample_size_mct(optimal_contrasts(cands), cands, sigma=5.6, power=0.8)
+    >>> int(ss.n[0]) > 30
+    True
+    """
+    c, _, adjusted = _contrast_input(contrasts, None)
+    if adjusted:
+        raise InputError("contrasts: sample size needs contrasts for estimates including placebo")
+    k = c.shape[0]
+    ratio = np.ones(k) if allocation is None else as_vector(allocation, "allocation", length=k)
+    if np.any(ratio <= 0):
+        raise InputError(f"allocation: ratios must be positive, got {ratio.tolist()}")
+    if n_type not in ("arm", "total"):
+        raise InputError(f"n_type: must be 'arm' or 'total', got {n_type!r}")
+    if summary not in _SUMMARIES:
+        raise InputError(f"summary: must be one of {list(_SUMMARIES)}, got {summary!r}")
+    if not 0 < power < 1:
+        raise InputError(f"power: must be between 0 and 1, got {power}")
+    ratio = ratio / ratio.sum() if n_type == "total" else ratio / ratio.min()
+    seed_root = np.random.SeedSequence(seed if isinstance(seed, int) else int(seed.integers(2**32)))
+
+    def evaluate(big_n: int) -> tuple[NDArray[np.int64], pd.Series]:
+        n = np.round(big_n * ratio).astype(np.int64)
+        if np.any(n < 1) or n.sum() <= k:
+            return n, pd.Series(np.zeros(len(alternatives.labels)), index=list(alternatives.labels))
+        by_model = power_mct(
+            c, alternatives, n=n, sigma=sigma, alpha=alpha, alternative=alternative,
+            abseps=abseps, seed=np.random.default_rng(seed_root),
+        )
+        return n, by_model
+
+    cache: dict[int, tuple[NDArray[np.int64], pd.Series]] = {}
+
+    def reaches(big_n: int) -> bool:
+        if big_n not in cache:
+            cache[big_n] = evaluate(big_n)
+        return _SUMMARIES[summary](cache[big_n][1].to_numpy()) >= power
+
+    high = max(int(upper_n), 2)
+    while not reaches(high):
+        high *= 2
+        if high > 10**7:
+            raise InputError("power: not reached with 10 million patients; check the effect sizes")
+    low = 1
+    while high - low > 1:
+        middle = (low + high) // 2
+        if reaches(middle):
+            high = middle
+        else:
+            low = middle
+    n, by_model = cache[high]
+    return SampleSize(n=n, power=_SUMMARIES[summary](by_model.to_numpy()), power_by_model=by_model)
+
+
+def _contrast_input(
+    contrasts: OptimalContrasts | pd.DataFrame | ArrayLike, placebo_adjusted: bool | None
+) -> tuple[FloatArray, FloatArray | None, bool]:
+    if isinstance(contrasts, OptimalContrasts):
+        if placebo_adjusted is not None and placebo_adjusted != contrasts.placebo_adjusted:
+            raise InputError("placebo_adjusted: contradicts the optimal contrasts given")
+        frame = contrasts.contrasts
+        return frame.to_numpy(dtype=float), frame.index.to_numpy(dtype=float), contrasts.placebo_adjusted
+    if isinstance(contrasts, pd.DataFrame):
+        c = contrasts.to_numpy(dtype=float)
+        doses: FloatArray | None = contrasts.index.to_numpy(dtype=float)
+    else:
+        c = np.asarray(contrasts, dtype=float)
+        doses = None
+    if c.ndim == 1:
+        c = c[:, None]
+    if c.ndim != 2 or not np.all(np.isfinite(c)):
+        raise InputError("contrasts: must be a finite matrix with one row per dose")
+    return c, doses, bool(placebo_adjusted)
+
+
+def _per_dose(n: float | ArrayLike, k: int) -> FloatArray:
+    n_arm = as_vector(n, "n")
+    if n_arm.size == 1:
+        n_arm = np.full(k, n_arm[0])
+    if n_arm.size != k or np.any(n_arm <= 0):
+        raise InputError(f"n: need one positive number or one per dose ({k}), got {n_arm.tolist()}")
+    return n_arm

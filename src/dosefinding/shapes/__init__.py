@@ -1,0 +1,15 @@
+"""Dose-response shapes, candidate model sets and guesstimates."""
+
+from dosefinding.shapes.candidates import CandidateModel, Candidates
+from dosefinding.shapes.guesstimates import guesstimate
+from dosefinding.shapes.library import SHAPE_NAMES, Shape, default_bounds, get_shape
+
+__all__ = [
+    "Candidates",
+    "CandidateModel",
+    "Shape",
+    "SHAPE_NAMES",
+    "default_bounds",
+    "get_shape",
+    "guesstimate",
+]

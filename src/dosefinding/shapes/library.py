@@ -1,0 +1,321 @@
+"""The nine dose-response shapes of MCP-Mod, with their gradients and default bounds.
+
+Every shape is linear in its leading parameters given the nonlinear ones:
+``response = basis(dose, nonlinear) @ linear``. For example the Emax shape
+``e0 + emax * dose / (ed50 + dose)`` has linear parameters ``(e0, emax)``, nonlinear
+parameter ``ed50`` and basis ``[1, dose / (ed50 + dose)]``. The Mod step profiles the
+linear parameters out in closed form; the MCP step uses the responses.
+
+The formulas, gradients and bounds are those of R DoseFinding (Bornkamp, Pinheiro and
+Bretz), so that results can be compared with it number for number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from dosefinding.errors import InputError
+
+__all__ = ["Shape", "SHAPE_NAMES", "get_shape", "default_bounds"]
+
+FloatArray = NDArray[np.float64]
+
+
+def _log_or_zero(x: FloatArray) -> FloatArray:
+    """log(x) where x > 0 and 0 where x == 0 (the limit that the gradients need)."""
+    safe = np.where(x > 0, x, 1.0)
+    return np.where(x > 0, np.log(safe), 0.0)
+
+
+def _xlogx(x: FloatArray) -> FloatArray:
+    return x * _log_or_zero(x)
+
+
+def _emax_curve(dose: FloatArray, ed50: FloatArray) -> FloatArray:
+    return dose / (ed50 + dose)
+
+
+def _sigemax_curve(dose: FloatArray, ed50: FloatArray, h: FloatArray) -> FloatArray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(h * (np.log(ed50) - _log_dose(dose))))
+
+
+def _log_dose(dose: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore"):
+        return np.log(dose)
+
+
+def _exponential_curve(dose: FloatArray, delta: FloatArray) -> FloatArray:
+    return np.expm1(dose / delta)
+
+
+def _logistic_curve(dose: FloatArray, ed50: FloatArray, delta: FloatArray) -> FloatArray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp((ed50 - dose) / delta))
+
+
+def _betamod_curve(
+    dose: FloatArray, delta1: FloatArray, delta2: FloatArray, scal: float
+) -> FloatArray:
+    x = dose / scal
+    log_max_density = _xlogx(delta1) + _xlogx(delta2) - _xlogx(delta1 + delta2)
+    log_x = _log_or_zero(x)
+    log_1mx = _log_or_zero(1.0 - x)
+    value = np.exp(delta1 * log_x + delta2 * log_1mx - log_max_density)
+    return np.where((x == 0) | (x == 1), 0.0, value)
+
+
+def _linint_basis(dose: FloatArray, nodes: FloatArray) -> FloatArray:
+    """Hat functions on the nodes: linear interpolation as a design matrix."""
+    if np.any((dose < nodes[0]) | (dose > nodes[-1])):
+        raise InputError(
+            f"dose: linint interpolates between {nodes[0]:g} and {nodes[-1]:g} only, "
+            f"got {dose[(dose < nodes[0]) | (dose > nodes[-1])].tolist()}"
+        )
+    identity = np.eye(nodes.size)
+    return np.stack([np.interp(dose, nodes, row) for row in identity], axis=-1)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One dose-response shape: its formula, gradient, parameters and bounds.
+
+    Parameters are passed as a 1-d array in the order of :meth:`parameter_names`.
+    Extra constants that are not estimated are ``off`` (linlog), ``scal`` (betamod) and
+    ``nodes`` (linint, the doses at which it interpolates).
+
+    Examples
+    --------
+    >>> from dosefinding.shapes import get_shape
+    >>> emax = get_shape("emax")
+    >>> emax.response([0.0, 25.0, 100.0], [0.0, 1.0, 25.0]).round(3).tolist()
+    [0.0, 0.5, 0.8]
+    """
+
+    name: str
+    linear_parameters: tuple[str, ...]
+    nonlinear_parameters: tuple[str, ...]
+    constant: str | None
+    _basis: Callable[..., FloatArray]
+    _nonlinear_gradient: Callable[..., FloatArray] | None = None
+
+    @property
+    def is_linear(self) -> bool:
+        """True where every parameter enters linearly (linear, linlog, quadratic, linint)."""
+        return not self.nonlinear_parameters
+
+    def parameter_names(self, nodes: ArrayLike | None = None) -> tuple[str, ...]:
+        """Names of the parameters in order: linear ones first, then nonlinear ones."""
+        if self.name == "linint":
+            return tuple(f"d{_format_dose(d)}" for d in _require_nodes(nodes))
+        return self.linear_parameters + self.nonlinear_parameters
+
+    def basis(
+        self, dose: ArrayLike, nonlinear: ArrayLike = (), constant: float | ArrayLike | None = None
+    ) -> FloatArray:
+        """Design matrix of the linear parameters given the nonlinear ones.
+
+        ``nonlinear`` may carry leading batch dimensions (shape ``(..., k)``); the
+        result then has shape ``(..., n_doses, n_linear)``.
+        """
+        d = np.asarray(dose, dtype=float)
+        theta = np.asarray(nonlinear, dtype=float)
+        if self.nonlinear_parameters:
+            columns = [theta[..., i, None] for i in range(len(self.nonlinear_parameters))]
+            return self._basis(d, *columns, self._constant(constant))
+        return self._basis(d, self._constant(constant))
+
+    def response(
+        self, dose: ArrayLike, parameters: ArrayLike, constant: float | ArrayLike | None = None
+    ) -> FloatArray:
+        """Mean response at ``dose`` for the full parameter vector ``parameters``."""
+        linear, nonlinear = self.split(parameters)
+        return self.basis(dose, nonlinear, constant) @ linear
+
+    def gradient(
+        self, dose: ArrayLike, parameters: ArrayLike, constant: float | ArrayLike | None = None
+    ) -> FloatArray:
+        """Derivative of the response with respect to each parameter, shape ``(n_doses, p)``."""
+        linear, nonlinear = self.split(parameters)
+        d = np.asarray(dose, dtype=float)
+        columns = [self.basis(d, nonlinear, constant)]
+        if self._nonlinear_gradient is not None:
+            columns.append(
+                self._nonlinear_gradient(d, *linear[1:], *nonlinear, self._constant(constant))
+            )
+        return np.concatenate(columns, axis=-1)
+
+    def split(self, parameters: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Split a full parameter vector into its linear and nonlinear parts."""
+        p = np.asarray(parameters, dtype=float)
+        k = len(self.nonlinear_parameters)
+        if k == 0:
+            return p, p[:0]
+        return p[:-k], p[-k:]
+
+    def _constant(self, constant: float | ArrayLike | None) -> float | FloatArray | None:
+        if self.constant is None:
+            return None
+        if constant is None:
+            raise InputError(f"shape {self.name!r} needs the constant {self.constant!r}")
+        if self.constant == "nodes":
+            return _require_nodes(constant)
+        return float(constant)  # type: ignore[arg-type]
+
+
+def _format_dose(d: float) -> str:
+    return f"{d:g}"
+
+
+def _require_nodes(nodes: ArrayLike | None) -> FloatArray:
+    if nodes is None:
+        raise InputError("shape 'linint' needs the constant 'nodes' (the doses it interpolates)")
+    return np.asarray(nodes, dtype=float)
+
+
+def _ones(d: FloatArray, *batch: FloatArray) -> FloatArray:
+    shape = np.broadcast_shapes(d.shape, *(b.shape for b in batch))
+    return np.ones(shape)
+
+
+def _stack(*columns: FloatArray) -> FloatArray:
+    shape = np.broadcast_shapes(*(c.shape for c in columns))
+    return np.stack([np.broadcast_to(c, shape) for c in columns], axis=-1)
+
+
+def _emax_grad(d: FloatArray, emax: float, ed50: float, _: None) -> FloatArray:
+    return (-emax * d / (ed50 + d) ** 2)[:, None]
+
+
+def _sigemax_grad(d: FloatArray, emax: float, ed50: float, h: float, _: None) -> FloatArray:
+    g = _sigemax_curve(d, ed50, h)
+    a = 1.0 - g
+    return _stack(-(h * emax / ed50) * g * a, emax * _log_or_zero(d / ed50) * g * a)
+
+
+def _exponential_grad(d: FloatArray, e1: float, delta: float, _: None) -> FloatArray:
+    return (-np.exp(d / delta) * d * e1 / delta**2)[:, None]
+
+
+def _logistic_grad(d: FloatArray, emax: float, ed50: float, delta: float, _: None) -> FloatArray:
+    den = 1.0 + np.exp((ed50 - d) / delta)
+    return _stack(
+        -emax * (den - 1.0) / (delta * den**2),
+        emax * (den - 1.0) * (ed50 - d) / (delta**2 * den**2),
+    )
+
+
+def _betamod_grad(
+    d: FloatArray, emax: float, delta1: float, delta2: float, scal: float
+) -> FloatArray:
+    x = d / scal
+    g = _betamod_curve(d, np.asarray(delta1), np.asarray(delta2), scal)
+    log_sum = _log_or_zero(np.asarray(delta1 + delta2))
+    return _stack(
+        g * emax * (_log_or_zero(x) + log_sum - _log_or_zero(np.asarray(delta1))),
+        g * emax * (_log_or_zero(1.0 - x) + log_sum - _log_or_zero(np.asarray(delta2))),
+    )
+
+
+_SHAPES: dict[str, Shape] = {
+    s.name: s
+    for s in (
+        Shape("linear", ("e0", "delta"), (), None, lambda d, _: _stack(_ones(d), d)),
+        Shape(
+            "linlog",
+            ("e0", "delta"),
+            (),
+            "off",
+            lambda d, off: _stack(_ones(d), np.log(d + off)),
+        ),
+        Shape("quadratic", ("e0", "b1", "b2"), (), None, lambda d, _: _stack(_ones(d), d, d * d)),
+        Shape(
+            "emax",
+            ("e0", "emax"),
+            ("ed50",),
+            None,
+            lambda d, ed50, _: _stack(_ones(d, ed50), _emax_curve(d, ed50)),
+            _emax_grad,
+        ),
+        Shape(
+            "sigemax",
+            ("e0", "emax"),
+            ("ed50", "h"),
+            None,
+            lambda d, ed50, h, _: _stack(_ones(d, ed50, h), _sigemax_curve(d, ed50, h)),
+            _sigemax_grad,
+        ),
+        Shape(
+            "exponential",
+            ("e0", "e1"),
+            ("delta",),
+            None,
+            lambda d, delta, _: _stack(_ones(d, delta), _exponential_curve(d, delta)),
+            _exponential_grad,
+        ),
+        Shape(
+            "logistic",
+            ("e0", "emax"),
+            ("ed50", "delta"),
+            None,
+            lambda d, ed50, delta, _: _stack(
+                _ones(d, ed50, delta), _logistic_curve(d, ed50, delta)
+            ),
+            _logistic_grad,
+        ),
+        Shape(
+            "betamod",
+            ("e0", "emax"),
+            ("delta1", "delta2"),
+            "scal",
+            lambda d, d1, d2, scal: _stack(_ones(d, d1, d2), _betamod_curve(d, d1, d2, scal)),
+            _betamod_grad,
+        ),
+        Shape("linint", (), (), "nodes", _linint_basis),
+    )
+}
+
+SHAPE_NAMES: tuple[str, ...] = tuple(_SHAPES)
+
+_R_NAMES = {"sigEmax": "sigemax", "betaMod": "betamod", "linInt": "linint"}
+
+
+def get_shape(name: str) -> Shape:
+    """The :class:`Shape` called ``name`` (R's spellings ``sigEmax``, ``betaMod``, ``linInt`` work too).
+
+    Examples
+    --------
+    >>> get_shape("sigEmax").parameter_names()
+    ('e0', 'emax', 'ed50', 'h')
+    """
+    key = _R_NAMES.get(name, name) if isinstance(name, str) else name
+    if key not in _SHAPES:
+        raise InputError(f"shape {name!r} does not exist; the shapes are {', '.join(SHAPE_NAMES)}")
+    return _SHAPES[key]
+
+
+def default_bounds(shape: str, max_dose: float) -> FloatArray | None:
+    """Default bounds of the nonlinear parameters, as R DoseFinding's ``defBnds``.
+
+    Returns an array of shape ``(k, 2)`` (lower, upper per nonlinear parameter), or
+    ``None`` for shapes without nonlinear parameters.
+
+    Examples
+    --------
+    >>> default_bounds("emax", 100.0).tolist()
+    [[0.1, 150.0]]
+    """
+    md = float(max_dose)
+    table: Mapping[str, Sequence[Sequence[float]]] = {
+        "emax": [[0.001 * md, 1.5 * md]],
+        "exponential": [[0.1 * md, 2.0 * md]],
+        "logistic": [[0.001 * md, 1.5 * md], [0.01 * md, 0.5 * md]],
+        "sigemax": [[0.001 * md, 1.5 * md], [0.5, 10.0]],
+        "betamod": [[0.05, 4.0], [0.05, 4.0]],
+    }
+    key = get_shape(shape).name
+    return np.array(table[key], dtype=float) if key in table else None

@@ -1,0 +1,114 @@
+"""The multiple contrast test: both input forms, missing data and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dosefinding import Candidates, InputError, dunnett_contrasts, mct_test
+from dosefinding.mcp.first_stage import fit_cell_means
+
+DOSES = [0, 5, 50, 300]
+CANDIDATES = Candidates(DOSES, {"linear": None, "emax": [10, 100]}, max_effect=-3.5)
+
+
+@pytest.fixture(scope="module")
+def trial() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    dose = np.repeat(DOSES, 30).astype(float)
+    return pd.DataFrame(
+        {
+            "dose": dose,
+            "chg": -3.5 * dose / 300 + rng.normal(0, 5.6, dose.size),
+            "base": rng.normal(13, 3, dose.size),
+            "stratum": np.where(rng.random(dose.size) < 0.7, ">=10", "<10"),
+        }
+    )
+
+
+def test_raw_data_equals_estimates_with_their_covariance(trial: pd.DataFrame) -> None:
+    raw = mct_test(CANDIDATES, data=trial, dose="dose", response="chg", covariates=["base", "stratum"])
+    fit = fit_cell_means(trial, "dose", "chg", "base + stratum")
+    general = mct_test(CANDIDATES, doses=fit.doses, estimates=fit.estimates, cov=fit.cov, df=fit.df)
+    np.testing.assert_allclose(raw.t_statistics, general.t_statistics, rtol=1e-12)
+    np.testing.assert_allclose(raw.p_values, general.p_values, atol=1e-12)
+    assert raw.df == len(trial) - 4 - 2
+
+
+def test_without_covariates_the_estimates_are_the_group_means(trial: pd.DataFrame) -> None:
+    result = mct_test(CANDIDATES, data=trial, dose="dose", response="chg")
+    np.testing.assert_allclose(result.estimates, trial.groupby("dose")["chg"].mean(), rtol=1e-12)
+    pooled = trial.groupby("dose")["chg"].var().mean()
+    np.testing.assert_allclose(np.diag(result.cov), pooled / 30, rtol=1e-12)
+
+
+def test_same_seed_same_numbers(trial: pd.DataFrame) -> None:
+    first = mct_test(CANDIDATES, data=trial, dose="dose", response="chg", seed=3)
+    second = mct_test(CANDIDATES, data=trial, dose="dose", response="chg", seed=3)
+    assert first.critical_value == second.critical_value
+    pd.testing.assert_series_equal(first.p_values, second.p_values)
+
+
+def test_p_value_below_alpha_exactly_when_t_exceeds_critical_value(trial: pd.DataFrame) -> None:
+    shifted = trial.assign(chg=trial["chg"] - 0.01 * trial["dose"])
+    result = mct_test(CANDIDATES, data=shifted, dose="dose", response="chg")
+    assert (result.p_values < result.alpha).equals(result.t_statistics > result.critical_value)
+    assert result.significant.any()
+    assert "Critical value" in result.summary()
+
+
+def test_single_contrast_p_value_is_the_t_distribution_tail(trial: pd.DataFrame) -> None:
+    from scipy import stats
+
+    result = mct_test(CANDIDATES, data=trial, dose="dose", response="chg", contrasts=dunnett_contrasts(DOSES).iloc[:, [2]])
+    t = result.t_statistics.iloc[0]
+    assert result.p_values.iloc[0] == pytest.approx(stats.t.sf(t, result.df), abs=1e-12)
+    assert result.critical_value == pytest.approx(stats.t.ppf(0.975, result.df), abs=1e-10)
+
+
+def test_missing_response_is_an_error_unless_dropping_is_asked_for(trial: pd.DataFrame) -> None:
+    holes = trial.copy()
+    holes.loc[[3, 40], "chg"] = np.nan
+    with pytest.raises(InputError, match=r"2 row\(s\) have missing values in \['chg'\]"):
+        mct_test(CANDIDATES, data=holes, dose="dose", response="chg")
+    result = mct_test(CANDIDATES, data=holes, dose="dose", response="chg", drop_missing=True)
+    assert result.n_dropped == 2
+    assert result.df == len(trial) - 2 - 4
+    assert "2 row(s) with missing values were dropped" in result.summary()
+
+
+def test_response_that_is_not_numeric_is_named(trial: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="stratum: column must be numeric"):
+        mct_test(CANDIDATES, data=trial, dose="dose", response="stratum")
+
+
+def test_unknown_columns_are_named(trial: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"\['CHG'\] not found"):
+        mct_test(CANDIDATES, data=trial, dose="dose", response="CHG")
+    with pytest.raises(InputError, match=r"\['age'\] not found"):
+        mct_test(CANDIDATES, data=trial, dose="dose", response="chg", covariates="age")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"doses": [5, 50, 300], "estimates": [1, 2, 3], "cov": np.eye(3)}, "must include placebo"),
+        ({"doses": [0, 5, 50, 300], "estimates": [1, 2, np.nan, 3], "cov": np.eye(4)}, "estimates: must be finite"),
+        ({"doses": [0, 5, 50, 300], "estimates": [1, 2, 3], "cov": np.eye(4)}, "estimates: must have length 4"),
+        ({"doses": [0, 5, 50, 300], "estimates": [1, 2, 3, 4], "cov": -np.eye(4)}, "cov: must be positive definite"),
+        ({"doses": [0, 5, 50, 300], "estimates": [1, 2, 3, 4], "cov": np.eye(4), "alternative": "greater"}, "alternative"),
+        ({"doses": [0, 5, 50, 300], "estimates": [1, 2, 3, 4], "cov": np.eye(4), "df": 0}, "df: must be positive"),
+        ({"doses": [0, 5, 50, 300], "estimates": [1, 2, 3, 4], "cov": np.eye(4), "contrasts": np.ones((3, 2))}, "one row per dose"),
+        ({"doses": [5, 50, 300], "estimates": [1, 2, 3], "cov": np.eye(3), "placebo_adjusted": True, "alpha": 1.5}, "alpha"),
+        ({"estimates": [1, 2, 3, 4], "cov": np.eye(4)}, "all three are needed"),
+    ],
+)
+def test_bad_estimates_input(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        mct_test(CANDIDATES, **kwargs)
+
+
+def test_collinear_covariate_is_refused(trial: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="rank deficient"):
+        mct_test(CANDIDATES, data=trial.assign(d2=trial["dose"] * 2), dose="dose", response="chg", covariates="d2")

@@ -1,0 +1,159 @@
+"""The MCP step against R DoseFinding 1.0-3 (fixture: tests/fixtures/r/mcp_reference.R).
+
+Tolerances:
+- candidate responses, parameters, contrasts, correlations and t statistics are closed
+  form on both sides: 1e-8 absolute (values are of order one);
+- p-values and critical values are multivariate t integrals; R ran mvtnorm with
+  maxpts 2e6 and abseps 1e-6, we run at abseps 1e-6: 1e-4 absolute as the issue asks,
+  which leaves room for both Monte Carlo errors;
+- power: 1e-3 absolute.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dosefinding import Candidates, mct_test, optimal_contrasts, power_mct, sample_size_mct
+from dosefinding.mcp.contrasts import dunnett_contrasts
+
+FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "r" / "mcp_reference.json").read_text())
+R_NAMES = {"sigEmax": "sigemax", "betaMod": "betamod", "linInt": "linint"}
+CLOSED_FORM = 1e-8
+INTEGRAL = 1e-4
+POWER = 1e-3
+
+
+def r_float(x: Any) -> float:
+    return np.inf if x == "Inf" else float(x)
+
+
+def candidates_from(spec: dict[str, Any]) -> Candidates:
+    return Candidates(
+        spec["doses"],
+        dict(spec["shapes"]),
+        placebo_effect=spec["placEff"],
+        max_effect=spec["maxEff"],
+        direction=spec["direction"],
+        scal=spec["scal"],
+        off=spec["off"],
+    )
+
+
+def our_label(r_label: str) -> str:
+    for r_name, name in R_NAMES.items():
+        if r_label.startswith(r_name):
+            return name + r_label[len(r_name):]
+    return r_label
+
+
+def r_matrix(m: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(np.array(m["values"], dtype=float), index=m["rows"], columns=[our_label(c) for c in m["cols"]])
+
+
+def dataset(name: str) -> pd.DataFrame:
+    return pd.DataFrame(FIXTURE["datasets"][name])
+
+
+@pytest.fixture(scope="module", params=FIXTURE["mct"], ids=lambda case: case["name"])
+def mct_case(request: pytest.FixtureRequest) -> tuple[dict[str, Any], Any]:
+    case = request.param
+    cands = candidates_from(case["models"])
+    alternative = "one-sided" if case["alternative"] == "one.sided" else "two-sided"
+    options: dict[str, Any] = {"alpha": case["alpha"], "alternative": alternative}
+    if case.get("user_contrasts") == "dunnett":
+        options["contrasts"] = dunnett_contrasts(cands.doses)
+    if case["type"] == "normal":
+        result = mct_test(cands, data=dataset(case["data"]), dose="dose", response="resp",
+                          covariates=case["covariates"], **options)
+    else:
+        if case.get("constrained"):
+            options["contrasts"] = optimal_contrasts(
+                cands, cov=np.array(case["S"]), constrained=True, doses=case["doses"]
+            )
+        result = mct_test(cands, doses=case["doses"], estimates=case["estimates"], cov=np.array(case["S"]),
+                          df=r_float(case["df"]), placebo_adjusted=case["placAdj"], **options)
+    return case, result
+
+
+def test_contrasts_match_r(mct_case: tuple[dict[str, Any], Any]) -> None:
+    case, result = mct_case
+    expected = r_matrix(case["result"]["contMat"])
+    np.testing.assert_allclose(result.contrasts.to_numpy(), expected.to_numpy(), atol=CLOSED_FORM)
+
+
+def test_contrast_correlation_matches_r(mct_case: tuple[dict[str, Any], Any]) -> None:
+    case, result = mct_case
+    np.testing.assert_allclose(result.correlation.to_numpy(), r_matrix(case["result"]["corMat"]).to_numpy(),
+                               atol=CLOSED_FORM)
+
+
+def test_t_statistics_match_r(mct_case: tuple[dict[str, Any], Any]) -> None:
+    case, result = mct_case
+    np.testing.assert_allclose(result.t_statistics.to_numpy(), case["result"]["tStat"], atol=CLOSED_FORM)
+
+
+def test_p_values_match_r(mct_case: tuple[dict[str, Any], Any]) -> None:
+    case, result = mct_case
+    np.testing.assert_allclose(result.p_values.to_numpy(), case["result"]["pVals"], atol=INTEGRAL)
+
+
+def test_critical_value_matches_r(mct_case: tuple[dict[str, Any], Any]) -> None:
+    case, result = mct_case
+    assert result.critical_value == pytest.approx(case["result"]["critVal"], abs=INTEGRAL)
+
+
+def test_candidate_responses_and_parameters_match_r() -> None:
+    ref = FIXTURE["candidates"]
+    cands = candidates_from(ref["models"])
+    expected = r_matrix(ref["response"])
+    got = cands.response_matrix(ref["eval_doses"])
+    assert list(got.columns) == list(expected.columns)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), atol=CLOSED_FORM)
+    for model in cands.models:
+        r_params = ref["parameters"][[k for k in ref["parameters"] if our_label(k) == model.label][0]]
+        ours = list(model.parameters.values())
+        extra = {"linlog": [cands.off], "betamod": [cands.scal]}.get(model.shape, [])
+        np.testing.assert_allclose(ours + extra, r_params, rtol=1e-12, atol=CLOSED_FORM)
+
+
+@pytest.mark.parametrize("case", FIXTURE["candidates"]["contrasts"], ids=lambda c: f"{c['type']}-placAdj{c['placAdj']}")
+def test_optimal_contrasts_match_r(case: dict[str, Any]) -> None:
+    cands = candidates_from(FIXTURE["candidates"]["models"])
+    options: dict[str, Any] = {"weights": case["w"]} if "w" in case else {"cov": np.array(case["S"])}
+    oc = optimal_contrasts(cands, placebo_adjusted=case["placAdj"], constrained=case["type"] == "constrained",
+                           doses=case["doses"], **options)
+    np.testing.assert_allclose(oc.contrasts.to_numpy(), r_matrix(case["contMat"]).to_numpy(), atol=CLOSED_FORM)
+    np.testing.assert_allclose(oc.correlation.to_numpy(), r_matrix(case["corMat"]).to_numpy(), atol=CLOSED_FORM)
+
+
+@pytest.mark.parametrize("case", FIXTURE["power"], ids=lambda c: c["name"])
+def test_power_matches_r(case: dict[str, Any]) -> None:
+    cands = candidates_from(case["models"])
+    oc = optimal_contrasts(cands, weights=case["contrast_weights"])
+    alternative = "one-sided" if case["alternative"] == "one.sided" else "two-sided"
+    power = power_mct(oc, cands, n=case["n"], sigma=case["sigma"], alpha=case["alpha"], alternative=alternative)
+    assert list(power.index) == [our_label(x) for x in case["labels"]]
+    np.testing.assert_allclose(power.to_numpy(), case["power"], atol=POWER)
+
+
+@pytest.mark.parametrize("case", FIXTURE["sample_size"], ids=lambda c: c["name"])
+def test_sample_size_is_the_smallest_by_r_power(case: dict[str, Any]) -> None:
+    cands = candidates_from(case["models"])
+    ss = sample_size_mct(optimal_contrasts(cands), cands, sigma=case["sigma"], power=case["power"],
+                         allocation=case["allocation"], summary=case["summary"], alpha=case["alpha"])
+    r_power = {entry["n"]: entry["power"] for entry in case["power_at"]}
+    # R's power at our n reaches the target and R's power one below does not, unless
+    # the two sit within the Monte Carlo error of the target.
+    n = int(ss.n[0])
+    assert n in r_power or n - 1 in r_power, (n, r_power)
+    if n in r_power:
+        assert r_power[n] >= case["power"] - POWER
+    if n - 1 in r_power:
+        assert r_power[n - 1] < case["power"] + POWER
+    assert ss.power >= case["power"]
