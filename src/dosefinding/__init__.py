@@ -14,6 +14,7 @@ from dosefinding.mcp import (
     power_mct,
     sample_size_mct,
 )
+from dosefinding.mod import DoseResponseFit, fit_dose_response
 from dosefinding.shapes import (
     SHAPE_NAMES,
     CandidateModel,
@@ -31,6 +32,7 @@ __all__ = [
     "Candidates",
     "ConvergenceError",
     "DoseFindingError",
+    "DoseResponseFit",
     "InputError",
     "MCTResult",
     "MvtProbability",
@@ -40,6 +42,7 @@ __all__ = [
     "Shape",
     "default_bounds",
     "dunnett_contrasts",
+    "fit_dose_response",
     "get_shape",
     "guesstimate",
     "mct_test",

@@ -11,12 +11,85 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, model_matrix
+from formulaic import Formula, ModelMatrix, model_matrix
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
 
-__all__ = ["DoseGroupEstimates", "fit_cell_means"]
+__all__ = ["DoseGroupEstimates", "PatientData", "cell_means", "fit_cell_means", "patient_data"]
+
+
+@dataclass(frozen=True)
+class PatientData:
+    """Complete cases of one analysis: dose, response and the covariate design.
+
+    ``frame`` holds the columns used (dose, response, covariate variables);
+    ``design`` is the formulaic model matrix ``1 + covariates`` (treatment coding for
+    categorical covariates, as R), or ``None`` without covariates; ``n_dropped`` counts
+    the incomplete rows removed.
+    """
+
+    dose: NDArray[np.float64]
+    response: NDArray[np.float64]
+    frame: pd.DataFrame
+    design: ModelMatrix | None
+    n_dropped: int
+
+    @property
+    def covariate_matrix(self) -> NDArray[np.float64]:
+        """The covariate columns of the design without the intercept, shape ``(n, q)``."""
+        if self.design is None:
+            return np.empty((self.dose.size, 0))
+        return np.asarray(self.design, dtype=float)[:, 1:]
+
+
+def patient_data(
+    data: pd.DataFrame,
+    dose: str,
+    response: str,
+    covariates: str | Sequence[str] | None = None,
+    drop_missing: bool = False,
+) -> PatientData:
+    """Check and extract the columns of an analysis of one row per patient.
+
+    Raises :class:`InputError` naming a missing or non-numeric column, a negative dose,
+    or missing values (unless ``drop_missing``, which drops and counts those rows).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"dose": [0, 5], "y": [1.0, None], "sex": ["F", "M"]})
+    >>> patient_data(df, "dose", "y", "sex", drop_missing=True).n_dropped
+    1
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"data: must be a pandas DataFrame, got {type(data).__name__}")
+    terms = _covariate_formula(covariates)
+    used = [dose, response, *_formula_columns(terms, data)]
+    missing_columns = [c for c in used if c not in data.columns]
+    if missing_columns:
+        raise InputError(f"data: column(s) {missing_columns} not found; columns are {list(data.columns)}")
+    for column in (dose, response):
+        if not pd.api.types.is_numeric_dtype(data[column]) or pd.api.types.is_bool_dtype(data[column]):
+            raise InputError(f"{column}: column must be numeric, got dtype {data[column].dtype}")
+    frame = data[used]
+    incomplete = frame.isna().any(axis=1).to_numpy()
+    if incomplete.any() and not drop_missing:
+        columns = [c for c in used if frame[c].isna().any()]
+        raise InputError(
+            f"data: {int(incomplete.sum())} row(s) have missing values in {columns}; "
+            "remove them or pass drop_missing=True"
+        )
+    frame = frame.loc[~incomplete]
+    dose_values = frame[dose].to_numpy(dtype=float)
+    if np.any(dose_values < 0):
+        raise InputError(f"{dose}: doses must be non-negative")
+    return PatientData(
+        dose=dose_values,
+        response=frame[response].to_numpy(dtype=float),
+        frame=frame,
+        design=model_matrix("1 + " + terms, frame, na_action="raise") if terms else None,
+        n_dropped=int(incomplete.sum()),
+    )
 
 
 @dataclass(frozen=True)
@@ -64,44 +137,24 @@ def fit_cell_means(
     >>> fit.estimates.tolist(), fit.df
     ([2.0, 5.0], 2.0)
     """
-    if not isinstance(data, pd.DataFrame):
-        raise InputError(f"data: must be a pandas DataFrame, got {type(data).__name__}")
-    covariate_terms = _covariate_formula(covariates)
-    used = [dose, response, *_formula_columns(covariate_terms, data)]
-    missing_columns = [c for c in used if c not in data.columns]
-    if missing_columns:
-        raise InputError(f"data: column(s) {missing_columns} not found; columns are {list(data.columns)}")
-    for column in (dose, response):
-        if not pd.api.types.is_numeric_dtype(data[column]) or pd.api.types.is_bool_dtype(data[column]):
-            raise InputError(f"{column}: column must be numeric, got dtype {data[column].dtype}")
-    frame = data[used]
-    incomplete = frame.isna().any(axis=1).to_numpy()
-    if incomplete.any() and not drop_missing:
-        columns = [c for c in used if frame[c].isna().any()]
-        raise InputError(
-            f"data: {int(incomplete.sum())} row(s) have missing values in {columns}; "
-            "remove them or pass drop_missing=True"
-        )
-    frame = frame.loc[~incomplete]
-    dose_values = frame[dose].to_numpy(dtype=float)
-    if np.any(dose_values < 0):
-        raise InputError(f"{dose}: doses must be non-negative")
-    doses, group = np.unique(dose_values, return_inverse=True)
+    return cell_means(patient_data(data, dose, response, covariates, drop_missing))
+
+
+def cell_means(patients: PatientData) -> DoseGroupEstimates:
+    """The cell-means ANCOVA of :func:`fit_cell_means` on checked patient data."""
+    doses, group = np.unique(patients.dose, return_inverse=True)
     if doses.size < 2:
-        raise InputError(f"{dose}: need at least two dose groups, got {doses.tolist()}")
+        raise InputError(f"{patients.frame.columns[0]}: need at least two dose groups, got {doses.tolist()}")
     indicators = np.eye(doses.size)[group]
-    if covariate_terms:
-        covariate_matrix = model_matrix("1 + " + covariate_terms, frame, na_action="raise")
-        x = np.hstack([indicators, np.asarray(covariate_matrix)[:, 1:]])
-    else:
-        x = indicators
-    y = frame[response].to_numpy(dtype=float)
+    x = np.hstack([indicators, patients.covariate_matrix])
+    y = patients.response
     n, p = x.shape
     q, r = np.linalg.qr(x)
     diag = np.abs(np.diag(r))
     if diag.min() <= 1e-10 * diag.max():
         raise InputError(
-            f"covariates: the design is rank deficient ({covariates!r} is collinear with the dose groups)"
+            f"covariates: the design is rank deficient ({list(patients.frame.columns[2:])} "
+            "collinear with the dose groups)"
         )
     if n <= p:
         raise InputError(f"data: {n} complete rows leave no residual degrees of freedom for {p} coefficients")
@@ -118,7 +171,7 @@ def fit_cell_means(
         cov=cov[:k, :k],
         df=float(df),
         n_per_dose=np.bincount(group),
-        n_dropped=int(incomplete.sum()),
+        n_dropped=patients.n_dropped,
     )
 
 

@@ -1,0 +1,731 @@
+"""Fitting one dose-response shape by (generalised) least squares, as R DoseFinding's ``fitMod``.
+
+Every shape is linear in its leading parameters given the nonlinear ones, so the fit
+profiles the linear parameters (and any covariate coefficients) out in closed form and
+searches only over the nonlinear ones, within bounds: first on a grid, then locally from
+the best grid point. Both steps follow DoseFinding 1.0-3, so that the fit starts where R
+starts and lands where R lands.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize, stats
+
+from dosefinding.errors import ConvergenceError, InputError
+from dosefinding.mcp.first_stage import cell_means, patient_data
+from dosefinding.shapes.library import Shape, default_bounds, get_shape
+from dosefinding.validation import as_covariance, as_doses, as_vector
+
+__all__ = ["DoseResponseFit", "fit_dose_response"]
+
+FloatArray = NDArray[np.float64]
+PredictionKind = Literal["full", "effect"]
+
+# The golden-lattice sizes of DoseFinding's getGrid: a two-parameter grid has the
+# smallest of these sizes that is at least the requested number of points, and the
+# previous size as its generator.
+_LATTICE_SIZES = (
+    3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597, 2584, 4181, 6765,
+    10946, 17711, 28657, 46368, 75025,
+)
+_DEFAULT_GRID_POINTS = {1: 30, 2: 144}
+_BRENT_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
+
+
+@dataclass(frozen=True)
+class DoseResponseFit:
+    """A dose-response shape fitted to raw data or to dose-group estimates.
+
+    Attributes
+    ----------
+    shape
+        Name of the fitted shape.
+    parameters
+        Estimates by name: the shape's parameters (without ``e0``, or ``d0`` for
+        linint, when the data are placebo-adjusted), then covariate coefficients.
+    cov
+        Their covariance: ``sigma^2 (J'J)^-1`` for raw data, ``(J' S^-1 J)^-1`` for
+        estimates, with ``J`` the gradient of the mean (and the covariate columns).
+    objective
+        Residual sum of squares (raw data) or ``(est - f)' S^-1 (est - f)`` (estimates).
+    df
+        Residual degrees of freedom (raw data) or the ``df`` given with the estimates.
+    residual_sd, log_likelihood, aic
+        For raw data only: ``sqrt(objective / df)``, the normal log-likelihood at the
+        maximum-likelihood variance ``objective / n`` and ``-2 logLik + 2 (p + 1)``.
+    gaic
+        For estimates only: ``objective + 2 p``.
+    converged
+        Whether the local search of the nonlinear parameters converged (always true
+        for the linear shapes).
+    on_bound
+        For each nonlinear parameter, ``"lower"``, ``"upper"`` or ``""``.
+    bounds
+        Lower and upper bound of each nonlinear parameter (empty for linear shapes).
+    fit_type
+        ``"normal"`` (raw data) or ``"general"`` (estimates with covariance).
+    placebo_adjusted
+        Whether the estimates were placebo-adjusted (the model then has no ``e0``).
+    constant
+        ``off`` (linlog), ``scal`` (betamod) or the nodes (linint), else ``None``.
+    doses
+        The dose levels fitted.
+    covariate_means
+        The covariate columns at which ``predict(kind="full")`` evaluates the model:
+        numeric covariates at their mean and the levels of a categorical covariate
+        weighted equally (R's ``"ls-means"``). Empty without covariates.
+    estimates
+        The estimates fitted to (estimates only).
+    n_dropped
+        Rows of raw data dropped for missing values.
+    warnings
+        What went wrong numerically, if anything.
+    """
+
+    shape: str
+    parameters: pd.Series
+    cov: pd.DataFrame
+    objective: float
+    df: float
+    residual_sd: float | None
+    log_likelihood: float | None
+    aic: float | None
+    gaic: float | None
+    converged: bool
+    on_bound: pd.Series
+    bounds: pd.DataFrame
+    fit_type: Literal["normal", "general"]
+    placebo_adjusted: bool
+    constant: float | tuple[float, ...] | None
+    doses: FloatArray
+    covariate_means: pd.Series
+    estimates: pd.Series | None
+    n_dropped: int
+    warnings: tuple[str, ...]
+
+    def predict(
+        self,
+        doses: ArrayLike,
+        kind: PredictionKind = "full",
+        se: bool = False,
+        level: float = 0.95,
+    ) -> pd.DataFrame:
+        """Predicted mean response (``"full"``) or effect over placebo (``"effect"``).
+
+        With covariates, ``"full"`` predictions put the covariates at
+        :attr:`covariate_means` (R's ``predict(..., predType = "ls-means")``). For
+        placebo-adjusted estimates both kinds give the effect over placebo. With
+        ``se=True`` the standard errors come from the delta method, and ``lower`` and
+        ``upper`` bound a ``level`` confidence interval from the t distribution with
+        :attr:`df` degrees of freedom (normal when infinite).
+
+        Examples
+        --------
+        >>> fit = fit_dose_response("linear", doses=[0, 1, 2], estimates=[1.0, 2.0, 3.1],
+        ...                         cov=np.eye(3) * 0.01)
+        >>> fit.predict([0, 2], kind="effect")["estimate"].round(3).tolist()
+        [0.0, 2.1]
+        """
+        if kind not in ("full", "effect"):
+            raise InputError(f"kind: must be 'full' or 'effect', got {kind!r}")
+        if not 0 < level < 1:
+            raise InputError(f"level: must be between 0 and 1, got {level}")
+        d = as_vector(doses, "doses")
+        if np.any(d < 0):
+            raise InputError(f"doses: must be non-negative, got {d[d < 0].tolist()}")
+        shape = get_shape(self.shape)
+        dr = self._full_dose_response_parameters()
+        n_dr = dr.size
+        value = shape.response(d, dr, self._constant)
+        gradient = shape.gradient(d, dr, self._constant)
+        covariate_columns = np.zeros((d.size, self.covariate_means.size))
+        if kind == "effect" or self.placebo_adjusted:
+            value = value - shape.response(np.zeros(1), dr, self._constant)
+            gradient = gradient - shape.gradient(np.zeros(1), dr, self._constant)
+        else:
+            value = value + self.covariate_means.to_numpy() @ self.parameters.to_numpy()[n_dr:]
+            covariate_columns[:] = self.covariate_means.to_numpy()
+        if self.placebo_adjusted:
+            gradient = gradient[:, 1:]
+        table = pd.DataFrame({"estimate": value}, index=pd.Index(d, name="dose"))
+        if se:
+            g = np.hstack([gradient, covariate_columns])
+            table["se"] = np.sqrt(np.einsum("ij,jk,ik->i", g, self.cov.to_numpy(), g))
+            quantile = float(stats.t.ppf(0.5 + level / 2, self.df))
+            table["lower"] = table["estimate"] - quantile * table["se"]
+            table["upper"] = table["estimate"] + quantile * table["se"]
+        return table
+
+    def summary(self) -> str:
+        """A printed summary laid out as R's ``print`` of a ``fitMod`` result."""
+        n_dr = self.parameters.size - self.covariate_means.size
+        lines = [
+            "Dose Response Model",
+            "",
+            f"Model: {self.shape}",
+            f"Fit-type: {self.fit_type}",
+            "",
+            "Coefficients dose-response model",
+            _signif_row(self.parameters.iloc[:n_dr]),
+        ]
+        if self.fit_type == "normal":
+            if self.covariate_means.size:
+                lines += ["Coefficients additional covariates", _signif_row(self.parameters.iloc[n_dr:])]
+            lines += [
+                "",
+                f"Degrees of freedom: {self.df:g}",
+                f"Residual standard error: {self.residual_sd:.4g}",
+            ]
+        else:
+            assert self.estimates is not None
+            lines += [
+                "",
+                "Fitted to:",
+                _signif_row(self.estimates.set_axis([f"{d:g}" for d in self.estimates.index])),
+                "",
+                f"Generalized residual sum of squares: {self.objective:.4g}",
+            ]
+        bound_notes = [
+            f"{name} is on its {side} bound {self.bounds.loc[name, side]:g}"
+            for name, side in self.on_bound.items()
+            if side
+        ]
+        if bound_notes or not self.converged or self.warnings:
+            lines.append("")
+        lines += bound_notes
+        if not self.converged:
+            lines.append("The local search of the nonlinear parameters did not converge.")
+        lines += list(self.warnings)
+        return "\n".join(lines)
+
+    @property
+    def _constant(self) -> float | FloatArray | None:
+        if isinstance(self.constant, tuple):
+            return np.array(self.constant)
+        return self.constant
+
+    def _full_dose_response_parameters(self) -> FloatArray:
+        """The shape's full parameter vector, with the fixed 0 of ``e0``/``d0`` when placebo-adjusted."""
+        n_dr = self.parameters.size - self.covariate_means.size
+        dr = self.parameters.to_numpy()[:n_dr]
+        return np.concatenate([[0.0], dr]) if self.placebo_adjusted else dr
+
+
+def _signif_row(values: pd.Series) -> str:
+    return values.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False)
+
+
+@dataclass(frozen=True)
+class _LeastSquares:
+    """``||W (y - f(dose; theta) - C gamma)||^2 + extra_rss`` with ``f`` linear given ``theta``.
+
+    ``W`` is a diagonal (``row_weights``), a full matrix (``whitener``) or the identity.
+    Raw data without covariates are fitted through their dose-group means with weights
+    ``sqrt(n)``; ``extra_rss`` is then the within-group sum of squares.
+    """
+
+    shape: Shape
+    constant: float | FloatArray | None
+    dose: FloatArray
+    y: FloatArray
+    covariates: FloatArray
+    placebo_adjusted: bool
+    extra_rss: float = 0.0
+    row_weights: FloatArray | None = None
+    whitener: FloatArray | None = None
+
+    def whiten(self, x: FloatArray) -> FloatArray:
+        if self.row_weights is not None:
+            return x * (self.row_weights[:, None] if x.ndim > 1 else self.row_weights)
+        if self.whitener is not None:
+            return self.whitener @ x
+        return x
+
+    def basis(self, nonlinear: FloatArray) -> FloatArray:
+        """Unwhitened basis of the fitted linear parameters (``f(dose) - f(0)`` without ``e0`` when placebo-adjusted)."""
+        basis = self.shape.basis(self.dose, nonlinear, self.constant)
+        if self.placebo_adjusted:
+            at_zero = self.shape.basis(np.zeros(1), nonlinear, self.constant)
+            basis = basis[..., 1:] - at_zero[..., 1:]
+        return basis
+
+    def design(self, nonlinear: FloatArray) -> FloatArray:
+        """Whitened design ``[basis, covariates]``, batched over leading dims of ``nonlinear``."""
+        basis = self.basis(nonlinear)
+        covariates = np.broadcast_to(self.covariates, basis.shape[:-1] + self.covariates.shape[-1:])
+        return self.whiten(np.concatenate([basis, covariates], axis=-1))
+
+    @cached_property
+    def _fixed(self) -> tuple[FloatArray, FloatArray]:
+        """Orthonormal basis of the whitened columns that do not move with the nonlinear
+        parameters (``e0``'s ones unless placebo-adjusted, and the covariates), and the
+        whitened response projected off them."""
+        fixed = self.covariates if self.placebo_adjusted else np.column_stack([np.ones(self.dose.size), self.covariates])
+        q, _ = np.linalg.qr(self.whiten(fixed))
+        wy = self.whiten(self.y)
+        return q, wy - q @ (q.T @ wy)
+
+    def profile(self, nonlinear: FloatArray) -> FloatArray:
+        """Residual sum of squares minimised over the linear parameters, for a batch ``(G, k)``.
+
+        Every nonlinear shape is ``e0 + slope * curve(dose; theta)``, so only the curve
+        column moves with ``theta``: project it off the fixed columns and regress on it.
+        """
+        q, fixed_residual = self._fixed
+        curve = self.whiten(self.basis(nonlinear)[..., -1:])
+        curve = (curve - q @ (q.T @ curve))[..., 0]
+        slope = (curve @ fixed_residual) / np.sum(curve * curve, axis=-1)
+        residual = fixed_residual - slope[..., None] * curve
+        return np.sum(residual * residual, axis=-1) + self.extra_rss
+
+    def solve(self, nonlinear: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Linear parameters and covariate coefficients given ``nonlinear``, and the whitened residual."""
+        return self._solve(self.design(nonlinear))
+
+    def _solve(self, design: FloatArray) -> tuple[FloatArray, FloatArray]:
+        wy = self.whiten(self.y)
+        coefficients = np.linalg.lstsq(design, wy, rcond=None)[0]
+        return coefficients, wy - design @ coefficients
+
+    def dose_response_parameters(self, coefficients: FloatArray, nonlinear: FloatArray) -> FloatArray:
+        n_linear = coefficients.size - self.covariates.shape[1]
+        linear = coefficients[:n_linear]
+        if self.placebo_adjusted:
+            linear = np.concatenate([[0.0], linear])
+        return np.concatenate([linear, nonlinear])
+
+    def jacobian(self, dr: FloatArray) -> FloatArray:
+        """Unwhitened derivative of the mean w.r.t. the fitted parameters (``dr`` holds the fixed 0).
+
+        Columns: the shape's parameters (its nonlinear ones last), then the covariates.
+        """
+        gradient = self.shape.gradient(self.dose, dr, self.constant)
+        if self.placebo_adjusted:
+            gradient = (gradient - self.shape.gradient(np.zeros(1), dr, self.constant))[:, 1:]
+        return np.hstack([gradient, self.covariates])
+
+    def projected_residual(self, nonlinear: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Whitened residual at the profiled linear parameters, and its Jacobian w.r.t. ``nonlinear``.
+
+        The Jacobian is Kaufman's variable-projection one, ``-(I - QQ') W dF/dtheta`` with
+        ``Q`` an orthonormal basis of the whitened design; ``2 J' r`` is the exact gradient
+        of the profiled objective.
+        """
+        design = self.design(nonlinear)
+        coefficients, residual = self._solve(design)
+        jacobian = self.jacobian(self.dose_response_parameters(coefficients, nonlinear))
+        end = jacobian.shape[1] - self.covariates.shape[1]
+        derivative = self.whiten(jacobian[:, end - nonlinear.size : end])
+        q, _ = np.linalg.qr(design)
+        return residual, q @ (q.T @ derivative) - derivative
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The least-squares problem of one input form, with what the result reports about the data."""
+
+    problem: _LeastSquares
+    fit_type: Literal["normal", "general"]
+    n_obs: int
+    n_dropped: int
+    covariate_means: pd.Series
+    estimates: pd.Series | None
+
+
+def fit_dose_response(
+    shape: str,
+    *,
+    data: pd.DataFrame | None = None,
+    dose: str | None = None,
+    response: str | None = None,
+    covariates: str | Sequence[str] | None = None,
+    drop_missing: bool = False,
+    doses: ArrayLike | None = None,
+    estimates: ArrayLike | None = None,
+    cov: ArrayLike | None = None,
+    df: float | None = None,
+    placebo_adjusted: bool = False,
+    bounds: ArrayLike | None = None,
+    scal: float | None = None,
+    off: float | None = None,
+    grid_points: int | None = None,
+) -> DoseResponseFit:
+    """Fit one dose-response shape by least squares (the Mod step of MCP-Mod).
+
+    Two forms, as R DoseFinding's ``fitMod``:
+
+    * raw data (``data``, ``dose``, ``response``, optional ``covariates``): least
+      squares of the response on the shape, covariates entering linearly (R's type
+      ``"normal"`` with ``addCovars``);
+    * estimates (``doses``, ``estimates``, ``cov``, optional ``df``): generalised least
+      squares ``(est - f(doses))' cov^-1 (est - f(doses))`` (R's type ``"general"``);
+      ``placebo_adjusted`` estimates exclude dose 0 and are fitted by ``f(dose) - f(0)``,
+      the shape without ``e0`` (DoseFinding refuses logistic and linlog here; they are
+      fitted the same way).
+
+    The linear parameters and covariate coefficients are profiled out in closed form.
+    The nonlinear parameters are searched within ``bounds`` (default
+    :func:`~dosefinding.shapes.default_bounds` at the largest dose) as DoseFinding does:
+    the best point of a grid over the bounds, then Brent's method within 1.1 grid steps
+    of it (one parameter) or a bounded Gauss-Newton search from it (two parameters).
+
+    Parameters
+    ----------
+    shape
+        One of the shape names (R's spellings work too).
+    data, dose, response, covariates, drop_missing
+        Raw data: one row per patient; the dose and numeric response columns; covariate
+        column names or a formula right-hand side (``"gender + age"``), categorical
+        ones with treatment coding; whether to drop rows with missing values.
+    doses, estimates, cov, df
+        Estimates: dose levels (increasing; starting at 0 unless placebo-adjusted),
+        estimates per dose, their covariance, and the degrees of freedom of confidence
+        intervals (default infinite).
+    placebo_adjusted
+        The estimates are differences to placebo (estimates form only).
+    bounds
+        ``(lower, upper)`` per nonlinear parameter, shape ``(k, 2)``, positive.
+    scal, off
+        Scale of betamod (default 1.2 times the largest dose) and offset of linlog
+        (default 1% of the largest dose); other shapes ignore them.
+    grid_points
+        Size of the starting grid; default 30 for one nonlinear parameter and 144 for
+        two (R's ``gridSize``). Two-parameter grids are rounded up to a lattice size.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> d = np.repeat([0.0, 5.0, 50.0, 300.0], 3)
+    >>> y = 0.2 - 3.0 * d / (20.0 + d) + np.tile([-0.1, 0.0, 0.1], 4)
+    >>> fit = fit_dose_response("emax", data=pd.DataFrame({"dose": d, "chg": y}),
+    ...                         dose="dose", response="chg")
+    >>> fit.parameters.round(3).tolist()
+    [0.2, -3.0, 20.0]
+    """
+    model = get_shape(shape)
+    if data is not None:
+        if any(value is not None for value in (doses, estimates, cov, df)):
+            raise InputError("data: give raw data, or doses, estimates, cov and df, not both")
+        if placebo_adjusted:
+            raise InputError("placebo_adjusted: only for estimates, not raw data")
+        prepared = _prepare_raw(model, data, dose, response, covariates, drop_missing, scal, off)
+    else:
+        if covariates is not None:
+            raise InputError("covariates: only with raw data, not with estimates")
+        prepared = _prepare_estimates(model, doses, estimates, cov, placebo_adjusted, scal, off)
+    problem = prepared.problem
+    fitted_doses = np.unique(problem.dose)
+    _check_dose_count(model, fitted_doses, placebo_adjusted)
+    box = _check_bounds(bounds, model, float(fitted_doses[-1]))
+
+    if box is None:
+        theta, converged = np.empty(0), True
+    else:
+        theta, converged = _search(problem, box, _check_grid_points(grid_points, box.shape[0]))
+    coefficients, residual = problem.solve(theta)
+    objective = float(residual @ residual) + problem.extra_rss
+    dr = problem.dose_response_parameters(coefficients, theta)
+
+    covariate_names = list(prepared.covariate_means.index)
+    names = list(model.parameter_names(problem.constant))[int(placebo_adjusted) :] + covariate_names
+    values = np.concatenate([dr[int(placebo_adjusted) :], coefficients[coefficients.size - len(covariate_names) :]])
+    n_params = len(names)
+
+    log_likelihood: float | None = None
+    residual_sd: float | None = None
+    aic: float | None = None
+    gaic: float | None = None
+    if prepared.fit_type == "normal":
+        n = prepared.n_obs
+        df_value = float(n - n_params)
+        if df_value <= 0:
+            raise InputError(f"data: {n} observations leave no residual degrees of freedom for {n_params} parameters")
+        sigma2 = objective / df_value
+        log_likelihood = float(-n / 2 * (np.log(2 * np.pi) + 1 + np.log(objective / n)))
+        residual_sd = float(np.sqrt(sigma2))
+        aic = -2 * log_likelihood + 2 * (n_params + 1)
+    else:
+        df_value = np.inf if df is None else float(df)
+        if not df_value > 0:
+            raise InputError(f"df: must be positive (np.inf for normal), got {df}")
+        sigma2 = 1.0
+        gaic = objective + 2 * n_params
+
+    warnings: list[str] = []
+    if not converged:
+        warnings.append("The local search of the nonlinear parameters stopped before convergence.")
+    covariance = _parameter_covariance(problem, dr, sigma2, warnings)
+    nonlinear_index = pd.Index(model.nonlinear_parameters, dtype=object)
+    sides = [] if box is None else ["lower" if t == lo else "upper" if t == hi else "" for t, (lo, hi) in zip(theta, box)]
+    on_bound = pd.Series(sides, index=nonlinear_index, dtype=object, name="on_bound")
+    constant = problem.constant
+    return DoseResponseFit(
+        shape=model.name,
+        parameters=pd.Series(values, index=names, name="estimate"),
+        cov=pd.DataFrame(covariance, index=names, columns=names),
+        objective=objective,
+        df=df_value,
+        residual_sd=residual_sd,
+        log_likelihood=log_likelihood,
+        aic=aic,
+        gaic=gaic,
+        converged=converged,
+        on_bound=on_bound,
+        bounds=pd.DataFrame(
+            np.empty((0, 2)) if box is None else box, index=nonlinear_index, columns=["lower", "upper"]
+        ),
+        fit_type=prepared.fit_type,
+        placebo_adjusted=placebo_adjusted,
+        constant=tuple(constant.tolist()) if isinstance(constant, np.ndarray) else constant,
+        doses=fitted_doses,
+        covariate_means=prepared.covariate_means,
+        estimates=prepared.estimates,
+        n_dropped=prepared.n_dropped,
+        warnings=tuple(warnings),
+    )
+
+
+def _prepare_raw(
+    model: Shape,
+    data: pd.DataFrame,
+    dose: str | None,
+    response: str | None,
+    covariates: str | Sequence[str] | None,
+    drop_missing: bool,
+    scal: float | None,
+    off: float | None,
+) -> _Prepared:
+    if dose is None or response is None:
+        raise InputError("dose, response: name the dose and response columns of data")
+    # The cell-means fit checks the columns, missing values and covariate design; without
+    # covariates the model is fitted through its group means, weighted by group size.
+    patients = patient_data(data, dose, response, covariates, drop_missing)
+    cells = cell_means(patients)
+    constant = _constant_for(model, cells.doses, scal, off, placebo_adjusted=False)
+    n_obs = int(cells.n_per_dose.sum())
+    if patients.design is None:
+        sigma2 = cells.cov[0, 0] * cells.n_per_dose[0]
+        problem = _LeastSquares(
+            model,
+            constant,
+            cells.doses,
+            cells.estimates,
+            np.empty((cells.doses.size, 0)),
+            False,
+            extra_rss=float(sigma2 * cells.df),
+            row_weights=np.sqrt(cells.n_per_dose),
+        )
+        return _Prepared(problem, "normal", n_obs, cells.n_dropped, pd.Series(dtype=float), None)
+    design = patients.design
+    problem = _LeastSquares(model, constant, patients.dose, patients.response, patients.covariate_matrix, False)
+    variables = list(patients.frame.columns[2:])
+    means = pd.Series(_covariate_means(design, patients.frame, variables), index=list(design.columns)[1:])
+    return _Prepared(problem, "normal", n_obs, cells.n_dropped, means, None)
+
+
+def _prepare_estimates(
+    model: Shape,
+    doses: ArrayLike | None,
+    estimates: ArrayLike | None,
+    cov: ArrayLike | None,
+    placebo_adjusted: bool,
+    scal: float | None,
+    off: float | None,
+) -> _Prepared:
+    if doses is None or estimates is None or cov is None:
+        raise InputError("doses, estimates, cov: all three are needed without raw data")
+    d = as_doses(doses, "doses", placebo=not placebo_adjusted)
+    est = as_vector(estimates, "estimates", length=d.size)
+    s = as_covariance(cov, "cov", d.size)
+    whitener = np.linalg.inv(np.linalg.cholesky(s))
+    constant = _constant_for(model, d, scal, off, placebo_adjusted)
+    problem = _LeastSquares(model, constant, d, est, np.empty((d.size, 0)), placebo_adjusted, whitener=whitener)
+    return _Prepared(
+        problem, "general", d.size, 0, pd.Series(dtype=float), pd.Series(est, index=pd.Index(d, name="dose"), name="estimate")
+    )
+
+
+def _constant_for(
+    model: Shape, doses: FloatArray, scal: float | None, off: float | None, placebo_adjusted: bool
+) -> float | FloatArray | None:
+    max_dose = float(doses[-1])
+    if model.constant == "off":
+        value = 0.01 * max_dose if off is None else float(off)
+        if not value > 0:
+            raise InputError(f"off: must be positive, got {value:g}")
+        return value
+    if model.constant == "scal":
+        value = 1.2 * max_dose if scal is None else float(scal)
+        if not value >= max_dose:
+            raise InputError(f"scal: must be at least the largest dose {max_dose:g}, got {value:g}")
+        return value
+    if model.constant == "nodes":
+        return np.concatenate([[0.0], doses]) if placebo_adjusted else doses
+    return None
+
+
+def _covariate_means(design: pd.DataFrame, frame: pd.DataFrame, variables: list[str]) -> FloatArray:
+    """Average covariate row over a reference grid: numeric columns at their mean, every level of the others."""
+    levels = []
+    for name in variables:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            levels.append([float(column.mean())])
+        else:
+            levels.append(sorted(pd.unique(column)))
+    reference = pd.DataFrame(list(itertools.product(*levels)), columns=variables)
+    rows = design.model_spec.get_model_matrix(reference)
+    return np.asarray(rows, dtype=float)[:, 1:].mean(axis=0)
+
+
+def _check_dose_count(model: Shape, doses: FloatArray, placebo_adjusted: bool) -> None:
+    """Enough distinct doses that the nonlinear parameters change the fit (and the linear ones are identified)."""
+    if model.name == "linint":
+        return
+    needed = len(model.linear_parameters) - int(placebo_adjusted) + int(not model.is_linear)
+    if doses.size < needed:
+        active = "" if placebo_adjusted else f", {needed - 1} of them active"
+        raise InputError(
+            f"doses: need at least {needed} distinct doses{active} to fit the {model.name} shape; got {doses.tolist()}"
+        )
+
+
+def _check_bounds(bounds: ArrayLike | None, model: Shape, max_dose: float) -> FloatArray | None:
+    names = model.nonlinear_parameters
+    if not names:
+        if bounds is not None:
+            raise InputError(f"bounds: the {model.name} shape has no nonlinear parameters to bound")
+        return None
+    if bounds is None:
+        return default_bounds(model.name, max_dose)
+    try:
+        box = np.asarray(bounds, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bounds: must be numeric ({exc})") from None
+    if box.shape == (2,) and len(names) == 1:
+        box = box[None, :]
+    if box.shape != (len(names), 2):
+        raise InputError(
+            f"bounds: need one (lower, upper) row for each of {list(names)}, shape ({len(names)}, 2); "
+            f"got shape {box.shape}"
+        )
+    for name, (lower, upper) in zip(names, box):
+        if not (np.isfinite(lower) and np.isfinite(upper) and 0 < lower < upper):
+            raise InputError(f"bounds: {name} needs finite 0 < lower < upper, got ({lower:g}, {upper:g})")
+    return box
+
+
+def _check_grid_points(grid_points: int | None, n_nonlinear: int) -> int:
+    if grid_points is None:
+        return _DEFAULT_GRID_POINTS[n_nonlinear]
+    if isinstance(grid_points, bool) or not isinstance(grid_points, (int, np.integer)) or grid_points < 1:
+        raise InputError(f"grid_points: must be a positive integer, got {grid_points!r}")
+    return int(grid_points)
+
+
+def _start_grid(box: FloatArray, n_points: int) -> FloatArray:
+    """DoseFinding's getGrid: midpoints for one parameter, a golden lattice for two."""
+    lower, upper = box[:, 0], box[:, 1]
+    if box.shape[0] == 1:
+        unit = ((2 * np.arange(1, n_points + 1) - 1) / (2 * n_points))[:, None]
+    else:
+        wanted = min(max(n_points, 5), _LATTICE_SIZES[-1])
+        i = next(j for j, size in enumerate(_LATTICE_SIZES) if size >= wanted)
+        size, generator = _LATTICE_SIZES[i], _LATTICE_SIZES[i - 1]
+        k = np.arange(1, size + 1)
+        unit = np.column_stack([(k - 0.5) / size, np.mod((generator * k - 0.5) / size, 1.0)])
+    return unit * (upper - lower) + lower
+
+
+def _search(problem: _LeastSquares, box: FloatArray, n_points: int) -> tuple[FloatArray, bool]:
+    """Nonlinear parameters minimising the profiled objective: grid, then a local search."""
+    grid = _start_grid(box, n_points)
+    with np.errstate(all="ignore"):
+        rss = problem.profile(grid)
+    rss = np.where(np.isfinite(rss), rss, np.inf)
+    best = int(np.argmin(rss))
+    if not np.isfinite(rss[best]):
+        raise ConvergenceError(
+            f"no point of a {grid.shape[0]}-point grid over the bounds {box.tolist()} of "
+            f"{list(problem.shape.nonlinear_parameters)} gives a finite residual sum of squares"
+        )
+    start = grid[best]
+    lower, upper = box[:, 0], box[:, 1]
+    if box.shape[0] == 1:
+        # As DoseFinding: Brent's method within 1.1 grid steps of the best grid point.
+        step = (upper[0] - lower[0]) / n_points
+        interval = (max(start[0] - 1.1 * step, lower[0]), min(start[0] + 1.1 * step, upper[0]))
+        result = optimize.minimize_scalar(
+            lambda t: problem.profile(np.array([[t]]))[0],
+            bounds=interval,
+            method="bounded",
+            options={"xatol": _BRENT_TOLERANCE},
+        )
+        return np.array([_snap_to_bound(problem, float(result.x), lower[0], upper[0])]), bool(result.success)
+    # Two parameters: bounded Gauss-Newton (trust-region reflective) on the profiled
+    # residuals, in coordinates scaled to the unit box. It converges much faster and further
+    # than a quasi-Newton search on the objective, which matters for near-exact fits.
+    width = upper - lower
+    last: dict[bytes, tuple[FloatArray, FloatArray]] = {}
+
+    def residual_and_jacobian(unit: FloatArray) -> tuple[FloatArray, FloatArray]:
+        key = unit.tobytes()
+        if key not in last:
+            residual, jacobian = problem.projected_residual(_from_unit(unit, lower, upper))
+            last.clear()
+            last[key] = (residual, jacobian * width)
+        return last[key]
+
+    result = optimize.least_squares(
+        lambda unit: residual_and_jacobian(unit)[0],
+        (start - lower) / width,
+        jac=lambda unit: residual_and_jacobian(unit)[1],
+        bounds=(0.0, 1.0),
+        method="trf",
+        xtol=1e-15,
+        ftol=1e-15,
+        gtol=1e-15,
+    )
+    return _from_unit(result.x, lower, upper), bool(result.success)
+
+
+def _from_unit(unit: FloatArray, lower: FloatArray, upper: FloatArray) -> FloatArray:
+    return np.where(unit <= 0, lower, np.where(unit >= 1, upper, lower + unit * (upper - lower)))
+
+
+def _snap_to_bound(problem: _LeastSquares, x: float, lower: float, upper: float) -> float:
+    """A bound, when Brent's method stopped within its tolerance of it and the bound is no worse.
+
+    Brent's method never evaluates the ends of its interval, so a minimum on a bound is
+    only approached to within the tolerance.
+    """
+    tolerance = 3 * (_BRENT_TOLERANCE * abs(x) + _BRENT_TOLERANCE / 3)
+    at_x = problem.profile(np.array([[x]]))[0]
+    for bound in (lower, upper):
+        if abs(x - bound) <= tolerance and problem.profile(np.array([[bound]]))[0] <= at_x:
+            return bound
+    return x
+
+
+def _parameter_covariance(
+    problem: _LeastSquares, dr: FloatArray, sigma2: float, warnings: list[str]
+) -> FloatArray:
+    """``sigma2 (J' W' W J)^-1`` by a QR decomposition of the whitened Jacobian."""
+    jacobian = problem.whiten(problem.jacobian(dr))
+    r = np.linalg.qr(jacobian, mode="r")
+    diagonal = np.abs(np.diag(r))
+    n_params = jacobian.shape[1]
+    if diagonal.size < n_params or diagonal.min() <= np.finfo(float).eps * max(jacobian.shape) * diagonal.max():
+        warnings.append("The covariance of the parameters is singular (the gradient is rank deficient); it is NaN.")
+        return np.full((n_params, n_params), np.nan)
+    r_inv = np.linalg.inv(r)
+    return sigma2 * (r_inv @ r_inv.T)
