@@ -3,10 +3,12 @@
 Tolerances:
 - candidate responses, parameters, contrasts, correlations and t statistics are closed
   form on both sides: 1e-8 absolute (values are of order one);
-- p-values and critical values are multivariate t integrals; R ran mvtnorm with
-  maxpts 2e6 and abseps 1e-5 (critical values by uniroot on pmvt with common random
-  numbers), we run at our default abseps 1e-5: 1e-4 absolute as the issue asks, which
-  leaves room for both Monte Carlo errors;
+- p-values are multivariate t integrals; R ran mvtnorm with maxpts 2e6 and abseps 1e-5,
+  we run at our default accuracy: 1e-4 absolute as the issue asks. For the two-sided
+  migraine test R's pmvt is off by up to 1.7e-4 (nearly singular correlation); there the
+  reference is plain Monte Carlo with 1e8 draws (mcp_bruteforce.R), and the tolerance is
+  5 of its standard errors plus our 1e-5;
+- critical values: R's pmvt with 2.5e7 points (mcp_critical_values.R), 1e-4 absolute;
 - power: 1e-3 absolute.
 """
 
@@ -23,7 +25,10 @@ import pytest
 from dosefinding import Candidates, mct_test, optimal_contrasts, power_mct, sample_size_mct
 from dosefinding.mcp.contrasts import dunnett_contrasts
 
-FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "r" / "mcp_reference.json").read_text())
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "r"
+FIXTURE = json.loads((FIXTURES / "mcp_reference.json").read_text())
+CRITICAL_VALUES = json.loads((FIXTURES / "mcp_critical_values.json").read_text())["cases"]
+BRUTE_FORCE = json.loads((FIXTURES / "mcp_bruteforce.json").read_text())
 R_NAMES = {"sigEmax": "sigemax", "betaMod": "betamod", "linInt": "linint"}
 CLOSED_FORM = 1e-8
 INTEGRAL = 1e-4
@@ -53,8 +58,15 @@ def our_label(r_label: str) -> str:
     return r_label
 
 
+def our_labels(r_labels: list[str]) -> list[str]:
+    """R numbers a shape given as a one-row matrix ("logistic1"); we number only repeats."""
+    labels = [our_label(x) for x in r_labels]
+    shapes = [x.rstrip("0123456789") for x in labels]
+    return [shape if shapes.count(shape) == 1 else label for shape, label in zip(shapes, labels)]
+
+
 def r_matrix(m: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(np.array(m["values"], dtype=float), index=m["rows"], columns=[our_label(c) for c in m["cols"]])
+    return pd.DataFrame(np.array(m["values"], dtype=float), index=m["rows"], columns=our_labels(m["cols"]))
 
 
 def dataset(name: str) -> pd.DataFrame:
@@ -101,12 +113,17 @@ def test_t_statistics_match_r(mct_case: tuple[dict[str, Any], Any]) -> None:
 
 def test_p_values_match_r(mct_case: tuple[dict[str, Any], Any]) -> None:
     case, result = mct_case
+    if case["name"] == BRUTE_FORCE["case"]:
+        tolerance = 5 * np.array(BRUTE_FORCE["standard_errors"]) + 1e-5
+        np.testing.assert_array_less(np.abs(result.p_values.to_numpy() - BRUTE_FORCE["p_values"]), tolerance)
+        return
     np.testing.assert_allclose(result.p_values.to_numpy(), case["result"]["pVals"], atol=INTEGRAL)
 
 
 def test_critical_value_matches_r(mct_case: tuple[dict[str, Any], Any]) -> None:
     case, result = mct_case
-    assert result.critical_value == pytest.approx(case["result"]["critVal"], abs=INTEGRAL)
+    reference = CRITICAL_VALUES[case["name"]]
+    assert result.critical_value == pytest.approx(reference["critical_value"], abs=INTEGRAL)
 
 
 def test_candidate_responses_and_parameters_match_r() -> None:
@@ -117,7 +134,8 @@ def test_candidate_responses_and_parameters_match_r() -> None:
     assert list(got.columns) == list(expected.columns)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), atol=CLOSED_FORM)
     for model in cands.models:
-        r_params = ref["parameters"][[k for k in ref["parameters"] if our_label(k) == model.label][0]]
+        r_label = dict(zip(our_labels(list(ref["parameters"])), ref["parameters"]))[model.label]
+        r_params = ref["parameters"][r_label]
         ours = list(model.parameters.values())
         extra = {"linlog": [cands.off], "betamod": [cands.scal]}.get(model.shape, [])
         np.testing.assert_allclose(ours + extra, r_params, rtol=1e-12, atol=CLOSED_FORM)
@@ -139,7 +157,7 @@ def test_power_matches_r(case: dict[str, Any]) -> None:
     oc = optimal_contrasts(cands, weights=case["contrast_weights"])
     alternative = "one-sided" if case["alternative"] == "one.sided" else "two-sided"
     power = power_mct(oc, cands, n=case["n"], sigma=case["sigma"], alpha=case["alpha"], alternative=alternative)
-    assert list(power.index) == [our_label(x) for x in case["labels"]]
+    assert list(power.index) == our_labels(case["labels"])
     np.testing.assert_allclose(power.to_numpy(), case["power"], atol=POWER)
 
 
