@@ -9,6 +9,7 @@ Tolerances:
   reference is plain Monte Carlo with 1e8 draws (mcp_bruteforce.R), and the tolerance is
   5 of its standard errors plus our 1e-5;
 - critical values: R's pmvt with 2.5e7 points (mcp_critical_values.R), 1e-4 absolute;
+  for the two-sided migraine test the plain Monte Carlo quantile, at 4 standard errors;
 - power: 1e-3 absolute.
 """
 
@@ -122,6 +123,11 @@ def test_p_values_match_r(mct_case: tuple[dict[str, Any], Any]) -> None:
 
 def test_critical_value_matches_r(mct_case: tuple[dict[str, Any], Any]) -> None:
     case, result = mct_case
+    if case["name"] == BRUTE_FORCE["case"]:
+        # pmvt is inaccurate here (see the p-values); the plain Monte Carlo quantile is
+        # the reference, at 4 of its standard errors.
+        assert abs(result.critical_value - BRUTE_FORCE["critical_value"]) < 4 * BRUTE_FORCE["critical_value_se"]
+        return
     reference = CRITICAL_VALUES[case["name"]]
     assert result.critical_value == pytest.approx(reference["critical_value"], abs=INTEGRAL)
 
