@@ -2,6 +2,7 @@
 
 from dosefinding.errors import ConvergenceError, DoseFindingError, InputError
 from dosefinding.mcp import (
+    MaxTDistribution,
     MCTResult,
     MvtProbability,
     OptimalContrasts,
@@ -14,7 +15,21 @@ from dosefinding.mcp import (
     power_mct,
     sample_size_mct,
 )
-from dosefinding.mod import DoseResponseFit, fit_dose_response
+from dosefinding.mmrm import LSMeans, MMRMResult, mmrm
+from dosefinding.mod import (
+    DoseEstimate,
+    DoseResponseFit,
+    MCPModResult,
+    ModelAverage,
+    ModelSelection,
+    aic_weights,
+    curve_effective_dose,
+    curve_target_dose,
+    fit_dose_response,
+    mcpmod,
+    model_average,
+    select_model,
+)
 from dosefinding.shapes import (
     SHAPE_NAMES,
     CandidateModel,
@@ -28,27 +43,41 @@ from dosefinding.shapes import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "SHAPE_NAMES",
     "CandidateModel",
     "Candidates",
     "ConvergenceError",
+    "DoseEstimate",
     "DoseFindingError",
     "DoseResponseFit",
     "InputError",
+    "LSMeans",
+    "MCPModResult",
     "MCTResult",
+    "MMRMResult",
+    "MaxTDistribution",
+    "ModelAverage",
+    "ModelSelection",
     "MvtProbability",
     "OptimalContrasts",
-    "SHAPE_NAMES",
     "SampleSize",
     "Shape",
+    "aic_weights",
+    "curve_effective_dose",
+    "curve_target_dose",
     "default_bounds",
     "dunnett_contrasts",
     "fit_dose_response",
     "get_shape",
     "guesstimate",
+    "mcpmod",
     "mct_test",
+    "mmrm",
+    "model_average",
     "mvt_probability",
     "mvt_quantile",
     "optimal_contrasts",
     "power_mct",
     "sample_size_mct",
+    "select_model",
 ]

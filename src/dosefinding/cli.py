@@ -29,8 +29,10 @@ def demo(n_per_arm: int, sigma: float, effect: float, alpha: float, seed: int) -
     result = mct_test(candidates, data=trial, dose="TRT01PN", response="CHG", alpha=alpha, seed=seed)
     return "\n".join(
         [
-            "Virtual A2201 design: doses 0, 5, 50, 300 mg; "
-            f"{n_per_arm} per arm; SD {sigma:g}; effect {effect:g} at 300 mg",
+            (
+                "Virtual A2201 design: doses 0, 5, 50, 300 mg; "
+                f"{n_per_arm} per arm; SD {sigma:g}; effect {effect:g} at 300 mg"
+            ),
             "",
             f"Power of the MCP step (one-sided alpha {alpha:g}) under each candidate:",
             power.round(3).to_string(),

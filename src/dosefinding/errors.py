@@ -6,7 +6,7 @@ caller can catch them all in one place.
 
 from __future__ import annotations
 
-__all__ = ["DoseFindingError", "InputError", "ConvergenceError"]
+__all__ = ["ConvergenceError", "DoseFindingError", "InputError"]
 
 
 class DoseFindingError(Exception):

@@ -13,7 +13,7 @@ from dosefinding.errors import InputError
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.validation import as_covariance, as_doses, as_vector
 
-__all__ = ["OptimalContrasts", "optimal_contrasts", "dunnett_contrasts", "contrast_correlation"]
+__all__ = ["OptimalContrasts", "contrast_correlation", "dunnett_contrasts", "optimal_contrasts"]
 
 FloatArray = NDArray[np.float64]
 
@@ -96,7 +96,7 @@ def optimal_contrasts(
     >>> cands = Candidates([0, 10, 25, 50, 100, 150], {"linear": None, "emax": 25})
     >>> oc = optimal_contrasts(cands, weights=[20] * 6)
     >>> oc.contrasts.round(3)["linear"].tolist()
-    [-0.535, -0.405, -0.209, 0.118, 0.772, ...]
+    [-0.428, -0.351, -0.236, -0.045, 0.339, 0.722]
     """
     if weights is not None and cov is not None:
         raise InputError("weights, cov: give one of them, not both")

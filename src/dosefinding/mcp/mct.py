@@ -11,13 +11,17 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
-from dosefinding.mcp.contrasts import OptimalContrasts, contrast_correlation, optimal_contrasts
+from dosefinding.mcp.contrasts import (
+    OptimalContrasts,
+    contrast_correlation,
+    optimal_contrasts,
+)
 from dosefinding.mcp.first_stage import fit_cell_means
-from dosefinding.mcp.mvt import mvt_probability, mvt_quantile
+from dosefinding.mcp.max_t import MaxTDistribution
 from dosefinding.shapes.candidates import Candidates
-from dosefinding.validation import as_covariance, as_doses, as_vector
+from dosefinding.validation import as_covariance, as_doses, as_vector, input_form
 
-__all__ = ["MCTResult", "mct_test", "Alternative"]
+__all__ = ["Alternative", "MCTResult", "mct_test"]
 
 Alternative = Literal["one-sided", "two-sided"]
 FloatArray = NDArray[np.float64]
@@ -35,6 +39,8 @@ class MCTResult:
         Multiplicity-adjusted p-values by model, or ``None`` if not requested.
     critical_value
         Multiplicity-adjusted critical value, or ``None`` if not requested.
+    critical_value_error
+        Its estimated quasi-Monte Carlo error (three standard errors), or ``None``.
     contrasts, correlation
         Contrast matrix (dose x model) and the correlation of the contrast estimates.
     estimates, cov, df
@@ -53,6 +59,7 @@ class MCTResult:
     alternative: Alternative
     placebo_adjusted: bool
     n_dropped: int = 0
+    critical_value_error: float | None = None
 
     @property
     def significant(self) -> pd.Series:
@@ -97,14 +104,16 @@ def mct_test(
     doses: ArrayLike | None = None,
     estimates: ArrayLike | None = None,
     cov: ArrayLike | None = None,
-    df: float = np.inf,
+    df: float | None = None,
     placebo_adjusted: bool = False,
     alpha: float = 0.025,
     alternative: Alternative = "one-sided",
     contrasts: pd.DataFrame | ArrayLike | OptimalContrasts | None = None,
     critical_value: bool = True,
     p_values: bool = True,
-    abseps: float = 1e-6,
+    abseps: float = 1e-5,
+    critical_value_tol: float = 1e-4,
+    max_points: int = 12 << 20,
     seed: int | np.random.Generator = 0,
 ) -> MCTResult:
     """Multiple contrast test for a dose-response signal (the MCP step of MCP-Mod).
@@ -114,15 +123,19 @@ def mct_test(
     * raw data (``data``, ``dose``, ``response``, optional ``covariates``): fits the
       cell-means ANCOVA ``response ~ 0 + factor(dose) + covariates`` by least squares and
       uses its residual degrees of freedom (R's type ``"normal"``);
-    * estimates (``doses``, ``estimates``, ``cov``, ``df``): dose-group estimates with
+    * estimates (``doses``, ``estimates``, ``cov``, ``df``, default infinite): dose-group estimates with
       their covariance, e.g. LS means of an MMRM or logit-scale estimates of a logistic
       regression (R's type ``"general"``); ``placebo_adjusted`` estimates exclude dose 0.
 
     The test statistics ``c' est / sqrt(c' S c)`` use the optimal contrasts of the
     candidates under the estimates' covariance ``S`` unless ``contrasts`` is given.
     Adjusted p-values and the critical value come from the multivariate t distribution
-    (normal when ``df`` is infinite) of the statistics, computed by randomised
-    quasi-Monte Carlo to absolute error ``abseps``.
+    (normal when ``df`` is infinite) of the statistics: one
+    :class:`~dosefinding.mcp.max_t.MaxTDistribution` (spherical-radial quasi-Monte
+    Carlo) serves both, refined until every probability has estimated absolute error
+    (three standard errors) below ``abseps`` (p-values) and the critical value's error
+    below ``critical_value_tol``, or until ``max_points`` directions are used (with a
+    RuntimeWarning).
 
     Examples
     --------
@@ -145,22 +158,18 @@ def mct_test(
     if not (critical_value or p_values):
         raise InputError("critical_value, p_values: at least one must be requested")
     n_dropped = 0
-    if data is not None:
-        if estimates is not None or cov is not None or doses is not None:
-            raise InputError("data: give raw data or estimates with cov, not both")
-        if dose is None or response is None:
-            raise InputError("dose, response: name the dose and response columns of data")
-        if placebo_adjusted:
-            raise InputError("placebo_adjusted: only for estimates, not raw data")
-        fit = fit_cell_means(data, dose, response, covariates, drop_missing)
+    form = input_form(
+        data=data, dose=dose, response=response, covariates=covariates, doses=doses, estimates=estimates,
+        cov=cov, df=df, placebo_adjusted=placebo_adjusted,
+    )
+    if form == "raw":
+        fit = fit_cell_means(data, dose, response, covariates, drop_missing)  # type: ignore[arg-type]
         d, est, s, df_used, n_dropped = fit.doses, fit.estimates, fit.cov, fit.df, fit.n_dropped
     else:
-        if estimates is None or cov is None or doses is None:
-            raise InputError("doses, estimates, cov: all three are needed without raw data")
-        d = as_doses(doses, "doses", placebo=not placebo_adjusted)
-        est = as_vector(estimates, "estimates", length=d.size)
-        s = as_covariance(cov, "cov", d.size)
-        df_used = float(df)
+        d = as_doses(doses, "doses", placebo=not placebo_adjusted)  # type: ignore[arg-type]
+        est = as_vector(estimates, "estimates", length=d.size)  # type: ignore[arg-type]
+        s = as_covariance(cov, "cov", d.size)  # type: ignore[arg-type]
+        df_used = np.inf if df is None else float(df)
         if not df_used > 0:
             raise InputError(f"df: must be positive (np.inf for normal), got {df}")
 
@@ -170,18 +179,16 @@ def mct_test(
     if alternative == "two-sided":
         t = np.abs(t)
     corr = contrast_correlation(c, s)
-    rng = np.random.default_rng(seed)
-    crit = None
-    if critical_value:
-        tail = "both" if alternative == "two-sided" else "lower"
-        crit = mvt_quantile(1 - alpha, corr, df_used, tail=tail, abseps=abseps, seed=rng)
+    distribution = MaxTDistribution(corr, df_used, two_sided=alternative == "two-sided", seed=seed)
+    crit, crit_error = (
+        distribution.quantile_with_error(1 - alpha, tolerance=critical_value_tol, max_points=max_points)
+        if critical_value
+        else (None, None)
+    )
     pvals = None
     if p_values:
-        pvals = pd.Series(
-            [_adjusted_p_value(ti, corr, df_used, alternative, abseps, rng) for ti in t],
-            index=labels,
-            name="p_value",
-        )
+        cdf = np.array([r.value for r in distribution.cdf_many(t, abseps=abseps, max_points=max_points)])
+        pvals = pd.Series(np.clip(1.0 - cdf, 0.0, 1.0), index=labels, name="p_value")
     dose_index = pd.Index(d, name="dose")
     return MCTResult(
         t_statistics=pd.Series(t, index=labels, name="t_statistic"),
@@ -196,6 +203,7 @@ def mct_test(
         alternative=alternative,
         placebo_adjusted=placebo_adjusted,
         n_dropped=n_dropped,
+        critical_value_error=crit_error,
     )
 
 
@@ -226,18 +234,3 @@ def _contrast_matrix(
     if not np.all(np.isfinite(c)) or np.any(np.all(c == 0, axis=0)):
         raise InputError("contrasts: columns must be finite and not all zero")
     return c, labels
-
-
-def _adjusted_p_value(
-    t: float,
-    corr: FloatArray,
-    df: float,
-    alternative: Alternative,
-    abseps: float,
-    rng: np.random.Generator,
-) -> float:
-    m = corr.shape[0]
-    upper = np.full(m, t)
-    lower = -upper if alternative == "two-sided" else np.full(m, -np.inf)
-    probability = mvt_probability(lower, upper, corr, df, abseps=abseps, seed=rng).value
-    return float(min(max(1.0 - probability, 0.0), 1.0))

@@ -12,12 +12,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
 from dosefinding.mcp.contrasts import OptimalContrasts, contrast_correlation
+from dosefinding.mcp.max_t import MaxTDistribution
 from dosefinding.mcp.mct import Alternative
-from dosefinding.mcp.mvt import mvt_probability, mvt_quantile
+from dosefinding.mcp.mvt import mvt_probability
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.validation import as_covariance, as_vector
 
-__all__ = ["power_mct", "sample_size_mct", "SampleSize"]
+__all__ = ["SampleSize", "power_mct", "sample_size_mct"]
 
 FloatArray = NDArray[np.float64]
 _SUMMARIES: dict[str, Callable[[FloatArray], float]] = {
@@ -39,7 +40,8 @@ def power_mct(
     alternative: Alternative = "one-sided",
     placebo_adjusted: bool | None = None,
     critical_value: float | None = None,
-    abseps: float = 1e-6,
+    abseps: float = 1e-4,
+    critical_value_tol: float = 1e-4,
     seed: int | np.random.Generator = 0,
 ) -> pd.Series:
     """Power of the multiple contrast test under each alternative model.
@@ -65,6 +67,11 @@ def power_mct(
         :class:`OptimalContrasts`.
     critical_value
         Use this critical value instead of computing it at level ``alpha``.
+    abseps, critical_value_tol
+        Requested absolute error (three standard errors) of each power and of the
+        computed critical value.
+    seed
+        Seed of the quasi-Monte Carlo shifts.
 
     Examples
     --------
@@ -106,9 +113,10 @@ def power_mct(
         noncentrality = np.abs(noncentrality)
     corr = contrast_correlation(c, s)
     rng = np.random.default_rng(seed)
-    tail = "both" if alternative == "two-sided" else "lower"
     crit = (
-        mvt_quantile(1 - alpha, corr, df_used, tail=tail, abseps=abseps, seed=rng)
+        MaxTDistribution(corr, df_used, two_sided=alternative == "two-sided", seed=rng).quantile(
+            1 - alpha, tolerance=critical_value_tol
+        )
         if critical_value is None
         else float(critical_value)
     )
@@ -158,7 +166,8 @@ def sample_size_mct(
     alpha: float = 0.025,
     alternative: Alternative = "one-sided",
     upper_n: int = 100,
-    abseps: float = 1e-6,
+    abseps: float = 1e-5,
+    critical_value_tol: float = 1e-4,
     seed: int | np.random.Generator = 0,
 ) -> SampleSize:
     """Smallest sample size for which the test has the target power (R's ``sampSizeMCT``).
@@ -200,7 +209,7 @@ def sample_size_mct(
             return n, pd.Series(np.zeros(len(alternatives.labels)), index=list(alternatives.labels))
         by_model = power_mct(
             c, alternatives, n=n, sigma=sigma, alpha=alpha, alternative=alternative,
-            abseps=abseps, seed=np.random.default_rng(seed_root),
+            abseps=abseps, critical_value_tol=critical_value_tol, seed=np.random.default_rng(seed_root),
         )
         return n, by_model
 

@@ -1,5 +1,22 @@
-"""Mod step of MCP-Mod: fitting dose-response shapes."""
+"""Mod step of MCP-Mod: fitting dose-response shapes, selecting among them, target doses, mcpmod()."""
 
+from dosefinding.mod.averaging import ModelAverage, model_average
 from dosefinding.mod.fit import DoseResponseFit, fit_dose_response
+from dosefinding.mod.mcpmod import MCPModResult, mcpmod
+from dosefinding.mod.selection import ModelSelection, aic_weights, select_model
+from dosefinding.mod.target_doses import DoseEstimate, curve_effective_dose, curve_target_dose
 
-__all__ = ["DoseResponseFit", "fit_dose_response"]
+__all__ = [
+    "DoseEstimate",
+    "DoseResponseFit",
+    "MCPModResult",
+    "ModelAverage",
+    "ModelSelection",
+    "aic_weights",
+    "curve_effective_dose",
+    "curve_target_dose",
+    "fit_dose_response",
+    "mcpmod",
+    "model_average",
+    "select_model",
+]

@@ -10,8 +10,8 @@ starts and lands where R lands.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Literal
 
@@ -22,8 +22,10 @@ from scipy import optimize, stats
 
 from dosefinding.errors import ConvergenceError, InputError
 from dosefinding.mcp.first_stage import cell_means, patient_data
+from dosefinding.mod.target_doses import DoseEstimate, DoseKind, curve_effective_dose, curve_target_dose
+from dosefinding.shapes.candidates import Direction
 from dosefinding.shapes.library import Shape, default_bounds, get_shape
-from dosefinding.validation import as_covariance, as_doses, as_vector
+from dosefinding.validation import as_covariance, as_doses, as_vector, input_form
 
 __all__ = ["DoseResponseFit", "fit_dose_response"]
 
@@ -39,6 +41,8 @@ _LATTICE_SIZES = (
 )
 _DEFAULT_GRID_POINTS = {1: 30, 2: 144}
 _BRENT_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
+# Gauss-Newton steps of a two-parameter search before it turns to Newton's (see _bounded_newton).
+_GAUSS_NEWTON_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,57 @@ class DoseResponseFit:
             table["upper"] = table["estimate"] + quantile * table["se"]
         return table
 
+    def target_dose(
+        self,
+        delta: float,
+        kind: DoseKind = "continuous",
+        direction: Direction | None = None,
+        doses: ArrayLike | None = None,
+    ) -> DoseEstimate:
+        """Smallest dose whose effect over placebo reaches ``delta`` (R's ``TD``).
+
+        ``delta`` is signed (negative for a decreasing curve); a discrete TD is chosen
+        from ``doses`` (default: the fitted doses, with placebo). See
+        :func:`~dosefinding.mod.target_doses.curve_target_dose`.
+
+        Examples
+        --------
+        >>> fit = fit_dose_response("linear", doses=[0, 1, 2], estimates=[1.0, 2.0, 3.0],
+        ...                         cov=np.eye(3) * 0.01)
+        >>> round(fit.target_dose(0.5).dose, 6), fit.target_dose(0.5, kind="discrete").dose
+        (0.5, 1.0)
+        """
+        return curve_target_dose(
+            self.shape, self._full_dose_response_parameters(), delta, doses=self._design_doses(doses),
+            kind=kind, direction=direction, constant=self._constant,
+        )
+
+    def effective_dose(self, p: float, kind: DoseKind = "continuous", doses: ArrayLike | None = None) -> DoseEstimate:
+        """Smallest dose giving a fraction ``p`` of the maximum effect (R's ``ED``).
+
+        The maximum effect is taken at the largest fitted dose (within the dose range for
+        quadratic and betamod); a discrete ED is chosen from ``doses`` (default: the
+        fitted doses, with placebo). See
+        :func:`~dosefinding.mod.target_doses.curve_effective_dose`.
+
+        Examples
+        --------
+        >>> fit = fit_dose_response("linear", doses=[0, 1, 2], estimates=[1.0, 2.0, 3.0],
+        ...                         cov=np.eye(3) * 0.01)
+        >>> round(fit.effective_dose(0.5).dose, 6)
+        1.0
+        """
+        return curve_effective_dose(
+            self.shape, self._full_dose_response_parameters(), p, doses=self._design_doses(doses),
+            kind=kind, constant=self._constant,
+        )
+
+    def _design_doses(self, doses: ArrayLike | None) -> ArrayLike:
+        """``doses``, by default the fitted doses with placebo (which placebo-adjusted fits lack)."""
+        if doses is not None:
+            return doses
+        return np.concatenate([[0.0], self.doses]) if self.placebo_adjusted else self.doses
+
     def summary(self) -> str:
         """A printed summary laid out as R's ``print`` of a ``fitMod`` result."""
         n_dr = self.parameters.size - self.covariate_means.size
@@ -231,6 +286,10 @@ class _LeastSquares:
     ``W`` is a diagonal (``row_weights``), a full matrix (``whitener``) or the identity.
     Raw data without covariates are fitted through their dose-group means with weights
     ``sqrt(n)``; ``extra_rss`` is then the within-group sum of squares.
+
+    ``y`` may be a batch of responses, shape ``(B, n)`` (the draws of model averaging):
+    the profile, the solve and the projected residual then work on every row at once,
+    with one row of nonlinear parameters per response.
     """
 
     shape: Shape
@@ -244,11 +303,21 @@ class _LeastSquares:
     whitener: FloatArray | None = None
 
     def whiten(self, x: FloatArray) -> FloatArray:
+        """``W x`` for columns ``x`` of shape ``(..., n, p)`` (or one column ``(n,)``)."""
         if self.row_weights is not None:
             return x * (self.row_weights[:, None] if x.ndim > 1 else self.row_weights)
         if self.whitener is not None:
             return self.whitener @ x
         return x
+
+    @cached_property
+    def whitened_y(self) -> FloatArray:
+        """``W y`` for each response (rows of a batch)."""
+        if self.row_weights is not None:
+            return self.y * self.row_weights
+        if self.whitener is not None:
+            return (self.whitener @ self.y.T).T
+        return self.y
 
     def basis(self, nonlinear: FloatArray) -> FloatArray:
         """Unwhitened basis of the fitted linear parameters (``f(dose) - f(0)`` without ``e0`` when placebo-adjusted)."""
@@ -268,65 +337,99 @@ class _LeastSquares:
     def _fixed(self) -> tuple[FloatArray, FloatArray]:
         """Orthonormal basis of the whitened columns that do not move with the nonlinear
         parameters (``e0``'s ones unless placebo-adjusted, and the covariates), and the
-        whitened response projected off them."""
+        whitened responses projected off them."""
         fixed = self.covariates if self.placebo_adjusted else np.column_stack([np.ones(self.dose.size), self.covariates])
         q, _ = np.linalg.qr(self.whiten(fixed))
-        wy = self.whiten(self.y)
-        return q, wy - q @ (q.T @ wy)
+        wy = self.whitened_y
+        return q, wy - (wy @ q) @ q.T
 
     def profile(self, nonlinear: FloatArray) -> FloatArray:
-        """Residual sum of squares minimised over the linear parameters, for a batch ``(G, k)``.
+        """Residual sum of squares minimised over the linear parameters.
+
+        ``nonlinear`` has shape ``(..., k)`` and broadcasts against the batch of responses:
+        ``(G, k)`` for one response gives ``(G,)``; for a batch ``(B, n)``, ``(B, k)``
+        gives one value per response and ``(G, 1, k)`` a ``(G, B)`` grid.
+        """
+        curve = self._projected_curve(self.whiten(self.basis(nonlinear)[..., -1:])[..., 0])
+        _, residual = self._regress(curve)
+        return np.sum(residual * residual, axis=-1) + self.extra_rss
+
+    def _projected_curve(self, curve: FloatArray) -> FloatArray:
+        """Whitened vectors ``(..., n)`` projected off the fixed columns.
 
         Every nonlinear shape is ``e0 + slope * curve(dose; theta)``, so only the curve
         column moves with ``theta``: project it off the fixed columns and regress on it.
         """
-        q, fixed_residual = self._fixed
-        curve = self.whiten(self.basis(nonlinear)[..., -1:])
-        curve = (curve - q @ (q.T @ curve))[..., 0]
-        slope = (curve @ fixed_residual) / np.sum(curve * curve, axis=-1)
-        residual = fixed_residual - slope[..., None] * curve
-        return np.sum(residual * residual, axis=-1) + self.extra_rss
+        q, _ = self._fixed
+        return curve - (curve @ q) @ q.T
+
+    def _regress(self, curve: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Slope and residual of the responses, projected off the fixed columns, on the projected ``curve``."""
+        _, fixed_residual = self._fixed
+        slope = np.sum(curve * fixed_residual, axis=-1) / np.sum(curve * curve, axis=-1)
+        return slope, fixed_residual - slope[..., None] * curve
 
     def solve(self, nonlinear: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Linear parameters and covariate coefficients given ``nonlinear``, and the whitened residual."""
-        return self._solve(self.design(nonlinear))
+        """Linear parameters and covariate coefficients given ``nonlinear``, and the whitened residual.
 
-    def _solve(self, design: FloatArray) -> tuple[FloatArray, FloatArray]:
-        wy = self.whiten(self.y)
-        coefficients = np.linalg.lstsq(design, wy, rcond=None)[0]
-        return coefficients, wy - design @ coefficients
+        Batched: one row of ``nonlinear`` per response (or one ``nonlinear`` for all).
+        """
+        design = self.design(nonlinear)
+        wy = self.whitened_y
+        if design.ndim == 2:
+            coefficients = np.linalg.lstsq(design, wy.T, rcond=None)[0].T
+            return coefficients, wy - coefficients @ design.T
+        # A design per response (B, n, p): least squares by QR, response by response.
+        q, r = np.linalg.qr(design)
+        qty = np.einsum("bnp,bn->bp", q, wy)
+        coefficients = np.linalg.solve(r, qty[..., None])[..., 0]
+        return coefficients, wy - np.einsum("bnp,bp->bn", q, qty)
 
     def dose_response_parameters(self, coefficients: FloatArray, nonlinear: FloatArray) -> FloatArray:
-        n_linear = coefficients.size - self.covariates.shape[1]
-        linear = coefficients[:n_linear]
+        """The shape's full parameter vector(s): linear ones (with the fixed 0 of ``e0`` when placebo-adjusted), then nonlinear ones."""
+        n_linear = coefficients.shape[-1] - self.covariates.shape[1]
+        linear = coefficients[..., :n_linear]
         if self.placebo_adjusted:
-            linear = np.concatenate([[0.0], linear])
-        return np.concatenate([linear, nonlinear])
+            linear = np.concatenate([np.zeros(linear.shape[:-1] + (1,)), linear], axis=-1)
+        nonlinear = np.broadcast_to(nonlinear, linear.shape[:-1] + nonlinear.shape[-1:])
+        return np.concatenate([linear, nonlinear], axis=-1)
 
     def jacobian(self, dr: FloatArray) -> FloatArray:
         """Unwhitened derivative of the mean w.r.t. the fitted parameters (``dr`` holds the fixed 0).
 
-        Columns: the shape's parameters (its nonlinear ones last), then the covariates.
+        Columns: the shape's parameters (its nonlinear ones last), then the covariates;
+        batched over leading dims of ``dr``.
         """
         gradient = self.shape.gradient(self.dose, dr, self.constant)
         if self.placebo_adjusted:
-            gradient = (gradient - self.shape.gradient(np.zeros(1), dr, self.constant))[:, 1:]
-        return np.hstack([gradient, self.covariates])
+            gradient = (gradient - self.shape.gradient(np.zeros(1), dr, self.constant))[..., 1:]
+        covariates = np.broadcast_to(self.covariates, gradient.shape[:-1] + self.covariates.shape[-1:])
+        return np.concatenate([gradient, covariates], axis=-1)
 
     def projected_residual(self, nonlinear: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Whitened residual at the profiled linear parameters, and its Jacobian w.r.t. ``nonlinear``.
 
         The Jacobian is Kaufman's variable-projection one, ``-(I - QQ') W dF/dtheta`` with
         ``Q`` an orthonormal basis of the whitened design; ``2 J' r`` is the exact gradient
-        of the profiled objective.
+        of the profiled objective. With one moving column, ``dF/dtheta`` is the slope
+        times the curve's derivative, and ``Q`` is the fixed columns' basis plus the
+        projected curve. ``nonlinear`` broadcasts against the batch of responses as in
+        :meth:`profile`.
         """
-        design = self.design(nonlinear)
-        coefficients, residual = self._solve(design)
-        jacobian = self.jacobian(self.dose_response_parameters(coefficients, nonlinear))
-        end = jacobian.shape[1] - self.covariates.shape[1]
-        derivative = self.whiten(jacobian[:, end - nonlinear.size : end])
-        q, _ = np.linalg.qr(design)
-        return residual, q @ (q.T @ derivative) - derivative
+        k = nonlinear.shape[-1]
+        ones = np.ones(nonlinear.shape[:-1] + (1,))
+        unit_slope = np.concatenate([0 * ones, ones, nonlinear], axis=-1)
+        columns = self.shape.gradient(self.dose, unit_slope, self.constant)
+        if self.placebo_adjusted:
+            columns = columns - self.shape.gradient(np.zeros(1), unit_slope, self.constant)
+        # Column 1 is the curve, the last k its derivatives; whiten and project off the fixed columns.
+        moving = self.whiten(columns[..., [1, *range(columns.shape[-1] - k, columns.shape[-1])]])
+        moving = self._projected_curve(np.swapaxes(moving, -1, -2))
+        curve, derivative = moving[..., 0, :], moving[..., 1:, :]
+        slope, residual = self._regress(curve)
+        along = np.sum(derivative * curve[..., None, :], axis=-1) / np.sum(curve * curve, axis=-1)[..., None]
+        derivative = derivative - along[..., None] * curve[..., None, :]
+        return residual, -slope[..., None, None] * np.swapaxes(derivative, -1, -2)
 
 
 @dataclass(frozen=True)
@@ -376,7 +479,8 @@ def fit_dose_response(
     The nonlinear parameters are searched within ``bounds`` (default
     :func:`~dosefinding.shapes.default_bounds` at the largest dose) as DoseFinding does:
     the best point of a grid over the bounds, then Brent's method within 1.1 grid steps
-    of it (one parameter) or a bounded Gauss-Newton search from it (two parameters).
+    of it (one parameter) or a bounded Gauss-Newton, then Newton, search from it (two
+    parameters).
 
     Parameters
     ----------
@@ -412,16 +516,14 @@ def fit_dose_response(
     [0.2, -3.0, 20.0]
     """
     model = get_shape(shape)
-    if data is not None:
-        if any(value is not None for value in (doses, estimates, cov, df)):
-            raise InputError("data: give raw data, or doses, estimates, cov and df, not both")
-        if placebo_adjusted:
-            raise InputError("placebo_adjusted: only for estimates, not raw data")
-        prepared = _prepare_raw(model, data, dose, response, covariates, drop_missing, scal, off)
+    form = input_form(
+        data=data, dose=dose, response=response, covariates=covariates, doses=doses, estimates=estimates,
+        cov=cov, df=df, placebo_adjusted=placebo_adjusted,
+    )
+    if form == "raw":
+        prepared = _prepare_raw(model, data, dose, response, covariates, drop_missing, scal, off)  # type: ignore[arg-type]
     else:
-        if covariates is not None:
-            raise InputError("covariates: only with raw data, not with estimates")
-        prepared = _prepare_estimates(model, doses, estimates, cov, placebo_adjusted, scal, off)
+        prepared = _prepare_estimates(model, doses, estimates, cov, placebo_adjusted, scal, off)  # type: ignore[arg-type]
     problem = prepared.problem
     fitted_doses = np.unique(problem.dose)
     _check_dose_count(model, fitted_doses, placebo_adjusted)
@@ -430,7 +532,8 @@ def fit_dose_response(
     if box is None:
         theta, converged = np.empty(0), True
     else:
-        theta, converged = _search(problem, box, _check_grid_points(grid_points, box.shape[0]))
+        theta, found = _search(problem, box, _check_grid_points(grid_points, box.shape[0]))
+        converged = bool(found)
     coefficients, residual = problem.solve(theta)
     objective = float(residual @ residual) + problem.extra_rss
     dr = problem.dose_response_parameters(coefficients, theta)
@@ -497,15 +600,13 @@ def fit_dose_response(
 def _prepare_raw(
     model: Shape,
     data: pd.DataFrame,
-    dose: str | None,
-    response: str | None,
+    dose: str,
+    response: str,
     covariates: str | Sequence[str] | None,
     drop_missing: bool,
     scal: float | None,
     off: float | None,
 ) -> _Prepared:
-    if dose is None or response is None:
-        raise InputError("dose, response: name the dose and response columns of data")
     # The cell-means fit checks the columns, missing values and covariate design; without
     # covariates the model is fitted through its group means, weighted by group size.
     patients = patient_data(data, dose, response, covariates, drop_missing)
@@ -534,15 +635,13 @@ def _prepare_raw(
 
 def _prepare_estimates(
     model: Shape,
-    doses: ArrayLike | None,
-    estimates: ArrayLike | None,
-    cov: ArrayLike | None,
+    doses: ArrayLike,
+    estimates: ArrayLike,
+    cov: ArrayLike,
     placebo_adjusted: bool,
     scal: float | None,
     off: float | None,
 ) -> _Prepared:
-    if doses is None or estimates is None or cov is None:
-        raise InputError("doses, estimates, cov: all three are needed without raw data")
     d = as_doses(doses, "doses", placebo=not placebo_adjusted)
     est = as_vector(estimates, "estimates", length=d.size)
     s = as_covariance(cov, "cov", d.size)
@@ -646,74 +745,230 @@ def _start_grid(box: FloatArray, n_points: int) -> FloatArray:
     return unit * (upper - lower) + lower
 
 
-def _search(problem: _LeastSquares, box: FloatArray, n_points: int) -> tuple[FloatArray, bool]:
-    """Nonlinear parameters minimising the profiled objective: grid, then a local search."""
+def _search(problem: _LeastSquares, box: FloatArray, n_points: int) -> tuple[FloatArray, FloatArray]:
+    """Nonlinear parameters minimising the profiled objective: grid, then a local search.
+
+    For every response of the problem at once: ``y`` of shape ``(n,)`` gives ``theta`` of
+    shape ``(k,)`` and a 0-d ``converged``; a batch ``(B, n)`` gives ``(B, k)`` and ``(B,)``.
+    Each response follows its own path, the same as it would alone.
+    """
+    batch = problem if problem.y.ndim == 2 else replace(problem, y=problem.y[None])
     grid = _start_grid(box, n_points)
     with np.errstate(all="ignore"):
-        rss = problem.profile(grid)
+        rss = batch.profile(grid[:, None, :])
     rss = np.where(np.isfinite(rss), rss, np.inf)
-    best = int(np.argmin(rss))
-    if not np.isfinite(rss[best]):
+    best = np.argmin(rss, axis=0)
+    if not np.all(np.isfinite(rss[best, np.arange(best.size)])):
         raise ConvergenceError(
             f"no point of a {grid.shape[0]}-point grid over the bounds {box.tolist()} of "
             f"{list(problem.shape.nonlinear_parameters)} gives a finite residual sum of squares"
         )
     start = grid[best]
     lower, upper = box[:, 0], box[:, 1]
-    if box.shape[0] == 1:
-        # As DoseFinding: Brent's method within 1.1 grid steps of the best grid point.
-        step = (upper[0] - lower[0]) / n_points
-        interval = (max(start[0] - 1.1 * step, lower[0]), min(start[0] + 1.1 * step, upper[0]))
-        result = optimize.minimize_scalar(
-            lambda t: problem.profile(np.array([[t]]))[0],
-            bounds=interval,
-            method="bounded",
-            options={"xatol": _BRENT_TOLERANCE},
-        )
-        return np.array([_snap_to_bound(problem, float(result.x), lower[0], upper[0])]), bool(result.success)
-    # Two parameters: bounded Gauss-Newton (trust-region reflective) on the profiled
-    # residuals, in coordinates scaled to the unit box. It converges much faster and further
-    # than a quasi-Newton search on the objective, which matters for near-exact fits.
+    with np.errstate(all="ignore"):
+        if box.shape[0] == 1:
+            # As DoseFinding: Brent's method within 1.1 grid steps of the best grid point.
+            step = (upper[0] - lower[0]) / n_points
+            a = np.maximum(start[:, 0] - 1.1 * step, lower[0])
+            b = np.minimum(start[:, 0] + 1.1 * step, upper[0])
+            if a.size == 1:
+                # scipy's bounded Brent for one response: the same steps as _brent, in scalars (faster).
+                result = optimize.minimize_scalar(
+                    lambda t: batch.profile(np.array([[t]]))[0],
+                    bounds=(a[0], b[0]),
+                    method="bounded",
+                    options={"xatol": _BRENT_TOLERANCE},
+                )
+                x, converged = np.array([result.x]), np.array([result.success])
+            else:
+                x, converged = _brent(lambda t: batch.profile(t[:, None]), a, b)
+            theta = _snap_to_bound(batch, x, lower[0], upper[0])[:, None]
+        else:
+            theta, converged = _bounded_newton(batch, lower, upper, start)
+    if problem.y.ndim == 2:
+        return theta, converged
+    return theta[0], converged[0]
+
+
+def _brent(
+    objective: Callable[[FloatArray], FloatArray], a: FloatArray, b: FloatArray, max_evaluations: int = 500
+) -> tuple[FloatArray, FloatArray]:
+    """Minima of ``objective`` on the intervals ``[a, b]`` by Brent's method, elementwise.
+
+    The steps of scipy's ``minimize_scalar(method="bounded")`` (Brent's fmin, as R's
+    ``optimize``) with ``xatol`` sqrt(eps), taken for all intervals at once: each element
+    makes the choices it would make alone, and stops on its own criterion.
+    """
+    golden = 0.5 * (3.0 - np.sqrt(5.0))
+    sqrt_eps = np.sqrt(2.2e-16)
+    a, b = a.copy(), b.copy()
+    xf = a + golden * (b - a)
+    fx = objective(xf)
+    nfc, fnfc, fulc, ffulc = xf, fx, xf, fx
+    rat = e = np.zeros_like(a)
+    xm = 0.5 * (a + b)
+    tol1 = sqrt_eps * np.abs(xf) + _BRENT_TOLERANCE / 3.0
+    tol2 = 2.0 * tol1
+    active = np.abs(xf - xm) > tol2 - 0.5 * (b - a)
+    n_evaluations = 1
+    while active.any() and n_evaluations < max_evaluations:
+        # A parabola through the three best points, if acceptable; else a golden section.
+        try_parabola = np.abs(e) > tol1
+        r = (xf - nfc) * (fx - ffulc)
+        q = (xf - fulc) * (fx - fnfc)
+        p = (xf - fulc) * q - (xf - nfc) * r
+        q = 2.0 * (q - r)
+        p = np.where(q > 0.0, -p, p)
+        q = np.abs(q)
+        parabolic = try_parabola & (np.abs(p) < np.abs(0.5 * q * e)) & (p > q * (a - xf)) & (p < q * (b - xf))
+        parabola_step = p / q
+        x = xf + parabola_step
+        near_end = ((x - a) < tol2) | ((b - x) < tol2)
+        toward_middle = np.sign(xm - xf) + ((xm - xf) == 0)
+        parabola_step = np.where(near_end, tol1 * toward_middle, parabola_step)
+        golden_e = np.where(xf >= xm, a - xf, b - xf)
+        new_e = np.where(parabolic, rat, golden_e)
+        new_rat = np.where(parabolic, parabola_step, golden * golden_e)
+        sign = np.sign(new_rat) + (new_rat == 0)
+        x = xf + sign * np.maximum(np.abs(new_rat), tol1)
+        fu = objective(x)
+        n_evaluations += 1
+
+        better = fu <= fx
+        worse = ~better
+        shift_new = worse & ((fu <= fnfc) | (nfc == xf))
+        third = worse & ~shift_new & ((fu <= ffulc) | (fulc == xf) | (fulc == nfc))
+        updates = {
+            "a": np.where(better, np.where(x >= xf, xf, a), np.where(x < xf, x, a)),
+            "b": np.where(better, np.where(x >= xf, b, xf), np.where(x < xf, b, x)),
+            "fulc": np.where(better | shift_new, nfc, np.where(third, x, fulc)),
+            "ffulc": np.where(better | shift_new, fnfc, np.where(third, fu, ffulc)),
+            "nfc": np.where(better, xf, np.where(shift_new, x, nfc)),
+            "fnfc": np.where(better, fx, np.where(shift_new, fu, fnfc)),
+            "xf": np.where(better, x, xf),
+            "fx": np.where(better, fu, fx),
+        }
+        a, b = np.where(active, updates["a"], a), np.where(active, updates["b"], b)
+        fulc, ffulc = np.where(active, updates["fulc"], fulc), np.where(active, updates["ffulc"], ffulc)
+        nfc, fnfc = np.where(active, updates["nfc"], nfc), np.where(active, updates["fnfc"], fnfc)
+        xf, fx = np.where(active, updates["xf"], xf), np.where(active, updates["fx"], fx)
+        e, rat = np.where(active, new_e, e), np.where(active, new_rat, rat)
+        xm = 0.5 * (a + b)
+        tol1 = sqrt_eps * np.abs(xf) + _BRENT_TOLERANCE / 3.0
+        tol2 = 2.0 * tol1
+        active &= np.abs(xf - xm) > tol2 - 0.5 * (b - a)
+    return xf, ~active & np.isfinite(xf) & np.isfinite(fx)
+
+
+def _bounded_newton(
+    problem: _LeastSquares, lower: FloatArray, upper: FloatArray, start: FloatArray, max_iterations: int = 100
+) -> tuple[FloatArray, FloatArray]:
+    """Bounded damped Newton search of two nonlinear parameters, one row per response.
+
+    In coordinates scaled to the unit box. The gradient of the profiled objective is exact
+    (``J' r`` with Kaufman's variable-projection Jacobian); its Hessian comes from
+    forward differences of that gradient, evaluated in the same batched call as the
+    point itself. The first _GAUSS_NEWTON_STEPS steps use Gauss-Newton's ``J' J``
+    instead (up to the first refused step), which heads for the basin that R's nlminb and a
+    trust-region Gauss-Newton search find where the start lies between two local minima;
+    ``J' J`` alone misses the curvature of the residuals, which in the curved valleys of
+    sigemax fits makes its steps overshoot and converge only linearly. A parameter on a
+    bound whose gradient points outward is held there; the step of the others is damped
+    (Levenberg's ``H + lambda I``, lambda raised until the matrix is positive definite)
+    and clipped to the box, and taken only if it lowers the objective. Each response stops when a taken step moves it by less than 1e-15 (in
+    the unit box) or lowers its objective by less than 1e-15 relative, when its projected
+    gradient vanishes, or when no step lowers the objective any more (a refused step
+    whose predicted decrease is below 1e-15 relative, or damping above 1e20). Only the
+    responses still searching are evaluated.
+    """
     width = upper - lower
-    last: dict[bytes, tuple[FloatArray, FloatArray]] = {}
+    size = start.shape[0]
+    identity = np.eye(2)
+    difference = 1e-7
 
-    def residual_and_jacobian(unit: FloatArray) -> tuple[FloatArray, FloatArray]:
-        key = unit.tobytes()
-        if key not in last:
-            residual, jacobian = problem.projected_residual(_from_unit(unit, lower, upper))
-            last.clear()
-            last[key] = (residual, jacobian * width)
-        return last[key]
+    def evaluate(unit: FloatArray, rows: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Objective, gradient and Hessians (Gauss-Newton's, Newton's) in the unit box for the responses ``rows``.
 
-    result = optimize.least_squares(
-        lambda unit: residual_and_jacobian(unit)[0],
-        (start - lower) / width,
-        jac=lambda unit: residual_and_jacobian(unit)[1],
-        bounds=(0.0, 1.0),
-        method="trf",
-        xtol=1e-15,
-        ftol=1e-15,
-        gtol=1e-15,
-    )
-    return _from_unit(result.x, lower, upper), bool(result.success)
+        NaN for the others.
+        """
+        if rows.size < size:
+            value, gradient = np.full(size, np.nan), np.full((size, 2), np.nan)
+            hessian = np.full((size, 2, 2, 2), np.nan)
+            if rows.size:
+                value[rows], gradient[rows], hessian[rows] = evaluate_rows(unit[rows], replace(problem, y=problem.y[rows]))
+            return value, gradient, hessian
+        return evaluate_rows(unit, problem)
+
+    def evaluate_rows(unit: FloatArray, subset: _LeastSquares) -> tuple[FloatArray, FloatArray, FloatArray]:
+        steps = np.where(unit + difference <= 1.0, difference, -difference)
+        points = np.repeat(unit[None], 3, axis=0)
+        points[1, :, 0] += steps[:, 0]
+        points[2, :, 1] += steps[:, 1]
+        residual, jacobian = subset.projected_residual(_from_unit(points, lower, upper))
+        gradients = np.einsum("...nk,...n->...k", jacobian * width, residual)
+        jacobian = jacobian[0] * width
+        columns = np.stack([gradients[1] - gradients[0], gradients[2] - gradients[0]], axis=-1) / steps[:, None, :]
+        hessian = np.stack(
+            [np.einsum("bnk,bnl->bkl", jacobian, jacobian), 0.5 * (columns + np.swapaxes(columns, 1, 2))], axis=1
+        )
+        return np.sum(residual[0] * residual[0], axis=-1), gradients[0], hessian
+
+    unit = (start - lower) / width
+    value, gradient, hessian = evaluate(unit, np.arange(size))
+    damping = np.full(size, 1e-3)
+    converged = np.zeros(size, dtype=bool)
+    newton = np.zeros(size, dtype=bool)
+    for iteration in range(max_iterations):
+        newton |= iteration >= _GAUSS_NEWTON_STEPS
+        held = np.where(gradient > 0, unit <= 0, unit >= 1)
+        free_gradient = np.where(held, 0.0, gradient)
+        converged |= ~free_gradient.any(axis=-1)
+        if converged.all():
+            break
+        curvature = np.where(newton[:, None, None], hessian[:, 1], hessian[:, 0])
+        scale = np.abs(np.diagonal(curvature, axis1=1, axis2=2)).max(axis=-1) + np.finfo(float).tiny
+        m = np.where(held[:, :, None] | held[:, None, :], identity, curvature + (damping * scale)[:, None, None] * identity)
+        (a, b), (c, d) = m[:, 0].T, m[:, 1].T
+        det = a * d - b * c
+        positive = (a > 0) & (d > 0) & (det > 0)
+        step = np.stack([b * free_gradient[:, 1] - d * free_gradient[:, 0], c * free_gradient[:, 0] - a * free_gradient[:, 1]], axis=-1)
+        step = np.where(positive[:, None], step / np.where(positive, det, 1.0)[:, None], 0.0)
+        trial = np.clip(unit + step, 0.0, 1.0)
+        # Where the model promises less than rounding of the objective, no step can be seen to lower it.
+        predicted = -np.einsum("bk,bk->b", free_gradient + 0.5 * np.einsum("bkl,bl->bk", m, step), step)
+        live = ~converged
+        new_value, new_gradient, new_hessian = evaluate(trial, np.flatnonzero(live & positive))
+        moved = np.abs(trial - unit).max(axis=-1)
+        taken = live & positive & (new_value < value)
+        refused = live & ~taken
+        converged |= taken & ((moved <= 1e-15) | (value - new_value <= 1e-15 * value))
+        converged |= refused & positive & ((moved <= 1e-15) | (predicted <= 1e-15 * value) | (damping > 1e20))
+        unit = np.where(taken[:, None], trial, unit)
+        value = np.where(taken, new_value, value)
+        gradient = np.where(taken[:, None], new_gradient, gradient)
+        hessian = np.where(taken[:, None, None, None], new_hessian, hessian)
+        damping = np.where(taken, np.maximum(damping / 10, 1e-12), np.where(refused, damping * 10, damping))
+        newton |= refused
+    return _from_unit(unit, lower, upper), converged
 
 
 def _from_unit(unit: FloatArray, lower: FloatArray, upper: FloatArray) -> FloatArray:
     return np.where(unit <= 0, lower, np.where(unit >= 1, upper, lower + unit * (upper - lower)))
 
 
-def _snap_to_bound(problem: _LeastSquares, x: float, lower: float, upper: float) -> float:
-    """A bound, when Brent's method stopped within its tolerance of it and the bound is no worse.
+def _snap_to_bound(problem: _LeastSquares, x: FloatArray, lower: float, upper: float) -> FloatArray:
+    """A bound, where Brent's method stopped within its tolerance of it and the bound is no worse.
 
     Brent's method never evaluates the ends of its interval, so a minimum on a bound is
-    only approached to within the tolerance.
+    only approached to within the tolerance. Elementwise over a batch of responses.
     """
-    tolerance = 3 * (_BRENT_TOLERANCE * abs(x) + _BRENT_TOLERANCE / 3)
-    at_x = problem.profile(np.array([[x]]))[0]
-    for bound in (lower, upper):
-        if abs(x - bound) <= tolerance and problem.profile(np.array([[bound]]))[0] <= at_x:
-            return bound
-    return x
+    tolerance = 3 * (_BRENT_TOLERANCE * np.abs(x) + _BRENT_TOLERANCE / 3)
+    at_x = problem.profile(x[:, None])
+    snapped = x
+    for bound in (upper, lower):
+        at_bound = problem.profile(np.full((x.size, 1), bound))
+        snapped = np.where((np.abs(x - bound) <= tolerance) & (at_bound <= at_x), bound, snapped)
+    return snapped
 
 
 def _parameter_covariance(

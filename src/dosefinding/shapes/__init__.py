@@ -5,10 +5,10 @@ from dosefinding.shapes.guesstimates import guesstimate
 from dosefinding.shapes.library import SHAPE_NAMES, Shape, default_bounds, get_shape
 
 __all__ = [
-    "Candidates",
-    "CandidateModel",
-    "Shape",
     "SHAPE_NAMES",
+    "CandidateModel",
+    "Candidates",
+    "Shape",
     "default_bounds",
     "get_shape",
     "guesstimate",

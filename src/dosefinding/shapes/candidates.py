@@ -14,7 +14,7 @@ from dosefinding.errors import InputError
 from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.validation import as_doses, as_vector
 
-__all__ = ["Candidates", "CandidateModel"]
+__all__ = ["CandidateModel", "Candidates"]
 
 Direction = Literal["increasing", "decreasing"]
 

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
 
-__all__ = ["Shape", "SHAPE_NAMES", "get_shape", "default_bounds"]
+__all__ = ["SHAPE_NAMES", "Shape", "default_bounds", "get_shape"]
 
 FloatArray = NDArray[np.float64]
 
@@ -40,13 +40,8 @@ def _emax_curve(dose: FloatArray, ed50: FloatArray) -> FloatArray:
 
 
 def _sigemax_curve(dose: FloatArray, ed50: FloatArray, h: FloatArray) -> FloatArray:
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(h * (np.log(ed50) - _log_dose(dose))))
-
-
-def _log_dose(dose: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore"):
-        return np.log(dose)
+    with np.errstate(over="ignore", divide="ignore"):
+        return 1.0 / (1.0 + np.exp(h * (np.log(ed50) - np.log(dose))))
 
 
 def _exponential_curve(dose: FloatArray, delta: FloatArray) -> FloatArray:
@@ -139,23 +134,28 @@ class Shape:
     def gradient(
         self, dose: ArrayLike, parameters: ArrayLike, constant: float | ArrayLike | None = None
     ) -> FloatArray:
-        """Derivative of the response with respect to each parameter, shape ``(n_doses, p)``."""
+        """Derivative of the response with respect to each parameter, shape ``(n_doses, p)``.
+
+        ``parameters`` may carry leading batch dimensions (shape ``(..., p)``); the result
+        then has shape ``(..., n_doses, p)``.
+        """
         linear, nonlinear = self.split(parameters)
         d = np.asarray(dose, dtype=float)
-        columns = [self.basis(d, nonlinear, constant)]
-        if self._nonlinear_gradient is not None:
-            columns.append(
-                self._nonlinear_gradient(d, *linear[1:], *nonlinear, self._constant(constant))
-            )
-        return np.concatenate(columns, axis=-1)
+        basis = self.basis(d, nonlinear, constant)
+        if self._nonlinear_gradient is None:
+            return basis
+        # Each parameter as a column (..., 1), so that the formulas broadcast over doses.
+        values = [linear[..., i, None] for i in range(1, linear.shape[-1])]
+        values += [nonlinear[..., i, None] for i in range(nonlinear.shape[-1])]
+        return np.concatenate([basis, self._nonlinear_gradient(d, *values, self._constant(constant))], axis=-1)
 
     def split(self, parameters: ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """Split a full parameter vector into its linear and nonlinear parts."""
+        """Split a full parameter vector (or a batch ``(..., p)`` of them) into its linear and nonlinear parts."""
         p = np.asarray(parameters, dtype=float)
         k = len(self.nonlinear_parameters)
         if k == 0:
-            return p, p[:0]
-        return p[:-k], p[-k:]
+            return p, p[..., :0]
+        return p[..., :-k], p[..., -k:]
 
     def _constant(self, constant: float | ArrayLike | None) -> float | FloatArray | None:
         if self.constant is None:
@@ -177,31 +177,30 @@ def _require_nodes(nodes: ArrayLike | None) -> FloatArray:
     return np.asarray(nodes, dtype=float)
 
 
-def _ones(d: FloatArray, *batch: FloatArray) -> FloatArray:
-    shape = np.broadcast_shapes(d.shape, *(b.shape for b in batch))
-    return np.ones(shape)
+def _stack(*columns: FloatArray | float) -> FloatArray:
+    """The columns side by side in a last axis, broadcast against each other (a float is a constant column)."""
+    shape = np.broadcast_shapes(*(np.shape(c) for c in columns))
+    out = np.empty(shape + (len(columns),))
+    for i, column in enumerate(columns):
+        out[..., i] = column
+    return out
 
 
-def _stack(*columns: FloatArray) -> FloatArray:
-    shape = np.broadcast_shapes(*(c.shape for c in columns))
-    return np.stack([np.broadcast_to(c, shape) for c in columns], axis=-1)
+def _emax_grad(d: FloatArray, emax: FloatArray, ed50: FloatArray, _: None) -> FloatArray:
+    return (-emax * d / (ed50 + d) ** 2)[..., None]
 
 
-def _emax_grad(d: FloatArray, emax: float, ed50: float, _: None) -> FloatArray:
-    return (-emax * d / (ed50 + d) ** 2)[:, None]
-
-
-def _sigemax_grad(d: FloatArray, emax: float, ed50: float, h: float, _: None) -> FloatArray:
+def _sigemax_grad(d: FloatArray, emax: FloatArray, ed50: FloatArray, h: FloatArray, _: None) -> FloatArray:
     g = _sigemax_curve(d, ed50, h)
     a = 1.0 - g
     return _stack(-(h * emax / ed50) * g * a, emax * _log_or_zero(d / ed50) * g * a)
 
 
-def _exponential_grad(d: FloatArray, e1: float, delta: float, _: None) -> FloatArray:
-    return (-np.exp(d / delta) * d * e1 / delta**2)[:, None]
+def _exponential_grad(d: FloatArray, e1: FloatArray, delta: FloatArray, _: None) -> FloatArray:
+    return (-np.exp(d / delta) * d * e1 / delta**2)[..., None]
 
 
-def _logistic_grad(d: FloatArray, emax: float, ed50: float, delta: float, _: None) -> FloatArray:
+def _logistic_grad(d: FloatArray, emax: FloatArray, ed50: FloatArray, delta: FloatArray, _: None) -> FloatArray:
     den = 1.0 + np.exp((ed50 - d) / delta)
     return _stack(
         -emax * (den - 1.0) / (delta * den**2),
@@ -210,7 +209,7 @@ def _logistic_grad(d: FloatArray, emax: float, ed50: float, delta: float, _: Non
 
 
 def _betamod_grad(
-    d: FloatArray, emax: float, delta1: float, delta2: float, scal: float
+    d: FloatArray, emax: FloatArray, delta1: FloatArray, delta2: FloatArray, scal: float
 ) -> FloatArray:
     x = d / scal
     g = _betamod_curve(d, np.asarray(delta1), np.asarray(delta2), scal)
@@ -224,21 +223,21 @@ def _betamod_grad(
 _SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
-        Shape("linear", ("e0", "delta"), (), None, lambda d, _: _stack(_ones(d), d)),
+        Shape("linear", ("e0", "delta"), (), None, lambda d, _: _stack(1.0, d)),
         Shape(
             "linlog",
             ("e0", "delta"),
             (),
             "off",
-            lambda d, off: _stack(_ones(d), np.log(d + off)),
+            lambda d, off: _stack(1.0, np.log(d + off)),
         ),
-        Shape("quadratic", ("e0", "b1", "b2"), (), None, lambda d, _: _stack(_ones(d), d, d * d)),
+        Shape("quadratic", ("e0", "b1", "b2"), (), None, lambda d, _: _stack(1.0, d, d * d)),
         Shape(
             "emax",
             ("e0", "emax"),
             ("ed50",),
             None,
-            lambda d, ed50, _: _stack(_ones(d, ed50), _emax_curve(d, ed50)),
+            lambda d, ed50, _: _stack(1.0, _emax_curve(d, ed50)),
             _emax_grad,
         ),
         Shape(
@@ -246,7 +245,7 @@ _SHAPES: dict[str, Shape] = {
             ("e0", "emax"),
             ("ed50", "h"),
             None,
-            lambda d, ed50, h, _: _stack(_ones(d, ed50, h), _sigemax_curve(d, ed50, h)),
+            lambda d, ed50, h, _: _stack(1.0, _sigemax_curve(d, ed50, h)),
             _sigemax_grad,
         ),
         Shape(
@@ -254,7 +253,7 @@ _SHAPES: dict[str, Shape] = {
             ("e0", "e1"),
             ("delta",),
             None,
-            lambda d, delta, _: _stack(_ones(d, delta), _exponential_curve(d, delta)),
+            lambda d, delta, _: _stack(1.0, _exponential_curve(d, delta)),
             _exponential_grad,
         ),
         Shape(
@@ -263,7 +262,7 @@ _SHAPES: dict[str, Shape] = {
             ("ed50", "delta"),
             None,
             lambda d, ed50, delta, _: _stack(
-                _ones(d, ed50, delta), _logistic_curve(d, ed50, delta)
+                1.0, _logistic_curve(d, ed50, delta)
             ),
             _logistic_grad,
         ),
@@ -272,7 +271,7 @@ _SHAPES: dict[str, Shape] = {
             ("e0", "emax"),
             ("delta1", "delta2"),
             "scal",
-            lambda d, d1, d2, scal: _stack(_ones(d, d1, d2), _betamod_curve(d, d1, d2, scal)),
+            lambda d, d1, d2, scal: _stack(1.0, _betamod_curve(d, d1, d2, scal)),
             _betamod_grad,
         ),
         Shape("linint", (), (), "nodes", _linint_basis),

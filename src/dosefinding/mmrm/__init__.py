@@ -1,0 +1,7 @@
+"""Mixed models for repeated measures (MMRM) that match SAS PROC MIXED; stands alone in the package."""
+
+from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
+from dosefinding.mmrm.fit import MMRMResult, mmrm
+from dosefinding.mmrm.lsmeans import LSMeans
+
+__all__ = ["COVARIANCE_STRUCTURES", "LSMeans", "MMRMResult", "mmrm"]

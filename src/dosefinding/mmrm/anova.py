@@ -1,0 +1,89 @@
+"""Type 3 tests of the fixed effects of an MMRM (SAS's "Type 3 Tests of Fixed Effects").
+
+For a term ``E`` of the formula the hypothesis compares cell means over the reference grid
+(every combination of the factor levels): treatment contrasts over the levels of each
+factor in ``E``, equal-weight averages over the other factors; a numeric variable in
+``E`` contributes its slope (the difference between ``x + 1`` and ``x``). For models
+without interactions between factors and numeric variables these are SAS's Type 3
+hypotheses; models with such interactions are refused, because SAS then tests the other
+effects at the covariate value 0 and that convention is not implemented here, and so are
+models without an intercept or with an interaction but not its margins (non-hierarchical).
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import reduce
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from dosefinding.errors import InputError
+from dosefinding.mmrm.data import MMRMData
+from dosefinding.mmrm.grid import estimable, factor_levels, grid_design
+from dosefinding.mmrm.inference import CoefficientInference
+
+__all__ = ["type3_tests"]
+
+FloatArray = NDArray[np.float64]
+
+
+def _terms(data: MMRMData) -> list[tuple[str, set[str]]]:
+    """(label, variables) of each term but the intercept."""
+    terms = []
+    for term, variables in data.spec.term_variables.items():
+        names = {v for v in variables if v in data.covariates}
+        if names:
+            terms.append((str(term), names))
+    return terms
+
+
+def _proper_subsets(names: set[str]) -> list[tuple[str, ...]]:
+    """The non-empty proper subsets of a term's variables (its margins)."""
+    ordered = sorted(names)
+    return [sub for size in range(1, len(ordered)) for sub in itertools.combinations(ordered, size)]
+
+
+def _marginal(size: int, in_term: bool, numeric: bool) -> FloatArray:
+    """The per-variable factor of the Kronecker product that maps grid cells to hypothesis rows."""
+    if numeric:
+        return np.array([[-1.0, 1.0]]) if in_term else np.array([[1.0, 0.0]])
+    if in_term:
+        return np.hstack([-np.ones((size - 1, 1)), np.eye(size - 1)])
+    return np.full((1, size), 1.0 / size)
+
+
+def type3_tests(data: MMRMData, beta: FloatArray, inference: CoefficientInference) -> pd.DataFrame:
+    """One row per term: ``num_df, den_df, F, p`` (see :meth:`MMRMResult.type3`)."""
+    factors = factor_levels(data)
+    numeric = [name for name in data.covariates if name not in factors]
+    terms = _terms(data)
+    if "Intercept" not in data.all_columns:
+        raise InputError("type3: the model has no intercept; SAS's Type 3 hypotheses then differ (not implemented)")
+    present = {frozenset(names) for _, names in terms}
+    for label, names in terms:
+        if names & set(numeric) and names & set(factors):
+            raise InputError(
+                f"type3: term {label!r} interacts a factor with a numeric variable; not implemented"
+            )
+        missing = [sorted(sub) for sub in _proper_subsets(names) if frozenset(sub) not in present]
+        if missing:
+            raise InputError(
+                f"type3: term {label!r} without its margins {missing}; only hierarchical models are implemented"
+            )
+    levels: dict[str, list[object]] = dict(factors)
+    for name in numeric:
+        mean = float(data.frame[name].mean())
+        levels[name] = [mean, mean + 1.0]
+    _, design, aliasing = grid_design(data, levels)
+    rows = {}
+    for label, names in terms:
+        blocks = [_marginal(len(values), name in names, name in numeric) for name, values in levels.items()]
+        mapping = reduce(np.kron, blocks)
+        hypothesis = mapping @ design
+        if not estimable(mapping @ aliasing, hypothesis).all():
+            raise InputError(f"type3: the hypothesis of term {label!r} is not estimable (aliased design columns)")
+        test = inference.f_test(beta, hypothesis)
+        rows[label] = {"num_df": test.num_df, "den_df": test.den_df, "F": test.f, "p": test.p}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,385 @@
+"""Covariance structures of the repeated measures: the within-subject matrix and its derivatives.
+
+Each structure maps an unconstrained parameter vector ``theta`` to a positive definite
+``k x k`` matrix ``Sigma`` over the ``k`` visits, with the first and second derivatives of
+``Sigma`` with respect to ``theta`` (the likelihood needs both for its analytic gradient
+and Hessian), and reports its parameters on SAS PROC MIXED's scale.
+
+- ``us`` (SAS TYPE=UN): ``Sigma = L L'`` with ``L`` lower triangular; ``theta`` holds the
+  logarithms of the diagonal of ``L``, then its off-diagonal entries row by row
+  (log-Cholesky). SAS reports the entries ``UN(i,j)`` of ``Sigma``, ``i >= j``.
+- ``cs`` (TYPE=CS): ``Sigma = s ((1 - rho) I + rho J)``; ``theta = (log s, t)`` with
+  ``rho = lo + (1 - lo) expit(t)``, ``lo = -1 / (k - 1)`` (the positive definite range).
+  SAS reports ``CS = s rho`` and ``Residual = s (1 - rho)``.
+- ``ar1`` (TYPE=AR(1)): ``Sigma[a, b] = s rho^|a - b|`` over the visit order;
+  ``theta = (log s, atanh rho)``. SAS reports ``AR(1) = rho`` and ``Residual = s``.
+- ``toep`` (TYPE=TOEP): ``Sigma[a, b] = s r_|a - b|`` with ``r_0 = 1``; ``theta`` holds
+  ``log s`` and the ``atanh`` of the partial autocorrelations, mapped to ``r`` by the
+  Durbin-Levinson recursion (positive definite for every ``theta``). SAS reports
+  ``TOEP(l + 1) = s r_l``, ``TOEP(1)`` being the variance.
+- ``csh``, ``ar1h``, ``toeph`` (TYPE=CSH, ARH(1), TOEPH): ``Sigma = D R D`` with a
+  standard deviation per visit, ``D = diag(exp(theta[:k]))``, and the correlation ``R`` of
+  ``cs``, ``ar1`` or ``toep`` (their parameters after the variance). SAS reports
+  ``Var(i)`` and the correlations ``CSH``, ``ARH(1)`` or ``TOEPH(l)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import expit, logit
+
+from dosefinding.errors import InputError
+from dosefinding.mmrm.jets import Jet
+
+__all__ = ["COVARIANCE_STRUCTURES", "CovarianceStructure", "get_structure"]
+
+FloatArray = NDArray[np.float64]
+_RHO_START_LIMIT = 0.9
+
+
+@dataclass(frozen=True)
+class CovarianceStructure(ABC):
+    """A parametrised covariance matrix over ``k`` ordered visits.
+
+    Examples
+    --------
+    >>> structure = get_structure("ar1", 3)
+    >>> sigma, first, second = structure.evaluate(np.array([np.log(4.0), np.arctanh(0.5)]))
+    >>> sigma[0].round(12).tolist()
+    [4.0, 2.0, 1.0]
+    """
+
+    k: int
+
+    name = ""
+
+    @property
+    @abstractmethod
+    def n_params(self) -> int:
+        """Number of variance parameters."""
+
+    @abstractmethod
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``Sigma`` (k, k), its first derivatives (q, k, k) and second derivatives (q, q, k, k)."""
+
+    @abstractmethod
+    def start(self, empirical: FloatArray) -> FloatArray:
+        """Starting ``theta`` from a positive definite empirical covariance matrix."""
+
+    @abstractmethod
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        """The covariance parameters as SAS's "Covariance Parameter Estimates" names them."""
+
+    def matrix(self, theta: FloatArray) -> FloatArray:
+        """``Sigma`` alone."""
+        return self.evaluate(theta)[0]
+
+
+@dataclass(frozen=True)
+class Unstructured(CovarianceStructure):
+    """Unstructured covariance, log-Cholesky parametrised (SAS TYPE=UN)."""
+
+    name = "us"
+
+    @property
+    def n_params(self) -> int:
+        return self.k * (self.k + 1) // 2
+
+    def _positions(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        rows, cols = np.tril_indices(self.k, -1)
+        diag = np.arange(self.k)
+        return np.concatenate([diag, rows]), np.concatenate([diag, cols])
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        k, q = self.k, self.n_params
+        rows, cols = self._positions()
+        values = np.array(theta, dtype=float)
+        values[:k] = np.exp(values[:k])
+        chol = np.zeros((k, k))
+        chol[rows, cols] = values
+        d_chol = np.zeros((q, k, k))
+        d_chol[np.arange(q), rows, cols] = np.concatenate([values[:k], np.ones(q - k)])
+        d_chol_lt = d_chol @ chol.T
+        first = d_chol_lt + d_chol_lt.transpose(0, 2, 1)
+        outer = np.tensordot(d_chol, d_chol, axes=([2], [2])).transpose(0, 2, 1, 3)  # dL_j dL_k'
+        second = outer + outer.transpose(1, 0, 2, 3)
+        diag = np.arange(k)
+        second[diag, diag] += first[:k]
+        return chol @ chol.T, first, second
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        chol = np.linalg.cholesky(empirical)
+        rows, cols = np.tril_indices(self.k, -1)
+        return np.concatenate([np.log(np.diag(chol)), chol[rows, cols]])
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        sigma = self.matrix(theta)
+        return {f"UN({i + 1},{j + 1})": float(sigma[i, j]) for i in range(self.k) for j in range(i + 1)}
+
+
+@dataclass(frozen=True)
+class CompoundSymmetry(CovarianceStructure):
+    """Compound symmetry, homogeneous variance (SAS TYPE=CS)."""
+
+    name = "cs"
+
+    @property
+    def n_params(self) -> int:
+        return 2
+
+    @property
+    def _lower(self) -> float:
+        return -1.0 / (self.k - 1)
+
+    def _rho(self, t: float) -> tuple[float, float, float]:
+        """rho and its first two derivatives in t."""
+        e = float(expit(t))
+        span = 1.0 - self._lower
+        return self._lower + span * e, span * e * (1 - e), span * e * (1 - e) * (1 - 2 * e)
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        s = float(np.exp(theta[0]))
+        rho, d_rho, d2_rho = self._rho(theta[1])
+        eye, off = np.eye(self.k), np.ones((self.k, self.k)) - np.eye(self.k)
+        sigma = s * (eye + rho * off)
+        d_t = s * d_rho * off
+        first = np.stack([sigma, d_t])
+        second = np.stack([np.stack([sigma, d_t]), np.stack([d_t, s * d2_rho * off])])
+        return sigma, first, second
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        s = float(np.mean(np.diag(empirical)))
+        corr = empirical / np.sqrt(np.outer(np.diag(empirical), np.diag(empirical)))
+        rho = float(np.mean(corr[np.triu_indices(self.k, 1)]))
+        lower = self._lower
+        fraction = np.clip((rho - lower) / (1 - lower), 0.05, 0.95)
+        return np.array([np.log(s), float(logit(fraction))])
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        s = float(np.exp(theta[0]))
+        rho = self._rho(theta[1])[0]
+        return {"CS": s * rho, "Residual": s * (1 - rho)}
+
+
+@dataclass(frozen=True)
+class AutoRegressive(CovarianceStructure):
+    """First-order autoregressive over the visit order, homogeneous variance (SAS TYPE=AR(1))."""
+
+    name = "ar1"
+
+    @property
+    def n_params(self) -> int:
+        return 2
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        s = float(np.exp(theta[0]))
+        rho = float(np.tanh(theta[1]))
+        d_rho = 1 - rho**2
+        d2_rho = -2 * rho * d_rho
+        lag = np.abs(np.subtract.outer(np.arange(self.k), np.arange(self.k)))
+        power = rho**lag
+        # rho^(lag - 1) and rho^(lag - 2) where the factor in front is non-zero.
+        power1 = np.where(lag >= 1, rho ** np.maximum(lag - 1, 0), 0.0)
+        power2 = np.where(lag >= 2, rho ** np.maximum(lag - 2, 0), 0.0)
+        sigma = s * power
+        d_t = s * lag * power1 * d_rho
+        d2_t = s * (lag * (lag - 1) * power2 * d_rho**2 + lag * power1 * d2_rho)
+        first = np.stack([sigma, d_t])
+        second = np.stack([np.stack([sigma, d_t]), np.stack([d_t, d2_t])])
+        return sigma, first, second
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        s = float(np.mean(np.diag(empirical)))
+        sd = np.sqrt(np.diag(empirical))
+        rho = float(np.mean(np.diag(empirical, 1) / (sd[:-1] * sd[1:])))
+        rho = float(np.clip(rho, -_RHO_START_LIMIT, _RHO_START_LIMIT))
+        return np.array([np.log(s), np.arctanh(rho)])
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        return {"AR(1)": float(np.tanh(theta[1])), "Residual": float(np.exp(theta[0]))}
+
+
+@dataclass(frozen=True)
+class Toeplitz(CovarianceStructure):
+    """Toeplitz over the visit order, homogeneous variance (SAS TYPE=TOEP)."""
+
+    name = "toep"
+
+    @property
+    def n_params(self) -> int:
+        return self.k
+
+    def _covariances(self, theta: FloatArray) -> list[Jet]:
+        """``s r_l`` for lags 0..k-1 as jets in ``theta``."""
+        q = self.k
+
+        def tanh(t: float) -> tuple[float, float, float]:
+            value = float(np.tanh(t))
+            return value, 1 - value**2, -2 * value * (1 - value**2)
+
+        def exp(t: float) -> tuple[float, float, float]:
+            value = float(np.exp(t))
+            return value, value, value
+
+        one = Jet.constant(1.0, q)
+        pacf = [Jet.transformed(theta[lag], lag, q, tanh) for lag in range(1, self.k)]
+        rho, coefficients, innovation = [one], [], one
+        for phi in pacf:
+            # Durbin-Levinson: r_m = sum_j a_j r_(m-j) + phi_m v_(m-1), a_m = phi_m, a_j -= phi_m a_(m-j).
+            new_rho = phi * innovation
+            for j, a in enumerate(coefficients):
+                new_rho = new_rho + a * rho[len(coefficients) - j]
+            rho.append(new_rho)
+            coefficients = [a - phi * coefficients[-1 - j] for j, a in enumerate(coefficients)] + [phi]
+            innovation = innovation * (one - phi * phi)
+        scale = Jet.transformed(theta[0], 0, q, exp)
+        return [scale * r for r in rho]
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        covariances = self._covariances(theta)
+        lag = np.abs(np.subtract.outer(np.arange(self.k), np.arange(self.k)))
+        values = np.array([c.value for c in covariances])
+        gradients = np.stack([c.gradient for c in covariances])
+        hessians = np.stack([c.hessian for c in covariances])
+        return values[lag], np.moveaxis(gradients[lag], -1, 0), np.moveaxis(hessians[lag], (-2, -1), (0, 1))
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        s = float(np.mean(np.diag(empirical)))
+        sd = np.sqrt(np.diag(empirical))
+        corr = empirical / np.outer(sd, sd)
+        rho = np.array([1.0] + [float(np.mean(np.diag(corr, lag))) for lag in range(1, self.k)])
+        toeplitz = rho[np.abs(np.subtract.outer(np.arange(self.k), np.arange(self.k)))]
+        if np.linalg.eigvalsh(toeplitz)[0] <= 0:
+            rho = _RHO_START_LIMIT ** np.arange(self.k)  # an AR(1) start when the averages are not PD
+        return np.concatenate([[np.log(s)], np.arctanh(np.clip(_pacf(rho), -_RHO_START_LIMIT, _RHO_START_LIMIT))])
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        return {f"TOEP({lag + 1})": c.value for lag, c in enumerate(self._covariances(theta))}
+
+
+@dataclass(frozen=True)
+class _Heterogeneous(CovarianceStructure):
+    """``D R D``: a variance per visit and the correlation of a homogeneous structure."""
+
+    base: ClassVar[type[CovarianceStructure]]
+
+    @property
+    def _correlation(self) -> CovarianceStructure:
+        return self.base(self.k)
+
+    @property
+    def n_params(self) -> int:
+        return self.k + self._correlation.n_params - 1
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        k, q = self.k, self.n_params
+        corr, d_corr, d2_corr = self._correlation.evaluate(np.concatenate([[0.0], theta[k:]]))
+        sd = np.exp(theta[:k])
+        outer = np.outer(sd, sd)
+        sigma = outer * corr
+        # d Sigma_ij / d log sd_a = (delta_ia + delta_ja) Sigma_ij
+        eye = np.eye(k)
+        indicator = eye[:, :, None] + eye[:, None, :]
+        first = np.concatenate([indicator * sigma, d_corr[1:] * outer])
+        second = np.zeros((q, q, k, k))
+        second[:k, :k] = indicator[:, None] * indicator[None, :] * sigma
+        cross = indicator[:, None] * (d_corr[1:] * outer)[None, :]
+        second[:k, k:] = cross
+        second[k:, :k] = cross.transpose(1, 0, 2, 3)
+        second[k:, k:] = d2_corr[1:, 1:] * outer
+        return sigma, first, second
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        sd = np.sqrt(np.diag(empirical))
+        return np.concatenate([np.log(sd), self._correlation.start(empirical / np.outer(sd, sd))[1:]])
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        sigma = self.matrix(theta)
+        variances = {f"Var({i + 1})": float(sigma[i, i]) for i in range(self.k)}
+        corr = sigma / np.sqrt(np.outer(np.diag(sigma), np.diag(sigma)))
+        return variances | self._sas_correlations(corr)
+
+    @abstractmethod
+    def _sas_correlations(self, corr: FloatArray) -> dict[str, float]:
+        """SAS's names and values of the correlation parameters."""
+
+
+@dataclass(frozen=True)
+class HeterogeneousCompoundSymmetry(_Heterogeneous):
+    """Compound symmetry with a variance per visit (SAS TYPE=CSH)."""
+
+    name = "csh"
+    base = CompoundSymmetry
+
+    def _sas_correlations(self, corr: FloatArray) -> dict[str, float]:
+        return {"CSH": float(corr[0, 1])}
+
+
+@dataclass(frozen=True)
+class HeterogeneousAutoRegressive(_Heterogeneous):
+    """AR(1) with a variance per visit (SAS TYPE=ARH(1))."""
+
+    name = "ar1h"
+    base = AutoRegressive
+
+    def _sas_correlations(self, corr: FloatArray) -> dict[str, float]:
+        return {"ARH(1)": float(corr[0, 1])}
+
+
+@dataclass(frozen=True)
+class HeterogeneousToeplitz(_Heterogeneous):
+    """Toeplitz correlation with a variance per visit (SAS TYPE=TOEPH)."""
+
+    name = "toeph"
+    base = Toeplitz
+
+    def _sas_correlations(self, corr: FloatArray) -> dict[str, float]:
+        return {f"TOEPH({lag})": float(corr[0, lag]) for lag in range(1, self.k)}
+
+
+def _pacf(rho: FloatArray) -> FloatArray:
+    """Partial autocorrelations of lags 1..k-1 from autocorrelations ``rho`` (``rho[0] = 1``), Durbin-Levinson."""
+    coefficients = np.zeros(0)
+    innovation = 1.0
+    out = []
+    for m in range(1, len(rho)):
+        phi = (rho[m] - coefficients @ rho[m - 1:0:-1]) / innovation
+        coefficients = np.append(coefficients - phi * coefficients[::-1], phi)
+        innovation *= 1 - phi**2
+        out.append(phi)
+    return np.array(out)
+
+
+COVARIANCE_STRUCTURES: dict[str, type[CovarianceStructure]] = {
+    "us": Unstructured,
+    "cs": CompoundSymmetry,
+    "ar1": AutoRegressive,
+    "toep": Toeplitz,
+    "csh": HeterogeneousCompoundSymmetry,
+    "ar1h": HeterogeneousAutoRegressive,
+    "toeph": HeterogeneousToeplitz,
+}
+
+
+def get_structure(name: str, k: int) -> CovarianceStructure:
+    """The covariance structure ``name`` over ``k`` visits, or :class:`InputError`.
+
+    Examples
+    --------
+    >>> get_structure("us", 4).n_params
+    10
+    """
+    try:
+        cls = COVARIANCE_STRUCTURES[name]
+    except KeyError:
+        raise InputError(
+            f"covariance: unknown structure {name!r}; choose one of {sorted(COVARIANCE_STRUCTURES)}"
+        ) from None
+    if k < 2 and name != "us":
+        raise InputError(f"covariance: {name!r} needs at least two visits, got {k}; use 'us'")
+    return cls(k)

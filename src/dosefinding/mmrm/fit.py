@@ -1,0 +1,347 @@
+"""``mmrm()``: fit a mixed model for repeated measures as SAS PROC MIXED with a REPEATED statement.
+
+The model is ``y_i ~ N(X_i beta, Sigma[o_i, o_i])`` for subject ``i`` observed at visits
+``o_i``; ``Sigma`` follows a covariance structure over the visits (see
+:mod:`dosefinding.mmrm.covariance`). ``beta`` is profiled out (generalised least squares),
+the variance parameters maximise the (restricted) likelihood, and the inference on
+``beta`` uses the model-based covariance ``(X'V^-1 X)^-1`` (or the empirical sandwich)
+with Satterthwaite or residual degrees of freedom, as SAS's ``ddfm=`` and ``EMPIRICAL``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import stats
+
+from dosefinding.errors import InputError
+from dosefinding.mmrm.anova import type3_tests
+from dosefinding.mmrm.covariance import CovarianceStructure, get_structure
+from dosefinding.mmrm.data import MMRMData, prepare_data
+from dosefinding.mmrm.empirical import empirical_cov
+from dosefinding.mmrm.inference import CoefficientInference, ResidualDF, Satterthwaite
+from dosefinding.mmrm.likelihood import Evaluation, PatternStats, evaluate
+from dosefinding.mmrm.lsmeans import LSMeans, lsmeans
+from dosefinding.mmrm.optimize import minimise
+
+__all__ = ["MMRMResult", "mmrm"]
+
+FloatArray = NDArray[np.float64]
+DF_METHODS = ("satterthwaite", "residual")
+VCOV_METHODS = ("asymptotic", "empirical")
+# Eigenvalues of the starting covariance are kept above this fraction of its mean variance.
+_START_EIGEN_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class MMRMResult:
+    """A fitted MMRM.
+
+    Attributes
+    ----------
+    formula, covariance_structure, reml, vcov, df_method
+        The model as fitted.
+    coefficients
+        Estimates of ``beta``, labelled by formulaic's design column names.
+    coefficient_cov
+        Their covariance: model-based ``(X'V^-1 X)^-1`` or the empirical sandwich.
+    table
+        SAS's "Solution for Fixed Effects": ``estimate, se, df, t, p`` per coefficient.
+    covariance
+        ``Sigma`` over the visits (SAS's R matrix of a subject with every visit).
+    covariance_parameters
+        The variance parameters as SAS's "Covariance Parameter Estimates" names them.
+    m2_log_likelihood
+        SAS's -2 Res Log Likelihood (REML) or -2 Log Likelihood (ML).
+    aic, aicc, bic
+        As SAS: ``+ 2 q``, ``+ 2 q n* / (n* - q - 1)`` with ``n* = n - p`` (REML) or ``n``
+        (ML), and ``+ q log(s)`` with ``s`` the subjects read (SAS counts subjects whose
+        rows are all unused too); ML adds the ``p`` fixed effects to ``q``.
+    n_obs, n_subjects, n_subjects_read
+        Observations and subjects used, and subjects read.
+    aliased
+        Design columns dropped as linearly dependent on the ones before them.
+    converged
+        Whether the optimiser met our criterion (Newton decrement below 1e-12 of the
+        objective); ``False`` means only SAS's own criterion (1e-8) was met.
+    optimizer
+        Every optimiser run, in order, with the -2 log likelihood and Newton decrement it
+        reached; the last one gave the result.
+    """
+
+    formula: str
+    covariance_structure: str
+    reml: bool
+    vcov: str
+    df_method: str
+    coefficients: pd.Series
+    coefficient_cov: pd.DataFrame
+    table: pd.DataFrame
+    covariance: pd.DataFrame
+    covariance_parameters: pd.Series
+    m2_log_likelihood: float
+    aic: float
+    aicc: float
+    bic: float
+    n_obs: int
+    n_subjects: int
+    n_subjects_read: int
+    aliased: tuple[str, ...]
+    converged: bool
+    optimizer: tuple[str, ...]
+    theta: FloatArray = field(repr=False)
+    _data: MMRMData = field(repr=False, compare=False)
+    _inference: CoefficientInference = field(repr=False, compare=False)
+
+    def df(self, contrasts: FloatArray) -> FloatArray:
+        """Degrees of freedom (by :attr:`df_method`) of each row ``c`` (over :attr:`coefficients`) of ``contrasts``.
+
+        Examples
+        --------
+        >>> fit = _example_fit()
+        >>> bool(np.allclose(fit.df(np.eye(len(fit.coefficients))), fit.table["df"]))
+        True
+        """
+        c = np.atleast_2d(np.asarray(contrasts, dtype=float))
+        if c.shape[1] != len(self.coefficients):
+            raise InputError(f"contrasts: need {len(self.coefficients)} columns, got {c.shape[1]}")
+        return self._inference.df(c)
+
+    def lsmeans(
+        self, specs: str, *, by: str | None = None, reference: object = None, confidence_level: float = 0.95
+    ) -> LSMeans:
+        """LS means of factor ``specs`` within each level of ``by``, and differences against ``reference``.
+
+        Other factors are averaged with equal weights, numeric covariates set to their mean
+        (SAS LSMEANS, emmeans). ``reference`` defaults to the first level of ``specs``.
+
+        Examples
+        --------
+        >>> _example_fit().lsmeans("arm", by="visit").differences.index.tolist()
+        [('v1', 'trt'), ('v2', 'trt'), ('v3', 'trt')]
+        """
+        return lsmeans(
+            self._data, self.coefficients.to_numpy(), self._inference,
+            specs=specs, by=by, reference=reference, confidence_level=confidence_level,
+        )
+
+    def type3(self) -> pd.DataFrame:
+        """SAS's "Type 3 Tests of Fixed Effects": per term ``num_df, den_df, F, p``.
+
+        Raises :class:`InputError` for models where a factor interacts with a numeric variable.
+
+        Examples
+        --------
+        >>> _example_fit().type3().index.tolist()
+        ['arm', 'visit', 'arm:visit']
+        """
+        return type3_tests(self._data, self.coefficients.to_numpy(), self._inference)
+
+    def summary(self) -> str:
+        """A printed summary laid out as SAS PROC MIXED's output."""
+        likelihood = "-2 Res Log Likelihood" if self.reml else "-2 Log Likelihood"
+        fit_stats = pd.Series(
+            {likelihood: self.m2_log_likelihood, "AIC (Smaller is Better)": self.aic,
+             "AICC (Smaller is Better)": self.aicc, "BIC (Smaller is Better)": self.bic}
+        )
+        table = self.table.copy()
+        table["p"] = table["p"].map(lambda p: "<.0001" if p < 1e-4 else f"{p:.4f}")
+        lines = [
+            "MMRM fit",
+            f"Formula: {self.formula}",
+            (
+                f"Covariance: {self.covariance_structure}, {'REML' if self.reml else 'ML'}, "
+                f"{self.vcov} covariance of the estimates, {self.df_method} df; "
+                f"{self.n_obs} observations from {self.n_subjects} subjects ({self.n_subjects_read} read)"
+            ),
+            f"Converged: {self.converged} ({self.optimizer[-1]})",
+            "",
+            "Covariance Parameter Estimates",
+            self.covariance_parameters.round(4).to_string(),
+            "",
+            "Fit Statistics",
+            fit_stats.round(1).to_string(),
+            "",
+            "Solution for Fixed Effects",
+            table.round({"estimate": 4, "se": 4, "df": 0, "t": 2}).to_string(),
+        ]
+        if self.aliased:
+            lines += ["", f"Aliased columns dropped: {', '.join(self.aliased)}"]
+        return "\n".join(lines)
+
+
+def _example_fit() -> MMRMResult:
+    """A small simulated trial for the docstring examples: 2 arms, 3 visits, 40 subjects."""
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"id": np.repeat(np.arange(40), 3), "visit": np.tile(["v1", "v2", "v3"], 40),
+                         "arm": np.repeat(["pbo", "trt"], 60)})
+    data["y"] = (data["arm"] == "trt") * 1.0 + np.repeat(rng.normal(size=40), 3) + rng.normal(size=120)
+    return mmrm("y ~ arm * visit", data, subject="id", visit="visit")
+
+
+def _starts(stats: PatternStats, structure: CovarianceStructure) -> list[tuple[str, FloatArray]]:
+    """From the covariance of the OLS residuals over the pairs of visits observed together, and its diagonal."""
+    observed = stats.mask.astype(float)
+    identity = observed[:, :, None] * np.eye(observed.shape[1])[None]
+    beta = np.linalg.lstsq(np.tensordot(identity, stats.xx, axes=3), np.tensordot(identity, stats.xy, axes=3),
+                           rcond=None)[0]
+    xy_beta = stats.xy @ beta
+    resid = (stats.yy - xy_beta - xy_beta.transpose(0, 2, 1) + (stats.xx @ beta) @ beta).sum(axis=0)
+    pairs = np.tensordot(stats.n, observed[:, :, None] * observed[:, None, :], axes=1)
+    empirical = np.where(pairs > 0, resid / np.maximum(pairs, 1), 0.0)
+    floor = _START_EIGEN_FLOOR * max(float(np.mean(np.diag(empirical))), np.finfo(float).tiny)
+    variances = np.maximum(np.diag(empirical), floor)
+    values, vectors = np.linalg.eigh(empirical)
+    empirical = (vectors * np.maximum(values, floor)) @ vectors.T
+    return [("OLS residual covariance", structure.start(empirical)),
+            ("OLS residual variances", structure.start(np.diag(variances)))]
+
+
+def mmrm(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    subject: str,
+    visit: str,
+    covariance: str = "us",
+    reml: bool = True,
+    df_method: str = "satterthwaite",
+    vcov: str = "asymptotic",
+) -> MMRMResult:
+    """Fit a mixed model for repeated measures (SAS PROC MIXED with REPEATED / SUBJECT=, TYPE=).
+
+    Parameters
+    ----------
+    formula
+        Fixed effects in Wilkinson notation (formulaic), e.g.
+        ``"FEV1 ~ RACE + SEX + ARMCD * AVISIT"``; treatment coding with the first level as
+        reference (SAS's coefficients use the last level; fitted values and LS means agree).
+    data
+        One row per subject and visit; rows with a missing value in a model variable are
+        not used (subjects contribute the visits they have).
+    subject, visit
+        Columns identifying the subject and the visit. The visit order is the category
+        order of a categorical column, else the sorted values.
+    covariance
+        ``"us"`` (unstructured), ``"cs"`` (compound symmetry), ``"ar1"`` or ``"toep"``
+        (Toeplitz); see :mod:`dosefinding.mmrm.covariance`.
+    reml
+        Restricted maximum likelihood (SAS's default) or maximum likelihood.
+    df_method
+        ``"satterthwaite"`` or ``"residual"`` (``n - p`` for every contrast).
+    vcov
+        ``"asymptotic"`` (model-based) or ``"empirical"`` (the sandwich, SAS's EMPIRICAL;
+        with ``df_method="residual"``, as SAS computes no Satterthwaite df for it).
+
+    Returns
+    -------
+    MMRMResult
+
+    Raises
+    ------
+    InputError
+        Naming the column, argument or value at fault.
+    ConvergenceError
+        Listing every optimiser run when none reached the optimum.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame({"id": np.repeat(np.arange(40), 3), "visit": np.tile(["v1", "v2", "v3"], 40),
+    ...                    "arm": np.repeat(["pbo", "trt"], 60)})
+    >>> df["y"] = (df["arm"] == "trt") * 1.0 + np.repeat(rng.normal(size=40), 3) + rng.normal(size=120)
+    >>> fit = mmrm("y ~ arm * visit", df, subject="id", visit="visit")
+    >>> fit.converged, fit.covariance.shape, round(float(fit.table.loc["arm[T.trt]", "df"]), 6)
+    (True, (3, 3), 38.0)
+    """
+    if df_method not in DF_METHODS:
+        raise InputError(f"df_method: must be one of {DF_METHODS}, got {df_method!r}")
+    if vcov not in VCOV_METHODS:
+        raise InputError(f"vcov: must be one of {VCOV_METHODS}, got {vcov!r}")
+    if vcov == "empirical" and df_method == "satterthwaite":
+        raise InputError("df_method: 'satterthwaite' is not available with vcov='empirical'; use 'residual'")
+    prepared = prepare_data(formula, data, subject=subject, visit=visit)
+    k = len(prepared.visits)
+    structure = get_structure(covariance, k)
+    if len(prepared.subjects) <= structure.n_params:
+        raise InputError(
+            f"{subject}: {len(prepared.subjects)} subjects with data, fewer than needed for the "
+            f"{structure.n_params} parameters of covariance {covariance!r}"
+        )
+    pattern_stats = PatternStats.from_rows(prepared.x, prepared.y, subject=prepared.subject,
+                                           visit=prepared.visit, k=k)
+
+    def objective(theta: FloatArray, order: int) -> Evaluation:
+        return evaluate(pattern_stats, structure, theta, reml=reml, order=order)
+
+    optimum = minimise(objective, _starts(pattern_stats, structure))
+    evaluation = optimum.evaluation
+    assert evaluation.hessian is not None and evaluation.q is not None
+    p = len(prepared.columns)
+    inference: CoefficientInference
+    if df_method == "satterthwaite":
+        inference = Satterthwaite(beta_cov=evaluation.beta_cov, q=evaluation.q,
+                                  theta_cov=2.0 * np.linalg.inv(evaluation.hessian))
+    else:
+        beta_cov = evaluation.beta_cov
+        if vcov == "empirical":
+            beta_cov = empirical_cov(pattern_stats, structure.matrix(optimum.theta), evaluation.beta, beta_cov)
+        inference = ResidualDF(beta_cov=beta_cov, residual_df=len(prepared.y) - p)
+    return _result(formula, prepared, structure, reml, evaluation, optimum.theta, inference,
+                   settings=(vcov, df_method), converged=optimum.converged, optimizer=optimum.attempts)
+
+
+def _result(
+    formula: str,
+    data: MMRMData,
+    structure: CovarianceStructure,
+    reml: bool,
+    evaluation: Evaluation,
+    theta: FloatArray,
+    inference: CoefficientInference,
+    *,
+    settings: tuple[str, str],
+    converged: bool,
+    optimizer: tuple[str, ...],
+) -> MMRMResult:
+    names = list(data.columns)
+    se = np.sqrt(np.diag(inference.beta_cov))
+    df = inference.df(np.eye(len(names)))
+    t = evaluation.beta / se
+    table = pd.DataFrame(
+        {"estimate": evaluation.beta, "se": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df)},
+        index=names,
+    )
+    n_obs, p = len(data.y), len(names)
+    q = structure.n_params + (0 if reml else p)
+    n_star = n_obs - p if reml else n_obs
+    m2ll = evaluation.value
+    visits = [str(v) for v in data.visits]
+    return MMRMResult(
+        formula=formula,
+        covariance_structure=structure.name,
+        reml=reml,
+        vcov=settings[0],
+        df_method=settings[1],
+        coefficients=pd.Series(evaluation.beta, index=names),
+        coefficient_cov=pd.DataFrame(inference.beta_cov, index=names, columns=names),
+        table=table,
+        covariance=pd.DataFrame(structure.matrix(theta), index=visits, columns=visits),
+        covariance_parameters=pd.Series(structure.sas_parameters(theta)),
+        m2_log_likelihood=m2ll,
+        aic=m2ll + 2 * q,
+        aicc=m2ll + 2 * q * n_star / (n_star - q - 1),
+        bic=m2ll + q * np.log(data.n_subjects_read),
+        n_obs=n_obs,
+        n_subjects=len(data.subjects),
+        n_subjects_read=data.n_subjects_read,
+        aliased=data.aliased,
+        converged=converged,
+        optimizer=optimizer,
+        theta=theta,
+        _data=data,
+        _inference=inference,
+    )

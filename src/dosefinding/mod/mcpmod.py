@@ -1,0 +1,292 @@
+"""MCP-Mod in one call (R DoseFinding's ``MCPMod``): the test, the fits, the choice, the doses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from dosefinding.errors import InputError
+from dosefinding.mcp.mct import Alternative, MCTResult, mct_test
+from dosefinding.mod.fit import DoseResponseFit, fit_dose_response
+from dosefinding.mod.selection import ModelSelection, Selection, select_model
+from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind
+from dosefinding.shapes.candidates import Candidates
+from dosefinding.shapes.library import get_shape
+from dosefinding.validation import as_probability
+
+__all__ = ["MCPModResult", "mcpmod"]
+
+
+@dataclass(frozen=True)
+class MCPModResult:
+    """Result of :func:`mcpmod`.
+
+    Attributes
+    ----------
+    mct
+        The MCP step: the multiple contrast test of all candidates.
+    fits
+        Fits of the shapes with a significant contrast, by shape name in candidate order
+        (empty when no contrast is significant).
+    selection
+        The choice among the fits (``None`` when nothing is significant).
+    target_doses
+        By fitted shape: ``TD`` (with :attr:`delta`) and / or ``ED`` (with :attr:`p`) of
+        kind :attr:`dose_kind`; NaN where the curve does not reach the target.
+    notes
+        Why a target dose is NaN, or that a TD is extrapolated beyond the largest dose.
+
+    Examples
+    --------
+    See :func:`mcpmod`.
+    """
+
+    mct: MCTResult
+    fits: Mapping[str, DoseResponseFit]
+    selection: ModelSelection | None
+    target_doses: pd.DataFrame
+    dose_kind: DoseKind
+    delta: float | None
+    p: float | None
+    notes: tuple[str, ...]
+
+    @property
+    def selected_fit(self) -> DoseResponseFit | None:
+        """The fit of the selected shape (``None`` for ``"aveAIC"`` or without a significant contrast)."""
+        if self.selection is None or self.selection.selected is None:
+            return None
+        return self.fits[self.selection.selected]
+
+    def effect_estimates(self, level: float = 0.95) -> pd.DataFrame:
+        """Placebo-adjusted estimates of the active doses with ``level`` confidence intervals.
+
+        From the MCP step's estimates and covariance (differences to placebo unless the
+        estimates are placebo-adjusted already), with the t distribution on its degrees
+        of freedom (normal when infinite).
+        """
+        quantile = _quantile(level, self.mct.df)
+        est, cov = self.mct.estimates.to_numpy(), self.mct.cov.to_numpy()
+        doses = self.mct.estimates.index
+        if not self.mct.placebo_adjusted:
+            est = est[1:] - est[0]
+            cov = cov[1:, 1:] - cov[1:, :1] - cov[:1, 1:] + cov[0, 0]
+            doses = doses[1:]
+        table = pd.DataFrame({"estimate": est, "se": np.sqrt(np.diag(cov))}, index=doses)
+        table["lower"] = table["estimate"] - quantile * table["se"]
+        table["upper"] = table["estimate"] + quantile * table["se"]
+        return table
+
+    def predict(self, doses: ArrayLike, level: float = 0.95) -> pd.DataFrame:
+        """The effect curve over placebo at ``doses`` with a ``level`` confidence band.
+
+        The selected fit's :meth:`~dosefinding.mod.DoseResponseFit.predict` for
+        ``"AIC"`` and ``"maxT"``. For ``"aveAIC"`` the AIC-weighted mean of the fits, with
+        the standard error of Buckland, Burnham and Augustin (1997),
+        ``sum_i w_i sqrt(se_i^2 + (f_i - f)^2)``, and the t quantile on the MCP step's
+        degrees of freedom (R's MCPMod has no averaged curve; ``model_average`` gives
+        the bootstrap one).
+        """
+        if self.selection is None:
+            raise InputError("no candidate shape is significant: there is no dose-response curve to predict")
+        fit = self.selected_fit
+        if fit is not None:
+            return fit.predict(doses, kind="effect", se=True, level=level)
+        assert self.selection.weights is not None
+        weights = self.selection.weights.to_numpy()
+        tables = [self.fits[shape].predict(doses, kind="effect", se=True, level=level) for shape in self.fits]
+        curves = np.column_stack([t["estimate"].to_numpy() for t in tables])
+        ses = np.column_stack([t["se"].to_numpy() for t in tables])
+        mean = curves @ weights
+        se = np.sqrt(ses**2 + (curves - mean[:, None]) ** 2) @ weights
+        table = pd.DataFrame({"estimate": mean, "se": se}, index=tables[0].index)
+        quantile = _quantile(level, self.mct.df)
+        table["lower"] = table["estimate"] - quantile * table["se"]
+        table["upper"] = table["estimate"] + quantile * table["se"]
+        return table
+
+    def plot(self, ax: Axes | None = None, level: float = 0.95, n_points: int = 201) -> Figure:
+        """The dose-response figure: estimates with intervals, the curve and its band.
+
+        Placebo-adjusted estimates by dose with ``level`` confidence intervals, and the
+        effect curve of :meth:`predict` with its ``level`` band, on ``ax`` (a matplotlib
+        Axes) or on a new figure; returns the figure. No pyplot: the figure draws with
+        the Agg canvas wherever it is saved.
+        """
+        if self.selection is None:
+            raise InputError("no candidate shape is significant: there is no dose-response curve to plot")
+        if ax is None:
+            figure = Figure(figsize=(6.0, 4.5))
+            axes = figure.subplots()
+        else:
+            axes, figure = ax, ax.figure
+        max_dose = float(self.mct.estimates.index.max())
+        curve = self.predict(np.linspace(0.0, max_dose, n_points), level=level)
+        points = self.effect_estimates(level)
+        percent = f"{100 * level:g}%"
+        label = self.selection.selected or "AIC-weighted average"
+        axes.fill_between(curve.index, curve["lower"], curve["upper"], alpha=0.25, color="C0",
+                          label=f"{percent} confidence band")
+        axes.plot(curve.index, curve["estimate"], color="C0", label=f"Fitted curve ({label})")
+        axes.errorbar(points.index, points["estimate"],
+                      yerr=[points["estimate"] - points["lower"], points["upper"] - points["estimate"]],
+                      fmt="o", color="k", capsize=3, label=f"Estimate with {percent} CI")
+        axes.axhline(0.0, color="grey", linewidth=0.8)
+        axes.set_xlabel("Dose")
+        axes.set_ylabel("Effect over placebo")
+        axes.legend()
+        return figure
+
+    def summary(self) -> str:
+        """A printed summary laid out as R's ``print(MCPMod(...))``."""
+        lines = ["MCPMod", "", self.mct.summary(), ""]
+        if self.selection is None:
+            lines.append(f"No candidate model is significant at alpha = {self.mct.alpha:g}.")
+            return "\n".join(lines)
+        lines.append("Estimated Dose Response Models:")
+        for shape, fit in self.fits.items():
+            lines += ["", f"{shape} model", fit.parameters.round(3).to_frame().T.to_string(index=False)]
+        lines += ["", self.selection.summary()]
+        for column, name, value in (("TD", "delta", self.delta), ("ED", "p", self.p)):
+            if column in self.target_doses:
+                lines += ["", f"Estimated {column} ({self.dose_kind}), {name} = {value:g}",
+                          self.target_doses[column].round(4).to_string()]
+        lines += list(self.notes)
+        return "\n".join(lines)
+
+
+def mcpmod(
+    candidates: Candidates,
+    *,
+    data: pd.DataFrame | None = None,
+    dose: str | None = None,
+    response: str | None = None,
+    covariates: str | Sequence[str] | None = None,
+    drop_missing: bool = False,
+    doses: ArrayLike | None = None,
+    estimates: ArrayLike | None = None,
+    cov: ArrayLike | None = None,
+    df: float | None = None,
+    placebo_adjusted: bool = False,
+    selection: Selection = "AIC",
+    delta: float | None = None,
+    p: float | None = None,
+    dose_kind: DoseKind = "continuous",
+    alpha: float = 0.025,
+    alternative: Alternative = "one-sided",
+    bounds: Mapping[str, ArrayLike] | None = None,
+    seed: int | np.random.Generator = 0,
+) -> MCPModResult:
+    """The MCP-Mod procedure in one call, as R DoseFinding's ``MCPMod``.
+
+    1. MCP step: :func:`~dosefinding.mcp.mct_test` of all candidates.
+    2. Mod step: every shape with a significant contrast is fitted
+       (:func:`~dosefinding.mod.fit_dose_response`, default bounds at the largest dose,
+       the candidates' ``off`` and ``scal``); one fit per shape, however many candidates
+       it has.
+    3. Selection (:func:`~dosefinding.mod.select_model`): the smallest AIC (raw data) or
+       gAIC (estimates), the largest t statistic, or AIC weights (``"aveAIC"``).
+    4. Target doses of every fit: TD for the effect ``delta`` over placebo, in the
+       candidates' direction, and / or ED for the fraction ``p`` of the maximum effect.
+
+    Parameters
+    ----------
+    candidates
+        The candidate models (R's ``Mods``); their direction is that of the TD.
+    data, dose, response, covariates, drop_missing
+        Raw data, as for :func:`~dosefinding.mcp.mct_test`.
+    doses, estimates, cov, df, placebo_adjusted
+        Estimates with their covariance (``df`` default infinite), as for
+        :func:`~dosefinding.mcp.mct_test`.
+    selection
+        ``"AIC"``, ``"maxT"`` or ``"aveAIC"`` (R's ``selModel``).
+    delta
+        Target effect over placebo of the TD, signed as the candidates' direction
+        (negative for decreasing; R's ``Delta`` is its absolute value).
+    p
+        Fraction of the maximum effect of the ED.
+    dose_kind
+        ``"continuous"`` (R's MCPMod) or ``"discrete"`` (the smallest dose of the design).
+    alpha, alternative, seed
+        Of the multiple contrast test.
+    bounds
+        Bounds of the nonlinear parameters by shape name (defaults as R's ``defBnds``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from dosefinding import Candidates
+    >>> rng = np.random.default_rng(5)
+    >>> d = np.repeat([0, 5, 50, 300], 45)
+    >>> trial = pd.DataFrame({"dose": d, "chg": -1 - 3.5 * d / 300 + rng.normal(0, 5.6, d.size)})
+    >>> cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100]}, max_effect=-3.5)
+    >>> res = mcpmod(cands, data=trial, dose="dose", response="chg", delta=-2)
+    >>> res.selection.selected, round(float(res.target_doses.loc["linear", "TD"]), 1)
+    ('linear', 261.9)
+    """
+    if selection not in ("AIC", "maxT", "aveAIC"):
+        raise InputError(f"selection: must be 'AIC', 'maxT' or 'aveAIC', got {selection!r}")
+    dose_kind = check_dose_kind(dose_kind)
+    if delta is not None:
+        check_delta(delta, candidates.direction)
+    fraction = None if p is None else as_probability(p, "p")
+    shape_bounds = _check_bounds(bounds)
+    mct = mct_test(
+        candidates, data=data, dose=dose, response=response, covariates=covariates, drop_missing=drop_missing,
+        doses=doses, estimates=estimates, cov=cov, df=df, placebo_adjusted=placebo_adjusted, alpha=alpha,
+        alternative=alternative, seed=seed,
+    )
+    shape_of = {model.label: model.shape for model in candidates.models}
+    significant = mct.t_statistics[mct.significant]
+    t_by_shape = significant.groupby(significant.index.map(shape_of), sort=False).max()
+    columns = [name for name, value in (("TD", delta), ("ED", fraction)) if value is not None]
+    if t_by_shape.empty:
+        empty = pd.DataFrame(columns=columns, index=pd.Index([], name="shape"), dtype=float)
+        return MCPModResult(mct, {}, None, empty, dose_kind, delta, fraction, ())
+    fits = {
+        shape: fit_dose_response(
+            shape, data=data, dose=dose, response=response, covariates=covariates, drop_missing=drop_missing,
+            doses=doses, estimates=estimates, cov=cov, df=df, placebo_adjusted=placebo_adjusted,
+            bounds=shape_bounds.get(shape), scal=candidates.scal, off=candidates.off,
+        )
+        for shape in t_by_shape.index
+    }
+    chosen = select_model(fits, selection, t_by_shape)
+    table = pd.DataFrame(index=pd.Index(list(fits), name="shape"), columns=columns, dtype=float)
+    notes = []
+    for shape, fit in fits.items():
+        estimates_of_fit = []
+        if delta is not None:
+            estimates_of_fit.append(fit.target_dose(delta, kind=dose_kind, direction=candidates.direction))
+        if fraction is not None:
+            estimates_of_fit.append(fit.effective_dose(fraction, kind=dose_kind))
+        for estimate in estimates_of_fit:
+            table.loc[shape, estimate.quantity] = estimate.dose
+            if estimate.note:
+                notes.append(f"{shape}: {estimate.quantity} {estimate.note}")
+    return MCPModResult(mct, fits, chosen, table, dose_kind, delta, fraction, tuple(notes))
+
+
+def _check_bounds(bounds: Mapping[str, ArrayLike] | None) -> dict[str, ArrayLike]:
+    if bounds is None:
+        return {}
+    if not isinstance(bounds, Mapping):
+        raise InputError(f"bounds: must map shape names to (lower, upper) rows, got {type(bounds).__name__}")
+    checked = {}
+    for name, value in bounds.items():
+        try:
+            checked[get_shape(name).name] = value
+        except InputError as exc:
+            raise InputError(f"bounds: {exc}") from None
+    return checked
+
+
+def _quantile(level: float, df: float) -> float:
+    as_probability(level, "level")
+    return float(stats.t.ppf(0.5 + level / 2, df))

@@ -1,0 +1,394 @@
+"""Target doses (TD) and effective doses (ED) of a dose-response curve, as R DoseFinding's ``TD`` and ``ED``.
+
+The target dose is the smallest dose whose effect over placebo reaches a clinically
+relevant ``delta``; the effective dose ``ED_p`` is the smallest dose that gives a
+fraction ``p`` of the effect at the largest dose (for the quadratic and betamod shapes: of
+the maximum effect within the dose range). Each comes in two kinds: ``"continuous"`` (the
+dose on the fitted curve) and ``"discrete"`` (the smallest dose of a given set that
+reaches the target). Where the curve never reaches the target, the dose is NaN and
+:attr:`DoseEstimate.note` says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize
+
+from dosefinding.errors import InputError
+from dosefinding.shapes.candidates import Direction
+from dosefinding.shapes.library import Shape, get_shape
+from dosefinding.validation import as_probability, as_vector
+
+__all__ = ["DoseEstimate", "DoseKind", "check_delta", "check_dose_kind", "curve_effective_dose", "curve_target_dose"]
+
+FloatArray = NDArray[np.float64]
+DoseKind = Literal["continuous", "discrete"]
+
+# Brent's method to the last bits; R's uniroot stops at .Machine$double.eps^0.25 (about
+# 1.2e-4 in dose units), which is why R's betamod TD and ED can differ from ours there.
+_ROOT_TOLERANCE = 4 * np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class DoseEstimate:
+    """A target dose (TD) or effective dose (ED) of one curve.
+
+    Attributes
+    ----------
+    dose
+        The dose, NaN where the curve does not reach the target.
+    quantity
+        ``"TD"`` or ``"ED"``.
+    kind
+        ``"continuous"`` (on the curve) or ``"discrete"`` (the smallest of the given doses).
+    target
+        ``delta``, the effect over placebo aimed at (signed: negative for a decreasing
+        curve), or ``p``, the fraction of the maximum effect.
+    note
+        Why the dose is NaN, or that a continuous TD lies beyond the largest dose
+        (extrapolated); empty otherwise.
+
+    Examples
+    --------
+    >>> td = curve_target_dose("linear", [0.0, 0.01], 2.0, doses=[0, 100, 300])
+    >>> round(float(td), 6), td.note
+    (200.0, '')
+    """
+
+    dose: float
+    quantity: Literal["TD", "ED"]
+    kind: DoseKind
+    target: float
+    note: str = ""
+
+    def __float__(self) -> float:
+        return self.dose
+
+    def summary(self) -> str:
+        """One line: the quantity, its target and the dose (or why there is none)."""
+        name = "delta" if self.quantity == "TD" else "p"
+        value = "not reached" if np.isnan(self.dose) else f"{self.dose:.4g}"
+        line = f"{self.quantity} ({self.kind}, {name} = {self.target:g}): {value}"
+        return f"{line} ({self.note})" if self.note else line
+
+
+def check_delta(delta: float, direction: Direction | None = None) -> Direction:
+    """The direction of a target effect ``delta``, checked against ``direction``.
+
+    ``delta`` is the effect over placebo aimed at, on the response scale: positive for an
+    increasing curve, negative for a decreasing one. Zero, a non-finite value or a sign
+    that contradicts ``direction`` is an :class:`InputError`.
+
+    Examples
+    --------
+    >>> check_delta(-2.0)
+    'decreasing'
+    """
+    try:
+        value = float(delta)
+    except (TypeError, ValueError):
+        raise InputError(f"delta: must be a number, got {delta!r}") from None
+    if not np.isfinite(value) or value == 0:
+        raise InputError(f"delta: must be a finite non-zero effect over placebo, got {delta!r}")
+    if direction not in (None, "increasing", "decreasing"):
+        raise InputError(f"direction: must be 'increasing' or 'decreasing', got {direction!r}")
+    implied: Direction = "increasing" if value > 0 else "decreasing"
+    if direction is not None and direction != implied:
+        sign, article = ("positive", "an") if direction == "increasing" else ("negative", "a")
+        raise InputError(
+            f"delta: the target effect over placebo of {article} {direction} curve must be {sign}, got {value:g}"
+        )
+    return implied
+
+
+def curve_target_dose(
+    shape: str,
+    parameters: ArrayLike,
+    delta: float,
+    *,
+    doses: ArrayLike,
+    kind: DoseKind = "continuous",
+    direction: Direction | None = None,
+    constant: float | ArrayLike | None = None,
+) -> DoseEstimate:
+    """Smallest dose whose effect over placebo reaches ``delta`` (R DoseFinding's ``TD``).
+
+    Parameters
+    ----------
+    shape, parameters, constant
+        The curve: a shape name, its full parameter vector (with ``e0``, or ``d0`` for
+        linint) and its constant (``off``, ``scal`` or the linint nodes).
+    delta
+        Effect over placebo aimed at: positive for a beneficial increase, negative for a
+        beneficial decrease (R's ``Delta`` with ``direction = "decreasing"`` is ``-Delta``).
+    doses
+        The doses of the design, with placebo (0): the set from which a discrete TD is
+        chosen; a continuous TD above the largest of them is flagged as extrapolated.
+    kind
+        ``"continuous"``: the dose on the curve, in closed form (a root of the curve for
+        betamod); ``"discrete"``: the smallest of ``doses`` that reaches ``delta``.
+    direction
+        ``"increasing"`` or ``"decreasing"``; by default the sign of ``delta``.
+
+    Examples
+    --------
+    >>> td = curve_target_dose("emax", [0.0, -4.0, 40.0], -2.0, doses=[0, 5, 50, 300])
+    >>> float(td), float(curve_target_dose("emax", [0.0, -4.0, 40.0], -2.0,
+    ...                                     doses=[0, 5, 50, 300], kind="discrete"))
+    (40.0, 50.0)
+    """
+    model, pars, constant_value, design = _curve(shape, parameters, constant, doses)
+    kind = check_dose_kind(kind)
+    target_direction = check_delta(delta, direction)
+    # As R: flip a decreasing curve so that the target effect is positive.
+    linear, nonlinear = model.split(pars)
+    size = abs(float(delta))
+    if target_direction == "decreasing":
+        pars = np.concatenate([-linear, nonlinear])
+    estimate = DoseEstimate(np.nan, "TD", kind, float(delta))
+    if kind == "discrete":
+        response = model.response(design, pars, constant_value)
+        reached = response >= response[0] + size
+        if not reached.any():
+            return _with(estimate, note=f"no dose of {_doses_text(design)} reaches an effect of {delta:g}")
+        return _with(estimate, dose=float(design[np.argmax(reached)]))
+    dose, note = _continuous_target_dose(model, pars, size, constant_value)
+    if np.isnan(dose):
+        return _with(estimate, note=note.format(delta=f"{delta:g}"))
+    if dose > design[-1]:
+        note = f"beyond the largest dose {design[-1]:g} (extrapolated)"
+    return _with(estimate, dose=dose, note=note)
+
+
+def curve_effective_dose(
+    shape: str,
+    parameters: ArrayLike,
+    p: float,
+    *,
+    doses: ArrayLike,
+    kind: DoseKind = "continuous",
+    constant: float | ArrayLike | None = None,
+) -> DoseEstimate:
+    """Smallest dose giving a fraction ``p`` of the maximum effect (R DoseFinding's ``ED``).
+
+    The maximum effect is the effect over placebo at the largest of ``doses``; for the
+    quadratic and betamod shapes it is the largest effect within the dose range (the
+    vertex or the mode when they lie inside it). Signs do not matter: ED is defined for
+    increasing and decreasing curves alike.
+
+    Parameters
+    ----------
+    shape, parameters, constant
+        The curve, as for :func:`curve_target_dose`.
+    p
+        Fraction of the maximum effect, in (0, 1).
+    doses
+        The doses of the design, with placebo (0): the largest is the dose of the maximum
+        effect; a discrete ED is the smallest of them with ``|effect| >= p * max |effect|``.
+    kind
+        ``"continuous"`` or ``"discrete"``.
+
+    Examples
+    --------
+    >>> ed = curve_effective_dose("emax", [0.0, -4.0, 40.0], 0.5, doses=[0, 5, 50, 300])
+    >>> round(float(ed), 4)
+    31.5789
+    """
+    model, pars, constant_value, design = _curve(shape, parameters, constant, doses)
+    kind = check_dose_kind(kind)
+    fraction = as_probability(p, "p")
+    max_dose = float(design[-1])
+    estimate = DoseEstimate(np.nan, "ED", kind, fraction)
+    flat = _with(estimate, note="the curve is flat: it has no maximum effect to take a fraction of")
+    if kind == "discrete":
+        effect = np.abs(model.response(design, pars, constant_value) - model.response(np.zeros(1), pars, constant_value))
+        largest = _largest_effect(model, pars, constant_value, max_dose) if model.name in ("quadratic", "betamod") else effect.max()
+        if largest == 0:
+            return flat
+        reached = effect >= fraction * largest
+        if not reached.any():
+            return _with(estimate, note=f"no dose of {_doses_text(design)} reaches {fraction:g} of the maximum effect")
+        return _with(estimate, dose=float(design[np.argmax(reached)]))
+    linear, nonlinear = model.split(pars)
+    if model.name == "linint":
+        effect = linear - linear[0]
+        largest = int(np.argmax(np.abs(effect)))
+        if effect[largest] == 0:
+            return flat
+        sign = np.sign(effect[largest])
+        dose, _ = _continuous_target_dose(model, sign * pars, fraction * abs(effect[largest]), constant_value)
+        return _with(estimate, dose=dose)
+    if linear[1] == 0:
+        return flat
+    return _with(estimate, dose=_continuous_effective_dose(model, linear, nonlinear, fraction, max_dose, constant_value))
+
+
+def _curve(
+    shape: str, parameters: ArrayLike, constant: float | ArrayLike | None, doses: ArrayLike
+) -> tuple[Shape, FloatArray, float | FloatArray | None, FloatArray]:
+    model = get_shape(shape)
+    pars = as_vector(parameters, "parameters")
+    constant_value = model._constant(constant)
+    n_expected = len(model.parameter_names(constant_value if model.name == "linint" else None))
+    if pars.size != n_expected:
+        raise InputError(f"parameters: the {model.name} shape has {n_expected} parameters, got {pars.size}")
+    design = np.unique(as_vector(doses, "doses"))
+    if design[0] != 0:
+        raise InputError(f"doses: must be non-negative and include placebo (dose 0), got {design.tolist()}")
+    return model, pars, constant_value, design
+
+
+def check_dose_kind(kind: str) -> DoseKind:
+    """``kind`` checked to be ``"continuous"`` or ``"discrete"``.
+
+    Examples
+    --------
+    >>> check_dose_kind("discrete")
+    'discrete'
+    """
+    if kind not in ("continuous", "discrete"):
+        raise InputError(f"kind: must be 'continuous' or 'discrete', got {kind!r}")
+    return kind  # type: ignore[return-value]
+
+
+def _with(estimate: DoseEstimate, dose: float = np.nan, note: str = "") -> DoseEstimate:
+    return DoseEstimate(float(dose), estimate.quantity, estimate.kind, estimate.target, note)
+
+
+def _doses_text(doses: FloatArray) -> str:
+    return "[" + ", ".join(f"{d:g}" for d in doses) + "]"
+
+
+def _continuous_target_dose(
+    model: Shape, pars: FloatArray, delta: float, constant: float | FloatArray | None
+) -> tuple[float, str]:
+    """The dose where an increasing curve's effect reaches ``delta > 0`` (R's calcTD), or NaN and why.
+
+    The reason may hold ``{delta}`` for the caller to fill in with the signed target.
+    """
+    linear, nonlinear = model.split(pars)
+    name = model.name
+    never = "the {shape} curve's effect never reaches {{delta}}: its {what} is {value:.4g}"
+    if name == "linint":
+        nodes = np.asarray(constant, dtype=float)
+        reached = linear >= linear[0] + delta
+        if not reached.any():
+            return np.nan, never.format(shape=name, what="largest effect", value=np.max(linear - linear[0]))
+        j = int(np.argmax(reached))
+        step = (linear[0] + delta - linear[j - 1]) / (linear[j] - linear[j - 1])
+        return float(nodes[j - 1] + step * (nodes[j] - nodes[j - 1])), ""
+    slope = linear[1]
+    if name in ("linear", "linlog", "exponential") and slope <= 0:
+        return np.nan, never.format(shape=name, what="slope parameter", value=slope)
+    if name == "linear":
+        return delta / slope, ""
+    if name == "linlog":
+        return float(constant) * np.expm1(delta / slope), ""  # type: ignore[arg-type]
+    if name == "exponential":
+        return float(nonlinear[0] * np.log1p(delta / slope)), ""
+    if name == "quadratic":
+        b1, b2 = linear[1], linear[2]
+        discriminant = 4 * b2 * delta + b1 * b1
+        if discriminant < 0:
+            return np.nan, never.format(shape=name, what="largest effect", value=-b1 * b1 / (4 * b2))
+        roots = np.array([-(np.sqrt(discriminant) + b1), np.sqrt(discriminant) - b1]) / (2 * b2)
+        if not np.any(roots > 0):
+            return np.nan, "the quadratic curve reaches {delta} only at negative doses"
+        return float(np.min(roots[roots > 0])), ""
+    if name == "logistic":
+        ed50, scale = nonlinear
+        at_zero = 1.0 / (1.0 + np.exp(ed50 / scale))
+        if delta > slope * (1 - at_zero):
+            return np.nan, never.format(shape=name, what="asymptotic effect", value=slope * (1 - at_zero))
+        level = at_zero + delta / slope
+        return float(ed50 + scale * np.log(level / (1.0 - level))), ""
+    if delta > slope or (delta == slope and name != "betamod"):
+        what = "maximum effect" if name == "betamod" else "asymptotic effect"
+        return np.nan, never.format(shape=name, what=what, value=slope)
+    if name in ("emax", "sigemax"):
+        ed50 = nonlinear[0]
+        hill = nonlinear[1] if name == "sigemax" else 1.0
+        return float(ed50 * (delta / (slope - delta)) ** (1.0 / hill)), ""
+    # betamod: the effect rises to its maximum at the mode.
+    mode = _betamod_mode(nonlinear, constant)
+    return _betamod_root(model, nonlinear, constant, delta / slope, mode), ""
+
+
+def _continuous_effective_dose(
+    model: Shape,
+    linear: FloatArray,
+    nonlinear: FloatArray,
+    p: float,
+    max_dose: float,
+    constant: float | FloatArray | None,
+) -> float:
+    """ED_p of a non-flat curve in closed form (a root for betamod), as R's calcED."""
+    name = model.name
+    if name == "linear":
+        return p * max_dose
+    if name == "linlog":
+        off = float(constant)  # type: ignore[arg-type]
+        return off * np.expm1(p * np.log1p(max_dose / off))
+    if name == "exponential":
+        delta = nonlinear[0]
+        return float(delta * np.log1p(p * np.expm1(max_dose / delta)))
+    if name == "emax":
+        ed50 = nonlinear[0]
+        return float(p * ed50 * max_dose / ((1 - p) * max_dose + ed50))
+    if name == "sigemax":
+        ed50, hill = nonlinear
+        ratio = (max_dose / ed50) ** hill
+        return float(ed50 * (p * ratio / ((1 - p) * ratio + 1)) ** (1.0 / hill))
+    if name == "logistic":
+        ed50, scale = nonlinear
+        at_zero, at_max = 1.0 / (1.0 + np.exp((ed50 - np.array([0.0, max_dose])) / scale))
+        level = at_zero + p * (at_max - at_zero)
+        return float(ed50 + scale * np.log(level / (1.0 - level)))
+    if name == "quadratic":
+        b1, b2 = linear[1], linear[2]
+        vertex = -b1 / (2 * b2)
+        top = vertex if 0 <= vertex <= max_dose else max_dose
+        target = p * (b1 * top + b2 * top * top)
+        root = np.sqrt(4 * b2 * target + b1 * b1)
+        roots = np.array([-(root + b1), root - b1]) / (2 * b2)
+        return float(np.min(roots[roots > 0]))
+    # betamod: a fraction p of the effect at the mode (which R uses even beyond max_dose).
+    mode = _betamod_mode(nonlinear, constant)
+    return _betamod_root(model, nonlinear, constant, p, mode)
+
+
+def _betamod_mode(nonlinear: FloatArray, scal: float | FloatArray | None) -> float:
+    delta1, delta2 = nonlinear
+    return float(delta1 / (delta1 + delta2) * float(scal))  # type: ignore[arg-type]
+
+
+def _betamod_root(
+    model: Shape, nonlinear: FloatArray, scal: float | FloatArray | None, level: float, mode: float
+) -> float:
+    """The dose in [0, mode] where the betamod curve (1 at its mode) equals ``level`` in (0, 1]."""
+
+    def excess(dose: float) -> float:
+        return float(model.basis(np.array([dose]), nonlinear, scal)[0, 1] - level)
+
+    if excess(mode) <= 0:
+        return mode
+    return float(optimize.brentq(excess, 0.0, mode, xtol=1e-300, rtol=_ROOT_TOLERANCE))
+
+
+def _largest_effect(model: Shape, pars: FloatArray, constant: float | FloatArray | None, max_dose: float) -> float:
+    """Largest |effect over placebo| within [0, max_dose] of the quadratic or betamod curve.
+
+    R maximises numerically (``optimize``); the maximum is at an end or at the vertex / mode.
+    """
+    linear, nonlinear = model.split(pars)
+    if model.name == "quadratic":
+        vertex = -linear[1] / (2 * linear[2])
+        points = np.array([max_dose, vertex]) if 0 < vertex < max_dose else np.array([max_dose])
+    else:
+        points = np.array([min(_betamod_mode(nonlinear, constant), max_dose)])
+    effect = model.response(points, pars, constant) - model.response(np.zeros(1), pars, constant)
+    return float(np.max(np.abs(effect)))

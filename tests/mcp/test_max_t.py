@@ -1,0 +1,141 @@
+"""The distribution of the maximum statistic (spherical-radial integration).
+
+References here are exact (one dimension, independent coordinates, the radial
+distribution functions from scipy) or our separation-of-variables integrator run to
+1e-8, which shares no code with the radial integrand. Tolerances are the estimated
+errors (three standard errors) of both sides; R comparisons are in test_mvt.py and
+test_mct_reference.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from dosefinding.errors import InputError
+from dosefinding.mcp.max_t import MaxTDistribution, _radial_cdf, _radial_exact
+from dosefinding.mcp.mvt import mvt_probability
+
+# Five contrasts on four active doses: a singular (rank 4) correlation, as in MCP-Mod.
+SINGULAR = np.array(
+    [
+        [1.000, 0.950, 0.780, 0.640, 0.900],
+        [0.950, 1.000, 0.900, 0.780, 0.800],
+        [0.780, 0.900, 1.000, 0.960, 0.530],
+        [0.640, 0.780, 0.960, 1.000, 0.370],
+        [0.900, 0.800, 0.530, 0.370, 1.000],
+    ]
+)
+
+
+def _project_to_correlation(c: np.ndarray, rank: int) -> np.ndarray:
+    w, v = np.linalg.eigh(c)
+    w[:-rank] = 0.0
+    low = (v * w) @ v.T
+    d = np.sqrt(np.diag(low))
+    return low / np.outer(d, d)
+
+
+CORR = _project_to_correlation(SINGULAR, 4)
+
+
+def test_fixture_correlation_is_singular() -> None:
+    assert np.linalg.matrix_rank(CORR, tol=1e-10) == 4
+    assert MaxTDistribution(CORR).rank == 4
+
+
+# Rank one never uses the table (see test_rank_one_is_exact).
+@pytest.mark.parametrize("rank", [2, 3, 5, 8, 10])
+@pytest.mark.parametrize("df", [1.0, 3.0, 30.0, np.inf])
+def test_radial_table_matches_scipy(rank: int, df: float) -> None:
+    # Midpoints of the grid are where cubic Hermite interpolation is least accurate.
+    x = np.arange(-20.0, 30.0, 0.005) + 0.0025
+    exact = _radial_exact(x, rank, df)[0]
+    assert np.max(np.abs(_radial_cdf(rank, df)(x) - exact)) < 1e-10
+    # Outside the table the function is computed directly.
+    far = np.array([-70.0, 90.0, np.inf, -np.inf])
+    np.testing.assert_allclose(_radial_cdf(rank, df)(far), _radial_exact(far, rank, df)[0], atol=1e-15)
+
+
+def test_radial_distribution_is_chi_square_or_scaled_f() -> None:
+    r2 = np.array([0.5, 3.0, 11.0])
+    np.testing.assert_allclose(_radial_exact(np.log(r2), 4, np.inf)[0], stats.chi2.cdf(r2, 4), rtol=1e-13)
+    np.testing.assert_allclose(_radial_exact(np.log(r2), 4, 7.0)[0], stats.f.cdf(r2 / 4, 4, 7.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("two_sided", [False, True])
+@pytest.mark.parametrize("df", [np.inf, 12.0])
+def test_cdf_matches_separation_of_variables(two_sided: bool, df: float) -> None:
+    q = np.array([-1.0, -0.2, 0.0, 0.3, 1.0, 1.8, 2.5, 3.2])
+    results = MaxTDistribution(CORR, df, two_sided=two_sided).cdf_many(q, abseps=1e-5)
+    assert all(r.error < 1e-5 for r in results)
+    for x, result in zip(q, results, strict=True):
+        value, error = result.value, result.error
+        lower = np.full(5, -x if two_sided else -np.inf)
+        if two_sided and x <= 0:
+            assert value == 0.0
+            continue
+        reference = mvt_probability(lower, np.full(5, x), CORR, df, abseps=1e-7, max_points=12 << 20)
+        assert abs(value - reference.value) <= math.hypot(error, reference.error), (x, value, reference)
+
+
+def test_independent_normals_are_a_product() -> None:
+    q = np.array([0.5, 1.5, 2.5])
+    results = MaxTDistribution(np.eye(3)).cdf_many(q, abseps=1e-6)
+    np.testing.assert_allclose([r.value for r in results], special.ndtr(q) ** 3, atol=1e-6)
+    assert all(r.error < 1e-6 for r in results)
+
+
+def test_rank_one_is_exact() -> None:
+    # Three copies of one statistic and its negative: max T = |T_1| when two of them
+    # have opposite signs.
+    corr = np.array([[1.0, 1.0, -1.0], [1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]])
+    dist = MaxTDistribution(corr, 8.0)
+    assert dist.rank == 1
+    for q in (0.5, 2.0):
+        value = dist.cdf(q)
+        assert value.error == 0.0
+        assert value.value == pytest.approx(2 * stats.t.cdf(q, 8.0) - 1, abs=1e-14)
+    assert dist.cdf(-0.5).value == 0.0
+    assert dist.quantile(0.95) == pytest.approx(stats.t.ppf(0.975, 8.0), abs=1e-9)
+
+
+@pytest.mark.parametrize("two_sided", [False, True])
+def test_quantile_inverts_the_cdf(two_sided: bool) -> None:
+    dist = MaxTDistribution(CORR, 40.0, two_sided=two_sided)
+    q, error = dist.quantile_with_error(0.95, tolerance=1e-5)
+    assert error < 1e-5
+    check = MaxTDistribution(CORR, 40.0, two_sided=two_sided, seed=7).cdf(q, abseps=1e-6)
+    # The quantile's error is the probability error over the density (about 0.1 here).
+    assert check.value == pytest.approx(0.95, abs=0.2 * error + check.error)
+
+
+def test_same_seed_same_numbers() -> None:
+    a = MaxTDistribution(CORR, 20.0, seed=3).quantile_with_error(0.975)
+    b = MaxTDistribution(CORR, 20.0, seed=3).quantile_with_error(0.975)
+    assert a == b
+
+
+def test_warns_when_max_points_is_too_small() -> None:
+    with pytest.warns(RuntimeWarning, match="raise max_points"):
+        MaxTDistribution(CORR, 5.0).cdf_many([0.1], abseps=1e-9, max_points=50_000)
+    with pytest.warns(RuntimeWarning, match="raise max_points"):
+        MaxTDistribution(CORR, 5.0).quantile_with_error(0.95, tolerance=1e-9, max_points=50_000)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: MaxTDistribution([[1.0, 2.0], [2.0, 1.0]]), "corr: not positive semidefinite"),
+        (lambda: MaxTDistribution(np.eye(2), df=0), "df: must be positive"),
+        (lambda: MaxTDistribution(np.eye(2)).cdf_many([np.nan]), "q: must be a vector of numbers"),
+        (lambda: MaxTDistribution(np.eye(2)).quantile(1.5), r"probability: must be in \(0, 1\)"),
+        (lambda: MaxTDistribution(np.eye(2)).quantile(0.9, tolerance=-1), "tolerance: must be a positive number"),
+    ],
+)
+def test_bad_input(call, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match=message):
+        call()
