@@ -78,7 +78,7 @@ def test_cdf_matches_separation_of_variables(two_sided: bool, df: float) -> None
         if two_sided and x <= 0:
             assert value == 0.0
             continue
-        reference = mvt_probability(lower, np.full(5, x), CORR, df, abseps=1e-7, max_points=12 << 20)
+        reference = mvt_probability(lower, np.full(5, x), CORR, df, abseps=2e-6)
         assert abs(value - reference.value) <= math.hypot(error, reference.error), (x, value, reference)
 
 
@@ -106,8 +106,8 @@ def test_rank_one_is_exact() -> None:
 @pytest.mark.parametrize("two_sided", [False, True])
 def test_quantile_inverts_the_cdf(two_sided: bool) -> None:
     dist = MaxTDistribution(CORR, 40.0, two_sided=two_sided)
-    q, error = dist.quantile_with_error(0.95, tolerance=1e-5)
-    assert error < 1e-5
+    q, error = dist.quantile_with_error(0.95, tolerance=5e-5)
+    assert error < 5e-5
     check = MaxTDistribution(CORR, 40.0, two_sided=two_sided, seed=7).cdf(q, abseps=1e-6)
     # The quantile's error is the probability error over the density (about 0.1 here).
     assert check.value == pytest.approx(0.95, abs=0.2 * error + check.error)

@@ -228,6 +228,7 @@ A2201 = CASES["a2201_AIC_TD"]["spec"]
         ({"estimates": [1.0, 2.0]}, "data: give raw data, or doses, estimates, cov and df, not both"),
         ({"placebo_adjusted": True}, "placebo_adjusted: only for estimates"),
         ({"response": None}, "dose, response: name the dose and response columns"),
+        ({"bounds": {"emax": [1e4, 2e4]}}, r"bounds: emax bounds \(10000, 20000\) for ed50 exclude the candidate"),
     ],
 )
 def test_bad_input_raw(kwargs: dict[str, Any], message: str) -> None:

@@ -237,6 +237,7 @@ def mcpmod(
         check_delta(delta, candidates.direction)
     fraction = None if p is None else as_probability(p, "p")
     shape_bounds = _check_bounds(bounds)
+    _check_guesstimates_within(candidates, shape_bounds)
     mct = mct_test(
         candidates, data=data, dose=dose, response=response, covariates=covariates, drop_missing=drop_missing,
         doses=doses, estimates=estimates, cov=cov, df=df, placebo_adjusted=placebo_adjusted, alpha=alpha,
@@ -285,6 +286,27 @@ def _check_bounds(bounds: Mapping[str, ArrayLike] | None) -> dict[str, ArrayLike
         except InputError as exc:
             raise InputError(f"bounds: {exc}") from None
     return checked
+
+
+def _check_guesstimates_within(candidates: Candidates, bounds: Mapping[str, ArrayLike]) -> None:
+    """Bounds that exclude a candidate's own nonlinear parameters contradict the design."""
+    for model in candidates.models:
+        names = get_shape(model.shape).nonlinear_parameters
+        if model.shape not in bounds or not names:
+            continue
+        try:
+            box = np.asarray(bounds[model.shape], dtype=float).reshape(-1, 2)
+        except (TypeError, ValueError):
+            continue  # malformed bounds are reported by the fit, with their expected shape
+        if box.shape[0] != len(names):
+            continue
+        for name, (lower, upper) in zip(names, box, strict=True):
+            value = float(model.parameters[name])
+            if not lower <= value <= upper:
+                raise InputError(
+                    f"bounds: {model.shape} bounds ({lower:g}, {upper:g}) for {name} exclude the "
+                    f"candidate {model.label}'s guesstimate {name} = {value:g}"
+                )
 
 
 def _quantile(level: float, df: float) -> float:
