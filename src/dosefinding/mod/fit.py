@@ -93,11 +93,15 @@ class DoseResponseFit:
         Rows of raw data dropped for missing values.
     warnings
         What went wrong numerically, if anything.
+
+    The labelled (pandas) attributes are built from the arrays on first access: a fit
+    inside a simulation loop that reads only numbers does not pay for the labels.
     """
 
     shape: str
-    parameters: pd.Series
-    cov: pd.DataFrame
+    _parameter_names: tuple[str, ...]
+    _parameter_values: FloatArray
+    _covariance: FloatArray
     objective: float
     df: float
     residual_sd: float | None
@@ -105,16 +109,56 @@ class DoseResponseFit:
     aic: float | None
     gaic: float | None
     converged: bool
-    on_bound: pd.Series
-    bounds: pd.DataFrame
+    _bound_sides: tuple[str, ...]
+    _bound_values: FloatArray
     fit_type: Literal["normal", "general"]
     placebo_adjusted: bool
     constant: float | tuple[float, ...] | None
     doses: FloatArray
-    covariate_means: pd.Series
-    estimates: pd.Series | None
+    _covariate_names: tuple[str, ...]
+    _covariate_values: FloatArray
+    _estimate_values: FloatArray | None
     n_dropped: int
     warnings: tuple[str, ...]
+
+    @cached_property
+    def parameters(self) -> pd.Series:
+        """Estimates by name (see the class docstring)."""
+        return pd.Series(self._parameter_values, index=list(self._parameter_names), name="estimate")
+
+    @cached_property
+    def cov(self) -> pd.DataFrame:
+        """Covariance of :attr:`parameters`, labelled by parameter on both axes."""
+        names = list(self._parameter_names)
+        return pd.DataFrame(self._covariance, index=names, columns=names)
+
+    @cached_property
+    def on_bound(self) -> pd.Series:
+        """``"lower"``, ``"upper"`` or ``""`` for each nonlinear parameter."""
+        return pd.Series(list(self._bound_sides), index=self._nonlinear_index, dtype=object, name="on_bound")
+
+    @cached_property
+    def bounds(self) -> pd.DataFrame:
+        """Lower and upper bound of each nonlinear parameter (empty for linear shapes)."""
+        return pd.DataFrame(self._bound_values, index=self._nonlinear_index, columns=["lower", "upper"])
+
+    @cached_property
+    def covariate_means(self) -> pd.Series:
+        """Covariate columns at which ``predict(kind="full")`` evaluates the model, by name."""
+        if not self._covariate_names:
+            return pd.Series(dtype=float)
+        return pd.Series(self._covariate_values, index=list(self._covariate_names))
+
+    @cached_property
+    def estimates(self) -> pd.Series | None:
+        """The estimates fitted to, by dose (estimates only)."""
+        if self._estimate_values is None:
+            return None
+        return pd.Series(self._estimate_values, index=pd.Index(self.doses, name="dose"), name="estimate")
+
+    @property
+    def _nonlinear_index(self) -> pd.Index:
+        return pd.Index(get_shape(self.shape).nonlinear_parameters, dtype=object)
 
     def predict(
         self,
@@ -303,11 +347,19 @@ class _LeastSquares:
     whitener: FloatArray | None = None
 
     def whiten(self, x: FloatArray) -> FloatArray:
-        """``W x`` for columns ``x`` of shape ``(..., n, p)`` (or one column ``(n,)``)."""
+        """``W x`` for columns ``x`` of shape ``(..., n, p)`` (vectors: :meth:`whiten_vectors`)."""
         if self.row_weights is not None:
-            return x * (self.row_weights[:, None] if x.ndim > 1 else self.row_weights)
+            return x * self.row_weights[:, None]
         if self.whitener is not None:
             return self.whitener @ x
+        return x
+
+    def whiten_vectors(self, x: FloatArray) -> FloatArray:
+        """``W x`` for vectors ``x`` of shape ``(..., n)``, with the arithmetic of :meth:`whiten` on one column."""
+        if self.row_weights is not None:
+            return x * self.row_weights
+        if self.whitener is not None:
+            return (self.whitener @ x[..., None])[..., 0]
         return x
 
     @cached_property
@@ -350,9 +402,11 @@ class _LeastSquares:
         ``(G, k)`` for one response gives ``(G,)``; for a batch ``(B, n)``, ``(B, k)``
         gives one value per response and ``(G, 1, k)`` a ``(G, B)`` grid.
         """
-        curve = self._projected_curve(self.whiten(self.basis(nonlinear)[..., -1:])[..., 0])
-        _, residual = self._regress(curve)
-        return np.sum(residual * residual, axis=-1) + self.extra_rss
+        curve = self.shape.curve(self.dose, nonlinear, self.constant)
+        if self.placebo_adjusted:
+            curve = curve - self.shape.curve(np.zeros(1), nonlinear, self.constant)
+        _, residual, _ = self._regress(self._projected_curve(self.whiten_vectors(curve)))
+        return (residual * residual).sum(axis=-1) + self.extra_rss
 
     def _projected_curve(self, curve: FloatArray) -> FloatArray:
         """Whitened vectors ``(..., n)`` projected off the fixed columns.
@@ -363,11 +417,13 @@ class _LeastSquares:
         q, _ = self._fixed
         return curve - (curve @ q) @ q.T
 
-    def _regress(self, curve: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Slope and residual of the responses, projected off the fixed columns, on the projected ``curve``."""
+    def _regress(self, curve: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Slope and residual of the responses, projected off the fixed columns, on the projected ``curve``,
+        and the squared length of ``curve``."""
         _, fixed_residual = self._fixed
-        slope = np.sum(curve * fixed_residual, axis=-1) / np.sum(curve * curve, axis=-1)
-        return slope, fixed_residual - slope[..., None] * curve
+        length2 = (curve * curve).sum(axis=-1)
+        slope = (curve * fixed_residual).sum(axis=-1) / length2
+        return slope, fixed_residual - slope[..., None] * curve, length2
 
     def solve(self, nonlinear: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Linear parameters and covariate coefficients given ``nonlinear``, and the whitened residual.
@@ -416,18 +472,14 @@ class _LeastSquares:
         projected curve. ``nonlinear`` broadcasts against the batch of responses as in
         :meth:`profile`.
         """
-        k = nonlinear.shape[-1]
-        ones = np.ones(nonlinear.shape[:-1] + (1,))
-        unit_slope = np.concatenate([0 * ones, ones, nonlinear], axis=-1)
-        columns = self.shape.gradient(self.dose, unit_slope, self.constant)
+        columns = self.shape.moving_columns(self.dose, nonlinear, self.constant)
         if self.placebo_adjusted:
-            columns = columns - self.shape.gradient(np.zeros(1), unit_slope, self.constant)
-        # Column 1 is the curve, the last k its derivatives; whiten and project off the fixed columns.
-        moving = self.whiten(columns[..., [1, *range(columns.shape[-1] - k, columns.shape[-1])]])
-        moving = self._projected_curve(np.swapaxes(moving, -1, -2))
+            columns = columns - self.shape.moving_columns(np.zeros(1), nonlinear, self.constant)
+        # Column 0 is the curve, the others its derivatives; whiten and project off the fixed columns.
+        moving = self._projected_curve(np.swapaxes(self.whiten(columns), -1, -2))
         curve, derivative = moving[..., 0, :], moving[..., 1:, :]
-        slope, residual = self._regress(curve)
-        along = np.sum(derivative * curve[..., None, :], axis=-1) / np.sum(curve * curve, axis=-1)[..., None]
+        slope, residual, length2 = self._regress(curve)
+        along = (derivative * curve[..., None, :]).sum(axis=-1) / length2[..., None]
         derivative = derivative - along[..., None] * curve[..., None, :]
         return residual, -slope[..., None, None] * np.swapaxes(derivative, -1, -2)
 
@@ -440,8 +492,9 @@ class _Prepared:
     fit_type: Literal["normal", "general"]
     n_obs: int
     n_dropped: int
-    covariate_means: pd.Series
-    estimates: pd.Series | None
+    covariate_names: tuple[str, ...]
+    covariate_means: FloatArray
+    estimates: FloatArray | None
 
 
 def fit_dose_response(
@@ -538,8 +591,8 @@ def fit_dose_response(
     objective = float(residual @ residual) + problem.extra_rss
     dr = problem.dose_response_parameters(coefficients, theta)
 
-    covariate_names = list(prepared.covariate_means.index)
-    names = list(model.parameter_names(problem.constant))[int(placebo_adjusted) :] + covariate_names
+    covariate_names = prepared.covariate_names
+    names = model.parameter_names(problem.constant)[int(placebo_adjusted) :] + covariate_names
     values = np.concatenate([dr[int(placebo_adjusted) :], coefficients[coefficients.size - len(covariate_names) :]])
     n_params = len(names)
 
@@ -567,14 +620,13 @@ def fit_dose_response(
     if not converged:
         warnings.append("The local search of the nonlinear parameters stopped before convergence.")
     covariance = _parameter_covariance(problem, dr, sigma2, warnings)
-    nonlinear_index = pd.Index(model.nonlinear_parameters, dtype=object)
-    sides = [] if box is None else ["lower" if t == lo else "upper" if t == hi else "" for t, (lo, hi) in zip(theta, box)]
-    on_bound = pd.Series(sides, index=nonlinear_index, dtype=object, name="on_bound")
+    sides = () if box is None else tuple("lower" if t == lo else "upper" if t == hi else "" for t, (lo, hi) in zip(theta, box))
     constant = problem.constant
     return DoseResponseFit(
         shape=model.name,
-        parameters=pd.Series(values, index=names, name="estimate"),
-        cov=pd.DataFrame(covariance, index=names, columns=names),
+        _parameter_names=names,
+        _parameter_values=values,
+        _covariance=covariance,
         objective=objective,
         df=df_value,
         residual_sd=residual_sd,
@@ -582,16 +634,15 @@ def fit_dose_response(
         aic=aic,
         gaic=gaic,
         converged=converged,
-        on_bound=on_bound,
-        bounds=pd.DataFrame(
-            np.empty((0, 2)) if box is None else box, index=nonlinear_index, columns=["lower", "upper"]
-        ),
+        _bound_sides=sides,
+        _bound_values=np.empty((0, 2)) if box is None else box,
         fit_type=prepared.fit_type,
         placebo_adjusted=placebo_adjusted,
         constant=tuple(constant.tolist()) if isinstance(constant, np.ndarray) else constant,
         doses=fitted_doses,
-        covariate_means=prepared.covariate_means,
-        estimates=prepared.estimates,
+        _covariate_names=covariate_names,
+        _covariate_values=prepared.covariate_means,
+        _estimate_values=prepared.estimates,
         n_dropped=prepared.n_dropped,
         warnings=tuple(warnings),
     )
@@ -625,12 +676,12 @@ def _prepare_raw(
             extra_rss=float(sigma2 * cells.df),
             row_weights=np.sqrt(cells.n_per_dose),
         )
-        return _Prepared(problem, "normal", n_obs, cells.n_dropped, pd.Series(dtype=float), None)
+        return _Prepared(problem, "normal", n_obs, cells.n_dropped, (), np.empty(0), None)
     design = patients.design
     problem = _LeastSquares(model, constant, patients.dose, patients.response, patients.covariate_matrix, False)
     variables = list(patients.frame.columns[2:])
-    means = pd.Series(_covariate_means(design, patients.frame, variables), index=list(design.columns)[1:])
-    return _Prepared(problem, "normal", n_obs, cells.n_dropped, means, None)
+    means = _covariate_means(design, patients.frame, variables)
+    return _Prepared(problem, "normal", n_obs, cells.n_dropped, tuple(design.columns)[1:], means, None)
 
 
 def _prepare_estimates(
@@ -648,9 +699,7 @@ def _prepare_estimates(
     whitener = np.linalg.inv(np.linalg.cholesky(s))
     constant = _constant_for(model, d, scal, off, placebo_adjusted)
     problem = _LeastSquares(model, constant, d, est, np.empty((d.size, 0)), placebo_adjusted, whitener=whitener)
-    return _Prepared(
-        problem, "general", d.size, 0, pd.Series(dtype=float), pd.Series(est, index=pd.Index(d, name="dose"), name="estimate")
-    )
+    return _Prepared(problem, "general", d.size, 0, (), np.empty(0), est)
 
 
 def _constant_for(
@@ -885,6 +934,7 @@ def _bounded_newton(
     size = start.shape[0]
     identity = np.eye(2)
     difference = 1e-7
+    tiny = np.finfo(float).tiny
 
     def evaluate(unit: FloatArray, rows: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Objective, gradient and Hessians (Gauss-Newton's, Newton's) in the unit box for the responses ``rows``.
@@ -905,13 +955,14 @@ def _bounded_newton(
         points[1, :, 0] += steps[:, 0]
         points[2, :, 1] += steps[:, 1]
         residual, jacobian = subset.projected_residual(_from_unit(points, lower, upper))
-        gradients = np.einsum("...nk,...n->...k", jacobian * width, residual)
-        jacobian = jacobian[0] * width
-        columns = np.stack([gradients[1] - gradients[0], gradients[2] - gradients[0]], axis=-1) / steps[:, None, :]
-        hessian = np.stack(
-            [np.einsum("bnk,bnl->bkl", jacobian, jacobian), 0.5 * (columns + np.swapaxes(columns, 1, 2))], axis=1
-        )
-        return np.sum(residual[0] * residual[0], axis=-1), gradients[0], hessian
+        jacobian = jacobian * width
+        gradients = np.einsum("...nk,...n->...k", jacobian, residual)
+        # columns[b, k, j]: the change of gradient k along parameter j, over its step.
+        columns = (gradients[1:] - gradients[0]).transpose(1, 2, 0) / steps[:, None, :]
+        hessian = np.empty((unit.shape[0], 2, 2, 2))
+        hessian[:, 0] = np.einsum("bnk,bnl->bkl", jacobian[0], jacobian[0])
+        hessian[:, 1] = 0.5 * (columns + np.swapaxes(columns, 1, 2))
+        return (residual[0] * residual[0]).sum(axis=-1), gradients[0], hessian
 
     unit = (start - lower) / width
     value, gradient, hessian = evaluate(unit, np.arange(size))
@@ -926,14 +977,17 @@ def _bounded_newton(
         if converged.all():
             break
         curvature = np.where(newton[:, None, None], hessian[:, 1], hessian[:, 0])
-        scale = np.abs(np.diagonal(curvature, axis1=1, axis2=2)).max(axis=-1) + np.finfo(float).tiny
+        scale = np.maximum(np.abs(curvature[:, 0, 0]), np.abs(curvature[:, 1, 1])) + tiny
         m = np.where(held[:, :, None] | held[:, None, :], identity, curvature + (damping * scale)[:, None, None] * identity)
         (a, b), (c, d) = m[:, 0].T, m[:, 1].T
         det = a * d - b * c
         positive = (a > 0) & (d > 0) & (det > 0)
-        step = np.stack([b * free_gradient[:, 1] - d * free_gradient[:, 0], c * free_gradient[:, 0] - a * free_gradient[:, 1]], axis=-1)
+        step = np.empty_like(unit)
+        step[:, 0] = b * free_gradient[:, 1] - d * free_gradient[:, 0]
+        step[:, 1] = c * free_gradient[:, 0] - a * free_gradient[:, 1]
         step = np.where(positive[:, None], step / np.where(positive, det, 1.0)[:, None], 0.0)
-        trial = np.clip(unit + step, 0.0, 1.0)
+        # np.minimum(np.maximum(...)) is np.clip without its Python-level overhead.
+        trial = np.minimum(np.maximum(unit + step, 0.0), 1.0)
         # Where the model promises less than rounding of the objective, no step can be seen to lower it.
         predicted = -np.einsum("bk,bk->b", free_gradient + 0.5 * np.einsum("bkl,bl->bk", m, step), step)
         live = ~converged

@@ -27,8 +27,8 @@ FloatArray = NDArray[np.float64]
 
 def _log_or_zero(x: FloatArray) -> FloatArray:
     """log(x) where x > 0 and 0 where x == 0 (the limit that the gradients need)."""
-    safe = np.where(x > 0, x, 1.0)
-    return np.where(x > 0, np.log(safe), 0.0)
+    positive = x > 0
+    return np.where(positive, np.log(np.where(positive, x, 1.0)), 0.0)
 
 
 def _xlogx(x: FloatArray) -> FloatArray:
@@ -95,7 +95,11 @@ class Shape:
     linear_parameters: tuple[str, ...]
     nonlinear_parameters: tuple[str, ...]
     constant: str | None
-    _basis: Callable[..., FloatArray]
+    # A linear shape has its whole basis; a nonlinear one its curve (the basis is
+    # ``[1, curve]``) and the gradient of its nonlinear parameters, which is given the
+    # curve already computed: ``(dose, curve, slope, *nonlinear, constant)``.
+    _basis: Callable[..., FloatArray] | None = None
+    _curve: Callable[..., FloatArray] | None = None
     _nonlinear_gradient: Callable[..., FloatArray] | None = None
 
     @property
@@ -117,12 +121,48 @@ class Shape:
         ``nonlinear`` may carry leading batch dimensions (shape ``(..., k)``); the
         result then has shape ``(..., n_doses, n_linear)``.
         """
-        d = np.asarray(dose, dtype=float)
-        theta = np.asarray(nonlinear, dtype=float)
         if self.nonlinear_parameters:
-            columns = [theta[..., i, None] for i in range(len(self.nonlinear_parameters))]
-            return self._basis(d, *columns, self._constant(constant))
-        return self._basis(d, self._constant(constant))
+            return _stack(1.0, self.curve(dose, nonlinear, constant))
+        assert self._basis is not None
+        return self._basis(np.asarray(dose, dtype=float), self._constant(constant))
+
+    def curve(self, dose: ArrayLike, nonlinear: ArrayLike, constant: float | ArrayLike | None = None) -> FloatArray:
+        """The basis column that moves with the nonlinear parameters (a nonlinear shape is ``e0 + slope * curve``).
+
+        ``nonlinear`` may carry leading batch dimensions (shape ``(..., k)``); the
+        result then has shape ``(..., n_doses)``.
+
+        Examples
+        --------
+        >>> get_shape("emax").curve([0.0, 25.0], [25.0]).tolist()
+        [0.0, 0.5]
+        """
+        if self._curve is None:
+            raise InputError(f"shape {self.name!r} has no nonlinear parameters, so no moving curve")
+        theta = np.asarray(nonlinear, dtype=float)
+        columns = [theta[..., i, None] for i in range(len(self.nonlinear_parameters))]
+        return self._curve(np.asarray(dose, dtype=float), *columns, self._constant(constant))
+
+    def moving_columns(
+        self, dose: ArrayLike, nonlinear: ArrayLike, constant: float | ArrayLike | None = None
+    ) -> FloatArray:
+        """:meth:`curve` and its derivative with respect to each nonlinear parameter, shape ``(..., n_doses, 1 + k)``.
+
+        The derivatives are the gradient of the nonlinear parameters at a unit slope
+        (``emax``, ``e1`` = 1).
+
+        Examples
+        --------
+        >>> get_shape("emax").moving_columns([0.0, 25.0], [25.0]).tolist()
+        [[0.0, -0.0], [0.5, -0.01]]
+        """
+        if self._nonlinear_gradient is None:
+            raise InputError(f"shape {self.name!r} has no nonlinear parameters, so no moving curve")
+        curve = self.curve(dose, nonlinear, constant)
+        theta = np.asarray(nonlinear, dtype=float)
+        columns = [theta[..., i, None] for i in range(len(self.nonlinear_parameters))]
+        derivatives = self._nonlinear_gradient(np.asarray(dose, dtype=float), curve, 1.0, *columns, self._constant(constant))
+        return np.concatenate([curve[..., None], derivatives], axis=-1)
 
     def response(
         self, dose: ArrayLike, parameters: ArrayLike, constant: float | ArrayLike | None = None
@@ -147,7 +187,8 @@ class Shape:
         # Each parameter as a column (..., 1), so that the formulas broadcast over doses.
         values = [linear[..., i, None] for i in range(1, linear.shape[-1])]
         values += [nonlinear[..., i, None] for i in range(nonlinear.shape[-1])]
-        return np.concatenate([basis, self._nonlinear_gradient(d, *values, self._constant(constant))], axis=-1)
+        curve = basis[..., 1]
+        return np.concatenate([basis, self._nonlinear_gradient(d, curve, *values, self._constant(constant))], axis=-1)
 
     def split(self, parameters: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Split a full parameter vector (or a batch ``(..., p)`` of them) into its linear and nonlinear parts."""
@@ -179,28 +220,26 @@ def _require_nodes(nodes: ArrayLike | None) -> FloatArray:
 
 def _stack(*columns: FloatArray | float) -> FloatArray:
     """The columns side by side in a last axis, broadcast against each other (a float is a constant column)."""
-    shape = np.broadcast_shapes(*(np.shape(c) for c in columns))
-    out = np.empty(shape + (len(columns),))
+    out = np.empty(np.broadcast(*columns).shape + (len(columns),))
     for i, column in enumerate(columns):
         out[..., i] = column
     return out
 
 
-def _emax_grad(d: FloatArray, emax: FloatArray, ed50: FloatArray, _: None) -> FloatArray:
+def _emax_grad(d: FloatArray, _curve: FloatArray, emax: FloatArray, ed50: FloatArray, _: None) -> FloatArray:
     return (-emax * d / (ed50 + d) ** 2)[..., None]
 
 
-def _sigemax_grad(d: FloatArray, emax: FloatArray, ed50: FloatArray, h: FloatArray, _: None) -> FloatArray:
-    g = _sigemax_curve(d, ed50, h)
+def _sigemax_grad(d: FloatArray, g: FloatArray, emax: FloatArray, ed50: FloatArray, h: FloatArray, _: None) -> FloatArray:
     a = 1.0 - g
     return _stack(-(h * emax / ed50) * g * a, emax * _log_or_zero(d / ed50) * g * a)
 
 
-def _exponential_grad(d: FloatArray, e1: FloatArray, delta: FloatArray, _: None) -> FloatArray:
+def _exponential_grad(d: FloatArray, _curve: FloatArray, e1: FloatArray, delta: FloatArray, _: None) -> FloatArray:
     return (-np.exp(d / delta) * d * e1 / delta**2)[..., None]
 
 
-def _logistic_grad(d: FloatArray, emax: FloatArray, ed50: FloatArray, delta: FloatArray, _: None) -> FloatArray:
+def _logistic_grad(d: FloatArray, _curve: FloatArray, emax: FloatArray, ed50: FloatArray, delta: FloatArray, _: None) -> FloatArray:
     den = 1.0 + np.exp((ed50 - d) / delta)
     return _stack(
         -emax * (den - 1.0) / (delta * den**2),
@@ -209,10 +248,9 @@ def _logistic_grad(d: FloatArray, emax: FloatArray, ed50: FloatArray, delta: Flo
 
 
 def _betamod_grad(
-    d: FloatArray, emax: FloatArray, delta1: FloatArray, delta2: FloatArray, scal: float
+    d: FloatArray, g: FloatArray, emax: FloatArray, delta1: FloatArray, delta2: FloatArray, scal: float
 ) -> FloatArray:
     x = d / scal
-    g = _betamod_curve(d, np.asarray(delta1), np.asarray(delta2), scal)
     log_sum = _log_or_zero(np.asarray(delta1 + delta2))
     return _stack(
         g * emax * (_log_or_zero(x) + log_sum - _log_or_zero(np.asarray(delta1))),
@@ -223,58 +261,56 @@ def _betamod_grad(
 _SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
-        Shape("linear", ("e0", "delta"), (), None, lambda d, _: _stack(1.0, d)),
+        Shape("linear", ("e0", "delta"), (), None, _basis=lambda d, _: _stack(1.0, d)),
         Shape(
             "linlog",
             ("e0", "delta"),
             (),
             "off",
-            lambda d, off: _stack(1.0, np.log(d + off)),
+            _basis=lambda d, off: _stack(1.0, np.log(d + off)),
         ),
-        Shape("quadratic", ("e0", "b1", "b2"), (), None, lambda d, _: _stack(1.0, d, d * d)),
+        Shape("quadratic", ("e0", "b1", "b2"), (), None, _basis=lambda d, _: _stack(1.0, d, d * d)),
         Shape(
             "emax",
             ("e0", "emax"),
             ("ed50",),
             None,
-            lambda d, ed50, _: _stack(1.0, _emax_curve(d, ed50)),
-            _emax_grad,
+            _curve=lambda d, ed50, _: _emax_curve(d, ed50),
+            _nonlinear_gradient=_emax_grad,
         ),
         Shape(
             "sigemax",
             ("e0", "emax"),
             ("ed50", "h"),
             None,
-            lambda d, ed50, h, _: _stack(1.0, _sigemax_curve(d, ed50, h)),
-            _sigemax_grad,
+            _curve=lambda d, ed50, h, _: _sigemax_curve(d, ed50, h),
+            _nonlinear_gradient=_sigemax_grad,
         ),
         Shape(
             "exponential",
             ("e0", "e1"),
             ("delta",),
             None,
-            lambda d, delta, _: _stack(1.0, _exponential_curve(d, delta)),
-            _exponential_grad,
+            _curve=lambda d, delta, _: _exponential_curve(d, delta),
+            _nonlinear_gradient=_exponential_grad,
         ),
         Shape(
             "logistic",
             ("e0", "emax"),
             ("ed50", "delta"),
             None,
-            lambda d, ed50, delta, _: _stack(
-                1.0, _logistic_curve(d, ed50, delta)
-            ),
-            _logistic_grad,
+            _curve=lambda d, ed50, delta, _: _logistic_curve(d, ed50, delta),
+            _nonlinear_gradient=_logistic_grad,
         ),
         Shape(
             "betamod",
             ("e0", "emax"),
             ("delta1", "delta2"),
             "scal",
-            lambda d, d1, d2, scal: _stack(1.0, _betamod_curve(d, d1, d2, scal)),
-            _betamod_grad,
+            _curve=_betamod_curve,
+            _nonlinear_gradient=_betamod_grad,
         ),
-        Shape("linint", (), (), "nodes", _linint_basis),
+        Shape("linint", (), (), "nodes", _basis=_linint_basis),
     )
 }
 
