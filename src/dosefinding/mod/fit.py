@@ -990,13 +990,14 @@ def _bounded_newton(
         trial = np.minimum(np.maximum(unit + step, 0.0), 1.0)
         # Where the model promises less than rounding of the objective, no step can be seen to lower it.
         predicted = -np.einsum("bk,bk->b", free_gradient + 0.5 * np.einsum("bkl,bl->bk", m, step), step)
+        converged |= positive & newton & (damping <= 1e-6) & (predicted <= 1e-15 * value)
         live = ~converged
         new_value, new_gradient, new_hessian = evaluate(trial, np.flatnonzero(live & positive))
         moved = np.abs(trial - unit).max(axis=-1)
         taken = live & positive & (new_value < value)
         refused = live & ~taken
         converged |= taken & ((moved <= 1e-15) | (value - new_value <= 1e-15 * value))
-        converged |= refused & positive & ((moved <= 1e-15) | (predicted <= 1e-15 * value) | (damping > 1e20))
+        converged |= refused & positive & ((moved <= 1e-15) | (damping > 1e20))
         unit = np.where(taken[:, None], trial, unit)
         value = np.where(taken, new_value, value)
         gradient = np.where(taken[:, None], new_gradient, gradient)
