@@ -8,9 +8,11 @@ equations are solved here to machine precision.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import brentq, least_squares, root
+from scipy.optimize import OptimizeResult, brentq, least_squares, root
 from scipy.special import logit
 
 from dosefinding.errors import ConvergenceError, InputError
@@ -246,6 +248,10 @@ def _logistic_or_sigemax(
     return {key: float(value) for key, value in zip(keys, start)}
 
 
+# Sum of squared residuals of the fractions below which a fallback start solved the pairs exactly.
+_EXACT_FIT = 1e-20
+
+
 def _fit_local(
     model: Shape, d: FloatArray, frac: FloatArray, max_dose: float, start: FloatArray
 ) -> FloatArray:
@@ -277,17 +283,30 @@ def _fit_local(
         standardised = (g[:-2] - g[-2]) / span
         return (dg[:-2] - dg[-2] - standardised[:, None] * (dg[-1] - dg[-2])) / span
 
-    z0 = start.copy()
-    z0[on_log_scale] = np.log(start[on_log_scale])
-    # Trial steps can overflow the curve; "trf" shrinks its trust region on non-finite residuals.
-    with np.errstate(all="ignore"):
-        fit = least_squares(
-            residuals, z0, jac=jacobian, method="trf", xtol=1e-15, ftol=1e-15, gtol=1e-15
-        )
-    determined = np.all(np.isfinite(fit.x)) and np.all(np.isfinite(fit.jac))
-    if determined:
-        singular_values = np.linalg.svd(fit.jac, compute_uv=False)
-        determined = singular_values[-1] > np.sqrt(np.finfo(float).eps) * singular_values[0]
+    def solve(first: FloatArray) -> tuple[OptimizeResult, bool]:
+        z0 = first.copy()
+        z0[on_log_scale] = np.log(first[on_log_scale])
+        # Trial steps can overflow the curve; "trf" shrinks its trust region on non-finite residuals.
+        with np.errstate(all="ignore"):
+            fit = least_squares(
+                residuals, z0, jac=jacobian, method="trf", xtol=1e-15, ftol=1e-15, gtol=1e-15
+            )
+        determined = np.all(np.isfinite(fit.x)) and np.all(np.isfinite(fit.jac))
+        if determined:
+            singular_values = np.linalg.svd(fit.jac, compute_uv=False)
+            determined = singular_values[-1] > np.sqrt(np.finfo(float).eps) * singular_values[0]
+        return fit, bool(determined)
+
+    fit, determined = solve(start)
+    # From the linearised start, a steep curve whose ed50 lies beyond the doses can drift off
+    # to a flat region; other starts (ed50 at the doses and beyond, shallow to steep) then find it.
+    if not determined and model.name == "sigemax":
+        for location, steepness in itertools.product([d.min(), d.max(), max_dose, 2 * max_dose], [1.0, 3.0, 8.0]):
+            other, other_determined = solve(np.array([location, steepness]))
+            # Only an exact solution of the pairs counts: a drift elsewhere is no better.
+            if other_determined and other.success and 2 * other.cost <= _EXACT_FIT:
+                fit, determined = other, True
+                break
     if not determined:
         raise InputError(
             f"p: the pairs (dose, p) have no local {model.name} guesstimate with max_dose = "
