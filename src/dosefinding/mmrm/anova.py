@@ -8,6 +8,10 @@ without interactions between factors and numeric variables these are SAS's Type 
 hypotheses; models with such interactions are refused, because SAS then tests the other
 effects at the covariate value 0 and that convention is not implemented here, and so are
 models without an intercept or with an interaction but not its margins (non-hierarchical).
+
+The F statistic and denominator df come from the fit's inference: with Kenward-Roger
+(``df_method="kenward_roger"``) ``F`` is the scaled ``lambda F`` on the adjusted covariance
+and ``den_df`` Kenward and Roger's ``m`` (:class:`dosefinding.mmrm.inference.KenwardRoger`).
 """
 
 from __future__ import annotations

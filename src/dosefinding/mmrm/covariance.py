@@ -21,6 +21,19 @@ and Hessian), and reports its parameters on SAS PROC MIXED's scale.
   standard deviation per visit, ``D = diag(exp(theta[:k]))``, and the correlation ``R`` of
   ``cs``, ``ar1`` or ``toep`` (their parameters after the variance). SAS reports
   ``Var(i)`` and the correlations ``CSH``, ``ARH(1)`` or ``TOEPH(l)``.
+- ``ad`` (first-order ante-dependence, homogeneous variance; R mmrm's ``ad``, no SAS
+  type): ``Sigma[a, b] = s prod_{a <= l < b} rho_l``, a correlation ``rho_l`` between
+  each pair of consecutive visits; ``theta = (log s, atanh rho_1, ..., atanh rho_(k-1))``.
+  Reported as ``Var`` and ``Rho(l)``.
+- ``adh`` (TYPE=ANTE(1)): ``D R D`` with a variance per visit and the correlation of
+  ``ad``; SAS reports ``Var(i)`` and ``Rho(l)``.
+- ``sp_exp`` (TYPE=SP(EXP)(time)): ``Sigma[a, b] = s exp(-d_ab / r)`` with ``d_ab`` the
+  distance between the times of visits ``a`` and ``b``; ``theta = (log s, log r)``. The
+  times can differ between subjects (:meth:`CovarianceStructure.evaluate_at`). SAS
+  reports ``SP(EXP) = r`` and ``Residual = s``.
+
+A :class:`CovarianceModel` holds one copy of a structure per level of a grouping column
+(SAS's ``REPEATED / GROUP=``): ``theta`` is the concatenation of the groups' parameters.
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ from scipy.special import expit, logit
 from dosefinding.errors import InputError
 from dosefinding.mmrm.jets import Jet
 
-__all__ = ["COVARIANCE_STRUCTURES", "CovarianceStructure", "get_structure"]
+__all__ = ["COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "get_structure"]
 
 FloatArray = NDArray[np.float64]
 _RHO_START_LIMIT = 0.9
@@ -57,6 +70,7 @@ class CovarianceStructure(ABC):
     k: int
 
     name = ""
+    spatial: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -78,6 +92,13 @@ class CovarianceStructure(ABC):
     def matrix(self, theta: FloatArray) -> FloatArray:
         """``Sigma`` alone."""
         return self.evaluate(theta)[0]
+
+    def evaluate_at(self, theta: FloatArray, times: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``Sigma`` (n, k, k) and derivatives (n, q, k, k), (n, q, q, k, k) at each of n sets of visit times (n, k).
+
+        Only spatial structures depend on the times; the others return :meth:`evaluate`.
+        """
+        return self.evaluate(theta)
 
 
 @dataclass(frozen=True)
@@ -263,6 +284,122 @@ class Toeplitz(CovarianceStructure):
 
 
 @dataclass(frozen=True)
+class AnteDependence(CovarianceStructure):
+    """First-order ante-dependence, homogeneous variance (R mmrm's ``ad``).
+
+    Examples
+    --------
+    >>> sigma = AnteDependence(3).matrix(np.array([0.0, np.arctanh(0.5), np.arctanh(0.4)]))
+    >>> sigma[0].round(12).tolist()
+    [1.0, 0.5, 0.2]
+    """
+
+    name = "ad"
+
+    @property
+    def n_params(self) -> int:
+        return self.k
+
+    def _correlation(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The correlation (k, k) and its derivatives in ``t = atanh rho``: (k-1, k, k), (k-1, k-1, k, k)."""
+        k, m = self.k, self.k - 1
+        rho = np.tanh(t)
+        d_rho = 1 - rho**2
+        d2_rho = -2 * rho * d_rho
+        visits, links = np.arange(k), np.arange(m)
+        low = np.minimum.outer(visits, visits)[:, :, None]
+        high = np.maximum.outer(visits, visits)[:, :, None]
+        between = (low <= links) & (links < high)  # [a, b, l]: link l lies between visits a and b
+        factor = np.where(between, rho, 1.0)
+        eye = np.eye(m, dtype=bool)
+        # Products over the links with link l (and m) left out: no division by rho, which can be 0.
+        without_one = np.prod(np.where(eye, 1.0, factor[:, :, None, :]), axis=-1)  # [a, b, l]
+        left_out = eye[:, None, :] | eye[None, :, :]  # [l, m, n]: n is l or m
+        without_two = np.prod(np.where(left_out, 1.0, factor[:, :, None, None, :]), axis=-1)  # [a, b, l, m]
+        corr = np.prod(factor, axis=-1)
+        first = np.where(between, d_rho * without_one, 0.0)
+        both = between[:, :, :, None] & between[:, :, None, :]
+        second = np.where(both, np.multiply.outer(d_rho, d_rho) * without_two, 0.0)
+        diagonal = np.where(between, d2_rho * without_one, 0.0)
+        second[:, :, links, links] = diagonal
+        return corr, np.moveaxis(first, -1, 0), np.moveaxis(second, (-2, -1), (0, 1))
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        k, q = self.k, self.n_params
+        s = float(np.exp(theta[0]))
+        corr, d_corr, d2_corr = self._correlation(np.asarray(theta[1:], dtype=float))
+        sigma = s * corr
+        first = np.concatenate([sigma[None], s * d_corr])
+        second = np.empty((q, q, k, k))
+        second[0, 0] = sigma
+        second[0, 1:] = second[1:, 0] = s * d_corr
+        second[1:, 1:] = s * d2_corr
+        return sigma, first, second
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        sd = np.sqrt(np.diag(empirical))
+        rho = np.clip(np.diag(empirical, 1) / (sd[:-1] * sd[1:]), -_RHO_START_LIMIT, _RHO_START_LIMIT)
+        return np.concatenate([[np.log(np.mean(sd**2))], np.arctanh(rho)])
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        rho = np.tanh(theta[1:])
+        return {"Var": float(np.exp(theta[0]))} | {f"Rho({lag + 1})": float(r) for lag, r in enumerate(rho)}
+
+
+@dataclass(frozen=True)
+class SpatialExponential(CovarianceStructure):
+    """Spatial exponential over a numeric time, homogeneous variance (SAS TYPE=SP(EXP)(time)).
+
+    ``times`` are the visits' times used by :meth:`evaluate` (the visit order 0, 1, ...
+    when not given); :meth:`evaluate_at` takes each subject's own times.
+
+    Examples
+    --------
+    >>> structure = SpatialExponential(3, times=(0.0, 1.0, 3.0))
+    >>> structure.matrix(np.array([0.0, np.log(2.0)]))[0].round(6).tolist()
+    [1.0, 0.606531, 0.22313]
+    """
+
+    times: tuple[float, ...] | None = None
+
+    name = "sp_exp"
+    spatial: ClassVar[bool] = True
+
+    @property
+    def n_params(self) -> int:
+        return 2
+
+    def _times(self) -> FloatArray:
+        return np.arange(self.k, dtype=float) if self.times is None else np.asarray(self.times, dtype=float)
+
+    @staticmethod
+    def _from_distances(theta: FloatArray, distance: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        s, scaled = float(np.exp(theta[0])), distance * float(np.exp(-theta[1]))
+        sigma = s * np.exp(-scaled)
+        d_range = sigma * scaled
+        first = np.stack([sigma, d_range], axis=-3)
+        second = np.stack([np.stack([sigma, d_range], axis=-3),
+                           np.stack([d_range, sigma * (scaled**2 - scaled)], axis=-3)], axis=-4)
+        return sigma, first, second
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        times = self._times()
+        return self._from_distances(theta, np.abs(np.subtract.outer(times, times)))
+
+    def evaluate_at(self, theta: FloatArray, times: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return self._from_distances(theta, np.abs(times[:, :, None] - times[:, None, :]))
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        sd = np.sqrt(np.diag(empirical))
+        rho = float(np.clip(np.mean(np.diag(empirical, 1) / (sd[:-1] * sd[1:])), 0.05, _RHO_START_LIMIT))
+        step = float(np.mean(np.abs(np.diff(self._times())))) or 1.0
+        return np.array([np.log(np.mean(sd**2)), np.log(-step / np.log(rho))])
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        return {"SP(EXP)": float(np.exp(theta[1])), "Residual": float(np.exp(theta[0]))}
+
+
+@dataclass(frozen=True)
 class _Heterogeneous(CovarianceStructure):
     """``D R D``: a variance per visit and the correlation of a homogeneous structure."""
 
@@ -342,6 +479,17 @@ class HeterogeneousToeplitz(_Heterogeneous):
         return {f"TOEPH({lag})": float(corr[0, lag]) for lag in range(1, self.k)}
 
 
+@dataclass(frozen=True)
+class HeterogeneousAnteDependence(_Heterogeneous):
+    """First-order ante-dependence with a variance per visit (SAS TYPE=ANTE(1))."""
+
+    name = "adh"
+    base = AnteDependence
+
+    def _sas_correlations(self, corr: FloatArray) -> dict[str, float]:
+        return {f"Rho({lag})": float(corr[lag - 1, lag]) for lag in range(1, self.k)}
+
+
 def _pacf(rho: FloatArray) -> FloatArray:
     """Partial autocorrelations of lags 1..k-1 from autocorrelations ``rho`` (``rho[0] = 1``), Durbin-Levinson."""
     coefficients = np.zeros(0)
@@ -363,16 +511,24 @@ COVARIANCE_STRUCTURES: dict[str, type[CovarianceStructure]] = {
     "csh": HeterogeneousCompoundSymmetry,
     "ar1h": HeterogeneousAutoRegressive,
     "toeph": HeterogeneousToeplitz,
+    "ad": AnteDependence,
+    "adh": HeterogeneousAnteDependence,
+    "sp_exp": SpatialExponential,
 }
 
 
-def get_structure(name: str, k: int) -> CovarianceStructure:
+def get_structure(name: str, k: int, *, times: tuple[float, ...] | None = None) -> CovarianceStructure:
     """The covariance structure ``name`` over ``k`` visits, or :class:`InputError`.
+
+    ``times`` (spatial structures only) are the visits' times of the reported matrix and
+    the starting values.
 
     Examples
     --------
     >>> get_structure("us", 4).n_params
     10
+    >>> get_structure("sp_exp", 3, times=(1.0, 2.0, 4.0)).matrix(np.array([0.0, 0.0]))[0, 1].round(6)
+    np.float64(0.367879)
     """
     try:
         cls = COVARIANCE_STRUCTURES[name]
@@ -382,4 +538,61 @@ def get_structure(name: str, k: int) -> CovarianceStructure:
         ) from None
     if k < 2 and name != "us":
         raise InputError(f"covariance: {name!r} needs at least two visits, got {k}; use 'us'")
+    if cls.spatial:
+        return cls(k, times=times)  # type: ignore[call-arg]
+    if times is not None:
+        raise InputError(f"covariance: {name!r} is not spatial and takes no times")
     return cls(k)
+
+
+@dataclass(frozen=True)
+class CovarianceModel:
+    """One copy of ``structure`` per group (SAS's ``REPEATED / GROUP=``); a single group without grouping.
+
+    ``theta`` concatenates the groups' parameter vectors in the order of ``groups``.
+
+    Examples
+    --------
+    >>> model = CovarianceModel(get_structure("ar1", 3), groups=("PBO", "TRT"), column="ARMCD")
+    >>> model.n_params, list(model.sas_parameters(np.zeros(4)))
+    (4, ['AR(1) ARMCD=PBO', 'Variance ARMCD=PBO', 'AR(1) ARMCD=TRT', 'Variance ARMCD=TRT'])
+    """
+
+    structure: CovarianceStructure
+    groups: tuple[str, ...] = ("",)
+    column: str | None = None
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups (1 without grouping)."""
+        return len(self.groups)
+
+    @property
+    def n_params(self) -> int:
+        """Number of variance parameters over all groups."""
+        return self.n_groups * self.structure.n_params
+
+    def split(self, theta: FloatArray) -> list[FloatArray]:
+        """Each group's parameter vector."""
+        return list(np.reshape(np.asarray(theta, dtype=float), (self.n_groups, self.structure.n_params)))
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        """The structure's start for every group."""
+        return np.tile(self.structure.start(empirical), self.n_groups)
+
+    def matrices(self, theta: FloatArray) -> list[FloatArray]:
+        """``Sigma`` of each group (at the structure's visit times for spatial structures)."""
+        return [self.structure.matrix(part) for part in self.split(theta)]
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        """SAS's names of the parameters, each followed by ``column=level`` when grouped.
+
+        Grouped, SAS calls the common variance ``Variance`` rather than ``Residual``.
+        """
+        if self.column is None:
+            return self.structure.sas_parameters(np.asarray(theta, dtype=float))
+        out: dict[str, float] = {}
+        for level, part in zip(self.groups, self.split(theta), strict=True):
+            for name, value in self.structure.sas_parameters(part).items():
+                out[f"{'Variance' if name == 'Residual' else name} {self.column}={level}"] = value
+        return out

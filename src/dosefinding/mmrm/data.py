@@ -1,8 +1,9 @@
 """From a long data frame and a formula to the arrays of an MMRM fit, checking the input.
 
-Rows with a missing value in the response, a model variable, the subject or the visit are
-not used (as SAS PROC MIXED). Aliased design columns (linearly dependent on the columns
-before them) are dropped and reported, as R's ``lm``.
+Rows with a missing value in the response, a model variable, the subject, the visit, the
+time, the covariance group or the weight are not used (as SAS PROC MIXED). Aliased
+design columns (linearly dependent on the columns before them) are dropped and
+reported, as R's ``lm``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from formulaic.errors import FormulaicError
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.mmrm.covariance import CovarianceModel, get_structure
+from dosefinding.mmrm.likelihood import PatternStats
 
-__all__ = ["MMRMData", "prepare_data"]
+__all__ = ["MMRMData", "covariance_model", "pattern_stats", "prepare_data"]
 
 FloatArray = NDArray[np.float64]
 # Relative size of a QR diagonal below which a design column counts as aliased (R's lm uses 1e-7).
@@ -50,6 +53,12 @@ class MMRMData:
         Names of all design columns, aliased ones included (the columns of ``spec``).
     covariates
         The variables on the right-hand side of the formula.
+    time
+        Each used row's time (spatial covariance structures), or ``None``.
+    group, groups
+        Each subject's covariance group code and the groups' labels, or ``None``.
+    weights
+        Each used row's weight (SAS's WEIGHT statement), or ``None``.
     """
 
     x: FloatArray
@@ -66,6 +75,10 @@ class MMRMData:
     frame: pd.DataFrame
     all_columns: tuple[str, ...]
     covariates: tuple[str, ...]
+    time: FloatArray | None = None
+    group: NDArray[np.intp] | None = None
+    groups: pd.Index | None = None
+    weights: FloatArray | None = None
 
 
 def _parse(formula: str, data: pd.DataFrame) -> tuple[Formula, str, list[str], tuple[str, ...]]:
@@ -111,8 +124,71 @@ def _kept_columns(x: FloatArray) -> NDArray[np.bool_]:
     return diag > _ALIAS_TOL * max(float(diag.max()), 1.0)
 
 
-def prepare_data(formula: str, data: pd.DataFrame, *, subject: str, visit: str) -> MMRMData:
+def _numeric_column(data: pd.DataFrame, argument: str, column: str) -> None:
+    values = data[column]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise InputError(f"{argument}: column {column!r} must be numeric, got dtype {values.dtype}")
+
+
+def _check_weights(data: pd.DataFrame, column: str) -> None:
+    """Weights present must be positive and finite (SAS silently drops non-positive ones; we refuse them)."""
+    _numeric_column(data, "weights", column)
+    values = data[column].to_numpy(dtype=float)
+    bad = ~np.isnan(values) & ~((values > 0) & np.isfinite(values))
+    if bad.any():
+        raise InputError(
+            f"weights: column {column!r} must be positive and finite, got {float(values[bad][0])!r} "
+            f"in {int(bad.sum())} row(s), the first at index {data.index[np.flatnonzero(bad)[0]]!r}"
+        )
+
+
+def _check_time(used: pd.DataFrame, column: str, subject: str) -> None:
+    """Finite times, distinct within each subject (a distance 0 makes the spatial matrix singular)."""
+    values = used[column].to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"time: column {column!r} must be finite, got infinity")
+    tied = used.duplicated(subset=[subject, column], keep=False)
+    if tied.any():
+        first = used.loc[tied].iloc[0]
+        raise InputError(
+            f"time: subject {first[subject]!r} ({subject}) has more than one used row at time "
+            f"{first[column]!r} ({column}); spatial covariance needs distinct times within a subject"
+        )
+
+
+def _subject_groups(data: pd.DataFrame, used: pd.DataFrame, column: str, subject: str,
+                    subjects: pd.Index) -> tuple[NDArray[np.intp], pd.Index]:
+    """Each subject's group code and the labels of the groups with used rows, or InputError if not constant."""
+    known = data[[subject, column]].dropna()
+    counts = known.groupby(subject, sort=False)[column].nunique()
+    if (counts > 1).any():
+        bad = counts.index[counts > 1][0]
+        levels = sorted(map(str, known.loc[known[subject] == bad, column].unique()))
+        raise InputError(
+            f"group: column {column!r} must be constant within each subject; subject {bad!r} ({subject}) "
+            f"has {levels}"
+        )
+    levels = _levels(used[column], column)
+    present = pd.Index(pd.unique(used[column]))
+    groups = pd.Index([level for level in levels if level in present], name=column)
+    first = used.groupby(subject, sort=False)[column].first()
+    return groups.get_indexer(first.loc[subjects]), groups
+
+
+def prepare_data(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    subject: str,
+    visit: str,
+    time: str | None = None,
+    group: str | None = None,
+    weights: str | None = None,
+) -> MMRMData:
     """Check the input and build the arrays of the fit, or raise :class:`InputError` naming the fault.
+
+    ``time`` (numeric, distinct within subject), ``group`` (constant within subject) and
+    ``weights`` (positive, finite) are optional columns.
 
     Examples
     --------
@@ -123,16 +199,22 @@ def prepare_data(formula: str, data: pd.DataFrame, *, subject: str, visit: str) 
     """
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"data: must be a pandas DataFrame, got {type(data).__name__}")
-    for argument, column in (("subject", subject), ("visit", visit)):
-        if column not in data.columns:
+    optional = {"time": time, "group": group, "weights": weights}
+    for argument, column in (("subject", subject), ("visit", visit), *optional.items()):
+        if column is not None and column not in data.columns:
             raise InputError(f"{argument}: {column!r} is not a column of data")
+    if time is not None:
+        _numeric_column(data, "time", time)
+    if weights is not None:
+        _check_weights(data, weights)
     parsed, response, variables, covariates = _parse(formula, data)
     if not pd.api.types.is_numeric_dtype(data[response]) or pd.api.types.is_bool_dtype(data[response]):
         raise InputError(f"response {response!r}: must be numeric, got dtype {data[response].dtype}")
     _check_duplicates(data, subject, visit)
 
     visits = _levels(data[visit], visit)
-    needed = list(dict.fromkeys([*variables, subject, visit]))
+    extra = [column for column in optional.values() if column is not None]
+    needed = list(dict.fromkeys([*variables, subject, visit, *extra]))
     complete = np.logical_and.reduce([data[name].notna().to_numpy() for name in needed])
     used = data.loc[complete, needed]
     if used.empty:
@@ -158,6 +240,9 @@ def prepare_data(formula: str, data: pd.DataFrame, *, subject: str, visit: str) 
     kept = _kept_columns(x_full)
     alias_map = np.linalg.lstsq(x_full[:, kept], x_full[:, ~kept], rcond=None)[0].T
     subjects = pd.Index(pd.unique(used[subject]), name=subject)
+    if time is not None:
+        _check_time(used, time, subject)
+    group_codes, groups = (None, None) if group is None else _subject_groups(data, used, group, subject, subjects)
     return MMRMData(
         x=np.ascontiguousarray(x_full[:, kept]),
         y=y,
@@ -173,4 +258,83 @@ def prepare_data(formula: str, data: pd.DataFrame, *, subject: str, visit: str) 
         frame=used,
         all_columns=all_columns,
         covariates=covariates,
+        time=None if time is None else used[time].to_numpy(dtype=float),
+        group=group_codes,
+        groups=groups,
+        weights=None if weights is None else used[weights].to_numpy(dtype=float),
+    )
+
+
+def _visit_times(data: MMRMData) -> tuple[tuple[float, ...], bool]:
+    """The time of each visit (the mean when its rows differ), and whether every row of a visit has the same time."""
+    assert data.time is not None
+    k = len(data.visits)
+    first = np.empty(k)
+    first[data.visit[::-1]] = data.time[::-1]  # the first row of each visit is written last
+    if np.array_equal(data.time, first[data.visit]):
+        return tuple(float(t) for t in first), True
+    means = np.bincount(data.visit, weights=data.time, minlength=k) / np.bincount(data.visit, minlength=k)
+    return tuple(float(t) for t in means), False
+
+
+def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
+    """The covariance structure ``name`` over the visits of ``data``, one copy per group, or InputError.
+
+    A spatial structure needs ``time`` (its reported matrix is at each visit's mean
+    time); every group needs an observation at every visit and more subjects than the
+    structure has parameters.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"id": [1, 1, 2, 2, 3, 3], "v": ["a", "b"] * 3, "y": [1.0, 2.0, 1.5, 2.5, 0.5, 1.0]})
+    >>> covariance_model("cs", prepare_data("y ~ 1", df, subject="id", visit="v")).n_params
+    2
+    """
+    k = len(data.visits)
+    structure_class = type(get_structure(name, max(k, 2)))  # InputError for an unknown name
+    if structure_class.spatial and data.time is None:
+        raise InputError(f"covariance: {name!r} is spatial and needs time= (a numeric column of visit times)")
+    if data.time is not None and not structure_class.spatial:
+        raise InputError(f"time: only spatial covariance structures use times, not {name!r}")
+    structure = get_structure(name, k, times=None if data.time is None else _visit_times(data)[0])
+    if data.group is None or data.groups is None:
+        model = CovarianceModel(structure)
+        group_codes = np.zeros(len(data.subjects), dtype=np.intp)
+    else:
+        model = CovarianceModel(structure, groups=tuple(str(g) for g in data.groups), column=str(data.groups.name))
+        group_codes = data.group
+    subject_name = data.subjects.name
+    for h, label in enumerate(model.groups):
+        where = f" in group {label!r} ({model.column})" if model.column else ""
+        n_subjects = int(np.sum(group_codes == h))
+        if n_subjects <= structure.n_params:
+            raise InputError(
+                f"{subject_name}: {n_subjects} subjects with data{where}, fewer than needed for the "
+                f"{structure.n_params} parameters of covariance {name!r}"
+            )
+        if model.column:
+            seen = np.bincount(data.visit[group_codes[data.subject] == h], minlength=k)
+            empty = [str(v) for v, count in zip(data.visits, seen, strict=True) if count == 0]
+            if empty:
+                raise InputError(f"group: visit(s) {empty} have no observation{where}")
+    return model
+
+
+def pattern_stats(data: MMRMData, model: CovarianceModel) -> PatternStats:
+    """The per-pattern sums of ``data`` for ``model`` (patterns split by group), with each subject's times if they vary.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"id": [1, 1, 2, 3, 3, 4, 4], "v": ["a", "b", "a", "a", "b", "a", "b"],
+    ...                    "y": [1.0, 2.0, 1.5, 0.5, 1.0, 2.0, 2.5]})
+    >>> d = prepare_data("y ~ 1", df, subject="id", visit="v")
+    >>> pattern_stats(d, covariance_model("us", d)).n.tolist()
+    [1, 3]
+    """
+    times = None
+    if data.time is not None and not _visit_times(data)[1]:
+        times = data.time
+    return PatternStats.from_rows(
+        data.x, data.y, subject=data.subject, visit=data.visit, k=len(data.visits),
+        group=data.group if model.n_groups > 1 else None, times=times, weights=data.weights,
     )

@@ -19,18 +19,21 @@ from scipy import stats
 
 from dosefinding.errors import InputError
 from dosefinding.mmrm.anova import type3_tests
-from dosefinding.mmrm.covariance import CovarianceStructure, get_structure
-from dosefinding.mmrm.data import MMRMData, prepare_data
+from dosefinding.mmrm.covariance import CovarianceModel
+from dosefinding.mmrm.data import MMRMData, covariance_model, prepare_data
+from dosefinding.mmrm.data import pattern_stats as build_pattern_stats
 from dosefinding.mmrm.empirical import empirical_cov
-from dosefinding.mmrm.inference import CoefficientInference, ResidualDF, Satterthwaite
-from dosefinding.mmrm.likelihood import Evaluation, PatternStats, evaluate
+from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, FTest, ResidualDF, Satterthwaite
+from dosefinding.mmrm.kenward_roger import KENWARD_ROGER_STRUCTURES, kenward_roger
+from dosefinding.mmrm.likelihood import Evaluation, PatternStats, covariance_units, evaluate
 from dosefinding.mmrm.lsmeans import LSMeans, lsmeans
 from dosefinding.mmrm.optimize import minimise
+from dosefinding.mmrm.predict import predict as predict_rows
 
 __all__ = ["MMRMResult", "mmrm"]
 
 FloatArray = NDArray[np.float64]
-DF_METHODS = ("satterthwaite", "residual")
+DF_METHODS = ("satterthwaite", "residual", "between_within", "kenward_roger", "kenward_roger_linear")
 VCOV_METHODS = ("asymptotic", "empirical")
 # Eigenvalues of the starting covariance are kept above this fraction of its mean variance.
 _START_EIGEN_FLOOR = 1e-3
@@ -51,9 +54,11 @@ class MMRMResult:
     table
         SAS's "Solution for Fixed Effects": ``estimate, se, df, t, p`` per coefficient.
     covariance
-        ``Sigma`` over the visits (SAS's R matrix of a subject with every visit).
+        ``Sigma`` over the visits (SAS's R matrix of a subject with every visit, before
+        weights); with ``group=``, one matrix per level, indexed by (level, visit).
     covariance_parameters
-        The variance parameters as SAS's "Covariance Parameter Estimates" names them.
+        The variance parameters as SAS's "Covariance Parameter Estimates" names them
+        (with ``group=``, each followed by ``column=level``).
     m2_log_likelihood
         SAS's -2 Res Log Likelihood (REML) or -2 Log Likelihood (ML).
     aic, aicc, bic
@@ -110,13 +115,33 @@ class MMRMResult:
             raise InputError(f"contrasts: need {len(self.coefficients)} columns, got {c.shape[1]}")
         return self._inference.df(c)
 
+    def f_test(self, hypothesis: FloatArray) -> FTest:
+        """The F test of ``hypothesis @ coefficients = 0`` (SAS CONTRAST), with the df of :attr:`df_method`.
+
+        Examples
+        --------
+        >>> fit = _example_fit()
+        >>> test = fit.f_test(np.eye(len(fit.coefficients))[1:2])
+        >>> test.num_df, bool(np.isclose(test.f, fit.table["t"].iloc[1] ** 2))
+        (1, True)
+        """
+        rows = np.atleast_2d(np.asarray(hypothesis, dtype=float))
+        if rows.shape[1] != len(self.coefficients):
+            raise InputError(f"hypothesis: need {len(self.coefficients)} columns, got {rows.shape[1]}")
+        return self._inference.f_test(self.coefficients.to_numpy(), rows)
+
     def lsmeans(
-        self, specs: str, *, by: str | None = None, reference: object = None, confidence_level: float = 0.95
+        self, specs: str, *, by: str | None = None, reference: object = None, confidence_level: float = 0.95,
+        weights: str = "equal", margins: pd.DataFrame | None = None,
     ) -> LSMeans:
         """LS means of factor ``specs`` within each level of ``by``, and differences against ``reference``.
 
-        Other factors are averaged with equal weights, numeric covariates set to their mean
-        (SAS LSMEANS, emmeans). ``reference`` defaults to the first level of ``specs``.
+        Other factors are averaged with equal weights (``weights="equal"``, SAS LSMEANS,
+        emmeans) or with their observed joint frequencies (``"proportional"``: SAS's
+        ``OM`` / emmeans' ``"proportional"``, counted over the used rows or over the rows
+        of ``margins``, e.g. the input data set as SAS does; see
+        :mod:`dosefinding.mmrm.lsmeans`); numeric covariates are set to their mean.
+        ``reference`` defaults to the first level of ``specs``.
 
         Examples
         --------
@@ -126,7 +151,23 @@ class MMRMResult:
         return lsmeans(
             self._data, self.coefficients.to_numpy(), self._inference,
             specs=specs, by=by, reference=reference, confidence_level=confidence_level,
+            weights=weights, margins=margins,
         )
+
+    def predict(self, data: pd.DataFrame, *, conditional: bool = False) -> pd.DataFrame:
+        """Fitted means ``X beta`` of the rows of ``data`` and, with ``conditional``, the missing visits given the observed ones.
+
+        See :func:`dosefinding.mmrm.predict.predict` for the columns and what the standard
+        errors include (as R mmrm's ``predict(conditional = TRUE)``).
+
+        Examples
+        --------
+        >>> fit = _example_fit()
+        >>> new = pd.DataFrame({"id": [0, 0, 0], "visit": ["v1", "v2", "v3"], "arm": "pbo", "y": [0.5, None, None]})
+        >>> fit.predict(new, conditional=True)["observed"].tolist()
+        [True, False, False]
+        """
+        return predict_rows(self, data, conditional=conditional)
 
     def type3(self) -> pd.DataFrame:
         """SAS's "Type 3 Tests of Fixed Effects": per term ``num_df, den_df, F, p``.
@@ -182,7 +223,7 @@ def _example_fit() -> MMRMResult:
     return mmrm("y ~ arm * visit", data, subject="id", visit="visit")
 
 
-def _starts(stats: PatternStats, structure: CovarianceStructure) -> list[tuple[str, FloatArray]]:
+def _starts(stats: PatternStats, structure: CovarianceModel) -> list[tuple[str, FloatArray]]:
     """From the covariance of the OLS residuals over the pairs of visits observed together, and its diagonal."""
     observed = stats.mask.astype(float)
     identity = observed[:, :, None] * np.eye(observed.shape[1])[None]
@@ -210,6 +251,9 @@ def mmrm(
     reml: bool = True,
     df_method: str = "satterthwaite",
     vcov: str = "asymptotic",
+    time: str | None = None,
+    group: str | None = None,
+    weights: str | None = None,
 ) -> MMRMResult:
     """Fit a mixed model for repeated measures (SAS PROC MIXED with REPEATED / SUBJECT=, TYPE=).
 
@@ -226,15 +270,36 @@ def mmrm(
         Columns identifying the subject and the visit. The visit order is the category
         order of a categorical column, else the sorted values.
     covariance
-        ``"us"`` (unstructured), ``"cs"`` (compound symmetry), ``"ar1"`` or ``"toep"``
-        (Toeplitz); see :mod:`dosefinding.mmrm.covariance`.
+        ``"us"`` (unstructured), ``"cs"`` (compound symmetry), ``"ar1"``, ``"toep"``
+        (Toeplitz), ``"ad"`` (ante-dependence), their heterogeneous versions ``"csh"``,
+        ``"ar1h"``, ``"toeph"``, ``"adh"`` (SAS ANTE(1)), or ``"sp_exp"`` (spatial
+        exponential, with ``time``); see :mod:`dosefinding.mmrm.covariance`.
     reml
         Restricted maximum likelihood (SAS's default) or maximum likelihood.
     df_method
-        ``"satterthwaite"`` or ``"residual"`` (``n - p`` for every contrast).
+        ``"satterthwaite"``, ``"residual"`` (``n - p`` for every contrast),
+        ``"between_within"`` (SAS ddfm=betwithin: between-subject df for coefficients
+        constant within subjects, within-subject df for the others; see
+        :mod:`dosefinding.mmrm.inference`),
+        ``"kenward_roger"`` (SAS ddfm=kr: the adjusted covariance of the estimates, in
+        SAS's covariance parameters, and Kenward-Roger df; REML only) or
+        ``"kenward_roger_linear"`` (SAS ddfm=kr(linear): without the second-derivative
+        term); see :mod:`dosefinding.mmrm.kenward_roger`.
     vcov
         ``"asymptotic"`` (model-based) or ``"empirical"`` (the sandwich, SAS's EMPIRICAL;
         with ``df_method="residual"``, as SAS computes no Satterthwaite df for it).
+    time
+        Numeric column of the visit times for ``covariance="sp_exp"`` (SAS's
+        ``TYPE=SP(EXP)(time)``); may differ between subjects, must differ between a
+        subject's visits. :attr:`MMRMResult.covariance` is then at each visit's mean time.
+    group
+        Column (constant within subject) with a separate covariance matrix, of the same
+        structure, per level (SAS's ``REPEATED / GROUP=``); the fixed effects are shared.
+        :attr:`MMRMResult.covariance` is then indexed by (level, visit).
+    weights
+        Column of positive, finite weights (SAS's WEIGHT statement with REPEATED: subject
+        ``i``'s covariance is ``W_i^-1/2 Sigma W_i^-1/2``). Rows with a missing weight are
+        not used; zero, negative or infinite weights are an error (SAS drops them silently).
 
     Returns
     -------
@@ -263,16 +328,21 @@ def mmrm(
         raise InputError(f"vcov: must be one of {VCOV_METHODS}, got {vcov!r}")
     if vcov == "empirical" and df_method == "satterthwaite":
         raise InputError("df_method: 'satterthwaite' is not available with vcov='empirical'; use 'residual'")
-    prepared = prepare_data(formula, data, subject=subject, visit=visit)
-    k = len(prepared.visits)
-    structure = get_structure(covariance, k)
-    if len(prepared.subjects) <= structure.n_params:
-        raise InputError(
-            f"{subject}: {len(prepared.subjects)} subjects with data, fewer than needed for the "
-            f"{structure.n_params} parameters of covariance {covariance!r}"
-        )
-    pattern_stats = PatternStats.from_rows(prepared.x, prepared.y, subject=prepared.subject,
-                                           visit=prepared.visit, k=k)
+    if df_method.startswith("kenward_roger"):
+        if vcov == "empirical":
+            raise InputError(f"df_method: {df_method!r} adjusts the model-based covariance; not available with "
+                             "vcov='empirical' (as in SAS); use vcov='asymptotic'")
+        if not reml:
+            raise InputError(f"df_method: {df_method!r} is derived for REML; not available with reml=False")
+        if df_method == "kenward_roger" and covariance not in KENWARD_ROGER_STRUCTURES:
+            raise InputError(f"covariance: df_method='kenward_roger' needs SAS's parametrisation of {covariance!r}, "
+                             f"implemented for {KENWARD_ROGER_STRUCTURES}; 'kenward_roger_linear' does not")
+    prepared = prepare_data(formula, data, subject=subject, visit=visit, time=time, group=group, weights=weights)
+    structure = covariance_model(covariance, prepared)
+    pattern_stats = build_pattern_stats(prepared, structure)
+    if df_method.startswith("kenward_roger") and (structure.n_groups > 1 or pattern_stats.times is not None):
+        raise InputError(f"df_method: {df_method!r} is not available with group= or with times that differ "
+                         "between subjects")
 
     def objective(theta: FloatArray, order: int) -> Evaluation:
         return evaluate(pattern_stats, structure, theta, reml=reml, order=order)
@@ -285,19 +355,35 @@ def mmrm(
     if df_method == "satterthwaite":
         inference = Satterthwaite(beta_cov=evaluation.beta_cov, q=evaluation.q,
                                   theta_cov=2.0 * np.linalg.inv(evaluation.hessian))
+    elif df_method.startswith("kenward_roger"):
+        inference = kenward_roger(pattern_stats, structure.structure, optimum.theta, evaluation,
+                                  linear=df_method == "kenward_roger_linear")
     else:
         beta_cov = evaluation.beta_cov
         if vcov == "empirical":
-            beta_cov = empirical_cov(pattern_stats, structure.matrix(optimum.theta), evaluation.beta, beta_cov)
-        inference = ResidualDF(beta_cov=beta_cov, residual_df=len(prepared.y) - p)
+            beta_cov = empirical_cov(*covariance_units(pattern_stats, structure, optimum.theta),
+                                     evaluation.beta, beta_cov)
+        if df_method == "between_within":
+            inference = BetweenWithin.from_design(beta_cov, prepared.x, prepared.subject)
+        else:
+            inference = ResidualDF(beta_cov=beta_cov, residual_df=len(prepared.y) - p)
     return _result(formula, prepared, structure, reml, evaluation, optimum.theta, inference,
                    settings=(vcov, df_method), converged=optimum.converged, optimizer=optimum.attempts)
+
+
+def _covariance_frame(model: CovarianceModel, theta: FloatArray, visits: list[str]) -> pd.DataFrame:
+    """``Sigma`` over the visits; with groups, stacked and indexed by (level, visit)."""
+    matrices = model.matrices(theta)
+    if model.column is None:
+        return pd.DataFrame(matrices[0], index=visits, columns=visits)
+    index = pd.MultiIndex.from_product([list(model.groups), visits], names=[model.column, "visit"])
+    return pd.DataFrame(np.vstack(matrices), index=index, columns=visits)
 
 
 def _result(
     formula: str,
     data: MMRMData,
-    structure: CovarianceStructure,
+    structure: CovarianceModel,
     reml: bool,
     evaluation: Evaluation,
     theta: FloatArray,
@@ -322,14 +408,14 @@ def _result(
     visits = [str(v) for v in data.visits]
     return MMRMResult(
         formula=formula,
-        covariance_structure=structure.name,
+        covariance_structure=structure.structure.name,
         reml=reml,
         vcov=settings[0],
         df_method=settings[1],
         coefficients=pd.Series(evaluation.beta, index=names),
         coefficient_cov=pd.DataFrame(inference.beta_cov, index=names, columns=names),
         table=table,
-        covariance=pd.DataFrame(structure.matrix(theta), index=visits, columns=visits),
+        covariance=_covariance_frame(structure, theta, visits),
         covariance_parameters=pd.Series(structure.sas_parameters(theta)),
         m2_log_likelihood=m2ll,
         aic=m2ll + 2 * q,

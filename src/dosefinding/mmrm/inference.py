@@ -12,6 +12,25 @@ For a hypothesis ``L beta = 0`` of rank ``r`` (SAS's F tests), ``L A L' = P D P'
 the F statistic into ``r`` independent squared t statistics of the contrasts ``P' L``, with
 1-d degrees of freedom ``nu_m``; the denominator df is ``2 E / (E - r)`` with
 ``E = sum nu_m / (nu_m - 2)`` (Fai and Cornelius 1996, SAS's ddfm=satterthwaite).
+
+``BetweenWithin`` (SAS ddfm=betwithin): a coefficient whose design column is constant within
+every subject (the intercept among them) gets the between-subject df ``s - r_b``, with ``s``
+the subjects used and ``r_b`` the rank of those columns; one that changes within a subject
+gets the within-subject df ``n - r - (s - r_b)``, ``r`` the rank of the whole design. A
+contrast gets the smallest df of the coefficients it involves (R mmrm's rule; SAS leaves
+general contrasts undefined).
+
+``KenwardRoger`` (SAS ddfm=kr, Kenward and Roger 1997): the covariance of the coefficients
+is the adjusted ``Phi_A`` (see :mod:`dosefinding.mmrm.kenward_roger`); for ``L beta = 0``
+of rank ``l``, with ``Phi`` the unadjusted covariance, ``M = L'(L Phi L')^-1 L``,
+``P_h = X' dV^-1/dtheta_h X`` (minus Satterthwaite's ``Q_h``) and ``W`` as there,
+
+    A_1 = sum_hj W_hj tr(M Phi P_h Phi) tr(M Phi P_j Phi),  A_2 = sum_hj W_hj tr(M Phi P_h Phi M Phi P_j Phi),
+
+and Kenward and Roger's matching of the first two moments of ``lambda F`` gives the df ``m`` and the
+scale ``lambda``: ``lambda F`` with ``F = (L beta)'(L Phi_A L')^-1 (L beta) / l`` is
+referred to ``F(l, m)``. For one contrast ``lambda = 1`` and ``m = 2 / A_2``, which is
+Satterthwaite's df of the unadjusted variance.
 """
 
 from __future__ import annotations
@@ -23,23 +42,31 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-__all__ = ["CoefficientInference", "FTest", "ResidualDF", "Satterthwaite"]
+__all__ = ["BetweenWithin", "CoefficientInference", "FTest", "KenwardRoger", "ResidualDF", "Satterthwaite"]
 
 FloatArray = NDArray[np.float64]
 # Eigenvalues of L A L' below this fraction of the largest count as zero (rank of L).
 _RANK_TOL = 1e-10
 # 1-d df this close (relatively) to each other are taken as equal: 2 E / (E - r) -> nu.
 _EQUAL_DF = 1e-8
+# A design column whose range within every subject is below this fraction of its size is a between-subject column.
+_CONSTANT_TOL = 1e-12
+# Contrast entries below this fraction of the row's largest do not involve their coefficient (between-within df).
+_INVOLVED_TOL = 1e-10
 
 
 @dataclass(frozen=True)
 class FTest:
-    """An F test of ``L beta = 0``: numerator and denominator df, F statistic and p-value."""
+    """An F test of ``L beta = 0``: numerator and denominator df, F statistic and p-value.
+
+    ``scale`` is Kenward and Roger's ``lambda``, already applied to ``f`` (1 otherwise).
+    """
 
     num_df: int
     den_df: float
     f: float
     p: float
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,39 @@ class ResidualDF(CoefficientInference):
 
 
 @dataclass(frozen=True)
+class BetweenWithin(CoefficientInference):
+    """Between-subject or within-subject df per coefficient (SAS ddfm=betwithin, see the module docstring).
+
+    Examples
+    --------
+    >>> bw = BetweenWithin(beta_cov=np.eye(2), coefficient_df=np.array([38.0, 76.0]))
+    >>> bw.df([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]).tolist()
+    [38.0, 76.0, 38.0]
+    """
+
+    coefficient_df: FloatArray
+
+    @classmethod
+    def from_design(cls, beta_cov: FloatArray, x: FloatArray, subject: NDArray[np.intp]) -> BetweenWithin:
+        """The df of each column of the design ``x`` (rows: observations of the subjects ``subject``)."""
+        order = np.argsort(subject, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(subject[order]) != 0])
+        sorted_x = x[order]
+        spread = np.maximum.reduceat(sorted_x, starts, axis=0) - np.minimum.reduceat(sorted_x, starts, axis=0)
+        scale = np.maximum(np.abs(x).max(axis=0), np.finfo(float).tiny)
+        between = np.all(spread <= _CONSTANT_TOL * scale, axis=0)
+        between_rank = np.linalg.matrix_rank(x[:, between]) if between.any() else 0
+        between_df = starts.size - between_rank
+        within_df = x.shape[0] - np.linalg.matrix_rank(x) - between_df
+        return cls(beta_cov=beta_cov, coefficient_df=np.where(between, float(between_df), float(within_df)))
+
+    def df(self, contrasts: ArrayLike) -> FloatArray:
+        c = np.abs(np.atleast_2d(np.asarray(contrasts, dtype=float)))
+        involved = c > _INVOLVED_TOL * c.max(axis=1, keepdims=True)
+        return np.where(involved, self.coefficient_df, np.inf).min(axis=1)
+
+
+@dataclass(frozen=True)
 class Satterthwaite(CoefficientInference):
     """What Satterthwaite's approximation needs from a fit.
 
@@ -120,3 +180,74 @@ class Satterthwaite(CoefficientInference):
         gradient = np.einsum("mp,jpq,mq->mj", a_c, self.q, a_c)
         spread = np.einsum("mj,jk,mk->m", gradient, self.theta_cov, gradient)
         return 2.0 * variance**2 / spread
+
+
+@dataclass(frozen=True)
+class KenwardRoger(CoefficientInference):
+    """Kenward-Roger inference: ``beta_cov`` is the adjusted ``Phi_A``, ``phi`` the unadjusted covariance.
+
+    ``p`` holds ``P_h = X' dV^-1/dtheta_h X`` (q, p, p) and ``theta_cov`` the covariance
+    ``W`` of the variance parameters in the same parametrisation.
+
+    Examples
+    --------
+    >>> kr = KenwardRoger(beta_cov=np.eye(1), phi=np.eye(1), p=-np.ones((1, 1, 1)), theta_cov=np.full((1, 1), 0.5))
+    >>> kr.df([[1.0]]).tolist()
+    [4.0]
+    """
+
+    phi: FloatArray
+    p: FloatArray
+    theta_cov: FloatArray
+
+    def df(self, contrasts: ArrayLike) -> FloatArray:
+        """``2 / (a' W a)`` with ``a_h = c' Phi P_h Phi c / c' Phi c`` for each row ``c`` of ``contrasts``."""
+        c = np.atleast_2d(np.asarray(contrasts, dtype=float))
+        phi_c = c @ self.phi
+        a = np.einsum("mp,hpq,mq->mh", phi_c, self.p, phi_c) / np.einsum("mp,mp->m", phi_c, c)[:, None]
+        return 2.0 / np.einsum("mh,hj,mj->m", a, self.theta_cov, a)
+
+    def f_test(self, beta: FloatArray, hypothesis: ArrayLike) -> FTest:
+        """The scaled F test of ``hypothesis @ beta = 0`` with Kenward-Roger's ``lambda`` and df ``m``.
+
+        Examples
+        --------
+        >>> kr = KenwardRoger(beta_cov=np.eye(2), phi=np.eye(2), p=-np.eye(2)[:, None] * np.eye(2),
+        ...                   theta_cov=np.diag([0.1, 0.1]))
+        >>> test = kr.f_test(np.array([1.0, 2.0]), np.eye(2))
+        >>> test.num_df, round(test.den_df, 4), round(test.scale, 4)
+        (2, 25.9681, 0.9751)
+        """
+        rows = np.atleast_2d(np.asarray(hypothesis, dtype=float))
+        values, vectors = np.linalg.eigh(rows @ self.phi @ rows.T)
+        keep = values > _RANK_TOL * values.max()
+        # Orthonormalised full-rank rows: L Phi L' = I, so M = L'L and Z = L Phi below.
+        contrasts = (vectors[:, keep] / np.sqrt(values[keep])).T @ rows
+        rank = int(keep.sum())
+        estimate = contrasts @ beta
+        f = float(estimate @ np.linalg.solve(contrasts @ self.beta_cov @ contrasts.T, estimate)) / rank
+        z = contrasts @ self.phi
+        blocks = z @ self.p @ z.T
+        traces = np.trace(blocks, axis1=1, axis2=2)
+        a1 = float(traces @ self.theta_cov @ traces)
+        flat = blocks.reshape(len(blocks), -1)
+        a2 = float(np.sum((self.theta_cov @ flat) * flat))
+        if rank == 1:
+            m, scale = 2.0 / a2, 1.0
+        else:
+            m, scale = _kenward_roger_moments(a1, a2, rank)
+        f *= scale
+        return FTest(num_df=rank, den_df=m, f=f, p=float(stats.f.sf(f, rank, m)), scale=scale)
+
+
+def _kenward_roger_moments(a1: float, a2: float, rank: int) -> tuple[float, float]:
+    """Kenward and Roger's (1997) df ``m`` and scale ``lambda`` from ``A_1``, ``A_2`` and the rank ``l``."""
+    b = (a1 + 6.0 * a2) / (2.0 * rank)
+    g = ((rank + 1) * a1 - (rank + 4) * a2) / ((rank + 2) * a2)
+    denominator = 3 * rank + 2 * (1 - g)
+    c1, c2, c3 = g / denominator, (rank - g) / denominator, (rank + 2 - g) / denominator
+    expectation = 1.0 / (1.0 - a2 / rank)
+    variance = 2.0 / rank * (1 + c1 * b) / ((1 - c2 * b) ** 2 * (1 - c3 * b))
+    rho = variance / (2.0 * expectation**2)
+    m = 4.0 + (rank + 2) / (rank * rho - 1)
+    return m, m / (expectation * (m - 2))

@@ -23,6 +23,20 @@ With ``V = diag(Sigma_i)``, ``P = V^-1 - V^-1 X (X'V^-1 X)^-1 X'V^-1``, ``V_j = 
     d2/dtheta_j,k   = tr(P V_jk) - tr(P V_j P V_k) + 2 y'P V_j P V_k P y - y'P V_jk P y
 
 (SAS PROC MIXED prints the first line as -2 Res Log Likelihood.)
+
+Extensions:
+
+- Grouped covariance (one copy of the structure per group, SAS's ``GROUP=``): a pattern
+  belongs to one group, and its ``Sigma`` and derivatives are its group's, over that
+  group's slice of ``theta``; the blocks of the Hessian between groups come only
+  through ``X'V^-1 X`` (the ``g_z`` and ``Q_j`` terms).
+- Spatial structures with times that differ between subjects: each subject has its own
+  ``Sigma`` and derivatives, and the same contractions run over the subjects' padded
+  data instead of the pattern sums (the code's "units" are then the subjects, not the
+  patterns: ``N k^2 p`` work per evaluation and no ``N k^2 p^2`` sums).
+- Weights (SAS's WEIGHT statement): ``R_i = W_i^-1/2 Sigma W_i^-1/2``, i.e. the model for
+  ``W_i^1/2 y_i`` with design ``W_i^1/2 X_i`` and covariance ``Sigma``; the rows are
+  scaled once and ``log|R_i| = log|Sigma| - sum log w`` adds ``-sum log w`` to -2 l.
 """
 
 from __future__ import annotations
@@ -33,9 +47,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg
 
-from dosefinding.mmrm.covariance import CovarianceStructure
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure
 
-__all__ = ["Evaluation", "PatternStats", "evaluate", "pattern_inverses"]
+__all__ = ["Evaluation", "PatternStats", "covariance_units", "evaluate", "pattern_inverses"]
 
 FloatArray = NDArray[np.float64]
 _LOG_2PI = float(np.log(2 * np.pi))
@@ -43,10 +57,15 @@ _LOG_2PI = float(np.log(2 * np.pi))
 
 @dataclass(frozen=True)
 class PatternStats:
-    """Per-missingness-pattern sums of the data (see the module docstring).
+    """Per-pattern sums of the data (see the module docstring).
 
-    ``x_pad`` (N, k, p) and ``y_pad`` (N, k) hold each subject's design and response with
-    zeros at the missing visits; ``pattern`` is each subject's pattern.
+    A pattern is a set of observed visits within a covariance group. ``x_pad`` (N, k, p)
+    and ``y_pad`` (N, k) hold each subject's design and response with zeros at the
+    missing visits (multiplied by the square roots of the weights when weighted);
+    ``pattern`` is each subject's pattern, ``group`` (G,) each pattern's covariance
+    group (``None`` ungrouped), ``times`` (N, k) each subject's visit times for spatial
+    structures (zero at missing visits; ``None`` when the times are the same for all
+    subjects) and ``log_weights`` the sum of the logarithms of the weights.
 
     Examples
     --------
@@ -65,6 +84,9 @@ class PatternStats:
     x_pad: FloatArray
     y_pad: FloatArray
     pattern: NDArray[np.intp]
+    group: NDArray[np.intp] | None = None
+    times: FloatArray | None = None
+    log_weights: float = 0.0
 
     @classmethod
     def from_rows(
@@ -75,16 +97,36 @@ class PatternStats:
         subject: NDArray[np.intp],
         visit: NDArray[np.intp],
         k: int,
+        group: NDArray[np.intp] | None = None,
+        times: FloatArray | None = None,
+        weights: FloatArray | None = None,
     ) -> PatternStats:
-        """Sums from one row per observation; ``subject`` codes 0..N-1, ``visit`` codes 0..k-1."""
+        """Sums from one row per observation; ``subject`` codes 0..N-1, ``visit`` codes 0..k-1.
+
+        ``group`` (per subject, codes 0..H-1), ``times`` and ``weights`` (per row) are optional.
+        """
         n_subjects, p = int(subject.max()) + 1, x.shape[1]
+        log_weights = 0.0
+        if weights is not None:
+            root = np.sqrt(weights)
+            x, y = x * root[:, None], y * root
+            log_weights = float(np.log(weights).sum())
         present = np.zeros((n_subjects, k), dtype=bool)
         present[subject, visit] = True
         x_pad = np.zeros((n_subjects, k, p))
         x_pad[subject, visit] = x
         y_pad = np.zeros((n_subjects, k))
         y_pad[subject, visit] = y
-        masks, pattern = np.unique(present, axis=0, return_inverse=True)
+        time_pad = None
+        if times is not None:
+            time_pad = np.zeros((n_subjects, k))
+            time_pad[subject, visit] = times
+        key = present.astype(float)
+        if group is not None:
+            key = np.hstack([key, np.asarray(group, dtype=float)[:, None]])
+        keys, pattern = np.unique(key, axis=0, return_inverse=True)
+        masks = keys[:, :k] > 0.5
+        pattern_group = None if group is None else np.rint(keys[:, k]).astype(np.intp)
         pattern = pattern.ravel()
         order = np.argsort(pattern, kind="stable")
         counts = np.bincount(pattern, minlength=len(masks))
@@ -101,12 +143,24 @@ class PatternStats:
             xy[g] = (x_g.T @ y_g).reshape(k, p, k).transpose(0, 2, 1)
             yy[g] = y_g.T @ y_g
         return cls(mask=masks, n=counts, xx=xx, xy=xy, yy=yy, n_obs=int(y.size), x_pad=x_pad, y_pad=y_pad,
-                   pattern=pattern)
+                   pattern=pattern, group=pattern_group, times=time_pad, log_weights=log_weights)
 
     @property
     def p(self) -> int:
         """Number of columns of the design."""
         return self.xx.shape[-1]
+
+    def per_subject(self) -> PatternStats:
+        """The same data with every subject its own pattern (no pattern sums: for the subject-level sums)."""
+        k, p = self.x_pad.shape[1:]
+        n_subjects = self.x_pad.shape[0]
+        group = None if self.group is None else self.group[self.pattern]
+        return PatternStats(
+            mask=self.mask[self.pattern], n=np.ones(n_subjects, dtype=np.int64), xx=np.zeros((0, k, k, p, p)),
+            xy=np.zeros((0, k, k, p)), yy=np.zeros((0, k, k)), n_obs=self.n_obs, x_pad=self.x_pad,
+            y_pad=self.y_pad, pattern=np.arange(n_subjects), group=group, times=self.times,
+            log_weights=self.log_weights,
+        )
 
 
 @dataclass(frozen=True)
@@ -125,15 +179,99 @@ class Evaluation:
     q: FloatArray | None = None
 
 
+@dataclass(frozen=True)
+class _Block:
+    """One group's share of the covariance: its units, its slice of ``theta`` and ``Sigma`` with derivatives.
+
+    Units are the patterns, or the subjects when each has its own times. ``sigma``
+    (k, k), ``first`` (q, k, k), ``second`` (q, q, k, k) are shared by the block's units,
+    or carry a leading unit axis when ``per_unit``.
+    """
+
+    units: NDArray[np.intp]
+    params: slice
+    sigma: FloatArray
+    first: FloatArray
+    second: FloatArray
+    per_unit: bool
+    every_unit: bool
+
+    def select(self, per_unit_values: FloatArray) -> FloatArray:
+        """The block's rows of an array over all units (no copy when the block has them all)."""
+        return per_unit_values if self.every_unit else per_unit_values[self.units]
+
+
+def _units(stats: PatternStats, model: CovarianceModel) -> PatternStats:
+    """The units over which ``Sigma`` is constant: the patterns, or the subjects when spatial times differ."""
+    return stats.per_subject() if model.structure.spatial and stats.times is not None else stats
+
+
+def _blocks(units: PatternStats, model: CovarianceModel, theta: FloatArray) -> list[_Block]:
+    structure, q = model.structure, model.structure.n_params
+    n_units = len(units.n)
+    per_unit = structure.spatial and units.times is not None
+    parts = [theta] if model.n_groups == 1 else model.split(theta)
+    blocks = []
+    for h, part in enumerate(parts):
+        members = np.arange(n_units) if units.group is None else np.flatnonzero(units.group == h)
+        if per_unit:
+            assert units.times is not None
+            sigma, first, second = structure.evaluate_at(part, units.times[members])
+        else:
+            sigma, first, second = structure.evaluate(part)
+        blocks.append(_Block(members, slice(h * q, (h + 1) * q), sigma, first, second, per_unit,
+                             every_unit=len(members) == n_units))
+    return blocks
+
+
+def _as_model(covariance: CovarianceStructure | CovarianceModel) -> CovarianceModel:
+    return covariance if isinstance(covariance, CovarianceModel) else CovarianceModel(covariance)
+
+
+def _unit_sigma(units: PatternStats, blocks: list[_Block]) -> FloatArray:
+    if len(blocks) == 1 and blocks[0].every_unit:
+        return blocks[0].sigma
+    k = units.mask.shape[1]
+    sigma = np.empty((len(units.n), k, k))
+    for block in blocks:
+        sigma[block.units] = block.sigma
+    return sigma
+
+
+def covariance_units(
+    stats: PatternStats, covariance: CovarianceStructure | CovarianceModel, theta: FloatArray
+) -> tuple[PatternStats, FloatArray]:
+    """The units over which ``Sigma`` is constant (the patterns, or the subjects when their times differ) and theirs.
+
+    Returns the units as a :class:`PatternStats` and ``Sigma`` of each (G, k, k): its
+    group's matrix, at its times for spatial structures (for the empirical sandwich).
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> stats = PatternStats.from_rows(np.ones((2, 1)), np.zeros(2), subject=np.array([0, 1]),
+    ...                                visit=np.array([0, 1]), k=2)
+    >>> units, sigma = covariance_units(stats, get_structure("cs", 2), np.zeros(2))
+    >>> sigma.shape
+    (2, 2, 2)
+    """
+    model = _as_model(covariance)
+    units = _units(stats, model)
+    sigma = _unit_sigma(units, _blocks(units, model, np.asarray(theta, dtype=float)))
+    k = units.mask.shape[1]
+    return units, np.broadcast_to(sigma, (len(units.n), k, k)).copy()
+
+
 def pattern_inverses(stats: PatternStats, sigma: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``W_g`` (G, k, k), the inverse of ``Sigma`` over each pattern's visits (zeros elsewhere), and its log det.
 
-    Raises ``numpy.linalg.LinAlgError`` when ``Sigma`` is not positive definite.
+    ``sigma`` is one matrix (k, k) for all patterns or one per pattern (G, k, k). Raises
+    ``numpy.linalg.LinAlgError`` when ``Sigma`` is not positive definite.
     """
-    k = sigma.shape[0]
+    k = stats.mask.shape[1]
     observed = stats.mask.astype(float)
     both = observed[:, :, None] * observed[:, None, :]
-    padded = sigma[None] * both + np.eye(k)[None] * (1.0 - observed)[:, None, :]
+    padded = np.asarray(sigma) * both + np.eye(k)[None] * (1.0 - observed)[:, None, :]
     chol = np.linalg.cholesky(padded)
     log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
     return np.linalg.inv(padded) * both, log_det
@@ -152,9 +290,35 @@ def _pairwise_traces(first: FloatArray, w: FloatArray, z: FloatArray) -> FloatAr
     return flat @ kernel @ flat.T
 
 
+def _contract(block: _Block, derivative: FloatArray, per_unit_values: FloatArray) -> FloatArray:
+    """``sum_u sum_ab D[u][..., a, b] A_u[a, b, ...]`` over the block's units, ``A = per_unit_values``."""
+    values = block.select(per_unit_values)
+    n_units, k = values.shape[0], values.shape[1]
+    extra = values.shape[3:]
+    lead = derivative.shape[1:-2] if block.per_unit else derivative.shape[:-2]
+    if block.per_unit:
+        flat_d = derivative.reshape(n_units, -1, k * k)
+        out = np.einsum("gja,gab->jb", flat_d, values.reshape(n_units, k * k, -1))
+    else:
+        out = derivative.reshape(-1, k * k) @ values.sum(axis=0).reshape(k * k, -1)
+    return out.reshape(*lead, *extra)
+
+
+def _cross_products(stats: PatternStats, subject_level: bool, w: FloatArray) -> tuple[FloatArray, FloatArray, float]:
+    """``X'V^-1 X``, ``X'V^-1 y`` and ``y'V^-1 y``, from the pattern sums or the subjects' padded data."""
+    p = stats.p
+    if subject_level:
+        w_x = w @ stats.x_pad
+        return (np.einsum("nap,naq->pq", stats.x_pad, w_x), np.einsum("nap,na->p", w_x, stats.y_pad),
+                float(np.einsum("na,nab,nb->", stats.y_pad, w, stats.y_pad)))
+    w_flat = w.reshape(-1)
+    return ((w_flat @ stats.xx.reshape(-1, p * p)).reshape(p, p), w_flat @ stats.xy.reshape(-1, p),
+            float(w_flat @ stats.yy.reshape(-1)))
+
+
 def evaluate(
     stats: PatternStats,
-    structure: CovarianceStructure,
+    structure: CovarianceStructure | CovarianceModel,
     theta: FloatArray,
     *,
     reml: bool,
@@ -162,7 +326,9 @@ def evaluate(
 ) -> Evaluation:
     """-2 (restricted) log likelihood at ``theta``; its gradient (order >= 1) and Hessian (order 2).
 
-    Raises ``numpy.linalg.LinAlgError`` when ``Sigma`` or ``X'V^-1 X`` is not positive definite.
+    ``structure`` is one covariance structure, or a :class:`CovarianceModel` with a copy
+    per group. Raises ``numpy.linalg.LinAlgError`` when ``Sigma`` or ``X'V^-1 X`` is not
+    positive definite.
 
     Examples
     --------
@@ -173,20 +339,20 @@ def evaluate(
     >>> round(e.value, 6), e.beta.tolist()
     (11.649926, [2.25])
     """
-    p, n_groups, k = stats.p, len(stats.n), stats.mask.shape[1]
-    sigma, first, second = structure.evaluate(theta)
-    w, log_det = pattern_inverses(stats, sigma)
+    model = _as_model(structure)
+    units = _units(stats, model)
+    subject_level = units is not stats
+    p, n_units, k = stats.p, len(units.n), stats.mask.shape[1]
+    blocks = _blocks(units, model, np.asarray(theta, dtype=float))
+    w, log_det = pattern_inverses(units, _unit_sigma(units, blocks))
 
-    w_flat = w.reshape(-1)
-    xx_flat = stats.xx.reshape(-1, p * p)
-    xtwx = (w_flat @ xx_flat).reshape(p, p)
-    xtwy = w_flat @ stats.xy.reshape(-1, p)
-    ywy = float(w_flat @ stats.yy.reshape(-1))
+    xtwx, xtwy, ywy = _cross_products(stats, subject_level, w)
     factor = linalg.cho_factor(xtwx, lower=True, check_finite=False)
     beta = linalg.cho_solve(factor, xtwy, check_finite=False)
     beta_cov = linalg.cho_solve(factor, np.eye(p), check_finite=False)
     quad = ywy - float(beta @ xtwy)
-    value = float(stats.n @ log_det) + quad
+    # With weights, log|W^-1/2 Sigma W^-1/2| = log|Sigma| - sum log w.
+    value = float(units.n @ log_det) + quad - stats.log_weights
     if reml:
         value += 2.0 * float(np.log(np.diag(factor[0])).sum()) + (stats.n_obs - p) * _LOG_2PI
     else:
@@ -194,39 +360,49 @@ def evaluate(
     if order == 0:
         return Evaluation(value=value, beta=beta, beta_cov=beta_cov)
 
-    xy_beta = stats.xy @ beta
-    resid_cross = stats.yy - xy_beta - xy_beta.transpose(0, 2, 1) + (stats.xx @ beta) @ beta
-    middle = resid_cross
-    if reml:
-        x_cov = (xx_flat @ beta_cov.reshape(-1)).reshape(n_groups, k, k)
-        middle = middle + x_cov
+    # Per unit: the residual cross products sum_i r_i r_i' and, for REML, sum_i X_i A X_i';
+    # x_resid[u, a, b] = sum_i X_ia' r_ib (p-vectors).
+    if subject_level:
+        resid = stats.y_pad - stats.x_pad @ beta
+        middle = resid[:, :, None] * resid[:, None, :]
+        if reml:
+            middle = middle + stats.x_pad @ beta_cov @ stats.x_pad.transpose(0, 2, 1)
+        x_resid = stats.x_pad[:, :, None, :] * resid[:, None, :, None]
+    else:
+        xy_beta = stats.xy @ beta
+        middle = stats.yy - xy_beta - xy_beta.transpose(0, 2, 1) + (stats.xx @ beta) @ beta
+        if reml:
+            middle = middle + (stats.xx.reshape(-1, p * p) @ beta_cov.reshape(-1)).reshape(n_units, k, k)
+        x_resid = stats.xy - stats.xx @ beta
     w_middle_w = w @ middle @ w
-    m = np.tensordot(stats.n, w, axes=1) - w_middle_w.sum(axis=0)
+    m = units.n[:, None, None] * w - w_middle_w  # per unit; the gradient is sum_u tr(D_j m_u)
     q = len(theta)
-    gradient = first.reshape(q, -1) @ m.reshape(-1)
+    gradient = np.empty(q)
+    for block in blocks:
+        gradient[block.params] = _contract(block, block.first, m)
     if order == 1:
         return Evaluation(value=value, beta=beta, beta_cov=beta_cov, gradient=gradient)
 
-    # g_z[j] = X'V^-1 V_j P y = sum_g sum_ab (W D_j W)[a, b] sum_i X_ia' r_ib
-    #        = sum_cd D_j[c, d] sum_g (W R_g[:, :, p] W)[c, d], with R_g[a, b] = sum_i X_ia' r_ib.
-    x_resid = stats.xy - stats.xx @ beta
-    left = (w.transpose(0, 2, 1) @ x_resid.reshape(n_groups, k, k * p)).reshape(n_groups, k, k, p)  # [g, c, b, p]
-    w_r_w = (left.transpose(1, 3, 0, 2).reshape(k * p, n_groups * k) @ w.reshape(n_groups * k, k)).reshape(k, p, k)
-    w_r_w = w_r_w.transpose(0, 2, 1)
-    g_z = first.reshape(q, k * k) @ w_r_w.reshape(k * k, p)
-    # sum_g tr(D_j W D_k Z_g) collects -tr(V^-1 V_j V^-1 V_k), the quadratic term's
+    # g_z[j] = X'V^-1 V_j P y = sum_u sum_cd D_j[c, d] (W R_u W)[c, d], R_u = x_resid[u].
+    left = (w.transpose(0, 2, 1) @ x_resid.reshape(n_units, k, k * p)).reshape(n_units, k, k, p)  # [u, c, b, p]
+    w_r_w = (left.transpose(0, 1, 3, 2) @ w[:, None]).transpose(0, 1, 3, 2)  # [u, c, d, p]
+    # sum_u tr(D_j W D_k Z_u) collects -tr(V^-1 V_j V^-1 V_k), the quadratic term's
     # 2 y'P V_j V^-1 V_k P y and (REML) the 2 tr(V^-1 V_j V^-1 X A X'V^-1 V_k) of tr(P V_j P V_k).
-    z = 2.0 * w_middle_w - stats.n[:, None, None] * w
-    hessian = (
-        second.reshape(q, q, -1) @ m.reshape(-1)
-        + _pairwise_traces(first, w, z)
-        - 2.0 * g_z @ beta_cov @ g_z.T
-    )
-    # Q_j = sum_ab D_j[a, b] sum_i (W X_i)_a' (W X_i)_b over the subjects' padded designs.
-    n_subjects = stats.x_pad.shape[0]
-    w_x = (w[stats.pattern] @ stats.x_pad).reshape(n_subjects, k * p)
-    cross = (w_x.T @ w_x).reshape(k, p, k, p).transpose(0, 2, 1, 3).reshape(k * k, p * p)
-    q_mats = (first.reshape(q, k * k) @ cross).reshape(q, p, p)
+    z = 2.0 * w_middle_w - units.n[:, None, None] * w
+    g_z = np.empty((q, p))
+    hessian = np.zeros((q, q))
+    q_mats = np.empty((q, p, p))
+    for block in blocks:
+        g_z[block.params] = _contract(block, block.first, w_r_w)
+        within = _contract(block, block.second, m)
+        w_b, z_b = block.select(w), block.select(z)
+        if block.per_unit:
+            within += np.einsum("gjac,glca->jl", block.first @ w_b[:, None], block.first @ z_b[:, None])
+        else:
+            within += _pairwise_traces(block.first, w_b, z_b)
+        hessian[block.params, block.params] = within
+        q_mats[block.params] = _q_matrices(units, block, w)
+    hessian -= 2.0 * g_z @ beta_cov @ g_z.T
     if reml:
         a_q = beta_cov[None] @ q_mats
         hessian -= np.einsum("jab,kba->jk", a_q, a_q)
@@ -234,3 +410,27 @@ def evaluate(
     return Evaluation(
         value=value, beta=beta, beta_cov=beta_cov, gradient=gradient, hessian=hessian, q=q_mats
     )
+
+
+def _q_matrices(units: PatternStats, block: _Block, w: FloatArray) -> FloatArray:
+    """``Q_j = sum_ab D_j[a, b] sum_i (W X_i)_a' (W X_i)_b`` over the block's subjects' padded designs."""
+    k, p = units.x_pad.shape[1], units.x_pad.shape[2]
+    if block.every_unit:
+        unit_of = units.pattern
+        w_x = w[unit_of] @ units.x_pad  # (n, k, p)
+    else:
+        local = np.full(len(units.n), -1)
+        local[block.units] = np.arange(len(block.units))
+        members = np.flatnonzero(local[units.pattern] >= 0)
+        unit_of = units.pattern[members]
+        w_x = w[unit_of] @ units.x_pad[members]
+    if block.per_unit:
+        # Per-unit derivatives: the units are the subjects, in the block's order.
+        position = np.full(len(units.n), -1)
+        position[block.units] = np.arange(len(block.units))
+        d_w_x = block.first[position[unit_of]] @ w_x[:, None]  # (n, q, k, p)
+        return np.einsum("nap,njar->jpr", w_x, d_w_x)
+    flat = w_x.reshape(w_x.shape[0], k * p)
+    cross = (flat.T @ flat).reshape(k, p, k, p).transpose(0, 2, 1, 3).reshape(k * k, p * p)
+    q = block.first.shape[0]
+    return (block.first.reshape(q, k * k) @ cross).reshape(q, p, p)

@@ -1,9 +1,22 @@
 """Least-squares means of an MMRM and their differences against a reference level (SAS LSMEANS / DIFF).
 
 The LS mean of a level of ``specs`` (within each level of ``by``) is the model's prediction
-averaged with equal weights over every combination of the levels of the other factors in
-the model, numeric covariates at their mean over the used observations (SAS's default,
-emmeans' default).
+averaged over every combination of the levels of the other factors in the model, numeric
+covariates at their mean over the used observations. The weights of the combinations are
+
+* ``"equal"``: SAS's default, emmeans' default;
+* ``"proportional"``: the observed frequency of each combination of the other factors
+  (jointly, pooled over ``specs`` and ``by``), as SAS's ``LSMEANS / OBSMARGINS`` (OM) and
+  emmeans' ``weights = "proportional"``. emmeans' ``"outer"`` (the product of each factor's
+  own margins) differs when two averaged factors interact in the model, and ``"cells"``
+  (frequencies within each level of ``specs``, like SAS's ``BYLEVEL``); neither is SAS's OM
+  (nor implemented here).
+  SAS counts every row of the input data set with no missing independent variable, also
+  rows with a missing response; emmeans counts the rows used in the fit. The default
+  ``margins`` (the used rows) is emmeans; pass the input data set as ``margins`` for SAS
+  (its ``OM=data-set`` form takes any data set, as here); numeric covariates stay at their
+  mean over the used rows. (On an nlme::gls fit with
+  ``varIdent`` emmeans weights the counts by nlme's variance weights; SAS and we do not.)
 """
 
 from __future__ import annotations
@@ -22,9 +35,10 @@ from dosefinding.mmrm.data import MMRMData
 from dosefinding.mmrm.grid import estimable, factor_levels, grid_design, is_factor
 from dosefinding.mmrm.inference import CoefficientInference
 
-__all__ = ["LSMeans", "lsmeans"]
+__all__ = ["LSMEANS_WEIGHTS", "LSMeans", "lsmeans"]
 
 FloatArray = NDArray[np.float64]
+LSMEANS_WEIGHTS = ("equal", "proportional")
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,8 @@ class LSMeans:
         The rows ``L`` with ``estimate = L beta``, labelled by design column.
     confidence_level
         Level of the two-sided intervals.
+    weights
+        ``"equal"`` or ``"proportional"`` (observed margins) weights of the other factors.
     """
 
     specs: str
@@ -54,11 +70,12 @@ class LSMeans:
     cov: pd.DataFrame
     contrasts: pd.DataFrame
     confidence_level: float
+    weights: str = "equal"
 
     def summary(self) -> str:
         """The two tables, laid out as SAS's "Least Squares Means" and "Differences of Least Squares Means"."""
         return "\n".join([
-            "Least Squares Means",
+            f"Least Squares Means ({self.weights} weights of the other factors)",
             self.estimates.round(4).to_string(),
             "",
             f"Differences of Least Squares Means ({self.specs} minus {self.reference!r})",
@@ -99,8 +116,14 @@ def lsmeans(
     by: str | None = None,
     reference: object = None,
     confidence_level: float = 0.95,
+    weights: str = "equal",
+    margins: pd.DataFrame | None = None,
 ) -> LSMeans:
     """LS means of ``specs`` (by ``by``) from a fit; see :meth:`MMRMResult.lsmeans`."""
+    if weights not in LSMEANS_WEIGHTS:
+        raise InputError(f"weights: must be one of {LSMEANS_WEIGHTS}, got {weights!r}")
+    if margins is not None and weights != "proportional":
+        raise InputError("margins: only used with weights='proportional'")
     variables = list(data.covariates)
     for argument, name in (("specs", specs), ("by", by)):
         if name is None:
@@ -118,16 +141,20 @@ def lsmeans(
         raise InputError(f"reference: {reference!r} is not a level of {specs!r} ({spec_levels})")
     keys = [by, specs] if by is not None else [specs]
     # The grid with the LS-mean variables first, so that averaging over the others is a
-    # Kronecker product: identity over (by, specs), equal weights over the other factors.
+    # Kronecker product: identity over (by, specs), a weight row over the other factors.
     ordered = {key: levels.pop(key) for key in keys} | levels
     for name in variables:
         if name not in ordered:
             ordered[name] = [float(data.frame[name].mean())]
     _, design, aliasing = grid_design(data, ordered)
-    averaging = reduce(
-        np.kron, [np.eye(len(values)) if name in keys else np.full((1, len(values)), 1 / len(values))
-                  for name, values in ordered.items()]
-    )
+    others = {name: values for name, values in ordered.items() if name not in keys}
+    if weights == "proportional":
+        other_weights = _observed_margins(data, others, margins)
+    else:
+        other_weights = reduce(np.kron, [np.full(len(values), 1 / len(values)) for values in others.values()],
+                               np.ones(1))
+    identity = reduce(np.kron, [np.eye(len(ordered[key])) for key in keys])
+    averaging = np.kron(identity, other_weights[None, :])
     rows = averaging @ design
     cells = list(itertools.product(*(ordered[key] for key in keys)))
     index = pd.MultiIndex.from_tuples(cells, names=keys) if by is not None else pd.Index(
@@ -159,4 +186,43 @@ def lsmeans(
         cov=pd.DataFrame(cov, index=index, columns=index),
         contrasts=pd.DataFrame(rows, index=index, columns=list(data.columns)),
         confidence_level=confidence_level,
+        weights=weights,
     )
+
+
+def _observed_margins(data: MMRMData, others: dict[str, list[object]], margins: pd.DataFrame | None) -> FloatArray:
+    """Joint relative frequencies of the combinations of ``others`` (grid order, last fastest).
+
+    Counted over ``margins`` rows with no missing right-hand-side variable (SAS OM), or
+    over the used rows of the fit when ``margins`` is None (emmeans).
+    """
+    factors = [name for name in others if is_factor(data.frame, name)]
+    if margins is None:
+        if data.weights is not None:
+            raise InputError("weights: 'proportional' with a weighted fit (SAS uses weighted margins) "
+                             "is not implemented; pass margins= or use weights='equal'")
+        frame = data.frame
+    else:
+        if not isinstance(margins, pd.DataFrame):
+            raise InputError(f"margins: must be a pandas DataFrame, got {type(margins).__name__}")
+        absent = [name for name in data.covariates if name not in margins.columns]
+        if absent:
+            raise InputError(f"margins: {absent} are not columns of margins")
+        frame = margins.loc[margins[list(data.covariates)].notna().all(axis=1)]
+        if frame.empty:
+            raise InputError(f"margins: no row has all of {list(data.covariates)} non-missing")
+    sizes = [len(values) for values in others.values()]
+    codes = []
+    for name, values in others.items():
+        if name not in factors:
+            codes.append(np.zeros(len(frame), dtype=np.intp))
+            continue
+        code = pd.Index(values).get_indexer(frame[name])
+        if (code < 0).any():
+            unknown = frame[name].to_numpy()[code < 0][0]
+            raise InputError(f"margins: column {name!r} has level {unknown!r}, not a level of the fit ({values})")
+        codes.append(code.astype(np.intp))
+    if not codes:
+        return np.ones(1)
+    counts = np.bincount(np.ravel_multi_index(codes, sizes), minlength=int(np.prod(sizes))).astype(float)
+    return counts / counts.sum()

@@ -2,6 +2,7 @@
 
 from dosefinding.mod.averaging import ModelAverage, model_average
 from dosefinding.mod.fit import DoseResponseFit, fit_dose_response
+from dosefinding.mod.from_mmrm import MMRMEstimates, mmrm_estimates
 from dosefinding.mod.mcpmod import MCPModResult, mcpmod
 from dosefinding.mod.selection import ModelSelection, aic_weights, select_model
 from dosefinding.mod.target_doses import DoseEstimate, curve_effective_dose, curve_target_dose
@@ -10,6 +11,7 @@ __all__ = [
     "DoseEstimate",
     "DoseResponseFit",
     "MCPModResult",
+    "MMRMEstimates",
     "ModelAverage",
     "ModelSelection",
     "aic_weights",
@@ -17,6 +19,7 @@ __all__ = [
     "curve_target_dose",
     "fit_dose_response",
     "mcpmod",
+    "mmrm_estimates",
     "model_average",
     "select_model",
 ]
