@@ -1,0 +1,259 @@
+"""Responder analysis per arm: counts, percentages and Clopper-Pearson intervals.
+
+A responder column may hold booleans, the numbers 0 and 1, or the ADaM flag values
+``"Y"`` and ``"N"`` (as in ``CRIT1FL`` or ``AVALC``); a missing value (NaN, None,
+``pd.NA``, or an empty string) is a missing outcome. Anything else is an
+:class:`~dosefinding.errors.InputError` naming the column and the values at fault.
+ADaM allows ``CRITyFL`` to be null for "criterion not met": such data must be filled
+with ``"N"`` first, or every null counts as a missing outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import stats
+
+from dosefinding.errors import InputError
+from dosefinding.validation import as_probability
+
+__all__ = [
+    "MissingRule",
+    "ResponderTable",
+    "arm_counts",
+    "as_responder",
+    "clopper_pearson",
+    "responder_rates",
+]
+
+MissingRule = Literal["non_responder", "exclude"]
+FloatArray = NDArray[np.float64]
+
+_TRUE = ["Y", 1]  # also matches 1.0 and True
+_FALSE = ["N", 0]  # also matches 0.0 and False
+
+
+def as_responder(values: pd.Series, name: str) -> FloatArray:
+    """Responder values as floats: 1.0, 0.0, or NaN for a missing outcome.
+
+    Examples
+    --------
+    >>> as_responder(pd.Series(["Y", "N", None, ""]), "CRIT1FL").tolist()
+    [1.0, 0.0, nan, nan]
+    """
+    series = pd.Series(values)
+    missing = series.isna().to_numpy() | (series.astype(object) == "").to_numpy()
+    present = series[~missing]
+    is_true = present.isin(_TRUE).to_numpy()
+    is_false = present.isin(_FALSE).to_numpy()
+    bad = ~(is_true | is_false)
+    if bad.any():
+        shown = sorted({repr(v) for v in present[bad].unique()})[:5]
+        raise InputError(
+            f"{name}: responder values must be True/False, 1/0 or 'Y'/'N' (missing allowed), "
+            f"got {', '.join(shown)}"
+        )
+    out = np.full(series.size, np.nan)
+    out[np.flatnonzero(~missing)] = is_true.astype(float)
+    return out
+
+
+def clopper_pearson(
+    x: NDArray[np.int64] | int, n: NDArray[np.int64] | int, confidence_level: float = 0.95
+) -> tuple[FloatArray, FloatArray]:
+    """Clopper-Pearson (exact) two-sided limits for ``x`` responders out of ``n``, vectorised.
+
+    The limits are the beta quantiles of R ``binom.test``: 0 when ``x = 0`` and 1 when
+    ``x = n``.
+
+    Examples
+    --------
+    >>> lower, upper = clopper_pearson([0, 42], [10, 47])
+    >>> lower.round(4).tolist(), upper.round(4).tolist()
+    ([0.0, 0.769], [0.3085, 0.9645])
+    """
+    x_arr = np.atleast_1d(np.asarray(x, dtype=float))
+    n_arr = np.atleast_1d(np.asarray(n, dtype=float))
+    if np.any(n_arr < 1) or np.any(x_arr < 0) or np.any(x_arr > n_arr):
+        raise InputError(f"x, n: need 0 <= x <= n and n >= 1, got x={x_arr.tolist()}, n={n_arr.tolist()}")
+    tail = (1.0 - as_probability(confidence_level, "confidence_level")) / 2.0
+    with np.errstate(invalid="ignore"):
+        lower = np.where(x_arr > 0, stats.beta.ppf(tail, x_arr, n_arr - x_arr + 1), 0.0)
+        upper = np.where(x_arr < n_arr, stats.beta.isf(tail, x_arr + 1, n_arr - x_arr), 1.0)
+    return lower, upper
+
+
+@dataclass(frozen=True)
+class ArmCounts:
+    """Responders and analysed patients per arm (and stratum), and missing outcomes per arm."""
+
+    arms: list[object]
+    strata: list[object] | None
+    responders: NDArray[np.int64]
+    n: NDArray[np.int64]
+    n_missing: NDArray[np.int64]
+
+
+def arm_counts(
+    data: pd.DataFrame,
+    arm: str,
+    response: str,
+    *,
+    strata: str | None = None,
+    missing: MissingRule = "non_responder",
+    arms: list[object] | None = None,
+) -> ArmCounts:
+    """Count responders per arm (rows) and stratum (columns, one column without ``strata``).
+
+    Missing outcomes count as non-responders (``missing="non_responder"``) or are left
+    out (``"exclude"``). Arms come in the order of ``arms``, else of a categorical
+    column's categories, else sorted.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"arm": ["A", "A", "B"], "y": [1, None, 0]})
+    >>> c = arm_counts(df, "arm", "y")
+    >>> c.responders.ravel().tolist(), c.n.ravel().tolist(), c.n_missing.tolist()
+    ([1, 0], [2, 1], [1, 0])
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"data: must be a pandas DataFrame, got {type(data).__name__}")
+    if missing not in ("non_responder", "exclude"):
+        raise InputError(f"missing: must be 'non_responder' or 'exclude', got {missing!r}")
+    columns = [arm, response] + ([strata] if strata is not None else [])
+    absent = [c for c in columns if c not in data.columns]
+    if absent:
+        raise InputError(f"data: column(s) {absent} not found; columns are {list(data.columns)}")
+    if data[arm].isna().any():
+        raise InputError(f"{arm}: {int(data[arm].isna().sum())} row(s) have no arm")
+    y = as_responder(data[response], response)
+    arm_levels = _levels(data[arm], arms, arm)
+    arm_index = pd.Categorical(data[arm], categories=arm_levels).codes
+    if strata is not None:
+        if data[strata].isna().any():
+            raise InputError(f"{strata}: {int(data[strata].isna().sum())} row(s) have no stratum")
+        stratum_levels = _levels(data[strata], None, strata)
+        stratum_index = pd.Categorical(data[strata], categories=stratum_levels).codes
+    else:
+        stratum_levels, stratum_index = None, np.zeros(len(data), dtype=np.int64)
+    keep = arm_index >= 0
+    is_missing = np.isnan(y)
+    if missing == "exclude":
+        analysed = keep & ~is_missing
+    else:
+        analysed = keep
+    shape = (len(arm_levels), 1 if stratum_levels is None else len(stratum_levels))
+    cell = arm_index * shape[1] + stratum_index
+    size = shape[0] * shape[1]
+    n = np.bincount(cell[analysed], minlength=size).reshape(shape)
+    r = np.bincount(cell[analysed & (y == 1)], minlength=size).reshape(shape)
+    n_missing = np.bincount(arm_index[keep & is_missing], minlength=shape[0])
+    return ArmCounts(list(arm_levels), stratum_levels, r, n, n_missing)
+
+
+def _levels(column: pd.Series, given: list[object] | None, name: str) -> list[object]:
+    present = list(pd.unique(column.dropna()))
+    if given is not None:
+        unknown = [a for a in given if a not in present]
+        if unknown:
+            raise InputError(f"{name}: value(s) {unknown} not found; values are {present}")
+        return list(given)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return [c for c in column.cat.categories if c in present]
+    return sorted(present, key=lambda v: (str(type(v)), v))
+
+
+@dataclass(frozen=True)
+class ResponderTable:
+    """Responders per arm with Clopper-Pearson intervals.
+
+    Attributes
+    ----------
+    table
+        One row per arm: ``n`` (patients analysed), ``responders``, ``missing``
+        (missing outcomes), ``percent``, ``lower``, ``upper`` (interval, in percent).
+    missing_rule
+        How missing outcomes were counted: ``"non_responder"`` or ``"exclude"``.
+    confidence_level
+        Level of the two-sided intervals.
+    """
+
+    table: pd.DataFrame
+    missing_rule: MissingRule
+    confidence_level: float
+
+    def summary(self) -> str:
+        """The table as a clinical summary prints it: ``n/N (%)`` and the exact interval."""
+        t = self.table
+        rows = pd.DataFrame(
+            {
+                "n/N": [f"{r}/{n}" for r, n in zip(t["responders"], t["n"], strict=True)],
+                "%": t["percent"].round(1),
+                f"{100 * self.confidence_level:g}% CI (Clopper-Pearson)": [
+                    f"({lo:.1f}, {hi:.1f})" for lo, hi in zip(t["lower"], t["upper"], strict=True)
+                ],
+                "missing": t["missing"],
+            },
+            index=t.index,
+        )
+        rule = "counted as non-responders" if self.missing_rule == "non_responder" else "excluded"
+        return "\n".join(["Responders", rows.to_string(), "", f"Missing outcomes {rule}."])
+
+
+def responder_rates(
+    data: pd.DataFrame,
+    *,
+    arm: str,
+    response: str,
+    missing: MissingRule = "non_responder",
+    arms: list[object] | None = None,
+    confidence_level: float = 0.95,
+) -> ResponderTable:
+    """Responder percentages per arm with Clopper-Pearson (exact) intervals.
+
+    Parameters
+    ----------
+    data
+        One row per patient.
+    arm, response
+        Column names of the arm and of the responder outcome (True/False, 1/0 or
+        ``"Y"``/``"N"``; missing allowed).
+    missing
+        ``"non_responder"`` (default, as in study A2201): a missing outcome counts as a
+        non-responder in the denominator; ``"exclude"``: the patient is left out.
+    arms
+        The arms to report, in this order (default: all, sorted or in categorical order).
+    confidence_level
+        Level of the two-sided intervals.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"TRT01P": ["Placebo"] * 4 + ["300 mg"] * 4,
+    ...                    "CRIT1FL": ["Y", "N", "N", None, "Y", "Y", "Y", "N"]})
+    >>> res = responder_rates(df, arm="TRT01P", response="CRIT1FL", arms=["Placebo", "300 mg"])
+    >>> res.table[["n", "responders", "percent"]].to_dict("index")
+    {'Placebo': {'n': 4, 'responders': 1, 'percent': 25.0}, '300 mg': {'n': 4, 'responders': 3, 'percent': 75.0}}
+    """
+    level = as_probability(confidence_level, "confidence_level")
+    counts = arm_counts(data, arm, response, missing=missing, arms=arms)
+    n, r = counts.n[:, 0], counts.responders[:, 0]
+    empty = [a for a, k in zip(counts.arms, n, strict=True) if k == 0]
+    if empty:
+        raise InputError(f"{arm}: arm(s) {empty} have no patient with an outcome to analyse")
+    lower, upper = clopper_pearson(r, n, level)
+    table = pd.DataFrame(
+        {
+            "n": n,
+            "responders": r,
+            "missing": counts.n_missing,
+            "percent": 100.0 * r / n,
+            "lower": 100.0 * lower,
+            "upper": 100.0 * upper,
+        },
+        index=pd.Index(counts.arms, name=arm),
+    )
+    return ResponderTable(table=table, missing_rule=missing, confidence_level=level)
