@@ -1,0 +1,187 @@
+"""Eligibility screening: a study's inclusion rules as data, with the reason for every failure.
+
+A rule is a mapping ``{"id", "field", "op", "value", "text"}``: ``op`` is one of
+``>=, >, <=, <, ==, !=, between, in, is_true``; ``between`` takes ``[low, high]`` (both
+included). Rules come from a list of dicts or the ``[[rule]]`` tables of a TOML file. A
+subject fails a rule when the field is missing, not of the right type, or outside the rule;
+every failed rule is reported, not only the first.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dosefinding.errors import InputError
+
+__all__ = ["A2201_RULES", "EligibilityRules", "Rule", "RuleFailure", "ScreeningResult"]
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
+}
+OPERATORS = (*_COMPARE, "between", "in", "is_true")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One inclusion rule: ``field op value``, with its identifier and its protocol text."""
+
+    id: str
+    field: str
+    op: str
+    value: Any
+    text: str
+
+    @classmethod
+    def from_mapping(cls, rule: Mapping[str, Any], position: int) -> Rule:
+        """A rule from a dict, or InputError naming the rule and the key at fault."""
+        where = f"rules[{position}]"
+        if not isinstance(rule, Mapping):
+            raise InputError(f"{where}: must be a mapping with id, field, op, value, got {rule!r}")
+        for key in ("id", "field", "op"):
+            if not isinstance(rule.get(key), str) or not rule[key]:
+                raise InputError(f"{where}.{key}: must be a non-empty string, got {rule.get(key)!r}")
+        op = rule["op"]
+        if op not in OPERATORS:
+            raise InputError(f"{where}.op: must be one of {list(OPERATORS)}, got {op!r}")
+        value = rule.get("value")
+        if op == "between":
+            if not isinstance(value, Sequence) or len(value) != 2 or not all(_is_number(v) for v in value):
+                raise InputError(f"{where}.value: 'between' needs [low, high], got {value!r}")
+            value = (float(value[0]), float(value[1]))
+        elif op == "in":
+            if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+                raise InputError(f"{where}.value: 'in' needs a non-empty list, got {value!r}")
+            value = tuple(value)
+        elif op == "is_true":
+            value = True
+        elif op in ("==", "!="):
+            if value is None:
+                raise InputError(f"{where}.value: {op!r} needs a value")
+        elif not _is_number(value):
+            raise InputError(f"{where}.value: {op!r} needs a number, got {value!r}")
+        text = str(rule.get("text", f"{rule['field']} {op} {value}"))
+        return cls(id=rule["id"], field=rule["field"], op=op, value=value, text=text)
+
+    def failure(self, subject: Mapping[str, Any]) -> str | None:
+        """Why ``subject`` fails this rule, or None if it passes."""
+        if self.field not in subject or subject[self.field] is None:
+            return f"{self.field} missing"
+        x = subject[self.field]
+        if self.op == "is_true":
+            return None if x is True else f"{self.field} is {x!r}, must be true"
+        if self.op in ("in", "==", "!="):
+            ok = x in self.value if self.op == "in" else _COMPARE[self.op](x, self.value)
+            return None if ok else f"{self.field} = {x!r}, must be {self.op} {_show(self.value)}"
+        if not _is_number(x):
+            return f"{self.field} = {x!r} is not a number"
+        if self.op == "between":
+            low, high = self.value
+            return None if low <= x <= high else f"{self.field} = {x:g}, must be between {low:g} and {high:g}"
+        return None if _COMPARE[self.op](x, self.value) else f"{self.field} = {x:g}, must be {self.op} {self.value:g}"
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _show(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One failed rule: its identifier, protocol text and the reason."""
+
+    rule: str
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScreeningResult:
+    """The outcome of screening one subject."""
+
+    eligible: bool
+    failures: tuple[RuleFailure, ...]
+
+    def summary(self) -> str:
+        """ELIGIBLE, or NOT ELIGIBLE with one line per failed rule."""
+        if self.eligible:
+            return "ELIGIBLE"
+        return "\n".join(["NOT ELIGIBLE"] + [f"  {f.rule}: {f.text} ({f.reason})" for f in self.failures])
+
+
+@dataclass(frozen=True)
+class EligibilityRules:
+    """A study's inclusion rules.
+
+    Examples
+    --------
+    >>> result = A2201_RULES.screen({"AGE": 80, "ESSDAI7": 7, "ESSPRI": 6, "ANTIRO": True, "SALFLOW": 0.3})
+    >>> print(result.summary())
+    NOT ELIGIBLE
+      AGE: Age 18 to 75 years (AGE = 80, must be between 18 and 75)
+    """
+
+    rules: tuple[Rule, ...]
+
+    @classmethod
+    def from_list(cls, rules: Sequence[Mapping[str, Any]]) -> EligibilityRules:
+        """Rules from a list of dicts."""
+        if isinstance(rules, (str, Mapping)) or not isinstance(rules, Sequence):
+            raise InputError(f"rules: must be a list of rule mappings, got {type(rules).__name__}")
+        parsed = tuple(Rule.from_mapping(rule, i) for i, rule in enumerate(rules))
+        ids = [r.id for r in parsed]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            raise InputError(f"rules: duplicate rule id(s) {duplicated}")
+        return cls(parsed)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> EligibilityRules:
+        """Rules from the ``[[rule]]`` tables of a TOML file."""
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"path: cannot read eligibility rules from {str(path)!r} ({exc})") from None
+        return cls.from_list(data.get("rule", []))
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """The rules as a list of plain dicts (JSON-ready)."""
+        return [
+            {"id": r.id, "field": r.field, "op": r.op, "value": list(r.value) if isinstance(r.value, tuple) else r.value,
+             "text": r.text}
+            for r in self.rules
+        ]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields the rules read, in order."""
+        return tuple(dict.fromkeys(r.field for r in self.rules))
+
+    def screen(self, subject: Mapping[str, Any]) -> ScreeningResult:
+        """Screen one subject (a mapping of field to value); every failed rule is reported."""
+        failures = []
+        for rule in self.rules:
+            reason = rule.failure(subject)
+            if reason is not None:
+                failures.append(RuleFailure(rule=rule.id, text=rule.text, reason=reason))
+        return ScreeningResult(eligible=not failures, failures=tuple(failures))
+
+
+A2201_RULES = EligibilityRules.from_list([
+    {"id": "AGE", "field": "AGE", "op": "between", "value": [18, 75], "text": "Age 18 to 75 years"},
+    {"id": "ESSDAI7", "field": "ESSDAI7", "op": ">=", "value": 6,
+     "text": "ESSDAI >= 6 over 7 domains (biological, haematological, articular, cutaneous, glandular, "
+             "lymphadenopathy, constitutional)"},
+    {"id": "ESSPRI", "field": "ESSPRI", "op": ">=", "value": 5, "text": "ESSPRI >= 5"},
+    {"id": "ANTIRO", "field": "ANTIRO", "op": "is_true", "value": True, "text": "Anti-Ro/SSA positive"},
+    {"id": "SALFLOW", "field": "SALFLOW", "op": ">", "value": 0.1, "text": "Stimulated salivary flow > 0.1 mL/min"},
+])
+"""The key inclusion criteria of study A2201 (Bowman et al., Lancet 2022)."""

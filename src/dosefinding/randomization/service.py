@@ -1,0 +1,366 @@
+"""The randomisation web service (FastAPI): roles, tokens, role-filtered responses, pages.
+
+Roles and what they see:
+
+- ``investigator``: screens and randomises; sees the randomisation and kit numbers, never
+  the arm, except through an emergency unblinding of one subject (with a reason; logged
+  and reported).
+- ``pharmacist`` (unblinded): the arm and kit of a subject, to prepare the syringe.
+- ``dmc`` (unblinded statistician of the Data Monitoring Committee): aggregate reports by
+  arm, the list export, ADSL with TRT01P.
+- ``blinded_statistician``: blinded reports, ADSL without TRT01P.
+- ``auditor``: the audit trail and its verification, list verification.
+- ``admin``: sets up the study and the users.
+
+Every response is a pydantic model with explicit fields, so a field that is not in the
+role's model cannot reach it; no error message names an arm. Every successful action is
+one transaction together with its audit record; a refused request (any 4xx) changes
+nothing, the audit trail included. Investigators are not tied to sites, and one database
+holds one study, which cannot be changed once set up. A seed given at set-up lets whoever
+knows it regenerate the list: leave it out in production and the server draws a secret
+one, which only the DMC's list export shows.
+"""
+
+# No `from __future__ import annotations`: FastAPI needs the route annotations evaluated in place.
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from dosefinding.randomization.pages import PHARMACY_PAGE, SITE_PAGE
+from dosefinding.randomization.store import ROLES, Actor, ServiceError, Store
+
+__all__ = ["create_app"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StudySetup(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    arms: list[str] = Field(min_length=2)
+    ratio: list[int] | None = None
+    strata: dict[str, list[str]] = Field(default_factory=dict)
+    method: Literal["permuted_blocks", "minimisation"] = "permuted_blocks"
+    block_multiples: list[int] = Field(default_factory=lambda: [1, 2])
+    n_per_stratum: int = Field(ge=1, le=100_000)
+    seed: int | None = Field(default=None, ge=0, description="leave out in production: the server draws a secret one")
+    p: float = Field(default=0.8, gt=0, le=1)
+    eligibility: list[dict[str, Any]] | None = None
+    doses: dict[str, float] | None = None
+
+
+class UserCreate(_Model):
+    username: str = Field(min_length=1, max_length=100)
+    role: Literal[ROLES]  # type: ignore[valid-type]
+    ttl_hours: float = Field(default=24 * 90, gt=0)
+
+
+class Screening(_Model):
+    subject_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    site: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any]
+
+
+class Randomisation(_Model):
+    strata: dict[str, str] = Field(default_factory=dict)
+
+
+class Unblinding(_Model):
+    reason: str = Field(min_length=5, max_length=2000)
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+
+
+class UserCreated(BaseModel):
+    username: str
+    role: str
+    token: str
+
+
+class StudyOut(BaseModel):
+    name: str
+    method: str
+    arms: list[str]
+    ratio: list[int]
+    strata: dict[str, list[str]]
+    eligibility: list[dict[str, Any]]
+    list_sha256: str
+
+
+class Failure(BaseModel):
+    rule: str
+    text: str
+    reason: str
+
+
+class ScreeningOut(BaseModel):
+    subject_id: str
+    site: str
+    eligible: bool
+    failures: list[Failure]
+
+
+class Confirmation(BaseModel):
+    subject_id: str
+    site: str
+    randomisation_number: int
+    kit_number: int
+    stratum: str
+    strata: dict[str, str]
+    randomised_at: str
+    randomised_by: str
+
+
+class SubjectStatus(BaseModel):
+    subject_id: str
+    site: str
+    eligible: bool
+    failures: list[Failure]
+    screened_at: str
+    randomised: bool
+    unblinded: bool
+    randomisation_number: int | None = None
+    kit_number: int | None = None
+    stratum: str | None = None
+    strata: dict[str, str] | None = None
+    randomised_at: str | None = None
+    randomised_by: str | None = None
+
+
+class PharmacyOut(BaseModel):
+    subject_id: str
+    site: str
+    randomisation_number: int
+    kit_number: int
+    arm: str
+    randomised_at: str
+
+
+class UnblindOut(BaseModel):
+    subject_id: str
+    randomisation_number: int
+    arm: str
+    unblinded_at: str
+    unblinded_by: str
+
+
+class BlindedReport(BaseModel):
+    screened: int
+    eligible: int
+    randomised: int
+    by_stratum: dict[str, int]
+    by_site: dict[str, int]
+    emergency_unblindings: int
+
+
+class UnblindedReport(BaseModel):
+    randomised: int
+    by_stratum_arm: dict[str, dict[str, int]]
+    by_arm: dict[str, int]
+    completed_blocks: int
+    completed_blocks_balanced: bool
+
+
+class UnblindingEvent(BaseModel):
+    subject_id: str
+    site: str
+    unblinded_by: str
+    unblinded_at: str
+    reason: str
+
+
+class AuditRecord(BaseModel):
+    seq: int
+    ts: str
+    actor: str
+    role: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditCheck(BaseModel):
+    valid: bool
+    n_records: int
+    head_hash: str
+    first_invalid: int | None
+    reason: str
+
+
+class ListCheck(BaseModel):
+    list_sha256: str
+    digest_matches: bool
+    regenerates: bool
+    valid: bool
+
+
+class ListExport(BaseModel):
+    csv: str
+    parameters: dict[str, Any]
+    list_sha256: str
+
+
+class AdslOut(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "malformed JSON body: " + "; ".join(str(e.get("ctx", {}).get("error", "")) for e in errors)
+    parts = []
+    for e in errors:
+        location = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{location}: {e.get('msg', 'invalid')}")
+    return 422, "invalid request: " + "; ".join(parts)
+
+
+def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store | None = None) -> FastAPI:
+    """The FastAPI application of the randomisation service on ``database_url``.
+
+    Examples
+    --------
+    >>> from fastapi.testclient import TestClient
+    >>> app = create_app("sqlite://")
+    >>> token = app.state.store.add_user("admin", "admin", bootstrap=True)
+    >>> TestClient(app).get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()
+    {'username': 'admin', 'role': 'admin'}
+    """
+    db = store if store is not None else Store(database_url)
+    app = FastAPI(title="dosefinding randomisation", version="1")
+    app.state.store = db
+
+    @app.exception_handler(ServiceError)
+    def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message = _validation_message(exc)
+        return JSONResponse({"detail": message}, status_code=status)
+
+    def actor(authorization: Annotated[str | None, Header()] = None) -> Actor:
+        scheme, _, token = (authorization or "").partition(" ")
+        if authorization and scheme.lower() != "bearer":
+            raise ServiceError(401, "invalid token: use 'Authorization: Bearer <token>'")
+        return db.authenticate(token.strip() or None)
+
+    def role(*allowed: str, what: str) -> Any:
+        def check(who: Annotated[Actor, Depends(actor)]) -> Actor:
+            if who.role not in allowed:
+                raise ServiceError(403, f"role {who.role!r} may not {what}")
+            return who
+
+        return check
+
+    Caller = Annotated[Actor, Depends(actor)]
+    Admin = Annotated[Actor, Depends(role("admin", what="administer the study"))]
+    Investigator = Annotated[Actor, Depends(role("investigator", what="screen, randomise or unblind subjects"))]
+    Pharmacist = Annotated[Actor, Depends(role("pharmacist", what="see the pharmacy view"))]
+    Dmc = Annotated[Actor, Depends(role("dmc", what="see unblinded reports or exports"))]
+    Auditor = Annotated[Actor, Depends(role("auditor", what="read the audit trail"))]
+    Verifier = Annotated[Actor, Depends(role("auditor", "admin", what="verify the audit trail or the list"))]
+    Viewer = Annotated[Actor, Depends(role("investigator", "pharmacist", "dmc", "blinded_statistician", "admin",
+                                           what="view subjects"))]
+    Reporter = Annotated[Actor, Depends(role("blinded_statistician", "dmc", "admin", "auditor",
+                                             what="see blinded reports"))]
+    Exporter = Annotated[Actor, Depends(role("blinded_statistician", "dmc", what="export ADSL"))]
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def site_page() -> str:
+        return SITE_PAGE
+
+    @app.get("/pharmacy", response_class=HTMLResponse, include_in_schema=False)
+    def pharmacy_page() -> str:
+        return PHARMACY_PAGE
+
+    @app.get("/api/me", response_model=Me)
+    def me(who: Caller) -> Me:
+        return Me(username=who.username, role=who.role)
+
+    @app.post("/api/admin/study", response_model=StudyOut, status_code=201)
+    def setup_study(body: StudySetup, who: Admin) -> Any:
+        return db.setup_study(who, body.model_dump())
+
+    @app.post("/api/admin/users", response_model=UserCreated, status_code=201)
+    def create_user(body: UserCreate, who: Admin) -> Any:
+        token = db.add_user(body.username, body.role, ttl_hours=body.ttl_hours, actor=who)
+        return {"username": body.username, "role": body.role, "token": token}
+
+    @app.post("/api/admin/users/{username}/revoke", status_code=204)
+    def revoke_user(username: str, who: Admin) -> None:
+        db.revoke_user(who, username)
+
+    @app.get("/api/study", response_model=StudyOut)
+    def study(who: Caller) -> Any:
+        return db.study_public(who)
+
+    @app.post("/api/subjects/screen", response_model=ScreeningOut, status_code=201)
+    def screen(body: Screening, who: Investigator) -> Any:
+        return db.screen(who, body.subject_id, body.site, body.data)
+
+    @app.post("/api/subjects/{subject_id}/randomise", response_model=Confirmation, status_code=201)
+    def randomise(subject_id: str, body: Randomisation, who: Investigator) -> Any:
+        return db.randomise(who, subject_id, body.strata)
+
+    @app.get("/api/subjects/{subject_id}", response_model=SubjectStatus)
+    def subject(subject_id: str, who: Viewer) -> Any:
+        return db.subject_status(who, subject_id)
+
+    @app.post("/api/subjects/{subject_id}/unblind", response_model=UnblindOut)
+    def unblind(subject_id: str, body: Unblinding, who: Investigator) -> Any:
+        return db.unblind(who, subject_id, body.reason)
+
+    @app.get("/api/pharmacy/subjects/{subject_id}", response_model=PharmacyOut)
+    def pharmacy(subject_id: str, who: Pharmacist) -> Any:
+        return db.pharmacy_view(who, subject_id)
+
+    @app.get("/api/reports/blinded", response_model=BlindedReport)
+    def blinded_report(who: Reporter) -> Any:
+        return db.blinded_report(who)
+
+    @app.get("/api/reports/unblinded", response_model=UnblindedReport)
+    def unblinded_report(who: Dmc) -> Any:
+        return db.unblinded_report(who)
+
+    @app.get("/api/reports/unblinding", response_model=list[UnblindingEvent])
+    def unblinding_report(who: Reporter) -> Any:
+        return db.unblinding_report(who)
+
+    @app.get("/api/audit", response_model=list[AuditRecord])
+    def audit(who: Auditor, after: Annotated[int, Query(ge=0)] = 0,
+              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Any:
+        return db.audit_records(who, after=after, limit=limit)
+
+    @app.get("/api/audit/verify", response_model=AuditCheck)
+    def audit_verify(who: Verifier) -> Any:
+        check = db.verify_audit()
+        return {"valid": check.valid, "n_records": check.n_records, "head_hash": check.head_hash,
+                "first_invalid": check.first_invalid, "reason": check.reason}
+
+    @app.get("/api/list/verify", response_model=ListCheck)
+    def list_verify(who: Verifier) -> Any:
+        return db.verify_list(who)
+
+    @app.get("/api/export/list", response_model=ListExport)
+    def list_export(who: Dmc) -> Any:
+        return db.export_list(who)
+
+    @app.get("/api/export/adsl", response_model=AdslOut)
+    def adsl(who: Exporter) -> Any:
+        frame = db.adsl(who, unblinded=who.role == "dmc")
+        return {"columns": list(frame.columns), "rows": frame.astype(object).values.tolist()}
+
+    return app

@@ -1,0 +1,777 @@
+"""The randomisation database (SQLAlchemy 2.x): study, users, list, subjects, audit trail.
+
+Every operation is one transaction that also appends its audit record, so an action and
+its record are committed together or not at all. Allocation is atomic: on SQLite every
+transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, WAL journal,
+``synchronous=FULL``); on PostgreSQL the audit chain head is read ``FOR UPDATE``, which
+serialises writers in the same way. The next list entry of a stratum is the unused entry
+with the smallest sequence number; ``SKIP LOCKED`` is not used on purpose, because an
+entry skipped past a transaction that then rolls back would leave a hole in the list.
+
+The arms live in their own table (``slot_arms``); only the pharmacist's view, the
+emergency unblinding, the DMC report and the unblinded exports read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from dosefinding.errors import DoseFindingError, InputError
+from dosefinding.randomization.audit import GENESIS_HASH, AuditVerification, record_hash, verify_chain
+from dosefinding.randomization.eligibility import A2201_RULES, EligibilityRules
+from dosefinding.randomization.lists import AllocationList, permuted_block_list, stratum_labels
+from dosefinding.randomization.minimisation import Minimisation, minimisation_arm, minimisation_uniforms
+
+__all__ = ["ROLES", "ServiceError", "Store", "adsl_randomisation", "verify_audit"]
+
+ROLES = ("investigator", "pharmacist", "dmc", "blinded_statistician", "auditor", "admin")
+UNBLINDED_ROLES = frozenset({"pharmacist", "dmc"})
+
+
+class ServiceError(DoseFindingError):
+    """A request the service refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StudyRow(Base):
+    __tablename__ = "study"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    list_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(String(40))
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(40))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Float)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SlotRow(Base):
+    """One list entry; ``subject_id`` is set when the entry is used."""
+
+    __tablename__ = "slots"
+    __table_args__ = (UniqueConstraint("stratum", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stratum: Mapped[str] = mapped_column(String(200), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    block: Mapped[int] = mapped_column(Integer)
+    block_size: Mapped[int] = mapped_column(Integer)
+    rand_no: Mapped[int] = mapped_column(Integer, unique=True)
+    kit_no: Mapped[int] = mapped_column(Integer, unique=True)
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"), unique=True, nullable=True)
+    strata: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    randomised_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    randomised_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class SlotArmRow(Base):
+    __tablename__ = "slot_arms"
+    slot_id: Mapped[int] = mapped_column(ForeignKey("slots.id"), primary_key=True)
+    arm: Mapped[str] = mapped_column(String(200))
+
+
+class SubjectRow(Base):
+    __tablename__ = "subjects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    usubjid: Mapped[str] = mapped_column(String(100), unique=True)
+    site: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    failures: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    screened_at: Mapped[str] = mapped_column(String(40))
+    screened_by: Mapped[str] = mapped_column(String(100))
+
+
+class UnblindingRow(Base):
+    __tablename__ = "unblindings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly as hashed
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHeadRow(Base):
+    __tablename__ = "chain_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+_APPEND_ONLY_SQLITE = [
+    ("CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"),
+    ("CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"),
+    ("CREATE TRIGGER IF NOT EXISTS arms_no_update BEFORE UPDATE ON slot_arms "
+    "BEGIN SELECT RAISE(ABORT, 'slot_arms is read-only'); END"),
+    ("CREATE TRIGGER IF NOT EXISTS slot_used_once BEFORE UPDATE OF subject_id ON slots "
+    "WHEN OLD.subject_id IS NOT NULL BEGIN SELECT RAISE(ABORT, 'list entry already used'); END"),
+]
+_APPEND_ONLY_POSTGRESQL = [  # '%%' is a literal '%' for the driver
+    ("CREATE OR REPLACE FUNCTION dosefinding_append_only() RETURNS trigger AS $$ BEGIN "
+     "RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql"),
+    ("CREATE OR REPLACE FUNCTION dosefinding_slot_used_once() RETURNS trigger AS $$ BEGIN "
+     "IF OLD.subject_id IS NOT NULL AND NEW.subject_id IS DISTINCT FROM OLD.subject_id THEN "
+     "RAISE EXCEPTION 'list entry already used'; END IF; RETURN NEW; END; $$ LANGUAGE plpgsql"),
+    "DROP TRIGGER IF EXISTS audit_append_only ON audit_log",
+    ("CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit_log "
+     "FOR EACH ROW EXECUTE FUNCTION dosefinding_append_only()"),
+    "DROP TRIGGER IF EXISTS arms_read_only ON slot_arms",
+    ("CREATE TRIGGER arms_read_only BEFORE UPDATE OR DELETE ON slot_arms "
+     "FOR EACH ROW EXECUTE FUNCTION dosefinding_append_only()"),
+    "DROP TRIGGER IF EXISTS slot_used_once ON slots",
+    ("CREATE TRIGGER slot_used_once BEFORE UPDATE ON slots "
+     "FOR EACH ROW EXECUTE FUNCTION dosefinding_slot_used_once()"),
+]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine for ``database_url``; SQLite gets WAL, full sync and write-locking transactions."""
+    if database_url.startswith("sqlite"):
+        memory = database_url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(database_url, connect_args={"timeout": 60, "check_same_thread": False},
+                               **({"poolclass": StaticPool} if memory else {}))
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            read_only = connection.get_execution_options().get("read_only", False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(database_url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """The study as set up (it never changes afterwards)."""
+
+    name: str
+    config: dict[str, Any]
+    list_digest: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller."""
+
+    username: str
+    role: str
+
+
+class Store:
+    """The randomisation database and the operations on it; each method is one transaction.
+
+    Examples
+    --------
+    >>> store = Store("sqlite://")
+    >>> token = store.add_user("admin", "admin", bootstrap=True)
+    >>> store.authenticate(token).role
+    'admin'
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self.engine = make_engine(database_url)
+        self._study_info: StudyInfo | None = None
+        self._write_lock: Any = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(read_only=True), expire_on_commit=False)
+        Base.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            for statement in _APPEND_ONLY_SQLITE if self.engine.dialect.name == "sqlite" else (
+                _APPEND_ONLY_POSTGRESQL if self.engine.dialect.name == "postgresql" else []
+            ):
+                conn.exec_driver_sql(statement)
+        with self.transaction() as s:
+            if s.get(ChainHeadRow, 1) is None:
+                s.add(ChainHeadRow(id=1, seq=0, hash=GENESIS_HASH))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite); rolled back on any error."""
+        # SQLite admits one writer; threads of this process queue on a lock, which wakes
+        # the next at once, instead of polling in SQLite's busy handler (sleeps of up to
+        # 100 ms). Other processes still wait on SQLite's own lock.
+        with self._write_lock, self._sessions() as session, session.begin():
+            yield session
+
+    def _audit(self, s: Session, actor: Actor, action: str, subject: str | None, details: Mapping[str, Any]) -> None:
+        s.flush()  # pending ORM changes first, so that the record follows them
+        head_seq, head_hash = s.execute(
+            select(ChainHeadRow.seq, ChainHeadRow.hash).where(ChainHeadRow.id == 1).with_for_update()
+        ).one()
+        record = {
+            "seq": head_seq + 1, "ts": _now(), "actor": actor.username, "role": actor.role,
+            "action": action, "subject": subject, "details": dict(details),
+        }
+        digest = record_hash(head_hash, record)
+        s.execute(AuditRow.__table__.insert().values(
+            seq=record["seq"], ts=record["ts"], actor=actor.username, role=actor.role, action=action,
+            subject=subject, details=json.dumps(record["details"], sort_keys=True, separators=(",", ":")),
+            prev_hash=head_hash, hash=digest,
+        ))
+        s.execute(ChainHeadRow.__table__.update().where(ChainHeadRow.id == 1).values(seq=record["seq"], hash=digest))
+
+    # --- users and tokens -------------------------------------------------------------
+
+    def add_user(
+        self, username: str, role: str, *, ttl_hours: float = 24 * 90, actor: Actor | None = None,
+        bootstrap: bool = False,
+    ) -> str:
+        """Create a user and return its token (shown once; only its hash is stored).
+
+        ``bootstrap=True`` creates the first administrator of an empty database.
+        """
+        if role not in ROLES:
+            raise ServiceError(422, f"role: must be one of {list(ROLES)}, got {role!r}")
+        if not username or len(username) > 100:
+            raise ServiceError(422, "username: must be 1 to 100 characters")
+        if not ttl_hours > 0:
+            raise ServiceError(422, f"ttl_hours: must be positive, got {ttl_hours!r}")
+        secret = secrets.token_urlsafe(32)
+        with self.transaction() as s:
+            if bootstrap:
+                if s.scalar(select(func.count()).select_from(UserRow).where(UserRow.role == "admin")):
+                    raise ServiceError(409, "an administrator already exists")
+                actor = Actor(username, "admin")
+            elif actor is None or actor.role != "admin":
+                raise ServiceError(403, "only the administrator creates users")
+            if s.scalar(select(UserRow).where(UserRow.username == username)) is not None:
+                raise ServiceError(409, f"username: {username!r} already exists")
+            user = UserRow(username=username, role=role, secret_hash=_hash_secret(secret),
+                           expires_at=time.time() + ttl_hours * 3600.0, revoked=False)
+            s.add(user)
+            s.flush()
+            self._audit(s, actor, "user.create", None, {"username": username, "role": role, "ttl_hours": ttl_hours})
+            return f"{user.id}.{secret}"
+
+    def revoke_user(self, actor: Actor, username: str) -> None:
+        """Revoke a user's token."""
+        with self.transaction() as s:
+            user = s.scalar(select(UserRow).where(UserRow.username == username))
+            if user is None:
+                raise ServiceError(404, f"username: no user {username!r}")
+            user.revoked = True
+            self._audit(s, actor, "user.revoke", None, {"username": username})
+
+    def authenticate(self, token: str | None) -> Actor:
+        """The user holding ``token``, or ServiceError 401 (missing, malformed, wrong, revoked, expired)."""
+        if not token:
+            raise ServiceError(401, "missing token: send 'Authorization: Bearer <token>'")
+        user_id, _, secret = token.partition(".")
+        if not user_id.isdigit() or not secret:
+            raise ServiceError(401, "invalid token")
+        with self._read_sessions() as s, s.begin():
+            user = s.execute(select(UserRow.username, UserRow.role, UserRow.secret_hash, UserRow.expires_at,
+                                    UserRow.revoked).where(UserRow.id == int(user_id))).first()
+        # Compare even when the user does not exist, so timing does not say which ids exist.
+        stored = user.secret_hash if user is not None else "0" * 64
+        if not hmac.compare_digest(_hash_secret(secret), stored) or user is None:
+            raise ServiceError(401, "invalid token")
+        if user.revoked:
+            raise ServiceError(401, "token revoked")
+        if user.expires_at < time.time():
+            raise ServiceError(401, "token expired")
+        return Actor(user.username, user.role)
+
+    # --- study ------------------------------------------------------------------------
+
+    def setup_study(self, actor: Actor, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the study and its allocation list (once); returns the public study description."""
+        cfg = dict(config)
+        method = cfg.get("method", "permuted_blocks")
+        seed = cfg.get("seed")
+        if seed is None:
+            seed = secrets.randbits(63)
+        try:
+            rules = EligibilityRules.from_list(cfg["eligibility"]) if cfg.get("eligibility") is not None else A2201_RULES
+            strata = cfg.get("strata") or {}
+            labels = stratum_labels(strata)
+            if method == "permuted_blocks":
+                allocation = permuted_block_list(
+                    cfg["arms"], n_per_stratum=cfg["n_per_stratum"], ratio=cfg.get("ratio"), strata=strata or None,
+                    block_multiples=cfg.get("block_multiples", (1, 2)), seed=seed,
+                )
+                table = allocation.table
+            elif method == "minimisation":
+                scheme = Minimisation(arms=tuple(cfg["arms"]), factors=strata, seed=seed, ratio=cfg.get("ratio"),
+                                      p=cfg.get("p", 0.8))
+                allocation = None
+                capacity = cfg["n_per_stratum"]
+                if not isinstance(capacity, int) or capacity < 1:
+                    raise InputError(f"n_per_stratum: must be a positive integer, got {capacity!r}")
+                kits = np.random.default_rng([seed, 1]).choice(900_000, size=capacity, replace=False) + 100_000
+                table = pd.DataFrame({"STRATUM": "ALL", "SEQ": np.arange(1, capacity + 1), "BLOCK": 0,
+                                      "BLOCKSIZE": 0, "RANDNO": 10_000 + np.arange(1, capacity + 1), "KITNO": kits,
+                                      "ARM": None})
+                del scheme
+            else:
+                raise InputError(f"method: must be 'permuted_blocks' or 'minimisation', got {method!r}")
+            doses = cfg.get("doses")
+            if doses is not None and (not isinstance(doses, Mapping) or set(doses) != set(cfg["arms"])):
+                raise InputError(f"doses: need one dose per arm {list(cfg['arms'])}, got {doses!r}")
+        except KeyError as exc:
+            raise ServiceError(422, f"study: missing field {exc.args[0]!r}") from None
+        except InputError as exc:
+            raise ServiceError(422, str(exc)) from None
+        stored = {
+            "method": method, "arms": list(cfg["arms"]),
+            "ratio": list(allocation.ratio) if allocation is not None else list(cfg.get("ratio") or [1] * len(cfg["arms"])),
+            "strata": {k: list(v) for k, v in strata.items()}, "strata_labels": [lab for lab, _ in labels],
+            "block_multiples": list(cfg.get("block_multiples", (1, 2))), "n_per_stratum": cfg["n_per_stratum"],
+            "seed": int(seed), "p": cfg.get("p", 0.8), "eligibility": rules.to_list(), "doses": doses,
+        }
+        digest = allocation.digest if allocation is not None else hashlib.sha256(
+            table.drop(columns="ARM").to_csv(index=False, lineterminator="\n").encode()).hexdigest()
+        with self.transaction() as s:
+            if s.get(StudyRow, 1) is not None:
+                raise ServiceError(409, "the study is already set up")
+            s.add(StudyRow(id=1, name=str(cfg.get("name", "study")), config=stored, list_digest=digest,
+                           created_at=_now()))
+            rows = [
+                {"id": i + 1, "stratum": st, "seq": int(q), "block": int(b), "block_size": int(bs), "rand_no": int(rn),
+                 "kit_no": int(kn)}
+                for i, (st, q, b, bs, rn, kn) in enumerate(zip(
+                    table["STRATUM"], table["SEQ"], table["BLOCK"], table["BLOCKSIZE"], table["RANDNO"],
+                    table["KITNO"], strict=True))
+            ]
+            s.execute(SlotRow.__table__.insert(), rows)
+            if allocation is not None:
+                s.execute(SlotArmRow.__table__.insert(),
+                          [{"slot_id": i + 1, "arm": a} for i, a in enumerate(table["ARM"])])
+            self._audit(s, actor, "study.setup", None, {
+                "name": str(cfg.get("name", "study")), "method": method, "entries": len(rows), "list_sha256": digest,
+            })
+        return self.study_public(actor)
+
+    def _study(self, s: Session) -> StudyInfo:
+        # The study row is written once and never changed, so it is read once.
+        if self._study_info is None:
+            study = s.get(StudyRow, 1)
+            if study is None:
+                raise ServiceError(409, "the study is not set up yet (administrator: POST /api/admin/study)")
+            self._study_info = StudyInfo(study.name, study.config, study.list_digest)
+        return self._study_info
+
+    def _label_of(self, s: Session, levels: Mapping[str, str]) -> str:
+        return next(lab for lab, lv in stratum_labels(self._study(s).config["strata"]) if lv == dict(levels))
+
+    def study_public(self, actor: Actor) -> dict[str, Any]:
+        """The study as every role may see it: arms by name, strata, rules; no seed, no list."""
+        with self.transaction() as s:
+            study = self._study(s)
+            c = study.config
+            return {"name": study.name, "method": c["method"], "arms": c["arms"], "ratio": c["ratio"],
+                    "strata": c["strata"], "eligibility": c["eligibility"], "list_sha256": study.list_digest}
+
+    # --- screening and randomisation ---------------------------------------------------
+
+    def screen(self, actor: Actor, usubjid: str, site: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Screen a subject against the study's rules and record the result with every failure."""
+        if not usubjid or not site:
+            raise ServiceError(422, "subject_id and site: must be non-empty")
+        with self.transaction() as s:
+            study = self._study(s)
+            if s.scalar(select(SubjectRow.id).where(SubjectRow.usubjid == usubjid)) is not None:
+                raise ServiceError(409, f"subject_id: {usubjid!r} is already screened")
+            result = EligibilityRules.from_list(study.config["eligibility"]).screen(data)
+            failures = [{"rule": f.rule, "text": f.text, "reason": f.reason} for f in result.failures]
+            s.add(SubjectRow(usubjid=usubjid, site=site, data=dict(data), eligible=result.eligible,
+                             failures=failures, screened_at=_now(), screened_by=actor.username))
+            self._audit(s, actor, "subject.screen", usubjid,
+                        {"site": site, "eligible": result.eligible, "failed_rules": [f["rule"] for f in failures]})
+        return {"subject_id": usubjid, "site": site, "eligible": result.eligible, "failures": failures}
+
+    def randomise(self, actor: Actor, usubjid: str, strata: Mapping[str, str]) -> dict[str, Any]:
+        """Allocate the next unused list entry of the subject's stratum (atomic)."""
+        with self.transaction() as s:
+            study = self._study(s)
+            subject = s.scalar(select(SubjectRow).where(SubjectRow.usubjid == usubjid))
+            if subject is None:
+                raise ServiceError(404, f"subject_id: {usubjid!r} has not been screened")
+            if not subject.eligible:
+                rules = ", ".join(f["rule"] for f in subject.failures)
+                raise ServiceError(409, f"subject_id: {usubjid!r} is not eligible (failed {rules})")
+            if s.scalar(select(SlotRow.id).where(SlotRow.subject_id == subject.id)) is not None:
+                raise ServiceError(409, f"subject_id: {usubjid!r} is already randomised")
+            factors: dict[str, list[str]] = study.config["strata"]
+            levels = self._check_strata(factors, strata)
+            label = next(lab for lab, lv in stratum_labels(factors) if lv == levels)
+            self._audit_head_lock(s)
+            if study.config["method"] == "minimisation":
+                slot = s.scalar(select(SlotRow).where(SlotRow.subject_id.is_(None)).order_by(SlotRow.seq).limit(1))
+                if slot is None:
+                    raise ServiceError(409, "the randomisation capacity is used up")
+                arm = self._minimisation_arm(s, study, levels, slot.seq - 1)
+                s.add(SlotArmRow(slot_id=slot.id, arm=arm))
+            else:
+                slot = s.scalar(select(SlotRow).where(SlotRow.stratum == label, SlotRow.subject_id.is_(None))
+                                .order_by(SlotRow.seq).limit(1).with_for_update())
+                if slot is None:
+                    raise ServiceError(409, f"strata: no list entry left in stratum {label!r}")
+            slot.subject_id, slot.strata = subject.id, levels
+            slot.randomised_at, slot.randomised_by = _now(), actor.username
+            try:
+                s.flush()
+            except IntegrityError:
+                raise ServiceError(409, f"subject_id: {usubjid!r} is already randomised") from None
+            self._audit(s, actor, "subject.randomise", usubjid,
+                        {"stratum": label, "randomisation_number": slot.rand_no, "kit_number": slot.kit_no})
+            return self._confirmation(subject, slot, label)
+
+    def _audit_head_lock(self, s: Session) -> None:
+        # Serialises randomisations on PostgreSQL (on SQLite BEGIN IMMEDIATE already has).
+        s.execute(select(ChainHeadRow.seq).where(ChainHeadRow.id == 1).with_for_update())
+
+    @staticmethod
+    def _check_strata(factors: Mapping[str, list[str]], strata: Mapping[str, str]) -> dict[str, str]:
+        if not isinstance(strata, Mapping):
+            raise ServiceError(422, "strata: must be an object of factor: level")
+        unknown = sorted(set(strata) - set(factors))
+        if unknown:
+            raise ServiceError(422, f"strata: unknown factor(s) {unknown}, expected {list(factors)}")
+        levels = {}
+        for factor, allowed in factors.items():
+            if factor not in strata:
+                raise ServiceError(422, f"strata: missing factor {factor!r} (levels {allowed})")
+            if str(strata[factor]) not in allowed:
+                raise ServiceError(422, f"strata[{factor!r}]: unknown level {strata[factor]!r}, expected one of {allowed}")
+            levels[factor] = str(strata[factor])
+        return levels
+
+    def _minimisation_arm(self, s: Session, study: StudyRow, levels: Mapping[str, str], k: int) -> str:
+        c = study.config
+        factors = c["strata"]
+        rows = s.execute(select(SlotRow.strata, SlotArmRow.arm).join(SlotArmRow, SlotArmRow.slot_id == SlotRow.id)
+                         .where(SlotRow.subject_id.is_not(None))).all()
+        arms = c["arms"]
+        counts = np.zeros((len(factors), len(arms)), dtype=np.int64)
+        for earlier, arm in rows:
+            for i, f in enumerate(factors):
+                if earlier[f] == levels[f]:
+                    counts[i, arms.index(arm)] += 1
+        index = minimisation_arm(counts, ratio=c["ratio"], weights=[1.0] * len(factors), p=c["p"],
+                                 u=minimisation_uniforms(c["seed"], k))
+        return arms[index]
+
+    @staticmethod
+    def _confirmation(subject: SubjectRow, slot: SlotRow, label: str) -> dict[str, Any]:
+        return {"subject_id": subject.usubjid, "site": subject.site, "randomisation_number": slot.rand_no,
+                "kit_number": slot.kit_no, "stratum": label, "strata": slot.strata,
+                "randomised_at": slot.randomised_at, "randomised_by": slot.randomised_by}
+
+    def _subject_slot(self, s: Session, usubjid: str, *, need_randomised: bool) -> tuple[SubjectRow, SlotRow | None]:
+        subject = s.scalar(select(SubjectRow).where(SubjectRow.usubjid == usubjid))
+        if subject is None:
+            raise ServiceError(404, f"subject_id: no subject {usubjid!r}")
+        slot = s.scalar(select(SlotRow).where(SlotRow.subject_id == subject.id))
+        if need_randomised and slot is None:
+            raise ServiceError(409, f"subject_id: {usubjid!r} is not randomised")
+        return subject, slot
+
+    def subject_status(self, actor: Actor, usubjid: str) -> dict[str, Any]:
+        """A subject's screening and randomisation status, without the arm."""
+        with self.transaction() as s:
+            self._study(s)
+            subject, slot = self._subject_slot(s, usubjid, need_randomised=False)
+            n_unblind = s.scalar(select(func.count()).select_from(UnblindingRow)
+                                 .where(UnblindingRow.subject_id == subject.id))
+            out = {"subject_id": subject.usubjid, "site": subject.site, "eligible": subject.eligible,
+                   "failures": subject.failures, "screened_at": subject.screened_at, "randomised": slot is not None,
+                   "unblinded": bool(n_unblind)}
+            if slot is not None:
+                out.update({k: v for k, v in self._confirmation(subject, slot, slot.stratum).items()
+                            if k not in out})
+                if self._study(s).config["method"] == "minimisation":
+                    out["stratum"] = self._label_of(s, slot.strata)
+            self._audit(s, actor, "subject.view", usubjid, {})
+            return out
+
+    def pharmacy_view(self, actor: Actor, usubjid: str) -> dict[str, Any]:
+        """What the unblinded pharmacist needs to prepare the syringe: kit number and arm."""
+        with self.transaction() as s:
+            self._study(s)
+            subject, slot = self._subject_slot(s, usubjid, need_randomised=True)
+            assert slot is not None
+            arm = s.get(SlotArmRow, slot.id).arm
+            self._audit(s, actor, "pharmacy.view", usubjid, {"kit_number": slot.kit_no})
+            return {"subject_id": subject.usubjid, "site": subject.site, "randomisation_number": slot.rand_no,
+                    "kit_number": slot.kit_no, "arm": arm, "randomised_at": slot.randomised_at}
+
+    def unblind(self, actor: Actor, usubjid: str, reason: str) -> dict[str, Any]:
+        """Emergency unblinding of one subject by the investigator: recorded, reported, arm returned."""
+        if not isinstance(reason, str) or len(reason.strip()) < 5:
+            raise ServiceError(422, "reason: an emergency unblinding needs a reason (at least 5 characters)")
+        with self.transaction() as s:
+            self._study(s)
+            subject, slot = self._subject_slot(s, usubjid, need_randomised=True)
+            assert slot is not None
+            at = _now()
+            s.add(UnblindingRow(subject_id=subject.id, by=actor.username, at=at, reason=reason.strip()))
+            self._audit(s, actor, "subject.unblind", usubjid, {"reason": reason.strip()})
+            arm = s.get(SlotArmRow, slot.id).arm
+            return {"subject_id": subject.usubjid, "randomisation_number": slot.rand_no, "arm": arm,
+                    "unblinded_at": at, "unblinded_by": actor.username}
+
+    # --- reports ----------------------------------------------------------------------
+
+    def _randomised_frame(self, s: Session, *, with_arms: bool) -> pd.DataFrame:
+        columns = [SubjectRow.usubjid, SubjectRow.site, SlotRow.stratum, SlotRow.strata, SlotRow.seq, SlotRow.block,
+                   SlotRow.block_size, SlotRow.rand_no, SlotRow.kit_no, SlotRow.randomised_at]
+        query = select(*columns).join(SubjectRow, SubjectRow.id == SlotRow.subject_id)
+        if with_arms:
+            query = query.add_columns(SlotArmRow.arm).join(SlotArmRow, SlotArmRow.slot_id == SlotRow.id)
+        rows = s.execute(query.order_by(SlotRow.rand_no)).all()
+        names = ["USUBJID", "SITEID", "STRATUM", "STRATA", "SEQ", "BLOCK", "BLOCKSIZE", "RANDNO", "KITNO", "RANDDTM"]
+        return pd.DataFrame(rows, columns=names + (["ARM"] if with_arms else []))
+
+    def blinded_report(self, actor: Actor) -> dict[str, Any]:
+        """Screening and randomisation counts by stratum and site; no arm."""
+        with self.transaction() as s:
+            study = self._study(s)
+            n_screened = s.scalar(select(func.count()).select_from(SubjectRow))
+            n_eligible = s.scalar(select(func.count()).select_from(SubjectRow).where(SubjectRow.eligible))
+            frame = self._randomised_frame(s, with_arms=False)
+            labels = study.config["strata_labels"]
+            by_stratum = {lab: 0 for lab in labels}
+            if study.config["method"] == "minimisation":
+                keys = [self._label_of(s, st) for st in frame["STRATA"]]
+            else:
+                keys = frame["STRATUM"].tolist()
+            for key in keys:
+                by_stratum[key] += 1
+            n_unblind = s.scalar(select(func.count()).select_from(UnblindingRow))
+            self._audit(s, actor, "report.blinded", None, {})
+            return {"screened": n_screened, "eligible": n_eligible, "randomised": len(frame),
+                    "by_stratum": by_stratum, "by_site": frame["SITEID"].value_counts().sort_index().to_dict(),
+                    "emergency_unblindings": n_unblind}
+
+    def unblinded_report(self, actor: Actor) -> dict[str, Any]:
+        """For the DMC statistician: subjects by stratum and arm, and the balance of every completed block."""
+        with self.transaction() as s:
+            study = self._study(s)
+            frame = self._randomised_frame(s, with_arms=True)
+            arms, ratio = study.config["arms"], study.config["ratio"]
+            table = pd.crosstab(frame["STRATUM"], frame["ARM"]).reindex(columns=arms, fill_value=0)
+            blocks = frame.groupby(["STRATUM", "BLOCK"]).agg(n=("ARM", "size"), size=("BLOCKSIZE", "first"))
+            complete = blocks.index[blocks["n"] == blocks["size"]]
+            counts = frame.set_index(["STRATUM", "BLOCK"]).loc[complete].groupby(["STRATUM", "BLOCK"])["ARM"] \
+                .value_counts().unstack(fill_value=0).reindex(columns=arms, fill_value=0) if len(complete) else None
+            balanced = True
+            if counts is not None and study.config["method"] == "permuted_blocks":
+                expected = np.outer(blocks.loc[complete, "size"].to_numpy() // sum(ratio), ratio)
+                balanced = bool((counts.to_numpy() == expected).all())
+            self._audit(s, actor, "report.unblinded", None, {})
+            return {"randomised": len(frame),
+                    "by_stratum_arm": {st: {a: int(n) for a, n in row.items()} for st, row in table.iterrows()},
+                    "by_arm": {a: int((frame["ARM"] == a).sum()) for a in arms},
+                    "completed_blocks": len(complete), "completed_blocks_balanced": balanced}
+
+    def unblinding_report(self, actor: Actor) -> list[dict[str, Any]]:
+        """Every emergency unblinding: subject, who, when, why (not the arm)."""
+        with self.transaction() as s:
+            self._study(s)
+            rows = s.execute(select(SubjectRow.usubjid, SubjectRow.site, UnblindingRow.by, UnblindingRow.at,
+                                    UnblindingRow.reason).join(SubjectRow, SubjectRow.id == UnblindingRow.subject_id)
+                             .order_by(UnblindingRow.id)).all()
+            self._audit(s, actor, "report.unblinding", None, {})
+            return [{"subject_id": u, "site": site, "unblinded_by": by, "unblinded_at": at, "reason": reason}
+                    for u, site, by, at, reason in rows]
+
+    def audit_records(self, actor: Actor, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Audit records with ``seq > after`` (reading the trail is not itself recorded)."""
+        with self.transaction() as s:
+            rows = s.scalars(select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq).limit(limit)).all()
+            return [_audit_dict(r) for r in rows]
+
+    def verify_audit(self) -> AuditVerification:
+        """Check the hash chain of the whole trail and that the chain head matches its end."""
+        with self.transaction() as s:
+            rows = s.scalars(select(AuditRow).order_by(AuditRow.seq)).all()
+            head = s.get(ChainHeadRow, 1)
+            result = verify_chain(_audit_dict(r) for r in rows)
+            if result.valid and head is not None and (head.seq, head.hash) != (result.n_records, result.head_hash):
+                return AuditVerification(False, result.n_records, result.head_hash, head.seq,
+                                         "chain head does not match the last record (records removed at the end)")
+            return result
+
+    def allocation_list(self) -> AllocationList:
+        """The stored list (with arms) as an :class:`AllocationList` (permuted blocks only)."""
+        with self.transaction() as s:
+            study = self._study(s)
+            c = study.config
+            rows = s.execute(select(SlotRow.stratum, SlotRow.seq, SlotRow.block, SlotRow.block_size, SlotRow.rand_no,
+                                    SlotRow.kit_no, SlotArmRow.arm)
+                             .join(SlotArmRow, SlotArmRow.slot_id == SlotRow.id).order_by(SlotRow.id)).all()
+        table = pd.DataFrame(rows, columns=["STRATUM", "SEQ", "BLOCK", "BLOCKSIZE", "RANDNO", "KITNO", "ARM"])
+        levels = dict(stratum_labels(c["strata"]))
+        for position, factor in enumerate(c["strata"]):
+            table.insert(1 + position, factor, table["STRATUM"].map(lambda lab, f=factor: levels[lab][f]))
+        params = {k: c[k] for k in ("arms", "ratio", "strata", "block_multiples", "n_per_stratum", "seed")}
+        return AllocationList(table=table, parameters={"method": "permuted_blocks", **params})
+
+    def verify_list(self, actor: Actor) -> dict[str, Any]:
+        """Whether the stored list still has the digest recorded at setup and regenerates from its seed."""
+        from dosefinding.randomization.lists import verify_allocation_list
+
+        with self.transaction() as s:
+            study = self._study(s)
+            digest, method = study.list_digest, study.config["method"]
+        if method != "permuted_blocks":
+            raise ServiceError(409, "list verification applies to permuted-block lists")
+        check = verify_allocation_list(self.allocation_list(), digest)
+        with self.transaction() as s:
+            self._audit(s, actor, "list.verify", None, {"valid": check.valid})
+        return {"list_sha256": digest, "digest_matches": check.digest_matches, "regenerates": check.regenerates,
+                "valid": check.valid}
+
+    def export_list(self, actor: Actor) -> dict[str, Any]:
+        """The whole list with arms, its parameters (with the seed) and digest: DMC only."""
+        with self.transaction() as s:
+            if self._study(s).config["method"] != "permuted_blocks":
+                raise ServiceError(409, "minimisation has no list: the arms given so far are in the ADSL export")
+        allocation = self.allocation_list()
+        with self.transaction() as s:
+            self._audit(s, actor, "list.export", None, {"list_sha256": allocation.digest})
+        return {"csv": allocation.to_csv(), "parameters": allocation.parameters, "list_sha256": allocation.digest}
+
+    def adsl(self, actor: Actor | None, *, unblinded: bool) -> pd.DataFrame:
+        """ADSL randomisation variables: USUBJID, SITEID, RANDNO, RANDDT, STRATAR, factors, TRT01P(N)."""
+        with self.transaction() as s:
+            study = self._study(s)
+            frame = self._randomised_frame(s, with_arms=unblinded)
+            if actor is not None:
+                self._audit(s, actor, "export.adsl", None, {"unblinded": unblinded, "subjects": len(frame)})
+        c = study.config
+        labels = {tuple(sorted(lv.items())): lab for lab, lv in stratum_labels(c["strata"])}
+        out = pd.DataFrame({
+            "STUDYID": study.name, "USUBJID": frame["USUBJID"], "SITEID": frame["SITEID"], "RANDNO": frame["RANDNO"],
+            "RANDDT": pd.to_datetime(frame["RANDDTM"]).dt.strftime("%Y-%m-%d"),
+            "STRATAR": [labels[tuple(sorted(st.items()))] for st in frame["STRATA"]],
+        })
+        for factor in c["strata"]:
+            out[factor] = [st[factor] for st in frame["STRATA"]]
+        if unblinded:
+            out["TRT01P"] = frame["ARM"]
+            if c.get("doses"):
+                out["TRT01PN"] = frame["ARM"].map(c["doses"]).astype(float)
+        return out
+
+
+def _audit_dict(row: AuditRow) -> dict[str, Any]:
+    return {"seq": row.seq, "ts": row.ts, "actor": row.actor, "role": row.role, "action": row.action,
+            "subject": row.subject, "details": json.loads(row.details), "prev_hash": row.prev_hash, "hash": row.hash}
+
+
+def verify_audit(database_url: str) -> AuditVerification:
+    """Verify the audit hash chain of a randomisation database (``dosefinding audit-verify``).
+
+    Examples
+    --------
+    >>> verify_audit("sqlite://").summary()
+    'audit trail OK: 0 records, head 0000000000000000000000000000000000000000000000000000000000000000'
+    """
+    return _existing_store(database_url).verify_audit()
+
+
+def adsl_randomisation(database_url: str, *, unblinded: bool = True) -> pd.DataFrame:
+    """The randomisation as ADSL variables, read from the database, for the analysis pipeline.
+
+    Examples
+    --------
+    >>> adsl_randomisation("sqlite:///no/such/file.db")
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: database: no SQLite file 'no/such/file.db'
+    """
+    return _existing_store(database_url).adsl(None, unblinded=unblinded)
+
+
+def _existing_store(database_url: str) -> Store:
+    """A store on an existing database: a mistyped SQLite path must not create an empty one."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        if not Path(url.database).is_file():
+            raise InputError(f"database: no SQLite file {url.database!r}")
+    return Store(database_url)

@@ -1,0 +1,65 @@
+"""Shared set-up for the service tests: a study like A2201 and one user per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")  # the service extra is part of the test extra: this guards only a core install
+
+from fastapi.testclient import TestClient
+
+from dosefinding.randomization.service import create_app
+from dosefinding.randomization.store import ROLES
+
+ARMS = ["Placebo", "VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
+DOSES = {"Placebo": 0.0, "VAY736 5 mg": 5.0, "VAY736 50 mg": 50.0, "VAY736 300 mg": 300.0}
+STUDY = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 40, "seed": 2201,
+         "doses": DOSES}
+ELIGIBLE = {"AGE": 45, "ESSDAI7": 8, "ESSPRI": 6.5, "ANTIRO": True, "SALFLOW": 0.35}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Trial:
+    client: TestClient
+    tokens: dict[str, str]
+    url: str
+
+    def call(self, role: str, method: str, path: str, **kw: Any) -> Any:
+        return self.client.request(method, path, headers=bearer(self.tokens[role]), **kw)
+
+    def screen(self, subject: str, data: dict[str, Any] | None = None, site: str = "101") -> Any:
+        return self.call("investigator", "POST", "/api/subjects/screen",
+                         json={"subject_id": subject, "site": site, "data": ELIGIBLE if data is None else data})
+
+    def randomise(self, subject: str, essdai: str = ">=10") -> Any:
+        return self.call("investigator", "POST", f"/api/subjects/{subject}/randomise",
+                         json={"strata": {"ESSDAI": essdai}})
+
+
+def make_trial(path: Path, study: dict[str, Any] | None = None) -> Trial:
+    url = f"sqlite:///{path}"
+    app = create_app(url)
+    client = TestClient(app)
+    tokens = {"admin": app.state.store.add_user("admin", "admin", bootstrap=True)}
+    response = client.post("/api/admin/study", json=STUDY if study is None else study, headers=bearer(tokens["admin"]))
+    assert response.status_code == 201, response.text
+    for role in ROLES:
+        if role != "admin":
+            r = client.post("/api/admin/users", json={"username": f"{role}1", "role": role},
+                            headers=bearer(tokens["admin"]))
+            assert r.status_code == 201, r.text
+            tokens[role] = r.json()["token"]
+    return Trial(client=client, tokens=tokens, url=url)
+
+
+@pytest.fixture
+def trial(tmp_path: Path) -> Trial:
+    return make_trial(tmp_path / "trial.db")

@@ -1,0 +1,158 @@
+"""The site and pharmacy pages in headless Chromium, driven over the DevTools protocol.
+
+Typing and clicks are real input events (``Input.insertText``, ``Input.dispatchMouseEvent``),
+so the test goes through the page as a site user would. Chromium comes from the Debian
+package ``chromium`` (``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from .conftest import ARMS
+from .server import start_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Page:
+    """A minimal DevTools-protocol client for one page."""
+
+    def __init__(self, websocket_url: str) -> None:
+        self.ws = connect(websocket_url, max_size=None, open_timeout=20)
+        self.next_id = 0
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv(timeout=30))
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    def js(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.js(expression)
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+    def click(self, selector: str) -> None:
+        box = self.js(f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+                      " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
+    def type(self, selector: str, text: str) -> None:
+        self.js(f"document.querySelector({selector!r}).value = ''")  # the page may have filled it in
+        self.click(selector)
+        self.send("Input.insertText", text=text)
+
+    def open(self, url: str) -> None:
+        self.send("Page.navigate", url=url)
+        self.wait_for("document.readyState === 'complete' && document.getElementById('token') !== null")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[str]:
+    """A headless Chromium; yields the DevTools HTTP endpoint."""
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed: `apt-get install -y chromium` (.ci/run does it)")
+    profile = Path(tempfile.mkdtemp(dir=tmp_path))
+    process = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", f"--user-data-dir={profile}",
+         "--window-size=1000,1400", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("chromium did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port_file.read_text().split()[0]}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _page(devtools: str) -> Page:
+    targets = httpx.get(devtools + "/json/list", timeout=10).json()
+    page = next(t for t in targets if t["type"] == "page")
+    return Page(page["webSocketDebuggerUrl"])
+
+
+def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(browser: str, tmp_path: Path) -> None:
+    server = start_server(tmp_path / "browser.db", tmp_path / "admin.token")
+    try:
+        admin = {"Authorization": f"Bearer {server.admin_token}"}
+        study = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 8, "seed": 7}
+        assert httpx.post(server.url + "/api/admin/study", json=study, headers=admin).status_code == 201
+        tokens = {role: httpx.post(server.url + "/api/admin/users", json={"username": role, "role": role},
+                                   headers=admin).json()["token"] for role in ("investigator", "pharmacist")}
+        page = _page(browser)
+        page.open(server.url + "/")
+        page.type("#token", tokens["investigator"])
+        page.click("#load")
+        page.wait_for("document.querySelectorAll('#criteria input').length === 5")
+        page.type("#subject", "A2201-101-001")
+        page.type("#site", "101")
+        for field, value in {"AGE": "52", "ESSDAI7": "9", "ESSPRI": "6", "SALFLOW": "0.4"}.items():
+            page.type(f"#f-{field}", value)
+        page.click("#f-ANTIRO")
+        page.click("#screen")
+        assert page.wait_for("document.getElementById('screen-result').textContent") == "ELIGIBLE"
+        page.js("document.getElementById('s-ESSDAI').value = '<10'")
+        page.click("#randomise")
+        page.wait_for("!document.getElementById('confirmation').hidden")
+        shown = page.js("({randno: document.getElementById('c-randno').textContent,"
+                        " kit: document.getElementById('c-kit').textContent,"
+                        " stratum: document.getElementById('c-stratum').textContent,"
+                        " text: document.body.innerText})")
+        status = httpx.get(server.url + "/api/subjects/A2201-101-001",
+                           headers={"Authorization": f"Bearer {tokens['investigator']}"}).json()
+        assert status["randomised"] and status["stratum"] == shown["stratum"] == "ESSDAI <10"
+        assert shown["randno"] == str(status["randomisation_number"]) and shown["kit"] == str(status["kit_number"])
+        assert not any(arm in shown["text"] for arm in ARMS)  # the site page never shows the arm
+        screenshot = page.send("Page.captureScreenshot", format="png")["data"]
+        assert len(screenshot) > 1000
+
+        page.open(server.url + "/pharmacy")
+        page.type("#token", tokens["pharmacist"])
+        page.type("#subject", "A2201-101-001")
+        page.click("#lookup")
+        text = page.wait_for("document.getElementById('result').textContent")
+        arm = httpx.get(server.url + "/api/pharmacy/subjects/A2201-101-001",
+                        headers={"Authorization": f"Bearer {tokens['pharmacist']}"}).json()["arm"]
+        assert f"Prepare: {arm}" in text and f"Kit number {shown['kit']}" in text
+        page.ws.close()
+    finally:
+        server.stop()
