@@ -1,0 +1,693 @@
+"""The virtual trial: ADaM datasets (ADSL, ADEFF, ADAE, ADBM) simulated from a study spec.
+
+Every subject's visits are drawn at once from a multivariate normal (one row per subject,
+one column per visit), for all subjects together; dropout, adverse events and biomarkers
+are drawn the same way, without loops over subjects. Each component draws from its own
+stream, seeded from the trial seed and the component's name through
+:class:`numpy.random.SeedSequence`, so that adding an endpoint to a spec leaves the
+others' numbers unchanged, and the same seed gives the same datasets.
+
+All data made here are synthetic: ``STUDYID`` says so (``...-SYNTHETIC``), every frame
+carries ``attrs["synthetic"] = True``, and :meth:`VirtualTrial.write` writes a README that
+says so beside the files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import special, stats
+
+from dosefinding.errors import InputError
+from dosefinding.study.spec import Baseline, Endpoint, TrialSpec, load_spec
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "EndpointMatrix",
+    "VirtualTrial",
+    "baseline_mean",
+    "simulate_endpoint_matrix",
+    "simulate_trial",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+SYNTHETIC_NOTE = (
+    "SYNTHETIC DATA: simulated by dosefinding.study.simulate_trial from a study spec; "
+    "no record describes a real patient."
+)
+
+REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "adsl": ("STUDYID", "USUBJID", "SUBJID", "SITEID", "AGE", "SEX", "RACE", "TRT01P", "TRT01PN",
+             "TRT01A", "TRT01AN", "RANDFL", "SAFFL", "ITTFL", "FASFL", "COMPLFL", "EOSSTT", "TRTSDT", "TRTEDT"),
+    "adeff": ("STUDYID", "USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADY", "AVAL", "BASE", "CHG",
+              "ABLFL", "ANL01FL", "TRTP", "TRTPN"),
+    "adae": ("STUDYID", "USUBJID", "AEBODSYS", "AEDECOD", "AESEV", "AESER", "AEREL", "AEACN", "TRTEMFL",
+             "ASTDT", "TRTA"),
+    "adbm": ("STUDYID", "USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADY", "AVAL", "BASE", "CHG",
+             "ABLFL", "TRTP", "TRTPN"),
+}
+
+
+# --------------------------------------------------------------------------- streams and draws
+
+
+def _stream(entropy: int, component: str) -> np.random.Generator:
+    """The random stream of one named component of a trial (stable when other components change)."""
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(zlib.crc32(component.encode()),)))
+
+
+def _entropy(seed: int | np.random.Generator | None, default: int) -> int:
+    if seed is None:
+        return default
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63 - 1))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: must be a non-negative int or numpy Generator, got {seed!r}")
+    return int(seed)
+
+
+def baseline_mean(baseline: Baseline, *, log: bool = False) -> float:
+    """Expected value of a baseline distribution (of its log when ``log``), the centre of the baseline regression.
+
+    Examples
+    --------
+    >>> from dosefinding.study.spec import Baseline
+    >>> baseline_mean(Baseline("gamma", mean=13.5, sd=6.0, lower=6.0))
+    13.5
+    >>> round(baseline_mean(Baseline("normal", mean=0.0, sd=1.0, lower=0.0)), 6)
+    0.797885
+    """
+    b = baseline
+    if b.distribution == "lognormal":
+        sigma2 = np.log1p((b.sd / b.mean) ** 2)
+        return float(np.log(b.mean) - sigma2 / 2) if log else b.mean
+    if log:
+        raise InputError("baseline: the log-scale centre needs a lognormal baseline")
+    if b.distribution == "gamma":
+        return b.mean
+    lo = -np.inf if b.lower is None else (b.lower - b.mean) / b.sd
+    hi = np.inf if b.upper is None else (b.upper - b.mean) / b.sd
+    return float(stats.truncnorm.mean(lo, hi, loc=b.mean, scale=b.sd))
+
+
+def _draw_baseline(b: Baseline, n: int, rng: np.random.Generator) -> FloatArray:
+    if b.distribution == "gamma":
+        lower = b.lower or 0.0
+        shape = ((b.mean - lower) / b.sd) ** 2
+        return lower + rng.gamma(shape, b.sd**2 / (b.mean - lower), size=n)
+    if b.distribution == "lognormal":
+        sigma2 = np.log1p((b.sd / b.mean) ** 2)
+        return np.exp(np.log(b.mean) - sigma2 / 2 + np.sqrt(sigma2) * rng.standard_normal(n))
+    # Truncated normal by inversion of the CDF between the bounds.
+    lo = 0.0 if b.lower is None else special.ndtr((b.lower - b.mean) / b.sd)
+    hi = 1.0 if b.upper is None else special.ndtr((b.upper - b.mean) / b.sd)
+    u = lo + (hi - lo) * rng.random(n)
+    return b.mean + b.sd * special.ndtri(np.clip(u, 1e-300, 1 - 1e-16))
+
+
+def _report(values: FloatArray, endpoint: Endpoint) -> FloatArray:
+    """Values as recorded: clipped to the instrument's limits and rounded to its decimals."""
+    out = values
+    if endpoint.limits is not None:
+        out = np.clip(out, *endpoint.limits)
+    if endpoint.decimals is not None:
+        out = np.round(out, endpoint.decimals)
+    return out
+
+
+def _draw_values(endpoint: Endpoint, arm: IntArray, latent_base: FloatArray, rng: np.random.Generator) -> FloatArray:
+    """Post-baseline values (subjects x schedule visits) given each subject's arm and unrounded baseline."""
+    log = endpoint.scale == "log"
+    x0 = np.log(latent_base) if log else latent_base
+    centre = baseline_mean(endpoint.baseline, log=log)
+    slope = np.full(arm.size, endpoint.baseline_slope)
+    sd = np.broadcast_to(np.asarray(endpoint.sd), (arm.size, len(endpoint.sd)))
+    mean = endpoint.means[arm]
+    classes = endpoint.classes
+    if classes is not None:
+        member = rng.random(arm.size) < np.asarray(classes.probability)[arm]
+        mean = mean + member[:, None] * np.asarray(classes.shift)[None, :]
+        if classes.baseline_slope is not None:
+            slope = np.where(member, classes.baseline_slope, slope)
+        if classes.sd is not None:
+            sd = np.where(member[:, None], np.asarray(classes.sd)[None, :], sd)
+    mean = mean + (slope * (x0 - centre))[:, None]
+    chol = np.linalg.cholesky(endpoint.correlation)
+    latent = x0[:, None] + mean + sd * (rng.standard_normal(mean.shape) @ chol.T)
+    return _report(np.exp(latent) if log else latent, endpoint)
+
+
+def _attended(spec: TrialSpec, arm: IntArray, dropout_change: FloatArray | None, rng: np.random.Generator) -> IntArray:
+    """Number of scheduled visits each subject attends (monotone dropout; all of them for a completer)."""
+    n_visits = len(spec.visits)
+    d = spec.dropout
+    if d is None:
+        return np.full(arm.size, n_visits, dtype=np.int64)
+    rate = np.asarray(d.rate)[arm]
+    with np.errstate(divide="ignore"):
+        logit = special.logit(rate)[:, None]
+    if d.slope != 0.0 and dropout_change is not None:
+        previous = np.zeros((arm.size, n_visits))
+        previous[:, 1:] = dropout_change[:, :-1]
+        logit = logit + d.slope * previous
+    hazard = special.expit(logit) * np.ones((1, n_visits))
+    drop = rng.random((arm.size, n_visits)) < hazard
+    return np.where(drop.any(axis=1), drop.argmax(axis=1), n_visits).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+@dataclass(frozen=True, eq=False)
+class EndpointMatrix:
+    """One endpoint of many simulated trials as arrays: the fast path for simulation-based power.
+
+    Attributes
+    ----------
+    paramcd
+        The endpoint.
+    doses
+        Dose of each subject, shape ``(n_subjects,)`` (subjects sorted by arm, the same in every trial).
+    arm
+        Arm index of each subject, shape ``(n_subjects,)``.
+    visits
+        The schedule's weeks.
+    base
+        Recorded baseline, shape ``(n_trials, n_subjects)``.
+    values
+        Recorded value per visit, NaN after dropout, shape ``(n_trials, n_subjects, n_visits)``.
+    """
+
+    paramcd: str
+    doses: FloatArray
+    arm: IntArray
+    visits: tuple[int, ...]
+    base: FloatArray
+    values: FloatArray
+
+    @property
+    def change(self) -> FloatArray:
+        """Change from baseline, NaN after dropout."""
+        return self.values - self.base[..., None]
+
+
+def simulate_endpoint_matrix(
+    spec: TrialSpec | str | PathLike[str], endpoint: str, *, n_trials: int = 1,
+    seed: int | np.random.Generator | None = None,
+) -> EndpointMatrix:
+    """Simulate one endpoint (with the spec's dropout) of ``n_trials`` trials at once, as arrays.
+
+    No ADaM frames are built, which makes this the path for power by simulation: the
+    values follow the same model (and the same code) as :func:`simulate_trial`, but the
+    streams differ, so the numbers are not those of a ``simulate_trial`` call. Subjects are
+    sorted by arm (randomisation and stratification do not change the distribution).
+
+    Parameters
+    ----------
+    spec
+        A :class:`~dosefinding.study.TrialSpec`, a preset name or the path of a TOML spec.
+    endpoint
+        PARAMCD of an endpoint or biomarker of the spec.
+    n_trials
+        Number of trials, each with the spec's arms and sizes.
+    seed
+        Int or numpy Generator; the spec's ``trial.seed`` when omitted.
+
+    Returns
+    -------
+    EndpointMatrix
+
+    Examples
+    --------
+    >>> m = simulate_endpoint_matrix("a2201", "ESSDAI", n_trials=3, seed=1)
+    >>> m.values.shape
+    (3, 190, 6)
+    """
+    trial_spec = _as_spec(spec)
+    if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
+        raise InputError(f"n_trials: must be a positive integer, got {n_trials!r}")
+    target = trial_spec.endpoint(endpoint)
+    entropy = _entropy(seed, trial_spec.seed)
+    arm = np.repeat(np.arange(len(trial_spec.arms)), trial_spec.sizes)
+    all_arm = np.tile(arm, n_trials)
+    total = all_arm.size
+
+    def draw(e: Endpoint) -> tuple[FloatArray, FloatArray]:
+        latent = _draw_baseline(e.baseline, total, _stream(entropy, f"matrix-baseline:{e.paramcd}"))
+        values = _draw_values(e, all_arm, latent, _stream(entropy, f"matrix-values:{e.paramcd}"))
+        return _report(latent, e), values
+
+    base, values = draw(target)
+    d = trial_spec.dropout
+    change = None
+    if d is not None and d.endpoint is not None and d.slope != 0.0:
+        if d.endpoint == target.paramcd:
+            change = values - base[:, None]
+        else:
+            other_base, other = draw(trial_spec.endpoint(d.endpoint))
+            change = other - other_base[:, None]
+    attended = _attended(trial_spec, all_arm, change, _stream(entropy, "matrix-dropout"))
+    values = np.where(np.arange(len(trial_spec.visits))[None, :] < attended[:, None], values, np.nan)
+    return EndpointMatrix(
+        paramcd=target.paramcd,
+        doses=trial_spec.doses[arm],
+        arm=arm,
+        visits=trial_spec.visits,
+        base=base.reshape(n_trials, arm.size),
+        values=values.reshape(n_trials, arm.size, len(trial_spec.visits)),
+    )
+
+
+# --------------------------------------------------------------------------- the trial
+
+
+@dataclass(frozen=True, eq=False)
+class VirtualTrial:
+    """A simulated trial: its spec, seed and ADaM datasets (all synthetic).
+
+    Attributes
+    ----------
+    spec
+        The study spec it was drawn from.
+    seed
+        The seed used (the spec's unless one was given).
+    adsl
+        Subject level: one row per randomised subject.
+    adeff
+        Efficacy BDS: one row per subject, endpoint (PARAMCD) and attended visit, baseline included.
+    adae
+        Adverse events: one row per event.
+    adbm
+        Biomarker and drug-level BDS.
+    """
+
+    spec: TrialSpec = field(repr=False)
+    seed: int
+    adsl: pd.DataFrame = field(repr=False)
+    adeff: pd.DataFrame = field(repr=False)
+    adae: pd.DataFrame = field(repr=False)
+    adbm: pd.DataFrame = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for name, frame in self.datasets.items():
+            if not isinstance(frame, pd.DataFrame):
+                raise InputError(f"{name}: must be a pandas DataFrame, got {type(frame).__name__}")
+            missing = [c for c in REQUIRED_COLUMNS[name] if c not in frame.columns]
+            if missing:
+                raise InputError(f"{name}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+
+    @property
+    def datasets(self) -> dict[str, pd.DataFrame]:
+        """The four datasets by lower-case ADaM name."""
+        return {"adsl": self.adsl, "adeff": self.adeff, "adae": self.adae, "adbm": self.adbm}
+
+    def write(self, directory: str | PathLike[str], format: str = "csv") -> list[Path]:
+        """Write the datasets (``adsl.csv`` ...) and a README saying that they are synthetic.
+
+        Parameters
+        ----------
+        directory
+            Created if needed.
+        format
+            ``"csv"``, or ``"parquet"`` (needs pyarrow).
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written, README last.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     [p.name for p in simulate_trial("a2201").write(tmp)]
+        ['adsl.csv', 'adeff.csv', 'adae.csv', 'adbm.csv', 'README.txt']
+        """
+        if format not in ("csv", "parquet"):
+            raise InputError(f"format: must be 'csv' or 'parquet', got {format!r}")
+        if format == "parquet" and importlib.util.find_spec("pyarrow") is None:
+            raise InputError("format: 'parquet' needs the pyarrow package (pip install pyarrow), or use format='csv'")
+        out = Path(directory)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"directory: {str(out)!r} exists and is not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        files = []
+        for name, frame in self.datasets.items():
+            path = out / f"{name}.{format}"
+            if format == "csv":
+                frame.to_csv(path, index=False, date_format="%Y-%m-%d")
+            else:
+                frame.to_parquet(path, index=False)
+            files.append(path)
+        readme = out / "README.txt"
+        readme.write_text(
+            f"{SYNTHETIC_NOTE}\nStudy: {self.spec.studyid} ({self.spec.name}), seed {self.seed}.\n"
+            f"Spec: {self.spec.source or '(given as text)'}\n{self.spec.description}\n",
+            encoding="utf-8",
+        )
+        files.append(readme)
+        return files
+
+    def summary(self) -> str:
+        """Counts by arm, completers, and the mean baseline and last-visit change of each efficacy endpoint."""
+        arms = list(self.spec.arm_names)
+        adsl = self.adsl
+        rows = {
+            "Randomised": adsl.groupby("TRT01P").size(),
+            "Completed": adsl[adsl["COMPLFL"] == "Y"].groupby("TRT01P").size(),
+        }
+        last = f"Week {self.spec.visits[-1]}"
+        eff = self.adeff
+        for paramcd in (e.paramcd for e in self.spec.endpoints):
+            one = eff[eff["PARAMCD"] == paramcd]
+            rows[f"{paramcd} baseline mean"] = one[one["ABLFL"] == "Y"].groupby("TRTP")["AVAL"].mean()
+            rows[f"{paramcd} {last.lower()} mean change"] = one[one["AVISIT"] == last].groupby("TRTP")["CHG"].mean()
+        table = pd.DataFrame(rows).T.reindex(columns=arms)
+        counts = table.index.isin(["Randomised", "Completed"])
+        table = table.astype(object)
+        table[counts] = table[counts].fillna(0).astype(int)
+        table[~counts] = table[~counts].map(lambda v: f"{v:.2f}")
+        header = f"Virtual trial {self.spec.studyid} (seed {self.seed})\n{SYNTHETIC_NOTE}\n"
+        return header + "\n" + table.to_string()
+
+
+def _as_spec(spec: TrialSpec | str | PathLike[str]) -> TrialSpec:
+    if isinstance(spec, TrialSpec):
+        return spec
+    if isinstance(spec, (str, PathLike)):
+        return load_spec(spec)
+    raise InputError(f"spec: must be a TrialSpec, a preset name or a TOML path, got {type(spec).__name__}")
+
+
+def _choice(rng: np.random.Generator, shares: Mapping[str, float] | Sequence[float], n: int,
+            labels: Sequence[str] | None = None) -> NDArray[np.object_]:
+    names = list(shares) if labels is None else list(labels)
+    p = np.array(list(shares.values()) if isinstance(shares, Mapping) else shares, dtype=float)
+    idx = np.searchsorted(np.cumsum(p) / p.sum(), rng.random(n), side="right")
+    return np.array(names, dtype=object)[np.minimum(idx, len(names) - 1)]
+
+
+def _allocate(arm_sizes: IntArray, stratum: IntArray, rng: np.random.Generator) -> IntArray:
+    """Arms with exact totals, balanced within strata (a stratified randomisation of fixed size).
+
+    The list of arm labels is interleaved evenly (each arm's labels spread over the list at
+    random offsets), and the subjects, grouped by stratum in random order, take the labels
+    in turn: every stratum gets a run of the interleaved list, so arms are balanced within it.
+    """
+    labels = np.repeat(np.arange(arm_sizes.size), arm_sizes)
+    rank = np.concatenate([np.arange(n) for n in arm_sizes])
+    position = (rank + rng.random(labels.size)) / np.repeat(arm_sizes, arm_sizes)
+    sequence = labels[np.argsort(position, kind="stable")]
+    order = np.lexsort((rng.random(stratum.size), stratum))
+    arm = np.empty(stratum.size, dtype=np.int64)
+    arm[order] = sequence
+    return arm
+
+
+def _dates(start: NDArray[np.datetime64], days: NDArray[np.int64]) -> NDArray[np.datetime64]:
+    return start + (days - 1).astype("timedelta64[D]")
+
+
+def _bds(
+    spec: TrialSpec, endpoint_codes: Sequence[tuple[str, str]], bases: Sequence[FloatArray],
+    values: Sequence[FloatArray], visit_index: Sequence[NDArray[np.int64]], attended: IntArray,
+    subjects: pd.DataFrame, visit_day: IntArray, with_baseline: Sequence[bool],
+) -> pd.DataFrame:
+    """A long BDS frame from per-endpoint matrices (subjects x schedule visits), attended visits only.
+
+    Rows are ordered by subject, PARAMCD and visit; visit -1 stands for the baseline row.
+    """
+    n = attended.size
+    subj_parts, code_parts, visit_parts, aval_parts, base_parts = [], [], [], [], []
+    for code, (base, vals, idx, baseline_row) in enumerate(zip(bases, values, visit_index, with_baseline, strict=True)):
+        subj, col = np.nonzero(idx[None, :] < attended[:, None])
+        visit = idx[col]
+        aval = vals[subj, visit]
+        if baseline_row:
+            subj, visit, aval = (np.concatenate([np.arange(n), subj]), np.concatenate([np.full(n, -1), visit]),
+                                 np.concatenate([base, aval]))
+        subj_parts.append(subj)
+        code_parts.append(np.full(subj.size, code))
+        visit_parts.append(visit)
+        aval_parts.append(aval)
+        base_parts.append(base[subj] if baseline_row else np.full(subj.size, np.nan))
+    if not subj_parts:
+        return pd.DataFrame(columns=list(REQUIRED_COLUMNS["adbm"]))
+    subj, code, visit, aval, base = (np.concatenate(p) for p in (subj_parts, code_parts, visit_parts, aval_parts,
+                                                                  base_parts))
+    paramcds = np.array([c for c, _ in endpoint_codes], dtype=object)
+    order = np.lexsort((visit, np.argsort(np.argsort(paramcds))[code], subj))
+    subj, code, visit, aval, base = subj[order], code[order], visit[order], aval[order], base[order]
+    is_base = visit < 0
+    schedule = np.asarray(spec.visits)
+    labels = np.array(["Baseline"] + [f"Week {w}" for w in spec.visits], dtype=object)
+    day = np.where(is_base, 1, visit_day[subj, np.maximum(visit, 0)])
+    columns: dict[str, object] = {}
+    for column in ("STUDYID", "USUBJID"):
+        columns[column] = subjects[column].to_numpy()[subj]
+    for adsl_name, bds_name in (("TRT01P", "TRTP"), ("TRT01PN", "TRTPN"), ("TRT01A", "TRTA"), ("TRT01AN", "TRTAN")):
+        columns[bds_name] = subjects[adsl_name].to_numpy()[subj]
+    if spec.stratification is not None:
+        columns[spec.stratification.variable] = subjects[spec.stratification.variable].to_numpy()[subj]
+    columns.update({
+        "PARAMCD": paramcds[code],
+        "PARAM": np.array([label for _, label in endpoint_codes], dtype=object)[code],
+        "AVISIT": labels[visit + 1],
+        "AVISITN": np.where(is_base, 0, schedule[np.maximum(visit, 0)]),
+        "ADT": _dates(subjects["TRTSDT"].to_numpy()[subj], day),
+        "ADY": day,
+        "AVAL": aval,
+        "BASE": base,
+        "CHG": np.where(is_base, np.nan, aval - base),
+        "ABLFL": np.where(is_base, "Y", ""),
+        "ANL01FL": "Y",
+    })
+    return pd.DataFrame(columns)
+
+
+def simulate_trial(
+    spec: TrialSpec | str | PathLike[str], seed: int | np.random.Generator | None = None
+) -> VirtualTrial:
+    """Simulate a parallel-group dose-finding trial from a study spec, as ADaM datasets.
+
+    Parameters
+    ----------
+    spec
+        A :class:`~dosefinding.study.TrialSpec`, a preset name (``"a2201"``) or the path of a
+        TOML spec.
+    seed
+        Int or numpy Generator; the spec's ``trial.seed`` when omitted. Same seed, same data.
+
+    Returns
+    -------
+    VirtualTrial
+        ADSL, ADEFF (one PARAMCD per endpoint), ADAE and ADBM (biomarkers and drug levels).
+
+    Examples
+    --------
+    >>> trial = simulate_trial("a2201", seed=7)
+    >>> trial.adsl.groupby("TRT01PN").size().tolist()
+    [49, 47, 47, 47]
+    >>> trial.adsl["STUDYID"].iloc[0]
+    'VAY736A2201-SYNTHETIC'
+    """
+    s = _as_spec(spec)
+    entropy = _entropy(seed, s.seed)
+    n = int(s.sizes.sum())
+    n_visits = len(s.visits)
+    visits = np.asarray(s.visits)
+
+    # Baselines first: the stratum comes from one of them, and the arm from the stratum.
+    latent_bases = {e.paramcd: _draw_baseline(e.baseline, n, _stream(entropy, f"baseline:{e.paramcd}"))
+                    for e in s.endpoints + s.biomarkers}
+    bases = {e.paramcd: _report(latent_bases[e.paramcd], e) for e in s.endpoints + s.biomarkers}
+    stratum = np.zeros(n, dtype=np.int64)
+    if s.stratification is not None:
+        stratum = (bases[s.stratification.endpoint] >= s.stratification.cut).astype(np.int64)
+    arm = _allocate(s.sizes, stratum, _stream(entropy, "randomisation"))
+    values = {e.paramcd: _draw_values(e, arm, latent_bases[e.paramcd], _stream(entropy, f"values:{e.paramcd}"))
+              for e in s.endpoints + s.biomarkers}
+
+    change = None
+    if s.dropout is not None and s.dropout.endpoint is not None:
+        change = values[s.dropout.endpoint] - bases[s.dropout.endpoint][:, None]
+    attended = _attended(s, arm, change, _stream(entropy, "dropout"))
+    completed = attended == n_visits
+
+    # Subjects in order of enrolment.
+    demo = s.demographics
+    rng = _stream(entropy, "demographics")
+    first, last = (np.datetime64(d, "D") for d in demo.enrolment)
+    span = int((last - first).astype(int)) + 1
+    randdt = np.sort(first + rng.integers(0, span, n).astype("timedelta64[D]"))
+    site = rng.integers(0, demo.sites, n)
+    country = np.array(demo.countries, dtype=object)[site % len(demo.countries)]
+
+    def bounded(mean: float, sd: float, lower: float, upper: float) -> FloatArray:
+        return np.clip(np.round(mean + sd * rng.standard_normal(n)), lower, upper)
+
+    age = bounded(*demo.age).astype(np.int64)
+    sex = np.where(rng.random(n) < demo.female, "F", "M")
+    race = _choice(rng, demo.race, n)
+    weight = np.round(np.clip(demo.weight[0] + demo.weight[1] * rng.standard_normal(n), *demo.weight[2:]), 1)
+    jitter = rng.integers(-3, 4, (n, n_visits))
+    visit_day = (s.visit_days * visits[None, :] + 1 + jitter).astype(np.int64)
+    reasons = _choice(rng, s.dropout.reasons if s.dropout else {"WITHDRAWAL BY SUBJECT": 1.0}, n)
+
+    last_visit = np.where(attended > 0, visit_day[np.arange(n), np.maximum(attended - 1, 0)], 1)
+    interval = s.dosing_interval
+    final_dose_week = (s.visits[-1] - 1) // interval * interval
+    attended_week = np.where(attended > 0, visits[np.maximum(attended - 1, 0)], 0)
+    last_dose_week = np.minimum(attended_week // interval * interval, final_dose_week)
+    last_dose_day = np.where(
+        attended_week == last_dose_week,
+        last_visit,
+        s.visit_days * last_dose_week + 1,
+    )
+    # A dropout leaves some days after the last visit attended.
+    end_day = np.where(completed, last_visit, last_visit + rng.integers(1, 7 * interval, n))
+
+    doses = s.doses[arm]
+    names = np.array(s.arm_names, dtype=object)[arm]
+    subjid = pd.Series(np.arange(1, n + 1)).map("{:04d}".format).to_numpy()
+    siteid = pd.Series(site + 1).map("{:03d}".format).to_numpy()
+    usubjid = pd.Series([s.studyid] * n).str.cat([siteid, subjid], sep="-").to_numpy()
+    adsl = pd.DataFrame({
+        "STUDYID": s.studyid,
+        "USUBJID": usubjid,
+        "SUBJID": subjid,
+        "SITEID": siteid,
+        "COUNTRY": country,
+        "AGE": age,
+        "AGEU": "YEARS",
+        "SEX": sex,
+        "RACE": race,
+        "WEIGHTBL": weight,
+        "TRT01P": names,
+        "TRT01PN": doses,
+        "TRT01A": names,
+        "TRT01AN": doses,
+        "RANDFL": "Y",
+        "SAFFL": "Y",
+        "ITTFL": "Y",
+        "FASFL": "Y",
+        "COMPLFL": np.where(completed, "Y", "N"),
+        "EOSSTT": np.where(completed, "COMPLETED", "DISCONTINUED"),
+        "DCSREAS": np.where(completed, "", reasons),
+        "DSRAEFL": np.where(~completed & (reasons == "ADVERSE EVENT"), "Y", ""),
+        "RANDDT": randdt,
+        "TRTSDT": randdt,
+        "TRTEDT": _dates(randdt, last_dose_day),
+        "EOSDT": _dates(randdt, end_day),
+        "TRTDURD": last_dose_day,
+        "LSTVISN": attended_week,
+    })
+    if s.stratification is not None:
+        adsl[s.stratification.variable] = np.array(s.stratification.labels, dtype=object)[stratum]
+    for e in s.endpoints:
+        adsl[f"{e.paramcd[:6]}BL"] = bases[e.paramcd]
+
+    visit_index = {e.paramcd: np.searchsorted(visits, e.visits) for e in s.endpoints + s.biomarkers}
+    adeff = _bds(
+        s, [(e.paramcd, e.label + (f" ({e.unit})" if e.unit else "")) for e in s.endpoints],
+        [bases[e.paramcd] for e in s.endpoints], [values[e.paramcd] for e in s.endpoints],
+        [visit_index[e.paramcd] for e in s.endpoints], attended, adsl, visit_day, [True] * len(s.endpoints),
+    )
+    codes = [(b.paramcd, b.label + (f" ({b.unit})" if b.unit else "")) for b in s.biomarkers]
+    bm_bases, bm_values, bm_index = ([bases[b.paramcd] for b in s.biomarkers],
+                                     [values[b.paramcd] for b in s.biomarkers],
+                                     [visit_index[b.paramcd] for b in s.biomarkers])
+    if s.pk is not None:
+        pk = s.pk
+        rng_pk = _stream(entropy, "pk")
+        ratio = 2.0 ** (-(interval * s.visit_days) / pk.half_life)
+        n_doses = visits // interval
+        accumulation = (1 - ratio ** n_doses) / (1 - ratio)
+        sigma_b, sigma_w = np.sqrt(np.log1p(pk.between_cv**2)), np.sqrt(np.log1p(pk.within_cv**2))
+        subject = np.exp(sigma_b * rng_pk.standard_normal(n) - sigma_b**2 / 2)
+        within = np.exp(sigma_w * rng_pk.standard_normal((n, n_visits)) - sigma_w**2 / 2)
+        level = (pk.trough_per_mg * doses**pk.exponent * subject)[:, None] * accumulation[None, :] * within
+        if pk.decimals is not None:
+            level = np.round(level, pk.decimals)
+        codes.append((pk.paramcd, pk.label + (f" ({pk.unit})" if pk.unit else "")))
+        bm_bases.append(np.zeros(n))
+        bm_values.append(level)
+        bm_index.append(np.searchsorted(visits, pk.visits))
+    adbm = _bds(s, codes, bm_bases, bm_values, bm_index, attended, adsl, visit_day,
+                [True] * len(s.biomarkers) + ([False] if s.pk is not None else []))
+    if len(adbm):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pchg = 100 * adbm["CHG"] / adbm["BASE"]
+        adbm.insert(adbm.columns.get_loc("CHG") + 1, "PCHG", pchg.where(np.isfinite(pchg)))
+        adbm = adbm.drop(columns="ANL01FL")
+
+    adae = _adverse_events(s, arm, adsl, end_day, _stream(entropy, "adverse_events"))
+    for frame in (adsl, adeff, adae, adbm):
+        frame.attrs["synthetic"] = True
+        frame.attrs["note"] = SYNTHETIC_NOTE
+    return VirtualTrial(spec=s, seed=entropy, adsl=adsl, adeff=adeff, adae=adae, adbm=adbm)
+
+
+_ADAE_COLUMNS = ["STUDYID", "USUBJID", "TRTA", "TRTAN", "AESEQ", "AEBODSYS", "AEDECOD", "AESEV", "AETOXGR",
+                 "AESER", "AEREL", "AEACN", "AEOUT", "TRTEMFL", "ASTDT", "ASTDY"]
+
+
+def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: IntArray,
+                    rng: np.random.Generator) -> pd.DataFrame:
+    """Adverse events: each subject has each preferred term with its arm's incidence.
+
+    Within a system organ class, occurrences are correlated through a Gaussian copula
+    (a shared normal per subject and SOC, with the SOC's latent correlation), which keeps
+    each PT's incidence and lowers the SOC's below that of independent terms.
+    """
+    events = s.adverse_events
+    if not events:
+        return pd.DataFrame(columns=_ADAE_COLUMNS)
+    n, k = arm.size, len(events)
+    socs = sorted({e.soc for e in events})
+    soc_index = np.array([socs.index(e.soc) for e in events])
+    rho = np.array([s.safety.correlation(soc) for soc in socs])[soc_index]
+    shared = rng.standard_normal((n, len(socs)))[:, soc_index]
+    latent = np.sqrt(rho) * shared + np.sqrt(1 - rho) * rng.standard_normal((n, k))
+    rates = np.array([e.rates for e in events]).T[arm]  # subjects x events
+    with np.errstate(divide="ignore"):
+        occurs = latent < special.ndtri(rates)
+    subj, event = np.nonzero(occurs)
+    m = subj.size
+    severity = np.array([e.severity for e in events])[event]
+    grade = 1 + (rng.random(m)[:, None] > np.cumsum(severity, axis=1)[:, :2]).sum(axis=1)
+    serious = rng.random(m) < np.array([e.serious for e in events])[event]
+    related = rng.random(m) < np.array([e.related for e in events])[event]
+    withdrawn = rng.random(m) < np.array([e.withdrawn for e in events])[event]
+    day = 1 + np.floor(rng.random(m) * end_day[subj]).astype(np.int64)
+    adae = pd.DataFrame({
+        "_SUBJ": subj,
+        "STUDYID": s.studyid,
+        "USUBJID": adsl["USUBJID"].to_numpy()[subj],
+        "TRTA": adsl["TRT01A"].to_numpy()[subj],
+        "TRTAN": adsl["TRT01AN"].to_numpy()[subj],
+        "AEBODSYS": np.array([e.soc for e in events], dtype=object)[event],
+        "AEDECOD": np.array([e.pt for e in events], dtype=object)[event],
+        "AESEV": np.array(["MILD", "MODERATE", "SEVERE"], dtype=object)[grade - 1],
+        "AETOXGR": grade.astype(str),
+        "AESER": np.where(serious, "Y", "N"),
+        "AEREL": np.where(related, "RELATED", "NOT RELATED"),
+        "AEACN": np.where(withdrawn, "DRUG WITHDRAWN", "DOSE NOT CHANGED"),
+        "AEOUT": "RECOVERED/RESOLVED",
+        "TRTEMFL": "Y",
+        "ASTDT": _dates(adsl["TRTSDT"].to_numpy()[subj], day),
+        "ASTDY": day,
+    })
+    adae = adae.sort_values(["_SUBJ", "ASTDY", "AEDECOD"], kind="stable").drop(columns="_SUBJ")
+    adae["AESEQ"] = adae.groupby("USUBJID", sort=False).cumcount() + 1
+    return adae[_ADAE_COLUMNS].reset_index(drop=True)
