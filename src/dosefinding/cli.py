@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -51,6 +52,41 @@ def demo(n_per_arm: int, sigma: float, effect: float, alpha: float, seed: int, f
     return "\n".join(lines)
 
 
+def _database_url(db: str) -> str:
+    return db if "://" in db else f"sqlite:///{db}"
+
+
+def serve(db: str, host: str, port: int, admin_token_file: str | None) -> int:
+    """Start the randomisation service; on an empty database, create the first administrator."""
+    import uvicorn
+
+    from dosefinding.randomization.service import create_app
+    from dosefinding.randomization.store import ServiceError, Store
+
+    store = Store(_database_url(db))
+    try:
+        token = store.add_user("admin", "admin", bootstrap=True)
+    except ServiceError:
+        token = None  # an administrator exists already
+    if token is not None:
+        if admin_token_file is None:
+            print(f"administrator token (shown once): {token}", file=sys.stderr)
+        else:
+            with open(admin_token_file, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as out:
+                out.write(token)
+    uvicorn.run(create_app(store=store), host=host, port=port, log_level="warning")
+    return 0
+
+
+def audit_verify(db: str) -> int:
+    """Verify the audit trail of a randomisation database; exit status 0 if intact, 1 if not."""
+    from dosefinding.randomization.store import verify_audit
+
+    result = verify_audit(_database_url(db))
+    print(result.summary())
+    return 0 if result.valid else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dosefinding`` command."""
     parser = argparse.ArgumentParser(prog="dosefinding", description=__doc__)
@@ -62,8 +98,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument("--alpha", type=float, default=0.025)
     demo_parser.add_argument("--seed", type=int, default=2201)
     demo_parser.add_argument("--figure", default=None, help="PNG file for the dose-response figure")
+    serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
+    serve_parser.add_argument("--db", default="sqlite:///randomisation.db", help="SQLAlchemy URL or SQLite file")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--admin-token-file", default=None,
+                              help="file to write the first administrator's token to (default: print it)")
+    audit_parser = commands.add_parser("audit-verify", help="verify the audit hash chain of a randomisation database")
+    audit_parser.add_argument("db", help="SQLAlchemy URL or SQLite file")
     args = parser.parse_args(argv)
     try:
+        if args.command in ("serve", "audit-verify"):
+            try:
+                if args.command == "serve":
+                    return serve(args.db, args.host, args.port, args.admin_token_file)
+                return audit_verify(args.db)
+            except ImportError as exc:
+                print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)
+                return 2
         print(demo(args.n_per_arm, args.sigma, args.effect, args.alpha, args.seed, args.figure))
     except DoseFindingError as exc:
         print(f"dosefinding: error: {exc}", file=sys.stderr)
