@@ -29,6 +29,7 @@ from dosefinding.endpoints.instruments import (
     esspri,
     facit_fatigue,
     rand36_scales,
+    sf36_scales,
     sf36_summary,
     vas_mm,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "rand36_scales",
     "responder_rates",
     "safety_set",
+    "sf36_scales",
     "sf36_summary",
     "shift_table",
     "stratified_difference",

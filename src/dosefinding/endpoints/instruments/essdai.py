@@ -22,8 +22,9 @@ haematological   2       0, 1, 2, 3
 biological       1       0, 1, 2
 ===============  ======  =============
 
-Activity categories (Seror et al., Ann Rheum Dis 2016;75:382-9): low < 5,
-moderate 5-13, high >= 14.
+Activity categories (Seror et al., "Defining disease activity states and clinically
+meaningful improvement in primary Sjögren's syndrome ...", Ann Rheum Dis 2016;75:382-9):
+low < 5, moderate 5-13, high >= 14.
 
 ClinESSDAI (Seror et al., Ann Rheum Dis 2016;75:1945-50): the 11 clinical domains
 (without biological) with re-estimated weights constitutional 4, lymphadenopathy 4,
@@ -108,7 +109,9 @@ CLINESSDAI_WEIGHTS: Mapping[str, int] = MappingProxyType(
         "haematological": 2,
     }
 )
-"""Domain weights of the ClinESSDAI (Seror 2016), without the biological domain."""
+"""Domain weights of the ClinESSDAI (Seror et al., Ann Rheum Dis 2016;75:1945-50), without
+the biological domain; taken from a secondary table of the paper's weights (the primary
+table was not available to check, see the test's docstring)."""
 
 A2201_ELIGIBILITY_DOMAINS: tuple[str, ...] = (
     "biological",

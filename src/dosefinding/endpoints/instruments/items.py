@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
 
-__all__ = ["as_frame", "item_matrix"]
+__all__ = ["as_frame", "item_matrix", "mean_of_answered", "numbered_items", "recode_items"]
 
 
 def _shown(value: object) -> str:
@@ -109,3 +109,66 @@ def item_matrix(
                 )
         out[:, j] = values
     return out
+
+
+def numbered_items(
+    data: pd.DataFrame | Mapping[str, object],
+    levels: Mapping[int, int],
+    *,
+    prefix: str,
+    columns: Mapping[int, str] | None,
+    instrument: str,
+) -> tuple[pd.DataFrame, NDArray[np.float64]]:
+    """Numbered questionnaire items with precoded responses ``1 .. levels[k]``, missing allowed.
+
+    Item ``k`` is read from column ``f"{prefix}{k}"`` unless ``columns`` maps ``k`` to
+    another column; errors name the item as ``item k``. ``columns`` may name any item
+    ``1 .. max(levels)``, including items that are not read.
+
+    Examples
+    --------
+    >>> frame, matrix = numbered_items({"Q1": 2, "X": None}, {1: 5, 2: 3}, prefix="Q",
+    ...                                columns={2: "X"}, instrument="X")
+    >>> matrix.tolist()
+    [[2.0, nan]]
+    """
+    frame = as_frame(data)
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(range(1, max(levels) + 1)), key=str)
+    if unknown:
+        raise InputError(f"columns: unknown {instrument} item number(s) {unknown}; items are 1-{max(levels)}")
+    names = {f"item {k}": columns.get(k, f"{prefix}{k}") for k in levels}
+    allowed = {f"item {k}": tuple(range(1, n + 1)) for k, n in levels.items()}
+    return frame, item_matrix(frame, names, allowed=allowed, allow_missing=True, instrument=instrument)
+
+
+def recode_items(responses: NDArray[np.float64], keys: Sequence[Sequence[float]]) -> NDArray[np.float64]:
+    """Recode precoded responses ``1, 2, ...`` of each column by its key; NaN stays NaN.
+
+    ``keys[j][r - 1]`` is the value of response ``r`` in column ``j``; responses must be
+    valid levels (as checked by :func:`item_matrix`).
+
+    Examples
+    --------
+    >>> recode_items(np.array([[1.0, 3.0], [2.0, np.nan]]), [(0, 100), (5, 4, 3)]).tolist()
+    [[0.0, 3.0], [100.0, nan]]
+    """
+    width = max(len(key) for key in keys)
+    table = np.full((len(keys), width + 1), np.nan)
+    for j, key in enumerate(keys):
+        table[j, 1 : len(key) + 1] = key
+    index = np.where(np.isnan(responses), 0, responses).astype(int)
+    return table[np.arange(len(keys)), index]
+
+
+def mean_of_answered(block: NDArray[np.float64], min_answered: int) -> NDArray[np.float64]:
+    """Row means over the answered (non-NaN) items; NaN where fewer than ``min_answered``.
+
+    Examples
+    --------
+    >>> mean_of_answered(np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, 4.0]]), 2).tolist()
+    [2.0, nan]
+    """
+    answered = np.sum(~np.isnan(block), axis=1)
+    total = np.nansum(block, axis=1)
+    return np.where(answered >= max(min_answered, 1), total / np.maximum(answered, 1), np.nan)

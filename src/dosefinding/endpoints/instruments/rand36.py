@@ -22,7 +22,10 @@ to physical health (13-16), RE role limitations due to emotional problems (17-19
 energy/fatigue (23, 27, 29, 31), MH emotional well-being (24, 25, 26, 28, 30), SF social
 functioning (20, 32), BP pain (21, 22), GH general health (1, 33-36).
 
-RAND's scoring of BP and GH differs slightly from the SF-36 v1 scoring of the same items.
+RAND's scoring of BP and GH differs from the SF-36 v1 scoring of the same items (Ware
+1993; :func:`~dosefinding.endpoints.instruments.sf36.sf36_scales`), and RAND scores a scale
+from any one answered item where SF-36 v1 asks for half of them; the other six scales
+agree when every item is answered.
 """
 
 from __future__ import annotations
@@ -30,10 +33,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-import numpy as np
 import pandas as pd
 
-from dosefinding.endpoints.instruments.items import as_frame, item_matrix
+from dosefinding.endpoints.instruments.items import mean_of_answered, numbered_items, recode_items
 
 __all__ = ["RAND36_RECODE", "RAND36_SCALES", "rand36_scales"]
 
@@ -62,7 +64,10 @@ RAND36_SCALES: Mapping[str, tuple[int, ...]] = MappingProxyType(
         "MH": (24, 25, 26, 28, 30),
     }
 )
-"""Scale -> its items, in the order of the SF-36 summary scores."""
+"""Scale -> its items, in the order of the SF-36 summary scores (the same items as the SF-36
+v1 scales of :func:`~dosefinding.endpoints.instruments.sf36.sf36_scales`)."""
+
+_LEVELS: Mapping[int, int] = {k: len(RAND36_RECODE[k]) for k in sorted({k for v in RAND36_SCALES.values() for k in v})}
 
 
 def rand36_scales(
@@ -98,22 +103,11 @@ def rand36_scales(
     >>> round(float(rand36_scales(items)["VT"].iloc[0]), 1)
     46.7
     """
-    frame = as_frame(data)
-    columns = dict(columns or {})
-    numbers = sorted({k for items in RAND36_SCALES.values() for k in items})
-    names = {f"item {k}": columns.get(k, f"{prefix}{k}") for k in numbers}
-    allowed = {f"item {k}": tuple(range(1, len(RAND36_RECODE[k]) + 1)) for k in numbers}
-    matrix = item_matrix(frame, names, allowed=allowed, allow_missing=True, instrument="RAND-36")
-    recoded = np.full(matrix.shape, np.nan)
-    for j, k in enumerate(numbers):
-        key = np.asarray(RAND36_RECODE[k], dtype=float)
-        present = ~np.isnan(matrix[:, j])
-        recoded[present, j] = key[matrix[present, j].astype(int) - 1]
-    position = {k: j for j, k in enumerate(numbers)}
-    scales = {}
-    for scale, items in RAND36_SCALES.items():
-        block = recoded[:, [position[k] for k in items]]
-        answered = np.sum(~np.isnan(block), axis=1)
-        with np.errstate(invalid="ignore"):
-            scales[scale] = np.where(answered > 0, np.nansum(block, axis=1) / np.maximum(answered, 1), np.nan)
+    frame, responses = numbered_items(data, _LEVELS, prefix=prefix, columns=columns, instrument="RAND-36")
+    recoded = recode_items(responses, [RAND36_RECODE[k] for k in _LEVELS])
+    position = {k: j for j, k in enumerate(_LEVELS)}
+    scales = {
+        scale: mean_of_answered(recoded[:, [position[k] for k in items]], min_answered=1)
+        for scale, items in RAND36_SCALES.items()
+    }
     return pd.DataFrame(scales, index=frame.index)

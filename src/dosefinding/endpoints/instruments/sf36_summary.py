@@ -19,20 +19,26 @@ RE     81.29467  33.02717  -0.19206   0.43407
 MH     74.84212  18.01189  -0.22069   0.48581
 =====  ========  ========  ========  ========
 
-The coefficients belong to the SF-36 v1 scale scoring; applied to RAND-36 scales
-(:func:`~dosefinding.endpoints.instruments.rand36.rand36_scales`) they are an
-approximation for BP and GH, whose RAND scoring differs slightly.
+The coefficients belong to the SF-36 v1 scale scoring (Ware 1993,
+:func:`~dosefinding.endpoints.instruments.sf36.sf36_scales`), which :func:`sf36_summary`
+uses by default; applied to RAND-36 scales (``scoring="rand36"``,
+:func:`~dosefinding.endpoints.instruments.rand36.rand36_scales`) they are an
+approximation for BP and GH, whose RAND scoring differs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from dosefinding.endpoints.instruments.items import item_matrix
+from dosefinding.endpoints.instruments.items import as_frame, item_matrix
+from dosefinding.endpoints.instruments.rand36 import rand36_scales
+from dosefinding.endpoints.instruments.sf36 import sf36_scales
+from dosefinding.errors import InputError
 
 __all__ = ["SF36_US1990", "sf36_summary"]
 
@@ -52,24 +58,60 @@ SF36_US1990: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(
 (mean, SD, PCS coefficient, MCS coefficient)."""
 
 
-def sf36_summary(scales: pd.DataFrame) -> pd.DataFrame:
-    """PCS and MCS (T-scores) from the eight scale scores, 1990 US norms.
+def sf36_summary(
+    data: pd.DataFrame | Mapping[str, object],
+    *,
+    scoring: Literal["sf36", "rand36", "scales"] = "sf36",
+    prefix: str = "Q",
+    columns: Mapping[int, str] | None = None,
+) -> pd.DataFrame:
+    """PCS and MCS (T-scores, 1990 US norms) from the SF-36 items or from scale scores.
 
     Parameters
     ----------
-    scales
-        Columns ``PF, RP, BP, GH, VT, SF, RE, MH`` (0-100), e.g. from
-        :func:`~dosefinding.endpoints.instruments.rand36.rand36_scales`. A row with a
-        missing scale gets missing summaries.
+    data
+        With ``scoring="sf36"`` or ``"rand36"``: the 36 item responses, as for
+        :func:`~dosefinding.endpoints.instruments.sf36.sf36_scales`. With
+        ``scoring="scales"``: the eight scale scores, columns ``PF, RP, BP, GH, VT, SF,
+        RE, MH`` (0-100). A row with a missing scale gets missing summaries.
+    scoring
+        ``"sf36"`` (default): SF-36 v1 scales (Ware 1993), the scoring the norms belong
+        to. ``"rand36"``: RAND-36 scales (:func:`~dosefinding.endpoints.instruments.
+        rand36.rand36_scales`), an approximation for BP and GH. ``"scales"``: ``data``
+        already holds the scales.
+    prefix, columns
+        Item columns, as for :func:`~dosefinding.endpoints.instruments.sf36.sf36_scales`
+        (ignored with ``scoring="scales"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``PCS`` and ``MCS``.
 
     Examples
     --------
     A respondent at the 1990 US mean on every scale scores 50 on both summaries:
 
     >>> means = pd.DataFrame({s: [v[0]] for s, v in SF36_US1990.items()})
-    >>> sf36_summary(means).round(10).iloc[0].tolist()
+    >>> sf36_summary(means, scoring="scales").round(10).iloc[0].tolist()
     [50.0, 50.0]
+
+    Questionnaire 10 of the Mario Negri SAS sample (lbscorer ``sf36sample``), PCS 57.22017,
+    MCS 57.77303:
+
+    >>> answers = [3, 2] + [2] + [3] * 9 + [2] * 7 + [1, 1, 1, 2, 5, 6, 2, 2, 6, 6, 2, 5, 5, 5, 1, 5, 1]
+    >>> items = {f"Q{k}": [v] for k, v in enumerate(answers, start=1)}
+    >>> sf36_summary(items).round(5).iloc[0].tolist()
+    [57.22017, 57.77303]
     """
+    if scoring == "sf36":
+        scales = sf36_scales(data, prefix=prefix, columns=columns)
+    elif scoring == "rand36":
+        scales = rand36_scales(data, prefix=prefix, columns=columns)
+    elif scoring == "scales":
+        scales = as_frame(data, "data")
+    else:
+        raise InputError(f"scoring: must be 'sf36', 'rand36' or 'scales', got {scoring!r}")
     names = {s: s for s in SF36_US1990}
     matrix = item_matrix(scales, names, bounds=(0.0, 100.0), allow_missing=True, instrument="SF-36 scales")
     coef = np.array(list(SF36_US1990.values()))
