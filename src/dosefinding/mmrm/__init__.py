@@ -1,7 +1,8 @@
 """Mixed models for repeated measures (MMRM) that match SAS PROC MIXED; stands alone in the package."""
 
+from dosefinding.mmrm.batch import BatchMMRMResult, fit_mmrm_batch
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.fit import MMRMResult, mmrm
 from dosefinding.mmrm.lsmeans import LSMeans
 
-__all__ = ["COVARIANCE_STRUCTURES", "LSMeans", "MMRMResult", "mmrm"]
+__all__ = ["COVARIANCE_STRUCTURES", "BatchMMRMResult", "fit_mmrm_batch", "LSMeans", "MMRMResult", "mmrm"]
