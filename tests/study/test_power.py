@@ -1,0 +1,292 @@
+"""Simulation-based power (dosefinding.study.power).
+
+References:
+- Per trial, the batched analysis must be the real one: each simulated trial is analysed
+  again with the public per-trial functions (``mmrm`` -> ``mmrm_estimates`` -> ``mcpmod``)
+  and the t statistics, significance, selected shape and target dose compared.
+- Against the analytic power of the multiple contrast test (``power_mct``, itself checked
+  against R's ``powMCT`` in tests/mcp): complete data at one visit, where the statistics
+  of the cell-means ANCOVA are exactly the multivariate t of ``power_mct``; and complete
+  data over six visits through the MMRM (normal reference, ``df = inf``), where the week-24
+  LS means of a saturated mean model have covariance ``sigma^2 / n`` per arm. Tolerance:
+  3 Monte Carlo standard errors ``sqrt(p (1 - p) / n_sims)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dosefinding import Candidates, mcpmod, mct_test, optimal_contrasts, power_mct
+from dosefinding.errors import InputError
+from dosefinding.mmrm import mmrm
+from dosefinding.mod.from_mmrm import mmrm_estimates
+from dosefinding.study import load_spec, parse_spec
+from dosefinding.study.power import (
+    _build_analysis,
+    _chunk_trials,
+    _optimal_contrasts,
+    default_candidates,
+    simulate_power,
+)
+
+ONE_VISIT = """
+[trial]
+name = "one-visit"
+seed = 7
+visits = [12]
+[[arms]]
+name = "Placebo"
+dose = 0
+n = 30
+[[arms]]
+name = "Low"
+dose = 5
+n = 30
+[[arms]]
+name = "Mid"
+dose = 50
+n = 30
+[[arms]]
+name = "High"
+dose = 300
+n = 30
+[endpoints.Y]
+baseline = {distribution = "normal", mean = 20, sd = 4}
+change = {placebo = 0.0, effect = {shape = "emax", parameters = [0, -3.3, 25]}}
+sd = 5.6
+"""
+
+# The A2201 design assumptions (Bowman et al. 2022): 45 per arm, SD 5.6 at week 24, effect
+# -3.5 at 300 mg; complete data; emax in dose (ED50 25 mg) as the true curve (assumed).
+DESIGN = """
+[trial]
+name = "A2201-design"
+seed = 2201
+visits = [4, 8, 12, 16, 20, 24]
+[[arms]]
+name = "Placebo"
+dose = 0
+n = 45
+[[arms]]
+name = "5 mg"
+dose = 5
+n = 45
+[[arms]]
+name = "50 mg"
+dose = 50
+n = 45
+[[arms]]
+name = "300 mg"
+dose = 300
+n = 45
+[endpoints.ESSDAI]
+baseline = {distribution = "normal", mean = 13.5, sd = 4.5, lower = 6}
+sd = [4.5, 4.8, 5.0, 5.2, 5.4, 5.6]
+correlation = {structure = "ar1", rho = 0.6}
+[endpoints.ESSDAI.change]
+placebo = [-1, -2, -3, -3.5, -4, -4]
+onset = [0.3, 0.5, 0.7, 0.85, 0.95, 1.0]
+effect = {shape = "emax", parameters = [0, -3.7917, 25]}
+[analysis]
+endpoint = "ESSDAI"
+visit = 24
+"""
+
+
+def _long_frame(values: np.ndarray, base: np.ndarray, arm: np.ndarray, arms: list[str], visits: list[int]) -> pd.DataFrame:
+    n, k = values.shape
+    frame = pd.DataFrame({
+        "USUBJID": np.repeat(np.arange(n), k),
+        "ARM": pd.Categorical(np.array(arms)[np.repeat(arm, k)], categories=arms),
+        "AVISIT": pd.Categorical(np.tile([f"Week {v}" for v in visits], n),
+                                 categories=[f"Week {v}" for v in visits]),
+        "BASE": np.repeat(base, k),
+        "CHG": (values - base[:, None]).ravel(),
+    })
+    return frame.dropna(subset=["CHG"])
+
+
+@pytest.mark.parametrize(("covariance", "n_trials"), [("us", 12), ("cs", 6)])
+def test_each_trial_is_the_per_trial_analysis(covariance: str, n_trials: int) -> None:
+    """MMRM (REML) -> LS means at week 24 -> mcpmod, trial by trial, on simulated A2201 trials.
+
+    Tolerances: t statistics 1e-6 absolute (both MMRM fits stop at a Newton decrement of
+    1e-12 relative); target doses 1e-5 relative; significance and the selected shape exact.
+    """
+    spec = load_spec("a2201")
+    result = simulate_power(spec, n_sims=n_trials, seed=11, chunk_size=n_trials, covariance=covariance)
+    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", covariance, True, None, "AIC",
+                               "continuous")
+    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(11).spawn(1)[0], n_trials)
+    cands = analysis.candidates
+    arms = list(spec.arm_names)
+    doses = dict(zip(arms, spec.doses.tolist()))
+    n_compared = 0
+    for i in range(n_trials):
+        frame = _long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
+        fit = mmrm("CHG ~ ARM * AVISIT + BASE * AVISIT", frame, subject="USUBJID", visit="AVISIT",
+                   covariance=covariance)
+        estimates = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=doses)
+        reference = mcpmod(cands, **estimates, delta=analysis.delta)
+        row = result.trials.iloc[i]
+        for label in cands.labels:
+            assert row[f"t_{label}"] == pytest.approx(reference.mct.t_statistics[label], abs=1e-6)
+            assert row[f"significant_{label}"] == bool(reference.mct.significant[label])
+        if reference.selection is None:
+            assert row["selected"] == "none"
+            assert np.isnan(row["target_dose"])
+            continue
+        n_compared += 1
+        assert row["selected"] == reference.selection.selected
+        expected = float(reference.target_doses.loc[reference.selection.selected, "TD"])
+        assert row["target_dose"] == pytest.approx(expected, rel=1e-5, nan_ok=True)
+    assert n_compared >= n_trials // 2
+
+
+ANCOVA = ONE_VISIT.replace("visits = [12]", "visits = [4, 12]").replace(
+    "sd = 5.6", "sd = 5.6\nbaseline_slope = -0.4\ncorrelation = {structure = \"ar1\", rho = 0.5}"
+) + """
+[dropout]
+rate = 0.15
+"""
+
+
+def test_ancova_path_is_the_per_trial_analysis() -> None:
+    """first_stage="ancova" with baseline and dropout, selection by maxT, 16 trials: the raw-data MCP step of
+    mct_test (CHG ~ dose groups + BASE, complete cases at week 12, residual df), then mcpmod on the ANCOVA's
+    LS means (type "general" with that df). t statistics 1e-9 absolute, TD 1e-5 relative, the rest exact."""
+    spec = parse_spec(ANCOVA)
+    result = simulate_power(spec, n_sims=16, seed=21, chunk_size=16, first_stage="ancova", selection="maxT")
+    analysis = _build_analysis(spec, None, 12, None, 0.025, None, "ancova", "us", True, None, "maxT", "continuous")
+    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(21).spawn(1)[0], 16)
+    cands = analysis.candidates
+    n_selected = 0
+    for i in range(16):
+        frame = pd.DataFrame({"DOSE": spec.doses[matrix.arm], "BASE": matrix.base[i],
+                              "CHG": matrix.values[i, :, 1] - matrix.base[i]}).dropna()
+        assert len(frame) < matrix.arm.size  # dropout happened
+        mct = mct_test(cands, data=frame, dose="DOSE", response="CHG", covariates="BASE")
+        reference = mcpmod(cands, doses=spec.doses, estimates=mct.estimates, cov=mct.cov, df=mct.df,
+                           selection="maxT", delta=analysis.delta)
+        row = result.trials.iloc[i]
+        for label in cands.labels:
+            assert row[f"t_{label}"] == pytest.approx(mct.t_statistics[label], abs=1e-9)
+            assert row[f"significant_{label}"] == bool(mct.significant[label])
+        if reference.selection is None:
+            assert row["selected"] == "none"
+            continue
+        n_selected += 1
+        assert row["selected"] == reference.selection.selected
+        expected = float(reference.target_doses.loc[reference.selection.selected, "TD"])
+        assert row["target_dose"] == pytest.approx(expected, rel=1e-5, nan_ok=True)
+    assert n_selected >= 4
+
+
+def test_batched_contrasts_equal_optimal_contrasts() -> None:
+    """The per-trial contrasts are those of optimal_contrasts under each trial's covariance (1e-12)."""
+    rng = np.random.default_rng(3)
+    cands = default_candidates([0, 5, 50, 300], -3.0)
+    a = rng.normal(size=(5, 4, 4))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(4)
+    batched = _optimal_contrasts(cands.response_matrix().to_numpy(), cov)
+    for s, c in zip(cov, batched, strict=True):
+        np.testing.assert_allclose(c, optimal_contrasts(cands, cov=s).contrasts.to_numpy(), atol=1e-12)
+
+
+def test_one_visit_power_agrees_with_power_mct() -> None:
+    """Complete data, one visit, cell means without covariates: 4,000 trials vs power_mct within 3 MC SE."""
+    spec = parse_spec(ONE_VISIT)
+    cands = default_candidates(spec.doses, -3.3)
+    truth = Candidates(spec.doses, {"emax": 25.0}, max_effect=-3.3 * 300 / 325)
+    analytic = float(power_mct(optimal_contrasts(cands, weights=30), truth, n=30, sigma=5.6, abseps=1e-5).iloc[0])
+    result = simulate_power(spec, n_sims=4000, seed=5, candidates=cands, first_stage="ancova", baseline=False,
+                            chunk_size=500)
+    assert 0.5 < analytic < 0.9  # a power where the comparison has teeth
+    assert abs(result.power - analytic) < 3 * np.sqrt(analytic * (1 - analytic) / 4000)
+    assert result.undecided == 0 and result.first_stage_failures == 0
+
+
+def test_mmrm_power_at_the_a2201_design_agrees_with_power_mct() -> None:
+    """A2201's design (45 per arm, SD 5.6, -3.5 at 300 mg, complete data, six visits): MMRM power vs
+    power_mct with the normal reference (the MMRM test's), 1,500 trials within 3 MC SE."""
+    spec = parse_spec(DESIGN)
+    effect = -3.7917 * 300 / 325
+    cands = default_candidates(spec.doses, effect)
+    truth = Candidates(spec.doses, {"emax": 25.0}, max_effect=effect)
+    s = 5.6**2 / 45 * np.eye(4)
+    analytic = float(power_mct(optimal_contrasts(cands, cov=s), truth, cov=s, df=np.inf, abseps=1e-5).iloc[0])
+    result = simulate_power(spec, n_sims=1500, seed=8, baseline=False, chunk_size=250)
+    assert 0.85 < analytic < 0.95  # the trial's "about 90%"
+    assert abs(result.power - analytic) < 3 * np.sqrt(analytic * (1 - analytic) / 1500)
+
+
+def test_same_seed_same_answer_whatever_the_workers() -> None:
+    """jobs=1 and jobs=2 give bitwise the same trials (chunks have fixed size and their own seeds)."""
+    one = simulate_power("a2201", n_sims=60, seed=3, chunk_size=20, jobs=1)
+    two = simulate_power("a2201", n_sims=60, seed=3, chunk_size=20, jobs=2)
+    pd.testing.assert_frame_equal(one.trials, two.trials, check_exact=True)
+    assert one.power == two.power
+    other = simulate_power("a2201", n_sims=60, seed=4, chunk_size=20)
+    assert not one.trials.equals(other.trials)
+
+
+def test_dask_local_cluster_gives_the_same_answer() -> None:
+    """A real dask.distributed LocalCluster on 127.0.0.1 (two worker processes): the jobs=1 answer, bitwise."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster:
+        on_cluster = simulate_power("a2201", n_sims=40, seed=9, chunk_size=20, scheduler=cluster.scheduler_address)
+    local = simulate_power("a2201", n_sims=40, seed=9, chunk_size=20)
+    pd.testing.assert_frame_equal(on_cluster.trials, local.trials, check_exact=True)
+    assert on_cluster.scheduler == cluster.scheduler_address
+
+
+def test_summary_and_fields() -> None:
+    res = simulate_power("a2201", n_sims=40, seed=2, chunk_size=20)
+    text = res.summary()
+    assert "Power of the MCP step" in text and "Monte Carlo SE" in text
+    assert res.power == pytest.approx(res.trials["significant"].mean())
+    assert res.selected.sum() == pytest.approx(1.0)
+    missing = int(res.target_dose_missing.sum())
+    assert missing == int(res.trials["target_dose"].isna().sum())
+    assert res.power_se == pytest.approx(np.sqrt(res.power * (1 - res.power) / 40))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_sims": 0}, "n_sims"),
+        ({"chunk_size": -1}, "chunk_size"),
+        ({"jobs": 0}, "jobs"),
+        ({"seed": -2}, "seed"),
+        ({"visit": 5}, "visit"),
+        ({"endpoint": "NOPE"}, "NOPE"),
+        ({"first_stage": "gee"}, "first_stage"),
+        ({"covariance": "toep"}, "covariance"),
+        ({"selection": "aveAIC"}, "selection"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"delta": 2.0}, "delta"),
+        ({"scheduler": ""}, "scheduler"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        simulate_power("a2201", **{"n_sims": 10, **kwargs})
+
+
+def test_cli_power(capsys: pytest.CaptureFixture[str]) -> None:
+    """``dosefinding power SPEC --n-sims N --seed S --chunk-size C --quiet`` prints the summary of simulate_power."""
+    from dosefinding.cli import main
+
+    assert main(["power", "a2201", "--n-sims", "20", "--seed", "4", "--chunk-size", "10", "--quiet"]) == 0
+    out = capsys.readouterr()
+    expected = simulate_power("a2201", n_sims=20, seed=4, chunk_size=10)
+    assert f"Power of the MCP step: {expected.power:.4f}" in out.out
+    assert out.err == ""
+    assert main(["power", "a2201", "--n-sims", "0", "--quiet"]) == 2
+    assert "n_sims" in capsys.readouterr().err
+    assert main(["power", "a2201", "--n-sims", "20", "--seed", "4", "--chunk-size", "10"]) == 0
+    bar = capsys.readouterr().err
+    assert "1/2 chunks" in bar and "2/2 chunks" in bar and bar.endswith("\n")
