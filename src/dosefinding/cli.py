@@ -6,50 +6,33 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-
-import numpy as np
-import pandas as pd
+from pathlib import Path
 
 from dosefinding.errors import DoseFindingError
-from dosefinding.mcp import optimal_contrasts, power_mct
-from dosefinding.mod import mcpmod
-from dosefinding.shapes import Candidates
-
-A2201_DOSES = (0.0, 5.0, 50.0, 300.0)
-A2201_SHAPES = {"linear": None, "emax": [10.0, 100.0], "sigemax": (50.0, 3.0), "exponential": 150.0}
 
 
-def demo(n_per_arm: int, sigma: float, effect: float, alpha: float, seed: int, figure: str | None = None) -> str:
-    """Design power and MCP-Mod on one simulated A2201-like trial, as text.
+def demo(out: str, seed: int | None, draws: int | None) -> str:
+    """Simulate the A2201 virtual trial, analyse it and say where the report is, with headline numbers."""
+    from dosefinding.study.pipeline import run_demo
 
-    The Mod step fits the significant shapes, reports their AIC weights, selects the
-    smallest AIC and estimates the dose giving half the design effect (TD); ``figure``
-    names a PNG file for the dose-response figure (A2201's Figure 2b).
-    """
-    candidates = Candidates(A2201_DOSES, A2201_SHAPES, max_effect=effect)
-    contrasts = optimal_contrasts(candidates, weights=n_per_arm)
-    power = power_mct(contrasts, candidates, n=n_per_arm, sigma=sigma, alpha=alpha, seed=seed)
-    rng = np.random.default_rng(seed)
-    dose = np.repeat(A2201_DOSES, n_per_arm)
-    truth = candidates.models[0].response(dose)
-    trial = pd.DataFrame({"TRT01PN": dose, "CHG": -4.0 + truth + rng.normal(0.0, sigma, dose.size)})
-    result = mcpmod(
-        candidates, data=trial, dose="TRT01PN", response="CHG", alpha=alpha, seed=seed,
-        selection="AIC", delta=effect / 2,
-    )
-    lines = [
-        f"Virtual A2201 design: doses 0, 5, 50, 300 mg; {n_per_arm} per arm; SD {sigma:g}; effect {effect:g} at 300 mg",
-        "",
-        f"Power of the MCP step (one-sided alpha {alpha:g}) under each candidate:",
-        power.round(3).to_string(),
-        "",
-        "MCP-Mod on one simulated trial (true shape: linear):",
-        result.summary(),
-    ]
-    if figure is not None and result.selection is not None:
-        result.plot().savefig(figure, dpi=120)
-        lines += ["", f"Dose-response figure written to {figure}"]
-    return "\n".join(lines)
+    result = run_demo(out, seed=seed, model_average_draws=draws)
+    return "Virtual A2201 trial (synthetic data): simulated ADaM in " + str(Path(out) / "adam") + "\n" + result.summary()
+
+
+def analyze(spec: str, out: str) -> str:
+    """Run an analysis spec on its ADaM data and say where the report is, with headline numbers."""
+    from dosefinding.study.pipeline import analyze as run
+
+    return run(spec, out).summary()
+
+
+def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | None, chunk_size: int,
+          quiet: bool) -> str:
+    """Simulate whole trials from a spec (a TOML file or a preset name) and analyse each: power of MCP-Mod."""
+    from dosefinding.study.power import simulate_power
+
+    return simulate_power(spec, n_sims=n_sims, seed=seed, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
+                          progress=not quiet).summary()
 
 
 def _database_url(db: str) -> str:
@@ -91,13 +74,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dosefinding`` command."""
     parser = argparse.ArgumentParser(prog="dosefinding", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="MCP-Mod on a virtual A2201 trial: design power, one simulated trial")
-    demo_parser.add_argument("--n-per-arm", type=int, default=45)
-    demo_parser.add_argument("--sigma", type=float, default=5.6)
-    demo_parser.add_argument("--effect", type=float, default=-3.5)
-    demo_parser.add_argument("--alpha", type=float, default=0.025)
-    demo_parser.add_argument("--seed", type=int, default=2201)
-    demo_parser.add_argument("--figure", default=None, help="PNG file for the dose-response figure")
+    demo_parser = commands.add_parser("demo", help="simulate the A2201 virtual trial and analyse it (report.html)")
+    demo_parser.add_argument("--out", default="a2201-demo", help="output directory (default a2201-demo)")
+    demo_parser.add_argument("--seed", type=int, default=None, help="seed of the simulation (default the preset's)")
+    demo_parser.add_argument("--draws", type=int, default=None,
+                             help="bootstrap draws of the model averaging (default the spec's)")
+    analyze_parser = commands.add_parser("analyze", help="run an analysis spec (TOML) on ADaM data")
+    analyze_parser.add_argument("spec", help="analysis spec, e.g. examples/cdiscpilot01_analysis.toml")
+    analyze_parser.add_argument("--out", required=True, help="output directory for report.html and the rest")
+    power_parser = commands.add_parser("power", help="power of MCP-Mod by simulating whole trials from a spec")
+    power_parser.add_argument("spec", help="study spec (TOML file) or preset name, e.g. a2201")
+    power_parser.add_argument("--n-sims", type=int, default=1000, help="simulated trials (default 1000)")
+    power_parser.add_argument("--seed", type=int, default=None, help="seed (default the spec's)")
+    power_parser.add_argument("--jobs", type=int, default=1, help="worker processes (joblib)")
+    power_parser.add_argument("--scheduler", default=None, help="address of a dask.distributed scheduler")
+    power_parser.add_argument("--chunk-size", type=int, default=250,
+                              help="trials per chunk; results depend on it, not on --jobs (default 250)")
+    power_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
     serve_parser.add_argument("--db", default="sqlite:///randomisation.db", help="SQLAlchemy URL or SQLite file")
     serve_parser.add_argument("--host", default="127.0.0.1")
@@ -116,7 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)
                 return 2
-        print(demo(args.n_per_arm, args.sigma, args.effect, args.alpha, args.seed, args.figure))
+        if args.command == "demo":
+            print(demo(args.out, args.seed, args.draws))
+        elif args.command == "analyze":
+            print(analyze(args.spec, args.out))
+        elif args.command == "power":
+            print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet))
     except DoseFindingError as exc:
         print(f"dosefinding: error: {exc}", file=sys.stderr)
         return 2

@@ -240,3 +240,13 @@ def test_bad_input_raises_input_error_naming_it(fev, change, kwargs, message: st
     arguments = {"formula": "FEV1 ~ ARMCD * AVISIT", "subject": "USUBJID", "visit": "AVISIT", **kwargs}
     with pytest.raises(InputError, match=message):
         mmrm(arguments.pop("formula"), change(fev), **arguments)
+
+
+def test_string_dtype_columns_are_factors(fev) -> None:
+    """pandas' "string" dtype (as read_csv(dtype_backend=...) gives) fits and averages as the object column does."""
+    strings = fev.astype({"ARMCD": "string", "RACE": "string"})
+    ours, theirs = (mmrm("FEV1 ~ RACE + ARMCD * AVISIT", frame, subject="USUBJID", visit="AVISIT")
+                    for frame in (fev, strings))
+    pd.testing.assert_series_equal(ours.coefficients, theirs.coefficients)
+    pd.testing.assert_frame_equal(ours.lsmeans("ARMCD", by="AVISIT").estimates,
+                                  theirs.lsmeans("ARMCD", by="AVISIT").estimates)

@@ -5,4 +5,4 @@ from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.fit import MMRMResult, mmrm
 from dosefinding.mmrm.lsmeans import LSMeans
 
-__all__ = ["COVARIANCE_STRUCTURES", "BatchMMRMResult", "fit_mmrm_batch", "LSMeans", "MMRMResult", "mmrm"]
+__all__ = ["COVARIANCE_STRUCTURES", "BatchMMRMResult", "LSMeans", "MMRMResult", "fit_mmrm_batch", "mmrm"]

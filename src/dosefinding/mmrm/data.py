@@ -217,6 +217,8 @@ def prepare_data(
     needed = list(dict.fromkeys([*variables, subject, visit, *extra]))
     complete = np.logical_and.reduce([data[name].notna().to_numpy() for name in needed])
     used = data.loc[complete, needed]
+    # formulaic takes pandas' "string" dtype for numeric; as object it is a factor, as in R.
+    used = used.astype({name: object for name in needed if isinstance(used[name].dtype, pd.StringDtype)})
     if used.empty:
         raise InputError(f"data: no row has all of {needed} non-missing")
     visit_codes = visits.get_indexer(used[visit])

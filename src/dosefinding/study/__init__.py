@@ -1,5 +1,8 @@
-"""Study: the study spec (TOML) and the virtual trial that simulates ADaM datasets from it."""
+"""Study: trial specs (TOML), the virtual trial, the analysis of ADaM data from a spec, simulation-based power."""
 
+from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
+from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
+from dosefinding.study.power import PowerResult, simulate_power
 from dosefinding.study.simulate import (
     REQUIRED_COLUMNS,
     EndpointMatrix,
@@ -28,6 +31,8 @@ from dosefinding.study.spec import (
 __all__ = [
     "REQUIRED_COLUMNS",
     "AdverseEvent",
+    "AnalysisResult",
+    "AnalysisSpec",
     "Arm",
     "Baseline",
     "Demographics",
@@ -35,15 +40,20 @@ __all__ = [
     "Endpoint",
     "EndpointMatrix",
     "PKModel",
+    "PowerResult",
     "ResponseClasses",
     "Safety",
     "Stratification",
     "TrialSpec",
     "VirtualTrial",
+    "analyze",
     "baseline_mean",
+    "load_analysis_spec",
     "load_spec",
     "parse_spec",
     "preset_path",
+    "run_demo",
     "simulate_endpoint_matrix",
+    "simulate_power",
     "simulate_trial",
 ]

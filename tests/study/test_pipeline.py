@@ -1,0 +1,324 @@
+"""The analysis pipeline (``dosefinding.study.pipeline``): the A2201 demo and the CDISC pilot spec, end to end.
+
+Three kinds of checks:
+
+* the demo writes a report that renders in headless Chromium with Tables 1 to 4 and
+  Figures 1 to 3, and whose results.json validates against the schema in the repo;
+* the numbers in the report are those of a direct call of the package's functions on the
+  ADaM files, with the rows selected in the test (same code, so the tolerance is 1e-12:
+  this checks the plumbing: populations, filters, visits, arm order, merging);
+* on the CDISC pilot study the ADAS-Cog(11) MMRM LS means and differences match an
+  independent R fit (nlme::gls + emmeans, tests/fixtures/r/cdiscpilot_mmrm_reference.R)
+  to 1e-5 (our REML criterion is 1.5e-8 below R's: R stops slightly short of the optimum,
+  which moves the LS means by up to 4e-6).
+
+Bad specs stop with one InputError naming the spec key and the column.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from dosefinding import Candidates
+from dosefinding.errors import InputError
+from dosefinding.mmrm import mmrm
+from dosefinding.mod import mcpmod, mmrm_estimates, model_average
+from dosefinding.report import validate_results
+from dosefinding.study.analysis_spec import load_analysis_spec, parse_analysis_spec
+from dosefinding.study.pipeline import AnalysisResult, a2201_analysis_text, analyze, run_demo
+from report import chromium  # tests/report/chromium.py
+from report.test_browser import Ids
+
+ROOT = Path(__file__).resolve().parents[2]
+CDISC_SPEC = ROOT / "examples" / "cdiscpilot01_analysis.toml"
+R_REFERENCE = ROOT / "tests" / "fixtures" / "r" / "cdiscpilot_mmrm_reference.json"
+ARMS = ["Placebo", "VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> AnalysisResult:
+    return run_demo(tmp_path_factory.mktemp("demo"), seed=SEED, model_average_draws=50)
+
+
+@pytest.fixture(scope="module")
+def results(demo: AnalysisResult) -> dict:
+    assert demo.files is not None
+    return json.loads(demo.files.results.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def adam(demo: AnalysisResult) -> dict[str, pd.DataFrame]:
+    """The demo's ADaM files, read back with pandas in the test."""
+    assert demo.files is not None
+    folder = demo.files.html.parent / "adam"
+    return {name: pd.read_csv(folder / f"{name}.csv") for name in ("adsl", "adeff", "adae", "adbm")}
+
+
+def cell(table: dict, row: str, column: str, spanner: str | None = None) -> object:
+    """The raw value of ``row`` x ``column`` (under ``spanner``) of a results.json table."""
+    j = next(i for i, c in enumerate(table["columns"]) if c["label"] == column and c["spanner"] == spanner)
+    return next(r for r in table["rows"] if r["label"] == row)["values"][j]
+
+
+# --------------------------------------------------------------------------- the demo's report
+
+
+def test_demo_writes_report_results_rtf_and_figures(demo: AnalysisResult) -> None:
+    files = demo.files
+    assert files is not None
+    assert files.html.name == "report.html" and files.html.stat().st_size > 100_000
+    validate_results(files.results)  # against src/dosefinding/report/results.schema.json
+    assert set(files.rtf) >= {"table-1", "table-2", "table-2-mcp", "table-3", "table-4"}
+    assert all(p.read_bytes().startswith(b"{\\rtf1") for p in files.rtf.values())
+    for png, svg in files.figures.values():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg.read_bytes()[:500]
+    html = files.html.read_text(encoding="utf-8")
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html  # self-contained
+
+
+def test_report_in_chromium_has_tables_1_to_4_and_figures_1_to_3(demo: AnalysisResult, tmp_path: Path) -> None:
+    assert demo.files is not None
+    dom = chromium.dump_dom(demo.files.html.as_uri(), tmp_path / "profile")
+    ids = Ids()
+    ids.feed(dom)
+    assert ids.tables == [t.id for t in demo.report.tables]
+    assert {"table-1", "table-2", "table-2-mcp", "table-2-responders", "table-3", "table-4"} <= set(ids.tables)
+    expected_figures = ["figure-1"] + [f"figure-2{c}" for c in "abcdefg"] + [f"figure-3{c}" for c in "abcde"]
+    assert ids.figures == expected_figures
+    assert len(ids.images) == len(expected_figures) and all(s.startswith("data:image/") for s in ids.images)
+    for title in ("Table 1. Demographic", "Table 2. Efficacy", "MCP-Mod", "Table 3. Patients with",
+                  "Table 4. Published versus", "Figure 1. Patient flow", "Figure 2a. ESSDAI",
+                  "Figure 2b. ESSDAI: difference to placebo", "Figure 3a. Serum ianalumab"):
+        assert title in dom, title
+    png = chromium.screenshot(demo.files.html.as_uri(), tmp_path / "shot.png", tmp_path / "profile-shot")
+    grey = imread(png)[..., :3].mean(axis=2)
+    assert 0.005 < np.count_nonzero(grey < 0.5) / grey.size < 0.5 and grey.std() > 0.05
+
+
+# --------------------------------------------------------------------------- numbers against direct calls
+
+
+def _essdai_rows(adam: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    adsl, adeff = adam["adsl"], adam["adeff"]
+    rows = adeff[(adeff["PARAMCD"] == "ESSDAI") & (adeff["ANL01FL"] == "Y") & (adeff["AVISITN"] > 0)]
+    fas = adsl.loc[(adsl["FASFL"] == "Y") & (adsl["RANDFL"] == "Y"), ["USUBJID", "TRT01P"]]
+    rows = rows.drop(columns="TRTP").merge(fas, on="USUBJID")
+    weeks = [4, 8, 12, 16, 20, 24]
+    rows["AVISIT"] = pd.Categorical(rows["AVISIT"], categories=[f"Week {w}" for w in weeks])
+    rows["TRT01P"] = pd.Categorical(rows["TRT01P"], categories=ARMS)
+    return rows
+
+
+def test_lsmeans_table_equals_a_direct_mmrm(adam: dict[str, pd.DataFrame], results: dict) -> None:
+    rows = _essdai_rows(adam)
+    fit = mmrm("CHG ~ TRT01P * AVISIT + BASE + STRAT1R", rows, subject="USUBJID", visit="AVISIT",
+               covariance="us", df_method="kenward_roger")
+    ls = fit.lsmeans("TRT01P", by="AVISIT", reference="Placebo")
+    table = results["tables"]["table-2-1-essdai"]
+    for week in (4, 12, 24):
+        for arm in ARMS:
+            got = cell(table, f"Week {week}", "LS mean (SE)", arm)
+            want = ls.estimates.loc[(f"Week {week}", arm)]
+            assert got["estimate"] == pytest.approx(want["estimate"], rel=1e-12, abs=1e-12)
+            assert got["se"] == pytest.approx(want["se"], rel=1e-12)
+        for arm in ARMS[1:]:
+            got = cell(table, f"Week {week}", "Difference (95% CI)", arm)
+            want = ls.differences.loc[(f"Week {week}", arm)]
+            for key in ("estimate", "se", "df", "lower", "upper", "p"):
+                assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-12), (week, arm, key)
+    summary = results["tables"]["table-2"]
+    week24 = cell(summary, "ESSDAI, Week 24", "VAY736 300 mg")
+    assert week24["estimate"] == pytest.approx(ls.differences.loc[("Week 24", "VAY736 300 mg"), "estimate"], rel=1e-12)
+
+    estimates = mmrm_estimates(fit, arm="TRT01P", visit="Week 24", df="min",
+                               doses={"Placebo": 0, "VAY736 5 mg": 5, "VAY736 50 mg": 50, "VAY736 300 mg": 300})
+    candidates = Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100], "sigemax": [(50, 3)],
+                                              "exponential": 150}, direction="decreasing")
+    direct = mcpmod(candidates, **estimates, alpha=0.05, selection="AIC", delta=-1.0, seed=2201)
+    mcp = results["tables"]["table-2-mcp"]
+    assert direct.mct.p_values is not None
+    for shape, p in direct.mct.p_values.items():
+        assert cell(mcp, shape, "Adjusted p-value") == pytest.approx(p, abs=1e-12)
+        assert cell(mcp, shape, "t statistic") == pytest.approx(direct.mct.t_statistics[shape], rel=1e-12)
+    assert results["mcpmod"]["selection"]["selected"] == direct.selection.selected
+    mod = results["tables"]["table-2-mod"]
+    for shape, td in direct.target_doses["TD"].items():
+        assert cell(mod, shape, "Target dose (mg)") == pytest.approx(td, rel=1e-12)
+
+    grid = np.union1d(np.linspace(0.0, 300.0, 61), [5.0, 50.0])
+    averaged = model_average(["linear", "emax", "sigemax", "exponential"], doses=estimates.doses,
+                             estimates=estimates.estimates.to_numpy(), cov=estimates.cov.to_numpy(), n_draws=50,
+                             kind="effect", predict_doses=grid, delta=-1.0, seed=2201)
+    figure = next(f for f in results["figures"] if f["id"] == "figure-2b")
+    medians = [r["q0.5"] for r in figure["data"]["model_average"]]
+    np.testing.assert_allclose(medians, averaged.quantiles.loc[0.5].to_numpy(), rtol=1e-12, atol=1e-12)
+    selected = cell(results["tables"]["table-2-ma"], "Selected: linear", "Value")
+    assert selected == pytest.approx(averaged.frequencies["linear"], abs=1e-15)
+
+
+def test_responders_baseline_and_ae_counts_equal_direct_counts(adam: dict[str, pd.DataFrame], results: dict) -> None:
+    adsl, adeff, adae = adam["adsl"], adam["adeff"], adam["adae"]
+    fas = adsl[(adsl["FASFL"] == "Y") & (adsl["RANDFL"] == "Y")]
+    week24 = adeff[(adeff["PARAMCD"] == "ESSDAI") & (adeff["ANL01FL"] == "Y") & (adeff["AVISITN"] == 24)]
+    responders = set(week24.loc[week24["CHG"] <= -3, "USUBJID"])
+    table = results["tables"]["table-2-responders"]
+    name = "ESSDAI responders (decrease >= 3 points), week 24"
+    for arm in ARMS:
+        subjects = fas.loc[fas["TRT01P"] == arm, "USUBJID"]
+        got = cell(table, name, "n/N (%)", arm)
+        assert got["n"] == len(subjects)  # missing at week 24: non-responder, in the denominator
+        assert got["responders"] == subjects.isin(responders).sum()
+
+    baseline = results["tables"]["table-1"]
+    rows = baseline["rows"]
+    start = next(i for i, r in enumerate(rows) if r["label"] == "Age (years)")
+    mean_row = next(r for r in rows[start:] if r["label"] == "Mean (SD)")
+    randomised = adsl[adsl["RANDFL"] == "Y"]
+    for j, arm in enumerate(ARMS):
+        ages = randomised.loc[randomised["TRT01P"] == arm, "AGE"]
+        assert mean_row["values"][j]["mean"] == pytest.approx(ages.mean(), rel=1e-12)
+
+    ae = results["tables"]["table-3"]
+    safety = adsl[(adsl["SAFFL"] == "Y") & (adsl["RANDFL"] == "Y")]
+    teae = adae[adae["TRTEMFL"] == "Y"].merge(safety[["USUBJID", "TRT01A"]], on="USUBJID",
+                                               suffixes=("_ae", ""))
+    for j, arm in enumerate(ARMS):
+        n = int((safety["TRT01A"] == arm).sum())
+        any_ae = teae.loc[teae["TRT01A"] == arm, "USUBJID"].nunique()
+        assert ae["rows"][0]["values"][j] == {"n": any_ae, "percent": pytest.approx(100 * any_ae / n, rel=1e-12)}
+        assert ae["columns"][j]["label"] == f"{arm} (N={n})"
+
+
+def test_biomarker_figure_data_are_geometric_means(adam: dict[str, pd.DataFrame], results: dict) -> None:
+    adsl, adbm = adam["adsl"], adam["adbm"]
+    fas = adsl.loc[(adsl["FASFL"] == "Y") & (adsl["RANDFL"] == "Y"), ["USUBJID", "TRT01P"]]
+    baff = adbm[adbm["PARAMCD"] == "BAFF"].merge(fas, on="USUBJID")
+    figure = next(f for f in results["figures"] if f["caption"].startswith("Figure 3c. BAFF"))
+    for record in figure["data"]:
+        x = np.log(baff.loc[(baff["TRT01P"] == record["arm"]) & (baff["AVISITN"] == record["visit"]), "AVAL"])
+        half = {"n": x.size, "mean": x.mean(), "sd": x.std(ddof=1)}
+        assert record["n"] == half["n"]
+        assert record["estimate"] == pytest.approx(np.exp(half["mean"]), rel=1e-12)
+    assert len(figure["data"]) == 4 * 4  # arms x (baseline, weeks 4, 12, 24)
+
+
+def test_published_versus_virtual_takes_the_virtual_numbers_from_the_report(results: dict) -> None:
+    table = results["tables"]["table-4"]
+    diff = cell(results["tables"]["table-2"], "ESSDAI, Week 24", "VAY736 300 mg")["estimate"]
+    row = next(r for r in table["rows"] if r["label"] == "ESSDAI week-24 difference, 300 mg vs placebo")
+    assert row["values"] == [-1.92, pytest.approx(diff, rel=1e-12), pytest.approx(diff + 1.92, rel=1e-12)]
+    responders = cell(results["tables"]["table-2-responders"], "ESSDAI responders (decrease >= 3 points), week 24",
+                      "n/N (%)", "VAY736 300 mg")["percent"]
+    row = next(r for r in table["rows"] if r["label"] == "ESSDAI responders, 300 mg (%)")
+    assert row["values"][1] == pytest.approx(responders, rel=1e-12)
+
+
+def test_example_spec_is_the_packaged_demo_spec() -> None:
+    """examples/a2201_analysis.toml is the spec the demo runs (packaged under study/presets/analysis/)."""
+    assert (ROOT / "examples" / "a2201_analysis.toml").read_text(encoding="utf-8") == a2201_analysis_text()
+
+
+# --------------------------------------------------------------------------- the CDISC pilot study
+
+
+@pytest.fixture(scope="module")
+def cdisc(tmp_path_factory: pytest.TempPathFactory) -> AnalysisResult:
+    return analyze(CDISC_SPEC, tmp_path_factory.mktemp("cdisc"))
+
+
+def test_cdiscpilot_adascog_lsmeans_match_r(cdisc: AnalysisResult) -> None:
+    reference = json.loads(R_REFERENCE.read_text(encoding="utf-8"))
+    fit = cdisc.endpoints["ACTOT"]
+    assert (fit.fit.n_subjects, fit.fit.n_obs) == (reference["n_subjects"], reference["n_obs"])
+    assert fit.fit.m2_log_likelihood == pytest.approx(reference["m2_restricted_log_likelihood"], abs=1e-6)
+    assert cdisc.files is not None
+    table = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-2-1-actot"]
+    for row in reference["lsmeans"]:
+        got = cell(table, row["visit"], "LS mean (SE)", row["arm"])
+        assert got["estimate"] == pytest.approx(row["estimate"], abs=1e-5)
+        assert got["se"] == pytest.approx(row["se"], abs=1e-5)
+    for row in reference["differences"]:
+        arm = row["contrast"].split(" - ")[0]
+        got = cell(table, row["visit"], "Difference (95% CI)", arm)
+        assert got["estimate"] == pytest.approx(row["estimate"], abs=1e-5)
+        assert got["se"] == pytest.approx(row["se"], abs=1e-5)
+    assert cdisc.mcpmod is not None and cdisc.mcpmod.mct.p_values is not None
+    assert list(cdisc.mcpmod.mct.estimates.index) == [0.0, 54.0, 81.0]
+    np.testing.assert_allclose(cdisc.mcpmod.mct.estimates.to_numpy(), reference["week24_lsmeans"], atol=1e-5)
+    np.testing.assert_allclose(cdisc.mcpmod.mct.cov.to_numpy(), reference["week24_cov"], rtol=1e-4)
+    # MCP step against DoseFinding::MCTtest on R's LS means: t statistics to 1e-5 (the LS means
+    # differ by up to 4e-6), p-values to 1e-4 (R's mvtnorm integration, abseps 1e-5)
+    mcp = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-2-mcp"]
+    for shape, t, p in zip(*reference["mct"].values(), strict=True):
+        assert cell(mcp, shape, "t statistic") == pytest.approx(t, rel=1e-5)
+        assert cell(mcp, shape, "Adjusted p-value") == pytest.approx(p, abs=1e-4)
+    validate_results(cdisc.files.results)
+    assert not cdisc.report.synthetic
+
+
+# --------------------------------------------------------------------------- bad specs
+
+
+@pytest.fixture(scope="module")
+def demo_text() -> str:
+    return a2201_analysis_text()
+
+
+BAD_SPECS = [
+    ('endpoint = "ESSDAI"\nvisit = 24', 'endpoint = "ESSDAY"\nvisit = 24',
+     r"^primary\.endpoint: unknown endpoint 'ESSDAY' \(endpoints: ESSDAI, PHGA, SFSTIM, ESSPRI\)$"),
+    ('"VAY736 50 mg" = 50, ', "",
+     r"^arms\.doses: no dose for arm\(s\) \['VAY736 50 mg'\] of TRT01P in adsl$"),
+    ('label = "ESSDAI"\nprimary_visit = 24', 'label = "ESSDAI"\nprimary_visit = 30',
+     r"^endpoints\.ESSDAI\.primary_visit: visit 30 not found in AVISITN of adeff"),
+    ('label = "ESSDAI"\nprimary_visit = 24', 'label = "ESSDAI"\nprimary_visit = 24\nvisits = [4, 26]',
+     r"^endpoints\.ESSDAI\.primary_visit: 24 is not one of visits \[4\.0, 26\.0\]$"),
+    ('label = "ESSDAI"\nprimary_visit = 24', 'label = "ESSDAI"\nprimary_visit = 24\nvisits = [4, 24, 26]',
+     r"^endpoints\.ESSDAI\.visits: visit\(s\) \['26'\] not found in AVISITN of adeff"),
+    ('covariates = ["BASE", "STRAT1R"]', 'covariates = ["BASE", "STRAT2R"]',
+     r"^endpoints\.ESSDAI\.covariates: column\(s\) STRAT2R not found in adeff or adsl$"),
+    ('variable = "TRT01P"', 'variable = "TRT02P"', r"^arms\.variable: column\(s\) TRT02P not found in adsl$"),
+    ('completed = "COMPLFL"', 'completed = "COMPFL"', r"^populations\.completed: column\(s\) COMPFL not found in adsl$"),
+    ('criterion = "CHG <= -3"', 'criterion = "CHANGE <= -3"',
+     r"^responders\[0\]\.criterion: column\(s\) CHANGE not found in adeff$"),
+    ('criterion = "CHG <= -3"', 'criterion = "CHG <- 3"', r"^responders\[0\]\.criterion: must read 'COLUMN OP NUMBER'"),
+    ('[biomarkers.BAFF]\ndataset = "adbm"', '[biomarkers.BAFF]\ndataset = "adbm"\nparamcd = "BAFFX"',
+     r"^biomarkers\.BAFF\.paramcd: 'BAFFX' not found in PARAMCD of adbm"),
+    ('df_method = "kenward_roger"', 'df_method = "kenward-roger"', r"^endpoints\.ESSDAI\.df_method: must be one of"),
+    ('covariance = "us"', 'covariance_structure = "us"', r"^endpoints\.ESSDAI\.covariance_structure: unknown key"),
+    ('adsl = "adam/adsl.csv"', 'adsl = "adam/adsl2.csv"', r"^data\.adsl: path: no such file"),
+    ("delta = -1.0", "delta = 1.0", r"^primary\.delta: 1 must have the sign of the direction \(decreasing\)$"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BAD_SPECS, ids=[m[1:40] for _, _, m in BAD_SPECS])
+def test_bad_spec_stops_with_one_message_naming_the_key(demo: AnalysisResult, demo_text: str, old: str, new: str,
+                                                       message: str) -> None:
+    assert demo.files is not None and old in demo_text
+    base = demo.files.html.parent
+    with pytest.raises(InputError, match=message) as error:
+        analyze(parse_analysis_spec(demo_text.replace(old, new, 1), base=base))
+    assert "\n" not in str(error.value)
+
+
+def test_spec_parser_checks_before_any_data_is_read(tmp_path: Path) -> None:
+    text = CDISC_SPEC.read_text(encoding="utf-8")
+    spec = load_analysis_spec(CDISC_SPEC)
+    assert spec.data["adsl"] == (CDISC_SPEC.parent / "../tests/fixtures/cdiscpilot01/adsl.xpt")
+    assert spec.endpoints["ACTOT"].exclude == {"DTYPE": ("LOCF",)}
+    with pytest.raises(InputError, match=r"^responders\[0\]\.endpoint: unknown endpoint 'ADAS'"):
+        parse_analysis_spec(text.replace('endpoint = "ACTOT"\nvisit = 24\ncriterion', 'endpoint = "ADAS"\nvisit = 24\n'
+                                         'criterion'))
+    with pytest.raises(InputError, match=r"^arms\.doses: exactly one arm must have dose 0"):
+        parse_analysis_spec(text.replace('"Placebo" = 0', '"Placebo" = 10'))
+    with pytest.raises(InputError, match=r"^endpoints\.ACTOT\.factors: \['SITE'\] not among the covariates"):
+        parse_analysis_spec(text.replace('factors = ["SITEGR1"]', 'factors = ["SITE"]'))
+    with pytest.raises(InputError, match=r"^spec: no such file"):
+        load_analysis_spec(tmp_path / "missing.toml")
