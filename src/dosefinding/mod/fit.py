@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 import numpy as np
@@ -43,6 +43,13 @@ _DEFAULT_GRID_POINTS = {1: 30, 2: 144}
 _BRENT_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
 # Gauss-Newton steps of a two-parameter search before it turns to Newton's (see _bounded_newton).
 _GAUSS_NEWTON_STEPS = 3
+# Constants of _bounded_newton: the forward-difference offsets of the three points of an
+# evaluation (none, then each parameter's), the 2x2 identity row-major, and the parameters
+# whose being held makes entry (k, l) of a row-major 2x2 matrix the identity's.
+_TINY = float(np.finfo(float).tiny)
+_DIFFERENCE_OFFSETS = np.array([[[0.0, 0.0]], [[1.0, 0.0]], [[0.0, 1.0]]])
+_IDENTITY_2X2 = np.array([1.0, 0.0, 0.0, 1.0])
+_HELD_ROW, _HELD_COLUMN = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
 
 
 @dataclass(frozen=True)
@@ -417,12 +424,15 @@ class _LeastSquares:
         q, _ = self._fixed
         return curve - (curve @ q) @ q.T
 
-    def _regress(self, curve: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Slope and residual of the responses, projected off the fixed columns, on the projected ``curve``,
-        and the squared length of ``curve``."""
-        _, fixed_residual = self._fixed
-        length2 = (curve * curve).sum(axis=-1)
-        slope = (curve * fixed_residual).sum(axis=-1) / length2
+    def _regress(
+        self, curve: FloatArray, rows: slice | NDArray[np.intp] = slice(None)
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Slope and residual of the responses (``rows`` of a batch), projected off the fixed columns,
+        on the projected ``curve``, and the squared length of ``curve``."""
+        fixed_residual = self._fixed[1][rows]
+        # np.add.reduce is ndarray.sum without its Python-level wrapper (as np.maximum.reduce for max below).
+        length2 = np.add.reduce(curve * curve, axis=-1)
+        slope = np.add.reduce(curve * fixed_residual, axis=-1) / length2
         return slope, fixed_residual - slope[..., None] * curve, length2
 
     def solve(self, nonlinear: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -462,26 +472,28 @@ class _LeastSquares:
         covariates = np.broadcast_to(self.covariates, gradient.shape[:-1] + self.covariates.shape[-1:])
         return np.concatenate([gradient, covariates], axis=-1)
 
-    def projected_residual(self, nonlinear: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def projected_residual(
+        self, nonlinear: FloatArray, rows: slice | NDArray[np.intp] = slice(None)
+    ) -> tuple[FloatArray, FloatArray]:
         """Whitened residual at the profiled linear parameters, and its Jacobian w.r.t. ``nonlinear``.
 
         The Jacobian is Kaufman's variable-projection one, ``-(I - QQ') W dF/dtheta`` with
         ``Q`` an orthonormal basis of the whitened design; ``2 J' r`` is the exact gradient
         of the profiled objective. With one moving column, ``dF/dtheta`` is the slope
         times the curve's derivative, and ``Q`` is the fixed columns' basis plus the
-        projected curve. ``nonlinear`` broadcasts against the batch of responses as in
-        :meth:`profile`.
+        projected curve. ``nonlinear`` broadcasts against the responses ``rows`` of the
+        batch as in :meth:`profile`.
         """
         columns = self.shape.moving_columns(self.dose, nonlinear, self.constant)
         if self.placebo_adjusted:
             columns = columns - self.shape.moving_columns(np.zeros(1), nonlinear, self.constant)
         # Column 0 is the curve, the others its derivatives; whiten and project off the fixed columns.
-        moving = self._projected_curve(np.swapaxes(self.whiten(columns), -1, -2))
+        moving = self._projected_curve(self.whiten(columns).swapaxes(-1, -2))
         curve, derivative = moving[..., 0, :], moving[..., 1:, :]
-        slope, residual, length2 = self._regress(curve)
-        along = (derivative * curve[..., None, :]).sum(axis=-1) / length2[..., None]
+        slope, residual, length2 = self._regress(curve, rows)
+        along = np.add.reduce(derivative * curve[..., None, :], axis=-1) / length2[..., None]
         derivative = derivative - along[..., None] * curve[..., None, :]
-        return residual, -slope[..., None, None] * np.swapaxes(derivative, -1, -2)
+        return residual, -slope[..., None, None] * derivative.swapaxes(-1, -2)
 
 
 @dataclass(frozen=True)
@@ -578,7 +590,8 @@ def fit_dose_response(
     else:
         prepared = _prepare_estimates(model, doses, estimates, cov, placebo_adjusted, scal, off)  # type: ignore[arg-type]
     problem = prepared.problem
-    fitted_doses = np.unique(problem.dose)
+    # Estimates come with strictly increasing doses (as_doses checks them).
+    fitted_doses = np.unique(problem.dose) if form == "raw" else problem.dose.copy()
     _check_dose_count(model, fitted_doses, placebo_adjusted)
     box = _check_bounds(bounds, model, float(fitted_doses[-1]))
 
@@ -783,7 +796,13 @@ def _check_grid_points(grid_points: int | None, n_nonlinear: int) -> int:
 def _start_grid(box: FloatArray, n_points: int) -> FloatArray:
     """DoseFinding's getGrid: midpoints for one parameter, a golden lattice for two."""
     lower, upper = box[:, 0], box[:, 1]
-    if box.shape[0] == 1:
+    return _unit_grid(box.shape[0], n_points) * (upper - lower) + lower
+
+
+@lru_cache(maxsize=16)
+def _unit_grid(n_parameters: int, n_points: int) -> FloatArray:
+    """The grid of :func:`_start_grid` in the unit box (read-only: it is shared between fits)."""
+    if n_parameters == 1:
         unit = ((2 * np.arange(1, n_points + 1) - 1) / (2 * n_points))[:, None]
     else:
         wanted = min(max(n_points, 5), _LATTICE_SIZES[-1])
@@ -791,7 +810,8 @@ def _start_grid(box: FloatArray, n_points: int) -> FloatArray:
         size, generator = _LATTICE_SIZES[i], _LATTICE_SIZES[i - 1]
         k = np.arange(1, size + 1)
         unit = np.column_stack([(k - 0.5) / size, np.mod((generator * k - 0.5) / size, 1.0)])
-    return unit * (upper - lower) + lower
+    unit.flags.writeable = False
+    return unit
 
 
 def _search(problem: _LeastSquares, box: FloatArray, n_points: int) -> tuple[FloatArray, FloatArray]:
@@ -928,87 +948,111 @@ def _bounded_newton(
     the unit box) or lowers its objective by less than 1e-15 relative, when its projected
     gradient vanishes, or when no step lowers the objective any more (a refused step
     whose predicted decrease is below 1e-15 relative, or damping above 1e20). Only the
-    responses still searching are evaluated.
+    responses still searching are evaluated. Each response's state (objective, gradient,
+    both Hessians, position) is one packed row, and what no response needs in an
+    iteration (Gauss-Newton's Hessian after the first steps, the predicted decrease while
+    the damping is large, the bound masks when nothing is on a bound) is not computed.
     """
     width = upper - lower
     size = start.shape[0]
-    identity = np.eye(2)
     difference = 1e-7
-    tiny = np.finfo(float).tiny
+    tiny, offsets, identity = _TINY, _DIFFERENCE_OFFSETS, _IDENTITY_2X2
+    held_row, held_column = _HELD_ROW, _HELD_COLUMN
 
-    def evaluate(unit: FloatArray, rows: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Objective, gradient and Hessians (Gauss-Newton's, Newton's) in the unit box for the responses ``rows``.
+    def evaluate(unit: FloatArray, wanted: NDArray[np.bool_], gauss_newton: bool) -> FloatArray:
+        """The packed state at ``unit`` for the ``wanted`` responses, NaN for the others.
 
-        NaN for the others.
+        Columns: objective, gradient (2), Gauss-Newton's and Newton's Hessians (4 each,
+        row-major), then ``unit`` (2); all in the unit box. Gauss-Newton's is left unset
+        unless ``gauss_newton`` (once no response can use it any more).
         """
-        if rows.size < size:
-            value, gradient = np.full(size, np.nan), np.full((size, 2), np.nan)
-            hessian = np.full((size, 2, 2, 2), np.nan)
-            if rows.size:
-                value[rows], gradient[rows], hessian[rows] = evaluate_rows(unit[rows], replace(problem, y=problem.y[rows]))
-            return value, gradient, hessian
-        return evaluate_rows(unit, problem)
+        if wanted.all():
+            return evaluate_rows(unit, slice(None), gauss_newton)
+        state = np.full((size, 13), np.nan)
+        if wanted.any():
+            rows = np.flatnonzero(wanted)
+            state[rows] = evaluate_rows(unit[rows], rows, gauss_newton)
+        return state
 
-    def evaluate_rows(unit: FloatArray, subset: _LeastSquares) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def evaluate_rows(unit: FloatArray, rows: slice | NDArray[np.intp], gauss_newton: bool) -> FloatArray:
         steps = np.where(unit + difference <= 1.0, difference, -difference)
-        points = np.repeat(unit[None], 3, axis=0)
-        points[1, :, 0] += steps[:, 0]
-        points[2, :, 1] += steps[:, 1]
-        residual, jacobian = subset.projected_residual(_from_unit(points, lower, upper))
+        points = unit + steps * offsets
+        residual, jacobian = problem.projected_residual(np.where(points >= 1, upper, lower + points * width), rows)
         jacobian = jacobian * width
         gradients = np.einsum("...nk,...n->...k", jacobian, residual)
         # columns[b, k, j]: the change of gradient k along parameter j, over its step.
         columns = (gradients[1:] - gradients[0]).transpose(1, 2, 0) / steps[:, None, :]
-        hessian = np.empty((unit.shape[0], 2, 2, 2))
-        hessian[:, 0] = np.einsum("bnk,bnl->bkl", jacobian[0], jacobian[0])
-        hessian[:, 1] = 0.5 * (columns + np.swapaxes(columns, 1, 2))
-        return (residual[0] * residual[0]).sum(axis=-1), gradients[0], hessian
+        state = np.empty((unit.shape[0], 13))
+        state[:, 0] = np.add.reduce(residual[0] * residual[0], axis=-1)
+        state[:, 1:3] = gradients[0]
+        if gauss_newton:
+            np.einsum("bnk,bnl->bkl", jacobian[0], jacobian[0], out=state[:, 3:7].reshape(-1, 2, 2))
+        state[:, 7:11] = (0.5 * (columns + columns.swapaxes(1, 2))).reshape(-1, 4)
+        state[:, 11:] = unit
+        return state
 
-    unit = (start - lower) / width
-    value, gradient, hessian = evaluate(unit, np.arange(size))
+    state = evaluate((start - lower) / width, np.ones(size, dtype=bool), True)
     damping = np.full(size, 1e-3)
     converged = np.zeros(size, dtype=bool)
     newton = np.zeros(size, dtype=bool)
     for iteration in range(max_iterations):
-        newton |= iteration >= _GAUSS_NEWTON_STEPS
+        value, gradient, unit = state[:, 0], state[:, 1:3], state[:, 11:]
+        if iteration == _GAUSS_NEWTON_STEPS:
+            newton[:] = True
         held = np.where(gradient > 0, unit <= 0, unit >= 1)
-        free_gradient = np.where(held, 0.0, gradient)
-        converged |= ~free_gradient.any(axis=-1)
+        any_held = held.any()
+        free_gradient = np.where(held, 0.0, gradient) if any_held else gradient
+        g0, g1 = free_gradient.T
+        converged |= (g0 == 0) & (g1 == 0)
         if converged.all():
             break
-        curvature = np.where(newton[:, None, None], hessian[:, 1], hessian[:, 0])
-        scale = np.maximum(np.abs(curvature[:, 0, 0]), np.abs(curvature[:, 1, 1])) + tiny
-        m = np.where(held[:, :, None] | held[:, None, :], identity, curvature + (damping * scale)[:, None, None] * identity)
-        (a, b), (c, d) = m[:, 0].T, m[:, 1].T
+        if iteration >= _GAUSS_NEWTON_STEPS:
+            curvature = state[:, 7:11]
+        else:
+            curvature = np.where(newton[:, None], state[:, 7:11], state[:, 3:7])
+        scale = np.maximum(np.abs(curvature[:, 0]), np.abs(curvature[:, 3])) + tiny
+        m = curvature + (damping * scale)[:, None] * identity
+        if any_held:
+            # Rows and columns of held parameters are the identity's.
+            m = np.where(held[:, held_row] | held[:, held_column], identity, m)
+        a, b, c, d = m.T
         det = a * d - b * c
         positive = (a > 0) & (d > 0) & (det > 0)
         step = np.empty_like(unit)
-        step[:, 0] = b * free_gradient[:, 1] - d * free_gradient[:, 0]
-        step[:, 1] = c * free_gradient[:, 0] - a * free_gradient[:, 1]
-        step = np.where(positive[:, None], step / np.where(positive, det, 1.0)[:, None], 0.0)
+        step[:, 0] = b * g1 - d * g0
+        step[:, 1] = c * g0 - a * g1
+        if positive.all():
+            step /= det[:, None]
+        else:
+            step = np.where(positive[:, None], step / np.where(positive, det, 1.0)[:, None], 0.0)
         # np.minimum(np.maximum(...)) is np.clip without its Python-level overhead.
         trial = np.minimum(np.maximum(unit + step, 0.0), 1.0)
         # Where the model promises less than rounding of the objective, no step can be seen to lower it.
-        predicted = -np.einsum("bk,bk->b", free_gradient + 0.5 * np.einsum("bkl,bl->bk", m, step), step)
-        converged |= positive & newton & (damping <= 1e-6) & (predicted <= 1e-15 * value)
-        live = ~converged
-        new_value, new_gradient, new_hessian = evaluate(trial, np.flatnonzero(live & positive))
-        moved = np.abs(trial - unit).max(axis=-1)
-        taken = live & positive & (new_value < value)
-        refused = live & ~taken
+        settling = positive & newton & (damping <= 1e-6)
+        if settling.any():
+            predicted = -np.einsum("bk,bk->b", free_gradient + 0.5 * np.einsum("bkl,bl->bk", m.reshape(-1, 2, 2), step), step)
+            converged |= settling & (predicted <= 1e-15 * value)
+        trying = positive & ~converged
+        # The next iteration can use Gauss-Newton's Hessian only among its first steps.
+        new_state = evaluate(trial, trying, iteration + 1 < _GAUSS_NEWTON_STEPS and not newton.all())
+        new_value = new_state[:, 0]
+        moved = np.maximum.reduce(np.abs(trial - unit), axis=-1)
+        taken = trying & (new_value < value)
+        refused = ~converged & ~taken
         converged |= taken & ((moved <= 1e-15) | (value - new_value <= 1e-15 * value))
-        converged |= refused & positive & ((moved <= 1e-15) | (damping > 1e20))
-        unit = np.where(taken[:, None], trial, unit)
-        value = np.where(taken, new_value, value)
-        gradient = np.where(taken[:, None], new_gradient, gradient)
-        hessian = np.where(taken[:, None, None, None], new_hessian, hessian)
-        damping = np.where(taken, np.maximum(damping / 10, 1e-12), np.where(refused, damping * 10, damping))
-        newton |= refused
-    return _from_unit(unit, lower, upper), converged
+        state = np.where(taken[:, None], new_state, state)
+        if refused.any():
+            converged |= refused & positive & ((moved <= 1e-15) | (damping > 1e20))
+            damping = np.where(taken, np.maximum(damping / 10, 1e-12), np.where(refused, damping * 10, damping))
+            newton |= refused
+        else:
+            damping = np.where(taken, np.maximum(damping / 10, 1e-12), damping)
+    return _from_unit(state[:, 11:], lower, upper), converged
 
 
 def _from_unit(unit: FloatArray, lower: FloatArray, upper: FloatArray) -> FloatArray:
-    return np.where(unit <= 0, lower, np.where(unit >= 1, upper, lower + unit * (upper - lower)))
+    """Parameters at ``unit`` (within [0, 1]) of the box, exactly on a bound at 0 or 1."""
+    return np.where(unit >= 1, upper, lower + unit * (upper - lower))
 
 
 def _snap_to_bound(problem: _LeastSquares, x: FloatArray, lower: float, upper: float) -> FloatArray:

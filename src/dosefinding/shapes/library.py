@@ -44,6 +44,19 @@ def _sigemax_curve(dose: FloatArray, ed50: FloatArray, h: FloatArray) -> FloatAr
         return 1.0 / (1.0 + np.exp(h * (np.log(ed50) - np.log(dose))))
 
 
+def _sigemax_moving(dose: FloatArray, ed50: FloatArray, h: FloatArray, _: None) -> FloatArray:
+    """The curve and its derivatives in ed50 and h at a unit emax, with the arithmetic of
+    :func:`_sigemax_curve` and :func:`_sigemax_grad` in fewer array operations."""
+    with np.errstate(over="ignore", divide="ignore"):
+        g = 1.0 / (1.0 + np.exp(h * (np.log(ed50) - np.log(dose))))
+    out = np.empty(g.shape + (3,))
+    out[..., 0] = g
+    a = 1.0 - g
+    out[..., 1] = -(h / ed50) * g * a
+    out[..., 2] = _log_or_zero(dose / ed50) * g * a
+    return out
+
+
 def _exponential_curve(dose: FloatArray, delta: FloatArray) -> FloatArray:
     return np.expm1(dose / delta)
 
@@ -101,6 +114,8 @@ class Shape:
     _basis: Callable[..., FloatArray] | None = None
     _curve: Callable[..., FloatArray] | None = None
     _nonlinear_gradient: Callable[..., FloatArray] | None = None
+    # Optionally the curve and gradient together, ``(dose, *nonlinear, constant)`` (see moving_columns).
+    _moving: Callable[..., FloatArray] | None = None
 
     @property
     def is_linear(self) -> bool:
@@ -158,9 +173,11 @@ class Shape:
         """
         if self._nonlinear_gradient is None:
             raise InputError(f"shape {self.name!r} has no nonlinear parameters, so no moving curve")
-        curve = self.curve(dose, nonlinear, constant)
         theta = np.asarray(nonlinear, dtype=float)
         columns = [theta[..., i, None] for i in range(len(self.nonlinear_parameters))]
+        if self._moving is not None:
+            return self._moving(np.asarray(dose, dtype=float), *columns, self._constant(constant))
+        curve = self.curve(dose, nonlinear, constant)
         derivatives = self._nonlinear_gradient(np.asarray(dose, dtype=float), curve, 1.0, *columns, self._constant(constant))
         return np.concatenate([curve[..., None], derivatives], axis=-1)
 
@@ -285,6 +302,7 @@ _SHAPES: dict[str, Shape] = {
             None,
             _curve=lambda d, ed50, h, _: _sigemax_curve(d, ed50, h),
             _nonlinear_gradient=_sigemax_grad,
+            _moving=_sigemax_moving,
         ),
         Shape(
             "exponential",

@@ -48,7 +48,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from os import PathLike
 from typing import Any
@@ -324,6 +324,14 @@ class _TrialLeastSquares(_LeastSquares):
     def _fixed(self) -> tuple[FloatArray, FloatArray]:
         # Placebo-adjusted estimates without covariates: no column is fixed.
         return np.zeros((self.dose.size, 0)), self.whitened_y
+
+    def projected_residual(
+        self, nonlinear: FloatArray, rows: slice | NDArray[np.intp] = slice(None)
+    ) -> tuple[FloatArray, FloatArray]:
+        # Each trial has its own whitener: a subset of trials is a problem of its own.
+        if isinstance(rows, slice):
+            return super().projected_residual(nonlinear)
+        return replace(self, y=self.y[rows]).projected_residual(nonlinear)
 
 
 def _fit_shape(shape: str, doses: FloatArray, estimates: FloatArray, cov: FloatArray,
