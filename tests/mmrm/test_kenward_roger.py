@@ -40,7 +40,8 @@ from dosefinding import InputError
 from dosefinding.mmrm import mmrm
 from dosefinding.mmrm.covariance import get_structure
 from dosefinding.mmrm.data import prepare_data
-from dosefinding.mmrm.kenward_roger import kenward_roger, sas_parameter_derivatives
+from dosefinding.mmrm.kenward_roger import kenward_roger
+from dosefinding.mmrm.sas_scale import sas_parameter_derivatives
 from dosefinding.mmrm.likelihood import PatternStats, evaluate
 
 from .conftest import DATA, load_fev
@@ -80,14 +81,15 @@ SAS_STOPPED_SHORT = {
 
 
 @functools.cache
-def _fit(covariance: str, df_method: str, formula: str = "FEV1 ~ ARMCD", weights: str | None = None):
+def _fit(covariance: str, df_method: str, formula: str = "FEV1 ~ ARMCD", weights: str | None = None,
+         optimizer: str = "newton"):
     return mmrm(formula, load_fev(), subject="USUBJID", visit="AVISIT", covariance=covariance, df_method=df_method,
-                weights=weights)
+                weights=weights, optimizer=optimizer)
 
 
-def _ours(covariance: str) -> dict[str, float]:
-    kr = _fit(covariance, "kenward_roger")
-    linear = _fit(covariance, "kenward_roger_linear")
+def _ours(covariance: str, optimizer: str = "newton") -> dict[str, float]:
+    kr = _fit(covariance, "kenward_roger", optimizer=optimizer)
+    linear = _fit(covariance, "kenward_roger_linear", optimizer=optimizer)
     return {"estimate": kr.table.loc[TREATMENT, "estimate"], "se_kr": kr.table.loc[TREATMENT, "se"],
             "se_kr_linear": linear.table.loc[TREATMENT, "se"], "df": kr.table.loc[TREATMENT, "df"],
             "df_linear": linear.table.loc[TREATMENT, "df"], "m2_res_loglik": kr.m2_log_likelihood}
@@ -229,7 +231,7 @@ def test_sas_parameter_derivatives_match_finite_differences(covariance: str) -> 
     if covariance == "ar1":
         phi = np.array([fit.covariance_parameters["AR(1)"], fit.covariance_parameters["Residual"]])
     np.testing.assert_allclose(_sigma_from_sas(covariance, phi), sigma, rtol=1e-12)
-    first, second = sas_parameter_derivatives(covariance, sigma)
+    first, second = sas_parameter_derivatives(get_structure(covariance, sigma.shape[0]), sigma)
     numeric_first, numeric_second = _numeric_derivatives(covariance, phi)
     assert np.max(np.abs(first - numeric_first)) <= FINITE_DIFFERENCES * np.max(np.abs(first))
     assert np.max(np.abs(second - numeric_second)) <= 1e-5 * np.max(np.abs(second))

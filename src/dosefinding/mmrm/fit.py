@@ -27,14 +27,16 @@ from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, FTes
 from dosefinding.mmrm.kenward_roger import KENWARD_ROGER_STRUCTURES, kenward_roger
 from dosefinding.mmrm.likelihood import Evaluation, PatternStats, covariance_units, evaluate
 from dosefinding.mmrm.lsmeans import LSMeans, lsmeans
-from dosefinding.mmrm.optimize import minimise
+from dosefinding.mmrm.optimize import Optimum, minimise
 from dosefinding.mmrm.predict import predict as predict_rows
+from dosefinding.mmrm.sas_iterations import mivque0, newton_raphson, null_model, sas_model
 
 __all__ = ["MMRMResult", "mmrm"]
 
 FloatArray = NDArray[np.float64]
 DF_METHODS = ("satterthwaite", "residual", "between_within", "kenward_roger", "kenward_roger_linear")
 VCOV_METHODS = ("asymptotic", "empirical")
+OPTIMIZERS = ("newton", "sas")
 # Eigenvalues of the starting covariance are kept above this fraction of its mean variance.
 _START_EIGEN_FLOOR = 1e-3
 
@@ -70,11 +72,19 @@ class MMRMResult:
     aliased
         Design columns dropped as linearly dependent on the ones before them.
     converged
-        Whether the optimiser met our criterion (Newton decrement below 1e-12 of the
-        objective); ``False`` means only SAS's own criterion (1e-8) was met.
+        Whether the optimiser met its criterion: for ``optimizer="newton"`` the Newton
+        decrement below 1e-12 of the objective (``False`` means only SAS's own criterion,
+        1e-8, was met); for ``optimizer="sas"`` SAS's relative Hessian criterion.
     optimizer
         Every optimiser run, in order, with the -2 log likelihood and Newton decrement it
         reached; the last one gave the result.
+    theta
+        The variance parameters as optimised: the structure's unconstrained parameters
+        (:mod:`dosefinding.mmrm.covariance`), or SAS's for ``optimizer="sas"``.
+    iteration_history
+        With ``optimizer="sas"``, SAS's "Iteration History" (``Iteration``,
+        ``Evaluations``, the objective, ``Criterion``; no criterion at iteration 0, the
+        null model); ``None`` otherwise.
     """
 
     formula: str
@@ -100,6 +110,7 @@ class MMRMResult:
     theta: FloatArray = field(repr=False)
     _data: MMRMData = field(repr=False, compare=False)
     _inference: CoefficientInference = field(repr=False, compare=False)
+    iteration_history: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def df(self, contrasts: FloatArray) -> FloatArray:
         """Degrees of freedom (by :attr:`df_method`) of each row ``c`` (over :attr:`coefficients`) of ``contrasts``.
@@ -254,6 +265,7 @@ def mmrm(
     time: str | None = None,
     group: str | None = None,
     weights: str | None = None,
+    optimizer: str = "newton",
 ) -> MMRMResult:
     """Fit a mixed model for repeated measures (SAS PROC MIXED with REPEATED / SUBJECT=, TYPE=).
 
@@ -300,6 +312,14 @@ def mmrm(
         Column of positive, finite weights (SAS's WEIGHT statement with REPEATED: subject
         ``i``'s covariance is ``W_i^-1/2 Sigma W_i^-1/2``). Rows with a missing weight are
         not used; zero, negative or infinite weights are an error (SAS drops them silently).
+    optimizer
+        ``"newton"``: Newton's method in a trust region to the optimum, with a fallback
+        chain (:mod:`dosefinding.mmrm.optimize`). ``"sas"``: PROC MIXED's own iterations,
+        MIVQUE0 starting values and Newton-Raphson in SAS's covariance parameters, stopping
+        where SAS stops, to reproduce a SAS listing digit for digit (SAS can stop short
+        of the optimum on a flat likelihood); :attr:`MMRMResult.iteration_history` is
+        SAS's "Iteration History". Implemented for ``covariance="us"``; see
+        :mod:`dosefinding.mmrm.sas_iterations`.
 
     Returns
     -------
@@ -324,6 +344,8 @@ def mmrm(
     """
     if df_method not in DF_METHODS:
         raise InputError(f"df_method: must be one of {DF_METHODS}, got {df_method!r}")
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"optimizer: must be one of {OPTIMIZERS}, got {optimizer!r}")
     if vcov not in VCOV_METHODS:
         raise InputError(f"vcov: must be one of {VCOV_METHODS}, got {vcov!r}")
     if vcov == "empirical" and df_method == "satterthwaite":
@@ -344,13 +366,27 @@ def mmrm(
         raise InputError(f"df_method: {df_method!r} is not available with group= or with times that differ "
                          "between subjects")
 
+    history = None
+    if optimizer == "sas":
+        structure = sas_model(structure)
+
     def objective(theta: FloatArray, order: int) -> Evaluation:
         return evaluate(pattern_stats, structure, theta, reml=reml, order=order)
 
-    optimum = minimise(objective, _starts(pattern_stats, structure))
+    p = len(prepared.columns)
+    if optimizer == "sas":
+        constant = (len(prepared.y) - (p if reml else 0)) * np.log(2.0 * np.pi)
+        run = newton_raphson(objective, mivque0(pattern_stats, structure, reml=reml),
+                             null_model(pattern_stats, structure, reml=reml), constant=constant, reml=reml)
+        history = run.history
+        last = history.iloc[-1]
+        optimum = Optimum(run.phi, run.evaluation, True,
+                          (f"SAS Newton-Raphson from MIVQUE0: {int(last['Iteration'])} iterations, "
+                           f"-2LL {last.iloc[2]:.8f}, criterion {last['Criterion']:.3g}",))
+    else:
+        optimum = minimise(objective, _starts(pattern_stats, structure))
     evaluation = optimum.evaluation
     assert evaluation.hessian is not None and evaluation.q is not None
-    p = len(prepared.columns)
     inference: CoefficientInference
     if df_method == "satterthwaite":
         inference = Satterthwaite(beta_cov=evaluation.beta_cov, q=evaluation.q,
@@ -368,7 +404,8 @@ def mmrm(
         else:
             inference = ResidualDF(beta_cov=beta_cov, residual_df=len(prepared.y) - p)
     return _result(formula, prepared, structure, reml, evaluation, optimum.theta, inference,
-                   settings=(vcov, df_method), converged=optimum.converged, optimizer=optimum.attempts)
+                   settings=(vcov, df_method), converged=optimum.converged, optimizer=optimum.attempts,
+                   history=history)
 
 
 def _covariance_frame(model: CovarianceModel, theta: FloatArray, visits: list[str]) -> pd.DataFrame:
@@ -392,6 +429,7 @@ def _result(
     settings: tuple[str, str],
     converged: bool,
     optimizer: tuple[str, ...],
+    history: pd.DataFrame | None = None,
 ) -> MMRMResult:
     names = list(data.columns)
     se = np.sqrt(np.diag(inference.beta_cov))
@@ -430,4 +468,5 @@ def _result(
         theta=theta,
         _data=data,
         _inference=inference,
+        iteration_history=history,
     )

@@ -20,7 +20,8 @@ depends on the parametrisation through the second derivatives, and SAS takes the
 own parameters, those of its "Covariance Parameter Estimates": the entries of ``Sigma``
 for UN, ``CS`` and ``Residual`` for CS, the lagged covariances for TOEP (all linear in
 ``Sigma``, so ``R = 0`` and kr equals kr(linear)); the variance and ``rho`` for AR(1);
-the variances ``Var(i)`` and the correlations for CSH, ARH(1) and TOEPH. ``W`` in those
+the variances ``Var(i)`` and the correlations for CSH, ARH(1), TOEPH and ANTE(1); the
+range and ``Residual`` for SP(EXP) (see :mod:`dosefinding.mmrm.sas_scale`). ``W`` in those
 parameters is ``J' W J`` with ``J[a, m] = d phi_m / d theta_a``, obtained by solving
 ``d Sigma / d theta_a = sum_m J[a, m] d Sigma / d phi_m``.
 """
@@ -30,83 +31,18 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from dosefinding.errors import InputError
 from dosefinding.mmrm.covariance import CovarianceStructure
 from dosefinding.mmrm.inference import KenwardRoger
 from dosefinding.mmrm.likelihood import Evaluation, PatternStats, pattern_inverses
+from dosefinding.mmrm.sas_scale import LINEAR_IN_SAS_PARAMETERS, SAS_PARAMETRISED, sas_parameter_derivatives
 
-__all__ = ["KENWARD_ROGER_STRUCTURES", "LINEAR_IN_SAS_PARAMETERS", "kenward_roger", "sas_parameter_derivatives"]
+__all__ = ["KENWARD_ROGER_STRUCTURES", "kenward_roger"]
 
 FloatArray = NDArray[np.float64]
-# Structures whose Sigma is linear in SAS's parameters (R_hj = 0).
-LINEAR_IN_SAS_PARAMETERS = ("us", "cs", "toep")
-_SECOND_ORDER_BASES = {"csh": "cs", "ar1h": "ar1", "toeph": "toep"}
 # Structures whose SAS parametrisation (hence full ddfm=kr) is implemented.
-KENWARD_ROGER_STRUCTURES = (*LINEAR_IN_SAS_PARAMETERS, "ar1", *_SECOND_ORDER_BASES)
+KENWARD_ROGER_STRUCTURES = SAS_PARAMETRISED
 # Relative residual allowed when expressing d Sigma / d theta through d Sigma / d phi.
 _JACOBIAN_TOL = 1e-8
-
-
-def _correlation_derivatives(base: str, corr: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """First (m, k, k) and second (m, m, k, k) derivatives of a correlation matrix in SAS's correlation parameters."""
-    k = corr.shape[0]
-    lag = np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
-    if base == "toep":
-        first = (lag[None] == np.arange(1, k)[:, None, None]).astype(float)
-        return first, np.zeros((k - 1, k - 1, k, k))
-    if base == "cs":
-        return (lag > 0).astype(float)[None], np.zeros((1, 1, k, k))
-    rho = float(corr[0, 1])
-    power1 = np.where(lag >= 1, rho ** np.maximum(lag - 1, 0), 0.0)
-    power2 = np.where(lag >= 2, rho ** np.maximum(lag - 2, 0), 0.0)
-    return (lag * power1)[None], (lag * (lag - 1) * power2)[None, None]
-
-
-def sas_parameter_derivatives(name: str, sigma: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """``d Sigma / d phi`` (q, k, k) and ``d2 Sigma / d phi d phi`` (q, q, k, k) in SAS's parameters ``phi``.
-
-    Only for the structures not linear in SAS's parameters (``ar1, csh, ar1h, toeph``);
-    the parameters are ordered as SAS prints them (``Var(i)`` before the correlations;
-    ``AR(1)``, then ``Residual``).
-
-    Examples
-    --------
-    >>> sigma = 4.0 * 0.5 ** np.abs(np.subtract.outer(np.arange(3), np.arange(3)))
-    >>> first, second = sas_parameter_derivatives("ar1", sigma)
-    >>> first[0, 0].tolist(), second[0, 0, 0].tolist()
-    ([0.0, 4.0, 4.0], [0.0, 0.0, 8.0])
-    """
-    k = sigma.shape[0]
-    if name == "ar1":
-        s = float(sigma[0, 0])
-        corr = sigma / s
-        d_corr, d2_corr = _correlation_derivatives("ar1", corr)
-        first = np.stack([s * d_corr[0], corr])
-        second = np.zeros((2, 2, k, k))
-        second[0, 0] = s * d2_corr[0, 0]
-        second[0, 1] = second[1, 0] = d_corr[0]
-        return first, second
-    if name not in _SECOND_ORDER_BASES:
-        raise InputError(f"covariance: Kenward-Roger with SAS's second-derivative term is not implemented for {name!r}")
-    variances = np.diag(sigma)
-    sd = np.sqrt(variances)
-    outer = np.outer(sd, sd)
-    d_corr, d2_corr = _correlation_derivatives(_SECOND_ORDER_BASES[name], sigma / outer)
-    eye = np.eye(k)
-    # indicator[i, a, b] = delta_ia + delta_ib: d Sigma_ab / d Var(i) = indicator Sigma_ab / (2 Var(i)).
-    indicator = eye[:, :, None] + eye[:, None, :]
-    half = indicator / (2 * variances[:, None, None])
-    m = d_corr.shape[0]
-    first = np.concatenate([half * sigma, d_corr * outer])
-    second = np.zeros((k + m, k + m, k, k))
-    # d2 Sigma_ab / d Var(i) d Var(j) = (half_i half_j - delta_ij half_i / Var(i)) Sigma_ab
-    diagonal = eye[:, :, None, None] * (half / variances[:, None, None])[:, None]
-    second[:k, :k] = (half[:, None] * half[None, :] - diagonal) * sigma
-    cross = half[:, None] * (d_corr * outer)[None]
-    second[:k, k:] = cross
-    second[k:, :k] = cross.transpose(1, 0, 2, 3)
-    second[k:, k:] = d2_corr * outer
-    return first, second
 
 
 def _subject_crossproducts(stats: PatternStats, w: FloatArray) -> FloatArray:
@@ -160,7 +96,7 @@ def kenward_roger(
     p_sum = (p_mats @ phi @ np.tensordot(w_theta, p_mats, axes=1)).sum(axis=0)
     middle = q_sum - p_sum
     if not linear and structure.name not in LINEAR_IN_SAS_PARAMETERS:
-        first_sas, second_sas = sas_parameter_derivatives(structure.name, sigma)
+        first_sas, second_sas = sas_parameter_derivatives(structure, sigma)
         q = first.shape[0]
         jacobian, residual, *_ = np.linalg.lstsq(first_sas.reshape(q, -1).T, first.reshape(q, -1).T, rcond=None)
         if residual.size and residual.max() > _JACOBIAN_TOL * np.sum(first**2):

@@ -1,0 +1,227 @@
+"""SAS PROC MIXED's own iterations: MIVQUE0 starting values, then Newton-Raphson in SAS's covariance parameters.
+
+``mmrm(..., optimizer="sas")`` runs what PROC MIXED runs by default (no ``PARMS``
+statement, ``METHOD=REML`` or ``ML``), so that it stops where SAS stops:
+
+1. Iteration 0 is the null model, independent errors with one variance (SAS's
+   "Iteration History" row 0 and its "Null Model Likelihood Ratio Test").
+2. The starting values are MIVQUE0 (Rao 1971; Goodnight 1978): with
+   ``V = sum_k phi_k V_k`` linear in SAS's parameters ``phi`` and
+   ``Q = I - X (X'X)^- X'``, the solution of ``sum_l tr(Q V_k Q V_l) phi_l = r' V_k r``
+   (``r`` the least-squares residuals; with a WEIGHT statement, of the weighted data).
+   For ML, SAS's listings are reproduced with ``tr(V_k V_l)`` in place of
+   ``tr(Q V_k Q V_l)`` (the ML scoring equations at ``V = I``).
+3. Newton-Raphson on -2 (restricted) log likelihood with its observed Hessian, both in
+   SAS's parameters (the entries ``UN(i,j)`` of ``Sigma`` for TYPE=UN), taking full
+   steps. SAS's "Evaluations" count the likelihood evaluations of each iteration (the
+   first includes the starting values).
+4. It stops when the relative Hessian criterion ``g' H^-1 g / |f|`` (SAS's default
+   ``CONVH=1E-8``) is at most 1e-8, ``f`` the objective without its constant
+   (``(n - p) log 2 pi`` for REML, ``n log 2 pi`` for ML); SAS prints it as "Criterion".
+
+On fev_data this reproduces SAS's "Iteration History" to every printed digit
+(tests/mmrm/test_sas_iterations.py). Where a full step leaves the parameter space or does
+not decrease the objective the step is halved, and a Hessian that is not positive
+definite is ridged; the fev fits never need either, so these safeguards are not checked
+against SAS. Full steps can stop short of the optimum on a flat likelihood (as on
+fev_data, where SAS's -2 Res Log Likelihood is 6e-6 above it): use the default optimiser
+for the optimum, this one to reproduce a SAS listing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from dosefinding.errors import ConvergenceError, InputError
+from dosefinding.mmrm.covariance import CovarianceModel, get_structure
+from dosefinding.mmrm.likelihood import Evaluation, PatternStats, evaluate
+from dosefinding.mmrm.sas_scale import sas_scale
+
+__all__ = ["SAS_STRUCTURES", "SasIterations", "mivque0", "newton_raphson", "null_model", "sas_model"]
+
+FloatArray = NDArray[np.float64]
+Objective = Callable[[FloatArray, int], Evaluation]
+# Structures whose SAS iterations are implemented (and checked against SAS's Iteration History).
+SAS_STRUCTURES = ("us",)
+CONVH = 1e-8
+MAX_ITERATIONS = 50
+MAX_EVALUATIONS = 150
+_HALVINGS = 30
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def sas_model(model: CovarianceModel) -> CovarianceModel:
+    """``model`` in SAS's parameters, or :class:`InputError` if SAS's iterations are not implemented for it.
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> sas_model(CovarianceModel(get_structure("us", 3))).structure.n_params
+    6
+    """
+    if model.structure.name not in SAS_STRUCTURES:
+        raise InputError(f"optimizer: 'sas' is implemented for covariance in {SAS_STRUCTURES}, "
+                         f"not {model.structure.name!r}; use the default optimizer")
+    return sas_scale(model)
+
+
+def _basis_per_pattern(stats: PatternStats, model: CovarianceModel) -> FloatArray:
+    """``B[g, m] = M_g dSigma/dphi_m M_g`` (G, q, k, k): each parameter's matrix over pattern ``g``'s visits."""
+    structure = model.structure
+    _, basis, _ = structure.evaluate(np.zeros(structure.n_params))
+    observed = stats.mask.astype(float)
+    per_group = basis[None] * observed[:, None, :, None] * observed[:, None, None, :]
+    q0 = structure.n_params
+    out = np.zeros((len(stats.n), model.n_params, *basis.shape[1:]))
+    groups = np.zeros(len(stats.n), dtype=np.intp) if stats.group is None else stats.group
+    for h in range(model.n_groups):
+        members = groups == h
+        out[members, h * q0:(h + 1) * q0] = per_group[members]
+    return out
+
+
+def _least_squares(stats: PatternStats) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(X'X)^-1``, the residual cross products per pattern (G, k, k) and ``sum_i X_ia' X_ib`` (G, k, k, p, p)."""
+    xtx = np.einsum("gaapq->pq", stats.xx)
+    xty = np.einsum("gaap->p", stats.xy)
+    inverse = np.linalg.pinv(xtx)
+    beta = inverse @ xty
+    xy_beta = stats.xy @ beta
+    resid = stats.yy - xy_beta - xy_beta.transpose(0, 2, 1) + (stats.xx @ beta) @ beta
+    return inverse, resid, stats.xx
+
+
+def mivque0(stats: PatternStats, model: CovarianceModel, *, reml: bool = True) -> FloatArray:
+    """MIVQUE0 estimates of SAS's covariance parameters of ``model`` (a :func:`sas_model`, linear in them).
+
+    ``reml=False`` gives SAS's starting values for ML (without the projection ``Q`` in the
+    traces; see the module docstring).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.normal(size=(300, 2)) @ np.array([[2.0, 0.0], [1.0, 1.0]]).T
+    >>> stats = PatternStats.from_rows(np.ones((600, 1)), y.ravel(), subject=np.repeat(np.arange(300), 2),
+    ...                                visit=np.tile([0, 1], 300), k=2)
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> mivque0(stats, sas_model(CovarianceModel(get_structure("us", 2)))).round(1).tolist()
+    [4.0, 2.0, 2.0]
+    """
+    inverse, resid, xx = _least_squares(stats)
+    basis = _basis_per_pattern(stats, model)
+    n = stats.n.astype(float)
+    # tr(V_k V_l), tr((X'X)^-1 X'V_l V_k X) and G_k = X'V_k X, as sums over the patterns.
+    traces = np.einsum("g,gkab,glba->kl", n, basis, basis)
+    b = np.einsum("gkab,gab->k", basis, resid)
+    if not reml:
+        return np.linalg.solve(traces, b)
+    products = basis[:, :, None] @ basis[:, None]  # [g, k, l] = B_k B_l
+    cross = np.einsum("gklab,gabpq,qp->kl", products, xx, inverse)
+    g_mats = np.einsum("gkab,gabpq->kpq", basis, xx)
+    a = traces - cross - cross.T + np.einsum("kpq,qr,lrs,sp->kl", g_mats, inverse, g_mats, inverse)
+    return np.linalg.solve(a, b)
+
+
+def null_model(stats: PatternStats, model: CovarianceModel, *, reml: bool) -> float:
+    """-2 (restricted) log likelihood of the null model: independent errors with one variance (SAS's iteration 0)."""
+    _, resid, _ = _least_squares(stats)
+    variance = float(np.einsum("gaa->", resid)) / (stats.n_obs - stats.p if reml else stats.n_obs)
+    k = model.structure.k
+    independent = sas_scale(CovarianceModel(get_structure("us", k), groups=model.groups, column=model.column))
+    phi = np.tile(independent.structure.start(variance * np.eye(k)), model.n_groups)
+    return evaluate(stats, independent, phi, reml=reml, order=0).value
+
+
+@dataclass(frozen=True)
+class SasIterations:
+    """Where SAS's iterations stopped: ``phi``, the evaluation there (order 2) and SAS's "Iteration History"."""
+
+    phi: FloatArray
+    evaluation: Evaluation
+    history: pd.DataFrame
+
+
+def _criterion(evaluation: Evaluation, constant: float) -> float:
+    assert evaluation.gradient is not None and evaluation.hessian is not None
+    step = np.linalg.solve(evaluation.hessian, evaluation.gradient)
+    return float(evaluation.gradient @ step) / abs(evaluation.value - constant)
+
+
+def _newton_step(evaluation: Evaluation) -> FloatArray:
+    """``H^-1 g``, with a ridge added to ``H`` until it is positive definite."""
+    assert evaluation.gradient is not None and evaluation.hessian is not None
+    hessian = evaluation.hessian
+    ridge = 0.0
+    scale = max(float(np.max(np.abs(np.diag(hessian)))), np.finfo(float).tiny)
+    for _ in range(60):
+        try:
+            chol = np.linalg.cholesky(hessian + ridge * np.eye(len(hessian)))
+            return np.linalg.solve(chol.T, np.linalg.solve(chol, evaluation.gradient))
+        except np.linalg.LinAlgError:
+            ridge = max(2.0 * ridge, 1e-8 * scale)
+    raise ConvergenceError("optimizer='sas': the Hessian could not be made positive definite")
+
+
+def newton_raphson(
+    objective: Objective, start: FloatArray, null: float, *, constant: float, reml: bool
+) -> SasIterations:
+    """PROC MIXED's Newton-Raphson from ``start``; iteration 0 is ``null``, the null model's objective.
+
+    ``constant`` is the objective's ``log 2 pi`` term, left out of the criterion's
+    denominator as SAS does. Raises :class:`ConvergenceError` with the iteration history
+    when the starting values are not a positive definite matrix, or SAS's limits (50
+    iterations, 150 evaluations) are reached before the criterion.
+
+    Examples
+    --------
+    >>> def quadratic(phi, order):
+    ...     return Evaluation(value=float(phi @ phi) + 10.0, beta=np.zeros(0), beta_cov=np.zeros((0, 0)),
+    ...                       gradient=2 * phi, hessian=2 * np.eye(phi.size))
+    >>> run = newton_raphson(quadratic, np.ones(2), 12.0, constant=0.0, reml=True)
+    >>> run.phi.round(12).tolist(), run.history["Iteration"].tolist()
+    ([0.0, 0.0], [0, 1])
+    """
+    label = "-2 Res Log Like" if reml else "-2 Log Like"
+    rows: list[tuple[int, int, float, float]] = [(0, 1, null, float("nan"))]
+
+    def history() -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=["Iteration", "Evaluations", label, "Criterion"])
+
+    try:
+        current = objective(start, 2)
+    except np.linalg.LinAlgError:
+        raise ConvergenceError(f"optimizer='sas': the MIVQUE0 starting values are not a positive definite "
+                               f"covariance matrix: {np.round(start, 6).tolist()}") from None
+    phi, evaluations, total = np.asarray(start, dtype=float), 1, 1
+    for iteration in range(1, MAX_ITERATIONS + 1):
+        step = _newton_step(current)
+        for halving in range(_HALVINGS):
+            trial = phi - 0.5**halving * step
+            evaluations += 1
+            try:
+                candidate = objective(trial, 2)
+            except np.linalg.LinAlgError:
+                continue
+            if np.isfinite(candidate.value) and candidate.value <= current.value + 1e-12 * abs(current.value):
+                break
+        else:
+            rows.append((iteration, evaluations, current.value, float("nan")))
+            raise ConvergenceError(f"optimizer='sas': no step decreased the objective at iteration {iteration}; "
+                                   f"iteration history:\n{history().to_string(index=False)}")
+        phi, current = trial, candidate
+        criterion = _criterion(current, constant)
+        rows.append((iteration, evaluations, current.value, criterion))
+        total += evaluations
+        if criterion <= CONVH:
+            return SasIterations(phi=phi, evaluation=current, history=history())
+        if total >= MAX_EVALUATIONS:
+            break
+        evaluations = 0
+    raise ConvergenceError(f"optimizer='sas': SAS's criterion (CONVH {CONVH:g}) was not met within its limits "
+                           f"({MAX_ITERATIONS} iterations, {MAX_EVALUATIONS} evaluations); PROC MIXED would "
+                           f"report 'Did not converge'. Iteration history:\n{history().to_string(index=False)}")

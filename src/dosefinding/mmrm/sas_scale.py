@@ -1,0 +1,235 @@
+"""Covariance structures in SAS PROC MIXED's own parameters, those of its "Covariance Parameter Estimates".
+
+The fit's structures (:mod:`dosefinding.mmrm.covariance`) are parametrised so that every
+parameter vector gives a positive definite matrix. SAS iterates, and takes the second
+derivatives of Kenward-Roger's adjustment, in its own parameters ``phi``, in the order
+SAS prints them:
+
+- ``us``: the entries ``UN(i,j)``, ``i >= j``; ``cs``: ``CS`` and ``Residual``
+  (``Sigma = CS J + Residual I``); ``toep``: the lag covariances ``TOEP(l + 1)``,
+  ``TOEP(1)`` the variance. ``Sigma`` is linear in these.
+- ``ar1``: ``AR(1) = rho`` and ``Residual``; ``sp_exp``: the range ``SP(EXP) = r`` and
+  ``Residual`` (``Sigma = Residual exp(-d / r)``).
+- ``csh``, ``ar1h``, ``toeph``, ``adh``: ``Var(i)`` and the correlations (``CSH``,
+  ``ARH(1)``, ``TOEPH(l)``, ``Rho(l)``): ``Sigma = D R D``, ``D = diag(sqrt Var)``.
+
+Homogeneous ante-dependence ``ad`` has no SAS type and no SAS parametrisation here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dosefinding.errors import InputError
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure
+
+__all__ = ["LINEAR_IN_SAS_PARAMETERS", "SAS_PARAMETRISED", "SasCovariance", "sas_parameter_derivatives",
+           "sas_scale"]
+
+FloatArray = NDArray[np.float64]
+# Structures whose Sigma is linear in SAS's parameters (no second derivatives).
+LINEAR_IN_SAS_PARAMETERS = ("us", "cs", "toep")
+_HETEROGENEOUS_BASES = {"csh": "cs", "ar1h": "ar1", "toeph": "toep", "adh": "ad"}
+SAS_PARAMETRISED = (*LINEAR_IN_SAS_PARAMETERS, "ar1", "sp_exp", *_HETEROGENEOUS_BASES)
+
+
+def _lags(k: int) -> NDArray[np.intp]:
+    return np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
+
+
+def _ante_correlation(rho: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``R[a, b] = prod_{a <= l < b} rho_l`` (k, k) and its derivatives in ``rho``: (k-1, k, k), (k-1, k-1, k, k)."""
+    m = len(rho)
+    k = m + 1
+    visits, links = np.arange(k), np.arange(m)
+    low = np.minimum.outer(visits, visits)[:, :, None]
+    high = np.maximum.outer(visits, visits)[:, :, None]
+    between = (low <= links) & (links < high)  # [a, b, l]: link l lies between visits a and b
+    factor = np.where(between, rho, 1.0)
+    eye = np.eye(m, dtype=bool)
+    # Products with link l (and n) left out: no division by rho, which can be 0.
+    without_one = np.prod(np.where(eye, 1.0, factor[:, :, None, :]), axis=-1)  # [a, b, l]
+    left_out = eye[:, None, :] | eye[None, :, :]  # [l, n, j]: j is l or n
+    without_two = np.prod(np.where(left_out, 1.0, factor[:, :, None, None, :]), axis=-1)  # [a, b, l, n]
+    first = np.where(between, without_one, 0.0)
+    both = between[:, :, :, None] & between[:, :, None, :] & ~eye
+    second = np.where(both, without_two, 0.0)
+    return np.prod(factor, axis=-1), np.moveaxis(first, -1, 0), np.moveaxis(second, (-2, -1), (0, 1))
+
+
+def _correlation(base: str, params: FloatArray, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """A correlation matrix from SAS's correlation parameters, with first (m, k, k) and second (m, m, k, k)
+    derivatives."""
+    lag = _lags(k)
+    if base == "ad":
+        return _ante_correlation(np.asarray(params, dtype=float))
+    if base == "toep":
+        r = np.concatenate([[1.0], params])
+        first = (lag[None] == np.arange(1, k)[:, None, None]).astype(float)
+        return r[lag], first, np.zeros((k - 1, k - 1, k, k))
+    rho = float(params[0])
+    if base == "cs":
+        off = (lag > 0).astype(float)
+        return np.eye(k) + rho * off, off[None], np.zeros((1, 1, k, k))
+    power1 = np.where(lag >= 1, rho ** np.maximum(lag - 1, 0), 0.0)
+    power2 = np.where(lag >= 2, rho ** np.maximum(lag - 2, 0), 0.0)
+    return rho**lag, (lag * power1)[None], (lag * (lag - 1) * power2)[None, None]
+
+
+def _linear_basis(name: str, k: int) -> FloatArray:
+    """``d Sigma / d phi`` (q, k, k) of the structures linear in SAS's parameters."""
+    lag = _lags(k)
+    if name == "cs":
+        return np.stack([np.ones((k, k)), np.eye(k)])
+    if name == "toep":
+        return (lag[None] == np.arange(k)[:, None, None]).astype(float)
+    rows, cols = np.tril_indices(k)
+    order = np.lexsort((cols, rows))
+    q = len(rows)
+    out = np.zeros((q, k, k))
+    out[np.arange(q), rows[order], cols[order]] = 1.0
+    out[np.arange(q), cols[order], rows[order]] = 1.0
+    return out
+
+
+def _heterogeneous(base: str, variances: FloatArray, params: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``D R D`` and its derivatives in ``(Var(1..k), correlation parameters)``."""
+    k = len(variances)
+    corr, d_corr, d2_corr = _correlation(base, params, k)
+    sd = np.sqrt(variances)
+    outer = np.outer(sd, sd)
+    sigma = outer * corr
+    eye = np.eye(k)
+    # d Sigma_ab / d Var(i) = (delta_ia + delta_ib) Sigma_ab / (2 Var(i))
+    half = (eye[:, :, None] + eye[:, None, :]) / (2 * variances[:, None, None])
+    m = d_corr.shape[0]
+    first = np.concatenate([half * sigma, d_corr * outer])
+    second = np.zeros((k + m, k + m, k, k))
+    diagonal = eye[:, :, None, None] * (half / variances[:, None, None])[:, None]
+    second[:k, :k] = (half[:, None] * half[None, :] - diagonal) * sigma
+    cross = half[:, None] * (d_corr * outer)[None]
+    second[:k, k:] = cross
+    second[k:, :k] = cross.transpose(1, 0, 2, 3)
+    second[k:, k:] = d2_corr * outer
+    return sigma, first, second
+
+
+@dataclass(frozen=True)
+class SasCovariance(CovarianceStructure):
+    """``structure`` in SAS's parameters ``phi`` (see the module docstring).
+
+    ``Sigma(phi)`` need not be positive definite; the likelihood raises ``LinAlgError``
+    where it is not.
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> sas = SasCovariance(3, get_structure("ar1", 3))
+    >>> sas.matrix(np.array([0.5, 4.0]))[0].tolist(), list(sas.sas_parameters(np.array([0.5, 4.0])))
+    ([4.0, 2.0, 1.0], ['AR(1)', 'Residual'])
+    """
+
+    structure: CovarianceStructure
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.structure.name
+
+    @property
+    def n_params(self) -> int:
+        return self.structure.n_params
+
+    def _distances(self) -> FloatArray:
+        times = getattr(self.structure, "times", None)
+        times = np.arange(self.k, dtype=float) if times is None else np.asarray(times, dtype=float)
+        return np.abs(np.subtract.outer(times, times))
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        phi, k = np.asarray(theta, dtype=float), self.k
+        if self.name in LINEAR_IN_SAS_PARAMETERS:
+            basis = _linear_basis(self.name, k)
+            return np.tensordot(phi, basis, axes=1), basis, np.zeros((len(phi), *basis.shape))
+        if self.name in _HETEROGENEOUS_BASES:
+            return _heterogeneous(_HETEROGENEOUS_BASES[self.name], phi[:k], phi[k:])
+        shape, residual = float(phi[0]), float(phi[1])
+        if self.name == "ar1":
+            corr, d_corr, d2_corr = _correlation("ar1", phi[:1], k)
+        else:  # sp_exp: exp(-d / r) and its derivatives in r
+            distance = self._distances()
+            corr = np.exp(-distance / shape)
+            d_corr = (corr * distance / shape**2)[None]
+            d2_corr = (corr * (distance**2 / shape**4 - 2 * distance / shape**3))[None, None]
+        first = np.stack([residual * d_corr[0], corr])
+        second = np.zeros((2, 2, k, k))
+        second[0, 0] = residual * d2_corr[0, 0]
+        second[0, 1] = second[1, 0] = d_corr[0]
+        return residual * corr, first, second
+
+    def from_matrix(self, sigma: FloatArray) -> FloatArray:
+        """SAS's parameters of a matrix of this structure (the inverse of :meth:`matrix`)."""
+        sigma = np.asarray(sigma, dtype=float)
+        k = self.k
+        if self.name == "us":
+            rows, cols = np.tril_indices(k)
+            order = np.lexsort((cols, rows))
+            return sigma[rows[order], cols[order]]
+        if self.name == "cs":
+            return np.array([sigma[0, 1], sigma[0, 0] - sigma[0, 1]])
+        if self.name == "toep":
+            return sigma[0].copy()
+        variances = np.diag(sigma)
+        corr = sigma / np.sqrt(np.outer(variances, variances))
+        if self.name == "ar1":
+            return np.array([corr[0, 1], variances[0]])
+        if self.name == "sp_exp":
+            distance = self._distances()[0, 1]
+            return np.array([-distance / np.log(corr[0, 1]), variances[0]])
+        correlations = {"csh": corr[0, 1:2], "ar1h": corr[0, 1:2], "toeph": corr[0, 1:],
+                        "adh": np.diag(corr, 1)}[self.name]
+        return np.concatenate([variances, correlations])
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        return self.from_matrix(empirical)
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        names = self.structure.sas_parameters(np.zeros(self.n_params))
+        return dict(zip(names, (float(v) for v in theta), strict=True))
+
+
+def sas_scale(model: CovarianceModel) -> CovarianceModel:
+    """``model`` with its structure in SAS's parameters (the same groups), or :class:`InputError`.
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> sas_scale(CovarianceModel(get_structure("csh", 3))).sas_parameters(np.array([1.0, 2.0, 3.0, 0.5]))
+    {'Var(1)': 1.0, 'Var(2)': 2.0, 'Var(3)': 3.0, 'CSH': 0.5}
+    """
+    structure = model.structure
+    if structure.name not in SAS_PARAMETRISED:
+        raise InputError(f"covariance: {structure.name!r} has no SAS parametrisation (SAS has no such type); "
+                         f"those with one are {SAS_PARAMETRISED}")
+    return CovarianceModel(SasCovariance(structure.k, structure), groups=model.groups, column=model.column)
+
+
+def sas_parameter_derivatives(structure: CovarianceStructure, sigma: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``d Sigma / d phi`` (q, k, k) and ``d2 Sigma / d phi d phi`` (q, q, k, k) at ``sigma``, in SAS's parameters.
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> sigma = 4.0 * 0.5 ** np.abs(np.subtract.outer(np.arange(3), np.arange(3)))
+    >>> first, second = sas_parameter_derivatives(get_structure("ar1", 3), sigma)
+    >>> first[0, 0].tolist(), second[0, 0, 0].tolist()
+    ([0.0, 4.0, 4.0], [0.0, 0.0, 8.0])
+    """
+    if not isinstance(structure, SasCovariance):
+        if structure.name not in SAS_PARAMETRISED:
+            raise InputError(f"covariance: {structure.name!r} has no SAS parametrisation (SAS has no such type); "
+                             f"those with one are {SAS_PARAMETRISED}")
+        structure = SasCovariance(structure.k, structure)
+    _, first, second = structure.evaluate(structure.from_matrix(sigma))
+    return first, second
