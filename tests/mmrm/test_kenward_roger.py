@@ -41,8 +41,8 @@ from dosefinding.mmrm import mmrm
 from dosefinding.mmrm.covariance import get_structure
 from dosefinding.mmrm.data import prepare_data
 from dosefinding.mmrm.kenward_roger import kenward_roger
-from dosefinding.mmrm.sas_scale import sas_parameter_derivatives
 from dosefinding.mmrm.likelihood import PatternStats, evaluate
+from dosefinding.mmrm.sas_scale import sas_parameter_derivatives
 
 from .conftest import DATA, load_fev
 

@@ -19,7 +19,9 @@ their documented xfails; here a group that R mmrm's criterion rejects at our opt
 strict xfail with the measured number (SAS stopping short of the optimum, see there).
 Values of the JSON that no R test compares with SAS (``_not_in_testthat``) are checked
 against SAS's printed digits in ``test_values_without_testthat_comparison``; those that miss
-them are strict xfails in ``NOT_PRINTED_DIGITS`` with the measured numbers.
+them are strict xfails in ``NOT_PRINTED_DIGITS`` with the measured numbers. With
+``optimizer="sas"`` (SAS's own iterations, stopping where SAS stops) every group and every
+value passes: tests/mmrm/test_sas_iterations.py.
 """
 
 from __future__ import annotations

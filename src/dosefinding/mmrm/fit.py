@@ -29,7 +29,7 @@ from dosefinding.mmrm.likelihood import Evaluation, PatternStats, covariance_uni
 from dosefinding.mmrm.lsmeans import LSMeans, lsmeans
 from dosefinding.mmrm.optimize import Optimum, minimise
 from dosefinding.mmrm.predict import predict as predict_rows
-from dosefinding.mmrm.sas_iterations import mivque0, newton_raphson, null_model, sas_model
+from dosefinding.mmrm.sas_iterations import sas_iterations, sas_model
 
 __all__ = ["MMRMResult", "mmrm"]
 
@@ -192,6 +192,13 @@ class MMRMResult:
         """
         return type3_tests(self._data, self.coefficients.to_numpy(), self._inference)
 
+    def _iteration_lines(self) -> list[str]:
+        if self.iteration_history is None:
+            return []
+        formats = {"Criterion": lambda v: "" if np.isnan(v) else f"{v:.8f}"}
+        formats[str(self.iteration_history.columns[2])] = lambda v: f"{v:.8f}"
+        return ["Iteration History", self.iteration_history.to_string(index=False, formatters=formats), ""]
+
     def summary(self) -> str:
         """A printed summary laid out as SAS PROC MIXED's output."""
         likelihood = "-2 Res Log Likelihood" if self.reml else "-2 Log Likelihood"
@@ -211,6 +218,7 @@ class MMRMResult:
             ),
             f"Converged: {self.converged} ({self.optimizer[-1]})",
             "",
+            *self._iteration_lines(),
             "Covariance Parameter Estimates",
             self.covariance_parameters.round(4).to_string(),
             "",
@@ -318,8 +326,8 @@ def mmrm(
         MIVQUE0 starting values and Newton-Raphson in SAS's covariance parameters, stopping
         where SAS stops, to reproduce a SAS listing digit for digit (SAS can stop short
         of the optimum on a flat likelihood); :attr:`MMRMResult.iteration_history` is
-        SAS's "Iteration History". Implemented for ``covariance="us"``; see
-        :mod:`dosefinding.mmrm.sas_iterations`.
+        SAS's "Iteration History". Implemented for ``covariance="us"`` and ``"cs"``;
+        see :mod:`dosefinding.mmrm.sas_iterations`.
 
     Returns
     -------
@@ -369,22 +377,19 @@ def mmrm(
     history = None
     if optimizer == "sas":
         structure = sas_model(structure)
-
-    def objective(theta: FloatArray, order: int) -> Evaluation:
-        return evaluate(pattern_stats, structure, theta, reml=reml, order=order)
-
-    p = len(prepared.columns)
-    if optimizer == "sas":
-        constant = (len(prepared.y) - (p if reml else 0)) * np.log(2.0 * np.pi)
-        run = newton_raphson(objective, mivque0(pattern_stats, structure, reml=reml),
-                             null_model(pattern_stats, structure, reml=reml), constant=constant, reml=reml)
+        run = sas_iterations(pattern_stats, structure, reml=reml)
         history = run.history
         last = history.iloc[-1]
         optimum = Optimum(run.phi, run.evaluation, True,
-                          (f"SAS Newton-Raphson from MIVQUE0: {int(last['Iteration'])} iterations, "
-                           f"-2LL {last.iloc[2]:.8f}, criterion {last['Criterion']:.3g}",))
+                          ((f"SAS Newton-Raphson from MIVQUE0: {int(last['Iteration'])} iterations, "
+                           f"-2LL {last.iloc[2]:.8f}, criterion {last['Criterion']:.3g}"),))
     else:
+
+        def objective(theta: FloatArray, order: int) -> Evaluation:
+            return evaluate(pattern_stats, structure, theta, reml=reml, order=order)
+
         optimum = minimise(objective, _starts(pattern_stats, structure))
+    p = len(prepared.columns)
     evaluation = optimum.evaluation
     assert evaluation.hessian is not None and evaluation.q is not None
     inference: CoefficientInference

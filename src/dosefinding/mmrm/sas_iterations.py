@@ -12,20 +12,29 @@ statement, ``METHOD=REML`` or ``ML``), so that it stops where SAS stops:
    For ML, SAS's listings are reproduced with ``tr(V_k V_l)`` in place of
    ``tr(Q V_k Q V_l)`` (the ML scoring equations at ``V = I``).
 3. Newton-Raphson on -2 (restricted) log likelihood with its observed Hessian, both in
-   SAS's parameters (the entries ``UN(i,j)`` of ``Sigma`` for TYPE=UN), taking full
-   steps. SAS's "Evaluations" count the likelihood evaluations of each iteration (the
-   first includes the starting values).
+   SAS's parameters (:mod:`dosefinding.mmrm.sas_scale`: the entries ``UN(i,j)`` for
+   TYPE=UN, ``CS`` and ``Residual`` for TYPE=CS), taking full steps. Without GROUP=, SAS
+   profiles the residual variance out of CS ("Residual Variance Method: Profile"): the
+   iterations are then in ``CS / Residual`` alone (:class:`Profiled`, :func:`profile`).
+   SAS's "Evaluations" count the likelihood evaluations of each iteration, the first
+   including the starting values.
 4. It stops when the relative Hessian criterion ``g' H^-1 g / |f|`` (SAS's default
    ``CONVH=1E-8``) is at most 1e-8, ``f`` the objective without its constant
    (``(n - p) log 2 pi`` for REML, ``n log 2 pi`` for ML); SAS prints it as "Criterion".
 
-On fev_data this reproduces SAS's "Iteration History" to every printed digit
-(tests/mmrm/test_sas_iterations.py). Where a full step leaves the parameter space or does
-not decrease the objective the step is halved, and a Hessian that is not positive
-definite is ridged; the fev fits never need either, so these safeguards are not checked
-against SAS. Full steps can stop short of the optimum on a flat likelihood (as on
-fev_data, where SAS's -2 Res Log Likelihood is 6e-6 above it): use the default optimiser
-for the optimum, this one to reproduce a SAS listing.
+On fev_data this reproduces SAS's "Iteration History" to every printed digit for UN and
+CS, REML and ML, with and without GROUP= (tests/mmrm/test_sas_iterations.py). A step is
+halved while it leaves the parameter space or increases the objective, and a Hessian
+that is not positive definite is ridged; the fev fits need neither, so these safeguards
+are ours, not checked against SAS. Not implemented, because SAS's path is not reproduced: TOEP (from MIVQUE0,
+SAS's first iteration takes 4 evaluations to 3863.53621989, ours 2 to 3868.23993594) and
+the structures not linear in SAS's parameters (AR(1), CSH, ARH(1), TOEPH, ANTE(1),
+SP(EXP)), whose starting values SAS does not document (for AR(1) REML the start that
+reproduces SAS's iterations is rho = 0.3015 or 0.5503, no MIVQUE0 statistic we tried).
+
+Full steps can stop short of the optimum on a flat likelihood (as on fev_data, where
+SAS's -2 Res Log Likelihood is 6e-6 above it): use the default optimiser for the optimum,
+this one to reproduce a SAS listing.
 """
 
 from __future__ import annotations
@@ -38,16 +47,19 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from dosefinding.errors import ConvergenceError, InputError
-from dosefinding.mmrm.covariance import CovarianceModel, get_structure
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, get_structure
 from dosefinding.mmrm.likelihood import Evaluation, PatternStats, evaluate
-from dosefinding.mmrm.sas_scale import sas_scale
+from dosefinding.mmrm.sas_scale import SasCovariance, sas_scale
 
-__all__ = ["SAS_STRUCTURES", "SasIterations", "mivque0", "newton_raphson", "null_model", "sas_model"]
+__all__ = [
+    "PROFILED", "SAS_STRUCTURES", "Profiled", "SasIterations", "mivque0", "newton_raphson", "null_model", "profile",
+    "sas_iterations", "sas_model",
+]
 
 FloatArray = NDArray[np.float64]
 Objective = Callable[[FloatArray, int], Evaluation]
 # Structures whose SAS iterations are implemented (and checked against SAS's Iteration History).
-SAS_STRUCTURES = ("us",)
+SAS_STRUCTURES = ("us", "cs")
 CONVH = 1e-8
 MAX_ITERATIONS = 50
 MAX_EVALUATIONS = 150
@@ -68,6 +80,96 @@ def sas_model(model: CovarianceModel) -> CovarianceModel:
         raise InputError(f"optimizer: 'sas' is implemented for covariance in {SAS_STRUCTURES}, "
                          f"not {model.structure.name!r}; use the default optimizer")
     return sas_scale(model)
+
+
+# Ungrouped structures whose residual variance SAS profiles out of the iterations, with its position in SAS's
+# parameters ("Residual Variance Method: Profile").
+PROFILED = {"cs": 1, "toep": 0, "ar1": 1, "sp_exp": 1}
+
+
+@dataclass(frozen=True)
+class Profiled(CovarianceStructure):
+    """SAS's structure with the residual variance factored out: ``psi = (gamma, s2)``, ``Sigma = s2 C(gamma)``.
+
+    ``C(gamma)`` is SAS's matrix at the parameters with the residual variance set to 1
+    (``gamma`` the ratios ``CS / Residual`` and ``TOEP(l + 1) / TOEP(1)``, or ``rho`` and the
+    range themselves for AR(1) and SP(EXP)).
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> from dosefinding.mmrm.sas_scale import SasCovariance
+    >>> profiled = Profiled(3, SasCovariance(3, get_structure("cs", 3)))
+    >>> profiled.matrix(np.array([0.5, 2.0]))[0].tolist(), profiled.sas_phi(np.array([0.5, 2.0])).tolist()
+    ([3.0, 1.0, 1.0], [1.0, 2.0])
+    """
+
+    sas: CovarianceStructure
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.sas.name
+
+    @property
+    def n_params(self) -> int:
+        return self.sas.n_params
+
+    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        index = PROFILED[self.name]
+        gamma, s2 = np.asarray(theta[:-1], dtype=float), float(theta[-1])
+        corr, d_corr, d2_corr = self.sas.evaluate(np.insert(gamma, index, 1.0))
+        keep = np.delete(np.arange(self.n_params), index)
+        first = np.concatenate([s2 * d_corr[keep], corr[None]])
+        second = np.zeros((self.n_params, *first.shape))
+        second[:-1, :-1] = s2 * d2_corr[np.ix_(keep, keep)]
+        second[:-1, -1] = second[-1, :-1] = d_corr[keep]
+        return s2 * corr, first, second
+
+    def sas_phi(self, psi: FloatArray) -> FloatArray:
+        """SAS's parameters at ``psi``."""
+        assert isinstance(self.sas, SasCovariance)
+        return self.sas.from_matrix(self.matrix(psi))
+
+    def start(self, empirical: FloatArray) -> FloatArray:
+        assert isinstance(self.sas, SasCovariance)
+        phi = self.sas.from_matrix(empirical)
+        index = PROFILED[self.name]
+        s2 = float(phi[index])
+        gamma = np.delete(phi, index)
+        if self.name in ("cs", "toep"):
+            gamma = gamma / s2
+        return np.append(gamma, s2)
+
+    def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
+        return self.sas.sas_parameters(self.sas_phi(theta))
+
+
+def profiled_variance(objective: Objective, gamma: FloatArray, n_star: int) -> float:
+    """``s2_hat(gamma) = r'C^-1 r / n*``, from the derivative of ``objective`` in ``s2`` at ``s2 = 1``."""
+    at_one = objective(np.append(gamma, 1.0), 1)
+    assert at_one.gradient is not None
+    return (n_star - float(at_one.gradient[-1])) / n_star
+
+
+def profile(objective: Objective, n_star: int) -> Objective:
+    """The objective of ``gamma`` with the residual variance profiled out (``objective`` of ``(gamma, s2)``).
+
+    ``-2 l = n* log s2 + r'C^-1 r / s2 + ...`` (``n* = n - p`` for REML, ``n`` for ML), so
+    ``s2_hat = r'C^-1 r / n*``, read off the derivative at ``s2 = 1``; the Hessian is the
+    Schur complement, exact where ``d / d s2 = 0``.
+    """
+
+    def profiled(gamma: FloatArray, order: int) -> Evaluation:
+        full = objective(np.append(gamma, profiled_variance(objective, gamma, n_star)), max(order, 1))
+        assert full.gradient is not None
+        hessian = None
+        if full.hessian is not None:
+            h = full.hessian
+            hessian = h[:-1, :-1] - np.outer(h[:-1, -1], h[-1, :-1]) / h[-1, -1]
+        return Evaluation(value=full.value, beta=full.beta, beta_cov=full.beta_cov, gradient=full.gradient[:-1],
+                          hessian=hessian, q=None if full.q is None else full.q[:-1])
+
+    return profiled
 
 
 def _basis_per_pattern(stats: PatternStats, model: CovarianceModel) -> FloatArray:
@@ -204,15 +306,17 @@ def newton_raphson(
             trial = phi - 0.5**halving * step
             evaluations += 1
             try:
-                candidate = objective(trial, 2)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    candidate = objective(trial, 2)
             except np.linalg.LinAlgError:
                 continue
-            if np.isfinite(candidate.value) and candidate.value <= current.value + 1e-12 * abs(current.value):
+            if np.isfinite(candidate.value) and candidate.value <= current.value:
                 break
         else:
             rows.append((iteration, evaluations, current.value, float("nan")))
-            raise ConvergenceError(f"optimizer='sas': no step decreased the objective at iteration {iteration}; "
-                                   f"iteration history:\n{history().to_string(index=False)}")
+            raise ConvergenceError(f"optimizer='sas': no step stayed in the parameter space and decreased the "
+                                   f"objective at iteration {iteration}; iteration history:\n"
+                                   f"{history().to_string(index=False)}")
         phi, current = trial, candidate
         criterion = _criterion(current, constant)
         rows.append((iteration, evaluations, current.value, criterion))
@@ -225,3 +329,43 @@ def newton_raphson(
     raise ConvergenceError(f"optimizer='sas': SAS's criterion (CONVH {CONVH:g}) was not met within its limits "
                            f"({MAX_ITERATIONS} iterations, {MAX_EVALUATIONS} evaluations); PROC MIXED would "
                            f"report 'Did not converge'. Iteration history:\n{history().to_string(index=False)}")
+
+
+def sas_iterations(stats: PatternStats, model: CovarianceModel, *, reml: bool) -> SasIterations:
+    """PROC MIXED's iterations for ``model`` (a :func:`sas_model`): MIVQUE0, then Newton-Raphson, profiled if SAS does.
+
+    Returns SAS's parameters where SAS stops, the evaluation there (order 2, in SAS's
+    parameters, residual variance included) and SAS's "Iteration History".
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> rng = np.random.default_rng(2)
+    >>> y = rng.normal(size=(100, 3)) + rng.normal(size=(100, 1))
+    >>> stats = PatternStats.from_rows(np.ones((300, 1)), y.ravel(), subject=np.repeat(np.arange(100), 3),
+    ...                                visit=np.tile([0, 1, 2], 100), k=3)
+    >>> run = sas_iterations(stats, sas_model(CovarianceModel(get_structure("cs", 3))), reml=True)
+    >>> run.history.columns.tolist(), bool(run.history["Criterion"].iloc[-1] <= CONVH)
+    (['Iteration', 'Evaluations', '-2 Res Log Like', 'Criterion'], True)
+    """
+    n_star = stats.n_obs - (stats.p if reml else 0)
+    constant = n_star * _LOG_2PI
+    null = null_model(stats, model, reml=reml)
+    start = mivque0(stats, model, reml=reml)
+
+    def full(phi: FloatArray, order: int) -> Evaluation:
+        return evaluate(stats, model, phi, reml=reml, order=order)
+
+    if model.n_groups > 1 or model.structure.name not in PROFILED:
+        run = newton_raphson(full, start, null, constant=constant, reml=reml)
+        return run
+    structure = Profiled(model.structure.k, model.structure)
+    profiled_model = CovarianceModel(structure)
+
+    def of_psi(psi: FloatArray, order: int) -> Evaluation:
+        return evaluate(stats, profiled_model, psi, reml=reml, order=order)
+
+    gamma = structure.start(model.structure.matrix(start))[:-1]
+    run = newton_raphson(profile(of_psi, n_star), gamma, null, constant=constant, reml=reml)
+    phi = structure.sas_phi(np.append(run.phi, profiled_variance(of_psi, run.phi, n_star)))
+    return SasIterations(phi=phi, evaluation=full(phi, 2), history=run.history)
