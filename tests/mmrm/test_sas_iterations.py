@@ -28,7 +28,6 @@ from dosefinding.mmrm import mmrm
 from dosefinding.mmrm.covariance import CovarianceModel, get_structure
 from dosefinding.mmrm.likelihood import PatternStats, evaluate
 from dosefinding.mmrm.sas_iterations import (
-    SAS_STRUCTURES,
     Profiled,
     mivque0,
     profile,
