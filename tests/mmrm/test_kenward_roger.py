@@ -2,8 +2,10 @@
 
 SAS references (model ``FEV1 ~ ARMCD``, REML, the LS-mean difference TRT - PBO, which is
 the ARMCD coefficient): tests/fixtures/fev/sas_reference.json "kenward_roger_ARMCD_model"
-(us, ar1, cs) and tests/fixtures/sas/kenward_roger_fev.json (toep, toeph, ar1h, csh; the
-source of every number is in the file).
+(us, ar1, cs) and tests/fixtures/sas/kenward_roger_fev.json (toep, toeph, ar1h, csh, adh =
+ANTE(1); the source of every number is in the file). SAS's only SP(EXP) run uses two
+coordinates, which sp_exp does not fit: sp_exp's Kenward-Roger is checked against the
+dense computation only.
 
 Tolerances per quantity:
 - where SAS converged tightly (its -2 Res Log Likelihood within 1e-8 of our minimum: ar1,
@@ -77,6 +79,7 @@ SAS_STOPPED_SHORT = {
     "toep": "3.6e-6, 3.6e-5, 3.6e-5, 8.5e-5 (SAS's -2LL 6.9e-7 above ours)",
     "csh": "-, 1.2e-4, 1.2e-4, 3.7e-4",
     "ar1h": "5.9e-6, 8.6e-6, 8.6e-6, 7.5e-5",
+    "adh": "-, 1.1e-4, 1.1e-4, 4.0e-4",
 }
 
 
@@ -84,7 +87,7 @@ SAS_STOPPED_SHORT = {
 def _fit(covariance: str, df_method: str, formula: str = "FEV1 ~ ARMCD", weights: str | None = None,
          optimizer: str = "newton"):
     return mmrm(formula, load_fev(), subject="USUBJID", visit="AVISIT", covariance=covariance, df_method=df_method,
-                weights=weights, optimizer=optimizer)
+                weights=weights, optimizer=optimizer, time="VISITN" if covariance == "sp_exp" else None)
 
 
 def _ours(covariance: str, optimizer: str = "newton") -> dict[str, float]:
@@ -166,7 +169,7 @@ def test_sas_value_within_the_range_of_parameters_no_worse_than_sas(covariance: 
         assert abs(ours - theirs) <= tolerance, f"{name}: {ours} vs SAS {theirs}, half-width {half}"
 
 
-@pytest.mark.parametrize("covariance", ["ar1", "csh", "ar1h", "toeph"])
+@pytest.mark.parametrize("covariance", ["ar1", "csh", "ar1h", "toeph", "adh"])
 def test_second_derivative_term_matches_sas(covariance: str) -> None:
     ref, ours = REFS[covariance], _ours(covariance)
     sas_effect = ref["se_kr"] - ref["se_kr_linear"]
@@ -196,11 +199,16 @@ def _sigma_from_sas(covariance: str, phi: np.ndarray, k: int = 4) -> np.ndarray:
     lag = np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
     if covariance == "ar1":
         return phi[1] * phi[0] ** lag
+    if covariance == "sp_exp":  # VISITN = 1, ..., k
+        return phi[1] * np.exp(-lag / phi[0])
     sd = np.sqrt(phi[:k])
     if covariance == "csh":
         corr = np.where(lag == 0, 1.0, phi[k])
     elif covariance == "ar1h":
         corr = phi[k] ** lag
+    elif covariance == "adh":
+        links = np.concatenate([[1.0], np.cumprod(phi[k:])])
+        corr = links[np.maximum.outer(np.arange(k), np.arange(k))] / links[np.minimum.outer(np.arange(k), np.arange(k))]
     else:
         corr = np.concatenate([[1.0], phi[k:]])[lag]
     return np.outer(sd, sd) * corr
@@ -223,7 +231,7 @@ def _numeric_derivatives(covariance: str, phi: np.ndarray) -> tuple[np.ndarray, 
     return first, second
 
 
-@pytest.mark.parametrize("covariance", ["ar1", "csh", "ar1h", "toeph"])
+@pytest.mark.parametrize("covariance", ["ar1", "csh", "ar1h", "toeph", "adh", "sp_exp"])
 def test_sas_parameter_derivatives_match_finite_differences(covariance: str) -> None:
     fit = _fit(covariance, "kenward_roger")
     sigma = fit.covariance.to_numpy()
@@ -290,7 +298,8 @@ def _dense_adjusted(
     return phi + 2 * phi @ middle @ phi, phi, p_mats, w
 
 
-@pytest.mark.parametrize(("covariance", "weights"), [("ar1", None), ("csh", None), ("ar1", "WEIGHT")])
+@pytest.mark.parametrize(("covariance", "weights"),
+                         [("ar1", None), ("csh", None), ("adh", None), ("sp_exp", None), ("ar1", "WEIGHT")])
 @pytest.mark.parametrize("linear", [False, True])
 def test_adjusted_covariance_matches_dense_computation(covariance: str, weights: str | None, linear: bool) -> None:
     formula = "FEV1 ~ ARMCD * AVISIT"
