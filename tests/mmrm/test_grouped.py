@@ -150,8 +150,6 @@ def test_group_input_errors() -> None:
     few = fev[(fev["ARMCD"] == "PBO") | fev["USUBJID"].isin(["PT2", "PT3", "PT4"])]
     with pytest.raises(InputError, match="subjects with data in group 'TRT'"):
         mmrm("FEV1 ~ 1", few, group="ARMCD", covariance="us", **kwargs)
-    with pytest.raises(InputError, match="df_method"):
-        mmrm("FEV1 ~ 1", fev, group="ARMCD", df_method="kenward_roger", **kwargs)
 
 
 def test_missing_group_drops_the_row() -> None:

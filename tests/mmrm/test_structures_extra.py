@@ -178,8 +178,6 @@ def test_spatial_input_errors() -> None:
     infinite = fev.assign(T=np.where(fev.index == 1, np.inf, fev["VISITN"]))
     with pytest.raises(InputError, match="time: column 'T' must be finite"):
         mmrm("FEV1 ~ 1", infinite, covariance="sp_exp", time="T", **kwargs)
-    with pytest.raises(InputError, match="df_method"):
-        mmrm("FEV1 ~ 1", fev, covariance="sp_exp", time="JTIME", df_method="kenward_roger", **kwargs)
 
 
 def test_missing_time_drops_the_row() -> None:

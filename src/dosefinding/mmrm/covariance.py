@@ -27,10 +27,17 @@ and Hessian), and reports its parameters on SAS PROC MIXED's scale.
   Reported as ``Var`` and ``Rho(l)``.
 - ``adh`` (TYPE=ANTE(1)): ``D R D`` with a variance per visit and the correlation of
   ``ad``; SAS reports ``Var(i)`` and ``Rho(l)``.
-- ``sp_exp`` (TYPE=SP(EXP)(time)): ``Sigma[a, b] = s exp(-d_ab / r)`` with ``d_ab`` the
-  distance between the times of visits ``a`` and ``b``; ``theta = (log s, log r)``. The
-  times can differ between subjects (:meth:`CovarianceStructure.evaluate_at`). SAS
-  reports ``SP(EXP) = r`` and ``Residual = s``.
+- ``sp_exp`` (TYPE=SP(EXP)(time) or SP(EXP)(c1 c2 ...)): ``Sigma[a, b] = s exp(-d_ab / r)``
+  with ``d_ab`` the distance between the positions of visits ``a`` and ``b``: ``|t_a - t_b|``
+  for one time, the Euclidean distance for several coordinates; ``theta = (log s, log r)``.
+  The positions can differ between subjects (:meth:`CovarianceStructure.evaluate_at`).
+  SAS reports ``SP(EXP) = r`` and ``Residual = s``.
+
+Positions of the visits (:func:`spatial_distances`, :attr:`SpatialExponential.times`,
+``evaluate_at``) follow one convention: one time per visit is an array ``(..., k)`` (no
+coordinate axis); several coordinates always have a trailing coordinate axis,
+``(..., k, d)``. A :class:`SpatialExponential` knows which it has
+(:attr:`SpatialExponential.has_coordinates`), so its callers never guess from shapes.
 
 A :class:`CovarianceModel` holds one copy of a structure per level of a grouping column
 (SAS's ``REPEATED / GROUP=``): ``theta`` is the concatenation of the groups' parameters.
@@ -49,7 +56,7 @@ from scipy.special import expit, logit
 from dosefinding.errors import InputError
 from dosefinding.mmrm.jets import Jet
 
-__all__ = ["COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "get_structure"]
+__all__ = ["COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "get_structure", "spatial_distances"]
 
 FloatArray = NDArray[np.float64]
 _RHO_START_LIMIT = 0.9
@@ -94,8 +101,9 @@ class CovarianceStructure(ABC):
         return self.evaluate(theta)[0]
 
     def evaluate_at(self, theta: FloatArray, times: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """``Sigma`` (n, k, k) and derivatives (n, q, k, k), (n, q, q, k, k) at each of n sets of visit times (n, k).
+        """``Sigma`` (n, k, k) and derivatives (n, q, k, k), (n, q, q, k, k) at each of n sets of visit times.
 
+        ``times`` is (n, k), or (n, k, d) for a spatial structure over d coordinates.
         Only spatial structures depend on the times; the others return :meth:`evaluate`.
         """
         return self.evaluate(theta)
@@ -346,21 +354,73 @@ class AnteDependence(CovarianceStructure):
         return {"Var": float(np.exp(theta[0]))} | {f"Rho({lag + 1})": float(r) for lag, r in enumerate(rho)}
 
 
+def spatial_distances(times: FloatArray, *, coordinates: bool = False) -> FloatArray:
+    """Distances between the visits, ``(..., k, k)``.
+
+    Parameters
+    ----------
+    times
+        The visits' positions: ``(..., k)``, one time per visit, when ``coordinates`` is
+        false; ``(..., k, d)``, ``d`` coordinates per visit (the last axis), when it is
+        true. The shape alone cannot tell the two apart (``(n, k)`` is n subjects' times
+        or k visits' positions in n coordinates), so the caller says which.
+    coordinates
+        Whether ``times`` has a trailing coordinate axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``|t_a - t_b|`` for times; the Euclidean distance ``||t_a - t_b||`` between the
+        coordinate vectors for coordinates.
+
+    Examples
+    --------
+    >>> spatial_distances(np.array([0.0, 1.0, 3.0]))[0].tolist()
+    [0.0, 1.0, 3.0]
+    >>> spatial_distances(np.array([[0.0, 0.0], [3.0, 4.0]]), coordinates=True).tolist()
+    [[0.0, 5.0], [5.0, 0.0]]
+    """
+    times = np.asarray(times, dtype=float)
+    if not coordinates:
+        return np.abs(times[..., :, None] - times[..., None, :])
+    if times.ndim < 2:
+        raise InputError(f"times: coordinates need a shape (..., k, d), got {times.shape}")
+    difference = times[..., :, None, :] - times[..., None, :, :]
+    return np.sqrt(np.einsum("...d,...d->...", difference, difference))
+
+
+def _visit_positions(times: object, k: int) -> tuple[float, ...] | tuple[tuple[float, ...], ...]:
+    """``times`` as :attr:`SpatialExponential.times`: k floats, or k tuples of d floats; InputError otherwise."""
+    array = np.asarray(times, dtype=float)
+    if array.ndim not in (1, 2) or array.shape[0] != k or (array.ndim == 2 and array.shape[1] < 1):
+        raise InputError(f"times: need one time per visit ({k},) or coordinates ({k}, d), got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise InputError("times: must be finite")
+    if array.ndim == 1:
+        return tuple(float(t) for t in array)
+    return tuple(tuple(float(c) for c in row) for row in array)
+
+
 @dataclass(frozen=True)
 class SpatialExponential(CovarianceStructure):
-    """Spatial exponential over a numeric time, homogeneous variance (SAS TYPE=SP(EXP)(time)).
+    """Spatial exponential, homogeneous variance (SAS TYPE=SP(EXP)(time) or SP(EXP)(c1 c2 ...)).
 
-    ``times`` are the visits' times used by :meth:`evaluate` (the visit order 0, 1, ...
-    when not given); :meth:`evaluate_at` takes each subject's own times.
+    ``times`` are the visits' positions used by :meth:`evaluate`: a tuple of k floats
+    (one time per visit; the visit order 0, 1, ... when not given) or a tuple of k tuples
+    of d floats (coordinates, Euclidean distances). :meth:`evaluate_at` takes each
+    subject's own positions, ``(n, k)`` for times and ``(n, k, d)`` for coordinates.
 
     Examples
     --------
     >>> structure = SpatialExponential(3, times=(0.0, 1.0, 3.0))
     >>> structure.matrix(np.array([0.0, np.log(2.0)]))[0].round(6).tolist()
     [1.0, 0.606531, 0.22313]
+    >>> planar = SpatialExponential(2, times=((0.0, 0.0), (3.0, 4.0)))
+    >>> planar.has_coordinates, planar.distances()[0, 1]
+    (True, np.float64(5.0))
     """
 
-    times: tuple[float, ...] | None = None
+    times: tuple[float, ...] | tuple[tuple[float, ...], ...] | None = None
 
     name = "sp_exp"
     spatial: ClassVar[bool] = True
@@ -369,8 +429,26 @@ class SpatialExponential(CovarianceStructure):
     def n_params(self) -> int:
         return 2
 
+    @property
+    def has_coordinates(self) -> bool:
+        """Whether the positions are coordinate vectors (a trailing coordinate axis) rather than times."""
+        return self.times is not None and len(self.times) > 0 and isinstance(self.times[0], tuple)
+
     def _times(self) -> FloatArray:
         return np.arange(self.k, dtype=float) if self.times is None else np.asarray(self.times, dtype=float)
+
+    def distances(self, times: FloatArray | None = None) -> FloatArray:
+        """Distances between the visits at ``times`` (n, k) or (n, k, d), or at the structure's own ``times``.
+
+        ``times`` must follow the structure's convention (:attr:`has_coordinates`).
+
+        Examples
+        --------
+        >>> SpatialExponential(3, times=(1.0, 2.0, 4.0)).distances()[0].tolist()
+        [0.0, 1.0, 3.0]
+        """
+        positions = self._times() if times is None else np.asarray(times, dtype=float)
+        return spatial_distances(positions, coordinates=self.has_coordinates)
 
     @staticmethod
     def _from_distances(theta: FloatArray, distance: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -383,16 +461,16 @@ class SpatialExponential(CovarianceStructure):
         return sigma, first, second
 
     def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        times = self._times()
-        return self._from_distances(theta, np.abs(np.subtract.outer(times, times)))
+        return self._from_distances(theta, self.distances())
 
     def evaluate_at(self, theta: FloatArray, times: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        return self._from_distances(theta, np.abs(times[:, :, None] - times[:, None, :]))
+        """``Sigma`` and derivatives at each subject's positions: ``times`` (n, k), or (n, k, d) with coordinates."""
+        return self._from_distances(theta, self.distances(times))
 
     def start(self, empirical: FloatArray) -> FloatArray:
         sd = np.sqrt(np.diag(empirical))
         rho = float(np.clip(np.mean(np.diag(empirical, 1) / (sd[:-1] * sd[1:])), 0.05, _RHO_START_LIMIT))
-        step = float(np.mean(np.abs(np.diff(self._times())))) or 1.0
+        step = float(np.mean(np.diag(self.distances(), 1))) or 1.0
         return np.array([np.log(np.mean(sd**2)), np.log(-step / np.log(rho))])
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
@@ -517,17 +595,23 @@ COVARIANCE_STRUCTURES: dict[str, type[CovarianceStructure]] = {
 }
 
 
-def get_structure(name: str, k: int, *, times: tuple[float, ...] | None = None) -> CovarianceStructure:
+def get_structure(
+    name: str, k: int, *, times: tuple[float, ...] | tuple[tuple[float, ...], ...] | None = None
+) -> CovarianceStructure:
     """The covariance structure ``name`` over ``k`` visits, or :class:`InputError`.
 
-    ``times`` (spatial structures only) are the visits' times of the reported matrix and
-    the starting values.
+    ``times`` (spatial structures only) are the visits' positions of the reported matrix
+    and the starting values: k times, or k coordinate vectors of equal length d
+    (Euclidean distances; see :class:`SpatialExponential`). Any sequence is accepted and
+    stored as tuples.
 
     Examples
     --------
     >>> get_structure("us", 4).n_params
     10
     >>> get_structure("sp_exp", 3, times=(1.0, 2.0, 4.0)).matrix(np.array([0.0, 0.0]))[0, 1].round(6)
+    np.float64(0.367879)
+    >>> get_structure("sp_exp", 2, times=((0.0, 0.0), (0.6, 0.8))).matrix(np.array([0.0, 0.0]))[0, 1].round(6)
     np.float64(0.367879)
     """
     try:
@@ -539,7 +623,7 @@ def get_structure(name: str, k: int, *, times: tuple[float, ...] | None = None) 
     if k < 2 and name != "us":
         raise InputError(f"covariance: {name!r} needs at least two visits, got {k}; use 'us'")
     if cls.spatial:
-        return cls(k, times=times)  # type: ignore[call-arg]
+        return cls(k, times=None if times is None else _visit_positions(times, k))  # type: ignore[call-arg]
     if times is not None:
         raise InputError(f"covariance: {name!r} is not spatial and takes no times")
     return cls(k)

@@ -8,6 +8,7 @@ reported, as R's ``lm``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +55,10 @@ class MMRMData:
     covariates
         The variables on the right-hand side of the formula.
     time
-        Each used row's time (spatial covariance structures), or ``None``.
+        Each used row's position for spatial covariance structures: (n,) for one time
+        column, (n, d) for d coordinate columns; or ``None``.
+    time_columns
+        The column(s) of ``time``, or ``None``.
     group, groups
         Each subject's covariance group code and the groups' labels, or ``None``.
     weights
@@ -79,6 +83,12 @@ class MMRMData:
     group: NDArray[np.intp] | None = None
     groups: pd.Index | None = None
     weights: FloatArray | None = None
+    time_columns: tuple[str, ...] | None = None
+
+    @property
+    def has_coordinates(self) -> bool:
+        """Whether ``time`` has a trailing coordinate axis (several coordinate columns)."""
+        return self.time is not None and self.time.ndim == 2
 
 
 def _parse(formula: str, data: pd.DataFrame) -> tuple[Formula, str, list[str], tuple[str, ...]]:
@@ -142,17 +152,46 @@ def _check_weights(data: pd.DataFrame, column: str) -> None:
         )
 
 
-def _check_time(used: pd.DataFrame, column: str, subject: str) -> None:
-    """Finite times, distinct within each subject (a distance 0 makes the spatial matrix singular)."""
-    values = used[column].to_numpy(dtype=float)
-    if not np.all(np.isfinite(values)):
-        raise InputError(f"time: column {column!r} must be finite, got infinity")
-    tied = used.duplicated(subset=[subject, column], keep=False)
+def _time_columns(time: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """The time column(s) as a tuple: one name, or the coordinate columns; InputError for anything else."""
+    if time is None:
+        return None
+    if isinstance(time, str):
+        return (time,)
+    if not isinstance(time, Sequence) or not all(isinstance(c, str) for c in time):
+        raise InputError(f"time: must be a column name or a list of column names, got {time!r}")
+    if len(time) == 0:
+        raise InputError("time: the list of coordinate columns is empty")
+    if len(set(time)) < len(time):
+        raise InputError(f"time: coordinate columns {list(time)} repeat a column")
+    return tuple(time)
+
+
+def _time_label(columns: tuple[str, ...]) -> str:
+    return repr(columns[0]) if len(columns) == 1 else repr(list(columns))
+
+
+def _check_time(used: pd.DataFrame, columns: tuple[str, ...], subject: str) -> None:
+    """Finite positions, distinct within each subject (a distance 0 makes the spatial matrix singular).
+
+    With several coordinates two rows are tied when all their coordinates are equal.
+    """
+    for column in columns:
+        values = used[column].to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"time: column {column!r} must be finite, got infinity")
+    tied = used.duplicated(subset=[subject, *columns], keep=False)
     if tied.any():
         first = used.loc[tied].iloc[0]
+        if len(columns) == 1:
+            raise InputError(
+                f"time: subject {first[subject]!r} ({subject}) has more than one used row at time "
+                f"{first[columns[0]]!r} ({columns[0]}); spatial covariance needs distinct times within a subject"
+            )
+        position = ", ".join(f"{column}={float(first[column])!r}" for column in columns)
         raise InputError(
-            f"time: subject {first[subject]!r} ({subject}) has more than one used row at time "
-            f"{first[column]!r} ({column}); spatial covariance needs distinct times within a subject"
+            f"time: subject {first[subject]!r} ({subject}) has more than one used row at position ({position}) of "
+            f"the coordinates {list(columns)}; spatial covariance needs distinct positions within a subject"
         )
 
 
@@ -181,14 +220,16 @@ def prepare_data(
     *,
     subject: str,
     visit: str,
-    time: str | None = None,
+    time: str | Sequence[str] | None = None,
     group: str | None = None,
     weights: str | None = None,
 ) -> MMRMData:
     """Check the input and build the arrays of the fit, or raise :class:`InputError` naming the fault.
 
-    ``time`` (numeric, distinct within subject), ``group`` (constant within subject) and
-    ``weights`` (positive, finite) are optional columns.
+    ``time`` (numeric, finite, distinct positions within subject), ``group`` (constant
+    within subject) and ``weights`` (positive, finite) are optional columns. ``time`` is
+    one column name (stored as ``MMRMData.time`` of shape (n,)) or a list of coordinate
+    columns (shape (n, d); a list of one column is the same as its name).
 
     Examples
     --------
@@ -196,15 +237,20 @@ def prepare_data(
     >>> d = prepare_data("y ~ v", df, subject="id", visit="v")
     >>> d.columns, d.y.tolist(), list(d.visits)
     (('Intercept', 'v[T.b]'), [1.0, 2.0, 1.5], ['a', 'b'])
+    >>> df["t1"], df["t2"] = [1.0, 2.0, 1.0, 2.0], [0.0, 0.5, 0.1, 0.4]
+    >>> prepare_data("y ~ 1", df, subject="id", visit="v", time=["t1", "t2"]).time.shape
+    (3, 2)
     """
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"data: must be a pandas DataFrame, got {type(data).__name__}")
-    optional = {"time": time, "group": group, "weights": weights}
-    for argument, column in (("subject", subject), ("visit", visit), *optional.items()):
+    time_columns = _time_columns(time)
+    optional = {"group": group, "weights": weights}
+    named = [("subject", subject), ("visit", visit), *(("time", c) for c in time_columns or ()), *optional.items()]
+    for argument, column in named:
         if column is not None and column not in data.columns:
             raise InputError(f"{argument}: {column!r} is not a column of data")
-    if time is not None:
-        _numeric_column(data, "time", time)
+    for column in time_columns or ():
+        _numeric_column(data, "time", column)
     if weights is not None:
         _check_weights(data, weights)
     parsed, response, variables, covariates = _parse(formula, data)
@@ -213,7 +259,7 @@ def prepare_data(
     _check_duplicates(data, subject, visit)
 
     visits = _levels(data[visit], visit)
-    extra = [column for column in optional.values() if column is not None]
+    extra = [*(time_columns or ()), *(column for column in optional.values() if column is not None)]
     needed = list(dict.fromkeys([*variables, subject, visit, *extra]))
     complete = np.logical_and.reduce([data[name].notna().to_numpy() for name in needed])
     used = data.loc[complete, needed]
@@ -242,8 +288,11 @@ def prepare_data(
     kept = _kept_columns(x_full)
     alias_map = np.linalg.lstsq(x_full[:, kept], x_full[:, ~kept], rcond=None)[0].T
     subjects = pd.Index(pd.unique(used[subject]), name=subject)
-    if time is not None:
-        _check_time(used, time, subject)
+    positions = None
+    if time_columns is not None:
+        _check_time(used, time_columns, subject)
+        positions = used[list(time_columns)].to_numpy(dtype=float)
+        positions = positions[:, 0] if len(time_columns) == 1 else positions
     group_codes, groups = (None, None) if group is None else _subject_groups(data, used, group, subject, subjects)
     return MMRMData(
         x=np.ascontiguousarray(x_full[:, kept]),
@@ -260,30 +309,40 @@ def prepare_data(
         frame=used,
         all_columns=all_columns,
         covariates=covariates,
-        time=None if time is None else used[time].to_numpy(dtype=float),
+        time=positions,
         group=group_codes,
         groups=groups,
         weights=None if weights is None else used[weights].to_numpy(dtype=float),
+        time_columns=time_columns,
     )
 
 
-def _visit_times(data: MMRMData) -> tuple[tuple[float, ...], bool]:
-    """The time of each visit (the mean when its rows differ), and whether every row of a visit has the same time."""
+def _visit_times(data: MMRMData) -> tuple[tuple[float, ...] | tuple[tuple[float, ...], ...], bool]:
+    """Each visit's position (the mean, per coordinate, when its rows differ), and whether all rows of a visit share it.
+
+    The positions are k floats for one time column and k tuples of d floats for d coordinates.
+    """
     assert data.time is not None
     k = len(data.visits)
-    first = np.empty(k)
-    first[data.visit[::-1]] = data.time[::-1]  # the first row of each visit is written last
-    if np.array_equal(data.time, first[data.visit]):
-        return tuple(float(t) for t in first), True
-    means = np.bincount(data.visit, weights=data.time, minlength=k) / np.bincount(data.visit, minlength=k)
-    return tuple(float(t) for t in means), False
+    time = data.time
+    first = np.empty((k, *time.shape[1:]))
+    first[data.visit[::-1]] = time[::-1]  # the first row of each visit is written last
+    shared = bool(np.array_equal(time, first[data.visit]))
+    if not shared:
+        counts = np.bincount(data.visit, minlength=k)
+        columns = time[:, None] if time.ndim == 1 else time
+        means = np.stack([np.bincount(data.visit, weights=c, minlength=k) / counts for c in columns.T], axis=-1)
+        first = means[:, 0] if time.ndim == 1 else means
+    if time.ndim == 1:
+        return tuple(float(t) for t in first), shared
+    return tuple(tuple(float(c) for c in row) for row in first), shared
 
 
 def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
     """The covariance structure ``name`` over the visits of ``data``, one copy per group, or InputError.
 
     A spatial structure needs ``time`` (its reported matrix is at each visit's mean
-    time); every group needs an observation at every visit and more subjects than the
+    time, or mean position per coordinate); every group needs an observation at every visit and more subjects than the
     structure has parameters.
 
     Examples
@@ -295,9 +354,11 @@ def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
     k = len(data.visits)
     structure_class = type(get_structure(name, max(k, 2)))  # InputError for an unknown name
     if structure_class.spatial and data.time is None:
-        raise InputError(f"covariance: {name!r} is spatial and needs time= (a numeric column of visit times)")
+        raise InputError(f"covariance: {name!r} is spatial and needs time= (a numeric column of visit times, or "
+                         "a list of numeric coordinate columns)")
     if data.time is not None and not structure_class.spatial:
-        raise InputError(f"time: only spatial covariance structures use times, not {name!r}")
+        columns = "" if data.time_columns is None else f" (time={_time_label(data.time_columns)})"
+        raise InputError(f"time: only spatial covariance structures use times{columns}, not {name!r}")
     structure = get_structure(name, k, times=None if data.time is None else _visit_times(data)[0])
     if data.group is None or data.groups is None:
         model = CovarianceModel(structure)
@@ -324,6 +385,9 @@ def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
 
 def pattern_stats(data: MMRMData, model: CovarianceModel) -> PatternStats:
     """The per-pattern sums of ``data`` for ``model`` (patterns split by group), with each subject's times if they vary.
+
+    The times are passed per row, (n,) or (n, d) with coordinates, when the rows of a
+    visit do not all share one position.
 
     Examples
     --------

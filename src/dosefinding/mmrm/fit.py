@@ -10,6 +10,7 @@ with Satterthwaite or residual degrees of freedom, as SAS's ``ddfm=`` and ``EMPI
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -270,7 +271,7 @@ def mmrm(
     reml: bool = True,
     df_method: str = "satterthwaite",
     vcov: str = "asymptotic",
-    time: str | None = None,
+    time: str | Sequence[str] | None = None,
     group: str | None = None,
     weights: str | None = None,
     optimizer: str = "newton",
@@ -309,9 +310,14 @@ def mmrm(
         ``"asymptotic"`` (model-based) or ``"empirical"`` (the sandwich, SAS's EMPIRICAL;
         with ``df_method="residual"``, as SAS computes no Satterthwaite df for it).
     time
-        Numeric column of the visit times for ``covariance="sp_exp"`` (SAS's
-        ``TYPE=SP(EXP)(time)``); may differ between subjects, must differ between a
-        subject's visits. :attr:`MMRMResult.covariance` is then at each visit's mean time.
+        For ``covariance="sp_exp"``: a numeric column of the visit times (SAS's
+        ``TYPE=SP(EXP)(time)``, distance ``|t_a - t_b|``), or a list of numeric
+        coordinate columns (SAS's ``TYPE=SP(EXP)(c1 c2 ...)``, R mmrm's
+        ``sp_exp(c1, c2 | subject)``: the Euclidean distance between the visits'
+        coordinate vectors; a list of one column is the same as its name). The positions
+        may differ between subjects and must differ between a subject's visits (with
+        coordinates: not all equal). :attr:`MMRMResult.covariance` is then at each
+        visit's mean time (mean of each coordinate).
     group
         Column (constant within subject) with a separate covariance matrix, of the same
         structure, per level (SAS's ``REPEATED / GROUP=``); the fixed effects are shared.
@@ -370,10 +376,6 @@ def mmrm(
     prepared = prepare_data(formula, data, subject=subject, visit=visit, time=time, group=group, weights=weights)
     structure = covariance_model(covariance, prepared)
     pattern_stats = build_pattern_stats(prepared, structure)
-    if df_method.startswith("kenward_roger") and (structure.n_groups > 1 or pattern_stats.times is not None):
-        raise InputError(f"df_method: {df_method!r} is not available with group= or with times that differ "
-                         "between subjects")
-
     history = None
     if optimizer == "sas":
         structure = sas_model(structure)
@@ -397,7 +399,7 @@ def mmrm(
         inference = Satterthwaite(beta_cov=evaluation.beta_cov, q=evaluation.q,
                                   theta_cov=2.0 * np.linalg.inv(evaluation.hessian))
     elif df_method.startswith("kenward_roger"):
-        inference = kenward_roger(pattern_stats, structure.structure, optimum.theta, evaluation,
+        inference = kenward_roger(pattern_stats, structure, optimum.theta, evaluation,
                                   linear=df_method == "kenward_roger_linear")
     else:
         beta_cov = evaluation.beta_cov

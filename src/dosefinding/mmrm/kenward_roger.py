@@ -31,10 +31,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from dosefinding.mmrm.covariance import CovarianceStructure
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure
 from dosefinding.mmrm.inference import KenwardRoger
-from dosefinding.mmrm.likelihood import Evaluation, PatternStats, pattern_inverses
-from dosefinding.mmrm.sas_scale import LINEAR_IN_SAS_PARAMETERS, SAS_PARAMETRISED, sas_parameter_derivatives
+from dosefinding.mmrm.likelihood import CovarianceBlock, Evaluation, PatternStats, covariance_blocks, pattern_inverses
+from dosefinding.mmrm.sas_scale import LINEAR_IN_SAS_PARAMETERS, SAS_PARAMETRISED, SasCovariance
 
 __all__ = ["KENWARD_ROGER_STRUCTURES", "kenward_roger"]
 
@@ -55,9 +55,37 @@ def _subject_crossproducts(stats: PatternStats, w: FloatArray) -> FloatArray:
     return (members @ outer).reshape(-1, k, p, k, p).transpose(0, 1, 3, 2, 4)
 
 
+def _sas_structure(structure: CovarianceStructure) -> SasCovariance:
+    return structure if isinstance(structure, SasCovariance) else SasCovariance(structure.k, structure)
+
+
+def _second_order_sum(
+    units: PatternStats, structure: CovarianceStructure, block: CovarianceBlock, part: FloatArray,
+    w_block: FloatArray, crossproducts: FloatArray,
+) -> FloatArray:
+    """``sum_hj W_hj R_hj`` over one group's parameters, in SAS's parameters (p, p)."""
+    sas = _sas_structure(structure)
+    _, first, _ = structure.evaluate(part)
+    phi = sas.from_matrix(structure.matrix(part))
+    _, first_sas, second_sas = sas.evaluate(phi)
+    q = first.shape[0]
+    jacobian, residual, *_ = np.linalg.lstsq(first_sas.reshape(q, -1).T, first.reshape(q, -1).T, rcond=None)
+    if residual.size and residual.max() > _JACOBIAN_TOL * np.sum(first**2):
+        raise AssertionError("d Sigma / d theta is not spanned by d Sigma / d phi")  # pragma: no cover
+    if block.per_unit:
+        assert units.times is not None
+        second_sas = sas.evaluate_at(phi, units.times[block.units])[2]
+    w_sas = jacobian @ w_block @ jacobian.T
+    second_sum = np.tensordot(w_sas, second_sas, axes=([0, 1], [-4, -3]))  # (k, k), or (units, k, k)
+    c = block.select(crossproducts)
+    if block.per_unit:
+        return np.einsum("uab,uabpq->pq", second_sum, c)
+    return np.einsum("ab,uabpq->pq", second_sum, c)
+
+
 def kenward_roger(
     stats: PatternStats,
-    structure: CovarianceStructure,
+    covariance: CovarianceStructure | CovarianceModel,
     theta: FloatArray,
     evaluation: Evaluation,
     *,
@@ -65,7 +93,9 @@ def kenward_roger(
 ) -> KenwardRoger:
     """The Kenward-Roger inference at the REML optimum ``theta`` (``evaluation`` of order 2 there).
 
-    ``linear=True`` leaves out the second-derivative term (SAS ``ddfm=kr(linear)``).
+    ``covariance`` is one structure or a :class:`CovarianceModel` (a copy per group, and
+    spatial times that may differ between subjects). ``linear=True`` leaves out the
+    second-derivative term (SAS ``ddfm=kr(linear)``).
 
     Examples
     --------
@@ -81,29 +111,33 @@ def kenward_roger(
     True
     """
     assert evaluation.hessian is not None and evaluation.q is not None
-    sigma, first, _ = structure.evaluate(theta)
+    model = covariance if isinstance(covariance, CovarianceModel) else CovarianceModel(covariance)
+    units, blocks, sigma = covariance_blocks(stats, model, theta)
     phi = evaluation.beta_cov
     p_mats = -evaluation.q
     w_theta = 2.0 * np.linalg.inv(evaluation.hessian)
-    w, _ = pattern_inverses(stats, sigma)
-    crossproducts = _subject_crossproducts(stats, w)
-
-    # sum_hj W_hj Q_hj = sum_g sum_ab (sum_h D_h W_g E_h)[a, b] C_g[a, b], E_h = sum_j W_hj D_j.
-    weighted = np.tensordot(w_theta, first, axes=1)
-    kernel = (first[None] @ w[:, None] @ weighted[None]).sum(axis=1)
+    w, _ = pattern_inverses(units, sigma)
+    crossproducts = _subject_crossproducts(units, w)
     p_dim = phi.shape[0]
-    q_sum = (kernel.reshape(-1) @ crossproducts.reshape(-1, p_dim * p_dim)).reshape(p_dim, p_dim)
+
+    # sum_hj W_hj Q_hj = sum_u sum_ab (sum_h D_h W_u E_h)[a, b] C_u[a, b], E_h = sum_j W_hj D_j, over each group's
+    # parameters (Q_hj = 0 for parameters of different groups: no subject has both).
+    q_sum = np.zeros((p_dim, p_dim))
+    r_sum = np.zeros((p_dim, p_dim))
+    nonlinear = not linear and model.structure.name not in LINEAR_IN_SAS_PARAMETERS
+    parts = [np.asarray(theta, dtype=float)] if model.n_groups == 1 else model.split(theta)
+    for block, part in zip(blocks, parts, strict=True):
+        w_block = w_theta[block.params, block.params]
+        weighted = np.tensordot(w_block, block.first, axes=([1], [-3]))  # (q, k, k) or (q, units, k, k)
+        w_units = block.select(w)
+        if block.per_unit:
+            kernel = np.einsum("uhab,ubc,hucd->uad", block.first, w_units, weighted)
+        else:
+            kernel = np.einsum("hab,ubc,hcd->uad", block.first, w_units, weighted)
+        q_sum += np.einsum("uab,uabpq->pq", kernel, block.select(crossproducts))
+        if nonlinear:
+            r_sum += _second_order_sum(units, model.structure, block, part, w_block, crossproducts)
     p_sum = (p_mats @ phi @ np.tensordot(w_theta, p_mats, axes=1)).sum(axis=0)
-    middle = q_sum - p_sum
-    if not linear and structure.name not in LINEAR_IN_SAS_PARAMETERS:
-        first_sas, second_sas = sas_parameter_derivatives(structure, sigma)
-        q = first.shape[0]
-        jacobian, residual, *_ = np.linalg.lstsq(first_sas.reshape(q, -1).T, first.reshape(q, -1).T, rcond=None)
-        if residual.size and residual.max() > _JACOBIAN_TOL * np.sum(first**2):
-            raise AssertionError("d Sigma / d theta is not spanned by d Sigma / d phi")  # pragma: no cover
-        w_sas = jacobian @ w_theta @ jacobian.T
-        second_sum = np.tensordot(w_sas, second_sas, axes=2)
-        r_sum = second_sum.reshape(-1) @ crossproducts.sum(axis=0).reshape(-1, p_dim * p_dim)
-        middle = middle - 0.25 * r_sum.reshape(p_dim, p_dim)
+    middle = q_sum - p_sum - 0.25 * r_sum
     adjusted = phi + 2.0 * phi @ middle @ phi
     return KenwardRoger(beta_cov=0.5 * (adjusted + adjusted.T), phi=phi, p=p_mats, theta_cov=w_theta)

@@ -49,7 +49,9 @@ from scipy import linalg
 
 from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure
 
-__all__ = ["Evaluation", "PatternStats", "covariance_units", "evaluate", "pattern_inverses"]
+__all__ = [
+    "CovarianceBlock", "Evaluation", "PatternStats", "covariance_blocks", "covariance_units", "evaluate", "pattern_inverses",
+]
 
 FloatArray = NDArray[np.float64]
 _LOG_2PI = float(np.log(2 * np.pi))
@@ -64,8 +66,9 @@ class PatternStats:
     missing visits (multiplied by the square roots of the weights when weighted);
     ``pattern`` is each subject's pattern, ``group`` (G,) each pattern's covariance
     group (``None`` ungrouped), ``times`` (N, k) each subject's visit times for spatial
-    structures (zero at missing visits; ``None`` when the times are the same for all
-    subjects) and ``log_weights`` the sum of the logarithms of the weights.
+    structures, or (N, k, d) each subject's visit coordinates (zero at missing visits;
+    ``None`` when the positions are the same for all subjects) and ``log_weights`` the
+    sum of the logarithms of the weights.
 
     Examples
     --------
@@ -103,7 +106,17 @@ class PatternStats:
     ) -> PatternStats:
         """Sums from one row per observation; ``subject`` codes 0..N-1, ``visit`` codes 0..k-1.
 
-        ``group`` (per subject, codes 0..H-1), ``times`` and ``weights`` (per row) are optional.
+        ``group`` (per subject, codes 0..H-1), ``times`` and ``weights`` (per row) are optional;
+        ``times`` is (n,) (one time per row) or (n, d) (d coordinates per row).
+
+        Examples
+        --------
+        >>> x = np.ones((3, 1)); y = np.array([1.0, 2.0, 3.0])
+        >>> positions = np.array([[1.0, 0.5], [2.0, 0.0], [1.0, 0.2]])
+        >>> stats = PatternStats.from_rows(x, y, subject=np.array([0, 0, 1]), visit=np.array([0, 1, 0]), k=2,
+        ...                                times=positions)
+        >>> stats.times.shape, stats.times[1].tolist()
+        ((2, 2, 2), [[1.0, 0.2], [0.0, 0.0]])
         """
         n_subjects, p = int(subject.max()) + 1, x.shape[1]
         log_weights = 0.0
@@ -119,7 +132,8 @@ class PatternStats:
         y_pad[subject, visit] = y
         time_pad = None
         if times is not None:
-            time_pad = np.zeros((n_subjects, k))
+            times = np.asarray(times, dtype=float)
+            time_pad = np.zeros((n_subjects, k, *times.shape[1:]))  # (N, k), or (N, k, d) for coordinates
             time_pad[subject, visit] = times
         key = present.astype(float)
         if group is not None:
@@ -180,7 +194,7 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
-class _Block:
+class CovarianceBlock:
     """One group's share of the covariance: its units, its slice of ``theta`` and ``Sigma`` with derivatives.
 
     Units are the patterns, or the subjects when each has its own times. ``sigma``
@@ -206,7 +220,7 @@ def _units(stats: PatternStats, model: CovarianceModel) -> PatternStats:
     return stats.per_subject() if model.structure.spatial and stats.times is not None else stats
 
 
-def _blocks(units: PatternStats, model: CovarianceModel, theta: FloatArray) -> list[_Block]:
+def _blocks(units: PatternStats, model: CovarianceModel, theta: FloatArray) -> list[CovarianceBlock]:
     structure, q = model.structure, model.structure.n_params
     n_units = len(units.n)
     per_unit = structure.spatial and units.times is not None
@@ -219,7 +233,7 @@ def _blocks(units: PatternStats, model: CovarianceModel, theta: FloatArray) -> l
             sigma, first, second = structure.evaluate_at(part, units.times[members])
         else:
             sigma, first, second = structure.evaluate(part)
-        blocks.append(_Block(members, slice(h * q, (h + 1) * q), sigma, first, second, per_unit,
+        blocks.append(CovarianceBlock(members, slice(h * q, (h + 1) * q), sigma, first, second, per_unit,
                              every_unit=len(members) == n_units))
     return blocks
 
@@ -228,7 +242,7 @@ def _as_model(covariance: CovarianceStructure | CovarianceModel) -> CovarianceMo
     return covariance if isinstance(covariance, CovarianceModel) else CovarianceModel(covariance)
 
 
-def _unit_sigma(units: PatternStats, blocks: list[_Block]) -> FloatArray:
+def _unit_sigma(units: PatternStats, blocks: list[CovarianceBlock]) -> FloatArray:
     if len(blocks) == 1 and blocks[0].every_unit:
         return blocks[0].sigma
     k = units.mask.shape[1]
@@ -236,6 +250,30 @@ def _unit_sigma(units: PatternStats, blocks: list[_Block]) -> FloatArray:
     for block in blocks:
         sigma[block.units] = block.sigma
     return sigma
+
+
+def covariance_blocks(
+    stats: PatternStats, covariance: CovarianceStructure | CovarianceModel, theta: FloatArray
+) -> tuple[PatternStats, list[CovarianceBlock], FloatArray]:
+    """The units over which ``Sigma`` is constant, each group's :class:`CovarianceBlock`, and each unit's ``Sigma``.
+
+    The units are the patterns, or the subjects when spatial times differ between them;
+    ``Sigma`` is (G, k, k), one per unit.
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> stats = PatternStats.from_rows(np.ones((2, 1)), np.zeros(2), subject=np.array([0, 1]),
+    ...                                visit=np.array([0, 1]), k=2)
+    >>> units, blocks, sigma = covariance_blocks(stats, get_structure("cs", 2), np.zeros(2))
+    >>> len(blocks), blocks[0].first.shape, sigma.shape
+    (1, (2, 2, 2), (2, 2, 2))
+    """
+    model = _as_model(covariance)
+    units = _units(stats, model)
+    blocks = _blocks(units, model, np.asarray(theta, dtype=float))
+    k = units.mask.shape[1]
+    return units, blocks, np.broadcast_to(_unit_sigma(units, blocks), (len(units.n), k, k)).copy()
 
 
 def covariance_units(
@@ -255,11 +293,8 @@ def covariance_units(
     >>> sigma.shape
     (2, 2, 2)
     """
-    model = _as_model(covariance)
-    units = _units(stats, model)
-    sigma = _unit_sigma(units, _blocks(units, model, np.asarray(theta, dtype=float)))
-    k = units.mask.shape[1]
-    return units, np.broadcast_to(sigma, (len(units.n), k, k)).copy()
+    units, _, sigma = covariance_blocks(stats, covariance, theta)
+    return units, sigma
 
 
 def pattern_inverses(stats: PatternStats, sigma: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -290,7 +325,7 @@ def _pairwise_traces(first: FloatArray, w: FloatArray, z: FloatArray) -> FloatAr
     return flat @ kernel @ flat.T
 
 
-def _contract(block: _Block, derivative: FloatArray, per_unit_values: FloatArray) -> FloatArray:
+def _contract(block: CovarianceBlock, derivative: FloatArray, per_unit_values: FloatArray) -> FloatArray:
     """``sum_u sum_ab D[u][..., a, b] A_u[a, b, ...]`` over the block's units, ``A = per_unit_values``."""
     values = block.select(per_unit_values)
     n_units, k = values.shape[0], values.shape[1]
@@ -412,7 +447,7 @@ def evaluate(
     )
 
 
-def _q_matrices(units: PatternStats, block: _Block, w: FloatArray) -> FloatArray:
+def _q_matrices(units: PatternStats, block: CovarianceBlock, w: FloatArray) -> FloatArray:
     """``Q_j = sum_ab D_j[a, b] sum_i (W X_i)_a' (W X_i)_b`` over the block's subjects' padded designs."""
     k, p = units.x_pad.shape[1], units.x_pad.shape[2]
     if block.every_unit:

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
-from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, SpatialExponential
 
 __all__ = ["LINEAR_IN_SAS_PARAMETERS", "SAS_PARAMETRISED", "SasCovariance", "sas_parameter_derivatives",
            "sas_scale"]
@@ -117,6 +117,24 @@ def _heterogeneous(base: str, variances: FloatArray, params: FloatArray) -> tupl
     return sigma, first, second
 
 
+def _scaled(residual: float, corr: FloatArray, d_corr: FloatArray, d2_corr: FloatArray) -> tuple[FloatArray, ...]:
+    """``Residual C(shape)`` with derivatives in ``(shape, Residual)``; the arrays may carry a leading unit axis."""
+    sigma = residual * corr
+    first = np.stack([residual * d_corr, corr], axis=-3)
+    second = np.stack([np.stack([residual * d2_corr, d_corr], axis=-3),
+                       np.stack([d_corr, np.zeros_like(corr)], axis=-3)], axis=-4)
+    return sigma, first, second
+
+
+def _spatial_exponential(phi: FloatArray, distance: FloatArray) -> tuple[FloatArray, ...]:
+    """``Residual exp(-d / r)`` and its derivatives in ``(r, Residual)``, at distances (..., k, k)."""
+    shape = float(phi[0])
+    corr = np.exp(-distance / shape)
+    d_corr = corr * distance / shape**2
+    d2_corr = corr * (distance**2 / shape**4 - 2 * distance / shape**3)
+    return _scaled(float(phi[1]), corr, d_corr, d2_corr)
+
+
 @dataclass(frozen=True)
 class SasCovariance(CovarianceStructure):
     """``structure`` in SAS's parameters ``phi`` (see the module docstring).
@@ -142,10 +160,15 @@ class SasCovariance(CovarianceStructure):
     def n_params(self) -> int:
         return self.structure.n_params
 
-    def _distances(self) -> FloatArray:
-        times = getattr(self.structure, "times", None)
-        times = np.arange(self.k, dtype=float) if times is None else np.asarray(times, dtype=float)
-        return np.abs(np.subtract.outer(times, times))
+    @property
+    def spatial(self) -> bool:  # type: ignore[override]
+        return self.structure.spatial
+
+    def _distances(self, times: FloatArray | None = None) -> FloatArray:
+        """The spatial structure's distances, at its own visit positions or at ``times`` (its convention)."""
+        if not isinstance(self.structure, SpatialExponential):
+            raise InputError(f"covariance: {self.name!r} is not spatial and has no distances")
+        return self.structure.distances(times)
 
     def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         phi, k = np.asarray(theta, dtype=float), self.k
@@ -154,19 +177,19 @@ class SasCovariance(CovarianceStructure):
             return np.tensordot(phi, basis, axes=1), basis, np.zeros((len(phi), *basis.shape))
         if self.name in _HETEROGENEOUS_BASES:
             return _heterogeneous(_HETEROGENEOUS_BASES[self.name], phi[:k], phi[k:])
-        shape, residual = float(phi[0]), float(phi[1])
         if self.name == "ar1":
             corr, d_corr, d2_corr = _correlation("ar1", phi[:1], k)
-        else:  # sp_exp: exp(-d / r) and its derivatives in r
-            distance = self._distances()
-            corr = np.exp(-distance / shape)
-            d_corr = (corr * distance / shape**2)[None]
-            d2_corr = (corr * (distance**2 / shape**4 - 2 * distance / shape**3))[None, None]
-        first = np.stack([residual * d_corr[0], corr])
-        second = np.zeros((2, 2, k, k))
-        second[0, 0] = residual * d2_corr[0, 0]
-        second[0, 1] = second[1, 0] = d_corr[0]
-        return residual * corr, first, second
+            return _scaled(float(phi[1]), corr, d_corr[0], d2_corr[0, 0])
+        return _spatial_exponential(phi, self._distances())
+
+    def evaluate_at(self, theta: FloatArray, times: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """As :meth:`evaluate` at each of n sets of visit positions: (n, k, k), (n, q, k, k), (n, q, q, k, k).
+
+        ``times`` is (n, k), or (n, k, d) when the spatial structure has d coordinates.
+        """
+        if not self.spatial:
+            return self.evaluate(theta)
+        return _spatial_exponential(np.asarray(theta, dtype=float), self._distances(times))
 
     def from_matrix(self, sigma: FloatArray) -> FloatArray:
         """SAS's parameters of a matrix of this structure (the inverse of :meth:`matrix`)."""
