@@ -56,7 +56,10 @@ from scipy.special import expit, logit
 from dosefinding.errors import InputError
 from dosefinding.mmrm.jets import Jet
 
-__all__ = ["COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "get_structure", "spatial_distances"]
+__all__ = [
+    "COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "ante_correlation", "get_structure",
+    "spatial_distances",
+]
 
 FloatArray = NDArray[np.float64]
 _RHO_START_LIMIT = 0.9
@@ -310,27 +313,13 @@ class AnteDependence(CovarianceStructure):
 
     def _correlation(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """The correlation (k, k) and its derivatives in ``t = atanh rho``: (k-1, k, k), (k-1, k-1, k, k)."""
-        k, m = self.k, self.k - 1
         rho = np.tanh(t)
         d_rho = 1 - rho**2
-        d2_rho = -2 * rho * d_rho
-        visits, links = np.arange(k), np.arange(m)
-        low = np.minimum.outer(visits, visits)[:, :, None]
-        high = np.maximum.outer(visits, visits)[:, :, None]
-        between = (low <= links) & (links < high)  # [a, b, l]: link l lies between visits a and b
-        factor = np.where(between, rho, 1.0)
-        eye = np.eye(m, dtype=bool)
-        # Products over the links with link l (and m) left out: no division by rho, which can be 0.
-        without_one = np.prod(np.where(eye, 1.0, factor[:, :, None, :]), axis=-1)  # [a, b, l]
-        left_out = eye[:, None, :] | eye[None, :, :]  # [l, m, n]: n is l or m
-        without_two = np.prod(np.where(left_out, 1.0, factor[:, :, None, None, :]), axis=-1)  # [a, b, l, m]
-        corr = np.prod(factor, axis=-1)
-        first = np.where(between, d_rho * without_one, 0.0)
-        both = between[:, :, :, None] & between[:, :, None, :]
-        second = np.where(both, np.multiply.outer(d_rho, d_rho) * without_two, 0.0)
-        diagonal = np.where(between, d2_rho * without_one, 0.0)
-        second[:, :, links, links] = diagonal
-        return corr, np.moveaxis(first, -1, 0), np.moveaxis(second, (-2, -1), (0, 1))
+        corr, first, second = ante_correlation(rho)
+        second = second * np.multiply.outer(d_rho, d_rho)[:, :, None, None]
+        links = np.arange(len(rho))
+        second[links, links] = (-2 * rho * d_rho)[:, None, None] * first
+        return corr, d_rho[:, None, None] * first, second
 
     def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         k, q = self.k, self.n_params
@@ -352,6 +341,33 @@ class AnteDependence(CovarianceStructure):
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         rho = np.tanh(theta[1:])
         return {"Var": float(np.exp(theta[0]))} | {f"Rho({lag + 1})": float(r) for lag, r in enumerate(rho)}
+
+
+def ante_correlation(rho: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``R[a, b] = prod_{a <= l < b} rho_l`` (k, k) and its derivatives in ``rho``: (k-1, k, k), (k-1, k-1, k, k).
+
+    Examples
+    --------
+    >>> corr, first, second = ante_correlation(np.array([0.5, 0.4]))
+    >>> corr[0].tolist(), first[0, 0].tolist(), second[0, 1, 0, 2]
+    ([1.0, 0.5, 0.2], [0.0, 1.0, 0.4], np.float64(1.0))
+    """
+    m = len(rho)
+    k = m + 1
+    visits, links = np.arange(k), np.arange(m)
+    low = np.minimum.outer(visits, visits)[:, :, None]
+    high = np.maximum.outer(visits, visits)[:, :, None]
+    between = (low <= links) & (links < high)  # [a, b, l]: link l lies between visits a and b
+    factor = np.where(between, rho, 1.0)
+    eye = np.eye(m, dtype=bool)
+    # Products with link l (and n) left out: no division by rho, which can be 0.
+    without_one = np.prod(np.where(eye, 1.0, factor[:, :, None, :]), axis=-1)  # [a, b, l]
+    left_out = eye[:, None, :] | eye[None, :, :]  # [l, n, j]: j is l or n
+    without_two = np.prod(np.where(left_out, 1.0, factor[:, :, None, None, :]), axis=-1)  # [a, b, l, n]
+    first = np.where(between, without_one, 0.0)
+    both = between[:, :, :, None] & between[:, :, None, :] & ~eye
+    second = np.where(both, without_two, 0.0)
+    return np.prod(factor, axis=-1), np.moveaxis(first, -1, 0), np.moveaxis(second, (-2, -1), (0, 1))
 
 
 def spatial_distances(times: FloatArray, *, coordinates: bool = False) -> FloatArray:

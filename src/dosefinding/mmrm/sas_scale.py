@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
-from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, SpatialExponential
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, SpatialExponential, ante_correlation
 
 __all__ = ["LINEAR_IN_SAS_PARAMETERS", "SAS_PARAMETRISED", "SasCovariance", "sas_parameter_derivatives",
            "sas_scale"]
@@ -40,32 +40,12 @@ def _lags(k: int) -> NDArray[np.intp]:
     return np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
 
 
-def _ante_correlation(rho: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``R[a, b] = prod_{a <= l < b} rho_l`` (k, k) and its derivatives in ``rho``: (k-1, k, k), (k-1, k-1, k, k)."""
-    m = len(rho)
-    k = m + 1
-    visits, links = np.arange(k), np.arange(m)
-    low = np.minimum.outer(visits, visits)[:, :, None]
-    high = np.maximum.outer(visits, visits)[:, :, None]
-    between = (low <= links) & (links < high)  # [a, b, l]: link l lies between visits a and b
-    factor = np.where(between, rho, 1.0)
-    eye = np.eye(m, dtype=bool)
-    # Products with link l (and n) left out: no division by rho, which can be 0.
-    without_one = np.prod(np.where(eye, 1.0, factor[:, :, None, :]), axis=-1)  # [a, b, l]
-    left_out = eye[:, None, :] | eye[None, :, :]  # [l, n, j]: j is l or n
-    without_two = np.prod(np.where(left_out, 1.0, factor[:, :, None, None, :]), axis=-1)  # [a, b, l, n]
-    first = np.where(between, without_one, 0.0)
-    both = between[:, :, :, None] & between[:, :, None, :] & ~eye
-    second = np.where(both, without_two, 0.0)
-    return np.prod(factor, axis=-1), np.moveaxis(first, -1, 0), np.moveaxis(second, (-2, -1), (0, 1))
-
-
 def _correlation(base: str, params: FloatArray, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     """A correlation matrix from SAS's correlation parameters, with first (m, k, k) and second (m, m, k, k)
     derivatives."""
     lag = _lags(k)
     if base == "ad":
-        return _ante_correlation(np.asarray(params, dtype=float))
+        return ante_correlation(np.asarray(params, dtype=float))
     if base == "toep":
         r = np.concatenate([[1.0], params])
         first = (lag[None] == np.arange(1, k)[:, None, None]).astype(float)
