@@ -6,7 +6,7 @@ caller can catch them all in one place.
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceError", "DoseFindingError", "InputError"]
+__all__ = ["ConvergenceError", "DoseFindingError", "DoseFindingWarning", "InputError"]
 
 
 class DoseFindingError(Exception):
@@ -29,3 +29,17 @@ class InputError(DoseFindingError, ValueError):
 
 class ConvergenceError(DoseFindingError, RuntimeError):
     """A numerical routine did not reach the requested accuracy; the message says what was tried."""
+
+
+class DoseFindingWarning(UserWarning):
+    """A result was computed but something about it needs the user's attention (e.g. dropped aliased columns).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn("formula: column 'x' dropped", DoseFindingWarning)
+    >>> caught[0].category.__name__
+    'DoseFindingWarning'
+    """

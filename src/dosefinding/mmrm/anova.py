@@ -3,11 +3,14 @@
 For a term ``E`` of the formula the hypothesis compares cell means over the reference grid
 (every combination of the factor levels): treatment contrasts over the levels of each
 factor in ``E``, equal-weight averages over the other factors; a numeric variable in
-``E`` contributes its slope (the difference between ``x + 1`` and ``x``). For models
-without interactions between factors and numeric variables these are SAS's Type 3
-hypotheses; models with such interactions are refused, because SAS then tests the other
-effects at the covariate value 0 and that convention is not implemented here, and so are
-models without an intercept or with an interaction but not its margins (non-hierarchical).
+``E`` contributes its slope (the difference between ``x = 1`` and ``x = 0``), and a
+numeric variable not in ``E`` is set to 0. These are SAS's Type 3 hypotheses, also when
+a factor interacts with a numeric variable: with ``BASE:AVISIT`` in the model, the test of
+``AVISIT`` compares the visits at ``BASE = 0`` and the test of ``BASE`` is that of the
+equal-weight average of its slopes over the visits (as SAS, and as a Wald test of the
+terms with sum-to-zero coding, e.g. R's ``car::Anova(type = 3)``; centre a covariate to
+test the visits at its mean). Models without an intercept or with an interaction but not
+its margins (non-hierarchical) are refused.
 
 The F statistic and denominator df come from the fit's inference: with Kenward-Roger
 (``df_method="kenward_roger"``) ``F`` is the scaled ``lambda F`` on the adjusted covariance
@@ -67,10 +70,6 @@ def type3_tests(data: MMRMData, beta: FloatArray, inference: CoefficientInferenc
         raise InputError("type3: the model has no intercept; SAS's Type 3 hypotheses then differ (not implemented)")
     present = {frozenset(names) for _, names in terms}
     for label, names in terms:
-        if names & set(numeric) and names & set(factors):
-            raise InputError(
-                f"type3: term {label!r} interacts a factor with a numeric variable; not implemented"
-            )
         missing = [sorted(sub) for sub in _proper_subsets(names) if frozenset(sub) not in present]
         if missing:
             raise InputError(
@@ -78,15 +77,14 @@ def type3_tests(data: MMRMData, beta: FloatArray, inference: CoefficientInferenc
             )
     levels: dict[str, list[object]] = dict(factors)
     for name in numeric:
-        mean = float(data.frame[name].mean())
-        levels[name] = [mean, mean + 1.0]
-    _, design, aliasing = grid_design(data, levels)
+        levels[name] = [0.0, 1.0]
+    grid = grid_design(data, levels)
     rows = {}
     for label, names in terms:
         blocks = [_marginal(len(values), name in names, name in numeric) for name, values in levels.items()]
         mapping = reduce(np.kron, blocks)
-        hypothesis = mapping @ design
-        if not estimable(mapping @ aliasing, hypothesis).all():
+        hypothesis = mapping @ grid.design
+        if not estimable(mapping, grid).all():
             raise InputError(f"type3: the hypothesis of term {label!r} is not estimable (aliased design columns)")
         test = inference.f_test(beta, hypothesis)
         rows[label] = {"num_df": test.num_df, "den_df": test.den_df, "F": test.f, "p": test.p}

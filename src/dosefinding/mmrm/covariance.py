@@ -81,6 +81,8 @@ class CovarianceStructure(ABC):
 
     name = ""
     spatial: ClassVar[bool] = False
+    # Whether Sigma depends on the order of the visits (not only on which visits they are).
+    ordered: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -203,6 +205,7 @@ class AutoRegressive(CovarianceStructure):
     """First-order autoregressive over the visit order, homogeneous variance (SAS TYPE=AR(1))."""
 
     name = "ar1"
+    ordered = True
 
     @property
     def n_params(self) -> int:
@@ -241,6 +244,7 @@ class Toeplitz(CovarianceStructure):
     """Toeplitz over the visit order, homogeneous variance (SAS TYPE=TOEP)."""
 
     name = "toep"
+    ordered = True
 
     @property
     def n_params(self) -> int:
@@ -306,6 +310,7 @@ class AnteDependence(CovarianceStructure):
     """
 
     name = "ad"
+    ordered = True
 
     @property
     def n_params(self) -> int:
@@ -556,6 +561,7 @@ class HeterogeneousAutoRegressive(_Heterogeneous):
     """AR(1) with a variance per visit (SAS TYPE=ARH(1))."""
 
     name = "ar1h"
+    ordered = True
     base = AutoRegressive
 
     def _sas_correlations(self, corr: FloatArray) -> dict[str, float]:
@@ -567,6 +573,7 @@ class HeterogeneousToeplitz(_Heterogeneous):
     """Toeplitz correlation with a variance per visit (SAS TYPE=TOEPH)."""
 
     name = "toeph"
+    ordered = True
     base = Toeplitz
 
     def _sas_correlations(self, corr: FloatArray) -> dict[str, float]:
@@ -578,6 +585,7 @@ class HeterogeneousAnteDependence(_Heterogeneous):
     """First-order ante-dependence with a variance per visit (SAS TYPE=ANTE(1))."""
 
     name = "adh"
+    ordered = True
     base = AnteDependence
 
     def _sas_correlations(self, corr: FloatArray) -> dict[str, float]:

@@ -8,6 +8,8 @@ reported, as R's ``lm``.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,15 +19,17 @@ from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 from numpy.typing import NDArray
 
-from dosefinding.errors import InputError
+from dosefinding.errors import DoseFindingWarning, InputError
 from dosefinding.mmrm.covariance import CovarianceModel, get_structure
 from dosefinding.mmrm.likelihood import PatternStats
 
-__all__ = ["MMRMData", "covariance_model", "pattern_stats", "prepare_data"]
+__all__ = ["MMRMData", "covariance_model", "kept_columns", "pattern_stats", "prepare_data", "visit_levels"]
 
 FloatArray = NDArray[np.float64]
-# Relative size of a QR diagonal below which a design column counts as aliased (R's lm uses 1e-7).
+# Relative length of the part of a column off the columns before it under which it is aliased (R's lm).
 _ALIAS_TOL = 1e-7
+# A visit label made of a text, one number and a text: the number orders labels that share the texts.
+_NUMBERED = re.compile(r"^(\D*?)(\d+(?:\.\d+)?)(\D*)$")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,9 @@ class MMRMData:
         Each subject's covariance group code and the groups' labels, or ``None``.
     weights
         Each used row's weight (SAS's WEIGHT statement), or ``None``.
+    visits_ordered
+        Whether the order of ``visits`` is known (see :func:`visit_levels`) rather than
+        the alphabetical order of text labels.
     """
 
     x: FloatArray
@@ -84,6 +91,7 @@ class MMRMData:
     groups: pd.Index | None = None
     weights: FloatArray | None = None
     time_columns: tuple[str, ...] | None = None
+    visits_ordered: bool = True
 
     @property
     def has_coordinates(self) -> bool:
@@ -108,10 +116,93 @@ def _parse(formula: str, data: pd.DataFrame) -> tuple[Formula, str, list[str], t
 
 
 def _levels(values: pd.Series, name: str) -> pd.Index:
-    """The visit levels: the categories of a categorical column, else the sorted values."""
+    """The levels of a column: the categories of a categorical column, else the sorted values."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return pd.Index(values.cat.categories, name=name)
     return pd.Index(np.sort(values.dropna().unique()), name=name)
+
+
+def _numbered_order(labels: list[str]) -> NDArray[np.intp] | None:
+    """The order of labels that differ only by one number (``"Week 2"``, ``"Week 12"``), or None."""
+    matches = [_NUMBERED.match(label) for label in labels]
+    if not all(matches) or len({(m[1], m[3]) for m in matches if m}) != 1:
+        return None
+    numbers = np.array([float(m[2]) for m in matches if m])
+    if np.unique(numbers).size < numbers.size:
+        return None
+    return np.argsort(numbers)
+
+
+def _ordered_by_column(data: pd.DataFrame, visit: str, column: str) -> pd.Index:
+    """The visit levels ordered by a numeric column holding one distinct value per level (e.g. AVISITN)."""
+    if column not in data.columns:
+        raise InputError(f"visit_order: {column!r} is not a column of data")
+    _numeric_column(data, "visit_order", column)
+    pairs = data[[visit, column]].dropna().drop_duplicates()
+    per_level = pairs.groupby(visit, sort=False, observed=True)[column].nunique()
+    if (per_level > 1).any():
+        bad = per_level.index[per_level > 1][0]
+        values = sorted(pairs.loc[pairs[visit] == bad, column].tolist())
+        raise InputError(f"visit_order: column {column!r} has several values {values} at visit {bad!r} ({visit})")
+    numbers = pairs.set_index(visit)[column]
+    if numbers.duplicated().any():
+        tied = numbers[numbers.duplicated(keep=False)]
+        raise InputError(f"visit_order: visits {sorted(map(str, tied.index))} ({visit}) share the value "
+                         f"{float(tied.iloc[0])!r} of {column!r}")
+    present = pd.unique(data[visit].dropna())
+    unnumbered = [str(v) for v in present if v not in numbers.index]
+    if unnumbered:
+        raise InputError(f"visit_order: visit(s) {unnumbered} ({visit}) have no value of {column!r}")
+    return pd.Index(numbers.sort_values().index, name=visit)
+
+
+def _ordered_by_list(data: pd.DataFrame, visit: str, order: Sequence[object]) -> pd.Index:
+    levels = list(order)
+    if len(set(levels)) < len(levels):
+        raise InputError(f"visit_order: repeats a visit: {levels}")
+    present = pd.unique(data[visit].dropna())
+    unlisted = [str(v) for v in present if v not in levels]
+    if unlisted:
+        raise InputError(f"visit_order: visit(s) {unlisted} of {visit!r} are not in the list {levels}")
+    return pd.Index(levels, name=visit)
+
+
+def visit_levels(
+    data: pd.DataFrame, visit: str, visit_order: str | Sequence[object] | None = None
+) -> tuple[pd.Index, bool]:
+    """The visits in the order of the covariance matrix, and whether that order is known rather than alphabetical.
+
+    The order is, first that applies: ``visit_order`` (a numeric column with one value per
+    visit, such as ADaM's AVISITN, or the list of visits in order); the categories of a
+    categorical column; the sorted values of a numeric column; for text labels that
+    differ only by one number (``"Week 2"``, ``"Week 12"``, ``"VIS10"``), that number.
+    Other text labels (``"Baseline"``, ``"Week 12"``, ``"End of study"``) are sorted
+    alphabetically and the order is not known: structures that depend on the order then
+    refuse them (:func:`covariance_model`).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"AVISIT": ["Week 12", "Week 2", "Week 4"], "AVISITN": [12, 2, 4]})
+    >>> levels, known = visit_levels(df, "AVISIT")
+    >>> levels.tolist(), known
+    (['Week 2', 'Week 4', 'Week 12'], True)
+    >>> visit_levels(df.assign(AVISIT=["End", "Baseline", "Week 4"]), "AVISIT", "AVISITN")[0].tolist()
+    ['Baseline', 'Week 4', 'End']
+    """
+    values = data[visit]
+    if visit_order is not None:
+        if isinstance(visit_order, str):
+            return _ordered_by_column(data, visit, visit_order), True
+        if not isinstance(visit_order, Sequence):
+            raise InputError(f"visit_order: must be a column name or a list of visits, got {visit_order!r}")
+        return _ordered_by_list(data, visit, visit_order), True
+    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(values):
+        return _levels(values, visit), True
+    unique = pd.unique(values.dropna())
+    order = _numbered_order([str(v) for v in unique])
+    if order is not None:
+        return pd.Index(unique[order], name=visit), True
+    return _levels(values, visit), False
 
 
 def _check_duplicates(data: pd.DataFrame, subject: str, visit: str) -> None:
@@ -127,11 +218,39 @@ def _check_duplicates(data: pd.DataFrame, subject: str, visit: str) -> None:
         )
 
 
-def _kept_columns(x: FloatArray) -> NDArray[np.bool_]:
-    """Columns not aliased with the columns before them (QR without pivoting, as R's lm)."""
-    r = np.linalg.qr(x, mode="r")
-    diag = np.abs(np.diag(r))
-    return diag > _ALIAS_TOL * max(float(diag.max()), 1.0)
+def kept_columns(x: FloatArray) -> NDArray[np.bool_]:
+    """Columns not aliased with the kept columns before them, whatever the scale of each column.
+
+    A column is aliased when the part of it orthogonal to the kept columns before it is
+    shorter than ``1e-7`` of its own length (R's ``lm``, LINPACK ``dqrdc2``, uses the same
+    relative criterion); an all-zero column is aliased. The decision depends neither on
+    the units of a column nor on the other columns' scales.
+
+    Examples
+    --------
+    >>> x = np.column_stack([np.ones(4), [1e6, 2e6, 3e6, 5e6], [1.0, 0.0, 0.0, 1.0], [2.0, 1.0, 1.0, 2.0]])
+    >>> kept_columns(x).tolist()
+    [True, True, True, False]
+    """
+    norms = np.linalg.norm(x, axis=0)
+    kept = np.zeros(x.shape[1], dtype=bool)
+    basis = np.empty((x.shape[0], 0))
+    for j in np.flatnonzero(norms > 0):
+        column = x[:, j] / norms[j]
+        for _ in range(2):  # Gram-Schmidt twice: orthogonal to rounding
+            column = column - basis @ (basis.T @ column)
+        length = float(np.linalg.norm(column))
+        if length > _ALIAS_TOL:
+            kept[j] = True
+            basis = np.column_stack([basis, column / length])
+    return kept
+
+
+def _alias_map(x: FloatArray, kept: NDArray[np.bool_]) -> FloatArray:
+    """Each aliased column as a combination of the kept ones (rows: aliased columns), solved on unit-length columns."""
+    norms = np.linalg.norm(x[:, kept], axis=0)
+    coefficients = np.linalg.lstsq(x[:, kept] / norms, x[:, ~kept], rcond=None)[0]
+    return (coefficients / norms[:, None]).T
 
 
 def _numeric_column(data: pd.DataFrame, argument: str, column: str) -> None:
@@ -223,11 +342,13 @@ def prepare_data(
     time: str | Sequence[str] | None = None,
     group: str | None = None,
     weights: str | None = None,
+    visit_order: str | Sequence[object] | None = None,
 ) -> MMRMData:
     """Check the input and build the arrays of the fit, or raise :class:`InputError` naming the fault.
 
     ``time`` (numeric, finite, distinct positions within subject), ``group`` (constant
-    within subject) and ``weights`` (positive, finite) are optional columns. ``time`` is
+    within subject) and ``weights`` (positive, finite) are optional columns;
+    ``visit_order`` orders the visits (see :func:`visit_levels`). ``time`` is
     one column name (stored as ``MMRMData.time`` of shape (n,)) or a list of coordinate
     columns (shape (n, d); a list of one column is the same as its name).
 
@@ -258,7 +379,7 @@ def prepare_data(
         raise InputError(f"response {response!r}: must be numeric, got dtype {data[response].dtype}")
     _check_duplicates(data, subject, visit)
 
-    visits = _levels(data[visit], visit)
+    visits, visits_ordered = visit_levels(data, visit, visit_order)
     extra = [*(time_columns or ()), *(column for column in optional.values() if column is not None)]
     needed = list(dict.fromkeys([*variables, subject, visit, *extra]))
     complete = np.logical_and.reduce([data[name].notna().to_numpy() for name in needed])
@@ -285,8 +406,15 @@ def prepare_data(
     infinite = [c for c, ok in zip(all_columns, np.isfinite(x_full).all(axis=0), strict=True) if not ok]
     if infinite:
         raise InputError(f"formula: design column(s) {infinite} have infinite values")
-    kept = _kept_columns(x_full)
-    alias_map = np.linalg.lstsq(x_full[:, kept], x_full[:, ~kept], rcond=None)[0].T
+    kept = kept_columns(x_full)
+    alias_map = _alias_map(x_full, kept)
+    aliased = tuple(c for c, keep in zip(all_columns, kept, strict=True) if not keep)
+    if aliased:
+        warnings.warn(
+            f"formula: design column(s) {list(aliased)} are linear combinations of the columns before them and "
+            "were dropped (as R's lm); estimates that involve them are not estimable",
+            DoseFindingWarning, stacklevel=3,
+        )
     subjects = pd.Index(pd.unique(used[subject]), name=subject)
     positions = None
     if time_columns is not None:
@@ -298,7 +426,7 @@ def prepare_data(
         x=np.ascontiguousarray(x_full[:, kept]),
         y=y,
         columns=tuple(c for c, keep in zip(all_columns, kept, strict=True) if keep),
-        aliased=tuple(c for c, keep in zip(all_columns, kept, strict=True) if not keep),
+        aliased=aliased,
         alias_map=alias_map,
         subject=subjects.get_indexer(used[subject]),
         visit=visit_codes,
@@ -314,6 +442,7 @@ def prepare_data(
         groups=groups,
         weights=None if weights is None else used[weights].to_numpy(dtype=float),
         time_columns=time_columns,
+        visits_ordered=visits_ordered,
     )
 
 
@@ -360,6 +489,14 @@ def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
         columns = "" if data.time_columns is None else f" (time={_time_label(data.time_columns)})"
         raise InputError(f"time: only spatial covariance structures use times{columns}, not {name!r}")
     structure = get_structure(name, k, times=None if data.time is None else _visit_times(data)[0])
+    if structure.ordered and not data.visits_ordered:
+        visit = data.visits.name
+        raise InputError(
+            f"visit {visit!r}: covariance {name!r} depends on the order of the visits, and the order of the text "
+            f"labels {[str(v) for v in data.visits]} is not known (alphabetical is not chronological); give "
+            f"visit_order= (a numeric column such as AVISITN, or the list of visits in order), or make {visit!r} "
+            "an ordered categorical"
+        )
     if data.group is None or data.groups is None:
         model = CovarianceModel(structure)
         group_codes = np.zeros(len(data.subjects), dtype=np.intp)

@@ -184,7 +184,9 @@ class MMRMResult:
     def type3(self) -> pd.DataFrame:
         """SAS's "Type 3 Tests of Fixed Effects": per term ``num_df, den_df, F, p``.
 
-        Raises :class:`InputError` for models where a factor interacts with a numeric variable.
+        With a factor interacting with a numeric variable the other terms are tested at the
+        variable's value 0, as SAS does (see :mod:`dosefinding.mmrm.anova`). Raises
+        :class:`InputError` for models without an intercept or not hierarchical.
 
         Examples
         --------
@@ -275,6 +277,7 @@ def mmrm(
     group: str | None = None,
     weights: str | None = None,
     optimizer: str = "newton",
+    visit_order: str | Sequence[object] | None = None,
 ) -> MMRMResult:
     """Fit a mixed model for repeated measures (SAS PROC MIXED with REPEATED / SUBJECT=, TYPE=).
 
@@ -288,8 +291,12 @@ def mmrm(
         One row per subject and visit; rows with a missing value in a model variable are
         not used (subjects contribute the visits they have).
     subject, visit
-        Columns identifying the subject and the visit. The visit order is the category
-        order of a categorical column, else the sorted values.
+        Columns identifying the subject and the visit. The visit order (which ``ar1``,
+        ``toep``, ``ad`` and their heterogeneous versions depend on) is ``visit_order``
+        if given, else the category order of a categorical column, the sorted values of
+        a numeric one, or, for text labels that differ by one number (``"Week 2"``,
+        ``"Week 12"``), that number; other text labels are refused by the structures
+        that depend on the order (see :func:`dosefinding.mmrm.data.visit_levels`).
     covariance
         ``"us"`` (unstructured), ``"cs"`` (compound symmetry), ``"ar1"``, ``"toep"``
         (Toeplitz), ``"ad"`` (ante-dependence), their heterogeneous versions ``"csh"``,
@@ -334,6 +341,9 @@ def mmrm(
         of the optimum on a flat likelihood); :attr:`MMRMResult.iteration_history` is
         SAS's "Iteration History". Implemented for ``covariance="us"`` and ``"cs"``;
         see :mod:`dosefinding.mmrm.sas_iterations`.
+    visit_order
+        A numeric column with one value per visit giving their order (ADaM's AVISITN), or
+        the list of the visits in order.
 
     Returns
     -------
@@ -373,7 +383,8 @@ def mmrm(
         if df_method == "kenward_roger" and covariance not in KENWARD_ROGER_STRUCTURES:
             raise InputError(f"covariance: df_method='kenward_roger' needs SAS's parametrisation of {covariance!r}, "
                              f"implemented for {KENWARD_ROGER_STRUCTURES}; 'kenward_roger_linear' does not")
-    prepared = prepare_data(formula, data, subject=subject, visit=visit, time=time, group=group, weights=weights)
+    prepared = prepare_data(formula, data, subject=subject, visit=visit, time=time, group=group, weights=weights,
+                            visit_order=visit_order)
     structure = covariance_model(covariance, prepared)
     pattern_stats = build_pattern_stats(prepared, structure)
     history = None

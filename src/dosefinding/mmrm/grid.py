@@ -7,6 +7,7 @@ grid (cell means), so both build their hypotheses here.
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -14,10 +15,10 @@ from numpy.typing import NDArray
 
 from dosefinding.mmrm.data import MMRMData
 
-__all__ = ["estimable", "factor_levels", "grid_design", "is_factor"]
+__all__ = ["GridDesign", "estimable", "factor_levels", "grid_design", "is_factor"]
 
 FloatArray = NDArray[np.float64]
-# A combination counts as estimable when its aliasing is below this fraction of its size.
+# A combination counts as estimable when its aliasing is below this fraction of the terms that cancel in it.
 _ESTIMABLE_TOL = 1e-8
 
 
@@ -47,13 +48,26 @@ def factor_levels(data: MMRMData) -> dict[str, list[object]]:
     return levels
 
 
-def grid_design(data: MMRMData, levels: dict[str, list[object]]) -> tuple[pd.DataFrame, FloatArray, FloatArray]:
-    """The grid over ``levels`` (the last variable varying fastest), its design rows (kept columns) and aliasing.
+class GridDesign(NamedTuple):
+    """The reference grid, its design rows over the kept columns, and what decides estimability.
+
+    ``aliasing`` holds, per grid row, each aliased column minus its value from the kept
+    columns (zero everywhere without aliased columns); ``magnitude`` the sizes of the terms
+    of that difference (``|aliased| + |kept| |alias map|``), in the same units, so that
+    estimability is judged relative to them whatever the scale of each column.
+    """
+
+    grid: pd.DataFrame
+    design: FloatArray
+    aliasing: FloatArray
+    magnitude: FloatArray
+
+
+def grid_design(data: MMRMData, levels: dict[str, list[object]]) -> GridDesign:
+    """The grid over ``levels`` (the last variable varying fastest) as a :class:`GridDesign`.
 
     Every right-hand-side variable must be in ``levels``; numeric variables take the given
-    values. The third array holds, per grid row, each aliased column minus its value from
-    the kept columns: a linear combination ``L`` of the rows is estimable when ``L`` maps
-    it to zero (always, without aliased columns).
+    values.
     """
     names = list(levels)
     grid = pd.DataFrame(list(itertools.product(*levels.values())), columns=names)
@@ -63,12 +77,23 @@ def grid_design(data: MMRMData, levels: dict[str, list[object]]) -> tuple[pd.Dat
         else:
             grid[name] = grid[name].astype(float)
     design = np.asarray(data.spec.get_model_matrix(grid), dtype=float)
-    kept = [data.all_columns.index(c) for c in data.columns]
-    aliased = [data.all_columns.index(c) for c in data.aliased]
-    return grid, design[:, kept], design[:, aliased] - design[:, kept] @ data.alias_map.T
+    kept = design[:, [data.all_columns.index(c) for c in data.columns]]
+    aliased = design[:, [data.all_columns.index(c) for c in data.aliased]]
+    return GridDesign(grid, kept, aliased - kept @ data.alias_map.T,
+                      np.abs(aliased) + np.abs(kept) @ np.abs(data.alias_map).T)
 
 
-def estimable(aliasing: FloatArray, rows: FloatArray) -> NDArray[np.bool_]:
-    """Whether each combination (aliasing and design rows combined alike) is estimable."""
-    scale = max(float(np.abs(rows).max(initial=0.0)), 1.0)
-    return np.all(np.abs(aliasing) <= _ESTIMABLE_TOL * scale, axis=1)
+def estimable(mapping: FloatArray, grid: GridDesign) -> NDArray[np.bool_]:
+    """Whether each combination ``mapping`` (rows, over the grid rows) of the cell means is estimable.
+
+    A combination is estimable when it maps every aliased column's aliasing to zero,
+    relative to the size of the terms that cancel (so not depending on column scales).
+
+    Examples
+    --------
+    >>> grid = GridDesign(pd.DataFrame(), np.eye(2), np.array([[1.0], [1.0]]), np.array([[1.0], [1.0]]))
+    >>> estimable(np.array([[1.0, 0.0], [1.0, -1.0]]), grid).tolist()
+    [False, True]
+    """
+    aliasing = mapping @ grid.aliasing
+    return np.all(np.abs(aliasing) <= _ESTIMABLE_TOL * (np.abs(mapping) @ grid.magnitude), axis=1)

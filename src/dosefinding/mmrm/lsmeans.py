@@ -146,7 +146,7 @@ def lsmeans(
     for name in variables:
         if name not in ordered:
             ordered[name] = [float(data.frame[name].mean())]
-    _, design, aliasing = grid_design(data, ordered)
+    grid = grid_design(data, ordered)
     others = {name: values for name, values in ordered.items() if name not in keys}
     if weights == "proportional":
         other_weights = _observed_margins(data, others, margins)
@@ -155,12 +155,12 @@ def lsmeans(
                                np.ones(1))
     identity = reduce(np.kron, [np.eye(len(ordered[key])) for key in keys])
     averaging = np.kron(identity, other_weights[None, :])
-    rows = averaging @ design
+    rows = averaging @ grid.design
     cells = list(itertools.product(*(ordered[key] for key in keys)))
     index = pd.MultiIndex.from_tuples(cells, names=keys) if by is not None else pd.Index(
         [cell[0] for cell in cells], name=specs
     )
-    estimates = _table(rows, beta, inference, confidence_level, index, estimable(averaging @ aliasing, rows))
+    estimates = _table(rows, beta, inference, confidence_level, index, estimable(averaging, grid))
 
     position = {cell: i for i, cell in enumerate(cells)}
     compared = [cell for cell in cells if cell[-1] != reference]
@@ -175,7 +175,7 @@ def lsmeans(
     )
     diff_rows = differencing @ rows
     differences = _table(diff_rows, beta, inference, confidence_level, diff_labels,
-                         estimable(differencing @ averaging @ aliasing, diff_rows))
+                         estimable(differencing @ averaging, grid))
     cov = rows @ inference.beta_cov @ rows.T
     return LSMeans(
         specs=specs,
