@@ -111,3 +111,20 @@ def test_bad_input() -> None:
         fit_logistic(DATA, dose="dose", response="RESP")
     with pytest.raises(InputError, match="two dose groups"):
         fit_logistic(DATA.assign(dose=0), dose="dose", response="resp")
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e9])
+def test_covariate_units_do_not_change_the_fit(scale: float) -> None:
+    """Age in other units: was 'rank deficient' at x 1e9 (rank decided relative to the largest column)."""
+    reference = fit_logistic(DATA, dose="dose", response="resp", covariates="age + sex")
+    fit = fit_logistic(DATA.assign(age=DATA["age"] * scale), dose="dose", response="resp", covariates="age + sex")
+    # The same maximum likelihood fit in other units: IRLS converges to 1e-10 of the deviance either way.
+    np.testing.assert_allclose(fit.estimates, reference.estimates, rtol=1e-8)
+    np.testing.assert_allclose(fit.lsmeans, reference.lsmeans, rtol=1e-8)
+    assert fit.coefficients["age"] * scale == pytest.approx(reference.coefficients["age"], rel=1e-8)
+
+
+def test_rank_deficiency_names_the_aliased_column() -> None:
+    data = DATA.assign(age2=DATA["age"] * 1e6 + 3)
+    with pytest.raises(InputError, match=r"\['age2'\] are linear combinations"):
+        fit_logistic(data, dose="dose", response="resp", covariates="age + age2")

@@ -22,6 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from dosefinding.design_matrix import kept_columns
 from dosefinding.endpoints.responders import MissingRule, as_responder
 from dosefinding.errors import ConvergenceError, InputError
 from dosefinding.mcp.first_stage import PatientData, patient_data
@@ -160,7 +161,7 @@ def _fit(patients: PatientData, dose_name: str, excluded: int) -> LogisticEstima
     x = np.hstack([np.eye(doses.size)[group], patients.covariate_matrix])
     covariate_names = [] if patients.design is None else list(patients.design.columns[1:])
     names = [f"{dose_name}[{d:g}]" for d in doses] + covariate_names
-    _check_rank(x, covariate_names)
+    _check_rank(x, names, covariate_names)
     beta, info_inverse, deviance, iterations = _irls(x, y)
     k = doses.size
     grid_row = _grid_covariate_row(patients)
@@ -181,14 +182,23 @@ def _fit(patients: PatientData, dose_name: str, excluded: int) -> LogisticEstima
     )
 
 
-def _check_rank(x: FloatArray, covariate_names: list[str]) -> None:
-    diag = np.abs(np.diag(np.linalg.qr(x, mode="r")))
-    if diag.min() <= 1e-10 * diag.max():
-        raise InputError(f"covariates: the design is rank deficient ({covariate_names} collinear with the dose groups)")
+def _check_rank(x: FloatArray, names: list[str], covariate_names: list[str]) -> None:
+    kept = kept_columns(x)
+    if not kept.all():
+        aliased = [name for name, keep in zip(names, kept, strict=True) if not keep]
+        raise InputError(f"covariates: the design is rank deficient ({covariate_names} collinear with the dose groups: "
+                         f"{aliased} are linear combinations of the columns before them)")
 
 
 def _irls(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, float, int]:
-    """Fisher scoring for the logit link from R's starting values; converged when the deviance settles."""
+    """Fisher scoring for the logit link from R's starting values; converged when the deviance settles.
+
+    The iterations run on the columns scaled to unit length (the same fit, as well
+    conditioned whatever the units of a covariate); the coefficients and their covariance
+    are returned on the columns' own scale.
+    """
+    norms = np.linalg.norm(x, axis=0)
+    x = x / norms
     mu = (y + 0.5) / 2.0
     eta = np.log(mu / (1.0 - mu))
     deviance_old = _deviance(y, mu)
@@ -210,8 +220,8 @@ def _irls(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, float, 
             "check for separation by a covariate"
         )
     w = mu * (1.0 - mu)
-    info_inverse = np.linalg.inv(x.T @ (x * w[:, None]))
-    return beta, 0.5 * (info_inverse + info_inverse.T), float(deviance), iteration
+    info_inverse = np.linalg.inv(x.T @ (x * w[:, None])) / np.outer(norms, norms)
+    return beta / norms, 0.5 * (info_inverse + info_inverse.T), float(deviance), iteration
 
 
 def _deviance(y: FloatArray, mu: FloatArray) -> float:

@@ -19,15 +19,14 @@ from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 from numpy.typing import NDArray
 
+from dosefinding.design_matrix import kept_columns
 from dosefinding.errors import DoseFindingWarning, InputError
 from dosefinding.mmrm.covariance import CovarianceModel, get_structure
 from dosefinding.mmrm.likelihood import PatternStats
 
-__all__ = ["MMRMData", "covariance_model", "kept_columns", "pattern_stats", "prepare_data", "visit_levels"]
+__all__ = ["MMRMData", "covariance_model", "pattern_stats", "prepare_data", "visit_levels"]
 
 FloatArray = NDArray[np.float64]
-# Relative length of the part of a column off the columns before it under which it is aliased (R's lm).
-_ALIAS_TOL = 1e-7
 # A visit label made of a text, one number and a text: the number orders labels that share the texts.
 _NUMBERED = re.compile(r"^(\D*?)(\d+(?:\.\d+)?)(\D*)$")
 
@@ -216,34 +215,6 @@ def _check_duplicates(data: pd.DataFrame, subject: str, visit: str) -> None:
             f"data: subject {first[subject]!r} ({subject}) has more than one row at visit "
             f"{first[visit]!r} ({visit}); need one row per subject and visit"
         )
-
-
-def kept_columns(x: FloatArray) -> NDArray[np.bool_]:
-    """Columns not aliased with the kept columns before them, whatever the scale of each column.
-
-    A column is aliased when the part of it orthogonal to the kept columns before it is
-    shorter than ``1e-7`` of its own length (R's ``lm``, LINPACK ``dqrdc2``, uses the same
-    relative criterion); an all-zero column is aliased. The decision depends neither on
-    the units of a column nor on the other columns' scales.
-
-    Examples
-    --------
-    >>> x = np.column_stack([np.ones(4), [1e6, 2e6, 3e6, 5e6], [1.0, 0.0, 0.0, 1.0], [2.0, 1.0, 1.0, 2.0]])
-    >>> kept_columns(x).tolist()
-    [True, True, True, False]
-    """
-    norms = np.linalg.norm(x, axis=0)
-    kept = np.zeros(x.shape[1], dtype=bool)
-    basis = np.empty((x.shape[0], 0))
-    for j in np.flatnonzero(norms > 0):
-        column = x[:, j] / norms[j]
-        for _ in range(2):  # Gram-Schmidt twice: orthogonal to rounding
-            column = column - basis @ (basis.T @ column)
-        length = float(np.linalg.norm(column))
-        if length > _ALIAS_TOL:
-            kept[j] = True
-            basis = np.column_stack([basis, column / length])
-    return kept
 
 
 def _alias_map(x: FloatArray, kept: NDArray[np.bool_]) -> FloatArray:
