@@ -145,3 +145,20 @@ def test_type3_tests_visits_at_covariate_zero(fev) -> None:
                    visit="AVISIT").type3()
     assert raw.loc["BL:AVISIT", "F"] == pytest.approx(centred.loc["BL:AVISIT", "F"], rel=1e-8)
     assert raw.loc["AVISIT", "F"] != pytest.approx(centred.loc["AVISIT", "F"], rel=1e-2)
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (lambda d: np.where(d["FEV1"].notna(), 2.0, np.nan), r"response 'FEV1': constant \(2.0 in every used row\)"),
+        (lambda d: np.where(d["FEV1"].notna(), 1.0 + 2.0 * (d["ARMCD"] == "TRT"), np.nan),
+         r"response 'FEV1': fitted exactly by the fixed effects"),
+        (lambda d: np.where(d["AVISIT"] == "VIS1", 0.0, d["FEV1"]),
+         r"response 'FEV1': no variation left at visit\(s\) \['VIS1'\] after the fixed effects"),
+    ],
+)
+def test_response_without_variance_is_named(fev, response, message: str) -> None:
+    """Was a ConvergenceError about a -2LL of -5.6e14 (constant) or a singular fit (a change from baseline at baseline)."""
+    with pytest.raises(InputError, match=message):
+        mmrm("FEV1 ~ ARMCD * AVISIT", fev.assign(FEV1=response(fev)), subject="USUBJID", visit="AVISIT")
+

@@ -27,6 +27,8 @@ from dosefinding.mmrm.likelihood import PatternStats
 __all__ = ["MMRMData", "covariance_model", "pattern_stats", "prepare_data", "visit_levels"]
 
 FloatArray = NDArray[np.float64]
+# Residuals below this fraction of the response's size count as an exact fit.
+_EXACT_FIT = 1e-10
 # A visit label made of a text, one number and a text: the number orders labels that share the texts.
 _NUMBERED = re.compile(r"^(\D*?)(\d+(?:\.\d+)?)(\D*)$")
 
@@ -224,6 +226,30 @@ def _alias_map(x: FloatArray, kept: NDArray[np.bool_]) -> FloatArray:
     return (coefficients / norms[:, None]).T
 
 
+def _check_residual_variation(x: FloatArray, y: FloatArray, visit: NDArray[np.intp], visits: pd.Index,
+                              response: str) -> None:
+    """InputError when the fixed effects fit the response exactly at some visit (no variance left to estimate).
+
+    The usual cause is the baseline visit of a change from baseline (0 for everyone), or a
+    constant response. Exact means residuals below ``1e-10`` of the response's size.
+    """
+    norms = np.linalg.norm(x, axis=0)
+    residual = y - (x / norms) @ np.linalg.lstsq(x / norms, y, rcond=None)[0]
+    size = float(np.sqrt(np.mean(y * y)))
+    counts = np.bincount(visit, minlength=len(visits))
+    spread = np.sqrt(np.bincount(visit, weights=residual * residual, minlength=len(visits)) / np.maximum(counts, 1))
+    exact = [str(v) for v, s in zip(visits, spread, strict=True) if s <= _EXACT_FIT * size]
+    if len(exact) == len(visits):
+        values = np.unique(y)
+        what = f"constant ({float(values[0])!r} in every used row)" if values.size == 1 else "fitted exactly by the fixed effects"
+        raise InputError(f"response {response!r}: {what}; there is no variance to estimate")
+    if exact:
+        raise InputError(
+            f"response {response!r}: no variation left at visit(s) {exact} after the fixed effects (e.g. the change "
+            "from baseline at the baseline visit is 0 for everyone); leave those visits out of the model"
+        )
+
+
 def _numeric_column(data: pd.DataFrame, argument: str, column: str) -> None:
     values = data[column]
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
@@ -386,6 +412,7 @@ def prepare_data(
             "were dropped (as R's lm); estimates that involve them are not estimable",
             DoseFindingWarning, stacklevel=3,
         )
+    _check_residual_variation(x_full[:, kept], y, visit_codes, visits, response)
     subjects = pd.Index(pd.unique(used[subject]), name=subject)
     positions = None
     if time_columns is not None:
