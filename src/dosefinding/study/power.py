@@ -66,8 +66,8 @@ from dosefinding.mod.least_squares import LeastSquaresProblem, check_bounds, fit
 from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind, curve_target_dose
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
-from dosefinding.study.simulate import EndpointMatrix, _as_spec, simulate_endpoint_matrix
-from dosefinding.study.spec import TrialSpec
+from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
+from dosefinding.study.spec import TrialSpec, as_trial_spec
 from dosefinding.validation import as_probability
 
 __all__ = ["PowerResult", "default_candidates", "simulate_power"]
@@ -626,7 +626,7 @@ def simulate_power(
     >>> res.n_sims, 0.0 <= res.power <= 1.0, list(res.significant.index)
     (40, True, ['linear', 'emax1', 'emax2', 'sigemax', 'exponential'])
     """
-    trial_spec = _as_spec(spec)
+    trial_spec = as_trial_spec(spec)
     n = _positive_int(n_sims, "n_sims")
     size = _positive_int(chunk_size, "chunk_size")
     workers = _positive_int(jobs, "jobs")
