@@ -189,7 +189,7 @@ class LeastSquaresProblem:
         whitened responses projected off them (one basis per response with a whitener each)."""
         fixed = self.covariates if self.placebo_adjusted else np.column_stack([np.ones(self.dose.size), self.covariates])
         q, _ = np.linalg.qr(self.whiten(fixed))
-        return q, _projected_vectors(self.whitened_y, q)
+        return q, _projected(self.whitened_y, q, vectors=True)
 
     def profile(self, nonlinear: FloatArray) -> FloatArray:
         """Residual sum of squares minimised over the linear parameters.
@@ -203,7 +203,7 @@ class LeastSquaresProblem:
             curve = curve - self.shape.curve(np.zeros(1), nonlinear, self.constant)
         # Every nonlinear shape is ``e0 + slope * curve(dose; theta)``, so only the curve
         # column moves with ``theta``: project it off the fixed columns and regress on it.
-        _, residual, _ = self._regress(_projected_vectors(self.whiten_vectors(curve), self._fixed[0]))
+        _, residual, _ = self._regress(_projected(self.whiten_vectors(curve), self._fixed[0], vectors=True))
         return (residual * residual).sum(axis=-1) + self.extra_rss
 
     def _regress(self, curve: FloatArray, rows: Rows = slice(None)) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -275,20 +275,19 @@ class LeastSquaresProblem:
         return residual, -slope[..., None, None] * derivative.swapaxes(-1, -2)
 
 
-def _projected(x: FloatArray, q: FloatArray) -> FloatArray:
-    """Rows ``x`` ``(..., c, n)`` (or vectors ``(..., n)`` with ``q`` shared) projected off the
-    orthonormal columns ``q``: ``(n, m)``, or one ``(..., n, m)`` per leading index of ``x``."""
+def _projected(x: FloatArray, q: FloatArray, vectors: bool = False) -> FloatArray:
+    """``x`` projected off the orthonormal columns ``q``: ``(n, m)``, or one ``(..., n, m)`` per response.
+
+    ``x`` holds rows ``(..., c, n)`` (with ``q`` per response, the responses on axis -3),
+    or ``vectors`` ``(..., n)`` (the responses on axis -2).
+    """
     if q.shape[-1] == 0:
         return x
     if q.ndim == 2:
         return x - (x @ q) @ q.T
+    if vectors:
+        return _projected(x[..., None, :], q)[..., 0, :]
     return x - (x @ q) @ q.swapaxes(-1, -2)
-
-
-def _projected_vectors(x: FloatArray, q: FloatArray) -> FloatArray:
-    """Vectors ``x`` ``(..., n)`` projected off ``q`` (as :func:`_projected`; one ``q`` per response on axis -2)."""
-    return _projected(x, q) if q.ndim == 2 else _projected(x[..., None, :], q)[..., 0, :]
-
 
 
 def estimates_problem(
