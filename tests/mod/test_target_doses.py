@@ -219,3 +219,22 @@ def test_quadratic_whose_vertex_lies_at_negative_doses_never_exceeds_placebo() -
 def test_mirrored_zero_effect_is_printed_as_zero() -> None:
     td = curve_target_dose("quadratic", [0.0, 0.03, 0.0001], -20.0, doses=[0, 50, 100])
     assert td.note.endswith("its most negative effect is 0"), td.note
+
+
+@pytest.mark.parametrize(
+    ("shape", "parameters", "expected"),
+    [
+        # (100 / 50)^5000 overflows: the curve is a step at ed50, half its effect at 50.
+        ("sigemax", [0.0, 1.0, 50.0, 5000.0], 50.0),
+        # ed50 beyond the largest dose: the effect at 100 is (100/200)^5000 of emax; half of it is
+        # reached at 100 * 0.5^(1/5000) (the curve is a power of the dose there).
+        ("sigemax", [0.0, 1.0, 200.0, 5000.0], 100.0 * 0.5 ** (1 / 5000)),
+        # expm1(300 / 0.2) overflows: half the effect at 300 is reached at 300 + 0.2 log(0.5).
+        ("exponential", [0.0, 1e-200, 0.2], 300.0 + 0.2 * np.log(0.5)),
+    ],
+)
+def test_effective_dose_of_steep_curves_is_computed_where_the_formula_overflows(
+        shape: str, parameters: list[float], expected: float) -> None:
+    doses = [0, 100] if shape == "sigemax" else [0, 300]
+    ed = curve_effective_dose(shape, parameters, 0.5, doses=doses)
+    np.testing.assert_allclose(ed.dose, expected, rtol=1e-12)

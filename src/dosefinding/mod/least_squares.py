@@ -9,7 +9,9 @@ lands where R lands.
 
 One :class:`LeastSquaresProblem` holds one response or a batch of responses, each
 optionally with its own covariance (whitener); :func:`fit_least_squares` fits all of them
-at once, each response taking the path that its fit alone would take. The single fit of
+at once, each response taking the steps that its fit alone would take (the arithmetic
+grouped over the batch may differ in the last bits, so a search can stop elsewhere within
+its tolerance). The single fit (a batch of one inside the search) of
 :func:`~dosefinding.mod.fit_dose_response`, the bootstrap draws of
 :func:`~dosefinding.mod.model_average` and the simulated trials of
 :func:`~dosefinding.study.power.simulate_power` all go through it.

@@ -340,15 +340,18 @@ def _continuous_effective_dose(
         off = float(constant)  # type: ignore[arg-type]
         return off * np.expm1(p * np.log1p(max_dose / off))
     if name == "exponential":
-        delta = nonlinear[0]
-        return float(delta * np.log1p(p * np.expm1(max_dose / delta)))
+        # delta log1p(p expm1(D / delta)), in logs: expm1 overflows for D / delta > 709.
+        delta, scaled = nonlinear[0], max_dose / nonlinear[0]
+        return float(delta * np.logaddexp(0.0, np.log(p) + scaled + np.log(-np.expm1(-scaled))))
     if name == "emax":
         ed50 = nonlinear[0]
         return float(p * ed50 * max_dose / ((1 - p) * max_dose + ed50))
     if name == "sigemax":
+        # ed50 (p r / ((1 - p) r + 1))^(1/h) with r = (D / ed50)^h, in logs: r overflows for steep curves.
         ed50, hill = nonlinear
-        ratio = (max_dose / ed50) ** hill
-        return float(ed50 * (p * ratio / ((1 - p) * ratio + 1)) ** (1.0 / hill))
+        log_ratio = hill * np.log(max_dose / ed50)
+        log_fraction = np.log(p) + log_ratio - np.logaddexp(np.log1p(-p) + log_ratio, 0.0)
+        return float(ed50 * np.exp(log_fraction / hill))
     if name == "logistic":
         ed50, scale = nonlinear
         at_zero, at_max = 1.0 / (1.0 + np.exp((ed50 - np.array([0.0, max_dose])) / scale))
