@@ -283,7 +283,7 @@ def _projected(x: FloatArray, q: FloatArray, vectors: bool = False) -> FloatArra
     ``x`` holds rows ``(..., c, n)`` (with ``q`` per response, the responses on axis -3),
     or ``vectors`` ``(..., n)`` (the responses on axis -2).
     """
-    if q.shape[-1] == 0:
+    if q.size == 0:
         return x
     if q.ndim == 2:
         return x - (x @ q) @ q.T
