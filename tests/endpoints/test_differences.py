@@ -252,3 +252,23 @@ def test_bad_input() -> None:
         cmh_test([1, 1], [1, 5], [0, 1], [0, 5])
     with pytest.raises(InputError, match="CRIT1FL"):
         compare_responders(df.assign(CRIT1FL="maybe"), arm="TRT01P", response="CRIT1FL", reference="Placebo")
+
+
+def test_fisher_odds_ratio_of_a_table_with_an_empty_row_or_column_is_undefined() -> None:
+    # No responders, no non-responders, an empty arm: 0/0, undefined; a zero cell under a
+    # non-zero numerator: infinite.
+    res = fisher_test([0, 10, 0, 2], [10, 10, 0, 10], [0, 10, 1, 0], [12, 10, 10, 10])
+    assert np.isnan(res.statistic[:3]).all() and res.statistic[3] == np.inf
+    np.testing.assert_allclose(res.p_value[:3], 1.0, rtol=1e-12)
+    assert [note.split(":")[0] for note in res.notes] == ["table 0", "table 1", "table 2", "table 3"]
+    assert "undefined" in res.notes[0] and "no responders" in res.notes[0]
+    assert "no non-responders" in res.notes[1] and "no patients" in res.notes[2]
+    assert "infinite" in res.notes[3]
+    assert fisher_test(3, 10, 1, 10).notes == ()
+
+
+def test_compare_responders_says_why_the_odds_ratio_is_undefined() -> None:
+    df = patients([0], [10], [0], [12])
+    res = compare_responders(df, arm="TRT01P", response="CRIT1FL", reference="Placebo")
+    assert np.isnan(res.table.loc["Active", "statistic"])
+    assert "odds ratio 'Active' vs 'Placebo': undefined (0/0): no responders in either arm" in res.summary()

@@ -310,3 +310,14 @@ def test_read_adam_decodes_xpt_like_raw_reader(raw, adam, tmp_path):
         read_adam(bad)
     with pytest.raises(InputError, match="no such file"):
         read_adam(tmp_path / "missing.xpt")
+
+
+def test_blank_soc_error_counts_the_named_subjects_events():
+    adsl = pd.DataFrame({"USUBJID": ["a", "b"], "TRT01A": ["P", "D"], "SAFFL": ["Y", "Y"]})
+    adae = pd.DataFrame({"USUBJID": ["a", "b", "b", "b"], "TRTEMFL": ["Y"] * 4,
+                         "AEBODSYS": ["", None, " ", "SKIN"], "AEDECOD": ["X", "Y", "Z", "RASH"]})
+    with pytest.raises(InputError) as error:
+        ae_incidence(adae, adsl)
+    message = str(error.value)
+    assert "AEBODSYS is blank for subject 'a' (1 of their events;" in message
+    assert "3 events of 2 subjects in all" in message

@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from dosefinding.mod import DoseResponseFit, fit_dose_response
-from dosefinding.mod.fit import _start_grid
+from dosefinding.mod.least_squares import start_grid
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "r" / "fit_reference.json").read_text())
 CASES = {case["name"]: case for case in FIXTURE["fits"]}
@@ -201,5 +201,5 @@ def test_categorical_covariate_coded_as_r() -> None:
 
 @pytest.mark.parametrize("grid", FIXTURE["grids"], ids=lambda g: f"n{g['n']}")
 def test_start_grid_is_r_grid(grid: dict[str, Any]) -> None:
-    points = _start_grid(np.array(grid["bnds"], dtype=float), grid["n"])
+    points = start_grid(np.array(grid["bnds"], dtype=float), grid["n"])
     np.testing.assert_allclose(points, np.array(grid["points"], dtype=float), rtol=GRID)

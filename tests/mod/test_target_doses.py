@@ -185,3 +185,56 @@ def test_fit_methods_default_to_the_fitted_doses_with_placebo() -> None:
 def test_bad_input(call: Any, message: str) -> None:
     with pytest.raises(InputError, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    ("shape", "parameters", "constant", "message"),
+    [
+        # The mirror images of the increasing cases above: the same curves, decreasing.
+        ("emax", [0.0, -1.0, 10.0], None, "its asymptotic effect is -1"),
+        ("sigemax", [0.0, -1.0, 10.0, 2.0], None, "its asymptotic effect is -1"),
+        ("logistic", [0.0, -1.0, 10.0, 2.0], None, "its asymptotic effect is -0.9933"),
+        ("betamod", [0.0, -1.0, 1.0, 1.0], 120.0, "its maximum effect is -1"),
+        ("quadratic", [0.0, -0.02, 0.0001], None, "its most negative effect is -1"),
+        ("linint", [0.0, -0.5, -1.0], [0.0, 50.0, 100.0], "its most negative effect is -1"),
+        # Curves going the wrong way: the slope as fitted, not as mirrored.
+        ("linear", [0.0, 0.01], None, "its slope parameter is 0.01"),
+        ("exponential", [0.0, 0.1, 50.0], None, "its slope parameter is 0.1"),
+        ("emax", [0.0, 1.5, 10.0], None, "its asymptotic effect is 1.5"),
+    ],
+)
+def test_unreachable_decreasing_target_states_the_effect_with_its_sign(
+        shape: str, parameters: list[float], constant: Any, message: str) -> None:
+    td = curve_target_dose(shape, parameters, -2.0, doses=[0, 50, 100], constant=constant)
+    assert np.isnan(td.dose)
+    assert "never reaches -2" in td.note and message in td.note, td.note
+
+
+def test_quadratic_whose_vertex_lies_at_negative_doses_never_exceeds_placebo() -> None:
+    # Decreasing from dose 0 (vertex at dose -100): the largest effect over doses >= 0 is 0, at placebo.
+    td = curve_target_dose("quadratic", [0.0, -0.02, -0.0001], 2.0, doses=[0, 50, 100])
+    assert np.isnan(td.dose) and "its largest effect is 0" in td.note, td.note
+
+
+def test_mirrored_zero_effect_is_printed_as_zero() -> None:
+    td = curve_target_dose("quadratic", [0.0, 0.03, 0.0001], -20.0, doses=[0, 50, 100])
+    assert td.note.endswith("its most negative effect is 0"), td.note
+
+
+@pytest.mark.parametrize(
+    ("shape", "parameters", "expected"),
+    [
+        # (100 / 50)^5000 overflows: the curve is a step at ed50, half its effect at 50.
+        ("sigemax", [0.0, 1.0, 50.0, 5000.0], 50.0),
+        # ed50 beyond the largest dose: the effect at 100 is (100/200)^5000 of emax; half of it is
+        # reached at 100 * 0.5^(1/5000) (the curve is a power of the dose there).
+        ("sigemax", [0.0, 1.0, 200.0, 5000.0], 100.0 * 0.5 ** (1 / 5000)),
+        # expm1(300 / 0.2) overflows: half the effect at 300 is reached at 300 + 0.2 log(0.5).
+        ("exponential", [0.0, 1e-200, 0.2], 300.0 + 0.2 * np.log(0.5)),
+    ],
+)
+def test_effective_dose_of_steep_curves_is_computed_where_the_formula_overflows(
+        shape: str, parameters: list[float], expected: float) -> None:
+    doses = [0, 100] if shape == "sigemax" else [0, 300]
+    ed = curve_effective_dose(shape, parameters, 0.5, doses=doses)
+    np.testing.assert_allclose(ed.dose, expected, rtol=1e-12)

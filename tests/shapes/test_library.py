@@ -145,3 +145,56 @@ def test_quadratic_and_betamod_effect_is_at_vertex_and_mode() -> None:
     vertex = 1 / (2 * 0.002)
     assert quad.response([vertex])[0] == pytest.approx(2.0)
     assert beta.response([200.0])[0] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("shapes", "message"),
+    [
+        # exp(300 / 0.001) overflows: the curve cannot be scaled to the effect.
+        ({"exponential": 1e-3}, r"shapes\['exponential'\]: the guesstimate 0\.001 .* from 0 at dose 0 to inf at dose 300"),
+        # Just past the overflow of expm1 (300 / delta = 709.9 > 709.78).
+        ({"exponential": 300 / 709.9}, r"shapes\['exponential'\]: the guesstimate 0\.422595 .* to inf at dose 300"),
+        # ed50 above the doses and a huge h: the curve is 0 (underflow) at every dose.
+        ({"sigemax": (400, 5000)}, r"shapes\['sigemax'\]: the guesstimate \(400, 5000\) .* from 0 at dose 0 to 0 at"),
+        ({"logistic": (400, 1e-3)}, r"shapes\['logistic'\]: the guesstimate \(400, 0\.001\)"),
+        # The vertex 5e299 squared overflows.
+        ({"quadratic": -1e-300}, r"shapes\['quadratic'\]: the guesstimate -1e-300 .* effect at dose 5e\+299"),
+    ],
+)
+def test_guesstimates_that_floating_point_cannot_compute_are_refused(shapes: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Candidates([0, 5, 50, 300], shapes, max_effect=-3.5)
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        {"exponential": 0.5},  # 300 / 0.5 = 600: exp(600) is finite, e1 is about 1e-261
+        {"exponential": 300 / 709.7},  # e1 about 2e-308, the smallest normal numbers
+        {"sigemax": (50, 5000)},  # a step at 50 (the limits 0 and 1 are exact)
+        {"logistic": (50, 1e-3)},
+        {"betamod": (500, 500)},  # a spike at the mode
+    ],
+)
+def test_extreme_but_computable_guesstimates_hit_placebo_and_max_effect(shapes: dict[str, object]) -> None:
+    cands = Candidates([0, 5, 50, 300], shapes, placebo_effect=1.0, max_effect=-3.5)
+    means = cands.response_matrix().iloc[:, 0].to_numpy()
+    assert np.all(np.isfinite(means))
+    reference = 300.0 if "betamod" not in shapes else 360.0 * 0.5
+    at = cands.models[0].response([0.0, reference])
+    np.testing.assert_allclose(at, [1.0, -2.5], rtol=1e-12)
+
+
+def test_guesstimate_of_a_tiny_exponential_delta_is_refused_by_the_candidates() -> None:
+    from dosefinding import guesstimate
+
+    delta = guesstimate("exponential", 299.9, 1e-200, max_dose=300)["delta"]
+    with pytest.raises(InputError, match=r"shapes\['exponential'\]: the guesstimate"):
+        Candidates([0, 5, 50, 300], {"exponential": delta})
+
+
+def test_logistic_gradient_is_finite_where_its_exponential_overflows() -> None:
+    # (ed50 - dose) / delta = 5e4 at dose 0: exp overflows, the curve is 0 and so is its gradient.
+    gradient = get_shape("logistic").gradient([0.0, 50.0, 300.0], [0.0, 1.0, 50.0, 1e-3])
+    np.testing.assert_array_equal(gradient[[0, 2], 2:], 0.0)
+    np.testing.assert_allclose(gradient[1], [1.0, 0.5, -250.0, 0.0])

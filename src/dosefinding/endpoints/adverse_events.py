@@ -142,15 +142,32 @@ def _coded(events: pd.DataFrame, column: str) -> pd.Series:
     values = events[column].astype("string").str.strip()
     blank = values.isna() | values.eq("")
     if blank.any():
+        subjects = events["USUBJID"][blank]
+        first = subjects.iloc[0]
         raise InputError(
-            f"adae: {column} is blank for subject {events['USUBJID'][blank].iloc[0]!r} "
-            f"({int(blank.sum())} events); code or fill it before tabulating"
+            f"adae: {column} is blank for subject {first!r} ({int((subjects == first).sum())} of their events; "
+            f"{int(blank.sum())} events of {subjects.nunique()} subjects in all); code or fill it before tabulating"
         )
     return values
 
 
-def _soc_pt_rows(data: SafetySet, soc: str, term: str) -> tuple[pd.DataFrame, pd.MultiIndex]:
-    """Events with coded ``_SOC``/``_PT`` columns, and the table rows in display order."""
+def soc_pt_rows(data: SafetySet, soc: str, term: str) -> tuple[pd.DataFrame, pd.MultiIndex]:
+    """The events of ``data`` with their coded SOC and PT (columns ``_SOC``, ``_PT``, stripped),
+    and the rows of a SOC/PT table in display order.
+
+    The rows are (:data:`ANY_EVENT`, ``""``), then each SOC as (SOC, ``""``) followed by its
+    PTs, SOCs and PTs in decreasing order of the total subject count, then by name. A blank
+    ``soc`` or ``term`` is an :class:`InputError` naming the subject.
+
+    Examples
+    --------
+    >>> adsl = pd.DataFrame({"USUBJID": ["a", "b"], "TRT01A": ["P", "D"], "SAFFL": ["Y", "Y"]})
+    >>> adae = pd.DataFrame({"USUBJID": ["a", "b"], "TRTEMFL": ["Y", "Y"], "AEBODSYS": ["SKIN", "SKIN"],
+    ...                      "AEDECOD": ["RASH", "ITCH"]})
+    >>> events, rows = soc_pt_rows(safety_set(adae, adsl, arms=["P", "D"]), "AEBODSYS", "AEDECOD")
+    >>> rows.tolist()
+    [('ANY EVENT', ''), ('SKIN', ''), ('SKIN', 'ITCH'), ('SKIN', 'RASH')]
+    """
     events = data.events.assign(_SOC=_coded(data.events, soc), _PT=_coded(data.events, term))
     soc_counts = count_subjects(events, ["_SOC"], data.arms)
     pt_counts = count_subjects(events, ["_SOC", "_PT"], data.arms)
@@ -164,8 +181,21 @@ def _soc_pt_rows(data: SafetySet, soc: str, term: str) -> tuple[pd.DataFrame, pd
     return events, pd.MultiIndex.from_tuples(rows, names=[soc, term])
 
 
-def _table_counts(events: pd.DataFrame, data: SafetySet, rows: pd.MultiIndex) -> pd.DataFrame:
-    """Subject counts on the ``rows`` of a SOC/PT table."""
+def soc_pt_counts(events: pd.DataFrame, data: SafetySet, rows: pd.MultiIndex) -> pd.DataFrame:
+    """Subjects with an event on each of the ``rows`` of a SOC/PT table, per arm and in total.
+
+    ``events`` and ``rows`` are those of :func:`soc_pt_rows`.
+
+    Examples
+    --------
+    >>> adsl = pd.DataFrame({"USUBJID": ["a", "b"], "TRT01A": ["P", "D"], "SAFFL": ["Y", "Y"]})
+    >>> adae = pd.DataFrame({"USUBJID": ["a", "b"], "TRTEMFL": ["Y", "Y"], "AEBODSYS": ["SKIN", "SKIN"],
+    ...                      "AEDECOD": ["RASH", "ITCH"]})
+    >>> data = safety_set(adae, adsl, arms=["P", "D"])
+    >>> events, rows = soc_pt_rows(data, "AEBODSYS", "AEDECOD")
+    >>> soc_pt_counts(events, data, rows)["Total"].tolist()
+    [2, 2, 1, 1]
+    """
     keys = ["_SOC", "_PT"]
     counts = pd.concat(
         [
@@ -247,8 +277,8 @@ def ae_incidence(
     [('SKIN', ''), ('SKIN', 'RASH')]
     """
     data = safety_set(adae, adsl, arm=arm, population=population, teae=teae, arms=arms)
-    events, rows = _soc_pt_rows(data, soc, term)
-    counts = _table_counts(events, data, rows)
+    events, rows = soc_pt_rows(data, soc, term)
+    counts = soc_pt_counts(events, data, rows)
     label = _label(teae)
     return _finish(f"Subjects with {label} by {soc} and {term}", counts, data, reference)
 
@@ -309,7 +339,7 @@ def ae_by_severity(
     data = safety_set(adae, adsl, arm=arm, population=population, teae=teae, arms=arms)
     if by not in data.events.columns:
         raise InputError(f"adae: missing column {by!r}")
-    events, rows = _soc_pt_rows(data, soc, term)
+    events, rows = soc_pt_rows(data, soc, term)
     raw = events[by]
     if pd.api.types.is_float_dtype(raw) and np.all(np.isnan(raw) | (raw == np.round(raw))):
         raw = raw.astype("Int64")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from dosefinding.endpoints.responders import _levels
+from dosefinding.endpoints.levels import column_levels
 from dosefinding.errors import InputError
 from dosefinding.validation import as_vector
 
@@ -101,7 +101,7 @@ def _prepare(
     for key in [arm, visit] + ([subject] if subject else []):
         if data[key].isna().any():
             raise InputError(f"{key}: {int(data[key].isna().sum())} row(s) have no value")
-    arm_levels = _levels(data[arm], arms, arm)
+    arm_levels = column_levels(data[arm], arms, arm)
     if visits is not None:
         present = list(pd.unique(data[visit]))
         unknown = [v for v in visits if v not in present]

@@ -52,6 +52,8 @@ __all__ = [
     "compare_responders",
     "difference_interval",
     "fisher_test",
+    "odds_ratio",
+    "odds_ratio_notes",
     "stratified_difference",
 ]
 
@@ -70,12 +72,15 @@ class ProportionTest:
     """Statistic and two-sided p-value of a test, one entry per comparison.
 
     The statistic is the chi-square statistic (chi-square and CMH tests) or, for
-    Fisher's test, the sample odds ratio ``x1 (n2 - x2) / ((n1 - x1) x2)`` (``inf`` when
-    the denominator is zero; R reports the conditional maximum likelihood estimate).
+    Fisher's test, the sample odds ratio ``x1 (n2 - x2) / ((n1 - x1) x2)`` (R reports the
+    conditional maximum likelihood estimate): ``inf`` when only the denominator is zero,
+    NaN when both are (a table with an empty row or column, whose odds ratio is
+    undefined). :attr:`notes` says which tables have such an odds ratio, and why.
     """
 
     statistic: FloatArray
     p_value: FloatArray
+    notes: tuple[str, ...] = ()
 
 
 def _counts(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike) -> tuple[FloatArray, ...]:
@@ -266,8 +271,52 @@ def fisher_test(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike) -> P
         pmf = stats.hypergeom.pmf(support, n_a + n_b, n_a, events)
         observed = stats.hypergeom.pmf(k, n_a + n_b, n_a, events)
         p_values[i] = min(1.0, float(np.sum(pmf[pmf <= observed * (1 + _FISHER_RELATIVE_TOL)])))
-    odds = np.divide(a1 * (m2 - a2), (m1 - a1) * a2, out=np.full(a1.size, np.inf), where=(m1 - a1) * a2 != 0)
-    return ProportionTest(statistic=odds, p_value=p_values)
+    odds = odds_ratio(a1, m1, a2, m2)
+    notes = tuple(f"table {i}: {why}" for i, why in enumerate(odds_ratio_notes(a1, m1, a2, m2)) if why)
+    return ProportionTest(statistic=odds, p_value=p_values, notes=notes)
+
+
+def odds_ratio(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike) -> FloatArray:
+    """Sample odds ratio ``x1 (n2 - x2) / ((n1 - x1) x2)`` of each 2 x 2 table.
+
+    ``inf`` where only the denominator is zero; NaN where the numerator is zero too: a
+    table with an empty row (an arm without patients) or column (no responders, or no
+    non-responders, in either arm) has no odds ratio. :func:`odds_ratio_notes` says why.
+
+    Examples
+    --------
+    >>> odds_ratio([3, 0, 2], [10, 10, 10], [1, 0, 0], [10, 10, 10]).tolist()
+    [3.857142857142857, nan, inf]
+    """
+    a1, m1, a2, m2 = (np.atleast_1d(v) for v in _counts(x1, n1, x2, n2))
+    numerator, denominator = a1 * (m2 - a2), (m1 - a1) * a2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator != 0, numerator / np.where(denominator != 0, denominator, 1.0),
+                        np.where(numerator != 0, np.inf, np.nan))
+
+
+def odds_ratio_notes(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike) -> list[str]:
+    """Why the :func:`odds_ratio` of each table is undefined or infinite (``""`` where it is finite).
+
+    Examples
+    --------
+    >>> odds_ratio_notes([3, 0, 2], [10, 10, 10], [1, 0, 0], [10, 10, 10])[1:]
+    ['undefined (0/0): no responders in either arm', 'infinite: a zero count under the ratio']
+    """
+    a1, m1, a2, m2 = (np.atleast_1d(v) for v in _counts(x1, n1, x2, n2))
+    notes = []
+    for k, n_a, k_b, n_b in zip(a1, m1, a2, m2, strict=True):
+        if n_a == 0 or n_b == 0:
+            notes.append("undefined (0/0): no patients in an arm")
+        elif k == k_b == 0:
+            notes.append("undefined (0/0): no responders in either arm")
+        elif k == n_a and k_b == n_b:
+            notes.append("undefined (0/0): no non-responders in either arm")
+        elif (n_a - k) * k_b == 0:
+            notes.append("infinite: a zero count under the ratio")
+        else:
+            notes.append("")
+    return notes
 
 
 def chisq_test(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike, correct: bool = True) -> ProportionTest:
@@ -327,9 +376,12 @@ class ResponderComparison:
     table
         One row per non-reference arm: ``percent`` and ``reference_percent`` (crude),
         ``difference``, ``lower``, ``upper`` (percentage points; for stratified methods
-        the common difference), ``statistic`` and ``p_value`` of the test.
+        the common difference), ``statistic`` and ``p_value`` of the test (for Fisher's
+        test the sample odds ratio, NaN where it is undefined).
     rates
         The responder table of all arms.
+    notes
+        Odds ratios that are undefined or infinite, and why.
     """
 
     table: pd.DataFrame
@@ -341,6 +393,7 @@ class ResponderComparison:
     weights: str | None
     correct: bool
     confidence_level: float
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """Responder table, then the differences laid out as SAS PROC FREQ's risk-difference table."""
@@ -362,6 +415,7 @@ class ResponderComparison:
             + (f", stratified by {self.strata}" if self.strata else ""),
             shown.to_string(),
         ]
+        lines.extend(f"Note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -431,6 +485,7 @@ def compare_responders(
     others = [a for a in arm_list if a != reference]
     ref_pos = arm_list.index(reference)
     pos = np.array([arm_list.index(a) for a in others])
+    notes: tuple[str, ...] = ()
     if strata is None:
         method = method or "newcombe"
         test = test or "fisher"
@@ -443,6 +498,9 @@ def compare_responders(
         counts = (r[pos], n[pos], np.full(pos.size, r[ref_pos]), np.full(pos.size, n[ref_pos]))
         d, lower, upper = difference_interval(*counts, method=method, confidence_level=level)
         result = fisher_test(*counts) if test == "fisher" else chisq_test(*counts, correct=correct)
+        if test == "fisher":
+            notes = tuple(f"odds ratio {a!r} vs {reference!r}: {why}"
+                          for a, why in zip(others, odds_ratio_notes(*counts), strict=True) if why)
     else:
         method = method or "mn"
         test = test or "cmh"
@@ -476,5 +534,5 @@ def compare_responders(
     return ResponderComparison(
         table=table, rates=rates, reference=reference, method=method, test=test, strata=strata,
         weights=weights if strata is not None and method == "mn" else None, correct=correct,
-        confidence_level=level,
+        confidence_level=level, notes=notes,
     )

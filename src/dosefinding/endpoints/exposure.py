@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dosefinding.endpoints.adverse_events import ANY_EVENT, _soc_pt_rows, _table_counts
+from dosefinding.endpoints.adverse_events import ANY_EVENT, soc_pt_counts, soc_pt_rows
 from dosefinding.endpoints.safety import TOTAL, as_days, safety_set
 from dosefinding.errors import InputError
 from dosefinding.validation import as_probability
@@ -155,8 +155,8 @@ def exposure_adjusted_rates(
             f"adsl: TRTSDT/TRTEDT missing or TRTEDT before TRTSDT for subject "
             f"{subjects['USUBJID'][bad].iloc[0]!r} ({int(bad.sum())} subjects)"
         )
-    events, rows = _soc_pt_rows(data, soc, term)
-    counts = _table_counts(events, data, rows)
+    events, rows = soc_pt_rows(data, soc, term)
+    counts = soc_pt_counts(events, data, rows)
 
     arm_days = pd.Series(days, index=subjects["ARM"]).groupby(level=0).sum().reindex(list(data.arms), fill_value=0.0)
     arm_days[TOTAL] = days.sum()

@@ -18,6 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from dosefinding.endpoints.levels import column_levels
 from dosefinding.errors import InputError
 from dosefinding.validation import as_probability
 
@@ -131,12 +132,12 @@ def arm_counts(
     if data[arm].isna().any():
         raise InputError(f"{arm}: {int(data[arm].isna().sum())} row(s) have no arm")
     y = as_responder(data[response], response)
-    arm_levels = _levels(data[arm], arms, arm)
+    arm_levels = column_levels(data[arm], arms, arm)
     arm_index = pd.Categorical(data[arm], categories=arm_levels).codes
     if strata is not None:
         if data[strata].isna().any():
             raise InputError(f"{strata}: {int(data[strata].isna().sum())} row(s) have no stratum")
-        stratum_levels = _levels(data[strata], None, strata)
+        stratum_levels = column_levels(data[strata], None, strata)
         stratum_index = pd.Categorical(data[strata], categories=stratum_levels).codes
     else:
         stratum_levels, stratum_index = None, np.zeros(len(data), dtype=np.int64)
@@ -153,18 +154,6 @@ def arm_counts(
     r = np.bincount(cell[analysed & (y == 1)], minlength=size).reshape(shape)
     n_missing = np.bincount(arm_index[keep & is_missing], minlength=shape[0])
     return ArmCounts(list(arm_levels), stratum_levels, r, n, n_missing)
-
-
-def _levels(column: pd.Series, given: list[object] | None, name: str) -> list[object]:
-    present = list(pd.unique(column.dropna()))
-    if given is not None:
-        unknown = [a for a in given if a not in present]
-        if unknown:
-            raise InputError(f"{name}: value(s) {unknown} not found; values are {present}")
-        return list(given)
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        return [c for c in column.cat.categories if c in present]
-    return sorted(present, key=lambda v: (str(type(v)), v))
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ shape fitted to every draw by generalised least squares (as :func:`fit_dose_resp
 fits estimates); per draw the shape with the smallest gAIC; quantiles over the draws of
 that shape's curve and target dose.
 
-The fits of all draws run at once: the profiled objective is matrix algebra over a batch
-of responses, so the starting grid, Brent's method (one nonlinear parameter) and the
-bounded Levenberg-Marquardt search (two) step every draw together, each draw taking the
-path that its fit alone would take.
+The fits of all draws run at once (:func:`~dosefinding.mod.least_squares.fit_least_squares`
+on the batch of draws): the profiled objective is matrix algebra over a batch of responses,
+so the starting grid, Brent's method (one nonlinear parameter) and the bounded Newton
+search (two) step every draw together, each draw taking the path that its fit alone would take.
 """
 
 from __future__ import annotations
@@ -21,14 +21,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
-from dosefinding.mod.fit import (
-    PredictionKind,
-    _check_bounds,
-    _check_dose_count,
-    _check_grid_points,
-    _prepare_estimates,
-    _search,
-)
+from dosefinding.mod.fit import PredictionKind
+from dosefinding.mod.least_squares import check_bounds, check_dose_count, estimates_problem, fit_least_squares
 from dosefinding.mod.target_doses import DoseKind, check_delta, curve_target_dose
 from dosefinding.shapes.library import get_shape
 from dosefinding.validation import as_generator, as_probability
@@ -238,11 +232,12 @@ def model_average(
         raise InputError(f"target_kind: must be 'continuous' or 'discrete', got {target_kind!r}")
     bounds_by_shape = _check_bounds_mapping(bounds, names)
     problems = {
-        name: _prepare_estimates(get_shape(name), doses, estimates, cov, placebo_adjusted, scal, off).problem
+        name: estimates_problem(get_shape(name), doses, estimates, cov, placebo_adjusted=placebo_adjusted,
+                                scal=scal, off=off)
         for name in names
     }
     first = problems[names[0]]
-    covariance = np.asarray(cov, dtype=float)  # checked by _prepare_estimates
+    covariance = np.asarray(cov, dtype=float)  # checked by estimates_problem
     sampled = _draws(draws, n_draws, first.y, covariance, seed)
     design_doses = first.dose
     with_placebo = np.concatenate([[0.0], design_doses]) if placebo_adjusted else design_doses
@@ -251,17 +246,12 @@ def model_average(
     gaic, parameters, converged, constants, warnings = {}, {}, {}, {}, []
     for name, problem in problems.items():
         model = get_shape(name)
-        _check_dose_count(model, design_doses, placebo_adjusted)
-        box = _check_bounds(bounds_by_shape.get(name), model, float(design_doses[-1]))
-        batch = replace(problem, y=sampled)
-        if box is None:
-            theta, found = np.empty((sampled.shape[0], 0)), np.ones(sampled.shape[0], dtype=bool)
-        else:
-            theta, found = _search(batch, box, _check_grid_points(grid_points, box.shape[0]))
-        coefficients, residual = batch.solve(theta)
-        dr = batch.dose_response_parameters(coefficients, theta)
+        check_dose_count(model, design_doses, placebo_adjusted)
+        box = check_bounds(bounds_by_shape.get(name), model, float(design_doses[-1]))
+        fit = fit_least_squares(replace(problem, y=sampled), box, grid_points)
+        dr, found = fit.parameters, fit.converged
         n_params = dr.shape[1] - int(placebo_adjusted)
-        gaic[name] = np.sum(residual * residual, axis=1) + 2 * n_params
+        gaic[name] = fit.objective + 2 * n_params
         names_of = list(model.parameter_names(problem.constant))[int(placebo_adjusted) :]
         parameters[name] = pd.DataFrame(dr[:, int(placebo_adjusted) :], columns=names_of).rename_axis("draw")
         converged[name] = found

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 from scipy import stats
 
@@ -20,6 +19,10 @@ from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.validation import as_probability
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["MCPModResult", "mcpmod"]
 
@@ -122,6 +125,8 @@ class MCPModResult:
         if self.selection is None:
             raise InputError("no candidate shape is significant: there is no dose-response curve to plot")
         if ax is None:
+            from matplotlib.figure import Figure
+
             figure = Figure(figsize=(6.0, 4.5))
             axes = figure.subplots()
         else:

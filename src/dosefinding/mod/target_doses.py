@@ -156,7 +156,7 @@ def curve_target_dose(
         if not reached.any():
             return _with(estimate, note=f"no dose of {_doses_text(design)} reaches an effect of {delta:g}")
         return _with(estimate, dose=float(design[np.argmax(reached)]))
-    dose, note = _continuous_target_dose(model, pars, size, constant_value)
+    dose, note = _continuous_target_dose(model, pars, size, constant_value, decreasing=target_direction == "decreasing")
     if np.isnan(dose):
         return _with(estimate, note=note.format(delta=f"{delta:g}"))
     if dose > design[-1]:
@@ -264,26 +264,32 @@ def _doses_text(doses: FloatArray) -> str:
 
 
 def _continuous_target_dose(
-    model: Shape, pars: FloatArray, delta: float, constant: float | FloatArray | None
+    model: Shape, pars: FloatArray, delta: float, constant: float | FloatArray | None, decreasing: bool = False
 ) -> tuple[float, str]:
     """The dose where an increasing curve's effect reaches ``delta > 0`` (R's calcTD), or NaN and why.
 
-    The reason may hold ``{delta}`` for the caller to fill in with the signed target.
+    ``decreasing``: the curve was mirrored (``pars`` negated) for a decreasing target, so the
+    reason states its effects negated back, as the curve has them. The reason may hold
+    ``{delta}`` for the caller to fill in with the signed target.
     """
     linear, nonlinear = model.split(pars)
     name = model.name
-    never = "the {shape} curve's effect never reaches {{delta}}: its {what} is {value:.4g}"
+    sign, largest = (-1.0, "most negative effect") if decreasing else (1.0, "largest effect")
+
+    def never(what: str, value: float) -> str:
+        return f"the {name} curve's effect never reaches {{delta}}: its {what} is {sign * value + 0.0:.4g}"  # no -0
+
     if name == "linint":
         nodes = np.asarray(constant, dtype=float)
         reached = linear >= linear[0] + delta
         if not reached.any():
-            return np.nan, never.format(shape=name, what="largest effect", value=np.max(linear - linear[0]))
+            return np.nan, never(largest, np.max(linear - linear[0]))
         j = int(np.argmax(reached))
         step = (linear[0] + delta - linear[j - 1]) / (linear[j] - linear[j - 1])
         return float(nodes[j - 1] + step * (nodes[j] - nodes[j - 1])), ""
     slope = linear[1]
     if name in ("linear", "linlog", "exponential") and slope <= 0:
-        return np.nan, never.format(shape=name, what="slope parameter", value=slope)
+        return np.nan, never("slope parameter", slope)
     if name == "linear":
         return delta / slope, ""
     if name == "linlog":
@@ -294,7 +300,8 @@ def _continuous_target_dose(
         b1, b2 = linear[1], linear[2]
         discriminant = 4 * b2 * delta + b1 * b1
         if discriminant < 0:
-            return np.nan, never.format(shape=name, what="largest effect", value=-b1 * b1 / (4 * b2))
+            # b2 < 0: the largest effect over doses >= 0 is at the vertex, or at placebo if the vertex is negative.
+            return np.nan, never(largest, -b1 * b1 / (4 * b2) if b1 > 0 else 0.0)
         roots = np.array([-(np.sqrt(discriminant) + b1), np.sqrt(discriminant) - b1]) / (2 * b2)
         if not np.any(roots > 0):
             return np.nan, "the quadratic curve reaches {delta} only at negative doses"
@@ -303,12 +310,11 @@ def _continuous_target_dose(
         ed50, scale = nonlinear
         at_zero = 1.0 / (1.0 + np.exp(ed50 / scale))
         if delta > slope * (1 - at_zero):
-            return np.nan, never.format(shape=name, what="asymptotic effect", value=slope * (1 - at_zero))
+            return np.nan, never("asymptotic effect", slope * (1 - at_zero))
         level = at_zero + delta / slope
         return float(ed50 + scale * np.log(level / (1.0 - level))), ""
     if delta > slope or (delta == slope and name != "betamod"):
-        what = "maximum effect" if name == "betamod" else "asymptotic effect"
-        return np.nan, never.format(shape=name, what=what, value=slope)
+        return np.nan, never("maximum effect" if name == "betamod" else "asymptotic effect", slope)
     if name in ("emax", "sigemax"):
         ed50 = nonlinear[0]
         hill = nonlinear[1] if name == "sigemax" else 1.0
@@ -334,15 +340,18 @@ def _continuous_effective_dose(
         off = float(constant)  # type: ignore[arg-type]
         return off * np.expm1(p * np.log1p(max_dose / off))
     if name == "exponential":
-        delta = nonlinear[0]
-        return float(delta * np.log1p(p * np.expm1(max_dose / delta)))
+        # delta log1p(p expm1(D / delta)), in logs: expm1 overflows for D / delta > 709.
+        delta, scaled = nonlinear[0], max_dose / nonlinear[0]
+        return float(delta * np.logaddexp(0.0, np.log(p) + scaled + np.log(-np.expm1(-scaled))))
     if name == "emax":
         ed50 = nonlinear[0]
         return float(p * ed50 * max_dose / ((1 - p) * max_dose + ed50))
     if name == "sigemax":
+        # ed50 (p r / ((1 - p) r + 1))^(1/h) with r = (D / ed50)^h, in logs: r overflows for steep curves.
         ed50, hill = nonlinear
-        ratio = (max_dose / ed50) ** hill
-        return float(ed50 * (p * ratio / ((1 - p) * ratio + 1)) ** (1.0 / hill))
+        log_ratio = hill * np.log(max_dose / ed50)
+        log_fraction = np.log(p) + log_ratio - np.logaddexp(np.log1p(-p) + log_ratio, 0.0)
+        return float(ed50 * np.exp(log_fraction / hill))
     if name == "logistic":
         ed50, scale = nonlinear
         at_zero, at_max = 1.0 / (1.0 + np.exp((ed50 - np.array([0.0, max_dose])) / scale))

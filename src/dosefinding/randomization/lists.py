@@ -72,7 +72,14 @@ def stratum_labels(strata: Mapping[str, Sequence[str]] | None) -> list[tuple[str
     return out
 
 
-def _as_ratio(ratio: Sequence[int] | None, n_arms: int) -> NDArray[np.int64]:
+def as_ratio(ratio: Sequence[int] | None, n_arms: int) -> NDArray[np.int64]:
+    """An allocation ratio, one positive integer per arm (default 1:1:...), reduced to lowest terms.
+
+    Examples
+    --------
+    >>> as_ratio([2, 4, 4], 3).tolist()
+    [1, 2, 2]
+    """
     if ratio is None:
         return np.ones(n_arms, dtype=np.int64)
     values = np.asarray(ratio)
@@ -84,7 +91,14 @@ def _as_ratio(ratio: Sequence[int] | None, n_arms: int) -> NDArray[np.int64]:
     return values // np.gcd.reduce(values)
 
 
-def _as_arms(arms: Sequence[str]) -> tuple[str, ...]:
+def as_arms(arms: Sequence[str]) -> tuple[str, ...]:
+    """At least two distinct, non-empty arm names.
+
+    Examples
+    --------
+    >>> as_arms(["Placebo", "300 mg"])
+    ('Placebo', '300 mg')
+    """
     if isinstance(arms, str) or len(arms) < 2:
         raise InputError(f"arms: need at least two arm names, got {arms!r}")
     names = tuple(str(a) for a in arms)
@@ -227,8 +241,8 @@ def permuted_block_list(
     ...                                   strata={"ESSDAI": [">=10", "<10"]}, seed=2201).digest
     True
     """
-    names = _as_arms(arms)
-    r = _as_ratio(ratio, len(names))
+    names = as_arms(arms)
+    r = as_ratio(ratio, len(names))
     multiples = _as_multiples(block_multiples)
     if isinstance(n_per_stratum, bool) or not isinstance(n_per_stratum, (int, np.integer)) or n_per_stratum < 1:
         raise InputError(f"n_per_stratum: must be a positive integer, got {n_per_stratum!r}")
@@ -337,7 +351,7 @@ def simulate_block_sequences(
     >>> bool((seqs[:, :4].sum(axis=1) == 2).all())
     True
     """
-    r = _as_ratio(ratio, len(ratio))
+    r = as_ratio(ratio, len(ratio))
     arm, _, _ = _permuted_blocks(as_generator(seed), int(n_sequences), int(length), r, _as_multiples(block_multiples))
     return arm[:, :length]
 

@@ -24,7 +24,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
-from dosefinding.randomization.lists import _as_arms, _as_ratio
+from dosefinding.randomization.lists import as_arms, as_ratio
 
 __all__ = ["Minimisation", "MinimisationResult", "minimisation_arm", "minimisation_uniforms", "minimise"]
 
@@ -105,8 +105,8 @@ class Minimisation:
     measure: Measure = "range"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "arms", _as_arms(self.arms))
-        object.__setattr__(self, "ratio", tuple(_as_ratio(self.ratio, len(self.arms)).tolist()))
+        object.__setattr__(self, "arms", as_arms(self.arms))
+        object.__setattr__(self, "ratio", tuple(as_ratio(self.ratio, len(self.arms)).tolist()))
         if not self.factors:
             raise InputError("factors: minimisation needs at least one factor")
         object.__setattr__(self, "factors", {str(f): tuple(str(v) for v in lv) for f, lv in self.factors.items()})

@@ -1,35 +1,40 @@
 """Report: clinical tables, figures, the self-contained HTML report, RTF tables and results.json."""
 
-from dosefinding.report.baseline import baseline_table, describe
-from dosefinding.report.clinical import comparison_table, counts_table, mcpmod_table
-from dosefinding.report.figures import (
-    arm_colours,
-    dose_response,
-    dose_response_data,
-    embed,
-    figure_bytes,
-    over_time,
-    patient_flow,
-    point_range,
-    responder_bars,
-    save_figure,
-    stacked_shares,
-)
-from dosefinding.report.html import Report, ReportFiles, table_html
-from dosefinding.report.results_json import load_schema, mcpmod_results, results_document, validate_results
-from dosefinding.report.rtf import rtf_escape, table_rtf, write_rtf
-from dosefinding.report.table import (
-    SYNTHETIC_LABEL,
-    Column,
-    Row,
-    Table,
-    format_estimate_ci,
-    format_mean_sd,
-    format_median_iqr,
-    format_n_percent,
-    format_number,
-    format_p_value,
-)
+from typing import TYPE_CHECKING
+
+from dosefinding.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dosefinding.report.baseline import baseline_table, describe
+    from dosefinding.report.clinical import comparison_table, counts_table, mcpmod_table
+    from dosefinding.report.figures import (
+        arm_colours,
+        dose_response,
+        dose_response_data,
+        embed,
+        figure_bytes,
+        over_time,
+        patient_flow,
+        point_range,
+        responder_bars,
+        save_figure,
+        stacked_shares,
+    )
+    from dosefinding.report.html import Report, ReportFiles, table_html
+    from dosefinding.report.results_json import load_schema, mcpmod_results, results_document, validate_results
+    from dosefinding.report.rtf import rtf_escape, table_rtf, write_rtf
+    from dosefinding.report.table import (
+        SYNTHETIC_LABEL,
+        Column,
+        Row,
+        Table,
+        format_estimate_ci,
+        format_mean_sd,
+        format_median_iqr,
+        format_n_percent,
+        format_number,
+        format_p_value,
+    )
 
 __all__ = [
     "SYNTHETIC_LABEL",
@@ -69,3 +74,6 @@ __all__ = [
     "validate_results",
     "write_rtf",
 ]
+
+if not TYPE_CHECKING:  # type checkers see the imports above; at run time they are lazy
+    __getattr__, __dir__ = lazy_exports(__name__)

@@ -2,7 +2,7 @@
 
 No pyplot and no display: each helper draws on a new :class:`~matplotlib.figure.Figure`
 (or on the ``ax`` given) and returns the figure, which renders with the Agg canvas
-wherever it is saved. Arms keep one colour across figures (placebo grey, active doses
+wherever it is saved. matplotlib is imported by the helpers that draw, not with the module. Arms keep one colour across figures (placebo grey, active doses
 from light to dark blue in the order given). The dose-response figure is
 :meth:`dosefinding.mod.MCPModResult.plot`, called by :func:`dose_response`.
 """
@@ -17,17 +17,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.text import Text
 
 from dosefinding.errors import InputError
 from dosefinding.report.table import check_id
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
     from dosefinding.mod.mcpmod import MCPModResult
 
 __all__ = [
@@ -58,6 +58,8 @@ def arm_colours(arms: Sequence[str]) -> dict[str, str]:
     >>> arm_colours(["Placebo", "5 mg", "300 mg"])
     {'Placebo': '#7f7f7f', '5 mg': '#6aaed6', '300 mg': '#08306b'}
     """
+    import matplotlib
+
     arms = [str(a) for a in arms]
     if not arms:
         return {}
@@ -70,6 +72,8 @@ def arm_colours(arms: Sequence[str]) -> dict[str, str]:
 def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax  # type: ignore[return-value]
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=size, layout="constrained")
     return figure, figure.subplots()
 
@@ -315,6 +319,8 @@ def stacked_shares(
     totals = shares.sum(axis=1)
     if np.any(shares < 0) or np.any(np.abs(totals - 100.0) > 0.5):
         raise InputError(f"frame: each row must be non-negative percentages summing to 100, row sums {totals.tolist()}")
+    import matplotlib
+
     figure, axes = _axes(ax, (1.4 * len(frame) + 2.8, 4.5))
     cats = [str(c) for c in frame.columns]
     palette = list(colours) if colours is not None else [matplotlib.colors.to_hex(c) for c in
@@ -353,6 +359,8 @@ def _box(axes: Axes, x: float, y: float, text: str) -> Text:
 
 def _arrow(axes: Axes, start: Text | tuple[float, float], end: Text) -> None:
     """An arrow from a box (or a point in axes fraction) to a box, clipped at the boxes' edges."""
+    from matplotlib.text import Text
+
     props = {"arrowstyle": "-|>", "color": "black", "linewidth": 0.8, "shrinkA": 0, "shrinkB": 0,
              "patchB": end.get_bbox_patch()}
     if isinstance(start, Text):
@@ -411,6 +419,8 @@ def patient_flow(
         raise InputError(f"screened: {screened} is not randomised ({randomised}, the sum of the first column of arms) "
                          f"plus excluded ({not_randomised})")
     n_arms, n_stages = counts.shape
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(max(7.0, 2.3 * n_arms), 3.2 + 1.1 * n_stages))
     axes = figure.add_axes((0.02, 0.02, 0.96, 0.9 if title else 0.96))
     axes.set_axis_off()
@@ -448,10 +458,14 @@ def figure_bytes(figure: Figure, format: FigureFormat = "png") -> bytes:
 
     Examples
     --------
+    >>> from matplotlib.figure import Figure
     >>> figure = Figure(figsize=(2, 2)); _ = figure.subplots().plot([0, 1])
     >>> figure_bytes(figure, "svg") == figure_bytes(figure, "svg")
     True
     """
+    import matplotlib
+    from matplotlib.figure import Figure
+
     if not isinstance(figure, Figure):
         raise InputError(f"figure: must be a matplotlib Figure, got {type(figure).__name__}")
     if format not in ("png", "svg"):
@@ -469,6 +483,7 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     Examples
     --------
     >>> import tempfile
+    >>> from matplotlib.figure import Figure
     >>> figure = Figure(figsize=(2, 2)); _ = figure.subplots().plot([0, 1])
     >>> save_figure(figure, Path(tempfile.mkdtemp()) / "figure-1.svg").read_bytes()[:5]
     b'<?xml'
@@ -501,6 +516,7 @@ def embed(figure: Figure | bytes, *, id: str, caption: str = "", format: FigureF
 
     Examples
     --------
+    >>> from matplotlib.figure import Figure
     >>> figure = Figure(figsize=(2, 2)); _ = figure.subplots().plot([0, 1])
     >>> embed(figure, id="figure-9", caption="A <line>").splitlines()[0]
     '<figure class="df-figure" id="figure-9">'

@@ -14,14 +14,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from dosefinding.errors import InputError
 from dosefinding.report.figures import FigureFormat, figure_bytes, image_html
 from dosefinding.report.table import SYNTHETIC_LABEL, JSONValue, Table, check_id, json_value
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["FigureBlock", "Paragraph", "Report", "ReportFiles", "Section", "table_html"]
 
@@ -342,6 +344,7 @@ class Report:
         Examples
         --------
         >>> import tempfile
+        >>> from matplotlib.figure import Figure
         >>> figure = Figure(figsize=(3, 2)); _ = figure.subplots().plot([0, 1])
         >>> report = Report(title="A2201", study="A2201", synthetic=True).figure(figure, id="figure-1", caption="Line")
         >>> files = report.write(tempfile.mkdtemp())

@@ -136,7 +136,9 @@ class Candidates:
             seen[shape.name] = seen.get(shape.name, 0) + 1
             label = shape.name + (str(seen[shape.name]) if counts[shape.name] > 1 else "")
             constant = _constant_for(shape, d, scal_value, off_value)
-            params = _full_parameters(shape, d, guess, placebo[i], effect[i], constant)
+            with np.errstate(all="ignore"):
+                params = _full_parameters(shape, d, guess, placebo[i], effect[i], constant)
+            _check_computable(shape, d, guess, params, placebo[i], effect[i], constant)
             models.append(
                 CandidateModel(
                     label=label,
@@ -265,3 +267,45 @@ def _full_parameters(
     curve = shape.basis(np.array([0.0, doses[-1]]), guess, constant)[:, 1]
     scale = effect / (curve[1] - curve[0])
     return np.array([placebo - scale * curve[0], scale, *guess])
+
+
+def _check_computable(
+    shape: Shape,
+    doses: NDArray[np.float64],
+    guess: NDArray[np.float64],
+    parameters: NDArray[np.float64],
+    placebo: float,
+    effect: float,
+    constant: float | NDArray[np.float64] | None,
+) -> None:
+    """Refuse a guesstimate whose model floating point cannot compute: parameters or means that
+    are not finite, or an effect at the reference dose that is not ``effect`` (a curve so steep
+    or flat that its scale factor overflows or underflows)."""
+    reference = _reference_dose(shape, doses, guess, constant)
+    with np.errstate(all="ignore"):
+        means = shape.response(doses, parameters, constant)
+        at = shape.response(np.array([0.0, reference]), parameters, constant)
+    reached = at[1] - at[0]
+    if np.all(np.isfinite(parameters)) and np.all(np.isfinite(means)) and abs(reached - effect) <= 1e-8 * abs(effect):
+        return
+    value = f"{guess[0]:g}" if guess.size == 1 else "(" + ", ".join(f"{g:g}" for g in guess) + ")"
+    why = f"its effect at dose {reference:g} comes out as {reached:.3g} instead of {effect:g}"
+    if shape.nonlinear_parameters and shape.name != "betamod":
+        with np.errstate(all="ignore"):
+            curve = shape.curve(np.array([0.0, reference]), guess, constant)
+        why += f" (the shape's curve goes from {curve[0]:.3g} at dose 0 to {curve[1]:.3g} at dose {reference:g})"
+    raise InputError(f"shapes[{shape.name!r}]: the guesstimate {value} cannot be computed in floating point "
+                     f"with doses up to {doses[-1]:g}: {why}")
+
+
+def _reference_dose(
+    shape: Shape, doses: NDArray[np.float64], guess: NDArray[np.float64], constant: float | NDArray[np.float64] | None
+) -> float:
+    """The dose where the model has ``max_effect`` (see :class:`Candidates`)."""
+    if shape.name == "quadratic":
+        return float(-1.0 / (2.0 * guess[0]))
+    if shape.name == "betamod":
+        return float(constant) * float(guess[0] / (guess[0] + guess[1]))  # type: ignore[arg-type]
+    if shape.name == "linint":
+        return float(doses[1 + np.argmax(np.abs(guess))])
+    return float(doses[-1])

@@ -256,12 +256,11 @@ def _exponential_grad(d: FloatArray, _curve: FloatArray, e1: FloatArray, delta: 
     return (-np.exp(d / delta) * d * e1 / delta**2)[..., None]
 
 
-def _logistic_grad(d: FloatArray, _curve: FloatArray, emax: FloatArray, ed50: FloatArray, delta: FloatArray, _: None) -> FloatArray:
-    den = 1.0 + np.exp((ed50 - d) / delta)
-    return _stack(
-        -emax * (den - 1.0) / (delta * den**2),
-        emax * (den - 1.0) * (ed50 - d) / (delta**2 * den**2),
-    )
+def _logistic_grad(d: FloatArray, g: FloatArray, emax: FloatArray, ed50: FloatArray, delta: FloatArray, _: None) -> FloatArray:
+    # From the curve g = 1 / (1 + exp((ed50 - d) / delta)), whose derivative in its exponent is
+    # -g (1 - g): finite where the exponential overflows (g is then 0).
+    slope = emax * g * (1.0 - g) / delta
+    return _stack(-slope, slope * (ed50 - d) / delta)
 
 
 def _betamod_grad(

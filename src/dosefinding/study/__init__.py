@@ -1,32 +1,37 @@
 """Study: trial specs (TOML), the virtual trial, the analysis of ADaM data from a spec, simulation-based power."""
 
-from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
-from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
-from dosefinding.study.power import PowerResult, simulate_power
-from dosefinding.study.simulate import (
-    REQUIRED_COLUMNS,
-    EndpointMatrix,
-    VirtualTrial,
-    baseline_mean,
-    simulate_endpoint_matrix,
-    simulate_trial,
-)
-from dosefinding.study.spec import (
-    AdverseEvent,
-    Arm,
-    Baseline,
-    Demographics,
-    Dropout,
-    Endpoint,
-    PKModel,
-    ResponseClasses,
-    Safety,
-    Stratification,
-    TrialSpec,
-    load_spec,
-    parse_spec,
-    preset_path,
-)
+from typing import TYPE_CHECKING
+
+from dosefinding.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
+    from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
+    from dosefinding.study.power import PowerResult, simulate_power
+    from dosefinding.study.simulate import (
+        REQUIRED_COLUMNS,
+        EndpointMatrix,
+        VirtualTrial,
+        baseline_mean,
+        simulate_endpoint_matrix,
+        simulate_trial,
+    )
+    from dosefinding.study.spec import (
+        AdverseEvent,
+        Arm,
+        Baseline,
+        Demographics,
+        Dropout,
+        Endpoint,
+        PKModel,
+        ResponseClasses,
+        Safety,
+        Stratification,
+        TrialSpec,
+        load_spec,
+        parse_spec,
+        preset_path,
+    )
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -57,3 +62,6 @@ __all__ = [
     "simulate_power",
     "simulate_trial",
 ]
+
+if not TYPE_CHECKING:  # type checkers see the imports above; at run time they are lazy
+    __getattr__, __dir__ = lazy_exports(__name__)

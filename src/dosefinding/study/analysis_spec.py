@@ -100,7 +100,7 @@ from typing import Any, Literal
 from dosefinding.errors import InputError
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.fit import DF_METHODS
-from dosefinding.study.spec import _Table
+from dosefinding.study.toml_table import TomlTable
 
 __all__ = [
     "AnalysisSpec",
@@ -287,22 +287,22 @@ class AnalysisSpec:
     text: str = field(default="", repr=False)
 
 
-def _strings(t: _Table, name: str, default: Any) -> tuple[str, ...]:
+def _strings(t: TomlTable, name: str, default: Any) -> tuple[str, ...]:
     value = t.raw(name, default)
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise InputError(f"{t.key(name)}: must be a list of column names, got {value!r}")
     return tuple(value)
 
 
-def _visit(t: _Table, name: str, default: Any = None) -> float:
+def _visit(t: TomlTable, name: str, default: Any = None) -> float:
     return t.number(name, default) if default is not None or t.has(name) else t.number(name)
 
 
-def _optional_visits(t: _Table) -> tuple[float, ...] | None:
+def _optional_visits(t: TomlTable) -> tuple[float, ...] | None:
     return t.numbers("visits") if t.has("visits") else None
 
 
-def _filters(t: _Table, name: str) -> MappingProxyType[str, tuple[Any, ...]]:
+def _filters(t: TomlTable, name: str) -> MappingProxyType[str, tuple[Any, ...]]:
     table = t.table(name, {})
     assert table is not None
     out = {}
@@ -316,7 +316,7 @@ def _filters(t: _Table, name: str) -> MappingProxyType[str, tuple[Any, ...]]:
     return MappingProxyType(out)
 
 
-def _population(t: _Table, populations: Mapping[str, str], default: str) -> str:
+def _population(t: TomlTable, populations: Mapping[str, str], default: str) -> str:
     name = t.text("population", default)
     if name not in populations:
         raise InputError(f"{t.key('population')}: {name!r} is not defined in [populations] "
@@ -324,14 +324,14 @@ def _population(t: _Table, populations: Mapping[str, str], default: str) -> str:
     return name
 
 
-def _endpoint_ref(t: _Table, endpoints: Mapping[str, EndpointSpec]) -> str:
+def _endpoint_ref(t: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> str:
     name = t.text("endpoint")
     if name not in endpoints:
         raise InputError(f"{t.key('endpoint')}: unknown endpoint {name!r} (endpoints: {', '.join(endpoints)})")
     return name
 
 
-def _data(root: _Table, base: Path) -> MappingProxyType[str, Path]:
+def _data(root: TomlTable, base: Path) -> MappingProxyType[str, Path]:
     t = root.table("data")
     assert t is not None
     files = {}
@@ -343,14 +343,14 @@ def _data(root: _Table, base: Path) -> MappingProxyType[str, Path]:
     return MappingProxyType(files)
 
 
-def _dataset(t: _Table, data: Mapping[str, Path], default: Any = None) -> str:
+def _dataset(t: TomlTable, data: Mapping[str, Path], default: Any = None) -> str:
     name = t.text("dataset") if default is None else t.text("dataset", default)
     if name.lower() not in data:
         raise InputError(f"{t.key('dataset')}: {name!r} is not a dataset of [data] ({', '.join(data)})")
     return name.lower()
 
 
-def _arms(root: _Table) -> ArmMap:
+def _arms(root: TomlTable) -> ArmMap:
     t = root.table("arms")
     assert t is not None
     variable = t.text("variable", "TRT01P")
@@ -369,7 +369,7 @@ def _arms(root: _Table) -> ArmMap:
 
 
 def _endpoint(name: str, value: object, data: Mapping[str, Path], populations: Mapping[str, str]) -> EndpointSpec:
-    t = _Table(value, f"endpoints.{name}")
+    t = TomlTable(value, f"endpoints.{name}")
     out = EndpointSpec(
         name=name,
         dataset=_dataset(t, data),
@@ -398,7 +398,7 @@ def _endpoint(name: str, value: object, data: Mapping[str, Path], populations: M
     return out
 
 
-def _candidates(t: _Table) -> MappingProxyType[str, Any]:
+def _candidates(t: TomlTable) -> MappingProxyType[str, Any]:
     table = t.table("candidates")
     assert table is not None
     shapes = {}
@@ -415,7 +415,7 @@ def _candidates(t: _Table) -> MappingProxyType[str, Any]:
     return MappingProxyType(shapes)
 
 
-def _primary(root: _Table, endpoints: Mapping[str, EndpointSpec]) -> PrimarySpec | None:
+def _primary(root: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> PrimarySpec | None:
     t = root.table("primary", None)
     if t is None:
         return None
@@ -443,7 +443,7 @@ def _primary(root: _Table, endpoints: Mapping[str, EndpointSpec]) -> PrimarySpec
     return out
 
 
-def _criterion(t: _Table) -> tuple[str, str, float]:
+def _criterion(t: TomlTable) -> tuple[str, str, float]:
     text = t.text("criterion")
     match = _CRITERION.match(text)
     if match is None:
@@ -452,13 +452,13 @@ def _criterion(t: _Table) -> tuple[str, str, float]:
     return match.group(1), match.group(2), float(match.group(3))
 
 
-def _responders(root: _Table, endpoints: Mapping[str, EndpointSpec]) -> tuple[ResponderSpec, ...]:
+def _responders(root: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> tuple[ResponderSpec, ...]:
     value = root.raw("responders", [])
     if not isinstance(value, list):
         raise InputError("responders: must be an array of tables ([[responders]])")
     out = []
     for i, item in enumerate(value):
-        t = _Table(item, f"responders[{i}]")
+        t = TomlTable(item, f"responders[{i}]")
         endpoint = _endpoint_ref(t, endpoints)
         if t.has("criterion") == t.has("flag"):
             raise InputError(f"responders[{i}]: give either criterion (e.g. 'CHG <= -3') or flag (e.g. 'CRIT1FL')")
@@ -475,13 +475,13 @@ def _responders(root: _Table, endpoints: Mapping[str, EndpointSpec]) -> tuple[Re
     return tuple(out)
 
 
-def _categories(root: _Table, endpoints: Mapping[str, EndpointSpec]) -> tuple[CategorySpec, ...]:
+def _categories(root: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> tuple[CategorySpec, ...]:
     value = root.raw("categories", [])
     if not isinstance(value, list):
         raise InputError("categories: must be an array of tables ([[categories]])")
     out = []
     for i, item in enumerate(value):
-        t = _Table(item, f"categories[{i}]")
+        t = TomlTable(item, f"categories[{i}]")
         endpoint = _endpoint_ref(t, endpoints)
         cuts = t.numbers("cut_points")
         labels = _strings(t, "labels", None)
@@ -497,7 +497,7 @@ def _categories(root: _Table, endpoints: Mapping[str, EndpointSpec]) -> tuple[Ca
     return tuple(out)
 
 
-def _safety(root: _Table, data: Mapping[str, Path]) -> SafetySpec | None:
+def _safety(root: TomlTable, data: Mapping[str, Path]) -> SafetySpec | None:
     t = root.table("safety", None)
     if t is None:
         return None
@@ -508,13 +508,13 @@ def _safety(root: _Table, data: Mapping[str, Path]) -> SafetySpec | None:
     return out
 
 
-def _biomarkers(root: _Table, data: Mapping[str, Path], populations: Mapping[str, str]) -> MappingProxyType[
+def _biomarkers(root: TomlTable, data: Mapping[str, Path], populations: Mapping[str, str]) -> MappingProxyType[
         str, BiomarkerSpec]:
     group = root.table("biomarkers", {})
     assert group is not None
     out = {}
     for name in list(group.data):
-        t = _Table(group.raw(name), f"biomarkers.{name}")
+        t = TomlTable(group.raw(name), f"biomarkers.{name}")
         out[name] = BiomarkerSpec(
             name=name, dataset=_dataset(t, data), paramcd=t.text("paramcd", name), label=t.note("label", name) or name,
             value=t.text("value", "AVAL"), log=t.flag("log", False), visits=_optional_visits(t),
@@ -525,7 +525,7 @@ def _biomarkers(root: _Table, data: Mapping[str, Path], populations: Mapping[str
     return MappingProxyType(out)
 
 
-def _published(root: _Table, spec_endpoints: Mapping[str, EndpointSpec], responders: tuple[ResponderSpec, ...],
+def _published(root: TomlTable, spec_endpoints: Mapping[str, EndpointSpec], responders: tuple[ResponderSpec, ...],
                arms: ArmMap) -> tuple[PublishedFigure, ...]:
     value = root.raw("published", [])
     if not isinstance(value, list):
@@ -533,7 +533,7 @@ def _published(root: _Table, spec_endpoints: Mapping[str, EndpointSpec], respond
     out = []
     names = [r.name for r in responders]
     for i, item in enumerate(value):
-        t = _Table(item, f"published[{i}]")
+        t = TomlTable(item, f"published[{i}]")
         quantity = t.text("quantity", choices=_QUANTITIES)
         kwargs: dict[str, Any] = {}
         if quantity in ("difference", "responders", "ae_percent"):
@@ -591,7 +591,7 @@ def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: s
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"spec: not valid TOML ({exc})") from None
-    root = _Table(document, "")
+    root = TomlTable(document, "")
     study = root.table("study")
     assert study is not None
     name = study.text("name")

@@ -28,8 +28,9 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
    the order of the density of p-values at ``alpha`` times ``1e-5``, far below the Monte
    Carlo error of the power.
 3. Mod step: each shape with a significant contrast is fitted by generalised least
-   squares (the search of :func:`~dosefinding.mod.fit_dose_response`: grid, then Brent or
-   bounded Newton) to all the trials where it is significant at once. The fit uses the
+   squares to all the trials where it is significant at once, each with its own covariance
+   (:func:`~dosefinding.mod.least_squares.fit_least_squares`, the engine of
+   :func:`~dosefinding.mod.fit_dose_response`: grid, then Brent or bounded Newton). The fit uses the
    placebo-adjusted LS means and their covariance: profiling ``e0`` out of the fit to the
    LS means gives exactly this objective, hence the same fitted curves and the same gAIC
    up to a constant common to the shapes. The shape with the smallest gAIC (or the
@@ -48,8 +49,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
 
@@ -62,12 +62,12 @@ from dosefinding.errors import InputError
 from dosefinding.mcp.lattice import ERROR_FACTOR, N_SHIFTS, ShiftedLattice
 from dosefinding.mcp.max_t import _radial_cdf
 from dosefinding.mmrm.batch import fit_mmrm_batch
-from dosefinding.mod.fit import _check_bounds, _check_grid_points, _constant_for, _LeastSquares, _search
+from dosefinding.mod.least_squares import LeastSquaresProblem, check_bounds, fit_least_squares, shape_constant
 from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind, curve_target_dose
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
-from dosefinding.study.simulate import EndpointMatrix, _as_spec, simulate_endpoint_matrix
-from dosefinding.study.spec import TrialSpec
+from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
+from dosefinding.study.spec import TrialSpec, as_trial_spec
 from dosefinding.validation import as_probability
 
 __all__ = ["PowerResult", "default_candidates", "simulate_power"]
@@ -302,57 +302,17 @@ def _mcp_decisions(t: FloatArray, corr: FloatArray, df: FloatArray, alpha: float
 # --------------------------------------------------------------------------- Mod step
 
 
-@dataclass(frozen=True)
-class _TrialLeastSquares(_LeastSquares):
-    """Placebo-adjusted GLS fits of one shape to many trials, each with its own covariance.
-
-    Each row of ``y`` holds a trial's estimates followed by its whitener (row by row), so
-    that the subsets of rows the search takes (``dataclasses.replace(problem, y=y[rows])``)
-    keep every whitener with its estimates; ``whitener`` (T, n, n) is unpacked from it.
-    """
-
-    def __post_init__(self) -> None:
-        n = self.dose.size
-        object.__setattr__(self, "whitener", self.y[..., n:].reshape(self.y.shape[:-1] + (n, n)))
-
-    @cached_property
-    def whitened_y(self) -> FloatArray:
-        assert self.whitener is not None
-        return (self.whitener @ self.y[..., : self.dose.size, None])[..., 0]
-
-    @cached_property
-    def _fixed(self) -> tuple[FloatArray, FloatArray]:
-        # Placebo-adjusted estimates without covariates: no column is fixed.
-        return np.zeros((self.dose.size, 0)), self.whitened_y
-
-    def projected_residual(
-        self, nonlinear: FloatArray, rows: slice | NDArray[np.intp] = slice(None)
-    ) -> tuple[FloatArray, FloatArray]:
-        # Each trial has its own whitener: a subset of trials is a problem of its own.
-        if isinstance(rows, slice):
-            return super().projected_residual(nonlinear)
-        return replace(self, y=self.y[rows]).projected_residual(nonlinear)
-
-
 def _fit_shape(shape: str, doses: FloatArray, estimates: FloatArray, cov: FloatArray,
                candidates: Candidates) -> tuple[FloatArray, FloatArray, float | FloatArray | None]:
     """gAIC (up to a constant common to the shapes) and full dose-response parameters of ``shape``
     fitted to each trial's placebo-adjusted estimates (T, k-1) with covariance (T, k-1, k-1)."""
     model = get_shape(shape)
     active = doses[1:]
-    constant = _constant_for(model, active, candidates.scal, candidates.off, True)
-    whitener = np.linalg.inv(np.linalg.cholesky(cov))
-    packed = np.concatenate([estimates, whitener.reshape(estimates.shape[0], -1)], axis=1)
-    problem = _TrialLeastSquares(model, constant, active, packed, np.empty((active.size, 0)), True)
-    box = _check_bounds(None, model, float(active[-1]))
-    if box is None:
-        theta = np.empty((estimates.shape[0], 0))
-    else:
-        theta, _ = _search(problem, box, _check_grid_points(None, box.shape[0]))
-    coefficients, residual = problem.solve(theta)
-    dr = problem.dose_response_parameters(coefficients, theta)
-    n_params = dr.shape[1] - 1
-    return np.sum(residual * residual, axis=1) + 2 * n_params, dr, constant
+    constant = shape_constant(model, active, candidates.scal, candidates.off, True)
+    problem = LeastSquaresProblem.from_covariance(model, constant, active, estimates, cov, placebo_adjusted=True)
+    fit = fit_least_squares(problem, check_bounds(None, model, float(active[-1])))
+    n_params = fit.parameters.shape[1] - 1
+    return fit.objective + 2 * n_params, fit.parameters, constant
 
 
 # --------------------------------------------------------------------------- one chunk
@@ -666,7 +626,7 @@ def simulate_power(
     >>> res.n_sims, 0.0 <= res.power <= 1.0, list(res.significant.index)
     (40, True, ['linear', 'emax1', 'emax2', 'sigemax', 'exponential'])
     """
-    trial_spec = _as_spec(spec)
+    trial_spec = as_trial_spec(spec)
     n = _positive_int(n_sims, "n_sims")
     size = _positive_int(chunk_size, "chunk_size")
     workers = _positive_int(jobs, "jobs")

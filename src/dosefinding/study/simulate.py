@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from scipy import special, stats
 
 from dosefinding.errors import InputError
-from dosefinding.study.spec import Baseline, Endpoint, TrialSpec, load_spec
+from dosefinding.study.spec import Baseline, Endpoint, TrialSpec, as_trial_spec
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -233,7 +233,7 @@ def simulate_endpoint_matrix(
     >>> m.values.shape
     (3, 190, 6)
     """
-    trial_spec = _as_spec(spec)
+    trial_spec = as_trial_spec(spec)
     if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
         raise InputError(f"n_trials: must be a positive integer, got {n_trials!r}")
     target = trial_spec.endpoint(endpoint)
@@ -381,14 +381,6 @@ class VirtualTrial:
         return header + "\n" + table.to_string()
 
 
-def _as_spec(spec: TrialSpec | str | PathLike[str]) -> TrialSpec:
-    if isinstance(spec, TrialSpec):
-        return spec
-    if isinstance(spec, (str, PathLike)):
-        return load_spec(spec)
-    raise InputError(f"spec: must be a TrialSpec, a preset name or a TOML path, got {type(spec).__name__}")
-
-
 def _choice(rng: np.random.Generator, shares: Mapping[str, float] | Sequence[float], n: int,
             labels: Sequence[str] | None = None) -> NDArray[np.object_]:
     names = list(shares) if labels is None else list(labels)
@@ -501,7 +493,7 @@ def simulate_trial(
     >>> trial.adsl["STUDYID"].iloc[0]
     'VAY736A2201-SYNTHETIC'
     """
-    s = _as_spec(spec)
+    s = as_trial_spec(spec)
     entropy = _entropy(seed, s.seed)
     n = int(s.sizes.sum())
     n_visits = len(s.visits)

@@ -76,9 +76,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
-import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -90,6 +89,7 @@ from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
 from dosefinding.shapes.library import get_shape
+from dosefinding.study.toml_table import MISSING, TomlTable, toml_number, toml_numbers
 
 __all__ = [
     "AdverseEvent",
@@ -103,6 +103,7 @@ __all__ = [
     "Safety",
     "Stratification",
     "TrialSpec",
+    "as_trial_spec",
     "load_spec",
     "parse_spec",
     "preset_path",
@@ -110,123 +111,14 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 _PRESETS = Path(__file__).parent / "presets"
-_MISSING: Any = object()
 _SEVERITIES = ("MILD", "MODERATE", "SEVERE")
 
 
 # --------------------------------------------------------------------------- reading
 
 
-class _Table:
-    """A TOML table being read: typed access by key, errors naming the key path, unknown keys refused."""
-
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, Mapping):
-            raise InputError(f"{path}: must be a table, got {data!r}")
-        self.data = data
-        self.path = path
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def has(self, name: str) -> bool:
-        return name in self.data
-
-    def raw(self, name: str, default: Any = _MISSING) -> Any:
-        self.used.add(name)
-        if name not in self.data:
-            if default is _MISSING:
-                raise InputError(f"{self.key(name)}: missing")
-            return default
-        return self.data[name]
-
-    def table(self, name: str, default: Any = _MISSING) -> _Table | None:
-        value = self.raw(name, default)
-        return None if value is None else _Table(value, self.key(name))
-
-    def number(self, name: str, default: Any = _MISSING, *, lower: float | None = None,
-               upper: float | None = None, strict: bool = False) -> float:
-        return _number(self.raw(name, default), self.key(name), lower=lower, upper=upper, strict=strict)
-
-    def integer(self, name: str, default: Any = _MISSING, *, lower: int | None = None) -> int:
-        value = self.raw(name, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"{self.key(name)}: must be an integer, got {value!r}")
-        if lower is not None and value < lower:
-            raise InputError(f"{self.key(name)}: must be at least {lower}, got {value}")
-        return value
-
-    def text(self, name: str, default: Any = _MISSING, *, choices: Sequence[str] | None = None) -> str:
-        value = self.raw(name, default)
-        if not isinstance(value, str) or not value.strip():
-            raise InputError(f"{self.key(name)}: must be a non-empty string, got {value!r}")
-        if choices is not None and value not in choices:
-            raise InputError(f"{self.key(name)}: must be one of {', '.join(choices)}; got {value!r}")
-        return value
-
-    def note(self, name: str, default: str = "") -> str:
-        """An optional free text (label, unit, description), possibly empty."""
-        value = self.raw(name, default)
-        if not isinstance(value, str):
-            raise InputError(f"{self.key(name)}: must be a string, got {value!r}")
-        return value
-
-    def flag(self, name: str, default: Any = _MISSING) -> bool:
-        value = self.raw(name, default)
-        if not isinstance(value, bool):
-            raise InputError(f"{self.key(name)}: must be true or false, got {value!r}")
-        return value
-
-    def numbers(self, name: str, default: Any = _MISSING, *, length: int | None = None,
-                lower: float | None = None, upper: float | None = None, what: str = "entries") -> tuple[float, ...]:
-        return _numbers(self.raw(name, default), self.key(name), length=length, lower=lower, upper=upper, what=what)
-
-    def per_visit(self, name: str, n_visits: int, default: Any = _MISSING, *, lower: float | None = None,
-                  strict: bool = False) -> tuple[float, ...]:
-        """A number repeated over the visits, or a list with one number per visit."""
-        value = self.raw(name, default)
-        key = self.key(name)
-        if isinstance(value, list):
-            values = _numbers(value, key, length=n_visits, lower=lower, what="visits")
-        else:
-            values = (_number(value, key, lower=lower),) * n_visits
-        if strict and any(v <= (lower or 0.0) for v in values):
-            raise InputError(f"{key}: must be greater than {lower or 0:g}, got {list(values)}")
-        return values
-
-    def done(self) -> None:
-        unknown = [k for k in self.data if k not in self.used]
-        if unknown:
-            expected = ", ".join(sorted(self.used)) or "no keys"
-            raise InputError(f"{self.key(unknown[0])}: unknown key (expected {expected})")
-
-
-def _number(value: object, key: str, *, lower: float | None = None, upper: float | None = None,
-            strict: bool = False) -> float:
-    if value is _MISSING:
-        raise InputError(f"{key}: missing")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{key}: must be a finite number, got {value!r}")
-    x = float(value)
-    if lower is not None and (x < lower or (strict and x == lower)):
-        raise InputError(f"{key}: must be {'greater than' if strict else 'at least'} {lower:g}, got {x:g}")
-    if upper is not None and x > upper:
-        raise InputError(f"{key}: must be at most {upper:g}, got {x:g}")
-    return x
-
-
-def _numbers(value: object, key: str, *, length: int | None = None, lower: float | None = None,
-             upper: float | None = None, what: str = "entries") -> tuple[float, ...]:
-    if not isinstance(value, list) or not value:
-        raise InputError(f"{key}: must be a non-empty list of numbers, got {value!r}")
-    if length is not None and len(value) != length:
-        raise InputError(f"{key}: needs {length} values (one per {what.rstrip('s')}), got {len(value)}")
-    return tuple(_number(v, f"{key}[{i}]", lower=lower, upper=upper) for i, v in enumerate(value))
-
-
 def _shares(value: object, key: str) -> MappingProxyType[str, float]:
-    table = _Table(value, key)
+    table = TomlTable(value, key)
     shares = {name: table.number(name, lower=0.0) for name in list(table.data)}
     total = sum(shares.values())
     if not shares or abs(total - 1.0) > 1e-6:
@@ -452,10 +344,10 @@ class TrialSpec:
 # --------------------------------------------------------------------------- parsing
 
 
-def _parse_arms(trial: _Table, value: object) -> tuple[Arm, ...]:
+def _parse_arms(trial: TomlTable, value: object) -> tuple[Arm, ...]:
     if not isinstance(value, list) or len(value) < 2:
         raise InputError("arms: need at least two [[arms]] tables")
-    tables = [_Table(v, f"arms[{i}]") for i, v in enumerate(value)]
+    tables = [TomlTable(v, f"arms[{i}]") for i, v in enumerate(value)]
     names_doses = [(t.text("name"), t.number("dose", lower=0.0)) for t in tables]
     with_n = [t.has("n") for t in tables]
     if all(with_n):
@@ -488,7 +380,7 @@ def _parse_arms(trial: _Table, value: object) -> tuple[Arm, ...]:
     return tuple(arms)
 
 
-def _parse_visits(trial: _Table) -> tuple[int, ...]:
+def _parse_visits(trial: TomlTable) -> tuple[int, ...]:
     value = trial.raw("visits")
     key = trial.key("visits")
     if not isinstance(value, list) or not value:
@@ -501,7 +393,7 @@ def _parse_visits(trial: _Table) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _visit_subset(table: _Table, schedule: tuple[int, ...], name: str = "visits") -> tuple[int, ...]:
+def _visit_subset(table: TomlTable, schedule: tuple[int, ...], name: str = "visits") -> tuple[int, ...]:
     value = table.raw(name, None)
     if value is None:
         return schedule
@@ -514,7 +406,7 @@ def _visit_subset(table: _Table, schedule: tuple[int, ...], name: str = "visits"
     return tuple(sorted(set(value)))
 
 
-def _dose_response(table: _Table, arms: tuple[Arm, ...], *, relative: bool) -> tuple[float, ...]:
+def _dose_response(table: TomlTable, arms: tuple[Arm, ...], *, relative: bool) -> tuple[float, ...]:
     """Per-arm values given as ``values`` (one per arm) or as a ``shape`` with ``parameters`` at the arm doses."""
     if table.has("values"):
         values = table.numbers("values", length=len(arms), what="arms")
@@ -541,7 +433,7 @@ def _dose_response(table: _Table, arms: tuple[Arm, ...], *, relative: bool) -> t
     return tuple(float(v) for v in response)
 
 
-def _parse_baseline(table: _Table) -> Baseline:
+def _parse_baseline(table: TomlTable) -> Baseline:
     dist = table.text("distribution", choices=("normal", "gamma", "lognormal"))
     mean = table.number("mean")
     sd = table.number("sd", lower=0.0, strict=True)
@@ -564,12 +456,12 @@ def _parse_baseline(table: _Table) -> Baseline:
 def _parse_correlation(value: object, key: str, n: int) -> FloatArray:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = {"structure": "ar1", "rho": value}
-    table = _Table(value, key)
+    table = TomlTable(value, key)
     if table.has("matrix"):
         rows = table.raw("matrix")
         if not isinstance(rows, list) or len(rows) != n:
             raise InputError(f"{key}.matrix: must be {n} rows (one per visit of trial.visits)")
-        r = np.array([_numbers(row, f"{key}.matrix[{i}]", length=n) for i, row in enumerate(rows)])
+        r = np.array([toml_numbers(row, f"{key}.matrix[{i}]", length=n) for i, row in enumerate(rows)])
     else:
         structure = table.text("structure", choices=("ar1", "cs", "independent"))
         rho = 0.0 if structure == "independent" else table.number("rho", lower=-1.0, upper=1.0)
@@ -587,7 +479,7 @@ def _parse_correlation(value: object, key: str, n: int) -> FloatArray:
 
 def _parse_endpoint(paramcd: str, value: object, group: str, arms: tuple[Arm, ...],
                     schedule: tuple[int, ...]) -> Endpoint:
-    t = _Table(value, f"{group}.{paramcd}")
+    t = TomlTable(value, f"{group}.{paramcd}")
     n_visits = len(schedule)
     scale = t.text("scale", "identity", choices=("identity", "log"))
     visits = _visit_subset(t, schedule)
@@ -658,8 +550,8 @@ def _parse_endpoint(paramcd: str, value: object, group: str, arms: tuple[Arm, ..
     return endpoint
 
 
-def _parse_group(root: _Table, group: str, arms: tuple[Arm, ...], schedule: tuple[int, ...]) -> tuple[Endpoint, ...]:
-    table = root.table(group, {} if group == "biomarkers" else _MISSING)
+def _parse_group(root: TomlTable, group: str, arms: tuple[Arm, ...], schedule: tuple[int, ...]) -> tuple[Endpoint, ...]:
+    table = root.table(group, {} if group == "biomarkers" else MISSING)
     assert table is not None
     if group == "endpoints" and not table.data:
         raise InputError("endpoints: need at least one [endpoints.<PARAMCD>] table")
@@ -671,7 +563,7 @@ def _parse_group(root: _Table, group: str, arms: tuple[Arm, ...], schedule: tupl
     return tuple(out)
 
 
-def _range4(table: _Table, name: str, default: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+def _range4(table: TomlTable, name: str, default: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     sub = table.table(name, None)
     if sub is None:
         return default
@@ -694,7 +586,7 @@ def _date(value: object, key: str) -> _dt.date:
         raise InputError(f"{key}: must be a date (YYYY-MM-DD), got {value!r}") from None
 
 
-def _parse_demographics(root: _Table) -> Demographics:
+def _parse_demographics(root: TomlTable) -> Demographics:
     table = root.table("demographics", None)
     if table is None:
         return Demographics()
@@ -723,7 +615,7 @@ def _parse_demographics(root: _Table) -> Demographics:
     return out
 
 
-def _parse_pk(root: _Table, schedule: tuple[int, ...]) -> PKModel | None:
+def _parse_pk(root: TomlTable, schedule: tuple[int, ...]) -> PKModel | None:
     t = root.table("pk", None)
     if t is None:
         return None
@@ -743,15 +635,15 @@ def _parse_pk(root: _Table, schedule: tuple[int, ...]) -> PKModel | None:
     return pk
 
 
-def _parse_dropout(root: _Table, arms: tuple[Arm, ...], endpoints: tuple[Endpoint, ...]) -> Dropout | None:
+def _parse_dropout(root: TomlTable, arms: tuple[Arm, ...], endpoints: tuple[Endpoint, ...]) -> Dropout | None:
     t = root.table("dropout", None)
     if t is None:
         return None
     value = t.raw("rate")
     if isinstance(value, list):
-        rate = _numbers(value, "dropout.rate", length=len(arms), lower=0.0, upper=0.999, what="arms")
+        rate = toml_numbers(value, "dropout.rate", length=len(arms), lower=0.0, upper=0.999, what="arms")
     else:
-        rate = (_number(value, "dropout.rate", lower=0.0, upper=0.999),) * len(arms)
+        rate = (toml_number(value, "dropout.rate", lower=0.0, upper=0.999),) * len(arms)
     endpoint = t.text("endpoint") if t.has("endpoint") else None
     if endpoint is not None and endpoint not in [e.paramcd for e in endpoints]:
         raise InputError(
@@ -767,7 +659,7 @@ def _parse_dropout(root: _Table, arms: tuple[Arm, ...], endpoints: tuple[Endpoin
     return Dropout(rate=rate, endpoint=endpoint, slope=slope, reasons=reasons)
 
 
-def _severity(t: _Table, default: tuple[float, float, float]) -> tuple[float, float, float]:
+def _severity(t: TomlTable, default: tuple[float, float, float]) -> tuple[float, float, float]:
     if not t.has("severity"):
         return default
     shares = _shares(t.raw("severity"), t.key("severity"))
@@ -777,7 +669,7 @@ def _severity(t: _Table, default: tuple[float, float, float]) -> tuple[float, fl
     return tuple(float(shares.get(s, 0.0)) for s in _SEVERITIES)  # type: ignore[return-value]
 
 
-def _soc_correlation(t: _Table) -> MappingProxyType[str, float]:
+def _soc_correlation(t: TomlTable) -> MappingProxyType[str, float]:
     table = t.table("soc_correlation", None)
     if table is None:
         return MappingProxyType({})
@@ -786,7 +678,7 @@ def _soc_correlation(t: _Table) -> MappingProxyType[str, float]:
     return MappingProxyType(out)
 
 
-def _parse_safety(root: _Table, arms: tuple[Arm, ...]) -> tuple[Safety, tuple[AdverseEvent, ...]]:
+def _parse_safety(root: TomlTable, arms: tuple[Arm, ...]) -> tuple[Safety, tuple[AdverseEvent, ...]]:
     t = root.table("safety", None)
     safety = Safety()
     if t is not None:
@@ -805,7 +697,7 @@ def _parse_safety(root: _Table, arms: tuple[Arm, ...]) -> tuple[Safety, tuple[Ad
     events = []
     seen: set[tuple[str, str]] = set()
     for i, item in enumerate(value):
-        e = _Table(item, f"adverse_events[{i}]")
+        e = TomlTable(item, f"adverse_events[{i}]")
         event = AdverseEvent(
             soc=e.text("soc").upper(),
             pt=e.text("pt").upper(),
@@ -826,7 +718,7 @@ def _parse_safety(root: _Table, arms: tuple[Arm, ...]) -> tuple[Safety, tuple[Ad
     return safety, tuple(events)
 
 
-def _parse_stratification(root: _Table, endpoints: tuple[Endpoint, ...]) -> Stratification | None:
+def _parse_stratification(root: TomlTable, endpoints: tuple[Endpoint, ...]) -> Stratification | None:
     t = root.table("stratification", None)
     if t is None:
         return None
@@ -846,7 +738,7 @@ def _parse_stratification(root: _Table, endpoints: tuple[Endpoint, ...]) -> Stra
     return out
 
 
-def _parse_analysis(root: _Table, spec_endpoints: tuple[Endpoint, ...], schedule: tuple[int, ...]) -> Mapping[str, Any]:
+def _parse_analysis(root: TomlTable, spec_endpoints: tuple[Endpoint, ...], schedule: tuple[int, ...]) -> Mapping[str, Any]:
     t = root.table("analysis", None)
     if t is None:
         return MappingProxyType({})
@@ -889,7 +781,7 @@ def parse_spec(text: str, *, source: str = "") -> TrialSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"spec: not valid TOML ({exc})") from None
-    root = _Table(data, "")
+    root = TomlTable(data, "")
     trial = root.table("trial")
     assert trial is not None
     name = trial.text("name")
@@ -962,3 +854,18 @@ def load_spec(spec: str | PathLike[str]) -> TrialSpec:
     if not path.is_file():
         raise InputError(f"spec: no such file {str(path)!r}")
     return parse_spec(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def as_trial_spec(spec: TrialSpec | str | PathLike[str]) -> TrialSpec:
+    """``spec`` itself, or the spec read from a TOML file or preset name by :func:`load_spec`.
+
+    Examples
+    --------
+    >>> as_trial_spec("a2201").name == as_trial_spec(load_spec("a2201")).name
+    True
+    """
+    if isinstance(spec, TrialSpec):
+        return spec
+    if isinstance(spec, (str, PathLike)):
+        return load_spec(spec)
+    raise InputError(f"spec: must be a TrialSpec, a preset name or a TOML path, got {type(spec).__name__}")
