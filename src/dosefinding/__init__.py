@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         shift_table,
         stratified_difference,
     )
-    from dosefinding.errors import ConvergenceError, DoseFindingError, InputError
+    from dosefinding.errors import ConvergenceError, DoseFindingError, DoseFindingWarning, InputError
     from dosefinding.mcp import (
         MaxTDistribution,
         MCTResult,
@@ -96,6 +96,7 @@ __all__ = [
     "ConvergenceError",
     "DoseEstimate",
     "DoseFindingError",
+    "DoseFindingWarning",
     "DoseResponseFit",
     "ExposureAdjustedRates",
     "InputError",
