@@ -14,6 +14,7 @@ from dosefinding.report import validate_results
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_demo_simulates_analyses_and_prints_where_the_report_is(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"

@@ -89,6 +89,7 @@ def _check_database(db: Path, strata_of: dict[str, str]) -> dict[str, int]:
     return {"randomised": len(subjects), "completed_blocks": completed}
 
 
+@pytest.mark.slow
 def test_fifty_clients_randomise_two_thousand_subjects(tmp_path: Path) -> None:
     server = start_server(tmp_path / "load.db", tmp_path / "admin.token")
     try:
@@ -113,6 +114,7 @@ def test_fifty_clients_randomise_two_thousand_subjects(tmp_path: Path) -> None:
     print(f"{N_SUBJECTS} subjects by {N_CLIENTS} clients in {elapsed:.1f} s")
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_middle_loses_no_committed_randomisation(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     server = start_server(db, tmp_path / "admin.token")
