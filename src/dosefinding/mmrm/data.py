@@ -18,6 +18,7 @@ from formulaic.errors import FormulaicError
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.mmrm.checks import check_one_row_per_visit
 from dosefinding.mmrm.covariance import CovarianceModel, get_structure
 from dosefinding.mmrm.likelihood import PatternStats
 
@@ -112,19 +113,6 @@ def _levels(values: pd.Series, name: str) -> pd.Index:
     if isinstance(values.dtype, pd.CategoricalDtype):
         return pd.Index(values.cat.categories, name=name)
     return pd.Index(np.sort(values.dropna().unique()), name=name)
-
-
-def _check_duplicates(data: pd.DataFrame, subject: str, visit: str) -> None:
-    subject_codes, visit_codes = pd.factorize(data[subject])[0], pd.factorize(data[visit])[0]
-    key = subject_codes.astype(np.int64) * (int(visit_codes.max()) + 2) + visit_codes
-    key = key[(subject_codes >= 0) & (visit_codes >= 0)]
-    if np.unique(key).size < key.size:
-        keys = data[[subject, visit]].dropna()
-        first = keys[keys.duplicated(keep=False)].iloc[0]
-        raise InputError(
-            f"data: subject {first[subject]!r} ({subject}) has more than one row at visit "
-            f"{first[visit]!r} ({visit}); need one row per subject and visit"
-        )
 
 
 def _kept_columns(x: FloatArray) -> NDArray[np.bool_]:
@@ -256,7 +244,7 @@ def prepare_data(
     parsed, response, variables, covariates = _parse(formula, data)
     if not pd.api.types.is_numeric_dtype(data[response]) or pd.api.types.is_bool_dtype(data[response]):
         raise InputError(f"response {response!r}: must be numeric, got dtype {data[response].dtype}")
-    _check_duplicates(data, subject, visit)
+    check_one_row_per_visit(data, subject, visit)
 
     visits = _levels(data[visit], visit)
     extra = [*(time_columns or ()), *(column for column in optional.values() if column is not None)]
@@ -342,8 +330,8 @@ def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
     """The covariance structure ``name`` over the visits of ``data``, one copy per group, or InputError.
 
     A spatial structure needs ``time`` (its reported matrix is at each visit's mean
-    time, or mean position per coordinate); every group needs an observation at every visit and more subjects than the
-    structure has parameters.
+    time, or mean position per coordinate); every group needs an observation at every visit (what else the
+    covariance parameters need is checked by :mod:`dosefinding.mmrm.identifiability`).
 
     Examples
     --------
@@ -366,15 +354,8 @@ def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
     else:
         model = CovarianceModel(structure, groups=tuple(str(g) for g in data.groups), column=str(data.groups.name))
         group_codes = data.group
-    subject_name = data.subjects.name
     for h, label in enumerate(model.groups):
         where = f" in group {label!r} ({model.column})" if model.column else ""
-        n_subjects = int(np.sum(group_codes == h))
-        if n_subjects <= structure.n_params:
-            raise InputError(
-                f"{subject_name}: {n_subjects} subjects with data{where}, fewer than needed for the "
-                f"{structure.n_params} parameters of covariance {name!r}"
-            )
         if model.column:
             seen = np.bincount(data.visit[group_codes[data.subject] == h], minlength=k)
             empty = [str(v) for v, count in zip(data.visits, seen, strict=True) if count == 0]
