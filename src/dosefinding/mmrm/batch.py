@@ -33,7 +33,7 @@ from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, Kenw
 from dosefinding.mmrm.kenward_roger import KENWARD_ROGER_STRUCTURES, kenward_roger
 from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses
 
-__all__ = ["BATCH_DF_METHODS", "BatchMMRMResult", "ChunkedInference", "fit_mmrm_batch"]
+__all__ = ["BATCH_DF_METHODS", "BatchMMRMResult", "ChunkedInference", "check_options", "fit_mmrm_batch"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -243,7 +243,10 @@ def _groups(group: ArrayLike | None, shape: tuple[int, ...]) -> NDArray[np.intp]
     return codes
 
 
-def _check_options(df_method: str, vcov: str, reml: bool, covariance: str) -> None:
+def check_options(df_method: str, vcov: str, reml: bool, covariance: str) -> None:
+    """:class:`InputError` for a df method, ``vcov`` and method the batch fit does not take with ``covariance``."""
+    if covariance not in COVARIANCE_STRUCTURES:
+        raise InputError(f"covariance: unknown structure {covariance!r}; choose one of {sorted(COVARIANCE_STRUCTURES)}")
     if df_method not in BATCH_DF_METHODS:
         raise InputError(f"df_method: must be one of {BATCH_DF_METHODS}, got {df_method!r}")
     if vcov not in ("asymptotic", "empirical"):
@@ -366,7 +369,7 @@ def fit_mmrm_batch(
     ((3, 8), (3, 4, 4), True)
     """
     y_arr, x_arr = _check(y, x)
-    _check_options(df_method, vcov, reml, covariance)
+    check_options(df_method, vcov, reml, covariance)
     max_iter = _positive_int(max_iter, "max_iter")
     chunk = _positive_int(chunk_size, "chunk_size")
     t_count, _, k = y_arr.shape

@@ -376,7 +376,7 @@ def pattern_stats(data: MMRMData, model: CovarianceModel) -> PatternStats:
     ...                    "y": [1.0, 2.0, 1.5, 0.5, 1.0, 2.0, 2.5]})
     >>> d = prepare_data("y ~ 1", df, subject="id", visit="v")
     >>> pattern_stats(d, covariance_model("us", d)).n.tolist()
-    [1, 3]
+    [[1.0, 3.0]]
     """
     times = None
     if data.time is not None and not _visit_times(data)[1]:

@@ -133,7 +133,7 @@ def fit_stats(stats: PatternStats, model: CovarianceModel, *, reml: bool, max_it
     >>> stats = PatternStats.from_rows(x, y, subject=np.repeat(np.arange(4), 2), visit=np.tile([0, 1], 4), k=2)
     >>> fit = fit_stats(stats, CovarianceModel(get_structure("us", 2)), reml=True)
     >>> fit.converged.tolist(), (fit.beta / 1e6).round(4).tolist()
-    ([True], [[2.5992]])
+    ([True], [[2.7]])
     """
     empirical, ok = ols_covariance(stats)
     if valid is not None:

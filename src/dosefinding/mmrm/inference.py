@@ -199,9 +199,10 @@ class Satterthwaite(CoefficientInference):
         """Degrees of freedom of each row ``c`` of ``contrasts`` ((m, p), or (T, m, p) per fit of a batch)."""
         c = np.atleast_2d(np.asarray(contrasts, dtype=float))
         a_c = c @ self.beta_cov
-        variance = np.einsum("...mp,...mp->...m", a_c, c)
-        gradient = np.einsum("...mp,...jpq,...mq->...mj", a_c, self.q, a_c)
-        spread = np.einsum("...mj,...jk,...mk->...m", gradient, self.theta_cov, gradient)
+        variance = (a_c * c).sum(axis=-1)
+        # gradient[m, j] = (A c_m)' Q_j (A c_m), as matrix products over the parameters j.
+        gradient = np.swapaxes(((a_c[..., None, :, :] @ self.q) * a_c[..., None, :, :]).sum(axis=-1), -1, -2)
+        spread = ((gradient @ self.theta_cov) * gradient).sum(axis=-1)
         return 2.0 * variance**2 / spread
 
     def scaled(self, factor: ArrayLike) -> Satterthwaite:

@@ -138,11 +138,10 @@ class VisitPieces:
         preferred = np.argsort(~present.all(axis=0), kind="stable")
         pieces_u, visits, rows = [], [], []
         for a in range(k):
-            values = x[..., a, :].reshape(-1, p)
             nonzero = preferred[present[a, preferred]]
             if nonzero.size == 0:
                 continue
-            sub = values[:, nonzero]
+            sub = x[..., a, nonzero].reshape(-1, nonzero.size)
             # A basis from the first data set's rows, checked on all rows (else found from all of them).
             keep, coef = _column_basis(sub[:n_subjects])
             scale = float(np.abs(sub).max())

@@ -305,19 +305,18 @@ class BatchOptimum:
 
 def _assemble(parts: list[tuple[NDArray[np.intp], BatchEvaluation]], t_count: int, p: int, q: int) -> BatchEvaluation:
     """One batch evaluation from evaluations of disjoint subsets of the data sets (NaN, not ok, elsewhere)."""
-    value = np.full(t_count, np.nan)
-    beta = np.full((t_count, p), np.nan)
-    beta_cov = np.full((t_count, p, p), np.nan)
-    gradient = np.full((t_count, q), np.nan)
-    hessian = np.full((t_count, q, q), np.nan)
-    q_mats = np.full((t_count, q, p, p), np.nan)
+    filled = np.zeros(t_count, dtype=bool)
+    arrays = {"value": (), "beta": (p,), "beta_cov": (p, p), "gradient": (q,), "hessian": (q, q), "q": (q, p, p)}
+    out = {name: np.empty((t_count, *shape)) for name, shape in arrays.items()}
     ok = np.zeros(t_count, dtype=bool)
     for index, e in parts:
-        assert e.beta_cov is not None and e.gradient is not None and e.hessian is not None and e.q is not None
-        value[index], beta[index], beta_cov[index], ok[index] = e.value, e.beta, e.beta_cov, e.ok
-        gradient[index], hessian[index], q_mats[index] = e.gradient, e.hessian, e.q
-    return BatchEvaluation(value=value, beta=beta, ok=ok, beta_cov=beta_cov, gradient=gradient, hessian=hessian,
-                           q=q_mats)
+        for name, target in out.items():
+            target[index] = getattr(e, name)
+        ok[index] = e.ok
+        filled[index] = True
+    for target in out.values():
+        target[~filled] = np.nan
+    return BatchEvaluation(ok=ok, **out)
 
 
 def _stack(evaluations: list[Evaluation]) -> BatchEvaluation:
@@ -387,9 +386,10 @@ def optimise(
             active, gradient, hessian = state.line_search(active, step, (gradient * step).sum(axis=1))
             if active.size == 0:
                 break
-    # The iterations use the Hessian without REML's trace term: each point is checked with the exact one (its
-    # evaluation, with the Q matrices, is the inference's), and exact Newton steps are taken until the decrement
-    # is at rounding level (quadratic convergence: usually none, or one).
+    # The iterations use the Hessian without REML's trace term: each point is checked with the exact one, and
+    # exact Newton steps are taken while the decrement is above rounding level (quadratic convergence: usually
+    # none). From a converged point one more exact step polishes it to rounding; the result is that point, with
+    # the exact Hessian and Q matrices of the point before it (they differ by far less than any tolerance).
     converged = np.zeros(t_count, dtype=bool)
     decrements = np.full(t_count, np.inf)
     parts: list[tuple[NDArray[np.intp], BatchEvaluation]] = []
@@ -403,19 +403,26 @@ def optimise(
         good = e.ok & pd
         decrements[index] = decrement
         met = good & (decrement <= CONVERGED)
-        near = good & (decrement <= _NEAR) & (decrement > _POLISHED)
-        if round_ == _EXACT_ROUNDS - 1:
-            near[:] = False
-        trial = theta[index[near]] + step[near]
+        final = met & ((decrement <= _POLISHED) | (round_ == _EXACT_ROUNDS - 1))
+        moving = final | (good & (decrement <= _NEAR))
+        trial = theta[index[moving]] + step[moving]
         better = np.zeros(index.size, dtype=bool)
-        if near.any():
-            after = state.evaluate(index[near], trial, 0)
-            better[near] = after.ok & (after.value <= e.value[near] + _ROUNDING * np.abs(e.value[near]))
-        done = met & ~better
+        polished = _take(e, np.flatnonzero(moving))
+        if moving.any():
+            after = state.evaluate(index[moving], trial, 1)
+            better[moving] = after.ok & (after.value <= e.value[moving] + _ROUNDING * np.abs(e.value[moving]))
+            keep = better[moving]
+            polished = BatchEvaluation(
+                value=np.where(keep, after.value, polished.value),
+                beta=np.where(keep[:, None], after.beta, polished.beta), ok=polished.ok,
+                beta_cov=np.where(keep[:, None, None], after.beta_cov, polished.beta_cov),
+                gradient=np.where(keep[:, None], after.gradient, polished.gradient),
+                hessian=polished.hessian, q=polished.q)
+        theta[index[better]] = trial[better[moving]]
+        done = final | (met & moving & ~better)
         converged[index[done]] = True
-        parts.append((index[done], _take(e, np.flatnonzero(done))))
-        theta[index[better]] = trial[better[near]]
-        index = index[better]
+        parts.append((index[done], _take(polished, np.flatnonzero(done[moving]))))
+        index = index[moving & better & ~done]
     newton_value = _assemble(parts, t_count, p, q).value
     attempts: list[tuple[str, ...]] = []
     fallback: dict[int, Evaluation] = {}

@@ -33,7 +33,7 @@ def ols_covariance(stats: PatternStats) -> tuple[FloatArray, NDArray[np.bool_]]:
     >>> stats = PatternStats.from_rows(x, y, subject=np.repeat(np.arange(3), 2), visit=np.tile([0, 1], 3), k=2)
     >>> empirical, ok = ols_covariance(stats)
     >>> empirical[0].round(4).tolist(), ok.tolist()
-    [[[2.25, 1.25], [1.25, 0.9167]], [True]]
+    ([[0.9167, 0.75], [0.75, 2.25]], [True])
     """
     mask = stats.mask.astype(float)
     both = mask[:, :, :, None] * mask[:, :, None, :]
