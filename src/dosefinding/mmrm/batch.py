@@ -202,8 +202,12 @@ def _check(y: ArrayLike, x: ArrayLike) -> tuple[FloatArray, FloatArray]:
 
 
 def _model(covariance: str, k: int, group: FloatArray | None, times: FloatArray | None,
-           coordinates: bool) -> tuple[CovarianceModel, FloatArray | None]:
-    """The covariance model and the per-subject positions to pass on (None when every subject shares them)."""
+           coordinates: bool, observed: BoolArray) -> tuple[CovarianceModel, FloatArray | None]:
+    """The covariance model and the per-subject positions to pass on (None when every subject shares them).
+
+    The structure's own positions (its reported matrix and starting values) are each visit's mean over the
+    observed visits of all trials, as ``mmrm()`` takes them over the used rows.
+    """
     if covariance not in COVARIANCE_STRUCTURES:
         raise InputError(f"covariance: unknown structure {covariance!r}; choose one of {sorted(COVARIANCE_STRUCTURES)}")
     spatial = COVARIANCE_STRUCTURES[covariance].spatial
@@ -216,9 +220,12 @@ def _model(covariance: str, k: int, group: FloatArray | None, times: FloatArray 
     if times is not None:
         if not np.all(np.isfinite(times)):
             raise InputError("times: must be finite")
-        flat = times.reshape(-1, k, *times.shape[3:])
-        visit_positions = flat.mean(axis=0)
-        if not np.array_equal(flat, np.broadcast_to(flat[:1], flat.shape)):
+        full = np.broadcast_to(times, (*observed.shape, *times.shape[3:]))
+        weight = observed.reshape(*observed.shape, *[1] * (times.ndim - 3)).astype(float)
+        visit_positions = (full * weight).sum(axis=(0, 1)) / np.maximum(weight.sum(axis=(0, 1)), 1.0)
+        flat = full[observed]
+        visits = np.nonzero(observed)[2]
+        if not np.array_equal(flat, visit_positions[visits]):
             per_subject = times
     structure = get_structure(covariance, k, times=None if visit_positions is None else visit_positions)
     if coordinates != (times is not None and times.ndim == 4):
@@ -380,7 +387,7 @@ def fit_mmrm_batch(
         if not np.all(np.isfinite(observed_weights) & (observed_weights > 0)):
             raise InputError("weights: must be positive and finite at every observed visit")
     time_arr = _per_trial("times", times, y_arr.shape, trailing=1 if coordinates else 0)
-    model, per_subject_times = _model(covariance, k, group_codes, time_arr, coordinates)
+    model, per_subject_times = _model(covariance, k, group_codes, time_arr, coordinates, ~np.isnan(y_arr))
     u, pieces = VisitPieces.split(x_arr)
     if pieces.basis is not None and np.linalg.matrix_rank(pieces.basis) < pieces.p:
         raise InputError("x: its columns are linearly dependent in every trial (aliased columns); drop them")

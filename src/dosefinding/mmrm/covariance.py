@@ -676,10 +676,15 @@ class SpatialExponential(CovarianceStructure):
         """``Sigma`` and derivatives at each subject's positions: ``times`` (..., n, k), or (..., n, k, d) with coordinates."""
         return self._from_distances(_theta(theta)[..., None, :], self.distances(times), order)
 
-    def start(self, empirical: FloatArray) -> FloatArray:
+    def start(self, empirical: FloatArray, positions: FloatArray | None = None) -> FloatArray:
+        """The start from the empirical covariance, the range from the mean distance between consecutive visits.
+
+        ``positions`` (..., k) or (..., k, d): each member's own visit positions (default the structure's).
+        """
         variance = np.diagonal(empirical, axis1=-2, axis2=-1).mean(axis=-1)
         rho = np.clip(_mean_correlation(empirical, 1), 0.05, _RHO_START_LIMIT)
-        step = float(np.mean(np.diag(self.distances(), 1))) or 1.0
+        step = np.diagonal(self.distances(positions), 1, axis1=-2, axis2=-1).mean(axis=-1)
+        step = np.where(step > 0, step, 1.0)
         return np.stack([np.log(variance), np.log(-step / np.log(rho))], axis=-1)
 
     def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
@@ -887,9 +892,16 @@ class CovarianceModel:
         theta = _theta(theta)
         return theta.reshape(*theta.shape[:-1], self.n_groups, self.structure.n_params)
 
-    def start(self, empirical: FloatArray) -> FloatArray:
-        """The structure's start (..., n_params) for every group, from empirical matrices (..., k, k)."""
-        return np.concatenate([self.structure.start(empirical)] * self.n_groups, axis=-1)
+    def start(self, empirical: FloatArray, positions: FloatArray | None = None) -> FloatArray:
+        """The structure's start (..., n_params) for every group, from empirical matrices (..., k, k).
+
+        ``positions``: each member's visit positions, for a spatial structure (see :class:`SpatialExponential`).
+        """
+        if positions is not None and isinstance(self.structure, SpatialExponential):
+            one = self.structure.start(empirical, positions)
+        else:
+            one = self.structure.start(empirical)
+        return np.concatenate([one] * self.n_groups, axis=-1)
 
     def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
         """``theta`` of every group's matrix times ``factor^2`` (...)."""

@@ -101,8 +101,13 @@ class MMRMFit:
         return ResidualDF(beta_cov=self.beta_cov, residual_df=self.stats.n_obs - self.stats.p)
 
     def sigma(self) -> FloatArray:
-        """``Sigma`` of each group over the visits (T, groups, k, k), at the structure's visit positions."""
-        return self.model.structure.matrix(self.model.split(self.theta))
+        """``Sigma`` of each group over the visits (T, groups, k, k): at each data set's mean visit positions for
+        spatial structures whose positions differ between subjects, else at the structure's."""
+        parts = self.model.split(self.theta)
+        positions = self.stats.visit_positions
+        if positions is None or not self.model.structure.spatial:
+            return self.model.structure.matrix(parts)
+        return self.model.structure.evaluate_at(parts, positions[:, None, None], 0)[0][:, :, 0]
 
 
 def _inverse(a: FloatArray) -> FloatArray:
@@ -142,7 +147,7 @@ def fit_stats(stats: PatternStats, model: CovarianceModel, *, reml: bool, max_it
     scaled = stats.scaled(scale)
     n_star = stats.n_obs - (stats.p if reml else 0)
     offset = 2.0 * n_star * np.log(scale)
-    starts = starting_points(empirical / (scale**2)[:, None, None], model)
+    starts = starting_points(empirical / (scale**2)[:, None, None], model, stats.visit_positions)
     optimum = optimise(scaled, model, reml=reml, starts=starts, valid=ok, max_iter=max_iter, offset=offset)
     e = optimum.evaluation
     assert e.beta_cov is not None

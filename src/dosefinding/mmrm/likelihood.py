@@ -335,6 +335,7 @@ class PatternStats:
     group: NDArray[np.intp] | None = None
     times: FloatArray | None = None
     log_weights: FloatArray | None = None
+    visit_positions: FloatArray | None = None
 
     @classmethod
     def from_arrays(
@@ -378,7 +379,10 @@ class PatternStats:
             yy = y0[..., :, None] * y0[..., None, :]
             times = np.array(np.broadcast_to(times, (t_count, *np.shape(times)[1:])), dtype=float)
             times[~observed] = 0.0
+            weight = observed.reshape(*observed.shape, *[1] * (times.ndim - 3)).astype(float)
+            visit_positions = times.sum(axis=1) / np.maximum(weight.sum(axis=1), 1.0)
         else:
+            visit_positions = None
             slot, mask, slot_group = _slots(observed, group_t, n_groups)
             n_slots = mask.shape[1]
             one_hot = np.zeros((t_count, n_slots, n_subjects))
@@ -393,7 +397,7 @@ class PatternStats:
                 t_count, n_slots, k, k)
         return cls(pieces=pieces, n=n, mask=mask, uu=uu, uy=uy, yy=yy, n_obs=observed.sum(axis=(1, 2)),
                    subject_u=u, subject_y=y0, subject_slot=slot, group=slot_group, times=times,
-                   log_weights=log_weights)
+                   log_weights=log_weights, visit_positions=visit_positions)
 
     @classmethod
     def from_rows(
@@ -467,7 +471,8 @@ class PatternStats:
                        yy=self.yy[index], n_obs=self.n_obs[index],
                        subject_u=self.subject_u if shared_u else self.subject_u[index],
                        subject_y=self.subject_y[index], subject_slot=self.subject_slot[index],
-                       group=pick(self.group), times=pick(self.times), log_weights=pick(self.log_weights))
+                       group=pick(self.group), times=pick(self.times), log_weights=pick(self.log_weights),
+                       visit_positions=pick(self.visit_positions))
 
     def scaled(self, factor: FloatArray) -> PatternStats:
         """The same data with each data set's response divided by ``factor`` (T,)."""

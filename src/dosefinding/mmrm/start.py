@@ -3,7 +3,9 @@
 From the ordinary least squares fit of each data set, the covariance of its residuals over
 the pairs of visits observed together (a pair never observed together gets 0), with its
 eigenvalues kept above 1e-3 of its mean variance; the second start is its diagonal (the
-variances alone). The square root of the mean variance is the scale by which the response
+variances alone). A spatial structure's range starts from the mean distance between
+consecutive visits, at each data set's mean visit positions. The square root of the mean
+variance is the scale by which the response
 is divided before the fit (:mod:`dosefinding.mmrm.engine`): the starting covariance of the
 scaled response has mean variance 1, whatever the units of the response.
 """
@@ -57,11 +59,16 @@ def response_scale(empirical: FloatArray) -> FloatArray:
     return np.where(good, np.sqrt(np.where(good, variance, 1.0)), 1.0)
 
 
-def starting_points(empirical: FloatArray, model: CovarianceModel) -> list[tuple[str, FloatArray]]:
-    """The named starts (T, q): from the empirical covariance (T, k, k), eigenvalues floored, and from its diagonal."""
+def starting_points(empirical: FloatArray, model: CovarianceModel,
+                    positions: FloatArray | None = None) -> list[tuple[str, FloatArray]]:
+    """The named starts (T, q): from the empirical covariance (T, k, k), eigenvalues floored, and from its diagonal.
+
+    ``positions`` (T, k) or (T, k, d): each data set's mean visit positions, for spatial structures.
+    """
     variances = np.diagonal(empirical, axis1=-2, axis2=-1)
     floor = _EIGEN_FLOOR * np.maximum(variances.mean(axis=-1), np.finfo(float).tiny)
     values, vectors = np.linalg.eigh(empirical)
     floored = (vectors * np.maximum(values, floor[:, None])[:, None, :]) @ vectors.transpose(0, 2, 1)
     diagonal = np.maximum(variances, floor[:, None])[:, :, None] * np.eye(empirical.shape[-1])
-    return [("OLS residual covariance", model.start(floored)), ("OLS residual variances", model.start(diagonal))]
+    return [("OLS residual covariance", model.start(floored, positions)),
+            ("OLS residual variances", model.start(diagonal, positions))]

@@ -667,7 +667,9 @@ def simulate_power(
         Degrees of freedom of the MMRM's LS means (used with ``df="min"``): any method of
         :func:`~dosefinding.mmrm.mmrm`, ``"satterthwaite"``, ``"residual"``,
         ``"between_within"``, ``"kenward_roger"`` or ``"kenward_roger_linear"`` (the last
-        three computed trial by trial, slower).
+        three computed trial by trial, slower). Between-within follows the first stage's
+        cell-means parametrisation, in which every coefficient changes within subject (the
+        within-subject df).
     selection
         ``"AIC"`` (smallest gAIC) or ``"maxT"``.
     dose_kind
