@@ -84,3 +84,16 @@ def test_first_stage_options_are_checked() -> None:
         simulate_power("a2201", n_sims=4, covariance="ad", df_method="kenward_roger")
     with pytest.raises(InputError, match="df: must be a positive number"):
         simulate_power("a2201", n_sims=4, df="max")
+
+
+def test_cli_power_takes_the_first_stage_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """``dosefinding power ... --covariance cs --df-method residual --df min`` is simulate_power with those options."""
+    from dosefinding.cli import main
+
+    argv = ["power", "a2201", "--n-sims", "8", "--seed", "4", "--chunk-size", "8", "--quiet", "--covariance", "cs",
+            "--df-method", "residual", "--df", "min"]
+    assert main(argv) == 0
+    expected = simulate_power("a2201", n_sims=8, seed=4, chunk_size=8, covariance="cs", df_method="residual", df="min")
+    assert f"Power of the MCP step: {expected.power:.4f}" in capsys.readouterr().out
+    assert main([*argv[:-1], "many"]) == 2
+    assert "--df: must be a number or 'min'" in capsys.readouterr().err

@@ -25,19 +25,19 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
-from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES, CovarianceModel, get_structure
+from dosefinding.mmrm.covariance import CovarianceModel, get_structure
 from dosefinding.mmrm.empirical import sandwich
 from dosefinding.mmrm.engine import MMRMFit, fit_stats
+from dosefinding.mmrm.fit import check_options
 from dosefinding.mmrm.identifiability import identifiability
 from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, KenwardRoger, ResidualDF
-from dosefinding.mmrm.kenward_roger import KENWARD_ROGER_STRUCTURES, kenward_roger
+from dosefinding.mmrm.kenward_roger import kenward_roger
 from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses
 
-__all__ = ["BATCH_DF_METHODS", "BatchMMRMResult", "ChunkedInference", "check_options", "fit_mmrm_batch"]
+__all__ = ["BatchMMRMResult", "ChunkedInference", "fit_mmrm_batch"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-BATCH_DF_METHODS = ("satterthwaite", "residual", "between_within", "kenward_roger", "kenward_roger_linear")
 _CHUNK = 128
 
 
@@ -208,9 +208,7 @@ def _model(covariance: str, k: int, group: FloatArray | None, times: FloatArray 
     The structure's own positions (its reported matrix and starting values) are each visit's mean over the
     observed visits of all trials, as ``mmrm()`` takes them over the used rows.
     """
-    if covariance not in COVARIANCE_STRUCTURES:
-        raise InputError(f"covariance: unknown structure {covariance!r}; choose one of {sorted(COVARIANCE_STRUCTURES)}")
-    spatial = COVARIANCE_STRUCTURES[covariance].spatial
+    spatial = type(get_structure(covariance, max(k, 2))).spatial  # InputError for an unknown name
     if spatial and times is None:
         raise InputError(f"covariance: {covariance!r} is spatial and needs times=")
     if times is not None and not spatial:
@@ -248,24 +246,6 @@ def _groups(group: ArrayLike | None, shape: tuple[int, ...]) -> NDArray[np.intp]
     if not np.array_equal(present, np.arange(present.size)):
         raise InputError(f"group: codes must be 0..H-1 with every code present, got {present.tolist()}")
     return codes
-
-
-def check_options(df_method: str, vcov: str, reml: bool, covariance: str) -> None:
-    """:class:`InputError` for a df method, ``vcov`` and method the batch fit does not take with ``covariance``."""
-    if covariance not in COVARIANCE_STRUCTURES:
-        raise InputError(f"covariance: unknown structure {covariance!r}; choose one of {sorted(COVARIANCE_STRUCTURES)}")
-    if df_method not in BATCH_DF_METHODS:
-        raise InputError(f"df_method: must be one of {BATCH_DF_METHODS}, got {df_method!r}")
-    if vcov not in ("asymptotic", "empirical"):
-        raise InputError(f"vcov: must be 'asymptotic' or 'empirical', got {vcov!r}")
-    if vcov == "empirical" and df_method not in ("residual", "between_within"):
-        raise InputError(f"df_method: {df_method!r} is not available with vcov='empirical'; use 'residual'")
-    if df_method.startswith("kenward_roger"):
-        if not reml:
-            raise InputError(f"df_method: {df_method!r} is derived for REML; not available with reml=False")
-        if df_method == "kenward_roger" and covariance not in KENWARD_ROGER_STRUCTURES:
-            raise InputError(f"covariance: df_method='kenward_roger' needs SAS's parametrisation of {covariance!r}, "
-                             f"implemented for {KENWARD_ROGER_STRUCTURES}; 'kenward_roger_linear' does not")
 
 
 def _between_within(fit: MMRMFit, u: FloatArray, pieces: VisitPieces, observed: BoolArray,

@@ -69,8 +69,8 @@ from dosefinding.errors import InputError
 from dosefinding.mmrm.jets import Jet
 
 __all__ = [
-    "COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "Curvature", "ante_correlation",
-    "evaluate_each", "get_structure", "spatial_distances",
+    "COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "Curvature", "MemberwiseStructure",
+    "ante_correlation", "evaluate_each", "get_structure", "spatial_distances",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -163,11 +163,29 @@ def _theta(theta: ArrayLike) -> FloatArray:
     return np.asarray(theta, dtype=float)
 
 
+@dataclass(frozen=True)
+class MemberwiseStructure(CovarianceStructure):
+    """A structure written for one ``theta`` (q,), evaluated member by member on a batch (:func:`evaluate_each`).
+
+    For the reparametrisations that only single fits use (SAS's parameters,
+    :mod:`dosefinding.mmrm.sas_scale`); the structures of :data:`COVARIANCE_STRUCTURES` are
+    vectorised over the batch.
+    """
+
+    @abstractmethod
+    def derivatives_of_one(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``Sigma`` (k, k) and its first (q, k, k) and second (q, q, k, k) derivatives at one ``theta``."""
+
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        return evaluate_each(self._evaluate_one, theta, order)
+
+    def _evaluate_one(self, theta: FloatArray, order: int) -> Evaluated:
+        sigma, first, second = self.derivatives_of_one(theta)
+        return sigma, first if order >= 1 else None, second if order >= 2 else None
+
+
 def evaluate_each(one: Callable[[FloatArray, int], Evaluated], theta: ArrayLike, order: int) -> Evaluated:
     """A structure's evaluation at one ``theta`` (q,), ``one``, applied to each member of a batch (..., q).
-
-    For the reparametrisations that only single fits use (SAS's parameters); the structures
-    of :data:`COVARIANCE_STRUCTURES` are vectorised over the batch.
 
     Examples
     --------
@@ -230,14 +248,16 @@ class Unstructured(CovarianceStructure):
             ..., :, None, :]
         return half + np.swapaxes(half, -1, -2)
 
-    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
-        k, q = self.k, self.n_params
+    def _low_order(self, theta: ArrayLike, order: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
+        """``L``, ``v``, ``Sigma`` and (order >= 1) its first derivatives."""
         chol, v = self._factor(theta)
         sigma = chol @ np.swapaxes(chol, -1, -2)
-        if order == 0:
-            return sigma, None, None
-        first = self._first(chol, v)
-        if order == 1:
+        return chol, v, sigma, None if order == 0 else self._first(chol, v)
+
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        k, q = self.k, self.n_params
+        chol, v, sigma, first = self._low_order(theta, order)
+        if first is None or order == 1:
             return sigma, first, None
         # d2 Sigma / d theta_j d theta_l = dL_j dL_l' + dL_l dL_j' (+ dSigma / d theta_j when j = l < k).
         rows, cols = self._positions()
@@ -252,12 +272,8 @@ class Unstructured(CovarianceStructure):
 
     def derivatives(self, theta: ArrayLike, order: int) -> tuple[FloatArray, FloatArray | None, Curvature | None]:
         k = self.k
-        chol, v = self._factor(theta)
-        sigma = chol @ np.swapaxes(chol, -1, -2)
-        if order == 0:
-            return sigma, None, None
-        first = self._first(chol, v)
-        if order == 1:
+        _, v, sigma, first = self._low_order(theta, order)
+        if first is None or order == 1:
             return sigma, first, None
         rows, cols = self._positions()
         vv = v[..., :, None] * v[..., None, :] * (cols[:, None] == cols[None, :])

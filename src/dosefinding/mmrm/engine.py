@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dosefinding.mmrm.covariance import CovarianceModel
-from dosefinding.mmrm.inference import ResidualDF, Satterthwaite
+from dosefinding.mmrm.inference import Satterthwaite
 from dosefinding.mmrm.likelihood import BatchEvaluation, PatternStats
 from dosefinding.mmrm.optimize import optimise
 from dosefinding.mmrm.start import ols_covariance, response_scale, starting_points
@@ -95,10 +95,6 @@ class MMRMFit:
             theta_cov = 2.0 * _inverse(hessian)
         scaled = Satterthwaite(beta_cov=self.evaluation.beta_cov, q=self.evaluation.q, theta_cov=theta_cov)
         return scaled.scaled(self.scale)
-
-    def residual_df(self) -> ResidualDF:
-        """``n - p`` for every contrast of each data set."""
-        return ResidualDF(beta_cov=self.beta_cov, residual_df=self.stats.n_obs - self.stats.p)
 
     def sigma(self) -> FloatArray:
         """``Sigma`` of each group over the visits (T, groups, k, k): at each data set's mean visit positions for

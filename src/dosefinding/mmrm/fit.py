@@ -37,11 +37,11 @@ from dosefinding.mmrm.identifiability import identifiability
 from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, FTest, ResidualDF, Satterthwaite
 from dosefinding.mmrm.kenward_roger import KENWARD_ROGER_STRUCTURES, kenward_roger
 from dosefinding.mmrm.likelihood import Evaluation, PatternStats, covariance_blocks
-from dosefinding.mmrm.lsmeans import LSMeans, lsmeans
+from dosefinding.mmrm.lsmeans import LSMeans, lsmeans_batch
 from dosefinding.mmrm.predict import predict as predict_rows
 from dosefinding.mmrm.sas_iterations import sas_iterations, sas_model
 
-__all__ = ["MMRMResult", "mmrm"]
+__all__ = ["DF_METHODS", "MMRMResult", "check_options", "mmrm"]
 
 FloatArray = NDArray[np.float64]
 DF_METHODS = ("satterthwaite", "residual", "between_within", "kenward_roger", "kenward_roger_linear")
@@ -167,11 +167,11 @@ class MMRMResult:
         >>> _example_fit().lsmeans("arm", by="visit").differences.index.tolist()
         [('v1', 'trt'), ('v2', 'trt'), ('v3', 'trt')]
         """
-        return lsmeans(
+        return lsmeans_batch(
             self._data, self.coefficients.to_numpy(), self._inference,
             specs=specs, by=by, reference=reference, confidence_level=confidence_level,
             weights=weights, margins=margins,
-        )
+        ).member(0)
 
     def predict(self, data: pd.DataFrame, *, conditional: bool = False) -> pd.DataFrame:
         """Fitted means ``X beta`` of the rows of ``data`` and, with ``conditional``, the missing visits given the observed ones.
@@ -239,6 +239,32 @@ class MMRMResult:
         if self.aliased:
             lines += ["", f"Aliased columns dropped: {', '.join(self.aliased)}"]
         return "\n".join(lines)
+
+
+def check_options(df_method: str, vcov: str, reml: bool, covariance: str) -> None:
+    """:class:`InputError` for a df method, ``vcov`` and method that do not go together (or with ``covariance``).
+
+    Shared by :func:`mmrm` and :func:`~dosefinding.mmrm.fit_mmrm_batch`.
+
+    Examples
+    --------
+    >>> check_options("kenward_roger", "asymptotic", True, "us")
+    """
+    if df_method not in DF_METHODS:
+        raise InputError(f"df_method: must be one of {DF_METHODS}, got {df_method!r}")
+    if vcov not in VCOV_METHODS:
+        raise InputError(f"vcov: must be one of {VCOV_METHODS}, got {vcov!r}")
+    if vcov == "empirical" and df_method == "satterthwaite":
+        raise InputError("df_method: 'satterthwaite' is not available with vcov='empirical'; use 'residual'")
+    if df_method.startswith("kenward_roger"):
+        if vcov == "empirical":
+            raise InputError(f"df_method: {df_method!r} adjusts the model-based covariance; not available with "
+                             "vcov='empirical' (as in SAS); use vcov='asymptotic'")
+        if not reml:
+            raise InputError(f"df_method: {df_method!r} is derived for REML; not available with reml=False")
+        if df_method == "kenward_roger" and covariance not in KENWARD_ROGER_STRUCTURES:
+            raise InputError(f"covariance: df_method='kenward_roger' needs SAS's parametrisation of {covariance!r}, "
+                             f"implemented for {KENWARD_ROGER_STRUCTURES}; 'kenward_roger_linear' does not")
 
 
 def _example_fit() -> MMRMResult:
@@ -345,23 +371,9 @@ def mmrm(
     >>> fit.converged, fit.covariance.shape, round(float(fit.table.loc["arm[T.trt]", "df"]), 6)
     (True, (3, 3), 38.0)
     """
-    if df_method not in DF_METHODS:
-        raise InputError(f"df_method: must be one of {DF_METHODS}, got {df_method!r}")
+    check_options(df_method, vcov, reml, covariance)
     if optimizer not in OPTIMIZERS:
         raise InputError(f"optimizer: must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if vcov not in VCOV_METHODS:
-        raise InputError(f"vcov: must be one of {VCOV_METHODS}, got {vcov!r}")
-    if vcov == "empirical" and df_method == "satterthwaite":
-        raise InputError("df_method: 'satterthwaite' is not available with vcov='empirical'; use 'residual'")
-    if df_method.startswith("kenward_roger"):
-        if vcov == "empirical":
-            raise InputError(f"df_method: {df_method!r} adjusts the model-based covariance; not available with "
-                             "vcov='empirical' (as in SAS); use vcov='asymptotic'")
-        if not reml:
-            raise InputError(f"df_method: {df_method!r} is derived for REML; not available with reml=False")
-        if df_method == "kenward_roger" and covariance not in KENWARD_ROGER_STRUCTURES:
-            raise InputError(f"covariance: df_method='kenward_roger' needs SAS's parametrisation of {covariance!r}, "
-                             f"implemented for {KENWARD_ROGER_STRUCTURES}; 'kenward_roger_linear' does not")
     prepared = prepare_data(formula, data, subject=subject, visit=visit, time=time, group=group, weights=weights)
     structure = covariance_model(covariance, prepared)
     pattern_stats = build_pattern_stats(prepared, structure)

@@ -207,29 +207,24 @@ class VisitPieces:
             return None
         return np.argmax(c, axis=0), np.argmax(c, axis=1)
 
-    def to_columns(self, values: FloatArray, axes: int = 1) -> FloatArray:
-        """``values`` over the pieces (..., p') or (..., p', p') mapped to the columns by ``C``."""
+    def _map(self, values: FloatArray, axes: int, to_columns: bool) -> FloatArray:
+        """``values`` by ``C`` (to the columns) or ``C'`` (to the pieces) on its last one or two axes."""
         if self.basis is None:
             return values
         if self._permutation is not None:
-            piece = self._permutation[0]
-            out = np.take(values, piece, axis=-1)
-            return out if axes == 1 else np.take(out, piece, axis=-2)
-        if axes == 1:
-            return values @ self.basis
-        return np.swapaxes(self.basis, 0, 1) @ values @ self.basis
+            order = self._permutation[0 if to_columns else 1]
+            out = np.take(values, order, axis=-1)
+            return out if axes == 1 else np.take(out, order, axis=-2)
+        c = self.basis if to_columns else self.basis.T
+        return values @ c if axes == 1 else np.swapaxes(c, 0, 1) @ values @ c
+
+    def to_columns(self, values: FloatArray, axes: int = 1) -> FloatArray:
+        """``values`` over the pieces (..., p') or (..., p', p') mapped to the columns by ``C``."""
+        return self._map(values, axes, to_columns=True)
 
     def from_columns(self, beta: FloatArray, axes: int = 1) -> FloatArray:
         """``C beta`` (..., p'), or ``C A C'`` (..., p', p') for ``axes=2``."""
-        if self.basis is None:
-            return beta
-        if self._permutation is not None:
-            column = self._permutation[1]
-            out = np.take(beta, column, axis=-1)
-            return out if axes == 1 else np.take(out, column, axis=-2)
-        if axes == 1:
-            return beta @ self.basis.T
-        return self.basis @ beta @ self.basis.T
+        return self._map(beta, axes, to_columns=False)
 
     @cached_property
     def _kron_columns(self) -> NDArray[np.intp] | None:

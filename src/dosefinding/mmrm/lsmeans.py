@@ -20,8 +20,8 @@ covariates at their mean over the used observations. The weights of the combinat
 
 One code for a fit and a batch of fits: :func:`lsmeans_batch` takes the estimates of ``T``
 fits of the same model (:func:`~dosefinding.mmrm.fit_mmrm_batch`, e.g. simulated trials)
-with the numeric covariates at each fit's own means, and :func:`lsmeans` (behind
-:meth:`~dosefinding.mmrm.MMRMResult.lsmeans`) is its batch of one.
+with the numeric covariates at each fit's own means, and
+:meth:`~dosefinding.mmrm.MMRMResult.lsmeans` is its batch of one.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from dosefinding.mmrm.data import MMRMData
 from dosefinding.mmrm.grid import estimable, factor_levels, grid_design, is_factor
 from dosefinding.mmrm.inference import CoefficientInference
 
-__all__ = ["LSMEANS_WEIGHTS", "BatchLSMeans", "LSMeans", "lsmeans", "lsmeans_batch"]
+__all__ = ["LSMEANS_WEIGHTS", "BatchLSMeans", "LSMeans", "lsmeans_batch"]
 
 FloatArray = NDArray[np.float64]
 LSMEANS_WEIGHTS = ("equal", "proportional")
@@ -181,7 +181,8 @@ def lsmeans_batch(
     ``inference`` holds the fits' covariances (T, p, p) and degrees of freedom (one fit's
     for ``T = 1``). ``covariate_means`` gives each numeric covariate's mean over each fit's
     used observations, (T,); a numeric covariate not given takes its mean over ``data``'s
-    rows (then the same for every fit). The other options are those of :func:`lsmeans`;
+    rows (then the same for every fit). The other options are those of
+    :meth:`~dosefinding.mmrm.MMRMResult.lsmeans`;
     ``weights="proportional"`` counts ``data``'s rows (or ``margins``) for every fit.
 
     Examples
@@ -253,23 +254,6 @@ def lsmeans_batch(
         cov=rows @ inference.beta_cov @ rows.transpose(0, 2, 1), contrasts=rows, confidence_level=confidence_level,
         weights=weights,
     )
-
-
-def lsmeans(
-    data: MMRMData,
-    beta: FloatArray,
-    inference: CoefficientInference,
-    *,
-    specs: str,
-    by: str | None = None,
-    reference: object = None,
-    confidence_level: float = 0.95,
-    weights: str = "equal",
-    margins: pd.DataFrame | None = None,
-) -> LSMeans:
-    """LS means of ``specs`` (by ``by``) from a fit; see :meth:`MMRMResult.lsmeans` (the batch of one)."""
-    return lsmeans_batch(data, beta, inference, specs=specs, by=by, reference=reference,
-                         confidence_level=confidence_level, weights=weights, margins=margins).member(0)
 
 
 def _observed_margins(data: MMRMData, others: dict[str, list[object]], margins: pd.DataFrame | None) -> FloatArray:

@@ -47,7 +47,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import ConvergenceError, InputError
-from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, Evaluated, evaluate_each, get_structure
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, MemberwiseStructure, get_structure
 from dosefinding.mmrm.likelihood import Evaluation, PatternStats, evaluate
 from dosefinding.mmrm.sas_scale import SasCovariance, sas_scale
 
@@ -88,7 +88,7 @@ PROFILED = {"cs": 1, "toep": 0, "ar1": 1, "sp_exp": 1}
 
 
 @dataclass(frozen=True)
-class Profiled(CovarianceStructure):
+class Profiled(MemberwiseStructure):
     """SAS's structure with the residual variance factored out: ``psi = (gamma, s2)``, ``Sigma = s2 C(gamma)``.
 
     ``C(gamma)`` is SAS's matrix at the parameters with the residual variance set to 1
@@ -114,14 +114,7 @@ class Profiled(CovarianceStructure):
     def n_params(self) -> int:
         return self.sas.n_params
 
-    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
-        return evaluate_each(self._evaluate_one, theta, order)
-
-    def _evaluate_one(self, theta: FloatArray, order: int) -> Evaluated:
-        sigma, first, second = self._derivatives(theta)
-        return sigma, first if order >= 1 else None, second if order >= 2 else None
-
-    def _derivatives(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def derivatives_of_one(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         index = PROFILED[self.name]
         gamma, s2 = np.asarray(theta[:-1], dtype=float), float(theta[-1])
         corr, d_corr, d2_corr = self.sas.evaluate(np.insert(gamma, index, 1.0))

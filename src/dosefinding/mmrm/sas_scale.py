@@ -28,9 +28,9 @@ from dosefinding.mmrm.covariance import (
     CovarianceModel,
     CovarianceStructure,
     Evaluated,
+    MemberwiseStructure,
     SpatialExponential,
     ante_correlation,
-    evaluate_each,
 )
 
 __all__ = ["LINEAR_IN_SAS_PARAMETERS", "SAS_PARAMETRISED", "SasCovariance", "sas_parameter_derivatives",
@@ -123,7 +123,7 @@ def _spatial_exponential(phi: FloatArray, distance: FloatArray) -> tuple[FloatAr
 
 
 @dataclass(frozen=True)
-class SasCovariance(CovarianceStructure):
+class SasCovariance(MemberwiseStructure):
     """``structure`` in SAS's parameters ``phi`` (see the module docstring).
 
     ``Sigma(phi)`` need not be positive definite; the likelihood raises ``LinAlgError``
@@ -157,14 +157,7 @@ class SasCovariance(CovarianceStructure):
             raise InputError(f"covariance: {self.name!r} is not spatial and has no distances")
         return self.structure.distances(times)
 
-    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
-        return evaluate_each(self._evaluate_one, theta, order)
-
-    def _evaluate_one(self, theta: FloatArray, order: int) -> Evaluated:
-        sigma, first, second = self._derivatives(theta)
-        return sigma, first if order >= 1 else None, second if order >= 2 else None
-
-    def _derivatives(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def derivatives_of_one(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         phi, k = np.asarray(theta, dtype=float), self.k
         if self.name in LINEAR_IN_SAS_PARAMETERS:
             basis = _linear_basis(self.name, k)

@@ -65,9 +65,10 @@ from scipy import special, stats
 from dosefinding.errors import InputError
 from dosefinding.mcp.lattice import ERROR_FACTOR, N_SHIFTS, ShiftedLattice
 from dosefinding.mcp.max_t import _radial_cdf
-from dosefinding.mmrm.batch import check_options, fit_mmrm_batch
+from dosefinding.mmrm.batch import fit_mmrm_batch
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.data import MMRMData, prepare_data
+from dosefinding.mmrm.fit import check_options
 from dosefinding.mmrm.lsmeans import lsmeans_batch
 from dosefinding.mod.fit import _check_bounds, _check_grid_points, _constant_for, _LeastSquares, _search
 from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind, curve_target_dose
