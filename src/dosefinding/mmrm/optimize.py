@@ -8,11 +8,14 @@ One strategy, the same for a single fit (a batch of one) and for 10,000 simulate
    with a modified Hessian where it is not positive definite and steps of at most 3 in
    any parameter. The iterations use the Hessian without REML's ``-tr(A Q_j A Q_l)``
    (``exact=False``), which costs more than the rest together.
-2. Where that Newton decrement has fallen below 1e-14 (a hundredth of the criterion), its
-   (tiny) step is taken and the point checked with the exact Hessian; exact Newton steps
-   follow while the decrement is between 1e-14 and 1e-6, at most two (quadratic
-   convergence: usually none). The last exact evaluation, with the ``Q_j`` matrices, is the one the
-   inference uses.
+2. Where that Newton decrement has fallen below 1e-14 (a hundredth of the criterion: the
+   iterations go on to it, being cheaper than an exact evaluation), its (tiny) step is
+   taken and the point checked with the exact Hessian; exact Newton steps follow while the
+   decrement is between 1e-14 and 1e-6, at most two (usually none). From the checked
+   point one more exact Newton step polishes the estimates to rounding (quadratic
+   convergence); the exact Hessian and the ``Q_j`` matrices the inference uses are those
+   of the checked point, which differ from the optimum's by about the square root of its
+   decrement (below 1e-9 relative in practice).
 3. A data set that has not converged then, one at a time, goes through the fallback
    chain of :func:`minimise`: Newton's method in a trust region with the exact Hessian
    (scipy ``trust-exact``) from each start; if that does not converge, L-BFGS-B with the
@@ -56,8 +59,8 @@ _MAX_STEP = 3.0
 _EXACT_ROUNDS = 3
 # Relative Newton decrement under which an exact Newton step is taken without a line search.
 _NEAR = 1e-6
-# Relative Newton decrement at which a point is not polished further: the batched iterations go on to it
-# (they are linear, and cheaper than an exact evaluation), and a checked point below it is final.
+# Relative Newton decrement to which the batched iterations go, and under which a checked point is final (its
+# exact Hessian and Q matrices are then those of the optimum to about 1e-9); above it an exact step follows.
 _POLISHED = 1e-14
 # An increase of the objective up to this fraction of it counts as rounding.
 _ROUNDING = 1e-13
