@@ -426,7 +426,9 @@ def optimise(
         converged[index[done]] = True
         parts.append((index[done], _take(polished, np.flatnonzero(done[moving]))))
         index = index[moving & better & ~done]
-    newton_value = _assemble(parts, t_count, p, q).value
+    newton_value = np.full(t_count, np.nan)
+    for index, e in parts:
+        newton_value[index] = e.value
     attempts: list[tuple[str, ...]] = []
     fallback: dict[int, Evaluation] = {}
     for t in range(t_count):

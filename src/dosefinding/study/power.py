@@ -174,7 +174,11 @@ def _design(template: MMRMData, base: FloatArray) -> FloatArray:
 
     x0, slope = at(0.0), at(1.0) - at(0.0)
     assert np.allclose(at(2.0), x0 + 2.0 * slope, rtol=0, atol=1e-12), "the first-stage design is linear in BASE"
-    return x0 + base[:, :, None, None] * slope
+    # Written where it is not zero (the design is sparse: a few cells a row).
+    subject, visit, column = np.nonzero((x0 != 0) | (slope != 0))
+    x = np.zeros((base.shape[0], n, k, x0.shape[-1]))
+    x[:, subject, visit, column] = x0[subject, visit, column] + base[:, subject] * slope[subject, visit, column]
+    return x
 
 
 def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
