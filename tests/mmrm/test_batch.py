@@ -258,8 +258,7 @@ def test_lsmeans_of_a_batch_are_those_of_its_fits(trials: tuple[np.ndarray, np.n
     y, arm, base = trials
     y, base = y[:3], base[:3]
     fit = fit_mmrm_batch(y, cell_means_x(arm, base))
-    template = prepare_data(CELL_MEANS, long_frame(np.zeros((len(arm), 6)), arm, base[0]), subject="USUBJID",
-                            visit="AVISIT")
+    template = prepare_data(CELL_MEANS, long_frame(y[0], arm, base[0]), subject="USUBJID", visit="AVISIT")
     observed = ~np.isnan(y)
     means = (base[:, :, None] * observed).sum(axis=(1, 2)) / observed.sum(axis=(1, 2))
     ls = lsmeans_batch(template, fit.beta, fit.inference, specs="ARM", by="AVISIT", covariate_means={"BASE": means})

@@ -99,3 +99,4 @@ def test_baseline_covariate_model_at_1e6() -> None:
     base = mmrm(formula, fev, subject="USUBJID", visit="AVISIT")
     scaled = mmrm(formula, fev.assign(FEV1=fev["FEV1"] * 1e6), subject="USUBJID", visit="AVISIT")
     _check(base, scaled, 1e6)
+

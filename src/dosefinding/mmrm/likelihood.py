@@ -89,15 +89,16 @@ _KEY_BITS = 62
 def _column_basis(values: FloatArray) -> tuple[NDArray[np.intp], FloatArray]:
     """Columns of ``values`` forming a basis, taken greedily in their order (each kept unless it is a
     combination of the kept ones before it, QR without pivoting), and every column as their combination
-    (rank, m)."""
-    r = np.linalg.qr(values, mode="r")
-    diag = np.abs(np.diag(r))
-    scale = np.linalg.norm(values, axis=0)
-    keep = np.flatnonzero(diag > _BASIS_TOL * np.maximum(scale[: diag.size], np.finfo(float).tiny))
-    coef = np.linalg.lstsq(values[:, keep], values, rcond=None)[0]
+    (rank, m). Decided and solved on columns of unit length, so that neither depends on the columns' scales."""
+    norms = np.linalg.norm(values, axis=0)
+    norms = np.where(norms > 0, norms, 1.0)
+    unit = values / norms
+    r = np.linalg.qr(unit, mode="r")
+    keep = np.flatnonzero(np.abs(np.diag(r)) > _BASIS_TOL)
+    coef = np.linalg.lstsq(unit[:, keep], unit, rcond=None)[0]
     coef[np.abs(coef) < 1e-12] = 0.0
     coef[:, keep] = np.eye(keep.size)
-    return keep, coef
+    return keep, coef * norms[None, :] / norms[keep, None]
 
 
 @dataclass(frozen=True)

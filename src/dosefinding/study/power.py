@@ -157,7 +157,7 @@ def _template(formula: str, arm: NDArray[np.int64], n_arms: int, weeks: list[str
         "ARM": pd.Categorical(np.repeat(np.array(arms)[arm], k), categories=arms),
         "AVISIT": pd.Categorical(np.tile(weeks, n), categories=weeks),
         "BASE": np.repeat(base, k),
-        "CHG": 0.0,
+        "CHG": np.arange(n * k, dtype=float),  # any response that the model does not fit exactly
     })
     return prepare_data(formula, frame, subject="USUBJID", visit="AVISIT")
 
