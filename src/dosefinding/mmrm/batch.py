@@ -283,7 +283,6 @@ def _inference(fit: MMRMFit, df_method: str, vcov: str, u: FloatArray, pieces: V
     if vcov == "empirical":
         theta = np.where(fit.fitted[:, None], fit.theta_scaled, 0.0)
         w, _ = covariance_inverses(fit.stats, fit.model, theta)
-        assert fit.evaluation.beta_cov is not None
         scaled = sandwich(fit.stats, w, fit.evaluation.beta, fit.evaluation.beta_cov)
         beta_cov = np.where(fit.fitted[:, None, None], scaled * (fit.scale**2)[:, None, None], np.nan)
     if df_method == "between_within":

@@ -146,7 +146,6 @@ def fit_stats(stats: PatternStats, model: CovarianceModel, *, reml: bool, max_it
     starts = starting_points(empirical / (scale**2)[:, None, None], model, stats.visit_positions)
     optimum = optimise(scaled, model, reml=reml, starts=starts, valid=ok, max_iter=max_iter, offset=offset)
     e = optimum.evaluation
-    assert e.beta_cov is not None
     fitted = e.ok[:, None]
     theta = np.where(fitted, model.scale_theta(optimum.theta, scale), np.nan)
     return MMRMFit(

@@ -511,31 +511,25 @@ class Evaluation:
     q: FloatArray | None = None
 
 
-@dataclass(frozen=True)
-class BatchEvaluation:
-    """The objective of each of ``T`` data sets at its ``theta``: arrays with a leading axis over the data sets.
+@dataclass(frozen=True, kw_only=True)
+class BatchEvaluation(Evaluation):
+    """The objective of each of ``T`` data sets at its ``theta``: the fields of :class:`Evaluation` with a leading
+    axis over the data sets, and ``ok``.
 
     ``ok`` is False where ``Sigma`` or ``X'V^-1 X`` is not positive definite (``value``
     is then infinite). ``gradient`` comes with ``order`` 1 and 2, ``hessian`` with ``order=2``
     and ``q`` with ``order=2`` and ``exact``.
     """
 
-    value: FloatArray
-    beta: FloatArray
+    value: FloatArray  # type: ignore[assignment]
     ok: BoolArray
-    beta_cov: FloatArray | None = None
-    gradient: FloatArray | None = None
-    hessian: FloatArray | None = None
-    q: FloatArray | None = None
 
     def member(self, t: int) -> Evaluation:
         """Data set ``t`` as an :class:`Evaluation`."""
         def pick(a: FloatArray | None) -> FloatArray | None:
             return None if a is None else a[t]
 
-        beta_cov = pick(self.beta_cov)
-        return Evaluation(value=float(self.value[t]), beta=self.beta[t],
-                          beta_cov=np.empty((0, 0)) if beta_cov is None else beta_cov,
+        return Evaluation(value=float(self.value[t]), beta=self.beta[t], beta_cov=self.beta_cov[t],
                           gradient=pick(self.gradient), hessian=pick(self.hessian), q=pick(self.q))
 
 
