@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dosefinding.errors import DoseFindingError
+from dosefinding.errors import DoseFindingError, InputError
 
 
 def demo(out: str, seed: int | None, draws: int | None) -> str:
@@ -27,12 +27,22 @@ def analyze(spec: str, out: str) -> str:
 
 
 def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | None, chunk_size: int,
-          quiet: bool) -> str:
-    """Simulate whole trials from a spec (a TOML file or a preset name) and analyse each: power of MCP-Mod."""
+          quiet: bool, first_stage: dict[str, object] | None = None) -> str:
+    """Simulate whole trials from a spec (a TOML file or a preset name) and analyse each: power of MCP-Mod.
+
+    ``first_stage``: the first-stage options of ``simulate_power`` (``covariance``, ``df_method``, ``df``).
+    """
     from dosefinding.study.power import simulate_power
 
     return simulate_power(spec, n_sims=n_sims, seed=seed, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
-                          progress=not quiet).summary()
+                          progress=not quiet, **(first_stage or {})).summary()  # type: ignore[arg-type]
+
+
+def _number(value: str, option: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"{option}: must be a number or 'min', got {value!r}") from None
 
 
 def _database_url(db: str) -> str:
@@ -91,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     power_parser.add_argument("--chunk-size", type=int, default=250,
                               help="trials per chunk; results depend on it, not on --jobs (default 250)")
     power_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    power_parser.add_argument("--covariance", default="us",
+                              help="MMRM covariance structure of the first stage: us, cs, csh, ar1, ar1h, toep, "
+                                   "toeph, ad, adh or sp_exp (on the visit weeks; default us)")
+    power_parser.add_argument("--df-method", default="satterthwaite",
+                              help="df of the LS means (with --df min): satterthwaite, residual, between_within, "
+                                   "kenward_roger, kenward_roger_linear (default satterthwaite)")
+    power_parser.add_argument("--df", default=None,
+                              help="df of the MCP step: a number or 'min' (the LS means' smallest; default normal)")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
     serve_parser.add_argument("--db", default="sqlite:///randomisation.db", help="SQLAlchemy URL or SQLite file")
     serve_parser.add_argument("--host", default="127.0.0.1")
@@ -114,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "analyze":
             print(analyze(args.spec, args.out))
         elif args.command == "power":
-            print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet))
+            df = args.df if args.df in (None, "min") else _number(args.df, "--df")
+            print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet,
+                        {"covariance": args.covariance, "df_method": args.df_method, "df": df}))
     except DoseFindingError as exc:
         print(f"dosefinding: error: {exc}", file=sys.stderr)
         return 2

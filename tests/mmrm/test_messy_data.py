@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from dosefinding import InputError, mmrm
+from dosefinding.design_matrix import kept_columns
 from dosefinding.errors import DoseFindingWarning
-from dosefinding.mmrm.data import kept_columns
+from dosefinding.mmrm.batch import fit_mmrm_batch
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "r" / "mmrm_type3_reference.json"
 FORMULA = "FEV1 ~ BL + ARMCD * AVISIT"
@@ -162,3 +163,52 @@ def test_response_without_variance_is_named(fev, response, message: str) -> None
     with pytest.raises(InputError, match=message):
         mmrm("FEV1 ~ ARMCD * AVISIT", fev.assign(FEV1=response(fev)), subject="USUBJID", visit="AVISIT")
 
+
+
+def test_tiny_but_real_variation_is_fitted(fev) -> None:
+    """FEV1 in units 1e12 times larger: the same fit (was a point 1e-6 relative away, by the raw-scale optimiser)."""
+    fit = mmrm("FEV1 ~ ARMCD * AVISIT", fev.assign(FEV1=fev["FEV1"] * 1e-12), subject="USUBJID", visit="AVISIT")
+    reference = mmrm("FEV1 ~ ARMCD * AVISIT", fev, subject="USUBJID", visit="AVISIT")
+    assert fit.converged
+    np.testing.assert_allclose(fit.coefficients * 1e12, reference.coefficients, rtol=1e-8)
+
+
+@pytest.mark.parametrize(("offset", "atol"), [(1e6, 1e-8), (1e9, 1e-5)])
+@pytest.mark.parametrize("kwargs", [{}, {"vcov": "empirical", "df_method": "residual"}, {"covariance": "ar1"}])
+def test_large_mean_does_not_cancel_the_fit(fev, offset: float, atol: float, kwargs: dict) -> None:
+    """FEV1 + 1e6 did not converge and FEV1 + 1e9 raised numpy's LinAlgError: y'V^-1 y - beta'X'V^-1 y lost every
+    digit to cancellation. The responses are now centred on their OLS fit before the sums.
+
+    The data hold FEV1 + offset to about 1e-16 offset (1e-10 at 1e6, 1e-7 at 1e9): the tolerances are those
+    rounding errors times the few hundred observations that enter each estimate.
+    """
+    reference = mmrm("FEV1 ~ ARMCD * AVISIT", fev, subject="USUBJID", visit="AVISIT", **kwargs)
+    fit = mmrm("FEV1 ~ ARMCD * AVISIT", fev.assign(FEV1=fev["FEV1"] + offset), subject="USUBJID", visit="AVISIT",
+               **kwargs)
+    assert fit.converged
+    shifted = fit.coefficients.copy()
+    shifted["Intercept"] -= offset
+    np.testing.assert_allclose(shifted, reference.coefficients, rtol=0, atol=atol)
+    np.testing.assert_allclose(fit.table["se"], reference.table["se"], rtol=1e-6)
+    assert fit.m2_log_likelihood == pytest.approx(reference.m2_log_likelihood, rel=1e-9)
+
+
+def test_large_mean_in_a_batch(fev) -> None:
+    """The batch centres each trial on its own OLS fit: a trial shifted by 1e9 fits as the trial itself."""
+    data = mmrm("FEV1 ~ ARMCD * AVISIT", fev, subject="USUBJID", visit="AVISIT")._data
+    n_subjects, k, p = len(data.subjects), len(data.visits), len(data.columns)
+    y = np.full((n_subjects, k), np.nan)
+    y[data.subject, data.visit] = data.y
+    x = np.zeros((n_subjects, k, p))
+    x[data.subject, data.visit] = data.x
+    for i in range(n_subjects):  # a design row at the missing visits too (the batch takes a full grid)
+        arm = x[i][~np.isnan(y[i])][0, 1]
+        x[i, :, 0], x[i, :, 1] = 1.0, arm
+        x[i, :, 2:5] = np.eye(k)[:, 1:]
+        x[i, :, 5:8] = arm * np.eye(k)[:, 1:]
+    fit = fit_mmrm_batch(np.stack([y, y + 1e9]), x)
+    assert fit.converged.all()
+    shifted = fit.beta[1].copy()
+    shifted[0] -= 1e9
+    np.testing.assert_allclose(shifted, fit.beta[0], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fit.beta_cov[1], fit.beta_cov[0], rtol=1e-6)

@@ -100,7 +100,8 @@ def test_times_that_vary_are_kept_per_subject() -> None:
     _, _, by_visit = setup(fev_with_times(), "sp_exp", time="VISITN")
     _, _, by_subject = setup(fev_with_times(), "sp_exp", time="JTIME")
     assert by_visit.times is None
-    assert by_subject.times is not None and by_subject.times.shape == by_subject.x_pad.shape[:2]
+    # Every subject its own slot (the leading axis is the one data set).
+    assert by_subject.times is not None and by_subject.times.shape == (1, by_subject.subject_y.shape[1], 4)
     assert len(by_subject.n) == len(by_visit.n)
 
 

@@ -264,7 +264,7 @@ def test_summary_and_fields() -> None:
         ({"visit": 5}, "visit"),
         ({"endpoint": "NOPE"}, "NOPE"),
         ({"first_stage": "gee"}, "first_stage"),
-        ({"covariance": "toep"}, "covariance"),
+        ({"covariance": "banded"}, "covariance"),
         ({"selection": "aveAIC"}, "selection"),
         ({"alpha": 1.5}, "alpha"),
         ({"delta": 2.0}, "delta"),

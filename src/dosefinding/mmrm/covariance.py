@@ -41,28 +41,60 @@ coordinate axis); several coordinates always have a trailing coordinate axis,
 
 A :class:`CovarianceModel` holds one copy of a structure per level of a grouping column
 (SAS's ``REPEATED / GROUP=``): ``theta`` is the concatenation of the groups' parameters.
+
+Batches. Every structure is evaluated on a leading batch axis of ``theta``: ``theta`` of
+shape ``(..., q)`` gives ``Sigma`` ``(..., k, k)`` and the derivatives ``(..., q, k, k)``,
+``(..., q, q, k, k)``, one per member (a simulated trial, a group, a subject); the single
+fit is the batch of one. :meth:`CovarianceStructure.start` takes a batch of empirical
+matrices, and :meth:`CovarianceStructure.scale_theta` maps ``theta`` of ``Sigma`` to
+``theta`` of ``c^2 Sigma`` (the fit works on the response divided by a scale ``c``; see
+:mod:`dosefinding.mmrm.engine`). The likelihood needs the second derivatives only
+contracted with a symmetric matrix (:meth:`CovarianceStructure.derivatives`), which the
+unstructured matrix gives without forming them (``q^2`` instead of ``q^2 k^2``).
 """
+
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logit
 
 from dosefinding.errors import InputError
 from dosefinding.mmrm.jets import Jet
 
 __all__ = [
-    "COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "ante_correlation", "get_structure",
-    "spatial_distances",
+    "COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "Curvature", "MemberwiseStructure",
+    "ante_correlation", "evaluate_each", "get_structure", "spatial_distances",
 ]
 
 FloatArray = NDArray[np.float64]
+# sum_ab d2 Sigma / d theta_j d theta_l [a, b] m[..., a, b] for a symmetric m (..., k, k): (..., q, q).
+Curvature = Callable[[FloatArray], FloatArray]
+Evaluated = tuple[FloatArray, FloatArray | None, FloatArray | None]
 _RHO_START_LIMIT = 0.9
+
+
+def _lags(k: int) -> NDArray[np.intp]:
+    return np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
+
+
+def _contraction(second: FloatArray) -> Curvature:
+    """``m -> sum_ab second[..., j, l, a, b] m[..., a, b]`` for second derivatives (..., q, q, k, k)."""
+    q, k = second.shape[-3], second.shape[-1]
+    lead = second.shape[:-4]
+
+    def contract(m: FloatArray) -> FloatArray:
+        batch = np.broadcast_shapes(lead, m.shape[:-2])
+        flat = np.broadcast_to(second, (*batch, q, q, k, k)).reshape(*batch, q * q, k * k)
+        return (flat @ np.broadcast_to(m, (*batch, k, k)).reshape(*batch, k * k, 1)).reshape(*batch, q, q)
+
+    return contract
 
 
 @dataclass(frozen=True)
@@ -75,6 +107,8 @@ class CovarianceStructure(ABC):
     >>> sigma, first, second = structure.evaluate(np.array([np.log(4.0), np.arctanh(0.5)]))
     >>> sigma[0].round(12).tolist()
     [4.0, 2.0, 1.0]
+    >>> structure.matrix(np.array([[0.0, 0.0], [np.log(2.0), 0.0]]))[:, 0, 0].tolist()
+    [1.0, 2.0]
     """
 
     k: int
@@ -90,28 +124,95 @@ class CovarianceStructure(ABC):
         """Number of variance parameters."""
 
     @abstractmethod
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """``Sigma`` (k, k), its first derivatives (q, k, k) and second derivatives (q, q, k, k)."""
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        """``Sigma`` (..., k, k), first (..., q, k, k) and second derivatives (..., q, q, k, k) at ``theta`` (..., q).
+
+        Derivatives beyond ``order`` are ``None``.
+        """
 
     @abstractmethod
     def start(self, empirical: FloatArray) -> FloatArray:
-        """Starting ``theta`` from a positive definite empirical covariance matrix."""
+        """Starting ``theta`` (..., q) from positive definite empirical covariance matrices (..., k, k)."""
 
     @abstractmethod
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
-        """The covariance parameters as SAS's "Covariance Parameter Estimates" names them."""
+        """The covariance parameters (one ``theta``) as SAS's "Covariance Parameter Estimates" names them."""
 
-    def matrix(self, theta: FloatArray) -> FloatArray:
+    @abstractmethod
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        """``theta`` (..., q) of ``factor^2 Sigma(theta)``, ``factor`` (...) positive."""
+
+    def matrix(self, theta: ArrayLike) -> FloatArray:
         """``Sigma`` alone."""
-        return self.evaluate(theta)[0]
+        return self.evaluate(theta, 0)[0]
 
-    def evaluate_at(self, theta: FloatArray, times: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """``Sigma`` (n, k, k) and derivatives (n, q, k, k), (n, q, q, k, k) at each of n sets of visit times.
+    def derivatives(self, theta: ArrayLike, order: int) -> tuple[FloatArray, FloatArray | None, Curvature | None]:
+        """``Sigma``, its first derivatives and (``order`` 2) the contraction of the second with a symmetric matrix."""
+        sigma, first, second = self.evaluate(theta, order)
+        return sigma, first, None if second is None else _contraction(second)
 
-        ``times`` is (n, k), or (n, k, d) for a spatial structure over d coordinates.
-        Only spatial structures depend on the times; the others return :meth:`evaluate`.
+    def evaluate_at(self, theta: ArrayLike, times: FloatArray, order: int = 2) -> Evaluated:
+        """``Sigma`` (..., n, k, k) and derivatives (..., n, q, k, k), (..., n, q, q, k, k) at n sets of visit times.
+
+        ``theta`` is (..., q) and ``times`` (..., n, k), or (..., n, k, d) for a spatial
+        structure over d coordinates. Only spatial structures depend on the times; the
+        others return :meth:`evaluate`.
         """
-        return self.evaluate(theta)
+        return self.evaluate(theta, order)
+
+
+def _theta(theta: ArrayLike) -> FloatArray:
+    return np.asarray(theta, dtype=float)
+
+
+@dataclass(frozen=True)
+class MemberwiseStructure(CovarianceStructure):
+    """A structure written for one ``theta`` (q,), evaluated member by member on a batch (:func:`evaluate_each`).
+
+    For the reparametrisations that only single fits use (SAS's parameters,
+    :mod:`dosefinding.mmrm.sas_scale`); the structures of :data:`COVARIANCE_STRUCTURES` are
+    vectorised over the batch.
+    """
+
+    @abstractmethod
+    def derivatives_of_one(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``Sigma`` (k, k) and its first (q, k, k) and second (q, q, k, k) derivatives at one ``theta``."""
+
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        return evaluate_each(self._evaluate_one, theta, order)
+
+    def _evaluate_one(self, theta: FloatArray, order: int) -> Evaluated:
+        sigma, first, second = self.derivatives_of_one(theta)
+        return sigma, first if order >= 1 else None, second if order >= 2 else None
+
+
+def evaluate_each(one: Callable[[FloatArray, int], Evaluated], theta: ArrayLike, order: int) -> Evaluated:
+    """A structure's evaluation at one ``theta`` (q,), ``one``, applied to each member of a batch (..., q).
+
+    Examples
+    --------
+    >>> structure = get_structure("cs", 2)
+    >>> evaluate_each(structure.evaluate, np.zeros((3, 2)), 1)[1].shape
+    (3, 2, 2, 2)
+    """
+    theta = _theta(theta)
+    if theta.ndim == 1:
+        return one(theta, order)
+    results = [one(member, order) for member in theta.reshape(-1, theta.shape[-1])]
+    stacked = []
+    for part in zip(*results, strict=True):
+        if part[0] is None:
+            stacked.append(None)
+        else:
+            stacked.append(np.stack(part).reshape(*theta.shape[:-1], *part[0].shape))
+    return stacked[0], stacked[1], stacked[2]  # type: ignore[return-value]
+
+
+def _shift_first(theta: ArrayLike, count: int, shift: ArrayLike) -> FloatArray:
+    """``theta`` with ``shift`` (...) added to its first ``count`` entries (log variances or log SDs)."""
+    out = _theta(theta).copy()
+    out[..., :count] += np.asarray(shift, dtype=float)[..., None]
+    return out
 
 
 @dataclass(frozen=True)
@@ -129,31 +230,86 @@ class Unstructured(CovarianceStructure):
         diag = np.arange(self.k)
         return np.concatenate([diag, rows]), np.concatenate([diag, cols])
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        k, q = self.k, self.n_params
+    def _factor(self, theta: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """The Cholesky factor ``L`` (..., k, k) and the entries ``v`` (..., q) of ``dL_j`` (exp on the diagonal, else 1)."""
+        theta = _theta(theta)
+        k = self.k
         rows, cols = self._positions()
-        values = np.array(theta, dtype=float)
-        values[:k] = np.exp(values[:k])
-        chol = np.zeros((k, k))
-        chol[rows, cols] = values
-        d_chol = np.zeros((q, k, k))
-        d_chol[np.arange(q), rows, cols] = np.concatenate([values[:k], np.ones(q - k)])
-        d_chol_lt = d_chol @ chol.T
-        first = d_chol_lt + d_chol_lt.transpose(0, 2, 1)
-        outer = np.tensordot(d_chol, d_chol, axes=([2], [2])).transpose(0, 2, 1, 3)  # dL_j dL_k'
-        second = outer + outer.transpose(1, 0, 2, 3)
+        values = theta.copy()
+        values[..., :k] = np.exp(theta[..., :k])
+        chol = np.zeros((*theta.shape[:-1], k, k))
+        chol[..., rows, cols] = values
+        v = values.copy()
+        v[..., k:] = 1.0
+        return chol, v
+
+    def _first(self, chol: FloatArray, v: FloatArray) -> FloatArray:
+        # dL_j has the single entry v_j at (rows_j, cols_j): (dL_j L')[a, b] = v_j [a = rows_j] L[b, cols_j].
+        rows, cols = self._positions()
+        half = v[..., :, None, None] * np.eye(self.k)[rows][:, :, None] * np.swapaxes(chol[..., :, cols], -1, -2)[
+            ..., :, None, :]
+        return half + np.swapaxes(half, -1, -2)
+
+    def _low_order(self, theta: ArrayLike, order: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
+        """``L``, ``v``, ``Sigma`` and (order >= 1) its first derivatives."""
+        chol, v = self._factor(theta)
+        sigma = chol @ np.swapaxes(chol, -1, -2)
+        return chol, v, sigma, None if order == 0 else self._first(chol, v)
+
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        k, q = self.k, self.n_params
+        chol, v, sigma, first = self._low_order(theta, order)
+        if first is None or order == 1:
+            return sigma, first, None
+        # d2 Sigma / d theta_j d theta_l = dL_j dL_l' + dL_l dL_j' (+ dSigma / d theta_j when j = l < k).
+        rows, cols = self._positions()
+        same = (cols[:, None] == cols[None, :]).astype(float)
+        outer = np.zeros((*chol.shape[:-2], q, q, k, k))
+        j, m = np.meshgrid(np.arange(q), np.arange(q), indexing="ij")
+        outer[..., j, m, rows[j], rows[m]] = v[..., :, None] * v[..., None, :] * same
+        second = outer + np.swapaxes(outer, -3, -4)
         diag = np.arange(k)
-        second[diag, diag] += first[:k]
-        return chol @ chol.T, first, second
+        second[..., diag, diag, :, :] += first[..., :k, :, :]
+        return sigma, first, second
+
+    def derivatives(self, theta: ArrayLike, order: int) -> tuple[FloatArray, FloatArray | None, Curvature | None]:
+        k = self.k
+        _, v, sigma, first = self._low_order(theta, order)
+        if first is None or order == 1:
+            return sigma, first, None
+        rows, cols = self._positions()
+        vv = v[..., :, None] * v[..., None, :] * (cols[:, None] == cols[None, :])
+        diag = np.arange(k)
+
+        def curvature(m: FloatArray) -> FloatArray:
+            # Against a symmetric m: 2 v_j v_l [cols_j = cols_l] m[rows_j, rows_l], plus tr(dSigma_j m) for j = l < k.
+            out = 2.0 * vv * m[..., rows[:, None], rows[None, :]]
+            out[..., diag, diag] += np.einsum("...jab,...ab->...j", first[..., :k, :, :], m)
+            return out
+
+        return sigma, first, curvature
 
     def start(self, empirical: FloatArray) -> FloatArray:
         chol = np.linalg.cholesky(empirical)
         rows, cols = np.tril_indices(self.k, -1)
-        return np.concatenate([np.log(np.diag(chol)), chol[rows, cols]])
+        return np.concatenate([np.log(np.diagonal(chol, axis1=-2, axis2=-1)), chol[..., rows, cols]], axis=-1)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        factor = np.asarray(factor, dtype=float)
+        out = _shift_first(theta, self.k, np.log(factor))
+        out[..., self.k:] *= factor[..., None]
+        return out
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         sigma = self.matrix(theta)
         return {f"UN({i + 1},{j + 1})": float(sigma[i, j]) for i in range(self.k) for j in range(i + 1)}
+
+
+def _mean_correlation(empirical: FloatArray, lag: int) -> FloatArray:
+    """The mean correlation (...) of the pairs of visits ``lag`` apart."""
+    sd = np.sqrt(np.diagonal(empirical, axis1=-2, axis2=-1))
+    corr = empirical / (sd[..., :, None] * sd[..., None, :])
+    return np.diagonal(corr, lag, axis1=-2, axis2=-1).mean(axis=-1)
 
 
 @dataclass(frozen=True)
@@ -170,33 +326,44 @@ class CompoundSymmetry(CovarianceStructure):
     def _lower(self) -> float:
         return -1.0 / (self.k - 1)
 
-    def _rho(self, t: float) -> tuple[float, float, float]:
+    def _rho(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """rho and its first two derivatives in t."""
-        e = float(expit(t))
+        e = expit(t)
         span = 1.0 - self._lower
         return self._lower + span * e, span * e * (1 - e), span * e * (1 - e) * (1 - 2 * e)
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        s = float(np.exp(theta[0]))
-        rho, d_rho, d2_rho = self._rho(theta[1])
-        eye, off = np.eye(self.k), np.ones((self.k, self.k)) - np.eye(self.k)
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        theta = _theta(theta)
+        s = np.exp(theta[..., 0])[..., None, None]
+        rho, d_rho, d2_rho = (part[..., None, None] for part in self._rho(theta[..., 1]))
+        eye = np.eye(self.k)
+        off = 1.0 - eye
         sigma = s * (eye + rho * off)
+        if order == 0:
+            return sigma, None, None
         d_t = s * d_rho * off
-        first = np.stack([sigma, d_t])
-        second = np.stack([np.stack([sigma, d_t]), np.stack([d_t, s * d2_rho * off])])
+        first = np.stack([sigma, d_t], axis=-3)
+        if order == 1:
+            return sigma, first, None
+        second = np.stack([first, np.stack([d_t, s * d2_rho * off], axis=-3)], axis=-4)
         return sigma, first, second
 
     def start(self, empirical: FloatArray) -> FloatArray:
-        s = float(np.mean(np.diag(empirical)))
-        corr = empirical / np.sqrt(np.outer(np.diag(empirical), np.diag(empirical)))
-        rho = float(np.mean(corr[np.triu_indices(self.k, 1)]))
+        s = np.diagonal(empirical, axis1=-2, axis2=-1).mean(axis=-1)
+        sd = np.sqrt(np.diagonal(empirical, axis1=-2, axis2=-1))
+        corr = empirical / (sd[..., :, None] * sd[..., None, :])
+        upper = np.triu_indices(self.k, 1)
+        rho = corr[..., upper[0], upper[1]].mean(axis=-1)
         lower = self._lower
         fraction = np.clip((rho - lower) / (1 - lower), 0.05, 0.95)
-        return np.array([np.log(s), float(logit(fraction))])
+        return np.stack([np.log(s), logit(fraction)], axis=-1)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        return _shift_first(theta, 1, 2.0 * np.log(factor))
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         s = float(np.exp(theta[0]))
-        rho = self._rho(theta[1])[0]
+        rho = float(self._rho(np.asarray(theta[1]))[0])
         return {"CS": s * rho, "Residual": s * (1 - rho)}
 
 
@@ -211,32 +378,46 @@ class AutoRegressive(CovarianceStructure):
     def n_params(self) -> int:
         return 2
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        s = float(np.exp(theta[0]))
-        rho = float(np.tanh(theta[1]))
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        theta = _theta(theta)
+        s = np.exp(theta[..., 0])[..., None, None]
+        rho = np.tanh(theta[..., 1])[..., None, None]
+        lag = _lags(self.k)
+        sigma = s * rho**lag
+        if order == 0:
+            return sigma, None, None
         d_rho = 1 - rho**2
-        d2_rho = -2 * rho * d_rho
-        lag = np.abs(np.subtract.outer(np.arange(self.k), np.arange(self.k)))
-        power = rho**lag
         # rho^(lag - 1) and rho^(lag - 2) where the factor in front is non-zero.
         power1 = np.where(lag >= 1, rho ** np.maximum(lag - 1, 0), 0.0)
-        power2 = np.where(lag >= 2, rho ** np.maximum(lag - 2, 0), 0.0)
-        sigma = s * power
         d_t = s * lag * power1 * d_rho
-        d2_t = s * (lag * (lag - 1) * power2 * d_rho**2 + lag * power1 * d2_rho)
-        first = np.stack([sigma, d_t])
-        second = np.stack([np.stack([sigma, d_t]), np.stack([d_t, d2_t])])
+        first = np.stack([sigma, d_t], axis=-3)
+        if order == 1:
+            return sigma, first, None
+        power2 = np.where(lag >= 2, rho ** np.maximum(lag - 2, 0), 0.0)
+        d2_t = s * (lag * (lag - 1) * power2 * d_rho**2 + lag * power1 * (-2 * rho * d_rho))
+        second = np.stack([first, np.stack([d_t, d2_t], axis=-3)], axis=-4)
         return sigma, first, second
 
     def start(self, empirical: FloatArray) -> FloatArray:
-        s = float(np.mean(np.diag(empirical)))
-        sd = np.sqrt(np.diag(empirical))
-        rho = float(np.mean(np.diag(empirical, 1) / (sd[:-1] * sd[1:])))
-        rho = float(np.clip(rho, -_RHO_START_LIMIT, _RHO_START_LIMIT))
-        return np.array([np.log(s), np.arctanh(rho)])
+        s = np.diagonal(empirical, axis1=-2, axis2=-1).mean(axis=-1)
+        rho = np.clip(_mean_correlation(empirical, 1), -_RHO_START_LIMIT, _RHO_START_LIMIT)
+        return np.stack([np.log(s), np.arctanh(rho)], axis=-1)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        return _shift_first(theta, 1, 2.0 * np.log(factor))
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         return {"AR(1)": float(np.tanh(theta[1])), "Residual": float(np.exp(theta[0]))}
+
+
+def _tanh(t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    value = np.tanh(t)
+    return value, 1 - value**2, -2 * value * (1 - value**2)
+
+
+def _exp(t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    value = np.exp(t)
+    return value, value, value
 
 
 @dataclass(frozen=True)
@@ -251,19 +432,10 @@ class Toeplitz(CovarianceStructure):
         return self.k
 
     def _covariances(self, theta: FloatArray) -> list[Jet]:
-        """``s r_l`` for lags 0..k-1 as jets in ``theta``."""
+        """``s r_l`` for lags 0..k-1 as jets in ``theta`` (..., q)."""
         q = self.k
-
-        def tanh(t: float) -> tuple[float, float, float]:
-            value = float(np.tanh(t))
-            return value, 1 - value**2, -2 * value * (1 - value**2)
-
-        def exp(t: float) -> tuple[float, float, float]:
-            value = float(np.exp(t))
-            return value, value, value
-
-        one = Jet.constant(1.0, q)
-        pacf = [Jet.transformed(theta[lag], lag, q, tanh) for lag in range(1, self.k)]
+        one = Jet.constant(np.ones(theta.shape[:-1]), q)
+        pacf = [Jet.transformed(theta[..., lag], lag, q, _tanh) for lag in range(1, self.k)]
         rho, coefficients, innovation = [one], [], one
         for phi in pacf:
             # Durbin-Levinson: r_m = sum_j a_j r_(m-j) + phi_m v_(m-1), a_m = phi_m, a_j -= phi_m a_(m-j).
@@ -273,29 +445,38 @@ class Toeplitz(CovarianceStructure):
             rho.append(new_rho)
             coefficients = [a - phi * coefficients[-1 - j] for j, a in enumerate(coefficients)] + [phi]
             innovation = innovation * (one - phi * phi)
-        scale = Jet.transformed(theta[0], 0, q, exp)
+        scale = Jet.transformed(theta[..., 0], 0, q, _exp)
         return [scale * r for r in rho]
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        covariances = self._covariances(theta)
-        lag = np.abs(np.subtract.outer(np.arange(self.k), np.arange(self.k)))
-        values = np.array([c.value for c in covariances])
-        gradients = np.stack([c.gradient for c in covariances])
-        hessians = np.stack([c.hessian for c in covariances])
-        return values[lag], np.moveaxis(gradients[lag], -1, 0), np.moveaxis(hessians[lag], (-2, -1), (0, 1))
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        covariances = self._covariances(_theta(theta))
+        lag = _lags(self.k)
+        values = np.stack([c.value for c in covariances], axis=-1)
+        sigma = values[..., lag]
+        if order == 0:
+            return sigma, None, None
+        gradients = np.stack([c.gradient for c in covariances], axis=-2)  # (..., lags, q)
+        first = np.moveaxis(gradients[..., lag, :], -1, -3)
+        if order == 1:
+            return sigma, first, None
+        hessians = np.stack([c.hessian for c in covariances], axis=-3)  # (..., lags, q, q)
+        return sigma, first, np.moveaxis(hessians[..., lag, :, :], (-2, -1), (-4, -3))
 
     def start(self, empirical: FloatArray) -> FloatArray:
-        s = float(np.mean(np.diag(empirical)))
-        sd = np.sqrt(np.diag(empirical))
-        corr = empirical / np.outer(sd, sd)
-        rho = np.array([1.0] + [float(np.mean(np.diag(corr, lag))) for lag in range(1, self.k)])
-        toeplitz = rho[np.abs(np.subtract.outer(np.arange(self.k), np.arange(self.k)))]
-        if np.linalg.eigvalsh(toeplitz)[0] <= 0:
-            rho = _RHO_START_LIMIT ** np.arange(self.k)  # an AR(1) start when the averages are not PD
-        return np.concatenate([[np.log(s)], np.arctanh(np.clip(_pacf(rho), -_RHO_START_LIMIT, _RHO_START_LIMIT))])
+        s = np.diagonal(empirical, axis1=-2, axis2=-1).mean(axis=-1)
+        rho = np.stack([np.ones(s.shape)] + [_mean_correlation(empirical, lag) for lag in range(1, self.k)], axis=-1)
+        toeplitz = rho[..., _lags(self.k)]
+        # An AR(1) start where the averages are not positive definite.
+        bad = np.linalg.eigvalsh(toeplitz)[..., 0] <= 0
+        rho = np.where(bad[..., None], _RHO_START_LIMIT ** np.arange(self.k), rho)
+        pacf = np.clip(_pacf(rho), -_RHO_START_LIMIT, _RHO_START_LIMIT)
+        return np.concatenate([np.log(s)[..., None], np.arctanh(pacf)], axis=-1)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        return _shift_first(theta, 1, 2.0 * np.log(factor))
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
-        return {f"TOEP({lag + 1})": c.value for lag, c in enumerate(self._covariances(theta))}
+        return {f"TOEP({lag + 1})": float(c.value) for lag, c in enumerate(self._covariances(_theta(theta)))}
 
 
 @dataclass(frozen=True)
@@ -316,63 +497,86 @@ class AnteDependence(CovarianceStructure):
     def n_params(self) -> int:
         return self.k
 
-    def _correlation(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """The correlation (k, k) and its derivatives in ``t = atanh rho``: (k-1, k, k), (k-1, k-1, k, k)."""
+    @staticmethod
+    def _correlation(t: FloatArray, order: int) -> Evaluated:
+        """The correlation (..., k, k) and its derivatives in ``t = atanh rho``: (..., k-1, k, k), (..., k-1, k-1, k, k)."""
         rho = np.tanh(t)
         d_rho = 1 - rho**2
-        corr, first, second = ante_correlation(rho)
-        second = second * np.multiply.outer(d_rho, d_rho)[:, :, None, None]
-        links = np.arange(len(rho))
-        second[links, links] = (-2 * rho * d_rho)[:, None, None] * first
-        return corr, d_rho[:, None, None] * first, second
+        corr, first, second = ante_correlation(rho, order)
+        if first is None:
+            return corr, None, None
+        if second is not None:
+            second = second * (d_rho[..., :, None] * d_rho[..., None, :])[..., None, None]
+            links = np.arange(rho.shape[-1])
+            second[..., links, links, :, :] = (-2 * rho * d_rho)[..., None, None] * first
+        return corr, d_rho[..., None, None] * first, second
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        theta = _theta(theta)
         k, q = self.k, self.n_params
-        s = float(np.exp(theta[0]))
-        corr, d_corr, d2_corr = self._correlation(np.asarray(theta[1:], dtype=float))
+        s = np.exp(theta[..., 0])[..., None, None]
+        corr, d_corr, d2_corr = self._correlation(theta[..., 1:], order)
         sigma = s * corr
-        first = np.concatenate([sigma[None], s * d_corr])
-        second = np.empty((q, q, k, k))
-        second[0, 0] = sigma
-        second[0, 1:] = second[1:, 0] = s * d_corr
-        second[1:, 1:] = s * d2_corr
+        if d_corr is None:
+            return sigma, None, None
+        first = np.concatenate([sigma[..., None, :, :], s[..., None, :, :] * d_corr], axis=-3)
+        if d2_corr is None:
+            return sigma, first, None
+        second = np.empty((*theta.shape[:-1], q, q, k, k))
+        second[..., 0, 0, :, :] = sigma
+        second[..., 0, 1:, :, :] = second[..., 1:, 0, :, :] = s[..., None, :, :] * d_corr
+        second[..., 1:, 1:, :, :] = s[..., None, None, :, :] * d2_corr
         return sigma, first, second
 
     def start(self, empirical: FloatArray) -> FloatArray:
-        sd = np.sqrt(np.diag(empirical))
-        rho = np.clip(np.diag(empirical, 1) / (sd[:-1] * sd[1:]), -_RHO_START_LIMIT, _RHO_START_LIMIT)
-        return np.concatenate([[np.log(np.mean(sd**2))], np.arctanh(rho)])
+        sd = np.sqrt(np.diagonal(empirical, axis1=-2, axis2=-1))
+        neighbours = np.diagonal(empirical, 1, axis1=-2, axis2=-1) / (sd[..., :-1] * sd[..., 1:])
+        rho = np.clip(neighbours, -_RHO_START_LIMIT, _RHO_START_LIMIT)
+        return np.concatenate([np.log(np.mean(sd**2, axis=-1))[..., None], np.arctanh(rho)], axis=-1)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        return _shift_first(theta, 1, 2.0 * np.log(factor))
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         rho = np.tanh(theta[1:])
         return {"Var": float(np.exp(theta[0]))} | {f"Rho({lag + 1})": float(r) for lag, r in enumerate(rho)}
 
 
-def ante_correlation(rho: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``R[a, b] = prod_{a <= l < b} rho_l`` (k, k) and its derivatives in ``rho``: (k-1, k, k), (k-1, k-1, k, k).
+def ante_correlation(rho: ArrayLike, order: int = 2) -> Evaluated:
+    """``R[a, b] = prod_{a <= l < b} rho_l`` (..., k, k) and its derivatives in ``rho`` (..., k-1):
+    (..., k-1, k, k), (..., k-1, k-1, k, k).
+
+    With ``P[a, b]`` the product over ``a <= l < b`` (no division by ``rho``, which can be
+    0), ``dR[a, b] / drho_l = P[a, l] P[l + 1, b]`` and
+    ``d2R[a, b] / drho_l drho_n = P[a, l] P[l + 1, n] P[n + 1, b]`` for ``a <= l < n < b``.
 
     Examples
     --------
     >>> corr, first, second = ante_correlation(np.array([0.5, 0.4]))
-    >>> corr[0].tolist(), first[0, 0].tolist(), second[0, 1, 0, 2]
-    ([1.0, 0.5, 0.2], [0.0, 1.0, 0.4], np.float64(1.0))
+    >>> corr[0].tolist(), first[0, 0].tolist(), float(second[0, 1, 0, 2])
+    ([1.0, 0.5, 0.2], [0.0, 1.0, 0.4], 1.0)
     """
-    m = len(rho)
+    rho = np.asarray(rho, dtype=float)
+    m = rho.shape[-1]
     k = m + 1
+    products = np.ones((*rho.shape[:-1], k, k))
+    for b in range(1, k):
+        products[..., :b, b] = products[..., :b, b - 1] * rho[..., b - 1, None]
+    upper = np.triu(np.ones((k, k), dtype=bool))
+    corr = np.where(upper, products, np.swapaxes(products, -1, -2))
+    if order == 0:
+        return corr, None, None
     visits, links = np.arange(k), np.arange(m)
-    low = np.minimum.outer(visits, visits)[:, :, None]
-    high = np.maximum.outer(visits, visits)[:, :, None]
-    between = (low <= links) & (links < high)  # [a, b, l]: link l lies between visits a and b
-    factor = np.where(between, rho, 1.0)
-    eye = np.eye(m, dtype=bool)
-    # Products with link l (and n) left out: no division by rho, which can be 0.
-    without_one = np.prod(np.where(eye, 1.0, factor[:, :, None, :]), axis=-1)  # [a, b, l]
-    left_out = eye[:, None, :] | eye[None, :, :]  # [l, n, j]: j is l or n
-    without_two = np.prod(np.where(left_out, 1.0, factor[:, :, None, None, :]), axis=-1)  # [a, b, l, n]
-    first = np.where(between, without_one, 0.0)
-    both = between[:, :, :, None] & between[:, :, None, :] & ~eye
-    second = np.where(both, without_two, 0.0)
-    return np.prod(factor, axis=-1), np.moveaxis(first, -1, 0), np.moveaxis(second, (-2, -1), (0, 1))
+    left = products[..., :, :m] * (visits[:, None] <= links[None, :])  # [a, l]: P[a, l], a <= l
+    right = products[..., 1:, :] * (links[:, None] < visits[None, :])  # [l, b]: P[l + 1, b], l < b
+    half = np.einsum("...al,...lb->...lab", left, right)
+    first = half + np.swapaxes(half, -1, -2)
+    if order == 1:
+        return corr, first, None
+    middle = products[..., 1:, :m] * (links[:, None] < links[None, :])  # [l, n]: P[l + 1, n], l < n
+    part = np.einsum("...al,...ln,...nb->...lnab", left, middle, right)
+    both = part + np.swapaxes(part, -3, -4)
+    return corr, first, both + np.swapaxes(both, -1, -2)
 
 
 def spatial_distances(times: FloatArray, *, coordinates: bool = False) -> FloatArray:
@@ -429,7 +633,7 @@ class SpatialExponential(CovarianceStructure):
     ``times`` are the visits' positions used by :meth:`evaluate`: a tuple of k floats
     (one time per visit; the visit order 0, 1, ... when not given) or a tuple of k tuples
     of d floats (coordinates, Euclidean distances). :meth:`evaluate_at` takes each
-    subject's own positions, ``(n, k)`` for times and ``(n, k, d)`` for coordinates.
+    subject's own positions, ``(..., n, k)`` for times and ``(..., n, k, d)`` for coordinates.
 
     Examples
     --------
@@ -459,7 +663,7 @@ class SpatialExponential(CovarianceStructure):
         return np.arange(self.k, dtype=float) if self.times is None else np.asarray(self.times, dtype=float)
 
     def distances(self, times: FloatArray | None = None) -> FloatArray:
-        """Distances between the visits at ``times`` (n, k) or (n, k, d), or at the structure's own ``times``.
+        """Distances between the visits at ``times`` (..., k) or (..., k, d), or at the structure's own ``times``.
 
         ``times`` must follow the structure's convention (:attr:`has_coordinates`).
 
@@ -472,27 +676,40 @@ class SpatialExponential(CovarianceStructure):
         return spatial_distances(positions, coordinates=self.has_coordinates)
 
     @staticmethod
-    def _from_distances(theta: FloatArray, distance: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        s, scaled = float(np.exp(theta[0])), distance * float(np.exp(-theta[1]))
+    def _from_distances(theta: FloatArray, distance: FloatArray, order: int) -> Evaluated:
+        """At ``theta`` (..., 2) and distances with the same leading axes (..., k, k)."""
+        s = np.exp(theta[..., 0])[..., None, None]
+        scaled = distance * np.exp(-theta[..., 1])[..., None, None]
         sigma = s * np.exp(-scaled)
+        if order == 0:
+            return sigma, None, None
         d_range = sigma * scaled
         first = np.stack([sigma, d_range], axis=-3)
-        second = np.stack([np.stack([sigma, d_range], axis=-3),
-                           np.stack([d_range, sigma * (scaled**2 - scaled)], axis=-3)], axis=-4)
+        if order == 1:
+            return sigma, first, None
+        second = np.stack([first, np.stack([d_range, sigma * (scaled**2 - scaled)], axis=-3)], axis=-4)
         return sigma, first, second
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        return self._from_distances(theta, self.distances())
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        return self._from_distances(_theta(theta), self.distances(), order)
 
-    def evaluate_at(self, theta: FloatArray, times: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """``Sigma`` and derivatives at each subject's positions: ``times`` (n, k), or (n, k, d) with coordinates."""
-        return self._from_distances(theta, self.distances(times))
+    def evaluate_at(self, theta: ArrayLike, times: FloatArray, order: int = 2) -> Evaluated:
+        """``Sigma`` and derivatives at each subject's positions: ``times`` (..., n, k), or (..., n, k, d) with coordinates."""
+        return self._from_distances(_theta(theta)[..., None, :], self.distances(times), order)
 
-    def start(self, empirical: FloatArray) -> FloatArray:
-        sd = np.sqrt(np.diag(empirical))
-        rho = float(np.clip(np.mean(np.diag(empirical, 1) / (sd[:-1] * sd[1:])), 0.05, _RHO_START_LIMIT))
-        step = float(np.mean(np.diag(self.distances(), 1))) or 1.0
-        return np.array([np.log(np.mean(sd**2)), np.log(-step / np.log(rho))])
+    def start(self, empirical: FloatArray, positions: FloatArray | None = None) -> FloatArray:
+        """The start from the empirical covariance, the range from the mean distance between consecutive visits.
+
+        ``positions`` (..., k) or (..., k, d): each member's own visit positions (default the structure's).
+        """
+        variance = np.diagonal(empirical, axis1=-2, axis2=-1).mean(axis=-1)
+        rho = np.clip(_mean_correlation(empirical, 1), 0.05, _RHO_START_LIMIT)
+        step = np.diagonal(self.distances(positions), 1, axis1=-2, axis2=-1).mean(axis=-1)
+        step = np.where(step > 0, step, 1.0)
+        return np.stack([np.log(variance), np.log(-step / np.log(rho))], axis=-1)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        return _shift_first(theta, 1, 2.0 * np.log(factor))
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         return {"SP(EXP)": float(np.exp(theta[1])), "Residual": float(np.exp(theta[0]))}
@@ -512,27 +729,38 @@ class _Heterogeneous(CovarianceStructure):
     def n_params(self) -> int:
         return self.k + self._correlation.n_params - 1
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
+        theta = _theta(theta)
         k, q = self.k, self.n_params
-        corr, d_corr, d2_corr = self._correlation.evaluate(np.concatenate([[0.0], theta[k:]]))
-        sd = np.exp(theta[:k])
-        outer = np.outer(sd, sd)
+        inner = np.concatenate([np.zeros((*theta.shape[:-1], 1)), theta[..., k:]], axis=-1)
+        corr, d_corr, d2_corr = self._correlation.evaluate(inner, order)
+        sd = np.exp(theta[..., :k])
+        outer = sd[..., :, None] * sd[..., None, :]
         sigma = outer * corr
+        if d_corr is None:
+            return sigma, None, None
         # d Sigma_ij / d log sd_a = (delta_ia + delta_ja) Sigma_ij
         eye = np.eye(k)
         indicator = eye[:, :, None] + eye[:, None, :]
-        first = np.concatenate([indicator * sigma, d_corr[1:] * outer])
-        second = np.zeros((q, q, k, k))
-        second[:k, :k] = indicator[:, None] * indicator[None, :] * sigma
-        cross = indicator[:, None] * (d_corr[1:] * outer)[None, :]
-        second[:k, k:] = cross
-        second[k:, :k] = cross.transpose(1, 0, 2, 3)
-        second[k:, k:] = d2_corr[1:, 1:] * outer
+        scaled = d_corr[..., 1:, :, :] * outer[..., None, :, :]
+        first = np.concatenate([indicator * sigma[..., None, :, :], scaled], axis=-3)
+        if d2_corr is None:
+            return sigma, first, None
+        second = np.zeros((*theta.shape[:-1], q, q, k, k))
+        second[..., :k, :k, :, :] = indicator[:, None] * indicator[None, :] * sigma[..., None, None, :, :]
+        cross = indicator[:, None] * scaled[..., None, :, :, :]
+        second[..., :k, k:, :, :] = cross
+        second[..., k:, :k, :, :] = np.swapaxes(cross, -3, -4)
+        second[..., k:, k:, :, :] = d2_corr[..., 1:, 1:, :, :] * outer[..., None, None, :, :]
         return sigma, first, second
 
     def start(self, empirical: FloatArray) -> FloatArray:
-        sd = np.sqrt(np.diag(empirical))
-        return np.concatenate([np.log(sd), self._correlation.start(empirical / np.outer(sd, sd))[1:]])
+        sd = np.sqrt(np.diagonal(empirical, axis1=-2, axis2=-1))
+        corr = empirical / (sd[..., :, None] * sd[..., None, :])
+        return np.concatenate([np.log(sd), self._correlation.start(corr)[..., 1:]], axis=-1)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        return _shift_first(theta, self.k, np.log(factor))
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         sigma = self.matrix(theta)
@@ -593,16 +821,18 @@ class HeterogeneousAnteDependence(_Heterogeneous):
 
 
 def _pacf(rho: FloatArray) -> FloatArray:
-    """Partial autocorrelations of lags 1..k-1 from autocorrelations ``rho`` (``rho[0] = 1``), Durbin-Levinson."""
-    coefficients = np.zeros(0)
-    innovation = 1.0
+    """Partial autocorrelations (..., k-1) of lags 1..k-1 from autocorrelations ``rho`` (..., k), ``rho[0] = 1``
+    (Durbin-Levinson)."""
+    coefficients = np.zeros((*rho.shape[:-1], 0))
+    innovation = np.ones(rho.shape[:-1])
     out = []
-    for m in range(1, len(rho)):
-        phi = (rho[m] - coefficients @ rho[m - 1:0:-1]) / innovation
-        coefficients = np.append(coefficients - phi * coefficients[::-1], phi)
-        innovation *= 1 - phi**2
+    for m in range(1, rho.shape[-1]):
+        phi = (rho[..., m] - np.sum(coefficients * rho[..., m - 1:0:-1], axis=-1)) / innovation
+        coefficients = np.concatenate([coefficients - phi[..., None] * coefficients[..., ::-1], phi[..., None]],
+                                      axis=-1)
+        innovation = innovation * (1 - phi**2)
         out.append(phi)
-    return np.array(out)
+    return np.stack(out, axis=-1) if out else np.zeros((*rho.shape[:-1], 0))
 
 
 COVARIANCE_STRUCTURES: dict[str, type[CovarianceStructure]] = {
@@ -657,7 +887,8 @@ def get_structure(
 class CovarianceModel:
     """One copy of ``structure`` per group (SAS's ``REPEATED / GROUP=``); a single group without grouping.
 
-    ``theta`` concatenates the groups' parameter vectors in the order of ``groups``.
+    ``theta`` concatenates the groups' parameter vectors in the order of ``groups``; it may
+    carry leading batch axes, (..., n_params).
 
     Examples
     --------
@@ -680,17 +911,30 @@ class CovarianceModel:
         """Number of variance parameters over all groups."""
         return self.n_groups * self.structure.n_params
 
-    def split(self, theta: FloatArray) -> list[FloatArray]:
-        """Each group's parameter vector."""
-        return list(np.reshape(np.asarray(theta, dtype=float), (self.n_groups, self.structure.n_params)))
+    def split(self, theta: ArrayLike) -> FloatArray:
+        """Each group's parameter vector: (..., n_groups, structure's n_params)."""
+        theta = _theta(theta)
+        return theta.reshape(*theta.shape[:-1], self.n_groups, self.structure.n_params)
 
-    def start(self, empirical: FloatArray) -> FloatArray:
-        """The structure's start for every group."""
-        return np.tile(self.structure.start(empirical), self.n_groups)
+    def start(self, empirical: FloatArray, positions: FloatArray | None = None) -> FloatArray:
+        """The structure's start (..., n_params) for every group, from empirical matrices (..., k, k).
+
+        ``positions``: each member's visit positions, for a spatial structure (see :class:`SpatialExponential`).
+        """
+        if positions is not None and isinstance(self.structure, SpatialExponential):
+            one = self.structure.start(empirical, positions)
+        else:
+            one = self.structure.start(empirical)
+        return np.concatenate([one] * self.n_groups, axis=-1)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        """``theta`` of every group's matrix times ``factor^2`` (...)."""
+        parts = self.structure.scale_theta(self.split(theta), np.asarray(factor, dtype=float)[..., None])
+        return parts.reshape(*parts.shape[:-2], self.n_params)
 
     def matrices(self, theta: FloatArray) -> list[FloatArray]:
         """``Sigma`` of each group (at the structure's visit times for spatial structures)."""
-        return [self.structure.matrix(part) for part in self.split(theta)]
+        return list(self.structure.matrix(self.split(theta)))
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         """SAS's names of the parameters, each followed by ``column=level`` when grouped.
@@ -698,7 +942,7 @@ class CovarianceModel:
         Grouped, SAS calls the common variance ``Variance`` rather than ``Residual``.
         """
         if self.column is None:
-            return self.structure.sas_parameters(np.asarray(theta, dtype=float))
+            return self.structure.sas_parameters(_theta(theta))
         out: dict[str, float] = {}
         for level, part in zip(self.groups, self.split(theta), strict=True):
             for name, value in self.structure.sas_parameters(part).items():

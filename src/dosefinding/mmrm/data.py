@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from dosefinding.design_matrix import kept_columns
 from dosefinding.errors import DoseFindingWarning, InputError
+from dosefinding.mmrm.checks import check_one_row_per_visit
 from dosefinding.mmrm.covariance import CovarianceModel, get_structure
 from dosefinding.mmrm.likelihood import PatternStats
 
@@ -206,19 +207,6 @@ def visit_levels(
     return _levels(values, visit), False
 
 
-def _check_duplicates(data: pd.DataFrame, subject: str, visit: str) -> None:
-    subject_codes, visit_codes = pd.factorize(data[subject])[0], pd.factorize(data[visit])[0]
-    key = subject_codes.astype(np.int64) * (int(visit_codes.max()) + 2) + visit_codes
-    key = key[(subject_codes >= 0) & (visit_codes >= 0)]
-    if np.unique(key).size < key.size:
-        keys = data[[subject, visit]].dropna()
-        first = keys[keys.duplicated(keep=False)].iloc[0]
-        raise InputError(
-            f"data: subject {first[subject]!r} ({subject}) has more than one row at visit "
-            f"{first[visit]!r} ({visit}); need one row per subject and visit"
-        )
-
-
 def _alias_map(x: FloatArray, kept: NDArray[np.bool_]) -> FloatArray:
     """Each aliased column as a combination of the kept ones (rows: aliased columns), solved on unit-length columns."""
     norms = np.linalg.norm(x[:, kept], axis=0)
@@ -228,26 +216,36 @@ def _alias_map(x: FloatArray, kept: NDArray[np.bool_]) -> FloatArray:
 
 def _check_residual_variation(x: FloatArray, y: FloatArray, visit: NDArray[np.intp], visits: pd.Index,
                               response: str) -> None:
-    """InputError when the fixed effects fit the response exactly at some visit (no variance left to estimate).
+    """InputError when the fixed effects fit the response exactly at a visit that has data to spare.
 
-    The usual cause is the baseline visit of a change from baseline (0 for everyone), or a
-    constant response. Exact means residuals below ``1e-10`` of the response's size.
+    A visit whose observations outnumber the design's rank there, yet leave no residual,
+    has no variation to estimate a variance from, whatever the covariance structure: the
+    usual cause is the baseline visit of a change from baseline (0 for everyone), or a
+    constant response. Exact means residuals below ``1e-10`` of the response's size. (A
+    visit with no observation to spare is fitted exactly by its own means; whether its
+    variance is identified is the structure's question, see
+    :mod:`dosefinding.mmrm.identifiability`.)
     """
     norms = np.linalg.norm(x, axis=0)
+    norms[norms == 0] = 1.0
     residual = y - (x / norms) @ np.linalg.lstsq(x / norms, y, rcond=None)[0]
     size = float(np.sqrt(np.mean(y * y)))
-    counts = np.bincount(visit, minlength=len(visits))
-    spread = np.sqrt(np.bincount(visit, weights=residual * residual, minlength=len(visits)) / np.maximum(counts, 1))
-    exact = [str(v) for v, s in zip(visits, spread, strict=True) if s <= _EXACT_FIT * size]
+    exact = []
+    for code, label in enumerate(visits):
+        rows = visit == code
+        spare = int(rows.sum()) > int(kept_columns(x[rows]).sum())
+        if spare and np.sqrt(np.mean(residual[rows] ** 2)) <= _EXACT_FIT * size:
+            exact.append(str(label))
+    if not exact:
+        return
     if len(exact) == len(visits):
         values = np.unique(y)
         what = f"constant ({float(values[0])!r} in every used row)" if values.size == 1 else "fitted exactly by the fixed effects"
         raise InputError(f"response {response!r}: {what}; there is no variance to estimate")
-    if exact:
-        raise InputError(
-            f"response {response!r}: no variation left at visit(s) {exact} after the fixed effects (e.g. the change "
-            "from baseline at the baseline visit is 0 for everyone); leave those visits out of the model"
-        )
+    raise InputError(
+        f"response {response!r}: no variation left at visit(s) {exact} after the fixed effects (e.g. the change "
+        "from baseline at the baseline visit is 0 for everyone); leave those visits out of the model"
+    )
 
 
 def _numeric_column(data: pd.DataFrame, argument: str, column: str) -> None:
@@ -374,7 +372,7 @@ def prepare_data(
     parsed, response, variables, covariates = _parse(formula, data)
     if not pd.api.types.is_numeric_dtype(data[response]) or pd.api.types.is_bool_dtype(data[response]):
         raise InputError(f"response {response!r}: must be numeric, got dtype {data[response].dtype}")
-    _check_duplicates(data, subject, visit)
+    check_one_row_per_visit(data, subject, visit)
 
     visits, visits_ordered = visit_levels(data, visit, visit_order)
     extra = [*(time_columns or ()), *(column for column in optional.values() if column is not None)]
@@ -469,8 +467,8 @@ def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
     """The covariance structure ``name`` over the visits of ``data``, one copy per group, or InputError.
 
     A spatial structure needs ``time`` (its reported matrix is at each visit's mean
-    time, or mean position per coordinate); every group needs an observation at every visit and more subjects than the
-    structure has parameters.
+    time, or mean position per coordinate); every group needs an observation at every visit (what else the
+    covariance parameters need is checked by :mod:`dosefinding.mmrm.identifiability`).
 
     Examples
     --------
@@ -501,15 +499,8 @@ def covariance_model(name: str, data: MMRMData) -> CovarianceModel:
     else:
         model = CovarianceModel(structure, groups=tuple(str(g) for g in data.groups), column=str(data.groups.name))
         group_codes = data.group
-    subject_name = data.subjects.name
     for h, label in enumerate(model.groups):
         where = f" in group {label!r} ({model.column})" if model.column else ""
-        n_subjects = int(np.sum(group_codes == h))
-        if n_subjects <= structure.n_params:
-            raise InputError(
-                f"{subject_name}: {n_subjects} subjects with data{where}, fewer than needed for the "
-                f"{structure.n_params} parameters of covariance {name!r}"
-            )
         if model.column:
             seen = np.bincount(data.visit[group_codes[data.subject] == h], minlength=k)
             empty = [str(v) for v, count in zip(data.visits, seen, strict=True) if count == 0]
@@ -530,7 +521,7 @@ def pattern_stats(data: MMRMData, model: CovarianceModel) -> PatternStats:
     ...                    "y": [1.0, 2.0, 1.5, 0.5, 1.0, 2.0, 2.5]})
     >>> d = prepare_data("y ~ 1", df, subject="id", visit="v")
     >>> pattern_stats(d, covariance_model("us", d)).n.tolist()
-    [1, 3]
+    [[1.0, 3.0]]
     """
     times = None
     if data.time is not None and not _visit_times(data)[1]:

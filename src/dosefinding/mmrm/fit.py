@@ -6,6 +6,14 @@ The model is ``y_i ~ N(X_i beta, Sigma[o_i, o_i])`` for subject ``i`` observed a
 the variance parameters maximise the (restricted) likelihood, and the inference on
 ``beta`` uses the model-based covariance ``(X'V^-1 X)^-1`` (or the empirical sandwich)
 with Satterthwaite or residual degrees of freedom, as SAS's ``ddfm=`` and ``EMPIRICAL``.
+
+One engine. :func:`mmrm` turns the formula and the data frame into the per-pattern sums of
+one data set and fits them with :func:`dosefinding.mmrm.engine.fit_stats`, the batch of
+one: the same likelihood, starting values, scaling and optimiser as
+:func:`dosefinding.mmrm.fit_mmrm_batch` for thousands of simulated trials. The batch is
+the vectorised single fit, rather than the single fit a loop over a batch, because the
+simulation needs the speed of the arrays and the single fit loses nothing by being a batch
+of one (its arrays only gain a leading axis of length 1).
 """
 
 from __future__ import annotations
@@ -18,28 +26,27 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
-from dosefinding.errors import InputError
+from dosefinding.errors import ConvergenceError, InputError
 from dosefinding.mmrm.anova import type3_tests
 from dosefinding.mmrm.covariance import CovarianceModel
 from dosefinding.mmrm.data import MMRMData, covariance_model, prepare_data
 from dosefinding.mmrm.data import pattern_stats as build_pattern_stats
 from dosefinding.mmrm.empirical import empirical_cov
+from dosefinding.mmrm.engine import fit_stats
+from dosefinding.mmrm.identifiability import identifiability
 from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, FTest, ResidualDF, Satterthwaite
 from dosefinding.mmrm.kenward_roger import KENWARD_ROGER_STRUCTURES, kenward_roger
-from dosefinding.mmrm.likelihood import Evaluation, PatternStats, covariance_units, evaluate
-from dosefinding.mmrm.lsmeans import LSMeans, lsmeans
-from dosefinding.mmrm.optimize import Optimum, minimise
+from dosefinding.mmrm.likelihood import Evaluation, PatternStats, covariance_blocks
+from dosefinding.mmrm.lsmeans import LSMeans, lsmeans_batch
 from dosefinding.mmrm.predict import predict as predict_rows
 from dosefinding.mmrm.sas_iterations import sas_iterations, sas_model
 
-__all__ = ["MMRMResult", "mmrm"]
+__all__ = ["DF_METHODS", "MMRMResult", "check_options", "mmrm"]
 
 FloatArray = NDArray[np.float64]
 DF_METHODS = ("satterthwaite", "residual", "between_within", "kenward_roger", "kenward_roger_linear")
 VCOV_METHODS = ("asymptotic", "empirical")
 OPTIMIZERS = ("newton", "sas")
-# Eigenvalues of the starting covariance are kept above this fraction of its mean variance.
-_START_EIGEN_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -160,11 +167,11 @@ class MMRMResult:
         >>> _example_fit().lsmeans("arm", by="visit").differences.index.tolist()
         [('v1', 'trt'), ('v2', 'trt'), ('v3', 'trt')]
         """
-        return lsmeans(
+        return lsmeans_batch(
             self._data, self.coefficients.to_numpy(), self._inference,
             specs=specs, by=by, reference=reference, confidence_level=confidence_level,
             weights=weights, margins=margins,
-        )
+        ).member(0)
 
     def predict(self, data: pd.DataFrame, *, conditional: bool = False) -> pd.DataFrame:
         """Fitted means ``X beta`` of the rows of ``data`` and, with ``conditional``, the missing visits given the observed ones.
@@ -236,6 +243,32 @@ class MMRMResult:
         return "\n".join(lines)
 
 
+def check_options(df_method: str, vcov: str, reml: bool, covariance: str) -> None:
+    """:class:`InputError` for a df method, ``vcov`` and method that do not go together (or with ``covariance``).
+
+    Shared by :func:`mmrm` and :func:`~dosefinding.mmrm.fit_mmrm_batch`.
+
+    Examples
+    --------
+    >>> check_options("kenward_roger", "asymptotic", True, "us")
+    """
+    if df_method not in DF_METHODS:
+        raise InputError(f"df_method: must be one of {DF_METHODS}, got {df_method!r}")
+    if vcov not in VCOV_METHODS:
+        raise InputError(f"vcov: must be one of {VCOV_METHODS}, got {vcov!r}")
+    if vcov == "empirical" and df_method == "satterthwaite":
+        raise InputError("df_method: 'satterthwaite' is not available with vcov='empirical'; use 'residual'")
+    if df_method.startswith("kenward_roger"):
+        if vcov == "empirical":
+            raise InputError(f"df_method: {df_method!r} adjusts the model-based covariance; not available with "
+                             "vcov='empirical' (as in SAS); use vcov='asymptotic'")
+        if not reml:
+            raise InputError(f"df_method: {df_method!r} is derived for REML; not available with reml=False")
+        if df_method == "kenward_roger" and covariance not in KENWARD_ROGER_STRUCTURES:
+            raise InputError(f"covariance: df_method='kenward_roger' needs SAS's parametrisation of {covariance!r}, "
+                             f"implemented for {KENWARD_ROGER_STRUCTURES}; 'kenward_roger_linear' does not")
+
+
 def _example_fit() -> MMRMResult:
     """A small simulated trial for the docstring examples: 2 arms, 3 visits, 40 subjects."""
     rng = np.random.default_rng(1)
@@ -243,24 +276,6 @@ def _example_fit() -> MMRMResult:
                          "arm": np.repeat(["pbo", "trt"], 60)})
     data["y"] = (data["arm"] == "trt") * 1.0 + np.repeat(rng.normal(size=40), 3) + rng.normal(size=120)
     return mmrm("y ~ arm * visit", data, subject="id", visit="visit")
-
-
-def _starts(stats: PatternStats, structure: CovarianceModel) -> list[tuple[str, FloatArray]]:
-    """From the covariance of the OLS residuals over the pairs of visits observed together, and its diagonal."""
-    observed = stats.mask.astype(float)
-    identity = observed[:, :, None] * np.eye(observed.shape[1])[None]
-    beta = np.linalg.lstsq(np.tensordot(identity, stats.xx, axes=3), np.tensordot(identity, stats.xy, axes=3),
-                           rcond=None)[0]
-    xy_beta = stats.xy @ beta
-    resid = (stats.yy - xy_beta - xy_beta.transpose(0, 2, 1) + (stats.xx @ beta) @ beta).sum(axis=0)
-    pairs = np.tensordot(stats.n, observed[:, :, None] * observed[:, None, :], axes=1)
-    empirical = np.where(pairs > 0, resid / np.maximum(pairs, 1), 0.0)
-    floor = _START_EIGEN_FLOOR * max(float(np.mean(np.diag(empirical))), np.finfo(float).tiny)
-    variances = np.maximum(np.diag(empirical), floor)
-    values, vectors = np.linalg.eigh(empirical)
-    empirical = (vectors * np.maximum(values, floor)) @ vectors.T
-    return [("OLS residual covariance", structure.start(empirical)),
-            ("OLS residual variances", structure.start(np.diag(variances)))]
 
 
 def mmrm(
@@ -366,64 +381,77 @@ def mmrm(
     >>> fit.converged, fit.covariance.shape, round(float(fit.table.loc["arm[T.trt]", "df"]), 6)
     (True, (3, 3), 38.0)
     """
-    if df_method not in DF_METHODS:
-        raise InputError(f"df_method: must be one of {DF_METHODS}, got {df_method!r}")
+    check_options(df_method, vcov, reml, covariance)
     if optimizer not in OPTIMIZERS:
         raise InputError(f"optimizer: must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if vcov not in VCOV_METHODS:
-        raise InputError(f"vcov: must be one of {VCOV_METHODS}, got {vcov!r}")
-    if vcov == "empirical" and df_method == "satterthwaite":
-        raise InputError("df_method: 'satterthwaite' is not available with vcov='empirical'; use 'residual'")
-    if df_method.startswith("kenward_roger"):
-        if vcov == "empirical":
-            raise InputError(f"df_method: {df_method!r} adjusts the model-based covariance; not available with "
-                             "vcov='empirical' (as in SAS); use vcov='asymptotic'")
-        if not reml:
-            raise InputError(f"df_method: {df_method!r} is derived for REML; not available with reml=False")
-        if df_method == "kenward_roger" and covariance not in KENWARD_ROGER_STRUCTURES:
-            raise InputError(f"covariance: df_method='kenward_roger' needs SAS's parametrisation of {covariance!r}, "
-                             f"implemented for {KENWARD_ROGER_STRUCTURES}; 'kenward_roger_linear' does not")
     prepared = prepare_data(formula, data, subject=subject, visit=visit, time=time, group=group, weights=weights,
                             visit_order=visit_order)
     structure = covariance_model(covariance, prepared)
     pattern_stats = build_pattern_stats(prepared, structure)
-    history = None
     if optimizer == "sas":
         structure = sas_model(structure)
         run = sas_iterations(pattern_stats, structure, reml=reml)
-        history = run.history
-        last = history.iloc[-1]
-        optimum = Optimum(run.phi, run.evaluation, True,
-                          ((f"SAS Newton-Raphson from MIVQUE0: {int(last['Iteration'])} iterations, "
-                           f"-2LL {last.iloc[2]:.8f}, criterion {last['Criterion']:.3g}"),))
+        last = run.history.iloc[-1]
+        attempts = ((f"SAS Newton-Raphson from MIVQUE0: {int(last['Iteration'])} iterations, "
+                     f"-2LL {last.iloc[2]:.8f}, criterion {last['Criterion']:.3g}"),)
+        at = _Optimum(stats=pattern_stats, theta=run.phi, evaluation=run.evaluation, scale=1.0, theta_reported=run.phi,
+                      m2ll=run.evaluation.value, converged=True, attempts=attempts)
     else:
+        # SAS's own iterations run (and fail) where the model is not identifiable; ours refuse it first.
+        reason = identifiability(pattern_stats, structure, reml=reml, subject=str(prepared.subjects.name),
+                                 visits=list(prepared.visits))[0]
+        if reason:
+            raise InputError(reason)
+        fit = fit_stats(pattern_stats, structure, reml=reml)
+        if not fit.fitted[0]:
+            raise ConvergenceError("MMRM fit did not converge; tried: " + "; ".join(fit.attempts[0]))
+        at = _Optimum(stats=fit.stats, theta=fit.theta_scaled[0], evaluation=fit.evaluation.member(0),
+                      scale=float(fit.scale[0]), theta_reported=fit.theta[0], m2ll=float(fit.m2_log_likelihood[0]),
+                      converged=bool(fit.converged[0]), attempts=fit.attempts[0])
+    inference = _inference(at, structure, prepared, df_method=df_method, vcov=vcov)
+    return _result(formula, prepared, structure, reml, at, inference, settings=(vcov, df_method),
+                   history=run.history if optimizer == "sas" else None)
 
-        def objective(theta: FloatArray, order: int) -> Evaluation:
-            return evaluate(pattern_stats, structure, theta, reml=reml, order=order)
 
-        optimum = minimise(objective, _starts(pattern_stats, structure))
-    p = len(prepared.columns)
-    evaluation = optimum.evaluation
+@dataclass(frozen=True)
+class _Optimum:
+    """Where the optimiser stopped: the (scaled) data, ``theta`` and evaluation there, the response's scale.
+
+    The fit runs on the response divided by ``scale`` (1 for ``optimizer="sas"``);
+    ``theta_reported`` and ``m2ll`` are those of the response as given.
+    """
+
+    stats: PatternStats
+    theta: FloatArray
+    evaluation: Evaluation
+    scale: float
+    theta_reported: FloatArray
+    m2ll: float
+    converged: bool
+    attempts: tuple[str, ...]
+
+
+def _inference(at: _Optimum, structure: CovarianceModel, prepared: MMRMData, *, df_method: str,
+               vcov: str) -> CoefficientInference:
+    """The inference of ``df_method`` and ``vcov`` at the optimum, at the scale of the response as given."""
+    evaluation = at.evaluation
     assert evaluation.hessian is not None and evaluation.q is not None
     inference: CoefficientInference
     if df_method == "satterthwaite":
         inference = Satterthwaite(beta_cov=evaluation.beta_cov, q=evaluation.q,
                                   theta_cov=2.0 * np.linalg.inv(evaluation.hessian))
     elif df_method.startswith("kenward_roger"):
-        inference = kenward_roger(pattern_stats, structure, optimum.theta, evaluation,
-                                  linear=df_method == "kenward_roger_linear")
+        inference = kenward_roger(at.stats, structure, at.theta, evaluation, linear=df_method == "kenward_roger_linear")
     else:
         beta_cov = evaluation.beta_cov
         if vcov == "empirical":
-            beta_cov = empirical_cov(*covariance_units(pattern_stats, structure, optimum.theta),
-                                     evaluation.beta, beta_cov)
+            beta_cov = empirical_cov(at.stats, covariance_blocks(at.stats, structure, at.theta)[1], evaluation.beta,
+                                     beta_cov)
         if df_method == "between_within":
             inference = BetweenWithin.from_design(beta_cov, prepared.x, prepared.subject)
         else:
-            inference = ResidualDF(beta_cov=beta_cov, residual_df=len(prepared.y) - p)
-    return _result(formula, prepared, structure, reml, evaluation, optimum.theta, inference,
-                   settings=(vcov, df_method), converged=optimum.converged, optimizer=optimum.attempts,
-                   history=history)
+            inference = ResidualDF(beta_cov=beta_cov, residual_df=len(prepared.y) - len(prepared.columns))
+    return inference.scaled(at.scale)
 
 
 def _covariance_frame(model: CovarianceModel, theta: FloatArray, visits: list[str]) -> pd.DataFrame:
@@ -440,35 +468,34 @@ def _result(
     data: MMRMData,
     structure: CovarianceModel,
     reml: bool,
-    evaluation: Evaluation,
-    theta: FloatArray,
+    at: _Optimum,
     inference: CoefficientInference,
     *,
     settings: tuple[str, str],
-    converged: bool,
-    optimizer: tuple[str, ...],
     history: pd.DataFrame | None = None,
 ) -> MMRMResult:
     names = list(data.columns)
+    beta = at.evaluation.beta * at.scale
     se = np.sqrt(np.diag(inference.beta_cov))
     df = inference.df(np.eye(len(names)))
-    t = evaluation.beta / se
+    t = beta / se
     table = pd.DataFrame(
-        {"estimate": evaluation.beta, "se": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df)},
+        {"estimate": beta, "se": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df)},
         index=names,
     )
     n_obs, p = len(data.y), len(names)
     q = structure.n_params + (0 if reml else p)
     n_star = n_obs - p if reml else n_obs
-    m2ll = evaluation.value
+    m2ll = at.m2ll
     visits = [str(v) for v in data.visits]
+    theta = at.theta_reported
     return MMRMResult(
         formula=formula,
         covariance_structure=structure.structure.name,
         reml=reml,
         vcov=settings[0],
         df_method=settings[1],
-        coefficients=pd.Series(evaluation.beta, index=names),
+        coefficients=pd.Series(beta, index=names),
         coefficient_cov=pd.DataFrame(inference.beta_cov, index=names, columns=names),
         table=table,
         covariance=_covariance_frame(structure, theta, visits),
@@ -481,8 +508,8 @@ def _result(
         n_subjects=len(data.subjects),
         n_subjects_read=data.n_subjects_read,
         aliased=data.aliased,
-        converged=converged,
-        optimizer=optimizer,
+        converged=at.converged,
+        optimizer=at.attempts,
         theta=theta,
         _data=data,
         _inference=inference,

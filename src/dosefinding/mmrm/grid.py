@@ -7,6 +7,7 @@ grid (cell means), so both build their hypotheses here.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -54,7 +55,8 @@ class GridDesign(NamedTuple):
     ``aliasing`` holds, per grid row, each aliased column minus its value from the kept
     columns (zero everywhere without aliased columns); ``magnitude`` the sizes of the terms
     of that difference (``|aliased| + |kept| |alias map|``), in the same units, so that
-    estimability is judged relative to them whatever the scale of each column.
+    estimability is judged relative to them whatever the scale of each column. For a batch
+    (``numeric`` in :func:`grid_design`) the arrays carry a leading axis over the data sets.
     """
 
     grid: pd.DataFrame
@@ -63,14 +65,26 @@ class GridDesign(NamedTuple):
     magnitude: FloatArray
 
 
-def grid_design(data: MMRMData, levels: dict[str, list[object]]) -> GridDesign:
+def grid_design(
+    data: MMRMData, levels: dict[str, list[object]], numeric: Mapping[str, FloatArray] | None = None
+) -> GridDesign:
     """The grid over ``levels`` (the last variable varying fastest) as a :class:`GridDesign`.
 
     Every right-hand-side variable must be in ``levels``; numeric variables take the given
-    values.
+    values. ``numeric`` (name -> (T,) values) gives the numeric variables named one value
+    per data set of a batch (their entry in ``levels`` is then a placeholder of one value):
+    the arrays come back (T, rows, columns), one grid per data set, built in one pass (the
+    grid returned is the first data set's).
     """
     names = list(levels)
     grid = pd.DataFrame(list(itertools.product(*levels.values())), columns=names)
+    n_sets = 1
+    if numeric:
+        n_sets = len(next(iter(numeric.values())))
+        rows = len(grid)
+        grid = pd.concat([grid] * n_sets, ignore_index=True)
+        for name, values in numeric.items():
+            grid[name] = np.repeat(np.asarray(values, dtype=float), rows)
     for name in names:
         if is_factor(data.frame, name):
             grid[name] = pd.Categorical(grid[name], categories=levels[name])
@@ -79,8 +93,11 @@ def grid_design(data: MMRMData, levels: dict[str, list[object]]) -> GridDesign:
     design = np.asarray(data.spec.get_model_matrix(grid), dtype=float)
     kept = design[:, [data.all_columns.index(c) for c in data.columns]]
     aliased = design[:, [data.all_columns.index(c) for c in data.aliased]]
-    return GridDesign(grid, kept, aliased - kept @ data.alias_map.T,
-                      np.abs(aliased) + np.abs(kept) @ np.abs(data.alias_map).T)
+    arrays = (kept, aliased - kept @ data.alias_map.T, np.abs(aliased) + np.abs(kept) @ np.abs(data.alias_map).T)
+    if not numeric:
+        return GridDesign(grid, *arrays)
+    rows = len(grid) // n_sets
+    return GridDesign(grid.iloc[:rows], *(a.reshape(n_sets, rows, -1) for a in arrays))
 
 
 def estimable(mapping: FloatArray, grid: GridDesign) -> NDArray[np.bool_]:
@@ -88,6 +105,7 @@ def estimable(mapping: FloatArray, grid: GridDesign) -> NDArray[np.bool_]:
 
     A combination is estimable when it maps every aliased column's aliasing to zero,
     relative to the size of the terms that cancel (so not depending on column scales).
+    With a batch's grid the answer is (T, rows).
 
     Examples
     --------
@@ -96,4 +114,4 @@ def estimable(mapping: FloatArray, grid: GridDesign) -> NDArray[np.bool_]:
     [False, True]
     """
     aliasing = mapping @ grid.aliasing
-    return np.all(np.abs(aliasing) <= _ESTIMABLE_TOL * (np.abs(mapping) @ grid.magnitude), axis=1)
+    return np.all(np.abs(aliasing) <= _ESTIMABLE_TOL * (np.abs(mapping) @ grid.magnitude), axis=-1)

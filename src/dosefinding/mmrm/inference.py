@@ -31,12 +31,18 @@ and Kenward and Roger's matching of the first two moments of ``lambda F`` gives 
 scale ``lambda``: ``lambda F`` with ``F = (L beta)'(L Phi_A L')^-1 (L beta) / l`` is
 referred to ``F(l, m)``. For one contrast ``lambda = 1`` and ``m = 2 / A_2``, which is
 Satterthwaite's df of the unadjusted variance.
+
+Batches. ``ResidualDF`` and ``Satterthwaite`` also hold the inference of many fits at once
+(:func:`~dosefinding.mmrm.fit_mmrm_batch`): their arrays then carry a leading axis over the
+fits and :meth:`~CoefficientInference.df` returns (T, m). :meth:`CoefficientInference.scaled`
+gives the inference of the response multiplied by ``c`` (the fit runs on a scaled response,
+see :mod:`dosefinding.mmrm.engine`): the covariances scale by ``c^2``, the df do not change.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -79,6 +85,17 @@ class CoefficientInference(ABC):
     def df(self, contrasts: ArrayLike) -> FloatArray:
         """Degrees of freedom of each row ``c`` of ``contrasts`` (shape (m, p))."""
 
+    def scaled(self, factor: ArrayLike) -> CoefficientInference:
+        """The inference of the response multiplied by ``factor`` (one per fit in a batch): covariances times
+        ``factor^2``, the same df.
+
+        Examples
+        --------
+        >>> ResidualDF(beta_cov=np.eye(1), residual_df=30).scaled(3.0).beta_cov.tolist()
+        [[9.0]]
+        """
+        return replace(self, beta_cov=self.beta_cov * _square(factor)[..., None, None])
+
     def f_test(self, beta: FloatArray, hypothesis: ArrayLike) -> FTest:
         """The F test of ``hypothesis @ beta = 0``; denominator df from :meth:`df` as below.
 
@@ -109,6 +126,10 @@ class CoefficientInference(ABC):
         return FTest(num_df=rank, den_df=den_df, f=f, p=float(stats.f.sf(f, rank, den_df)))
 
 
+def _square(factor: ArrayLike) -> FloatArray:
+    return np.asarray(factor, dtype=float) ** 2
+
+
 @dataclass(frozen=True)
 class ResidualDF(CoefficientInference):
     """``n - p`` degrees of freedom for every contrast (SAS ddfm=residual).
@@ -119,10 +140,12 @@ class ResidualDF(CoefficientInference):
     [30.0, 30.0]
     """
 
-    residual_df: int
+    residual_df: int | NDArray[np.int64]
 
     def df(self, contrasts: ArrayLike) -> FloatArray:
-        return np.full(np.atleast_2d(np.asarray(contrasts)).shape[0], float(self.residual_df))
+        m = np.atleast_2d(np.asarray(contrasts)).shape[-2]
+        residual = np.asarray(self.residual_df, dtype=float)
+        return np.broadcast_to(residual[..., None], (*residual.shape, m)).copy()
 
 
 @dataclass(frozen=True)
@@ -154,8 +177,8 @@ class BetweenWithin(CoefficientInference):
 
     def df(self, contrasts: ArrayLike) -> FloatArray:
         c = np.abs(np.atleast_2d(np.asarray(contrasts, dtype=float)))
-        involved = c > _INVOLVED_TOL * c.max(axis=1, keepdims=True)
-        return np.where(involved, self.coefficient_df, np.inf).min(axis=1)
+        involved = c > _INVOLVED_TOL * c.max(axis=-1, keepdims=True)
+        return np.where(involved, self.coefficient_df[..., None, :], np.inf).min(axis=-1)
 
 
 @dataclass(frozen=True)
@@ -173,13 +196,18 @@ class Satterthwaite(CoefficientInference):
     theta_cov: FloatArray
 
     def df(self, contrasts: ArrayLike) -> FloatArray:
-        """Degrees of freedom of each row ``c`` of ``contrasts`` (shape (m, p))."""
+        """Degrees of freedom of each row ``c`` of ``contrasts`` ((m, p), or (T, m, p) per fit of a batch)."""
         c = np.atleast_2d(np.asarray(contrasts, dtype=float))
         a_c = c @ self.beta_cov
-        variance = np.einsum("mp,mp->m", a_c, c)
-        gradient = np.einsum("mp,jpq,mq->mj", a_c, self.q, a_c)
-        spread = np.einsum("mj,jk,mk->m", gradient, self.theta_cov, gradient)
+        variance = (a_c * c).sum(axis=-1)
+        # gradient[m, j] = (A c_m)' Q_j (A c_m), as matrix products over the parameters j.
+        gradient = np.swapaxes(((a_c[..., None, :, :] @ self.q) * a_c[..., None, :, :]).sum(axis=-1), -1, -2)
+        spread = ((gradient @ self.theta_cov) * gradient).sum(axis=-1)
         return 2.0 * variance**2 / spread
+
+    def scaled(self, factor: ArrayLike) -> Satterthwaite:
+        square = _square(factor)
+        return replace(self, beta_cov=self.beta_cov * square[..., None, None], q=self.q / square[..., None, None, None])
 
 
 @dataclass(frozen=True)
@@ -200,12 +228,17 @@ class KenwardRoger(CoefficientInference):
     p: FloatArray
     theta_cov: FloatArray
 
+    def scaled(self, factor: ArrayLike) -> KenwardRoger:
+        square = _square(factor)[..., None, None]
+        return replace(self, beta_cov=self.beta_cov * square, phi=self.phi * square, p=self.p / square[..., None])
+
     def df(self, contrasts: ArrayLike) -> FloatArray:
         """``2 / (a' W a)`` with ``a_h = c' Phi P_h Phi c / c' Phi c`` for each row ``c`` of ``contrasts``."""
         c = np.atleast_2d(np.asarray(contrasts, dtype=float))
         phi_c = c @ self.phi
-        a = np.einsum("mp,hpq,mq->mh", phi_c, self.p, phi_c) / np.einsum("mp,mp->m", phi_c, c)[:, None]
-        return 2.0 / np.einsum("mh,hj,mj->m", a, self.theta_cov, a)
+        a = np.einsum("...mp,...hpq,...mq->...mh", phi_c, self.p, phi_c) / np.einsum(
+            "...mp,...mp->...m", phi_c, c)[..., None]
+        return 2.0 / np.einsum("...mh,...hj,...mj->...m", a, self.theta_cov, a)
 
     def f_test(self, beta: FloatArray, hypothesis: ArrayLike) -> FTest:
         """The scaled F test of ``hypothesis @ beta = 0`` with Kenward-Roger's ``lambda`` and df ``m``.

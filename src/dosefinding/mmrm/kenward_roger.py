@@ -33,7 +33,14 @@ from numpy.typing import NDArray
 
 from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure
 from dosefinding.mmrm.inference import KenwardRoger
-from dosefinding.mmrm.likelihood import CovarianceBlock, Evaluation, PatternStats, covariance_blocks, pattern_inverses
+from dosefinding.mmrm.likelihood import (
+    CovarianceBlock,
+    Evaluation,
+    PatternStats,
+    covariance_blocks,
+    pattern_inverses,
+    weighted_crossproducts,
+)
 from dosefinding.mmrm.sas_scale import LINEAR_IN_SAS_PARAMETERS, SAS_PARAMETRISED, SasCovariance
 
 __all__ = ["KENWARD_ROGER_STRUCTURES", "kenward_roger"]
@@ -45,22 +52,12 @@ KENWARD_ROGER_STRUCTURES = SAS_PARAMETRISED
 _JACOBIAN_TOL = 1e-8
 
 
-def _subject_crossproducts(stats: PatternStats, w: FloatArray) -> FloatArray:
-    """``C_g[a, b] = sum_i U_ia' U_ib`` (G, k, k, p, p) over the subjects of each pattern, ``U_i = W_g X_i``."""
-    n_subjects, k, p = stats.x_pad.shape
-    u = (w[stats.pattern] @ stats.x_pad).reshape(n_subjects, k * p)
-    members = np.zeros((len(stats.n), n_subjects))
-    members[stats.pattern, np.arange(n_subjects)] = 1.0
-    outer = (u[:, :, None] * u[:, None, :]).reshape(n_subjects, -1)
-    return (members @ outer).reshape(-1, k, p, k, p).transpose(0, 1, 3, 2, 4)
-
-
 def _sas_structure(structure: CovarianceStructure) -> SasCovariance:
     return structure if isinstance(structure, SasCovariance) else SasCovariance(structure.k, structure)
 
 
 def _second_order_sum(
-    units: PatternStats, structure: CovarianceStructure, block: CovarianceBlock, part: FloatArray,
+    stats: PatternStats, structure: CovarianceStructure, block: CovarianceBlock, part: FloatArray,
     w_block: FloatArray, crossproducts: FloatArray,
 ) -> FloatArray:
     """``sum_hj W_hj R_hj`` over one group's parameters, in SAS's parameters (p, p)."""
@@ -73,8 +70,8 @@ def _second_order_sum(
     if residual.size and residual.max() > _JACOBIAN_TOL * np.sum(first**2):
         raise AssertionError("d Sigma / d theta is not spanned by d Sigma / d phi")  # pragma: no cover
     if block.per_unit:
-        assert units.times is not None
-        second_sas = sas.evaluate_at(phi, units.times[block.units])[2]
+        assert stats.times is not None
+        second_sas = sas.evaluate_at(phi, stats.times[0, block.units])[2]
     w_sas = jacobian @ w_block @ jacobian.T
     second_sum = np.tensordot(w_sas, second_sas, axes=([0, 1], [-4, -3]))  # (k, k), or (units, k, k)
     c = block.select(crossproducts)
@@ -112,12 +109,12 @@ def kenward_roger(
     """
     assert evaluation.hessian is not None and evaluation.q is not None
     model = covariance if isinstance(covariance, CovarianceModel) else CovarianceModel(covariance)
-    units, blocks, sigma = covariance_blocks(stats, model, theta)
+    blocks, sigma = covariance_blocks(stats, model, theta)
     phi = evaluation.beta_cov
     p_mats = -evaluation.q
     w_theta = 2.0 * np.linalg.inv(evaluation.hessian)
-    w, _ = pattern_inverses(units, sigma)
-    crossproducts = _subject_crossproducts(units, w)
+    w, _ = pattern_inverses(stats, sigma)
+    crossproducts = weighted_crossproducts(stats, w)
     p_dim = phi.shape[0]
 
     # sum_hj W_hj Q_hj = sum_u sum_ab (sum_h D_h W_u E_h)[a, b] C_u[a, b], E_h = sum_j W_hj D_j, over each group's
@@ -136,7 +133,7 @@ def kenward_roger(
             kernel = np.einsum("hab,ubc,hcd->uad", block.first, w_units, weighted)
         q_sum += np.einsum("uab,uabpq->pq", kernel, block.select(crossproducts))
         if nonlinear:
-            r_sum += _second_order_sum(units, model.structure, block, part, w_block, crossproducts)
+            r_sum += _second_order_sum(stats, model.structure, block, part, w_block, crossproducts)
     p_sum = (p_mats @ phi @ np.tensordot(w_theta, p_mats, axes=1)).sum(axis=0)
     middle = q_sum - p_sum - 0.25 * r_sum
     adjusted = phi + 2.0 * phi @ middle @ phi

@@ -17,28 +17,35 @@ covariates at their mean over the used observations. The weights of the combinat
   (its ``OM=data-set`` form takes any data set, as here); numeric covariates stay at their
   mean over the used rows. (On an nlme::gls fit with
   ``varIdent`` emmeans weights the counts by nlme's variance weights; SAS and we do not.)
+
+One code for a fit and a batch of fits: :func:`lsmeans_batch` takes the estimates of ``T``
+fits of the same model (:func:`~dosefinding.mmrm.fit_mmrm_batch`, e.g. simulated trials)
+with the numeric covariates at each fit's own means, and
+:meth:`~dosefinding.mmrm.MMRMResult.lsmeans` is its batch of one.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from dosefinding.errors import InputError
 from dosefinding.mmrm.data import MMRMData
-from dosefinding.mmrm.grid import estimable, factor_levels, grid_design, is_factor
+from dosefinding.mmrm.grid import GridDesign, estimable, factor_levels, grid_design, is_factor
 from dosefinding.mmrm.inference import CoefficientInference
 
-__all__ = ["LSMEANS_WEIGHTS", "LSMeans", "lsmeans"]
+__all__ = ["LSMEANS_WEIGHTS", "BatchLSMeans", "LSMeans", "lsmeans_batch"]
 
 FloatArray = NDArray[np.float64]
 LSMEANS_WEIGHTS = ("equal", "proportional")
+_COLUMNS = ("estimate", "se", "df", "t", "p", "lower", "upper")
 
 
 @dataclass(frozen=True)
@@ -83,43 +90,64 @@ class LSMeans:
         ])
 
 
-def _table(
-    rows: FloatArray,
-    beta: FloatArray,
-    inference: CoefficientInference,
-    confidence_level: float,
-    index: pd.Index,
-    estimable_rows: NDArray[np.bool_],
-) -> pd.DataFrame:
-    """Estimate, SE, df, t, p and interval of each row; NaN where the row is not estimable (SAS "Non-est")."""
-    rows = np.where(estimable_rows[:, None], rows, np.nan)
-    estimate = rows @ beta
-    se = np.sqrt(np.einsum("mp,pq,mq->m", rows, inference.beta_cov, rows))
-    df = np.full(len(rows), np.nan)
+@dataclass(frozen=True)
+class BatchLSMeans:
+    """LS means of ``T`` fits of one model: arrays with a leading axis over the fits.
+
+    ``index`` labels the LS means (cells of ``by`` and ``specs``) and ``difference_index``
+    the differences against ``reference``. ``estimates`` and ``differences`` (T, m, 7) hold
+    the columns ``estimate, se, df, t, p, lower, upper`` (NaN where not estimable);
+    ``cov`` (T, m, m) is the covariance of the LS means and ``contrasts`` (T, m, p) their
+    rows ``L`` over the design columns ``columns``.
+    """
+
+    specs: str
+    by: str | None
+    reference: object
+    index: pd.Index
+    difference_index: pd.Index
+    columns: tuple[str, ...]
+    estimates: FloatArray
+    differences: FloatArray
+    cov: FloatArray
+    contrasts: FloatArray
+    confidence_level: float
+    weights: str = "equal"
+
+    def column(self, name: str) -> FloatArray:
+        """One column of :attr:`estimates` (T, m): ``"estimate"``, ``"se"``, ``"df"``, ..."""
+        return self.estimates[..., _COLUMNS.index(name)]
+
+    def member(self, t: int) -> LSMeans:
+        """Fit ``t`` as :class:`LSMeans` tables."""
+        return LSMeans(
+            specs=self.specs, by=self.by, reference=self.reference,
+            estimates=pd.DataFrame(self.estimates[t], index=self.index, columns=list(_COLUMNS)),
+            differences=pd.DataFrame(self.differences[t], index=self.difference_index, columns=list(_COLUMNS)),
+            cov=pd.DataFrame(self.cov[t], index=self.index, columns=self.index),
+            contrasts=pd.DataFrame(self.contrasts[t], index=self.index, columns=list(self.columns)),
+            confidence_level=self.confidence_level, weights=self.weights,
+        )
+
+
+def _table(rows: FloatArray, beta: FloatArray, inference: CoefficientInference, confidence_level: float,
+           estimable_rows: NDArray[np.bool_]) -> FloatArray:
+    """Estimate, SE, df, t, p and interval (T, m, 7) of each row (T, m, p); NaN where not estimable (SAS "Non-est")."""
+    rows = np.where(estimable_rows[..., None], rows, np.nan)
+    estimate = np.einsum("tmp,tp->tm", rows, beta)
+    se = np.sqrt(np.einsum("tmp,tmp->tm", rows @ inference.beta_cov, rows))
+    df = np.full(estimate.shape, np.nan)
     if estimable_rows.any():
-        df[estimable_rows] = inference.df(rows[estimable_rows])
+        with np.errstate(invalid="ignore", divide="ignore"):  # the zero rows of the non-estimable ones give 0/0
+            computed = np.broadcast_to(inference.df(np.where(estimable_rows[..., None], rows, 0.0)), estimate.shape)
+        df = np.where(estimable_rows, computed, np.nan)
     t = estimate / se
     half = stats.t.ppf(0.5 + confidence_level / 2, df) * se
-    return pd.DataFrame(
-        {"estimate": estimate, "se": se, "df": df, "t": t, "p": 2 * stats.t.sf(np.abs(t), df),
-         "lower": estimate - half, "upper": estimate + half},
-        index=index,
-    )
+    return np.stack([estimate, se, df, t, 2 * stats.t.sf(np.abs(t), df), estimate - half, estimate + half], axis=-1)
 
 
-def lsmeans(
-    data: MMRMData,
-    beta: FloatArray,
-    inference: CoefficientInference,
-    *,
-    specs: str,
-    by: str | None = None,
-    reference: object = None,
-    confidence_level: float = 0.95,
-    weights: str = "equal",
-    margins: pd.DataFrame | None = None,
-) -> LSMeans:
-    """LS means of ``specs`` (by ``by``) from a fit; see :meth:`MMRMResult.lsmeans`."""
+def _check(data: MMRMData, specs: str, by: str | None, weights: str, margins: pd.DataFrame | None,
+           confidence_level: float) -> None:
     if weights not in LSMEANS_WEIGHTS:
         raise InputError(f"weights: must be one of {LSMEANS_WEIGHTS}, got {weights!r}")
     if margins is not None and weights != "proportional":
@@ -134,6 +162,42 @@ def lsmeans(
             raise InputError(f"{argument}: {name!r} is numeric; LS means need a factor")
     if not 0 < confidence_level < 1:
         raise InputError(f"confidence_level: must be in (0, 1), got {confidence_level!r}")
+
+
+def lsmeans_batch(
+    data: MMRMData,
+    beta: ArrayLike,
+    inference: CoefficientInference,
+    *,
+    specs: str,
+    by: str | None = None,
+    reference: object = None,
+    confidence_level: float = 0.95,
+    weights: str = "equal",
+    margins: pd.DataFrame | None = None,
+    covariate_means: Mapping[str, ArrayLike] | None = None,
+) -> BatchLSMeans:
+    """LS means of ``specs`` (by ``by``) of ``T`` fits of the model of ``data``, from their estimates ``beta`` (T, p).
+
+    ``inference`` holds the fits' covariances (T, p, p) and degrees of freedom (one fit's
+    for ``T = 1``). ``covariate_means`` gives each numeric covariate's mean over each fit's
+    used observations, (T,); a numeric covariate not given takes its mean over ``data``'s
+    rows (then the same for every fit). The other options are those of
+    :meth:`~dosefinding.mmrm.MMRMResult.lsmeans`;
+    ``weights="proportional"`` counts ``data``'s rows (or ``margins``) for every fit.
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.fit import _example_fit
+    >>> fit = _example_fit()
+    >>> beta = np.stack([fit.coefficients.to_numpy()] * 2)
+    >>> ls = lsmeans_batch(fit._data, beta, fit._inference.scaled(np.ones(2)), specs="arm", by="visit")
+    >>> ls.estimates.shape, bool(np.allclose(ls.column("estimate")[1], fit.lsmeans("arm", by="visit").estimates["estimate"]))
+    ((2, 6, 7), True)
+    """
+    beta = np.atleast_2d(np.asarray(beta, dtype=float))
+    _check(data, specs, by, weights, margins, confidence_level)
+    variables = list(data.covariates)
     levels = factor_levels(data)
     spec_levels = levels[specs]
     reference = spec_levels[0] if reference is None else reference
@@ -143,10 +207,19 @@ def lsmeans(
     # The grid with the LS-mean variables first, so that averaging over the others is a
     # Kronecker product: identity over (by, specs), a weight row over the other factors.
     ordered = {key: levels.pop(key) for key in keys} | levels
+    given = dict(covariate_means or {})
+    unknown = [name for name in given if name not in variables or is_factor(data.frame, name)]
+    if unknown:
+        raise InputError(f"covariate_means: {unknown} are not numeric covariates of the model")
+    numeric = {}
     for name in variables:
         if name not in ordered:
             ordered[name] = [float(data.frame[name].mean())]
-    grid = grid_design(data, ordered)
+            if name in given:
+                numeric[name] = np.broadcast_to(np.asarray(given[name], dtype=float), (len(beta),))
+    grid = grid_design(data, ordered, numeric or None)
+    if not numeric:
+        grid = GridDesign(grid.grid, grid.design[None], grid.aliasing[None], grid.magnitude[None])
     others = {name: values for name, values in ordered.items() if name not in keys}
     if weights == "proportional":
         other_weights = _observed_margins(data, others, margins)
@@ -155,12 +228,12 @@ def lsmeans(
                                np.ones(1))
     identity = reduce(np.kron, [np.eye(len(ordered[key])) for key in keys])
     averaging = np.kron(identity, other_weights[None, :])
-    rows = averaging @ grid.design
+    rows = np.broadcast_to(averaging @ grid.design, (len(beta), averaging.shape[0], grid.design.shape[-1]))
     cells = list(itertools.product(*(ordered[key] for key in keys)))
     index = pd.MultiIndex.from_tuples(cells, names=keys) if by is not None else pd.Index(
         [cell[0] for cell in cells], name=specs
     )
-    estimates = _table(rows, beta, inference, confidence_level, index, estimable(averaging, grid))
+    estimates = _table(rows, beta, inference, confidence_level, estimable(averaging, grid))
 
     position = {cell: i for i, cell in enumerate(cells)}
     compared = [cell for cell in cells if cell[-1] != reference]
@@ -168,24 +241,17 @@ def lsmeans(
     for i, cell in enumerate(compared):
         differencing[i, position[cell]] = 1.0
         differencing[i, position[(*cell[:-1], reference)]] = -1.0
-    diff_labels = (
+    difference_index = (
         pd.MultiIndex.from_tuples(compared, names=keys) if by is not None else pd.Index(
             [cell[0] for cell in compared], name=specs
         )
     )
     diff_rows = differencing @ rows
-    differences = _table(diff_rows, beta, inference, confidence_level, diff_labels,
-                         estimable(differencing @ averaging, grid))
-    cov = rows @ inference.beta_cov @ rows.T
-    return LSMeans(
-        specs=specs,
-        by=by,
-        reference=reference,
-        estimates=estimates,
-        differences=differences,
-        cov=pd.DataFrame(cov, index=index, columns=index),
-        contrasts=pd.DataFrame(rows, index=index, columns=list(data.columns)),
-        confidence_level=confidence_level,
+    differences = _table(diff_rows, beta, inference, confidence_level, estimable(differencing @ averaging, grid))
+    return BatchLSMeans(
+        specs=specs, by=by, reference=reference, index=index, difference_index=difference_index,
+        columns=tuple(data.columns), estimates=estimates, differences=differences,
+        cov=rows @ inference.beta_cov @ rows.transpose(0, 2, 1), contrasts=rows, confidence_level=confidence_level,
         weights=weights,
     )
 

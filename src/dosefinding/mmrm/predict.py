@@ -32,7 +32,7 @@ from formulaic.errors import FormulaicError
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
-from dosefinding.mmrm.data import _check_duplicates
+from dosefinding.mmrm.checks import check_one_row_per_visit
 from dosefinding.mmrm.grid import factor_levels
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def predict(fit: MMRMResult, data: pd.DataFrame, *, conditional: bool = False) -
         missing = data[name].isna().to_numpy()
         if missing.any():
             raise InputError(f"data: column {name!r} is missing in row {data.index[np.argmax(missing)]!r}")
-    _check_duplicates(data, subject, visit)
+    check_one_row_per_visit(data, subject, visit)
     visit_codes = frame.visits.get_indexer(data[visit])
     if (visit_codes < 0).any():
         unknown = data[visit].to_numpy()[visit_codes < 0][0]

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import ConvergenceError, InputError
-from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, get_structure
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, MemberwiseStructure, get_structure
 from dosefinding.mmrm.likelihood import Evaluation, PatternStats, evaluate
 from dosefinding.mmrm.sas_scale import SasCovariance, sas_scale
 
@@ -88,7 +88,7 @@ PROFILED = {"cs": 1, "toep": 0, "ar1": 1, "sp_exp": 1}
 
 
 @dataclass(frozen=True)
-class Profiled(CovarianceStructure):
+class Profiled(MemberwiseStructure):
     """SAS's structure with the residual variance factored out: ``psi = (gamma, s2)``, ``Sigma = s2 C(gamma)``.
 
     ``C(gamma)`` is SAS's matrix at the parameters with the residual variance set to 1
@@ -114,7 +114,7 @@ class Profiled(CovarianceStructure):
     def n_params(self) -> int:
         return self.sas.n_params
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def derivatives_of_one(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         index = PROFILED[self.name]
         gamma, s2 = np.asarray(theta[:-1], dtype=float), float(theta[-1])
         corr, d_corr, d2_corr = self.sas.evaluate(np.insert(gamma, index, 1.0))
@@ -142,6 +142,12 @@ class Profiled(CovarianceStructure):
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         return self.sas.sas_parameters(self.sas_phi(theta))
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        """``(gamma, s2 factor^2)``: the ratios stay, the residual variance scales."""
+        out = np.array(theta, dtype=float)
+        out[..., -1] *= np.asarray(factor, dtype=float) ** 2
+        return out
 
 
 def profiled_variance(objective: Objective, gamma: FloatArray, n_star: int) -> float:
@@ -176,11 +182,12 @@ def _basis_per_pattern(stats: PatternStats, model: CovarianceModel) -> FloatArra
     """``B[g, m] = M_g dSigma/dphi_m M_g`` (G, q, k, k): each parameter's matrix over pattern ``g``'s visits."""
     structure = model.structure
     _, basis, _ = structure.evaluate(np.zeros(structure.n_params))
-    observed = stats.mask.astype(float)
+    observed = stats.mask[0].astype(float)
     per_group = basis[None] * observed[:, None, :, None] * observed[:, None, None, :]
     q0 = structure.n_params
-    out = np.zeros((len(stats.n), model.n_params, *basis.shape[1:]))
-    groups = np.zeros(len(stats.n), dtype=np.intp) if stats.group is None else stats.group
+    n_slots = stats.n.shape[1]
+    out = np.zeros((n_slots, model.n_params, *basis.shape[1:]))
+    groups = np.zeros(n_slots, dtype=np.intp) if stats.group is None else stats.group[0]
     for h in range(model.n_groups):
         members = groups == h
         out[members, h * q0:(h + 1) * q0] = per_group[members]
@@ -189,13 +196,14 @@ def _basis_per_pattern(stats: PatternStats, model: CovarianceModel) -> FloatArra
 
 def _least_squares(stats: PatternStats) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``(X'X)^-1``, the residual cross products per pattern (G, k, k) and ``sum_i X_ia' X_ib`` (G, k, k, p, p)."""
-    xtx = np.einsum("gaapq->pq", stats.xx)
-    xty = np.einsum("gaap->p", stats.xy)
+    xx, xy, yy = (sums[0] for sums in stats.design_sums())
+    xtx = np.einsum("gaapq->pq", xx)
+    xty = np.einsum("gaap->p", xy)
     inverse = np.linalg.pinv(xtx)
     beta = inverse @ xty
-    xy_beta = stats.xy @ beta
-    resid = stats.yy - xy_beta - xy_beta.transpose(0, 2, 1) + (stats.xx @ beta) @ beta
-    return inverse, resid, stats.xx
+    xy_beta = xy @ beta
+    resid = yy - xy_beta - xy_beta.transpose(0, 2, 1) + (xx @ beta) @ beta
+    return inverse, resid, xx
 
 
 def mivque0(stats: PatternStats, model: CovarianceModel, *, reml: bool = True) -> FloatArray:
@@ -216,7 +224,7 @@ def mivque0(stats: PatternStats, model: CovarianceModel, *, reml: bool = True) -
     """
     inverse, resid, xx = _least_squares(stats)
     basis = _basis_per_pattern(stats, model)
-    n = stats.n.astype(float)
+    n = stats.n[0]
     # tr(V_k V_l), tr((X'X)^-1 X'V_l V_k X) and G_k = X'V_k X, as sums over the patterns.
     traces = np.einsum("g,gkab,glba->kl", n, basis, basis)
     b = np.einsum("gkab,gab->k", basis, resid)
@@ -232,7 +240,8 @@ def mivque0(stats: PatternStats, model: CovarianceModel, *, reml: bool = True) -
 def null_model(stats: PatternStats, model: CovarianceModel, *, reml: bool) -> float:
     """-2 (restricted) log likelihood of the null model: independent errors with one variance (SAS's iteration 0)."""
     _, resid, _ = _least_squares(stats)
-    variance = float(np.einsum("gaa->", resid)) / (stats.n_obs - stats.p if reml else stats.n_obs)
+    n_obs = int(stats.n_obs[0])
+    variance = float(np.einsum("gaa->", resid)) / (n_obs - stats.p if reml else n_obs)
     k = model.structure.k
     independent = sas_scale(CovarianceModel(get_structure("us", k), groups=model.groups, column=model.column))
     phi = np.tile(independent.structure.start(variance * np.eye(k)), model.n_groups)
@@ -348,7 +357,7 @@ def sas_iterations(stats: PatternStats, model: CovarianceModel, *, reml: bool) -
     >>> run.history.columns.tolist(), bool(run.history["Criterion"].iloc[-1] <= CONVH)
     (['Iteration', 'Evaluations', '-2 Res Log Like', 'Criterion'], True)
     """
-    n_star = stats.n_obs - (stats.p if reml else 0)
+    n_star = int(stats.n_obs[0]) - (stats.p if reml else 0)
     constant = n_star * _LOG_2PI
     null = null_model(stats, model, reml=reml)
     start = mivque0(stats, model, reml=reml)

@@ -21,10 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
-from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, SpatialExponential, ante_correlation
+from dosefinding.mmrm.covariance import (
+    CovarianceModel,
+    CovarianceStructure,
+    Evaluated,
+    MemberwiseStructure,
+    SpatialExponential,
+    ante_correlation,
+)
 
 __all__ = ["LINEAR_IN_SAS_PARAMETERS", "SAS_PARAMETRISED", "SasCovariance", "sas_parameter_derivatives",
            "sas_scale"]
@@ -116,7 +123,7 @@ def _spatial_exponential(phi: FloatArray, distance: FloatArray) -> tuple[FloatAr
 
 
 @dataclass(frozen=True)
-class SasCovariance(CovarianceStructure):
+class SasCovariance(MemberwiseStructure):
     """``structure`` in SAS's parameters ``phi`` (see the module docstring).
 
     ``Sigma(phi)`` need not be positive definite; the likelihood raises ``LinAlgError``
@@ -150,7 +157,7 @@ class SasCovariance(CovarianceStructure):
             raise InputError(f"covariance: {self.name!r} is not spatial and has no distances")
         return self.structure.distances(times)
 
-    def evaluate(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def derivatives_of_one(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         phi, k = np.asarray(theta, dtype=float), self.k
         if self.name in LINEAR_IN_SAS_PARAMETERS:
             basis = _linear_basis(self.name, k)
@@ -162,14 +169,25 @@ class SasCovariance(CovarianceStructure):
             return _scaled(float(phi[1]), corr, d_corr[0], d2_corr[0, 0])
         return _spatial_exponential(phi, self._distances())
 
-    def evaluate_at(self, theta: FloatArray, times: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def evaluate_at(self, theta: ArrayLike, times: FloatArray, order: int = 2) -> Evaluated:
         """As :meth:`evaluate` at each of n sets of visit positions: (n, k, k), (n, q, k, k), (n, q, q, k, k).
 
-        ``times`` is (n, k), or (n, k, d) when the spatial structure has d coordinates.
+        ``theta`` is (q,) and ``times`` (n, k), or (n, k, d) when the spatial structure has d
+        coordinates; for a batch of ``theta`` (..., q), ``times`` is (..., n, k[, d]).
         """
         if not self.spatial:
-            return self.evaluate(theta)
-        return _spatial_exponential(np.asarray(theta, dtype=float), self._distances(times))
+            return self.evaluate(theta, order)
+        theta = np.asarray(theta, dtype=float)
+        if theta.ndim > 1:
+            lead = theta.shape[:-1]
+            members = [self.evaluate_at(one, at, order) for one, at in zip(
+                theta.reshape(-1, theta.shape[-1]), np.reshape(times, (-1, *np.shape(times)[len(lead):])),
+                strict=True)]
+            return tuple(  # type: ignore[return-value]
+                None if part[0] is None else np.stack(part).reshape(*lead, *part[0].shape)
+                for part in zip(*members, strict=True))
+        sigma, first, second = _spatial_exponential(theta, self._distances(times))
+        return sigma, first if order >= 1 else None, second if order >= 2 else None
 
     def from_matrix(self, sigma: FloatArray) -> FloatArray:
         """SAS's parameters of a matrix of this structure (the inverse of :meth:`matrix`)."""
@@ -195,7 +213,21 @@ class SasCovariance(CovarianceStructure):
         return np.concatenate([variances, correlations])
 
     def start(self, empirical: FloatArray) -> FloatArray:
-        return self.from_matrix(empirical)
+        empirical = np.asarray(empirical, dtype=float)
+        if empirical.ndim == 2:
+            return self.from_matrix(empirical)
+        starts = [self.from_matrix(one) for one in empirical.reshape(-1, self.k, self.k)]
+        return np.stack(starts).reshape(*empirical.shape[:-2], self.n_params)
+
+    def scale_theta(self, theta: FloatArray, factor: ArrayLike) -> FloatArray:
+        """SAS's parameters of ``factor^2 Sigma``: its variances and covariances times ``factor^2``."""
+        out = np.array(theta, dtype=float)
+        square = np.asarray(factor, dtype=float)[..., None] ** 2
+        if self.name in LINEAR_IN_SAS_PARAMETERS:
+            return out * square
+        variances = slice(0, self.k) if self.name in _HETEROGENEOUS_BASES else slice(1, 2)
+        out[..., variances] *= square
+        return out
 
     def sas_parameters(self, theta: FloatArray) -> dict[str, float]:
         names = self.structure.sas_parameters(np.zeros(self.n_params))

@@ -4,13 +4,17 @@ Every simulated trial goes through the analysis of :mod:`dosefinding.mod.from_mm
 :func:`dosefinding.mod.mcpmod` (R DoseFinding's ``MCPMod`` on the LS means with their
 covariance, ``type = "general"``), computed for a whole chunk of trials at once:
 
-1. First stage (per trial): the MMRM of the change from baseline, cell means of arm by
-   visit plus baseline by visit, unstructured (or ``cs``, ``ar1``) covariance by REML
-   (:func:`dosefinding.mmrm.batch.fit_mmrm_batch`, the model of :func:`~dosefinding.mmrm.mmrm`),
-   and the LS means of the arms at the analysis visit (baseline at its mean over the
-   observations, as :meth:`~dosefinding.mmrm.MMRMResult.lsmeans`) with their covariance;
-   or, with ``first_stage="ancova"``, the ANCOVA of the analysis visit alone (complete
-   cases, closed form) with its residual degrees of freedom.
+1. First stage (per trial): the MMRM of the change from baseline, ``CHG ~ 0 + ARM:AVISIT +
+   BASE:AVISIT`` (cell means of arm by visit plus baseline by visit), any covariance
+   structure of :func:`~dosefinding.mmrm.mmrm` (unstructured by default; ``sp_exp`` on the
+   visit weeks) by REML, fitted to all the trials of a chunk by
+   :func:`dosefinding.mmrm.fit_mmrm_batch` (the engine of ``mmrm()``), and the LS means of
+   the arms at the analysis visit with their covariance and degrees of freedom
+   (``df_method``) from :func:`dosefinding.mmrm.lsmeans.lsmeans_batch`, the code of
+   :meth:`~dosefinding.mmrm.MMRMResult.lsmeans` (baseline at each trial's mean over its
+   observations); or, with ``first_stage="ancova"``, the ANCOVA of the analysis visit
+   alone (complete cases): the same engine on that one visit, ``CHG ~ 0 + ARM + BASE``,
+   with its residual degrees of freedom.
 2. MCP step: each trial's optimal contrasts under its own covariance (as
    :func:`~dosefinding.mcp.optimal_contrasts`), the t statistics, and for each contrast
    the multiplicity-adjusted p-value ``1 - P(max T <= t)`` under the trial's own contrast
@@ -62,6 +66,10 @@ from dosefinding.errors import InputError
 from dosefinding.mcp.lattice import ERROR_FACTOR, N_SHIFTS, ShiftedLattice
 from dosefinding.mcp.max_t import _radial_cdf
 from dosefinding.mmrm.batch import fit_mmrm_batch
+from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
+from dosefinding.mmrm.data import MMRMData, prepare_data
+from dosefinding.mmrm.fit import check_options
+from dosefinding.mmrm.lsmeans import lsmeans_batch
 from dosefinding.mod.least_squares import LeastSquaresProblem, check_bounds, fit_least_squares, shape_constant
 from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind, curve_target_dose
 from dosefinding.shapes.candidates import Candidates
@@ -116,9 +124,11 @@ class _Analysis:
     first_stage: str
     covariance: str
     baseline: bool
-    df: float | None
+    df: float | str | None
     selection: str
     dose_kind: DoseKind
+    df_method: str = "satterthwaite"
+    visit_weeks: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,77 +148,86 @@ class _Chunk:
 # --------------------------------------------------------------------------- first stage
 
 
+def _template(formula: str, arm: NDArray[np.int64], n_arms: int, weeks: list[str], base: FloatArray) -> MMRMData:
+    """The first-stage model of one trial (every subject at every visit), for the design and the LS means."""
+    n, k = arm.size, len(weeks)
+    arms = [str(a) for a in range(n_arms)]
+    frame = pd.DataFrame({
+        "USUBJID": np.repeat(np.arange(n), k),
+        "ARM": pd.Categorical(np.repeat(np.array(arms)[arm], k), categories=arms),
+        "AVISIT": pd.Categorical(np.tile(weeks, n), categories=weeks),
+        "BASE": np.repeat(base, k),
+        "CHG": np.arange(n * k, dtype=float),  # any response that the model does not fit exactly
+    })
+    return prepare_data(formula, frame, subject="USUBJID", visit="AVISIT")
+
+
+def _design(template: MMRMData, base: FloatArray) -> FloatArray:
+    """The design (T, N, V, p) of every trial: the template's, whose baseline columns are linear in BASE."""
+    frame = template.frame.copy()
+    kept = [template.all_columns.index(c) for c in template.columns]
+    n, k = base.shape[1], len(template.visits)
+
+    def at(value: float) -> FloatArray:
+        frame["BASE"] = value
+        return np.asarray(template.spec.get_model_matrix(frame, output="numpy"), dtype=float)[:, kept].reshape(n, k, -1)
+
+    x0, slope = at(0.0), at(1.0) - at(0.0)
+    assert np.allclose(at(2.0), x0 + 2.0 * slope, rtol=0, atol=1e-12), "the first-stage design is linear in BASE"
+    # Written where it is not zero (the design is sparse: a few cells a row).
+    subject, visit, column = np.nonzero((x0 != 0) | (slope != 0))
+    x = np.zeros((base.shape[0], n, k, x0.shape[-1]))
+    x[:, subject, visit, column] = x0[subject, visit, column] + base[:, subject] * slope[subject, visit, column]
+    return x
+
+
+def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
+                 weeks: list[str], analysis: _Analysis, *, formula: str, covariance: str,
+                 df_method: str) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
+    """LS means (T, arms) at ``visit`` with their covariance and smallest df, and whether the fit worked."""
+    template = _template(formula, arm, n_arms, weeks, base[0])
+    observed = ~np.isnan(change)
+    times = None
+    if COVARIANCE_STRUCTURES[covariance].spatial:
+        times = np.broadcast_to(np.asarray(analysis.visit_weeks, dtype=float), change.shape[1:])
+    fit = fit_mmrm_batch(change, _design(template, base), covariance=covariance, reml=True, df_method=df_method,
+                         times=times)
+    # emmeans / lsmeans(): the covariate at its mean over the observations used.
+    means = None
+    if analysis.baseline:
+        means = {"BASE": (base[:, :, None] * observed).sum(axis=(1, 2)) / np.maximum(observed.sum(axis=(1, 2)), 1)}
+    by = "AVISIT" if len(weeks) > 1 else None
+    ls = lsmeans_batch(template, fit.beta, fit.inference, specs="ARM", by=by, covariate_means=means)
+    cells = [ls.index.get_loc((weeks[visit], str(a)) if by else str(a)) for a in range(n_arms)]
+    estimates = ls.column("estimate")[:, cells]
+    cov = ls.cov[:, cells][:, :, cells]
+    df = ls.column("df")[:, cells].min(axis=1)
+    ok = fit.converged & np.isfinite(estimates).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
+    return estimates, cov, ok, df
+
+
 def _mmrm_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
-                    analysis: _Analysis) -> tuple[FloatArray, FloatArray, BoolArray]:
-    """LS means (T, k) at the visit and their covariance (T, k, k) from the batched MMRM of the change."""
-    change = values - base[..., None]
-    n_trials, n_subjects, n_visits = change.shape
-    empty = np.isnan(change).all(axis=2)
-    estimates = np.full((n_trials, n_arms), np.nan)
-    cov = np.full((n_trials, n_arms, n_arms), np.nan)
-    ok = np.zeros(n_trials, dtype=bool)
-    n_base = n_visits if analysis.baseline else 0
-    p = n_arms * n_visits + n_base
-    visits = np.arange(n_visits)
-    # A subject without any visit takes no part in the fit: per trial, sort such subjects
-    # last, and fit together the trials that have the same number of them.
-    counts = empty.sum(axis=1)
-    for count in np.unique(counts):
-        rows = np.flatnonzero(counts == count)
-        order = np.argsort(empty[rows], axis=1, kind="stable")[:, : n_subjects - count]
-        y = np.take_along_axis(change[rows], order[:, :, None], axis=1)
-        arms = arm[order]
-        x = np.zeros(y.shape + (p,))
-        t_idx = np.arange(rows.size)[:, None, None]
-        s_idx = np.arange(y.shape[1])[None, :, None]
-        x[t_idx, s_idx, visits[None, None, :], arms[:, :, None] * n_visits + visits[None, None, :]] = 1.0
-        b = np.take_along_axis(base[rows], order, axis=1)
-        if analysis.baseline:
-            x[t_idx, s_idx, visits[None, None, :], n_arms * n_visits + visits[None, None, :]] = b[:, :, None]
-        fit = fit_mmrm_batch(y, x, covariance=analysis.covariance, reml=True)
-        observed = ~np.isnan(y)
-        # emmeans / lsmeans(): the covariate at its mean over the observations used.
-        mean_base = (b[:, :, None] * observed).sum(axis=(1, 2)) / observed.sum(axis=(1, 2))
-        contrast = np.zeros((rows.size, n_arms, p))
-        contrast[:, np.arange(n_arms), np.arange(n_arms) * n_visits + visit] = 1.0
-        if analysis.baseline:
-            contrast[:, :, n_arms * n_visits + visit] = mean_base[:, None]
-        est = np.einsum("tap,tp->ta", contrast, fit.beta)
-        c = contrast @ fit.beta_cov @ contrast.transpose(0, 2, 1)
-        good = fit.converged & np.isfinite(est).all(axis=1) & np.isfinite(c).all(axis=(1, 2))
-        estimates[rows], cov[rows], ok[rows] = est, c, good
-    return estimates, cov, ok
+                    analysis: _Analysis) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
+    """LS means (T, k) at the visit, their covariance (T, k, k), success and smallest df, from the MMRM of the change."""
+    weeks = [str(w) for w in analysis.visit_weeks] or [str(v) for v in range(values.shape[2])]
+    formula = "CHG ~ 0 + ARM:AVISIT" + (" + BASE:AVISIT" if analysis.baseline else "")
+    # The LS means' df enter the MCP step only with df="min"; the residual df cost nothing otherwise.
+    df_method = analysis.df_method if analysis.df == "min" else "residual"
+    return _first_stage(values - base[..., None], base, arm, n_arms, visit, weeks, analysis, formula=formula,
+                        covariance=analysis.covariance, df_method=df_method)
 
 
 def _ancova_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
                       analysis: _Analysis) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
-    """LS means of ``change ~ 0 + arm (+ base)`` at one visit (complete cases), covariance and residual df."""
-    change = values[:, :, visit] - base
-    observed = ~np.isnan(change)
-    y = np.where(observed, change, 0.0)
-    columns = [np.broadcast_to(np.eye(n_arms)[arm], change.shape + (n_arms,))]
-    if analysis.baseline:
-        columns.append(base[:, :, None])
-    x = np.concatenate(columns, axis=2) * observed[:, :, None]
-    xtx = np.einsum("tnp,tnq->tpq", x, x)
-    xty = np.einsum("tnp,tn->tp", x, y)
-    n_obs = observed.sum(axis=1)
-    p = x.shape[2]
-    counts = np.einsum("tnp->tp", x[:, :, :n_arms])
-    ok = (counts > 0).all(axis=1) & (n_obs > p)
-    xtx = np.where(ok[:, None, None], xtx, np.eye(p))
-    beta = np.linalg.solve(xtx, xty[..., None])[..., 0]
-    residual = (y - np.einsum("tnp,tp->tn", x, beta)) * observed
-    df = np.maximum(n_obs - p, 1).astype(float)
-    sigma2 = (residual * residual).sum(axis=1) / df
-    beta_cov = sigma2[:, None, None] * np.linalg.inv(xtx)
-    contrast = np.zeros((change.shape[0], n_arms, p))
-    contrast[:, np.arange(n_arms), np.arange(n_arms)] = 1.0
-    if analysis.baseline:
-        contrast[:, :, n_arms] = ((base * observed).sum(axis=1) / np.maximum(n_obs, 1))[:, None]
-    estimates = np.einsum("tap,tp->ta", contrast, beta)
-    cov = contrast @ beta_cov @ contrast.transpose(0, 2, 1)
-    return estimates, cov, ok, df
+    """LS means of ``change ~ 0 + arm (+ base)`` at one visit (complete cases), covariance and residual df.
+
+    The MMRM of that one visit (unstructured: one variance) is the ANCOVA.
+    """
+    week = str(analysis.visit_weeks[visit]) if analysis.visit_weeks else str(visit)
+    formula = "CHG ~ 0 + ARM" + (" + BASE" if analysis.baseline else "")
+    change = values[:, :, visit:visit + 1] - base[..., None]
+    return _first_stage(change, base, arm, n_arms, 0, [week], analysis, formula=formula, covariance="us",
+                        df_method="residual")
 
 
 # --------------------------------------------------------------------------- MCP step
@@ -334,14 +353,13 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
     cands = analysis.candidates
     doses = cands.doses
     n_arms = doses.size
-    if analysis.first_stage == "mmrm":
-        est, cov, ok = _mmrm_estimates(matrix.values, matrix.base, matrix.arm, n_arms, analysis.visit_index, analysis)
-        df = np.full(n_trials, np.inf if analysis.df is None else analysis.df)
-    else:
-        est, cov, ok, df = _ancova_estimates(matrix.values, matrix.base, matrix.arm, n_arms, analysis.visit_index,
-                                             analysis)
-        if analysis.df is not None:
-            df = np.full(n_trials, analysis.df)
+    estimator = _mmrm_estimates if analysis.first_stage == "mmrm" else _ancova_estimates
+    est, cov, ok, df = estimator(matrix.values, matrix.base, matrix.arm, n_arms, analysis.visit_index, analysis)
+    if analysis.df is None and analysis.first_stage == "mmrm":
+        df = np.full(n_trials, np.inf)
+    elif isinstance(analysis.df, float):
+        df = np.full(n_trials, analysis.df)
+    df = np.where(ok, df, np.inf)
     est = np.where(ok[:, None], est, 0.0)
     cov = np.where(ok[:, None, None], cov, np.eye(n_arms))
     mu = cands.response_matrix(doses).to_numpy()
@@ -565,13 +583,14 @@ def simulate_power(
     first_stage: str = "mmrm",
     covariance: str = "us",
     baseline: bool = True,
-    df: float | None = None,
+    df: float | str | None = None,
     selection: str = "AIC",
     dose_kind: DoseKind = "continuous",
     jobs: int = 1,
     scheduler: str | None = None,
     chunk_size: int = 250,
     progress: bool = False,
+    df_method: str = "satterthwaite",
 ) -> PowerResult:
     """Power and operating characteristics of MCP-Mod by simulating whole trials from a spec.
 
@@ -596,14 +615,26 @@ def simulate_power(
         Target effect over placebo of the TD (signed as the candidates' direction);
         default half the true effect of the largest dose at the visit.
     first_stage
-        ``"mmrm"`` (every visit; ``covariance`` ``"us"``, ``"cs"`` or ``"ar1"``; test on the
-        normal, DoseFinding's default for estimates, unless ``df`` is given) or
-        ``"ancova"`` (the visit alone, complete cases, residual degrees of freedom).
+        ``"mmrm"`` (every visit, any ``covariance`` structure of :func:`~dosefinding.mmrm.mmrm`:
+        ``"us"``, ``"cs"``, ``"csh"``, ``"ar1"``, ``"ar1h"``, ``"toep"``, ``"toeph"``, ``"ad"``,
+        ``"adh"`` or ``"sp_exp"`` on the visit weeks; test on the normal, DoseFinding's
+        default for estimates, unless ``df`` is given) or ``"ancova"`` (the visit alone,
+        complete cases, residual degrees of freedom).
     baseline
         Adjust for the baseline value (by visit in the MMRM).
     df
-        Degrees of freedom of the MCP step; default ``inf`` (normal) after the MMRM, the
-        residual degrees of freedom of each trial after the ANCOVA.
+        Degrees of freedom of the MCP step: a number; ``"min"``, the smallest df of the
+        trial's LS means at the visit by ``df_method`` (as
+        :func:`~dosefinding.mod.from_mmrm.mmrm_estimates` with ``df="min"``); default ``inf``
+        (normal) after the MMRM, the residual degrees of freedom of each trial after the
+        ANCOVA.
+    df_method
+        Degrees of freedom of the MMRM's LS means (used with ``df="min"``): any method of
+        :func:`~dosefinding.mmrm.mmrm`, ``"satterthwaite"``, ``"residual"``,
+        ``"between_within"``, ``"kenward_roger"`` or ``"kenward_roger_linear"`` (the last
+        three computed trial by trial, slower). Between-within follows the first stage's
+        cell-means parametrisation, in which every coefficient changes within subject (the
+        within-subject df).
     selection
         ``"AIC"`` (smallest gAIC) or ``"maxT"``.
     dose_kind
@@ -637,7 +668,7 @@ def simulate_power(
     else:
         seed_value = int(seed)
     analysis = _build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
-                               baseline, df, selection, dose_kind)
+                               baseline, df, selection, dose_kind, df_method)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
     n_chunks = -(-n // size)
@@ -652,8 +683,8 @@ def simulate_power(
 
 def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                     candidates: Candidates | Mapping[str, Any] | None, alpha: float, delta: float | None,
-                    first_stage: str, covariance: str, baseline: bool, df: float | None, selection: str,
-                    dose_kind: DoseKind) -> _Analysis:
+                    first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
+                    dose_kind: DoseKind, df_method: str = "satterthwaite") -> _Analysis:
     paramcd = endpoint if endpoint is not None else spec.analysis.get("endpoint", spec.endpoints[0].paramcd)
     target = spec.endpoint(paramcd)
     week = visit if visit is not None else spec.analysis.get("visit", spec.visits[-1])
@@ -664,14 +695,15 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
         raise InputError(f"endpoint {paramcd!r}: power is simulated for endpoints on the identity scale")
     if first_stage not in ("mmrm", "ancova"):
         raise InputError(f"first_stage: must be 'mmrm' or 'ancova', got {first_stage!r}")
-    if covariance not in ("us", "cs", "ar1"):
-        raise InputError(f"covariance: must be 'us', 'cs' or 'ar1', got {covariance!r}")
+    if covariance not in COVARIANCE_STRUCTURES:
+        raise InputError(f"covariance: must be one of {sorted(COVARIANCE_STRUCTURES)}, got {covariance!r}")
+    check_options(df_method, "asymptotic", True, covariance)
     if selection not in ("AIC", "maxT"):
         raise InputError(f"selection: must be 'AIC' or 'maxT', got {selection!r}")
     if not isinstance(baseline, bool):
         raise InputError(f"baseline: must be True or False, got {baseline!r}")
-    if df is not None and not (isinstance(df, (int, float)) and df > 0):
-        raise InputError(f"df: must be a positive number (np.inf for the normal), got {df!r}")
+    if df is not None and df != "min" and not (isinstance(df, (int, float)) and df > 0):
+        raise InputError(f"df: must be a positive number (np.inf for the normal) or 'min', got {df!r}")
     level = as_probability(alpha, "alpha")
     kind = check_dose_kind(dose_kind)
     doses = spec.doses
@@ -697,7 +729,8 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
         check_delta(float(delta), cands.direction)
         delta_value = float(delta)
     return _Analysis(paramcd, visit_index, cands, level, delta_value, first_stage, covariance, baseline,
-                     None if df is None else float(df), selection, kind)
+                     df if df is None or df == "min" else float(df), selection, kind, df_method=df_method,
+                     visit_weeks=tuple(float(week) for week in spec.visits))
 
 
 def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int, seed: int, size: int,
