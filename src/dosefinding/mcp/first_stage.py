@@ -18,6 +18,9 @@ from dosefinding.errors import InputError
 
 __all__ = ["DoseGroupEstimates", "PatientData", "cell_means", "fit_cell_means", "patient_data"]
 
+# Residual SD below this fraction of max|response| is rounding error, not variation.
+_ROUNDING_SD = 1e-10
+
 
 @dataclass(frozen=True)
 class PatientData:
@@ -164,6 +167,7 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
     residual = y - x @ beta
     df = n - p
     sigma2 = residual @ residual / df
+    _check_residual_variation(float(np.sqrt(sigma2)), y, str(patients.frame.columns[1]))
     r_inv = np.linalg.inv(r)
     cov = sigma2 * (r_inv @ r_inv.T)
     k = doses.size
@@ -175,6 +179,21 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
         n_per_dose=np.bincount(group),
         n_dropped=patients.n_dropped,
     )
+
+
+def _check_residual_variation(sd: float, response: NDArray[np.float64], name: str) -> None:
+    """Refuse a residual SD at the level of rounding error relative to the response's own size.
+
+    Least squares leaves residuals of order ``eps * cond(X) * max|y|`` even when the
+    response has no variation at all; t statistics divided by such an SD are noise.
+    """
+    scale = float(np.max(np.abs(response)))
+    if not sd > _ROUNDING_SD * scale:
+        raise InputError(
+            f"{name}: no residual variation (residual SD {sd:.3g} against a response of size {scale:.3g}): "
+            "the response is constant within the dose groups (and covariates), so the test statistics "
+            "are undefined"
+        )
 
 
 def _covariate_formula(covariates: str | Sequence[str] | None) -> str:
