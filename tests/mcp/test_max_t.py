@@ -16,8 +16,9 @@ import pytest
 from scipy import special, stats
 
 from dosefinding.errors import InputError
-from dosefinding.mcp.max_t import MaxTDistribution, _radial_cdf, _radial_exact
+from dosefinding.mcp.max_t import MaxTDistribution
 from dosefinding.mcp.mvt import mvt_probability
+from dosefinding.mcp.radial import squared_radius_tail, tail_exact
 
 # Five contrasts on four active doses: a singular (rank 4) correlation, as in MCP-Mod.
 SINGULAR = np.array(
@@ -51,19 +52,23 @@ def test_fixture_correlation_is_singular() -> None:
 @pytest.mark.parametrize("rank", [2, 3, 5, 8, 10])
 @pytest.mark.parametrize("df", [1.0, 3.0, 30.0, np.inf])
 def test_radial_table_matches_scipy(rank: int, df: float) -> None:
+    tail = squared_radius_tail(rank, df)
     # Midpoints of the grid are where cubic Hermite interpolation is least accurate.
-    x = np.arange(-20.0, 30.0, 0.005) + 0.0025
-    exact = _radial_exact(x, rank, df)[0]
-    assert np.max(np.abs(_radial_cdf(rank, df)(x) - exact)) < 1e-10
-    # Outside the table the function is computed directly.
-    far = np.array([-70.0, 90.0, np.inf, -np.inf])
-    np.testing.assert_allclose(_radial_cdf(rank, df)(far), _radial_exact(far, rank, df)[0], atol=1e-15)
+    x = np.arange(-15.0, tail.log_max, 0.01) + 0.005
+    expected = stats.chi2.sf(np.exp(x), rank) if np.isinf(df) else stats.f.sf(np.exp(x) / rank, rank, df)
+    assert np.max(np.abs(tail(x) - expected)) < 1e-9
+    # Below the table the tail is computed directly; above it, it is below 1e-20.
+    np.testing.assert_allclose(tail(np.array([-30.0])), tail_exact(np.array([-30.0]), rank, df)[0], atol=1e-15)
+    assert tail_exact(np.array([tail.log_max]), rank, df)[0][0] < 1e-20
+    assert tail(np.array([tail.log_max + 1.0]))[0] == 0.0
 
 
 def test_radial_distribution_is_chi_square_or_scaled_f() -> None:
     r2 = np.array([0.5, 3.0, 11.0])
-    np.testing.assert_allclose(_radial_exact(np.log(r2), 4, np.inf)[0], stats.chi2.cdf(r2, 4), rtol=1e-13)
-    np.testing.assert_allclose(_radial_exact(np.log(r2), 4, 7.0)[0], stats.f.cdf(r2 / 4, 4, 7.0), rtol=1e-12)
+    np.testing.assert_allclose(tail_exact(np.log(r2), 4, np.inf)[0], stats.chi2.sf(r2, 4), rtol=1e-13)
+    np.testing.assert_allclose(tail_exact(np.log(r2), 4, 7.0)[0], stats.f.sf(r2 / 4, 4, 7.0), rtol=1e-12)
+    # The slope d Q / d log x is -x times the density.
+    np.testing.assert_allclose(tail_exact(np.log(r2), 4, 7.0)[1], -r2 * stats.f.pdf(r2 / 4, 4, 7.0) / 4, rtol=1e-12)
 
 
 @pytest.mark.parametrize("two_sided", [False, True])
