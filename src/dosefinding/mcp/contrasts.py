@@ -135,7 +135,9 @@ def optimal_contrasts(
         c = _constrained(mu, s, placebo_adjusted, sign)
     else:
         c = unconstrained_contrasts(mu, s, placebo_adjusted)
-    labels = list(candidates.labels)
+    # One index object for every frame: building an index of string labels costs as much as
+    # the arithmetic here.
+    labels = means.columns
     index = pd.Index(d, name="dose")
     return OptimalContrasts(
         contrasts=pd.DataFrame(c, index=index, columns=labels),

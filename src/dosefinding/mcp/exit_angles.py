@@ -40,7 +40,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from dosefinding.mcp.radial import squared_radius_tail
+from dosefinding.mcp.radial import SquaredRadiusTail, squared_radius_tail
 
 __all__ = [
     "BETA_0",
@@ -59,18 +59,18 @@ Kind = Literal["tail", "antiderivative"]
 
 # The grid: v = asinh(beta / BETA_0) in steps of _STEP up to beta = +-1e8 (exit angles
 # within 1e-8 of 0 or pi, where H is constant to that order). Near beta = 0 (theta near
-# pi/2, where q ~ 0 puts all the variation) the step in beta is BETA_0 * _STEP = 8e-5;
-# for large beta it is 4% of beta. The cubic Hermite error of H_q on it is below 1e-9.
+# pi/2, where q ~ 0 puts all the variation) the step in beta is BETA_0 * _STEP = 1.6e-4;
+# for large beta it is 8% of beta.
 BETA_0 = 0.002
-_STEP = 0.04
+_STEP = 0.08
 _HALF = math.ceil(math.asinh(1e8 / BETA_0) / _STEP)
 _NODES = 2 * _HALF + 1
 # |q| below this is interpolated (the tail integrand's scale near theta = pi/2 is q).
 Q_SMALL = 1e-3
 # Bound on the error of the grid itself (cubic Hermite and Simpson in v), common to every
-# estimate and so not seen in their spread: halving the step changes probabilities by at
-# most 2.4e-9 on the cases of tests/mcp/test_exit_angles.py.
-GRID_ERROR = 1e-8
+# estimate and so not seen in their spread: against a grid 8 times finer, probabilities
+# differ by at most 5e-8 (tests/mcp/test_exit_angles.py).
+GRID_ERROR = 1e-7
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ class ExitAngleMeasure:
         self.w1_right = np.zeros(shape + (_NODES,))
         self.w1_left = np.zeros(shape + (_NODES,))
         self.linear = np.zeros(shape)
+        self._below_cache: dict[tuple[int, int], FloatArray] = {}
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -160,6 +161,7 @@ class ExitAngleMeasure:
         """Multiply every weight by ``factor`` (before adding more points of a finer average)."""
         for array in (self.w0, self.w1_right, self.w1_left, self.linear):
             array *= factor
+        self._below_cache.clear()
 
     def add(self, beta: FloatArray, weight: FloatArray, trial: NDArray[np.intp] | None = None,
             estimate: int | NDArray[np.intp] | None = None) -> None:
@@ -196,6 +198,7 @@ class ExitAngleMeasure:
                 np.full(int(negative.sum()), trial * estimates + estimate))
             self.linear += np.bincount(where, (weight * beta)[negative], trials * estimates).reshape(self.shape)
         self.n_points += int(beta.size)
+        self._below_cache.clear()
 
     def upper_tail(self, q: FloatArray, df: float, two_sided: bool = False) -> FloatArray:
         """``P(max_i T_i > q)`` (``P(max_i |T_i| > q)`` for a two-sided measure, whose cells
@@ -253,6 +256,12 @@ class ExitAngleMeasure:
 
     def _below(self, start: int) -> FloatArray:
         """The weights' pairing with f = 1 (tail) or f = beta, beta >= 0 (antiderivative) on nodes below ``start``."""
+        key = (start, self.n_points)
+        if key not in self._below_cache:
+            self._below_cache[key] = self._pairing_below(start)
+        return self._below_cache[key]
+
+    def _pairing_below(self, start: int) -> FloatArray:
         grid = _grid()
         if self.kind == "tail":
             return self.w0[..., :start].sum(axis=-1)
@@ -278,6 +287,32 @@ class TailIntegrals:
     plateau: FloatArray
 
 
+@dataclass(frozen=True)
+class _Window:
+    """Grid values on the nodes from ``start`` on, with the midpoints interleaved (node, mid, node, ...)."""
+
+    log_ratio: FloatArray
+    weight: FloatArray  # sin^(r-2) phi * |d phi / d v|
+    top: float  # sin^(r-2) phi * phi / (r - 1) at the last node: H above the grid per unit of Q
+    beta: FloatArray  # at the nodes
+    cosh: FloatArray  # d beta / d v at the nodes, then at the midpoints
+
+
+@lru_cache(maxsize=1024)
+def _window(start: int, rank: int) -> _Window:
+    grid = _grid()
+    points = _points(start) if start == 0 else _interleaved(start)
+    beta = grid.beta[points]
+    sine = (1.0 + beta * beta) ** (-(rank - 2) / 2)
+    return _Window(
+        log_ratio=grid.log_ratio[points],
+        weight=sine * grid.jacobian[points],
+        top=float(sine[-1] * grid.angle[_NODES - 1] / max(rank - 1, 1)),
+        beta=beta[0::2],
+        cosh=np.concatenate([grid.cosh[points[0::2]], grid.cosh[points[1::2]]]),
+    )
+
+
 def tail_integrals(q: FloatArray, rank: int, df: float, kind: Kind) -> TailIntegrals:
     """f_q at the grid nodes for each q of an array (trials, nq): H_q (``kind="tail"``, see
     the module docstring) or the bounded part of Phi_q (``"antiderivative"``), whose linear
@@ -286,52 +321,79 @@ def tail_integrals(q: FloatArray, rank: int, df: float, kind: Kind) -> TailInteg
     For q > 0 the integrand vanishes (below 1e-20) where ``q^2 / cos^2 phi`` is large: the
     nodes below that, where H_q is constant, are left out.
     """
-    grid = _grid()
     shape = q.shape
     flat = q.reshape(-1)
     n = _NODES
     radial = squared_radius_tail(rank, df)
     start = 0
-    if flat.size and np.all(flat > 0):
+    if flat.size and flat.min() > 0:
         # log_ratio decreases with v above beta = 0: the first node where the smallest q's
         # integrand is non-negligible, less one.
         threshold = radial.log_max - 2.0 * math.log(float(flat.min()))
-        start = _HALF + 1 + int(np.searchsorted(-grid.log_ratio[_HALF + 1 : n], -threshold))
+        start = _HALF + 1 + int(np.searchsorted(-_grid().log_ratio[_HALF + 1 : n], -threshold))
         start = max(_HALF + 1, min(start - 1, n - 2))
-    nodes = np.arange(start, n)
-    points = np.concatenate([nodes, n + nodes[:-1]])
-    beta = grid.beta[points]
-    positive = flat > 0
-    with np.errstate(divide="ignore", invalid="ignore"):  # q = 0 gives log x = -inf (nan at beta = 0)
-        log_x = 2.0 * np.log(np.abs(flat))[:, None] + grid.log_ratio[None, points]
-    lives = np.where(positive[:, None], (beta > 0)[None, :], (beta < 0)[None, :])
-    values = np.zeros(log_x.shape)
-    inside = lives & (log_x <= radial.log_max)
-    values[inside] = radial(log_x[inside])
-    sine = (1.0 + beta * beta) ** (-(rank - 2) / 2)
-    g = values * (sine * grid.jacobian[points])[None, :]  # -dH/dv
-    m = nodes.size
-    at_nodes, middles = g[:, :m], g[:, m:]
-    # At q = 0 the integrand jumps at beta = 0 (theta = pi/2): 0 above, sin^(r-2) = 1 below.
-    below_zero = at_nodes.copy()
-    if start == 0:
-        below_zero[:, _HALF] = np.where(flat == 0, grid.jacobian[_HALF], at_nodes[:, _HALF])
+    window = _window(start, rank)
+    if start:
+        # Every point lies above beta = 0, and log x >= 2 log Q_SMALL is inside the table;
+        # above log_max the tail is below 1e-20, so clipping there costs nothing.
+        log_x = np.minimum(2.0 * np.log(flat)[:, None] + window.log_ratio[None, :], radial.log_max)
+        values = radial(log_x)
+    else:
+        values = _tail_values(flat, radial, window)
+    g = values * window.weight  # -dH/dv at nodes (even) and midpoints (odd)
+    at_nodes = g[:, 0::2]
+    below_zero = at_nodes
+    if start == 0 and np.any(flat == 0):
+        # At q = 0 the integrand jumps at beta = 0 (theta = pi/2): 0 above, sin^(r-2) = 1 below.
+        below_zero = at_nodes.copy()
+        below_zero[:, _HALF] = np.where(flat == 0, _grid().jacobian[_HALF], at_nodes[:, _HALF])
     # H from the top (phi = 0, v = +V) down: Simpson on each cell, plus the sliver above.
-    cells = (_STEP / 6.0) * (at_nodes[:, :-1] + 4.0 * middles + below_zero[:, 1:])
-    top = values[:, m - 1] * sine[m - 1] * grid.angle[n - 1] / max(rank - 1, 1)
+    cells = at_nodes[:, :-1] + 4.0 * g[:, 1::2] + below_zero[:, 1:]
+    cells *= _STEP / 6.0
+    m = at_nodes.shape[1]
+    top = values[:, -1] * window.top
     h = np.empty((flat.size, m))
     h[:, -1] = top
-    h[:, :-1] = top[:, None] + np.cumsum(cells[:, ::-1], axis=1)[:, ::-1]
+    np.cumsum(cells[:, ::-1], axis=1, out=h[:, -2::-1])
+    h[:, :-1] += top[:, None]
     right, left = -at_nodes, -below_zero
     plateau = h[:, 0]
     if kind == "antiderivative":
-        h, right, left = _antiderivative(h, right, left, start)
+        h, right, left = _antiderivative(h, right, left, start, window)
     return TailIntegrals(start, h.reshape(shape + (m,)), right.reshape(shape + (m,)), left.reshape(shape + (m,)),
                          plateau.reshape(shape))
 
 
-def _antiderivative(h: FloatArray, right_slope: FloatArray, left_slope: FloatArray,
-                    start: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _tail_values(q: FloatArray, radial: SquaredRadiusTail, window: _Window) -> FloatArray:
+    """Q(q^2 / cos^2 phi) on the whole grid, on the half where the integrand lives (beta > 0
+    for q > 0, beta < 0 otherwise) and 0 elsewhere."""
+    beta = _grid().beta[_points(0)]
+    with np.errstate(divide="ignore", invalid="ignore"):  # q = 0 gives log x = -inf (nan at beta = 0)
+        log_x = 2.0 * np.log(np.abs(q))[:, None] + window.log_ratio[None, :]
+    lives = np.where((q > 0)[:, None], (beta > 0)[None, :], (beta < 0)[None, :])
+    values = np.zeros(log_x.shape)
+    inside = lives & (log_x <= radial.log_max)
+    values[inside] = radial(log_x[inside])
+    return values
+
+
+@lru_cache(maxsize=1)
+def _points(start: int) -> NDArray[np.intp]:
+    return _interleaved(start)
+
+
+def _interleaved(start: int) -> NDArray[np.intp]:
+    """Indices into the grid arrays of the nodes from ``start`` on with the midpoints between them."""
+    n = _NODES
+    nodes = np.arange(start, n)
+    points = np.empty(2 * nodes.size - 1, dtype=np.intp)
+    points[0::2] = nodes
+    points[1::2] = n + nodes[:-1]
+    return points
+
+
+def _antiderivative(h: FloatArray, right_slope: FloatArray, left_slope: FloatArray, start: int,
+                    window: _Window) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The bounded part of Phi_q(beta) = int_0^beta H_q(arccot t) dt on the nodes from ``start``.
 
     For beta > 0 it is ``int_0^v H beta'(v) dv``; for beta < 0, ``Phi_q = H_q(pi) beta +
@@ -339,39 +401,40 @@ def _antiderivative(h: FloatArray, right_slope: FloatArray, left_slope: FloatArr
     above beta = 0 (q > 0) has H = H_q(pi) below it, so the bounded part is
     ``H_q(pi) * beta`` at its start.
     """
-    grid = _grid()
-    n = _NODES
-    nodes = np.arange(start, n)
-    beta, cosh = grid.beta[nodes], grid.cosh[nodes]
-    cosh_mid = grid.cosh[n + nodes[:-1]]
-    h_pi = h[:, 0]
+    m = h.shape[1]
+    beta, cosh, cosh_mid = window.beta, window.cosh[:m], window.cosh[m:]
+    h_pi = h[:, :1]
     # H at the midpoints from its cubic Hermite interpolant (values and slopes in v).
     h_mid = 0.5 * (h[:, :-1] + h[:, 1:]) + (_STEP / 8.0) * (right_slope[:, :-1] - left_slope[:, 1:])
+    phi = np.empty(h.shape)
+    if start:
+        integrand = h * cosh
+        cells = integrand[:, :-1] + 4.0 * h_mid * cosh_mid + integrand[:, 1:]
+        cells *= _STEP / 6.0
+        phi[:, :1] = h_pi * beta[0]
+        np.cumsum(cells, axis=1, out=phi[:, 1:])
+        phi[:, 1:] += phi[:, :1]
+        return phi, integrand, integrand
     above = beta >= 0
-    integrand = np.where(above[None, :], h, h_pi[:, None] - h) * cosh[None, :]
-    integrand_mid = np.where(above[None, :-1], h_mid, h_pi[:, None] - h_mid) * cosh_mid[None, :]
+    integrand = np.where(above[None, :], h, h_pi - h) * cosh[None, :]
+    integrand_mid = np.where(above[None, :-1], h_mid, h_pi - h_mid) * cosh_mid[None, :]
     derivative = np.where(above[None, :], integrand, -integrand)
+    zero = _HALF
+    # At beta = 0 the integrand jumps (H(0) versus H(pi) - H(0)): one-sided values there.
+    right_zero = h[:, zero] * cosh[zero]
+    left_zero = (h_pi[:, 0] - h[:, zero]) * cosh[zero]
+    begin = integrand[:, :-1].copy()
+    end = integrand[:, 1:].copy()
+    begin[:, zero] = right_zero
+    end[:, zero - 1] = left_zero
+    cells = (_STEP / 6.0) * (begin + 4.0 * integrand_mid + end)
+    phi[:, zero] = 0.0
+    phi[:, zero + 1 :] = np.cumsum(cells[:, zero:], axis=1)
+    phi[:, :zero] = np.cumsum(cells[:, :zero][:, ::-1], axis=1)[:, ::-1]
     right = derivative.copy()
-    left = derivative.copy()
-    phi = np.zeros(h.shape)
-    if start == 0:
-        zero = _HALF
-        # At beta = 0 the integrand jumps (H(0) versus H(pi) - H(0)): one-sided values there.
-        right_zero = h[:, zero] * cosh[zero]
-        left_zero = (h_pi - h[:, zero]) * cosh[zero]
-        begin = integrand[:, :-1].copy()
-        end = integrand[:, 1:].copy()
-        begin[:, zero] = right_zero
-        end[:, zero - 1] = left_zero
-        cells = (_STEP / 6.0) * (begin + 4.0 * integrand_mid + end)
-        phi[:, zero + 1 :] = np.cumsum(cells[:, zero:], axis=1)
-        phi[:, :zero] = np.cumsum(cells[:, :zero][:, ::-1], axis=1)[:, ::-1]
-        right[:, zero] = right_zero
-        left[:, zero] = -left_zero
-    else:
-        cells = (_STEP / 6.0) * (integrand[:, :-1] + 4.0 * integrand_mid + integrand[:, 1:])
-        phi[:, 0] = h_pi * beta[0]
-        phi[:, 1:] = phi[:, :1] + np.cumsum(cells, axis=1)
+    left = derivative
+    right[:, zero] = right_zero
+    left[:, zero] = -left_zero
     return phi, right, left
 
 

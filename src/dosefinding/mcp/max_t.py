@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from dosefinding.errors import ConvergenceError, InputError
 from dosefinding.mcp.cells import MaxTGeometry, unit_loadings
@@ -255,10 +255,11 @@ class MaxTDistribution:
         if values[0] <= 0 < values[-1] and np.all(np.diff(values) > 0):
             crossing = int(above[0])
             first = min(max(crossing - 2, 0), grid.size - 4)
-            x, y = grid[first : first + 4], values[first : first + 4]
-            guess = float(np.polyval(np.polyfit(y, x, 3), 0.0))
+            guess = _inverse_interpolation(values[first : first + 4], grid[first : first + 4])
         else:
             guess = _increasing_root(excess, low, high, self.two_sided, "the estimated probability", xtol=1e-12)
+        # Newton steps with a central difference; a step below 1e-4 leaves an error of
+        # order its square times |f'' / 2 f'| (about q / 2 in the upper tail): below 1e-8.
         step = 1e-4 * max(1.0, abs(guess))
         for _ in range(4):
             upper, error = self._upper_tail(np.array([guess - step, guess + step]), level)
@@ -267,7 +268,7 @@ class MaxTDistribution:
                 break
             correction = (0.5 * float(upper[0] + upper[1]) - target) / density
             guess += correction
-            if abs(correction) < 1e-6 * step:
+            if abs(correction) < 1e-4:
                 break
         return guess, float(error.max()), density
 
@@ -482,8 +483,10 @@ def significant_contrasts(
     dfs = np.broadcast_to(np.asarray(df, dtype=float), stats_.shape[:1])
     alpha = as_probability(alpha, "alpha")
     n_models = stats_.shape[1]
-    single = np.where(np.isinf(dfs), special.ndtri(1 - alpha), stats.t.ppf(1 - alpha, dfs))
-    bonferroni = np.where(np.isinf(dfs), special.ndtri(1 - alpha / n_models), stats.t.ppf(1 - alpha / n_models, dfs))
+    with np.errstate(invalid="ignore"):
+        single = np.where(np.isinf(dfs), special.ndtri(1 - alpha), special.stdtrit(dfs, 1 - alpha))
+        bonferroni = np.where(np.isinf(dfs), special.ndtri(1 - alpha / n_models),
+                              special.stdtrit(dfs, 1 - alpha / n_models))
     significant = stats_ >= bonferroni[:, None]
     undecided = 0
     rng = as_generator(seed)
@@ -567,8 +570,17 @@ def _geometry(corr: FloatArray, loadings: FloatArray, two_sided: bool,
     return geometry
 
 
+def _inverse_interpolation(y: FloatArray, x: FloatArray) -> float:
+    """The x where the Lagrange polynomial of x in y (distinct y) is at y = 0."""
+    total = 0.0
+    for j in range(y.size):
+        others = np.delete(y, j)
+        total += float(x[j] * np.prod(others / (others - y[j])))
+    return total
+
+
 def _t_ppf(p: float, df: float) -> float:
-    return float(special.ndtri(p)) if np.isinf(df) else float(stats.t.ppf(p, df))
+    return float(special.ndtri(p)) if np.isinf(df) else float(special.stdtrit(df, p))
 
 
 def _increasing_root(

@@ -173,12 +173,11 @@ def mct_test(
         if not df_used > 0:
             raise InputError(f"df: must be positive (np.inf for normal), got {df}")
 
-    c, labels = _contrast_matrix(contrasts, candidates, s, placebo_adjusted, d)
-    c_cov = c.T @ s @ c
-    t = (c.T @ est) / np.sqrt(np.diag(c_cov))
+    c_frame, corr_frame = _contrast_frames(contrasts, candidates, s, placebo_adjusted, d)
+    c, corr, labels = c_frame.to_numpy(), corr_frame.to_numpy(), c_frame.columns
+    t = (c.T @ est) / np.sqrt(np.einsum("km,kl,lm->m", c, s, c))
     if alternative == "two-sided":
         t = np.abs(t)
-    corr = contrast_correlation(c, s)
     distribution = MaxTDistribution(corr, df_used, two_sided=alternative == "two-sided", seed=seed)
     crit, crit_error = (
         distribution.quantile_with_error(1 - alpha, tolerance=critical_value_tol, max_points=max_points)
@@ -189,13 +188,13 @@ def mct_test(
     if p_values:
         cdf = np.array([r.value for r in distribution.cdf_many(t, abseps=abseps, max_points=max_points)])
         pvals = pd.Series(np.clip(1.0 - cdf, 0.0, 1.0), index=labels, name="p_value")
-    dose_index = pd.Index(d, name="dose")
+    dose_index = c_frame.index
     return MCTResult(
         t_statistics=pd.Series(t, index=labels, name="t_statistic"),
         p_values=pvals,
         critical_value=crit,
-        contrasts=pd.DataFrame(c, index=dose_index, columns=labels),
-        correlation=pd.DataFrame(corr, index=labels, columns=labels),
+        contrasts=c_frame,
+        correlation=corr_frame,
         estimates=pd.Series(est, index=dose_index, name="estimate"),
         cov=pd.DataFrame(s, index=dose_index, columns=dose_index),
         df=df_used,
@@ -207,30 +206,33 @@ def mct_test(
     )
 
 
-def _contrast_matrix(
+def _contrast_frames(
     contrasts: pd.DataFrame | ArrayLike | OptimalContrasts | None,
     candidates: Candidates,
     cov: FloatArray,
     placebo_adjusted: bool,
     doses: FloatArray,
-) -> tuple[FloatArray, list[str]]:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The contrast matrix (dose x model) and the contrasts' correlation under ``cov``, as frames
+    sharing one label index (an index of string labels costs as much as the arithmetic)."""
     if contrasts is None:
         oc = optimal_contrasts(candidates, cov=cov, placebo_adjusted=placebo_adjusted, doses=doses)
-        return oc.contrasts.to_numpy(), list(oc.contrasts.columns)
+        return oc.contrasts, oc.correlation
     if isinstance(contrasts, OptimalContrasts):
         contrasts = contrasts.contrasts
     if isinstance(contrasts, pd.DataFrame):
-        labels = [str(col) for col in contrasts.columns]
+        labels = pd.Index([str(col) for col in contrasts.columns])
         c = contrasts.to_numpy(dtype=float)
     else:
         c = np.asarray(contrasts, dtype=float)
         if c.ndim == 1:
             c = c[:, None]
-        labels = [f"contrast{i + 1}" for i in range(c.shape[1])]
+        labels = pd.Index([f"contrast{i + 1}" for i in range(c.shape[1])])
     if c.ndim != 2 or c.shape[0] != doses.size:
         raise InputError(
             f"contrasts: need one row per dose ({doses.size}), got shape {c.shape}"
         )
     if not np.all(np.isfinite(c)) or np.any(np.all(c == 0, axis=0)):
         raise InputError("contrasts: columns must be finite and not all zero")
-    return c, labels
+    return (pd.DataFrame(c, index=pd.Index(doses, name="dose"), columns=labels),
+            pd.DataFrame(contrast_correlation(c, cov), index=labels, columns=labels))
