@@ -92,7 +92,11 @@ class MaxTDistribution:
         two_sided: bool = False,
         seed: int | np.random.Generator = 0,
     ) -> None:
-        c = as_correlation(corr)
+        # Rounded to 1e-12, far below any effect on the probabilities, so that matrices that
+        # differ in rounding only (the same contrasts under sigma^2 / n for another n) share
+        # one cached geometry.
+        c = np.round(as_correlation(corr), 12)
+        np.fill_diagonal(c, 1.0)
         self.df = as_degrees_of_freedom(df)
         self.two_sided = bool(two_sided)
         self.size = c.shape[0]

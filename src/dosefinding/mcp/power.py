@@ -16,7 +16,7 @@ from dosefinding.mcp.max_t import MaxTDistribution
 from dosefinding.mcp.mct import Alternative
 from dosefinding.mcp.mvt import mvt_probability
 from dosefinding.shapes.candidates import Candidates
-from dosefinding.validation import as_covariance, as_vector
+from dosefinding.validation import as_covariance, as_generator, as_vector
 
 __all__ = ["SampleSize", "power_mct", "sample_size_mct"]
 
@@ -26,6 +26,8 @@ _SUMMARIES: dict[str, Callable[[FloatArray], float]] = {
     "min": lambda p: float(np.min(p)),
     "max": lambda p: float(np.max(p)),
 }
+# Sample size: accuracy of the first power evaluation at each N (refined only near the target).
+_FIRST_ACCURACY = 1e-3
 
 
 def power_mct(
@@ -107,27 +109,47 @@ def power_mct(
     if doses is None:
         doses = alternatives.doses[1:] if adjusted else alternatives.doses
     mu = alternatives.response_matrix(doses, placebo_adjusted=adjusted).to_numpy()
-    sd = np.sqrt(np.diag(c.T @ s @ c))
-    noncentrality = (c.T @ mu) / sd[:, None]
-    if alternative == "two-sided":
-        noncentrality = np.abs(noncentrality)
-    corr = contrast_correlation(c, s)
-    rng = np.random.default_rng(seed)
-    crit = (
-        MaxTDistribution(corr, df_used, two_sided=alternative == "two-sided", seed=rng).quantile(
-            1 - alpha, tolerance=critical_value_tol
-        )
-        if critical_value is None
-        else float(critical_value)
-    )
-    m = corr.shape[0]
-    upper = np.full(m, crit)
-    lower = -upper if alternative == "two-sided" else np.full(m, -np.inf)
-    power = [
-        1.0 - mvt_probability(lower, upper, corr, df_used, delta=nc, abseps=abseps, seed=rng).value
-        for nc in noncentrality.T
-    ]
+    problem = _PowerProblem.build(c, mu, s, df_used, alpha, alternative, critical_value, critical_value_tol, seed)
+    power, _ = problem.power(abseps, seed)
     return pd.Series(power, index=list(alternatives.labels), name="power")
+
+
+@dataclass(frozen=True)
+class _PowerProblem:
+    """The multiple contrast test under alternatives: what each power evaluation needs."""
+
+    corr: FloatArray
+    noncentrality: FloatArray  # (contrasts, alternatives)
+    df: float
+    critical_value: float
+    two_sided: bool
+
+    @classmethod
+    def build(cls, c: FloatArray, mu: FloatArray, s: FloatArray, df: float, alpha: float, alternative: Alternative,
+              critical_value: float | None, tolerance: float, seed: int | np.random.Generator) -> _PowerProblem:
+        sd = np.sqrt(np.einsum("km,kl,lm->m", c, s, c))
+        noncentrality = (c.T @ mu) / sd[:, None]
+        two_sided = alternative == "two-sided"
+        if two_sided:
+            noncentrality = np.abs(noncentrality)
+        corr = contrast_correlation(c, s)
+        # An int seed lets MaxTDistribution reuse the geometry of this correlation.
+        crit = (
+            MaxTDistribution(corr, df, two_sided=two_sided, seed=seed).quantile(1 - alpha, tolerance=tolerance)
+            if critical_value is None
+            else float(critical_value)
+        )
+        return cls(corr, noncentrality, df, crit, two_sided)
+
+    def power(self, abseps: float, seed: int | np.random.Generator) -> tuple[FloatArray, FloatArray]:
+        """Power under each alternative and its error (three standard errors)."""
+        m = self.corr.shape[0]
+        upper = np.full(m, self.critical_value)
+        lower = -upper if self.two_sided else np.full(m, -np.inf)
+        rng = as_generator(seed)
+        results = [mvt_probability(lower, upper, self.corr, self.df, delta=nc, abseps=abseps, seed=rng)
+                   for nc in self.noncentrality.T]
+        return np.array([1.0 - r.value for r in results]), np.array([r.error for r in results])
 
 
 @dataclass(frozen=True)
@@ -177,7 +199,8 @@ def sample_size_mct(
     (``n_type="arm"``: N is the size of the smallest arm). The power over the
     alternatives is summarised by their mean, minimum or maximum. Unlike R, which stops
     its bisection within 0.001 of the target, the search runs until the smallest N with
-    power at least ``power`` is found.
+    power at least ``power`` is found: each N's power is computed to 1e-3 first, and to
+    ``abseps`` only when the target lies within that error.
 
     Examples
     --------
@@ -201,24 +224,36 @@ def sample_size_mct(
     if not 0 < power < 1:
         raise InputError(f"power: must be between 0 and 1, got {power}")
     ratio = ratio / ratio.sum() if n_type == "total" else ratio / ratio.min()
-    seed_root = np.random.SeedSequence(seed if isinstance(seed, int) else int(seed.integers(2**32)))
+    # One int seed for every n: the contrasts' correlation does not depend on n, so its
+    # geometry is computed once (MaxTDistribution's cache).
+    seed_value = seed if isinstance(seed, int) else int(seed.integers(2**32))
 
-    def evaluate(big_n: int) -> tuple[NDArray[np.int64], pd.Series]:
-        n = np.round(big_n * ratio).astype(np.int64)
-        if np.any(n < 1) or n.sum() <= k:
-            return n, pd.Series(np.zeros(len(alternatives.labels)), index=list(alternatives.labels))
-        by_model = power_mct(
-            c, alternatives, n=n, sigma=sigma, alpha=alpha, alternative=alternative,
-            abseps=abseps, critical_value_tol=critical_value_tol, seed=np.random.default_rng(seed_root),
-        )
-        return n, by_model
+    labels = list(alternatives.labels)
+    mu = alternatives.response_matrix(alternatives.doses).to_numpy()
+    problems: dict[int, _PowerProblem | None] = {}
 
-    cache: dict[int, tuple[NDArray[np.int64], pd.Series]] = {}
+    def problem(big_n: int) -> _PowerProblem | None:
+        if big_n not in problems:
+            n = np.round(big_n * ratio)
+            problems[big_n] = None if np.any(n < 1) or n.sum() <= k else _PowerProblem.build(
+                c, mu, sigma**2 * np.diag(1.0 / n), float(n.sum() - k), alpha, alternative, None,
+                critical_value_tol, seed_value,
+            )
+        return problems[big_n]
 
     def reaches(big_n: int) -> bool:
-        if big_n not in cache:
-            cache[big_n] = evaluate(big_n)
-        return _SUMMARIES[summary](cache[big_n][1].to_numpy()) >= power
+        """Whether the summarised power at N reaches the target: computed to 1e-3 first, and
+        more accurately only while the target lies within the error (down to ``abseps``)."""
+        setting = problem(big_n)
+        if setting is None:
+            return False
+        accuracy = max(abseps, _FIRST_ACCURACY)
+        while True:
+            by_model, error = setting.power(accuracy, seed_value)
+            value = _SUMMARIES[summary](by_model)
+            if abs(value - power) > float(error.max()) or accuracy <= abseps:
+                return value >= power
+            accuracy = max(abseps, accuracy / 10)
 
     high = max(int(upper_n), 2)
     while not reaches(high):
@@ -232,8 +267,11 @@ def sample_size_mct(
             high = middle
         else:
             low = middle
-    n, by_model = cache[high]
-    return SampleSize(n=n, power=_SUMMARIES[summary](by_model.to_numpy()), power_by_model=by_model)
+    final = problem(high)
+    assert final is not None
+    by_model = final.power(abseps, seed_value)[0]
+    return SampleSize(n=np.round(high * ratio).astype(np.int64), power=_SUMMARIES[summary](by_model),
+                      power_by_model=pd.Series(by_model, index=labels, name="power"))
 
 
 def _contrast_input(
