@@ -49,7 +49,7 @@ _RANK_TOL = 1e-10
 # are broken: H_q(arccot y) goes from 0 to its plateau as y falls from about 10 to q / 7,
 # fastest near y = 1; without the breaks a sinusoid of large amplitude (nearly equal
 # contrasts) crosses that range within a fraction of its interval.
-_LEVELS = np.array([0.5, 2.0])
+_LEVELS = np.array([0.1, 0.5, 2.0, 8.0])
 # Gauss-Legendre orders (fine, coarse) of the deterministic ranks at level 0: the fine rule
 # is typically within 1e-8 of the exact value, the coarse within 1e-6 (tests/mcp/test_cells.py).
 _ORDERS = {3: (8, 6), 4: (8, 6)}
@@ -161,7 +161,10 @@ class MaxTGeometry:
         self.points = points
         self._turn = float(rng.random()) * 2 * math.pi
         if not self.deterministic:
-            self._lattice = ShiftedLattice(self.rank - 1, rng)
+            # w lives on the unit sphere of R^(r-1); the 3-sphere (rank 5) has an
+            # equal-volume map from the unit cube (Hopf coordinates), which needs one
+            # lattice dimension less than normalising Gaussian points.
+            self._lattice = ShiftedLattice(3 if self.rank == 5 else self.rank - 1, rng)
         self._levels: list[ExitAngleMeasure] = []
 
     def per_shift(self, level: int) -> int:
@@ -196,8 +199,7 @@ class MaxTGeometry:
             measure = self._levels[-1].copy()
             start, stop = self.per_shift(level - 1), self.per_shift(level)
             measure.scale(start / stop)
-        z = special.ndtri(self._lattice.points(start, stop).clip(1e-17, 1.0 - 1e-16))
-        w = (z / np.sqrt(np.einsum("ij,ij->j", z, z))).T  # (shifts * count, r - 1)
+        w = _sphere_points(self._lattice.points(start, stop), self.rank - 1)  # (shifts * count, r - 1)
         count = stop - start
         for i in range(self.cells.weight.shape[1]):
             x = np.einsum("tjd,nd->tnj", self.cells.b[:, i], w)
@@ -223,6 +225,17 @@ class MaxTGeometry:
                 trial, beta, weight = _rank_four(self.cells, nodes, self._turn)
             measure.add(beta, weight, trial, estimate)
         return measure
+
+
+def _sphere_points(x: FloatArray, dim: int) -> FloatArray:
+    """Points of the unit cube (lattice dimensions, n) mapped to uniform points on the unit
+    sphere of R^dim: Hopf coordinates for dim 4, normalised Gaussian points otherwise."""
+    if dim == 4:
+        s, a, b = x[0], 2 * math.pi * x[1], 2 * math.pi * x[2]
+        c, t = np.sqrt(1.0 - s), np.sqrt(s)
+        return np.column_stack([c * np.cos(a), c * np.sin(a), t * np.cos(b), t * np.sin(b)])
+    z = special.ndtri(x.clip(1e-17, 1.0 - 1e-16))
+    return (z / np.sqrt(np.einsum("ij,ij->j", z, z))).T
 
 
 @lru_cache(maxsize=16)

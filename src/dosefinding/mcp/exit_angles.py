@@ -59,17 +59,18 @@ Kind = Literal["tail", "antiderivative"]
 
 # The grid: v = asinh(beta / BETA_0) in steps of _STEP up to beta = +-1e8 (exit angles
 # within 1e-8 of 0 or pi, where H is constant to that order). Near beta = 0 (theta near
-# pi/2, where q ~ 0 puts all the variation) the step in beta is BETA_0 * _STEP = 1.6e-4;
-# for large beta it is 8% of beta.
+# pi/2, where q ~ 0 puts all the variation) the step in beta is BETA_0 * _STEP = 8e-5;
+# for large beta it is 4% of beta.
 BETA_0 = 0.002
-_STEP = 0.08
+_STEP = 0.04
 _HALF = math.ceil(math.asinh(1e8 / BETA_0) / _STEP)
 _NODES = 2 * _HALF + 1
 # |q| below this is interpolated (the tail integrand's scale near theta = pi/2 is q).
 Q_SMALL = 1e-3
 # Bound on the error of the grid itself (cubic Hermite and Simpson in v), common to every
-# estimate and so not seen in their spread: against a grid 8 times finer, probabilities
-# differ by at most 5e-8 (tests/mcp/test_exit_angles.py).
+# estimate and so not seen in their spread: probabilities differ from those of a grid four
+# times finer by at most 3e-8 (rank 4, the antiderivative, is the worst), and from the exact
+# references of tests/mcp/test_exit_angles.py by less than this bound.
 GRID_ERROR = 1e-7
 
 
