@@ -144,3 +144,70 @@ def test_warns_when_max_points_is_too_small() -> None:
 def test_bad_input(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputError, match=message):
         call()
+
+
+# --------------------------------------------------------------------------- many trials at once
+
+
+def _trial_correlations(n: int, seed: int) -> np.ndarray:
+    """Contrast correlations of A2201-like trials: optimal contrasts of five shapes on four
+    doses under random (unbalanced, correlated) covariances of the LS means."""
+    from dosefinding import Candidates
+    from dosefinding.mcp.contrasts import contrast_correlation, unconstrained_contrasts
+
+    cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100], "sigemax": (50, 3), "exponential": 150},
+                       max_effect=-3.5)
+    rng = np.random.default_rng(seed)
+    a = rng.normal(scale=0.3, size=(n, 4, 4))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(4) * rng.uniform(0.5, 1.5, size=(n, 1, 1))
+    c = unconstrained_contrasts(cands.response_matrix().to_numpy(), cov)
+    return contrast_correlation(c, cov)
+
+
+@pytest.mark.parametrize(("df", "two_sided"), [(np.inf, False), (40.0, False), (12.0, True)])
+def test_batched_upper_tail_is_the_per_trial_distribution(df: float, two_sided: bool) -> None:
+    """max_t_upper_tail on 6 trials at once equals MaxTDistribution trial by trial (both
+    deterministic for rank 3: to the sum of their errors, about 2e-7)."""
+    from dosefinding.mcp.max_t import max_t_upper_tail
+
+    corr = _trial_correlations(6, seed=4)
+    q = np.array([[0.4, 1.8, 2.3, 2.9]] * 6) + np.linspace(0, 0.3, 6)[:, None]
+    value, error = max_t_upper_tail(corr, q, df, two_sided=two_sided)
+    assert np.all(error < 1e-6)
+    for k in range(6):
+        single = MaxTDistribution(corr[k], df, two_sided=two_sided).cdf_many(q[k])
+        for j, result in enumerate(single):
+            assert abs(value[k, j] - (1 - result.value)) <= error[k, j] + result.error
+
+
+def test_significant_contrasts_are_the_adjusted_p_values_below_alpha() -> None:
+    """Decisions of 40 trials (statistics spread around the critical values, per-trial df)
+    equal p < alpha with each trial's own MaxTDistribution; none is left undecided."""
+    from dosefinding.mcp.max_t import significant_contrasts
+
+    corr = _trial_correlations(40, seed=9)
+    rng = np.random.default_rng(2)
+    t = rng.uniform(1.5, 3.2, size=(40, 5))
+    t[3] = -np.inf  # a trial whose first stage failed
+    df = np.where(np.arange(40) % 2 == 0, np.inf, 30.0)
+    significant, undecided = significant_contrasts(t, corr, df, 0.025)
+    assert undecided == 0
+    assert not significant[3].any()
+    for k in range(40):
+        if k == 3:
+            continue
+        dist = MaxTDistribution(corr[k], df[k])
+        p = np.array([1 - r.value for r in dist.cdf_many(t[k])])
+        assert significant[k].tolist() == (p < 0.025).tolist()
+
+
+def test_cached_geometry_gives_the_numbers_of_a_fresh_one() -> None:
+    from dosefinding.mcp import max_t
+
+    dist = MaxTDistribution(CORR, 15.0, seed=4)
+    first = dist.quantile_with_error(0.975), [r.value for r in dist.cdf_many([1.0, 2.5])]
+    cached = MaxTDistribution(CORR, 15.0, seed=4)
+    assert (cached.quantile_with_error(0.975), [r.value for r in cached.cdf_many([1.0, 2.5])]) == first
+    max_t._CACHE.clear()
+    fresh = MaxTDistribution(CORR, 15.0, seed=4)
+    assert (fresh.quantile_with_error(0.975), [r.value for r in fresh.cdf_many([1.0, 2.5])]) == first

@@ -40,7 +40,10 @@ class MCTResult:
     critical_value
         Multiplicity-adjusted critical value, or ``None`` if not requested.
     critical_value_error
-        Its estimated quasi-Monte Carlo error (three standard errors), or ``None``.
+        Its estimated error, or ``None`` (see :meth:`MaxTDistribution.quantile_with_error`).
+    p_value_errors
+        The estimated error of each p-value (three standard errors for quasi-Monte Carlo;
+        the difference from a coarser rule for the deterministic ones), or ``None``.
     contrasts, correlation
         Contrast matrix (dose x model) and the correlation of the contrast estimates.
     estimates, cov, df
@@ -60,6 +63,7 @@ class MCTResult:
     placebo_adjusted: bool
     n_dropped: int = 0
     critical_value_error: float | None = None
+    p_value_errors: pd.Series | None = None
 
     @property
     def significant(self) -> pd.Series:
@@ -111,7 +115,7 @@ def mct_test(
     contrasts: pd.DataFrame | ArrayLike | OptimalContrasts | None = None,
     critical_value: bool = True,
     p_values: bool = True,
-    abseps: float = 1e-5,
+    abseps: float = 1e-4,
     critical_value_tol: float = 1e-4,
     max_points: int = 12 << 20,
     seed: int | np.random.Generator = 0,
@@ -131,11 +135,11 @@ def mct_test(
     candidates under the estimates' covariance ``S`` unless ``contrasts`` is given.
     Adjusted p-values and the critical value come from the multivariate t distribution
     (normal when ``df`` is infinite) of the statistics: one
-    :class:`~dosefinding.mcp.max_t.MaxTDistribution` (spherical-radial quasi-Monte
-    Carlo) serves both, refined until every probability has estimated absolute error
-    (three standard errors) below ``abseps`` (p-values) and the critical value's error
-    below ``critical_value_tol``, or until ``max_points`` directions are used (with a
-    RuntimeWarning).
+    :class:`~dosefinding.mcp.max_t.MaxTDistribution` serves both (deterministic rules
+    for contrasts of up to five doses, errors of order 1e-7; quasi-Monte Carlo beyond),
+    refined until every p-value's estimated error is below ``abseps`` and the critical
+    value's below ``critical_value_tol``, or until ``max_points`` directions are used
+    (with a RuntimeWarning).
 
     Examples
     --------
@@ -184,10 +188,11 @@ def mct_test(
         if critical_value
         else (None, None)
     )
-    pvals = None
+    pvals = errors = None
     if p_values:
-        cdf = np.array([r.value for r in distribution.cdf_many(t, abseps=abseps, max_points=max_points)])
-        pvals = pd.Series(np.clip(1.0 - cdf, 0.0, 1.0), index=labels, name="p_value")
+        cdf = distribution.cdf_many(t, abseps=abseps, max_points=max_points)
+        pvals = pd.Series(np.clip(1.0 - np.array([r.value for r in cdf]), 0.0, 1.0), index=labels, name="p_value")
+        errors = pd.Series([r.error for r in cdf], index=labels, name="p_value_error")
     dose_index = c_frame.index
     return MCTResult(
         t_statistics=pd.Series(t, index=labels, name="t_statistic"),
@@ -203,6 +208,7 @@ def mct_test(
         placebo_adjusted=placebo_adjusted,
         n_dropped=n_dropped,
         critical_value_error=crit_error,
+        p_value_errors=errors,
     )
 
 
