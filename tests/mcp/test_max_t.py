@@ -124,11 +124,16 @@ def test_same_seed_same_numbers() -> None:
     assert a == b
 
 
-def test_warns_when_max_points_is_too_small() -> None:
+def test_warns_when_the_accuracy_asked_is_out_of_reach() -> None:
+    # Rank 5: quasi-Monte Carlo, limited by max_points.
+    rank_five = np.full((5, 5), 0.5) + 0.5 * np.eye(5)
     with pytest.warns(RuntimeWarning, match="raise max_points"):
-        MaxTDistribution(CORR, 5.0).cdf_many([0.1], abseps=1e-9, max_points=50_000)
+        MaxTDistribution(rank_five, 5.0).cdf_many([0.1], abseps=1e-9, max_points=50_000)
     with pytest.warns(RuntimeWarning, match="raise max_points"):
-        MaxTDistribution(CORR, 5.0).quantile_with_error(0.95, tolerance=1e-9, max_points=50_000)
+        MaxTDistribution(rank_five, 5.0).quantile_with_error(0.95, tolerance=1e-9, max_points=50_000)
+    # Rank 4: deterministic rules, limited by their grid.
+    with pytest.warns(RuntimeWarning, match="stop at about 1e-07"):
+        MaxTDistribution(CORR, 5.0).cdf_many([0.1], abseps=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -217,12 +217,9 @@ class MaxTGeometry:
             for estimate in (0, 1):
                 measure.add(beta, weight, trial, estimate)
             return measure
-        for estimate, order in enumerate(_ORDERS[self.rank]):
-            nodes = _legendre(order * factor)
-            if self.rank == 3:
-                trial, beta, weight = _rank_three(self.cells, nodes, self._turn)
-            else:
-                trial, beta, weight = _rank_four(self.cells, nodes, self._turn)
+        rules = [_legendre(order * factor) for order in _ORDERS[self.rank]]
+        points = _rank_three if self.rank == 3 else _rank_four
+        for estimate, (trial, beta, weight) in enumerate(points(self.cells, rules, self._turn)):
             measure.add(beta, weight, trial, estimate)
         return measure
 
@@ -265,17 +262,21 @@ def _rank_two(cells: CellVectors) -> tuple[NDArray[np.intp], FloatArray, FloatAr
     return trial.reshape(-1), beta.reshape(-1), weight.reshape(-1)
 
 
-def _gauss_intervals(breaks: FloatArray, period: float, turn: float,
-                     nodes: tuple[FloatArray, FloatArray]) -> tuple[FloatArray, FloatArray]:
-    """Gauss-Legendre nodes and weights between consecutive break angles (..., P) on a circle
-    of length ``period`` (starting at ``turn``): angles (..., P + 1, G), weights summing to the period."""
+def _intervals(breaks: FloatArray, period: float, turn: float) -> tuple[FloatArray, FloatArray]:
+    """Consecutive break angles (..., P) on a circle of length ``period`` cut into P + 1
+    intervals (low, high), measured from ``turn``."""
     breaks = np.sort(np.mod(breaks - turn, period), axis=-1)
     shape = breaks.shape[:-1]
     edges = np.concatenate([np.zeros(shape + (1,)), breaks, np.full(shape + (1,), period)], axis=-1)
-    low, high = edges[..., :-1, None], edges[..., 1:, None]
+    return edges[..., :-1] + turn, edges[..., 1:] + turn
+
+
+def _gauss_nodes(low: FloatArray, high: FloatArray, nodes: tuple[FloatArray, FloatArray]) -> tuple[FloatArray,
+                                                                                                   FloatArray]:
+    """Gauss-Legendre nodes and weights (..., G) on each interval (low, high)."""
     x, w = nodes
-    half = 0.5 * (high - low)
-    return low + half * (1.0 + x) + turn, half * w
+    half = 0.5 * (high - low)[..., None]
+    return low[..., None] + half * (1.0 + x), half * w
 
 
 def _pair_breaks(coef_x: FloatArray, coef_y: FloatArray, usable: BoolArray) -> FloatArray:
@@ -303,28 +304,35 @@ def _level_breaks(coef_x: FloatArray, coef_y: FloatArray, levels: FloatArray, us
     return np.concatenate([p.reshape(p.shape[:-2] + (-1,)) for p in pieces], axis=-1)
 
 
-def _rank_three(cells: CellVectors, nodes: tuple[FloatArray, FloatArray], turn: float) -> tuple[
-        NDArray[np.intp], FloatArray, FloatArray]:
-    """w = (cos omega, sin omega); breaks where two constraints cross, or one crosses 0 or a level."""
+def _rank_three(cells: CellVectors, rules: list[tuple[FloatArray, FloatArray]], turn: float) -> list[tuple[
+        NDArray[np.intp], FloatArray, FloatArray]]:
+    """w = (cos omega, sin omega); breaks where two constraints cross, or one crosses 0 or a
+    level. The points (trial, beta, weight) of each rule, on the same intervals."""
     b = cells.b  # (T, M, J, 2)
     bx, by = b[..., 0], b[..., 1]
     active = cells.active
     levels = np.concatenate([-_LEVELS[::-1], [0.0], _LEVELS])
     breaks = np.concatenate([_pair_breaks(bx, by, active), _level_breaks(bx, by, levels, active)], axis=-1)
-    omega, quad = _gauss_intervals(breaks, 2 * math.pi, turn, nodes)  # (T, M, P + 1, G)
-    x = bx[:, :, None, None, :] * np.cos(omega)[..., None] + by[:, :, None, None, :] * np.sin(omega)[..., None]
-    beta = cells.maximum(x)
-    weight = quad / (2 * math.pi) * cells.weight[:, :, None, None]
-    trial = np.broadcast_to(np.arange(b.shape[0])[:, None, None, None], beta.shape)
-    return trial.reshape(-1), beta.reshape(-1), weight.reshape(-1)
+    low, high = _intervals(breaks, 2 * math.pi, turn)  # (T, M, P + 1)
+    points = []
+    for rule in rules:
+        omega, quad = _gauss_nodes(low, high, rule)  # (T, M, P + 1, G)
+        x = bx[:, :, None, None, :] * np.cos(omega)[..., None] + by[:, :, None, None, :] * np.sin(omega)[..., None]
+        beta = cells.maximum(x)
+        weight = quad / (2 * math.pi) * cells.weight[:, :, None, None]
+        trial = np.broadcast_to(np.arange(b.shape[0])[:, None, None, None], beta.shape)
+        points.append((trial.reshape(-1), beta.reshape(-1), weight.reshape(-1)))
+    return points
 
 
-def _rank_four(cells: CellVectors, nodes: tuple[FloatArray, FloatArray], turn: float) -> tuple[
-        NDArray[np.intp], FloatArray, FloatArray]:
+def _rank_four(cells: CellVectors, rules: list[tuple[FloatArray, FloatArray]], turn: float) -> list[tuple[
+        NDArray[np.intp], FloatArray, FloatArray]]:
     """Interval ends ``y = |b_ij| cos(psi)`` with weights +-(longitude weight) / (4 pi |b_ij|),
-    for every cell i and pole j at once; only the meridians that meet the region of j.
+    for every cell i and pole j at once; the points (trial, y, weight) of each rule.
 
-    Returns flat arrays: the trial of each point, y and the weight.
+    Whether the meridian meets the region of pole j can change only where two constraints
+    cross, at a break: it is decided at the middle of each interval, and the rules are
+    applied to the intervals that meet it only.
     """
     b = cells.b  # (T, M, J, 3)
     n_constraints = b.shape[2]
@@ -350,26 +358,44 @@ def _rank_four(cells: CellVectors, nodes: tuple[FloatArray, FloatArray], turn: f
     reached = np.abs(y_levels) < norm[..., None]  # (T, M, J, L)
     level_breaks = _level_breaks(ux, vy, np.where(reached, t_levels, np.inf)[..., None, :], usable)
     breaks = np.concatenate([_pair_breaks(ux, vy, usable), level_breaks], axis=-1)
-    omega, quad = _gauss_intervals(breaks, 2 * math.pi, turn, nodes)  # (T, M, J, P + 1, G)
-    cos, sin = np.cos(omega), np.sin(omega)
+    low, high = _intervals(breaks, 2 * math.pi, turn)  # (T, M, J, P + 1)
     # psi_hi = arccot(upper), upper = max t_k over d_k > 0; psi_lo = arccot(lower), lower = min t_k over d_k < 0.
-    above = np.where(usable & (d > 0), 0.0, -np.inf)[..., None, None]
-    below = np.where(usable & (d < 0), 0.0, np.inf)[..., None, None]
+    above = np.where(usable & (d > 0), 0.0, -np.inf)
+    below = np.where(usable & (d < 0), 0.0, np.inf)
+    scale = cells.weight[:, :, None] * pole_ok / safe_norm / (4 * math.pi)
+    upper, lower = _meridian_bounds(ux[..., None, :], vy[..., None, :], above[..., None, :], below[..., None, :],
+                                    0.5 * (low + high))
+    where = np.nonzero((lower > upper) & (high > low) & (scale > 0)[..., None])
+    owner = where[:3]
+    ux, vy, above, below = ux[owner], vy[owner], above[owner], below[owner]  # (F, K)
+    low, high, scale, length = low[where], high[where], scale[owner], norm[owner]  # (F,)
+    points = []
+    for rule in rules:
+        omega, quad = _gauss_nodes(low, high, rule)  # (F, G)
+        upper, lower = _meridian_bounds(ux[:, None, :], vy[:, None, :], above[:, None, :], below[:, None, :], omega)
+        weight = np.where(lower > upper, quad * scale[:, None], 0.0).reshape(-1)
+        y_low = (length[:, None] * _cos_arccot(lower)).reshape(-1)  # y at psi_lo (the larger y)
+        y_high = (length[:, None] * _cos_arccot(upper)).reshape(-1)
+        trial = np.repeat(where[0], rule[0].size)
+        points.append((np.concatenate([trial, trial]), np.concatenate([y_low, y_high]),
+                       np.concatenate([weight, -weight])))
+    return points
+
+
+def _meridian_bounds(ux: FloatArray, vy: FloatArray, above: FloatArray, below: FloatArray,
+                     omega: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The largest t_k of the upper-bound constraints (``above`` 0, else -inf) and the smallest
+    of the lower-bound ones (``below`` 0, else +inf) at angles omega (..., n); the
+    constraints' coefficients are (..., 1, K)."""
+    cos, sin = np.cos(omega), np.sin(omega)
     upper = np.full(omega.shape, -np.inf)
     lower = np.full(omega.shape, np.inf)
     for k in range(ux.shape[-1]):
-        t = ux[..., k, None, None] * cos
-        t += vy[..., k, None, None] * sin
-        np.maximum(upper, t + above[..., k, :, :], out=upper)
-        np.minimum(lower, t + below[..., k, :, :], out=lower)
-    scale = cells.weight[:, :, None] * pole_ok / safe_norm / (4 * math.pi)
-    keep = (lower > upper) & (scale[..., None, None] > 0)
-    trial = np.broadcast_to(np.arange(b.shape[0])[:, None, None, None, None], keep.shape)[keep]
-    weight = (quad * scale[..., None, None])[keep]
-    length = np.broadcast_to(norm[..., None, None], keep.shape)[keep]
-    y_low = length * _cos_arccot(lower[keep])  # y at psi_lo (the larger y)
-    y_high = length * _cos_arccot(upper[keep])
-    return (np.concatenate([trial, trial]), np.concatenate([y_low, y_high]), np.concatenate([weight, -weight]))
+        t = ux[..., k] * cos
+        t += vy[..., k] * sin
+        np.maximum(upper, t + above[..., k], out=upper)
+        np.minimum(lower, t + below[..., k], out=lower)
+    return upper, lower
 
 
 def _cos_arccot(t: FloatArray) -> FloatArray:

@@ -80,11 +80,14 @@ def patient_data(
     missing_columns = [c for c in used if c not in data.columns]
     if missing_columns:
         raise InputError(f"data: column(s) {missing_columns} not found; columns are {list(data.columns)}")
+    # Column by column (each column fetched once): a frame of the used columns costs more
+    # than the rest of a small fit.
+    series = {c: data[c] for c in dict.fromkeys(used)}
     for column in (dose, response):
-        if not pd.api.types.is_numeric_dtype(data[column]) or pd.api.types.is_bool_dtype(data[column]):
-            raise InputError(f"{column}: column must be numeric, got dtype {data[column].dtype}")
-    # Column by column: a frame of the used columns costs more than the rest of a small fit.
-    missing = {c: data[c].isna().to_numpy() for c in dict.fromkeys(used)}
+        dtype = series[column].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            raise InputError(f"{column}: column must be numeric, got dtype {dtype}")
+    missing = {c: column.isna().to_numpy() for c, column in series.items()}
     incomplete = np.logical_or.reduce(list(missing.values()))
     complete = None
     if incomplete.any():
@@ -95,8 +98,8 @@ def patient_data(
                 "remove them or pass drop_missing=True"
             )
         complete = ~incomplete
-    dose_values = data[dose].to_numpy(dtype=float)
-    response_values = data[response].to_numpy(dtype=float)
+    dose_values = series[dose].to_numpy(dtype=float)
+    response_values = series[response].to_numpy(dtype=float)
     if complete is not None:
         dose_values, response_values = dose_values[complete], response_values[complete]
     if np.any(dose_values < 0):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,9 +36,10 @@ from scipy import optimize, special
 
 from dosefinding.errors import ConvergenceError, InputError
 from dosefinding.mcp.cells import MaxTGeometry, unit_loadings
-from dosefinding.mcp.exit_angles import summarise_estimates
+from dosefinding.mcp.exit_angles import GRID_ERROR, summarise_estimates
 from dosefinding.mcp.lattice import N_SHIFTS, check_accuracy
 from dosefinding.mcp.mvt import MvtProbability
+from dosefinding.mcp.radial import squared_radius_tail
 from dosefinding.validation import (
     as_correlation,
     as_degrees_of_freedom,
@@ -45,7 +47,7 @@ from dosefinding.validation import (
     as_probability,
 )
 
-__all__ = ["MaxTDistribution", "max_t_upper_tail", "mvt_quantile", "significant_contrasts"]
+__all__ = ["MaxTDistribution", "clear_caches", "max_t_upper_tail", "mvt_quantile", "significant_contrasts"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -103,9 +105,13 @@ class MaxTDistribution:
         self.corr = c
         eigenvalues = np.linalg.eigvalsh(c)
         self.rank = int(np.sum(eigenvalues > _RANK_TOL * eigenvalues[-1]))
-        self.loadings = unit_loadings(c, self.rank)
-        self._geometry = None if self.rank == 1 else _geometry(c, self.loadings, self.two_sided, seed)
+        self._geometry = None if self.rank == 1 else _geometry(c, self.rank, self.two_sided, seed)
         self._level = 0
+
+    @cached_property
+    def loadings(self) -> FloatArray:
+        """Rows of unit length with ``A A'`` the correlation (its leading eigen-directions)."""
+        return unit_loadings(self.corr, self.rank)
 
     @property
     def n_points(self) -> int:
@@ -156,8 +162,8 @@ class MaxTDistribution:
             self._level += 1
         if error.max() >= abseps:
             warnings.warn(
-                f"MaxTDistribution.cdf_many: error {error.max():.2g} after {self.n_points} points exceeds "
-                f"abseps = {abseps:.2g}; raise max_points for more accurate probabilities",
+                f"MaxTDistribution.cdf_many: error {error.max():.2g} after {self._effort()} exceeds "
+                f"abseps = {abseps:.2g}; {self._advice()}",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -228,11 +234,23 @@ class MaxTDistribution:
             target = f"abseps = {abseps:.2g}" if abseps is not None else f"tolerance = {tolerance:.2g}"
             warnings.warn(
                 f"mvt_quantile: probability error {error:.2g} (about {error / density:.1g} on the quantile) "
-                f"after {self.n_points} points misses {target}; raise max_points for a more accurate quantile",
+                f"after {self._effort()} misses {target}; {self._advice()}",
                 RuntimeWarning,
                 stacklevel=2,
             )
         return root, error / density
+
+    def _effort(self) -> str:
+        assert self._geometry is not None
+        if self._geometry.deterministic:
+            return f"{self._level} refinements of the deterministic rules"
+        return f"{self.n_points} points"
+
+    def _advice(self) -> str:
+        assert self._geometry is not None
+        if self._geometry.deterministic:
+            return f"the deterministic rules stop at about {GRID_ERROR:.0e} on probabilities"
+        return "raise max_points for more accuracy"
 
     def _upper_tail(self, q: FloatArray, level: int) -> tuple[FloatArray, FloatArray]:
         """P(max > q) (max |T| when two-sided) and its error at each q, at a level of the rules."""
@@ -515,6 +533,18 @@ def significant_contrasts(
     return significant, undecided
 
 
+def clear_caches() -> None:
+    """Forget the geometries of recent correlations and the radial tables, as in a fresh
+    process (benchmarks time first calls this way).
+
+    Examples
+    --------
+    >>> clear_caches()
+    """
+    _CACHE.clear()
+    squared_radius_tail.cache_clear()
+
+
 def _numerical_rank(corr: FloatArray) -> int:
     """The largest numerical rank of correlation matrices (trials, M, M)."""
     eigenvalues = np.linalg.eigvalsh(corr)
@@ -557,15 +587,14 @@ def _rank_one_upper_tail(loadings: FloatArray, q: FloatArray, df: float, two_sid
     return result
 
 
-def _geometry(corr: FloatArray, loadings: FloatArray, two_sided: bool,
-              seed: int | np.random.Generator) -> MaxTGeometry:
+def _geometry(corr: FloatArray, rank: int, two_sided: bool, seed: int | np.random.Generator) -> MaxTGeometry:
     """The geometry of one correlation, from the cache when the same matrix, sidedness and int seed were seen."""
     if isinstance(seed, np.random.Generator):
-        return MaxTGeometry(loadings[None], two_sided, seed)
+        return MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, seed)
     key = (corr.tobytes(), two_sided, int(seed))
     geometry = _CACHE.get(key)
     if geometry is None:
-        geometry = MaxTGeometry(loadings[None], two_sided, as_generator(seed))
+        geometry = MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, as_generator(seed))
         _CACHE[key] = geometry
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -578,8 +607,11 @@ def _inverse_interpolation(y: FloatArray, x: FloatArray) -> float:
     """The x where the Lagrange polynomial of x in y (distinct y) is at y = 0."""
     total = 0.0
     for j in range(y.size):
-        others = np.delete(y, j)
-        total += float(x[j] * np.prod(others / (others - y[j])))
+        weight = 1.0
+        for k in range(y.size):
+            if k != j:
+                weight *= y[k] / (y[k] - y[j])
+        total += float(x[j]) * weight
     return total
 
 
