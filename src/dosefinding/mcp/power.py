@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -9,6 +10,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+from scipy import special
 
 from dosefinding.errors import InputError
 from dosefinding.mcp.contrasts import OptimalContrasts, contrast_correlation
@@ -192,7 +194,7 @@ def sample_size_mct(
     alpha: float = 0.025,
     alternative: Alternative = "one-sided",
     upper_n: int = 100,
-    abseps: float = 1e-5,
+    abseps: float = 1e-4,
     critical_value_tol: float = 1e-4,
     seed: int | np.random.Generator = 0,
 ) -> SampleSize:
@@ -204,7 +206,8 @@ def sample_size_mct(
     alternatives is summarised by their mean, minimum or maximum. Unlike R, which stops
     its bisection within 0.001 of the target, the search runs until the smallest N with
     power at least ``power`` is found: each N's power is computed to 1e-3 first, and to
-    ``abseps`` only when the target lies within that error.
+    ``abseps`` (the accuracy of the reported powers too) only when the target lies within
+    that error; a power within ``abseps`` of the target is decided by its estimate.
 
     Examples
     --------
@@ -245,6 +248,8 @@ def sample_size_mct(
             )
         return problems[big_n]
 
+    summarised: dict[int, float] = {}
+
     def reaches(big_n: int) -> bool:
         """Whether the summarised power at N reaches the target: computed to 1e-3 first, and
         more accurately only while the target lies within the error (down to ``abseps``)."""
@@ -256,6 +261,7 @@ def sample_size_mct(
             by_model, error = setting.power(accuracy, seed_value)
             value = _SUMMARIES[summary](by_model)
             if abs(value - power) > float(error.max()) or accuracy <= abseps:
+                summarised[big_n] = value
                 return value >= power
             accuracy = max(abseps, accuracy / 10)
 
@@ -266,7 +272,7 @@ def sample_size_mct(
             raise InputError("power: not reached with 10 million patients; check the effect sizes")
     low = 1
     while high - low > 1:
-        middle = (low + high) // 2
+        middle = _next_n(low, high, summarised, power, alpha)
         if reaches(middle):
             high = middle
         else:
@@ -276,6 +282,29 @@ def sample_size_mct(
     by_model = final.power(abseps, seed_value)[0]
     return SampleSize(n=np.round(high * ratio).astype(np.int64), power=_SUMMARIES[summary](by_model),
                       power_by_model=pd.Series(by_model, index=labels, name="power"))
+
+
+def _next_n(low: int, high: int, summarised: dict[int, float], target: float, alpha: float) -> int:
+    """The next N to try between ``low`` (power below the target) and ``high`` (reaching it).
+
+    The power of a test is nearly ``Phi(a + b sqrt(N))``: interpolate the normal quantile of
+    the power linearly in sqrt(N) between the ends (from ``high`` and N = 0, where the
+    quantile is about ``-z(1 - alpha)``, while ``low`` has no power yet); bisect when the
+    powers are not strictly inside (0, 1). Any N strictly inside keeps the search exact.
+    """
+    p_low, p_high = summarised.get(low), summarised.get(high)
+    middle = (low + high) // 2
+    if p_high is None or not 0 < p_high < 1 or (p_low is not None and not 0 < p_low < 1):
+        return middle
+    z_target, z_high = float(special.ndtri(target)), float(special.ndtri(p_high))
+    if p_low is None:
+        x_low, z_low = 0.0, -float(special.ndtri(1 - alpha))
+    else:
+        x_low, z_low = math.sqrt(low), float(special.ndtri(p_low))
+    if not z_low < z_target <= z_high:
+        return middle
+    x = x_low + (z_target - z_low) * (math.sqrt(high) - x_low) / (z_high - z_low)
+    return min(max(math.ceil(x * x), low + 1), high - 1)
 
 
 def _contrast_input(
