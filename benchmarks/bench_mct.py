@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from _timing import time_python, time_r
+from _timing import report_warm_cold, time_python, time_r
 from dosefinding import Candidates, mct_test
 from dosefinding.mcp.max_t import clear_caches
 
@@ -64,17 +63,6 @@ def r_default_errors(p_reference: np.ndarray) -> tuple[float, float] | None:
     return crit, p
 
 
-def time_cold(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    """Median time of ``fn()`` right after the caches are cleared."""
-    times = []
-    for _ in range(repeat):
-        clear_caches()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def main() -> None:
     biom = pd.DataFrame(REFERENCE["datasets"]["biom"])
     candidates = Candidates(
@@ -98,26 +86,22 @@ def main() -> None:
     if r_errors is not None:
         print(f"  R, defaults (10 seeds): critical value off by up to {r_errors[0]:.1e}, p-values by up to "
               f"{r_errors[1]:.1e}")
-    cold, warm = time_cold(ours, 7), time_python(ours, repeat=21)
+    cold, warm = time_python(ours, repeat=7, before=clear_caches), time_python(ours, repeat=21)
     r_default = time_r(R_SETUP.format(control=R_DEFAULT), R_CALL, repeat=11)
-    print("1. defaults")
-    print(f"  ours: {warm * 1e3:.2f} ms (warm), {cold * 1e3:.2f} ms (cold: first call for this correlation)")
-    if r_default is not None:
-        print(f"  R MCTtest, mvtnorm.control(): {r_default * 1e3:.2f} ms; R/ours = {r_default / warm:.1f}x warm, "
-              f"{r_default / cold:.1f}x cold")
+    report_warm_cold("1. defaults, p-values and critical value", warm, cold, "R MCTtest, mvtnorm.control()",
+                     r_default)
     p_only = time_python(lambda: ours(critical_value=False), repeat=21)
-    p_only_cold = time_cold(lambda: ours(critical_value=False), 7)
+    p_only_cold = time_python(lambda: ours(critical_value=False), repeat=7, before=clear_caches)
     r_p_only = time_r(R_SETUP.format(control=R_DEFAULT), R_P_VALUES, repeat=11)
-    print(f"  p-values only: ours {p_only * 1e3:.2f} ms warm, {p_only_cold * 1e3:.2f} ms cold", end="")
-    print(f"; R MCTtest (its default, critV = NULL) {r_p_only * 1e3:.2f} ms; R/ours = {r_p_only / p_only:.1f}x warm, "
-          f"{r_p_only / p_only_cold:.1f}x cold" if r_p_only is not None else "")
-    tight = time_cold(lambda: ours(abseps=1e-6, critical_value_tol=1e-5), 5)
+    report_warm_cold("   defaults, p-values only", p_only, p_only_cold, "R MCTtest's own default (critV = NULL)",
+                     r_p_only)
+    tight = time_python(lambda: ours(abseps=1e-6, critical_value_tol=1e-5), repeat=5)
+    tight_cold = time_python(lambda: ours(abseps=1e-6, critical_value_tol=1e-5), repeat=5, before=clear_caches)
     r_equal = time_r(R_SETUP.format(control=R_EQUAL), R_CALL, repeat=1)
-    print("2. equal accuracy (critical value to about 1e-4)")
-    print(f"  ours, defaults: {cold * 1e3:.2f} ms cold; asked for 1e-5 (critical value) and 1e-6 (p-values): "
-          f"{tight * 1e3:.2f} ms cold")
-    if r_equal is not None:
-        print(f"  R MCTtest, maxpts 2e6, abseps 1e-5: {r_equal * 1e3:.0f} ms; R/ours = {r_equal / cold:.0f}x cold")
+    report_warm_cold("2. equal accuracy (critical value to about 1e-4): ours at our defaults", warm, cold,
+                     "R MCTtest, maxpts 2e6, abseps 1e-5", r_equal)
+    report_warm_cold("   ours asked for 1e-5 (critical value) and 1e-6 (p-values)", tight, tight_cold,
+                     "R MCTtest, maxpts 2e6, abseps 1e-5", r_equal)
 
 
 if __name__ == "__main__":

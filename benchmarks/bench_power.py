@@ -20,12 +20,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 
-from _timing import time_python, time_r
+from _timing import report_warm_cold, time_python, time_r
 from dosefinding import Candidates, optimal_contrasts, power_mct
 from dosefinding.mcp.max_t import clear_caches
 
@@ -44,17 +43,6 @@ suppressPackageStartupMessages({library(DoseFinding); library(jsonlite)})
 %s
 cat(toJSON(lapply(1:10, function(seed) { set.seed(seed); as.numeric(%s) }), digits = NA))
 """
-
-
-def time_cold(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    """Median time of ``fn()`` right after the caches are cleared."""
-    times = []
-    for _ in range(repeat):
-        clear_caches()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def r_default_error(reference: np.ndarray) -> float | None:
@@ -87,21 +75,14 @@ def main() -> None:
     r_error = r_default_error(reference)
     if r_error is not None:
         print(f"  R, defaults (10 seeds): powers off by up to {r_error:.1e}")
-    cold, warm = time_cold(ours, 5), time_python(ours, repeat=11)
+    cold, warm = time_python(ours, repeat=5, before=clear_caches), time_python(ours, repeat=11)
     r_default = time_r(R_SETUP.format(control="mvtnorm.control()"), R_CALL, repeat=7)
-    print("1. defaults")
-    print(f"  ours: {warm * 1e3:.1f} ms (warm), {cold * 1e3:.1f} ms (cold: first call for this correlation)")
-    if r_default is not None:
-        print(f"  R powMCT, mvtnorm.control(): {r_default * 1e3:.1f} ms; R/ours = {r_default / warm:.1f}x warm, "
-              f"{r_default / cold:.1f}x cold")
+    report_warm_cold("1. defaults", warm, cold, "R powMCT, mvtnorm.control()", r_default)
     equal_warm = time_python(lambda: ours(abseps=1e-4), repeat=5)
-    equal_cold = time_cold(lambda: ours(abseps=1e-4), 3)
+    equal_cold = time_python(lambda: ours(abseps=1e-4), repeat=3, before=clear_caches)
     r_equal = time_r(R_SETUP.format(control="mvtnorm.control(maxpts = 2e6, abseps = 1e-4)"), R_CALL, repeat=3)
-    print("2. equal accuracy (powers to 1e-4)")
-    print(f"  ours: {equal_warm * 1e3:.1f} ms (warm), {equal_cold * 1e3:.1f} ms (cold)")
-    if r_equal is not None:
-        print(f"  R powMCT, maxpts 2e6, abseps 1e-4: {r_equal * 1e3:.1f} ms; R/ours = {r_equal / equal_warm:.1f}x warm, "
-              f"{r_equal / equal_cold:.1f}x cold")
+    report_warm_cold("2. equal accuracy (powers to 1e-4)", equal_warm, equal_cold,
+                     "R powMCT, maxpts 2e6, abseps 1e-4", r_equal)
 
 
 if __name__ == "__main__":
