@@ -150,6 +150,14 @@ class ExitAngleMeasure:
         """``(trials, estimates)``."""
         return self.linear.shape  # type: ignore[return-value]
 
+    def trials(self, rows: NDArray[np.intp]) -> ExitAngleMeasure:
+        """The measure of some of the trials only."""
+        other = ExitAngleMeasure(self.rank, (len(rows), self.shape[1]), self.kind)
+        for name in ("w0", "w1_right", "w1_left", "linear"):
+            setattr(other, name, getattr(self, name)[rows])
+        other.n_points = self.n_points
+        return other
+
     def copy(self) -> ExitAngleMeasure:
         """An independent copy."""
         other = ExitAngleMeasure(self.rank, self.shape, self.kind)

@@ -510,27 +510,27 @@ def significant_contrasts(
         bonferroni = np.where(np.isinf(dfs), special.ndtri(1 - alpha / n_models),
                               special.stdtrit(dfs, 1 - alpha / n_models))
     significant = stats_ >= bonferroni[:, None]
-    undecided = 0
-    rng = as_generator(seed)
-    for value in np.unique(dfs):
-        rows = np.flatnonzero(dfs == value)
-        open_ = (stats_[rows] > single[rows, None]) & ~significant[rows]
-        rows = rows[open_.any(axis=1)]
-        if rows.size == 0:
-            continue
-        decide = (stats_[rows] > single[rows, None]) & ~significant[rows]
-        trial_rank = rank if rank is not None else _numerical_rank(c[rows])
-        if trial_rank == 1:
-            p_value = _rank_one_upper_tail(unit_loadings(c[rows], 1), stats_[rows], float(value), False)
-            error = np.zeros(p_value.shape)
-        else:
-            p_value, error = _refined_upper_tail(
-                c[rows], stats_[rows], float(value), False, trial_rank, rng, max_points,
-                lambda p, e, decide=decide: np.any(decide & (np.abs(p - alpha) <= e), axis=1),
-            )
-        significant[rows] |= decide & (p_value < alpha)
-        undecided += int(np.sum(decide & (np.abs(p_value - alpha) <= error)))
-    return significant, undecided
+    open_ = (stats_ > single[:, None]) & ~significant
+    rows = np.flatnonzero(open_.any(axis=1))
+    if rows.size == 0:
+        return significant, 0
+    decide = open_[rows]
+    trial_rank = rank if rank is not None else _numerical_rank(c[rows])
+    if trial_rank == 1:
+        loadings = unit_loadings(c[rows], 1)
+        p_value = np.empty(decide.shape)
+        for value in np.unique(dfs[rows]):
+            same = dfs[rows] == value
+            p_value[same] = _rank_one_upper_tail(loadings[same], stats_[rows][same], float(value), False)
+        error = np.zeros(p_value.shape)
+    else:
+        # One geometry for every open trial (it does not depend on df).
+        p_value, error = _refined_upper_tail(
+            c[rows], stats_[rows], dfs[rows], False, trial_rank, as_generator(seed), max_points,
+            lambda p, e: np.any(decide & (np.abs(p - alpha) <= e), axis=1),
+        )
+    significant[rows] |= decide & (p_value < alpha)
+    return significant, int(np.sum(decide & (np.abs(p_value - alpha) <= error)))
 
 
 def clear_caches() -> None:
@@ -551,13 +551,15 @@ def _numerical_rank(corr: FloatArray) -> int:
     return int(np.max(np.sum(eigenvalues > _RANK_TOL * eigenvalues[:, -1:], axis=1)))
 
 
-def _refined_upper_tail(corr: FloatArray, q: FloatArray, df: float, two_sided: bool, rank: int,
+def _refined_upper_tail(corr: FloatArray, q: FloatArray, df: float | FloatArray, two_sided: bool, rank: int,
                         rng: np.random.Generator, max_points: int,
                         needs: Callable[[FloatArray, FloatArray], BoolArray]) -> tuple[FloatArray, FloatArray]:
-    """P(max > q) and its error per trial, at level 0 of the rules, then at finer levels for
-    the trials where ``needs(value, error)`` (one geometry for those trials per level)."""
+    """P(max > q) and its error per trial (``df`` one value or one per trial), at level 0 of
+    the rules, then at finer levels for the trials where ``needs(value, error)`` (one
+    geometry for those trials per level)."""
+    dfs = np.broadcast_to(np.asarray(df, dtype=float), q.shape[:1])
     geometry = MaxTGeometry(unit_loadings(corr, rank), two_sided, rng)
-    value, error = summarise_estimates(geometry.measure(0).upper_tail(q, df, two_sided), geometry.deterministic)
+    value, error = _upper_tail_by_df(geometry, 0, q, dfs)
     level = 0
     while geometry.has_level(level + 1, max_points):
         open_ = np.flatnonzero(needs(value, error))
@@ -565,10 +567,19 @@ def _refined_upper_tail(corr: FloatArray, q: FloatArray, df: float, two_sided: b
             break
         level += 1
         finer = MaxTGeometry(unit_loadings(corr[open_], rank), two_sided, rng)
-        value[open_], error[open_] = summarise_estimates(
-            finer.measure(level).upper_tail(q[open_], df, two_sided), finer.deterministic
-        )
+        value[open_], error[open_] = _upper_tail_by_df(finer, level, q[open_], dfs[open_])
     return value, error
+
+
+def _upper_tail_by_df(geometry: MaxTGeometry, level: int, q: FloatArray, df: FloatArray) -> tuple[FloatArray,
+                                                                                                 FloatArray]:
+    """Value and error of P(max > q) per trial, each trial with its own df."""
+    measure = geometry.measure(level)
+    upper = np.empty((q.shape[0], measure.shape[1], q.shape[1]))
+    for value in np.unique(df):
+        rows = np.flatnonzero(df == value)
+        upper[rows] = measure.trials(rows).upper_tail(q[rows], float(value), geometry.two_sided)
+    return summarise_estimates(upper, geometry.deterministic)
 
 
 def _rank_one_upper_tail(loadings: FloatArray, q: FloatArray, df: float, two_sided: bool) -> FloatArray:
