@@ -199,11 +199,15 @@ class MaxTGeometry:
             measure = self._levels[-1].copy()
             start, stop = self.per_shift(level - 1), self.per_shift(level)
             measure.scale(start / stop)
-        w = _sphere_points(self._lattice.points(start, stop), self.rank - 1)  # (shifts * count, r - 1)
+        w = _sphere_points(self._lattice.points(start, stop), self.rank - 1)  # (r - 1, shifts * count)
         count = stop - start
+        # Inactive constraints get -inf added: max_j over contiguous rows, one j at a time.
+        offset = np.where(self.cells.active, 0.0, -np.inf)  # (T, M, J)
         for i in range(self.cells.weight.shape[1]):
-            x = np.einsum("tjd,nd->tnj", self.cells.b[:, i], w)
-            beta = np.where(self.cells.active[:, i, None, :], x, -np.inf).max(axis=-1)  # (T, shifts * count)
+            x = np.einsum("tjd,dn->tjn", self.cells.b[:, i], w)  # (T, J, shifts * count)
+            beta = x[:, 0] + offset[:, i, 0, None]
+            for j in range(1, x.shape[1]):
+                np.maximum(beta, x[:, j] + offset[:, i, j, None], out=beta)
             weight = np.broadcast_to(self.cells.weight[:, i, None, None] / stop, (n_trials, N_SHIFTS, count))
             measure.add(beta.reshape(n_trials, N_SHIFTS, count), weight)
         return measure
@@ -225,14 +229,14 @@ class MaxTGeometry:
 
 
 def _sphere_points(x: FloatArray, dim: int) -> FloatArray:
-    """Points of the unit cube (lattice dimensions, n) mapped to uniform points on the unit
-    sphere of R^dim: Hopf coordinates for dim 4, normalised Gaussian points otherwise."""
+    """Points of the unit cube (lattice dimensions, n) mapped to uniform points (dim, n) on
+    the unit sphere of R^dim: Hopf coordinates for dim 4, normalised Gaussian points otherwise."""
     if dim == 4:
         s, a, b = x[0], 2 * math.pi * x[1], 2 * math.pi * x[2]
         c, t = np.sqrt(1.0 - s), np.sqrt(s)
-        return np.column_stack([c * np.cos(a), c * np.sin(a), t * np.cos(b), t * np.sin(b)])
+        return np.stack([c * np.cos(a), c * np.sin(a), t * np.cos(b), t * np.sin(b)])
     z = special.ndtri(x.clip(1e-17, 1.0 - 1e-16))
-    return (z / np.sqrt(np.einsum("ij,ij->j", z, z))).T
+    return z / np.sqrt(np.einsum("ij,ij->j", z, z))
 
 
 @lru_cache(maxsize=16)
