@@ -303,22 +303,25 @@ class _Window:
     log_ratio: FloatArray
     weight: FloatArray  # sin^(r-2) phi * |d phi / d v|
     top: float  # sin^(r-2) phi * phi / (r - 1) at the last node: H above the grid per unit of Q
-    beta: FloatArray  # at the nodes
-    cosh: FloatArray  # d beta / d v at the nodes, then at the midpoints
+    beta: FloatArray
+    cosh: FloatArray  # d beta / d v
 
 
 @lru_cache(maxsize=1024)
 def _window(start: int, rank: int) -> _Window:
     grid = _grid()
-    points = _points(start) if start == 0 else _interleaved(start)
+    nodes = np.arange(start, _NODES)
+    points = np.empty(2 * nodes.size - 1, dtype=np.intp)
+    points[0::2] = nodes
+    points[1::2] = _NODES + nodes[:-1]
     beta = grid.beta[points]
     sine = (1.0 + beta * beta) ** (-(rank - 2) / 2)
     return _Window(
         log_ratio=grid.log_ratio[points],
         weight=sine * grid.jacobian[points],
         top=float(sine[-1] * grid.angle[_NODES - 1] / max(rank - 1, 1)),
-        beta=beta[0::2],
-        cosh=np.concatenate([grid.cosh[points[0::2]], grid.cosh[points[1::2]]]),
+        beta=beta,
+        cosh=grid.cosh[points],
     )
 
 
@@ -376,7 +379,7 @@ def tail_integrals(q: FloatArray, rank: int, df: float, kind: Kind) -> TailInteg
 def _tail_values(q: FloatArray, radial: SquaredRadiusTail, window: _Window) -> FloatArray:
     """Q(q^2 / cos^2 phi) on the whole grid, on the half where the integrand lives (beta > 0
     for q > 0, beta < 0 otherwise) and 0 elsewhere."""
-    beta = _grid().beta[_points(0)]
+    beta = window.beta
     with np.errstate(divide="ignore", invalid="ignore"):  # q = 0 gives log x = -inf (nan at beta = 0)
         log_x = 2.0 * np.log(np.abs(q))[:, None] + window.log_ratio[None, :]
     lives = np.where((q > 0)[:, None], (beta > 0)[None, :], (beta < 0)[None, :])
@@ -384,21 +387,6 @@ def _tail_values(q: FloatArray, radial: SquaredRadiusTail, window: _Window) -> F
     inside = lives & (log_x <= radial.log_max)
     values[inside] = radial(log_x[inside])
     return values
-
-
-@lru_cache(maxsize=1)
-def _points(start: int) -> NDArray[np.intp]:
-    return _interleaved(start)
-
-
-def _interleaved(start: int) -> NDArray[np.intp]:
-    """Indices into the grid arrays of the nodes from ``start`` on with the midpoints between them."""
-    n = _NODES
-    nodes = np.arange(start, n)
-    points = np.empty(2 * nodes.size - 1, dtype=np.intp)
-    points[0::2] = nodes
-    points[1::2] = n + nodes[:-1]
-    return points
 
 
 def _antiderivative(h: FloatArray, right_slope: FloatArray, left_slope: FloatArray, start: int,
@@ -410,8 +398,7 @@ def _antiderivative(h: FloatArray, right_slope: FloatArray, left_slope: FloatArr
     above beta = 0 (q > 0) has H = H_q(pi) below it, so the bounded part is
     ``H_q(pi) * beta`` at its start.
     """
-    m = h.shape[1]
-    beta, cosh, cosh_mid = window.beta, window.cosh[:m], window.cosh[m:]
+    beta, cosh, cosh_mid = window.beta[0::2], window.cosh[0::2], window.cosh[1::2]
     h_pi = h[:, :1]
     # H at the midpoints from its cubic Hermite interpolant (values and slopes in v).
     h_mid = 0.5 * (h[:, :-1] + h[:, 1:]) + (_STEP / 8.0) * (right_slope[:, :-1] - left_slope[:, 1:])
