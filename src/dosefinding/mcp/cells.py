@@ -9,8 +9,8 @@ correlation matrices at once:
 * rank 2: w is +-1, two points per cell, exact;
 * rank 3: w runs over a circle; ``beta_i`` is the upper envelope of sinusoids, smooth
   between the angles where two of them cross or one crosses a level; Gauss-Legendre
-  nodes between consecutive such angles (a fine and a coarse rule: their difference is
-  the error estimate, typically below 1e-9);
+  nodes between consecutive such angles (a fine and a coarse rule: their difference, plus
+  the grid's own bound of 1e-7, is the error estimate; actual errors are about 1e-8);
 * rank 4: w runs over a 2-sphere. Each cell of ``beta_i`` (where ``b_ij . w`` is the
   largest) is described in polar coordinates around ``b_ij``: on the meridian of
   longitude omega it is an interval of colatitude psi, cut by the other constraints, on
@@ -51,7 +51,7 @@ _RANK_TOL = 1e-10
 # contrasts) crosses that range within a fraction of its interval.
 _LEVELS = np.array([0.1, 0.5, 2.0, 8.0])
 # Gauss-Legendre orders (fine, coarse) of the deterministic ranks at level 0: the fine rule
-# is typically within 1e-8 of the exact value, the coarse within 1e-6 (tests/mcp/test_cells.py).
+# is typically within 1e-8 of the exact value, the coarse within 1e-6 (tests/mcp/test_exit_angles.py).
 _ORDERS = {3: (8, 6), 4: (8, 6)}
 _MAX_LEVELS = 3
 

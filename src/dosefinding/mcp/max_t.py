@@ -7,7 +7,8 @@ correlation's rank r, rho^2 chi-square or r times F); the radius and the angle f
 nearest ``a_i`` are integrated exactly, the rest of the sphere through the exit angles of
 the cells of the maximum (:mod:`~dosefinding.mcp.exit_angles`, :mod:`~dosefinding.mcp.cells`):
 exactly for r = 2, by Gauss-Legendre rules between computed break points for r = 3 and 4
-(contrasts of up to five doses; errors of order 1e-8), by quasi-Monte Carlo for r >= 5.
+(contrasts of up to five doses; errors about 1e-8, reported bound at least 1e-7), by
+quasi-Monte Carlo for r >= 5 (randomly shifted lattices, three standard errors).
 The law of the exit angles depends on the correlation alone: one computation serves every
 q (the critical value's search and all p-values) and every df, and is kept (cached by
 correlation) for the next call.

@@ -19,7 +19,7 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
    correlation, from the engine of :class:`~dosefinding.mcp.MaxTDistribution` for all the
    trials of a chunk at once. Statistics below the one-contrast critical value or above the
    Bonferroni one are decided without integration. For up to five doses (rank up to 4) the
-   p-values are computed by deterministic rules to about 1e-8; for more doses by
+   p-values are computed by deterministic rules to about 1e-7; for more doses by
    quasi-Monte Carlo, refined where a p-value is within its error of ``alpha``; the
    decisions still open then (``PowerResult.undecided``, typically none) follow the
    estimate.
