@@ -445,7 +445,7 @@ def summarise_estimates(values: FloatArray, deterministic: bool) -> tuple[FloatA
     --------
     >>> value, error = summarise_estimates(np.array([[[0.5], [0.5 + 1e-7]]]), True)
     >>> float(value[0, 0]), round(float(error[0, 0]), 12)
-    (0.5, 1.1e-07)
+    (0.5, 2e-07)
     """
     if deterministic:
         return values[:, 0], np.abs(values[:, 0] - values[:, 1]) + GRID_ERROR
