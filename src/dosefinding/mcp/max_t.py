@@ -293,7 +293,7 @@ class MaxTDistribution:
             guess += correction
             if abs(correction) < 1e-4:
                 break
-        return guess, float(error.max()), density
+        return float(guess), float(error.max()), density
 
     def _exact(self, q: float) -> float:
         """Rank one: T = rho a u with u = +1 or -1, each with probability 1/2."""
@@ -622,7 +622,7 @@ def _inverse_interpolation(y: FloatArray, x: FloatArray) -> float:
         weight = 1.0
         for k in range(y.size):
             if k != j:
-                weight *= y[k] / (y[k] - y[j])
+                weight *= float(y[k] / (y[k] - y[j]))
         total += float(x[j]) * weight
     return total
 
