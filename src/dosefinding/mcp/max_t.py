@@ -56,9 +56,10 @@ BoolArray = NDArray[np.bool_]
 _RANK_TOL = 1e-10
 _MAX_WIDENINGS = 60
 _DEFAULT_MAX_POINTS = N_SHIFTS << 20
-# Geometries of recent correlations (key: the matrix's bytes, sidedness and int seed).
+# Geometries of recent correlations (key: the matrix's bytes, sidedness and int seed): a few
+# hundred kB each for the deterministic rules, a few MB for quasi-Monte Carlo refined to 1e-5.
 _CACHE: OrderedDict[tuple[bytes, bool, int], MaxTGeometry] = OrderedDict()
-_CACHE_SIZE = 32
+_CACHE_SIZE = 16
 
 
 class MaxTDistribution:
