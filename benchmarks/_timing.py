@@ -8,11 +8,14 @@ import time
 from collections.abc import Callable
 
 
-def time_python(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``fn()`` over ``repeat`` calls, after one warm-up call."""
+def time_python(fn: Callable[[], object], repeat: int, before: Callable[[], object] | None = None) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` calls, after one warm-up call; ``before()``,
+    if given, runs (untimed) before each timed call, e.g. to clear caches for a first call."""
     fn()
     times = []
     for _ in range(repeat):
+        if before is not None:
+            before()
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -41,3 +44,10 @@ def report(name: str, ours: float, r_time: float | None) -> None:
         print(f"{name}: ours {ours * 1e3:.2f} ms; R not available (no Rscript)")
     else:
         print(f"{name}: ours {ours * 1e3:.2f} ms, R {r_time * 1e3:.2f} ms, R/ours = {r_time / ours:.1f}x")
+
+
+def report_warm_cold(name: str, warm: float, cold: float, r_name: str, r_time: float | None) -> None:
+    """Print ours warm (caches filled) and cold (first call), and R's time with both ratios."""
+    print(f"  {name}: ours {warm * 1e3:.2f} ms warm, {cold * 1e3:.2f} ms cold (first call)")
+    if r_time is not None:
+        print(f"    {r_name}: {r_time * 1e3:.2f} ms; R/ours = {r_time / warm:.1f}x warm, {r_time / cold:.1f}x cold")

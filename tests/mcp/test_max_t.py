@@ -16,8 +16,9 @@ import pytest
 from scipy import special, stats
 
 from dosefinding.errors import InputError
-from dosefinding.mcp.max_t import MaxTDistribution, _radial_cdf, _radial_exact
+from dosefinding.mcp.max_t import MaxTDistribution
 from dosefinding.mcp.mvt import mvt_probability
+from dosefinding.mcp.radial import squared_radius_tail, tail_exact
 
 # Five contrasts on four active doses: a singular (rank 4) correlation, as in MCP-Mod.
 SINGULAR = np.array(
@@ -51,19 +52,23 @@ def test_fixture_correlation_is_singular() -> None:
 @pytest.mark.parametrize("rank", [2, 3, 5, 8, 10])
 @pytest.mark.parametrize("df", [1.0, 3.0, 30.0, np.inf])
 def test_radial_table_matches_scipy(rank: int, df: float) -> None:
+    tail = squared_radius_tail(rank, df)
     # Midpoints of the grid are where cubic Hermite interpolation is least accurate.
-    x = np.arange(-20.0, 30.0, 0.005) + 0.0025
-    exact = _radial_exact(x, rank, df)[0]
-    assert np.max(np.abs(_radial_cdf(rank, df)(x) - exact)) < 1e-10
-    # Outside the table the function is computed directly.
-    far = np.array([-70.0, 90.0, np.inf, -np.inf])
-    np.testing.assert_allclose(_radial_cdf(rank, df)(far), _radial_exact(far, rank, df)[0], atol=1e-15)
+    x = np.arange(-15.0, tail.log_max, 0.01) + 0.005
+    expected = stats.chi2.sf(np.exp(x), rank) if np.isinf(df) else stats.f.sf(np.exp(x) / rank, rank, df)
+    assert np.max(np.abs(tail(x) - expected)) < 1e-9
+    # Below the table the tail is computed directly; above it, it is below 1e-20.
+    np.testing.assert_allclose(tail(np.array([-30.0])), tail_exact(np.array([-30.0]), rank, df)[0], atol=1e-15)
+    assert tail_exact(np.array([tail.log_max]), rank, df)[0][0] < 1e-20
+    assert tail(np.array([tail.log_max + 1.0]))[0] == 0.0
 
 
 def test_radial_distribution_is_chi_square_or_scaled_f() -> None:
     r2 = np.array([0.5, 3.0, 11.0])
-    np.testing.assert_allclose(_radial_exact(np.log(r2), 4, np.inf)[0], stats.chi2.cdf(r2, 4), rtol=1e-13)
-    np.testing.assert_allclose(_radial_exact(np.log(r2), 4, 7.0)[0], stats.f.cdf(r2 / 4, 4, 7.0), rtol=1e-12)
+    np.testing.assert_allclose(tail_exact(np.log(r2), 4, np.inf)[0], stats.chi2.sf(r2, 4), rtol=1e-13)
+    np.testing.assert_allclose(tail_exact(np.log(r2), 4, 7.0)[0], stats.f.sf(r2 / 4, 4, 7.0), rtol=1e-12)
+    # The slope d Q / d log x is -x times the density.
+    np.testing.assert_allclose(tail_exact(np.log(r2), 4, 7.0)[1], -r2 * stats.f.pdf(r2 / 4, 4, 7.0) / 4, rtol=1e-12)
 
 
 @pytest.mark.parametrize("two_sided", [False, True])
@@ -119,11 +124,16 @@ def test_same_seed_same_numbers() -> None:
     assert a == b
 
 
-def test_warns_when_max_points_is_too_small() -> None:
+def test_warns_when_the_accuracy_asked_is_out_of_reach() -> None:
+    # Rank 5: quasi-Monte Carlo, limited by max_points.
+    rank_five = np.full((5, 5), 0.5) + 0.5 * np.eye(5)
     with pytest.warns(RuntimeWarning, match="raise max_points"):
-        MaxTDistribution(CORR, 5.0).cdf_many([0.1], abseps=1e-9, max_points=50_000)
+        MaxTDistribution(rank_five, 5.0).cdf_many([0.1], abseps=1e-9, max_points=50_000)
     with pytest.warns(RuntimeWarning, match="raise max_points"):
-        MaxTDistribution(CORR, 5.0).quantile_with_error(0.95, tolerance=1e-9, max_points=50_000)
+        MaxTDistribution(rank_five, 5.0).quantile_with_error(0.95, tolerance=1e-9, max_points=50_000)
+    # Rank 4: deterministic rules, limited by their grid.
+    with pytest.warns(RuntimeWarning, match="stop at about 1e-07"):
+        MaxTDistribution(CORR, 5.0).cdf_many([0.1], abseps=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -139,3 +149,70 @@ def test_warns_when_max_points_is_too_small() -> None:
 def test_bad_input(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputError, match=message):
         call()
+
+
+# --------------------------------------------------------------------------- many trials at once
+
+
+def _trial_correlations(n: int, seed: int) -> np.ndarray:
+    """Contrast correlations of A2201-like trials: optimal contrasts of five shapes on four
+    doses under random (unbalanced, correlated) covariances of the LS means."""
+    from dosefinding import Candidates
+    from dosefinding.mcp.contrasts import contrast_correlation, unconstrained_contrasts
+
+    cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100], "sigemax": (50, 3), "exponential": 150},
+                       max_effect=-3.5)
+    rng = np.random.default_rng(seed)
+    a = rng.normal(scale=0.3, size=(n, 4, 4))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(4) * rng.uniform(0.5, 1.5, size=(n, 1, 1))
+    c = unconstrained_contrasts(cands.response_matrix().to_numpy(), cov)
+    return contrast_correlation(c, cov)
+
+
+@pytest.mark.parametrize(("df", "two_sided"), [(np.inf, False), (40.0, False), (12.0, True)])
+def test_batched_upper_tail_is_the_per_trial_distribution(df: float, two_sided: bool) -> None:
+    """max_t_upper_tail on 6 trials at once equals MaxTDistribution trial by trial (both
+    deterministic for rank 3: to the sum of their errors, about 2e-7)."""
+    from dosefinding.mcp.max_t import max_t_upper_tail
+
+    corr = _trial_correlations(6, seed=4)
+    q = np.array([[0.4, 1.8, 2.3, 2.9]] * 6) + np.linspace(0, 0.3, 6)[:, None]
+    value, error = max_t_upper_tail(corr, q, df, two_sided=two_sided)
+    assert np.all(error < 1e-6)
+    for k in range(6):
+        single = MaxTDistribution(corr[k], df, two_sided=two_sided).cdf_many(q[k])
+        for j, result in enumerate(single):
+            assert abs(value[k, j] - (1 - result.value)) <= error[k, j] + result.error
+
+
+def test_significant_contrasts_are_the_adjusted_p_values_below_alpha() -> None:
+    """Decisions of 40 trials (statistics spread around the critical values, per-trial df)
+    equal p < alpha with each trial's own MaxTDistribution; none is left undecided."""
+    from dosefinding.mcp.max_t import significant_contrasts
+
+    corr = _trial_correlations(40, seed=9)
+    rng = np.random.default_rng(2)
+    t = rng.uniform(1.5, 3.2, size=(40, 5))
+    t[3] = -np.inf  # a trial whose first stage failed
+    df = np.where(np.arange(40) % 2 == 0, np.inf, 30.0)
+    significant, undecided = significant_contrasts(t, corr, df, 0.025)
+    assert undecided == 0
+    assert not significant[3].any()
+    for k in range(40):
+        if k == 3:
+            continue
+        dist = MaxTDistribution(corr[k], df[k])
+        p = np.array([1 - r.value for r in dist.cdf_many(t[k])])
+        assert significant[k].tolist() == (p < 0.025).tolist()
+
+
+def test_cached_geometry_gives_the_numbers_of_a_fresh_one() -> None:
+    from dosefinding.mcp import max_t
+
+    dist = MaxTDistribution(CORR, 15.0, seed=4)
+    first = dist.quantile_with_error(0.975), [r.value for r in dist.cdf_many([1.0, 2.5])]
+    cached = MaxTDistribution(CORR, 15.0, seed=4)
+    assert (cached.quantile_with_error(0.975), [r.value for r in cached.cdf_many([1.0, 2.5])]) == first
+    max_t._CACHE.clear()
+    fresh = MaxTDistribution(CORR, 15.0, seed=4)
+    assert (fresh.quantile_with_error(0.975), [r.value for r in fresh.cdf_many([1.0, 2.5])]) == first

@@ -112,3 +112,69 @@ def test_bad_estimates_input(kwargs: dict[str, object], message: str) -> None:
 def test_collinear_covariate_is_refused(trial: pd.DataFrame) -> None:
     with pytest.raises(InputError, match="rank deficient"):
         mct_test(CANDIDATES, data=trial.assign(d2=trial["dose"] * 2), dose="dose", response="chg", covariates="d2")
+
+
+# --------------------------------------------------------------------------- degenerate responses and scale
+# Issue 13, section 1: a response without residual variation used to give t statistics made
+# of rounding noise (p = 0, and mcpmod selected a shape), or an error about a `cov` the user
+# never passed; the decision must be relative to the response's scale.
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        pytest.param(lambda dose: np.full(dose.size, 2.0), id="constant"),
+        pytest.param(lambda dose: np.zeros(dose.size), id="zero"),
+        pytest.param(lambda dose: 1.0 - 3.5 * dose / 300, id="no-variation-within-groups"),
+        pytest.param(lambda dose: 1e-9 * (1.0 - 3.5 * dose / 300), id="no-variation-tiny-scale"),
+        pytest.param(lambda dose: 1e9 * (1.0 - 3.5 * dose / 300), id="no-variation-huge-scale"),
+    ],
+)
+def test_response_without_residual_variation_is_named(response) -> None:  # type: ignore[no-untyped-def]
+    from dosefinding import mcpmod
+
+    dose = np.repeat(DOSES, 10).astype(float)
+    frame = pd.DataFrame({"dose": dose, "chg": response(dose)})
+    with pytest.raises(InputError, match="chg: no residual variation"):
+        mct_test(CANDIDATES, data=frame, dose="dose", response="chg")
+    with pytest.raises(InputError, match="chg: no residual variation"):
+        mcpmod(CANDIDATES, data=frame, dose="dose", response="chg")
+
+
+def test_small_but_real_residual_variation_is_accepted() -> None:
+    """1e-7 residual SD on a level of 1e2 is far above rounding (1e-14 relative)."""
+    dose = np.repeat(DOSES, 10).astype(float)
+    noise = np.random.default_rng(2).normal(0, 1e-7, dose.size)
+    frame = pd.DataFrame({"dose": dose, "chg": 100.0 - 3.5e-7 * dose / 300 + noise})
+    result = mct_test(CANDIDATES, data=frame, dose="dose", response="chg")
+    assert np.all(np.isfinite(result.t_statistics)) and np.all(np.abs(result.t_statistics) < 20)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e6])
+def test_result_does_not_depend_on_the_scale_of_the_response(trial: pd.DataFrame, scale: float) -> None:
+    """t statistics to 1e-10 relative, p-values and critical value identical (same integration)."""
+    reference = mct_test(CANDIDATES, data=trial, dose="dose", response="chg", covariates="base")
+    scaled = trial.assign(chg=trial["chg"] * scale, base=trial["base"] * scale)
+    result = mct_test(CANDIDATES, data=scaled, dose="dose", response="chg", covariates="base")
+    np.testing.assert_allclose(result.t_statistics, reference.t_statistics, rtol=1e-10)
+    np.testing.assert_allclose(result.p_values, reference.p_values, atol=1e-12)
+    assert result.critical_value == pytest.approx(reference.critical_value, abs=1e-12)
+    fit = fit_cell_means(trial, "dose", "chg", "base")
+    estimates = mct_test(CANDIDATES, doses=fit.doses, estimates=fit.estimates * scale, cov=fit.cov * scale**2,
+                         df=fit.df)
+    np.testing.assert_allclose(estimates.t_statistics, reference.t_statistics, rtol=1e-10)
+    np.testing.assert_allclose(estimates.p_values, reference.p_values, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "cov",
+    [
+        pytest.param(np.zeros((4, 4)), id="zero"),
+        pytest.param(np.diag([1.0, 1.0, 1.0, 0.0]), id="singular"),
+        pytest.param(1e-20 * np.diag([1.0, 1.0, 1.0, 0.0]), id="singular-tiny-scale"),
+        pytest.param(np.ones((4, 4)), id="rank-one"),
+    ],
+)
+def test_singular_covariance_of_the_estimates_is_named(cov: np.ndarray) -> None:
+    with pytest.raises(InputError, match="cov: must be positive definite"):
+        mct_test(CANDIDATES, doses=DOSES, estimates=[0.0, 1.0, 2.0, 3.0], cov=cov)

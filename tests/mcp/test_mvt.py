@@ -215,7 +215,8 @@ def test_error_reported_when_max_points_is_too_small() -> None:
 
 
 def test_quantile_raises_when_the_root_cannot_be_bracketed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(max_t.MaxTDistribution, "_estimate", lambda self, q: (0.0, 0.0))
+    # A distribution function stuck at 0: P(max > q) = 1 for every q.
+    monkeypatch.setattr(max_t.MaxTDistribution, "_upper_tail", lambda self, q, level: (np.ones(q.size), np.zeros(q.size)))
     with pytest.raises(ConvergenceError, match="could not bracket"):
         mvt_quantile(0.95, _equicorrelated(3, 0.5))
 

@@ -20,13 +20,13 @@ import pytest
 
 from dosefinding import Candidates, mcpmod, mct_test, optimal_contrasts, power_mct
 from dosefinding.errors import InputError
+from dosefinding.mcp.contrasts import unconstrained_contrasts
 from dosefinding.mmrm import mmrm
 from dosefinding.mod.from_mmrm import mmrm_estimates
 from dosefinding.study import load_spec, parse_spec
 from dosefinding.study.power import (
     _build_analysis,
     _chunk_trials,
-    _optimal_contrasts,
     default_candidates,
     simulate_power,
 )
@@ -190,7 +190,7 @@ def test_batched_contrasts_equal_optimal_contrasts() -> None:
     cands = default_candidates([0, 5, 50, 300], -3.0)
     a = rng.normal(size=(5, 4, 4))
     cov = a @ a.transpose(0, 2, 1) + np.eye(4)
-    batched = _optimal_contrasts(cands.response_matrix().to_numpy(), cov)
+    batched = unconstrained_contrasts(cands.response_matrix().to_numpy(), cov)
     for s, c in zip(cov, batched, strict=True):
         np.testing.assert_allclose(c, optimal_contrasts(cands, cov=s).contrasts.to_numpy(), atol=1e-12)
 

@@ -13,7 +13,13 @@ from dosefinding.errors import InputError
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.validation import as_covariance, as_doses, as_vector
 
-__all__ = ["OptimalContrasts", "contrast_correlation", "dunnett_contrasts", "optimal_contrasts"]
+__all__ = [
+    "OptimalContrasts",
+    "contrast_correlation",
+    "dunnett_contrasts",
+    "optimal_contrasts",
+    "unconstrained_contrasts",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -128,8 +134,10 @@ def optimal_contrasts(
         sign = 1.0 if candidates.direction == "increasing" else -1.0
         c = _constrained(mu, s, placebo_adjusted, sign)
     else:
-        c = _unconstrained(mu, s, placebo_adjusted)
-    labels = list(candidates.labels)
+        c = unconstrained_contrasts(mu, s, placebo_adjusted)
+    # One index object for every frame: building an index of string labels costs as much as
+    # the arithmetic here.
+    labels = means.columns
     index = pd.Index(d, name="dose")
     return OptimalContrasts(
         contrasts=pd.DataFrame(c, index=index, columns=labels),
@@ -141,10 +149,20 @@ def optimal_contrasts(
 
 
 def contrast_correlation(contrasts: FloatArray, cov: FloatArray) -> FloatArray:
-    """Correlation matrix of the contrast estimates ``C' est`` when ``est`` has covariance ``cov``."""
-    c_cov = contrasts.T @ cov @ contrasts
-    sd = np.sqrt(np.diag(c_cov))
-    return c_cov / np.outer(sd, sd)
+    """Correlation matrix of the contrast estimates ``C' est`` when ``est`` has covariance ``cov``.
+
+    ``contrasts`` (k, M) and ``cov`` (k, k), or stacks of them (T, k, M) and (T, k, k): one
+    correlation per trial.
+
+    Examples
+    --------
+    >>> c = np.array([[-1.0, -1.0], [1.0, 0.0], [0.0, 1.0]])  # two doses against placebo
+    >>> np.round(contrast_correlation(c, np.eye(3)), 12).tolist()
+    [[1.0, 0.5], [0.5, 1.0]]
+    """
+    c_cov = np.swapaxes(contrasts, -1, -2) @ cov @ contrasts
+    sd = np.sqrt(np.diagonal(c_cov, axis1=-2, axis2=-1))
+    return c_cov / (sd[..., :, None] * sd[..., None, :])
 
 
 def dunnett_contrasts(doses: ArrayLike) -> pd.DataFrame:
@@ -161,17 +179,33 @@ def dunnett_contrasts(doses: ArrayLike) -> pd.DataFrame:
 
 
 def _unit_columns(c: FloatArray) -> FloatArray:
-    return c / np.linalg.norm(c, axis=0)
+    return c / np.linalg.norm(c, axis=-2, keepdims=True)
 
 
-def _unconstrained(mu: FloatArray, s: FloatArray, placebo_adjusted: bool) -> FloatArray:
-    s_inv = np.linalg.inv(s)
+def unconstrained_contrasts(mu: FloatArray, cov: FloatArray, placebo_adjusted: bool = False) -> FloatArray:
+    """The unconstrained optimal contrasts (numbers only) of the models' means ``mu`` (k, M).
+
+    Under one covariance ``cov`` (k, k) the result is (k, M); under a stack of them
+    (T, k, k), as many trials each with its own covariance, it is (T, k, M). Each column
+    is proportional to ``S^-1 (mu - m 1)`` (``S^-1 mu`` when placebo-adjusted), has unit
+    length and, without placebo adjustment, sums to zero. :func:`optimal_contrasts` wraps
+    it for a candidate set.
+
+    Examples
+    --------
+    >>> mu = np.array([[0.0], [1.0], [2.0]])  # one linear model on three doses
+    >>> np.round(unconstrained_contrasts(mu, np.eye(3))[:, 0], 6).tolist()
+    [-0.707107, 0.0, 0.707107]
+    >>> unconstrained_contrasts(mu, np.array([np.eye(3), 2 * np.eye(3)])).shape
+    (2, 3, 1)
+    """
+    s_inv = np.linalg.inv(cov)
     if placebo_adjusted:
         return _unit_columns(s_inv @ mu)
-    row_sums = s_inv.sum(axis=1)
-    centre = row_sums @ mu / row_sums.sum()
-    c = s_inv @ (mu - centre)
-    return _unit_columns(c - c.sum(axis=0))
+    row_sums = s_inv.sum(axis=-1)  # (..., k)
+    centre = (row_sums @ mu) / row_sums.sum(axis=-1)[..., None]  # (..., M)
+    c = s_inv @ (mu - centre[..., None, :])
+    return _unit_columns(c - c.sum(axis=-2, keepdims=True))
 
 
 def _constrained(mu: FloatArray, s: FloatArray, placebo_adjusted: bool, sign: float) -> FloatArray:

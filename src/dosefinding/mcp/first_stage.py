@@ -7,7 +7,8 @@ This is the first stage of MCP-Mod for a normal response (R DoseFinding's type
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -18,22 +19,33 @@ from dosefinding.errors import InputError
 
 __all__ = ["DoseGroupEstimates", "PatientData", "cell_means", "fit_cell_means", "patient_data"]
 
+# Residual SD below this fraction of max|response| is rounding error, not variation.
+_ROUNDING_SD = 1e-10
+
 
 @dataclass(frozen=True)
 class PatientData:
     """Complete cases of one analysis: dose, response and the covariate design.
 
-    ``frame`` holds the columns used (dose, response, covariate variables);
-    ``design`` is the formulaic model matrix ``1 + covariates`` (treatment coding for
-    categorical covariates, as R), or ``None`` without covariates; ``n_dropped`` counts
-    the incomplete rows removed.
+    ``columns`` names the columns used (dose, response, covariate variables) and
+    ``frame`` holds them (complete cases); ``design`` is the formulaic model matrix
+    ``1 + covariates`` (treatment coding for categorical covariates, as R), or ``None``
+    without covariates; ``n_dropped`` counts the incomplete rows removed.
     """
 
     dose: NDArray[np.float64]
     response: NDArray[np.float64]
-    frame: pd.DataFrame
     design: ModelMatrix | None
     n_dropped: int
+    columns: tuple[str, ...]
+    source: pd.DataFrame = field(repr=False)
+    complete: NDArray[np.bool_] | None = field(repr=False)
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The columns used, complete cases only (built on first use: most analyses need arrays only)."""
+        frame = self.source[list(self.columns)]
+        return frame if self.complete is None else frame.loc[self.complete]
 
     @property
     def covariate_matrix(self) -> NDArray[np.float64]:
@@ -68,29 +80,42 @@ def patient_data(
     missing_columns = [c for c in used if c not in data.columns]
     if missing_columns:
         raise InputError(f"data: column(s) {missing_columns} not found; columns are {list(data.columns)}")
+    # Column by column (each column fetched once): a frame of the used columns costs more
+    # than the rest of a small fit.
+    series = {c: data[c] for c in dict.fromkeys(used)}
     for column in (dose, response):
-        if not pd.api.types.is_numeric_dtype(data[column]) or pd.api.types.is_bool_dtype(data[column]):
-            raise InputError(f"{column}: column must be numeric, got dtype {data[column].dtype}")
-    frame = data[used]
-    # On the numpy array: DataFrame.any(axis=1) costs more than the rest of a small fit.
-    incomplete = frame.isna().to_numpy().any(axis=1)
+        dtype = series[column].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            raise InputError(f"{column}: column must be numeric, got dtype {dtype}")
+    missing = {c: column.isna().to_numpy() for c, column in series.items()}
+    incomplete = np.logical_or.reduce(list(missing.values()))
+    complete = None
     if incomplete.any():
         if not drop_missing:
-            columns = [c for c in used if frame[c].isna().any()]
+            columns = [c for c in used if missing[c].any()]
             raise InputError(
                 f"data: {int(incomplete.sum())} row(s) have missing values in {columns}; "
                 "remove them or pass drop_missing=True"
             )
-        frame = frame.loc[~incomplete]
-    dose_values = frame[dose].to_numpy(dtype=float)
+        complete = ~incomplete
+    dose_values = series[dose].to_numpy(dtype=float)
+    response_values = series[response].to_numpy(dtype=float)
+    if complete is not None:
+        dose_values, response_values = dose_values[complete], response_values[complete]
     if np.any(dose_values < 0):
         raise InputError(f"{dose}: doses must be non-negative")
+    design = None
+    if terms:
+        frame = data[used] if complete is None else data[used].loc[complete]
+        design = model_matrix("1 + " + terms, frame, na_action="raise")
     return PatientData(
         dose=dose_values,
-        response=frame[response].to_numpy(dtype=float),
-        frame=frame,
-        design=model_matrix("1 + " + terms, frame, na_action="raise") if terms else None,
+        response=response_values,
+        design=design,
         n_dropped=int(incomplete.sum()),
+        columns=tuple(used),
+        source=data,
+        complete=complete,
     )
 
 
@@ -146,7 +171,7 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
     """The cell-means ANCOVA of :func:`fit_cell_means` on checked patient data."""
     doses, group = np.unique(patients.dose, return_inverse=True)
     if doses.size < 2:
-        raise InputError(f"{patients.frame.columns[0]}: need at least two dose groups, got {doses.tolist()}")
+        raise InputError(f"{patients.columns[0]}: need at least two dose groups, got {doses.tolist()}")
     indicators = np.eye(doses.size)[group]
     x = np.hstack([indicators, patients.covariate_matrix])
     y = patients.response
@@ -155,7 +180,7 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
     diag = np.abs(np.diag(r))
     if diag.min() <= 1e-10 * diag.max():
         raise InputError(
-            f"covariates: the design is rank deficient ({list(patients.frame.columns[2:])} "
+            f"covariates: the design is rank deficient ({list(patients.columns[2:])} "
             "collinear with the dose groups)"
         )
     if n <= p:
@@ -164,6 +189,7 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
     residual = y - x @ beta
     df = n - p
     sigma2 = residual @ residual / df
+    _check_residual_variation(float(np.sqrt(sigma2)), y, patients.columns[1])
     r_inv = np.linalg.inv(r)
     cov = sigma2 * (r_inv @ r_inv.T)
     k = doses.size
@@ -175,6 +201,21 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
         n_per_dose=np.bincount(group),
         n_dropped=patients.n_dropped,
     )
+
+
+def _check_residual_variation(sd: float, response: NDArray[np.float64], name: str) -> None:
+    """Refuse a residual SD at the level of rounding error relative to the response's own size.
+
+    Least squares leaves residuals of order ``eps * cond(X) * max|y|`` even when the
+    response has no variation at all; t statistics divided by such an SD are noise.
+    """
+    scale = float(np.max(np.abs(response)))
+    if not sd > _ROUNDING_SD * scale:
+        raise InputError(
+            f"{name}: no residual variation (residual SD {sd:.3g} against a response of size {scale:.3g}): "
+            "the response is constant within the dose groups (and covariates), so the test statistics "
+            "are undefined"
+        )
 
 
 def _covariate_formula(covariates: str | Sequence[str] | None) -> str:

@@ -1,53 +1,46 @@
 """Distribution of the maximum of a central multivariate t (or normal) vector.
 
 The p-values and the critical value of the multiple contrast test are values of one
-distribution function, that of M = max_i T_i (or max_i |T_i|) for T central
-multivariate t with the contrasts' correlation. This module computes it by
-spherical-radial integration: write T = rho L u, with L L' the correlation (rank r), u
-uniform on the unit sphere of R^r and rho >= 0 an independent radius, so that
+distribution function, that of M = max_i T_i (or max_i |T_i|) for T central multivariate
+t with the contrasts' correlation. Write T = rho A u (u uniform on the unit sphere of the
+correlation's rank r, rho^2 chi-square or r times F); the radius and the angle from the
+nearest ``a_i`` are integrated exactly, the rest of the sphere through the exit angles of
+the cells of the maximum (:mod:`~dosefinding.mcp.exit_angles`, :mod:`~dosefinding.mcp.cells`):
+exactly for r = 2, by Gauss-Legendre rules between computed break points for r = 3 and 4
+(contrasts of up to five doses; errors about 1e-8, reported bound at least 1e-7), by
+quasi-Monte Carlo for r >= 5 (randomly shifted lattices, three standard errors).
+The law of the exit angles depends on the correlation alone: one computation serves every
+q (the critical value's search and all p-values) and every df, and is kept (cached by
+correlation) for the next call.
 
-    P(M <= q) = E_u[ G((q / m(u))^2) ],   m(u) = max_i (L u)_i  (or max_i |(L u)_i|),
-
-for q > 0 (the rays with m(u) <= 0 count 1), where G is the distribution function of
-rho^2: chi-square with r degrees of freedom for the normal, r times an F(r, df) variable
-for the t. The radius is integrated exactly, only the sphere by quasi-Monte Carlo
-(randomly shifted lattice points mapped to directions). In the upper tail, where
-critical values and small p-values live, this is several times more accurate than
-separating all variables (:mod:`dosefinding.mcp.mvt`) when the correlation is singular
-or nearly so, as contrast correlations are; near q = 0, where the radial integrand jumps
-across m(u) = 0, separation of variables is better and is used instead. And m(u) does
-not depend on q: one set of directions serves every p-value and the whole search for
-the critical value.
+Two entry points share that engine: :class:`MaxTDistribution` for one correlation
+(:func:`~dosefinding.mcp.mct_test`, :func:`~dosefinding.mcp.power_mct`) and
+:func:`max_t_upper_tail` / :func:`significant_contrasts` for many trials at once, each with
+its own correlation (simulation-based power, :mod:`dosefinding.study.power`).
 
 References
 ----------
 Genz, A. and Bretz, F. (2009). *Computation of Multivariate Normal and t
 Probabilities*, section 4.1 (spherical-radial methods). Lecture Notes in Statistics 195.
-Deak, I. (1980). Three digit accurate multiple normal probabilities. *Numerische
-Mathematik* 35, 369-380.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from dosefinding.errors import ConvergenceError, InputError
-from dosefinding.mcp.hermite import HermiteTable
-from dosefinding.mcp.lattice import (
-    N_SHIFTS,
-    ShiftedLattice,
-    check_accuracy,
-    points_per_shift,
-    summarise,
-)
-from dosefinding.mcp.mvt import MvtProbability, SeparatedMaximum, mvt_probability
+from dosefinding.mcp.cells import MaxTGeometry, unit_loadings
+from dosefinding.mcp.exit_angles import GRID_ERROR, summarise_estimates
+from dosefinding.mcp.lattice import N_SHIFTS, check_accuracy
+from dosefinding.mcp.mvt import MvtProbability
+from dosefinding.mcp.radial import squared_radius_tail
 from dosefinding.validation import (
     as_correlation,
     as_degrees_of_freedom,
@@ -55,20 +48,18 @@ from dosefinding.validation import (
     as_probability,
 )
 
-__all__ = ["MaxTDistribution", "mvt_quantile"]
+__all__ = ["MaxTDistribution", "clear_caches", "max_t_upper_tail", "mvt_quantile", "significant_contrasts"]
 
 FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
 
 _RANK_TOL = 1e-10
-_FIRST_POINTS = 1024
-_TRIAL_POINTS = 1 << 14
-_CHUNK = 16384
 _MAX_WIDENINGS = 60
-# Grid of log squared radius for the tables of G: below it G < 1e-13 for r >= 1 and is
-# computed directly; above it G is computed directly too (heavy t tails).
-_LOG_MIN = -60.0
-_LOG_MAX = 80.0
-_LOG_STEP = 0.005
+_DEFAULT_MAX_POINTS = N_SHIFTS << 20
+# Geometries of recent correlations (key: the matrix's bytes, sidedness and int seed): a few
+# hundred kB each for the deterministic rules, a few MB for quasi-Monte Carlo refined to 1e-5.
+_CACHE: OrderedDict[tuple[bytes, bool, int], MaxTGeometry] = OrderedDict()
+_CACHE_SIZE = 16
 
 
 class MaxTDistribution:
@@ -84,7 +75,8 @@ class MaxTDistribution:
     two_sided : bool, default False
         Distribution of max |T_i| instead of max T_i.
     seed : int or numpy.random.Generator, default 0
-        Seed of the random lattice shifts; the same seed gives the same numbers.
+        Seed of the quasi-Monte Carlo shifts (rank 5 and more) and of the starting angle
+        of the deterministic rules; the same seed gives the same numbers.
 
     Examples
     --------
@@ -104,31 +96,31 @@ class MaxTDistribution:
         two_sided: bool = False,
         seed: int | np.random.Generator = 0,
     ) -> None:
-        c = as_correlation(corr)
+        # Rounded to 1e-12, far below any effect on the probabilities, so that matrices that
+        # differ in rounding only (the same contrasts under sigma^2 / n for another n) share
+        # one cached geometry.
+        c = np.round(as_correlation(corr), 12)
+        np.fill_diagonal(c, 1.0)
         self.df = as_degrees_of_freedom(df)
         self.two_sided = bool(two_sided)
         self.size = c.shape[0]
-        eigenvalues, vectors = np.linalg.eigh(c)
-        order = np.argsort(eigenvalues)[::-1]
-        keep = order[eigenvalues[order] > _RANK_TOL * eigenvalues.max()]
-        # The leading direction goes to the lattice's best (first) coordinate.
-        self.loadings = vectors[:, keep] * np.sqrt(eigenvalues[keep])
-        self.rank = keep.size
-        self._radial = _radial_cdf(self.rank, self.df)
-        rng = as_generator(seed)
-        self._lattice = ShiftedLattice(self.rank, rng)
-        self._seed = int(rng.integers(2**63))
         self.corr = c
-        # Per shift and direction: log m(u) and the sign of m(u).
-        self._log_max = np.empty((N_SHIFTS, 0))
-        self._positive = np.empty((N_SHIFTS, 0), dtype=bool)
+        eigenvalues = np.linalg.eigvalsh(c)
+        self.rank = int(np.sum(eigenvalues > _RANK_TOL * eigenvalues[-1]))
+        self._geometry = None if self.rank == 1 else _geometry(c, self.rank, self.two_sided, seed)
+        self._level = 0
+
+    @cached_property
+    def loadings(self) -> FloatArray:
+        """Rows of unit length with ``A A'`` the correlation (its leading eigen-directions)."""
+        return unit_loadings(self.corr, self.rank)
 
     @property
     def n_points(self) -> int:
-        """Directions drawn so far, over all shifts."""
-        return self._log_max.size
+        """Directions of the quasi-Monte Carlo rule used so far (0 for the deterministic rules)."""
+        return 0 if self._geometry is None else self._geometry.points_at(self._level)
 
-    def cdf(self, q: float, *, abseps: float = 1e-6, max_points: int = N_SHIFTS << 20) -> MvtProbability:
+    def cdf(self, q: float, *, abseps: float = 1e-6, max_points: int = _DEFAULT_MAX_POINTS) -> MvtProbability:
         """P(max T_i <= q), or P(max |T_i| <= q) when two-sided, with its error.
 
         Examples
@@ -139,14 +131,14 @@ class MaxTDistribution:
         return self.cdf_many([q], abseps=abseps, max_points=max_points)[0]
 
     def cdf_many(
-        self, q: ArrayLike, *, abseps: float = 1e-6, max_points: int = N_SHIFTS << 20
+        self, q: ArrayLike, *, abseps: float = 1e-6, max_points: int = _DEFAULT_MAX_POINTS
     ) -> list[MvtProbability]:
-        """Distribution function at several points, each with its error and points used.
+        """Distribution function at several points, each with its error (three standard
+        errors for quasi-Monte Carlo; the difference from a coarser rule for the
+        deterministic ones).
 
-        One set of directions serves every q and is doubled until every error is below
-        ``abseps`` or ``max_points`` is reached. Where, at the first level, separation of
-        variables has the smaller error (q near 0, where the radial integrand jumps),
-        that q is computed by :func:`~dosefinding.mcp.mvt.mvt_probability` instead.
+        The rules are refined until every error is below ``abseps`` or ``max_points``
+        directions are reached.
 
         Warns
         -----
@@ -163,47 +155,28 @@ class MaxTDistribution:
         if qs.ndim != 1 or np.any(np.isnan(qs)):
             raise InputError(f"q: must be a vector of numbers, got {q!r}")
         abseps, max_points = check_accuracy(abseps, max_points)
-        if self.rank == 1:
+        if self._geometry is None:
             return [MvtProbability(value=self._exact(x), error=0.0, n_points=0) for x in qs]
-        limit = points_per_shift(max_points)
-        first = min(_FIRST_POINTS, limit)
-        self._ensure(first)
-        results: dict[int, MvtProbability] = {}
-        radial = []
-        for i, x in enumerate(qs):
-            value, error = self._estimate(x)
-            if error < abseps:
-                results[i] = MvtProbability(value=value, error=error, n_points=self.n_points)
-            elif self._rectangle(x, abseps, first * N_SHIFTS).error < error:
-                results[i] = self._rectangle(x, abseps, max_points)
-            else:
-                radial.append(i)
-        while radial:
-            estimates = {i: self._estimate(qs[i]) for i in radial}
-            for i, (value, error) in estimates.items():
-                results[i] = MvtProbability(value=value, error=error, n_points=self.n_points)
-            radial = [i for i in radial if estimates[i][1] >= abseps]
-            if not radial or 2 * self._log_max.shape[1] > limit:
+        while True:
+            upper, error = self._upper_tail(qs, self._level)
+            if error.max() < abseps or not self._geometry.has_level(self._level + 1, max_points):
                 break
-            self._ensure(2 * self._log_max.shape[1])
-        ordered = [results[i] for i in range(qs.size)]
-        worst = max(ordered, key=lambda r: r.error)
-        if worst.error >= abseps:
+            self._level += 1
+        if error.max() >= abseps:
             warnings.warn(
-                f"MaxTDistribution.cdf_many: error {worst.error:.2g} after {worst.n_points} points exceeds "
-                f"abseps = {abseps:.2g}; raise max_points for more accurate probabilities",
+                f"MaxTDistribution.cdf_many: error {error.max():.2g} after {self._effort()} exceeds "
+                f"abseps = {abseps:.2g}; {self._advice()}",
                 RuntimeWarning,
                 stacklevel=2,
             )
-        return ordered
+        return [MvtProbability(value=float(np.clip(1.0 - u, 0.0, 1.0)), error=float(e), n_points=self.n_points)
+                for u, e in zip(upper, error, strict=True)]
 
     def quantile(
-        self, probability: float, *, tolerance: float = 1e-4, max_points: int = N_SHIFTS << 20
+        self, probability: float, *, tolerance: float = 1e-4, max_points: int = _DEFAULT_MAX_POINTS
     ) -> float:
         """The q with P(max T_i <= q) = probability (max |T_i| when two-sided), to
-        within ``tolerance`` (three standard errors).
-
-        See :meth:`quantile_with_error`, which also returns the error of q.
+        within ``tolerance``; see :meth:`quantile_with_error`.
 
         Examples
         --------
@@ -218,16 +191,14 @@ class MaxTDistribution:
         *,
         tolerance: float = 1e-4,
         abseps: float | None = None,
-        max_points: int = N_SHIFTS << 20,
+        max_points: int = _DEFAULT_MAX_POINTS,
     ) -> tuple[float, float]:
-        """The quantile and its estimated error (three standard errors, on the q scale).
+        """The quantile and its estimated error on the q scale (the probability's error
+        over the density of the maximum at q).
 
-        The root is found with few points first. Both integrators (spherical-radial
-        and separation of variables) are then run at a moderate budget there, and the
-        one with the smaller error is refined: points are doubled until the error of q
-        (the probability's error over the density of the maximum at q) is below
-        ``tolerance``, or, when ``abseps`` is given, until the probability's error is
-        below ``abseps``; the root is then found again with all the points.
+        The rules are refined until the error of q is below ``tolerance`` or, when
+        ``abseps`` is given, the probability's error is below ``abseps``; the root is
+        that of the estimated distribution function, a smooth function of q.
 
         Warns
         -----
@@ -247,128 +218,86 @@ class MaxTDistribution:
         low, high = self._bracket(p)
         if self.size == 1:
             return low, 0.0
-        if self.rank == 1:
+        if self._geometry is None:
             root = _increasing_root(lambda q: self._exact(q) - p, low, high, self.two_sided, "the exact probability")
             return root, 0.0
-        limit = points_per_shift(max_points)
-        first = min(_FIRST_POINTS, limit)
-
-        def radial(q: float, per_shift: int) -> tuple[float, float]:
-            self._ensure(per_shift)
-            return self._estimate(q)
-
-        q = _increasing_root(
-            lambda x: radial(x, first)[0] - p, low, high, self.two_sided, f"{first * N_SHIFTS} points", xtol=1e-6
-        )
-        estimate: Callable[[float, int], tuple[float, float]] = radial
-        per_shift = first
-        if not self._accurate(radial, q, first, abseps, tolerance):
-            # Which integrator converges faster depends on the correlation (separation
-            # of variables in many full-rank dimensions, spherical-radial when nearly
-            # singular): compare them at a moderate budget.
-            per_shift = min(_TRIAL_POINTS, limit)
-            seed = np.random.default_rng(self._seed)
-            separated = SeparatedMaximum(self.corr, self.df, self.two_sided, q, seed)
-            if separated.estimate(q, per_shift)[1] < radial(q, per_shift)[1]:
-                estimate = separated.estimate
         while True:
-            value, error = estimate(q, per_shift)
-            density = self._density(lambda x, n=per_shift: estimate(x, n)[0], q)
+            root, error, density = self._root(p, low, high, self._level)
             done = error < (abseps if abseps is not None else tolerance * density)
-            if done or 2 * per_shift > limit:
+            if done or not self._geometry.has_level(self._level + 1, max_points):
                 break
-            per_shift *= 2
+            self._level += 1
         if density <= 0:
             raise ConvergenceError(
-                f"mvt_quantile: the estimated distribution function is flat at q = {q:.6g} "
-                f"with {per_shift * N_SHIFTS} points"
+                f"mvt_quantile: the estimated distribution function is flat at q = {root:.6g} "
+                f"with {self.n_points} points"
             )
-        # The root with all the points is within a few errors of q; it needs no more
-        # precision than a hundredth of its own error.
-        width = 10 * max(error, abs(value - p)) / density
-        root = _increasing_root(
-            lambda x: estimate(x, per_shift)[0] - p,
-            max(q - width, 0.0) if self.two_sided else q - width,
-            q + width,
-            self.two_sided,
-            f"{per_shift * N_SHIFTS} points",
-            xtol=max(1e-10, 0.01 * error / density),
-        )
         if not done:
             target = f"abseps = {abseps:.2g}" if abseps is not None else f"tolerance = {tolerance:.2g}"
             warnings.warn(
                 f"mvt_quantile: probability error {error:.2g} (about {error / density:.1g} on the quantile) "
-                f"after {per_shift * N_SHIFTS} points misses {target}; raise max_points for a more "
-                "accurate quantile",
+                f"after {self._effort()} misses {target}; {self._advice()}",
                 RuntimeWarning,
                 stacklevel=2,
             )
         return root, error / density
 
-    def _ensure(self, per_shift: int) -> None:
-        """Draw directions until every shift has ``per_shift`` of them."""
-        start = self._log_max.shape[1]
-        if per_shift <= start:
-            return
-        log_max = np.empty((N_SHIFTS, per_shift))
-        positive = np.empty((N_SHIFTS, per_shift), dtype=bool)
-        log_max[:, :start] = self._log_max
-        positive[:, :start] = self._positive
-        for first in range(start, per_shift, _CHUNK):
-            last = min(first + _CHUNK, per_shift)
-            z = special.ndtri(self._lattice.points(first, last).clip(1e-17, 1.0 - 1e-16))
-            z /= np.sqrt(np.einsum("ij,ij->j", z, z))
-            projections = self.loadings @ z
-            if self.two_sided:
-                np.abs(projections, out=projections)
-            m = projections.max(axis=0)
-            with np.errstate(divide="ignore"):
-                log_max[:, first:last] = np.log(np.abs(m)).reshape(N_SHIFTS, -1)
-            positive[:, first:last] = (m > 0).reshape(N_SHIFTS, -1)
-        self._log_max, self._positive = log_max, positive
+    def _effort(self) -> str:
+        assert self._geometry is not None
+        if self._geometry.deterministic:
+            return f"{self._level} refinements of the deterministic rules"
+        return f"{self.n_points} points"
 
-    def _estimate(self, q: float) -> tuple[float, float]:
-        """P(max <= q) and its error from the directions drawn so far."""
-        if q <= 0 and self.two_sided:
-            return 0.0, 0.0
-        if q == 0:
-            return summarise((~self._positive).mean(axis=1))
-        # Along direction u, max T = rho m(u) with rho > 0: below q > 0 when rho < q / m
-        # (always when m <= 0); below q < 0 when m < 0 and rho > q / m.
-        log_radius2 = 2.0 * (math.log(abs(q)) - self._log_max)
-        g = self._radial(log_radius2)
-        f = np.where(self._positive, g, 1.0) if q > 0 else np.where(self._positive, 0.0, 1.0 - g)
-        return summarise(f.mean(axis=1))
+    def _advice(self) -> str:
+        assert self._geometry is not None
+        if self._geometry.deterministic:
+            return f"the deterministic rules stop at about {GRID_ERROR:.0e} on probabilities"
+        return "raise max_points for more accuracy"
 
-    def _rectangle(self, q: float, abseps: float, max_points: int) -> MvtProbability:
-        """P(max <= q) by separation of variables, with its own fixed seed."""
-        lower = np.full(self.size, -q if self.two_sided else -np.inf)
-        return mvt_probability(
-            lower, np.full(self.size, q), self.corr, self.df, abseps=abseps, max_points=max_points, seed=self._seed
-        )
+    def _upper_tail(self, q: FloatArray, level: int) -> tuple[FloatArray, FloatArray]:
+        """P(max > q) (max |T| when two-sided) and its error at each q, at a level of the rules."""
+        assert self._geometry is not None
+        upper = self._geometry.measure(level).upper_tail(q[None, :], self.df, self.two_sided)
+        value, error = summarise_estimates(upper, self._geometry.deterministic)
+        return value[0], error[0]
 
-    def _accurate(
-        self,
-        estimate: Callable[[float, int], tuple[float, float]],
-        q: float,
-        per_shift: int,
-        abseps: float | None,
-        tolerance: float,
-    ) -> bool:
-        """Whether ``estimate`` at q with ``per_shift`` points meets the accuracy asked."""
-        error = estimate(q, per_shift)[1]
-        if abseps is not None:
-            return error < abseps
-        return error < tolerance * self._density(lambda x: estimate(x, per_shift)[0], q)
+    def _root(self, p: float, low: float, high: float, level: int) -> tuple[float, float, float]:
+        """Root of the estimated P(max <= q) = p at a level, its probability error and the density.
 
-    def _density(self, cdf: Callable[[float], float], q: float) -> float:
-        """Slope of ``cdf`` at q by a central difference."""
-        step = 1e-4 * max(1.0, abs(q))
-        below = max(q - step, 0.0) if self.two_sided else q - step
-        return (cdf(q + step) - cdf(below)) / (q + step - below)
+        The estimate is a smooth function of q: eight points across the bracket at once,
+        inverse interpolation through the four around the sign change, then Newton steps
+        with central differences.
+        """
+        target = 1.0 - p
+
+        def excess(q: float) -> float:
+            return target - float(self._upper_tail(np.array([q]), level)[0][0])
+
+        grid = np.linspace(low, high, 8)
+        values = target - self._upper_tail(grid, level)[0]
+        above = np.flatnonzero(values > 0)
+        if values[0] <= 0 < values[-1] and np.all(np.diff(values) > 0):
+            crossing = int(above[0])
+            first = min(max(crossing - 2, 0), grid.size - 4)
+            guess = _inverse_interpolation(values[first : first + 4], grid[first : first + 4])
+        else:
+            guess = _increasing_root(excess, low, high, self.two_sided, "the estimated probability", xtol=1e-12)
+        # Newton steps with a central difference; a step below 1e-4 leaves an error of
+        # order its square times |f'' / 2 f'| (about q / 2 in the upper tail): below 1e-8.
+        step = 1e-4 * max(1.0, abs(guess))
+        for _ in range(4):
+            upper, error = self._upper_tail(np.array([guess - step, guess + step]), level)
+            density = float(upper[0] - upper[1]) / (2 * step)
+            if not density > 0:
+                break
+            correction = (0.5 * float(upper[0] + upper[1]) - target) / density
+            guess += correction
+            if abs(correction) < 1e-4:
+                break
+        return float(guess), float(error.max()), density
 
     def _exact(self, q: float) -> float:
-        """Rank one: T = rho L u with u = +1 or -1, each with probability 1/2."""
+        """Rank one: T = rho a u with u = +1 or -1, each with probability 1/2."""
         return 0.5 * sum(self._ray(q, direction) for direction in (1.0, -1.0))
 
     def _ray(self, q: float, direction: float) -> float:
@@ -403,7 +332,7 @@ def mvt_quantile(
     *,
     tail: str = "lower",
     abseps: float = 1e-6,
-    max_points: int = N_SHIFTS << 20,
+    max_points: int = _DEFAULT_MAX_POINTS,
     seed: int | np.random.Generator = 0,
 ) -> float:
     """Equicoordinate quantile of a central multivariate t (or normal) distribution.
@@ -427,9 +356,9 @@ def mvt_quantile(
     abseps : float, default 1e-6
         Requested absolute error of the probability at the quantile.
     max_points : int, default 12 * 2**20
-        Largest number of directions.
+        Largest number of quasi-Monte Carlo directions (rank 5 and more).
     seed : int or numpy.random.Generator, default 0
-        Seed of the random lattice shifts; the same seed gives the same quantile.
+        Seed of the quasi-Monte Carlo shifts; the same seed gives the same quantile.
 
     Returns
     -------
@@ -461,46 +390,246 @@ def mvt_quantile(
     return distribution.quantile_with_error(probability, abseps=abseps, max_points=max_points)[0]
 
 
-@lru_cache(maxsize=64)
-def _radial_table(rank: int, df: float) -> HermiteTable:
-    log_r2 = np.arange(_LOG_MIN, _LOG_MAX + _LOG_STEP / 2, _LOG_STEP)
-    values, slopes = _radial_exact(log_r2, rank, df)
-    return HermiteTable(_LOG_MIN, _LOG_STEP, values, slopes)
+def max_t_upper_tail(
+    corr: ArrayLike,
+    q: ArrayLike,
+    df: float,
+    *,
+    two_sided: bool = False,
+    rank: int | None = None,
+    abseps: float = 1e-6,
+    max_points: int = N_SHIFTS << 16,
+    seed: int | np.random.Generator = 0,
+) -> tuple[FloatArray, FloatArray]:
+    """``P(max_i T_i > q)`` (``max_i |T_i|`` when two-sided) for many trials, each with its own
+    correlation and its own values of q.
+
+    The multiplicity-adjusted p-value of contrast j of trial k is
+    ``max_t_upper_tail(corr, t)[0][k, j]`` with ``t[k, j]`` its statistic.
+
+    Parameters
+    ----------
+    corr : array_like (trials, M, M)
+        Correlation matrices (checked only for shape: they come from contrasts).
+    q : array_like (trials, nq)
+        Points at which to evaluate, per trial.
+    df : float
+        Degrees of freedom common to the trials (``np.inf`` for the normal).
+    two_sided : bool
+        Maximum of |T_i|.
+    rank : int, optional
+        Common rank (an upper bound); default the largest numerical rank of the matrices.
+    abseps : float
+        Error below which no refinement is needed (rank 5 and more: quasi-Monte Carlo
+        points are doubled for the trials above it, up to ``max_points`` directions).
+    seed : int or numpy.random.Generator
+        Seed of the lattice shifts shared by the trials.
+
+    Returns
+    -------
+    value, error : ndarray (trials, nq)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> corr = np.array([np.eye(2), [[1.0, 0.5], [0.5, 1.0]]])
+    >>> value, error = max_t_upper_tail(corr, [[0.0], [0.0]], np.inf)
+    >>> np.round(value[:, 0], 6).tolist()  # 1 - 1/4 and 1 - 1/3
+    [0.75, 0.666667]
+    """
+    c = np.asarray(corr, dtype=float)
+    qs = np.asarray(q, dtype=float)
+    if c.ndim != 3 or c.shape[1] != c.shape[2] or qs.ndim != 2 or qs.shape[0] != c.shape[0]:
+        raise InputError(f"corr, q: need shapes (trials, M, M) and (trials, nq), got {c.shape} and {qs.shape}")
+    df = as_degrees_of_freedom(df)
+    if rank is None:
+        rank = _numerical_rank(c)
+    if rank == 1:
+        return _rank_one_upper_tail(unit_loadings(c, 1), qs, df, two_sided), np.zeros(qs.shape)
+    rng = as_generator(seed)
+    value, error = _refined_upper_tail(c, qs, df, two_sided, rank, rng, max_points,
+                                       lambda value, error: error.max(axis=1) >= abseps)
+    return np.clip(value, 0.0, 1.0), error
 
 
-def _radial_exact(log_r2: FloatArray, rank: int, df: float) -> tuple[FloatArray, FloatArray]:
-    """G and dG/d log(r^2) of the squared radius: chi-square(rank), or rank * F(rank, df)."""
-    r2 = np.exp(log_r2)
+def significant_contrasts(
+    t: ArrayLike,
+    corr: ArrayLike,
+    df: ArrayLike,
+    alpha: float,
+    *,
+    rank: int | None = None,
+    max_points: int = N_SHIFTS << 16,
+    seed: int | np.random.Generator = 0,
+) -> tuple[BoolArray, int]:
+    """Whether each contrast of each trial is significant: its adjusted p-value
+    ``P(max_i T_i > t_j)`` (one-sided) is below ``alpha``.
+
+    Statistics below the one-contrast critical value, or above the Bonferroni one, are
+    decided without integration (the adjusted critical value lies between the two). The
+    others are integrated trial by trial with their own correlation; a p-value within its
+    error of ``alpha`` after refinement (possible for rank 5 and more) is decided by its
+    estimate and counted in ``undecided``.
+
+    Parameters
+    ----------
+    t : array_like (trials, M)
+        Contrast statistics (``-inf`` for a trial without them).
+    corr : array_like (trials, M, M)
+        Their correlations.
+    df : array_like (trials,)
+        Degrees of freedom of each trial (``np.inf`` for the normal).
+    alpha : float
+        Level of the test.
+    rank : int, optional
+        Common rank (an upper bound) of the correlations.
+    max_points : int
+        Largest number of quasi-Monte Carlo directions (rank 5 and more).
+    seed : int or numpy.random.Generator
+        Seed of the quasi-Monte Carlo shifts.
+
+    Returns
+    -------
+    significant : ndarray of bool (trials, M)
+    undecided : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> corr = np.array([[[1.0, 0.5], [0.5, 1.0]]] * 2)
+    >>> t = np.array([[2.5, 0.3], [2.0, 1.9]])
+    >>> significant, undecided = significant_contrasts(t, corr, np.full(2, np.inf), 0.025)
+    >>> significant.tolist(), undecided
+    ([[True, False], [False, False]], 0)
+    """
+    stats_ = np.asarray(t, dtype=float)
+    c = np.asarray(corr, dtype=float)
+    dfs = np.broadcast_to(np.asarray(df, dtype=float), stats_.shape[:1])
+    alpha = as_probability(alpha, "alpha")
+    n_models = stats_.shape[1]
     with np.errstate(invalid="ignore"):
-        if np.isinf(df):
-            values = special.chdtr(rank, r2)
-            log_density = stats.chi2.logpdf(r2, rank)
-        else:
-            values = special.fdtr(rank, df, r2 / rank)
-            log_density = stats.f.logpdf(r2 / rank, rank, df) - math.log(rank)
-        slopes = np.where(np.isfinite(r2) & (r2 > 0), np.exp(log_density + log_r2), 0.0)
-    return values, slopes
+        single = np.where(np.isinf(dfs), special.ndtri(1 - alpha), special.stdtrit(dfs, 1 - alpha))
+        bonferroni = np.where(np.isinf(dfs), special.ndtri(1 - alpha / n_models),
+                              special.stdtrit(dfs, 1 - alpha / n_models))
+    significant = stats_ >= bonferroni[:, None]
+    open_ = (stats_ > single[:, None]) & ~significant
+    rows = np.flatnonzero(open_.any(axis=1))
+    if rows.size == 0:
+        return significant, 0
+    decide = open_[rows]
+    trial_rank = rank if rank is not None else _numerical_rank(c[rows])
+    if trial_rank == 1:
+        loadings = unit_loadings(c[rows], 1)
+        p_value = np.empty(decide.shape)
+        for value in np.unique(dfs[rows]):
+            same = dfs[rows] == value
+            p_value[same] = _rank_one_upper_tail(loadings[same], stats_[rows][same], float(value), False)
+        error = np.zeros(p_value.shape)
+    else:
+        # One geometry for every open trial (it does not depend on df).
+        p_value, error = _refined_upper_tail(
+            c[rows], stats_[rows], dfs[rows], False, trial_rank, as_generator(seed), max_points,
+            lambda p, e: np.any(decide & (np.abs(p - alpha) <= e), axis=1),
+        )
+    significant[rows] |= decide & (p_value < alpha)
+    return significant, int(np.sum(decide & (np.abs(p_value - alpha) <= error)))
 
 
-def _radial_cdf(rank: int, df: float) -> Callable[[FloatArray], FloatArray]:
-    """G(exp(x)) for an array x of log squared radii (+inf gives 1, -inf gives 0)."""
-    table = _radial_table(rank, df)
+def clear_caches() -> None:
+    """Forget the geometries of recent correlations and the radial tables, as in a fresh
+    process (benchmarks time first calls this way).
 
-    def cdf(log_r2: FloatArray) -> FloatArray:
-        inside = (log_r2 >= _LOG_MIN) & (log_r2 <= _LOG_MAX)
-        if inside.all():
-            return table(log_r2)
-        result = np.empty_like(log_r2)
-        result[inside] = table(log_r2[inside])
-        outside = ~inside
-        result[outside] = _radial_exact(log_r2[outside], rank, df)[0]
-        return result
+    Examples
+    --------
+    >>> clear_caches()
+    """
+    _CACHE.clear()
+    squared_radius_tail.cache_clear()
 
-    return cdf
+
+def _numerical_rank(corr: FloatArray) -> int:
+    """The largest numerical rank of correlation matrices (trials, M, M)."""
+    eigenvalues = np.linalg.eigvalsh(corr)
+    return int(np.max(np.sum(eigenvalues > _RANK_TOL * eigenvalues[:, -1:], axis=1)))
+
+
+def _refined_upper_tail(corr: FloatArray, q: FloatArray, df: float | FloatArray, two_sided: bool, rank: int,
+                        rng: np.random.Generator, max_points: int,
+                        needs: Callable[[FloatArray, FloatArray], BoolArray]) -> tuple[FloatArray, FloatArray]:
+    """P(max > q) and its error per trial (``df`` one value or one per trial), at level 0 of
+    the rules, then at finer levels for the trials where ``needs(value, error)`` (one
+    geometry for those trials per level)."""
+    dfs = np.broadcast_to(np.asarray(df, dtype=float), q.shape[:1])
+    geometry = MaxTGeometry(unit_loadings(corr, rank), two_sided, rng)
+    value, error = _upper_tail_by_df(geometry, 0, q, dfs)
+    level = 0
+    while geometry.has_level(level + 1, max_points):
+        open_ = np.flatnonzero(needs(value, error))
+        if open_.size == 0:
+            break
+        level += 1
+        finer = MaxTGeometry(unit_loadings(corr[open_], rank), two_sided, rng)
+        value[open_], error[open_] = _upper_tail_by_df(finer, level, q[open_], dfs[open_])
+    return value, error
+
+
+def _upper_tail_by_df(geometry: MaxTGeometry, level: int, q: FloatArray, df: FloatArray) -> tuple[FloatArray,
+                                                                                                 FloatArray]:
+    """Value and error of P(max > q) per trial, each trial with its own df."""
+    measure = geometry.measure(level)
+    upper = np.empty((q.shape[0], measure.shape[1], q.shape[1]))
+    for value in np.unique(df):
+        rows = np.flatnonzero(df == value)
+        upper[rows] = measure.trials(rows).upper_tail(q[rows], float(value), geometry.two_sided)
+    return summarise_estimates(upper, geometry.deterministic)
+
+
+def _rank_one_upper_tail(loadings: FloatArray, q: FloatArray, df: float, two_sided: bool) -> FloatArray:
+    """Rank one: T = rho a u, u = +-1, with P(rho <= x) = 2 F(x) - 1 for x > 0."""
+    a = loadings[..., 0]  # (trials, M)
+    result = np.zeros(q.shape)
+    for direction in (1.0, -1.0):
+        projections = np.abs(a) if two_sided else a * direction
+        m = projections.max(axis=1)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.abs(q / m)
+        g = 2.0 * special.ndtr(x) - 1.0 if np.isinf(df) else 2.0 * special.stdtr(df, x) - 1.0
+        below = np.where(q > 0, np.where(m <= 0, 1.0, g), np.where(q < 0, np.where(m >= 0, 0.0, 1.0 - g),
+                                                                  (m < 0).astype(float)))
+        result += 0.5 * (1.0 - below)
+    return result
+
+
+def _geometry(corr: FloatArray, rank: int, two_sided: bool, seed: int | np.random.Generator) -> MaxTGeometry:
+    """The geometry of one correlation, from the cache when the same matrix, sidedness and int seed were seen."""
+    if isinstance(seed, np.random.Generator):
+        return MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, seed)
+    key = (corr.tobytes(), two_sided, int(seed))
+    geometry = _CACHE.get(key)
+    if geometry is None:
+        geometry = MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, as_generator(seed))
+        _CACHE[key] = geometry
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return geometry
+
+
+def _inverse_interpolation(y: FloatArray, x: FloatArray) -> float:
+    """The x where the Lagrange polynomial of x in y (distinct y) is at y = 0."""
+    total = 0.0
+    for j in range(y.size):
+        weight = 1.0
+        for k in range(y.size):
+            if k != j:
+                weight *= float(y[k] / (y[k] - y[j]))
+        total += float(x[j]) * weight
+    return total
 
 
 def _t_ppf(p: float, df: float) -> float:
-    return float(special.ndtri(p)) if np.isinf(df) else float(stats.t.ppf(p, df))
+    return float(special.ndtri(p)) if np.isinf(df) else float(special.stdtrit(df, p))
 
 
 def _increasing_root(
@@ -543,3 +672,4 @@ def _increasing_root(
     if fb == 0:
         return float(b)
     return float(optimize.brentq(f, a, b, xtol=xtol, rtol=1e-12))
+

@@ -40,7 +40,10 @@ class MCTResult:
     critical_value
         Multiplicity-adjusted critical value, or ``None`` if not requested.
     critical_value_error
-        Its estimated quasi-Monte Carlo error (three standard errors), or ``None``.
+        Its estimated error, or ``None`` (see :meth:`MaxTDistribution.quantile_with_error`).
+    p_value_errors
+        The estimated error of each p-value (three standard errors for quasi-Monte Carlo;
+        the difference from a coarser rule for the deterministic ones), or ``None``.
     contrasts, correlation
         Contrast matrix (dose x model) and the correlation of the contrast estimates.
     estimates, cov, df
@@ -60,6 +63,7 @@ class MCTResult:
     placebo_adjusted: bool
     n_dropped: int = 0
     critical_value_error: float | None = None
+    p_value_errors: pd.Series | None = None
 
     @property
     def significant(self) -> pd.Series:
@@ -111,7 +115,7 @@ def mct_test(
     contrasts: pd.DataFrame | ArrayLike | OptimalContrasts | None = None,
     critical_value: bool = True,
     p_values: bool = True,
-    abseps: float = 1e-5,
+    abseps: float = 1e-4,
     critical_value_tol: float = 1e-4,
     max_points: int = 12 << 20,
     seed: int | np.random.Generator = 0,
@@ -131,11 +135,11 @@ def mct_test(
     candidates under the estimates' covariance ``S`` unless ``contrasts`` is given.
     Adjusted p-values and the critical value come from the multivariate t distribution
     (normal when ``df`` is infinite) of the statistics: one
-    :class:`~dosefinding.mcp.max_t.MaxTDistribution` (spherical-radial quasi-Monte
-    Carlo) serves both, refined until every probability has estimated absolute error
-    (three standard errors) below ``abseps`` (p-values) and the critical value's error
-    below ``critical_value_tol``, or until ``max_points`` directions are used (with a
-    RuntimeWarning).
+    :class:`~dosefinding.mcp.max_t.MaxTDistribution` serves both (deterministic rules
+    for contrasts of up to five doses, errors of order 1e-7; quasi-Monte Carlo beyond),
+    refined until every p-value's estimated error is below ``abseps`` and the critical
+    value's below ``critical_value_tol``, or until ``max_points`` directions are used
+    (with a RuntimeWarning).
 
     Examples
     --------
@@ -173,29 +177,29 @@ def mct_test(
         if not df_used > 0:
             raise InputError(f"df: must be positive (np.inf for normal), got {df}")
 
-    c, labels = _contrast_matrix(contrasts, candidates, s, placebo_adjusted, d)
-    c_cov = c.T @ s @ c
-    t = (c.T @ est) / np.sqrt(np.diag(c_cov))
+    c_frame, corr_frame = _contrast_frames(contrasts, candidates, s, placebo_adjusted, d)
+    c, corr, labels = c_frame.to_numpy(), corr_frame.to_numpy(), c_frame.columns
+    t = (c.T @ est) / np.sqrt(np.einsum("km,kl,lm->m", c, s, c))
     if alternative == "two-sided":
         t = np.abs(t)
-    corr = contrast_correlation(c, s)
     distribution = MaxTDistribution(corr, df_used, two_sided=alternative == "two-sided", seed=seed)
     crit, crit_error = (
         distribution.quantile_with_error(1 - alpha, tolerance=critical_value_tol, max_points=max_points)
         if critical_value
         else (None, None)
     )
-    pvals = None
+    pvals = errors = None
     if p_values:
-        cdf = np.array([r.value for r in distribution.cdf_many(t, abseps=abseps, max_points=max_points)])
-        pvals = pd.Series(np.clip(1.0 - cdf, 0.0, 1.0), index=labels, name="p_value")
-    dose_index = pd.Index(d, name="dose")
+        cdf = distribution.cdf_many(t, abseps=abseps, max_points=max_points)
+        pvals = pd.Series(np.clip(1.0 - np.array([r.value for r in cdf]), 0.0, 1.0), index=labels, name="p_value")
+        errors = pd.Series([r.error for r in cdf], index=labels, name="p_value_error")
+    dose_index = c_frame.index
     return MCTResult(
         t_statistics=pd.Series(t, index=labels, name="t_statistic"),
         p_values=pvals,
         critical_value=crit,
-        contrasts=pd.DataFrame(c, index=dose_index, columns=labels),
-        correlation=pd.DataFrame(corr, index=labels, columns=labels),
+        contrasts=c_frame,
+        correlation=corr_frame,
         estimates=pd.Series(est, index=dose_index, name="estimate"),
         cov=pd.DataFrame(s, index=dose_index, columns=dose_index),
         df=df_used,
@@ -204,33 +208,37 @@ def mct_test(
         placebo_adjusted=placebo_adjusted,
         n_dropped=n_dropped,
         critical_value_error=crit_error,
+        p_value_errors=errors,
     )
 
 
-def _contrast_matrix(
+def _contrast_frames(
     contrasts: pd.DataFrame | ArrayLike | OptimalContrasts | None,
     candidates: Candidates,
     cov: FloatArray,
     placebo_adjusted: bool,
     doses: FloatArray,
-) -> tuple[FloatArray, list[str]]:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The contrast matrix (dose x model) and the contrasts' correlation under ``cov``, as frames
+    sharing one label index (an index of string labels costs as much as the arithmetic)."""
     if contrasts is None:
         oc = optimal_contrasts(candidates, cov=cov, placebo_adjusted=placebo_adjusted, doses=doses)
-        return oc.contrasts.to_numpy(), list(oc.contrasts.columns)
+        return oc.contrasts, oc.correlation
     if isinstance(contrasts, OptimalContrasts):
         contrasts = contrasts.contrasts
     if isinstance(contrasts, pd.DataFrame):
-        labels = [str(col) for col in contrasts.columns]
+        labels = pd.Index([str(col) for col in contrasts.columns])
         c = contrasts.to_numpy(dtype=float)
     else:
         c = np.asarray(contrasts, dtype=float)
         if c.ndim == 1:
             c = c[:, None]
-        labels = [f"contrast{i + 1}" for i in range(c.shape[1])]
+        labels = pd.Index([f"contrast{i + 1}" for i in range(c.shape[1])])
     if c.ndim != 2 or c.shape[0] != doses.size:
         raise InputError(
             f"contrasts: need one row per dose ({doses.size}), got shape {c.shape}"
         )
     if not np.all(np.isfinite(c)) or np.any(np.all(c == 0, axis=0)):
         raise InputError("contrasts: columns must be finite and not all zero")
-    return c, labels
+    return (pd.DataFrame(c, index=pd.Index(doses, name="dose"), columns=labels),
+            pd.DataFrame(contrast_correlation(c, cov), index=labels, columns=labels))

@@ -44,7 +44,7 @@ from dosefinding.mcp.lattice import (
 )
 from dosefinding.validation import as_correlation, as_degrees_of_freedom, as_generator
 
-__all__ = ["MvtProbability", "SeparatedMaximum", "mvt_probability"]
+__all__ = ["MvtProbability", "mvt_probability"]
 
 _RANK_TOL = 1e-10
 _FIRST_POINTS = 1024
@@ -203,50 +203,6 @@ def mvt_probability(
     sampler = _Sampler(m, df_val, rng)
     value, error, n_points = sampler.adaptive(bounds, abseps, max_points)
     return MvtProbability(value=value, error=error, n_points=n_points)
-
-
-class SeparatedMaximum:
-    """P(max_i T_i <= q), or P(max_i |T_i| <= q), of a central T for many q by
-    separation of variables, with one variable ordering and the same lattice points for
-    every q (common random numbers), so the estimate is a smooth increasing function of
-    q for root finding.
-
-    Parameters
-    ----------
-    corr : ndarray
-        A checked correlation matrix of rank at least 2 (see ``as_correlation``).
-    df : float
-        Degrees of freedom, ``np.inf`` for the normal.
-    two_sided : bool
-        Whether the maximum is of |T_i|.
-    q_reference : float
-        A q near those to come; it fixes the variable ordering.
-    rng : numpy.random.Generator
-        Source of the random shifts.
-
-    Examples
-    --------
-    >>> family = SeparatedMaximum(np.eye(2), np.inf, False, 1.0, np.random.default_rng(0))
-    >>> value, error = family.estimate(0.0, 1024)
-    >>> round(value, 6)
-    0.25
-    """
-
-    def __init__(
-        self, corr: NDArray[np.float64], df: float, two_sided: bool, q_reference: float, rng: np.random.Generator
-    ) -> None:
-        self.size = corr.shape[0]
-        self.two_sided = two_sided
-        self.factor = _factor(corr, *self._limits(q_reference))
-        self.sampler = _Sampler(_n_dims(self.factor.rank, df), df, rng)
-
-    def estimate(self, q: float, per_shift: int) -> tuple[float, float]:
-        """Probability and error from the first ``per_shift`` points of every shift."""
-        bounds = _bounds(self.factor, *self._limits(q), np.zeros(self.size))
-        return summarise(self.sampler.sums(bounds, 0, per_shift) / per_shift)
-
-    def _limits(self, q: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        return np.full(self.size, -q if self.two_sided else -np.inf), np.full(self.size, q)
 
 
 class _Sampler:

@@ -15,22 +15,18 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
    observations); or, with ``first_stage="ancova"``, the ANCOVA of the analysis visit
    alone (complete cases): the same engine on that one visit, ``CHG ~ 0 + ARM + BASE``,
    with its residual degrees of freedom.
-2. MCP step: each trial's optimal contrasts under its own covariance (as
-   :func:`~dosefinding.mcp.optimal_contrasts`), the t statistics, and for each contrast
-   the multiplicity-adjusted p-value ``1 - P(max T <= t)`` under the trial's own contrast
-   correlation, by the spherical-radial integration of
-   :class:`~dosefinding.mcp.MaxTDistribution` on a lattice shared by the trials of a
-   chunk. Statistics below the one-contrast critical value or above the Bonferroni one
-   are decided without integration (the adjusted critical value lies between the two).
-   The others start with ``12 * 256`` directions (error bound, three standard errors,
-   typically ``3e-4`` on the probability scale); a p-value whose estimate is within its
-   error bound of ``alpha`` is recomputed with twice the points, up to ``12 * 2**16``
-   directions (bound about ``1e-5``); the decisions still open then
-   (``PowerResult.undecided``, typically none) follow the point estimate. Every decision
-   is thus that of the trial's own adjusted p-value unless the p-value lies within its
-   error bound of ``alpha`` (and the bound itself is exceeded): a fraction of trials of
-   the order of the density of p-values at ``alpha`` times ``1e-5``, far below the Monte
-   Carlo error of the power.
+2. MCP step: each trial's optimal contrasts under its own covariance
+   (:func:`~dosefinding.mcp.contrasts.unconstrained_contrasts`, the arithmetic of
+   :func:`~dosefinding.mcp.optimal_contrasts`), the t statistics, and the decisions of
+   :func:`~dosefinding.mcp.max_t.significant_contrasts`: each contrast's
+   multiplicity-adjusted p-value ``P(max T > t)`` under the trial's own contrast
+   correlation, from the engine of :class:`~dosefinding.mcp.MaxTDistribution` for all the
+   trials of a chunk at once. Statistics below the one-contrast critical value or above the
+   Bonferroni one are decided without integration. For up to five doses (rank up to 4) the
+   p-values are computed by deterministic rules to about 1e-7; for more doses by
+   quasi-Monte Carlo, refined where a p-value is within its error of ``alpha``; the
+   decisions still open then (``PowerResult.undecided``, typically none) follow the
+   estimate.
 3. Mod step: each shape with a significant contrast is fitted by generalised least
    squares to all the trials where it is significant at once, each with its own covariance
    (:func:`~dosefinding.mod.least_squares.fit_least_squares`, the engine of
@@ -60,11 +56,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import special, stats
 
 from dosefinding.errors import InputError
-from dosefinding.mcp.lattice import ERROR_FACTOR, N_SHIFTS, ShiftedLattice
-from dosefinding.mcp.max_t import _radial_cdf
+from dosefinding.mcp.contrasts import contrast_correlation, unconstrained_contrasts
+from dosefinding.mcp.max_t import significant_contrasts
 from dosefinding.mmrm.batch import fit_mmrm_batch
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.data import MMRMData, prepare_data
@@ -83,10 +78,6 @@ __all__ = ["PowerResult", "default_candidates", "simulate_power"]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-_FIRST_PER_SHIFT = 1 << 8
-_MAX_PER_SHIFT = 1 << 16
-# Size of the blocks of projections (trials x contrasts x points) integrated together.
-_MAX_T_ELEMENTS = 1 << 20
 _NO_SIGNAL = "no significant contrast"
 _NOT_FITTED = "first stage failed (MMRM not converged or LS means not estimable)"
 
@@ -233,91 +224,6 @@ def _ancova_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int6
 # --------------------------------------------------------------------------- MCP step
 
 
-def _optimal_contrasts(mu: FloatArray, cov: FloatArray) -> FloatArray:
-    """Unconstrained optimal contrasts (T, k, M) of the models' means ``mu`` (k, M) under each covariance (T, k, k).
-
-    The arithmetic of :func:`dosefinding.mcp.optimal_contrasts` (estimates with placebo),
-    trial by trial.
-    """
-    s_inv = np.linalg.inv(cov)
-    row_sums = s_inv.sum(axis=2)
-    centre = row_sums @ mu / row_sums.sum(axis=1)[:, None]
-    c = s_inv @ (mu[None] - centre[:, None, :])
-    c = c - c.sum(axis=1, keepdims=True)
-    return c / np.linalg.norm(c, axis=1, keepdims=True)
-
-
-def _max_t_cdf(loadings: FloatArray, trial: NDArray[np.intp], q: FloatArray, df: float, rng: np.random.Generator,
-               per_shift: int) -> tuple[FloatArray, FloatArray]:
-    """P(max T <= q) and its error (three standard errors) for T = rho L u, at each pair (trial, q).
-
-    ``loadings`` (T, M, r) with ``L L'`` each trial's correlation; ``trial`` (Q,) the trial
-    of each point ``q`` (Q,), all positive. The spherical-radial estimate of
-    :class:`~dosefinding.mcp.MaxTDistribution`, with one shifted lattice for all trials
-    (its first ``per_shift`` points of every shift).
-    """
-    rank = loadings.shape[2]
-    radial = _radial_cdf(rank, df)
-    lattice = ShiftedLattice(rank, rng)
-    z = special.ndtri(lattice.points(0, per_shift).clip(1e-17, 1.0 - 1e-16))
-    z /= np.sqrt(np.einsum("ij,ij->j", z, z))
-    value = np.empty(q.shape)
-    error = np.empty(q.shape)
-    used, trial = np.unique(trial, return_inverse=True)
-    loadings = loadings[used]
-    block = max(1, _MAX_T_ELEMENTS // (loadings.shape[1] * z.shape[1]))
-    for start in range(0, loadings.shape[0], block):
-        pairs = np.flatnonzero((trial >= start) & (trial < start + block))
-        m = (loadings[start : start + block] @ z).max(axis=1)[trial[pairs] - start]  # (pairs, points)
-        positive = m > 0
-        np.abs(m, out=m)
-        with np.errstate(divide="ignore"):
-            np.log(m, out=m)
-        log_radius2 = 2.0 * (np.log(q[pairs])[:, None] - m)
-        f = np.where(positive, radial(log_radius2.ravel()).reshape(log_radius2.shape), 1.0)
-        means = f.reshape(pairs.size, N_SHIFTS, -1).mean(axis=2)
-        value[pairs] = np.clip(means.mean(axis=1), 0.0, 1.0)
-        error[pairs] = ERROR_FACTOR * means.std(axis=1, ddof=1) / np.sqrt(N_SHIFTS)
-    return value, error
-
-
-def _loadings(corr: FloatArray, rank: int) -> FloatArray:
-    """``L`` (T, M, rank) with ``L L' = corr``, leading eigen-direction first (rank: an upper bound)."""
-    eigenvalues, vectors = np.linalg.eigh(corr)
-    eigenvalues, vectors = eigenvalues[:, ::-1][:, :rank], vectors[:, :, ::-1][:, :, :rank]
-    return vectors * np.sqrt(np.clip(eigenvalues, 0.0, None))[:, None, :]
-
-
-def _mcp_decisions(t: FloatArray, corr: FloatArray, df: FloatArray, alpha: float, rank: int,
-                   rng: np.random.Generator) -> tuple[BoolArray, int]:
-    """Whether each contrast of each trial is significant (adjusted p-value below ``alpha``), and the
-    number of decisions left within the integration error."""
-    n_models = t.shape[1]
-    single = np.where(np.isinf(df), special.ndtri(1 - alpha), stats.t.ppf(1 - alpha, df))
-    bonferroni = np.where(np.isinf(df), special.ndtri(1 - alpha / n_models), stats.t.ppf(1 - alpha / n_models, df))
-    significant = t >= bonferroni[:, None]
-    undecided = 0
-    for value in np.unique(df):
-        rows = np.flatnonzero(df == value)
-        open_ = (t[rows] > single[rows, None]) & ~significant[rows]
-        rows = rows[open_.any(axis=1)]
-        if rows.size == 0:
-            continue
-        loadings = _loadings(corr[rows], rank)
-        trial, model = np.nonzero((t[rows] > single[rows, None]) & ~significant[rows])
-        per_shift = _FIRST_PER_SHIFT
-        while trial.size:
-            cdf, error = _max_t_cdf(loadings, trial, t[rows[trial], model], float(value), rng, per_shift)
-            significant[rows[trial], model] = cdf > 1 - alpha
-            still = np.abs(cdf - (1 - alpha)) <= error
-            if per_shift >= _MAX_PER_SHIFT:
-                undecided += int(still.sum())
-                break
-            trial, model = trial[still], model[still]
-            per_shift *= 2
-    return significant, undecided
-
-
 # --------------------------------------------------------------------------- Mod step
 
 
@@ -363,13 +269,11 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
     est = np.where(ok[:, None], est, 0.0)
     cov = np.where(ok[:, None, None], cov, np.eye(n_arms))
     mu = cands.response_matrix(doses).to_numpy()
-    c = _optimal_contrasts(mu, cov)
-    c_cov = c.transpose(0, 2, 1) @ cov @ c
-    sd = np.sqrt(np.diagonal(c_cov, axis1=1, axis2=2))
-    t = np.einsum("tkm,tk->tm", c, est) / sd
-    corr = c_cov / (sd[:, :, None] * sd[:, None, :])
-    t = np.where(ok[:, None], t, -np.inf)
-    significant, undecided = _mcp_decisions(t, corr, df, analysis.alpha, n_arms - 1, _child(seed, 1))
+    c = unconstrained_contrasts(mu, cov)
+    sd = np.sqrt(np.einsum("tkm,tkl,tlm->tm", c, cov, c))
+    t = np.where(ok[:, None], np.einsum("tkm,tk->tm", c, est) / sd, -np.inf)
+    significant, undecided = significant_contrasts(t, contrast_correlation(c, cov), df, analysis.alpha,
+                                                   rank=n_arms - 1, seed=_child(seed, 1))
 
     shape_of = [m.shape for m in cands.models]
     shapes = list(dict.fromkeys(shape_of))

@@ -1,0 +1,112 @@
+"""The radial part of a spherically symmetric vector: the tail of its squared length.
+
+A central multivariate t (or normal) vector of rank r is ``T = rho * L u`` with u uniform on
+the unit sphere and ``rho^2`` independent: chi-square with r degrees of freedom for the
+normal, ``r * F(r, df)`` for the t. The integrators of this package need
+``Q(x) = P(rho^2 > x)`` millions of times; scipy's incomplete gamma and beta functions
+cost 0.05 to 0.2 microseconds a point, a cubic Hermite table in ``log x`` a few numpy
+passes. :func:`squared_radius_tail` builds that table once per (rank, df).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+from dosefinding.mcp.hermite import HermiteTable
+
+__all__ = ["SquaredRadiusTail", "squared_radius_tail"]
+
+FloatArray = NDArray[np.float64]
+
+# log x from exp(-15) (below it Q = 1 to within x^(r/2) < 1e-6 only for r = 1, which never
+# uses the table) to where Q falls below 1e-20 (found per df); step 0.01 keeps the cubic
+# Hermite error below 1e-9.
+_LOG_MIN = -15.0
+_LOG_CAP = 100.0
+_STEP = 0.01
+_NEGLIGIBLE = 1e-20
+
+
+class SquaredRadiusTail:
+    """``Q(x) = P(rho^2 > x)`` for ``rho^2`` chi-square(rank) or rank * F(rank, df).
+
+    Call it with ``log x``; values below the table are computed directly, values above
+    it are 0 (``Q < 1e-20`` there).
+
+    Examples
+    --------
+    >>> tail = squared_radius_tail(2, np.inf)
+    >>> round(float(tail(np.log([2.0]))[0]), 9)  # chi-square(2): exp(-x / 2)
+    0.367879441
+    """
+
+    def __init__(self, rank: int, df: float) -> None:
+        self.rank = rank
+        self.df = df
+        self.log_max = _log_max(rank, df)
+        grid = np.arange(_LOG_MIN, self.log_max + _STEP / 2, _STEP)
+        values, slopes = tail_exact(grid, rank, df)
+        self._table = HermiteTable(_LOG_MIN, _STEP, values, slopes)
+
+    def __call__(self, log_x: FloatArray) -> FloatArray:
+        """Q at ``log x`` (any shape)."""
+        log_x = np.asarray(log_x, dtype=float)
+        inside = (log_x >= _LOG_MIN) & (log_x <= self.log_max)
+        if inside.all():
+            return self._table(log_x)
+        value = np.zeros(log_x.shape)
+        value[inside] = self._table(log_x[inside])
+        below = log_x < _LOG_MIN
+        if below.any():
+            value[below] = tail_exact(log_x[below], self.rank, self.df)[0]
+        return value
+
+
+@lru_cache(maxsize=128)
+def squared_radius_tail(rank: int, df: float) -> SquaredRadiusTail:
+    """The cached table of ``P(rho^2 > x)`` for this rank and df (``np.inf`` for the normal).
+
+    Examples
+    --------
+    >>> squared_radius_tail(3, 10.0) is squared_radius_tail(3, 10.0)
+    True
+    """
+    return SquaredRadiusTail(int(rank), float(df))
+
+
+def tail_exact(log_x: FloatArray, rank: int, df: float) -> tuple[FloatArray, FloatArray]:
+    """Q(x) = P(rho^2 > x) and dQ / d log x = -x f(x), from scipy (x = exp(log_x), +-inf allowed).
+
+    Examples
+    --------
+    >>> q, _ = tail_exact(np.log([1.0]), 1, np.inf)
+    >>> round(float(q[0]), 10)  # P(|Z| > 1)
+    0.3173105079
+    """
+    x = np.exp(log_x)
+    half = rank / 2
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # log(x f(x)), written out: scipy.stats' logpdf costs 0.1 ms a call in overhead.
+        if np.isinf(df):
+            values = special.chdtrc(rank, x)
+            log_x_density = half * log_x - x / 2 - half * math.log(2.0) - special.gammaln(half)
+        else:
+            values = special.fdtrc(rank, df, x / rank)
+            log_x_density = (
+                half * (log_x - math.log(df)) - (half + df / 2) * np.log1p(x / df) - special.betaln(half, df / 2)
+            )
+        slopes = np.where(np.isfinite(x) & (x > 0), -np.exp(log_x_density), 0.0)
+    values = np.where(np.isposinf(log_x), 0.0, np.where(np.isneginf(log_x), 1.0, values))
+    return values, slopes
+
+
+def _log_max(rank: int, df: float) -> float:
+    """A log x above which Q < 1e-20 (Q decreases: the first such point of a 0.25 grid)."""
+    grid = np.arange(0.0, _LOG_CAP + 0.125, 0.25)
+    small = np.flatnonzero(tail_exact(grid, rank, df)[0] < _NEGLIGIBLE)
+    return float(grid[small[0]]) if small.size else _LOG_CAP
