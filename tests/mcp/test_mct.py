@@ -166,6 +166,22 @@ def test_result_does_not_depend_on_the_scale_of_the_response(trial: pd.DataFrame
     np.testing.assert_allclose(estimates.p_values, reference.p_values, atol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e-9, 1e12])
+def test_covariate_units_do_not_change_the_rank_or_the_test(trial: pd.DataFrame, scale: float) -> None:
+    """Baseline in other units: at x 1e12 the ANCOVA was 'rank deficient' (rank decided against the largest column)."""
+    reference = mct_test(CANDIDATES, data=trial, dose="dose", response="chg", covariates="base", critical_value=False)
+    result = mct_test(CANDIDATES, data=trial.assign(base=trial["base"] * scale), dose="dose", response="chg",
+                      covariates="base", critical_value=False)
+    # The same least-squares fit in other units: QR is exact to rounding whatever the column scales.
+    np.testing.assert_allclose(result.t_statistics, reference.t_statistics, rtol=1e-8)
+
+
+def test_collinear_covariate_is_named(trial: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match=r"\['base2'\] are linear combinations"):
+        mct_test(CANDIDATES, data=trial.assign(base2=3e6 * trial["base"] - 1), dose="dose", response="chg",
+                 covariates=["base", "base2"])
+
+
 @pytest.mark.parametrize(
     "cov",
     [

@@ -22,10 +22,9 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
-from dosefinding.design_matrix import kept_columns
 from dosefinding.endpoints.responders import MissingRule, as_responder
 from dosefinding.errors import ConvergenceError, InputError
-from dosefinding.mcp.first_stage import PatientData, patient_data
+from dosefinding.mcp.first_stage import PatientData, check_full_rank, patient_data
 from dosefinding.mmrm.grid import is_factor
 
 __all__ = ["LogisticEstimates", "fit_logistic"]
@@ -161,7 +160,7 @@ def _fit(patients: PatientData, dose_name: str, excluded: int) -> LogisticEstima
     x = np.hstack([np.eye(doses.size)[group], patients.covariate_matrix])
     covariate_names = [] if patients.design is None else list(patients.design.columns[1:])
     names = [f"{dose_name}[{d:g}]" for d in doses] + covariate_names
-    _check_rank(x, names, covariate_names)
+    check_full_rank(x, patients, doses)
     beta, info_inverse, deviance, iterations = _irls(x, y)
     k = doses.size
     grid_row = _grid_covariate_row(patients)
@@ -180,14 +179,6 @@ def _fit(patients: PatientData, dose_name: str, excluded: int) -> LogisticEstima
         n_per_dose=n_per_dose,
         n_dropped=patients.n_dropped + excluded,
     )
-
-
-def _check_rank(x: FloatArray, names: list[str], covariate_names: list[str]) -> None:
-    kept = kept_columns(x)
-    if not kept.all():
-        aliased = [name for name, keep in zip(names, kept, strict=True) if not keep]
-        raise InputError(f"covariates: the design is rank deficient ({covariate_names} collinear with the dose groups: "
-                         f"{aliased} are linear combinations of the columns before them)")
 
 
 def _irls(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, float, int]:

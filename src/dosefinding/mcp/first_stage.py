@@ -15,9 +15,10 @@ import pandas as pd
 from formulaic import Formula, ModelMatrix, model_matrix
 from numpy.typing import NDArray
 
+from dosefinding.design_matrix import kept_columns
 from dosefinding.errors import InputError
 
-__all__ = ["DoseGroupEstimates", "PatientData", "cell_means", "fit_cell_means", "patient_data"]
+__all__ = ["DoseGroupEstimates", "PatientData", "cell_means", "check_full_rank", "fit_cell_means", "patient_data"]
 
 # Residual SD below this fraction of max|response| is rounding error, not variation.
 _ROUNDING_SD = 1e-10
@@ -176,13 +177,8 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
     x = np.hstack([indicators, patients.covariate_matrix])
     y = patients.response
     n, p = x.shape
+    check_full_rank(x, patients, doses)
     q, r = np.linalg.qr(x)
-    diag = np.abs(np.diag(r))
-    if diag.min() <= 1e-10 * diag.max():
-        raise InputError(
-            f"covariates: the design is rank deficient ({list(patients.columns[2:])} "
-            "collinear with the dose groups)"
-        )
     if n <= p:
         raise InputError(f"data: {n} complete rows leave no residual degrees of freedom for {p} coefficients")
     beta = np.linalg.solve(r, q.T @ y)
@@ -201,6 +197,31 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
         n_per_dose=np.bincount(group),
         n_dropped=patients.n_dropped,
     )
+
+
+def check_full_rank(x: NDArray[np.float64], patients: PatientData, doses: NDArray[np.float64]) -> None:
+    """InputError naming the covariate columns that are linear combinations of the dose groups and the columns
+    before them in the cell-means design ``x`` (dose indicators, then covariates); decided whatever the units
+    of each column (:func:`dosefinding.design_matrix.kept_columns`).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"dose": [0, 0, 5, 5], "y": [1.0, 2.0, 3.0, 5.0], "on": [0.0, 0.0, 1.0, 1.0]})
+    >>> patients = patient_data(df, "dose", "y", "on")
+    >>> x = np.column_stack([np.eye(2)[[0, 0, 1, 1]], patients.covariate_matrix])
+    >>> check_full_rank(x, patients, np.array([0.0, 5.0]))
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: covariates: the design is rank deficient (['on'] collinear with the dose groups: ['on'] are linear combinations of the columns before them)
+    """
+    kept = kept_columns(x)
+    if kept.all():
+        return
+    covariates = [] if patients.design is None else [str(c) for c in patients.design.columns[1:]]
+    names = [f"{patients.columns[0]}[{d:g}]" for d in doses] + covariates
+    aliased = [name for name, keep in zip(names, kept, strict=True) if not keep]
+    raise InputError(f"covariates: the design is rank deficient ({covariates} collinear with the dose groups: "
+                     f"{aliased} are linear combinations of the columns before them)")
 
 
 def _check_residual_variation(sd: float, response: NDArray[np.float64], name: str) -> None:
