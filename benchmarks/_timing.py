@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def time_python(fn: Callable[[], object], repeat: int, before: Callable[[], object] | None = None) -> float:
@@ -36,6 +38,40 @@ cat(median(times), "\\n")
 """
     out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def time_r_values(setup: str, expression: str, repeat: int, libraries: str = "DoseFinding"
+                  ) -> tuple[float, list[float]] | None:
+    """Seconds of one ``expression`` in R after ``setup`` (the median over 5 blocks of ``repeat`` runs each, so that
+    R's 1 ms timer resolves short calls) and the numbers of ``values(result)`` (a function the setup defines,
+    returning a numeric vector), from one R session; None without R."""
+    if shutil.which("Rscript") is None:
+        return None
+    code = f"""
+suppressPackageStartupMessages({{library({libraries})}})
+{setup}
+result <- {expression}
+times <- replicate(5, system.time(for (i in seq_len({repeat})) {expression})[["elapsed"]] / {repeat})
+cat(median(times), "\\n")
+cat(format(as.numeric(values(result)), digits = 17), "\\n")
+"""
+    # A script file, not -e: Rscript truncates long expressions (data passed inline).
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as script:
+        script.write(code)
+    try:
+        out = subprocess.run(["Rscript", script.name], capture_output=True, text=True, check=True)
+    finally:
+        Path(script.name).unlink()
+    lines = out.stdout.strip().splitlines()
+    return float(lines[-2]), [float(v) for v in lines[-1].split()]
+
+
+def report_accuracy(name: str, ours: float, r_time: float | None, distance: str) -> None:
+    """One benchmark line with how far R's answer is from ours (the accuracy R reached at that setting)."""
+    if r_time is None:
+        print(f"  {name}: ours {ours * 1e3:.2f} ms; R not available (no Rscript)")
+    else:
+        print(f"  {name}: ours {ours * 1e3:.2f} ms, R {r_time * 1e3:.2f} ms, R/ours = {r_time / ours:.1f}x; {distance}")
 
 
 def report(name: str, ours: float, r_time: float | None) -> None:
