@@ -33,6 +33,7 @@ from dosefinding.mmrm.data import covariance_model, pattern_stats, prepare_data
 from dosefinding.mmrm.likelihood import Evaluation, evaluate
 
 from .conftest import load_fev
+from .lazy import Lazy, coefficient, sigma_entry
 
 R_FIXTURE = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "r" / "mmrm_spexp_weights_reference.json").read_text()
@@ -79,37 +80,44 @@ def agrees(ours: float, printed: str) -> bool:
     return abs(ours - float(printed)) <= ESTIMATE * abs(float(printed)) or same_printed(ours, printed)
 
 
-def comparisons(case: dict) -> list[tuple[str, float, str]]:
-    """(id, ours, printed) of every estimate of ``case`` at our optimum."""
-    result = fit(case["name"])
+def _parameter(result: MMRMResult, key: str) -> float:
+    return float(result.covariance_parameters[key])
+
+
+def _total_variance(result: MMRMResult, level: str, visit: int, n_printed: int) -> float:
+    diagonal = np.diag(result.covariance.loc[level].to_numpy())
+    assert diagonal.size == n_printed, (level, diagonal.size, n_printed)
+    return float(diagonal[visit])
+
+
+def _criterion(result: MMRMResult, key: str) -> float:
+    return float({"AIC": result.aic, "AICC": result.aicc, "BIC": result.bic}[key])
+
+
+def comparisons(case: dict) -> list[tuple[str, Lazy, str]]:
+    """(id, ours, printed) of every estimate of ``case`` at our optimum; ``ours()`` fits."""
     name = case["name"]
-    out = [(f"{name}/intercept", float(result.coefficients.iloc[0]), case["intercept"]),
-           (f"{name}/intercept_se", float(result.table["se"].iloc[0]), case["intercept_se"])]
+    result = functools.partial(fit, name)
+    out = [(f"{name}/intercept", Lazy(result, coefficient, "Intercept", "estimate"), case["intercept"]),
+           (f"{name}/intercept_se", Lazy(result, coefficient, "Intercept", "se"), case["intercept_se"])]
     for column, (estimate, se) in case.get("coefficients", {}).items():
-        out += [(f"{name}/{column}", float(result.coefficients[column]), estimate),
-                (f"{name}/{column}_se", float(result.table.loc[column, "se"]), se)]
-    out += [(f"{name}/{key}", float(result.covariance_parameters[key]), value)
-            for key, value in case.get("parameters", {}).items()]
+        out += [(f"{name}/{column}", Lazy(result, coefficient, column, "estimate"), estimate),
+                (f"{name}/{column}_se", Lazy(result, coefficient, column, "se"), se)]
+    out += [(f"{name}/{key}", Lazy(result, _parameter, key), value) for key, value in case.get("parameters", {}).items()]
     for level, values in case.get("total_variance", {}).items():
-        diagonal = np.diag(result.covariance.loc[level].to_numpy())
-        out += [(f"{name}/total_variance/{level}/{i + 1}", float(d), v)
-                for i, (d, v) in enumerate(zip(diagonal, values, strict=True))]
+        out += [(f"{name}/total_variance/{level}/{i + 1}", Lazy(result, _total_variance, level, i, len(values)), v)
+                for i, v in enumerate(values)]
     if "covariance_matrix" in case:
-        sigma = result.covariance.to_numpy()
-        out += [(f"{name}/cov{i + 1}{j + 1}", float(sigma[i, j]), case["covariance_matrix"][i][j])
+        out += [(f"{name}/cov{i + 1}{j + 1}", Lazy(result, sigma_entry, i, j), case["covariance_matrix"][i][j])
                 for i in range(4) for j in range(i + 1)]
     return out
 
 
 def fit_statistics(prefix: str) -> list:
-    """pytest params (id, ours, SAS's one-decimal value) of SAS's AIC, AICC and BIC."""
-    out = []
-    for case in cases(prefix):
-        result = fit(case["name"])
-        for key, printed in case.get("fit_statistics", {}).items():
-            ours = {"AIC": result.aic, "AICC": result.aicc, "BIC": result.bic}[key]
-            out.append(pytest.param(float(ours), printed, id=f"{case['name']}/{key}"))
-    return out
+    """pytest params (ours, SAS's one-decimal value) of SAS's AIC, AICC and BIC; ``ours()`` fits."""
+    return [pytest.param(Lazy(functools.partial(fit, case["name"]), _criterion, key), printed,
+                         id=f"{case['name']}/{key}")
+            for case in cases(prefix) for key, printed in case.get("fit_statistics", {}).items()]
 
 
 def params(prefix: str, stopped_short: dict[str, str]) -> list:
