@@ -59,6 +59,8 @@ _T_LEVELS = np.array([-4.0, -1.0, 1.0, 4.0])
 _ORDERS = {3: (8, 6), 4: (8, 6)}
 # Longest piece of angle (radians) of the Gauss rules.
 _LONGEST = 0.8
+# Signs of the weights of a meridian's interval ends (rank 4): y at psi_hi, y at psi_lo.
+_ENDS = np.array([-1.0, 1.0])
 _MAX_LEVELS = 3
 
 
@@ -210,7 +212,7 @@ class MaxTGeometry:
         # Inactive constraints get -inf added: max_j over contiguous rows, one j at a time.
         offset = np.where(self.cells.active, 0.0, -np.inf)  # (T, M, J)
         for i in range(self.cells.weight.shape[1]):
-            x = np.einsum("tjd,dn->tjn", self.cells.b[:, i], w)  # (T, J, shifts * count)
+            x = np.matmul(self.cells.b[:, i], w)  # (T, J, shifts * count)
             beta = x[:, 0] + offset[:, i, 0, None]
             for j in range(1, x.shape[1]):
                 np.maximum(beta, x[:, j] + offset[:, i, j, None], out=beta)
@@ -404,12 +406,11 @@ def _rank_four(cells: CellVectors, rule: tuple[FloatArray, FloatArray, NDArray[n
         length[owner_index]
     omega, quad = _gauss_nodes(low, high, rule)  # (F, G)
     bound = ux[:, None, :] * np.cos(omega)[..., None] + vy[:, None, :] * np.sin(omega)[..., None] + offset[:, None]
-    weight = np.where(bound[..., 1] > bound[..., 0], quad * scale[:, None], 0.0).reshape(-1)
-    y = length[:, None, None] * _cos_arccot(bound)  # (F, G, 2): y at psi_hi, then at psi_lo (the larger y)
-    trial = np.repeat(where[0][owner_index], omega.shape[1])
-    estimate = np.tile(rule[2], omega.shape[0])
-    return (np.concatenate([trial, trial]), np.concatenate([y[..., 1].reshape(-1), y[..., 0].reshape(-1)]),
-            np.concatenate([weight, -weight]), np.concatenate([estimate, estimate]))
+    # y at psi_hi (weight -1), then at psi_lo (the larger y, weight +1), for each node.
+    y = length[:, None, None] * _cos_arccot(bound)  # (F, G, 2)
+    weight = np.where(bound[..., 1:] > bound[..., :1], (quad * scale[:, None])[..., None] * _ENDS, 0.0)
+    trial = np.repeat(where[0][owner_index], 2 * omega.shape[1])
+    return trial, y.reshape(-1), weight.reshape(-1), np.tile(np.repeat(rule[2], 2), omega.shape[0])
 
 
 def _level_cuts(ux: FloatArray, vy: FloatArray, levels: FloatArray, low: FloatArray,
