@@ -45,14 +45,22 @@ BoolArray = NDArray[np.bool_]
 # Contrasts with 1 - correlation below this are the same statistic.
 _DUPLICATE = 1e-12
 _RANK_TOL = 1e-10
-# Levels of beta (and of y = |b| cos psi), with 0 and their negatives, where the Gauss rules
-# are broken: H_q(arccot y) goes from 0 to its plateau as y falls from about 10 to q / 7,
-# fastest near y = 1; without the breaks a sinusoid of large amplitude (nearly equal
-# contrasts) crosses that range within a fraction of its interval.
-_LEVELS = np.array([0.1, 0.5, 2.0, 8.0])
+# Levels of beta (and of y = |b| cos psi), with 0 and their negatives, where a binding
+# constraint's piece is cut: H_q(arccot y) goes from 0 to its plateau as y falls from about
+# 10 to q / 7, fastest near y = 1 (near y = q for small q); without the cuts a sinusoid of
+# large amplitude (nearly equal contrasts) crosses that range within a fraction of its piece.
+_LEVELS = np.array([0.01, 0.1, 0.5, 2.0, 8.0])
+# Levels of t = cot(psi) (rank 4), where y = |b| t / sqrt(1 + t^2) is also cut: y(omega) is
+# singular at t = +-i, at imaginary distance asinh(1 / amplitude) from the zero of t, so
+# pieces must shrink towards that zero when the amplitude is large.
+_T_LEVELS = np.array([-4.0, -1.0, 1.0, 4.0])
 # Gauss-Legendre orders (fine, coarse) of the deterministic ranks at level 0: the fine rule
 # is typically within 1e-8 of the exact value, the coarse within 1e-6 (tests/mcp/test_exit_angles.py).
 _ORDERS = {3: (8, 6), 4: (8, 6)}
+# Longest piece of angle (radians) of the Gauss rules.
+_LONGEST = 0.8
+# Signs of the weights of a meridian's interval ends (rank 4): y at psi_hi, y at psi_lo.
+_ENDS = np.array([-1.0, 1.0])
 _MAX_LEVELS = 3
 
 
@@ -204,7 +212,7 @@ class MaxTGeometry:
         # Inactive constraints get -inf added: max_j over contiguous rows, one j at a time.
         offset = np.where(self.cells.active, 0.0, -np.inf)  # (T, M, J)
         for i in range(self.cells.weight.shape[1]):
-            x = np.einsum("tjd,dn->tjn", self.cells.b[:, i], w)  # (T, J, shifts * count)
+            x = np.matmul(self.cells.b[:, i], w)  # (T, J, shifts * count)
             beta = x[:, 0] + offset[:, i, 0, None]
             for j in range(1, x.shape[1]):
                 np.maximum(beta, x[:, j] + offset[:, i, j, None], out=beta)
@@ -221,10 +229,9 @@ class MaxTGeometry:
             for estimate in (0, 1):
                 measure.add(beta, weight, trial, estimate)
             return measure
-        rules = [_legendre(order * factor) for order in _ORDERS[self.rank]]
         points = _rank_three if self.rank == 3 else _rank_four
-        for estimate, (trial, beta, weight) in enumerate(points(self.cells, rules, self._turn)):
-            measure.add(beta, weight, trial, estimate)
+        trial, beta, weight, estimate = points(self.cells, _paired_rule(_ORDERS[self.rank], factor), self._turn)
+        measure.add(beta, weight, trial, estimate)
         return measure
 
 
@@ -240,9 +247,12 @@ def _sphere_points(x: FloatArray, dim: int) -> FloatArray:
 
 
 @lru_cache(maxsize=16)
-def _legendre(order: int) -> tuple[FloatArray, FloatArray]:
-    """Gauss-Legendre nodes and weights on [-1, 1]."""
-    return np.polynomial.legendre.leggauss(order)
+def _paired_rule(orders: tuple[int, int], factor: int) -> tuple[FloatArray, FloatArray, NDArray[np.intp]]:
+    """The fine and the coarse Gauss-Legendre rules on [-1, 1] (orders times ``factor``) side by
+    side: nodes, weights and the estimate (0 fine, 1 coarse) of each node."""
+    rules = [np.polynomial.legendre.leggauss(order * factor) for order in orders]
+    return (np.concatenate([x for x, _ in rules]), np.concatenate([w for _, w in rules]),
+            np.repeat(np.arange(2), [x.size for x, _ in rules]))
 
 
 def _complement_basis(a: FloatArray) -> FloatArray:
@@ -275,10 +285,10 @@ def _intervals(breaks: FloatArray, period: float, turn: float) -> tuple[FloatArr
     return edges[..., :-1] + turn, edges[..., 1:] + turn
 
 
-def _gauss_nodes(low: FloatArray, high: FloatArray, nodes: tuple[FloatArray, FloatArray]) -> tuple[FloatArray,
-                                                                                                   FloatArray]:
-    """Gauss-Legendre nodes and weights (..., G) on each interval (low, high)."""
-    x, w = nodes
+def _gauss_nodes(low: FloatArray, high: FloatArray, rule: tuple[FloatArray, FloatArray, NDArray[np.intp]]
+                 ) -> tuple[FloatArray, FloatArray]:
+    """Nodes and weights (..., G) of a rule on [-1, 1] (see :func:`_paired_rule`) on each interval (low, high)."""
+    x, w, _ = rule
     half = 0.5 * (high - low)[..., None]
     return low[..., None] + half * (1.0 + x), half * w
 
@@ -308,40 +318,47 @@ def _level_breaks(coef_x: FloatArray, coef_y: FloatArray, levels: FloatArray, us
     return np.concatenate([p.reshape(p.shape[:-2] + (-1,)) for p in pieces], axis=-1)
 
 
-def _rank_three(cells: CellVectors, rules: list[tuple[FloatArray, FloatArray]], turn: float) -> list[tuple[
-        NDArray[np.intp], FloatArray, FloatArray]]:
-    """w = (cos omega, sin omega); breaks where two constraints cross, or one crosses 0 or a
-    level. The points (trial, beta, weight) of each rule, on the same intervals."""
+def _rank_three(cells: CellVectors, rule: tuple[FloatArray, FloatArray, NDArray[np.intp]], turn: float) -> tuple[
+        NDArray[np.intp], FloatArray, FloatArray, NDArray[np.intp]]:
+    """w = (cos omega, sin omega): beta is the largest of the sinusoids ``b_ij . w``, one of
+    them between two consecutive crossings (decided at the middle of each interval); the
+    paired rule is applied on the pieces between those crossings and the angles where the
+    largest crosses 0 or a level. The points (trial, beta, weight, estimate)."""
     b = cells.b  # (T, M, J, 2)
     bx, by = b[..., 0], b[..., 1]
     active = cells.active
+    low, high = _intervals(_pair_breaks(bx, by, active), 2 * math.pi, turn)  # (T, M, P + 1)
+    middle = 0.5 * (low + high)
+    x = bx[:, :, None, :] * np.cos(middle)[..., None] + by[:, :, None, :] * np.sin(middle)[..., None]
+    binding = np.where(active[:, :, None, :], x, -np.inf).argmax(axis=-1)  # (T, M, P + 1)
+    where = np.nonzero((high > low) & (cells.weight > 0)[..., None] & active.any(axis=-1)[..., None])
+    owner = where[:2]
+    pick = binding[where][:, None]
+    bx, by = np.take_along_axis(bx[owner], pick, axis=-1), np.take_along_axis(by[owner], pick, axis=-1)  # (F, 1)
     levels = np.concatenate([-_LEVELS[::-1], [0.0], _LEVELS])
-    breaks = np.concatenate([_pair_breaks(bx, by, active), _level_breaks(bx, by, levels, active)], axis=-1)
-    low, high = _intervals(breaks, 2 * math.pi, turn)  # (T, M, P + 1)
-    points = []
-    for rule in rules:
-        omega, quad = _gauss_nodes(low, high, rule)  # (T, M, P + 1, G)
-        x = bx[:, :, None, None, :] * np.cos(omega)[..., None] + by[:, :, None, None, :] * np.sin(omega)[..., None]
-        beta = cells.maximum(x)
-        weight = quad / (2 * math.pi) * cells.weight[:, :, None, None]
-        trial = np.broadcast_to(np.arange(b.shape[0])[:, None, None, None], beta.shape)
-        points.append((trial.reshape(-1), beta.reshape(-1), weight.reshape(-1)))
-    return points
+    low, high, piece = _level_cuts(bx, by, np.broadcast_to(levels, (bx.shape[0], levels.size)), low[where],
+                                   high[where])
+    omega, quad = _gauss_nodes(low, high, rule)  # (F, G)
+    beta = bx[piece] * np.cos(omega) + by[piece] * np.sin(omega)
+    weight = quad * (cells.weight[owner][piece] / (2 * math.pi))[:, None]
+    trial = np.repeat(where[0][piece], omega.shape[1])
+    return trial, beta.reshape(-1), weight.reshape(-1), np.tile(rule[2], omega.shape[0])
 
 
-def _rank_four(cells: CellVectors, rules: list[tuple[FloatArray, FloatArray]], turn: float) -> list[tuple[
-        NDArray[np.intp], FloatArray, FloatArray]]:
+def _rank_four(cells: CellVectors, rule: tuple[FloatArray, FloatArray, NDArray[np.intp]], turn: float) -> tuple[
+        NDArray[np.intp], FloatArray, FloatArray, NDArray[np.intp]]:
     """Interval ends ``y = |b_ij| cos(psi)`` with weights +-(longitude weight) / (4 pi |b_ij|),
-    for every cell i and pole j at once; the points (trial, y, weight) of each rule.
+    for every cell i and pole j at once; the points (trial, y, weight, estimate) of the paired rule.
 
-    Whether the meridian meets the region of pole j can change only where two constraints
-    cross, at a break: it is decided at the middle of each interval, and the rules are
-    applied to the intervals that meet it only.
+    The upper and lower bounds of psi on the meridian are set by one constraint each
+    between two consecutive crossings of constraints (the pair breaks): which ones, and
+    whether the meridian meets the region of pole j at all, is decided at the middle of
+    each such interval. The rules are applied to the intervals that meet it only, cut
+    where either binding constraint crosses a level of y.
     """
     b = cells.b  # (T, M, J, 3)
     n_constraints = b.shape[2]
-    rest = np.array([[k for k in range(n_constraints) if k != j] for j in range(n_constraints)],
-                    dtype=np.intp).reshape(n_constraints, n_constraints - 1)
+    rest = _others(n_constraints)
     norm = np.linalg.norm(b, axis=-1)  # (T, M, J)
     pole_ok = cells.active & (norm > 0)
     safe_norm = np.where(pole_ok, norm, 1.0)
@@ -352,38 +369,77 @@ def _rank_four(cells: CellVectors, rules: list[tuple[FloatArray, FloatArray]], t
     d = norm[..., None] - np.einsum("tmjkr,tmjr->tmjk", others, pole)
     d = np.where(d == 0.0, 1e-300, d)
     # Constraint k on the meridian omega: t_k = (u_k cos omega + v_k sin omega) / d_k, and
-    # psi <= arccot(t_k) if d_k > 0, psi >= arccot(t_k) if d_k < 0. Breaks where two t's
-    # are equal, and where t_k crosses the levels of y (both signs).
+    # psi <= arccot(t_k) if d_k > 0, psi >= arccot(t_k) if d_k < 0.
     ux = np.einsum("tmjkr,tmjr->tmjk", others, basis[..., 0]) / d
     vy = np.einsum("tmjkr,tmjr->tmjk", others, basis[..., 1]) / d
-    y_levels = np.concatenate([-_LEVELS[::-1], [0.0], _LEVELS])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t_levels = y_levels / np.sqrt(np.maximum(norm[..., None] ** 2 - y_levels**2, 0.0))
-    reached = np.abs(y_levels) < norm[..., None]  # (T, M, J, L)
-    level_breaks = _level_breaks(ux, vy, np.where(reached, t_levels, np.inf)[..., None, :], usable)
-    breaks = np.concatenate([_pair_breaks(ux, vy, usable), level_breaks], axis=-1)
-    low, high = _intervals(breaks, 2 * math.pi, turn)  # (T, M, J, P + 1)
-    # psi_hi = arccot(upper), upper = max t_k over d_k > 0; psi_lo = arccot(lower), lower = min t_k over d_k < 0.
-    above = np.where(usable & (d > 0), 0.0, -np.inf)
-    below = np.where(usable & (d < 0), 0.0, np.inf)
+    low, high = _intervals(_pair_breaks(ux, vy, usable), 2 * math.pi, turn)  # (T, M, J, P + 1)
+    # psi_hi = arccot(upper), upper = max t_k over d_k > 0 (none: -inf, psi_hi = pi);
+    # psi_lo = arccot(lower), lower = min t_k over d_k < 0 (none: +inf, psi_lo = 0).
+    middle = 0.5 * (low + high)
+    t = ux[..., None, :] * np.cos(middle)[..., None] + vy[..., None, :] * np.sin(middle)[..., None]
+    t_upper = np.where((usable & (d > 0))[..., None, :], t, -np.inf)
+    t_lower = np.where((usable & (d < 0))[..., None, :], t, np.inf)
+    k_upper, k_lower = t_upper.argmax(axis=-1), t_lower.argmin(axis=-1)
+    upper = np.take_along_axis(t_upper, k_upper[..., None], axis=-1)[..., 0]
+    lower = np.take_along_axis(t_lower, k_lower[..., None], axis=-1)[..., 0]
     scale = cells.weight[:, :, None] * pole_ok / safe_norm / (4 * math.pi)
-    upper, lower = _meridian_bounds(ux[..., None, :], vy[..., None, :], above[..., None, :], below[..., None, :],
-                                    0.5 * (low + high))
     where = np.nonzero((lower > upper) & (high > low) & (scale > 0)[..., None])
     owner = where[:3]
-    ux, vy, above, below = ux[owner], vy[owner], above[owner], below[owner]  # (F, K)
+    # The binding constraints of each kept interval as sinusoids plus an offset (-inf or
+    # +inf for none): columns (upper, lower).
+    pick = np.stack([k_upper[where], k_lower[where]], axis=-1)  # (F, 2)
+    ux = np.take_along_axis(ux[owner], pick, axis=-1)
+    vy = np.take_along_axis(vy[owner], pick, axis=-1)
+    offset = np.stack([np.where(np.isfinite(upper[where]), 0.0, -np.inf),
+                       np.where(np.isfinite(lower[where]), 0.0, np.inf)], axis=-1)
+    ux, vy = np.where(np.isfinite(offset), ux, 0.0), np.where(np.isfinite(offset), vy, 0.0)
     low, high, scale, length = low[where], high[where], scale[owner], norm[owner]  # (F,)
-    points = []
-    for rule in rules:
-        omega, quad = _gauss_nodes(low, high, rule)  # (F, G)
-        upper, lower = _meridian_bounds(ux[:, None, :], vy[:, None, :], above[:, None, :], below[:, None, :], omega)
-        weight = np.where(lower > upper, quad * scale[:, None], 0.0).reshape(-1)
-        y_low = (length[:, None] * _cos_arccot(lower)).reshape(-1)  # y at psi_lo (the larger y)
-        y_high = (length[:, None] * _cos_arccot(upper)).reshape(-1)
-        trial = np.repeat(where[0], rule[0].size)
-        points.append((np.concatenate([trial, trial]), np.concatenate([y_low, y_high]),
-                       np.concatenate([weight, -weight])))
-    return points
+    # Cut where a binding constraint crosses a level of y (H_q's scale) or of t (t = +-i,
+    # where y is singular, lies at imaginary distance asinh(1 / amplitude) from t = 0).
+    y_levels = np.concatenate([-_LEVELS[::-1], [0.0], _LEVELS])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_levels = np.where(np.abs(y_levels) < length[:, None],
+                            y_levels / np.sqrt(np.maximum(length[:, None] ** 2 - y_levels**2, 0.0)), np.inf)
+    t_levels = np.concatenate([t_levels, np.broadcast_to(_T_LEVELS, (length.size, _T_LEVELS.size))], axis=-1)
+    low, high, owner_index = _level_cuts(ux, vy, t_levels, low, high)
+    ux, vy, offset, scale, length = ux[owner_index], vy[owner_index], offset[owner_index], scale[owner_index], \
+        length[owner_index]
+    omega, quad = _gauss_nodes(low, high, rule)  # (F, G)
+    bound = ux[:, None, :] * np.cos(omega)[..., None] + vy[:, None, :] * np.sin(omega)[..., None] + offset[:, None]
+    # y at psi_hi (weight -1), then at psi_lo (the larger y, weight +1), for each node.
+    y = length[:, None, None] * _cos_arccot(bound)  # (F, G, 2)
+    weight = np.where(bound[..., 1:] > bound[..., :1], (quad * scale[:, None])[..., None] * _ENDS, 0.0)
+    trial = np.repeat(where[0][owner_index], 2 * omega.shape[1])
+    return trial, y.reshape(-1), weight.reshape(-1), np.tile(np.repeat(rule[2], 2), omega.shape[0])
+
+
+def _level_cuts(ux: FloatArray, vy: FloatArray, levels: FloatArray, low: FloatArray,
+                high: FloatArray) -> tuple[FloatArray, FloatArray, NDArray[np.intp]]:
+    """Intervals (low, high) of angle (F,) cut where one of their binding sinusoids
+    ``ux cos + vy sin`` (F, C) crosses one of its levels (F, L; +inf for none): the pieces
+    (low, high) and the interval each belongs to."""
+    crossings = _level_breaks(ux, vy, levels[:, None, :], np.ones(ux.shape, dtype=bool))  # (F, 2 C L)
+    turns = (crossings - low[:, None]) * (1 / (2 * math.pi))
+    inside = low[:, None] + (turns - np.floor(turns)) * (2 * math.pi)
+    edges = np.sort(np.concatenate([low[:, None], np.where(inside < high[:, None], inside, high[:, None]),
+                                    high[:, None]], axis=-1), axis=-1)
+    piece_low, piece_high = edges[:, :-1], edges[:, 1:]
+    keep = np.nonzero(piece_high > piece_low)
+    piece_low, piece_high, owner = piece_low[keep], piece_high[keep], keep[0]
+    # Pieces longer than _LONGEST are split evenly.
+    parts = np.ceil((piece_high - piece_low) * (1 / _LONGEST)).astype(np.intp)
+    if np.all(parts == 1):
+        return piece_low, piece_high, owner
+    index = np.repeat(np.arange(parts.size), parts)
+    step = (piece_high - piece_low)[index] / parts[index]
+    part = np.arange(index.size) - np.repeat(np.cumsum(parts) - parts, parts)
+    start = piece_low[index] + part * step
+    return start, np.where(part == parts[index] - 1, piece_high[index], start + step), owner[index]
+
+
+def _others(n: int) -> NDArray[np.intp]:
+    """For each of n constraints, the indices of the others (n, n - 1)."""
+    return np.array([[k for k in range(n) if k != j] for j in range(n)], dtype=np.intp).reshape(n, n - 1)
 
 
 def _meridian_bounds(ux: FloatArray, vy: FloatArray, above: FloatArray, below: FloatArray,

@@ -183,29 +183,43 @@ class ExitAngleMeasure:
         """
         trials, estimates = self.shape
         if trial is None:
-            n = beta.shape[-1]
-            trial = np.repeat(np.arange(trials), estimates * n)
-            estimate = np.tile(np.repeat(np.arange(estimates), n), trials)
-            beta, weight = beta.reshape(-1), weight.reshape(-1)
-        v = np.arcsinh(np.clip(beta, -1e8, 1e8) * (1.0 / BETA_0))
-        position = v * (1.0 / _STEP) + _HALF
-        cell = np.clip(np.floor(position), 0, _NODES - 2)
-        t = np.clip(position - cell, 0.0, 1.0)
-        index = cell.astype(np.intp) + (trial * estimates + estimate) * _NODES
+            slot = np.broadcast_to(np.arange(trials * estimates).reshape(trials, estimates, 1), beta.shape)
+        else:
+            slot = np.broadcast_to(trial * estimates + estimate, beta.shape)
+        # Position on the grid: cell (its left node) and t in [0, 1] within it.
+        t = np.clip(beta, -1e8, 1e8)
+        t *= 1.0 / BETA_0
+        np.arcsinh(t, out=t)
+        t *= 1.0 / _STEP
+        t += _HALF
+        cell = np.floor(t)
+        np.clip(cell, 0, _NODES - 2, out=cell)
+        t -= cell
+        np.clip(t, 0.0, 1.0, out=t)
+        index = cell.astype(np.intp)
+        index += slot * _NODES
+        following = index + 1
         one_minus = 1.0 - t
+        base = one_minus * weight  # times the left node's Hermite basis functions
+        base *= one_minus
+        top = t * weight  # times the right node's
+        top *= t
         size = trials * estimates * _NODES
         shape = self.w0.shape
-        base = weight * one_minus * one_minus
-        self.w0 += np.bincount(index, base * (1.0 + 2.0 * t), size).reshape(shape)
-        self.w1_right += np.bincount(index, base * t * _STEP, size).reshape(shape)
-        top = weight * t * t
-        self.w0 += np.bincount(index + 1, top * (3.0 - 2.0 * t), size).reshape(shape)
-        self.w1_left -= np.bincount(index + 1, top * one_minus * _STEP, size).reshape(shape)
+
+        def spread(at: NDArray[np.intp], values: FloatArray) -> FloatArray:
+            return np.bincount(at.reshape(-1), values.reshape(-1), size).reshape(shape)
+
+        self.w1_right += spread(index, base * t) * _STEP
+        self.w1_left -= spread(following, top * one_minus) * _STEP
+        base *= 1.0 + 2.0 * t
+        top *= 3.0 - 2.0 * t
+        self.w0 += spread(index, base)
+        self.w0 += spread(following, top)
         if self.kind == "antiderivative":
             negative = beta < 0
-            where = (trial * estimates + estimate)[negative] if np.ndim(trial * estimates + estimate) else (
-                np.full(int(negative.sum()), trial * estimates + estimate))
-            self.linear += np.bincount(where, (weight * beta)[negative], trials * estimates).reshape(self.shape)
+            self.linear += np.bincount(slot[negative], (weight * beta)[negative],
+                                       trials * estimates).reshape(self.shape)
         self.n_points += int(beta.size)
         self._below_cache.clear()
 

@@ -20,9 +20,12 @@ class HermiteTable:
     Parameters
     ----------
     start, step : float
-        The grid ``start, start + step, ...``, one point per value.
+        The grid ``start, start + step, ...``.
     values, slopes : ndarray
-        f and its derivative at the grid points.
+        f and its derivative at the grid points from ``first`` on.
+    first : int, default 0
+        Index on the grid of the first value (a table of part of a grid interpolates
+        exactly as the table of the whole grid does).
 
     Examples
     --------
@@ -32,10 +35,12 @@ class HermiteTable:
     True
     """
 
-    def __init__(self, start: float, step: float, values: NDArray[np.float64], slopes: NDArray[np.float64]) -> None:
+    def __init__(self, start: float, step: float, values: NDArray[np.float64], slopes: NDArray[np.float64],
+                 first: int = 0) -> None:
         self.start = start
         self.step = step
-        self.stop = start + step * (values.size - 1)
+        self.first = first
+        self.stop = start + step * (first + values.size - 1)
         v0, v1 = values[:-1], values[1:]
         d0, d1 = slopes[:-1] * step, slopes[1:] * step
         self.coef = np.stack([v0, d0, -3 * v0 - 2 * d0 + 3 * v1 - d1, 2 * v0 + d0 - 2 * v1 + d1])
@@ -44,6 +49,8 @@ class HermiteTable:
         """Interpolated f(x); x outside the grid gets the end interval's cubic (the
         caller handles those points)."""
         t = (x - self.start) * (1.0 / self.step)
+        if self.first:
+            t -= self.first
         i = np.floor(t)
         np.clip(i, 0, self.coef.shape[1] - 1, out=i)
         idx = i.astype(np.intp)

@@ -47,7 +47,7 @@ from dosefinding.validation import as_correlation, as_degrees_of_freedom, as_gen
 __all__ = ["MvtProbability", "mvt_probability"]
 
 _RANK_TOL = 1e-10
-_FIRST_POINTS = 1024
+_FIRST_POINTS = 256
 _CHUNK = 2048
 _Y_CLIP = 10.0
 

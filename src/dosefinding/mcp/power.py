@@ -170,11 +170,15 @@ class SampleSize:
         The summarised power at ``n``.
     power_by_model
         Power under each alternative at ``n``.
+    power_errors
+        The estimated error of each power (three standard errors): at most 1e-3, and at
+        most ``abseps`` when the target lay within 1e-3 of the summarised power.
     """
 
     n: NDArray[np.int64]
     power: float
     power_by_model: pd.Series
+    power_errors: pd.Series
 
     @property
     def total(self) -> int:
@@ -206,8 +210,10 @@ def sample_size_mct(
     alternatives is summarised by their mean, minimum or maximum. Unlike R, which stops
     its bisection within 0.001 of the target, the search runs until the smallest N with
     power at least ``power`` is found: each N's power is computed to 1e-3 first, and to
-    ``abseps`` (the accuracy of the reported powers too) only when the target lies within
-    that error; a power within ``abseps`` of the target is decided by its estimate.
+    ``abseps`` only when the target lies within that error; a power within ``abseps`` of
+    the target is decided by its estimate. The powers reported are those of that
+    decision at the N found (to 1e-3 at least, as :func:`power_mct`'s default, and to
+    ``abseps`` when the target was that close).
 
     Examples
     --------
@@ -249,6 +255,7 @@ def sample_size_mct(
         return problems[big_n]
 
     summarised: dict[int, float] = {}
+    powers: dict[int, tuple[FloatArray, FloatArray]] = {}
 
     def reaches(big_n: int) -> bool:
         """Whether the summarised power at N reaches the target: computed to 1e-3 first, and
@@ -262,6 +269,7 @@ def sample_size_mct(
             value = _SUMMARIES[summary](by_model)
             if abs(value - power) > float(error.max()) or accuracy <= abseps:
                 summarised[big_n] = value
+                powers[big_n] = by_model, error
                 return value >= power
             accuracy = max(abseps, accuracy / 10)
 
@@ -277,11 +285,10 @@ def sample_size_mct(
             high = middle
         else:
             low = middle
-    final = problem(high)
-    assert final is not None
-    by_model = final.power(abseps, seed_value)[0]
-    return SampleSize(n=np.round(high * ratio).astype(np.int64), power=_SUMMARIES[summary](by_model),
-                      power_by_model=pd.Series(by_model, index=labels, name="power"))
+    by_model, error = powers[high]
+    return SampleSize(n=np.round(high * ratio).astype(np.int64), power=summarised[high],
+                      power_by_model=pd.Series(by_model, index=labels, name="power"),
+                      power_errors=pd.Series(error, index=labels, name="power_error"))
 
 
 def _next_n(low: int, high: int, summarised: dict[int, float], target: float, alpha: float) -> int:

@@ -30,13 +30,17 @@ _LOG_MIN = -15.0
 _LOG_CAP = 100.0
 _STEP = 0.01
 _NEGLIGIBLE = 1e-20
+# The table grows by blocks of this many grid points (1 in log x).
+_BLOCK = 100
 
 
 class SquaredRadiusTail:
     """``Q(x) = P(rho^2 > x)`` for ``rho^2`` chi-square(rank) or rank * F(rank, df).
 
     Call it with ``log x``; values below the table are computed directly, values above
-    it are 0 (``Q < 1e-20`` there).
+    it are 0 (``Q < 1e-20`` there). The table is built from the top down, one block of
+    ``log x`` at a time, as far as the calls need: a critical value near 2 never pays for
+    the part below ``log x = 0``.
 
     Examples
     --------
@@ -49,22 +53,41 @@ class SquaredRadiusTail:
         self.rank = rank
         self.df = df
         self.log_max = _log_max(rank, df)
-        grid = np.arange(_LOG_MIN, self.log_max + _STEP / 2, _STEP)
-        values, slopes = tail_exact(grid, rank, df)
-        self._table = HermiteTable(_LOG_MIN, _STEP, values, slopes)
+        self._stop = math.floor((self.log_max - _LOG_MIN) / _STEP + 1e-9) + 1  # grid points _LOG_MIN + k _STEP
+        self._first = self._stop
+        self._values = np.empty(0)
+        self._slopes = np.empty(0)
+        self._table: HermiteTable | None = None
 
     def __call__(self, log_x: FloatArray) -> FloatArray:
         """Q at ``log x`` (any shape)."""
         log_x = np.asarray(log_x, dtype=float)
+        if log_x.size == 0:
+            return np.zeros(log_x.shape)
+        table = self._covering(float(log_x.min()))
         inside = (log_x >= _LOG_MIN) & (log_x <= self.log_max)
         if inside.all():
-            return self._table(log_x)
+            return table(log_x)
         value = np.zeros(log_x.shape)
-        value[inside] = self._table(log_x[inside])
+        value[inside] = table(log_x[inside])
         below = log_x < _LOG_MIN
         if below.any():
             value[below] = tail_exact(log_x[below], self.rank, self.df)[0]
         return value
+
+    def _covering(self, low: float) -> HermiteTable:
+        """The table, extended down to cover ``log x >= low`` (in whole blocks, within the grid)."""
+        needed = math.floor((max(low, _LOG_MIN) - _LOG_MIN) / _STEP) if np.isfinite(low) else 0
+        needed = min(max(needed, 0), self._stop - 2)
+        if needed < self._first or self._table is None:
+            first = max(0, min(needed, self._first - _BLOCK) // _BLOCK * _BLOCK)
+            grid = _LOG_MIN + _STEP * np.arange(first, self._first)
+            values, slopes = tail_exact(grid, self.rank, self.df)
+            self._values = np.concatenate([values, self._values])
+            self._slopes = np.concatenate([slopes, self._slopes])
+            self._first = first
+            self._table = HermiteTable(_LOG_MIN, _STEP, self._values, self._slopes, first)
+        return self._table
 
 
 @lru_cache(maxsize=128)
@@ -106,7 +129,13 @@ def tail_exact(log_x: FloatArray, rank: int, df: float) -> tuple[FloatArray, Flo
 
 
 def _log_max(rank: int, df: float) -> float:
-    """A log x above which Q < 1e-20 (Q decreases: the first such point of a 0.25 grid)."""
-    grid = np.arange(0.0, _LOG_CAP + 0.125, 0.25)
-    small = np.flatnonzero(tail_exact(grid, rank, df)[0] < _NEGLIGIBLE)
-    return float(grid[small[0]]) if small.size else _LOG_CAP
+    """A log x above which Q < 1e-20: the first such point of a 0.25 grid on [0, 100] (Q
+    decreases: found on a grid of 4 first, then within the step that crosses)."""
+    coarse = np.arange(0.0, _LOG_CAP + 2.0, 4.0)
+    small = np.flatnonzero(tail_exact(coarse, rank, df)[0] < _NEGLIGIBLE)
+    if not small.size or coarse[small[0]] > _LOG_CAP:
+        return _LOG_CAP
+    if small[0] == 0:
+        return 0.0
+    fine = np.arange(coarse[small[0] - 1] + 0.25, coarse[small[0]] + 0.125, 0.25)
+    return float(fine[np.flatnonzero(tail_exact(fine, rank, df)[0] < _NEGLIGIBLE)[0]])
