@@ -103,7 +103,7 @@ def _time(covariance: str) -> tuple[str, ...] | None:
     return None if time is None else tuple(time)
 
 
-def _ours(covariance: str, optimizer: str = "newton") -> dict[str, float]:
+def kenward_roger_values(covariance: str, optimizer: str = "newton") -> dict[str, float]:
     kr = _fit(covariance, "kenward_roger", optimizer=optimizer, time=_time(covariance))
     linear = _fit(covariance, "kenward_roger_linear", optimizer=optimizer, time=_time(covariance))
     return {"estimate": kr.table.loc[TREATMENT, "estimate"], "se_kr": kr.table.loc[TREATMENT, "se"],
@@ -123,7 +123,7 @@ def _tight_params() -> list:
 
 @pytest.mark.parametrize("covariance", _tight_params())
 def test_matches_sas_to_1e6(covariance: str) -> None:
-    ref, ours = REFS[covariance], _ours(covariance)
+    ref, ours = REFS[covariance], kenward_roger_values(covariance)
     if ref["m2_res_loglik"] is not None:
         assert abs(ours["m2_res_loglik"] - ref["m2_res_loglik"]) <= TIGHT_LOGLIK * abs(ref["m2_res_loglik"])
     if ref["estimate"] is not None:
@@ -140,7 +140,7 @@ def test_matches_sas_to_1e6(covariance: str) -> None:
 def test_tightly_converged_cases_are_the_ones_listed() -> None:
     """The premise of the 1e-6 comparisons: SAS's -2LL within 1e-8 of ours (ar1, cs, toeph)."""
     for covariance in TIGHT:
-        assert abs(REFS[covariance]["m2_res_loglik"] - _ours(covariance)["m2_res_loglik"]) <= 1e-8
+        assert abs(REFS[covariance]["m2_res_loglik"] - kenward_roger_values(covariance)["m2_res_loglik"]) <= 1e-8
 
 
 def _quantities(stats: PatternStats, model: CovarianceModel, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +187,7 @@ def test_sas_value_within_the_range_of_parameters_no_worse_than_sas(covariance: 
 
 @pytest.mark.parametrize("covariance", ["ar1", "csh", "ar1h", "toeph", "adh", "sp_exp"])
 def test_second_derivative_term_matches_sas(covariance: str) -> None:
-    ref, ours = REFS[covariance], _ours(covariance)
+    ref, ours = REFS[covariance], kenward_roger_values(covariance)
     sas_effect = ref["se_kr"] - ref["se_kr_linear"]
     assert _relative(ours["se_kr"] - ours["se_kr_linear"], sas_effect) <= SECOND_ORDER_EFFECT
 

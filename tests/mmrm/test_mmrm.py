@@ -101,7 +101,7 @@ def test_one_visit_is_the_ancova(fev) -> None:
     np.testing.assert_allclose(fit.table["df"].to_numpy(), n - p, rtol=ANCOVA_DF)
 
 
-def _dropout_trial(rng: np.random.Generator, n_per_arm: int = 45, visits: int = 6) -> pd.DataFrame:
+def dropout_trial(rng: np.random.Generator, n_per_arm: int = 45, visits: int = 6) -> pd.DataFrame:
     """An A2201-like trial: 4 arms, AR-like correlation, monotone dropout reaching 40% at the last visit."""
     n = 4 * n_per_arm
     sd = np.linspace(4.0, 7.0, visits)
@@ -125,7 +125,7 @@ def test_converges_on_trials_with_heavy_dropout() -> None:
     """Unstructured, 6 visits, monotone dropout: every fit converges on the first run (200 of 200 offline)."""
     rng = np.random.default_rng(2201)
     for _ in range(5):
-        data = _dropout_trial(rng)
+        data = dropout_trial(rng)
         share_missing = data.loc[data["AVISIT"] == "W06", "CHG"].isna().mean()
         assert 0.25 < share_missing < 0.55
         fit = mmrm("CHG ~ BASE + ARM * AVISIT", data, subject="USUBJID", visit="AVISIT")

@@ -37,8 +37,8 @@ from dosefinding.mmrm.sas_scale import SasCovariance
 
 from .conftest import load_fev
 from .lazy import Lazy
-from .test_sas_reference import FULL, SAS, _cases, _fit, _same_printed
-from .test_sas_testthat import _not_in_testthat, expectations
+from .test_sas_reference import FULL, SAS, fev_fit, same_printed, sas_cases
+from .test_sas_testthat import expectations, values_not_in_testthat
 
 LISTINGS = json.loads((Path(__file__).parents[1] / "fixtures" / "sas" / "iteration_histories.json").read_text())
 PRINTED_8_DECIMALS = 5e-9 * (1 + 1e-9)
@@ -124,7 +124,7 @@ def test_covariance_parameters_match_sas(listing: dict) -> None:
     ours = _ours_by_sas_name(_listing_fit(listing["name"]), listing)
     assert set(ours) == set(listing["covariance_parameters"])
     for name, value in listing["covariance_parameters"].items():
-        assert _same_printed(ours[name], value), (name, ours[name], value)
+        assert same_printed(ours[name], value), (name, ours[name], value)
 
 
 def _coefficient(label: str) -> str | None:
@@ -146,8 +146,8 @@ def test_fixed_effects_match_sas(listing: dict) -> None:
         if se is None:  # SAS's reference-level rows, 0 with no standard error
             continue
         row = table.loc[_coefficient(label)]
-        assert _same_printed(row["estimate"], estimate) and _same_printed(row["se"], se), (label, row)
-        assert round(row["df"]) == df and _same_printed(row["t"], t), (label, row)
+        assert same_printed(row["estimate"], estimate) and same_printed(row["se"], se), (label, row)
+        assert round(row["df"]) == df and same_printed(row["t"], t), (label, row)
         compared += 1
     assert compared == len(table)
 
@@ -161,12 +161,12 @@ def _printed(name: str, ours: float, theirs: float, kind: str) -> bool:
         return abs(ours - theirs) <= PRINTED_8_DECIMALS
     if len(repr(theirs).replace("-", "").replace(".", "").lstrip("0")) >= 12:
         return abs(ours - theirs) <= FULL_PRECISION * abs(theirs)
-    return _same_printed(ours, theirs)
+    return same_printed(ours, theirs)
 
 
 def _json_params() -> list:
-    cases = [(name, ours, theirs, kind) for name, ours, theirs, kind in _cases(SAS, "sas")]
-    cases += [(name, ours, theirs, "") for name, ours, theirs in _not_in_testthat("sas")]
+    cases = [(name, ours, theirs, kind) for name, ours, theirs, kind in sas_cases(SAS, "sas")]
+    cases += [(name, ours, theirs, "") for name, ours, theirs in values_not_in_testthat("sas")]
     return [pytest.param(*case, id=case[0]) for case in cases]
 
 
@@ -194,7 +194,7 @@ def test_r_mmrm_expectations_at_sas_stopping_point(expectation) -> None:
 def test_sas_stops_short_of_the_optimum_where_the_default_does_not() -> None:
     """On fev_data SAS's full steps end a few 1e-6 above the minimum that the default optimiser reaches."""
     for formula in ("FEV1 ~ 1", FULL):
-        sas, default = _fit(formula, optimizer="sas"), _fit(formula)
+        sas, default = fev_fit(formula, optimizer="sas"), fev_fit(formula)
         assert 1e-6 < sas.m2_log_likelihood - default.m2_log_likelihood < 1e-4
         assert sas.converged and default.converged
 
@@ -285,9 +285,9 @@ def test_profiled_derivatives_match_finite_differences(structure: str) -> None:
 
 
 def test_iteration_history_is_in_the_summary_only_for_sas() -> None:
-    fit = _fit("FEV1 ~ 1", optimizer="sas")
+    fit = fev_fit("FEV1 ~ 1", optimizer="sas")
     assert isinstance(fit.iteration_history, pd.DataFrame)
     assert fit.optimizer[-1].startswith("SAS Newton-Raphson from MIVQUE0: 3 iterations")
     assert "Iteration History" in fit.summary() and "3700.94648570" in fit.summary()
-    assert _fit("FEV1 ~ 1").iteration_history is None
-    assert "Iteration History" not in _fit("FEV1 ~ 1").summary()
+    assert fev_fit("FEV1 ~ 1").iteration_history is None
+    assert "Iteration History" not in fev_fit("FEV1 ~ 1").summary()

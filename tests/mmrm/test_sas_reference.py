@@ -105,7 +105,7 @@ SAS_STOPPED_SHORT: dict[str, str] = {
 
 
 @functools.cache
-def _fit(formula: str, covariance: str = "us", reml: bool = True, vcov: str = "asymptotic",
+def fev_fit(formula: str, covariance: str = "us", reml: bool = True, vcov: str = "asymptotic",
          optimizer: str = "newton"):
     df_method = "residual" if vcov == "empirical" else "satterthwaite"
     return mmrm(formula, load_fev(), subject="USUBJID", visit="AVISIT", covariance=covariance, reml=reml,
@@ -115,13 +115,13 @@ def _fit(formula: str, covariance: str = "us", reml: bool = True, vcov: str = "a
 @functools.cache
 def full_type3(optimizer: str = "newton") -> pd.DataFrame:
     """Type 3 tests of the full model."""
-    return _fit(FULL, optimizer=optimizer).type3()
+    return fev_fit(FULL, optimizer=optimizer).type3()
 
 
 @functools.cache
 def full_lsmeans(optimizer: str = "newton") -> LSMeans:
     """LS means of ARMCD by AVISIT in the full model."""
-    return _fit(FULL, optimizer=optimizer).lsmeans("ARMCD", by="AVISIT")
+    return fev_fit(FULL, optimizer=optimizer).lsmeans("ARMCD", by="AVISIT")
 
 
 def lsmean(ls: LSMeans, label: str, column: str) -> float:
@@ -148,13 +148,13 @@ def _relative(ours: float, theirs: float) -> float:
     return abs(ours - theirs) / abs(theirs)
 
 
-def _same_printed(ours: float, theirs: float) -> bool:
+def same_printed(ours: float, theirs: float) -> bool:
     """Whether ``ours`` rounds to SAS's printed value (for values printed to few significant digits)."""
     decimals = len(repr(theirs).partition(".")[2])
     return abs(ours - theirs) <= 0.5 * 10.0**-decimals * (1 + 1e-9)
 
 
-def _cases(sas: dict, optimizer: str = "newton") -> list[tuple[str, Lazy, float, str]]:
+def sas_cases(sas: dict, optimizer: str = "newton") -> list[tuple[str, Lazy, float, str]]:
     """Every (id, ours, SAS, kind) comparison of the implemented parts, at our optimum; ``ours()`` fits.
 
     With ``optimizer="sas"``, those of the structures SAS's iterations are implemented for, at SAS's stopping point.
@@ -165,7 +165,7 @@ def _cases(sas: dict, optimizer: str = "newton") -> list[tuple[str, Lazy, float,
 
     cases: list[tuple[str, Lazy, float, str]] = []
     full_sas = sas["full_us_reml"]
-    full = functools.partial(_fit, FULL, optimizer=optimizer)
+    full = functools.partial(fev_fit, FULL, optimizer=optimizer)
     cases.append(("full_us_reml/m2LL", Lazy(full, getattr, "m2_log_likelihood"), full_sas["m2_res_loglik"], "loglik"))
     cases += [
         ("full_us_reml/AIC", Lazy(full, getattr, "aic"), full_sas["AIC"], "criterion"),
@@ -210,7 +210,7 @@ def _cases(sas: dict, optimizer: str = "newton") -> list[tuple[str, Lazy, float,
 
     for method, reml in (("reml", True), ("ml", False)):
         ref = sas["simple_us"][method]
-        fit = functools.partial(_fit, "FEV1 ~ 1", reml=reml, optimizer=optimizer)
+        fit = functools.partial(fev_fit, "FEV1 ~ 1", reml=reml, optimizer=optimizer)
         tag = f"simple_us_{method}"
         cases += [
             (f"{tag}/m2LL", Lazy(fit, getattr, "m2_log_likelihood"), ref["m2LL"], "loglik"),
@@ -232,7 +232,7 @@ def _cases(sas: dict, optimizer: str = "newton") -> list[tuple[str, Lazy, float,
         structure, method = key.split("_")
         if not fitted(structure):
             continue
-        fit = functools.partial(_fit, "FEV1 ~ 1", covariance=structure, reml=method == "REML", optimizer=optimizer)
+        fit = functools.partial(fev_fit, "FEV1 ~ 1", covariance=structure, reml=method == "REML", optimizer=optimizer)
         cases += [
             (f"{key}/m2LL", Lazy(fit, getattr, "m2_log_likelihood"), ref["deviance"], "loglik"),
             (f"{key}/intercept", Lazy(fit, coefficient, "Intercept", "estimate"), ref["intercept"], "estimate"),
@@ -248,7 +248,7 @@ def _cases(sas: dict, optimizer: str = "newton") -> list[tuple[str, Lazy, float,
     for structure, (a, b) in sas["empirical_vcov_ARMCD_model"]["unweighted_a_b"].items():
         if not fitted(structure):
             continue
-        fit = functools.partial(_fit, "FEV1 ~ ARMCD", covariance=structure, vcov="empirical", optimizer=optimizer)
+        fit = functools.partial(fev_fit, "FEV1 ~ ARMCD", covariance=structure, vcov="empirical", optimizer=optimizer)
         cases += [
             (f"empirical_{structure}/a", Lazy(fit, _coefficient_cov, 0, 0), a, "estimate"),
             (f"empirical_{structure}/-a", Lazy(fit, _coefficient_cov, 0, 1, -1.0), a, "estimate"),
@@ -258,7 +258,7 @@ def _cases(sas: dict, optimizer: str = "newton") -> list[tuple[str, Lazy, float,
     for structure, (estimate, _, _, df, m2ll) in sas["kenward_roger_ARMCD_model"]["values"].items():
         if not fitted(structure):
             continue
-        fit = functools.partial(_fit, "FEV1 ~ ARMCD", covariance=structure, optimizer=optimizer)
+        fit = functools.partial(fev_fit, "FEV1 ~ ARMCD", covariance=structure, optimizer=optimizer)
         cases += [
             (f"armcd_{structure}/m2LL", Lazy(fit, getattr, "m2_log_likelihood"), m2ll, "loglik"),
             (f"armcd_{structure}/estimate", Lazy(fit, coefficient, "ARMCD[T.TRT]", "estimate"), estimate,
@@ -271,7 +271,7 @@ def _cases(sas: dict, optimizer: str = "newton") -> list[tuple[str, Lazy, float,
 
 def _params(sas: dict) -> list:
     params = []
-    for case in _cases(sas):
+    for case in sas_cases(sas):
         reason = SAS_STOPPED_SHORT.get(case[0])
         marks = []
         if reason is not None:
@@ -286,13 +286,13 @@ def test_matches_sas(name: str, ours: Lazy, theirs: float, kind: str) -> None:
     if kind == "loglik":
         assert _relative(ours, theirs) <= LOGLIK
     elif kind == "estimate":
-        assert _relative(ours, theirs) <= ESTIMATE or _same_printed(ours, theirs)
+        assert _relative(ours, theirs) <= ESTIMATE or same_printed(ours, theirs)
     elif kind == "df":
         assert round(ours) == theirs
     elif kind == "lsmeans_df":
         assert abs(ours - theirs) < LSMEANS_DF
     elif kind == "F":
-        assert _relative(ours, theirs) <= F_STATISTIC or _same_printed(ours, theirs)
+        assert _relative(ours, theirs) <= F_STATISTIC or same_printed(ours, theirs)
     elif kind == "exact":
         assert ours == theirs
     else:
@@ -300,7 +300,7 @@ def test_matches_sas(name: str, ours: Lazy, theirs: float, kind: str) -> None:
 
 
 def test_our_optimum_is_not_worse_than_sas() -> None:
-    for name, ours, theirs, kind in _cases(SAS):
+    for name, ours, theirs, kind in sas_cases(SAS):
         if kind == "loglik":
             assert ours() <= theirs * (1 + SAS_PARAMETERS_LOGLIK), name
 
@@ -316,7 +316,7 @@ def _us_theta(sigma: np.ndarray) -> np.ndarray:
 
 
 def _assert_printed(ours: float, theirs: float, name: str) -> None:
-    assert _same_printed(ours, theirs), f"{name}: {ours} vs SAS {theirs}"
+    assert same_printed(ours, theirs), f"{name}: {ours} vs SAS {theirs}"
 
 
 def _full_model_at_sas():
@@ -333,7 +333,7 @@ def test_at_sas_parameters_full_model() -> None:
     ref = SAS["full_us_reml"]
     at = _full_model_at_sas()
     assert _relative(at.value, ref["m2_res_loglik"]) <= SAS_PARAMETERS_LOGLIK
-    names = list(_fit(FULL).coefficients.index)
+    names = list(fev_fit(FULL).coefficients.index)
     se = np.sqrt(np.diag(at.beta_cov))
     for r_name, (estimate, standard_error, _) in ref["coef"].items():
         position = names.index(R_NAMES[r_name])
@@ -365,7 +365,7 @@ def test_at_sas_parameters_intercept_only_us() -> None:
 def test_at_sas_parameters_type3_f_statistics() -> None:
     """The F statistics (not the df, which need the Hessian at an optimum) at SAS's covariance matrix."""
     at = _full_model_at_sas()
-    fit = _fit(FULL)
+    fit = fev_fit(FULL)
     inference = dataclasses.replace(fit._inference, beta_cov=at.beta_cov)
     type3 = type3_tests(fit._data, at.beta, inference)
     for effect, (_, _, f) in SAS["full_us_reml"]["type3_F"].items():

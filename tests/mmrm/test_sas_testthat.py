@@ -17,7 +17,7 @@ the file and ``test_that`` title of the R test (the file versions read are noted
 ``SOURCES``). ``test_sas_reference.py`` keeps the stricter elementwise comparisons and
 their documented xfails; here a group that R mmrm's criterion rejects at our optimum is a
 strict xfail with the measured number (SAS stopping short of the optimum, see there).
-Values of the JSON that no R test compares with SAS (``_not_in_testthat``) are checked
+Values of the JSON that no R test compares with SAS (``values_not_in_testthat``) are checked
 against SAS's printed digits in ``test_values_without_testthat_comparison``; those that miss
 them are strict xfails in ``NOT_PRINTED_DIGITS`` with the measured numbers. With
 ``optimizer="sas"`` (SAS's own iterations, stopping where SAS stops) every group and every
@@ -39,18 +39,18 @@ from dosefinding.mmrm.lsmeans import LSMeans
 from dosefinding.mmrm.sas_iterations import SAS_STRUCTURES
 
 from .lazy import Lazy, coefficient, entry, sigma_entry
-from .test_kenward_roger import _ours as _kenward_roger
+from .test_kenward_roger import kenward_roger_values as _kenward_roger
 from .test_sas_reference import (
     FULL,
     R_NAMES,
     SAS,
-    _fit,
-    _same_printed,
     correlation_12,
+    fev_fit,
     full_lsmeans,
     full_type3,
     lsmean,
     lsmean_difference,
+    same_printed,
 )
 
 TESTTHAT_TOLERANCE = float(np.finfo(float).eps) ** 0.5
@@ -154,7 +154,7 @@ def _coefficient_cov_column_major(fit) -> tuple[float, ...]:
 @functools.cache
 def _race_test(optimizer: str) -> FTest:
     """The F test of RACE (its two coefficients) in the full model."""
-    fit = _fit(FULL, optimizer=optimizer)
+    fit = fev_fit(FULL, optimizer=optimizer)
     names = list(fit.coefficients.index)
     race = np.zeros((2, len(names)))
     race[0, names.index(R_NAMES["RACEBlack or African American"])] = 1.0
@@ -166,7 +166,7 @@ def _simple_us(optimizer: str) -> list[Expectation]:
     out = []
     for method, reml, title in (("ml", False, "ML"), ("reml", True, "REML")):
         ref = SAS["simple_us"][method]
-        fit = functools.partial(_fit, "FEV1 ~ 1", reml=reml, optimizer=optimizer)
+        fit = functools.partial(fev_fit, "FEV1 ~ 1", reml=reml, optimizer=optimizer)
         lower = next(value for key, value in ref.items() if key.startswith("cov_lower_tri"))
         # test-tmb.R, "h_mmrm_tmb works as expected in a simple model without covariates and ML" / "... and REML"
         source = f"test-tmb.R: h_mmrm_tmb works as expected in a simple model without covariates and {title}"
@@ -182,7 +182,7 @@ def _simple_us(optimizer: str) -> list[Expectation]:
                         Lazy(fit, _lower_triangle), tuple(lower), tolerance=1e-3),
         ]
     ref = SAS["simple_us"]["reml"]
-    fit = functools.partial(_fit, "FEV1 ~ 1", optimizer=optimizer)
+    fit = functools.partial(fev_fit, "FEV1 ~ 1", optimizer=optimizer)
     # test-satterthwaite.R, "df_1d works as expected" (later "h_df_1d_sat works as expected")
     source = "test-satterthwaite.R: df_1d works as expected"
     out += [
@@ -238,7 +238,7 @@ def _intercept_only(optimizer: str) -> list[Expectation]:
         structure, method = key.split("_")
         if not _fitted(structure, optimizer):
             continue
-        fit = functools.partial(_fit, "FEV1 ~ 1", covariance=structure, reml=method == "REML", optimizer=optimizer)
+        fit = functools.partial(fev_fit, "FEV1 ~ 1", covariance=structure, reml=method == "REML", optimizer=optimizer)
         # test-tmb.R, "h_mmrm_tmb works with <structure> covariance structure and <ML|REML>"
         source = f"test-tmb.R: h_mmrm_tmb works with {structure} covariance structure and {method}"
         se_tolerance = 1e-3 if key == "cs_ML" else 1e-4
@@ -307,7 +307,7 @@ def _empirical(optimizer: str) -> list[Expectation]:
     for structure, (a, b) in SAS["empirical_vcov_ARMCD_model"]["unweighted_a_b"].items():
         if not _fitted(structure, optimizer):
             continue
-        fit = functools.partial(_fit, "FEV1 ~ ARMCD", covariance=structure, vcov="empirical", optimizer=optimizer)
+        fit = functools.partial(fev_fit, "FEV1 ~ ARMCD", covariance=structure, vcov="empirical", optimizer=optimizer)
         # test-empirical.R, "empirical covariance are the same with SAS result for <s>" (unweighted): the 2 x 2
         # matrix, column-major, as one vector
         out.append(Expectation(f"empirical_{structure}/beta_vcov",
@@ -373,10 +373,10 @@ def test_num_equal_reproduces_waldo_tests() -> None:
 # --- the JSON's values that no R test compares with SAS -----------------------------------------------------
 
 
-def _not_in_testthat(optimizer: str = "newton") -> list[tuple[str, Lazy, float]]:
+def values_not_in_testthat(optimizer: str = "newton") -> list[tuple[str, Lazy, float]]:
     """(name, ours, SAS) of every value in the JSON that no expect_* call of R mmrm's tests compares with SAS."""
     full = SAS["full_us_reml"]
-    fit = functools.partial(_fit, FULL, optimizer=optimizer)
+    fit = functools.partial(fev_fit, FULL, optimizer=optimizer)
     out = [("full_us_reml/m2LL", Lazy(fit, getattr, "m2_log_likelihood"), full["m2_res_loglik"]),
            ("full_us_reml/AIC", Lazy(fit, getattr, "aic"), full["AIC"]),
            ("full_us_reml/AICC", Lazy(fit, getattr, "aicc"), full["AICC"]),
@@ -400,10 +400,10 @@ def _not_in_testthat(optimizer: str = "newton") -> list[tuple[str, Lazy, float]]
     for visit, values in full["lsmean_diff_TRT_minus_PBO"].items():
         out += [(f"full_us_reml/lsmean_diff/{visit}/{q}", Lazy(ls, lsmean_difference, visit, q), v)
                 for q, v in zip(("estimate", "se", "df"), values, strict=True)]
-    reml = functools.partial(_fit, "FEV1 ~ 1", optimizer=optimizer)
+    reml = functools.partial(fev_fit, "FEV1 ~ 1", optimizer=optimizer)
     out += [(f"simple_us_reml/var/VIS{i + 1}", Lazy(reml, sigma_entry, i, i), v)
             for i, v in enumerate(SAS["simple_us"]["reml"]["var_VIS1_VIS4"])]
-    ml = functools.partial(_fit, "FEV1 ~ 1", reml=False, optimizer=optimizer)
+    ml = functools.partial(fev_fit, "FEV1 ~ 1", reml=False, optimizer=optimizer)
     out.append(("simple_us_ml/intercept/df", Lazy(ml, coefficient, "Intercept", "df"),
                 SAS["simple_us"]["ml"]["intercept"][2]))
     for structure, (estimate, _, _, _, m2ll) in SAS["kenward_roger_ARMCD_model"]["values"].items():
@@ -427,7 +427,7 @@ def _rounds_to_printed(name: str, ours: float, theirs: float) -> bool:
         return num_equal(np.array([ours]), np.array([theirs]))
     if len(repr(theirs).replace("-", "").replace(".", "").lstrip("0")) >= 12:
         return abs(ours - theirs) <= FULL_PRECISION * abs(theirs)
-    return _same_printed(ours, theirs)
+    return same_printed(ours, theirs)
 
 
 # Our values that do not round to SAS's printed digits, ours vs SAS: SAS stopped short of the optimum (full model
@@ -471,7 +471,7 @@ NOT_PRINTED_DIGITS: dict[str, str] = {
 
 def _printed_params() -> list:
     out = []
-    for name, ours, theirs in _not_in_testthat():
+    for name, ours, theirs in values_not_in_testthat():
         marks = []
         if name in NOT_PRINTED_DIGITS:
             marks = [pytest.mark.xfail(strict=True, reason=f"SAS stopped short of the optimum: {NOT_PRINTED_DIGITS[name]}")]

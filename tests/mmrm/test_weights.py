@@ -36,7 +36,7 @@ from .references_extra import (
     random_theta,
     setup,
 )
-from .test_mmrm import _dropout_trial
+from .test_mmrm import dropout_trial
 
 DENSE = 1e-10
 # Unit weights and scaled weights give the same optimum: to where the optimiser stops.
@@ -132,7 +132,7 @@ def test_fit_statistics_match_sas(ours: Lazy, printed: str) -> None:
 def test_converges_on_a_trial_with_heavy_dropout() -> None:
     """A2201-like trial (4 arms x 45, 6 visits, 40% dropout): grouped, weighted and spatial fits converge at once."""
     rng = np.random.default_rng(2202)
-    data = _dropout_trial(rng)
+    data = dropout_trial(rng)
     data["T"] = data["AVISIT"].str[1:].astype(float) + rng.uniform(-0.3, 0.3, len(data))
     data["W"] = rng.uniform(0.5, 2.0, len(data))
     for kwargs in ({"covariance": "adh", "group": "ARM", "weights": "W"},
