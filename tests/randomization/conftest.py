@@ -60,6 +60,14 @@ def make_trial(path: Path, study: dict[str, Any] | None = None) -> Trial:
     return Trial(client=client, tokens=tokens, url=url)
 
 
+@pytest.fixture(autouse=True)
+def audit_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's audit key in its own directory (never the user's default key)."""
+    path = tmp_path / "keys" / "audit.key"
+    monkeypatch.setenv("DOSEFINDING_AUDIT_KEY_FILE", str(path))
+    return path
+
+
 @pytest.fixture
 def trial(tmp_path: Path) -> Trial:
     return make_trial(tmp_path / "trial.db")

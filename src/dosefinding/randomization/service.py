@@ -74,6 +74,12 @@ class Unblinding(_Model):
     reason: str = Field(min_length=5, max_length=2000)
 
 
+class Correction(_Model):
+    field: str = Field(min_length=1, max_length=120, description="site, strata or data.NAME (a screening value)")
+    value: Any = Field(description="the corrected value (for strata: every factor's level)")
+    reason: str = Field(min_length=5, max_length=2000)
+
+
 class Me(BaseModel):
     username: str
     role: str
@@ -150,6 +156,15 @@ class UnblindOut(BaseModel):
     arm: str
     unblinded_at: str
     unblinded_by: str
+
+
+class CorrectionOut(BaseModel):
+    subject_id: str
+    field: str
+    old: Any
+    new: Any
+    eligible: bool | None = None
+    reason: str
 
 
 class BlindedReport(BaseModel):
@@ -322,6 +337,10 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     @app.post("/api/subjects/{subject_id}/unblind", response_model=UnblindOut)
     def unblind(subject_id: str, body: Unblinding, who: Investigator) -> Any:
         return db.unblind(who, subject_id, body.reason)
+
+    @app.post("/api/subjects/{subject_id}/corrections", response_model=CorrectionOut, status_code=201)
+    def correct(subject_id: str, body: Correction, who: Investigator) -> Any:
+        return db.correct_subject(who, subject_id, body.field, body.value, body.reason)
 
     @app.get("/api/pharmacy/subjects/{subject_id}", response_model=PharmacyOut)
     def pharmacy(subject_id: str, who: Pharmacist) -> Any:
