@@ -251,14 +251,20 @@ def table_state(conn: Connection, key: AuditKey) -> tuple[TrialState, dict[str, 
                                   "strata", "randomised_at", "randomised_by"])
     rand_no = dict(zip(slots["id"], slots["rand_no"], strict=True))
     for row in slots.itertuples():
-        if row.subject_id is not None and not pd.isna(row.subject_id):
-            state.slots[int(row.id)] = {"subject": names.get(int(row.subject_id)), "strata": row.strata,
+        used = _present(row.subject_id)
+        if used or _present(row.strata) or _present(row.randomised_at) or _present(row.randomised_by):
+            state.slots[int(row.id)] = {"subject": names.get(int(row.subject_id)) if used else None,
+                                        "strata": row.strata,
                                         "randomised_at": row.randomised_at, "randomised_by": row.randomised_by}
     for slot_id, arm in conn.execute(select(SlotArmRow.slot_id, SlotArmRow.arm)):
         state.arm_macs[int(slot_id)] = key.mac("arm", rand_no.get(slot_id), arm)
     for u in conn.execute(select(UnblindingRow.subject_id, UnblindingRow.by, UnblindingRow.at, UnblindingRow.reason)):
         state.unblindings.append((names.get(u.subject_id, f"#{u.subject_id}"), u.by, u.at, u.reason))
     return state, config, slots
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value))
 
 
 def compare_states(trail: TrialState, tables: TrialState, list_rows: pd.DataFrame | None,

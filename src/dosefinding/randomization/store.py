@@ -827,9 +827,9 @@ def verify_audit(database_url: str, *, audit_key_file: str | None = None,
     dosefinding.errors.InputError: database: no SQLite file 'no/such/file.db'
     """
     from dosefinding.randomization.checkpoint import read_checkpoint
-    from dosefinding.randomization.verification import read_only_engine, verify_database
+    from dosefinding.randomization.verification import check_trial_database, verify_database
 
-    read_only_engine(database_url).dispose()  # a missing or empty file is named before the key is looked for
+    check_trial_database(database_url)  # a missing, empty or foreign file is named before the key is looked for
     key = read_key_file(key_path(audit_key_file))
     return verify_database(database_url, key, [read_checkpoint(c, key) for c in checkpoints],
                            [str(c) for c in checkpoints])
@@ -839,9 +839,9 @@ def write_audit_checkpoint(database_url: str, out: str, *, audit_key_file: str |
         TrailReport, Path | None]:
     """Verify the trail and, if intact, write a signed checkpoint of its head to ``out`` (``audit-checkpoint``)."""
     from dosefinding.randomization.checkpoint import sign_checkpoint, write_checkpoint
-    from dosefinding.randomization.verification import read_only_engine, verify_database
+    from dosefinding.randomization.verification import check_trial_database, verify_database
 
-    read_only_engine(database_url).dispose()
+    check_trial_database(database_url)
     key = read_key_file(key_path(audit_key_file))
     report = verify_database(database_url, key)
     if not report.valid:

@@ -16,10 +16,10 @@ transactions), so verifying never changes what it verifies. The check:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -31,8 +31,9 @@ from dosefinding.randomization.auditkey import AuditKey
 from dosefinding.randomization.checkpoint import Checkpoint, checkpoint_problems
 from dosefinding.randomization.replay import compare_states, replay_trail, table_state
 
-__all__ = ["TrailReport", "check_trail", "read_only_engine", "verify_database"]
+__all__ = ["TrailReport", "check_trail", "check_trial_database", "read_only_engine", "verify_database"]
 
+_T = TypeVar("_T")
 _TABLES = ("audit_log", "chain_head", "study", "users", "subjects", "slots", "slot_arms", "unblindings")
 
 
@@ -97,6 +98,12 @@ def read_only_engine(database_url: str) -> Engine:
     return create_engine(url)
 
 
+def _check_tables(conn: Connection) -> None:
+    missing = [t for t in _TABLES if not inspect(conn).has_table(t)]
+    if missing:
+        raise InputError(f"database: not a trial database (no table {', '.join(missing)})")
+
+
 def _records(conn: Connection) -> list[dict[str, Any]]:
     from dosefinding.randomization.store import AuditRow
 
@@ -112,9 +119,7 @@ def check_trail(conn: Connection, key: AuditKey, checkpoints: Sequence[Checkpoin
     """Check the trail of the database behind ``conn``; reads only."""
     from dosefinding.randomization.store import ChainHeadRow
 
-    missing = [t for t in _TABLES if not inspect(conn).has_table(t)]
-    if missing:
-        raise InputError(f"database: not a trial database (no table {', '.join(missing)})")
+    _check_tables(conn)
     records = _records(conn)
     problems: list[str] = []
     chain = verify_chain(records, key=key.chain)
@@ -144,10 +149,27 @@ def verify_database(database_url: str, key: AuditKey, checkpoints: Sequence[Chec
     A file that is not a database, or a database without the service's tables, is an InputError
     with one line, never a traceback.
     """
+    return _read(database_url, lambda conn: check_trail(conn, key, checkpoints, checkpoint_names))
+
+
+def check_trial_database(database_url: str) -> None:
+    """InputError (one line) unless ``database_url`` is a readable database with the service's tables.
+
+    Examples
+    --------
+    >>> check_trial_database("sqlite:///no/such.db")
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: database: no SQLite file 'no/such.db'
+    """
+    _read(database_url, _check_tables)
+
+
+def _read(database_url: str, action: Callable[[Connection], _T]) -> _T:
     engine = read_only_engine(database_url)
     try:
         with engine.connect() as conn:
-            return check_trail(conn, key, checkpoints, checkpoint_names)
+            return action(conn)
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
         raise InputError(f"database: cannot read {_safe(database_url)} as a trial database ({reason})") from None
