@@ -487,3 +487,20 @@ def test_refused_corrections_change_nothing(trial: Trial, body: dict[str, object
     assert len(trial.call("auditor", "GET", "/api/audit").json()) == n
     assert trial.call("auditor", "GET", "/api/audit/verify").json()["valid"] is True
     assert trial.call("pharmacist", "POST", "/api/subjects/S1/corrections", json=body).status_code == 403
+
+
+def test_serve_creates_the_key_on_first_start_and_says_where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    key = tmp_path / "secrets" / "trial.key"
+    args = ["serve", "--db", str(tmp_path / "trial.db"), "--audit-key-file", str(key),
+            "--admin-token-file", str(tmp_path / "admin.token")]
+    assert main(args) == 0
+    assert f"audit key created: {key}" in capsys.readouterr().err
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    first = key.read_text()
+    assert main(args) == 0  # a second start reads the key, never replaces it
+    assert "audit key created" not in capsys.readouterr().err and key.read_text() == first
+    assert main(["audit-verify", str(tmp_path / "trial.db"), "--audit-key-file", str(key)]) == 0

@@ -67,12 +67,14 @@ class _Replay:
     table: pd.DataFrame | None
     state: TrialState = field(default_factory=TrialState)
     problems: list[str] = field(default_factory=list)
+    slot_ids: dict[int, int] = field(default_factory=dict)  # randomisation number -> slot id
 
-    def slot_id(self, rand_no: int) -> int | None:
-        if self.table is None:
-            return None
-        hits = self.table.index[self.table["RANDNO"] == rand_no]
-        return int(hits[0]) + 1 if len(hits) else None
+    def __post_init__(self) -> None:
+        if self.table is not None:
+            self.slot_ids = {int(rand_no): i + 1 for i, rand_no in enumerate(self.table["RANDNO"])}
+
+    def slot_id(self, rand_no: Any) -> int | None:
+        return self.slot_ids.get(rand_no) if isinstance(rand_no, int) else None
 
 
 def _study_setup(r: _Replay, record: Mapping[str, Any]) -> None:
