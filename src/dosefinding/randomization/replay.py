@@ -40,6 +40,15 @@ from dosefinding.randomization.corrections import apply_correction
 from dosefinding.randomization.eligibility import EligibilityRules
 from dosefinding.randomization.lists import permuted_block_list
 from dosefinding.randomization.minimisation import minimisation_slots, next_minimisation_arm, slots_digest
+from dosefinding.randomization.store import (
+    SlotArmRow,
+    SlotRow,
+    StudyRow,
+    SubjectRow,
+    UnblindingRow,
+    UserRow,
+    token_expiry,
+)
 
 __all__ = ["HANDLERS", "TrialState", "compare_states", "list_table", "replay_trail", "table_state"]
 
@@ -85,8 +94,6 @@ def _study_setup(r: _Replay, record: Mapping[str, Any]) -> None:
 
 def _user_create(r: _Replay, record: Mapping[str, Any]) -> None:
     d = record["details"]
-    from dosefinding.randomization.store import token_expiry
-
     expires_at = token_expiry(record["ts"], d["ttl_hours"]) if "ttl_hours" in d else None
     r.state.users[d["username"]] = {"role": d.get("role"), "revoked": False, "expires_at": expires_at,
                                     "credential_mac": d.get("credential_mac")}
@@ -226,8 +233,6 @@ def replay_trail(records: Iterable[Mapping[str, Any]], key: AuditKey,
 
 def table_state(conn: Connection, key: AuditKey) -> tuple[TrialState, dict[str, Any] | None, pd.DataFrame]:
     """Read the tables into a :class:`TrialState`; also the stored configuration and every slot row."""
-    from dosefinding.randomization.store import SlotArmRow, SlotRow, StudyRow, SubjectRow, UnblindingRow, UserRow
-
     state = TrialState()
     study = conn.execute(select(StudyRow.name, StudyRow.config, StudyRow.list_digest, StudyRow.created_at)).first()
     config = None

@@ -30,6 +30,7 @@ from dosefinding.randomization.audit import GENESIS_HASH, AuditVerification, ver
 from dosefinding.randomization.auditkey import AuditKey
 from dosefinding.randomization.checkpoint import Checkpoint, checkpoint_problems
 from dosefinding.randomization.replay import compare_states, replay_trail, table_state
+from dosefinding.randomization.store import AuditRow, ChainHeadRow
 
 __all__ = ["TrailReport", "check_trail", "check_trial_database", "read_only_engine", "verify_database"]
 
@@ -105,8 +106,6 @@ def _check_tables(conn: Connection) -> None:
 
 
 def _records(conn: Connection) -> list[dict[str, Any]]:
-    from dosefinding.randomization.store import AuditRow
-
     rows = conn.execute(select(AuditRow.seq, AuditRow.ts, AuditRow.actor, AuditRow.role, AuditRow.action,
                                AuditRow.subject, AuditRow.details, AuditRow.prev_hash, AuditRow.hash)
                         .order_by(AuditRow.seq)).all()
@@ -117,8 +116,6 @@ def _records(conn: Connection) -> list[dict[str, Any]]:
 def check_trail(conn: Connection, key: AuditKey, checkpoints: Sequence[Checkpoint] = (),
                 checkpoint_names: Sequence[str] = ()) -> TrailReport:
     """Check the trail of the database behind ``conn``; reads only."""
-    from dosefinding.randomization.store import ChainHeadRow
-
     _check_tables(conn)
     records = _records(conn)
     problems: list[str] = []
