@@ -59,14 +59,19 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
+def _fresh_store(postgres_url: str) -> tuple[Store, Actor]:
+    """A store on an emptied database, and its first administrator."""
     engine = create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     store = Store(postgres_url)
-    admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+    return store, store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+
+
+def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
+    store, admin = _fresh_store(postgres_url)
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
                               "n_per_stratum": 300, "seed": 3})
     investigator = Actor("inv", "investigator")
@@ -116,13 +121,7 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
     from dosefinding.cli import main
     from dosefinding.randomization.verification import read_only_engine
 
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = Store(postgres_url)
-    admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+    store, admin = _fresh_store(postgres_url)
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
                               "n_per_stratum": 20, "seed": 5})
     investigator = Actor("inv", "investigator")
