@@ -4,7 +4,8 @@ Roles and what they see:
 
 - ``investigator``: screens and randomises; sees the randomisation and kit numbers, never
   the arm, except through an emergency unblinding of one subject (with a reason; logged
-  and reported).
+  and reported); corrects a wrong site, stratum or screening value
+  (``POST /api/subjects/{id}/corrections``: old value, new value and reason recorded).
 - ``pharmacist`` (unblinded): the arm and kit of a subject, to prepare the syringe.
 - ``dmc`` (unblinded statistician of the Data Monitoring Committee): aggregate reports by
   arm, the list export, ADSL with TRT01P.

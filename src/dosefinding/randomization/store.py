@@ -10,6 +10,12 @@ entry skipped past a transaction that then rolls back would leave a hole in the 
 
 The arms live in their own table (``slot_arms``); only the pharmacist's view, the
 emergency unblinding, the DMC report and the unblinded exports read it.
+
+The audit chain is keyed (HMAC-SHA256 with a key kept in a file outside the database,
+:mod:`~dosefinding.randomization.auditkey`), and every record of a data change carries what
+``audit-verify`` needs to rebuild the tables from the trail (:mod:`~dosefinding.randomization.replay`):
+the screening data, the strata, keyed commitments to arms, credentials and the configuration,
+and for corrections the old value, the new value and the reason. See docs/audit.md.
 """
 
 from __future__ import annotations
@@ -272,6 +278,7 @@ class Store:
                  audit_key_file: str | None = None) -> None:
         self.url = database_url
         self._audit_key, self._audit_key_file = audit_key, audit_key_file
+        self._audit_key_lock = threading.Lock()
         self.audit_key_created = False
         self.engine = make_engine(database_url)
         self._study_info: StudyInfo | None = None
@@ -305,21 +312,28 @@ class Store:
         ``$DOSEFINDING_AUDIT_KEY_FILE`` or the default path) is read, or created (0600) while the
         trail is still empty; a trail that exists without its key file is refused.
         """
-        if self._audit_key is None:
-            if self.url in ("sqlite://", "sqlite:///:memory:"):
-                self._audit_key = AuditKey.random()
-                return self._audit_key
-            path = key_path(self._audit_key_file)
-            if not path.is_file():
-                with self._read_sessions() as s, s.begin():
-                    records = s.scalar(select(ChainHeadRow.seq).where(ChainHeadRow.id == 1)) or 0
-                if records:
-                    raise InputError(f"audit key: no key file '{path}', but the trail has {records} records "
-                                 "written with a key (restore the key file)")
-                self._audit_key, self.audit_key_created = create_key_file(path), True
-            else:
-                self._audit_key = read_key_file(path)
+        with self._audit_key_lock:
+            if self._audit_key is None:
+                self._audit_key = self._load_audit_key()
         return self._audit_key
+
+    def _load_audit_key(self) -> AuditKey:
+        if self.url in ("sqlite://", "sqlite:///:memory:"):
+            return AuditKey.random()
+        path = key_path(self._audit_key_file)
+        if path.is_file():
+            return read_key_file(path)
+        with self._read_sessions() as s, s.begin():
+            records = s.scalar(select(ChainHeadRow.seq).where(ChainHeadRow.id == 1)) or 0
+        if records:
+            raise InputError(f"audit key: no key file '{path}', but the trail has {records} records "
+                             "written with a key (restore the key file)")
+        try:
+            key = create_key_file(path)
+        except InputError:  # another process created it a moment ago
+            return read_key_file(path)
+        self.audit_key_created = True
+        return key
 
     def _audit(self, s: Session, actor: Actor, action: str, subject: str | None, details: Mapping[str, Any],
                *, ts: str | None = None) -> None:
