@@ -22,6 +22,7 @@ import pytest
 
 from dosefinding.cli import main
 from dosefinding.randomization.audit import GENESIS_HASH, record_hash
+from dosefinding.randomization.store import ROLES
 
 from .conftest import ELIGIBLE, STUDY, Trial, make_trial
 
@@ -466,7 +467,8 @@ def test_refused_corrections_change_nothing(trial: Trial, body: dict[str, object
     assert r.status_code == status and message in r.text
     assert len(trial.call("auditor", "GET", "/api/audit").json()) == n
     assert trial.call("auditor", "GET", "/api/audit/verify").json()["valid"] is True
-    assert trial.call("pharmacist", "POST", "/api/subjects/S1/corrections", json=body).status_code == 403
+    for role in set(ROLES) - {"investigator"}:
+        assert trial.call(role, "POST", "/api/subjects/S1/corrections", json=body).status_code == 403
 
 
 def test_serve_creates_the_key_on_first_start_and_says_where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
