@@ -116,7 +116,7 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
             conn.rollback()
 
 
-def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url: str,
+def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url: str, tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from dosefinding.cli import main
     from dosefinding.randomization.verification import read_only_engine
@@ -131,8 +131,10 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
     store.unblind(investigator, "S2", "suspected anaphylaxis")
     store.correct_subject(investigator, "S3", "site", "102", "screened at the satellite site")
     store.engine.dispose()
-    assert main(["audit-verify", postgres_url]) == 0
-    assert capsys.readouterr().out.startswith("audit trail OK: ")
+    checkpoint = str(tmp_path / "checkpoint.json")
+    assert main(["audit-checkpoint", postgres_url, "--out", checkpoint]) == 0
+    assert main(["audit-verify", postgres_url, "--checkpoint", checkpoint]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("audit trail OK: 16 records")
     read_only = read_only_engine(postgres_url)
     with read_only.connect() as conn, pytest.raises(DBAPIError, match="read-only transaction"):
         conn.execute(text("DELETE FROM unblindings"))
@@ -146,8 +148,12 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
         conn.execute(text("INSERT INTO slot_arms (slot_id, arm) VALUES (:s, :a)"),
                      {"s": slot, "a": next(a for a in ARMS if a != arm)})
         conn.execute(text("DELETE FROM unblindings"))
+        conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 16"))
+        conn.execute(text("UPDATE chain_head SET seq = 15, hash = (SELECT hash FROM audit_log WHERE seq = 15)"))
     engine.dispose()
-    assert main(["audit-verify", postgres_url]) == 1
+    assert main(["audit-verify", postgres_url, "--checkpoint", checkpoint]) == 1
     out = capsys.readouterr().out
     assert f"slot_arms: slot {slot} arm differs from the trail" in out
     assert "unblindings: 1 recorded in the trail missing from the table (subjects ['S2'])" in out
+    assert "the trail ends at record 15 but had 16 records (truncated)" in out
