@@ -100,7 +100,10 @@ pass --audit-key-file)
     file = Path(path)
     if not file.is_file():
         raise InputError(f"audit key: no key file '{file}' (set {AUDIT_KEY_ENV} or pass --audit-key-file)")
-    text = file.read_text(encoding="ascii", errors="replace").strip()
+    try:
+        text = file.read_text(encoding="ascii", errors="replace").strip()
+    except OSError as exc:
+        raise InputError(f"audit key: cannot read '{file}': {exc.strerror}") from None
     try:
         secret = bytes.fromhex(text)
     except ValueError:
