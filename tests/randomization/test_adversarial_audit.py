@@ -24,7 +24,7 @@ from dosefinding.cli import main
 from dosefinding.randomization.audit import GENESIS_HASH, record_hash
 from dosefinding.randomization.store import ROLES
 
-from .conftest import ELIGIBLE, STUDY, Trial, make_trial
+from .conftest import ARMS, ELIGIBLE, STUDY, Trial, make_trial
 
 TRIGGERS = ("audit_no_update", "audit_no_delete", "arms_no_update", "slot_used_once")
 
@@ -206,7 +206,7 @@ def test_swapping_an_arm_by_delete_and_insert(tmp_path: Path, capsys: pytest.Cap
     with attacker(trial) as conn:
         slot, arm = conn.execute("SELECT slots.id, arm FROM slots JOIN slot_arms ON slot_id = slots.id "
                                  "JOIN subjects ON subjects.id = slots.subject_id WHERE usubjid = 'S1'").fetchone()
-        other = next(a for a in STUDY["arms"] if a != arm)  # type: ignore[attr-defined]
+        other = next(a for a in ARMS if a != arm)
         conn.execute("DELETE FROM slot_arms WHERE slot_id = ?", (slot,))
         conn.execute("INSERT INTO slot_arms (slot_id, arm) VALUES (?, ?)", (slot, other))
     code, out = verify(trial, capsys)
@@ -305,7 +305,7 @@ def test_verify_on_a_file_that_is_not_a_trial_database(tmp_path: Path, capsys: p
 def test_verify_never_writes_into_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Verifying after an attack must not repair what it should report (here: a dropped trigger)."""
     trial = busy_trial(tmp_path)
-    trial.client.app.state.store.engine.dispose()  # type: ignore[attr-defined]
+    trial.client.app.state.store.engine.dispose()
     path = db_path(trial)
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TRIGGER audit_no_update")

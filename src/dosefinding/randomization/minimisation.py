@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,7 @@ def slots_digest(table: pd.DataFrame) -> str:
     return hashlib.sha256(table.drop(columns="ARM").to_csv(index=False, lineterminator="\n").encode()).hexdigest()
 
 
-def next_minimisation_arm(config: Mapping[str, object], earlier: Sequence[tuple[Mapping[str, str], str]],
+def next_minimisation_arm(config: Mapping[str, Any], earlier: Sequence[tuple[Mapping[str, str], str]],
                           levels: Mapping[str, str], k: int) -> str:
     """The arm of the ``k``-th subject (from 0) of a service study, from the earlier subjects' levels and arms.
 
@@ -83,14 +83,14 @@ def next_minimisation_arm(config: Mapping[str, object], earlier: Sequence[tuple[
     >>> next_minimisation_arm(config, [({"SEX": "F"}, "A")], {"SEX": "F"}, 1)
     'B'
     """
-    arms, factors = list(config["arms"]), list(config["strata"])  # type: ignore[call-overload]
+    arms, factors = list(config["arms"]), list(config["strata"])
     counts = np.zeros((len(factors), len(arms)), dtype=np.int64)
     for earlier_levels, arm in earlier:
         for i, factor in enumerate(factors):
             if earlier_levels[factor] == levels[factor]:
                 counts[i, arms.index(arm)] += 1
-    index = minimisation_arm(counts, ratio=config["ratio"], weights=[1.0] * len(factors),  # type: ignore[arg-type]
-                             p=float(config["p"]), u=minimisation_uniforms(int(config["seed"]), k))  # type: ignore[arg-type]
+    index = minimisation_arm(counts, ratio=config["ratio"], weights=[1.0] * len(factors), p=float(config["p"]),
+                             u=minimisation_uniforms(int(config["seed"]), k))
     return arms[index]
 
 
