@@ -49,14 +49,18 @@ def _database_url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{db}"
 
 
-def serve(db: str, host: str, port: int, admin_token_file: str | None) -> int:
-    """Start the randomisation service; on an empty database, create the first administrator."""
+def serve(db: str, host: str, port: int, admin_token_file: str | None, audit_key_file: str | None = None) -> int:
+    """Start the randomisation service; on an empty database, create the first administrator (and the audit key)."""
     import uvicorn
 
     from dosefinding.randomization.service import create_app
     from dosefinding.randomization.store import ServiceError, Store
 
-    store = Store(_database_url(db))
+    store = Store(_database_url(db), audit_key_file=audit_key_file)
+    key = store.audit_key
+    if store.audit_key_created:
+        print(f"audit key created: {key.path} (mode 0600; keep it off the database's volume, with an offline copy: "
+              "without it the trail cannot be verified)", file=sys.stderr)
     try:
         token = store.add_user("admin", "admin", bootstrap=True)
     except ServiceError:
@@ -71,13 +75,26 @@ def serve(db: str, host: str, port: int, admin_token_file: str | None) -> int:
     return 0
 
 
-def audit_verify(db: str) -> int:
-    """Verify the audit trail of a randomisation database; exit status 0 if intact, 1 if not."""
+def audit_verify(db: str, audit_key_file: str | None = None, checkpoints: Sequence[str] = ()) -> int:
+    """Verify a randomisation database read-only; exit status 0 if intact, 1 if not."""
     from dosefinding.randomization.store import verify_audit
 
-    result = verify_audit(_database_url(db))
+    result = verify_audit(_database_url(db), audit_key_file=audit_key_file, checkpoints=checkpoints)
     print(result.summary())
     return 0 if result.valid else 1
+
+
+def audit_checkpoint(db: str, out: str, audit_key_file: str | None = None) -> int:
+    """Write a signed checkpoint of an intact trail; exit status 1 (and no file) if the trail is not intact."""
+    from dosefinding.randomization.store import write_audit_checkpoint
+
+    report, path = write_audit_checkpoint(_database_url(db), out, audit_key_file=audit_key_file)
+    if path is None:
+        print(report.summary())
+        print("no checkpoint written: the trail is not intact", file=sys.stderr)
+        return 1
+    print(f"checkpoint written to {path}: record {report.n_records}, MAC {report.head}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,15 +132,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.add_argument("--admin-token-file", default=None,
                               help="file to write the first administrator's token to (default: print it)")
-    audit_parser = commands.add_parser("audit-verify", help="verify the audit hash chain of a randomisation database")
+    key_help = "audit key file (default $DOSEFINDING_AUDIT_KEY_FILE, else ~/.config/dosefinding/audit.key)"
+    serve_parser.add_argument("--audit-key-file", default=None, help=key_help + "; created (0600) if missing")
+    audit_parser = commands.add_parser("audit-verify", help="verify a randomisation database's audit trail, read-only")
     audit_parser.add_argument("db", help="SQLAlchemy URL or SQLite file")
+    audit_parser.add_argument("--audit-key-file", default=None, help=key_help)
+    audit_parser.add_argument("--checkpoint", action="append", default=[],
+                              help="checkpoint file written by audit-checkpoint (repeatable)")
+    checkpoint_parser = commands.add_parser("audit-checkpoint",
+                                            help="write a signed checkpoint of the audit trail's head to a file")
+    checkpoint_parser.add_argument("db", help="SQLAlchemy URL or SQLite file")
+    checkpoint_parser.add_argument("--out", required=True, help="new file outside the database's volume")
+    checkpoint_parser.add_argument("--audit-key-file", default=None, help=key_help)
     args = parser.parse_args(argv)
     try:
-        if args.command in ("serve", "audit-verify"):
+        if args.command in ("serve", "audit-verify", "audit-checkpoint"):
             try:
                 if args.command == "serve":
-                    return serve(args.db, args.host, args.port, args.admin_token_file)
-                return audit_verify(args.db)
+                    return serve(args.db, args.host, args.port, args.admin_token_file, args.audit_key_file)
+                if args.command == "audit-checkpoint":
+                    return audit_checkpoint(args.db, args.out, args.audit_key_file)
+                return audit_verify(args.db, args.audit_key_file, args.checkpoint)
             except ImportError as exc:
                 print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)
                 return 2

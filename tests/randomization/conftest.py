@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,23 @@ def make_trial(path: Path, study: dict[str, Any] | None = None) -> Trial:
             assert r.status_code == 201, r.text
             tokens[role] = r.json()["token"]
     return Trial(client=client, tokens=tokens, url=url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_audit_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The audit key of module-scoped trials: never the user's default key."""
+    path = tmp_path_factory.mktemp("keys") / "audit.key"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOSEFINDING_AUDIT_KEY_FILE", str(path))
+        yield path
+
+
+@pytest.fixture(autouse=True)
+def audit_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's audit key in its own directory (never the user's default key)."""
+    path = tmp_path / "keys" / "audit.key"
+    monkeypatch.setenv("DOSEFINDING_AUDIT_KEY_FILE", str(path))
+    return path
 
 
 @pytest.fixture

@@ -59,14 +59,19 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
+def _fresh_store(postgres_url: str) -> tuple[Store, Actor]:
+    """A store on an emptied database, and its first administrator."""
     engine = create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     store = Store(postgres_url)
-    admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+    return store, store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+
+
+def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
+    store, admin = _fresh_store(postgres_url)
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
                               "n_per_stratum": 300, "seed": 3})
     investigator = Actor("inv", "investigator")
@@ -109,3 +114,46 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
             with pytest.raises(DBAPIError, match="append-only|already used"):
                 conn.execute(text(statement))
             conn.rollback()
+
+
+def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url: str, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from dosefinding.cli import main
+    from dosefinding.randomization.verification import read_only_engine
+
+    store, admin = _fresh_store(postgres_url)
+    store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
+                              "n_per_stratum": 20, "seed": 5})
+    investigator = Actor("inv", "investigator")
+    for k in range(6):
+        store.screen(investigator, f"S{k}", "101", ELIGIBLE)
+        store.randomise(investigator, f"S{k}", {"ESSDAI": ">=10"})
+    store.unblind(investigator, "S2", "suspected anaphylaxis")
+    store.correct_subject(investigator, "S3", "site", "102", "screened at the satellite site")
+    store.engine.dispose()
+    checkpoint = str(tmp_path / "checkpoint.json")
+    assert main(["audit-checkpoint", postgres_url, "--out", checkpoint]) == 0
+    assert main(["audit-verify", postgres_url, "--checkpoint", checkpoint]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("audit trail OK: 16 records")
+    read_only = read_only_engine(postgres_url)
+    with read_only.connect() as conn, pytest.raises(DBAPIError, match="read-only transaction"):
+        conn.execute(text("DELETE FROM unblindings"))
+    read_only.dispose()
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:  # the owner of the tables can switch their triggers off
+        conn.execute(text("ALTER TABLE slot_arms DISABLE TRIGGER USER"))
+        slot, arm = conn.execute(text("SELECT slot_id, arm FROM slot_arms JOIN slots ON slots.id = slot_id "
+                                      "WHERE subject_id IS NOT NULL ORDER BY slot_id LIMIT 1")).one()
+        conn.execute(text("DELETE FROM slot_arms WHERE slot_id = :s"), {"s": slot})
+        conn.execute(text("INSERT INTO slot_arms (slot_id, arm) VALUES (:s, :a)"),
+                     {"s": slot, "a": next(a for a in ARMS if a != arm)})
+        conn.execute(text("DELETE FROM unblindings"))
+        conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 16"))
+        conn.execute(text("UPDATE chain_head SET seq = 15, hash = (SELECT hash FROM audit_log WHERE seq = 15)"))
+    engine.dispose()
+    assert main(["audit-verify", postgres_url, "--checkpoint", checkpoint]) == 1
+    out = capsys.readouterr().out
+    assert f"slot_arms: slot {slot} arm differs from the trail" in out
+    assert "unblindings: 1 recorded in the trail missing from the table (subjects ['S2'])" in out
+    assert "the trail ends at record 15 but had 16 records (truncated)" in out

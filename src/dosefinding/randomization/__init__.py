@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from dosefinding.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from dosefinding.randomization.audit import AuditVerification, canonical_json, record_hash, verify_chain
+    from dosefinding.randomization.audit import AuditVerification, canonical_json, record_hash, record_mac, verify_chain
     from dosefinding.randomization.eligibility import A2201_RULES, EligibilityRules, Rule, RuleFailure, ScreeningResult
     from dosefinding.randomization.lists import (
         AllocationList,
@@ -45,6 +45,7 @@ __all__ = [
     "permuted_block_list",
     "read_allocation_list",
     "record_hash",
+    "record_mac",
     "running_imbalance",
     "simulate_block_sequences",
     "stratum_labels",

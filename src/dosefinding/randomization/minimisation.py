@@ -15,9 +15,10 @@ counts are in the ratio (an empty trial, say); the allocation-ratio-preserving v
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,10 @@ from numpy.typing import NDArray
 from dosefinding.errors import InputError
 from dosefinding.randomization.lists import as_arms, as_ratio
 
-__all__ = ["Minimisation", "MinimisationResult", "minimisation_arm", "minimisation_uniforms", "minimise"]
+__all__ = [
+    "Minimisation", "MinimisationResult", "minimisation_arm", "minimisation_slots", "minimisation_uniforms", "minimise",
+    "next_minimisation_arm", "slots_digest",
+]
 
 Measure = Literal["range", "variance"]
 
@@ -40,6 +44,54 @@ def minimisation_uniforms(seed: int, k: int) -> NDArray[np.float64]:
     True
     """
     return np.random.default_rng([int(seed), int(k)]).random(2)
+
+
+def minimisation_slots(seed: int, capacity: int) -> pd.DataFrame:
+    """The service's list entries of a minimisation study: randomisation and random kit numbers, no arm.
+
+    Examples
+    --------
+    >>> minimisation_slots(2201, 3)[["SEQ", "RANDNO"]].to_numpy().tolist()
+    [[1, 10001], [2, 10002], [3, 10003]]
+    """
+    kits = np.random.default_rng([int(seed), 1]).choice(900_000, size=capacity, replace=False) + 100_000
+    return pd.DataFrame({"STRATUM": "ALL", "SEQ": np.arange(1, capacity + 1), "BLOCK": 0, "BLOCKSIZE": 0,
+                         "RANDNO": 10_000 + np.arange(1, capacity + 1), "KITNO": kits, "ARM": None})
+
+
+def slots_digest(table: pd.DataFrame) -> str:
+    """SHA-256 of the list entries without the arm column (the digest of a minimisation study's list).
+
+    Examples
+    --------
+    >>> len(slots_digest(minimisation_slots(1, 2)))
+    64
+    """
+    return hashlib.sha256(table.drop(columns="ARM").to_csv(index=False, lineterminator="\n").encode()).hexdigest()
+
+
+def next_minimisation_arm(config: Mapping[str, Any], earlier: Sequence[tuple[Mapping[str, str], str]],
+                          levels: Mapping[str, str], k: int) -> str:
+    """The arm of the ``k``-th subject (from 0) of a service study, from the earlier subjects' levels and arms.
+
+    ``config`` is the study's stored configuration (``arms``, ``ratio``, ``strata``, ``p``, ``seed``);
+    equal factor weights. The service allocates with it and ``audit-verify`` replays with it.
+
+    Examples
+    --------
+    >>> config = {"arms": ["A", "B"], "ratio": [1, 1], "strata": {"SEX": ["F", "M"]}, "p": 1.0, "seed": 1}
+    >>> next_minimisation_arm(config, [({"SEX": "F"}, "A")], {"SEX": "F"}, 1)
+    'B'
+    """
+    arms, factors = list(config["arms"]), list(config["strata"])
+    counts = np.zeros((len(factors), len(arms)), dtype=np.int64)
+    for earlier_levels, arm in earlier:
+        for i, factor in enumerate(factors):
+            if earlier_levels[factor] == levels[factor]:
+                counts[i, arms.index(arm)] += 1
+    index = minimisation_arm(counts, ratio=config["ratio"], weights=[1.0] * len(factors), p=float(config["p"]),
+                             u=minimisation_uniforms(int(config["seed"]), k))
+    return arms[index]
 
 
 def minimisation_arm(

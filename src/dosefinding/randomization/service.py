@@ -4,7 +4,8 @@ Roles and what they see:
 
 - ``investigator``: screens and randomises; sees the randomisation and kit numbers, never
   the arm, except through an emergency unblinding of one subject (with a reason; logged
-  and reported).
+  and reported); corrects a wrong site, stratum or screening value
+  (``POST /api/subjects/{id}/corrections``: old value, new value and reason recorded).
 - ``pharmacist`` (unblinded): the arm and kit of a subject, to prepare the syringe.
 - ``dmc`` (unblinded statistician of the Data Monitoring Committee): aggregate reports by
   arm, the list export, ADSL with TRT01P.
@@ -71,6 +72,12 @@ class Randomisation(_Model):
 
 
 class Unblinding(_Model):
+    reason: str = Field(min_length=5, max_length=2000)
+
+
+class Correction(_Model):
+    field: str = Field(min_length=1, max_length=120, description="site, strata or data.NAME (a screening value)")
+    value: Any = Field(description="the corrected value (for strata: every factor's level)")
     reason: str = Field(min_length=5, max_length=2000)
 
 
@@ -150,6 +157,15 @@ class UnblindOut(BaseModel):
     arm: str
     unblinded_at: str
     unblinded_by: str
+
+
+class CorrectionOut(BaseModel):
+    subject_id: str
+    field: str
+    old: Any
+    new: Any
+    eligible: bool | None = None
+    reason: str
 
 
 class BlindedReport(BaseModel):
@@ -322,6 +338,10 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     @app.post("/api/subjects/{subject_id}/unblind", response_model=UnblindOut)
     def unblind(subject_id: str, body: Unblinding, who: Investigator) -> Any:
         return db.unblind(who, subject_id, body.reason)
+
+    @app.post("/api/subjects/{subject_id}/corrections", response_model=CorrectionOut, status_code=201)
+    def correct(subject_id: str, body: Correction, who: Investigator) -> Any:
+        return db.correct_subject(who, subject_id, body.field, body.value, body.reason)
 
     @app.get("/api/pharmacy/subjects/{subject_id}", response_model=PharmacyOut)
     def pharmacy(subject_id: str, who: Pharmacist) -> Any:

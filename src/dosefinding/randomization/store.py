@@ -10,6 +10,12 @@ entry skipped past a transaction that then rolls back would leave a hole in the 
 
 The arms live in their own table (``slot_arms``); only the pharmacist's view, the
 emergency unblinding, the DMC report and the unblinded exports read it.
+
+The audit chain is keyed (HMAC-SHA256 with a key kept in a file outside the database,
+:mod:`~dosefinding.randomization.auditkey`), and every record of a data change carries what
+``audit-verify`` needs to rebuild the tables from the trail (:mod:`~dosefinding.randomization.replay`):
+the screening data, the strata, keyed commitments to arms, credentials and the configuration,
+and for corrections the old value, the new value and the reason. See docs/audit.md.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,12 +55,22 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import StaticPool
 
 from dosefinding.errors import DoseFindingError, InputError
-from dosefinding.randomization.audit import GENESIS_HASH, AuditVerification, record_hash, verify_chain
+from dosefinding.randomization.audit import GENESIS_HASH, AuditVerification, canonical_json, record_mac
+from dosefinding.randomization.auditkey import AuditKey, create_key_file, key_path, read_key_file
+from dosefinding.randomization.corrections import apply_correction, correction_field
 from dosefinding.randomization.eligibility import A2201_RULES, EligibilityRules
 from dosefinding.randomization.lists import AllocationList, permuted_block_list, stratum_labels
-from dosefinding.randomization.minimisation import Minimisation, minimisation_arm, minimisation_uniforms
+from dosefinding.randomization.minimisation import (
+    Minimisation,
+    minimisation_slots,
+    next_minimisation_arm,
+    slots_digest,
+)
 
-__all__ = ["ROLES", "ServiceError", "Store", "adsl_randomisation", "verify_audit"]
+if TYPE_CHECKING:
+    from dosefinding.randomization.verification import TrailReport
+
+__all__ = ["ROLES", "ServiceError", "Store", "adsl_randomisation", "verify_audit", "write_audit_checkpoint"]
 
 ROLES = ("investigator", "pharmacist", "dmc", "blinded_statistician", "auditor", "admin")
 UNBLINDED_ROLES = frozenset({"pharmacist", "dmc"})
@@ -188,6 +205,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def token_expiry(created_at: str, ttl_hours: float) -> float:
+    """The POSIX time a token created at ``created_at`` (ISO 8601) for ``ttl_hours`` expires.
+
+    Examples
+    --------
+    >>> token_expiry("1970-01-01T00:00:00+00:00", 2)
+    7200.0
+    """
+    return datetime.fromisoformat(created_at).timestamp() + ttl_hours * 3600.0
+
+
 def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
@@ -246,8 +274,12 @@ class Store:
     'admin'
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, audit_key: AuditKey | None = None,
+                 audit_key_file: str | None = None) -> None:
         self.url = database_url
+        self._audit_key, self._audit_key_file = audit_key, audit_key_file
+        self._audit_key_lock = threading.Lock()
+        self.audit_key_created = False
         self.engine = make_engine(database_url)
         self._study_info: StudyInfo | None = None
         self._write_lock: Any = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
@@ -272,16 +304,48 @@ class Store:
         with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
-    def _audit(self, s: Session, actor: Actor, action: str, subject: str | None, details: Mapping[str, Any]) -> None:
+    @property
+    def audit_key(self) -> AuditKey:
+        """The key of the audit chain (:mod:`~dosefinding.randomization.auditkey`), read when first needed.
+
+        An in-memory database gets a key of its own; otherwise the key file (``audit_key_file``,
+        ``$DOSEFINDING_AUDIT_KEY_FILE`` or the default path) is read, or created (0600) while the
+        trail is still empty; a trail that exists without its key file is refused.
+        """
+        with self._audit_key_lock:
+            if self._audit_key is None:
+                self._audit_key = self._load_audit_key()
+        return self._audit_key
+
+    def _load_audit_key(self) -> AuditKey:
+        if self.url in ("sqlite://", "sqlite:///:memory:"):
+            return AuditKey.random()
+        path = key_path(self._audit_key_file)
+        if path.is_file():
+            return read_key_file(path)
+        with self._read_sessions() as s, s.begin():
+            records = s.scalar(select(ChainHeadRow.seq).where(ChainHeadRow.id == 1)) or 0
+        if records:
+            raise InputError(f"audit key: no key file '{path}', but the trail has {records} records "
+                             "written with a key (restore the key file)")
+        try:
+            key = create_key_file(path)
+        except InputError:  # another process created it a moment ago
+            return read_key_file(path)
+        self.audit_key_created = True
+        return key
+
+    def _audit(self, s: Session, actor: Actor, action: str, subject: str | None, details: Mapping[str, Any],
+               *, ts: str | None = None) -> None:
         s.flush()  # pending ORM changes first, so that the record follows them
         head_seq, head_hash = s.execute(
             select(ChainHeadRow.seq, ChainHeadRow.hash).where(ChainHeadRow.id == 1).with_for_update()
         ).one()
         record = {
-            "seq": head_seq + 1, "ts": _now(), "actor": actor.username, "role": actor.role,
+            "seq": head_seq + 1, "ts": ts or _now(), "actor": actor.username, "role": actor.role,
             "action": action, "subject": subject, "details": dict(details),
         }
-        digest = record_hash(head_hash, record)
+        digest = record_mac(self.audit_key.chain, head_hash, record)
         s.execute(AuditRow.__table__.insert().values(
             seq=record["seq"], ts=record["ts"], actor=actor.username, role=actor.role, action=action,
             subject=subject, details=json.dumps(record["details"], sort_keys=True, separators=(",", ":")),
@@ -315,11 +379,14 @@ class Store:
                 raise ServiceError(403, "only the administrator creates users")
             if s.scalar(select(UserRow).where(UserRow.username == username)) is not None:
                 raise ServiceError(409, f"username: {username!r} already exists")
+            at = _now()
             user = UserRow(username=username, role=role, secret_hash=_hash_secret(secret),
-                           expires_at=time.time() + ttl_hours * 3600.0, revoked=False)
+                           expires_at=token_expiry(at, ttl_hours), revoked=False)
             s.add(user)
             s.flush()
-            self._audit(s, actor, "user.create", None, {"username": username, "role": role, "ttl_hours": ttl_hours})
+            self._audit(s, actor, "user.create", None, {
+                "username": username, "role": role, "ttl_hours": ttl_hours,
+                "credential_mac": self.audit_key.mac("credential", username, user.secret_hash)}, ts=at)
             return f"{user.id}.{secret}"
 
     def revoke_user(self, actor: Actor, username: str) -> None:
@@ -377,10 +444,7 @@ class Store:
                 capacity = cfg["n_per_stratum"]
                 if not isinstance(capacity, int) or capacity < 1:
                     raise InputError(f"n_per_stratum: must be a positive integer, got {capacity!r}")
-                kits = np.random.default_rng([seed, 1]).choice(900_000, size=capacity, replace=False) + 100_000
-                table = pd.DataFrame({"STRATUM": "ALL", "SEQ": np.arange(1, capacity + 1), "BLOCK": 0,
-                                      "BLOCKSIZE": 0, "RANDNO": 10_000 + np.arange(1, capacity + 1), "KITNO": kits,
-                                      "ARM": None})
+                table = minimisation_slots(seed, capacity)
                 del scheme
             else:
                 raise InputError(f"method: must be 'permuted_blocks' or 'minimisation', got {method!r}")
@@ -398,13 +462,13 @@ class Store:
             "block_multiples": list(cfg.get("block_multiples", (1, 2))), "n_per_stratum": cfg["n_per_stratum"],
             "seed": int(seed), "p": cfg.get("p", 0.8), "eligibility": rules.to_list(), "doses": doses,
         }
-        digest = allocation.digest if allocation is not None else hashlib.sha256(
-            table.drop(columns="ARM").to_csv(index=False, lineterminator="\n").encode()).hexdigest()
+        digest = allocation.digest if allocation is not None else slots_digest(table)
         with self.transaction() as s:
             if s.get(StudyRow, 1) is not None:
                 raise ServiceError(409, "the study is already set up")
+            created_at = _now()
             s.add(StudyRow(id=1, name=str(cfg.get("name", "study")), config=stored, list_digest=digest,
-                           created_at=_now()))
+                           created_at=created_at))
             rows = [
                 {"id": i + 1, "stratum": st, "seq": int(q), "block": int(b), "block_size": int(bs), "rand_no": int(rn),
                  "kit_no": int(kn)}
@@ -418,7 +482,8 @@ class Store:
                           [{"slot_id": i + 1, "arm": a} for i, a in enumerate(table["ARM"])])
             self._audit(s, actor, "study.setup", None, {
                 "name": str(cfg.get("name", "study")), "method": method, "entries": len(rows), "list_sha256": digest,
-            })
+                "config_mac": self.audit_key.mac("config", canonical_json(stored)),
+            }, ts=created_at)
         return self.study_public(actor)
 
     def _study(self, s: Session) -> StudyInfo:
@@ -453,10 +518,12 @@ class Store:
                 raise ServiceError(409, f"subject_id: {usubjid!r} is already screened")
             result = EligibilityRules.from_list(study.config["eligibility"]).screen(data)
             failures = [{"rule": f.rule, "text": f.text, "reason": f.reason} for f in result.failures]
+            at = _now()
             s.add(SubjectRow(usubjid=usubjid, site=site, data=dict(data), eligible=result.eligible,
-                             failures=failures, screened_at=_now(), screened_by=actor.username))
+                             failures=failures, screened_at=at, screened_by=actor.username))
             self._audit(s, actor, "subject.screen", usubjid,
-                        {"site": site, "eligible": result.eligible, "failed_rules": [f["rule"] for f in failures]})
+                        {"site": site, "data": dict(data), "eligible": result.eligible,
+                         "failed_rules": [f["rule"] for f in failures]}, ts=at)
         return {"subject_id": usubjid, "site": site, "eligible": result.eligible, "failures": failures}
 
     def randomise(self, actor: Actor, usubjid: str, strata: Mapping[str, str]) -> dict[str, Any]:
@@ -481,11 +548,13 @@ class Store:
                     raise ServiceError(409, "the randomisation capacity is used up")
                 arm = self._minimisation_arm(s, study, levels, slot.seq - 1)
                 s.add(SlotArmRow(slot_id=slot.id, arm=arm))
+                drawn = {"draw": slot.seq - 1}
             else:
                 slot = s.scalar(select(SlotRow).where(SlotRow.stratum == label, SlotRow.subject_id.is_(None))
                                 .order_by(SlotRow.seq).limit(1).with_for_update())
                 if slot is None:
                     raise ServiceError(409, f"strata: no list entry left in stratum {label!r}")
+                arm, drawn = s.get(SlotArmRow, slot.id).arm, {}
             slot.subject_id, slot.strata = subject.id, levels
             slot.randomised_at, slot.randomised_by = _now(), actor.username
             try:
@@ -493,7 +562,9 @@ class Store:
             except IntegrityError:
                 raise ServiceError(409, f"subject_id: {usubjid!r} is already randomised") from None
             self._audit(s, actor, "subject.randomise", usubjid,
-                        {"stratum": label, "randomisation_number": slot.rand_no, "kit_number": slot.kit_no})
+                        {"stratum": label, "strata": levels, "randomisation_number": slot.rand_no,
+                         "kit_number": slot.kit_no, "arm_mac": self.audit_key.mac("arm", slot.rand_no, arm), **drawn},
+                        ts=slot.randomised_at)
             return self._confirmation(subject, slot, label)
 
     def _audit_head_lock(self, s: Session) -> None:
@@ -516,20 +587,10 @@ class Store:
             levels[factor] = str(strata[factor])
         return levels
 
-    def _minimisation_arm(self, s: Session, study: StudyRow, levels: Mapping[str, str], k: int) -> str:
-        c = study.config
-        factors = c["strata"]
+    def _minimisation_arm(self, s: Session, study: StudyInfo, levels: Mapping[str, str], k: int) -> str:
         rows = s.execute(select(SlotRow.strata, SlotArmRow.arm).join(SlotArmRow, SlotArmRow.slot_id == SlotRow.id)
                          .where(SlotRow.subject_id.is_not(None))).all()
-        arms = c["arms"]
-        counts = np.zeros((len(factors), len(arms)), dtype=np.int64)
-        for earlier, arm in rows:
-            for i, f in enumerate(factors):
-                if earlier[f] == levels[f]:
-                    counts[i, arms.index(arm)] += 1
-        index = minimisation_arm(counts, ratio=c["ratio"], weights=[1.0] * len(factors), p=c["p"],
-                                 u=minimisation_uniforms(c["seed"], k))
-        return arms[index]
+        return next_minimisation_arm(study.config, [(strata, arm) for strata, arm in rows], levels, k)
 
     @staticmethod
     def _confirmation(subject: SubjectRow, slot: SlotRow, label: str) -> dict[str, Any]:
@@ -585,10 +646,42 @@ class Store:
             assert slot is not None
             at = _now()
             s.add(UnblindingRow(subject_id=subject.id, by=actor.username, at=at, reason=reason.strip()))
-            self._audit(s, actor, "subject.unblind", usubjid, {"reason": reason.strip()})
+            self._audit(s, actor, "subject.unblind", usubjid, {"reason": reason.strip()}, ts=at)
             arm = s.get(SlotArmRow, slot.id).arm
             return {"subject_id": subject.usubjid, "randomisation_number": slot.rand_no, "arm": arm,
                     "unblinded_at": at, "unblinded_by": actor.username}
+
+    def correct_subject(self, actor: Actor, usubjid: str, field: str, value: Any, reason: str) -> dict[str, Any]:
+        """Correct a subject's site, strata or one screening value (:mod:`~dosefinding.randomization.corrections`).
+
+        The change and its audit record (field, old value, new value, reason) are one transaction.
+        """
+        if not isinstance(reason, str) or len(reason.strip()) < 5:
+            raise ServiceError(422, "reason: a correction needs a reason (at least 5 characters)")
+        try:
+            correction_field(field)
+        except InputError as exc:
+            raise ServiceError(422, str(exc)) from None
+        if field == "site" and (not isinstance(value, str) or not value):
+            raise ServiceError(422, "value: a site must be a non-empty string")
+        with self.transaction() as s:
+            study = self._study(s)
+            subject, slot = self._subject_slot(s, usubjid, need_randomised=field == "strata")
+            if field == "strata":
+                value = self._check_strata(study.config["strata"], value)
+            subject_state = {"site": subject.site, "data": subject.data, "eligible": subject.eligible,
+                             "failures": subject.failures}
+            slot_state = {"strata": slot.strata} if slot is not None else None
+            change = apply_correction(study.config, subject_state, slot_state, field, value)
+            if change["old"] == change["new"]:
+                raise ServiceError(409, f"{field}: the recorded value is already {change['new']!r}")
+            subject.site, subject.data = subject_state["site"], subject_state["data"]
+            subject.eligible, subject.failures = subject_state["eligible"], subject_state["failures"]
+            if slot is not None and slot_state is not None:
+                slot.strata = slot_state["strata"]
+            details = {k: v for k, v in change.items() if k != "failures"}
+            self._audit(s, actor, "subject.correct", usubjid, {**details, "reason": reason.strip()})
+        return {"subject_id": usubjid, **details, "reason": reason.strip()}
 
     # --- reports ----------------------------------------------------------------------
 
@@ -662,15 +755,11 @@ class Store:
             return [_audit_dict(r) for r in rows]
 
     def verify_audit(self) -> AuditVerification:
-        """Check the hash chain of the whole trail and that the chain head matches its end."""
-        with self.transaction() as s:
-            rows = s.scalars(select(AuditRow).order_by(AuditRow.seq)).all()
-            head = s.get(ChainHeadRow, 1)
-            result = verify_chain(_audit_dict(r) for r in rows)
-            if result.valid and head is not None and (head.seq, head.hash) != (result.n_records, result.head_hash):
-                return AuditVerification(False, result.n_records, result.head_hash, head.seq,
-                                         "chain head does not match the last record (records removed at the end)")
-            return result
+        """The whole check of :mod:`~dosefinding.randomization.verification`: chain, head, replay against the tables."""
+        from dosefinding.randomization.verification import check_trail
+
+        with self._read_sessions() as s, s.begin():
+            return check_trail(s.connection(), self.audit_key).as_verification()
 
     def allocation_list(self) -> AllocationList:
         """The stored list (with arms) as an :class:`AllocationList` (permuted blocks only)."""
@@ -740,15 +829,38 @@ def _audit_dict(row: AuditRow) -> dict[str, Any]:
             "subject": row.subject, "details": json.loads(row.details), "prev_hash": row.prev_hash, "hash": row.hash}
 
 
-def verify_audit(database_url: str) -> AuditVerification:
-    """Verify the audit hash chain of a randomisation database (``dosefinding audit-verify``).
+def verify_audit(database_url: str, *, audit_key_file: str | None = None,
+                 checkpoints: Sequence[str] = ()) -> TrailReport:
+    """Verify a randomisation database read-only (``dosefinding audit-verify``), with checkpoint files.
 
     Examples
     --------
-    >>> verify_audit("sqlite://").summary()
-    'audit trail OK: 0 records, head 0000000000000000000000000000000000000000000000000000000000000000'
+    >>> verify_audit("sqlite:///no/such/file.db")
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: database: no SQLite file 'no/such/file.db'
     """
-    return _existing_store(database_url).verify_audit()
+    from dosefinding.randomization.checkpoint import read_checkpoint
+    from dosefinding.randomization.verification import check_trial_database, verify_database
+
+    check_trial_database(database_url)  # a missing, empty or foreign file is named before the key is looked for
+    key = read_key_file(key_path(audit_key_file))
+    return verify_database(database_url, key, [read_checkpoint(c, key) for c in checkpoints],
+                           [str(c) for c in checkpoints])
+
+
+def write_audit_checkpoint(database_url: str, out: str, *, audit_key_file: str | None = None) -> tuple[
+        TrailReport, Path | None]:
+    """Verify the trail and, if intact, write a signed checkpoint of its head to ``out`` (``audit-checkpoint``)."""
+    from dosefinding.randomization.checkpoint import sign_checkpoint, write_checkpoint
+    from dosefinding.randomization.verification import check_trial_database, verify_database
+
+    check_trial_database(database_url)
+    key = read_key_file(key_path(audit_key_file))
+    report = verify_database(database_url, key)
+    if not report.valid:
+        return report, None
+    return report, write_checkpoint(sign_checkpoint(key, report.n_records, report.head, report.n_records), out)
 
 
 def adsl_randomisation(database_url: str, *, unblinded: bool = True) -> pd.DataFrame:
