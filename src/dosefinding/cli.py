@@ -45,18 +45,46 @@ def _number(value: str, option: str) -> float:
         raise InputError(f"{option}: must be a number or 'min', got {value!r}") from None
 
 
-def _database_url(db: str) -> str:
-    return db if "://" in db else f"sqlite:///{db}"
+DATABASE_URL_ENV = "DOSEFINDING_DATABASE_URL"
+DEFAULT_DATABASE = "randomisation.db"
 
 
-def serve(db: str, host: str, port: int, admin_token_file: str | None) -> int:
-    """Start the randomisation service; on an empty database, create the first administrator."""
+def _database_url(db: str | None, db_url_file: str | None = None) -> str:
+    """The database URL: ``--db`` (a SQLite file, or a URL without a password), else ``--db-url-file``,
+    else the environment variable ``DOSEFINDING_DATABASE_URL``, else ``randomisation.db``.
+
+    A password on the command line is visible to every user of the host (``ps``), so it is refused.
+    """
+    from sqlalchemy.engine import make_url
+
+    if db is not None:
+        if "://" not in db:
+            return f"sqlite:///{db}"
+        if make_url(db).password is not None:
+            raise InputError(f"--db: a URL with a password is visible to every user of the host; put it in "
+                             f"{DATABASE_URL_ENV} or in a file named by --db-url-file")
+        return db
+    if db_url_file is not None:
+        try:
+            return Path(db_url_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InputError(f"--db-url-file: cannot read {db_url_file!r} ({exc.strerror})") from None
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{DEFAULT_DATABASE}"
+
+
+def serve(db: str, host: str, port: int, admin_token_file: str | None, *, certfile: str | None = None,
+          keyfile: str | None = None, api_docs: bool = False) -> int:
+    """Start the randomisation service (HTTPS with ``certfile`` and ``keyfile``); on an empty database,
+    create the first administrator."""
     import uvicorn
 
+    from dosefinding.randomization.security import write_private
     from dosefinding.randomization.service import create_app
     from dosefinding.randomization.store import ServiceError, Store
 
-    store = Store(_database_url(db))
+    if (certfile is None) != (keyfile is None):
+        raise InputError("--certfile and --keyfile: give both for HTTPS, or neither")
+    store = Store(db)
     try:
         token = store.add_user("admin", "admin", bootstrap=True)
     except ServiceError:
@@ -65,17 +93,43 @@ def serve(db: str, host: str, port: int, admin_token_file: str | None) -> int:
         if admin_token_file is None:
             print(f"administrator token (shown once): {token}", file=sys.stderr)
         else:
-            with open(admin_token_file, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as out:
-                out.write(token)
-    uvicorn.run(create_app(store=store), host=host, port=port, log_level="warning")
+            write_private(admin_token_file, token)
+    tls = {"ssl_certfile": certfile, "ssl_keyfile": keyfile} if certfile else {}
+    uvicorn.run(create_app(store=store, api_docs=api_docs), host=host, port=port, log_level="warning",
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", **tls)
     return 0
+
+
+def operations(command: str, db: str, path: str | None) -> int:
+    """``backup``, ``restore`` and ``audit-export``; exit status 0 if the chain verifies, 1 if not."""
+    from dosefinding.randomization import operations as ops
+
+    if command == "backup":
+        result = ops.backup(db, path)
+    elif command == "restore":
+        result = ops.restore(path, db)
+    else:
+        from dosefinding.randomization.security import write_private
+        from dosefinding.randomization.store import Actor, existing_store
+
+        store = existing_store(db)
+        auditor = Actor("command line", "auditor")
+        records = store.audit_records(auditor, limit=None)
+        verification = store.verify_audit()
+        text = ops.audit_html(records, study=store.study_public(auditor)["name"], verification=verification.summary()) \
+            if path.endswith((".html", ".htm")) else ops.audit_csv(records)
+        write_private(path, text)
+        print(f"{len(records)} audit records written to {path}; {verification.summary()}")
+        return 0 if verification.valid else 1
+    print(f"{result.target}: {result.summary}")
+    return 0 if result.valid else 1
 
 
 def audit_verify(db: str) -> int:
     """Verify the audit trail of a randomisation database; exit status 0 if intact, 1 if not."""
     from dosefinding.randomization.store import verify_audit
 
-    result = verify_audit(_database_url(db))
+    result = verify_audit(db)
     print(result.summary())
     return 0 if result.valid else 1
 
@@ -110,20 +164,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     power_parser.add_argument("--df", default=None,
                               help="df of the MCP step: a number or 'min' (the LS means' smallest; default normal)")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
-    serve_parser.add_argument("--db", default="sqlite:///randomisation.db", help="SQLAlchemy URL or SQLite file")
+    database_help = (f"SQLite file or SQLAlchemy URL without a password (default: ${DATABASE_URL_ENV}, else "
+                     f"{DEFAULT_DATABASE})")
+    serve_parser.add_argument("--db", default=None, help=database_help)
+    serve_parser.add_argument("--db-url-file", default=None, help="file holding the database URL (with its password)")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.add_argument("--admin-token-file", default=None,
-                              help="file to write the first administrator's token to (default: print it)")
+                              help="file to write the first administrator's token to, mode 0600 (default: print it)")
+    serve_parser.add_argument("--certfile", default=None, help="TLS certificate (PEM): serve HTTPS")
+    serve_parser.add_argument("--keyfile", default=None, help="TLS private key (PEM) of --certfile")
+    serve_parser.add_argument("--api-docs", action="store_true", help="serve the OpenAPI schema at /openapi.json")
     audit_parser = commands.add_parser("audit-verify", help="verify the audit hash chain of a randomisation database")
-    audit_parser.add_argument("db", help="SQLAlchemy URL or SQLite file")
+    audit_parser.add_argument("db", nargs="?", default=None, help=database_help)
+    audit_parser.add_argument("--db-url-file", default=None, help="file holding the database URL")
+    backup_parser = commands.add_parser("backup", help="online backup of a randomisation database, chain verified")
+    backup_parser.add_argument("target", help="new file to write (SQLite copy, or pg_dump custom archive)")
+    backup_parser.add_argument("--db", default=None, help=database_help)
+    backup_parser.add_argument("--db-url-file", default=None, help="file holding the database URL")
+    restore_parser = commands.add_parser("restore", help="restore a backup into a new database and verify its chain")
+    restore_parser.add_argument("backup", help="file written by 'dosefinding backup'")
+    restore_parser.add_argument("--db", default=None, help="new SQLite file or empty PostgreSQL database: " + database_help)
+    restore_parser.add_argument("--db-url-file", default=None, help="file holding the database URL")
+    export_parser = commands.add_parser("audit-export", help="the audit trail for inspectors: CSV or print-ready HTML")
+    export_parser.add_argument("out", help="output file: .csv, or .html (print to PDF from a browser)")
+    export_parser.add_argument("--db", default=None, help=database_help)
+    export_parser.add_argument("--db-url-file", default=None, help="file holding the database URL")
     args = parser.parse_args(argv)
     try:
-        if args.command in ("serve", "audit-verify"):
+        if args.command in ("serve", "audit-verify", "backup", "restore", "audit-export"):
             try:
+                db = _database_url(args.db, args.db_url_file)
                 if args.command == "serve":
-                    return serve(args.db, args.host, args.port, args.admin_token_file)
-                return audit_verify(args.db)
+                    return serve(db, args.host, args.port, args.admin_token_file, certfile=args.certfile,
+                                 keyfile=args.keyfile, api_docs=args.api_docs)
+                if args.command != "audit-verify":
+                    path = {"backup": "target", "restore": "backup", "audit-export": "out"}[args.command]
+                    return operations(args.command, db, getattr(args, path))
+                return audit_verify(db)
             except ImportError as exc:
                 print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)
                 return 2

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from dosefinding.randomization.store import Actor, ServiceError, Store
 
-from .conftest import ARMS, ELIGIBLE
+from .conftest import ARMS, ELIGIBLE, RULES
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -68,7 +68,8 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
     store = Store(postgres_url)
     admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
-                              "n_per_stratum": 300, "seed": 3})
+                              "n_per_stratum": 300, "seed": 3, "user_seed": True,
+                              "eligibility": RULES})
     investigator = Actor("inv", "investigator")
     errors: list[str] = []
 
