@@ -339,3 +339,41 @@ def test_serve_takes_the_database_url_from_the_environment_not_the_command_line(
     assert main(["serve", "--certfile", "cert.pem", "--keyfile", "key.pem"]) == 0
     assert calls[0]["url"] == f"sqlite:///{tmp_path / 'env.db'}"
     assert (calls[0]["ssl_certfile"], calls[0]["ssl_keyfile"]) == ("cert.pem", "key.pem")
+
+
+# --- operations: backup, restore, audit export ------------------------------------------------
+
+
+def test_backup_restore_and_audit_export(trial: Trial, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trial.screen("S1")
+    trial.randomise("S1")
+    reason = '=HYPERLINK("http://evil.example","click") suspected anaphylaxis'
+    assert trial.call("investigator", "POST", "/api/subjects/S1/unblind", json={"reason": reason}).status_code == 200
+    db = trial.url.removeprefix("sqlite:///")
+    copy, restored = tmp_path / "backup.db", tmp_path / "restored.db"
+    assert main(["backup", str(copy), "--db", db]) == 0  # online: the service's store is open
+    assert "audit trail OK" in capsys.readouterr().out
+    assert main(["backup", str(copy), "--db", db]) == 2  # never overwrites
+    assert main(["restore", str(copy), "--db", str(restored)]) == 0
+    assert "audit trail OK" in capsys.readouterr().out
+    assert main(["restore", str(copy), "--db", str(restored)]) == 2  # only into a new database
+    for path in (copy, restored):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    from dosefinding.randomization.store import adsl_randomisation
+
+    assert adsl_randomisation(f"sqlite:///{restored}").equals(adsl_randomisation(trial.url))
+    assert main(["audit-export", str(tmp_path / "audit.csv"), "--db", str(restored)]) == 0
+    text = (tmp_path / "audit.csv").read_text()
+    assert not any(cell.startswith(("=", "+", "-", "@")) for line in text.splitlines() for cell in line.split(","))
+    from dosefinding.randomization.operations import audit_csv
+
+    records = trial.call("auditor", "GET", "/api/audit").json()
+    records[-1]["subject"] = '=HYPERLINK("http://evil.example","x")'  # a name stored before this hardening
+    assert '\'=HYPERLINK("http://evil.example","x")' in audit_csv(records).replace('""', '"')
+    assert main(["audit-export", str(tmp_path / "audit.html"), "--db", str(restored)]) == 0
+    page = (tmp_path / "audit.html").read_text()
+    assert "<script" not in page and "subject.unblind" in page and "audit trail OK" in page
+    served = trial.call("auditor", "GET", "/api/audit/export.csv")
+    assert served.status_code == 200 and served.headers["content-type"].startswith("text/csv")
+    assert served.text.splitlines()[0] == "seq,ts,actor,role,action,subject,details,hash"
+    assert trial.call("investigator", "GET", "/api/audit/export.csv").status_code == 403
