@@ -38,6 +38,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from dosefinding.errors import InputError
+from dosefinding.randomization.identifiers import identifier
 from dosefinding.randomization.operations import audit_csv, audit_html
 from dosefinding.randomization.pages import PHARMACY_PAGE, SITE_PAGE
 from dosefinding.randomization.security import LIMITS, BodyLimit, SecurityHeaders, content_security_policy
@@ -270,6 +272,10 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
+    @app.exception_handler(InputError)
+    def _input_error(_request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
     @app.exception_handler(RequestValidationError)
     def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message = _validation_message(exc)
@@ -321,7 +327,7 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     @app.post("/api/admin/users", response_model=UserCreated, status_code=201)
     def create_user(body: UserCreate, who: Admin) -> Any:
         token = db.add_user(body.username, body.role, ttl_hours=body.ttl_hours, actor=who)
-        return {"username": body.username, "role": body.role, "token": token}
+        return {"username": identifier(body.username, "username"), "role": body.role, "token": token}
 
     @app.post("/api/admin/users/{username}/revoke", status_code=204)
     def revoke_user(username: str, who: Admin) -> None:
