@@ -59,14 +59,19 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+def _fresh_store(postgres_url: str, *extra_statements: str) -> tuple[Store, Actor]:
+    """A store on an emptied database, with its administrator; ``extra_statements`` run first (autocommit)."""
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for statement in ("DROP SCHEMA public CASCADE", "CREATE SCHEMA public", *extra_statements):
+            conn.execute(text(statement))
     engine.dispose()
     store = Store(postgres_url)
-    admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+    return store, store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+
+
+def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
+    store, admin = _fresh_store(postgres_url)
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
                               "n_per_stratum": 300, "seed": 3, "user_seed": True,
                               "eligibility": RULES})
@@ -114,13 +119,7 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
 
 def test_concurrent_screens_of_one_subject_get_409_on_postgresql(postgres_url: str) -> None:
     """Two sessions screening one subject at once: one wins, the other gets 409 (not an IntegrityError)."""
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = Store(postgres_url)
-    admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+    store, admin = _fresh_store(postgres_url)
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "n_per_stratum": 50, "eligibility": RULES})
     investigator = Actor("inv", "investigator")
     outcomes: list[str] = []
@@ -148,15 +147,7 @@ def test_backup_and_restore_on_postgresql(postgres_url: str, tmp_path: Path) -> 
     """pg_dump of a live database, pg_restore into an empty one, the restored chain verified."""
     from dosefinding.randomization.operations import backup, restore
 
-    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-        conn.execute(text("DROP DATABASE IF EXISTS restored"))
-        conn.execute(text("CREATE DATABASE restored"))
-    engine.dispose()
-    store = Store(postgres_url)
-    admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+    store, admin = _fresh_store(postgres_url, "DROP DATABASE IF EXISTS restored", "CREATE DATABASE restored")
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "n_per_stratum": 20, "eligibility": RULES})
     investigator = Actor("inv", "investigator")
     for k in range(5):
