@@ -377,3 +377,29 @@ def test_backup_restore_and_audit_export(trial: Trial, tmp_path: Path, capsys: p
     assert served.status_code == 200 and served.headers["content-type"].startswith("text/csv")
     assert served.text.splitlines()[0] == "seq,ts,actor,role,action,subject,details,hash"
     assert trial.call("investigator", "GET", "/api/audit/export.csv").status_code == 403
+
+
+def test_serve_speaks_https_with_a_certificate(tmp_path: Path) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    import httpx
+
+    from .server import start_server
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = start_server(tmp_path / "tls.db", tmp_path / "admin.token", certfile=cert, keyfile=key)
+    try:
+        assert server.url.startswith("https://")
+        r = httpx.get(server.url + "/api/me", headers=bearer(server.admin_token), verify=ssl.create_default_context(cafile=cert))
+        assert r.status_code == 200 and r.headers["strict-transport-security"] == "max-age=31536000"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url.replace("https://", "http://") + "/api/me", timeout=5)
+    finally:
+        server.stop()
