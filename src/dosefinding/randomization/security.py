@@ -266,7 +266,8 @@ class BodyLimit:
 
 
 def write_private(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` readable and writable by its owner only (0600, also if it existed).
+    """Write ``text`` to ``path`` readable and writable by its owner only (0600, also if it existed; not
+    through a symbolic link).
 
     Examples
     --------
@@ -276,7 +277,7 @@ def write_private(path: str | os.PathLike[str], text: str) -> None:
     >>> oct(stat.S_IMODE(p.stat().st_mode))
     '0o600'
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, text.encode("utf-8"))
