@@ -288,6 +288,14 @@ def test_security_headers_on_every_response_and_no_third_party_javascript(trial:
         assert h["x-content-type-options"] == "nosniff" and h["referrer-policy"] == "no-referrer"
         assert h["cache-control"] == "no-store"
         assert not re.search(r"https?://", h["content-security-policy"])
+    from fastapi.testclient import TestClient
+
+    store = trial.client.app.state.store
+    store.blinded_report = lambda actor: 1 / 0  # an unforeseen fault: the 500 carries the headers as well
+    failed = TestClient(trial.client.app, raise_server_exceptions=False).get(
+        "/api/reports/blinded", headers=bearer(trial.tokens["blinded_statistician"]))
+    assert failed.status_code == 500 and failed.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in failed.headers["content-security-policy"]
     assert trial.client.get("/docs").status_code == 404 and trial.client.get("/redoc").status_code == 404
     assert trial.client.get("/openapi.json").status_code == 404  # API docs off by default
     for page in answers[:2]:

@@ -263,9 +263,11 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     app = FastAPI(title="dosefinding randomisation", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json" if api_docs else None)
     app.state.store = db
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     pages = [SITE_PAGE, PHARMACY_PAGE, audit_html([], study="", verification="")]
-    app.add_middleware(SecurityHeaders, policy=content_security_policy(pages))
+    policy = content_security_policy(pages)
+    starlette_stack = app.build_middleware_stack
+    # Outside Starlette's own error middleware, so that a 500 carries the headers too.
+    app.build_middleware_stack = lambda: SecurityHeaders(BodyLimit(starlette_stack(), max_body_bytes), policy)  # type: ignore[method-assign]
 
     @app.exception_handler(ServiceError)
     def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
