@@ -116,10 +116,12 @@ def print_balance() -> None:
 
 
 def print_throughput() -> None:
+    from dosefinding.randomization.eligibility import A2201_RULES
     from dosefinding.randomization.store import Actor, Store
 
     eligible = {"AGE": 45, "ESSDAI7": 8, "ESSPRI": 6.5, "ANTIRO": True, "SALFLOW": 0.35}
-    study = {"name": "bench", "arms": list("ABCD"), "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 1200}
+    study = {"name": "bench", "arms": list("ABCD"), "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 1200,
+             "eligibility": A2201_RULES.to_list()}
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
         admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))

@@ -45,18 +45,46 @@ def _number(value: str, option: str) -> float:
         raise InputError(f"{option}: must be a number or 'min', got {value!r}") from None
 
 
-def _database_url(db: str) -> str:
-    return db if "://" in db else f"sqlite:///{db}"
+DATABASE_URL_ENV = "DOSEFINDING_DATABASE_URL"
+DEFAULT_DATABASE = "randomisation.db"
 
 
-def serve(db: str, host: str, port: int, admin_token_file: str | None, audit_key_file: str | None = None) -> int:
-    """Start the randomisation service; on an empty database, create the first administrator (and the audit key)."""
+def _database_url(db: str | None, db_url_file: str | None = None) -> str:
+    """The database URL: ``--db`` (a SQLite file, or a URL without a password), else ``--db-url-file``,
+    else the environment variable ``DOSEFINDING_DATABASE_URL``, else ``randomisation.db``.
+
+    A password on the command line is visible to every user of the host (``ps``), so it is refused.
+    """
+    from sqlalchemy.engine import make_url
+
+    if db is not None:
+        if "://" not in db:
+            return f"sqlite:///{db}"
+        if make_url(db).password is not None:
+            raise InputError(f"--db: a URL with a password is visible to every user of the host; put it in "
+                             f"{DATABASE_URL_ENV} or in a file named by --db-url-file")
+        return db
+    if db_url_file is not None:
+        try:
+            return Path(db_url_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InputError(f"--db-url-file: cannot read {db_url_file!r} ({exc.strerror})") from None
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{DEFAULT_DATABASE}"
+
+
+def serve(db: str, host: str, port: int, admin_token_file: str | None, *, certfile: str | None = None,
+          keyfile: str | None = None, api_docs: bool = False, audit_key_file: str | None = None) -> int:
+    """Start the randomisation service (HTTPS with ``certfile`` and ``keyfile``); on an empty database,
+    create the first administrator (and the audit key)."""
     import uvicorn
 
+    from dosefinding.randomization.security import write_private
     from dosefinding.randomization.service import create_app
     from dosefinding.randomization.store import ServiceError, Store
 
-    store = Store(_database_url(db), audit_key_file=audit_key_file)
+    if (certfile is None) != (keyfile is None):
+        raise InputError("--certfile and --keyfile: give both for HTTPS, or neither")
+    store = Store(db, audit_key_file=audit_key_file)
     key = store.audit_key
     if store.audit_key_created:
         print(f"audit key created: {key.path} (mode 0600; keep it off the database's volume, with an offline copy: "
@@ -69,17 +97,43 @@ def serve(db: str, host: str, port: int, admin_token_file: str | None, audit_key
         if admin_token_file is None:
             print(f"administrator token (shown once): {token}", file=sys.stderr)
         else:
-            with open(admin_token_file, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as out:
-                out.write(token)
-    uvicorn.run(create_app(store=store), host=host, port=port, log_level="warning")
+            write_private(admin_token_file, token)
+    tls = {"ssl_certfile": certfile, "ssl_keyfile": keyfile} if certfile else {}
+    uvicorn.run(create_app(store=store, api_docs=api_docs), host=host, port=port, log_level="warning",
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", **tls)
     return 0
+
+
+def operations(command: str, db: str, path: str | None, audit_key_file: str | None = None) -> int:
+    """``backup``, ``restore`` and ``audit-export``; exit status 0 if the chain verifies, 1 if not."""
+    from dosefinding.randomization import operations as ops
+
+    if command == "backup":
+        result = ops.backup(db, path, audit_key_file=audit_key_file)
+    elif command == "restore":
+        result = ops.restore(path, db, audit_key_file=audit_key_file)
+    else:
+        from dosefinding.randomization.security import write_private
+        from dosefinding.randomization.store import Actor, existing_store
+
+        store = existing_store(db, audit_key_file=audit_key_file)
+        auditor = Actor("command line", "auditor")
+        records = store.audit_records(auditor, limit=None)
+        verification = store.verify_audit()
+        text = ops.audit_html(records, study=store.study_public(auditor)["name"], verification=verification.summary()) \
+            if path.endswith((".html", ".htm")) else ops.audit_csv(records)
+        write_private(path, text)
+        print(f"{len(records)} audit records written to {path}; {verification.summary()}")
+        return 0 if verification.valid else 1
+    print(f"{result.target}: {result.summary}")
+    return 0 if result.valid else 1
 
 
 def audit_verify(db: str, audit_key_file: str | None = None, checkpoints: Sequence[str] = ()) -> int:
     """Verify a randomisation database read-only; exit status 0 if intact, 1 if not."""
     from dosefinding.randomization.store import verify_audit
 
-    result = verify_audit(_database_url(db), audit_key_file=audit_key_file, checkpoints=checkpoints)
+    result = verify_audit(db, audit_key_file=audit_key_file, checkpoints=checkpoints)
     print(result.summary())
     return 0 if result.valid else 1
 
@@ -88,7 +142,7 @@ def audit_checkpoint(db: str, out: str, audit_key_file: str | None = None) -> in
     """Write a signed checkpoint of an intact trail; exit status 1 (and no file) if the trail is not intact."""
     from dosefinding.randomization.store import write_audit_checkpoint
 
-    report, path = write_audit_checkpoint(_database_url(db), out, audit_key_file=audit_key_file)
+    report, path = write_audit_checkpoint(db, out, audit_key_file=audit_key_file)
     if path is None:
         print(report.summary())
         print("no checkpoint written: the trail is not intact", file=sys.stderr)
@@ -127,32 +181,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     power_parser.add_argument("--df", default=None,
                               help="df of the MCP step: a number or 'min' (the LS means' smallest; default normal)")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
-    serve_parser.add_argument("--db", default="sqlite:///randomisation.db", help="SQLAlchemy URL or SQLite file")
+    database_help = (f"SQLite file or SQLAlchemy URL without a password (default: ${DATABASE_URL_ENV}, else "
+                     f"{DEFAULT_DATABASE})")
+    serve_parser.add_argument("--db", default=None, help=database_help)
+    serve_parser.add_argument("--db-url-file", default=None, help="file holding the database URL (with its password)")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.add_argument("--admin-token-file", default=None,
-                              help="file to write the first administrator's token to (default: print it)")
+                              help="file to write the first administrator's token to, mode 0600 (default: print it)")
     key_help = "audit key file (default $DOSEFINDING_AUDIT_KEY_FILE, else ~/.config/dosefinding/audit.key)"
     serve_parser.add_argument("--audit-key-file", default=None, help=key_help + "; created (0600) if missing")
+    serve_parser.add_argument("--certfile", default=None, help="TLS certificate (PEM): serve HTTPS")
+    serve_parser.add_argument("--keyfile", default=None, help="TLS private key (PEM) of --certfile")
+    serve_parser.add_argument("--api-docs", action="store_true", help="serve the OpenAPI schema at /openapi.json")
     audit_parser = commands.add_parser("audit-verify", help="verify a randomisation database's audit trail, read-only")
-    audit_parser.add_argument("db", help="SQLAlchemy URL or SQLite file")
-    audit_parser.add_argument("--audit-key-file", default=None, help=key_help)
+    audit_parser.add_argument("db", nargs="?", default=None, help=database_help)
     audit_parser.add_argument("--checkpoint", action="append", default=[],
                               help="checkpoint file written by audit-checkpoint (repeatable)")
     checkpoint_parser = commands.add_parser("audit-checkpoint",
                                             help="write a signed checkpoint of the audit trail's head to a file")
-    checkpoint_parser.add_argument("db", help="SQLAlchemy URL or SQLite file")
+    checkpoint_parser.add_argument("db", nargs="?", default=None, help=database_help)
     checkpoint_parser.add_argument("--out", required=True, help="new file outside the database's volume")
-    checkpoint_parser.add_argument("--audit-key-file", default=None, help=key_help)
+    backup_parser = commands.add_parser("backup", help="online backup of a randomisation database, chain verified")
+    backup_parser.add_argument("target", help="new file to write (SQLite copy, or pg_dump custom archive)")
+    backup_parser.add_argument("--db", default=None, help=database_help)
+    restore_parser = commands.add_parser("restore", help="restore a backup into a new database and verify its chain")
+    restore_parser.add_argument("backup", help="file written by 'dosefinding backup'")
+    restore_parser.add_argument("--db", default=None, help="new SQLite file or empty PostgreSQL database: " + database_help)
+    export_parser = commands.add_parser("audit-export", help="the audit trail for inspectors: CSV or print-ready HTML")
+    export_parser.add_argument("out", help="output file: .csv, or .html (print to PDF from a browser)")
+    export_parser.add_argument("--db", default=None, help=database_help)
+    for database_parser in (audit_parser, checkpoint_parser, backup_parser, restore_parser, export_parser):
+        database_parser.add_argument("--db-url-file", default=None, help="file holding the database URL")
+        database_parser.add_argument("--audit-key-file", default=None, help=key_help)
     args = parser.parse_args(argv)
     try:
-        if args.command in ("serve", "audit-verify", "audit-checkpoint"):
+        if args.command in ("serve", "audit-verify", "audit-checkpoint", "backup", "restore", "audit-export"):
             try:
+                db = _database_url(args.db, args.db_url_file)
                 if args.command == "serve":
-                    return serve(args.db, args.host, args.port, args.admin_token_file, args.audit_key_file)
+                    return serve(db, args.host, args.port, args.admin_token_file, certfile=args.certfile,
+                                 keyfile=args.keyfile, api_docs=args.api_docs, audit_key_file=args.audit_key_file)
                 if args.command == "audit-checkpoint":
-                    return audit_checkpoint(args.db, args.out, args.audit_key_file)
-                return audit_verify(args.db, args.audit_key_file, args.checkpoint)
+                    return audit_checkpoint(db, args.out, args.audit_key_file)
+                if args.command != "audit-verify":
+                    path = {"backup": "target", "restore": "backup", "audit-export": "out"}[args.command]
+                    return operations(args.command, db, getattr(args, path), args.audit_key_file)
+                return audit_verify(db, args.audit_key_file, args.checkpoint)
             except ImportError as exc:
                 print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)
                 return 2

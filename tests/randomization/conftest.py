@@ -13,13 +13,15 @@ pytest.importorskip("fastapi")  # the service extra is part of the test extra: t
 
 from fastapi.testclient import TestClient
 
+from dosefinding.randomization.eligibility import A2201_RULES
 from dosefinding.randomization.service import create_app
 from dosefinding.randomization.store import ROLES
 
 ARMS = ["Placebo", "VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
 DOSES = {"Placebo": 0.0, "VAY736 5 mg": 5.0, "VAY736 50 mg": 50.0, "VAY736 300 mg": 300.0}
+RULES = A2201_RULES.to_list()
 STUDY = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 40, "seed": 2201,
-         "doses": DOSES}
+         "kit_seed": 2202, "user_seed": True, "doses": DOSES, "eligibility": RULES}
 ELIGIBLE = {"AGE": 45, "ESSDAI7": 8, "ESSPRI": 6.5, "ANTIRO": True, "SALFLOW": 0.35}
 
 
@@ -45,9 +47,9 @@ class Trial:
                          json={"strata": {"ESSDAI": essdai}})
 
 
-def make_trial(path: Path, study: dict[str, Any] | None = None) -> Trial:
+def make_trial(path: Path, study: dict[str, Any] | None = None, **app_options: Any) -> Trial:
     url = f"sqlite:///{path}"
-    app = create_app(url)
+    app = create_app(url, **app_options)
     client = TestClient(app)
     tokens = {"admin": app.state.store.add_user("admin", "admin", bootstrap=True)}
     response = client.post("/api/admin/study", json=STUDY if study is None else study, headers=bearer(tokens["admin"]))

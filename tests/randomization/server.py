@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -36,8 +37,9 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(db: Path, token_file: Path, timeout: float = 30.0) -> Server:
-    """Run the service on ``db`` and wait until it answers.
+def start_server(db: Path, token_file: Path, timeout: float = 30.0, *, certfile: Path | None = None,
+                 keyfile: Path | None = None) -> Server:
+    """Run the service on ``db`` and wait until it answers (over HTTPS with ``certfile`` and ``keyfile``).
 
     On a new database the first administrator's token is written to ``token_file``.
     """
@@ -45,17 +47,18 @@ def start_server(db: Path, token_file: Path, timeout: float = 30.0) -> Server:
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "dosefinding.cli", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port),
-         "--admin-token-file", str(token_file)],
+         "--admin-token-file", str(token_file)]
+        + (["--certfile", str(certfile), "--keyfile", str(keyfile)] if certfile is not None and keyfile is not None else []),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if certfile is not None else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
             try:
-                if httpx.get(url + "/", timeout=1.0).status_code == 200:
+                if httpx.get(url + "/", timeout=1.0, verify=ssl.create_default_context(cafile=certfile) if certfile else True).status_code == 200:
                     token = token_file.read_text().strip() if token_file.exists() else ""
                     return Server(process, url, db, token)
             except httpx.TransportError:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from .conftest import ARMS
+from .conftest import ARMS, RULES
 from .server import start_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -114,7 +114,8 @@ def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(browse
     server = start_server(tmp_path / "browser.db", tmp_path / "admin.token")
     try:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
-        study = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 8, "seed": 7}
+        study = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 8,
+                 "eligibility": RULES}
         assert httpx.post(server.url + "/api/admin/study", json=study, headers=admin).status_code == 201
         tokens = {role: httpx.post(server.url + "/api/admin/users", json={"username": role, "role": role},
                                    headers=admin).json()["token"] for role in ("investigator", "pharmacist")}

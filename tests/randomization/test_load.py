@@ -17,7 +17,7 @@ import pytest
 
 from dosefinding.cli import main
 
-from .conftest import ARMS, ELIGIBLE
+from .conftest import ARMS, ELIGIBLE, RULES
 from .server import Server, start_server
 
 N_SUBJECTS, N_CLIENTS = 2000, 50
@@ -26,7 +26,7 @@ N_SUBJECTS, N_CLIENTS = 2000, 50
 def _setup(server: Server, n_per_stratum: int) -> str:
     admin = {"Authorization": f"Bearer {server.admin_token}"}
     study = {"name": "load", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": n_per_stratum,
-             "block_multiples": [1, 2]}
+             "block_multiples": [1, 2], "eligibility": RULES}
     assert httpx.post(server.url + "/api/admin/study", json=study, headers=admin, timeout=60).status_code == 201
     r = httpx.post(server.url + "/api/admin/users", json={"username": "inv", "role": "investigator"}, headers=admin)
     return r.json()["token"]

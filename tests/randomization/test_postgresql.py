@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from dosefinding.randomization.store import Actor, ServiceError, Store
 
-from .conftest import ARMS, ELIGIBLE
+from .conftest import ARMS, ELIGIBLE, RULES
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -59,12 +59,12 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _fresh_store(postgres_url: str) -> tuple[Store, Actor]:
-    """A store on an emptied database, and its first administrator."""
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+def _fresh_store(postgres_url: str, *extra_statements: str) -> tuple[Store, Actor]:
+    """A store on an emptied database, with its administrator; ``extra_statements`` run first (autocommit)."""
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for statement in ("DROP SCHEMA public CASCADE", "CREATE SCHEMA public", *extra_statements):
+            conn.execute(text(statement))
     engine.dispose()
     store = Store(postgres_url)
     return store, store.authenticate(store.add_user("admin", "admin", bootstrap=True))
@@ -73,7 +73,8 @@ def _fresh_store(postgres_url: str) -> tuple[Store, Actor]:
 def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
     store, admin = _fresh_store(postgres_url)
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
-                              "n_per_stratum": 300, "seed": 3})
+                              "n_per_stratum": 300, "seed": 3, "user_seed": True,
+                              "eligibility": RULES})
     investigator = Actor("inv", "investigator")
     errors: list[str] = []
 
@@ -123,7 +124,8 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
 
     store, admin = _fresh_store(postgres_url)
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
-                              "n_per_stratum": 20, "seed": 5})
+                              "n_per_stratum": 20, "seed": 5, "user_seed": True,
+                              "eligibility": RULES})
     investigator = Actor("inv", "investigator")
     for k in range(6):
         store.screen(investigator, f"S{k}", "101", ELIGIBLE)
@@ -157,3 +159,51 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
     assert f"slot_arms: slot {slot} arm differs from the trail" in out
     assert "unblindings: 1 recorded in the trail missing from the table (subjects ['S2'])" in out
     assert "the trail ends at record 15 but had 16 records (truncated)" in out
+
+
+def test_concurrent_screens_of_one_subject_get_409_on_postgresql(postgres_url: str) -> None:
+    """Two sessions screening one subject at once: one wins, the other gets 409 (not an IntegrityError)."""
+    store, admin = _fresh_store(postgres_url)
+    store.setup_study(admin, {"name": "PG", "arms": ARMS, "n_per_stratum": 50, "eligibility": RULES})
+    investigator = Actor("inv", "investigator")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def work(subject: str) -> None:
+        barrier.wait()
+        try:
+            store.screen(investigator, subject, "101", ELIGIBLE)
+            outcomes.append("201")
+        except ServiceError as exc:
+            outcomes.append(str(exc.status))
+        except Exception as exc:  # main gave sqlalchemy's IntegrityError here  # noqa: BLE001
+            outcomes.append(type(exc).__name__)
+
+    for k in range(5):  # 8 sessions per subject, in both spellings
+        threads = [threading.Thread(target=work, args=(f"case-{k}" if i % 2 else f"CASE-{k}",)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sorted(set(outcomes)) == ["201", "409"] and outcomes.count("201") == 5 and len(outcomes) == 40
+    assert store.verify_audit().valid
+
+
+def test_backup_and_restore_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """pg_dump of a live database, pg_restore into an empty one, the restored chain verified."""
+    from dosefinding.randomization.operations import backup, restore
+
+    store, admin = _fresh_store(postgres_url, "DROP DATABASE IF EXISTS restored", "CREATE DATABASE restored")
+    store.setup_study(admin, {"name": "PG", "arms": ARMS, "n_per_stratum": 20, "eligibility": RULES})
+    investigator = Actor("inv", "investigator")
+    for k in range(5):
+        store.screen(investigator, f"S{k}", "101", ELIGIBLE)
+        store.randomise(investigator, f"S{k}", {})
+    archive = tmp_path / "trial.dump"
+    assert backup(postgres_url, archive).valid and archive.stat().st_size > 0
+    restored_url = postgres_url.replace("/postgres?", "/restored?")
+    result = restore(archive, restored_url)
+    assert result.valid and "12 records" in result.summary  # user, study, 5 x (screen, randomise)
+    assert Store(restored_url).adsl(None, unblinded=True).equals(store.adsl(None, unblinded=True))
+    with pytest.raises(Exception, match="not empty"):
+        restore(archive, restored_url)

@@ -19,7 +19,7 @@ from typing import Any
 
 from dosefinding.errors import InputError
 
-__all__ = ["A2201_RULES", "EligibilityRules", "Rule", "RuleFailure", "ScreeningResult"]
+__all__ = ["A2201_PRESET", "A2201_RULES", "EligibilityRules", "Rule", "RuleFailure", "ScreeningResult", "a2201_setup"]
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq, "!=": operator.ne,
@@ -175,13 +175,24 @@ class EligibilityRules:
         return ScreeningResult(eligible=not failures, failures=tuple(failures))
 
 
-A2201_RULES = EligibilityRules.from_list([
-    {"id": "AGE", "field": "AGE", "op": "between", "value": [18, 75], "text": "Age 18 to 75 years"},
-    {"id": "ESSDAI7", "field": "ESSDAI7", "op": ">=", "value": 6,
-     "text": "ESSDAI >= 6 over 7 domains (biological, haematological, articular, cutaneous, glandular, "
-             "lymphadenopathy, constitutional)"},
-    {"id": "ESSPRI", "field": "ESSPRI", "op": ">=", "value": 5, "text": "ESSPRI >= 5"},
-    {"id": "ANTIRO", "field": "ANTIRO", "op": "is_true", "value": True, "text": "Anti-Ro/SSA positive"},
-    {"id": "SALFLOW", "field": "SALFLOW", "op": ">", "value": 0.1, "text": "Stimulated salivary flow > 0.1 mL/min"},
-])
-"""The key inclusion criteria of study A2201 (Bowman et al., Lancet 2022)."""
+A2201_PRESET = Path(__file__).resolve().parents[1] / "study" / "presets" / "randomisation" / "a2201.toml"
+"""The randomisation set-up preset of study A2201: its ``[study]`` table and inclusion ``[[rule]]`` tables."""
+
+A2201_RULES = EligibilityRules.from_toml(A2201_PRESET)
+"""The key inclusion criteria of study A2201 (Bowman et al., Lancet 2022), read from :data:`A2201_PRESET`.
+
+The service applies no rules of its own: a study's rules are part of its set-up.
+"""
+
+
+def a2201_setup() -> dict[str, Any]:
+    """The A2201 randomisation set-up from the preset: arms, strata, doses and eligibility rules (no seeds).
+
+    Examples
+    --------
+    >>> setup = a2201_setup()
+    >>> setup["arms"][0], [r["id"] for r in setup["eligibility"]][:2]
+    ('Placebo', ['AGE', 'ESSDAI7'])
+    """
+    data = tomllib.loads(A2201_PRESET.read_text(encoding="utf-8"))
+    return dict(data["study"]) | {"eligibility": A2201_RULES.to_list()}

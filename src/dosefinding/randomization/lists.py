@@ -212,6 +212,7 @@ def permuted_block_list(
     strata: Mapping[str, Sequence[str]] | None = None,
     block_multiples: Sequence[int] = (1, 2),
     seed: int,
+    kit_seed: int | None = None,
 ) -> AllocationList:
     """A stratified permuted-block allocation list with random block sizes.
 
@@ -230,6 +231,10 @@ def permuted_block_list(
         Block sizes as multiples of ``sum(ratio)``, drawn uniformly per block.
     seed : int
         Seed of the list (an int, so that the list can be regenerated and checked).
+    kit_seed : int, optional
+        Seed of the kit numbers alone. Without it the kit numbers continue the list's random
+        stream, so whoever sees kit numbers can confirm a guessed ``seed``; with it they are
+        independent of the arms and of ``seed`` (the service always gives one).
 
     Examples
     --------
@@ -248,6 +253,9 @@ def permuted_block_list(
         raise InputError(f"n_per_stratum: must be a positive integer, got {n_per_stratum!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed: must be a non-negative int (so the list can be regenerated), got {seed!r}")
+    if kit_seed is not None and (isinstance(kit_seed, bool) or not isinstance(kit_seed, (int, np.integer))
+                                 or kit_seed < 0):
+        raise InputError(f"kit_seed: must be a non-negative int, got {kit_seed!r}")
     labels = stratum_labels(strata)
     rng = as_generator(int(seed))
     arm, block, size = _permuted_blocks(rng, len(labels), int(n_per_stratum), r, multiples)
@@ -256,7 +264,10 @@ def permuted_block_list(
     total = int(per_stratum.sum())
     if total > _KIT_HIGH - _KIT_LOW:
         raise InputError(f"n_per_stratum: the list would need {total} kit numbers, more than {_KIT_HIGH - _KIT_LOW}")
-    width = max(4, len(str(int(per_stratum.max()))))
+    # A stratum's length is at most ``bound``. The width of RANDNO's sequence part and, with a
+    # kit seed, the kit numbers depend on the bound and the entry's place only, not on the list drawn.
+    bound = int(n_per_stratum) + int(multiples.max() * r.sum()) - 1
+    width = max(4, len(str(bound)))
     stratum_index = np.repeat(np.arange(len(labels)), per_stratum)
     seq = np.nonzero(used)[1] + 1
     frame: dict[str, Any] = {"STRATUM": np.array([labels[i][0] for i in range(len(labels))], dtype=object)[stratum_index]}
@@ -267,7 +278,7 @@ def permuted_block_list(
         "BLOCK": block[used],
         "BLOCKSIZE": size[used],
         "RANDNO": (stratum_index + 1) * 10**width + seq,
-        "KITNO": rng.choice(_KIT_HIGH - _KIT_LOW, size=total, replace=False) + _KIT_LOW,
+        "KITNO": _kit_numbers(rng, total, kit_seed, bound * len(labels), stratum_index * bound + seq - 1),
         "ARM": np.array(names, dtype=object)[arm[used]],
     })
     parameters = {
@@ -279,7 +290,19 @@ def permuted_block_list(
         "n_per_stratum": int(n_per_stratum),
         "seed": int(seed),
     }
+    if kit_seed is not None:
+        parameters["kit_seed"] = int(kit_seed)
     return AllocationList(table=pd.DataFrame(frame), parameters=parameters)
+
+
+def _kit_numbers(rng: np.random.Generator, total: int, kit_seed: int | None, places: int,
+                 place: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Distinct random kit numbers: continuing the list's stream, or one per place drawn from ``kit_seed``."""
+    if kit_seed is None:
+        return rng.choice(_KIT_HIGH - _KIT_LOW, size=total, replace=False) + _KIT_LOW
+    if places > _KIT_HIGH - _KIT_LOW:
+        raise InputError(f"n_per_stratum: the strata could need {places} kit numbers, more than {_KIT_HIGH - _KIT_LOW}")
+    return as_generator(int(kit_seed)).choice(_KIT_HIGH - _KIT_LOW, size=places, replace=False)[place] + _KIT_LOW
 
 
 def read_allocation_list(csv_text: str, parameters: Mapping[str, Any] | str) -> AllocationList:
@@ -330,7 +353,7 @@ def verify_allocation_list(allocation: AllocationList, digest: str) -> ListVerif
     p = allocation.parameters
     again = permuted_block_list(
         p["arms"], n_per_stratum=p["n_per_stratum"], ratio=p["ratio"], strata=p["strata"] or None,
-        block_multiples=p["block_multiples"], seed=p["seed"],
+        block_multiples=p["block_multiples"], seed=p["seed"], kit_seed=p.get("kit_seed"),
     )
     actual = allocation.digest
     return ListVerification(digest_matches=actual == digest, regenerates=again.digest == actual, digest=actual)

@@ -47,6 +47,7 @@ from dosefinding.randomization.store import (
     SubjectRow,
     UnblindingRow,
     UserRow,
+    list_commitment,
     token_expiry,
 )
 
@@ -88,7 +89,7 @@ class _Replay:
 
 def _study_setup(r: _Replay, record: Mapping[str, Any]) -> None:
     d = record["details"]
-    r.state.study = {"name": d.get("name"), "list_sha256": d.get("list_sha256"), "config_mac": d.get("config_mac"),
+    r.state.study = {"name": d.get("name"), "list_commitment": d.get("list_commitment"), "config_mac": d.get("config_mac"),
                      "created_at": record["ts"]}
 
 
@@ -185,16 +186,17 @@ def list_table(config: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
 
     Examples
     --------
-    >>> table, digest = list_table({"method": "minimisation", "seed": 1, "n_per_stratum": 2})
+    >>> table, digest = list_table({"method": "minimisation", "seed": 1, "kit_seed": 2, "n_per_stratum": 2})
     >>> table["RANDNO"].tolist(), len(digest)
     ([10001, 10002], 64)
     """
     if config["method"] == "minimisation":
-        table = minimisation_slots(config["seed"], config["n_per_stratum"])
+        table = minimisation_slots(config["kit_seed"], config["n_per_stratum"])
         return table, slots_digest(table)
     allocation = permuted_block_list(
         config["arms"], n_per_stratum=config["n_per_stratum"], ratio=config["ratio"],
         strata=config["strata"] or None, block_multiples=config["block_multiples"], seed=config["seed"],
+        kit_seed=config["kit_seed"],
     )
     return allocation.table.reset_index(drop=True), allocation.digest
 
@@ -225,7 +227,8 @@ def replay_trail(records: Iterable[Mapping[str, Any]], key: AuditKey,
         handler = HANDLERS.get(record["action"])
         if handler is not None:
             handler(replay, record)
-    if digest is not None and replay.state.study is not None and digest != replay.state.study["list_sha256"]:
+    if (digest is not None and replay.state.study is not None
+            and list_commitment(trusted["list_nonce"], digest) != replay.state.study["list_commitment"]):
         problems.append("study: the list regenerated from the committed configuration does not have the "
                         "digest recorded in the trail")
     return replay.state, problems, table
@@ -238,7 +241,7 @@ def table_state(conn: Connection, key: AuditKey) -> tuple[TrialState, dict[str, 
     config = None
     if study is not None:
         config = study.config
-        state.study = {"name": study.name, "list_sha256": study.list_digest,
+        state.study = {"name": study.name, "list_commitment": list_commitment(config.get("list_nonce", ""), study.list_digest),
                        "config_mac": key.mac("config", canonical_json(study.config)), "created_at": study.created_at}
     for u in conn.execute(select(UserRow.username, UserRow.role, UserRow.revoked, UserRow.expires_at,
                                  UserRow.secret_hash)):
@@ -283,7 +286,7 @@ def compare_states(trail: TrialState, tables: TrialState, list_rows: pd.DataFram
             where = "the table" if tables.study is None else "the trail"
             problems.append(f"study: the study set-up is missing from {where}")
     else:
-        for name in ("name", "list_sha256", "created_at"):
+        for name in ("name", "list_commitment", "created_at"):
             if trail.study[name] != tables.study[name]:
                 problems.append(f"study: {name} differs from the trail")
     problems += _compare_keyed("users", trail.users, tables.users)

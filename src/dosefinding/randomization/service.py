@@ -18,8 +18,16 @@ role's model cannot reach it; no error message names an arm. Every successful ac
 one transaction together with its audit record; a refused request (any 4xx) changes
 nothing, the audit trail included. Investigators are not tied to sites, and one database
 holds one study, which cannot be changed once set up. A seed given at set-up lets whoever
-knows it regenerate the list: leave it out in production and the server draws a secret
-one, which only the DMC's list export shows.
+knows it regenerate the list: the server draws a secret 128-bit one (and another for the
+kit numbers), and a seed chosen by a user needs ``user_seed: true``; only the DMC's list
+export shows them, and only unblinded roles see the list's digest.
+
+Hardening (:mod:`dosefinding.randomization.security`): a request body over 1 MiB is refused
+with 413 before it is read; every response carries a content security policy without
+third-party sources, frame and content-type protections and ``Cache-Control: no-store``;
+the API docs are off unless ``api_docs=True``, and then only the OpenAPI schema (JSON, no
+third-party JavaScript) is served. Plain reads write nothing; reads that disclose arms
+(pharmacy view, unblinded report and exports) are recorded in the audit trail.
 """
 
 # No `from __future__ import annotations`: FastAPI needs the route annotations evaluated in place.
@@ -28,11 +36,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from dosefinding.errors import InputError
+from dosefinding.randomization.identifiers import identifier
+from dosefinding.randomization.operations import audit_csv, audit_html
 from dosefinding.randomization.pages import PHARMACY_PAGE, SITE_PAGE
-from dosefinding.randomization.store import ROLES, Actor, ServiceError, Store
+from dosefinding.randomization.security import LIMITS, BodyLimit, SecurityHeaders, content_security_policy
+from dosefinding.randomization.store import MAX_TTL_HOURS, ROLES, Actor, ServiceError, Store
 
 __all__ = ["create_app"]
 
@@ -43,22 +55,27 @@ class _Model(BaseModel):
 
 class StudySetup(_Model):
     name: str = Field(min_length=1, max_length=200)
-    arms: list[str] = Field(min_length=2)
-    ratio: list[int] | None = None
-    strata: dict[str, list[str]] = Field(default_factory=dict)
+    arms: list[str] = Field(min_length=2, max_length=LIMITS["arms"])
+    ratio: list[Annotated[int, Field(ge=1, le=LIMITS["ratio_entry"])]] | None = None
+    strata: dict[str, list[str]] = Field(default_factory=dict, max_length=LIMITS["factors"])
     method: Literal["permuted_blocks", "minimisation"] = "permuted_blocks"
-    block_multiples: list[int] = Field(default_factory=lambda: [1, 2])
-    n_per_stratum: int = Field(ge=1, le=100_000)
-    seed: int | None = Field(default=None, ge=0, description="leave out in production: the server draws a secret one")
+    block_multiples: list[Annotated[int, Field(ge=1, le=LIMITS["block_multiple"])]] = Field(
+        default_factory=lambda: [1, 2], min_length=1, max_length=LIMITS["block_multiples"])
+    n_per_stratum: int = Field(ge=1, le=LIMITS["n_per_stratum"])
+    seed: int | None = Field(default=None, ge=0, le=2 ** LIMITS["seed_bits"] - 1,
+                             description="leave out: the server draws a secret one (a user seed needs user_seed)")
+    kit_seed: int | None = Field(default=None, ge=0, le=2 ** LIMITS["seed_bits"] - 1,
+                                 description="seed of the kit numbers; leave out like seed")
+    user_seed: bool = Field(default=False, description="accept seed / kit_seed chosen by a user (validation only)")
     p: float = Field(default=0.8, gt=0, le=1)
-    eligibility: list[dict[str, Any]] | None = None
-    doses: dict[str, float] | None = None
+    eligibility: list[dict[str, Any]] | None = Field(default=None, max_length=LIMITS["rules"])
+    doses: dict[str, Annotated[float, Field(allow_inf_nan=False)]] | None = None
 
 
 class UserCreate(_Model):
     username: str = Field(min_length=1, max_length=100)
     role: Literal[ROLES]  # type: ignore[valid-type]
-    ttl_hours: float = Field(default=24 * 90, gt=0)
+    ttl_hours: float = Field(default=24 * 90, gt=0, le=MAX_TTL_HOURS, allow_inf_nan=False)
 
 
 class Screening(_Model):
@@ -99,7 +116,7 @@ class StudyOut(BaseModel):
     ratio: list[int]
     strata: dict[str, list[str]]
     eligibility: list[dict[str, Any]]
-    list_sha256: str
+    list_sha256: str | None = None  # unblinded roles only
 
 
 class Failure(BaseModel):
@@ -214,7 +231,7 @@ class AuditCheck(BaseModel):
 
 
 class ListCheck(BaseModel):
-    list_sha256: str
+    list_sha256: str | None = None  # unblinded roles only
     digest_matches: bool
     regenerates: bool
     valid: bool
@@ -224,6 +241,7 @@ class ListExport(BaseModel):
     csv: str
     parameters: dict[str, Any]
     list_sha256: str
+    commitment_nonce: str
 
 
 class AdslOut(BaseModel):
@@ -242,8 +260,12 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "invalid request: " + "; ".join(parts)
 
 
-def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store | None = None) -> FastAPI:
+def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store | None = None,
+               api_docs: bool = False, max_body_bytes: int = LIMITS["body_bytes"]) -> FastAPI:
     """The FastAPI application of the randomisation service on ``database_url``.
+
+    ``api_docs=True`` serves the OpenAPI schema at ``/openapi.json`` (the interactive pages,
+    which load JavaScript from a CDN, are never served); ``max_body_bytes`` bounds a request body.
 
     Examples
     --------
@@ -254,13 +276,23 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     {'username': 'admin', 'role': 'admin'}
     """
     db = store if store is not None else Store(database_url)
-    app = FastAPI(title="dosefinding randomisation", version="1")
+    app = FastAPI(title="dosefinding randomisation", version="1", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if api_docs else None)
     app.state.store = db
+    pages = [SITE_PAGE, PHARMACY_PAGE, audit_html([], study="", verification="")]
+    policy = content_security_policy(pages)
+    starlette_stack = app.build_middleware_stack
+    # Outside Starlette's own error middleware, so that a 500 carries the headers too.
+    app.build_middleware_stack = lambda: SecurityHeaders(BodyLimit(starlette_stack(), max_body_bytes), policy)  # type: ignore[method-assign]
 
     @app.exception_handler(ServiceError)
     def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(InputError)
+    def _input_error(_request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -306,20 +338,20 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     def me(who: Caller) -> Me:
         return Me(username=who.username, role=who.role)
 
-    @app.post("/api/admin/study", response_model=StudyOut, status_code=201)
+    @app.post("/api/admin/study", response_model=StudyOut, status_code=201, response_model_exclude_none=True)
     def setup_study(body: StudySetup, who: Admin) -> Any:
         return db.setup_study(who, body.model_dump())
 
     @app.post("/api/admin/users", response_model=UserCreated, status_code=201)
     def create_user(body: UserCreate, who: Admin) -> Any:
         token = db.add_user(body.username, body.role, ttl_hours=body.ttl_hours, actor=who)
-        return {"username": body.username, "role": body.role, "token": token}
+        return {"username": identifier(body.username, "username"), "role": body.role, "token": token}
 
     @app.post("/api/admin/users/{username}/revoke", status_code=204)
     def revoke_user(username: str, who: Admin) -> None:
         db.revoke_user(who, username)
 
-    @app.get("/api/study", response_model=StudyOut)
+    @app.get("/api/study", response_model=StudyOut, response_model_exclude_none=True)
     def study(who: Caller) -> Any:
         return db.study_public(who)
 
@@ -360,9 +392,19 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
         return db.unblinding_report(who)
 
     @app.get("/api/audit", response_model=list[AuditRecord])
-    def audit(who: Auditor, after: Annotated[int, Query(ge=0)] = 0,
+    def audit(who: Auditor, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
               limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Any:
         return db.audit_records(who, after=after, limit=limit)
+
+    @app.get("/api/audit/export.csv", response_class=PlainTextResponse)
+    def audit_export_csv(who: Auditor) -> PlainTextResponse:
+        return PlainTextResponse(audit_csv(db.audit_records(who, limit=None)), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'})
+
+    @app.get("/api/audit/export.html", response_class=HTMLResponse)
+    def audit_export_html(who: Auditor) -> str:
+        return audit_html(db.audit_records(who, limit=None), study=db.study_public(who)["name"],
+                          verification=db.verify_audit().summary())
 
     @app.get("/api/audit/verify", response_model=AuditCheck)
     def audit_verify(who: Verifier) -> Any:
@@ -370,7 +412,7 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
         return {"valid": check.valid, "n_records": check.n_records, "head_hash": check.head_hash,
                 "first_invalid": check.first_invalid, "reason": check.reason}
 
-    @app.get("/api/list/verify", response_model=ListCheck)
+    @app.get("/api/list/verify", response_model=ListCheck, response_model_exclude_none=True)
     def list_verify(who: Verifier) -> Any:
         return db.verify_list(who)
 

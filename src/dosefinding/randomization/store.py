@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -40,6 +41,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -58,7 +60,8 @@ from dosefinding.errors import DoseFindingError, InputError
 from dosefinding.randomization.audit import GENESIS_HASH, AuditVerification, canonical_json, record_mac
 from dosefinding.randomization.auditkey import AuditKey, create_key_file, key_path, read_key_file
 from dosefinding.randomization.corrections import apply_correction, correction_field
-from dosefinding.randomization.eligibility import A2201_RULES, EligibilityRules
+from dosefinding.randomization.eligibility import EligibilityRules
+from dosefinding.randomization.identifiers import identifier, subject_id, subject_key
 from dosefinding.randomization.lists import AllocationList, permuted_block_list, stratum_labels
 from dosefinding.randomization.minimisation import (
     Minimisation,
@@ -66,12 +69,16 @@ from dosefinding.randomization.minimisation import (
     next_minimisation_arm,
     slots_digest,
 )
+from dosefinding.randomization.security import bounded_study_config, private_sqlite_file, screening_data
 
 if TYPE_CHECKING:
     from dosefinding.randomization.verification import TrailReport
 
-__all__ = ["ROLES", "ServiceError", "Store", "adsl_randomisation", "verify_audit", "write_audit_checkpoint"]
+__all__ = ["ROLES", "ServiceError", "Store", "adsl_randomisation", "existing_store", "list_commitment", "verify_audit",
+           "write_audit_checkpoint"]
 
+MAX_TTL_HOURS = 24 * 366
+_TOKEN = re.compile(r"([1-9][0-9]{0,17})\.([A-Za-z0-9_-]{43})")
 ROLES = ("investigator", "pharmacist", "dmc", "blinded_statistician", "auditor", "admin")
 UNBLINDED_ROLES = frozenset({"pharmacist", "dmc"})
 
@@ -142,6 +149,10 @@ class SubjectRow(Base):
     failures: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     screened_at: Mapped[str] = mapped_column(String(40))
     screened_by: Mapped[str] = mapped_column(String(100))
+
+
+# Subject identifiers are unique without regard to case ('case-1' and 'CASE-1' are one subject).
+Index("subjects_usubjid_casefold", func.lower(SubjectRow.usubjid), unique=True)
 
 
 class UnblindingRow(Base):
@@ -223,6 +234,7 @@ def _hash_secret(secret: str) -> str:
 def make_engine(database_url: str) -> Engine:
     """An engine for ``database_url``; SQLite gets WAL, full sync and write-locking transactions."""
     if database_url.startswith("sqlite"):
+        private_sqlite_file(database_url)
         memory = database_url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(database_url, connect_args={"timeout": 60, "check_same_thread": False},
                                **({"poolclass": StaticPool} if memory else {}))
@@ -301,7 +313,17 @@ class Store:
         # SQLite admits one writer; threads of this process queue on a lock, which wakes
         # the next at once, instead of polling in SQLite's busy handler (sleeps of up to
         # 100 ms). Other processes still wait on SQLite's own lock.
-        with self._write_lock, self._sessions() as session, session.begin():
+        try:
+            with self._write_lock, self._sessions() as session, session.begin():
+                yield session
+        except IntegrityError:
+            # A concurrent request won the race for a unique value (two screens of one subject on PostgreSQL).
+            raise ServiceError(409, "conflict with a concurrent request: the record exists already") from None
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """One read-only transaction (plain BEGIN on SQLite): reads take no write lock and write nothing."""
+        with self._read_sessions() as session, session.begin():
             yield session
 
     @property
@@ -365,10 +387,12 @@ class Store:
         """
         if role not in ROLES:
             raise ServiceError(422, f"role: must be one of {list(ROLES)}, got {role!r}")
-        if not username or len(username) > 100:
-            raise ServiceError(422, "username: must be 1 to 100 characters")
-        if not ttl_hours > 0:
-            raise ServiceError(422, f"ttl_hours: must be positive, got {ttl_hours!r}")
+        try:
+            username = identifier(username, "username")
+        except InputError as exc:
+            raise ServiceError(422, str(exc)) from None
+        if isinstance(ttl_hours, bool) or not isinstance(ttl_hours, (int, float)) or not 0 < ttl_hours <= MAX_TTL_HOURS:
+            raise ServiceError(422, f"ttl_hours: must be a number in (0, {MAX_TTL_HOURS}], got {ttl_hours!r}")
         secret = secrets.token_urlsafe(32)
         with self.transaction() as s:
             if bootstrap:
@@ -402,9 +426,10 @@ class Store:
         """The user holding ``token``, or ServiceError 401 (missing, malformed, wrong, revoked, expired)."""
         if not token:
             raise ServiceError(401, "missing token: send 'Authorization: Bearer <token>'")
-        user_id, _, secret = token.partition(".")
-        if not user_id.isdigit() or not secret:
+        match = _TOKEN.fullmatch(token)
+        if match is None:
             raise ServiceError(401, "invalid token")
+        user_id, secret = match.groups()
         with self._read_sessions() as s, s.begin():
             user = s.execute(select(UserRow.username, UserRow.role, UserRow.secret_hash, UserRow.expires_at,
                                     UserRow.revoked).where(UserRow.id == int(user_id))).first()
@@ -422,19 +447,17 @@ class Store:
 
     def setup_study(self, actor: Actor, config: Mapping[str, Any]) -> dict[str, Any]:
         """Create the study and its allocation list (once); returns the public study description."""
-        cfg = dict(config)
-        method = cfg.get("method", "permuted_blocks")
-        seed = cfg.get("seed")
-        if seed is None:
-            seed = secrets.randbits(63)
+        method = config.get("method", "permuted_blocks")
         try:
-            rules = EligibilityRules.from_list(cfg["eligibility"]) if cfg.get("eligibility") is not None else A2201_RULES
-            strata = cfg.get("strata") or {}
+            cfg = bounded_study_config(config)
+            seed, kit_seed = cfg["seed"], cfg["kit_seed"]
+            rules = EligibilityRules.from_list(cfg["eligibility"])
+            strata = cfg["strata"]
             labels = stratum_labels(strata)
             if method == "permuted_blocks":
                 allocation = permuted_block_list(
                     cfg["arms"], n_per_stratum=cfg["n_per_stratum"], ratio=cfg.get("ratio"), strata=strata or None,
-                    block_multiples=cfg.get("block_multiples", (1, 2)), seed=seed,
+                    block_multiples=cfg["block_multiples"], seed=seed, kit_seed=kit_seed,
                 )
                 table = allocation.table
             elif method == "minimisation":
@@ -444,7 +467,7 @@ class Store:
                 capacity = cfg["n_per_stratum"]
                 if not isinstance(capacity, int) or capacity < 1:
                     raise InputError(f"n_per_stratum: must be a positive integer, got {capacity!r}")
-                table = minimisation_slots(seed, capacity)
+                table = minimisation_slots(kit_seed, capacity)
                 del scheme
             else:
                 raise InputError(f"method: must be 'permuted_blocks' or 'minimisation', got {method!r}")
@@ -459,16 +482,17 @@ class Store:
             "method": method, "arms": list(cfg["arms"]),
             "ratio": list(allocation.ratio) if allocation is not None else list(cfg.get("ratio") or [1] * len(cfg["arms"])),
             "strata": {k: list(v) for k, v in strata.items()}, "strata_labels": [lab for lab, _ in labels],
-            "block_multiples": list(cfg.get("block_multiples", (1, 2))), "n_per_stratum": cfg["n_per_stratum"],
-            "seed": int(seed), "p": cfg.get("p", 0.8), "eligibility": rules.to_list(), "doses": doses,
+            "block_multiples": list(cfg["block_multiples"]), "n_per_stratum": cfg["n_per_stratum"],
+            "seed": int(seed), "kit_seed": int(kit_seed), "user_seed": cfg["user_seed"], "p": cfg.get("p", 0.8),
+            "eligibility": rules.to_list(), "doses": doses, "list_nonce": secrets.token_hex(16),
         }
         digest = allocation.digest if allocation is not None else slots_digest(table)
+        commitment = list_commitment(stored["list_nonce"], digest)
         with self.transaction() as s:
             if s.get(StudyRow, 1) is not None:
                 raise ServiceError(409, "the study is already set up")
             created_at = _now()
-            s.add(StudyRow(id=1, name=str(cfg.get("name", "study")), config=stored, list_digest=digest,
-                           created_at=created_at))
+            s.add(StudyRow(id=1, name=cfg["name"], config=stored, list_digest=digest, created_at=created_at))
             rows = [
                 {"id": i + 1, "stratum": st, "seq": int(q), "block": int(b), "block_size": int(bs), "rand_no": int(rn),
                  "kit_no": int(kn)}
@@ -481,7 +505,9 @@ class Store:
                 s.execute(SlotArmRow.__table__.insert(),
                           [{"slot_id": i + 1, "arm": a} for i, a in enumerate(table["ARM"])])
             self._audit(s, actor, "study.setup", None, {
-                "name": str(cfg.get("name", "study")), "method": method, "entries": len(rows), "list_sha256": digest,
+                # not the list's length: it depends on the seed, and blinded auditors read this record
+                "name": cfg["name"], "method": method, "n_per_stratum": cfg["n_per_stratum"],
+                "strata": len(labels), "list_commitment": commitment,
                 "config_mac": self.audit_key.mac("config", canonical_json(stored)),
             }, ts=created_at)
         return self.study_public(actor)
@@ -499,22 +525,30 @@ class Store:
         return next(lab for lab, lv in stratum_labels(self._study(s).config["strata"]) if lv == dict(levels))
 
     def study_public(self, actor: Actor) -> dict[str, Any]:
-        """The study as every role may see it: arms by name, strata, rules; no seed, no list."""
-        with self.transaction() as s:
+        """The study as every role may see it: arms by name, strata, rules; no seed, no list.
+
+        The list's digest is shown to unblinded roles only: with it, a guessed seed can be confirmed.
+        """
+        with self.reading() as s:
             study = self._study(s)
             c = study.config
-            return {"name": study.name, "method": c["method"], "arms": c["arms"], "ratio": c["ratio"],
-                    "strata": c["strata"], "eligibility": c["eligibility"], "list_sha256": study.list_digest}
+            out = {"name": study.name, "method": c["method"], "arms": c["arms"], "ratio": c["ratio"],
+                   "strata": c["strata"], "eligibility": c["eligibility"]}
+            if actor.role in UNBLINDED_ROLES:
+                out["list_sha256"] = study.list_digest
+            return out
 
     # --- screening and randomisation ---------------------------------------------------
 
     def screen(self, actor: Actor, usubjid: str, site: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Screen a subject against the study's rules and record the result with every failure."""
-        if not usubjid or not site:
-            raise ServiceError(422, "subject_id and site: must be non-empty")
+        try:
+            usubjid, site, data = subject_id(usubjid), identifier(site, "site"), screening_data(data)
+        except InputError as exc:
+            raise ServiceError(422, str(exc)) from None
         with self.transaction() as s:
             study = self._study(s)
-            if s.scalar(select(SubjectRow.id).where(SubjectRow.usubjid == usubjid)) is not None:
+            if self._find_subject(s, usubjid) is not None:
                 raise ServiceError(409, f"subject_id: {usubjid!r} is already screened")
             result = EligibilityRules.from_list(study.config["eligibility"]).screen(data)
             failures = [{"rule": f.rule, "text": f.text, "reason": f.reason} for f in result.failures]
@@ -530,7 +564,7 @@ class Store:
         """Allocate the next unused list entry of the subject's stratum (atomic)."""
         with self.transaction() as s:
             study = self._study(s)
-            subject = s.scalar(select(SubjectRow).where(SubjectRow.usubjid == usubjid))
+            subject = self._find_subject(s, usubjid)
             if subject is None:
                 raise ServiceError(404, f"subject_id: {usubjid!r} has not been screened")
             if not subject.eligible:
@@ -552,7 +586,8 @@ class Store:
             else:
                 slot = s.scalar(select(SlotRow).where(SlotRow.stratum == label, SlotRow.subject_id.is_(None))
                                 .order_by(SlotRow.seq).limit(1).with_for_update())
-                if slot is None:
+                # A stratum closes at n_per_stratum, not at the end of its list, whose length depends on the seed.
+                if slot is None or slot.seq > study.config["n_per_stratum"]:
                     raise ServiceError(409, f"strata: no list entry left in stratum {label!r}")
                 arm, drawn = s.get(SlotArmRow, slot.id).arm, {}
             slot.subject_id, slot.strata = subject.id, levels
@@ -598,8 +633,16 @@ class Store:
                 "kit_number": slot.kit_no, "stratum": label, "strata": slot.strata,
                 "randomised_at": slot.randomised_at, "randomised_by": slot.randomised_by}
 
+    @staticmethod
+    def _find_subject(s: Session, usubjid: str) -> SubjectRow | None:
+        try:
+            key = subject_key(usubjid)
+        except InputError:
+            return None  # such an identifier cannot have been screened
+        return s.scalar(select(SubjectRow).where(func.lower(SubjectRow.usubjid) == key))
+
     def _subject_slot(self, s: Session, usubjid: str, *, need_randomised: bool) -> tuple[SubjectRow, SlotRow | None]:
-        subject = s.scalar(select(SubjectRow).where(SubjectRow.usubjid == usubjid))
+        subject = self._find_subject(s, usubjid)
         if subject is None:
             raise ServiceError(404, f"subject_id: no subject {usubjid!r}")
         slot = s.scalar(select(SlotRow).where(SlotRow.subject_id == subject.id))
@@ -608,8 +651,8 @@ class Store:
         return subject, slot
 
     def subject_status(self, actor: Actor, usubjid: str) -> dict[str, Any]:
-        """A subject's screening and randomisation status, without the arm."""
-        with self.transaction() as s:
+        """A subject's screening and randomisation status, without the arm (a plain read: not audited)."""
+        with self.reading() as s:
             self._study(s)
             subject, slot = self._subject_slot(s, usubjid, need_randomised=False)
             n_unblind = s.scalar(select(func.count()).select_from(UnblindingRow)
@@ -622,7 +665,6 @@ class Store:
                             if k not in out})
                 if self._study(s).config["method"] == "minimisation":
                     out["stratum"] = self._label_of(s, slot.strata)
-            self._audit(s, actor, "subject.view", usubjid, {})
             return out
 
     def pharmacy_view(self, actor: Actor, usubjid: str) -> dict[str, Any]:
@@ -696,8 +738,8 @@ class Store:
         return pd.DataFrame(rows, columns=names + (["ARM"] if with_arms else []))
 
     def blinded_report(self, actor: Actor) -> dict[str, Any]:
-        """Screening and randomisation counts by stratum and site; no arm."""
-        with self.transaction() as s:
+        """Screening and randomisation counts by stratum and site; no arm (a plain read: not audited)."""
+        with self.reading() as s:
             study = self._study(s)
             n_screened = s.scalar(select(func.count()).select_from(SubjectRow))
             n_eligible = s.scalar(select(func.count()).select_from(SubjectRow).where(SubjectRow.eligible))
@@ -711,7 +753,6 @@ class Store:
             for key in keys:
                 by_stratum[key] += 1
             n_unblind = s.scalar(select(func.count()).select_from(UnblindingRow))
-            self._audit(s, actor, "report.blinded", None, {})
             return {"screened": n_screened, "eligible": n_eligible, "randomised": len(frame),
                     "by_stratum": by_stratum, "by_site": frame["SITEID"].value_counts().sort_index().to_dict(),
                     "emergency_unblindings": n_unblind}
@@ -738,19 +779,18 @@ class Store:
                     "completed_blocks": len(complete), "completed_blocks_balanced": balanced}
 
     def unblinding_report(self, actor: Actor) -> list[dict[str, Any]]:
-        """Every emergency unblinding: subject, who, when, why (not the arm)."""
-        with self.transaction() as s:
+        """Every emergency unblinding: subject, who, when, why (not the arm; a plain read: not audited)."""
+        with self.reading() as s:
             self._study(s)
             rows = s.execute(select(SubjectRow.usubjid, SubjectRow.site, UnblindingRow.by, UnblindingRow.at,
                                     UnblindingRow.reason).join(SubjectRow, SubjectRow.id == UnblindingRow.subject_id)
                              .order_by(UnblindingRow.id)).all()
-            self._audit(s, actor, "report.unblinding", None, {})
             return [{"subject_id": u, "site": site, "unblinded_by": by, "unblinded_at": at, "reason": reason}
                     for u, site, by, at, reason in rows]
 
-    def audit_records(self, actor: Actor, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """Audit records with ``seq > after`` (reading the trail is not itself recorded)."""
-        with self.transaction() as s:
+    def audit_records(self, actor: Actor, after: int = 0, limit: int | None = 1000) -> list[dict[str, Any]]:
+        """Audit records with ``seq > after``, at most ``limit`` (None: all; reading is not itself recorded)."""
+        with self.reading() as s:
             rows = s.scalars(select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq).limit(limit)).all()
             return [_audit_dict(r) for r in rows]
 
@@ -763,7 +803,7 @@ class Store:
 
     def allocation_list(self) -> AllocationList:
         """The stored list (with arms) as an :class:`AllocationList` (permuted blocks only)."""
-        with self.transaction() as s:
+        with self.reading() as s:
             study = self._study(s)
             c = study.config
             rows = s.execute(select(SlotRow.stratum, SlotRow.seq, SlotRow.block, SlotRow.block_size, SlotRow.rand_no,
@@ -773,23 +813,25 @@ class Store:
         levels = dict(stratum_labels(c["strata"]))
         for position, factor in enumerate(c["strata"]):
             table.insert(1 + position, factor, table["STRATUM"].map(lambda lab, f=factor: levels[lab][f]))
-        params = {k: c[k] for k in ("arms", "ratio", "strata", "block_multiples", "n_per_stratum", "seed")}
+        params = {k: c[k] for k in ("arms", "ratio", "strata", "block_multiples", "n_per_stratum", "seed", "kit_seed")
+                  if k in c}
         return AllocationList(table=table, parameters={"method": "permuted_blocks", **params})
 
     def verify_list(self, actor: Actor) -> dict[str, Any]:
-        """Whether the stored list still has the digest recorded at setup and regenerates from its seed."""
+        """Whether the stored list still has the digest recorded at setup and regenerates from its seed.
+
+        A plain read (not audited); the digest itself is shown to unblinded roles only.
+        """
         from dosefinding.randomization.lists import verify_allocation_list
 
-        with self.transaction() as s:
+        with self.reading() as s:
             study = self._study(s)
             digest, method = study.list_digest, study.config["method"]
         if method != "permuted_blocks":
             raise ServiceError(409, "list verification applies to permuted-block lists")
         check = verify_allocation_list(self.allocation_list(), digest)
-        with self.transaction() as s:
-            self._audit(s, actor, "list.verify", None, {"valid": check.valid})
-        return {"list_sha256": digest, "digest_matches": check.digest_matches, "regenerates": check.regenerates,
-                "valid": check.valid}
+        out = {"digest_matches": check.digest_matches, "regenerates": check.regenerates, "valid": check.valid}
+        return out | ({"list_sha256": digest} if actor.role in UNBLINDED_ROLES else {})
 
     def export_list(self, actor: Actor) -> dict[str, Any]:
         """The whole list with arms, its parameters (with the seed) and digest: DMC only."""
@@ -798,15 +840,17 @@ class Store:
                 raise ServiceError(409, "minimisation has no list: the arms given so far are in the ADSL export")
         allocation = self.allocation_list()
         with self.transaction() as s:
-            self._audit(s, actor, "list.export", None, {"list_sha256": allocation.digest})
-        return {"csv": allocation.to_csv(), "parameters": allocation.parameters, "list_sha256": allocation.digest}
+            nonce = self._study(s).config["list_nonce"]
+            self._audit(s, actor, "list.export", None, {"list_commitment": list_commitment(nonce, allocation.digest)})
+        return {"csv": allocation.to_csv(), "parameters": allocation.parameters, "list_sha256": allocation.digest,
+                "commitment_nonce": nonce}
 
     def adsl(self, actor: Actor | None, *, unblinded: bool) -> pd.DataFrame:
         """ADSL randomisation variables: USUBJID, SITEID, RANDNO, RANDDT, STRATAR, factors, TRT01P(N)."""
-        with self.transaction() as s:
+        with self.transaction() if unblinded and actor is not None else self.reading() as s:
             study = self._study(s)
             frame = self._randomised_frame(s, with_arms=unblinded)
-            if actor is not None:
+            if unblinded and actor is not None:  # a disclosure of arms is recorded; a blinded export is a plain read
                 self._audit(s, actor, "export.adsl", None, {"unblinded": unblinded, "subjects": len(frame)})
         c = study.config
         labels = {tuple(sorted(lv.items())): lab for lab, lv in stratum_labels(c["strata"])}
@@ -822,6 +866,20 @@ class Store:
             if c.get("doses"):
                 out["TRT01PN"] = frame["ARM"].map(c["doses"]).astype(float)
         return out
+
+
+def list_commitment(nonce: str, digest: str) -> str:
+    """The list's digest as the audit trail records it: SHA-256 of a secret nonce and the digest.
+
+    It pins the list without letting a blinded reader of the trail confirm a guessed seed; the
+    DMC's list export gives the nonce, so the commitment can be checked against the list.
+
+    Examples
+    --------
+    >>> len(list_commitment("00" * 16, "ab" * 32))
+    64
+    """
+    return hashlib.sha256(f"dosefinding-list-commitment:{nonce}:{digest}".encode()).hexdigest()
 
 
 def _audit_dict(row: AuditRow) -> dict[str, Any]:
@@ -873,10 +931,10 @@ def adsl_randomisation(database_url: str, *, unblinded: bool = True) -> pd.DataF
     ...
     dosefinding.errors.InputError: database: no SQLite file 'no/such/file.db'
     """
-    return _existing_store(database_url).adsl(None, unblinded=unblinded)
+    return existing_store(database_url).adsl(None, unblinded=unblinded)
 
 
-def _existing_store(database_url: str) -> Store:
+def existing_store(database_url: str, *, audit_key_file: str | None = None) -> Store:
     """A store on an existing database: a mistyped SQLite path must not create an empty one."""
     from sqlalchemy.engine import make_url
 
@@ -886,4 +944,4 @@ def _existing_store(database_url: str) -> Store:
 
         if not Path(url.database).is_file():
             raise InputError(f"database: no SQLite file {url.database!r}")
-    return Store(database_url)
+    return Store(database_url, audit_key_file=audit_key_file)
