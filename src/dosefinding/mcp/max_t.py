@@ -56,9 +56,12 @@ BoolArray = NDArray[np.bool_]
 _RANK_TOL = 1e-10
 _MAX_WIDENINGS = 60
 _DEFAULT_MAX_POINTS = N_SHIFTS << 20
-# Geometries of recent correlations (key: the matrix's bytes, sidedness and int seed): a few
-# hundred kB each for the deterministic rules, a few MB for quasi-Monte Carlo refined to 1e-5.
-_CACHE: OrderedDict[tuple[bytes, bool, int], MaxTGeometry] = OrderedDict()
+# Roots of P(max <= q) = p found on a geometry, by (df, p, level): (root, probability error, density).
+_Roots = dict[tuple[float, float, int], tuple[float, float, float]]
+# Geometries of recent correlations (key: the matrix's bytes, sidedness and int seed), with the
+# roots found on them: a few hundred kB each for the deterministic rules, a few MB for
+# quasi-Monte Carlo refined to 1e-5.
+_CACHE: OrderedDict[tuple[bytes, bool, int], tuple[MaxTGeometry, _Roots]] = OrderedDict()
 _CACHE_SIZE = 16
 
 
@@ -107,7 +110,7 @@ class MaxTDistribution:
         self.corr = c
         eigenvalues = np.linalg.eigvalsh(c)
         self.rank = int(np.sum(eigenvalues > _RANK_TOL * eigenvalues[-1]))
-        self._geometry = None if self.rank == 1 else _geometry(c, self.rank, self.two_sided, seed)
+        self._geometry, self._roots = (None, {}) if self.rank == 1 else _geometry(c, self.rank, self.two_sided, seed)
         self._level = 0
 
     @cached_property
@@ -222,7 +225,11 @@ class MaxTDistribution:
             root = _increasing_root(lambda q: self._exact(q) - p, low, high, self.two_sided, "the exact probability")
             return root, 0.0
         while True:
-            root, error, density = self._root(p, low, high, self._level)
+            # The root at a level is that of a fixed function: kept with the geometry for the next call.
+            key = (self.df, p, self._level)
+            if key not in self._roots:
+                self._roots[key] = self._root(p, low, high, self._level)
+            root, error, density = self._roots[key]
             done = error < (abseps if abseps is not None else tolerance * density)
             if done or not self._geometry.has_level(self._level + 1, max_points):
                 break
@@ -600,20 +607,22 @@ def _rank_one_upper_tail(loadings: FloatArray, q: FloatArray, df: float, two_sid
     return result
 
 
-def _geometry(corr: FloatArray, rank: int, two_sided: bool, seed: int | np.random.Generator) -> MaxTGeometry:
-    """The geometry of one correlation, from the cache when the same matrix, sidedness and int seed were seen."""
+def _geometry(corr: FloatArray, rank: int, two_sided: bool, seed: int | np.random.Generator
+              ) -> tuple[MaxTGeometry, _Roots]:
+    """The geometry of one correlation and the roots found on it, from the cache when the same matrix,
+    sidedness and int seed were seen."""
     if isinstance(seed, np.random.Generator):
-        return MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, seed)
+        return MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, seed), {}
     key = (corr.tobytes(), two_sided, int(seed))
-    geometry = _CACHE.get(key)
-    if geometry is None:
-        geometry = MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, as_generator(seed))
-        _CACHE[key] = geometry
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, as_generator(seed)), {}
+        _CACHE[key] = cached
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:
         _CACHE.move_to_end(key)
-    return geometry
+    return cached
 
 
 def _inverse_interpolation(y: FloatArray, x: FloatArray) -> float:
