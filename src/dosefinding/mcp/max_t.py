@@ -11,7 +11,7 @@ exactly for r = 2, by Gauss-Legendre rules between computed break points for r =
 quasi-Monte Carlo for r >= 5 (randomly shifted lattices, three standard errors).
 The law of the exit angles depends on the correlation alone: one computation serves every
 q (the critical value's search and all p-values) and every df, and is kept (cached by
-correlation) for the next call.
+correlation) for the next call, with the critical values found on it (by df and level).
 
 Two entry points share that engine: :class:`MaxTDistribution` for one correlation
 (:func:`~dosefinding.mcp.mct_test`, :func:`~dosefinding.mcp.power_mct`) and
@@ -56,13 +56,15 @@ BoolArray = NDArray[np.bool_]
 _RANK_TOL = 1e-10
 _MAX_WIDENINGS = 60
 _DEFAULT_MAX_POINTS = N_SHIFTS << 20
-# Roots of P(max <= q) = p found on a geometry, by (df, p, level): (root, probability error, density).
-_Roots = dict[tuple[float, float, int], tuple[float, float, float]]
+# Roots of P(max <= q) = p found on a geometry, by (df, p, level): (root, probability error, density,
+# converged); not converged: the search stopped at the first estimate, its error too large for the call.
+_Roots = dict[tuple[float, float, int], tuple[float, float, float, bool]]
 # Geometries of recent correlations (key: the matrix's bytes, sidedness and int seed), with the
 # roots found on them: a few hundred kB each for the deterministic rules, a few MB for
 # quasi-Monte Carlo refined to 1e-5.
 _CACHE: OrderedDict[tuple[bytes, bool, int], tuple[MaxTGeometry, _Roots]] = OrderedDict()
 _CACHE_SIZE = 16
+_ROOTS_KEPT = 256
 
 
 class MaxTDistribution:
@@ -224,12 +226,21 @@ class MaxTDistribution:
         if self._geometry is None:
             root = _increasing_root(lambda q: self._exact(q) - p, low, high, self.two_sided, "the exact probability")
             return root, 0.0
+        def hopeless(error: float, density: float) -> bool:
+            """Far from the accuracy asked: the level will be refined, its root need not be polished."""
+            return error > 2.0 * (abseps if abseps is not None else tolerance * density)
+
         while True:
             # The root at a level is that of a fixed function: kept with the geometry for the next call.
             key = (self.df, p, self._level)
-            if key not in self._roots:
-                self._roots[key] = self._root(p, low, high, self._level)
-            root, error, density = self._roots[key]
+            finer = self._geometry.has_level(self._level + 1, max_points)
+            found = self._roots.get(key)
+            if found is None or not (found[3] or (finer and hopeless(found[1], found[2]))):
+                found = self._root(p, low, high, self._level, hopeless if finer else None)
+                self._roots[key] = found
+                if len(self._roots) > _ROOTS_KEPT:
+                    del self._roots[next(iter(self._roots))]
+            root, error, density, _ = found
             done = error < (abseps if abseps is not None else tolerance * density)
             if done or not self._geometry.has_level(self._level + 1, max_points):
                 break
@@ -268,12 +279,15 @@ class MaxTDistribution:
         value, error = summarise_estimates(upper, self._geometry.deterministic)
         return value[0], error[0]
 
-    def _root(self, p: float, low: float, high: float, level: int) -> tuple[float, float, float]:
-        """Root of the estimated P(max <= q) = p at a level, its probability error and the density.
+    def _root(self, p: float, low: float, high: float, level: int,
+              hopeless: Callable[[float, float], bool] | None = None) -> tuple[float, float, float, bool]:
+        """Root of the estimated P(max <= q) = p at a level, its probability error, the density and
+        whether the root was polished.
 
         The estimate is a smooth function of q: eight points across the bracket at once,
         inverse interpolation through the four around the sign change, then Newton steps
-        with central differences.
+        with central differences. When ``hopeless(error, density)`` holds at the four
+        points, the first estimate is returned unpolished (the caller refines the rules).
         """
         target = 1.0 - p
 
@@ -281,12 +295,17 @@ class MaxTDistribution:
             return target - float(self._upper_tail(np.array([q]), level)[0][0])
 
         grid = np.linspace(low, high, 8)
-        values = target - self._upper_tail(grid, level)[0]
+        upper, grid_error = self._upper_tail(grid, level)
+        values = target - upper
         above = np.flatnonzero(values > 0)
         if values[0] <= 0 < values[-1] and np.all(np.diff(values) > 0):
             crossing = int(above[0])
             first = min(max(crossing - 2, 0), grid.size - 4)
             guess = _inverse_interpolation(values[first : first + 4], grid[first : first + 4])
+            near_error = float(grid_error[first : first + 4].max())
+            slope = float(values[crossing] - values[crossing - 1]) / float(grid[1] - grid[0])
+            if hopeless is not None and hopeless(near_error, slope):
+                return guess, near_error, slope, False
         else:
             guess = _increasing_root(excess, low, high, self.two_sided, "the estimated probability", xtol=1e-12)
         # Newton steps with a central difference; a step below 1e-4 leaves an error of
@@ -301,7 +320,7 @@ class MaxTDistribution:
             guess += correction
             if abs(correction) < 1e-4:
                 break
-        return float(guess), float(error.max()), density
+        return float(guess), float(error.max()), density, True
 
     def _exact(self, q: float) -> float:
         """Rank one: T = rho a u with u = +1 or -1, each with probability 1/2."""
