@@ -216,3 +216,22 @@ def test_cached_geometry_gives_the_numbers_of_a_fresh_one() -> None:
     max_t._CACHE.clear()
     fresh = MaxTDistribution(CORR, 15.0, seed=4)
     assert (fresh.quantile_with_error(0.975), [r.value for r in fresh.cdf_many([1.0, 2.5])]) == first
+
+
+def test_kept_critical_values_are_those_of_a_fresh_search() -> None:
+    """Quasi-Monte Carlo (rank 5): a tight search leaves unpolished roots at the coarse levels it
+    refined; a later looser request must get the polished root of a fresh search, and a repeated
+    request the same number."""
+    from dosefinding.mcp.max_t import clear_caches
+
+    loadings = np.abs(np.random.default_rng(3).normal(size=(6, 5))) + 0.3
+    corr = _project_to_correlation((loadings @ loadings.T) / np.outer(*[np.linalg.norm(loadings, axis=1)] * 2), 5)
+    clear_caches()
+    tight = MaxTDistribution(corr, 40.0, seed=2).quantile_with_error(0.95, tolerance=2e-5)
+    loose = MaxTDistribution(corr, 40.0, seed=2).quantile_with_error(0.95, tolerance=1e-2)
+    again = MaxTDistribution(corr, 40.0, seed=2).quantile_with_error(0.95, tolerance=2e-5)
+    clear_caches()
+    assert MaxTDistribution(corr, 40.0, seed=2).quantile_with_error(0.95, tolerance=1e-2) == loose
+    clear_caches()
+    assert MaxTDistribution(corr, 40.0, seed=2).quantile_with_error(0.95, tolerance=2e-5) == tight == again
+    assert loose[1] <= 1e-2 and tight[1] <= 2e-5

@@ -239,9 +239,13 @@ def _sphere_points(x: FloatArray, dim: int) -> FloatArray:
     """Points of the unit cube (lattice dimensions, n) mapped to uniform points (dim, n) on
     the unit sphere of R^dim: Hopf coordinates for dim 4, normalised Gaussian points otherwise."""
     if dim == 4:
-        s, a, b = x[0], 2 * math.pi * x[1], 2 * math.pi * x[2]
-        c, t = np.sqrt(1.0 - s), np.sqrt(s)
-        return np.stack([c * np.cos(a), c * np.sin(a), t * np.cos(b), t * np.sin(b)])
+        points = np.empty((4, x.shape[1]))
+        for row, (radius, angle) in enumerate(((np.sqrt(1.0 - x[0]), x[1]), (np.sqrt(x[0]), x[2]))):
+            angle = angle * (2 * math.pi)
+            np.cos(angle, out=points[2 * row])
+            np.sin(angle, out=points[2 * row + 1])
+            points[2 * row : 2 * row + 2] *= radius
+        return points
     z = special.ndtri(x.clip(1e-17, 1.0 - 1e-16))
     return z / np.sqrt(np.einsum("ij,ij->j", z, z))
 

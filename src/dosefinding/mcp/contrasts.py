@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,8 @@ FloatArray = NDArray[np.float64]
 class OptimalContrasts:
     """Optimal contrasts of a set of candidate models.
 
+    The numbers are kept as arrays; the labelled frames are built on first access.
+
     Attributes
     ----------
     contrasts
@@ -39,13 +42,42 @@ class OptimalContrasts:
         The candidate mean responses the contrasts were built from.
     placebo_adjusted, constrained
         How the contrasts were computed.
+    matrix, correlation_matrix, means, doses, labels
+        The same numbers as arrays (dose x model, model x model, dose x model), the doses
+        and the model labels.
     """
 
-    contrasts: pd.DataFrame
-    correlation: pd.DataFrame
-    mean_responses: pd.DataFrame
+    matrix: FloatArray
+    correlation_matrix: FloatArray
+    means: FloatArray
+    doses: FloatArray
+    labels: tuple[str, ...]
     placebo_adjusted: bool
     constrained: bool
+
+    @cached_property
+    def _label_index(self) -> pd.Index:
+        # One index object for every frame: building an index of string labels costs as much as the arithmetic.
+        return pd.Index(self.labels)
+
+    @cached_property
+    def _dose_index(self) -> pd.Index:
+        return pd.Index(self.doses, name="dose")
+
+    @cached_property
+    def contrasts(self) -> pd.DataFrame:
+        """Contrast matrix, dose x model."""
+        return pd.DataFrame(self.matrix, index=self._dose_index, columns=self._label_index, copy=True)
+
+    @cached_property
+    def correlation(self) -> pd.DataFrame:
+        """Correlation of the contrast estimates, model x model."""
+        return pd.DataFrame(self.correlation_matrix, index=self._label_index, columns=self._label_index, copy=True)
+
+    @cached_property
+    def mean_responses(self) -> pd.DataFrame:
+        """Candidate mean responses, dose x model."""
+        return pd.DataFrame(self.means, index=self._dose_index, columns=self._label_index, copy=True)
 
     def summary(self) -> str:
         """The contrasts and their correlation, printed as R's ``summary(optContr(...))``."""
@@ -122,8 +154,7 @@ def optimal_contrasts(
         s = np.diag(1.0 / w)
     else:
         s = np.eye(k)
-    means = candidates.response_matrix(d, placebo_adjusted=placebo_adjusted)
-    mu = means.to_numpy()
+    mu = candidates.mean_responses(d, placebo_adjusted=placebo_adjusted)
     flat = np.ptp(mu, axis=0) == 0 if not placebo_adjusted else np.all(mu == 0, axis=0)
     if np.any(flat):
         raise InputError(
@@ -135,14 +166,12 @@ def optimal_contrasts(
         c = _constrained(mu, s, placebo_adjusted, sign)
     else:
         c = unconstrained_contrasts(mu, s, placebo_adjusted)
-    # One index object for every frame: building an index of string labels costs as much as
-    # the arithmetic here.
-    labels = means.columns
-    index = pd.Index(d, name="dose")
     return OptimalContrasts(
-        contrasts=pd.DataFrame(c, index=index, columns=labels),
-        correlation=pd.DataFrame(contrast_correlation(c, s), index=labels, columns=labels),
-        mean_responses=means,
+        matrix=c,
+        correlation_matrix=contrast_correlation(c, s),
+        means=mu,
+        doses=d,
+        labels=candidates.labels,
         placebo_adjusted=placebo_adjusted,
         constrained=constrained,
     )

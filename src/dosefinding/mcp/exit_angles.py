@@ -182,10 +182,11 @@ class ExitAngleMeasure:
         probability.
         """
         trials, estimates = self.shape
+        # The (trial, estimate) slot of each point, broadcast against beta only where needed.
         if trial is None:
-            slot = np.broadcast_to(np.arange(trials * estimates).reshape(trials, estimates, 1), beta.shape)
+            slot = np.arange(trials * estimates).reshape(trials, estimates, 1)
         else:
-            slot = np.broadcast_to(trial * estimates + estimate, beta.shape)
+            slot = trial * estimates + estimate
         # Position on the grid: cell (its left node) and t in [0, 1] within it.
         t = np.clip(beta, -1e8, 1e8)
         t *= 1.0 / BETA_0
@@ -198,27 +199,29 @@ class ExitAngleMeasure:
         np.clip(t, 0.0, 1.0, out=t)
         index = cell.astype(np.intp)
         index += slot * _NODES
-        following = index + 1
-        one_minus = 1.0 - t
-        base = one_minus * weight  # times the left node's Hermite basis functions
-        base *= one_minus
-        top = t * weight  # times the right node's
-        top *= t
+        # The Hermite basis functions are cubics in t: spread the moments sum w t^k (k = 0..3)
+        # of each grid cell, then combine them on the (few) nodes.
         size = trials * estimates * _NODES
         shape = self.w0.shape
-
-        def spread(at: NDArray[np.intp], values: FloatArray) -> FloatArray:
-            return np.bincount(at.reshape(-1), values.reshape(-1), size).reshape(shape)
-
-        self.w1_right += spread(index, base * t) * _STEP
-        self.w1_left -= spread(following, top * one_minus) * _STEP
-        base *= 1.0 + 2.0 * t
-        top *= 3.0 - 2.0 * t
-        self.w0 += spread(index, base)
-        self.w0 += spread(following, top)
+        at = index.reshape(-1)
+        moment = np.broadcast_to(weight, beta.shape).reshape(-1)
+        t = t.reshape(-1)
+        s0 = np.bincount(at, moment, size)
+        moment = moment * t
+        s1 = np.bincount(at, moment, size)
+        moment *= t
+        s2 = np.bincount(at, moment, size)
+        moment *= t
+        s3 = np.bincount(at, moment, size).reshape(shape)
+        s0, s1, s2 = s0.reshape(shape), s1.reshape(shape), s2.reshape(shape)
+        # Left node: (1 - t)^2 (1 + 2 t) and (1 - t)^2 t; right node: t^2 (3 - 2 t) and -t^2 (1 - t).
+        self.w0 += s0 - 3.0 * s2 + 2.0 * s3
+        self.w0[..., 1:] += (3.0 * s2 - 2.0 * s3)[..., :-1]
+        self.w1_right += (s1 - 2.0 * s2 + s3) * _STEP
+        self.w1_left[..., 1:] -= (s2 - s3)[..., :-1] * _STEP
         if self.kind == "antiderivative":
             negative = beta < 0
-            self.linear += np.bincount(slot[negative], (weight * beta)[negative],
+            self.linear += np.bincount(np.broadcast_to(slot, beta.shape)[negative], (weight * beta)[negative],
                                        trials * estimates).reshape(self.shape)
         self.n_points += int(beta.size)
         self._below_cache.clear()

@@ -88,7 +88,9 @@ def patient_data(
         dtype = series[column].dtype
         if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             raise InputError(f"{column}: column must be numeric, got dtype {dtype}")
-    missing = {c: column.isna().to_numpy() for c, column in series.items()}
+    # The numeric columns once as floats (missing as NaN); the others through pandas.
+    numbers = {c: series[c].to_numpy(dtype=float, na_value=np.nan) for c in (dose, response)}
+    missing = {c: np.isnan(numbers[c]) if c in numbers else column.isna().to_numpy() for c, column in series.items()}
     incomplete = np.logical_or.reduce(list(missing.values()))
     complete = None
     if incomplete.any():
@@ -99,8 +101,7 @@ def patient_data(
                 "remove them or pass drop_missing=True"
             )
         complete = ~incomplete
-    dose_values = series[dose].to_numpy(dtype=float)
-    response_values = series[response].to_numpy(dtype=float)
+    dose_values, response_values = numbers[dose], numbers[response]
     if complete is not None:
         dose_values, response_values = dose_values[complete], response_values[complete]
     if np.any(dose_values < 0):
@@ -173,6 +174,8 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
     doses, group = np.unique(patients.dose, return_inverse=True)
     if doses.size < 2:
         raise InputError(f"{patients.columns[0]}: need at least two dose groups, got {doses.tolist()}")
+    if patients.design is None:
+        return _group_means(patients, doses, group)
     indicators = np.eye(doses.size)[group]
     x = np.hstack([indicators, patients.covariate_matrix])
     y = patients.response
@@ -195,6 +198,28 @@ def cell_means(patients: PatientData) -> DoseGroupEstimates:
         cov=cov[:k, :k],
         df=float(df),
         n_per_dose=np.bincount(group),
+        n_dropped=patients.n_dropped,
+    )
+
+
+def _group_means(patients: PatientData, doses: NDArray[np.float64], group: NDArray[np.intp]) -> DoseGroupEstimates:
+    """The cell-means model without covariates: group means, pooled variance over the group sizes."""
+    y = patients.response
+    n, k = y.size, doses.size
+    if n <= k:
+        raise InputError(f"data: {n} complete rows leave no residual degrees of freedom for {k} coefficients")
+    counts = np.bincount(group, minlength=k)
+    means = np.bincount(group, y, minlength=k) / counts
+    residual = y - means[group]
+    df = n - k
+    sigma2 = residual @ residual / df
+    _check_residual_variation(float(np.sqrt(sigma2)), y, patients.columns[1])
+    return DoseGroupEstimates(
+        doses=doses,
+        estimates=means,
+        cov=np.diag(sigma2 / counts),
+        df=float(df),
+        n_per_dose=counts,
         n_dropped=patients.n_dropped,
     )
 

@@ -11,7 +11,7 @@ exactly for r = 2, by Gauss-Legendre rules between computed break points for r =
 quasi-Monte Carlo for r >= 5 (randomly shifted lattices, three standard errors).
 The law of the exit angles depends on the correlation alone: one computation serves every
 q (the critical value's search and all p-values) and every df, and is kept (cached by
-correlation) for the next call.
+correlation) for the next call, with the critical values found on it (by df and level).
 
 Two entry points share that engine: :class:`MaxTDistribution` for one correlation
 (:func:`~dosefinding.mcp.mct_test`, :func:`~dosefinding.mcp.power_mct`) and
@@ -56,10 +56,15 @@ BoolArray = NDArray[np.bool_]
 _RANK_TOL = 1e-10
 _MAX_WIDENINGS = 60
 _DEFAULT_MAX_POINTS = N_SHIFTS << 20
-# Geometries of recent correlations (key: the matrix's bytes, sidedness and int seed): a few
-# hundred kB each for the deterministic rules, a few MB for quasi-Monte Carlo refined to 1e-5.
-_CACHE: OrderedDict[tuple[bytes, bool, int], MaxTGeometry] = OrderedDict()
+# Roots of P(max <= q) = p found on a geometry, by (df, p, level): (root, probability error, density,
+# converged); not converged: the search stopped at the first estimate, its error too large for the call.
+_Roots = dict[tuple[float, float, int], tuple[float, float, float, bool]]
+# Geometries of recent correlations (key: the matrix's bytes, sidedness and int seed), with the
+# roots found on them: a few hundred kB each for the deterministic rules, a few MB for
+# quasi-Monte Carlo refined to 1e-5.
+_CACHE: OrderedDict[tuple[bytes, bool, int], tuple[MaxTGeometry, _Roots]] = OrderedDict()
 _CACHE_SIZE = 16
+_ROOTS_KEPT = 256
 
 
 class MaxTDistribution:
@@ -107,7 +112,7 @@ class MaxTDistribution:
         self.corr = c
         eigenvalues = np.linalg.eigvalsh(c)
         self.rank = int(np.sum(eigenvalues > _RANK_TOL * eigenvalues[-1]))
-        self._geometry = None if self.rank == 1 else _geometry(c, self.rank, self.two_sided, seed)
+        self._geometry, self._roots = (None, {}) if self.rank == 1 else _geometry(c, self.rank, self.two_sided, seed)
         self._level = 0
 
     @cached_property
@@ -221,8 +226,21 @@ class MaxTDistribution:
         if self._geometry is None:
             root = _increasing_root(lambda q: self._exact(q) - p, low, high, self.two_sided, "the exact probability")
             return root, 0.0
+        def hopeless(error: float, density: float) -> bool:
+            """Far from the accuracy asked: the level will be refined, its root need not be polished."""
+            return error > 2.0 * (abseps if abseps is not None else tolerance * density)
+
         while True:
-            root, error, density = self._root(p, low, high, self._level)
+            # The root at a level is that of a fixed function: kept with the geometry for the next call.
+            key = (self.df, p, self._level)
+            finer = self._geometry.has_level(self._level + 1, max_points)
+            found = self._roots.get(key)
+            if found is None or not (found[3] or (finer and hopeless(found[1], found[2]))):
+                found = self._root(p, low, high, self._level, hopeless if finer else None)
+                self._roots[key] = found
+                if len(self._roots) > _ROOTS_KEPT:
+                    del self._roots[next(iter(self._roots))]
+            root, error, density, _ = found
             done = error < (abseps if abseps is not None else tolerance * density)
             if done or not self._geometry.has_level(self._level + 1, max_points):
                 break
@@ -261,12 +279,15 @@ class MaxTDistribution:
         value, error = summarise_estimates(upper, self._geometry.deterministic)
         return value[0], error[0]
 
-    def _root(self, p: float, low: float, high: float, level: int) -> tuple[float, float, float]:
-        """Root of the estimated P(max <= q) = p at a level, its probability error and the density.
+    def _root(self, p: float, low: float, high: float, level: int,
+              hopeless: Callable[[float, float], bool] | None = None) -> tuple[float, float, float, bool]:
+        """Root of the estimated P(max <= q) = p at a level, its probability error, the density and
+        whether the root was polished.
 
         The estimate is a smooth function of q: eight points across the bracket at once,
         inverse interpolation through the four around the sign change, then Newton steps
-        with central differences.
+        with central differences. When ``hopeless(error, density)`` holds at the four
+        points, the first estimate is returned unpolished (the caller refines the rules).
         """
         target = 1.0 - p
 
@@ -274,12 +295,17 @@ class MaxTDistribution:
             return target - float(self._upper_tail(np.array([q]), level)[0][0])
 
         grid = np.linspace(low, high, 8)
-        values = target - self._upper_tail(grid, level)[0]
+        upper, grid_error = self._upper_tail(grid, level)
+        values = target - upper
         above = np.flatnonzero(values > 0)
         if values[0] <= 0 < values[-1] and np.all(np.diff(values) > 0):
             crossing = int(above[0])
             first = min(max(crossing - 2, 0), grid.size - 4)
             guess = _inverse_interpolation(values[first : first + 4], grid[first : first + 4])
+            near_error = float(grid_error[first : first + 4].max())
+            slope = float(values[crossing] - values[crossing - 1]) / float(grid[1] - grid[0])
+            if hopeless is not None and hopeless(near_error, slope):
+                return guess, near_error, slope, False
         else:
             guess = _increasing_root(excess, low, high, self.two_sided, "the estimated probability", xtol=1e-12)
         # Newton steps with a central difference; a step below 1e-4 leaves an error of
@@ -294,7 +320,7 @@ class MaxTDistribution:
             guess += correction
             if abs(correction) < 1e-4:
                 break
-        return float(guess), float(error.max()), density
+        return float(guess), float(error.max()), density, True
 
     def _exact(self, q: float) -> float:
         """Rank one: T = rho a u with u = +1 or -1, each with probability 1/2."""
@@ -600,20 +626,22 @@ def _rank_one_upper_tail(loadings: FloatArray, q: FloatArray, df: float, two_sid
     return result
 
 
-def _geometry(corr: FloatArray, rank: int, two_sided: bool, seed: int | np.random.Generator) -> MaxTGeometry:
-    """The geometry of one correlation, from the cache when the same matrix, sidedness and int seed were seen."""
+def _geometry(corr: FloatArray, rank: int, two_sided: bool, seed: int | np.random.Generator
+              ) -> tuple[MaxTGeometry, _Roots]:
+    """The geometry of one correlation and the roots found on it, from the cache when the same matrix,
+    sidedness and int seed were seen."""
     if isinstance(seed, np.random.Generator):
-        return MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, seed)
+        return MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, seed), {}
     key = (corr.tobytes(), two_sided, int(seed))
-    geometry = _CACHE.get(key)
-    if geometry is None:
-        geometry = MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, as_generator(seed))
-        _CACHE[key] = geometry
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, as_generator(seed)), {}
+        _CACHE[key] = cached
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:
         _CACHE.move_to_end(key)
-    return geometry
+    return cached
 
 
 def _inverse_interpolation(y: FloatArray, x: FloatArray) -> float:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -31,6 +32,8 @@ FloatArray = NDArray[np.float64]
 class MCTResult:
     """Result of the multiple contrast test.
 
+    The numbers are kept as arrays; the labelled Series and frames are built on first access.
+
     Attributes
     ----------
     t_statistics
@@ -50,20 +53,68 @@ class MCTResult:
         The dose-group estimates, their covariance and the degrees of freedom used.
     """
 
-    t_statistics: pd.Series
-    p_values: pd.Series | None
     critical_value: float | None
-    contrasts: pd.DataFrame
-    correlation: pd.DataFrame
-    estimates: pd.Series
-    cov: pd.DataFrame
     df: float
     alpha: float
     alternative: Alternative
     placebo_adjusted: bool
-    n_dropped: int = 0
-    critical_value_error: float | None = None
-    p_value_errors: pd.Series | None = None
+    n_dropped: int
+    critical_value_error: float | None
+    _labels: tuple[str, ...] = field(repr=False)
+    _doses: FloatArray = field(repr=False)
+    _t: FloatArray = field(repr=False)
+    _p: FloatArray | None = field(repr=False)
+    _p_errors: FloatArray | None = field(repr=False)
+    _contrasts: FloatArray = field(repr=False)
+    _correlation: FloatArray = field(repr=False)
+    _estimates: FloatArray = field(repr=False)
+    _cov: FloatArray = field(repr=False)
+
+    @cached_property
+    def _label_index(self) -> pd.Index:
+        # One index object for every Series and frame: an index of string labels costs as much as the arithmetic.
+        return pd.Index(self._labels)
+
+    @cached_property
+    def _dose_index(self) -> pd.Index:
+        return pd.Index(self._doses, name="dose")
+
+    @cached_property
+    def t_statistics(self) -> pd.Series:
+        """Contrast test statistics by model."""
+        return pd.Series(self._t, index=self._label_index, name="t_statistic", copy=True)
+
+    @cached_property
+    def p_values(self) -> pd.Series | None:
+        """Multiplicity-adjusted p-values by model, or ``None``."""
+        return None if self._p is None else pd.Series(self._p, index=self._label_index, name="p_value", copy=True)
+
+    @cached_property
+    def p_value_errors(self) -> pd.Series | None:
+        """Estimated errors of the p-values, or ``None``."""
+        if self._p_errors is None:
+            return None
+        return pd.Series(self._p_errors, index=self._label_index, name="p_value_error", copy=True)
+
+    @cached_property
+    def contrasts(self) -> pd.DataFrame:
+        """Contrast matrix, dose x model."""
+        return pd.DataFrame(self._contrasts, index=self._dose_index, columns=self._label_index, copy=True)
+
+    @cached_property
+    def correlation(self) -> pd.DataFrame:
+        """Correlation of the contrast estimates, model x model."""
+        return pd.DataFrame(self._correlation, index=self._label_index, columns=self._label_index, copy=True)
+
+    @cached_property
+    def estimates(self) -> pd.Series:
+        """Dose-group estimates."""
+        return pd.Series(self._estimates, index=self._dose_index, name="estimate", copy=True)
+
+    @cached_property
+    def cov(self) -> pd.DataFrame:
+        """Covariance of the dose-group estimates."""
+        return pd.DataFrame(self._cov, index=self._dose_index, columns=self._dose_index, copy=True)
 
     @property
     def significant(self) -> pd.Series:
@@ -171,14 +222,14 @@ def mct_test(
         d, est, s, df_used, n_dropped = fit.doses, fit.estimates, fit.cov, fit.df, fit.n_dropped
     else:
         d = as_doses(doses, "doses", placebo=not placebo_adjusted)  # type: ignore[arg-type]
-        est = as_vector(estimates, "estimates", length=d.size)  # type: ignore[arg-type]
-        s = as_covariance(cov, "cov", d.size)  # type: ignore[arg-type]
+        # Copies: the result keeps these arrays and builds its frames from them later.
+        est = as_vector(estimates, "estimates", length=d.size).copy()  # type: ignore[arg-type]
+        s = as_covariance(cov, "cov", d.size).copy()  # type: ignore[arg-type]
         df_used = np.inf if df is None else float(df)
         if not df_used > 0:
             raise InputError(f"df: must be positive (np.inf for normal), got {df}")
 
-    c_frame, corr_frame = _contrast_frames(contrasts, candidates, s, placebo_adjusted, d)
-    c, corr, labels = c_frame.to_numpy(), corr_frame.to_numpy(), c_frame.columns
+    c, corr, labels = _contrast_numbers(contrasts, candidates, s, placebo_adjusted, d)
     t = (c.T @ est) / np.sqrt(np.einsum("km,kl,lm->m", c, s, c))
     if alternative == "two-sided":
         t = np.abs(t)
@@ -191,54 +242,53 @@ def mct_test(
     pvals = errors = None
     if p_values:
         cdf = distribution.cdf_many(t, abseps=abseps, max_points=max_points)
-        pvals = pd.Series(np.clip(1.0 - np.array([r.value for r in cdf]), 0.0, 1.0), index=labels, name="p_value")
-        errors = pd.Series([r.error for r in cdf], index=labels, name="p_value_error")
-    dose_index = c_frame.index
+        pvals = np.clip(1.0 - np.array([r.value for r in cdf]), 0.0, 1.0)
+        errors = np.array([r.error for r in cdf])
     return MCTResult(
-        t_statistics=pd.Series(t, index=labels, name="t_statistic"),
-        p_values=pvals,
         critical_value=crit,
-        contrasts=c_frame,
-        correlation=corr_frame,
-        estimates=pd.Series(est, index=dose_index, name="estimate"),
-        cov=pd.DataFrame(s, index=dose_index, columns=dose_index),
         df=df_used,
         alpha=alpha,
         alternative=alternative,
         placebo_adjusted=placebo_adjusted,
         n_dropped=n_dropped,
         critical_value_error=crit_error,
-        p_value_errors=errors,
+        _labels=labels,
+        _doses=d,
+        _t=t,
+        _p=pvals,
+        _p_errors=errors,
+        _contrasts=c,
+        _correlation=corr,
+        _estimates=est,
+        _cov=s,
     )
 
 
-def _contrast_frames(
+def _contrast_numbers(
     contrasts: pd.DataFrame | ArrayLike | OptimalContrasts | None,
     candidates: Candidates,
     cov: FloatArray,
     placebo_adjusted: bool,
     doses: FloatArray,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The contrast matrix (dose x model) and the contrasts' correlation under ``cov``, as frames
-    sharing one label index (an index of string labels costs as much as the arithmetic)."""
+) -> tuple[FloatArray, FloatArray, tuple[str, ...]]:
+    """The contrast matrix (dose x model), the contrasts' correlation under ``cov`` and the model labels."""
     if contrasts is None:
         oc = optimal_contrasts(candidates, cov=cov, placebo_adjusted=placebo_adjusted, doses=doses)
-        return oc.contrasts, oc.correlation
+        return oc.matrix, oc.correlation_matrix, oc.labels
     if isinstance(contrasts, OptimalContrasts):
         contrasts = contrasts.contrasts
     if isinstance(contrasts, pd.DataFrame):
-        labels = pd.Index([str(col) for col in contrasts.columns])
+        labels = tuple(str(col) for col in contrasts.columns)
         c = contrasts.to_numpy(dtype=float)
     else:
         c = np.asarray(contrasts, dtype=float)
         if c.ndim == 1:
             c = c[:, None]
-        labels = pd.Index([f"contrast{i + 1}" for i in range(c.shape[1])])
+        labels = tuple(f"contrast{i + 1}" for i in range(c.shape[1]))
     if c.ndim != 2 or c.shape[0] != doses.size:
         raise InputError(
             f"contrasts: need one row per dose ({doses.size}), got shape {c.shape}"
         )
     if not np.all(np.isfinite(c)) or np.any(np.all(c == 0, axis=0)):
         raise InputError("contrasts: columns must be finite and not all zero")
-    return (pd.DataFrame(c, index=pd.Index(doses, name="dose"), columns=labels),
-            pd.DataFrame(contrast_correlation(c, cov), index=labels, columns=labels))
+    return c, contrast_correlation(c, cov), labels

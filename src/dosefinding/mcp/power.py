@@ -114,7 +114,7 @@ def power_mct(
         raise InputError(f"alternative: must be 'one-sided' or 'two-sided', got {alternative!r}")
     if doses is None:
         doses = alternatives.doses[1:] if adjusted else alternatives.doses
-    mu = alternatives.response_matrix(doses, placebo_adjusted=adjusted).to_numpy()
+    mu = alternatives.mean_responses(doses, placebo_adjusted=adjusted)
     problem = _PowerProblem.build(c, mu, s, df_used, alpha, alternative, critical_value, critical_value_tol, seed)
     power, _ = problem.power(abseps, seed)
     return pd.Series(power, index=list(alternatives.labels), name="power")
@@ -242,7 +242,7 @@ def sample_size_mct(
     seed_value = seed if isinstance(seed, int) else int(seed.integers(2**32))
 
     labels = list(alternatives.labels)
-    mu = alternatives.response_matrix(alternatives.doses).to_numpy()
+    mu = alternatives.mean_responses()
     problems: dict[int, _PowerProblem | None] = {}
 
     def problem(big_n: int) -> _PowerProblem | None:
@@ -320,8 +320,7 @@ def _contrast_input(
     if isinstance(contrasts, OptimalContrasts):
         if placebo_adjusted is not None and placebo_adjusted != contrasts.placebo_adjusted:
             raise InputError("placebo_adjusted: contradicts the optimal contrasts given")
-        frame = contrasts.contrasts
-        return frame.to_numpy(dtype=float), frame.index.to_numpy(dtype=float), contrasts.placebo_adjusted
+        return contrasts.matrix, contrasts.doses, contrasts.placebo_adjusted
     if isinstance(contrasts, pd.DataFrame):
         c = contrasts.to_numpy(dtype=float)
         doses: FloatArray | None = contrasts.index.to_numpy(dtype=float)

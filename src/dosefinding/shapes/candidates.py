@@ -20,6 +20,8 @@ Direction = Literal["increasing", "decreasing"]
 
 _POSITIVE_GUESSTIMATES = {"emax", "sigemax", "exponential", "logistic", "betamod"}
 _PAIRED_GUESSTIMATES = {"sigemax", "logistic", "betamod"}
+# Dose vectors whose mean responses a Candidates keeps.
+_MEAN_RESPONSES_KEPT = 8
 
 
 @dataclass(frozen=True)
@@ -167,10 +169,31 @@ class Candidates:
         With ``placebo_adjusted=True`` the response at dose 0 is subtracted.
         """
         d = self.doses if doses is None else as_vector(doses, "doses")
-        values = np.column_stack([m.response(d) for m in self.models])
-        if placebo_adjusted:
-            values = values - np.array([m.response([0.0])[0] for m in self.models])
-        return pd.DataFrame(values, index=pd.Index(d, name="dose"), columns=list(self.labels))
+        return pd.DataFrame(self.mean_responses(d, placebo_adjusted=placebo_adjusted), index=pd.Index(d, name="dose"),
+                            columns=list(self.labels), copy=True)
+
+    def mean_responses(self, doses: ArrayLike | None = None, *, placebo_adjusted: bool = False) -> NDArray[np.float64]:
+        """The numbers of :meth:`response_matrix` (dose x model), read-only; kept for the last
+        few dose vectors asked (a test, its power and its sample size ask for the same doses).
+
+        Examples
+        --------
+        >>> Candidates([0, 50, 100], {"linear": None}).mean_responses([0, 100]).tolist()
+        [[0.0], [1.0]]
+        """
+        d = self.doses if doses is None else as_vector(doses, "doses")
+        cache: dict[tuple[bytes, bool], NDArray[np.float64]] = self.__dict__.setdefault("_mean_responses", {})
+        key = (d.tobytes(), bool(placebo_adjusted))
+        values = cache.get(key)
+        if values is None:
+            values = np.column_stack([m.response(d) for m in self.models])
+            if placebo_adjusted:
+                values = values - np.array([m.response([0.0])[0] for m in self.models])
+            values.flags.writeable = False
+            if len(cache) >= _MEAN_RESPONSES_KEPT:
+                cache.pop(next(iter(cache)))
+            cache[key] = values
+        return values
 
 
 def _resolve_direction(direction: str | None, max_effect: float | ArrayLike | None) -> Direction:
