@@ -35,7 +35,15 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
    LS means gives exactly this objective, hence the same fitted curves and the same gAIC
    up to a constant common to the shapes. The shape with the smallest gAIC (or the
    largest t statistic, ``selection="maxT"``) is selected and its target dose (TD for
-   ``delta``) computed by :func:`~dosefinding.mod.target_doses.curve_target_dose`.
+   ``delta``) computed by :func:`~dosefinding.mod.target_doses.curve_target_dose`. With
+   ``selection="aveAIC"`` no shape is selected: each fitted shape gets its AIC weight
+   (:func:`~dosefinding.mod.selection.aic_weights`, as ``mcpmod``'s ``selection.weights``)
+   and its own TD (``mcpmod``'s ``target_doses``), and the trial's TD is the AIC-weighted
+   mean of the shapes' TDs (the model-averaged estimate of Buckland, Burnham and Augustin
+   1997), NaN when a fitted shape's curve does not reach ``delta``.
+
+The MCP step is one-sided by default; ``alternative="two-sided"`` tests the absolute t
+statistics against ``max |T|`` as :func:`~dosefinding.mcp.mct_test` does.
 
 Reproducibility: the trials are cut into chunks of ``chunk_size`` (fixed, not depending
 on the number of workers); chunk ``i`` draws from the ``i``-th child of
@@ -60,13 +68,15 @@ from numpy.typing import NDArray
 from dosefinding.errors import InputError
 from dosefinding.mcp.contrasts import contrast_correlation, unconstrained_contrasts
 from dosefinding.mcp.max_t import significant_contrasts
+from dosefinding.mcp.mct import Alternative
 from dosefinding.mmrm.batch import fit_mmrm_batch
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.data import MMRMData, prepare_data
 from dosefinding.mmrm.fit import check_options
 from dosefinding.mmrm.lsmeans import lsmeans_batch
 from dosefinding.mod.least_squares import LeastSquaresProblem, check_bounds, fit_least_squares, shape_constant
-from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind, curve_target_dose
+from dosefinding.mod.selection import Selection, aic_weights
+from dosefinding.mod.target_doses import DoseEstimate, DoseKind, check_delta, check_dose_kind, curve_target_dose
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
@@ -80,6 +90,7 @@ BoolArray = NDArray[np.bool_]
 
 _NO_SIGNAL = "no significant contrast"
 _NOT_FITTED = "first stage failed (MMRM not converged or LS means not estimable)"
+_NO_FIT = "no significant shape could be fitted"
 
 
 # --------------------------------------------------------------------------- the analysis
@@ -116,10 +127,11 @@ class _Analysis:
     covariance: str
     baseline: bool
     df: float | str | None
-    selection: str
+    selection: Selection
     dose_kind: DoseKind
     df_method: str = "satterthwaite"
     visit_weeks: tuple[float, ...] = ()
+    alternative: Alternative = "one-sided"
 
 
 @dataclass(frozen=True)
@@ -128,8 +140,10 @@ class _Chunk:
 
     significant: BoolArray  # (T, M)
     t_statistics: FloatArray  # (T, M)
-    selected: NDArray[np.int64]  # (T,), index into the fitted shapes, -1 for none
+    selected: NDArray[np.int64]  # (T,), index into the fitted shapes, -1 for none (aveAIC: -2 for averaged)
     target_dose: FloatArray  # (T,)
+    weights: FloatArray  # (T, shapes): AIC weights (aveAIC; NaN otherwise or without a significant contrast)
+    shape_target_doses: FloatArray  # (T, shapes): each fitted shape's TD (aveAIC with delta; NaN otherwise)
     reason: NDArray[np.object_]  # (T,), why the TD is NaN ("" when it is not)
     extrapolated: BoolArray
     first_stage_ok: BoolArray
@@ -271,9 +285,11 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
     mu = cands.response_matrix(doses).to_numpy()
     c = unconstrained_contrasts(mu, cov)
     sd = np.sqrt(np.einsum("tkm,tkl,tlm->tm", c, cov, c))
-    t = np.where(ok[:, None], np.einsum("tkm,tk->tm", c, est) / sd, -np.inf)
+    two_sided = analysis.alternative == "two-sided"
+    statistic = np.einsum("tkm,tk->tm", c, est) / sd
+    t = np.where(ok[:, None], np.abs(statistic) if two_sided else statistic, -np.inf)
     significant, undecided = significant_contrasts(t, contrast_correlation(c, cov), df, analysis.alpha,
-                                                   rank=n_arms - 1, seed=_child(seed, 1))
+                                                   rank=n_arms - 1, seed=_child(seed, 1), two_sided=two_sided)
 
     shape_of = [m.shape for m in cands.models]
     shapes = list(dict.fromkeys(shape_of))
@@ -297,24 +313,52 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
         full[rows] = dr
         parameters[j], constants[j] = full, constant
     any_signal = by_shape.any(axis=1)
-    score = criteria if analysis.selection == "AIC" else -t_by_shape
-    selected = np.where(any_signal, np.argmin(score, axis=1), -1)
+    averaged = analysis.selection == "aveAIC"
+    weights = np.full((n_trials, len(shapes)), np.nan)
+    if averaged:
+        selected = np.where(any_signal, -2, -1)
+        for i in np.flatnonzero(any_signal):
+            fitted = np.isfinite(criteria[i])
+            if fitted.any():
+                weights[i] = 0.0
+                weights[i, fitted] = aic_weights(criteria[i, fitted]).to_numpy()
+    else:
+        score = criteria if analysis.selection == "AIC" else -t_by_shape
+        selected = np.where(any_signal, np.argmin(score, axis=1), -1)
 
     target = np.full(n_trials, np.nan)
+    shape_targets = np.full((n_trials, len(shapes)), np.nan)
     reason = np.full(n_trials, "", dtype=object)
     extrapolated = np.zeros(n_trials, dtype=bool)
     reason[~any_signal] = _NO_SIGNAL
     reason[~ok] = _NOT_FITTED
+
+    def target_dose(j: int, i: int) -> DoseEstimate:
+        return curve_target_dose(shapes[j], parameters[j][i], analysis.delta, doses=doses, kind=analysis.dose_kind,
+                                 direction=cands.direction, constant=constants[j])
+
     if analysis.delta is not None:
         for i in np.flatnonzero(any_signal):
-            j = int(selected[i])
-            estimate = curve_target_dose(shapes[j], parameters[j][i], analysis.delta, doses=doses,
-                                         kind=analysis.dose_kind, direction=cands.direction, constant=constants[j])
-            target[i] = estimate.dose
-            if np.isnan(estimate.dose):
-                reason[i] = estimate.note
-            extrapolated[i] = "extrapolated" in estimate.note
-    return _Chunk(significant, t, selected, target, reason, extrapolated, ok, undecided)
+            if not averaged:
+                estimate = target_dose(int(selected[i]), i)
+                target[i] = estimate.dose
+                if np.isnan(estimate.dose):
+                    reason[i] = estimate.note
+                extrapolated[i] = "extrapolated" in estimate.note
+                continue
+            fitted = np.flatnonzero(weights[i] > 0)
+            if fitted.size == 0:
+                reason[i] = _NO_FIT
+                continue
+            estimates = {j: target_dose(j, i) for j in fitted}
+            shape_targets[i, fitted] = [estimates[j].dose for j in fitted]
+            missing = [f"{shapes[j]}: {e.note}" for j, e in estimates.items() if np.isnan(e.dose)]
+            if missing:
+                reason[i] = "; ".join(missing)
+                continue
+            target[i] = float(weights[i, fitted] @ shape_targets[i, fitted])
+            extrapolated[i] = target[i] > doses[-1]
+    return _Chunk(significant, t, selected, target, weights, shape_targets, reason, extrapolated, ok, undecided)
 
 
 # --------------------------------------------------------------------------- the result
@@ -332,15 +376,20 @@ class PowerResult:
     significant
         By candidate model: the probability that its contrast is significant.
     selected
-        By shape (and ``"none"``): the probability that it is the selected shape.
+        By shape (and ``"none"``): the probability that it is the selected shape; with
+        ``selection="aveAIC"`` its mean AIC weight over the trials (0 in a trial without a
+        significant contrast), and ``"none"`` the probability of no significant contrast.
     target_dose
         Quantiles (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975) of the target dose over the
         trials where it was estimated (empty without ``delta``).
     target_dose_missing
         Number of trials without a target dose, by reason.
     trials
-        One row per simulated trial: ``significant`` (any contrast), the t statistic and
-        significance of each model, ``selected`` shape, ``target_dose``, ``extrapolated``.
+        One row per simulated trial: ``significant`` (any contrast), the t statistic
+        (absolute when two-sided) and significance of each model, ``selected`` shape
+        (``"aveAIC"`` for an averaged trial, ``"none"``), ``target_dose``, ``extrapolated``;
+        with ``"aveAIC"`` also ``weight_<shape>`` (NaN without a significant contrast, 0
+        for a shape not fitted) and, with ``delta``, ``target_dose_<shape>``.
     n_sims, seed, chunk_size
         The simulation; the same three give the same numbers.
     undecided
@@ -375,6 +424,7 @@ class PowerResult:
     jobs: int
     scheduler: str | None
     spec_name: str
+    alternative: str = "one-sided"
 
     def summary(self) -> str:
         """A printed account: power with its Monte Carlo error, by model and shape, and the target dose."""
@@ -385,7 +435,7 @@ class PowerResult:
         lines = [
             f"Simulation-based power: {self.spec_name}, endpoint {self.endpoint}",
             (f"{n} simulated trials (seed {self.seed}, chunks of {self.chunk_size}); {stage}; "
-            f"MCP-Mod, one-sided alpha {self.alpha:g}, selection {self.selection}"),
+            f"MCP-Mod, {self.alternative} alpha {self.alpha:g}, selection {self.selection}"),
             "",
             (f"Power of the MCP step: {self.power:.4f} (Monte Carlo SE {self.power_se:.4f}; "
             f"95% CI {low:.4f} to {high:.4f})"),
@@ -393,12 +443,14 @@ class PowerResult:
             "Probability that the contrast is significant:",
             self.significant.map(lambda v: f"{v:.4f}").to_string(),
             "",
-            "Probability that the shape is selected:",
+            ("Mean AIC weight of the shape (none: no significant contrast):" if self.selection == "aveAIC"
+             else "Probability that the shape is selected:"),
             self.selected.rename_axis(None).map(lambda v: f"{v:.4f}").to_string(),
         ]
         if self.delta is not None:
             estimated = int(self.trials["target_dose"].notna().sum())
-            lines += ["", (f"Target dose (TD, delta = {self.delta:g}), estimated in {estimated} of {n} trials "
+            averaged = ", AIC-weighted mean of the shapes' TDs" if self.selection == "aveAIC" else ""
+            lines += ["", (f"Target dose (TD{averaged}, delta = {self.delta:g}), estimated in {estimated} of {n} trials "
                           f"({int(self.trials['extrapolated'].sum())} extrapolated beyond the largest dose):")]
             if estimated:
                 lines.append(self.target_dose.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False))
@@ -488,8 +540,9 @@ def simulate_power(
     covariance: str = "us",
     baseline: bool = True,
     df: float | str | None = None,
-    selection: str = "AIC",
+    selection: Selection = "AIC",
     dose_kind: DoseKind = "continuous",
+    alternative: Alternative = "one-sided",
     jobs: int = 1,
     scheduler: str | None = None,
     chunk_size: int = 250,
@@ -513,8 +566,10 @@ def simulate_power(
         :class:`~dosefinding.shapes.Candidates` on the spec's doses, or a mapping of shapes
         to guesstimates as for ``Candidates`` (with ``max_effect`` the true effect at the top
         dose); default :func:`default_candidates`.
-    alpha
-        One-sided level of the MCP step.
+    alpha, alternative
+        Level of the MCP step, ``"one-sided"`` (default; in the candidates' direction) or
+        ``"two-sided"`` (absolute t statistics against ``max |T|``), as
+        :func:`~dosefinding.mcp.mct_test`.
     delta
         Target effect over placebo of the TD (signed as the candidates' direction);
         default half the true effect of the largest dose at the visit.
@@ -540,7 +595,9 @@ def simulate_power(
         cell-means parametrisation, in which every coefficient changes within subject (the
         within-subject df).
     selection
-        ``"AIC"`` (smallest gAIC) or ``"maxT"``.
+        ``"AIC"`` (smallest gAIC), ``"maxT"`` (largest t statistic) or ``"aveAIC"`` (no
+        selection: the shapes' AIC weights, and the TD as their weighted mean), as
+        :func:`~dosefinding.mod.mcpmod`.
     dose_kind
         ``"continuous"`` or ``"discrete"`` target dose.
     jobs, scheduler
@@ -572,7 +629,7 @@ def simulate_power(
     else:
         seed_value = int(seed)
     analysis = _build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
-                               baseline, df, selection, dose_kind, df_method)
+                               baseline, df, selection, dose_kind, df_method, alternative)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
     n_chunks = -(-n // size)
@@ -588,7 +645,8 @@ def simulate_power(
 def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                     candidates: Candidates | Mapping[str, Any] | None, alpha: float, delta: float | None,
                     first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
-                    dose_kind: DoseKind, df_method: str = "satterthwaite") -> _Analysis:
+                    dose_kind: DoseKind, df_method: str = "satterthwaite",
+                    alternative: str = "one-sided") -> _Analysis:
     paramcd = endpoint if endpoint is not None else spec.analysis.get("endpoint", spec.endpoints[0].paramcd)
     target = spec.endpoint(paramcd)
     week = visit if visit is not None else spec.analysis.get("visit", spec.visits[-1])
@@ -602,8 +660,10 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
     if covariance not in COVARIANCE_STRUCTURES:
         raise InputError(f"covariance: must be one of {sorted(COVARIANCE_STRUCTURES)}, got {covariance!r}")
     check_options(df_method, "asymptotic", True, covariance)
-    if selection not in ("AIC", "maxT"):
-        raise InputError(f"selection: must be 'AIC' or 'maxT', got {selection!r}")
+    if selection not in ("AIC", "maxT", "aveAIC"):
+        raise InputError(f"selection: must be 'AIC', 'maxT' or 'aveAIC', got {selection!r}")
+    if alternative not in ("one-sided", "two-sided"):
+        raise InputError(f"alternative: must be 'one-sided' or 'two-sided', got {alternative!r}")
     if not isinstance(baseline, bool):
         raise InputError(f"baseline: must be True or False, got {baseline!r}")
     if df is not None and df != "min" and not (isinstance(df, (int, float)) and df > 0):
@@ -633,8 +693,9 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
         check_delta(float(delta), cands.direction)
         delta_value = float(delta)
     return _Analysis(paramcd, visit_index, cands, level, delta_value, first_stage, covariance, baseline,
-                     df if df is None or df == "min" else float(df), selection, kind, df_method=df_method,
-                     visit_weeks=tuple(float(week) for week in spec.visits))
+                     df if df is None or df == "min" else float(df), selection, kind,  # type: ignore[arg-type]
+                     df_method=df_method, visit_weeks=tuple(float(week) for week in spec.visits),
+                     alternative=alternative)  # type: ignore[arg-type]
 
 
 def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int, seed: int, size: int,
@@ -651,10 +712,24 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
     for j, label in enumerate(labels):
         trials[f"t_{label}"] = t[:, j]
         trials[f"significant_{label}"] = significant[:, j]
-    names = np.array(shapes + ["none"], dtype=object)
-    trials["selected"] = names[np.where(selected >= 0, selected, len(shapes))]
+    names = np.array(shapes + ["none", "aveAIC"], dtype=object)
+    trials["selected"] = names[np.where(selected >= 0, selected, len(shapes) - 1 - selected)]
     trials["target_dose"] = target
     trials["extrapolated"] = np.concatenate([c.extrapolated for c in chunks])
+    averaged = analysis.selection == "aveAIC"
+    if averaged:
+        weights = np.concatenate([c.weights for c in chunks])
+        shape_targets = np.concatenate([c.shape_target_doses for c in chunks])
+        for j, shape in enumerate(shapes):
+            trials[f"weight_{shape}"] = weights[:, j]
+        if analysis.delta is not None:
+            for j, shape in enumerate(shapes):
+                trials[f"target_dose_{shape}"] = shape_targets[:, j]
+        chosen = pd.Series(np.append(np.nan_to_num(weights).mean(axis=0), 1.0 - any_signal.mean()),
+                           index=pd.Index(shapes + ["none"], name="shape"), name="selected")
+    else:
+        chosen = trials["selected"].value_counts(normalize=True).reindex(shapes + ["none"], fill_value=0.0).rename(
+            "selected").rename_axis("shape")
     power = float(any_signal.mean())
     missing = pd.Series(reason[np.isnan(target)]).value_counts() if analysis.delta is not None else pd.Series(
         dtype=np.int64)
@@ -666,8 +741,7 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
         power=power,
         power_se=float(np.sqrt(power * (1 - power) / n)),
         significant=pd.Series(significant.mean(axis=0), index=labels, name="significant"),
-        selected=trials["selected"].value_counts(normalize=True).reindex(list(names), fill_value=0.0).rename(
-            "selected").rename_axis("shape"),
+        selected=chosen,
         target_dose=quantiles if analysis.delta is not None else quantiles.iloc[:0],
         target_dose_missing=missing.rename("trials"),
         trials=trials,
@@ -681,6 +755,7 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
         alpha=analysis.alpha,
         delta=analysis.delta,
         selection=analysis.selection,
+        alternative=analysis.alternative,
         undecided=int(sum(c.undecided for c in chunks)),
         first_stage_failures=int(sum(int((~c.first_stage_ok).sum()) for c in chunks)),
         elapsed=elapsed,
