@@ -195,8 +195,10 @@ def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n
     times = None
     if COVARIANCE_STRUCTURES[covariance].spatial:
         times = np.broadcast_to(np.asarray(analysis.visit_weeks, dtype=float), change.shape[1:])
+    # One fit chunk per simulation chunk: the chunk bounds the memory already, and keeping its Q matrices
+    # spares their recomputation for the LS means' df (fit_mmrm_batch's memory note).
     fit = fit_mmrm_batch(change, _design(template, base), covariance=covariance, reml=True, df_method=df_method,
-                         times=times)
+                         times=times, chunk_size=change.shape[0])
     # emmeans / lsmeans(): the covariate at its mean over the observations used.
     means = None
     if analysis.baseline:
