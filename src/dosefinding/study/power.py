@@ -7,7 +7,8 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
 1. First stage (per trial): the MMRM of the change from baseline, ``CHG ~ 0 + ARM:AVISIT +
    BASE:AVISIT`` (cell means of arm by visit plus baseline by visit), any covariance
    structure of :func:`~dosefinding.mmrm.mmrm` (unstructured by default; ``sp_exp`` on the
-   visit weeks) by REML, fitted to all the trials of a chunk by
+   visit weeks) by REML (or ML, ``reml=False``; the sandwich with ``vcov="empirical"``), fitted to
+   all the trials of a chunk by
    :func:`dosefinding.mmrm.fit_mmrm_batch` (the engine of ``mmrm()``), and the LS means of
    the arms at the analysis visit with their covariance and degrees of freedom
    (``df_method``) from :func:`dosefinding.mmrm.lsmeans.lsmeans_batch`, the code of
@@ -132,6 +133,8 @@ class _Analysis:
     df_method: str = "satterthwaite"
     visit_weeks: tuple[float, ...] = ()
     alternative: Alternative = "one-sided"
+    reml: bool = True
+    vcov: str = "asymptotic"
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,8 @@ def _design(template: MMRMData, base: FloatArray) -> FloatArray:
 
 def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
                  weeks: list[str], analysis: _Analysis, *, formula: str, covariance: str,
-                 df_method: str) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
+                 df_method: str, reml: bool = True,
+                 vcov: str = "asymptotic") -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
     """LS means (T, arms) at ``visit`` with their covariance and smallest df, and whether the fit worked."""
     template = _template(formula, arm, n_arms, weeks, base[0])
     observed = ~np.isnan(change)
@@ -197,8 +201,8 @@ def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n
         times = np.broadcast_to(np.asarray(analysis.visit_weeks, dtype=float), change.shape[1:])
     # One fit chunk per simulation chunk: the chunk bounds the memory already, and keeping its Q matrices
     # spares their recomputation for the LS means' df (fit_mmrm_batch's memory note).
-    fit = fit_mmrm_batch(change, _design(template, base), covariance=covariance, reml=True, df_method=df_method,
-                         times=times, chunk_size=change.shape[0])
+    fit = fit_mmrm_batch(change, _design(template, base), covariance=covariance, reml=reml, df_method=df_method,
+                         vcov=vcov, times=times, chunk_size=change.shape[0])
     # emmeans / lsmeans(): the covariate at its mean over the observations used.
     means = None
     if analysis.baseline:
@@ -221,7 +225,8 @@ def _mmrm_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64]
     # The LS means' df enter the MCP step only with df="min"; the residual df cost nothing otherwise.
     df_method = analysis.df_method if analysis.df == "min" else "residual"
     return _first_stage(values - base[..., None], base, arm, n_arms, visit, weeks, analysis, formula=formula,
-                        covariance=analysis.covariance, df_method=df_method)
+                        covariance=analysis.covariance, df_method=df_method, reml=analysis.reml,
+                        vcov=analysis.vcov)
 
 
 def _ancova_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
@@ -399,6 +404,8 @@ class PowerResult:
         point estimate of the adjusted p-value).
     first_stage_failures
         Trials whose first stage failed (counted as not significant).
+    alternative, reml, vcov
+        The MCP step's alternative and the MMRM's method and covariance of its estimates.
     elapsed, jobs, scheduler
         Wall time in seconds and how the chunks were run.
     """
@@ -427,12 +434,15 @@ class PowerResult:
     scheduler: str | None
     spec_name: str
     alternative: str = "one-sided"
+    reml: bool = True
+    vcov: str = "asymptotic"
 
     def summary(self) -> str:
         """A printed account: power with its Monte Carlo error, by model and shape, and the target dose."""
         n = self.n_sims
         low, high = self.power - 1.96 * self.power_se, self.power + 1.96 * self.power_se
-        stage = (f"MMRM ({self.covariance}, REML, LS means at week {self.visit})" if self.first_stage == "mmrm"
+        method = ("REML" if self.reml else "ML") + (", empirical covariance" if self.vcov == "empirical" else "")
+        stage = (f"MMRM ({self.covariance}, {method}, LS means at week {self.visit})" if self.first_stage == "mmrm"
                  else f"ANCOVA at week {self.visit}")
         lines = [
             f"Simulation-based power: {self.spec_name}, endpoint {self.endpoint}",
@@ -550,6 +560,8 @@ def simulate_power(
     chunk_size: int = 250,
     progress: bool = False,
     df_method: str = "satterthwaite",
+    reml: bool = True,
+    vcov: str = "asymptotic",
 ) -> PowerResult:
     """Power and operating characteristics of MCP-Mod by simulating whole trials from a spec.
 
@@ -596,6 +608,11 @@ def simulate_power(
         three computed trial by trial, slower). Between-within follows the first stage's
         cell-means parametrisation, in which every coefficient changes within subject (the
         within-subject df).
+    reml, vcov
+        The MMRM's method (REML, or ML with ``reml=False``) and the covariance of its
+        estimates (``"asymptotic"``, or the sandwich ``"empirical"`` with
+        ``df_method="residual"`` or ``"between_within"``), as :func:`~dosefinding.mmrm.mmrm`;
+        the ANCOVA is least squares whatever they are.
     selection
         ``"AIC"`` (smallest gAIC), ``"maxT"`` (largest t statistic) or ``"aveAIC"`` (no
         selection: the shapes' AIC weights, and the TD as their weighted mean), as
@@ -631,7 +648,7 @@ def simulate_power(
     else:
         seed_value = int(seed)
     analysis = _build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
-                               baseline, df, selection, dose_kind, df_method, alternative)
+                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
     n_chunks = -(-n // size)
@@ -648,7 +665,7 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                     candidates: Candidates | Mapping[str, Any] | None, alpha: float, delta: float | None,
                     first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
                     dose_kind: DoseKind, df_method: str = "satterthwaite",
-                    alternative: str = "one-sided") -> _Analysis:
+                    alternative: str = "one-sided", reml: bool = True, vcov: str = "asymptotic") -> _Analysis:
     paramcd = endpoint if endpoint is not None else spec.analysis.get("endpoint", spec.endpoints[0].paramcd)
     target = spec.endpoint(paramcd)
     week = visit if visit is not None else spec.analysis.get("visit", spec.visits[-1])
@@ -661,7 +678,9 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
         raise InputError(f"first_stage: must be 'mmrm' or 'ancova', got {first_stage!r}")
     if covariance not in COVARIANCE_STRUCTURES:
         raise InputError(f"covariance: must be one of {sorted(COVARIANCE_STRUCTURES)}, got {covariance!r}")
-    check_options(df_method, "asymptotic", True, covariance)
+    if not isinstance(reml, bool):
+        raise InputError(f"reml: must be True or False, got {reml!r}")
+    check_options(df_method, vcov, reml, covariance)
     if selection not in ("AIC", "maxT", "aveAIC"):
         raise InputError(f"selection: must be 'AIC', 'maxT' or 'aveAIC', got {selection!r}")
     if alternative not in ("one-sided", "two-sided"):
@@ -697,7 +716,7 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
     return _Analysis(paramcd, visit_index, cands, level, delta_value, first_stage, covariance, baseline,
                      df if df is None or df == "min" else float(df), selection, kind,  # type: ignore[arg-type]
                      df_method=df_method, visit_weeks=tuple(float(week) for week in spec.visits),
-                     alternative=alternative)  # type: ignore[arg-type]
+                     alternative=alternative, reml=reml, vcov=vcov)  # type: ignore[arg-type]
 
 
 def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int, seed: int, size: int,
@@ -758,6 +777,8 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
         delta=analysis.delta,
         selection=analysis.selection,
         alternative=analysis.alternative,
+        reml=analysis.reml,
+        vcov=analysis.vcov,
         undecided=int(sum(c.undecided for c in chunks)),
         first_stage_failures=int(sum(int((~c.first_stage_ok).sum()) for c in chunks)),
         elapsed=elapsed,
