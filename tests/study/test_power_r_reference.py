@@ -28,33 +28,10 @@ from dosefinding.shapes.library import get_shape
 from dosefinding.study import parse_spec
 from dosefinding.study.power import _build_analysis, _chunk_trials, simulate_power
 
+from .test_power import ONE_VISIT
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "r"
-SPEC = parse_spec("""
-[trial]
-name = "one-visit"
-seed = 7
-visits = [12]
-[[arms]]
-name = "Placebo"
-dose = 0
-n = 30
-[[arms]]
-name = "Low"
-dose = 5
-n = 30
-[[arms]]
-name = "Mid"
-dose = 50
-n = 30
-[[arms]]
-name = "High"
-dose = 300
-n = 30
-[endpoints.Y]
-baseline = {distribution = "normal", mean = 20, sd = 4}
-change = {placebo = 0.0, effect = {shape = "emax", parameters = [0, -3.6, 25]}}
-sd = 5.6
-""")
+SPEC = parse_spec(ONE_VISIT.replace("-3.3", "-3.6"))
 SEED = 13
 N_TRIALS = 8
 DELTA = -1.5
