@@ -145,17 +145,21 @@ def test_each_trial_is_the_per_trial_analysis(covariance: str, n_trials: int) ->
     assert n_compared >= n_trials // 2
 
 
-@pytest.mark.parametrize(("selection", "alternative"), [("aveAIC", "one-sided"), ("AIC", "two-sided"),
-                                                      ("maxT", "two-sided")])
-def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: str) -> None:
-    """selection="aveAIC" and alternative="two-sided": every simulated trial as mcpmod(selection=...,
-    alternative=...) on the trial's MMRM LS means (10 A2201 trials, df="min"). Tolerances: t statistics 1e-6
-    absolute as above; AIC weights 1e-6 relative; each shape's TD and the averaged TD 1e-5 relative; the
-    significance, the fitted shapes and the selected shape exact."""
+NARROW = {"emax": [5.0, 150.0], "sigEmax": [[30.0, 120.0], [1.0, 4.0]]}
+
+
+@pytest.mark.parametrize(("selection", "alternative", "bounds"), [
+    ("aveAIC", "one-sided", None), ("AIC", "two-sided", None), ("maxT", "two-sided", None),
+    ("aveAIC", "one-sided", NARROW)])
+def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: str, bounds: dict | None) -> None:
+    """selection="aveAIC", alternative="two-sided" and bounds: every simulated trial as mcpmod(selection=...,
+    alternative=..., bounds=...) on the trial's MMRM LS means (10 A2201 trials, df="min"). Tolerances: t
+    statistics 1e-6 absolute as above; AIC weights 1e-6 relative; each shape's TD and the averaged TD 1e-5
+    relative; the significance, the fitted shapes and the selected shape exact."""
     spec = load_spec("a2201")
     n_trials = 10
     result = simulate_power(spec, n_sims=n_trials, seed=12, chunk_size=n_trials, selection=selection,
-                            alternative=alternative, df="min")
+                            alternative=alternative, df="min", bounds=bounds)
     analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", "us", True, "min", selection,
                                "continuous", "satterthwaite", alternative)
     matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(12).spawn(1)[0], n_trials)
@@ -168,7 +172,8 @@ def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: 
         fit = mmrm("CHG ~ 0 + ARM:AVISIT + BASE:AVISIT", frame, subject="USUBJID", visit="AVISIT")
         estimates = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=dict(zip(arms, spec.doses.tolist())),
                                    df="min")
-        reference = mcpmod(cands, **estimates, delta=analysis.delta, selection=selection, alternative=alternative)
+        reference = mcpmod(cands, **estimates, delta=analysis.delta, selection=selection, alternative=alternative,
+                           bounds=bounds)
         row = result.trials.iloc[i]
         for label in cands.labels:
             assert row[f"t_{label}"] == pytest.approx(reference.mct.t_statistics[label], abs=1e-6)
@@ -343,6 +348,9 @@ def test_summary_and_fields() -> None:
         ({"alpha": 1.5}, "alpha"),
         ({"delta": 2.0}, "delta"),
         ({"scheduler": ""}, "scheduler"),
+        ({"bounds": {"emax": [50, 300]}}, "exclude the candidate emax1"),
+        ({"bounds": {"emax": [1, 2, 3]}}, "bounds"),
+        ({"bounds": {"hill": [1, 2]}}, "bounds: shape 'hill'"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs: dict, message: str) -> None:

@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
 from dosefinding.mcp.contrasts import contrast_correlation, unconstrained_contrasts
@@ -76,6 +76,7 @@ from dosefinding.mmrm.data import MMRMData, prepare_data
 from dosefinding.mmrm.fit import check_options
 from dosefinding.mmrm.lsmeans import lsmeans_batch
 from dosefinding.mod.least_squares import LeastSquaresProblem, check_bounds, fit_least_squares, shape_constant
+from dosefinding.mod.mcpmod import check_shape_bounds
 from dosefinding.mod.selection import Selection, aic_weights
 from dosefinding.mod.target_doses import DoseEstimate, DoseKind, check_delta, check_dose_kind, curve_target_dose
 from dosefinding.shapes.candidates import Candidates
@@ -135,6 +136,7 @@ class _Analysis:
     alternative: Alternative = "one-sided"
     reml: bool = True
     vcov: str = "asymptotic"
+    bounds: Mapping[str, ArrayLike] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -248,15 +250,15 @@ def _ancova_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int6
 # --------------------------------------------------------------------------- Mod step
 
 
-def _fit_shape(shape: str, doses: FloatArray, estimates: FloatArray, cov: FloatArray,
-               candidates: Candidates) -> tuple[FloatArray, FloatArray, float | FloatArray | None]:
+def _fit_shape(shape: str, doses: FloatArray, estimates: FloatArray, cov: FloatArray, candidates: Candidates,
+               bounds: ArrayLike | None) -> tuple[FloatArray, FloatArray, float | FloatArray | None]:
     """gAIC (up to a constant common to the shapes) and full dose-response parameters of ``shape``
     fitted to each trial's placebo-adjusted estimates (T, k-1) with covariance (T, k-1, k-1)."""
     model = get_shape(shape)
     active = doses[1:]
     constant = shape_constant(model, active, candidates.scal, candidates.off, True)
     problem = LeastSquaresProblem.from_covariance(model, constant, active, estimates, cov, placebo_adjusted=True)
-    fit = fit_least_squares(problem, check_bounds(None, model, float(active[-1])))
+    fit = fit_least_squares(problem, check_bounds(bounds, model, float(active[-1])))
     n_params = fit.parameters.shape[1] - 1
     return fit.objective + 2 * n_params, fit.parameters, constant
 
@@ -314,7 +316,7 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
         rows = np.flatnonzero(by_shape[:, j])
         if rows.size == 0:
             continue
-        gaic, dr, constant = _fit_shape(name, doses, adj_est[rows], adj_cov[rows], cands)
+        gaic, dr, constant = _fit_shape(name, doses, adj_est[rows], adj_cov[rows], cands, analysis.bounds.get(name))
         criteria[rows, j] = np.where(np.isfinite(gaic), gaic, np.inf)
         full = np.full((n_trials, dr.shape[1]), np.nan)
         full[rows] = dr
@@ -562,6 +564,7 @@ def simulate_power(
     df_method: str = "satterthwaite",
     reml: bool = True,
     vcov: str = "asymptotic",
+    bounds: Mapping[str, ArrayLike] | None = None,
 ) -> PowerResult:
     """Power and operating characteristics of MCP-Mod by simulating whole trials from a spec.
 
@@ -619,6 +622,9 @@ def simulate_power(
         :func:`~dosefinding.mod.mcpmod`.
     dose_kind
         ``"continuous"`` or ``"discrete"`` target dose.
+    bounds
+        Bounds of the nonlinear parameters by shape name, as :func:`~dosefinding.mod.mcpmod`
+        (default R's ``defBnds`` at the largest dose).
     jobs, scheduler
         Worker processes (joblib), or the address of a dask.distributed scheduler.
     chunk_size
@@ -648,7 +654,7 @@ def simulate_power(
     else:
         seed_value = int(seed)
     analysis = _build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
-                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov)
+                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov, bounds)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
     n_chunks = -(-n // size)
@@ -665,7 +671,8 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                     candidates: Candidates | Mapping[str, Any] | None, alpha: float, delta: float | None,
                     first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
                     dose_kind: DoseKind, df_method: str = "satterthwaite",
-                    alternative: str = "one-sided", reml: bool = True, vcov: str = "asymptotic") -> _Analysis:
+                    alternative: str = "one-sided", reml: bool = True, vcov: str = "asymptotic",
+                    bounds: Mapping[str, ArrayLike] | None = None) -> _Analysis:
     paramcd = endpoint if endpoint is not None else spec.analysis.get("endpoint", spec.endpoints[0].paramcd)
     target = spec.endpoint(paramcd)
     week = visit if visit is not None else spec.analysis.get("visit", spec.visits[-1])
@@ -713,10 +720,14 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
     else:
         check_delta(float(delta), cands.direction)
         delta_value = float(delta)
+    shape_bounds = check_shape_bounds(bounds, cands)
+    for name, box in shape_bounds.items():
+        check_bounds(box, get_shape(name), float(doses[-1]))  # malformed bounds now, not in a worker
     return _Analysis(paramcd, visit_index, cands, level, delta_value, first_stage, covariance, baseline,
                      df if df is None or df == "min" else float(df), selection, kind,  # type: ignore[arg-type]
                      df_method=df_method, visit_weeks=tuple(float(week) for week in spec.visits),
-                     alternative=alternative, reml=reml, vcov=vcov)  # type: ignore[arg-type]
+                     alternative=alternative, reml=reml, vcov=vcov,  # type: ignore[arg-type]
+                     bounds=shape_bounds)
 
 
 def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int, seed: int, size: int,
