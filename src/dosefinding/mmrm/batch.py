@@ -435,7 +435,8 @@ class ChunkedInference(CoefficientInference):
     """The inference of a batch fitted in chunks of trials: each chunk's own, not copied into one.
 
     ``beta_cov`` (T, p, p) holds every trial; ``chunks`` the first trial and the inference
-    of each chunk (Satterthwaite's keeps ``q`` matrices of ``q p^2`` numbers per trial).
+    of each chunk (Satterthwaite's as :class:`RecomputedSatterthwaite`, without its ``Q`` matrices;
+    Kenward-Roger's keeps its ``P`` matrices, ``q p^2`` numbers a trial).
 
     Examples
     --------
