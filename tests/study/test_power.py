@@ -152,14 +152,14 @@ NARROW = {"emax": [5.0, 150.0], "sigEmax": [[30.0, 120.0], [1.0, 4.0]]}
     ("aveAIC", "one-sided", None), ("AIC", "two-sided", None), ("maxT", "two-sided", None),
     ("aveAIC", "one-sided", NARROW)])
 def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: str, bounds: dict | None) -> None:
-    """selection="aveAIC", alternative="two-sided" and bounds: every simulated trial as mcpmod(selection=...,
-    alternative=..., bounds=...) on the trial's MMRM LS means (10 A2201 trials, df="min"). Tolerances: t
-    statistics 1e-6 absolute as above; AIC weights 1e-6 relative; each shape's TD and the averaged TD 1e-5
-    relative; the significance, the fitted shapes and the selected shape exact."""
+    """selection="aveAIC", alternative="two-sided", bounds and the ED (p=0.5): every simulated trial as
+    mcpmod(selection=..., alternative=..., bounds=..., p=0.5) on the trial's MMRM LS means (10 A2201 trials,
+    df="min"). Tolerances: t statistics 1e-6 absolute as above; AIC weights 1e-6 relative; each shape's TD and
+    ED and the averaged ones 1e-5 relative; the significance, the fitted shapes and the selected shape exact."""
     spec = load_spec("a2201")
     n_trials = 10
     result = simulate_power(spec, n_sims=n_trials, seed=12, chunk_size=n_trials, selection=selection,
-                            alternative=alternative, df="min", bounds=bounds)
+                            alternative=alternative, df="min", bounds=bounds, p=0.5)
     analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", "us", True, "min", selection,
                                "continuous", "satterthwaite", alternative)
     matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(12).spawn(1)[0], n_trials)
@@ -173,21 +173,22 @@ def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: 
         estimates = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=dict(zip(arms, spec.doses.tolist())),
                                    df="min")
         reference = mcpmod(cands, **estimates, delta=analysis.delta, selection=selection, alternative=alternative,
-                           bounds=bounds)
+                           bounds=bounds, p=0.5)
         row = result.trials.iloc[i]
         for label in cands.labels:
             assert row[f"t_{label}"] == pytest.approx(reference.mct.t_statistics[label], abs=1e-6)
             assert row[f"significant_{label}"] == bool(reference.mct.significant[label])
         if reference.selection is None:
-            assert row["selected"] == "none" and np.isnan(row["target_dose"])
+            assert row["selected"] == "none" and np.isnan(row["target_dose"]) and np.isnan(row["effective_dose"])
             if selection == "aveAIC":
                 assert all(np.isnan(row[f"weight_{shape}"]) for shape in shapes)
             continue
         n_compared += 1
-        tds = reference.target_doses["TD"]
+        tds, eds = reference.target_doses["TD"], reference.target_doses["ED"]
         if selection != "aveAIC":
             assert row["selected"] == reference.selection.selected
             assert row["target_dose"] == pytest.approx(float(tds[reference.selection.selected]), rel=1e-5)
+            assert row["effective_dose"] == pytest.approx(float(eds[reference.selection.selected]), rel=1e-5)
             continue
         assert row["selected"] == "aveAIC"
         weights = reference.selection.weights
@@ -196,7 +197,10 @@ def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: 
             assert row[f"weight_{shape}"] == pytest.approx(float(weights[shape]) if fitted else 0.0, rel=1e-6)
             assert row[f"target_dose_{shape}"] == pytest.approx(float(tds[shape]) if fitted else np.nan, rel=1e-5,
                                                                  nan_ok=True)
+            assert row[f"effective_dose_{shape}"] == pytest.approx(float(eds[shape]) if fitted else np.nan,
+                                                                    rel=1e-5, nan_ok=True)
         assert row["target_dose"] == pytest.approx(float(weights @ tds[weights.index]), rel=1e-5)
+        assert row["effective_dose"] == pytest.approx(float(weights @ eds[weights.index]), rel=1e-5)
     assert n_compared >= 4
 
 
@@ -221,6 +225,12 @@ def test_aveaic_summary_reports_mean_weights() -> None:
     assert res.selected.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(weights[res.trials["significant"]].sum(axis=1), 1.0, rtol=1e-12)
     assert "Mean AIC weight of the shape" in res.summary()
+    with_ed = simulate_power("a2201", n_sims=20, seed=2, chunk_size=20, selection="aveAIC", p=0.5)
+    assert "Effective dose (ED, AIC-weighted mean of the shapes' EDs, p = 0.5)" in with_ed.summary()
+    estimated = with_ed.trials["effective_dose"].notna()
+    assert int(estimated.sum()) + int(with_ed.effective_dose_missing.sum()) == 20
+    assert with_ed.effective_dose.index.tolist() == [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
+    assert res.effective_dose.empty and "effective_dose" not in res.trials
 
 
 ANCOVA = ONE_VISIT.replace("visits = [12]", "visits = [4, 12]").replace(
@@ -351,6 +361,7 @@ def test_summary_and_fields() -> None:
         ({"bounds": {"emax": [50, 300]}}, "exclude the candidate emax1"),
         ({"bounds": {"emax": [1, 2, 3]}}, "bounds"),
         ({"bounds": {"hill": [1, 2]}}, "bounds: shape 'hill'"),
+        ({"p": 1.5}, "p"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs: dict, message: str) -> None:

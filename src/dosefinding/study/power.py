@@ -78,7 +78,14 @@ from dosefinding.mmrm.lsmeans import lsmeans_batch
 from dosefinding.mod.least_squares import LeastSquaresProblem, check_bounds, fit_least_squares, shape_constant
 from dosefinding.mod.mcpmod import check_shape_bounds
 from dosefinding.mod.selection import Selection, aic_weights
-from dosefinding.mod.target_doses import DoseEstimate, DoseKind, check_delta, check_dose_kind, curve_target_dose
+from dosefinding.mod.target_doses import (
+    DoseEstimate,
+    DoseKind,
+    check_delta,
+    check_dose_kind,
+    curve_effective_dose,
+    curve_target_dose,
+)
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
@@ -137,6 +144,17 @@ class _Analysis:
     reml: bool = True
     vcov: str = "asymptotic"
     bounds: Mapping[str, ArrayLike] = field(default_factory=dict)
+    p: float | None = None
+
+
+@dataclass(frozen=True)
+class _Doses:
+    """A dose estimate (TD or ED) of every trial of a chunk."""
+
+    value: FloatArray  # (T,)
+    by_shape: FloatArray  # (T, shapes): each fitted shape's (aveAIC; NaN otherwise)
+    reason: NDArray[np.object_]  # (T,), why the value is NaN ("" when it is not)
+    extrapolated: BoolArray  # (T,)
 
 
 @dataclass(frozen=True)
@@ -146,11 +164,9 @@ class _Chunk:
     significant: BoolArray  # (T, M)
     t_statistics: FloatArray  # (T, M)
     selected: NDArray[np.int64]  # (T,), index into the fitted shapes, -1 for none (aveAIC: -2 for averaged)
-    target_dose: FloatArray  # (T,)
     weights: FloatArray  # (T, shapes): AIC weights (aveAIC; NaN otherwise or without a significant contrast)
-    shape_target_doses: FloatArray  # (T, shapes): each fitted shape's TD (aveAIC with delta; NaN otherwise)
-    reason: NDArray[np.object_]  # (T,), why the TD is NaN ("" when it is not)
-    extrapolated: BoolArray
+    target_dose: _Doses | None  # with delta
+    effective_dose: _Doses | None  # with p
     first_stage_ok: BoolArray
     undecided: int
 
@@ -335,39 +351,45 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
         score = criteria if analysis.selection == "AIC" else -t_by_shape
         selected = np.where(any_signal, np.argmin(score, axis=1), -1)
 
-    target = np.full(n_trials, np.nan)
-    shape_targets = np.full((n_trials, len(shapes)), np.nan)
-    reason = np.full(n_trials, "", dtype=object)
-    extrapolated = np.zeros(n_trials, dtype=bool)
-    reason[~any_signal] = _NO_SIGNAL
-    reason[~ok] = _NOT_FITTED
-
-    def target_dose(j: int, i: int) -> DoseEstimate:
-        return curve_target_dose(shapes[j], parameters[j][i], analysis.delta, doses=doses, kind=analysis.dose_kind,
-                                 direction=cands.direction, constant=constants[j])
-
-    if analysis.delta is not None:
+    def dose_estimates(estimate: Callable[[int, int], DoseEstimate]) -> _Doses:
+        """Per trial the selected shape's dose (aveAIC: the weighted mean of the fitted shapes'), each shape's
+        (aveAIC), why it is NaN and whether it lies beyond the largest dose."""
+        value = np.full(n_trials, np.nan)
+        by_shape = np.full((n_trials, len(shapes)), np.nan)
+        reason = np.full(n_trials, "", dtype=object)
+        extrapolated = np.zeros(n_trials, dtype=bool)
+        reason[~any_signal] = _NO_SIGNAL
+        reason[~ok] = _NOT_FITTED
         for i in np.flatnonzero(any_signal):
             if not averaged:
-                estimate = target_dose(int(selected[i]), i)
-                target[i] = estimate.dose
-                if np.isnan(estimate.dose):
-                    reason[i] = estimate.note
-                extrapolated[i] = "extrapolated" in estimate.note
+                one = estimate(int(selected[i]), i)
+                value[i] = one.dose
+                reason[i] = one.note if np.isnan(one.dose) else ""
+                extrapolated[i] = "extrapolated" in one.note
                 continue
             fitted = np.flatnonzero(weights[i] > 0)
             if fitted.size == 0:
                 reason[i] = _NO_FIT
                 continue
-            estimates = {j: target_dose(j, i) for j in fitted}
-            shape_targets[i, fitted] = [estimates[j].dose for j in fitted]
-            missing = [f"{shapes[j]}: {e.note}" for j, e in estimates.items() if np.isnan(e.dose)]
+            each = {j: estimate(j, i) for j in fitted}
+            by_shape[i, fitted] = [each[j].dose for j in fitted]
+            missing = [f"{shapes[j]}: {e.note}" for j, e in each.items() if np.isnan(e.dose)]
             if missing:
                 reason[i] = "; ".join(missing)
                 continue
-            target[i] = float(weights[i, fitted] @ shape_targets[i, fitted])
-            extrapolated[i] = target[i] > doses[-1]
-    return _Chunk(significant, t, selected, target, weights, shape_targets, reason, extrapolated, ok, undecided)
+            value[i] = float(weights[i, fitted] @ by_shape[i, fitted])
+            extrapolated[i] = value[i] > doses[-1]
+        return _Doses(value, by_shape, reason, extrapolated)
+
+    target = effective = None
+    if analysis.delta is not None:
+        target = dose_estimates(lambda j, i: curve_target_dose(
+            shapes[j], parameters[j][i], analysis.delta, doses=doses, kind=analysis.dose_kind,
+            direction=cands.direction, constant=constants[j]))
+    if analysis.p is not None:
+        effective = dose_estimates(lambda j, i: curve_effective_dose(
+            shapes[j], parameters[j][i], analysis.p, doses=doses, kind=analysis.dose_kind, constant=constants[j]))
+    return _Chunk(significant, t, selected, weights, target, effective, ok, undecided)
 
 
 # --------------------------------------------------------------------------- the result
@@ -393,6 +415,9 @@ class PowerResult:
         trials where it was estimated (empty without ``delta``).
     target_dose_missing
         Number of trials without a target dose, by reason.
+    p, effective_dose, effective_dose_missing
+        With ``p``: the same for the effective dose ED (the smallest dose giving the
+        fraction ``p`` of the maximum effect; ``trials["effective_dose"]``).
     trials
         One row per simulated trial: ``significant`` (any contrast), the t statistic
         (absolute when two-sided) and significance of each model, ``selected`` shape
@@ -438,6 +463,9 @@ class PowerResult:
     alternative: str = "one-sided"
     reml: bool = True
     vcov: str = "asymptotic"
+    p: float | None = None
+    effective_dose: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="effective_dose"))
+    effective_dose_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.int64, name="trials"))
 
     def summary(self) -> str:
         """A printed account: power with its Monte Carlo error, by model and shape, and the target dose."""
@@ -470,6 +498,15 @@ class PowerResult:
                 lines.append(self.target_dose.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False))
             if len(self.target_dose_missing):
                 lines += ["Not estimated:"] + [f"  {count:6d}  {why}" for why, count in self.target_dose_missing.items()]
+        if self.p is not None:
+            estimated = int(self.trials["effective_dose"].notna().sum())
+            averaged = ", AIC-weighted mean of the shapes' EDs" if self.selection == "aveAIC" else ""
+            lines += ["", f"Effective dose (ED{averaged}, p = {self.p:g}), estimated in {estimated} of {n} trials:"]
+            if estimated:
+                lines.append(self.effective_dose.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False))
+            if len(self.effective_dose_missing):
+                lines += ["Not estimated:"] + [f"  {count:6d}  {why}"
+                                               for why, count in self.effective_dose_missing.items()]
         notes = []
         if self.first_stage_failures:
             notes.append(f"{self.first_stage_failures} trial(s) with a failed first stage count as not significant.")
@@ -565,6 +602,7 @@ def simulate_power(
     reml: bool = True,
     vcov: str = "asymptotic",
     bounds: Mapping[str, ArrayLike] | None = None,
+    p: float | None = None,
 ) -> PowerResult:
     """Power and operating characteristics of MCP-Mod by simulating whole trials from a spec.
 
@@ -625,6 +663,10 @@ def simulate_power(
     bounds
         Bounds of the nonlinear parameters by shape name, as :func:`~dosefinding.mod.mcpmod`
         (default R's ``defBnds`` at the largest dose).
+    p
+        Also the effective dose ED for this fraction of the maximum effect, as
+        :func:`~dosefinding.mod.mcpmod` (of ``dose_kind``; the AIC-weighted mean of the
+        shapes' EDs with ``"aveAIC"``).
     jobs, scheduler
         Worker processes (joblib), or the address of a dask.distributed scheduler.
     chunk_size
@@ -654,7 +696,7 @@ def simulate_power(
     else:
         seed_value = int(seed)
     analysis = _build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
-                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov, bounds)
+                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov, bounds, p)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
     n_chunks = -(-n // size)
@@ -672,7 +714,7 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                     first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
                     dose_kind: DoseKind, df_method: str = "satterthwaite",
                     alternative: str = "one-sided", reml: bool = True, vcov: str = "asymptotic",
-                    bounds: Mapping[str, ArrayLike] | None = None) -> _Analysis:
+                    bounds: Mapping[str, ArrayLike] | None = None, p: float | None = None) -> _Analysis:
     paramcd = endpoint if endpoint is not None else spec.analysis.get("endpoint", spec.endpoints[0].paramcd)
     target = spec.endpoint(paramcd)
     week = visit if visit is not None else spec.analysis.get("visit", spec.visits[-1])
@@ -727,7 +769,7 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                      df if df is None or df == "min" else float(df), selection, kind,  # type: ignore[arg-type]
                      df_method=df_method, visit_weeks=tuple(float(week) for week in spec.visits),
                      alternative=alternative, reml=reml, vcov=vcov,  # type: ignore[arg-type]
-                     bounds=shape_bounds)
+                     bounds=shape_bounds, p=None if p is None else as_probability(p, "p"))
 
 
 def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int, seed: int, size: int,
@@ -737,8 +779,6 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
     significant = np.concatenate([c.significant for c in chunks])
     t = np.concatenate([c.t_statistics for c in chunks])
     selected = np.concatenate([c.selected for c in chunks])
-    target = np.concatenate([c.target_dose for c in chunks])
-    reason = np.concatenate([c.reason for c in chunks])
     any_signal = significant.any(axis=1)
     trials = pd.DataFrame({"significant": any_signal}, index=pd.RangeIndex(n, name="trial"))
     for j, label in enumerate(labels):
@@ -746,36 +786,45 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
         trials[f"significant_{label}"] = significant[:, j]
     names = np.array(shapes + ["none", "aveAIC"], dtype=object)
     trials["selected"] = names[np.where(selected >= 0, selected, len(shapes) - 1 - selected)]
-    trials["target_dose"] = target
-    trials["extrapolated"] = np.concatenate([c.extrapolated for c in chunks])
     averaged = analysis.selection == "aveAIC"
+    empty = _Doses(np.full(n, np.nan), np.full((n, len(shapes)), np.nan), np.full(n, "", dtype=object),
+                   np.zeros(n, dtype=bool))
+    target = _joined([c.target_dose for c in chunks]) if analysis.delta is not None else empty
+    trials["target_dose"] = target.value
+    trials["extrapolated"] = target.extrapolated
+    effective = _joined([c.effective_dose for c in chunks]) if analysis.p is not None else None
+    if effective is not None:
+        trials["effective_dose"] = effective.value
     if averaged:
         weights = np.concatenate([c.weights for c in chunks])
-        shape_targets = np.concatenate([c.shape_target_doses for c in chunks])
         for j, shape in enumerate(shapes):
             trials[f"weight_{shape}"] = weights[:, j]
-        if analysis.delta is not None:
-            for j, shape in enumerate(shapes):
-                trials[f"target_dose_{shape}"] = shape_targets[:, j]
+        for name, doses in (("target_dose", target if analysis.delta is not None else None),
+                            ("effective_dose", effective)):
+            for j, shape in enumerate(shapes if doses is not None else []):
+                trials[f"{name}_{shape}"] = doses.by_shape[:, j]  # type: ignore[union-attr]
         chosen = pd.Series(np.append(np.nan_to_num(weights).mean(axis=0), 1.0 - any_signal.mean()),
                            index=pd.Index(shapes + ["none"], name="shape"), name="selected")
     else:
         chosen = trials["selected"].value_counts(normalize=True).reindex(shapes + ["none"], fill_value=0.0).rename(
             "selected").rename_axis("shape")
     power = float(any_signal.mean())
-    missing = pd.Series(reason[np.isnan(target)]).value_counts() if analysis.delta is not None else pd.Series(
-        dtype=np.int64)
-    probs = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
-    finite = target[np.isfinite(target)]
-    quantiles = pd.Series(np.quantile(finite, probs) if finite.size else np.full(len(probs), np.nan),
-                          index=pd.Index(probs, name="prob"), name="target_dose")
+    target_quantiles, target_missing = _dose_summary(target, "target_dose")
+    if analysis.delta is None:
+        target_quantiles, target_missing = target_quantiles.iloc[:0], target_missing.iloc[:0]
+    effective_quantiles, effective_missing = _dose_summary(effective or empty, "effective_dose")
+    if effective is None:
+        effective_quantiles, effective_missing = effective_quantiles.iloc[:0], effective_missing.iloc[:0]
     return PowerResult(
         power=power,
         power_se=float(np.sqrt(power * (1 - power) / n)),
         significant=pd.Series(significant.mean(axis=0), index=labels, name="significant"),
         selected=chosen,
-        target_dose=quantiles if analysis.delta is not None else quantiles.iloc[:0],
-        target_dose_missing=missing.rename("trials"),
+        target_dose=target_quantiles,
+        target_dose_missing=target_missing,
+        effective_dose=effective_quantiles,
+        effective_dose_missing=effective_missing,
+        p=analysis.p,
         trials=trials,
         n_sims=n,
         seed=seed,
@@ -797,3 +846,20 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
         scheduler=scheduler,
         spec_name=spec.name,
     )
+
+
+def _joined(parts: list[_Doses | None]) -> _Doses:
+    """The dose estimates of all the chunks, in order."""
+    present = [part for part in parts if part is not None]
+    return _Doses(*(np.concatenate([getattr(part, name) for part in present])
+                    for name in ("value", "by_shape", "reason", "extrapolated")))
+
+
+def _dose_summary(doses: _Doses, name: str) -> tuple[pd.Series, pd.Series]:
+    """Quantiles of the dose over the trials where it was estimated, and the number of the others by reason."""
+    probs = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
+    finite = doses.value[np.isfinite(doses.value)]
+    quantiles = pd.Series(np.quantile(finite, probs) if finite.size else np.full(len(probs), np.nan),
+                          index=pd.Index(probs, name="prob"), name=name)
+    missing = pd.Series(doses.reason[np.isnan(doses.value)], dtype=object).value_counts().rename("trials")
+    return quantiles, missing
