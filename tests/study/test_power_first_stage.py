@@ -76,15 +76,18 @@ def test_power_with_a_structured_covariance_and_min_df_is_the_per_trial_analysis
 
 
 @pytest.mark.parametrize("options", [{"reml": False}, {"vcov": "empirical", "df_method": "residual"},
-                                     {"vcov": "empirical", "df_method": "between_within"}])
+                                     {"vcov": "empirical", "df_method": "between_within"},
+                                     {"group": "ARM", "covariance": "ar1h"}])
 def test_ml_and_the_sandwich_are_the_per_trial_analysis(options: dict) -> None:
-    """reml=False and vcov="empirical" (with df="min"): the LS means, covariance and df of
+    """reml=False, vcov="empirical" and group="ARM" (with df="min"): the LS means, covariance and df of
     mmrm(**options) -> mmrm_estimates per trial (1e-9, 1e-8 as above), and the power's t statistics and
     decisions those of mcpmod on them (1e-6)."""
     spec = load_spec("a2201")
     df_method = options.get("df_method", "satterthwaite")
-    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", "us", True, "min", "AIC", "continuous",
-                               df_method, "one-sided", options.get("reml", True), options.get("vcov", "asymptotic"))
+    covariance = options.get("covariance", "us")
+    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", covariance, True, "min", "AIC",
+                               "continuous", df_method, "one-sided", options.get("reml", True),
+                               options.get("vcov", "asymptotic"), group=options.get("group"))
     matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(6).spawn(1)[0], 3)
     estimates, cov, ok, df = _mmrm_estimates(matrix.values, matrix.base, matrix.arm, len(spec.doses),
                                              analysis.visit_index, analysis)
@@ -104,8 +107,9 @@ def test_ml_and_the_sandwich_are_the_per_trial_analysis(options: dict) -> None:
         for label in analysis.candidates.labels:
             assert row[f"t_{label}"] == pytest.approx(mcp.mct.t_statistics[label], abs=1e-6)
             assert row[f"significant_{label}"] == bool(mcp.mct.significant[label])
-    method = "ML" if options.get("reml") is False else "REML, empirical covariance"
-    assert f"MMRM (us, {method}, LS means at week 24)" in result.summary()
+    method = {"reml": "ML", "vcov": "REML, empirical covariance", "group": "REML"}[next(iter(options))]
+    structure = covariance + (" by arm" if "group" in options else "")
+    assert f"MMRM ({structure}, {method}, LS means at week 24)" in result.summary()
 
 
 def test_first_stage_options_are_checked() -> None:
@@ -121,6 +125,10 @@ def test_first_stage_options_are_checked() -> None:
         simulate_power("a2201", n_sims=4, vcov="empirical")
     with pytest.raises(InputError, match="reml: must be True or False"):
         simulate_power("a2201", n_sims=4, reml="no")
+    with pytest.raises(InputError, match="group: the covariance can differ by 'ARM' only"):
+        simulate_power("a2201", n_sims=4, group="SEX")
+    with pytest.raises(InputError, match="group: a covariance per arm is an option of the MMRM"):
+        simulate_power("a2201", n_sims=4, group="ARM", first_stage="ancova")
 
 
 def test_cli_power_takes_the_first_stage_options(capsys: pytest.CaptureFixture[str]) -> None:

@@ -145,6 +145,7 @@ class _Analysis:
     vcov: str = "asymptotic"
     bounds: Mapping[str, ArrayLike] = field(default_factory=dict)
     p: float | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,8 +210,8 @@ def _design(template: MMRMData, base: FloatArray) -> FloatArray:
 
 def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
                  weeks: list[str], analysis: _Analysis, *, formula: str, covariance: str,
-                 df_method: str, reml: bool = True,
-                 vcov: str = "asymptotic") -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
+                 df_method: str, reml: bool = True, vcov: str = "asymptotic",
+                 by_arm: bool = False) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
     """LS means (T, arms) at ``visit`` with their covariance and smallest df, and whether the fit worked."""
     template = _template(formula, arm, n_arms, weeks, base[0])
     observed = ~np.isnan(change)
@@ -220,7 +221,7 @@ def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n
     # One fit chunk per simulation chunk: the chunk bounds the memory already, and keeping its Q matrices
     # spares their recomputation for the LS means' df (fit_mmrm_batch's memory note).
     fit = fit_mmrm_batch(change, _design(template, base), covariance=covariance, reml=reml, df_method=df_method,
-                         vcov=vcov, times=times, chunk_size=change.shape[0])
+                         vcov=vcov, times=times, group=arm if by_arm else None, chunk_size=change.shape[0])
     # emmeans / lsmeans(): the covariate at its mean over the observations used.
     means = None
     if analysis.baseline:
@@ -244,7 +245,7 @@ def _mmrm_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64]
     df_method = analysis.df_method if analysis.df == "min" else "residual"
     return _first_stage(values - base[..., None], base, arm, n_arms, visit, weeks, analysis, formula=formula,
                         covariance=analysis.covariance, df_method=df_method, reml=analysis.reml,
-                        vcov=analysis.vcov)
+                        vcov=analysis.vcov, by_arm=analysis.group == "ARM")
 
 
 def _ancova_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
@@ -431,8 +432,9 @@ class PowerResult:
         point estimate of the adjusted p-value).
     first_stage_failures
         Trials whose first stage failed (counted as not significant).
-    alternative, reml, vcov
-        The MCP step's alternative and the MMRM's method and covariance of its estimates.
+    alternative, reml, vcov, group
+        The MCP step's alternative and the MMRM's method, covariance of its estimates and
+        covariance groups.
     elapsed, jobs, scheduler
         Wall time in seconds and how the chunks were run.
     """
@@ -464,6 +466,7 @@ class PowerResult:
     reml: bool = True
     vcov: str = "asymptotic"
     p: float | None = None
+    group: str | None = None
     effective_dose: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="effective_dose"))
     effective_dose_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.int64, name="trials"))
 
@@ -472,7 +475,8 @@ class PowerResult:
         n = self.n_sims
         low, high = self.power - 1.96 * self.power_se, self.power + 1.96 * self.power_se
         method = ("REML" if self.reml else "ML") + (", empirical covariance" if self.vcov == "empirical" else "")
-        stage = (f"MMRM ({self.covariance}, {method}, LS means at week {self.visit})" if self.first_stage == "mmrm"
+        structure = self.covariance + (" by arm" if self.group else "")
+        stage = (f"MMRM ({structure}, {method}, LS means at week {self.visit})" if self.first_stage == "mmrm"
                  else f"ANCOVA at week {self.visit}")
         lines = [
             f"Simulation-based power: {self.spec_name}, endpoint {self.endpoint}",
@@ -603,6 +607,7 @@ def simulate_power(
     vcov: str = "asymptotic",
     bounds: Mapping[str, ArrayLike] | None = None,
     p: float | None = None,
+    group: str | None = None,
 ) -> PowerResult:
     """Power and operating characteristics of MCP-Mod by simulating whole trials from a spec.
 
@@ -649,6 +654,9 @@ def simulate_power(
         three computed trial by trial, slower). Between-within follows the first stage's
         cell-means parametrisation, in which every coefficient changes within subject (the
         within-subject df).
+    group
+        ``"ARM"``: a covariance matrix per arm in the MMRM (``mmrm(group="ARM")``, SAS's
+        ``GROUP=ARM``); the simulated trials have no other grouping variable.
     reml, vcov
         The MMRM's method (REML, or ML with ``reml=False``) and the covariance of its
         estimates (``"asymptotic"``, or the sandwich ``"empirical"`` with
@@ -696,7 +704,8 @@ def simulate_power(
     else:
         seed_value = int(seed)
     analysis = _build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
-                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov, bounds, p)
+                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov, bounds, p,
+                               group)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
     n_chunks = -(-n // size)
@@ -714,7 +723,8 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                     first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
                     dose_kind: DoseKind, df_method: str = "satterthwaite",
                     alternative: str = "one-sided", reml: bool = True, vcov: str = "asymptotic",
-                    bounds: Mapping[str, ArrayLike] | None = None, p: float | None = None) -> _Analysis:
+                    bounds: Mapping[str, ArrayLike] | None = None, p: float | None = None,
+                    group: str | None = None) -> _Analysis:
     paramcd = endpoint if endpoint is not None else spec.analysis.get("endpoint", spec.endpoints[0].paramcd)
     target = spec.endpoint(paramcd)
     week = visit if visit is not None else spec.analysis.get("visit", spec.visits[-1])
@@ -727,6 +737,11 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
         raise InputError(f"first_stage: must be 'mmrm' or 'ancova', got {first_stage!r}")
     if covariance not in COVARIANCE_STRUCTURES:
         raise InputError(f"covariance: must be one of {sorted(COVARIANCE_STRUCTURES)}, got {covariance!r}")
+    if group not in (None, "ARM"):
+        raise InputError(f"group: the covariance can differ by 'ARM' only (the simulated trials' one grouping "
+                         f"variable), got {group!r}")
+    if group is not None and first_stage != "mmrm":
+        raise InputError("group: a covariance per arm is an option of the MMRM first stage, not of the ANCOVA")
     if not isinstance(reml, bool):
         raise InputError(f"reml: must be True or False, got {reml!r}")
     check_options(df_method, vcov, reml, covariance)
@@ -769,7 +784,7 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                      df if df is None or df == "min" else float(df), selection, kind,  # type: ignore[arg-type]
                      df_method=df_method, visit_weeks=tuple(float(week) for week in spec.visits),
                      alternative=alternative, reml=reml, vcov=vcov,  # type: ignore[arg-type]
-                     bounds=shape_bounds, p=None if p is None else as_probability(p, "p"))
+                     bounds=shape_bounds, p=None if p is None else as_probability(p, "p"), group=group)
 
 
 def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int, seed: int, size: int,
@@ -825,6 +840,7 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
         effective_dose=effective_quantiles,
         effective_dose_missing=effective_missing,
         p=analysis.p,
+        group=analysis.group,
         trials=trials,
         n_sims=n,
         seed=seed,
