@@ -36,12 +36,14 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
    LS means gives exactly this objective, hence the same fitted curves and the same gAIC
    up to a constant common to the shapes. The shape with the smallest gAIC (or the
    largest t statistic, ``selection="maxT"``) is selected and its target dose (TD for
-   ``delta``) computed by :func:`~dosefinding.mod.target_doses.curve_target_dose`. With
+   ``delta``) computed by :func:`~dosefinding.mod.target_doses.curve_target_dose` (and its
+   effective dose, ED for ``p``, by :func:`~dosefinding.mod.target_doses.curve_effective_dose`;
+   the bounds of the fits as ``mcpmod``'s ``bounds``). With
    ``selection="aveAIC"`` no shape is selected: each fitted shape gets its AIC weight
    (:func:`~dosefinding.mod.selection.aic_weights`, as ``mcpmod``'s ``selection.weights``)
    and its own TD (``mcpmod``'s ``target_doses``), and the trial's TD is the AIC-weighted
    mean of the shapes' TDs (the model-averaged estimate of Buckland, Burnham and Augustin
-   1997), NaN when a fitted shape's curve does not reach ``delta``.
+   1997), NaN when a fitted shape's curve does not reach ``delta`` (the ED alike).
 
 The MCP step is one-sided by default; ``alternative="two-sided"`` tests the absolute t
 statistics against ``max |T|`` as :func:`~dosefinding.mcp.mct_test` does.
