@@ -30,7 +30,8 @@ def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | 
           quiet: bool, first_stage: dict[str, object] | None = None) -> str:
     """Simulate whole trials from a spec (a TOML file or a preset name) and analyse each: power of MCP-Mod.
 
-    ``first_stage``: the first-stage options of ``simulate_power`` (``covariance``, ``df_method``, ``df``).
+    ``first_stage``: the analysis options of ``simulate_power`` (``covariance``, ``df_method``, ``df``,
+    ``selection``, ``alternative``).
     """
     from dosefinding.study.power import simulate_power
 
@@ -180,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    "kenward_roger, kenward_roger_linear (default satterthwaite)")
     power_parser.add_argument("--df", default=None,
                               help="df of the MCP step: a number or 'min' (the LS means' smallest; default normal)")
+    power_parser.add_argument("--selection", default="AIC",
+                              help="Mod step: AIC, maxT or aveAIC (AIC weights; TD their weighted mean; default AIC)")
+    power_parser.add_argument("--alternative", default="one-sided",
+                              help="MCP step: one-sided (default) or two-sided")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
     database_help = (f"SQLite file or SQLAlchemy URL without a password (default: ${DATABASE_URL_ENV}, else "
                      f"{DEFAULT_DATABASE})")
@@ -238,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "power":
             df = args.df if args.df in (None, "min") else _number(args.df, "--df")
             print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet,
-                        {"covariance": args.covariance, "df_method": args.df_method, "df": df}))
+                        {"covariance": args.covariance, "df_method": args.df_method, "df": df,
+                         "selection": args.selection, "alternative": args.alternative}))
     except DoseFindingError as exc:
         print(f"dosefinding: error: {exc}", file=sys.stderr)
         return 2

@@ -145,6 +145,94 @@ def test_each_trial_is_the_per_trial_analysis(covariance: str, n_trials: int) ->
     assert n_compared >= n_trials // 2
 
 
+NARROW = {"emax": [5.0, 150.0], "sigEmax": [[30.0, 120.0], [1.0, 4.0]]}
+
+
+@pytest.mark.parametrize(("selection", "alternative", "bounds"), [
+    ("aveAIC", "one-sided", None), ("AIC", "two-sided", None), ("maxT", "two-sided", None),
+    ("aveAIC", "one-sided", NARROW)])
+def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: str, bounds: dict | None) -> None:
+    """selection="aveAIC", alternative="two-sided", bounds and the ED (p=0.5): every simulated trial as
+    mcpmod(selection=..., alternative=..., bounds=..., p=0.5) on the trial's MMRM LS means (10 A2201 trials,
+    df="min"). Tolerances: t statistics 1e-6 absolute as above; AIC weights 1e-6 relative; each shape's TD and
+    ED and the averaged ones 1e-5 relative; the significance, the fitted shapes and the selected shape exact."""
+    spec = load_spec("a2201")
+    n_trials = 10
+    result = simulate_power(spec, n_sims=n_trials, seed=12, chunk_size=n_trials, selection=selection,
+                            alternative=alternative, df="min", bounds=bounds, p=0.5)
+    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", "us", True, "min", selection,
+                               "continuous", "satterthwaite", alternative)
+    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(12).spawn(1)[0], n_trials)
+    cands = analysis.candidates
+    arms = list(spec.arm_names)
+    shapes = list(dict.fromkeys(m.shape for m in cands.models))
+    n_compared = 0
+    for i in range(n_trials):
+        frame = _long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
+        fit = mmrm("CHG ~ 0 + ARM:AVISIT + BASE:AVISIT", frame, subject="USUBJID", visit="AVISIT")
+        estimates = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=dict(zip(arms, spec.doses.tolist())),
+                                   df="min")
+        reference = mcpmod(cands, **estimates, delta=analysis.delta, selection=selection, alternative=alternative,
+                           bounds=bounds, p=0.5)
+        row = result.trials.iloc[i]
+        for label in cands.labels:
+            assert row[f"t_{label}"] == pytest.approx(reference.mct.t_statistics[label], abs=1e-6)
+            assert row[f"significant_{label}"] == bool(reference.mct.significant[label])
+        if reference.selection is None:
+            assert row["selected"] == "none" and np.isnan(row["target_dose"]) and np.isnan(row["effective_dose"])
+            if selection == "aveAIC":
+                assert all(np.isnan(row[f"weight_{shape}"]) for shape in shapes)
+            continue
+        n_compared += 1
+        tds, eds = reference.target_doses["TD"], reference.target_doses["ED"]
+        if selection != "aveAIC":
+            assert row["selected"] == reference.selection.selected
+            assert row["target_dose"] == pytest.approx(float(tds[reference.selection.selected]), rel=1e-5)
+            assert row["effective_dose"] == pytest.approx(float(eds[reference.selection.selected]), rel=1e-5)
+            continue
+        assert row["selected"] == "aveAIC"
+        weights = reference.selection.weights
+        for shape in shapes:
+            fitted = shape in weights.index
+            assert row[f"weight_{shape}"] == pytest.approx(float(weights[shape]) if fitted else 0.0, rel=1e-6)
+            assert row[f"target_dose_{shape}"] == pytest.approx(float(tds[shape]) if fitted else np.nan, rel=1e-5,
+                                                                 nan_ok=True)
+            assert row[f"effective_dose_{shape}"] == pytest.approx(float(eds[shape]) if fitted else np.nan,
+                                                                    rel=1e-5, nan_ok=True)
+        assert row["target_dose"] == pytest.approx(float(weights @ tds[weights.index]), rel=1e-5)
+        assert row["effective_dose"] == pytest.approx(float(weights @ eds[weights.index]), rel=1e-5)
+    assert n_compared >= 4
+
+
+def test_two_sided_tests_the_absolute_statistics() -> None:
+    """A true curve against the candidates' direction: one-sided never rejects, two-sided does (1e-12 on t)."""
+    spec = load_spec("a2201")
+    wrong_way = Candidates(spec.doses, {"linear": None, "emax": 30.0}, max_effect=3.0)
+    one = simulate_power(spec, n_sims=30, seed=4, chunk_size=30, candidates=wrong_way, delta=1.0)
+    two = simulate_power(spec, n_sims=30, seed=4, chunk_size=30, candidates=wrong_way, delta=1.0,
+                         alternative="two-sided")
+    t_columns = [f"t_{label}" for label in wrong_way.labels]
+    np.testing.assert_allclose(two.trials[t_columns], one.trials[t_columns].abs(), rtol=1e-12)
+    assert one.power == 0.0 < two.power
+    assert "two-sided alpha 0.025" in two.summary()
+
+
+def test_aveaic_summary_reports_mean_weights() -> None:
+    res = simulate_power("a2201", n_sims=20, seed=2, chunk_size=20, selection="aveAIC")
+    weights = res.trials.filter(like="weight_")
+    assert res.selected["none"] == pytest.approx(1 - res.power)
+    np.testing.assert_allclose(res.selected.drop("none"), weights.fillna(0.0).mean().to_numpy(), rtol=1e-12)
+    assert res.selected.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(weights[res.trials["significant"]].sum(axis=1), 1.0, rtol=1e-12)
+    assert "Mean AIC weight of the shape" in res.summary()
+    with_ed = simulate_power("a2201", n_sims=20, seed=2, chunk_size=20, selection="aveAIC", p=0.5)
+    assert "Effective dose (ED, AIC-weighted mean of the shapes' EDs, p = 0.5)" in with_ed.summary()
+    estimated = with_ed.trials["effective_dose"].notna()
+    assert int(estimated.sum()) + int(with_ed.effective_dose_missing.sum()) == 20
+    assert with_ed.effective_dose.index.tolist() == [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
+    assert res.effective_dose.empty and "effective_dose" not in res.trials
+
+
 ANCOVA = ONE_VISIT.replace("visits = [12]", "visits = [4, 12]").replace(
     "sd = 5.6", "sd = 5.6\nbaseline_slope = -0.4\ncorrelation = {structure = \"ar1\", rho = 0.5}"
 ) + """
@@ -265,10 +353,15 @@ def test_summary_and_fields() -> None:
         ({"endpoint": "NOPE"}, "NOPE"),
         ({"first_stage": "gee"}, "first_stage"),
         ({"covariance": "banded"}, "covariance"),
-        ({"selection": "aveAIC"}, "selection"),
+        ({"selection": "BIC"}, "selection"),
+        ({"alternative": "one.sided"}, "alternative"),
         ({"alpha": 1.5}, "alpha"),
         ({"delta": 2.0}, "delta"),
         ({"scheduler": ""}, "scheduler"),
+        ({"bounds": {"emax": [50, 300]}}, "exclude the candidate emax1"),
+        ({"bounds": {"emax": [1, 2, 3]}}, "bounds"),
+        ({"bounds": {"hill": [1, 2]}}, "bounds: shape 'hill'"),
+        ({"p": 1.5}, "p"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs: dict, message: str) -> None:
@@ -290,3 +383,17 @@ def test_cli_power(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["power", "a2201", "--n-sims", "20", "--seed", "4", "--chunk-size", "10"]) == 0
     bar = capsys.readouterr().err
     assert "1/2 chunks" in bar and "2/2 chunks" in bar and bar.endswith("\n")
+
+
+def test_cli_power_takes_the_mod_step_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--selection aveAIC --alternative two-sided`` is simulate_power with those options; bad values exit 2."""
+    from dosefinding.cli import main
+
+    argv = ["power", "a2201", "--n-sims", "8", "--seed", "4", "--chunk-size", "8", "--quiet", "--selection", "aveAIC",
+            "--alternative", "two-sided"]
+    assert main(argv) == 0
+    expected = simulate_power("a2201", n_sims=8, seed=4, chunk_size=8, selection="aveAIC", alternative="two-sided")
+    out = capsys.readouterr().out
+    assert f"Power of the MCP step: {expected.power:.4f}" in out and "two-sided" in out and "aveAIC" in out
+    assert main([*argv[:-1], "both"]) == 2
+    assert "alternative: must be" in capsys.readouterr().err

@@ -75,6 +75,43 @@ def test_power_with_a_structured_covariance_and_min_df_is_the_per_trial_analysis
         assert row["selected"] == selected
 
 
+@pytest.mark.parametrize("options", [{"reml": False}, {"vcov": "empirical", "df_method": "residual"},
+                                     {"vcov": "empirical", "df_method": "between_within"},
+                                     {"group": "ARM", "covariance": "ar1h"}])
+def test_ml_and_the_sandwich_are_the_per_trial_analysis(options: dict) -> None:
+    """reml=False, vcov="empirical" and group="ARM" (with df="min"): the LS means, covariance and df of
+    mmrm(**options) -> mmrm_estimates per trial (1e-9, 1e-8 as above), and the power's t statistics and
+    decisions those of mcpmod on them (1e-6)."""
+    spec = load_spec("a2201")
+    df_method = options.get("df_method", "satterthwaite")
+    covariance = options.get("covariance", "us")
+    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", covariance, True, "min", "AIC",
+                               "continuous", df_method, "one-sided", options.get("reml", True),
+                               options.get("vcov", "asymptotic"), group=options.get("group"))
+    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(6).spawn(1)[0], 3)
+    estimates, cov, ok, df = _mmrm_estimates(matrix.values, matrix.base, matrix.arm, len(spec.doses),
+                                             analysis.visit_index, analysis)
+    result = simulate_power(spec, n_sims=3, seed=6, chunk_size=3, df="min", **options)
+    assert ok.all()
+    arms = list(spec.arm_names)
+    for i in range(3):
+        frame = _long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
+        fit = mmrm("CHG ~ 0 + ARM:AVISIT + BASE:AVISIT", frame, subject="USUBJID", visit="AVISIT", **options)
+        reference = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=dict(zip(arms, spec.doses.tolist())),
+                                   df="min")
+        np.testing.assert_allclose(estimates[i], reference.estimates.to_numpy(), rtol=ESTIMATES)
+        np.testing.assert_allclose(cov[i], reference.cov.to_numpy(), rtol=ESTIMATES)
+        assert df[i] == pytest.approx(reference.df, rel=DF)
+        mcp = mcpmod(analysis.candidates, **reference, delta=analysis.delta)
+        row = result.trials.iloc[i]
+        for label in analysis.candidates.labels:
+            assert row[f"t_{label}"] == pytest.approx(mcp.mct.t_statistics[label], abs=1e-6)
+            assert row[f"significant_{label}"] == bool(mcp.mct.significant[label])
+    method = {"reml": "ML", "vcov": "REML, empirical covariance", "group": "REML"}[next(iter(options))]
+    structure = covariance + (" by arm" if "group" in options else "")
+    assert f"MMRM ({structure}, {method}, LS means at week 24)" in result.summary()
+
+
 def test_first_stage_options_are_checked() -> None:
     from dosefinding.errors import InputError
 
@@ -84,6 +121,14 @@ def test_first_stage_options_are_checked() -> None:
         simulate_power("a2201", n_sims=4, covariance="ad", df_method="kenward_roger")
     with pytest.raises(InputError, match="df: must be a positive number"):
         simulate_power("a2201", n_sims=4, df="max")
+    with pytest.raises(InputError, match="'satterthwaite' is not available with vcov='empirical'"):
+        simulate_power("a2201", n_sims=4, vcov="empirical")
+    with pytest.raises(InputError, match="reml: must be True or False"):
+        simulate_power("a2201", n_sims=4, reml="no")
+    with pytest.raises(InputError, match="group: the covariance can differ by 'ARM' only"):
+        simulate_power("a2201", n_sims=4, group="SEX")
+    with pytest.raises(InputError, match="group: a covariance per arm is an option of the MMRM"):
+        simulate_power("a2201", n_sims=4, group="ARM", first_stage="ancova")
 
 
 def test_cli_power_takes_the_first_stage_options(capsys: pytest.CaptureFixture[str]) -> None:

@@ -487,9 +487,11 @@ def significant_contrasts(
     rank: int | None = None,
     max_points: int = N_SHIFTS << 16,
     seed: int | np.random.Generator = 0,
+    two_sided: bool = False,
 ) -> tuple[BoolArray, int]:
     """Whether each contrast of each trial is significant: its adjusted p-value
-    ``P(max_i T_i > t_j)`` (one-sided) is below ``alpha``.
+    ``P(max_i T_i > t_j)`` (one-sided; ``P(max_i |T_i| > t_j)`` with ``t_j = |T_j|`` when
+    two-sided) is below ``alpha``.
 
     Statistics below the one-contrast critical value, or above the Bonferroni one, are
     decided without integration (the adjusted critical value lies between the two). The
@@ -513,6 +515,9 @@ def significant_contrasts(
         Largest number of quasi-Monte Carlo directions (rank 5 and more).
     seed : int or numpy.random.Generator
         Seed of the quasi-Monte Carlo shifts.
+    two_sided : bool
+        ``t`` holds absolute statistics and the test is two-sided (as ``mct_test``'s
+        ``alternative="two-sided"``).
 
     Returns
     -------
@@ -533,10 +538,11 @@ def significant_contrasts(
     dfs = np.broadcast_to(np.asarray(df, dtype=float), stats_.shape[:1])
     alpha = as_probability(alpha, "alpha")
     n_models = stats_.shape[1]
+    tail = alpha / 2 if two_sided else alpha
     with np.errstate(invalid="ignore"):
-        single = np.where(np.isinf(dfs), special.ndtri(1 - alpha), special.stdtrit(dfs, 1 - alpha))
-        bonferroni = np.where(np.isinf(dfs), special.ndtri(1 - alpha / n_models),
-                              special.stdtrit(dfs, 1 - alpha / n_models))
+        single = np.where(np.isinf(dfs), special.ndtri(1 - tail), special.stdtrit(dfs, 1 - tail))
+        bonferroni = np.where(np.isinf(dfs), special.ndtri(1 - tail / n_models),
+                              special.stdtrit(dfs, 1 - tail / n_models))
     significant = stats_ >= bonferroni[:, None]
     open_ = (stats_ > single[:, None]) & ~significant
     rows = np.flatnonzero(open_.any(axis=1))
@@ -549,12 +555,12 @@ def significant_contrasts(
         p_value = np.empty(decide.shape)
         for value in np.unique(dfs[rows]):
             same = dfs[rows] == value
-            p_value[same] = _rank_one_upper_tail(loadings[same], stats_[rows][same], float(value), False)
+            p_value[same] = _rank_one_upper_tail(loadings[same], stats_[rows][same], float(value), two_sided)
         error = np.zeros(p_value.shape)
     else:
         # One geometry for every open trial (it does not depend on df).
         p_value, error = _refined_upper_tail(
-            c[rows], stats_[rows], dfs[rows], False, trial_rank, as_generator(seed), max_points,
+            c[rows], stats_[rows], dfs[rows], two_sided, trial_rank, as_generator(seed), max_points,
             lambda p, e: np.any(decide & (np.abs(p - alpha) <= e), axis=1),
         )
     significant[rows] |= decide & (p_value < alpha)

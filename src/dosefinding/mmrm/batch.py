@@ -11,7 +11,16 @@ chunk of trials and collects the fits with their inference (Satterthwaite, resid
 between-within or Kenward-Roger degrees of freedom of any contrast, per trial).
 
 A trial is fitted independently of the others: its numbers do not depend on the trials
-it is batched with. A trial that the data do not identify
+it is batched with.
+
+Memory. The trials are fitted in chunks of ``chunk_size``; a batch of several chunks keeps,
+per trial, the estimates and their covariance, ``Sigma``, ``theta`` and (Satterthwaite) the
+covariance of ``theta``: ``p + p^2 + V^2 + q + q^2`` numbers (about 11 kB for A2201's
+``p = 30``, ``V = 6``, ``q = 21``), beside the responses. Satterthwaite's ``Q`` matrices
+(``q p^2`` numbers a trial, 150 kB for A2201) are not kept: each chunk's are recomputed from
+its data at its optimum whenever degrees of freedom are asked for
+(:class:`RecomputedSatterthwaite`), so that at most one chunk's are in memory. A batch of
+one chunk keeps them (no recomputation). A trial that the data do not identify
 (:mod:`dosefinding.mmrm.identifiability`), whose ``X'V^-1 X`` is singular, or that does
 not converge comes back with ``converged = False`` and the reason in ``notes`` (estimates
 NaN when no optimum was reached); the other trials are not affected.
@@ -19,7 +28,7 @@ NaN when no optimum was reached); the other trials are not affected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,11 +39,11 @@ from dosefinding.mmrm.empirical import sandwich
 from dosefinding.mmrm.engine import MMRMFit, fit_stats
 from dosefinding.mmrm.fit import check_options
 from dosefinding.mmrm.identifiability import identifiability
-from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, KenwardRoger, ResidualDF
+from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, KenwardRoger, ResidualDF, Satterthwaite
 from dosefinding.mmrm.kenward_roger import kenward_roger
-from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses
+from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses, q_matrices
 
-__all__ = ["BatchMMRMResult", "ChunkedInference", "fit_mmrm_batch"]
+__all__ = ["BatchMMRMResult", "ChunkData", "ChunkedInference", "RecomputedSatterthwaite", "fit_mmrm_batch"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -274,9 +283,14 @@ def _kenward_roger(fit: MMRMFit, linear: bool) -> KenwardRoger:
 
 
 def _inference(fit: MMRMFit, df_method: str, vcov: str, u: FloatArray, pieces: VisitPieces,
-               observed: BoolArray) -> CoefficientInference:
+               observed: BoolArray, data: ChunkData | None) -> CoefficientInference:
     if df_method == "satterthwaite":
-        return fit.satterthwaite()
+        full = fit.satterthwaite()
+        if data is None:
+            return full
+        return RecomputedSatterthwaite(beta_cov=full.beta_cov, theta_cov=full.theta_cov, q_scale=fit.scale**2,
+                                       data=replace(data, theta=fit.hessian_theta, scale=fit.scale,
+                                                    fitted=fit.fitted))
     if df_method.startswith("kenward_roger"):
         return _kenward_roger(fit, linear=df_method == "kenward_roger_linear")
     beta_cov = fit.beta_cov
@@ -336,7 +350,10 @@ def fit_mmrm_batch(
     max_iter
         Batched Newton iterations before a trial goes to the fallback chain.
     chunk_size
-        Trials fitted together (memory grows with it).
+        Trials fitted together. Memory grows with it (Satterthwaite's ``Q`` matrices of a
+        chunk, ``q p^2`` numbers a trial, and the intermediates of its fit); beyond one
+        chunk the result keeps ``p + p^2 + V^2 + q + q^2`` numbers a trial (see the module
+        docstring). The numbers do not depend on it.
 
     Returns
     -------
@@ -389,7 +406,12 @@ def fit_mmrm_batch(
                                          weights=pick(weight_arr, part))
         reasons = identifiability(stats, model, reml=reml)
         fit = fit_stats(stats, model, reml=reml, max_iter=max_iter, valid=np.array([not r for r in reasons]))
-        inference = _inference(fit, df_method, vcov, pick(u, part), stats.pieces, observed[part])
+        data = None
+        if t_count > chunk:
+            data = ChunkData(y=y_arr[part], u=pick(u, part), pieces=pieces, group=pick(group_codes, part),
+                             n_groups=model.n_groups, times=pick(per_subject_times, part),
+                             weights=pick(weight_arr, part), model=model)
+        inference = _inference(fit, df_method, vcov, pick(u, part), stats.pieces, observed[part], data)
         inferences.append((start, inference))
         out["beta"][part], out["beta_cov"][part], out["theta"][part] = fit.beta, inference.beta_cov, fit.theta
         out["value"][part], out["converged"][part], out["iterations"][part] = (fit.m2_log_likelihood, fit.converged,
@@ -397,6 +419,7 @@ def fit_mmrm_batch(
         sigma[part] = fit.sigma()
         for t, reason in enumerate(reasons):
             notes.append("" if fit.converged[t] else reason or "; ".join(fit.attempts[t]))
+        del fit, stats  # the next chunk's are built before these go otherwise
     return BatchMMRMResult(
         beta=out["beta"], beta_cov=out["beta_cov"], sigma=sigma[:, 0] if model.n_groups == 1 else sigma,
         theta=out["theta"], m2_log_likelihood=out["value"], converged=out["converged"], iterations=out["iterations"],
@@ -412,7 +435,8 @@ class ChunkedInference(CoefficientInference):
     """The inference of a batch fitted in chunks of trials: each chunk's own, not copied into one.
 
     ``beta_cov`` (T, p, p) holds every trial; ``chunks`` the first trial and the inference
-    of each chunk (Satterthwaite's keeps ``q`` matrices of ``q p^2`` numbers per trial).
+    of each chunk (Satterthwaite's as :class:`RecomputedSatterthwaite`, without its ``Q`` matrices;
+    Kenward-Roger's keeps its ``P`` matrices, ``q p^2`` numbers a trial).
 
     Examples
     --------
@@ -438,3 +462,75 @@ class ChunkedInference(CoefficientInference):
             beta_cov=self.beta_cov * (factor**2)[:, None, None],
             chunks=tuple((start, inference.scaled(factor[start:start + len(inference.beta_cov)]))
                          for start, inference in self.chunks))
+
+
+@dataclass(frozen=True)
+class ChunkData:
+    """What a chunk of a batch was fitted to, and its optimum: enough to evaluate the likelihood there again.
+
+    ``y`` (T, N, V) and the design's pieces ``u`` as :meth:`PatternStats.from_arrays` takes them (with
+    ``group``, ``times`` and ``weights``); ``theta`` (T, q) the point of the scaled problem where the fit's
+    Hessian and ``Q`` matrices were computed (``MMRMFit.hessian_theta``), ``scale`` (T,) the response's scale
+    and ``fitted`` (T,) where an optimum was reached.
+    """
+
+    y: FloatArray
+    u: FloatArray
+    pieces: VisitPieces
+    group: NDArray[np.intp] | None
+    n_groups: int
+    times: FloatArray | None
+    weights: FloatArray | None
+    model: CovarianceModel
+    theta: FloatArray | None = None
+    scale: FloatArray | None = None
+    fitted: BoolArray | None = None
+
+    def q_matrices(self) -> FloatArray:
+        """Satterthwaite's ``Q_j = X'V^-1 V_j V^-1 X`` of the scaled problem at the optimum (T, q, p, p), NaN
+        where no optimum was reached: the evaluation of the fit, computed again."""
+        assert self.theta is not None and self.scale is not None and self.fitted is not None
+        stats = PatternStats.from_arrays(self.y, self.u, self.pieces, group=self.group, n_groups=self.n_groups,
+                                         times=self.times, weights=self.weights).scaled(self.scale)
+        rows = np.flatnonzero(self.fitted)
+        q = np.full((len(self.y), self.model.n_params, stats.p, stats.p), np.nan)
+        if rows.size:
+            q[rows] = q_matrices(stats.take(rows), self.model, self.theta[rows])
+        return q
+
+
+@dataclass(frozen=True)
+class RecomputedSatterthwaite(CoefficientInference):
+    """Satterthwaite's inference of a chunk of a batch that keeps no ``Q`` matrices (``q p^2`` numbers a trial):
+    :meth:`df` evaluates the chunk's likelihood at its optimum again for them (:meth:`ChunkData.q_matrices`).
+
+    ``beta_cov`` and ``theta_cov`` are the response's; ``Q`` of the response is ``Q`` of the scaled problem
+    divided by ``q_scale`` (the squared scale).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> x = np.zeros((40, 4, 8)); arm = np.repeat([0, 1], 20)
+    >>> x[np.arange(40)[:, None], np.arange(4)[None], arm[:, None] * 4 + np.arange(4)[None]] = 1.0
+    >>> y = rng.normal(size=(4, 40, 4)) + rng.normal(size=(4, 40, 1))
+    >>> c = [[0, 0, 0, -1, 0, 0, 0, 1]]
+    >>> chunked, whole = fit_mmrm_batch(y, x, chunk_size=2), fit_mmrm_batch(y, x)
+    >>> bool(np.allclose(chunked.df(c), whole.df(c), rtol=1e-12, atol=0))
+    True
+    """
+
+    theta_cov: FloatArray
+    q_scale: FloatArray
+    data: ChunkData
+
+    def satterthwaite(self) -> Satterthwaite:
+        """The inference with its ``Q`` matrices (computed now)."""
+        q = self.data.q_matrices() / self.q_scale[:, None, None, None]
+        return Satterthwaite(beta_cov=self.beta_cov, q=q, theta_cov=self.theta_cov)
+
+    def df(self, contrasts: ArrayLike) -> FloatArray:
+        return self.satterthwaite().df(contrasts)
+
+    def scaled(self, factor: ArrayLike) -> RecomputedSatterthwaite:
+        square = np.broadcast_to(np.asarray(factor, dtype=float), self.q_scale.shape) ** 2
+        return replace(self, beta_cov=self.beta_cov * square[:, None, None], q_scale=self.q_scale * square)

@@ -66,6 +66,9 @@ class MMRMFit:
     theta_scaled, evaluation, stats
         The optimum of the scaled problem (``theta`` of ``Sigma / c^2``), its exact
         evaluation there and the scaled data: what Kenward-Roger and the sandwich need.
+    hessian_theta
+        The point of the scaled problem where the evaluation's Hessian and ``Q`` matrices
+        were computed (:class:`~dosefinding.mmrm.optimize.BatchOptimum`).
     """
 
     model: CovarianceModel
@@ -81,6 +84,7 @@ class MMRMFit:
     theta_scaled: FloatArray
     evaluation: BatchEvaluation
     stats: PatternStats
+    hessian_theta: FloatArray
 
     @property
     def fitted(self) -> BoolArray:
@@ -153,5 +157,5 @@ def fit_stats(stats: PatternStats, model: CovarianceModel, *, reml: bool, max_it
         beta=np.where(fitted, e.beta * scale[:, None], np.nan),
         beta_cov=np.where(fitted[:, :, None], e.beta_cov * (scale**2)[:, None, None], np.nan),
         converged=optimum.converged & e.ok, iterations=optimum.iterations, attempts=optimum.attempts,
-        theta_scaled=optimum.theta, evaluation=e, stats=scaled,
+        theta_scaled=optimum.theta, evaluation=e, stats=scaled, hessian_theta=optimum.hessian_theta,
     )

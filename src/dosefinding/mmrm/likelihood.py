@@ -72,8 +72,8 @@ from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, Cu
 
 __all__ = [
     "BatchEvaluation", "CovarianceBlock", "Evaluation", "PatternStats", "VisitPieces", "as_model",
-    "covariance_blocks", "covariance_inverses", "cross_products", "evaluate", "evaluate_batch", "pattern_inverses", "residual_crossproducts",
-    "weighted_crossproducts",
+    "covariance_blocks", "covariance_inverses", "cross_products", "evaluate", "evaluate_batch", "pattern_inverses",
+    "q_matrices", "residual_crossproducts", "weighted_crossproducts",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -830,6 +830,25 @@ def _q_matrices(stats: PatternStats, cov: _SlotCovariance, w: FloatArray) -> Flo
                 out[:, :, :, rows[:, None], cols[None]] = (coef @ block[:, None]).reshape(
                     t_count, n_groups, q_h, rows.size, cols.size)
     return pieces.to_columns(out.reshape(t_count, n_groups * q_h, p_t, p_t), axes=2)
+
+
+def q_matrices(stats: PatternStats, covariance: CovarianceStructure | CovarianceModel, theta: ArrayLike) -> FloatArray:
+    """Satterthwaite's ``Q_j = X'V^-1 V_j V^-1 X`` (T, q, p, p) of every data set at its ``theta`` (T, q): the
+    ``q`` of :func:`evaluate_batch` (``order=2``) alone, without the likelihood and its derivatives.
+
+    Examples
+    --------
+    >>> from dosefinding.mmrm.covariance import get_structure
+    >>> x = np.ones((4, 1)); y = np.array([1.0, 2.0, 2.0, 4.0])
+    >>> stats = PatternStats.from_rows(x, y, subject=np.array([0, 1, 2, 3]), visit=np.zeros(4, int), k=1)
+    >>> theta = np.zeros((1, 1))
+    >>> q_matrices(stats, get_structure("us", 1), theta).tolist() == evaluate_batch(
+    ...     stats, get_structure("us", 1), theta, reml=True, order=2).q.tolist()
+    True
+    """
+    cov = _slot_covariance(stats, as_model(covariance), np.asarray(theta, dtype=float), 1)
+    w, _, _ = _inverses(stats.mask, cov.sigma)
+    return _q_matrices(stats, cov, w)
 
 
 def evaluate_batch(

@@ -296,7 +296,9 @@ class BatchOptimum:
     ``theta`` (T, q); ``evaluation`` the exact order-2 evaluation there (``ok`` False
     where none is defined); ``converged`` (T,) whether the criterion was met;
     ``iterations`` (T,) the batched Newton iterations; ``attempts`` per data set, every
-    run with the -2 log likelihood and Newton decrement it reached.
+    run with the -2 log likelihood and Newton decrement it reached; ``hessian_theta``
+    (T, q) the point of the evaluation's Hessian and ``Q`` matrices (the point before the
+    polishing Newton step, see :func:`optimise`; NaN where there is none).
     """
 
     theta: FloatArray
@@ -304,6 +306,7 @@ class BatchOptimum:
     converged: BoolArray
     iterations: NDArray[np.int64]
     attempts: tuple[tuple[str, ...], ...]
+    hessian_theta: FloatArray
 
 
 def _assemble(parts: list[tuple[NDArray[np.intp], BatchEvaluation]], t_count: int, p: int, q: int) -> BatchEvaluation:
@@ -395,6 +398,7 @@ def optimise(
     # the exact Hessian and Q matrices of the point before it (they differ by far less than any tolerance).
     converged = np.zeros(t_count, dtype=bool)
     decrements = np.full(t_count, np.inf)
+    hessian_theta = np.full(theta.shape, np.nan)
     parts: list[tuple[NDArray[np.intp], BatchEvaluation]] = []
     index = np.flatnonzero(candidate)
     for round_ in range(_EXACT_ROUNDS):
@@ -421,8 +425,9 @@ def optimise(
                 beta_cov=np.where(keep[:, None, None], after.beta_cov, polished.beta_cov),
                 gradient=np.where(keep[:, None], after.gradient, polished.gradient),
                 hessian=polished.hessian, q=polished.q)
-        theta[index[better]] = trial[better[moving]]
         done = final | (met & moving & ~better)
+        hessian_theta[index[done]] = theta[index[done]]
+        theta[index[better]] = trial[better[moving]]
         converged[index[done]] = True
         parts.append((index[done], _take(polished, np.flatnonzero(done[moving]))))
         index = index[moving & better & ~done]
@@ -450,14 +455,14 @@ def optimise(
         if optimum is None:
             attempts.append((note, *tried))
             continue
-        theta[t] = optimum.theta
+        theta[t] = hessian_theta[t] = optimum.theta
         converged[t] = optimum.converged
         fallback[t] = optimum.evaluation
         attempts.append((note, *optimum.attempts))
     if fallback:
         parts.append((np.array(sorted(fallback)), _stack([fallback[t] for t in sorted(fallback)])))
     return BatchOptimum(theta=theta, evaluation=_assemble(parts, t_count, p, q), converged=converged,
-                        iterations=iterations, attempts=tuple(attempts))
+                        iterations=iterations, attempts=tuple(attempts), hessian_theta=hessian_theta)
 
 
 def _take(e: BatchEvaluation, index: NDArray[np.intp]) -> BatchEvaluation:

@@ -241,8 +241,7 @@ def mcpmod(
     if delta is not None:
         check_delta(delta, candidates.direction)
     fraction = None if p is None else as_probability(p, "p")
-    shape_bounds = _check_bounds(bounds)
-    _check_guesstimates_within(candidates, shape_bounds)
+    shape_bounds = check_shape_bounds(bounds, candidates)
     mct = mct_test(
         candidates, data=data, dose=dose, response=response, covariates=covariates, drop_missing=drop_missing,
         doses=doses, estimates=estimates, cov=cov, df=df, placebo_adjusted=placebo_adjusted, alpha=alpha,
@@ -277,6 +276,22 @@ def mcpmod(
             if estimate.note:
                 notes.append(f"{shape}: {estimate.quantity} {estimate.note}")
     return MCPModResult(mct, fits, chosen, table, dose_kind, delta, fraction, tuple(notes))
+
+
+def check_shape_bounds(bounds: Mapping[str, ArrayLike] | None, candidates: Candidates) -> dict[str, ArrayLike]:
+    """``bounds`` of the nonlinear parameters by shape name (R's sigEmax, betaMod, linInt too), keyed by our shape names, as
+    :func:`mcpmod` takes them: an :class:`InputError` for an unknown shape or bounds that exclude a
+    candidate's own guesstimate (malformed bounds are reported by the fit).
+
+    Examples
+    --------
+    >>> cands = Candidates([0, 5, 50, 300], {"emax": 25.0}, max_effect=-3.0)
+    >>> check_shape_bounds({"sigEmax": [[1, 400], [0.5, 5]], "emax": [1, 400]}, cands)
+    {'sigemax': [[1, 400], [0.5, 5]], 'emax': [1, 400]}
+    """
+    checked = _check_bounds(bounds)
+    _check_guesstimates_within(candidates, checked)
+    return checked
 
 
 def _check_bounds(bounds: Mapping[str, ArrayLike] | None) -> dict[str, ArrayLike]:

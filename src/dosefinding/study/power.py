@@ -7,7 +7,8 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
 1. First stage (per trial): the MMRM of the change from baseline, ``CHG ~ 0 + ARM:AVISIT +
    BASE:AVISIT`` (cell means of arm by visit plus baseline by visit), any covariance
    structure of :func:`~dosefinding.mmrm.mmrm` (unstructured by default; ``sp_exp`` on the
-   visit weeks) by REML, fitted to all the trials of a chunk by
+   visit weeks) by REML (or ML, ``reml=False``; the sandwich with ``vcov="empirical"``), fitted to
+   all the trials of a chunk by
    :func:`dosefinding.mmrm.fit_mmrm_batch` (the engine of ``mmrm()``), and the LS means of
    the arms at the analysis visit with their covariance and degrees of freedom
    (``df_method``) from :func:`dosefinding.mmrm.lsmeans.lsmeans_batch`, the code of
@@ -35,7 +36,17 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
    LS means gives exactly this objective, hence the same fitted curves and the same gAIC
    up to a constant common to the shapes. The shape with the smallest gAIC (or the
    largest t statistic, ``selection="maxT"``) is selected and its target dose (TD for
-   ``delta``) computed by :func:`~dosefinding.mod.target_doses.curve_target_dose`.
+   ``delta``) computed by :func:`~dosefinding.mod.target_doses.curve_target_dose` (and its
+   effective dose, ED for ``p``, by :func:`~dosefinding.mod.target_doses.curve_effective_dose`;
+   the bounds of the fits as ``mcpmod``'s ``bounds``). With
+   ``selection="aveAIC"`` no shape is selected: each fitted shape gets its AIC weight
+   (:func:`~dosefinding.mod.selection.aic_weights`, as ``mcpmod``'s ``selection.weights``)
+   and its own TD (``mcpmod``'s ``target_doses``), and the trial's TD is the AIC-weighted
+   mean of the shapes' TDs (the model-averaged estimate of Buckland, Burnham and Augustin
+   1997), NaN when a fitted shape's curve does not reach ``delta`` (the ED alike).
+
+The MCP step is one-sided by default; ``alternative="two-sided"`` tests the absolute t
+statistics against ``max |T|`` as :func:`~dosefinding.mcp.mct_test` does.
 
 Reproducibility: the trials are cut into chunks of ``chunk_size`` (fixed, not depending
 on the number of workers); chunk ``i`` draws from the ``i``-th child of
@@ -55,18 +66,28 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
 from dosefinding.mcp.contrasts import contrast_correlation, unconstrained_contrasts
 from dosefinding.mcp.max_t import significant_contrasts
+from dosefinding.mcp.mct import Alternative
 from dosefinding.mmrm.batch import fit_mmrm_batch
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.data import MMRMData, prepare_data
 from dosefinding.mmrm.fit import check_options
 from dosefinding.mmrm.lsmeans import lsmeans_batch
 from dosefinding.mod.least_squares import LeastSquaresProblem, check_bounds, fit_least_squares, shape_constant
-from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind, curve_target_dose
+from dosefinding.mod.mcpmod import check_shape_bounds
+from dosefinding.mod.selection import Selection, aic_weights
+from dosefinding.mod.target_doses import (
+    DoseEstimate,
+    DoseKind,
+    check_delta,
+    check_dose_kind,
+    curve_effective_dose,
+    curve_target_dose,
+)
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
@@ -80,6 +101,7 @@ BoolArray = NDArray[np.bool_]
 
 _NO_SIGNAL = "no significant contrast"
 _NOT_FITTED = "first stage failed (MMRM not converged or LS means not estimable)"
+_NO_FIT = "no significant shape could be fitted"
 
 
 # --------------------------------------------------------------------------- the analysis
@@ -116,10 +138,26 @@ class _Analysis:
     covariance: str
     baseline: bool
     df: float | str | None
-    selection: str
+    selection: Selection
     dose_kind: DoseKind
     df_method: str = "satterthwaite"
     visit_weeks: tuple[float, ...] = ()
+    alternative: Alternative = "one-sided"
+    reml: bool = True
+    vcov: str = "asymptotic"
+    bounds: Mapping[str, ArrayLike] = field(default_factory=dict)
+    p: float | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class _Doses:
+    """A dose estimate (TD or ED) of every trial of a chunk."""
+
+    value: FloatArray  # (T,)
+    by_shape: FloatArray  # (T, shapes): each fitted shape's (aveAIC; NaN otherwise)
+    reason: NDArray[np.object_]  # (T,), why the value is NaN ("" when it is not)
+    extrapolated: BoolArray  # (T,)
 
 
 @dataclass(frozen=True)
@@ -128,10 +166,10 @@ class _Chunk:
 
     significant: BoolArray  # (T, M)
     t_statistics: FloatArray  # (T, M)
-    selected: NDArray[np.int64]  # (T,), index into the fitted shapes, -1 for none
-    target_dose: FloatArray  # (T,)
-    reason: NDArray[np.object_]  # (T,), why the TD is NaN ("" when it is not)
-    extrapolated: BoolArray
+    selected: NDArray[np.int64]  # (T,), index into the fitted shapes, -1 for none (aveAIC: -2 for averaged)
+    weights: FloatArray  # (T, shapes): AIC weights (aveAIC; NaN otherwise or without a significant contrast)
+    target_dose: _Doses | None  # with delta
+    effective_dose: _Doses | None  # with p
     first_stage_ok: BoolArray
     undecided: int
 
@@ -174,15 +212,18 @@ def _design(template: MMRMData, base: FloatArray) -> FloatArray:
 
 def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
                  weeks: list[str], analysis: _Analysis, *, formula: str, covariance: str,
-                 df_method: str) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
+                 df_method: str, reml: bool = True, vcov: str = "asymptotic",
+                 by_arm: bool = False) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
     """LS means (T, arms) at ``visit`` with their covariance and smallest df, and whether the fit worked."""
     template = _template(formula, arm, n_arms, weeks, base[0])
     observed = ~np.isnan(change)
     times = None
     if COVARIANCE_STRUCTURES[covariance].spatial:
         times = np.broadcast_to(np.asarray(analysis.visit_weeks, dtype=float), change.shape[1:])
-    fit = fit_mmrm_batch(change, _design(template, base), covariance=covariance, reml=True, df_method=df_method,
-                         times=times)
+    # One fit chunk per simulation chunk: the chunk bounds the memory already, and keeping its Q matrices
+    # spares their recomputation for the LS means' df (fit_mmrm_batch's memory note).
+    fit = fit_mmrm_batch(change, _design(template, base), covariance=covariance, reml=reml, df_method=df_method,
+                         vcov=vcov, times=times, group=arm if by_arm else None, chunk_size=change.shape[0])
     # emmeans / lsmeans(): the covariate at its mean over the observations used.
     means = None
     if analysis.baseline:
@@ -205,7 +246,8 @@ def _mmrm_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64]
     # The LS means' df enter the MCP step only with df="min"; the residual df cost nothing otherwise.
     df_method = analysis.df_method if analysis.df == "min" else "residual"
     return _first_stage(values - base[..., None], base, arm, n_arms, visit, weeks, analysis, formula=formula,
-                        covariance=analysis.covariance, df_method=df_method)
+                        covariance=analysis.covariance, df_method=df_method, reml=analysis.reml,
+                        vcov=analysis.vcov, by_arm=analysis.group == "ARM")
 
 
 def _ancova_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
@@ -227,15 +269,15 @@ def _ancova_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int6
 # --------------------------------------------------------------------------- Mod step
 
 
-def _fit_shape(shape: str, doses: FloatArray, estimates: FloatArray, cov: FloatArray,
-               candidates: Candidates) -> tuple[FloatArray, FloatArray, float | FloatArray | None]:
+def _fit_shape(shape: str, doses: FloatArray, estimates: FloatArray, cov: FloatArray, candidates: Candidates,
+               bounds: ArrayLike | None) -> tuple[FloatArray, FloatArray, float | FloatArray | None]:
     """gAIC (up to a constant common to the shapes) and full dose-response parameters of ``shape``
     fitted to each trial's placebo-adjusted estimates (T, k-1) with covariance (T, k-1, k-1)."""
     model = get_shape(shape)
     active = doses[1:]
     constant = shape_constant(model, active, candidates.scal, candidates.off, True)
     problem = LeastSquaresProblem.from_covariance(model, constant, active, estimates, cov, placebo_adjusted=True)
-    fit = fit_least_squares(problem, check_bounds(None, model, float(active[-1])))
+    fit = fit_least_squares(problem, check_bounds(bounds, model, float(active[-1])))
     n_params = fit.parameters.shape[1] - 1
     return fit.objective + 2 * n_params, fit.parameters, constant
 
@@ -271,9 +313,11 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
     mu = cands.response_matrix(doses).to_numpy()
     c = unconstrained_contrasts(mu, cov)
     sd = np.sqrt(np.einsum("tkm,tkl,tlm->tm", c, cov, c))
-    t = np.where(ok[:, None], np.einsum("tkm,tk->tm", c, est) / sd, -np.inf)
+    two_sided = analysis.alternative == "two-sided"
+    statistic = np.einsum("tkm,tk->tm", c, est) / sd
+    t = np.where(ok[:, None], np.abs(statistic) if two_sided else statistic, -np.inf)
     significant, undecided = significant_contrasts(t, contrast_correlation(c, cov), df, analysis.alpha,
-                                                   rank=n_arms - 1, seed=_child(seed, 1))
+                                                   rank=n_arms - 1, seed=_child(seed, 1), two_sided=two_sided)
 
     shape_of = [m.shape for m in cands.models]
     shapes = list(dict.fromkeys(shape_of))
@@ -291,30 +335,64 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
         rows = np.flatnonzero(by_shape[:, j])
         if rows.size == 0:
             continue
-        gaic, dr, constant = _fit_shape(name, doses, adj_est[rows], adj_cov[rows], cands)
+        gaic, dr, constant = _fit_shape(name, doses, adj_est[rows], adj_cov[rows], cands, analysis.bounds.get(name))
         criteria[rows, j] = np.where(np.isfinite(gaic), gaic, np.inf)
         full = np.full((n_trials, dr.shape[1]), np.nan)
         full[rows] = dr
         parameters[j], constants[j] = full, constant
     any_signal = by_shape.any(axis=1)
-    score = criteria if analysis.selection == "AIC" else -t_by_shape
-    selected = np.where(any_signal, np.argmin(score, axis=1), -1)
-
-    target = np.full(n_trials, np.nan)
-    reason = np.full(n_trials, "", dtype=object)
-    extrapolated = np.zeros(n_trials, dtype=bool)
-    reason[~any_signal] = _NO_SIGNAL
-    reason[~ok] = _NOT_FITTED
-    if analysis.delta is not None:
+    averaged = analysis.selection == "aveAIC"
+    weights = np.full((n_trials, len(shapes)), np.nan)
+    if averaged:
+        selected = np.where(any_signal, -2, -1)
         for i in np.flatnonzero(any_signal):
-            j = int(selected[i])
-            estimate = curve_target_dose(shapes[j], parameters[j][i], analysis.delta, doses=doses,
-                                         kind=analysis.dose_kind, direction=cands.direction, constant=constants[j])
-            target[i] = estimate.dose
-            if np.isnan(estimate.dose):
-                reason[i] = estimate.note
-            extrapolated[i] = "extrapolated" in estimate.note
-    return _Chunk(significant, t, selected, target, reason, extrapolated, ok, undecided)
+            fitted = np.isfinite(criteria[i])
+            if fitted.any():
+                weights[i] = 0.0
+                weights[i, fitted] = aic_weights(criteria[i, fitted]).to_numpy()
+    else:
+        score = criteria if analysis.selection == "AIC" else -t_by_shape
+        selected = np.where(any_signal, np.argmin(score, axis=1), -1)
+
+    def dose_estimates(estimate: Callable[[int, int], DoseEstimate]) -> _Doses:
+        """Per trial the selected shape's dose (aveAIC: the weighted mean of the fitted shapes'), each shape's
+        (aveAIC), why it is NaN and whether it lies beyond the largest dose."""
+        value = np.full(n_trials, np.nan)
+        by_shape = np.full((n_trials, len(shapes)), np.nan)
+        reason = np.full(n_trials, "", dtype=object)
+        extrapolated = np.zeros(n_trials, dtype=bool)
+        reason[~any_signal] = _NO_SIGNAL
+        reason[~ok] = _NOT_FITTED
+        for i in np.flatnonzero(any_signal):
+            if not averaged:
+                one = estimate(int(selected[i]), i)
+                value[i] = one.dose
+                reason[i] = one.note if np.isnan(one.dose) else ""
+                extrapolated[i] = "extrapolated" in one.note
+                continue
+            fitted = np.flatnonzero(weights[i] > 0)
+            if fitted.size == 0:
+                reason[i] = _NO_FIT
+                continue
+            each = {j: estimate(j, i) for j in fitted}
+            by_shape[i, fitted] = [each[j].dose for j in fitted]
+            missing = [f"{shapes[j]}: {e.note}" for j, e in each.items() if np.isnan(e.dose)]
+            if missing:
+                reason[i] = "; ".join(missing)
+                continue
+            value[i] = float(weights[i, fitted] @ by_shape[i, fitted])
+            extrapolated[i] = value[i] > doses[-1]
+        return _Doses(value, by_shape, reason, extrapolated)
+
+    target = effective = None
+    if analysis.delta is not None:
+        target = dose_estimates(lambda j, i: curve_target_dose(
+            shapes[j], parameters[j][i], analysis.delta, doses=doses, kind=analysis.dose_kind,
+            direction=cands.direction, constant=constants[j]))
+    if analysis.p is not None:
+        effective = dose_estimates(lambda j, i: curve_effective_dose(
+            shapes[j], parameters[j][i], analysis.p, doses=doses, kind=analysis.dose_kind, constant=constants[j]))
+    return _Chunk(significant, t, selected, weights, target, effective, ok, undecided)
 
 
 # --------------------------------------------------------------------------- the result
@@ -332,15 +410,23 @@ class PowerResult:
     significant
         By candidate model: the probability that its contrast is significant.
     selected
-        By shape (and ``"none"``): the probability that it is the selected shape.
+        By shape (and ``"none"``): the probability that it is the selected shape; with
+        ``selection="aveAIC"`` its mean AIC weight over the trials (0 in a trial without a
+        significant contrast), and ``"none"`` the probability of no significant contrast.
     target_dose
         Quantiles (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975) of the target dose over the
         trials where it was estimated (empty without ``delta``).
     target_dose_missing
         Number of trials without a target dose, by reason.
+    p, effective_dose, effective_dose_missing
+        With ``p``: the same for the effective dose ED (the smallest dose giving the
+        fraction ``p`` of the maximum effect; ``trials["effective_dose"]``).
     trials
-        One row per simulated trial: ``significant`` (any contrast), the t statistic and
-        significance of each model, ``selected`` shape, ``target_dose``, ``extrapolated``.
+        One row per simulated trial: ``significant`` (any contrast), the t statistic
+        (absolute when two-sided) and significance of each model, ``selected`` shape
+        (``"aveAIC"`` for an averaged trial, ``"none"``), ``target_dose``, ``extrapolated``;
+        with ``"aveAIC"`` also ``weight_<shape>`` (NaN without a significant contrast, 0
+        for a shape not fitted) and, with ``delta``, ``target_dose_<shape>``.
     n_sims, seed, chunk_size
         The simulation; the same three give the same numbers.
     undecided
@@ -348,6 +434,9 @@ class PowerResult:
         point estimate of the adjusted p-value).
     first_stage_failures
         Trials whose first stage failed (counted as not significant).
+    alternative, reml, vcov, group
+        The MCP step's alternative and the MMRM's method, covariance of its estimates and
+        covariance groups.
     elapsed, jobs, scheduler
         Wall time in seconds and how the chunks were run.
     """
@@ -375,17 +464,26 @@ class PowerResult:
     jobs: int
     scheduler: str | None
     spec_name: str
+    alternative: str = "one-sided"
+    reml: bool = True
+    vcov: str = "asymptotic"
+    p: float | None = None
+    group: str | None = None
+    effective_dose: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="effective_dose"))
+    effective_dose_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.int64, name="trials"))
 
     def summary(self) -> str:
         """A printed account: power with its Monte Carlo error, by model and shape, and the target dose."""
         n = self.n_sims
         low, high = self.power - 1.96 * self.power_se, self.power + 1.96 * self.power_se
-        stage = (f"MMRM ({self.covariance}, REML, LS means at week {self.visit})" if self.first_stage == "mmrm"
+        method = ("REML" if self.reml else "ML") + (", empirical covariance" if self.vcov == "empirical" else "")
+        structure = self.covariance + (" by arm" if self.group else "")
+        stage = (f"MMRM ({structure}, {method}, LS means at week {self.visit})" if self.first_stage == "mmrm"
                  else f"ANCOVA at week {self.visit}")
         lines = [
             f"Simulation-based power: {self.spec_name}, endpoint {self.endpoint}",
             (f"{n} simulated trials (seed {self.seed}, chunks of {self.chunk_size}); {stage}; "
-            f"MCP-Mod, one-sided alpha {self.alpha:g}, selection {self.selection}"),
+            f"MCP-Mod, {self.alternative} alpha {self.alpha:g}, selection {self.selection}"),
             "",
             (f"Power of the MCP step: {self.power:.4f} (Monte Carlo SE {self.power_se:.4f}; "
             f"95% CI {low:.4f} to {high:.4f})"),
@@ -393,17 +491,28 @@ class PowerResult:
             "Probability that the contrast is significant:",
             self.significant.map(lambda v: f"{v:.4f}").to_string(),
             "",
-            "Probability that the shape is selected:",
+            ("Mean AIC weight of the shape (none: no significant contrast):" if self.selection == "aveAIC"
+             else "Probability that the shape is selected:"),
             self.selected.rename_axis(None).map(lambda v: f"{v:.4f}").to_string(),
         ]
         if self.delta is not None:
             estimated = int(self.trials["target_dose"].notna().sum())
-            lines += ["", (f"Target dose (TD, delta = {self.delta:g}), estimated in {estimated} of {n} trials "
+            averaged = ", AIC-weighted mean of the shapes' TDs" if self.selection == "aveAIC" else ""
+            lines += ["", (f"Target dose (TD{averaged}, delta = {self.delta:g}), estimated in {estimated} of {n} trials "
                           f"({int(self.trials['extrapolated'].sum())} extrapolated beyond the largest dose):")]
             if estimated:
                 lines.append(self.target_dose.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False))
             if len(self.target_dose_missing):
                 lines += ["Not estimated:"] + [f"  {count:6d}  {why}" for why, count in self.target_dose_missing.items()]
+        if self.p is not None:
+            estimated = int(self.trials["effective_dose"].notna().sum())
+            averaged = ", AIC-weighted mean of the shapes' EDs" if self.selection == "aveAIC" else ""
+            lines += ["", f"Effective dose (ED{averaged}, p = {self.p:g}), estimated in {estimated} of {n} trials:"]
+            if estimated:
+                lines.append(self.effective_dose.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False))
+            if len(self.effective_dose_missing):
+                lines += ["Not estimated:"] + [f"  {count:6d}  {why}"
+                                               for why, count in self.effective_dose_missing.items()]
         notes = []
         if self.first_stage_failures:
             notes.append(f"{self.first_stage_failures} trial(s) with a failed first stage count as not significant.")
@@ -488,13 +597,19 @@ def simulate_power(
     covariance: str = "us",
     baseline: bool = True,
     df: float | str | None = None,
-    selection: str = "AIC",
+    selection: Selection = "AIC",
     dose_kind: DoseKind = "continuous",
+    alternative: Alternative = "one-sided",
     jobs: int = 1,
     scheduler: str | None = None,
     chunk_size: int = 250,
     progress: bool = False,
     df_method: str = "satterthwaite",
+    reml: bool = True,
+    vcov: str = "asymptotic",
+    bounds: Mapping[str, ArrayLike] | None = None,
+    p: float | None = None,
+    group: str | None = None,
 ) -> PowerResult:
     """Power and operating characteristics of MCP-Mod by simulating whole trials from a spec.
 
@@ -513,8 +628,10 @@ def simulate_power(
         :class:`~dosefinding.shapes.Candidates` on the spec's doses, or a mapping of shapes
         to guesstimates as for ``Candidates`` (with ``max_effect`` the true effect at the top
         dose); default :func:`default_candidates`.
-    alpha
-        One-sided level of the MCP step.
+    alpha, alternative
+        Level of the MCP step, ``"one-sided"`` (default; in the candidates' direction) or
+        ``"two-sided"`` (absolute t statistics against ``max |T|``), as
+        :func:`~dosefinding.mcp.mct_test`.
     delta
         Target effect over placebo of the TD (signed as the candidates' direction);
         default half the true effect of the largest dose at the visit.
@@ -539,10 +656,27 @@ def simulate_power(
         three computed trial by trial, slower). Between-within follows the first stage's
         cell-means parametrisation, in which every coefficient changes within subject (the
         within-subject df).
+    group
+        ``"ARM"``: a covariance matrix per arm in the MMRM (``mmrm(group="ARM")``, SAS's
+        ``GROUP=ARM``); the simulated trials have no other grouping variable.
+    reml, vcov
+        The MMRM's method (REML, or ML with ``reml=False``) and the covariance of its
+        estimates (``"asymptotic"``, or the sandwich ``"empirical"`` with
+        ``df_method="residual"`` or ``"between_within"``), as :func:`~dosefinding.mmrm.mmrm`;
+        the ANCOVA is least squares whatever they are.
     selection
-        ``"AIC"`` (smallest gAIC) or ``"maxT"``.
+        ``"AIC"`` (smallest gAIC), ``"maxT"`` (largest t statistic) or ``"aveAIC"`` (no
+        selection: the shapes' AIC weights, and the TD as their weighted mean), as
+        :func:`~dosefinding.mod.mcpmod`.
     dose_kind
         ``"continuous"`` or ``"discrete"`` target dose.
+    bounds
+        Bounds of the nonlinear parameters by shape name, as :func:`~dosefinding.mod.mcpmod`
+        (default R's ``defBnds`` at the largest dose).
+    p
+        Also the effective dose ED for this fraction of the maximum effect, as
+        :func:`~dosefinding.mod.mcpmod` (of ``dose_kind``; the AIC-weighted mean of the
+        shapes' EDs with ``"aveAIC"``).
     jobs, scheduler
         Worker processes (joblib), or the address of a dask.distributed scheduler.
     chunk_size
@@ -572,7 +706,8 @@ def simulate_power(
     else:
         seed_value = int(seed)
     analysis = _build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
-                               baseline, df, selection, dose_kind, df_method)
+                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov, bounds, p,
+                               group)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
     n_chunks = -(-n // size)
@@ -588,7 +723,10 @@ def simulate_power(
 def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
                     candidates: Candidates | Mapping[str, Any] | None, alpha: float, delta: float | None,
                     first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
-                    dose_kind: DoseKind, df_method: str = "satterthwaite") -> _Analysis:
+                    dose_kind: DoseKind, df_method: str = "satterthwaite",
+                    alternative: str = "one-sided", reml: bool = True, vcov: str = "asymptotic",
+                    bounds: Mapping[str, ArrayLike] | None = None, p: float | None = None,
+                    group: str | None = None) -> _Analysis:
     paramcd = endpoint if endpoint is not None else spec.analysis.get("endpoint", spec.endpoints[0].paramcd)
     target = spec.endpoint(paramcd)
     week = visit if visit is not None else spec.analysis.get("visit", spec.visits[-1])
@@ -601,9 +739,18 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
         raise InputError(f"first_stage: must be 'mmrm' or 'ancova', got {first_stage!r}")
     if covariance not in COVARIANCE_STRUCTURES:
         raise InputError(f"covariance: must be one of {sorted(COVARIANCE_STRUCTURES)}, got {covariance!r}")
-    check_options(df_method, "asymptotic", True, covariance)
-    if selection not in ("AIC", "maxT"):
-        raise InputError(f"selection: must be 'AIC' or 'maxT', got {selection!r}")
+    if group not in (None, "ARM"):
+        raise InputError(f"group: the covariance can differ by 'ARM' only (the simulated trials' one grouping "
+                         f"variable), got {group!r}")
+    if group is not None and first_stage != "mmrm":
+        raise InputError("group: a covariance per arm is an option of the MMRM first stage, not of the ANCOVA")
+    if not isinstance(reml, bool):
+        raise InputError(f"reml: must be True or False, got {reml!r}")
+    check_options(df_method, vcov, reml, covariance)
+    if selection not in ("AIC", "maxT", "aveAIC"):
+        raise InputError(f"selection: must be 'AIC', 'maxT' or 'aveAIC', got {selection!r}")
+    if alternative not in ("one-sided", "two-sided"):
+        raise InputError(f"alternative: must be 'one-sided' or 'two-sided', got {alternative!r}")
     if not isinstance(baseline, bool):
         raise InputError(f"baseline: must be True or False, got {baseline!r}")
     if df is not None and df != "min" and not (isinstance(df, (int, float)) and df > 0):
@@ -632,9 +779,14 @@ def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
     else:
         check_delta(float(delta), cands.direction)
         delta_value = float(delta)
+    shape_bounds = check_shape_bounds(bounds, cands)
+    for name, box in shape_bounds.items():
+        check_bounds(box, get_shape(name), float(doses[-1]))  # malformed bounds now, not in a worker
     return _Analysis(paramcd, visit_index, cands, level, delta_value, first_stage, covariance, baseline,
-                     df if df is None or df == "min" else float(df), selection, kind, df_method=df_method,
-                     visit_weeks=tuple(float(week) for week in spec.visits))
+                     df if df is None or df == "min" else float(df), selection, kind,  # type: ignore[arg-type]
+                     df_method=df_method, visit_weeks=tuple(float(week) for week in spec.visits),
+                     alternative=alternative, reml=reml, vcov=vcov,  # type: ignore[arg-type]
+                     bounds=shape_bounds, p=None if p is None else as_probability(p, "p"), group=group)
 
 
 def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int, seed: int, size: int,
@@ -644,32 +796,53 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
     significant = np.concatenate([c.significant for c in chunks])
     t = np.concatenate([c.t_statistics for c in chunks])
     selected = np.concatenate([c.selected for c in chunks])
-    target = np.concatenate([c.target_dose for c in chunks])
-    reason = np.concatenate([c.reason for c in chunks])
     any_signal = significant.any(axis=1)
     trials = pd.DataFrame({"significant": any_signal}, index=pd.RangeIndex(n, name="trial"))
     for j, label in enumerate(labels):
         trials[f"t_{label}"] = t[:, j]
         trials[f"significant_{label}"] = significant[:, j]
-    names = np.array(shapes + ["none"], dtype=object)
-    trials["selected"] = names[np.where(selected >= 0, selected, len(shapes))]
-    trials["target_dose"] = target
-    trials["extrapolated"] = np.concatenate([c.extrapolated for c in chunks])
+    names = np.array(shapes + ["none", "aveAIC"], dtype=object)
+    trials["selected"] = names[np.where(selected >= 0, selected, len(shapes) - 1 - selected)]
+    averaged = analysis.selection == "aveAIC"
+    empty = _Doses(np.full(n, np.nan), np.full((n, len(shapes)), np.nan), np.full(n, "", dtype=object),
+                   np.zeros(n, dtype=bool))
+    target = _joined([c.target_dose for c in chunks]) if analysis.delta is not None else empty
+    trials["target_dose"] = target.value
+    trials["extrapolated"] = target.extrapolated
+    effective = _joined([c.effective_dose for c in chunks]) if analysis.p is not None else None
+    if effective is not None:
+        trials["effective_dose"] = effective.value
+    if averaged:
+        weights = np.concatenate([c.weights for c in chunks])
+        for j, shape in enumerate(shapes):
+            trials[f"weight_{shape}"] = weights[:, j]
+        for name, doses in (("target_dose", target if analysis.delta is not None else None),
+                            ("effective_dose", effective)):
+            for j, shape in enumerate(shapes if doses is not None else []):
+                trials[f"{name}_{shape}"] = doses.by_shape[:, j]  # type: ignore[union-attr]
+        chosen = pd.Series(np.append(np.nan_to_num(weights).mean(axis=0), 1.0 - any_signal.mean()),
+                           index=pd.Index(shapes + ["none"], name="shape"), name="selected")
+    else:
+        chosen = trials["selected"].value_counts(normalize=True).reindex(shapes + ["none"], fill_value=0.0).rename(
+            "selected").rename_axis("shape")
     power = float(any_signal.mean())
-    missing = pd.Series(reason[np.isnan(target)]).value_counts() if analysis.delta is not None else pd.Series(
-        dtype=np.int64)
-    probs = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
-    finite = target[np.isfinite(target)]
-    quantiles = pd.Series(np.quantile(finite, probs) if finite.size else np.full(len(probs), np.nan),
-                          index=pd.Index(probs, name="prob"), name="target_dose")
+    target_quantiles, target_missing = _dose_summary(target, "target_dose")
+    if analysis.delta is None:
+        target_quantiles, target_missing = target_quantiles.iloc[:0], target_missing.iloc[:0]
+    effective_quantiles, effective_missing = _dose_summary(effective or empty, "effective_dose")
+    if effective is None:
+        effective_quantiles, effective_missing = effective_quantiles.iloc[:0], effective_missing.iloc[:0]
     return PowerResult(
         power=power,
         power_se=float(np.sqrt(power * (1 - power) / n)),
         significant=pd.Series(significant.mean(axis=0), index=labels, name="significant"),
-        selected=trials["selected"].value_counts(normalize=True).reindex(list(names), fill_value=0.0).rename(
-            "selected").rename_axis("shape"),
-        target_dose=quantiles if analysis.delta is not None else quantiles.iloc[:0],
-        target_dose_missing=missing.rename("trials"),
+        selected=chosen,
+        target_dose=target_quantiles,
+        target_dose_missing=target_missing,
+        effective_dose=effective_quantiles,
+        effective_dose_missing=effective_missing,
+        p=analysis.p,
+        group=analysis.group,
         trials=trials,
         n_sims=n,
         seed=seed,
@@ -681,6 +854,9 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
         alpha=analysis.alpha,
         delta=analysis.delta,
         selection=analysis.selection,
+        alternative=analysis.alternative,
+        reml=analysis.reml,
+        vcov=analysis.vcov,
         undecided=int(sum(c.undecided for c in chunks)),
         first_stage_failures=int(sum(int((~c.first_stage_ok).sum()) for c in chunks)),
         elapsed=elapsed,
@@ -688,3 +864,20 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
         scheduler=scheduler,
         spec_name=spec.name,
     )
+
+
+def _joined(parts: list[_Doses | None]) -> _Doses:
+    """The dose estimates of all the chunks, in order."""
+    present = [part for part in parts if part is not None]
+    return _Doses(*(np.concatenate([getattr(part, name) for part in present])
+                    for name in ("value", "by_shape", "reason", "extrapolated")))
+
+
+def _dose_summary(doses: _Doses, name: str) -> tuple[pd.Series, pd.Series]:
+    """Quantiles of the dose over the trials where it was estimated, and the number of the others by reason."""
+    probs = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
+    finite = doses.value[np.isfinite(doses.value)]
+    quantiles = pd.Series(np.quantile(finite, probs) if finite.size else np.full(len(probs), np.nan),
+                          index=pd.Index(probs, name="prob"), name=name)
+    missing = pd.Series(doses.reason[np.isnan(doses.value)], dtype=object).value_counts().rename("trials")
+    return quantiles, missing
