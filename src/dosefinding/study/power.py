@@ -310,7 +310,7 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
     df = np.where(ok, df, np.inf)
     est = np.where(ok[:, None], est, 0.0)
     cov = np.where(ok[:, None, None], cov, np.eye(n_arms))
-    mu = cands.response_matrix(doses).to_numpy()
+    mu = cands.mean_responses(doses)
     c = unconstrained_contrasts(mu, cov)
     sd = np.sqrt(np.einsum("tkm,tkl,tlm->tm", c, cov, c))
     two_sided = analysis.alternative == "two-sided"
