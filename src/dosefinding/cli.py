@@ -49,8 +49,17 @@ def _database_url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{db}"
 
 
-def serve(db: str, host: str, port: int, admin_token_file: str | None) -> int:
-    """Start the randomisation service; on an empty database, create the first administrator."""
+def _write_secret(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as out:
+        out.write(text)
+
+
+def serve(db: str, host: str, port: int, admin_code_file: str | None) -> int:
+    """Start the randomisation service; on an empty database, create the first administrator.
+
+    The administrator's one-time enrolment code goes to ``admin_code_file`` (mode 0600) or
+    to standard error; the administrator sets a password with it (``POST /api/auth/enrol``).
+    """
     import uvicorn
 
     from dosefinding.randomization.service import create_app
@@ -58,16 +67,39 @@ def serve(db: str, host: str, port: int, admin_token_file: str | None) -> int:
 
     store = Store(_database_url(db))
     try:
-        token = store.add_user("admin", "admin", bootstrap=True)
+        code = store.add_user("admin", "admin", bootstrap=True)
     except ServiceError:
-        token = None  # an administrator exists already
-    if token is not None:
-        if admin_token_file is None:
-            print(f"administrator token (shown once): {token}", file=sys.stderr)
+        code = None  # an administrator exists already
+    if code is not None:
+        if admin_code_file is None:
+            print(f"administrator 'admin': enrolment code (shown once): {code}", file=sys.stderr)
         else:
-            with open(admin_token_file, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as out:
-                out.write(token)
+            _write_secret(admin_code_file, code)
     uvicorn.run(create_app(store=store), host=host, port=port, log_level="warning")
+    return 0
+
+
+def host_account(db: str, username: str, role: str, full_name: str | None, code_file: str | None) -> int:
+    """Create or recover an administrator or sponsor account from the database host; print its enrolment code.
+
+    Whoever can run this has the database itself. It re-activates a revoked or locked
+    account of that name (ending its sessions) or creates it, and is audited as ``host:<user>``.
+    """
+    import getpass
+
+    from dosefinding.randomization.store import ServiceError, existing_store
+
+    store = existing_store(_database_url(db))
+    try:
+        code = store.accounts.host_account(username, role, getpass.getuser(), full_name=full_name)
+    except ServiceError as exc:
+        raise InputError(exc.message) from None
+    if code_file is None:
+        print(f"{role} {username!r}: enrolment code (shown once, valid "
+              f"{store.accounts.policy.enrolment_hours:g} hours): {code}")
+    else:
+        _write_secret(code_file, code)
+        print(f"{role} {username!r}: enrolment code written to {code_file}")
     return 0
 
 
@@ -113,16 +145,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser.add_argument("--db", default="sqlite:///randomisation.db", help="SQLAlchemy URL or SQLite file")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
-    serve_parser.add_argument("--admin-token-file", default=None,
-                              help="file to write the first administrator's token to (default: print it)")
+    serve_parser.add_argument("--admin-code-file", "--admin-token-file", dest="admin_code_file", default=None,
+                              help="file (mode 0600) for the first administrator's one-time enrolment code "
+                                   "(default: print it)")
+    for name, role, text in (("recover-admin", "admin", "recover administrator access from the database host"),
+                             ("add-sponsor", "sponsor", "create a sponsor account (approves grants) on the host")):
+        host_parser = commands.add_parser(name, help=f"{text}: prints a one-time enrolment code")
+        host_parser.add_argument("--db", required=True, help="SQLAlchemy URL or SQLite file")
+        host_parser.add_argument("--username", required=True, help=f"the {role} account to create or recover")
+        host_parser.add_argument("--full-name", default=None, help="printed name (default the username)")
+        host_parser.add_argument("--code-file", default=None, help="write the code to this file (mode 0600)")
+        host_parser.set_defaults(host_role=role)
     audit_parser = commands.add_parser("audit-verify", help="verify the audit hash chain of a randomisation database")
     audit_parser.add_argument("db", help="SQLAlchemy URL or SQLite file")
     args = parser.parse_args(argv)
     try:
-        if args.command in ("serve", "audit-verify"):
+        if args.command in ("serve", "audit-verify", "recover-admin", "add-sponsor"):
             try:
                 if args.command == "serve":
-                    return serve(args.db, args.host, args.port, args.admin_token_file)
+                    return serve(args.db, args.host, args.port, args.admin_code_file)
+                if args.command in ("recover-admin", "add-sponsor"):
+                    return host_account(args.db, args.username, args.host_role, args.full_name, args.code_file)
                 return audit_verify(args.db)
             except ImportError as exc:
                 print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)

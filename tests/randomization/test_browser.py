@@ -116,8 +116,8 @@ def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(browse
         admin = {"Authorization": f"Bearer {server.admin_token}"}
         study = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 8, "seed": 7}
         assert httpx.post(server.url + "/api/admin/study", json=study, headers=admin).status_code == 201
-        tokens = {role: httpx.post(server.url + "/api/admin/users", json={"username": role, "role": role},
-                                   headers=admin).json()["token"] for role in ("investigator", "pharmacist")}
+        tokens = {"investigator": server.account("investigator", "investigator", sites=["101"]),
+                  "pharmacist": server.granted_account("pharmacist", "pharmacist")}
         page = _page(browser)
         page.open(server.url + "/")
         page.type("#token", tokens["investigator"])

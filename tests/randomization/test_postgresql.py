@@ -66,7 +66,8 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     store = Store(postgres_url)
-    admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+    store.accounts.enrol("admin", store.add_user("admin", "admin", bootstrap=True), "pass phrase of admin")
+    admin = store.authenticate(store.accounts.login("admin", "pass phrase of admin")["token"])
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
                               "n_per_stratum": 300, "seed": 3})
     investigator = Actor("inv", "investigator")
@@ -100,8 +101,8 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
         assert seqs == list(range(1, len(seqs) + 1))
     report = store.unblinded_report(Actor("dmc", "dmc"))
     assert report["completed_blocks"] > 15 and report["completed_blocks_balanced"]
-    # user, study, 200 x (screen, randomise), the DMC report
-    assert store.verify_audit().valid and store.verify_audit().n_records == 1 + 1 + 400 + 1
+    # user, enrolment, login, study, 200 x (screen, randomise), the DMC report
+    assert store.verify_audit().valid and store.verify_audit().n_records == 3 + 1 + 400 + 1
     assert store.verify_list(admin)["valid"]
     with store.engine.connect() as conn:
         for statement in ("UPDATE audit_log SET actor = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 1",
