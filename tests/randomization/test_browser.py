@@ -21,7 +21,7 @@ import pytest
 from websockets.sync.client import connect
 
 from .conftest import ARMS
-from .server import start_server
+from .server import password_of, start_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -145,8 +145,12 @@ def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(browse
         screenshot = page.send("Page.captureScreenshot", format="png")["data"]
         assert len(screenshot) > 1000
 
-        page.open(server.url + "/pharmacy")
-        page.type("#token", tokens["pharmacist"])
+        page.open(server.url + "/pharmacy")  # the pharmacist logs in with the page's form
+        page.type("#username", "pharmacist")
+        page.type("#password", password_of("pharmacist"))
+        page.click("#login")
+        assert page.wait_for("document.getElementById('login-status').textContent") == "logged in as pharmacist"
+        assert page.js("document.getElementById('password').value") == ""
         page.type("#subject", "A2201-101-001")
         page.click("#lookup")
         text = page.wait_for("document.getElementById('result').textContent")
