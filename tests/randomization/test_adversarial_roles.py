@@ -117,6 +117,12 @@ def test_grants_approvals_and_revocations_are_audited(trial: Trial) -> None:
             for a in approvals} == {("sponsor1", "pharmacist1", "pharmacist", "admin"),
                                     ("sponsor1", "dmc1", "dmc", "admin"),
                                     ("sponsor1", "investigator1", "emergency_unblinding", "admin")}
+    trial.screen("S1")
+    trial.randomise("S1")
+    assert trial.call("admin", "POST", "/api/admin/users/investigator1/revoke-unblinding").status_code == 204
+    assert _audit_actions(trial)[-1]["action"] == "grant.revoke"
+    r = trial.unblind("S1", "suspected anaphylaxis")
+    assert r.status_code == 403 and "no emergency unblinding privilege" in r.json()["detail"]
     assert trial.call("admin", "POST", "/api/admin/users/dmc1/revoke").status_code == 204
     assert _audit_actions(trial)[-1]["action"] == "user.revoke"
     assert trial.call("dmc", "GET", "/api/export/list").status_code == 401

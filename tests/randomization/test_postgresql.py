@@ -23,9 +23,10 @@ psycopg = pytest.importorskip("psycopg", reason="PostgreSQL driver psycopg not i
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from dosefinding.randomization.accounts import AccountPolicy
 from dosefinding.randomization.store import Actor, ServiceError, Store
 
-from .conftest import ARMS, ELIGIBLE
+from .conftest import ARMS, ELIGIBLE, FAST_KDF, password_of
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -110,3 +111,36 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
             with pytest.raises(DBAPIError, match="append-only|already used"):
                 conn.execute(text(statement))
             conn.rollback()
+
+
+def test_accounts_and_grants_on_postgresql(postgres_url: str) -> None:
+    """Enrolment, login, lockout, a two-person grant and the last-administrator rule on PostgreSQL."""
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    store = Store(postgres_url, password_hasher=FAST_KDF, policy=AccountPolicy(max_failures=2))
+    accounts = store.accounts
+    accounts.enrol("admin", store.add_user("admin", "admin", bootstrap=True), password_of("admin"))
+    admin = store.authenticate(accounts.login("admin", password_of("admin"))["token"])
+    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
+    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"])
+    proposal = accounts.propose(admin, "pharmacist1", "pharmacist")
+    approval = accounts.approve(sponsor, proposal["id"])
+    with pytest.raises(ServiceError, match="invalid or expired enrolment code"):
+        accounts.enrol("pharmacist1", proposal["proposer_code"], password_of("pharmacist1"))
+    accounts.enrol("pharmacist1", f"{proposal['proposer_code']}.{approval['approver_code']}",
+                   password_of("pharmacist1"))
+    assert store.authenticate(accounts.login("pharmacist1", password_of("pharmacist1"))["token"]).role == "pharmacist"
+    for _ in range(2):
+        with pytest.raises(ServiceError, match="invalid username or password|locked"):
+            accounts.login("pharmacist1", "wrong wrong wrong")
+    with pytest.raises(ServiceError, match="locked"):
+        accounts.login("pharmacist1", password_of("pharmacist1"))
+    with pytest.raises(ServiceError, match="last administrator"):
+        store.revoke_user(admin, "admin")
+    actions = [r["action"] for r in store.audit_records(admin)]
+    assert actions.count("auth.login.failed") == 2 and "auth.lockout" in actions
+    assert actions[-2:] == ["auth.login.refused", "user.revoke.refused"]
+    assert store.verify_audit().valid

@@ -464,6 +464,15 @@ class Accounts:
             self._audit(s, actor, "user.revoke", None, {"username": username, "role": user.role,
                                                         "unblinding": user.unblinding})
 
+    def revoke_unblinding(self, actor: Actor, username: str) -> None:
+        """Withdraw an investigator's emergency unblinding privilege (one administrator suffices to take away)."""
+        with self._tx() as s:
+            user = self._user(s, username)
+            if user is None or not user.unblinding:
+                raise ServiceError(404, f"username: {username!r} holds no emergency unblinding privilege")
+            user.unblinding = False
+            self._audit(s, actor, "grant.revoke", None, {"username": username, "grant": EMERGENCY_UNBLINDING})
+
     # --- second factor ------------------------------------------------------------------
 
     def totp_begin(self, actor: Actor) -> dict[str, str]:

@@ -429,6 +429,10 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     def revoke_user(username: str, who: Admin) -> None:
         db.revoke_user(who, username)
 
+    @app.post("/api/admin/users/{username}/revoke-unblinding", status_code=204)
+    def revoke_unblinding(username: str, who: Admin) -> None:
+        db.accounts.revoke_unblinding(who, username)
+
     @app.get("/api/study", response_model=StudyOut)
     def study(who: Caller) -> Any:
         return db.study_public(who)
