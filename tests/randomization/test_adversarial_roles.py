@@ -364,6 +364,13 @@ def test_login_needs_the_totp_code_once_enrolled(clocked: tuple[TestClient, Stor
     assert client.post("/api/auth/login", json=body).status_code == 401
     clock.now += 30
     assert client.post("/api/auth/login", json=body | {"totp": totp(key, clock.now)}).status_code == 200
+    # a session alone cannot move the second factor to another phone
+    r = client.post("/api/auth/totp", headers=bearer(token))
+    assert r.status_code == 401 and "replacing the authenticator" in r.json()["detail"]
+    clock.now += 30
+    r = client.post("/api/auth/totp", headers=bearer(token), json={"password": password_of("admin"),
+                                                                     "totp": totp(key, clock.now)})
+    assert r.status_code == 200 and r.json()["secret"] != secret
 
 
 def test_weak_passwords_and_wrong_codes_are_refused(clocked: tuple[TestClient, Store, Clock, str]) -> None:

@@ -132,6 +132,7 @@ class Signer:
     full_name: str
     role: str
     may_unblind: bool
+    has_totp: bool
 
 
 def token_digest(secret: str) -> str:
@@ -475,8 +476,14 @@ class Accounts:
 
     # --- second factor ------------------------------------------------------------------
 
-    def totp_begin(self, actor: Actor) -> dict[str, str]:
-        """Start TOTP enrolment: a new secret for the caller's authenticator app (confirmed by a code)."""
+    def totp_begin(self, actor: Actor, password: str | None = None, totp: str | None = None) -> dict[str, str]:
+        """Start TOTP enrolment: a new secret for the caller's authenticator app (confirmed by a code).
+
+        Replacing an enrolled authenticator needs the password and a code of the old one, so
+        that a stolen session cannot move the second factor to another phone.
+        """
+        if self.signer(actor).has_totp:
+            self.reauthenticate(actor, password, totp, purpose="replacing the authenticator", need_totp=True)
         secret = new_secret()
         with self._tx() as s:
             user = self._user(s, actor.username)
@@ -505,7 +512,7 @@ class Accounts:
             user = self._user(r, actor.username)
             if user is None:
                 raise ServiceError(403, f"no account {actor.username!r}")
-            return Signer(user.username, user.full_name, user.role, bool(user.unblinding))
+            return Signer(user.username, user.full_name, user.role, bool(user.unblinding), user.totp_secret is not None)
 
     def reauthenticate(self, actor: Actor, password: str | None, totp: str | None, *, purpose: str,
                        need_totp: bool) -> None:

@@ -88,6 +88,11 @@ class Enrolment(_Model):
     password: str = Field(min_length=1, max_length=1000)
 
 
+class Reauthentication(_Model):
+    password: str | None = Field(default=None, max_length=1000)
+    totp: str | None = Field(default=None, max_length=10)
+
+
 class TotpCode(_Model):
     code: str = Field(min_length=1, max_length=10)
 
@@ -388,8 +393,8 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
         db.accounts.logout(who)
 
     @app.post("/api/auth/totp", response_model=TotpOut)
-    def totp_begin(who: Caller) -> Any:
-        return db.accounts.totp_begin(who)
+    def totp_begin(who: Caller, body: Reauthentication | None = None) -> Any:
+        return db.accounts.totp_begin(who, *((body.password, body.totp) if body is not None else ()))
 
     @app.post("/api/auth/totp/confirm", status_code=204)
     def totp_confirm(body: TotpCode, who: Caller) -> None:
