@@ -254,6 +254,8 @@ class UnblindingEvent(BaseModel):
     unblinded_by: str
     unblinded_at: str
     reason: str
+    signed_by: str | None
+    meaning: str | None
 
 
 class AuditRecord(BaseModel):

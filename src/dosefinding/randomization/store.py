@@ -653,15 +653,17 @@ class Store:
                     "completed_blocks": len(complete), "completed_blocks_balanced": balanced}
 
     def unblinding_report(self, actor: Actor) -> list[dict[str, Any]]:
-        """Every emergency unblinding: subject, who, when, why (not the arm)."""
+        """Every emergency unblinding: subject, who (and the printed name signed), when, why, the meaning; not the arm."""
         with self.transaction() as s:
             self._study(s)
             rows = s.execute(select(SubjectRow.usubjid, SubjectRow.site, UnblindingRow.by, UnblindingRow.at,
-                                    UnblindingRow.reason).join(SubjectRow, SubjectRow.id == UnblindingRow.subject_id)
+                                    UnblindingRow.reason, SignatureRow.full_name, SignatureRow.meaning)
+                             .join(SubjectRow, SubjectRow.id == UnblindingRow.subject_id)
+                             .outerjoin(SignatureRow, SignatureRow.unblinding_id == UnblindingRow.id)
                              .order_by(UnblindingRow.id)).all()
             self._audit(s, actor, "report.unblinding", None, {})
-            return [{"subject_id": u, "site": site, "unblinded_by": by, "unblinded_at": at, "reason": reason}
-                    for u, site, by, at, reason in rows]
+            return [{"subject_id": u, "site": site, "unblinded_by": by, "unblinded_at": at, "reason": reason,
+                     "signed_by": name, "meaning": meaning} for u, site, by, at, reason, name, meaning in rows]
 
     def audit_records(self, actor: Actor, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Audit records with ``seq > after`` (reading the trail is not itself recorded)."""
