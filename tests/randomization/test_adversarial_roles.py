@@ -385,3 +385,18 @@ def test_weak_passwords_and_wrong_codes_are_refused(clocked: tuple[TestClient, S
         assert (r.status_code, message and message in r.json()["detail"]) == ((422, True) if message else (204, None))
     r = client.post("/api/auth/enrol", json={"username": "inv", "code": code, "password": "a fine pass phrase"})
     assert r.status_code == 401  # a code works once
+
+
+def test_the_host_adds_a_sponsor_and_refuses_to_recover_other_roles(
+        trial: Trial, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = trial.url.removeprefix("sqlite:///")
+    code_file = tmp_path / "sponsor.code"
+    assert main(["add-sponsor", "--db", path, "--username", "sponsor2", "--full-name", "Dr B. Sponsor",
+                 "--code-file", str(code_file)]) == 0
+    assert "written to" in capsys.readouterr().out and code_file.stat().st_mode & 0o777 == 0o600
+    token = enrol_and_login(trial.client, "sponsor2", code_file.read_text())
+    assert trial.client.get("/api/me", headers=bearer(token)).json()["role"] == "sponsor"
+    assert main(["recover-admin", "--db", path, "--username", "investigator1"]) == 2
+    assert "'investigator1' has role 'investigator', not 'admin'" in capsys.readouterr().err
+    assert main(["recover-admin", "--db", str(tmp_path / "missing.db"), "--username", "admin"]) == 2
+    assert "no SQLite file" in capsys.readouterr().err

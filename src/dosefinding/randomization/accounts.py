@@ -290,7 +290,7 @@ class Accounts:
                 s.add(user)
                 action = "host.account.create"
             elif user.role != role:
-                raise ServiceError(409, f"username: {username!r} is a {user.role}, not a {role}")
+                raise ServiceError(409, f"username: {username!r} has role {user.role!r}, not {role!r}")
             else:
                 action = "host.account.recover"
                 self._end_sessions(s, user.id)
