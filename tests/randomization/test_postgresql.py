@@ -60,15 +60,19 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
-    engine = create_engine(postgres_url)
+def _empty_schema(url: str) -> None:
+    engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
+    _empty_schema(postgres_url)
     store = Store(postgres_url)
-    store.accounts.enrol("admin", store.add_user("admin", "admin", bootstrap=True), "pass phrase of admin")
-    admin = store.authenticate(store.accounts.login("admin", "pass phrase of admin")["token"])
+    store.accounts.enrol("admin", store.add_user("admin", "admin", bootstrap=True), password_of("admin"))
+    admin = store.authenticate(store.accounts.login("admin", password_of("admin"))["token"])
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
                               "n_per_stratum": 300, "seed": 3})
     investigator = Actor("inv", "investigator")
@@ -115,11 +119,7 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
 
 def test_accounts_and_grants_on_postgresql(postgres_url: str) -> None:
     """Enrolment, login, lockout, a two-person grant and the last-administrator rule on PostgreSQL."""
-    engine = create_engine(postgres_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    _empty_schema(postgres_url)
     store = Store(postgres_url, password_hasher=FAST_KDF, policy=AccountPolicy(max_failures=2))
     accounts = store.accounts
     accounts.enrol("admin", store.add_user("admin", "admin", bootstrap=True), password_of("admin"))
