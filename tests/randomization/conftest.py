@@ -18,6 +18,8 @@ from dosefinding.randomization.service import create_app
 from dosefinding.randomization.store import ROLES, Store
 from dosefinding.randomization.totp import decode_secret, hotp, time_step, totp
 
+from .server import password_of
+
 ARMS = ["Placebo", "VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
 DOSES = {"Placebo": 0.0, "VAY736 5 mg": 5.0, "VAY736 50 mg": 50.0, "VAY736 300 mg": 300.0}
 STUDY = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 40, "seed": 2201,
@@ -33,10 +35,6 @@ SITES = ["100", "101", "102"]
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def password_of(username: str) -> str:
-    return f"pass phrase of {username}"
 
 
 def enrol_and_login(client: Any, username: str, code: str, totp_secret: str | None = None) -> str:

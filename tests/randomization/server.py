@@ -21,6 +21,7 @@ from dosefinding.randomization.store import existing_store
 
 
 def password_of(username: str) -> str:
+    """The test password of an account (the tests enrol every account with it)."""
     return f"pass phrase of {username}"
 
 
