@@ -124,8 +124,7 @@ def print_throughput() -> None:
              "eligibility": A2201_RULES.to_list()}
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
-        admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
-        store.setup_study(admin, study)
+        store.setup_study(Actor("admin", "admin"), study)
         inv = Actor("inv", "investigator")
         start = time.perf_counter()
         for k in range(500):
@@ -143,8 +142,7 @@ def print_throughput() -> None:
         try:
             headers = {"Authorization": f"Bearer {server.admin_token}"}
             httpx.post(server.url + "/api/admin/study", json=study, headers=headers, timeout=60)
-            token = httpx.post(server.url + "/api/admin/users", json={"username": "inv", "role": "investigator"},
-                               headers=headers).json()["token"]
+            token = server.account("inv", "investigator", sites=["1"])
             n, clients = 1000, 50
 
             def run(share: range) -> None:

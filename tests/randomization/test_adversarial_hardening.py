@@ -23,18 +23,19 @@ import pytest
 from dosefinding.cli import main
 from dosefinding.randomization.service import create_app
 
-from .conftest import ARMS, ELIGIBLE, RULES, STUDY, Trial, bearer, make_trial
+from .conftest import ARMS, ELIGIBLE, RULES, STUDY, Trial, bearer, enrol_and_login, make_trial
 
-BLINDED = ("investigator", "blinded_statistician", "auditor", "admin")
+BLINDED = ("investigator", "blinded_statistician", "auditor", "admin", "sponsor")
 FACTORS = {"ESSDAI": [">=10", "<10"], "REGION": ["Japan", "Other"]}
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
 HEX = re.compile(r"\b[0-9a-f]{64}\b")
 TOKEN = re.compile(r"\b\d+\.[A-Za-z0-9_-]{43}\b")
+CODE = re.compile(r'(?<=_code":")[A-Za-z0-9_-]{32}(?=")')  # enrolment codes and their halves: random, as tokens
 
 
 def _same_size_mask(text: str) -> str:
-    """Time stamps, chain hashes and tokens replaced by placeholders of the same length."""
-    for pattern, mark in ((ISO, "T"), (HEX, "H"), (TOKEN, "K")):
+    """Time stamps, chain hashes, tokens and enrolment codes replaced by placeholders of the same length."""
+    for pattern, mark in ((ISO, "T"), (HEX, "H"), (TOKEN, "K"), (CODE, "C")):
         text = pattern.sub(lambda m, c=mark: c * len(m.group()), text)
     return text
 
@@ -63,8 +64,7 @@ def _session(trial: Trial, actions: Any, randomised: list[str]) -> tuple[list[tu
     actions(trial)
     trial.screen("BAD", data=ELIGIBLE | {"AGE": 90})
     arms = [trial.call("pharmacist", "GET", f"/api/pharmacy/subjects/{s}").json()["arm"] for s in randomised]
-    assert trial.call("investigator", "POST", "/api/subjects/S2/unblind",
-                      json={"reason": "suspected anaphylaxis"}).status_code == 200
+    assert trial.unblind("S2").status_code == 200
     for path in ("/api/reports/unblinded", "/api/export/list", "/api/export/adsl"):
         trial.call("dmc", "GET", path)
     requests: list[tuple[str, str, Any]] = [
@@ -80,6 +80,13 @@ def _session(trial: Trial, actions: Any, randomised: list[str]) -> tuple[list[tu
         ("POST", "/api/subjects/S1/unblind", {"reason": ""}),
         ("POST", "/api/subjects/NOPE/unblind", {"reason": "serious adverse event"}),
         ("POST", "/api/admin/study", STUDY),
+        # the accounts' endpoints: grants, the signature's meaning, a repeated (signed) unblinding, logins that fail
+        ("GET", "/api/grants", None), ("GET", "/api/unblinding/meaning", None),
+        ("POST", "/api/admin/grants", {"username": "dmc2", "grant": "dmc"}), ("POST", "/api/grants/1/approve", None),
+        ("POST", "/api/grants/1/reject", None),
+        ("POST", "/api/subjects/S2/unblind", {"reason": "suspected anaphylaxis", "password": "wrong", "totp": "0"}),
+        ("POST", "/api/auth/login", {"username": "nobody", "password": "no such password"}),
+        ("POST", "/api/auth/enrol", {"username": "nobody", "code": "x.y", "password": "no such password"}),
     ] + [("GET", f"/api/subjects/{s}", None) for s in ("S0", "S2", "S5", "S7", "S9", "BAD", "NOPE")]
     seen = []
     for role in BLINDED:
@@ -160,7 +167,7 @@ def test_server_draws_a_128_bit_seed_and_a_user_seed_needs_the_flag(tmp_path: Pa
     app = create_app(f"sqlite:///{tmp_path / 'u.db'}")
     from fastapi.testclient import TestClient
 
-    admin = app.state.store.add_user("admin", "admin", bootstrap=True)
+    admin = enrol_and_login(TestClient(app), "admin", app.state.store.add_user("admin", "admin", bootstrap=True))
     r = TestClient(app).post("/api/admin/study", json={k: v for k, v in STUDY.items() if k != "user_seed"},
                              headers=bearer(admin))
     assert r.status_code == 422 and "seed: a seed chosen by a user" in r.json()["detail"]
@@ -258,7 +265,7 @@ def test_bad_configuration_is_refused(tmp_path: Path, case: str, change: dict[st
     from fastapi.testclient import TestClient
 
     app = create_app(f"sqlite:///{tmp_path / 'c.db'}")
-    admin = app.state.store.add_user("admin", "admin", bootstrap=True)
+    admin = enrol_and_login(TestClient(app), "admin", app.state.store.add_user("admin", "admin", bootstrap=True))
     study = {k: v for k, v in (STUDY | change).items() if v is not None}
     r = TestClient(app, raise_server_exceptions=False).post("/api/admin/study", json=study, headers=bearer(admin))
     assert r.status_code == 422 and message in r.json()["detail"], (case, r.status_code, r.text)
@@ -280,7 +287,7 @@ def test_security_headers_on_every_response_and_no_third_party_javascript(trial:
     trial.randomise("S1")
     answers = [trial.client.get("/"), trial.client.get("/pharmacy"), trial.client.get("/api/me"),
                trial.call("pharmacist", "GET", "/api/pharmacy/subjects/S1"),
-               trial.call("investigator", "POST", "/api/subjects/S1/unblind", json={"reason": "anaphylaxis"}),
+               trial.unblind("S1", "suspected anaphylaxis"),
                trial.call("dmc", "GET", "/api/export/list"), trial.client.get("/docs")]
     for r in answers:
         h = r.headers
@@ -356,7 +363,7 @@ def test_backup_restore_and_audit_export(trial: Trial, tmp_path: Path, capsys: p
     trial.screen("S1")
     trial.randomise("S1")
     reason = '=HYPERLINK("http://evil.example","click") suspected anaphylaxis'
-    assert trial.call("investigator", "POST", "/api/subjects/S1/unblind", json={"reason": reason}).status_code == 200
+    assert trial.unblind("S1", reason).status_code == 200
     db = trial.url.removeprefix("sqlite:///")
     copy, restored = tmp_path / "backup.db", tmp_path / "restored.db"
     assert main(["backup", str(copy), "--db", db]) == 0  # online: the service's store is open
