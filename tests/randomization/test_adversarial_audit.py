@@ -22,7 +22,7 @@ import pytest
 
 from dosefinding.cli import main
 from dosefinding.randomization.audit import GENESIS_HASH, record_hash
-from dosefinding.randomization.store import ROLES
+from dosefinding.randomization.store import ROLES, Actor
 
 from .conftest import ARMS, ELIGIBLE, SITES, STUDY, Trial, make_trial
 
@@ -258,15 +258,15 @@ def test_swapping_an_arm_by_delete_and_insert(tmp_path: Path, capsys: pytest.Cap
                   "signatures: 1 in the table not recorded in the trail (subjects ['S2'])"],
                  id="a signature's printed name edited"),
     pytest.param(["UPDATE outbox SET sent_at = '2026-01-01T00:00:00.000000+00:00'",
-                  "INSERT INTO outbox (created_at, recipient, topic, subject, body, sent_at) "
-                  "SELECT created_at, recipient, topic, subject, '{}', NULL FROM outbox"],
+                  ("INSERT INTO outbox (created_at, recipient, topic, subject, body, sent_at) "
+                  "SELECT created_at, recipient, topic, subject, '{}', NULL FROM outbox")],
                  ["outbox: notification 1 sent_at differs from the trail", "outbox: notification 2 not in the trail"],
                  id="a notification marked sent, another forged"),
     pytest.param(["UPDATE outbox SET body = json_set(body, '$.reason', 'nothing serious')"],
                  ["outbox: notification 1 body_mac differs from the trail"],
                  id="a notification's text edited"),
-    pytest.param(["INSERT INTO sessions (id, user_id, token_hash, login_at, expires_at, last_seen, ended) "
-                  f"SELECT 99, id, '{'0' * 64}', 0, 4e9, 0, 0 FROM users WHERE username = 'dmc1'"],
+    pytest.param([("INSERT INTO sessions (id, user_id, token_hash, login_at, expires_at, last_seen, ended) "
+                  f"SELECT 99, id, '{'0' * 64}', 0, 4e9, 0, 0 FROM users WHERE username = 'dmc1'")],
                  ["sessions: session 99 not in the trail"],
                  id="a session planted"),
     pytest.param(["UPDATE study SET config = json_set(config, '$.seed', 1)"],
@@ -522,3 +522,52 @@ def test_serve_creates_the_key_on_first_start_and_says_where(tmp_path: Path, mon
     assert main(args) == 0  # a second start reads the key, never replaces it
     assert "audit key created" not in capsys.readouterr().err and key.read_text() == first
     assert main(["audit-verify", str(tmp_path / "trial.db"), "--audit-key-file", str(key)]) == 0
+
+
+def test_every_account_action_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Sessions renewed and ended, a lockout, host recovery, a revocation with its reason, a rejected grant, a
+    withdrawn privilege, a repeated and a refused unblinding, a correction and a sent notification: the trail
+    replays to the tables, and every action it holds is replayed or listed as an event without table state."""
+    from dosefinding.randomization.replay import EVENTS, HANDLERS
+
+    trial = busy_trial(tmp_path)
+    store = trial.store
+    renewed = trial.call("auditor", "POST", "/api/auth/renew")
+    assert renewed.status_code == 200
+    trial.tokens["auditor"] = renewed.json()["token"]
+    assert trial.call("auditor", "POST", "/api/auth/logout").status_code == 204
+    for _ in range(5):
+        assert trial.client.post("/api/auth/login", json={"username": "blinded_statistician1",
+                                                          "password": "not the pass phrase"}).status_code == 401
+    proposal = trial.call("admin", "POST", "/api/admin/grants", json={"username": "dmc2", "grant": "dmc"}).json()
+    assert trial.call("sponsor", "POST", f"/api/grants/{proposal['id']}/reject").status_code == 200
+    assert trial.call("admin", "POST", "/api/admin/users/auditor1/revoke",
+                      json={"reason": "left the study team"}).status_code == 204
+    assert main(["add-sponsor", "--db", db_path(trial), "--username", "sponsor2"]) == 0
+    assert main(["recover-admin", "--db", db_path(trial), "--username", "admin"]) == 0
+    assert trial.call("admin", "GET", "/api/me").status_code == 401  # recovery ended the administrator's sessions
+    capsys.readouterr()
+    code, out = verify(trial, capsys)
+    assert code == 0, out
+    assert trial.unblind("S2").json()["repeat"] is True
+    assert trial.call("investigator", "POST", "/api/subjects/S1/corrections",
+                      json={"field": "site", "value": "100", "reason": "screened at the satellite site"}).status_code == 201
+    note = store.notifications()[0]
+    store.mark_notified(note["id"])
+    store.accounts.revoke_unblinding(Actor("admin", "admin"), "investigator1")
+    assert trial.unblind("S1").status_code == 403  # subject.unblind.refused
+    code, out = verify(trial, capsys)
+    assert code == 0, out
+    with store.reading() as s:
+        from sqlalchemy import select
+
+        from dosefinding.randomization.store import AuditRow
+
+        actions = set(s.scalars(select(AuditRow.action)).all())
+    assert actions - set(HANDLERS) - EVENTS == set()
+    assert {"auth.renew", "auth.logout", "auth.lockout", "host.account.create", "host.account.recover",
+            "grant.reject", "grant.revoke", "user.revoke", "subject.unblind.repeat", "subject.unblind.refused",
+            "subject.correct", "notification.sent"} <= actions
+    revocation = next(r for r in store.audit_records(Actor("t", "auditor"), limit=None) if r["action"] == "user.revoke")
+    assert revocation["details"] | {"old": {"revoked": False}, "new": {"revoked": True},
+                                    "reason": "left the study team"} == revocation["details"]
