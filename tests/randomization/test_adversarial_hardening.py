@@ -228,6 +228,25 @@ MALFORMED = [
      {"username": "inv\u200d1", "role": "auditor"}, 422),
     ("formula as a site", "POST", "/api/subjects/screen", "investigator",
      {"subject_id": "S9", "site": '=HYPERLINK("http://evil","x")', "data": ELIGIBLE}, 422),
+    # the accounts' endpoints
+    ("token secret of 44 characters", "GET", "/api/me", {"Authorization": "Bearer 1." + "a" * 44}, None, 401),
+    ("renewal with a token of 5,000 digits", "POST", "/api/auth/renew",
+     {"Authorization": "Bearer " + "9" * 5000 + ".x"}, None, 401),
+    ("login with a NUL in the username", "POST", "/api/auth/login", {},
+     {"username": "admin\u0000", "password": "pass phrase of admin"}, 401),
+    ("enrolment code of 5,000 characters", "POST", "/api/auth/enrol", {},
+     {"username": "admin", "code": "x" * 5000, "password": "pass phrase of admin"}, 422),
+    ("bidi override in a grant's username", "POST", "/api/admin/grants", "admin",
+     {"username": "dmc\u202e2", "grant": "dmc"}, 422),
+    ("zero-width space in an investigator's site", "POST", "/api/admin/users", "admin",
+     {"username": "inv9", "role": "investigator", "sites": ["10\u200b1"]}, 422),
+    ("formula as a printed name", "POST", "/api/admin/users", "admin",
+     {"username": "inv9", "role": "auditor", "full_name": "=cmd|' /C calc'!A0"}, 422),
+    ("account validity of eleven years", "POST", "/api/admin/users", "admin",
+     {"username": "x", "role": "auditor", "ttl_hours": 24 * 365 * 11}, 422),
+    ("grant id past 64 bits", "POST", "/api/grants/100000000000000000000000/approve", "sponsor", None, 422),
+    ("revocation reason with a bidi override", "POST", "/api/admin/users/auditor1/revoke", "admin",
+     {"reason": "left \u202e the team"}, 422),
 ]
 
 
@@ -418,3 +437,25 @@ def test_serve_speaks_https_with_a_certificate(tmp_path: Path) -> None:
             httpx.get(server.url.replace("https://", "http://") + "/api/me", timeout=5)
     finally:
         server.stop()
+
+
+def test_account_endpoints_have_the_body_limit_and_the_headers(trial: Trial) -> None:
+    big = trial.client.post("/api/auth/login", content=b"{" + b" " * (2 << 20) + b"}",
+                            headers={"content-type": "application/json"})
+    assert big.status_code == 413
+    for r in (big, trial.client.post("/api/auth/login", json={"username": "nobody", "password": "x" * 12}),
+              trial.call("investigator", "GET", "/api/unblinding/meaning"), trial.call("sponsor", "GET", "/api/grants"),
+              trial.unblind("S404")):
+        assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY", r.url
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_user_names_are_looked_up_normalised(trial: Trial) -> None:
+    """Full-width spellings are one account: revocation, login and grants find it."""
+    fullwidth = "\uff41\uff55\uff44\uff49\uff54\uff4f\uff52\uff11"  # auditor1
+    assert trial.client.post("/api/auth/login", json={"username": fullwidth,
+                                                      "password": "pass phrase of auditor1"}).status_code == 200
+    assert trial.call("admin", "POST", f"/api/admin/users/{fullwidth}/revoke").status_code == 204
+    assert trial.call("auditor", "GET", "/api/me").status_code == 401
+    r = trial.call("admin", "POST", "/api/admin/users", json={"username": fullwidth, "role": "auditor"})
+    assert r.status_code == 409 and "'auditor1' already exists" in r.json()["detail"]
