@@ -400,3 +400,22 @@ def test_the_host_adds_a_sponsor_and_refuses_to_recover_other_roles(
     assert "'investigator1' has role 'investigator', not 'admin'" in capsys.readouterr().err
     assert main(["recover-admin", "--db", str(tmp_path / "missing.db"), "--username", "admin"]) == 2
     assert "no SQLite file" in capsys.readouterr().err
+
+
+def test_corrections_respect_site_scope(trial: Trial) -> None:
+    """An investigator corrects subjects of its sites only; moving a subject to a site needs both sites."""
+    subject = _other_site_subject(trial)  # X1 at site 200, of investigator2
+    trial.screen("S1", site="101")
+    before = len(_audit_actions(trial))
+    body = {"field": "data.AGE", "value": 46, "reason": "typed wrong on screening"}
+    r = trial.call("investigator", "POST", f"/api/subjects/{subject}/corrections", json=body)
+    assert r.status_code == 403 and "may not correct subjects of site '200'" in r.json()["detail"]
+    move = {"field": "site", "value": "200", "reason": "screened at the satellite site"}
+    r = trial.call("investigator", "POST", "/api/subjects/S1/corrections", json=move)
+    assert r.status_code == 403 and "may not move subjects of site '200'" in r.json()["detail"]
+    r = trial.call("investigator2", "POST", f"/api/subjects/{subject}/corrections", json=move | {"value": "101"})
+    assert r.status_code == 403 and "may not move subjects of site '101'" in r.json()["detail"]
+    assert len(_audit_actions(trial)) == before  # refused corrections change nothing, the trail included
+    r = trial.call("investigator", "POST", "/api/subjects/S1/corrections", json=move | {"value": "102"})
+    assert r.status_code == 201 and (r.json()["old"], r.json()["new"]) == ("101", "102")
+    assert trial.call("investigator2", "POST", f"/api/subjects/{subject}/corrections", json=body).status_code == 201
