@@ -178,6 +178,7 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
         conn.execute(text("DELETE FROM slot_arms WHERE slot_id = :s"), {"s": slot})
         conn.execute(text("INSERT INTO slot_arms (slot_id, arm) VALUES (:s, :a)"),
                      {"s": slot, "a": next(a for a in ARMS if a != arm)})
+        conn.execute(text("DELETE FROM signatures"))  # the signature refers to the unblinding
         conn.execute(text("DELETE FROM unblindings"))
         conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
         conn.execute(text("DELETE FROM audit_log WHERE seq = :n"), {"n": n})
@@ -188,6 +189,7 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
     out = capsys.readouterr().out
     assert f"slot_arms: slot {slot} arm differs from the trail" in out
     assert "unblindings: 1 recorded in the trail missing from the table (subjects ['S2'])" in out
+    assert "signatures: 1 recorded in the trail missing from the table (subjects ['S2'])" in out
     assert f"the trail ends at record {n - 1} but had {n} records (truncated)" in out
 
 
