@@ -402,6 +402,27 @@ def test_the_host_adds_a_sponsor_and_refuses_to_recover_other_roles(
     assert "no SQLite file" in capsys.readouterr().err
 
 
+def test_host_commands_take_the_database_and_key_as_every_host_command(
+        trial: Trial, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        audit_key_file: Path) -> None:
+    """``$DOSEFINDING_DATABASE_URL``, ``--db-url-file``, ``--audit-key-file``; no password on the command line."""
+    monkeypatch.setenv("DOSEFINDING_DATABASE_URL", trial.url)
+    assert main(["add-sponsor", "--username", "sponsor3"]) == 0
+    url_file = tmp_path / "db.url"
+    url_file.write_text(trial.url)
+    monkeypatch.delenv("DOSEFINDING_DATABASE_URL")
+    monkeypatch.delenv("DOSEFINDING_AUDIT_KEY_FILE")
+    assert main(["recover-admin", "--db-url-file", str(url_file), "--username", "admin",
+                 "--audit-key-file", str(audit_key_file)]) == 0
+    capsys.readouterr()
+    assert main(["add-sponsor", "--db", "postgresql+psycopg://u:secret@db/x", "--username", "s4"]) == 2
+    assert "visible to every user of the host" in capsys.readouterr().err
+    monkeypatch.setenv("DOSEFINDING_AUDIT_KEY_FILE", str(audit_key_file))
+    assert main(["audit-verify", trial.url.removeprefix("sqlite:///")]) == 0
+    actions = [r["action"] for r in _audit_actions(trial)]
+    assert actions.count("host.account.create") == 2 and actions[-1] == "host.account.recover"
+
+
 def test_corrections_respect_site_scope(trial: Trial) -> None:
     """An investigator corrects subjects of its sites only; moving a subject to a site needs both sites."""
     subject = _other_site_subject(trial)  # X1 at site 200, of investigator2
