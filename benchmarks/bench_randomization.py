@@ -10,6 +10,7 @@ times the service: in-process store calls, then 50 HTTP clients against `dosefin
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -123,9 +124,9 @@ def print_throughput() -> None:
     study = {"name": "bench", "arms": list("ABCD"), "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 1200,
              "eligibility": A2201_RULES.to_list()}
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["DOSEFINDING_AUDIT_KEY_FILE"] = f"{tmp}/audit.key"  # never the user's key (the server inherits it)
         store = Store(f"sqlite:///{tmp}/bench.db")
-        admin = store.authenticate(store.add_user("admin", "admin", bootstrap=True))
-        store.setup_study(admin, study)
+        store.setup_study(Actor("admin", "admin"), study)
         inv = Actor("inv", "investigator")
         start = time.perf_counter()
         for k in range(500):
@@ -143,16 +144,17 @@ def print_throughput() -> None:
         try:
             headers = {"Authorization": f"Bearer {server.admin_token}"}
             httpx.post(server.url + "/api/admin/study", json=study, headers=headers, timeout=60)
-            token = httpx.post(server.url + "/api/admin/users", json={"username": "inv", "role": "investigator"},
-                               headers=headers).json()["token"]
+            token = server.account("inv", "investigator", sites=["1"])
             n, clients = 1000, 50
 
             def run(share: range) -> None:
                 with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
                                   timeout=60) as http:
                     for k in share:
-                        http.post("/api/subjects/screen", json={"subject_id": f"H{k}", "site": "1", "data": eligible})
-                        http.post(f"/api/subjects/H{k}/randomise", json={"strata": {"ESSDAI": ">=10"}})
+                        r = http.post("/api/subjects/screen", json={"subject_id": f"H{k}", "site": "1", "data": eligible})
+                        assert r.status_code == 201, r.text
+                        r = http.post(f"/api/subjects/H{k}/randomise", json={"strata": {"ESSDAI": ">=10"}})
+                        assert r.status_code == 201, r.text
 
             threads = [threading.Thread(target=run, args=(range(i, n, clients),)) for i in range(clients)]
             start = time.perf_counter()

@@ -73,10 +73,14 @@ def _database_url(db: str | None, db_url_file: str | None = None) -> str:
     return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{DEFAULT_DATABASE}"
 
 
-def serve(db: str, host: str, port: int, admin_token_file: str | None, *, certfile: str | None = None,
+def serve(db: str, host: str, port: int, admin_code_file: str | None, *, certfile: str | None = None,
           keyfile: str | None = None, api_docs: bool = False, audit_key_file: str | None = None) -> int:
     """Start the randomisation service (HTTPS with ``certfile`` and ``keyfile``); on an empty database,
-    create the first administrator (and the audit key)."""
+    create the first administrator (and the audit key).
+
+    The administrator's one-time enrolment code goes to ``admin_code_file`` (mode 0600) or
+    to standard error; the administrator sets a password with it (``POST /api/auth/enrol``).
+    """
     import uvicorn
 
     from dosefinding.randomization.security import write_private
@@ -91,14 +95,14 @@ def serve(db: str, host: str, port: int, admin_token_file: str | None, *, certfi
         print(f"audit key created: {key.path} (mode 0600; keep it off the database's volume, with an offline copy: "
               "without it the trail cannot be verified)", file=sys.stderr)
     try:
-        token = store.add_user("admin", "admin", bootstrap=True)
+        code = store.add_user("admin", "admin", bootstrap=True)
     except ServiceError:
-        token = None  # an administrator exists already
-    if token is not None:
-        if admin_token_file is None:
-            print(f"administrator token (shown once): {token}", file=sys.stderr)
+        code = None  # an administrator exists already
+    if code is not None:
+        if admin_code_file is None:
+            print(f"administrator 'admin': enrolment code (shown once): {code}", file=sys.stderr)
         else:
-            write_private(admin_token_file, token)
+            write_private(admin_code_file, code)
     tls = {"ssl_certfile": certfile, "ssl_keyfile": keyfile} if certfile else {}
     uvicorn.run(create_app(store=store, api_docs=api_docs), host=host, port=port, log_level="warning",
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1", **tls)
@@ -128,6 +132,32 @@ def operations(command: str, db: str, path: str | None, audit_key_file: str | No
         return 0 if verification.valid else 1
     print(f"{result.target}: {result.summary}")
     return 0 if result.valid else 1
+
+
+def host_account(db: str, username: str, role: str, full_name: str | None, code_file: str | None,
+                 audit_key_file: str | None = None) -> int:
+    """Create or recover an administrator or sponsor account from the database host; print its enrolment code.
+
+    Whoever can run this has the database itself. It re-activates a revoked or locked
+    account of that name (ending its sessions) or creates it, and is audited as ``host:<user>``.
+    """
+    import getpass
+
+    from dosefinding.randomization.security import write_private
+    from dosefinding.randomization.store import ServiceError, existing_store
+
+    store = existing_store(db, audit_key_file=audit_key_file)
+    try:
+        code = store.accounts.host_account(username, role, getpass.getuser(), full_name=full_name)
+    except ServiceError as exc:
+        raise InputError(exc.message) from None
+    if code_file is None:
+        print(f"{role} {username!r}: enrolment code (shown once, valid "
+              f"{store.accounts.policy.enrolment_hours:g} hours): {code}")
+    else:
+        write_private(code_file, code)
+        print(f"{role} {username!r}: enrolment code written to {code_file}")
+    return 0
 
 
 def audit_verify(db: str, audit_key_file: str | None = None, checkpoints: Sequence[str] = ()) -> int:
@@ -192,8 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser.add_argument("--db-url-file", default=None, help="file holding the database URL (with its password)")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
-    serve_parser.add_argument("--admin-token-file", default=None,
-                              help="file to write the first administrator's token to, mode 0600 (default: print it)")
+    serve_parser.add_argument("--admin-code-file", "--admin-token-file", dest="admin_code_file", default=None,
+                              help="file (mode 0600) for the first administrator's one-time enrolment code "
+                                   "(default: print it)")
     key_help = "audit key file (default $DOSEFINDING_AUDIT_KEY_FILE, else ~/.config/dosefinding/audit.key)"
     serve_parser.add_argument("--audit-key-file", default=None, help=key_help + "; created (0600) if missing")
     serve_parser.add_argument("--certfile", default=None, help="TLS certificate (PEM): serve HTTPS")
@@ -216,19 +247,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_parser = commands.add_parser("audit-export", help="the audit trail for inspectors: CSV or print-ready HTML")
     export_parser.add_argument("out", help="output file: .csv, or .html (print to PDF from a browser)")
     export_parser.add_argument("--db", default=None, help=database_help)
-    for database_parser in (audit_parser, checkpoint_parser, backup_parser, restore_parser, export_parser):
+    host_parsers = []
+    for name, role, text in (("recover-admin", "admin", "recover administrator access from the database host"),
+                             ("add-sponsor", "sponsor", "create a sponsor account (approves grants) on the host")):
+        host_parser = commands.add_parser(name, help=f"{text}: prints a one-time enrolment code")
+        host_parser.add_argument("--db", default=None, help=database_help)
+        host_parser.add_argument("--username", required=True, help=f"the {role} account to create or recover")
+        host_parser.add_argument("--full-name", default=None, help="printed name (default the username)")
+        host_parser.add_argument("--code-file", default=None, help="write the code to this file (mode 0600)")
+        host_parser.set_defaults(host_role=role)
+        host_parsers.append(host_parser)
+    for database_parser in (audit_parser, checkpoint_parser, backup_parser, restore_parser, export_parser,
+                            *host_parsers):
         database_parser.add_argument("--db-url-file", default=None, help="file holding the database URL")
         database_parser.add_argument("--audit-key-file", default=None, help=key_help)
     args = parser.parse_args(argv)
     try:
-        if args.command in ("serve", "audit-verify", "audit-checkpoint", "backup", "restore", "audit-export"):
+        if args.command in ("serve", "audit-verify", "audit-checkpoint", "backup", "restore", "audit-export",
+                            "recover-admin", "add-sponsor"):
             try:
                 db = _database_url(args.db, args.db_url_file)
                 if args.command == "serve":
-                    return serve(db, args.host, args.port, args.admin_token_file, certfile=args.certfile,
+                    return serve(db, args.host, args.port, args.admin_code_file, certfile=args.certfile,
                                  keyfile=args.keyfile, api_docs=args.api_docs, audit_key_file=args.audit_key_file)
                 if args.command == "audit-checkpoint":
                     return audit_checkpoint(db, args.out, args.audit_key_file)
+                if args.command in ("recover-admin", "add-sponsor"):
+                    return host_account(db, args.username, args.host_role, args.full_name, args.code_file,
+                                        args.audit_key_file)
                 if args.command != "audit-verify":
                     path = {"backup": "target", "restore": "backup", "audit-export": "out"}[args.command]
                     return operations(args.command, db, getattr(args, path), args.audit_key_file)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,15 @@ import pytest
 
 pytest.importorskip("fastapi")  # the service extra is part of the test extra: this guards only a core install
 
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from dosefinding.randomization.eligibility import A2201_RULES
 from dosefinding.randomization.service import create_app
-from dosefinding.randomization.store import ROLES
+from dosefinding.randomization.store import ROLES, Store
+from dosefinding.randomization.totp import decode_secret, hotp, time_step, totp
+
+from .server import password_of
 
 ARMS = ["Placebo", "VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
 DOSES = {"Placebo": 0.0, "VAY736 5 mg": 5.0, "VAY736 50 mg": 50.0, "VAY736 300 mg": 300.0}
@@ -25,8 +30,51 @@ STUDY = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "
 ELIGIBLE = {"AGE": 45, "ESSDAI7": 8, "ESSPRI": 6.5, "ANTIRO": True, "SALFLOW": 0.35}
 
 
+# argon2id with a small cost, so that the many trials of the tests log in quickly; the service default is
+# argon2-cffi's RFC 9106 low-memory profile (64 MiB, 3 passes), used by the tests that start a server.
+FAST_KDF = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+SITES = ["100", "101", "102"]
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def enrol_and_login(client: Any, username: str, code: str, totp_secret: str | None = None) -> str:
+    """Set the account's password with its enrolment code and return a session token."""
+    r = client.post("/api/auth/enrol", json={"username": username, "code": code, "password": password_of(username)})
+    assert r.status_code == 204, r.text
+    return login(client, username, totp_secret)
+
+
+def login(client: Any, username: str, totp_secret: str | None = None, t: float | None = None) -> str:
+    body = {"username": username, "password": password_of(username)}
+    if totp_secret is not None:
+        body["totp"] = totp(decode_secret(totp_secret), time.time() if t is None else t)
+    r = client.post("/api/auth/login", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+def grant(client: Any, admin_token: str, sponsor_token: str, username: str, kind: str, **extra: Any) -> str:
+    """Propose a grant as the administrator, approve it as the sponsor; the combined enrolment code."""
+    r = client.post("/api/admin/grants", json={"username": username, "grant": kind, **extra},
+                    headers=bearer(admin_token))
+    assert r.status_code == 201, r.text
+    proposal = r.json()
+    r = client.post(f"/api/grants/{proposal['id']}/approve", headers=bearer(sponsor_token))
+    assert r.status_code == 200, r.text
+    return f"{proposal['proposer_code']}.{r.json()['approver_code']}"
+
+
+def enrol_totp(client: Any, token: str) -> str:
+    """Enrol an authenticator for the account of ``token``; returns its secret."""
+    secret = client.post("/api/auth/totp", headers=bearer(token)).json()["secret"]
+    # the code of the previous step, so that the next signature (this step's code) is not a replay
+    code = totp(decode_secret(secret), time.time() - 30)
+    r = client.post("/api/auth/totp/confirm", json={"code": code}, headers=bearer(token))
+    assert r.status_code == 204, r.text
+    return secret
 
 
 @dataclass
@@ -34,6 +82,9 @@ class Trial:
     client: TestClient
     tokens: dict[str, str]
     url: str
+    store: Store
+    totp_secrets: dict[str, str] = field(default_factory=dict)
+    _steps: dict[str, int] = field(default_factory=dict)
 
     def call(self, role: str, method: str, path: str, **kw: Any) -> Any:
         return self.client.request(method, path, headers=bearer(self.tokens[role]), **kw)
@@ -46,21 +97,50 @@ class Trial:
         return self.call("investigator", "POST", f"/api/subjects/{subject}/randomise",
                          json={"strata": {"ESSDAI": essdai}})
 
+    def signature(self, role: str, username: str | None = None) -> dict[str, str]:
+        """Password and a fresh TOTP code of ``role``'s account (each code is used once)."""
+        username = username or f"{role}1"
+        secret = self.totp_secrets.get(username)
+        if secret is None:
+            return {"password": password_of(username)}
+        step = max(time_step(time.time()), self._steps.get(username, -1) + 1)
+        self._steps[username] = step
+        return {"password": password_of(username), "totp": hotp(decode_secret(secret), step)}
+
+    def unblind(self, subject: str, reason: str = "suspected anaphylaxis", role: str = "investigator") -> Any:
+        return self.call(role, "POST", f"/api/subjects/{subject}/unblind",
+                         json={"reason": reason} | self.signature(role))
+
 
 def make_trial(path: Path, study: dict[str, Any] | None = None, **app_options: Any) -> Trial:
+    """A study set up by the administrator and one account per role, each logged in.
+
+    The sponsor is created on the host; pharmacist and DMC are granted under the two-person
+    rule; the investigator (sites 100-102) holds the emergency unblinding privilege and a TOTP
+    authenticator. ``app_options`` go to :func:`create_app` (e.g. ``api_docs=True``).
+    """
     url = f"sqlite:///{path}"
-    app = create_app(url, **app_options)
-    client = TestClient(app)
-    tokens = {"admin": app.state.store.add_user("admin", "admin", bootstrap=True)}
+    store = Store(url, password_hasher=FAST_KDF)
+    client = TestClient(create_app(store=store, **app_options))
+    tokens = {"admin": enrol_and_login(client, "admin", store.add_user("admin", "admin", bootstrap=True))}
     response = client.post("/api/admin/study", json=STUDY if study is None else study, headers=bearer(tokens["admin"]))
     assert response.status_code == 201, response.text
-    for role in ROLES:
-        if role != "admin":
-            r = client.post("/api/admin/users", json={"username": f"{role}1", "role": role},
-                            headers=bearer(tokens["admin"]))
-            assert r.status_code == 201, r.text
-            tokens[role] = r.json()["token"]
-    return Trial(client=client, tokens=tokens, url=url)
+    tokens["sponsor"] = enrol_and_login(client, "sponsor1", store.accounts.host_account("sponsor1", "sponsor", "test"))
+    for role in ("investigator", "blinded_statistician", "auditor"):
+        r = client.post("/api/admin/users", headers=bearer(tokens["admin"]),
+                        json={"username": f"{role}1", "role": role} | ({"sites": SITES} if role == "investigator" else {}))
+        assert r.status_code == 201, r.text
+        if role != "investigator":  # the investigator enrols with the code of its unblinding grant below
+            tokens[role] = enrol_and_login(client, f"{role}1", r.json()["enrolment_code"])
+    for role in ("pharmacist", "dmc"):
+        tokens[role] = enrol_and_login(client, f"{role}1", grant(client, tokens["admin"], tokens["sponsor"],
+                                                                 f"{role}1", role))
+    code = grant(client, tokens["admin"], tokens["sponsor"], "investigator1", "emergency_unblinding")
+    tokens["investigator"] = enrol_and_login(client, "investigator1", code)
+    trial = Trial(client=client, tokens=tokens, url=url, store=store)
+    trial.totp_secrets["investigator1"] = enrol_totp(client, tokens["investigator"])
+    assert set(tokens) == set(ROLES)
+    return trial
 
 
 @pytest.fixture(scope="session", autouse=True)

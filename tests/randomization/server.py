@@ -1,4 +1,8 @@
-"""Start ``dosefinding serve`` in a subprocess on a free loopback port, for the load and browser tests."""
+"""Start ``dosefinding serve`` in a subprocess on a free loopback port, for the load and browser tests.
+
+Accounts are made as in production: the administrator enrols with the code ``serve`` writes,
+the sponsor is created on the host (the database), unblinded roles under the two-person rule.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,27 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from dosefinding.randomization.store import existing_store
+
+
+def password_of(username: str) -> str:
+    """The test password of an account (the tests enrol every account with it)."""
+    return f"pass phrase of {username}"
+
+
+def enrol_and_login(url: str, username: str, code: str, *, verify: Any = True) -> str:
+    """Set the account's password with its enrolment code; a session token (``verify``: httpx's TLS check)."""
+    r = httpx.post(url + "/api/auth/enrol", json={"username": username, "code": code, "password": password_of(username)},
+                   timeout=60, verify=verify)
+    assert r.status_code == 204, r.text
+    r = httpx.post(url + "/api/auth/login", json={"username": username, "password": password_of(username)}, timeout=60,
+                   verify=verify)
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
 
 
 def free_port() -> int:
@@ -27,6 +50,27 @@ class Server:
     db: Path
     admin_token: str
 
+    def account(self, username: str, role: str, **extra: Any) -> str:
+        """Create a blinded-role account as the administrator; its session token."""
+        r = httpx.post(self.url + "/api/admin/users", json={"username": username, "role": role, **extra},
+                       headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=60)
+        assert r.status_code == 201, r.text
+        return enrol_and_login(self.url, username, r.json()["enrolment_code"])
+
+    def granted_account(self, username: str, role: str) -> str:
+        """An unblinded-role account: proposed by the administrator, approved by a host-made sponsor."""
+        sponsor = enrol_and_login(self.url, f"sponsor-for-{username}",
+                                  existing_store(f"sqlite:///{self.db}").accounts.host_account(
+                                      f"sponsor-for-{username}", "sponsor", "test"))
+        r = httpx.post(self.url + "/api/admin/grants", json={"username": username, "grant": role},
+                       headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=60)
+        assert r.status_code == 201, r.text
+        proposal = r.json()
+        r = httpx.post(self.url + f"/api/grants/{proposal['id']}/approve",
+                       headers={"Authorization": f"Bearer {sponsor}"}, timeout=60)
+        assert r.status_code == 200, r.text
+        return enrol_and_login(self.url, username, f"{proposal['proposer_code']}.{r.json()['approver_code']}")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -41,13 +85,14 @@ def start_server(db: Path, token_file: Path, timeout: float = 30.0, *, certfile:
                  keyfile: Path | None = None) -> Server:
     """Run the service on ``db`` and wait until it answers (over HTTPS with ``certfile`` and ``keyfile``).
 
-    On a new database the first administrator's token is written to ``token_file``.
+    On a new database the first administrator's enrolment code is written to ``token_file``;
+    the administrator enrols and logs in, and ``admin_token`` is that session's token.
     """
     port = free_port()
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "dosefinding.cli", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port),
-         "--admin-token-file", str(token_file)]
+         "--admin-code-file", str(token_file)]
         + (["--certfile", str(certfile), "--keyfile", str(keyfile)] if certfile is not None and keyfile is not None else []),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
@@ -58,9 +103,10 @@ def start_server(db: Path, token_file: Path, timeout: float = 30.0, *, certfile:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
             try:
-                if httpx.get(url + "/", timeout=1.0, verify=ssl.create_default_context(cafile=certfile) if certfile else True).status_code == 200:
-                    token = token_file.read_text().strip() if token_file.exists() else ""
-                    return Server(process, url, db, token)
+                verify = ssl.create_default_context(cafile=certfile) if certfile else True
+                if httpx.get(url + "/", timeout=1.0, verify=verify).status_code == 200:
+                    code = token_file.read_text().strip() if token_file.exists() else ""
+                    return Server(process, url, db, enrol_and_login(url, "admin", code, verify=verify) if code else "")
             except httpx.TransportError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start in time")

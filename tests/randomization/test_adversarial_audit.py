@@ -22,11 +22,12 @@ import pytest
 
 from dosefinding.cli import main
 from dosefinding.randomization.audit import GENESIS_HASH, record_hash
-from dosefinding.randomization.store import ROLES
+from dosefinding.randomization.store import ROLES, Actor
 
-from .conftest import ARMS, ELIGIBLE, STUDY, Trial, make_trial
+from .conftest import ARMS, ELIGIBLE, SITES, STUDY, Trial, make_trial
 
 TRIGGERS = ("audit_no_update", "audit_no_delete", "arms_no_update", "slot_used_once")
+ARGON2_OF_X = "$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHRzYWx0$" + "A" * 43  # the shape of a hash the attacker made
 
 
 def db_path(trial: Trial) -> str:
@@ -37,11 +38,11 @@ def busy_trial(tmp_path: Path, study: dict[str, object] | None = None) -> Trial:
     """Four screened subjects (S4 ineligible), three randomised, S1 dispensed, S2 unblinded."""
     trial = make_trial(tmp_path / "trial.db", study)
     for k in (1, 2, 3):
-        assert trial.screen(f"S{k}", site=f"10{k}").status_code == 201
+        assert trial.screen(f"S{k}", site=SITES[k % 3]).status_code == 201
         assert trial.randomise(f"S{k}", essdai=(">=10", "<10")[k % 2]).status_code == 201
     assert trial.screen("S4", data=ELIGIBLE | {"AGE": 90}).status_code == 201
     assert trial.call("pharmacist", "GET", "/api/pharmacy/subjects/S1").status_code == 200
-    r = trial.call("investigator", "POST", "/api/subjects/S2/unblind", json={"reason": "severe allergic reaction"})
+    r = trial.unblind("S2", "severe allergic reaction")
     assert r.status_code == 200
     return trial
 
@@ -225,14 +226,49 @@ def test_swapping_an_arm_by_delete_and_insert(tmp_path: Path, capsys: pytest.Cap
                  ["subjects: 'S1' site differs from the trail", "subjects: 'S4' data differs from the trail",
                   "subjects: 'S4' eligible differs from the trail"],
                  id="editing subjects and their screening data"),
-    pytest.param([("INSERT INTO users (username, role, secret_hash, expires_at, revoked) "
-                  f"VALUES ('mallory', 'dmc', '{hashlib.sha256(b'x').hexdigest()}', 4e9, 0)"),
-                  "UPDATE users SET role = 'pharmacist' WHERE username = 'investigator1'",
-                  f"UPDATE users SET secret_hash = '{hashlib.sha256(b'y').hexdigest()}' WHERE username = 'dmc1'",
+    pytest.param([("INSERT INTO users (username, role, full_name, unblinding, password_hash, issuers, created_by, "
+                   "expires_at, revoked, failed_logins) VALUES ('mallory', 'dmc', 'Mallory', 0, "
+                   f"'{ARGON2_OF_X}', '[]', 'admin', 4e9, 0, 0)"),
+                  f"UPDATE users SET password_hash = '{ARGON2_OF_X}' WHERE username = 'dmc1'",
                   "UPDATE users SET revoked = 1 WHERE username = 'auditor1'"],
-                 ["users: 'mallory' not in the trail", "users: 'investigator1' role differs from the trail",
-                  "users: 'dmc1' credential_mac differs from the trail", "users: 'auditor1' revoked differs"],
+                 ["users: 'mallory' not in the trail", "users: 'dmc1' credential_mac differs from the trail",
+                  "users: 'auditor1' revoked differs"],
                  id="editing users"),
+    pytest.param(["UPDATE users SET role = 'pharmacist' WHERE username = 'investigator1'",
+                  "UPDATE users SET role = 'dmc' WHERE username = 'auditor1'"],
+                 ["users: 'investigator1' role differs from the trail", "users: 'auditor1' role differs from the trail"],
+                 id="a role edited in the users table"),
+    pytest.param(["""UPDATE users SET sites = '["100", "101", "102", "999"]' WHERE username = 'investigator1'""",
+                  "UPDATE users SET unblinding = 1 WHERE username = 'blinded_statistician1'"],
+                 ["users: 'investigator1' sites differs from the trail",
+                  "users: 'blinded_statistician1' unblinding differs from the trail"],
+                 id="a site added to an investigator"),
+    pytest.param([("INSERT INTO grants (username, \"grant\", full_name, sites, proposed_by, proposed_at, "
+                   "proposer_code_hash, status, decided_by, decided_at) SELECT 'auditor1', 'dmc', 'auditor1', NULL, "
+                   "'admin', proposed_at, proposer_code_hash, 'approved', 'sponsor1', decided_at FROM grants "
+                   "WHERE id = 1"),
+                  "UPDATE grants SET decided_by = 'admin' WHERE id = 2"],
+                 ["grants: grant 4 not in the trail", "grants: grant 2 decided_by differs from the trail"],
+                 id="a forged approved grant row"),
+    pytest.param(["DELETE FROM signatures"],
+                 ["signatures: 1 recorded in the trail missing from the table (subjects ['S2'])"],
+                 id="a deleted signature"),
+    pytest.param(["UPDATE signatures SET full_name = 'Somebody Else'"],
+                 ["signatures: 1 recorded in the trail missing from the table (subjects ['S2'])",
+                  "signatures: 1 in the table not recorded in the trail (subjects ['S2'])"],
+                 id="a signature's printed name edited"),
+    pytest.param(["UPDATE outbox SET sent_at = '2026-01-01T00:00:00.000000+00:00'",
+                  ("INSERT INTO outbox (created_at, recipient, topic, subject, body, sent_at) "
+                  "SELECT created_at, recipient, topic, subject, '{}', NULL FROM outbox")],
+                 ["outbox: notification 1 sent_at differs from the trail", "outbox: notification 2 not in the trail"],
+                 id="a notification marked sent, another forged"),
+    pytest.param(["UPDATE outbox SET body = json_set(body, '$.reason', 'nothing serious')"],
+                 ["outbox: notification 1 body_mac differs from the trail"],
+                 id="a notification's text edited"),
+    pytest.param([("INSERT INTO sessions (id, user_id, token_hash, login_at, expires_at, last_seen, ended) "
+                  f"SELECT 99, id, '{'0' * 64}', 0, 4e9, 0, 0 FROM users WHERE username = 'dmc1'")],
+                 ["sessions: session 99 not in the trail"],
+                 id="a session planted"),
     pytest.param(["UPDATE study SET config = json_set(config, '$.seed', 1)"],
                  ["study: configuration (seed, arms, strata, rules) differs from the one committed in the trail"],
                  id="editing the study's seed"),
@@ -486,3 +522,52 @@ def test_serve_creates_the_key_on_first_start_and_says_where(tmp_path: Path, mon
     assert main(args) == 0  # a second start reads the key, never replaces it
     assert "audit key created" not in capsys.readouterr().err and key.read_text() == first
     assert main(["audit-verify", str(tmp_path / "trial.db"), "--audit-key-file", str(key)]) == 0
+
+
+def test_every_account_action_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Sessions renewed and ended, a lockout, host recovery, a revocation with its reason, a rejected grant, a
+    withdrawn privilege, a repeated and a refused unblinding, a correction and a sent notification: the trail
+    replays to the tables, and every action it holds is replayed or listed as an event without table state."""
+    from dosefinding.randomization.replay import EVENTS, HANDLERS
+
+    trial = busy_trial(tmp_path)
+    store = trial.store
+    renewed = trial.call("auditor", "POST", "/api/auth/renew")
+    assert renewed.status_code == 200
+    trial.tokens["auditor"] = renewed.json()["token"]
+    assert trial.call("auditor", "POST", "/api/auth/logout").status_code == 204
+    for _ in range(5):
+        assert trial.client.post("/api/auth/login", json={"username": "blinded_statistician1",
+                                                          "password": "not the pass phrase"}).status_code == 401
+    proposal = trial.call("admin", "POST", "/api/admin/grants", json={"username": "dmc2", "grant": "dmc"}).json()
+    assert trial.call("sponsor", "POST", f"/api/grants/{proposal['id']}/reject").status_code == 200
+    assert trial.call("admin", "POST", "/api/admin/users/auditor1/revoke",
+                      json={"reason": "left the study team"}).status_code == 204
+    assert main(["add-sponsor", "--db", db_path(trial), "--username", "sponsor2"]) == 0
+    assert main(["recover-admin", "--db", db_path(trial), "--username", "admin"]) == 0
+    assert trial.call("admin", "GET", "/api/me").status_code == 401  # recovery ended the administrator's sessions
+    capsys.readouterr()
+    code, out = verify(trial, capsys)
+    assert code == 0, out
+    assert trial.unblind("S2").json()["repeat"] is True
+    assert trial.call("investigator", "POST", "/api/subjects/S1/corrections",
+                      json={"field": "site", "value": "100", "reason": "screened at the satellite site"}).status_code == 201
+    note = store.notifications()[0]
+    store.mark_notified(note["id"])
+    store.accounts.revoke_unblinding(Actor("admin", "admin"), "investigator1")
+    assert trial.unblind("S1").status_code == 403  # subject.unblind.refused
+    code, out = verify(trial, capsys)
+    assert code == 0, out
+    with store.reading() as s:
+        from sqlalchemy import select
+
+        from dosefinding.randomization.store import AuditRow
+
+        actions = set(s.scalars(select(AuditRow.action)).all())
+    assert actions - set(HANDLERS) - EVENTS == set()
+    assert {"auth.renew", "auth.logout", "auth.lockout", "host.account.create", "host.account.recover",
+            "grant.reject", "grant.revoke", "user.revoke", "subject.unblind.repeat", "subject.unblind.refused",
+            "subject.correct", "notification.sent"} <= actions
+    revocation = next(r for r in store.audit_records(Actor("t", "auditor"), limit=None) if r["action"] == "user.revoke")
+    assert revocation["details"] | {"old": {"revoked": False}, "new": {"revoked": True},
+                                    "reason": "left the study team"} == revocation["details"]

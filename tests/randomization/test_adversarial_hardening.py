@@ -23,18 +23,19 @@ import pytest
 from dosefinding.cli import main
 from dosefinding.randomization.service import create_app
 
-from .conftest import ARMS, ELIGIBLE, RULES, STUDY, Trial, bearer, make_trial
+from .conftest import ARMS, ELIGIBLE, RULES, STUDY, Trial, bearer, enrol_and_login, make_trial
 
-BLINDED = ("investigator", "blinded_statistician", "auditor", "admin")
+BLINDED = ("investigator", "blinded_statistician", "auditor", "admin", "sponsor")
 FACTORS = {"ESSDAI": [">=10", "<10"], "REGION": ["Japan", "Other"]}
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
 HEX = re.compile(r"\b[0-9a-f]{64}\b")
 TOKEN = re.compile(r"\b\d+\.[A-Za-z0-9_-]{43}\b")
+CODE = re.compile(r'(?<=_code":")[A-Za-z0-9_-]{32}(?=")')  # enrolment codes and their halves: random, as tokens
 
 
 def _same_size_mask(text: str) -> str:
-    """Time stamps, chain hashes and tokens replaced by placeholders of the same length."""
-    for pattern, mark in ((ISO, "T"), (HEX, "H"), (TOKEN, "K")):
+    """Time stamps, chain hashes, tokens and enrolment codes replaced by placeholders of the same length."""
+    for pattern, mark in ((ISO, "T"), (HEX, "H"), (TOKEN, "K"), (CODE, "C")):
         text = pattern.sub(lambda m, c=mark: c * len(m.group()), text)
     return text
 
@@ -63,8 +64,7 @@ def _session(trial: Trial, actions: Any, randomised: list[str]) -> tuple[list[tu
     actions(trial)
     trial.screen("BAD", data=ELIGIBLE | {"AGE": 90})
     arms = [trial.call("pharmacist", "GET", f"/api/pharmacy/subjects/{s}").json()["arm"] for s in randomised]
-    assert trial.call("investigator", "POST", "/api/subjects/S2/unblind",
-                      json={"reason": "suspected anaphylaxis"}).status_code == 200
+    assert trial.unblind("S2").status_code == 200
     for path in ("/api/reports/unblinded", "/api/export/list", "/api/export/adsl"):
         trial.call("dmc", "GET", path)
     requests: list[tuple[str, str, Any]] = [
@@ -80,6 +80,13 @@ def _session(trial: Trial, actions: Any, randomised: list[str]) -> tuple[list[tu
         ("POST", "/api/subjects/S1/unblind", {"reason": ""}),
         ("POST", "/api/subjects/NOPE/unblind", {"reason": "serious adverse event"}),
         ("POST", "/api/admin/study", STUDY),
+        # the accounts' endpoints: grants, the signature's meaning, a repeated (signed) unblinding, logins that fail
+        ("GET", "/api/grants", None), ("GET", "/api/unblinding/meaning", None),
+        ("POST", "/api/admin/grants", {"username": "dmc2", "grant": "dmc"}), ("POST", "/api/grants/1/approve", None),
+        ("POST", "/api/grants/1/reject", None),
+        ("POST", "/api/subjects/S2/unblind", {"reason": "suspected anaphylaxis", "password": "wrong", "totp": "0"}),
+        ("POST", "/api/auth/login", {"username": "nobody", "password": "no such password"}),
+        ("POST", "/api/auth/enrol", {"username": "nobody", "code": "x.y", "password": "no such password"}),
     ] + [("GET", f"/api/subjects/{s}", None) for s in ("S0", "S2", "S5", "S7", "S9", "BAD", "NOPE")]
     seen = []
     for role in BLINDED:
@@ -160,7 +167,7 @@ def test_server_draws_a_128_bit_seed_and_a_user_seed_needs_the_flag(tmp_path: Pa
     app = create_app(f"sqlite:///{tmp_path / 'u.db'}")
     from fastapi.testclient import TestClient
 
-    admin = app.state.store.add_user("admin", "admin", bootstrap=True)
+    admin = enrol_and_login(TestClient(app), "admin", app.state.store.add_user("admin", "admin", bootstrap=True))
     r = TestClient(app).post("/api/admin/study", json={k: v for k, v in STUDY.items() if k != "user_seed"},
                              headers=bearer(admin))
     assert r.status_code == 422 and "seed: a seed chosen by a user" in r.json()["detail"]
@@ -221,6 +228,25 @@ MALFORMED = [
      {"username": "inv\u200d1", "role": "auditor"}, 422),
     ("formula as a site", "POST", "/api/subjects/screen", "investigator",
      {"subject_id": "S9", "site": '=HYPERLINK("http://evil","x")', "data": ELIGIBLE}, 422),
+    # the accounts' endpoints
+    ("token secret of 44 characters", "GET", "/api/me", {"Authorization": "Bearer 1." + "a" * 44}, None, 401),
+    ("renewal with a token of 5,000 digits", "POST", "/api/auth/renew",
+     {"Authorization": "Bearer " + "9" * 5000 + ".x"}, None, 401),
+    ("login with a NUL in the username", "POST", "/api/auth/login", {},
+     {"username": "admin\u0000", "password": "pass phrase of admin"}, 401),
+    ("enrolment code of 5,000 characters", "POST", "/api/auth/enrol", {},
+     {"username": "admin", "code": "x" * 5000, "password": "pass phrase of admin"}, 422),
+    ("bidi override in a grant's username", "POST", "/api/admin/grants", "admin",
+     {"username": "dmc\u202e2", "grant": "dmc"}, 422),
+    ("zero-width space in an investigator's site", "POST", "/api/admin/users", "admin",
+     {"username": "inv9", "role": "investigator", "sites": ["10\u200b1"]}, 422),
+    ("formula as a printed name", "POST", "/api/admin/users", "admin",
+     {"username": "inv9", "role": "auditor", "full_name": "=cmd|' /C calc'!A0"}, 422),
+    ("account validity of eleven years", "POST", "/api/admin/users", "admin",
+     {"username": "x", "role": "auditor", "ttl_hours": 24 * 365 * 11}, 422),
+    ("grant id past 64 bits", "POST", "/api/grants/100000000000000000000000/approve", "sponsor", None, 422),
+    ("revocation reason with a bidi override", "POST", "/api/admin/users/auditor1/revoke", "admin",
+     {"reason": "left \u202e the team"}, 422),
 ]
 
 
@@ -258,7 +284,7 @@ def test_bad_configuration_is_refused(tmp_path: Path, case: str, change: dict[st
     from fastapi.testclient import TestClient
 
     app = create_app(f"sqlite:///{tmp_path / 'c.db'}")
-    admin = app.state.store.add_user("admin", "admin", bootstrap=True)
+    admin = enrol_and_login(TestClient(app), "admin", app.state.store.add_user("admin", "admin", bootstrap=True))
     study = {k: v for k, v in (STUDY | change).items() if v is not None}
     r = TestClient(app, raise_server_exceptions=False).post("/api/admin/study", json=study, headers=bearer(admin))
     assert r.status_code == 422 and message in r.json()["detail"], (case, r.status_code, r.text)
@@ -280,7 +306,7 @@ def test_security_headers_on_every_response_and_no_third_party_javascript(trial:
     trial.randomise("S1")
     answers = [trial.client.get("/"), trial.client.get("/pharmacy"), trial.client.get("/api/me"),
                trial.call("pharmacist", "GET", "/api/pharmacy/subjects/S1"),
-               trial.call("investigator", "POST", "/api/subjects/S1/unblind", json={"reason": "anaphylaxis"}),
+               trial.unblind("S1", "suspected anaphylaxis"),
                trial.call("dmc", "GET", "/api/export/list"), trial.client.get("/docs")]
     for r in answers:
         h = r.headers
@@ -356,7 +382,7 @@ def test_backup_restore_and_audit_export(trial: Trial, tmp_path: Path, capsys: p
     trial.screen("S1")
     trial.randomise("S1")
     reason = '=HYPERLINK("http://evil.example","click") suspected anaphylaxis'
-    assert trial.call("investigator", "POST", "/api/subjects/S1/unblind", json={"reason": reason}).status_code == 200
+    assert trial.unblind("S1", reason).status_code == 200
     db = trial.url.removeprefix("sqlite:///")
     copy, restored = tmp_path / "backup.db", tmp_path / "restored.db"
     assert main(["backup", str(copy), "--db", db]) == 0  # online: the service's store is open
@@ -411,3 +437,25 @@ def test_serve_speaks_https_with_a_certificate(tmp_path: Path) -> None:
             httpx.get(server.url.replace("https://", "http://") + "/api/me", timeout=5)
     finally:
         server.stop()
+
+
+def test_account_endpoints_have_the_body_limit_and_the_headers(trial: Trial) -> None:
+    big = trial.client.post("/api/auth/login", content=b"{" + b" " * (2 << 20) + b"}",
+                            headers={"content-type": "application/json"})
+    assert big.status_code == 413
+    for r in (big, trial.client.post("/api/auth/login", json={"username": "nobody", "password": "x" * 12}),
+              trial.call("investigator", "GET", "/api/unblinding/meaning"), trial.call("sponsor", "GET", "/api/grants"),
+              trial.unblind("S404")):
+        assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY", r.url
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_user_names_are_looked_up_normalised(trial: Trial) -> None:
+    """Full-width spellings are one account: revocation, login and grants find it."""
+    fullwidth = "\uff41\uff55\uff44\uff49\uff54\uff4f\uff52\uff11"  # auditor1
+    assert trial.client.post("/api/auth/login", json={"username": fullwidth,
+                                                      "password": "pass phrase of auditor1"}).status_code == 200
+    assert trial.call("admin", "POST", f"/api/admin/users/{fullwidth}/revoke").status_code == 204
+    assert trial.call("auditor", "GET", "/api/me").status_code == 401
+    r = trial.call("admin", "POST", "/api/admin/users", json={"username": fullwidth, "role": "auditor"})
+    assert r.status_code == 409 and "'auditor1' already exists" in r.json()["detail"]

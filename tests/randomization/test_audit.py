@@ -93,17 +93,22 @@ def test_every_action_is_recorded_with_who_when_what_and_no_arm(trial: Trial) ->
     trial.screen("S1")
     confirmation = trial.randomise("S1").json()
     trial.call("pharmacist", "GET", "/api/pharmacy/subjects/S1")
-    arm = trial.call("investigator", "POST", "/api/subjects/S1/unblind", json={"reason": "severe allergic reaction"})
+    arm = trial.unblind("S1", "severe allergic reaction")
     assert arm.status_code == 200
     records = trial.call("auditor", "GET", "/api/audit").json()
     actions = [r["action"] for r in records]
-    assert actions[:2] == ["user.create", "study.setup"] and actions.count("user.create") == 6
+    assert actions[:4] == ["user.create", "auth.enrol", "auth.login", "study.setup"]
+    # admin, investigator, statistician, auditor by the administrator; pharmacist, DMC and the investigator's
+    # unblinding privilege under the two-person rule; the sponsor on the host
+    assert actions.count("user.create") == 4 and actions.count("grant.propose") == actions.count("grant.approve") == 3
+    assert actions.count("host.account.create") == 1 and actions.count("auth.totp.enrol") == 1
     assert actions[-4:] == ["subject.screen", "subject.randomise", "pharmacy.view", "subject.unblind"]
     randomised = records[-3]
     assert randomised["actor"] == "investigator1" and randomised["role"] == "investigator"
     assert randomised["subject"] == "S1" and randomised["ts"].endswith("+00:00")
     assert randomised["details"]["randomisation_number"] == confirmation["randomisation_number"]
-    assert records[-1]["details"] == {"reason": "severe allergic reaction"}
+    assert records[-1]["details"]["reason"] == "severe allergic reaction"
+    assert records[-1]["details"]["signed_by"] == "investigator1" and "signature" in records[-1]["details"]["meaning"]
     text = str(records)
     assert all(name not in text for name in ("Placebo", "VAY736"))
 

@@ -21,7 +21,7 @@ import pytest
 from websockets.sync.client import connect
 
 from .conftest import ARMS, RULES
-from .server import start_server
+from .server import password_of, start_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -117,8 +117,8 @@ def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(browse
         study = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 8,
                  "eligibility": RULES}
         assert httpx.post(server.url + "/api/admin/study", json=study, headers=admin).status_code == 201
-        tokens = {role: httpx.post(server.url + "/api/admin/users", json={"username": role, "role": role},
-                                   headers=admin).json()["token"] for role in ("investigator", "pharmacist")}
+        tokens = {"investigator": server.account("investigator", "investigator", sites=["101"]),
+                  "pharmacist": server.granted_account("pharmacist", "pharmacist")}
         page = _page(browser)
         page.open(server.url + "/")
         page.type("#token", tokens["investigator"])
@@ -146,8 +146,12 @@ def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(browse
         screenshot = page.send("Page.captureScreenshot", format="png")["data"]
         assert len(screenshot) > 1000
 
-        page.open(server.url + "/pharmacy")
-        page.type("#token", tokens["pharmacist"])
+        page.open(server.url + "/pharmacy")  # the pharmacist logs in with the page's form
+        page.type("#username", "pharmacist")
+        page.type("#password", password_of("pharmacist"))
+        page.click("#login")
+        assert page.wait_for("document.getElementById('login-status').textContent") == "logged in as pharmacist"
+        assert page.js("document.getElementById('password').value") == ""
         page.type("#subject", "A2201-101-001")
         page.click("#lookup")
         text = page.wait_for("document.getElementById('result').textContent")

@@ -28,8 +28,7 @@ def _setup(server: Server, n_per_stratum: int) -> str:
     study = {"name": "load", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": n_per_stratum,
              "block_multiples": [1, 2], "eligibility": RULES}
     assert httpx.post(server.url + "/api/admin/study", json=study, headers=admin, timeout=60).status_code == 201
-    r = httpx.post(server.url + "/api/admin/users", json={"username": "inv", "role": "investigator"}, headers=admin)
-    return r.json()["token"]
+    return server.account("inv", "investigator", sites=["101"])
 
 
 def _run_clients(url: str, token: str, subjects: list[tuple[str, str]], confirmed: dict[str, dict[str, Any]],

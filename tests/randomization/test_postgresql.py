@@ -13,8 +13,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,9 +25,11 @@ psycopg = pytest.importorskip("psycopg", reason="PostgreSQL driver psycopg not i
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from dosefinding.randomization.accounts import AccountPolicy
 from dosefinding.randomization.store import Actor, ServiceError, Store
+from dosefinding.randomization.totp import decode_secret, hotp, time_step
 
-from .conftest import ARMS, ELIGIBLE, RULES
+from .conftest import ARMS, ELIGIBLE, FAST_KDF, RULES, password_of
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -59,15 +63,39 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _fresh_store(postgres_url: str, *extra_statements: str) -> tuple[Store, Actor]:
-    """A store on an emptied database, with its administrator; ``extra_statements`` run first (autocommit)."""
+def _fresh_store(postgres_url: str, *extra_statements: str, **options: Any) -> tuple[Store, Actor]:
+    """A store on an emptied database, with its administrator logged in; ``extra_statements`` run first
+    (autocommit); ``options`` go to :class:`Store`."""
     engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         for statement in ("DROP SCHEMA public CASCADE", "CREATE SCHEMA public", *extra_statements):
             conn.execute(text(statement))
     engine.dispose()
-    store = Store(postgres_url)
-    return store, store.authenticate(store.add_user("admin", "admin", bootstrap=True))
+    store = Store(postgres_url, **({"password_hasher": FAST_KDF} | options))
+    store.accounts.enrol("admin", store.add_user("admin", "admin", bootstrap=True), password_of("admin"))
+    return store, store.authenticate(store.accounts.login("admin", password_of("admin"))["token"])
+
+
+def _unblinder(store: Store, admin: Actor) -> tuple[Actor, Callable[[], dict[str, str]]]:
+    """An investigator of site 101 and 102 holding the unblinding privilege (granted by the administrator and a
+    host-made sponsor) and a TOTP authenticator; and a function giving a fresh signature (password, code)."""
+    accounts = store.accounts
+    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
+    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"])
+    store.add_user("inv", "investigator", actor=admin, sites=["101", "102"])
+    proposal = accounts.propose(admin, "inv", "emergency_unblinding")
+    approval = accounts.approve(sponsor, proposal["id"])
+    accounts.enrol("inv", f"{proposal['proposer_code']}.{approval['approver_code']}", password_of("inv"))
+    investigator = store.authenticate(accounts.login("inv", password_of("inv"))["token"])
+    secret = accounts.totp_begin(investigator)["secret"]
+    steps = [time_step(time.time())]
+    accounts.totp_confirm(investigator, hotp(decode_secret(secret), steps[-1]))
+
+    def signature() -> dict[str, str]:
+        steps.append(max(time_step(time.time()), steps[-1] + 1))
+        return {"password": password_of("inv"), "totp": hotp(decode_secret(secret), steps[-1])}
+
+    return investigator, signature
 
 
 def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
@@ -106,8 +134,8 @@ def test_concurrent_randomisation_on_postgresql(postgres_url: str) -> None:
         assert seqs == list(range(1, len(seqs) + 1))
     report = store.unblinded_report(Actor("dmc", "dmc"))
     assert report["completed_blocks"] > 15 and report["completed_blocks_balanced"]
-    # user, study, 200 x (screen, randomise), the DMC report
-    assert store.verify_audit().valid and store.verify_audit().n_records == 1 + 1 + 400 + 1
+    # user, enrolment, login, study, 200 x (screen, randomise), the DMC report
+    assert store.verify_audit().valid and store.verify_audit().n_records == 3 + 1 + 400 + 1
     assert store.verify_list(admin)["valid"]
     with store.engine.connect() as conn:
         for statement in ("UPDATE audit_log SET actor = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 1",
@@ -126,17 +154,18 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]},
                               "n_per_stratum": 20, "seed": 5, "user_seed": True,
                               "eligibility": RULES})
-    investigator = Actor("inv", "investigator")
+    investigator, signature = _unblinder(store, admin)
     for k in range(6):
         store.screen(investigator, f"S{k}", "101", ELIGIBLE)
         store.randomise(investigator, f"S{k}", {"ESSDAI": ">=10"})
-    store.unblind(investigator, "S2", "suspected anaphylaxis")
+    store.unblind(investigator, "S2", "suspected anaphylaxis", **signature())
     store.correct_subject(investigator, "S3", "site", "102", "screened at the satellite site")
+    n = len(store.audit_records(admin, limit=None))
     store.engine.dispose()
     checkpoint = str(tmp_path / "checkpoint.json")
     assert main(["audit-checkpoint", postgres_url, "--out", checkpoint]) == 0
     assert main(["audit-verify", postgres_url, "--checkpoint", checkpoint]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].startswith("audit trail OK: 16 records")
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"audit trail OK: {n} records")
     read_only = read_only_engine(postgres_url)
     with read_only.connect() as conn, pytest.raises(DBAPIError, match="read-only transaction"):
         conn.execute(text("DELETE FROM unblindings"))
@@ -149,16 +178,19 @@ def test_audit_verify_on_postgresql_reads_only_and_names_tampering(postgres_url:
         conn.execute(text("DELETE FROM slot_arms WHERE slot_id = :s"), {"s": slot})
         conn.execute(text("INSERT INTO slot_arms (slot_id, arm) VALUES (:s, :a)"),
                      {"s": slot, "a": next(a for a in ARMS if a != arm)})
+        conn.execute(text("DELETE FROM signatures"))  # the signature refers to the unblinding
         conn.execute(text("DELETE FROM unblindings"))
         conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
-        conn.execute(text("DELETE FROM audit_log WHERE seq = 16"))
-        conn.execute(text("UPDATE chain_head SET seq = 15, hash = (SELECT hash FROM audit_log WHERE seq = 15)"))
+        conn.execute(text("DELETE FROM audit_log WHERE seq = :n"), {"n": n})
+        conn.execute(text("UPDATE chain_head SET seq = :m, hash = (SELECT hash FROM audit_log WHERE seq = :m)"),
+                     {"m": n - 1})
     engine.dispose()
     assert main(["audit-verify", postgres_url, "--checkpoint", checkpoint]) == 1
     out = capsys.readouterr().out
     assert f"slot_arms: slot {slot} arm differs from the trail" in out
     assert "unblindings: 1 recorded in the trail missing from the table (subjects ['S2'])" in out
-    assert "the trail ends at record 15 but had 16 records (truncated)" in out
+    assert "signatures: 1 recorded in the trail missing from the table (subjects ['S2'])" in out
+    assert f"the trail ends at record {n - 1} but had {n} records (truncated)" in out
 
 
 def test_concurrent_screens_of_one_subject_get_409_on_postgresql(postgres_url: str) -> None:
@@ -203,7 +235,33 @@ def test_backup_and_restore_on_postgresql(postgres_url: str, tmp_path: Path) -> 
     assert backup(postgres_url, archive).valid and archive.stat().st_size > 0
     restored_url = postgres_url.replace("/postgres?", "/restored?")
     result = restore(archive, restored_url)
-    assert result.valid and "12 records" in result.summary  # user, study, 5 x (screen, randomise)
+    assert result.valid and "14 records" in result.summary  # admin (create, enrol, login), study, 5 x 2
     assert Store(restored_url).adsl(None, unblinded=True).equals(store.adsl(None, unblinded=True))
     with pytest.raises(Exception, match="not empty"):
         restore(archive, restored_url)
+
+
+def test_accounts_and_grants_on_postgresql(postgres_url: str) -> None:
+    """Enrolment, login, lockout, a two-person grant and the last-administrator rule on PostgreSQL."""
+    store, admin = _fresh_store(postgres_url, policy=AccountPolicy(max_failures=2))
+    accounts = store.accounts
+    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
+    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"])
+    proposal = accounts.propose(admin, "pharmacist1", "pharmacist")
+    approval = accounts.approve(sponsor, proposal["id"])
+    with pytest.raises(ServiceError, match="invalid or expired enrolment code"):
+        accounts.enrol("pharmacist1", proposal["proposer_code"], password_of("pharmacist1"))
+    accounts.enrol("pharmacist1", f"{proposal['proposer_code']}.{approval['approver_code']}",
+                   password_of("pharmacist1"))
+    assert store.authenticate(accounts.login("pharmacist1", password_of("pharmacist1"))["token"]).role == "pharmacist"
+    for _ in range(2):
+        with pytest.raises(ServiceError, match="invalid username or password|locked"):
+            accounts.login("pharmacist1", "wrong wrong wrong")
+    with pytest.raises(ServiceError, match="locked"):
+        accounts.login("pharmacist1", password_of("pharmacist1"))
+    with pytest.raises(ServiceError, match="last administrator"):
+        store.revoke_user(admin, "admin")
+    actions = [r["action"] for r in store.audit_records(admin)]
+    assert actions.count("auth.login.failed") == 2 and "auth.lockout" in actions
+    assert actions[-2:] == ["auth.login.refused", "user.revoke.refused"]
+    assert store.verify_audit().valid

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 
 from dosefinding.randomization import Minimisation, minimise, permuted_block_list, read_allocation_list
-from dosefinding.randomization.store import ROLES, adsl_randomisation
+from dosefinding.randomization.store import ROLES, Store, adsl_randomisation
 
-from .conftest import ARMS, ELIGIBLE, RULES, STUDY, Trial, bearer, make_trial
+from .conftest import ARMS, ELIGIBLE, FAST_KDF, RULES, STUDY, Trial, bearer, enrol_and_login, make_trial
 
 ALL = set(ROLES)
-BLINDED = ("investigator", "blinded_statistician", "auditor", "admin")
+BLINDED = ("investigator", "blinded_statistician", "auditor", "admin", "sponsor")
 # (method, path, JSON body, roles allowed). S1 is randomised before each call, S2 only screened.
 ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/me", None, ALL),
@@ -28,6 +28,12 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/api/admin/study", STUDY, {"admin"}),
     ("POST", "/api/admin/users", {"username": "new", "role": "investigator"}, {"admin"}),
     ("POST", "/api/admin/users/dummy/revoke", None, {"admin"}),
+    ("POST", "/api/admin/users/dummy/revoke-unblinding", None, {"admin"}),
+    ("POST", "/api/admin/grants", {"username": "pharmacist2", "grant": "pharmacist"}, {"admin"}),
+    ("GET", "/api/grants", None, {"admin", "sponsor", "auditor"}),
+    ("POST", "/api/grants/999/approve", None, {"sponsor"}),
+    ("POST", "/api/grants/999/reject", None, {"sponsor", "admin"}),
+    ("GET", "/api/unblinding/meaning", None, ALL),
     ("POST", "/api/subjects/screen", {"subject_id": "S3", "site": "101", "data": ELIGIBLE}, {"investigator"}),
     ("POST", "/api/subjects/S2/randomise", {"strata": {"ESSDAI": "<10"}}, {"investigator"}),
     ("GET", "/api/subjects/S1", None, {"investigator", "pharmacist", "dmc", "blinded_statistician", "admin"}),
@@ -65,6 +71,8 @@ def matrix_trial(tmp_path_factory: pytest.TempPathFactory) -> Trial:
 def test_authorisation_matrix(matrix_trial: Trial, role: str, method: str, path: str, body: Any,
                               allowed: set[str]) -> None:
     before = snapshot(matrix_trial)
+    if path.endswith("/unblind") and role in allowed:
+        body = body | matrix_trial.signature(role)
     response = matrix_trial.call(role, method, path, json=body)
     if role in allowed:
         assert response.status_code not in (401, 403), response.text
@@ -85,6 +93,8 @@ TOKEN = re.compile(r"\b\d+\.[A-Za-z0-9_-]{43}\b")
 def _normalise(path: str, body: Any) -> str:
     if path == "/api/study":
         body = body | {"arms": sorted(body["arms"])}
+    if isinstance(body, dict):  # one-time enrolment codes are random
+        body = {k: "<code>" if k.endswith("_code") else v for k, v in body.items()}
     text = json.dumps(body, sort_keys=True)
     return TOKEN.sub("<token>", HEX.sub("<hash>", ISO.sub("<ts>", text)))
 
@@ -163,7 +173,7 @@ def test_emergency_unblinding_is_logged_and_reported(trial: Trial) -> None:
     trial.screen("S1")
     trial.randomise("S1")
     arm = trial.call("pharmacist", "GET", "/api/pharmacy/subjects/S1").json()["arm"]
-    r = trial.call("investigator", "POST", "/api/subjects/S1/unblind", json={"reason": "suspected anaphylaxis"})
+    r = trial.unblind("S1", "suspected anaphylaxis")
     assert r.status_code == 200 and r.json()["arm"] == arm and r.json()["unblinded_by"] == "investigator1"
     report = trial.call("auditor", "GET", "/api/reports/unblinding").json()
     assert [(e["subject_id"], e["unblinded_by"], e["reason"]) for e in report] == [
@@ -203,7 +213,7 @@ BAD_REQUESTS = [
      409, "subject_id: 'S2' is not randomised"),
     ("unknown subject", "pharmacist", "GET", "/api/pharmacy/subjects/NOPE", None, 404, "no subject 'NOPE'"),
     ("study twice", "admin", "POST", "/api/admin/study", STUDY, 409, "the study is already set up"),
-    ("unknown role", "admin", "POST", "/api/admin/users", {"username": "x", "role": "sponsor"}, 422, "role:"),
+    ("unknown role", "admin", "POST", "/api/admin/users", {"username": "x", "role": "monitor"}, 422, "role:"),
     ("duplicate user", "admin", "POST", "/api/admin/users", {"username": "auditor1", "role": "auditor"}, 409,
      "username: 'auditor1' already exists"),
 ]
@@ -241,15 +251,16 @@ def test_bad_tokens(trial: Trial, tmp_path: Path) -> None:
         r = trial.client.get("/api/study", headers={"Authorization": header})
         assert r.status_code == 401 and r.json()["detail"] == message and r.headers["WWW-Authenticate"] == "Bearer"
     assert snapshot(trial) == before
-    short = trial.call("admin", "POST", "/api/admin/users",
-                       json={"username": "temp", "role": "investigator", "ttl_hours": 0.5 / 3600}).json()["token"]
+    code = trial.call("admin", "POST", "/api/admin/users", json={"username": "temp", "role": "auditor",
+                                                                 "ttl_hours": 0.5 / 3600}).json()["enrolment_code"]
+    short = enrol_and_login(trial.client, "temp", code)
     assert trial.client.get("/api/me", headers=bearer(short)).status_code == 200
     time.sleep(0.6)
     r = trial.client.get("/api/me", headers=bearer(short))
-    assert r.status_code == 401 and r.json()["detail"] == "token expired"
+    assert r.status_code == 401 and r.json()["detail"] == "session expired: log in again"
     assert trial.call("admin", "POST", "/api/admin/users/investigator1/revoke").status_code == 204
     r = trial.call("investigator", "GET", "/api/study")
-    assert r.status_code == 401 and r.json()["detail"] == "token revoked"
+    assert r.status_code == 401 and r.json()["detail"] == "account revoked"
 
 
 def test_exhausted_stratum_and_study_not_set_up(tmp_path: Path) -> None:
@@ -266,9 +277,10 @@ def test_exhausted_stratum_and_study_not_set_up(tmp_path: Path) -> None:
 
     from dosefinding.randomization.service import create_app
 
-    app = create_app(f"sqlite:///{tmp_path / 'empty.db'}")
-    admin = app.state.store.add_user("admin", "admin", bootstrap=True)
-    r = TestClient(app).get("/api/study", headers=bearer(admin))
+    app = create_app(store=Store(f"sqlite:///{tmp_path / 'empty.db'}", password_hasher=FAST_KDF))
+    client = TestClient(app)
+    admin = enrol_and_login(client, "admin", app.state.store.add_user("admin", "admin", bootstrap=True))
+    r = client.get("/api/study", headers=bearer(admin))
     assert r.status_code == 409 and "not set up" in r.json()["detail"]
 
 

@@ -1,7 +1,7 @@
 """The two small web pages of the service: the site page and the pharmacist's page.
 
-Plain HTML and a little JavaScript calling the JSON API with the user's token; the forms
-are built from the study (its eligibility fields and strata), and results are written with
+Plain HTML and a little JavaScript calling the JSON API with the user's session token
+(from the login form, or pasted); the forms are built from the study (its eligibility fields and strata), and results are written with
 ``textContent`` only.
 """
 
@@ -31,14 +31,31 @@ async function api(method, path, body) {
   return data;
 }
 function show(id, text, ok) { const el = $(id); el.textContent = text; el.className = ok ? "ok" : "bad"; }
+$("login").addEventListener("click", async () => {
+  const body = {username: $("username").value.trim(), password: $("password").value};
+  if ($("code").value.trim()) body.totp = $("code").value.trim();
+  const response = await fetch("/api/auth/login", {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify(body)});
+  const data = await response.json().catch(() => ({detail: "no JSON in the answer"}));
+  $("password").value = ""; $("code").value = "";
+  if (!response.ok) { show("login-status", data.detail || response.statusText, false); return; }
+  $("token").value = data.token; token();
+  show("login-status", "logged in as " + body.username, true);
+});
 """
+
+_LOGIN = """<p><label for="username">User name</label> <input id="username" autocomplete="username"><br>
+<label for="password">Password</label> <input id="password" type="password" autocomplete="current-password"><br>
+<label for="code">Authenticator code (if enrolled)</label> <input id="code" inputmode="numeric" size="8"><br>
+<button id="login">Log in</button> <span id="login-status"></span></p>
+<p><label for="token">Session token</label> <input id="token" type="password" size="40">"""
 
 SITE_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Randomisation: site</title>
 <style>{_STYLE}</style></head>
 <body>
 <h1>Randomisation: site</h1>
-<p><label for="token">Your token</label> <input id="token" type="password" size="40">
+{_LOGIN}
 <button id="load">Load study</button> <span id="study-status"></span></p>
 <fieldset><legend>1. Screening</legend>
 <label for="subject">Subject (USUBJID)</label> <input id="subject"><br>
@@ -121,7 +138,7 @@ PHARMACY_PAGE = f"""<!doctype html>
 <style>{_STYLE}</style></head>
 <body>
 <h1>Randomisation: unblinded pharmacy</h1>
-<p><label for="token">Your token</label> <input id="token" type="password" size="40"></p>
+{_LOGIN}</p>
 <p><label for="subject">Subject (USUBJID)</label> <input id="subject"> <button id="lookup">Look up</button></p>
 <pre id="result"></pre>
 <script>

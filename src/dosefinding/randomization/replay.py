@@ -2,8 +2,12 @@
 
 Every data change of the service is an audit record that carries what it changed, so the
 state can be rebuilt by replaying the trail from its first record: the study (its name, the
-list digest and a keyed commitment to its configuration, seed included), the users (role,
-revocation, expiry and a keyed commitment to the credential), the subjects (site, screening
+list digest and a keyed commitment to its configuration, seed included), the accounts
+(:mod:`~dosefinding.randomization.accounts`: role, printed name, sites, unblinding privilege,
+revocation, expiry, who issued the enrolment code, and a keyed commitment to the password
+hash, enrolment code and TOTP secret), their sessions (keyed commitment to the token, end),
+the two-person grants (proposal, decision, keyed commitment to the proposer's code half), the
+unblinding signatures and the notifications of the outbox, the subjects (site, screening
 data, eligibility re-evaluated with the study's rules), the used list entries (subject,
 strata, time, person), a keyed commitment to the arm of each allocation, the emergency
 unblindings, and the corrections (:mod:`~dosefinding.randomization.corrections`, replayed with
@@ -18,9 +22,11 @@ Arms are never written to the trail in clear (the auditor is blinded): a record 
 ``HMAC(key, "arm", randomisation number, arm)``, which the key holder can check and nobody else
 can invert or compare between subjects.
 
-Reads of the trail with actions this module does not know (views, reports, exports) change
-no state and are skipped; a new action that changes data needs a handler in
-:data:`HANDLERS`.
+Actions that change no table are listed in :data:`EVENTS` (refusals, failed logins and
+signatures, repeated unblinding requests, reads that disclose arms); a counter of failed
+logins, the lockout time, the last TOTP step and a session's last activity are working state
+of the login checks, not replayed. Every other action needs a handler in :data:`HANDLERS`;
+:func:`replay_trail` names a record whose action is in neither.
 """
 
 from __future__ import annotations
@@ -34,24 +40,25 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from dosefinding.randomization.accounts import GrantRow, SessionRow, UserRow, credential_mac
 from dosefinding.randomization.audit import canonical_json
 from dosefinding.randomization.auditkey import AuditKey
+from dosefinding.randomization.base import iso_time
 from dosefinding.randomization.corrections import apply_correction
 from dosefinding.randomization.eligibility import EligibilityRules
 from dosefinding.randomization.lists import permuted_block_list
 from dosefinding.randomization.minimisation import minimisation_slots, next_minimisation_arm, slots_digest
+from dosefinding.randomization.signatures import OutboxRow, SignatureRow
 from dosefinding.randomization.store import (
     SlotArmRow,
     SlotRow,
     StudyRow,
     SubjectRow,
     UnblindingRow,
-    UserRow,
     list_commitment,
-    token_expiry,
 )
 
-__all__ = ["HANDLERS", "TrialState", "compare_states", "list_table", "replay_trail", "table_state"]
+__all__ = ["EVENTS", "HANDLERS", "TrialState", "compare_states", "list_table", "replay_trail", "table_state"]
 
 
 @dataclass
@@ -59,7 +66,9 @@ class TrialState:
     """The trial as the trail says it is, or as the tables say it is (same shapes, to compare).
 
     ``slots`` holds the used list entries by slot id; ``arm_macs`` the keyed commitment to the
-    arm of every slot that has one; ``unblindings`` one tuple (subject, by, at, reason) each.
+    arm of every slot that has one; ``unblindings`` one tuple (subject, by, at, reason) each,
+    ``signatures`` one tuple (subject, username, printed name, signed at, meaning, method) each;
+    ``users``, ``sessions``, ``grants`` and ``outbox`` by user name and row id.
     """
 
     study: dict[str, Any] | None = None
@@ -68,6 +77,10 @@ class TrialState:
     slots: dict[int, dict[str, Any]] = field(default_factory=dict)
     arm_macs: dict[int, str] = field(default_factory=dict)
     unblindings: list[tuple[str, str, str, str]] = field(default_factory=list)
+    sessions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    grants: dict[int, dict[str, Any]] = field(default_factory=dict)
+    signatures: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)
+    outbox: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,19 +106,110 @@ def _study_setup(r: _Replay, record: Mapping[str, Any]) -> None:
                      "created_at": record["ts"]}
 
 
+_ACCOUNT = ("role", "full_name", "sites", "unblinding", "expires_at", "issuers", "created_by", "credential_mac")
+
+
+def _account(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: d.get(name) for name in _ACCOUNT} | {"sites": sorted(d.get("sites") or [])}
+
+
 def _user_create(r: _Replay, record: Mapping[str, Any]) -> None:
+    """``user.create`` and ``host.account.create``: a new account, as its record describes it."""
     d = record["details"]
-    expires_at = token_expiry(record["ts"], d["ttl_hours"]) if "ttl_hours" in d else None
-    r.state.users[d["username"]] = {"role": d.get("role"), "revoked": False, "expires_at": expires_at,
-                                    "credential_mac": d.get("credential_mac")}
+    r.state.users[d["username"]] = _account(d) | {"revoked": False}
+
+
+def _user(r: _Replay, record: Mapping[str, Any], username: Any = None) -> dict[str, Any] | None:
+    name = record["details"].get("username") if username is None else username
+    user = r.state.users.get(name)
+    if user is None:
+        r.problems.append(f"trail: record {record['seq']} ({record['action']}) names an account {name!r} the trail "
+                          "never created")
+    return user
+
+
+def _end_sessions(r: _Replay, username: str) -> None:
+    for session in r.state.sessions.values():
+        if session["username"] == username:
+            session["ended"] = True
+
+
+def _host_recover(r: _Replay, record: Mapping[str, Any]) -> None:
+    user = _user(r, record)
+    if user is not None:
+        user.update(_account(record["details"]) | {"revoked": False})
+        _end_sessions(r, record["details"]["username"])
 
 
 def _user_revoke(r: _Replay, record: Mapping[str, Any]) -> None:
-    user = r.state.users.get(record["details"].get("username"))
-    if user is None:
-        r.problems.append(f"trail: record {record['seq']} revokes a user the trail never created")
-    else:
+    user = _user(r, record)
+    if user is not None:
         user["revoked"] = True
+        _end_sessions(r, record["details"]["username"])
+
+
+def _credential(r: _Replay, record: Mapping[str, Any]) -> None:
+    """``auth.enrol``, ``auth.totp.enrol``: a new password hash or TOTP secret (its keyed commitment)."""
+    user = _user(r, record)
+    if user is not None:
+        user["credential_mac"] = record["details"].get("credential_mac")
+
+
+def _session(r: _Replay, record: Mapping[str, Any]) -> None:
+    """``auth.login``, ``auth.renew``: a new session (a renewal ends the one it renews)."""
+    d = record["details"]
+    user = _user(r, record, record["actor"])
+    if user is not None and "credential_mac" in d:  # the password was re-hashed with the current parameters
+        user["credential_mac"] = d["credential_mac"]
+    if d.get("renews") in r.state.sessions:
+        r.state.sessions[d["renews"]]["ended"] = True
+    r.state.sessions[d.get("session")] = {"username": record["actor"], "login_at": d.get("login_at"),
+                                          "expires_at": d.get("expires_at"), "token_mac": d.get("token_mac"),
+                                          "ended": False}
+
+
+def _logout(r: _Replay, record: Mapping[str, Any]) -> None:
+    session = r.state.sessions.get(record["details"].get("session"))
+    if session is None:
+        r.problems.append(f"trail: record {record['seq']} ends a session the trail never opened")
+    else:
+        session["ended"] = True
+
+
+def _lockout(r: _Replay, record: Mapping[str, Any]) -> None:
+    _end_sessions(r, record["actor"])
+
+
+def _grant_propose(r: _Replay, record: Mapping[str, Any]) -> None:
+    d = record["details"]
+    r.state.grants[d.get("grant_id")] = {
+        "username": d.get("username"), "grant": d.get("grant"), "full_name": d.get("full_name"),
+        "sites": sorted(d.get("sites") or []), "proposed_by": record["actor"], "proposed_at": record["ts"],
+        "code_mac": d.get("code_mac"), "status": "proposed", "decided_by": "", "decided_at": ""}
+
+
+def _grant_decide(r: _Replay, record: Mapping[str, Any]) -> None:
+    """``grant.approve`` (which creates or re-enrols the account) and ``grant.reject``."""
+    d = record["details"]
+    grant = r.state.grants.get(d.get("grant_id"))
+    if grant is None or grant["status"] != "proposed":
+        r.problems.append(f"trail: record {record['seq']} decides grant {d.get('grant_id')!r}, which the trail has "
+                          "not proposed (or decided already)")
+        return
+    approved = record["action"] == "grant.approve"
+    grant.update(status="approved" if approved else "rejected", decided_by=record["actor"], decided_at=record["ts"])
+    if approved:
+        user = r.state.users.get(d["username"]) if not d.get("created") else None
+        if user is None and not d.get("created"):
+            r.problems.append(f"trail: record {record['seq']} approves a grant to an account the trail never created")
+        r.state.users[d["username"]] = (user or {"revoked": False}) | _account(d)
+        _end_sessions(r, d["username"])
+
+
+def _grant_revoke(r: _Replay, record: Mapping[str, Any]) -> None:
+    user = _user(r, record)
+    if user is not None:
+        user["unblinding"] = False
 
 
 def _screen(r: _Replay, record: Mapping[str, Any]) -> None:
@@ -154,7 +258,25 @@ def _randomise(r: _Replay, record: Mapping[str, Any]) -> None:
 
 
 def _unblind(r: _Replay, record: Mapping[str, Any]) -> None:
-    r.state.unblindings.append((record["subject"], record["actor"], record["ts"], record["details"].get("reason")))
+    """An emergency unblinding, its electronic signature and the notification for the medical monitor."""
+    d, subject = record["details"], record["subject"]
+    r.state.unblindings.append((subject, record["actor"], record["ts"], d.get("reason")))
+    if "signed_by" in d:
+        r.state.signatures.append((subject, record["actor"], d["signed_by"], record["ts"], d.get("meaning"),
+                                   d.get("method")))
+    note = d.get("notification")
+    if isinstance(note, Mapping):
+        r.state.outbox[note.get("id")] = {"recipient": note.get("recipient"), "topic": note.get("topic"),
+                                          "subject": subject, "created_at": record["ts"],
+                                          "body_mac": note.get("body_mac"), "sent_at": ""}
+
+
+def _notification_sent(r: _Replay, record: Mapping[str, Any]) -> None:
+    note = r.state.outbox.get(record["details"].get("notification"))
+    if note is None:
+        r.problems.append(f"trail: record {record['seq']} sends a notification the trail never queued")
+    else:
+        note["sent_at"] = record["ts"]
 
 
 def _correct(r: _Replay, record: Mapping[str, Any]) -> None:
@@ -173,9 +295,21 @@ def _correct(r: _Replay, record: Mapping[str, Any]) -> None:
 
 HANDLERS: dict[str, Callable[[_Replay, Mapping[str, Any]], None]] = {
     "study.setup": _study_setup, "user.create": _user_create, "user.revoke": _user_revoke,
+    "host.account.create": _user_create, "host.account.recover": _host_recover,
+    "auth.enrol": _credential, "auth.totp.enrol": _credential, "auth.login": _session, "auth.renew": _session,
+    "auth.logout": _logout, "auth.lockout": _lockout,
+    "grant.propose": _grant_propose, "grant.approve": _grant_decide, "grant.reject": _grant_decide,
+    "grant.revoke": _grant_revoke,
     "subject.screen": _screen, "subject.randomise": _randomise, "subject.unblind": _unblind,
-    "subject.correct": _correct,
+    "subject.correct": _correct, "notification.sent": _notification_sent,
 }
+EVENTS = frozenset({
+    # refusals and failures: security events, recorded, changing no table (the failure counter aside)
+    "auth.login.failed", "auth.login.refused", "auth.enrol.failed", "auth.totp.failed", "user.create.refused",
+    "user.revoke.refused", "grant.refused", "signature.failed", "signature.refused", "subject.unblind.refused",
+    # a repeated unblinding request returns the recorded event; reads that disclose arms
+    "subject.unblind.repeat", "pharmacy.view", "report.unblinded", "list.export", "export.adsl",
+})
 
 
 def list_table(config: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
@@ -227,6 +361,9 @@ def replay_trail(records: Iterable[Mapping[str, Any]], key: AuditKey,
         handler = HANDLERS.get(record["action"])
         if handler is not None:
             handler(replay, record)
+        elif record["action"] not in EVENTS:
+            problems.append(f"trail: record {record['seq']} has an action {record['action']!r} this version cannot "
+                            "replay")
     if (digest is not None and replay.state.study is not None
             and list_commitment(trusted["list_nonce"], digest) != replay.state.study["list_commitment"]):
         problems.append("study: the list regenerated from the committed configuration does not have the "
@@ -243,10 +380,26 @@ def table_state(conn: Connection, key: AuditKey) -> tuple[TrialState, dict[str, 
         config = study.config
         state.study = {"name": study.name, "list_commitment": list_commitment(config.get("list_nonce", ""), study.list_digest),
                        "config_mac": key.mac("config", canonical_json(study.config)), "created_at": study.created_at}
-    for u in conn.execute(select(UserRow.username, UserRow.role, UserRow.revoked, UserRow.expires_at,
-                                 UserRow.secret_hash)):
-        state.users[u.username] = {"role": u.role, "revoked": bool(u.revoked), "expires_at": u.expires_at,
-                                   "credential_mac": key.mac("credential", u.username, u.secret_hash)}
+    for u in conn.execute(select(*UserRow.__table__.c)):
+        state.users[u.username] = {
+            "role": u.role, "full_name": u.full_name, "sites": sorted(u.sites or []), "unblinding": bool(u.unblinding),
+            "expires_at": iso_time(u.expires_at), "issuers": list(u.issuers or []), "created_by": u.created_by,
+            "revoked": bool(u.revoked),
+            "credential_mac": credential_mac(key, u.username, u.password_hash, u.enrol_hashes, u.totp_secret)}
+    user_names = {u.id: u.username for u in conn.execute(select(UserRow.id, UserRow.username))}
+    for x in conn.execute(select(*SessionRow.__table__.c)):
+        state.sessions[x.id] = {"username": user_names.get(x.user_id), "login_at": iso_time(x.login_at),
+                                "expires_at": iso_time(x.expires_at), "token_mac": key.mac("session", x.id, x.token_hash),
+                                "ended": bool(x.ended)}
+    for g in conn.execute(select(*GrantRow.__table__.c)):
+        state.grants[g.id] = {"username": g.username, "grant": g.grant, "full_name": g.full_name,
+                              "sites": sorted(g.sites or []), "proposed_by": g.proposed_by,
+                              "proposed_at": g.proposed_at, "code_mac": key.mac("grant-code", g.id, g.proposer_code_hash),
+                              "status": g.status, "decided_by": g.decided_by or "", "decided_at": g.decided_at or ""}
+    for n in conn.execute(select(*OutboxRow.__table__.c)):
+        state.outbox[n.id] = {"recipient": n.recipient, "topic": n.topic, "subject": n.subject,
+                              "created_at": n.created_at, "body_mac": key.mac("outbox", canonical_json(n.body)),
+                              "sent_at": n.sent_at or ""}
     names = {}
     for sub in conn.execute(select(SubjectRow)):
         names[sub.id] = sub.usubjid
@@ -268,8 +421,14 @@ def table_state(conn: Connection, key: AuditKey) -> tuple[TrialState, dict[str, 
                                         "randomised_at": row.randomised_at, "randomised_by": row.randomised_by}
     for slot_id, arm in conn.execute(select(SlotArmRow.slot_id, SlotArmRow.arm)):
         state.arm_macs[int(slot_id)] = key.mac("arm", rand_no.get(slot_id), arm)
-    for u in conn.execute(select(UnblindingRow.subject_id, UnblindingRow.by, UnblindingRow.at, UnblindingRow.reason)):
-        state.unblindings.append((names.get(u.subject_id, f"#{u.subject_id}"), u.by, u.at, u.reason))
+    unblinded = {}
+    for u in conn.execute(select(UnblindingRow.id, UnblindingRow.subject_id, UnblindingRow.by, UnblindingRow.at,
+                                 UnblindingRow.reason)):
+        unblinded[u.id] = names.get(u.subject_id, f"#{u.subject_id}")
+        state.unblindings.append((unblinded[u.id], u.by, u.at, u.reason))
+    for g in conn.execute(select(*SignatureRow.__table__.c)):
+        state.signatures.append((unblinded.get(g.unblinding_id, f"unblinding #{g.unblinding_id}"), g.username,
+                                 g.full_name, g.signed_at, g.meaning, g.method))
     return state, config, slots
 
 
@@ -290,6 +449,9 @@ def compare_states(trail: TrialState, tables: TrialState, list_rows: pd.DataFram
             if trail.study[name] != tables.study[name]:
                 problems.append(f"study: {name} differs from the trail")
     problems += _compare_keyed("users", trail.users, tables.users)
+    problems += _compare_keyed("sessions", trail.sessions, tables.sessions, noun="session")
+    problems += _compare_keyed("grants", trail.grants, tables.grants, noun="grant")
+    problems += _compare_keyed("outbox", trail.outbox, tables.outbox, noun="notification")
     problems += _compare_keyed("subjects", trail.subjects, tables.subjects)
     if list_rows is not None:
         problems += _compare_list(list_rows, slot_rows)
@@ -303,13 +465,21 @@ def compare_states(trail: TrialState, tables: TrialState, list_rows: pd.DataFram
             problems.append(f"slot_arms: slot {slot_id} has an arm in the table but no allocation in the trail")
         elif expected_arms[slot_id] != tables.arm_macs[slot_id]:
             problems.append(f"slot_arms: slot {slot_id} arm differs from the trail")
-    missing = Counter(trail.unblindings) - Counter(tables.unblindings)
-    extra = Counter(tables.unblindings) - Counter(trail.unblindings)
+    problems += _compare_events("unblindings", trail.unblindings, tables.unblindings)
+    problems += _compare_events("signatures", trail.signatures, tables.signatures)
+    return problems
+
+
+def _compare_events(table: str, trail: Iterable[tuple[Any, ...]], tables: Iterable[tuple[Any, ...]]) -> list[str]:
+    """Rows compared as a multiset; a difference is named by its subjects."""
+    problems = []
+    missing = Counter(trail) - Counter(tables)
+    extra = Counter(tables) - Counter(trail)
     if missing:
-        problems.append(f"unblindings: {sum(missing.values())} recorded in the trail missing from the table "
+        problems.append(f"{table}: {sum(missing.values())} recorded in the trail missing from the table "
                         f"(subjects {sorted({m[0] for m in missing})})")
     if extra:
-        problems.append(f"unblindings: {sum(extra.values())} in the table not recorded in the trail "
+        problems.append(f"{table}: {sum(extra.values())} in the table not recorded in the trail "
                         f"(subjects {sorted({e[0] for e in extra})})")
     return problems
 

@@ -2,49 +2,59 @@
 
 Roles and what they see:
 
-- ``investigator``: screens and randomises; sees the randomisation and kit numbers, never
-  the arm, except through an emergency unblinding of one subject (with a reason; logged
-  and reported); corrects a wrong site, stratum or screening value
-  (``POST /api/subjects/{id}/corrections``: old value, new value and reason recorded).
+- ``investigator``: bound to sites; screens, randomises and views subjects of those sites;
+  sees the randomisation and kit numbers, never the arm, except through an emergency
+  unblinding of one subject (a privilege granted under the two-person rule; an electronic
+  signature with password, TOTP code, meaning and reason; logged, notified and reported);
+  corrects a wrong site, stratum or screening value of its sites
+  (``POST /api/subjects/{id}/corrections``: old value, new value and reason recorded; moving
+  a subject to another site needs both sites).
 - ``pharmacist`` (unblinded): the arm and kit of a subject, to prepare the syringe.
 - ``dmc`` (unblinded statistician of the Data Monitoring Committee): aggregate reports by
   arm, the list export, ADSL with TRT01P.
 - ``blinded_statistician``: blinded reports, ADSL without TRT01P.
 - ``auditor``: the audit trail and its verification, list verification.
-- ``admin``: sets up the study and the users.
+- ``admin``: sets up the study, creates accounts of blinded roles, proposes grants.
+- ``sponsor``: approves (or rejects) grants of unblinded roles and privileges.
+
+Accounts log in with a password (``POST /api/auth/login``) and send the session token as
+``Authorization: Bearer <token>``; see :mod:`dosefinding.randomization.accounts`.
 
 Every response is a pydantic model with explicit fields, so a field that is not in the
 role's model cannot reach it; no error message names an arm. Every successful action is
 one transaction together with its audit record; a refused request (any 4xx) changes
-nothing, the audit trail included. Investigators are not tied to sites, and one database
-holds one study, which cannot be changed once set up. A seed given at set-up lets whoever
-knows it regenerate the list: the server draws a secret 128-bit one (and another for the
-kit numbers), and a seed chosen by a user needs ``user_seed: true``; only the DMC's list
-export shows them, and only unblinded roles see the list's digest.
+nothing, the audit trail included, except refused logins, signatures, grants and
+unblindings, which are recorded. One database holds one study, which cannot be changed once
+set up. A seed given at set-up lets whoever knows it regenerate the list: the server draws a
+secret 128-bit one (and another for the kit numbers), and a seed chosen by a user needs
+``user_seed: true``; only the DMC's list export shows them, and only unblinded roles see the
+list's digest.
 
 Hardening (:mod:`dosefinding.randomization.security`): a request body over 1 MiB is refused
 with 413 before it is read; every response carries a content security policy without
 third-party sources, frame and content-type protections and ``Cache-Control: no-store``;
 the API docs are off unless ``api_docs=True``, and then only the OpenAPI schema (JSON, no
 third-party JavaScript) is served. Plain reads write nothing; reads that disclose arms
-(pharmacy view, unblinded report and exports) are recorded in the audit trail.
+(pharmacy view, unblinded report and exports) are recorded in the audit trail, and so are
+logins, refusals and failures (security events, not plain reads).
 """
 
 # No `from __future__ import annotations`: FastAPI needs the route annotations evaluated in place.
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from dosefinding.errors import InputError
-from dosefinding.randomization.identifiers import identifier
+from dosefinding.randomization.accounts import GRANTS, MAX_ACCOUNT_HOURS, username_of
 from dosefinding.randomization.operations import audit_csv, audit_html
 from dosefinding.randomization.pages import PHARMACY_PAGE, SITE_PAGE
 from dosefinding.randomization.security import LIMITS, BodyLimit, SecurityHeaders, content_security_policy
-from dosefinding.randomization.store import MAX_TTL_HOURS, ROLES, Actor, ServiceError, Store
+from dosefinding.randomization.signatures import UNBLINDING_MEANING
+from dosefinding.randomization.store import ROLES, Actor, ServiceError, Store
 
 __all__ = ["create_app"]
 
@@ -75,7 +85,42 @@ class StudySetup(_Model):
 class UserCreate(_Model):
     username: str = Field(min_length=1, max_length=100)
     role: Literal[ROLES]  # type: ignore[valid-type]
-    ttl_hours: float = Field(default=24 * 90, gt=0, le=MAX_TTL_HOURS, allow_inf_nan=False)
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    sites: list[str] | None = Field(default=None, max_length=1000)
+    ttl_hours: float | None = Field(default=None, gt=0, le=MAX_ACCOUNT_HOURS, allow_inf_nan=False,
+                                    description="account validity")
+
+
+class Revocation(_Model):
+    reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class GrantProposal(_Model):
+    username: str = Field(min_length=1, max_length=100)
+    grant: Literal[GRANTS]  # type: ignore[valid-type]
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    sites: list[str] | None = Field(default=None, max_length=1000)
+
+
+class Login(_Model):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+    totp: str | None = Field(default=None, max_length=10)
+
+
+class Enrolment(_Model):
+    username: str = Field(min_length=1, max_length=100)
+    code: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class Reauthentication(_Model):
+    password: str | None = Field(default=None, max_length=1000)
+    totp: str | None = Field(default=None, max_length=10)
+
+
+class TotpCode(_Model):
+    code: str = Field(min_length=1, max_length=10)
 
 
 class Screening(_Model):
@@ -89,7 +134,9 @@ class Randomisation(_Model):
 
 
 class Unblinding(_Model):
-    reason: str = Field(min_length=5, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000)
+    password: str | None = Field(default=None, max_length=1000, description="re-authentication for the signature")
+    totp: str | None = Field(default=None, max_length=10, description="current code of the authenticator app")
 
 
 class Correction(_Model):
@@ -101,12 +148,48 @@ class Correction(_Model):
 class Me(BaseModel):
     username: str
     role: str
+    sites: list[str] | None
 
 
 class UserCreated(BaseModel):
     username: str
     role: str
+    enrolment_code: str
+
+
+class SessionOut(BaseModel):
     token: str
+    expires_in_minutes: float
+    idle_timeout_minutes: float
+
+
+class TotpOut(BaseModel):
+    secret: str
+    uri: str
+
+
+class GrantOut(BaseModel):
+    id: int
+    username: str
+    grant: str
+    sites: list[str] | None
+    proposed_by: str
+    proposed_at: str
+    status: str
+    decided_by: str | None
+    decided_at: str | None
+
+
+class GrantProposed(GrantOut):
+    proposer_code: str
+
+
+class GrantApproved(GrantOut):
+    approver_code: str
+
+
+class Meaning(BaseModel):
+    meaning: str
 
 
 class StudyOut(BaseModel):
@@ -171,9 +254,13 @@ class PharmacyOut(BaseModel):
 class UnblindOut(BaseModel):
     subject_id: str
     randomisation_number: int
-    arm: str
+    arm: str | None = Field(description="only in the answer to the signature that unblinded; None on a repeat")
     unblinded_at: str
     unblinded_by: str
+    signed_by: str
+    meaning: str
+    reason: str
+    repeat: bool
 
 
 class CorrectionOut(BaseModel):
@@ -208,6 +295,8 @@ class UnblindingEvent(BaseModel):
     unblinded_by: str
     unblinded_at: str
     reason: str
+    signed_by: str | None
+    meaning: str | None
 
 
 class AuditRecord(BaseModel):
@@ -271,9 +360,13 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     --------
     >>> from fastapi.testclient import TestClient
     >>> app = create_app("sqlite://")
-    >>> token = app.state.store.add_user("admin", "admin", bootstrap=True)
-    >>> TestClient(app).get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()
-    {'username': 'admin', 'role': 'admin'}
+    >>> client = TestClient(app)
+    >>> code = app.state.store.add_user("admin", "admin", bootstrap=True)
+    >>> client.post("/api/auth/enrol", json={"username": "admin", "code": code, "password": "a long passphrase"})
+    <Response [204 No Content]>
+    >>> token = client.post("/api/auth/login", json={"username": "admin", "password": "a long passphrase"}).json()
+    >>> client.get("/api/me", headers={"Authorization": f"Bearer {token['token']}"}).json()
+    {'username': 'admin', 'role': 'admin', 'sites': None}
     """
     db = store if store is not None else Store(database_url)
     app = FastAPI(title="dosefinding randomisation", version="1", docs_url=None, redoc_url=None,
@@ -315,6 +408,9 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
 
     Caller = Annotated[Actor, Depends(actor)]
     Admin = Annotated[Actor, Depends(role("admin", what="administer the study"))]
+    Sponsor = Annotated[Actor, Depends(role("sponsor", what="approve grants"))]
+    Decider = Annotated[Actor, Depends(role("sponsor", "admin", what="reject grants"))]
+    GrantReader = Annotated[Actor, Depends(role("admin", "sponsor", "auditor", what="list grants"))]
     Investigator = Annotated[Actor, Depends(role("investigator", what="screen, randomise or unblind subjects"))]
     Pharmacist = Annotated[Actor, Depends(role("pharmacist", what="see the pharmacy view"))]
     Dmc = Annotated[Actor, Depends(role("dmc", what="see unblinded reports or exports"))]
@@ -336,7 +432,51 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
 
     @app.get("/api/me", response_model=Me)
     def me(who: Caller) -> Me:
-        return Me(username=who.username, role=who.role)
+        return Me(username=who.username, role=who.role, sites=sorted(who.sites) if who.sites is not None else None)
+
+    @app.post("/api/auth/enrol", status_code=204)
+    def enrol(body: Enrolment) -> None:
+        db.accounts.enrol(body.username, body.code, body.password)
+
+    @app.post("/api/auth/login", response_model=SessionOut)
+    def login(body: Login) -> Any:
+        return db.accounts.login(body.username, body.password, body.totp)
+
+    @app.post("/api/auth/renew", response_model=SessionOut)
+    def renew(who: Caller) -> Any:
+        return db.accounts.renew(who)
+
+    @app.post("/api/auth/logout", status_code=204)
+    def logout(who: Caller) -> None:
+        db.accounts.logout(who)
+
+    @app.post("/api/auth/totp", response_model=TotpOut)
+    def totp_begin(who: Caller, body: Reauthentication | None = None) -> Any:
+        return db.accounts.totp_begin(who, *((body.password, body.totp) if body is not None else ()))
+
+    @app.post("/api/auth/totp/confirm", status_code=204)
+    def totp_confirm(body: TotpCode, who: Caller) -> None:
+        db.accounts.totp_confirm(who, body.code)
+
+    @app.get("/api/unblinding/meaning", response_model=Meaning)
+    def unblinding_meaning(who: Caller) -> Any:
+        return {"meaning": UNBLINDING_MEANING}
+
+    @app.post("/api/admin/grants", response_model=GrantProposed, status_code=201)
+    def propose_grant(body: GrantProposal, who: Admin) -> Any:
+        return db.accounts.propose(who, body.username, body.grant, full_name=body.full_name, sites=body.sites)
+
+    @app.get("/api/grants", response_model=list[GrantOut])
+    def grants(who: GrantReader) -> Any:
+        return db.accounts.grants()
+
+    @app.post("/api/grants/{grant_id}/approve", response_model=GrantApproved)
+    def approve_grant(grant_id: Annotated[int, Path(ge=1, le=2**62)], who: Sponsor) -> Any:
+        return db.accounts.approve(who, grant_id)
+
+    @app.post("/api/grants/{grant_id}/reject", response_model=GrantOut)
+    def reject_grant(grant_id: Annotated[int, Path(ge=1, le=2**62)], who: Decider) -> Any:
+        return db.accounts.reject(who, grant_id)
 
     @app.post("/api/admin/study", response_model=StudyOut, status_code=201, response_model_exclude_none=True)
     def setup_study(body: StudySetup, who: Admin) -> Any:
@@ -344,12 +484,17 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
 
     @app.post("/api/admin/users", response_model=UserCreated, status_code=201)
     def create_user(body: UserCreate, who: Admin) -> Any:
-        token = db.add_user(body.username, body.role, ttl_hours=body.ttl_hours, actor=who)
-        return {"username": identifier(body.username, "username"), "role": body.role, "token": token}
+        code = db.add_user(body.username, body.role, ttl_hours=body.ttl_hours, actor=who, sites=body.sites,
+                           full_name=body.full_name)
+        return {"username": username_of(body.username), "role": body.role, "enrolment_code": code}
 
     @app.post("/api/admin/users/{username}/revoke", status_code=204)
-    def revoke_user(username: str, who: Admin) -> None:
-        db.revoke_user(who, username)
+    def revoke_user(username: str, who: Admin, body: Revocation | None = None) -> None:
+        db.revoke_user(who, username, body.reason if body is not None else None)
+
+    @app.post("/api/admin/users/{username}/revoke-unblinding", status_code=204)
+    def revoke_unblinding(username: str, who: Admin) -> None:
+        db.accounts.revoke_unblinding(who, username)
 
     @app.get("/api/study", response_model=StudyOut, response_model_exclude_none=True)
     def study(who: Caller) -> Any:
@@ -369,7 +514,7 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
 
     @app.post("/api/subjects/{subject_id}/unblind", response_model=UnblindOut)
     def unblind(subject_id: str, body: Unblinding, who: Investigator) -> Any:
-        return db.unblind(who, subject_id, body.reason)
+        return db.unblind(who, subject_id, body.reason, password=body.password, totp=body.totp)
 
     @app.post("/api/subjects/{subject_id}/corrections", response_model=CorrectionOut, status_code=201)
     def correct(subject_id: str, body: Correction, who: Investigator) -> Any:

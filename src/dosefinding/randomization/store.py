@@ -21,25 +21,22 @@ and for corrections the old value, the new value and the reason. See docs/audit.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from argon2 import PasswordHasher
 from sqlalchemy import (
     JSON,
     Boolean,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -53,12 +50,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from dosefinding.errors import DoseFindingError, InputError
+from dosefinding.errors import InputError
+from dosefinding.randomization.accounts import ROLES, UNBLINDED_ROLES, AccountPolicy, Accounts
 from dosefinding.randomization.audit import GENESIS_HASH, AuditVerification, canonical_json, record_mac
 from dosefinding.randomization.auditkey import AuditKey, create_key_file, key_path, read_key_file
+from dosefinding.randomization.base import Actor, Base, RecordedRefusal, ServiceError, keeping_refusals
+from dosefinding.randomization.base import utc_now as _now
 from dosefinding.randomization.corrections import apply_correction, correction_field
 from dosefinding.randomization.eligibility import EligibilityRules
 from dosefinding.randomization.identifiers import identifier, subject_id, subject_key
@@ -70,30 +70,19 @@ from dosefinding.randomization.minimisation import (
     slots_digest,
 )
 from dosefinding.randomization.security import bounded_study_config, private_sqlite_file, screening_data
+from dosefinding.randomization.signatures import (
+    MEDICAL_MONITOR,
+    UNBLINDING_MEANING,
+    OutboxRow,
+    SignatureRow,
+    normalise_reason,
+)
 
 if TYPE_CHECKING:
     from dosefinding.randomization.verification import TrailReport
 
-__all__ = ["ROLES", "ServiceError", "Store", "adsl_randomisation", "existing_store", "list_commitment", "verify_audit",
-           "write_audit_checkpoint"]
-
-MAX_TTL_HOURS = 24 * 366
-_TOKEN = re.compile(r"([1-9][0-9]{0,17})\.([A-Za-z0-9_-]{43})")
-ROLES = ("investigator", "pharmacist", "dmc", "blinded_statistician", "auditor", "admin")
-UNBLINDED_ROLES = frozenset({"pharmacist", "dmc"})
-
-
-class ServiceError(DoseFindingError):
-    """A request the service refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class Base(DeclarativeBase):
-    pass
+__all__ = ["ROLES", "UNBLINDED_ROLES", "Actor", "ServiceError", "Store", "adsl_randomisation", "existing_store",
+           "list_commitment", "verify_audit", "write_audit_checkpoint"]
 
 
 class StudyRow(Base):
@@ -103,16 +92,6 @@ class StudyRow(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     list_digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[str] = mapped_column(String(40))
-
-
-class UserRow(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(100), unique=True)
-    role: Mapped[str] = mapped_column(String(40))
-    secret_hash: Mapped[str] = mapped_column(String(64))
-    expires_at: Mapped[float] = mapped_column(Float)
-    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SlotRow(Base):
@@ -212,25 +191,6 @@ _APPEND_ONLY_POSTGRESQL = [  # '%%' is a literal '%' for the driver
 ]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def token_expiry(created_at: str, ttl_hours: float) -> float:
-    """The POSIX time a token created at ``created_at`` (ISO 8601) for ``ttl_hours`` expires.
-
-    Examples
-    --------
-    >>> token_expiry("1970-01-01T00:00:00+00:00", 2)
-    7200.0
-    """
-    return datetime.fromisoformat(created_at).timestamp() + ttl_hours * 3600.0
-
-
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def make_engine(database_url: str) -> Engine:
     """An engine for ``database_url``; SQLite gets WAL, full sync and write-locking transactions."""
     if database_url.startswith("sqlite"):
@@ -267,27 +227,21 @@ class StudyInfo:
     list_digest: str
 
 
-@dataclass(frozen=True)
-class Actor:
-    """The authenticated caller."""
-
-    username: str
-    role: str
-
-
 class Store:
     """The randomisation database and the operations on it; each method is one transaction.
 
     Examples
     --------
     >>> store = Store("sqlite://")
-    >>> token = store.add_user("admin", "admin", bootstrap=True)
-    >>> store.authenticate(token).role
+    >>> code = store.add_user("admin", "admin", bootstrap=True)
+    >>> store.accounts.enrol("admin", code, "correct horse battery")
+    >>> store.authenticate(store.accounts.login("admin", "correct horse battery")["token"]).role
     'admin'
     """
 
-    def __init__(self, database_url: str, *, audit_key: AuditKey | None = None,
-                 audit_key_file: str | None = None) -> None:
+    def __init__(self, database_url: str, *, audit_key: AuditKey | None = None, audit_key_file: str | None = None,
+                 policy: AccountPolicy | None = None, password_hasher: PasswordHasher | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.url = database_url
         self._audit_key, self._audit_key_file = audit_key, audit_key_file
         self._audit_key_lock = threading.Lock()
@@ -306,6 +260,8 @@ class Store:
         with self.transaction() as s:
             if s.get(ChainHeadRow, 1) is None:
                 s.add(ChainHeadRow(id=1, seq=0, hash=GENESIS_HASH))
+        self.accounts = Accounts(self.transaction, self._read_sessions, self._audit, key=lambda: self.audit_key,
+                                 policy=policy, hasher=password_hasher, clock=clock)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -375,73 +331,27 @@ class Store:
         ))
         s.execute(ChainHeadRow.__table__.update().where(ChainHeadRow.id == 1).values(seq=record["seq"], hash=digest))
 
-    # --- users and tokens -------------------------------------------------------------
+    # --- users and sessions (dosefinding.randomization.accounts) ------------------------
 
     def add_user(
-        self, username: str, role: str, *, ttl_hours: float = 24 * 90, actor: Actor | None = None,
-        bootstrap: bool = False,
+        self, username: str, role: str, *, ttl_hours: float | None = None, actor: Actor | None = None,
+        bootstrap: bool = False, sites: Sequence[str] | None = None, full_name: str | None = None,
     ) -> str:
-        """Create a user and return its token (shown once; only its hash is stored).
+        """Create an account of a blinded role and return its one-time enrolment code (shown once).
 
-        ``bootstrap=True`` creates the first administrator of an empty database.
+        ``bootstrap=True`` creates the first administrator of an empty database. Unblinded
+        roles are granted under the two-person rule (:meth:`Accounts.propose`).
         """
-        if role not in ROLES:
-            raise ServiceError(422, f"role: must be one of {list(ROLES)}, got {role!r}")
-        try:
-            username = identifier(username, "username")
-        except InputError as exc:
-            raise ServiceError(422, str(exc)) from None
-        if isinstance(ttl_hours, bool) or not isinstance(ttl_hours, (int, float)) or not 0 < ttl_hours <= MAX_TTL_HOURS:
-            raise ServiceError(422, f"ttl_hours: must be a number in (0, {MAX_TTL_HOURS}], got {ttl_hours!r}")
-        secret = secrets.token_urlsafe(32)
-        with self.transaction() as s:
-            if bootstrap:
-                if s.scalar(select(func.count()).select_from(UserRow).where(UserRow.role == "admin")):
-                    raise ServiceError(409, "an administrator already exists")
-                actor = Actor(username, "admin")
-            elif actor is None or actor.role != "admin":
-                raise ServiceError(403, "only the administrator creates users")
-            if s.scalar(select(UserRow).where(UserRow.username == username)) is not None:
-                raise ServiceError(409, f"username: {username!r} already exists")
-            at = _now()
-            user = UserRow(username=username, role=role, secret_hash=_hash_secret(secret),
-                           expires_at=token_expiry(at, ttl_hours), revoked=False)
-            s.add(user)
-            s.flush()
-            self._audit(s, actor, "user.create", None, {
-                "username": username, "role": role, "ttl_hours": ttl_hours,
-                "credential_mac": self.audit_key.mac("credential", username, user.secret_hash)}, ts=at)
-            return f"{user.id}.{secret}"
+        return self.accounts.create(actor, username, role, full_name=full_name, sites=sites, ttl_hours=ttl_hours,
+                                    bootstrap=bootstrap)
 
-    def revoke_user(self, actor: Actor, username: str) -> None:
-        """Revoke a user's token."""
-        with self.transaction() as s:
-            user = s.scalar(select(UserRow).where(UserRow.username == username))
-            if user is None:
-                raise ServiceError(404, f"username: no user {username!r}")
-            user.revoked = True
-            self._audit(s, actor, "user.revoke", None, {"username": username})
+    def revoke_user(self, actor: Actor, username: str, reason: str | None = None) -> None:
+        """Revoke an account and end its sessions (never the last administrator)."""
+        self.accounts.revoke(actor, username, reason)
 
     def authenticate(self, token: str | None) -> Actor:
-        """The user holding ``token``, or ServiceError 401 (missing, malformed, wrong, revoked, expired)."""
-        if not token:
-            raise ServiceError(401, "missing token: send 'Authorization: Bearer <token>'")
-        match = _TOKEN.fullmatch(token)
-        if match is None:
-            raise ServiceError(401, "invalid token")
-        user_id, secret = match.groups()
-        with self._read_sessions() as s, s.begin():
-            user = s.execute(select(UserRow.username, UserRow.role, UserRow.secret_hash, UserRow.expires_at,
-                                    UserRow.revoked).where(UserRow.id == int(user_id))).first()
-        # Compare even when the user does not exist, so timing does not say which ids exist.
-        stored = user.secret_hash if user is not None else "0" * 64
-        if not hmac.compare_digest(_hash_secret(secret), stored) or user is None:
-            raise ServiceError(401, "invalid token")
-        if user.revoked:
-            raise ServiceError(401, "token revoked")
-        if user.expires_at < time.time():
-            raise ServiceError(401, "token expired")
-        return Actor(user.username, user.role)
+        """The account holding session ``token``, or ServiceError 401 (missing, malformed, wrong, ended, expired)."""
+        return self.accounts.authenticate(token)
 
     # --- study ------------------------------------------------------------------------
 
@@ -546,6 +456,7 @@ class Store:
             usubjid, site, data = subject_id(usubjid), identifier(site, "site"), screening_data(data)
         except InputError as exc:
             raise ServiceError(422, str(exc)) from None
+        _require_site(actor, site, "screen")
         with self.transaction() as s:
             study = self._study(s)
             if self._find_subject(s, usubjid) is not None:
@@ -567,6 +478,7 @@ class Store:
             subject = self._find_subject(s, usubjid)
             if subject is None:
                 raise ServiceError(404, f"subject_id: {usubjid!r} has not been screened")
+            _require_site(actor, subject.site, "randomise")
             if not subject.eligible:
                 rules = ", ".join(f["rule"] for f in subject.failures)
                 raise ServiceError(409, f"subject_id: {usubjid!r} is not eligible (failed {rules})")
@@ -641,10 +553,13 @@ class Store:
             return None  # such an identifier cannot have been screened
         return s.scalar(select(SubjectRow).where(func.lower(SubjectRow.usubjid) == key))
 
-    def _subject_slot(self, s: Session, usubjid: str, *, need_randomised: bool) -> tuple[SubjectRow, SlotRow | None]:
+    def _subject_slot(self, s: Session, usubjid: str, *, need_randomised: bool, actor: Actor | None = None,
+                      what: str = "view") -> tuple[SubjectRow, SlotRow | None]:
         subject = self._find_subject(s, usubjid)
         if subject is None:
             raise ServiceError(404, f"subject_id: no subject {usubjid!r}")
+        if actor is not None:
+            _require_site(actor, subject.site, what)
         slot = s.scalar(select(SlotRow).where(SlotRow.subject_id == subject.id))
         if need_randomised and slot is None:
             raise ServiceError(409, f"subject_id: {usubjid!r} is not randomised")
@@ -654,7 +569,7 @@ class Store:
         """A subject's screening and randomisation status, without the arm (a plain read: not audited)."""
         with self.reading() as s:
             self._study(s)
-            subject, slot = self._subject_slot(s, usubjid, need_randomised=False)
+            subject, slot = self._subject_slot(s, usubjid, need_randomised=False, actor=actor)
             n_unblind = s.scalar(select(func.count()).select_from(UnblindingRow)
                                  .where(UnblindingRow.subject_id == subject.id))
             out = {"subject_id": subject.usubjid, "site": subject.site, "eligible": subject.eligible,
@@ -671,27 +586,104 @@ class Store:
         """What the unblinded pharmacist needs to prepare the syringe: kit number and arm."""
         with self.transaction() as s:
             self._study(s)
-            subject, slot = self._subject_slot(s, usubjid, need_randomised=True)
+            subject, slot = self._subject_slot(s, usubjid, need_randomised=True, actor=actor)
             assert slot is not None
             arm = s.get(SlotArmRow, slot.id).arm
             self._audit(s, actor, "pharmacy.view", usubjid, {"kit_number": slot.kit_no})
             return {"subject_id": subject.usubjid, "site": subject.site, "randomisation_number": slot.rand_no,
                     "kit_number": slot.kit_no, "arm": arm, "randomised_at": slot.randomised_at}
 
-    def unblind(self, actor: Actor, usubjid: str, reason: str) -> dict[str, Any]:
-        """Emergency unblinding of one subject by the investigator: recorded, reported, arm returned."""
-        if not isinstance(reason, str) or len(reason.strip()) < 5:
-            raise ServiceError(422, "reason: an emergency unblinding needs a reason (at least 5 characters)")
-        with self.transaction() as s:
+    def unblind(self, actor: Actor, usubjid: str, reason: str, *, password: str | None = None,
+                totp: str | None = None) -> dict[str, Any]:
+        """Emergency unblinding of one subject, signed electronically; a repeat returns the recorded event.
+
+        The caller must hold the emergency unblinding privilege, work at the subject's site,
+        give a reason that is real text and re-authenticate (password and TOTP code). The
+        signature (printed name, time, meaning, reason) and a notification for the medical
+        monitor are recorded with the unblinding. A second request for the same subject
+        discloses nothing new: it returns the recorded event without the arm.
+        """
+        text = normalise_reason(reason)
+        signer = self.accounts.signer(actor)
+        with keeping_refusals(self.transaction) as s:
             self._study(s)
             subject, slot = self._subject_slot(s, usubjid, need_randomised=True)
+            refusal = None
+            if not signer.may_unblind:
+                refusal = (f"{actor.username!r} holds no emergency unblinding privilege (granted by an administrator "
+                           "and approved by a sponsor)")
+            elif not actor.may_act_at(subject.site):
+                refusal = _site_refusal(actor, subject.site, "unblind")
+            if refusal is not None:
+                self._audit(s, actor, "subject.unblind.refused", subject.usubjid, {"refused": refusal})
+                raise RecordedRefusal(403, refusal)
+            if self._recorded_unblinding(s, subject) is not None:
+                self._audit(s, actor, "subject.unblind.repeat", subject.usubjid, {})
+                return self._recorded_unblinding(s, subject)
+        self.accounts.reauthenticate(actor, password, totp, purpose="emergency unblinding", need_totp=True)
+        with self.transaction() as s:
+            subject, slot = self._subject_slot(s, usubjid, need_randomised=True)
             assert slot is not None
+            if self._recorded_unblinding(s, subject) is not None:  # another signer was quicker
+                return self._recorded_unblinding(s, subject)
             at = _now()
-            s.add(UnblindingRow(subject_id=subject.id, by=actor.username, at=at, reason=reason.strip()))
-            self._audit(s, actor, "subject.unblind", usubjid, {"reason": reason.strip()}, ts=at)
+            unblinding = UnblindingRow(subject_id=subject.id, by=actor.username, at=at, reason=text)
+            s.add(unblinding)
+            s.flush()
+            signature = SignatureRow(unblinding_id=unblinding.id, username=actor.username, full_name=signer.full_name,
+                                     signed_at=at, meaning=UNBLINDING_MEANING, method="password+totp")
+            notice = {"subject_id": subject.usubjid, "site": subject.site, "randomisation_number": slot.rand_no,
+                      "unblinded_by": actor.username, "signed_by": signer.full_name, "unblinded_at": at,
+                      "reason": text}
+            outbox = OutboxRow(created_at=at, recipient=MEDICAL_MONITOR, topic="emergency_unblinding",
+                               subject=subject.usubjid, body=notice, sent_at=None)
+            s.add_all([signature, outbox])
+            s.flush()
+            self._audit(s, actor, "subject.unblind", subject.usubjid, {
+                "reason": text, "signed_by": signer.full_name, "meaning": UNBLINDING_MEANING,
+                "method": signature.method, "notification": {
+                    "id": outbox.id, "recipient": outbox.recipient, "topic": outbox.topic,
+                    "body_mac": self.audit_key.mac("outbox", canonical_json(notice))}}, ts=at)
             arm = s.get(SlotArmRow, slot.id).arm
-            return {"subject_id": subject.usubjid, "randomisation_number": slot.rand_no, "arm": arm,
-                    "unblinded_at": at, "unblinded_by": actor.username}
+            return self._unblinding_event(subject, slot, unblinding, signer.full_name) | {"arm": arm, "repeat": False}
+
+    def _recorded_unblinding(self, s: Session, subject: SubjectRow) -> dict[str, Any] | None:
+        found = s.execute(select(UnblindingRow, SignatureRow).outerjoin(
+            SignatureRow, SignatureRow.unblinding_id == UnblindingRow.id).where(UnblindingRow.subject_id == subject.id)
+            .order_by(UnblindingRow.id).limit(1)).first()
+        if found is None:
+            return None
+        unblinding, signature = found
+        slot = s.scalar(select(SlotRow).where(SlotRow.subject_id == subject.id))
+        signed_by = signature.full_name if signature is not None else unblinding.by
+        return self._unblinding_event(subject, slot, unblinding, signed_by) | {"arm": None, "repeat": True}
+
+    @staticmethod
+    def _unblinding_event(subject: SubjectRow, slot: SlotRow, unblinding: UnblindingRow,
+                          signed_by: str) -> dict[str, Any]:
+        return {"subject_id": subject.usubjid, "randomisation_number": slot.rand_no, "unblinded_at": unblinding.at,
+                "unblinded_by": unblinding.by, "signed_by": signed_by, "meaning": UNBLINDING_MEANING,
+                "reason": unblinding.reason}
+
+    def notifications(self, *, pending: bool = True) -> list[dict[str, Any]]:
+        """The outbox for the sponsor's medical monitor (unsent ones by default), for a mailer or webhook."""
+        with self._read_sessions() as s, s.begin():
+            query = select(OutboxRow).order_by(OutboxRow.id)
+            if pending:
+                query = query.where(OutboxRow.sent_at.is_(None))
+            return [{"id": n.id, "created_at": n.created_at, "recipient": n.recipient, "topic": n.topic,
+                     "subject": n.subject, "body": n.body, "sent_at": n.sent_at} for n in s.scalars(query).all()]
+
+    def mark_notified(self, notification_id: int) -> None:
+        """Record that a notification was delivered."""
+        with self.transaction() as s:
+            note = s.get(OutboxRow, notification_id)
+            if note is None:
+                raise ServiceError(404, f"notification: no notification {notification_id}")
+            if note.sent_at is None:
+                note.sent_at = _now()
+                self._audit(s, Actor("outbox", "system"), "notification.sent", note.subject,
+                            {"notification": note.id, "recipient": note.recipient}, ts=note.sent_at)
 
     def correct_subject(self, actor: Actor, usubjid: str, field: str, value: Any, reason: str) -> dict[str, Any]:
         """Correct a subject's site, strata or one screening value (:mod:`~dosefinding.randomization.corrections`).
@@ -704,11 +696,16 @@ class Store:
             correction_field(field)
         except InputError as exc:
             raise ServiceError(422, str(exc)) from None
-        if field == "site" and (not isinstance(value, str) or not value):
-            raise ServiceError(422, "value: a site must be a non-empty string")
+        if field == "site":
+            try:
+                value = identifier(value, "value")
+            except InputError as exc:
+                raise ServiceError(422, str(exc)) from None
+            _require_site(actor, value, "move")  # moving a subject needs both sites
         with self.transaction() as s:
             study = self._study(s)
-            subject, slot = self._subject_slot(s, usubjid, need_randomised=field == "strata")
+            subject, slot = self._subject_slot(s, usubjid, need_randomised=field == "strata", actor=actor,
+                                               what="correct")
             if field == "strata":
                 value = self._check_strata(study.config["strata"], value)
             subject_state = {"site": subject.site, "data": subject.data, "eligible": subject.eligible,
@@ -722,8 +719,8 @@ class Store:
             if slot is not None and slot_state is not None:
                 slot.strata = slot_state["strata"]
             details = {k: v for k, v in change.items() if k != "failures"}
-            self._audit(s, actor, "subject.correct", usubjid, {**details, "reason": reason.strip()})
-        return {"subject_id": usubjid, **details, "reason": reason.strip()}
+            self._audit(s, actor, "subject.correct", subject.usubjid, {**details, "reason": reason.strip()})
+        return {"subject_id": subject.usubjid, **details, "reason": reason.strip()}
 
     # --- reports ----------------------------------------------------------------------
 
@@ -779,14 +776,19 @@ class Store:
                     "completed_blocks": len(complete), "completed_blocks_balanced": balanced}
 
     def unblinding_report(self, actor: Actor) -> list[dict[str, Any]]:
-        """Every emergency unblinding: subject, who, when, why (not the arm; a plain read: not audited)."""
+        """Every emergency unblinding: subject, who (and the printed name signed), when, why, the meaning; not the arm.
+
+        A plain read: not audited.
+        """
         with self.reading() as s:
             self._study(s)
             rows = s.execute(select(SubjectRow.usubjid, SubjectRow.site, UnblindingRow.by, UnblindingRow.at,
-                                    UnblindingRow.reason).join(SubjectRow, SubjectRow.id == UnblindingRow.subject_id)
+                                    UnblindingRow.reason, SignatureRow.full_name, SignatureRow.meaning)
+                             .join(SubjectRow, SubjectRow.id == UnblindingRow.subject_id)
+                             .outerjoin(SignatureRow, SignatureRow.unblinding_id == UnblindingRow.id)
                              .order_by(UnblindingRow.id)).all()
-            return [{"subject_id": u, "site": site, "unblinded_by": by, "unblinded_at": at, "reason": reason}
-                    for u, site, by, at, reason in rows]
+            return [{"subject_id": u, "site": site, "unblinded_by": by, "unblinded_at": at, "reason": reason,
+                     "signed_by": name, "meaning": meaning} for u, site, by, at, reason, name, meaning in rows]
 
     def audit_records(self, actor: Actor, after: int = 0, limit: int | None = 1000) -> list[dict[str, Any]]:
         """Audit records with ``seq > after``, at most ``limit`` (None: all; reading is not itself recorded)."""
@@ -880,6 +882,14 @@ def list_commitment(nonce: str, digest: str) -> str:
     64
     """
     return hashlib.sha256(f"dosefinding-list-commitment:{nonce}:{digest}".encode()).hexdigest()
+def _site_refusal(actor: Actor, site: str, what: str) -> str:
+    assigned = ", ".join(sorted(actor.sites or ()))
+    return f"site: {actor.username!r} may not {what} subjects of site {site!r} (assigned sites: {assigned})"
+
+
+def _require_site(actor: Actor, site: str, what: str) -> None:
+    if not actor.may_act_at(site):
+        raise ServiceError(403, _site_refusal(actor, site, what))
 
 
 def _audit_dict(row: AuditRow) -> dict[str, Any]:
@@ -935,7 +945,13 @@ def adsl_randomisation(database_url: str, *, unblinded: bool = True) -> pd.DataF
 
 
 def existing_store(database_url: str, *, audit_key_file: str | None = None) -> Store:
-    """A store on an existing database: a mistyped SQLite path must not create an empty one."""
+    """A store on an existing database: a mistyped SQLite path must not create an empty one.
+
+    Examples
+    --------
+    >>> existing_store("sqlite://").url
+    'sqlite://'
+    """
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)

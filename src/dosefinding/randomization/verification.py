@@ -35,7 +35,8 @@ from dosefinding.randomization.store import AuditRow, ChainHeadRow
 __all__ = ["TrailReport", "check_trail", "check_trial_database", "read_only_engine", "verify_database"]
 
 _T = TypeVar("_T")
-_TABLES = ("audit_log", "chain_head", "study", "users", "subjects", "slots", "slot_arms", "unblindings")
+_TABLES = ("audit_log", "chain_head", "study", "users", "sessions", "grants", "subjects", "slots", "slot_arms", "unblindings",
+           "signatures", "outbox")
 
 
 @dataclass(frozen=True)
