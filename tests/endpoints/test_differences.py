@@ -37,7 +37,7 @@ from dosefinding.endpoints import (
     fisher_test,
     stratified_difference,
 )
-from dosefinding.endpoints.differences import _score_statistic
+from dosefinding.endpoints.differences import score_statistic
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "r" / "endpoints_reference.json").read_text())
 TWO = FIXTURE["two_sample"]
@@ -112,7 +112,7 @@ def test_interval_invariants(table: tuple[int, int, int, int]) -> None:
     x1, n1, x2, n2 = (np.array([[float(v)]]) for v in table)
     for limit, target in ((lo[0], z), (hi[0], -z)):
         if -1 + 1e-9 < limit < 1 - 1e-9:
-            assert _score_statistic(x1, n1, x2, n2, np.array([limit]), "cmh")[0] == pytest.approx(target, abs=1e-6)
+            assert score_statistic(x1, n1, x2, n2, np.array([limit]), "cmh")[0] == pytest.approx(target, abs=1e-6)
 
 
 def test_fisher_matches_r() -> None:

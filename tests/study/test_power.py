@@ -25,11 +25,13 @@ from dosefinding.mmrm import mmrm
 from dosefinding.mod.from_mmrm import mmrm_estimates
 from dosefinding.study import load_spec, parse_spec
 from dosefinding.study.power import (
-    _build_analysis,
-    _chunk_trials,
+    build_analysis,
+    chunk_trials,
     default_candidates,
     simulate_power,
 )
+
+from .trial_frames import long_frame
 
 ONE_VISIT = """
 [trial]
@@ -95,19 +97,6 @@ visit = 24
 """
 
 
-def _long_frame(values: np.ndarray, base: np.ndarray, arm: np.ndarray, arms: list[str], visits: list[int]) -> pd.DataFrame:
-    n, k = values.shape
-    frame = pd.DataFrame({
-        "USUBJID": np.repeat(np.arange(n), k),
-        "ARM": pd.Categorical(np.array(arms)[np.repeat(arm, k)], categories=arms),
-        "AVISIT": pd.Categorical(np.tile([f"Week {v}" for v in visits], n),
-                                 categories=[f"Week {v}" for v in visits]),
-        "BASE": np.repeat(base, k),
-        "CHG": (values - base[:, None]).ravel(),
-    })
-    return frame.dropna(subset=["CHG"])
-
-
 @pytest.mark.parametrize(("covariance", "n_trials"), [("us", 12), ("cs", 6)])
 def test_each_trial_is_the_per_trial_analysis(covariance: str, n_trials: int) -> None:
     """MMRM (REML) -> LS means at week 24 -> mcpmod, trial by trial, on simulated A2201 trials.
@@ -117,15 +106,15 @@ def test_each_trial_is_the_per_trial_analysis(covariance: str, n_trials: int) ->
     """
     spec = load_spec("a2201")
     result = simulate_power(spec, n_sims=n_trials, seed=11, chunk_size=n_trials, covariance=covariance)
-    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", covariance, True, None, "AIC",
+    analysis = build_analysis(spec, None, None, None, 0.025, None, "mmrm", covariance, True, None, "AIC",
                                "continuous")
-    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(11).spawn(1)[0], n_trials)
+    matrix = chunk_trials(spec, analysis, np.random.SeedSequence(11).spawn(1)[0], n_trials)
     cands = analysis.candidates
     arms = list(spec.arm_names)
     doses = dict(zip(arms, spec.doses.tolist()))
     n_compared = 0
     for i in range(n_trials):
-        frame = _long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
+        frame = long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
         fit = mmrm("CHG ~ ARM * AVISIT + BASE * AVISIT", frame, subject="USUBJID", visit="AVISIT",
                    covariance=covariance)
         estimates = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=doses)
@@ -160,15 +149,15 @@ def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: 
     n_trials = 10
     result = simulate_power(spec, n_sims=n_trials, seed=12, chunk_size=n_trials, selection=selection,
                             alternative=alternative, df="min", bounds=bounds, p=0.5)
-    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", "us", True, "min", selection,
+    analysis = build_analysis(spec, None, None, None, 0.025, None, "mmrm", "us", True, "min", selection,
                                "continuous", "satterthwaite", alternative)
-    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(12).spawn(1)[0], n_trials)
+    matrix = chunk_trials(spec, analysis, np.random.SeedSequence(12).spawn(1)[0], n_trials)
     cands = analysis.candidates
     arms = list(spec.arm_names)
     shapes = list(dict.fromkeys(m.shape for m in cands.models))
     n_compared = 0
     for i in range(n_trials):
-        frame = _long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
+        frame = long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
         fit = mmrm("CHG ~ 0 + ARM:AVISIT + BASE:AVISIT", frame, subject="USUBJID", visit="AVISIT")
         estimates = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=dict(zip(arms, spec.doses.tolist())),
                                    df="min")
@@ -247,8 +236,8 @@ def test_ancova_path_is_the_per_trial_analysis() -> None:
     LS means (type "general" with that df). t statistics 1e-9 absolute, TD 1e-5 relative, the rest exact."""
     spec = parse_spec(ANCOVA)
     result = simulate_power(spec, n_sims=16, seed=21, chunk_size=16, first_stage="ancova", selection="maxT")
-    analysis = _build_analysis(spec, None, 12, None, 0.025, None, "ancova", "us", True, None, "maxT", "continuous")
-    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(21).spawn(1)[0], 16)
+    analysis = build_analysis(spec, None, 12, None, 0.025, None, "ancova", "us", True, None, "maxT", "continuous")
+    matrix = chunk_trials(spec, analysis, np.random.SeedSequence(21).spawn(1)[0], 16)
     cands = analysis.candidates
     n_selected = 0
     for i in range(16):

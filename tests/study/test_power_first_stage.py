@@ -17,9 +17,9 @@ from dosefinding import mcpmod
 from dosefinding.mmrm import mmrm
 from dosefinding.mod.from_mmrm import mmrm_estimates
 from dosefinding.study import load_spec
-from dosefinding.study.power import _build_analysis, _chunk_trials, _mmrm_estimates, simulate_power
+from dosefinding.study.power import build_analysis, chunk_trials, mmrm_first_stage, simulate_power
 
-from .test_power import _long_frame
+from .trial_frames import long_frame
 
 ESTIMATES = 1e-9
 DF = 1e-8
@@ -27,15 +27,15 @@ DF = 1e-8
 
 def _trials(n_trials: int, seed: int, **options: object):
     spec = load_spec("a2201")
-    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", options.get("covariance", "us"), True,
+    analysis = build_analysis(spec, None, None, None, 0.025, None, "mmrm", options.get("covariance", "us"), True,
                                options.get("df"), "AIC", "continuous", options.get("df_method", "satterthwaite"))
-    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(seed).spawn(1)[0], n_trials)
+    matrix = chunk_trials(spec, analysis, np.random.SeedSequence(seed).spawn(1)[0], n_trials)
     return spec, analysis, matrix
 
 
 def _reference(spec, matrix, i: int, covariance: str, df_method: str):
     arms = list(spec.arm_names)
-    frame = _long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
+    frame = long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
     frame["WEEK"] = frame["AVISIT"].str.replace("Week ", "").astype(float)
     # The first stage's own parametrisation: the between-within df depend on it (R mmrm's rule, per coefficient).
     fit = mmrm("CHG ~ 0 + ARM:AVISIT + BASE:AVISIT", frame, subject="USUBJID", visit="AVISIT", covariance=covariance,
@@ -49,7 +49,7 @@ def _reference(spec, matrix, i: int, covariance: str, df_method: str):
 ])
 def test_each_trial_is_mmrm_estimates(covariance: str, df_method: str) -> None:
     spec, analysis, matrix = _trials(3, 5, covariance=covariance, df="min", df_method=df_method)
-    estimates, cov, ok, df = _mmrm_estimates(matrix.values, matrix.base, matrix.arm, len(spec.doses),
+    estimates, cov, ok, df = mmrm_first_stage(matrix.values, matrix.base, matrix.arm, len(spec.doses),
                                              analysis.visit_index, analysis)
     assert ok.all()
     for i in range(3):
@@ -85,17 +85,17 @@ def test_ml_and_the_sandwich_are_the_per_trial_analysis(options: dict) -> None:
     spec = load_spec("a2201")
     df_method = options.get("df_method", "satterthwaite")
     covariance = options.get("covariance", "us")
-    analysis = _build_analysis(spec, None, None, None, 0.025, None, "mmrm", covariance, True, "min", "AIC",
+    analysis = build_analysis(spec, None, None, None, 0.025, None, "mmrm", covariance, True, "min", "AIC",
                                "continuous", df_method, "one-sided", options.get("reml", True),
                                options.get("vcov", "asymptotic"), group=options.get("group"))
-    matrix = _chunk_trials(spec, analysis, np.random.SeedSequence(6).spawn(1)[0], 3)
-    estimates, cov, ok, df = _mmrm_estimates(matrix.values, matrix.base, matrix.arm, len(spec.doses),
+    matrix = chunk_trials(spec, analysis, np.random.SeedSequence(6).spawn(1)[0], 3)
+    estimates, cov, ok, df = mmrm_first_stage(matrix.values, matrix.base, matrix.arm, len(spec.doses),
                                              analysis.visit_index, analysis)
     result = simulate_power(spec, n_sims=3, seed=6, chunk_size=3, df="min", **options)
     assert ok.all()
     arms = list(spec.arm_names)
     for i in range(3):
-        frame = _long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
+        frame = long_frame(matrix.values[i], matrix.base[i], matrix.arm, arms, list(spec.visits))
         fit = mmrm("CHG ~ 0 + ARM:AVISIT + BASE:AVISIT", frame, subject="USUBJID", visit="AVISIT", **options)
         reference = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=dict(zip(arms, spec.doses.tolist())),
                                    df="min")

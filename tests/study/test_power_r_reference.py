@@ -26,7 +26,7 @@ import pytest
 from dosefinding.mod import curve_target_dose
 from dosefinding.shapes.library import get_shape
 from dosefinding.study import parse_spec
-from dosefinding.study.power import _build_analysis, _chunk_trials, simulate_power
+from dosefinding.study.power import build_analysis, chunk_trials, simulate_power
 
 from .test_power import ONE_VISIT
 
@@ -45,9 +45,9 @@ R_SHAPES = {"sigEmax": "sigemax"}
 
 def simulated_trials() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """values (T, N, 1), base (T, N) and arm (N,) of the trials simulate_power draws (one chunk)."""
-    analysis = _build_analysis(SPEC, None, None, None, 0.025, DELTA, "ancova", "us", False, None, "aveAIC",
+    analysis = build_analysis(SPEC, None, None, None, 0.025, DELTA, "ancova", "us", False, None, "aveAIC",
                                "continuous")
-    matrix = _chunk_trials(SPEC, analysis, np.random.SeedSequence(SEED).spawn(1)[0], N_TRIALS)
+    matrix = chunk_trials(SPEC, analysis, np.random.SeedSequence(SEED).spawn(1)[0], N_TRIALS)
     return matrix.values, matrix.base, matrix.arm
 
 

@@ -138,7 +138,7 @@ def _mn_variance(x1: FloatArray, n1: FloatArray, x2: FloatArray, n2: FloatArray,
     return (p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) * total / (total - 1.0)
 
 
-def _score_statistic(
+def score_statistic(
     x1: FloatArray, n1: FloatArray, x2: FloatArray, n2: FloatArray, delta: FloatArray, weights: Weights
 ) -> FloatArray:
     """Stratified score statistic at ``delta``; counts ``(..., K)``, ``delta`` broadcast over the last axis."""
@@ -164,7 +164,7 @@ def _score_interval(
     lo, hi = np.full(shape, -1.0), np.full(shape, 1.0)
     for _ in range(_BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
-        above = _score_statistic(x1, n1, x2, n2, mid, weights) > targets
+        above = score_statistic(x1, n1, x2, n2, mid, weights) > targets
         lo = np.where(above, mid, lo)
         hi = np.where(above, hi, mid)
     root = 0.5 * (lo + hi)

@@ -238,8 +238,8 @@ def _first_stage(change: FloatArray, base: FloatArray, arm: NDArray[np.int64], n
     return estimates, cov, ok, df
 
 
-def _mmrm_estimates(values: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
-                    analysis: _Analysis) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
+def mmrm_first_stage(values: FloatArray, base: FloatArray, arm: NDArray[np.int64], n_arms: int, visit: int,
+                   analysis: _Analysis) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
     """LS means (T, k) at the visit, their covariance (T, k, k), success and smallest df, from the MMRM of the change."""
     weeks = [str(w) for w in analysis.visit_weeks] or [str(v) for v in range(values.shape[2])]
     formula = "CHG ~ 0 + ARM:AVISIT" + (" + BASE:AVISIT" if analysis.baseline else "")
@@ -290,18 +290,18 @@ def _child(seed: np.random.SeedSequence, key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, key)))
 
 
-def _chunk_trials(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSequence, n_trials: int) -> EndpointMatrix:
-    """The simulated trials of one chunk."""
+def chunk_trials(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSequence, n_trials: int) -> EndpointMatrix:
+    """The simulated trials of one chunk (the chunk's seed as :func:`simulate_power` spawns it)."""
     return simulate_endpoint_matrix(spec, analysis.endpoint, n_trials=n_trials, seed=_child(seed, 0))
 
 
 def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSequence, n_trials: int) -> _Chunk:
     """Simulate ``n_trials`` trials from ``seed`` and analyse them."""
-    matrix = _chunk_trials(spec, analysis, seed, n_trials)
+    matrix = chunk_trials(spec, analysis, seed, n_trials)
     cands = analysis.candidates
     doses = cands.doses
     n_arms = doses.size
-    estimator = _mmrm_estimates if analysis.first_stage == "mmrm" else _ancova_estimates
+    estimator = mmrm_first_stage if analysis.first_stage == "mmrm" else _ancova_estimates
     est, cov, ok, df = estimator(matrix.values, matrix.base, matrix.arm, n_arms, analysis.visit_index, analysis)
     if analysis.df is None and analysis.first_stage == "mmrm":
         df = np.full(n_trials, np.inf)
@@ -705,7 +705,7 @@ def simulate_power(
         raise InputError(f"seed: must be a non-negative integer, got {seed!r}")
     else:
         seed_value = int(seed)
-    analysis = _build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
+    analysis = build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
                                baseline, df, selection, dose_kind, df_method, alternative, reml, vcov, bounds, p,
                                group)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
@@ -720,13 +720,14 @@ def simulate_power(
                     workers, scheduler)
 
 
-def _build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
-                    candidates: Candidates | Mapping[str, Any] | None, alpha: float, delta: float | None,
-                    first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
-                    dose_kind: DoseKind, df_method: str = "satterthwaite",
-                    alternative: str = "one-sided", reml: bool = True, vcov: str = "asymptotic",
-                    bounds: Mapping[str, ArrayLike] | None = None, p: float | None = None,
-                    group: str | None = None) -> _Analysis:
+def build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
+                   candidates: Candidates | Mapping[str, Any] | None, alpha: float, delta: float | None,
+                   first_stage: str, covariance: str, baseline: bool, df: float | str | None, selection: str,
+                   dose_kind: DoseKind, df_method: str = "satterthwaite",
+                   alternative: str = "one-sided", reml: bool = True, vcov: str = "asymptotic",
+                   bounds: Mapping[str, ArrayLike] | None = None, p: float | None = None,
+                   group: str | None = None) -> _Analysis:
+    """The checked analysis of :func:`simulate_power` (its arguments, validated, with the spec's defaults filled in)."""
     paramcd = endpoint if endpoint is not None else spec.analysis.get("endpoint", spec.endpoints[0].paramcd)
     target = spec.endpoint(paramcd)
     week = visit if visit is not None else spec.analysis.get("visit", spec.visits[-1])
