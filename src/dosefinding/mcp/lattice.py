@@ -41,6 +41,8 @@ _REVERSED_10_BITS = np.array([int(f"{i:010b}"[::-1], 2) for i in range(1024)], d
 # worst-case errors in a Korobov space of smoothness 2 with product weights 0.6^j (the
 # first coordinates matter most). On our integrands it gives 2-3 times smaller standard
 # errors than frac(sqrt(prime)) (Richtmyer) generators for the same number of points.
+# For the rank-5 maximum statistic (3 periodic coordinates) a component-by-component vector
+# for dimension 3, for 2^8..2^16 points, and scrambled Sobol' points did no better.
 _LATTICE = np.array(
     [
         1, 118495, 350669, 913007, 288863, 749523, 664233, 1030473,
