@@ -169,10 +169,12 @@ class MaxTGeometry:
         self.points = points
         self._turn = float(rng.random()) * 2 * math.pi
         if not self.deterministic:
-            # w lives on the unit sphere of R^(r-1); the 3-sphere (rank 5) has an
-            # equal-volume map from the unit cube (Hopf coordinates), which needs one
-            # lattice dimension less than normalising Gaussian points.
-            self._lattice = ShiftedLattice(3 if self.rank == 5 else self.rank - 1, rng)
+            # w lives on the unit sphere of R^(r-1); the 3-sphere (rank 5) has a map
+            # from the unit cube (Hopf coordinates, see _sphere_points), periodic in every
+            # coordinate, which needs one lattice dimension less than normalising Gaussian
+            # points, and plain shifted lattice points.
+            hopf = self.rank == 5
+            self._lattice = ShiftedLattice(3 if hopf else self.rank - 1, rng, tent=not hopf)
         self._levels: list[ExitAngleMeasure] = []
 
     def per_shift(self, level: int) -> int:
@@ -207,8 +209,9 @@ class MaxTGeometry:
             measure = self._levels[-1].copy()
             start, stop = self.per_shift(level - 1), self.per_shift(level)
             measure.scale(start / stop)
-        w = _sphere_points(self._lattice.points(start, stop), self.rank - 1)  # (r - 1, shifts * count)
+        w, density = _sphere_points(self._lattice.points(start, stop), self.rank - 1)  # (r - 1, shifts * count)
         count = stop - start
+        density = density.reshape(1, N_SHIFTS, count) / stop
         # Inactive constraints get -inf added: max_j over contiguous rows, one j at a time.
         offset = np.where(self.cells.active, 0.0, -np.inf)  # (T, M, J)
         for i in range(self.cells.weight.shape[1]):
@@ -216,7 +219,7 @@ class MaxTGeometry:
             beta = x[:, 0] + offset[:, i, 0, None]
             for j in range(1, x.shape[1]):
                 np.maximum(beta, x[:, j] + offset[:, i, j, None], out=beta)
-            weight = np.broadcast_to(self.cells.weight[:, i, None, None] / stop, (n_trials, N_SHIFTS, count))
+            weight = self.cells.weight[:, i, None, None] * density
             measure.add(beta.reshape(n_trials, N_SHIFTS, count), weight)
         return measure
 
@@ -235,19 +238,31 @@ class MaxTGeometry:
         return measure
 
 
-def _sphere_points(x: FloatArray, dim: int) -> FloatArray:
-    """Points of the unit cube (lattice dimensions, n) mapped to uniform points (dim, n) on
-    the unit sphere of R^dim: Hopf coordinates for dim 4, normalised Gaussian points otherwise."""
+def _sphere_points(x: FloatArray, dim: int) -> tuple[FloatArray, FloatArray]:
+    """Points of the unit cube (lattice dimensions, n) mapped to points (dim, n) on the unit
+    sphere of R^dim, with the density of the sphere's uniform law against the cube's at each.
+
+    dim 4: Hopf coordinates ``(r cos 2 pi x_1, r sin 2 pi x_1, s cos 2 pi x_2, s sin 2 pi x_2)``
+    with ``s^2 = 1 - r^2 = p(x_0)``, ``p(t) = t^2 (3 - 2 t)`` and density ``p'(t) = 6 t (1 - t)``:
+    the uniform ``s^2`` of the equal-volume map, periodised so that the integrand is
+    periodic in every coordinate and the lattice points need no tent transform (which
+    folds the angles). Against ``s^2 = x_0`` with the tent on every coordinate, the spread
+    of the shifts at 1024 to 4096 points per shift is about ten times smaller on
+    DoseFinding's 6-contrast example. Otherwise normalised Gaussian points, density 1.
+    """
     if dim == 4:
+        t = x[0]
+        square = t * t * (3.0 - 2.0 * t)
+        density = 6.0 * t * (1.0 - t)
         points = np.empty((4, x.shape[1]))
-        for row, (radius, angle) in enumerate(((np.sqrt(1.0 - x[0]), x[1]), (np.sqrt(x[0]), x[2]))):
+        for row, (radius, angle) in enumerate(((np.sqrt(1.0 - square), x[1]), (np.sqrt(square), x[2]))):
             angle = angle * (2 * math.pi)
             np.cos(angle, out=points[2 * row])
             np.sin(angle, out=points[2 * row + 1])
             points[2 * row : 2 * row + 2] *= radius
-        return points
+        return points, density
     z = special.ndtri(x.clip(1e-17, 1.0 - 1e-16))
-    return z / np.sqrt(np.einsum("ij,ij->j", z, z))
+    return z / np.sqrt(np.einsum("ij,ij->j", z, z)), np.ones(x.shape[1])
 
 
 @lru_cache(maxsize=16)
