@@ -47,7 +47,7 @@ def free_port() -> int:
 class Server:
     process: subprocess.Popen[bytes]
     url: str
-    db: Path
+    db: str  # the database URL
     admin_token: str
 
     def account(self, username: str, role: str, **extra: Any) -> str:
@@ -59,9 +59,10 @@ class Server:
 
     def granted_account(self, username: str, role: str) -> str:
         """An unblinded-role account: proposed by the administrator, approved by a host-made sponsor."""
-        sponsor = enrol_and_login(self.url, f"sponsor-for-{username}",
-                                  existing_store(f"sqlite:///{self.db}").accounts.host_account(
-                                      f"sponsor-for-{username}", "sponsor", "test"))
+        host = existing_store(self.db)
+        code = host.accounts.host_account(f"sponsor-for-{username}", "sponsor", "test")
+        host.engine.dispose()
+        sponsor = enrol_and_login(self.url, f"sponsor-for-{username}", code)
         r = httpx.post(self.url + "/api/admin/grants", json={"username": username, "grant": role},
                        headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=60)
         assert r.status_code == 201, r.text
@@ -81,17 +82,19 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(db: Path, token_file: Path, timeout: float = 30.0, *, certfile: Path | None = None,
+def start_server(db: Path | str, token_file: Path, timeout: float = 30.0, *, certfile: Path | None = None,
                  keyfile: Path | None = None) -> Server:
-    """Run the service on ``db`` and wait until it answers (over HTTPS with ``certfile`` and ``keyfile``).
+    """Run the service on ``db`` (a SQLite file or a database URL without a password) and wait until it answers
+    (over HTTPS with ``certfile`` and ``keyfile``).
 
     On a new database the first administrator's enrolment code is written to ``token_file``;
     the administrator enrols and logs in, and ``admin_token`` is that session's token.
     """
     port = free_port()
+    db_url = db if isinstance(db, str) else f"sqlite:///{db}"
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "dosefinding.cli", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "dosefinding.cli", "serve", "--db", db_url, "--host", "127.0.0.1", "--port", str(port),
          "--admin-code-file", str(token_file)]
         + (["--certfile", str(certfile), "--keyfile", str(keyfile)] if certfile is not None and keyfile is not None else []),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -106,7 +109,7 @@ def start_server(db: Path, token_file: Path, timeout: float = 30.0, *, certfile:
                 verify = ssl.create_default_context(cafile=certfile) if certfile else True
                 if httpx.get(url + "/", timeout=1.0, verify=verify).status_code == 200:
                     code = token_file.read_text().strip() if token_file.exists() else ""
-                    return Server(process, url, db, enrol_and_login(url, "admin", code, verify=verify) if code else "")
+                    return Server(process, url, db_url, enrol_and_login(url, "admin", code, verify=verify) if code else "")
             except httpx.TransportError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start in time")
