@@ -26,7 +26,7 @@ from dosefinding.randomization.service import create_app
 from dosefinding.randomization.store import ROLES, Store
 from dosefinding.randomization.totp import decode_secret, hotp, time_step, totp
 
-from .server import password_of
+from .server import enrol_totp, password_of
 
 ARMS = ["Placebo", "VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
 DOSES = {"Placebo": 0.0, "VAY736 5 mg": 5.0, "VAY736 50 mg": 50.0, "VAY736 300 mg": 300.0}
@@ -73,16 +73,6 @@ def grant(client: Any, admin_token: str, sponsor_token: str, username: str, kind
     return f"{proposal['proposer_code']}.{r.json()['approver_code']}"
 
 
-def enrol_totp(client: Any, token: str) -> str:
-    """Enrol an authenticator for the account of ``token``; returns its secret."""
-    secret = client.post("/api/auth/totp", headers=bearer(token)).json()["secret"]
-    # the code of the previous step, so that the next signature (this step's code) is not a replay
-    code = totp(decode_secret(secret), time.time() - 30)
-    r = client.post("/api/auth/totp/confirm", json={"code": code}, headers=bearer(token))
-    assert r.status_code == 204, r.text
-    return secret
-
-
 @dataclass
 class Trial:
     client: TestClient
@@ -122,8 +112,8 @@ def make_trial(database: Path | str, study: dict[str, Any] | None = None, **app_
     """A study set up by the administrator and one account per role, each logged in.
 
     The sponsor is created on the host; pharmacist and DMC are granted under the two-person
-    rule; the investigator (sites 100-102) holds the emergency unblinding privilege and a TOTP
-    authenticator. ``database`` is a SQLite file or a database URL (:class:`Backend`); ``app_options``
+    rule; the investigator (sites 100-102) holds the emergency unblinding privilege; these four
+    enrol a TOTP authenticator (``Trial.totp_secrets``). ``database`` is a SQLite file or a database URL (:class:`Backend`); ``app_options``
     go to :func:`create_app` (e.g. ``api_docs=True``).
     """
     url = database if isinstance(database, str) else f"sqlite:///{database}"
@@ -133,6 +123,7 @@ def make_trial(database: Path | str, study: dict[str, Any] | None = None, **app_
     response = client.post("/api/admin/study", json=STUDY if study is None else study, headers=bearer(tokens["admin"]))
     assert response.status_code == 201, response.text
     tokens["sponsor"] = enrol_and_login(client, "sponsor1", store.accounts.host_account("sponsor1", "sponsor", "test"))
+    secrets = {"sponsor1": enrol_totp(client, tokens["sponsor"])}
     for role in ("investigator", "blinded_statistician", "auditor"):
         r = client.post("/api/admin/users", headers=bearer(tokens["admin"]),
                         json={"username": f"{role}1", "role": role} | ({"sites": SITES} if role == "investigator" else {}))
@@ -142,10 +133,11 @@ def make_trial(database: Path | str, study: dict[str, Any] | None = None, **app_
     for role in ("pharmacist", "dmc"):
         tokens[role] = enrol_and_login(client, f"{role}1", grant(client, tokens["admin"], tokens["sponsor"],
                                                                  f"{role}1", role))
+        secrets[f"{role}1"] = enrol_totp(client, tokens[role])
     code = grant(client, tokens["admin"], tokens["sponsor"], "investigator1", "emergency_unblinding")
     tokens["investigator"] = enrol_and_login(client, "investigator1", code)
-    trial = Trial(client=client, tokens=tokens, url=url, store=store)
-    trial.totp_secrets["investigator1"] = enrol_totp(client, tokens["investigator"])
+    secrets["investigator1"] = enrol_totp(client, tokens["investigator"])
+    trial = Trial(client=client, tokens=tokens, url=url, store=store, totp_secrets=secrets)
     assert set(tokens) == set(ROLES)
     return trial
 

@@ -12,13 +12,14 @@ import ssl
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from dosefinding.randomization.store import existing_store
+from dosefinding.randomization.totp import decode_secret, totp
 
 
 def password_of(username: str) -> str:
@@ -37,6 +38,21 @@ def enrol_and_login(url: str, username: str, code: str, *, verify: Any = True) -
     return str(r.json()["token"])
 
 
+def enrol_totp(client: Any, token: str) -> str:
+    """Enrol an authenticator for the account of ``token`` (``client``: a TestClient or an httpx.Client with a
+    base URL); returns its secret."""
+    r = client.post("/api/auth/totp", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    secret = str(r.json()["secret"])
+    # the code of the previous step, so that the next login or signature (this step's code) is not a replay; not
+    # in the last seconds of a step, where the server's next step would no longer accept the previous one
+    time.sleep(max(0.0, (time.time() % 30) - 28.0) and 30.05 - time.time() % 30)
+    code = totp(decode_secret(secret), time.time() - 30)
+    r = client.post("/api/auth/totp/confirm", json={"code": code}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 204, r.text
+    return secret
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,6 +65,7 @@ class Server:
     url: str
     db: str  # the database URL
     admin_token: str
+    totp_secrets: dict[str, str] = field(default_factory=dict)
 
     def account(self, username: str, role: str, **extra: Any) -> str:
         """Create a blinded-role account as the administrator; its session token."""
@@ -58,11 +75,14 @@ class Server:
         return enrol_and_login(self.url, username, r.json()["enrolment_code"])
 
     def granted_account(self, username: str, role: str) -> str:
-        """An unblinded-role account: proposed by the administrator, approved by a host-made sponsor."""
+        """An unblinded-role account: proposed by the administrator, approved by a host-made sponsor; both enrol a
+        TOTP authenticator (its secret in ``totp_secrets``)."""
         host = existing_store(self.db)
         code = host.accounts.host_account(f"sponsor-for-{username}", "sponsor", "test")
         host.engine.dispose()
         sponsor = enrol_and_login(self.url, f"sponsor-for-{username}", code)
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            enrol_totp(client, sponsor)
         r = httpx.post(self.url + "/api/admin/grants", json={"username": username, "grant": role},
                        headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=60)
         assert r.status_code == 201, r.text
@@ -70,7 +90,10 @@ class Server:
         r = httpx.post(self.url + f"/api/grants/{proposal['id']}/approve",
                        headers={"Authorization": f"Bearer {sponsor}"}, timeout=60)
         assert r.status_code == 200, r.text
-        return enrol_and_login(self.url, username, f"{proposal['proposer_code']}.{r.json()['approver_code']}")
+        token = enrol_and_login(self.url, username, f"{proposal['proposer_code']}.{r.json()['approver_code']}")
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            self.totp_secrets[username] = enrol_totp(client, token)
+        return token
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -20,6 +20,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from dosefinding.randomization.totp import decode_secret, totp
+
 from .conftest import ARMS, RULES, Backend
 from .server import password_of, start_server
 
@@ -150,6 +152,7 @@ def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(backen
         page.open(server.url + "/pharmacy")  # the pharmacist logs in with the page's form
         page.type("#username", "pharmacist")
         page.type("#password", password_of("pharmacist"))
+        page.type("#code", totp(decode_secret(server.totp_secrets["pharmacist"]), time.time()))
         page.click("#login")
         assert page.wait_for("document.getElementById('login-status').textContent") == "logged in as pharmacist"
         assert page.js("document.getElementById('password').value") == ""

@@ -43,17 +43,26 @@ def _fresh_store(postgres_url: str, *extra_statements: str, **options: Any) -> t
     return store, store.authenticate(store.accounts.login("admin", password_of("admin"))["token"])
 
 
+def _sponsor(store: Store) -> Actor:
+    """A host-made sponsor, logged in, with a TOTP authenticator (which approving grants needs)."""
+    accounts = store.accounts
+    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
+    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"], enrolling=True)
+    secret = accounts.totp_begin(sponsor)["secret"]
+    accounts.totp_confirm(sponsor, hotp(decode_secret(secret), time_step(time.time())))
+    return sponsor
+
+
 def _unblinder(store: Store, admin: Actor) -> tuple[Actor, Callable[[], dict[str, str]]]:
     """An investigator of site 101 and 102 holding the unblinding privilege (granted by the administrator and a
     host-made sponsor) and a TOTP authenticator; and a function giving a fresh signature (password, code)."""
     accounts = store.accounts
-    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
-    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"])
+    sponsor = _sponsor(store)
     store.add_user("inv", "investigator", actor=admin, sites=["101", "102"])
     proposal = accounts.propose(admin, "inv", "emergency_unblinding")
     approval = accounts.approve(sponsor, proposal["id"])
     accounts.enrol("inv", f"{proposal['proposer_code']}.{approval['approver_code']}", password_of("inv"))
-    investigator = store.authenticate(accounts.login("inv", password_of("inv"))["token"])
+    investigator = store.authenticate(accounts.login("inv", password_of("inv"))["token"], enrolling=True)
     secret = accounts.totp_begin(investigator)["secret"]
     steps = [time_step(time.time())]
     accounts.totp_confirm(investigator, hotp(decode_secret(secret), steps[-1]))
@@ -213,15 +222,15 @@ def test_accounts_and_grants_on_postgresql(postgres_url: str) -> None:
     """Enrolment, login, lockout, a two-person grant and the last-administrator rule on PostgreSQL."""
     store, admin = _fresh_store(postgres_url, policy=AccountPolicy(max_failures=2))
     accounts = store.accounts
-    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
-    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"])
+    sponsor = _sponsor(store)
     proposal = accounts.propose(admin, "pharmacist1", "pharmacist")
     approval = accounts.approve(sponsor, proposal["id"])
     with pytest.raises(ServiceError, match="invalid or expired enrolment code"):
         accounts.enrol("pharmacist1", proposal["proposer_code"], password_of("pharmacist1"))
     accounts.enrol("pharmacist1", f"{proposal['proposer_code']}.{approval['approver_code']}",
                    password_of("pharmacist1"))
-    assert store.authenticate(accounts.login("pharmacist1", password_of("pharmacist1"))["token"]).role == "pharmacist"
+    assert store.authenticate(accounts.login("pharmacist1", password_of("pharmacist1"))["token"],
+                              enrolling=True).role == "pharmacist"
     for _ in range(2):
         with pytest.raises(ServiceError, match="invalid username or password|locked"):
             accounts.login("pharmacist1", "wrong wrong wrong")

@@ -40,6 +40,8 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/api/admin/users", {"username": "new", "role": "investigator"}, {"admin"}),
     ("POST", "/api/admin/users/dummy/revoke", None, {"admin"}),
     ("POST", "/api/admin/users/dummy/revoke-unblinding", None, {"admin"}),
+    ("POST", "/api/admin/users/dummy/unlock", {"reason": "identity checked by phone"}, {"admin"}),
+    ("POST", "/api/admin/users/dummy/reset", {"reason": "forgot the password"}, {"admin"}),
     ("POST", "/api/admin/grants", {"username": "pharmacist2", "grant": "pharmacist"}, {"admin"}),
     ("GET", "/api/grants", None, {"admin", "sponsor", "auditor"}),
     ("POST", "/api/grants/999/approve", None, {"sponsor"}),
