@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -113,8 +113,9 @@ def make_trial(database: Path | str, study: dict[str, Any] | None = None, **app_
 
     The sponsor is created on the host; pharmacist and DMC are granted under the two-person
     rule; the investigator (sites 100-102) holds the emergency unblinding privilege; these four
-    enrol a TOTP authenticator (``Trial.totp_secrets``). ``database`` is a SQLite file or a database URL (:class:`Backend`); ``app_options``
-    go to :func:`create_app` (e.g. ``api_docs=True``).
+    enrol a TOTP authenticator (``Trial.totp_secrets``). ``database`` is a SQLite file or a
+    database URL (:class:`Backend`); ``app_options`` go to :func:`create_app` (e.g.
+    ``api_docs=True``).
     """
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     store = Store(url, password_hasher=FAST_KDF)
@@ -209,7 +210,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     Without a server, the binaries or the psycopg driver the PostgreSQL tests skip and say why, except on
     CI (``CI`` set), where that is a broken set-up and fails them.
     """
-    def unavailable(reason: str) -> None:
+    def unavailable(reason: str) -> NoReturn:
         if os.environ.get("CI"):
             pytest.fail(f"{reason}: CI's machine has them, so this is a broken setup, not a gap to skip")
         pytest.skip(reason)
@@ -226,7 +227,6 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     binaries = postgres_binaries()
     if binaries is None:
         unavailable("no PostgreSQL server binaries (initdb, pg_ctl) and no DOSEFINDING_TEST_POSTGRES_URL")
-    assert binaries is not None
     root = Path(tempfile.mkdtemp(prefix="dosefinding-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
