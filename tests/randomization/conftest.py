@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -14,13 +19,14 @@ pytest.importorskip("fastapi")  # the service extra is part of the test extra: t
 
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, inspect, make_url, text
 
 from dosefinding.randomization.eligibility import A2201_RULES
 from dosefinding.randomization.service import create_app
 from dosefinding.randomization.store import ROLES, Store
 from dosefinding.randomization.totp import decode_secret, hotp, time_step, totp
 
-from .server import password_of
+from .server import enrol_totp, password_of
 
 ARMS = ["Placebo", "VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
 DOSES = {"Placebo": 0.0, "VAY736 5 mg": 5.0, "VAY736 50 mg": 50.0, "VAY736 300 mg": 300.0}
@@ -67,16 +73,6 @@ def grant(client: Any, admin_token: str, sponsor_token: str, username: str, kind
     return f"{proposal['proposer_code']}.{r.json()['approver_code']}"
 
 
-def enrol_totp(client: Any, token: str) -> str:
-    """Enrol an authenticator for the account of ``token``; returns its secret."""
-    secret = client.post("/api/auth/totp", headers=bearer(token)).json()["secret"]
-    # the code of the previous step, so that the next signature (this step's code) is not a replay
-    code = totp(decode_secret(secret), time.time() - 30)
-    r = client.post("/api/auth/totp/confirm", json={"code": code}, headers=bearer(token))
-    assert r.status_code == 204, r.text
-    return secret
-
-
 @dataclass
 class Trial:
     client: TestClient
@@ -112,20 +108,23 @@ class Trial:
                          json={"reason": reason} | self.signature(role))
 
 
-def make_trial(path: Path, study: dict[str, Any] | None = None, **app_options: Any) -> Trial:
+def make_trial(database: Path | str, study: dict[str, Any] | None = None, **app_options: Any) -> Trial:
     """A study set up by the administrator and one account per role, each logged in.
 
     The sponsor is created on the host; pharmacist and DMC are granted under the two-person
-    rule; the investigator (sites 100-102) holds the emergency unblinding privilege and a TOTP
-    authenticator. ``app_options`` go to :func:`create_app` (e.g. ``api_docs=True``).
+    rule; the investigator (sites 100-102) holds the emergency unblinding privilege; these four
+    enrol a TOTP authenticator (``Trial.totp_secrets``). ``database`` is a SQLite file or a
+    database URL (:class:`Backend`); ``app_options`` go to :func:`create_app` (e.g.
+    ``api_docs=True``).
     """
-    url = f"sqlite:///{path}"
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
     store = Store(url, password_hasher=FAST_KDF)
     client = TestClient(create_app(store=store, **app_options))
     tokens = {"admin": enrol_and_login(client, "admin", store.add_user("admin", "admin", bootstrap=True))}
     response = client.post("/api/admin/study", json=STUDY if study is None else study, headers=bearer(tokens["admin"]))
     assert response.status_code == 201, response.text
     tokens["sponsor"] = enrol_and_login(client, "sponsor1", store.accounts.host_account("sponsor1", "sponsor", "test"))
+    secrets = {"sponsor1": enrol_totp(client, tokens["sponsor"])}
     for role in ("investigator", "blinded_statistician", "auditor"):
         r = client.post("/api/admin/users", headers=bearer(tokens["admin"]),
                         json={"username": f"{role}1", "role": role} | ({"sites": SITES} if role == "investigator" else {}))
@@ -135,10 +134,11 @@ def make_trial(path: Path, study: dict[str, Any] | None = None, **app_options: A
     for role in ("pharmacist", "dmc"):
         tokens[role] = enrol_and_login(client, f"{role}1", grant(client, tokens["admin"], tokens["sponsor"],
                                                                  f"{role}1", role))
+        secrets[f"{role}1"] = enrol_totp(client, tokens[role])
     code = grant(client, tokens["admin"], tokens["sponsor"], "investigator1", "emergency_unblinding")
     tokens["investigator"] = enrol_and_login(client, "investigator1", code)
-    trial = Trial(client=client, tokens=tokens, url=url, store=store)
-    trial.totp_secrets["investigator1"] = enrol_totp(client, tokens["investigator"])
+    secrets["investigator1"] = enrol_totp(client, tokens["investigator"])
+    trial = Trial(client=client, tokens=tokens, url=url, store=store, totp_secrets=secrets)
     assert set(tokens) == set(ROLES)
     return trial
 
@@ -163,3 +163,114 @@ def audit_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def trial(tmp_path: Path) -> Trial:
     return make_trial(tmp_path / "trial.db")
+
+
+def postgres_binaries() -> Path | None:
+    """The directory of ``initdb`` and ``pg_ctl``: on the PATH, else Debian's ``/usr/lib/postgresql/<version>/bin``."""
+    found = shutil.which("initdb")
+    if found is not None and shutil.which("pg_ctl") is not None:
+        return Path(found).parent
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return debian[-1].parent if debian else None
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+class PostgresCluster:
+    """A PostgreSQL server for the tests; :meth:`database` makes a fresh, empty database on it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url  # a maintenance database of a role that may create databases
+        self.created: list[str] = []
+
+    def database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        engine.dispose()
+        self.created.append(name)
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """``DOSEFINDING_TEST_POSTGRES_URL`` (``.ci/run`` starts a server and sets it), else a throw-away cluster
+    (``initdb``, ``pg_ctl`` on a Unix socket, as the ``postgres`` user when root), one per session.
+
+    Without a server, the binaries or the psycopg driver the PostgreSQL tests skip and say why, except on
+    CI (``CI`` set), where that is a broken set-up and fails them.
+    """
+    def unavailable(reason: str) -> NoReturn:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI's machine has them, so this is a broken setup, not a gap to skip")
+        pytest.skip(reason)
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("PostgreSQL driver psycopg not installed (dosefinding[postgresql])")
+    if os.environ.get("DOSEFINDING_TEST_POSTGRES_URL"):
+        cluster = PostgresCluster(os.environ["DOSEFINDING_TEST_POSTGRES_URL"])
+        yield cluster
+        cluster.drop_all()
+        return
+    binaries = postgres_binaries()
+    if binaries is None:
+        unavailable("no PostgreSQL server binaries (initdb, pg_ctl) and no DOSEFINDING_TEST_POSTGRES_URL")
+    root = Path(tempfile.mkdtemp(prefix="dosefinding-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    data = root / "data"
+    subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
+                   check=True, capture_output=True)
+    # a Unix socket only (no TCP port to collide with); max_connections for 50 clients plus the test's own
+    subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                                 f"-k {root} -p 55439 -c listen_addresses='' -c fsync=on -c max_connections=200",
+                                 "start"]), check=True, capture_output=True)
+    try:
+        yield PostgresCluster(f"postgresql+psycopg://postgres@/postgres?host={root}&port=55439")
+    finally:
+        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), check=False,
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class Backend:
+    """The database of a test: ``sqlite`` (a file under the test's directory) or ``postgresql`` (a fresh
+    database on the session's server)."""
+
+    name: str
+    cluster: PostgresCluster | None = None
+
+    def database(self, directory: Path, stem: str = "trial") -> str:
+        return self.cluster.database() if self.cluster is not None else f"sqlite:///{directory / stem}.db"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The whole-service tests (load, SIGKILL, authorisation matrix, browser) run on both databases."""
+    if request.param == "sqlite":
+        return Backend("sqlite")
+    return Backend("postgresql", request.getfixturevalue("postgres_cluster"))
+
+
+def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, ordered: to show that a refused request changed nothing."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))]
+                    for t in sorted(inspect(conn).get_table_names())}
+    finally:
+        engine.dispose()

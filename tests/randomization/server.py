@@ -12,13 +12,14 @@ import ssl
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from dosefinding.randomization.store import existing_store
+from dosefinding.randomization.totp import decode_secret, totp
 
 
 def password_of(username: str) -> str:
@@ -37,6 +38,21 @@ def enrol_and_login(url: str, username: str, code: str, *, verify: Any = True) -
     return str(r.json()["token"])
 
 
+def enrol_totp(client: Any, token: str) -> str:
+    """Enrol an authenticator for the account of ``token`` (``client``: a TestClient or an httpx.Client with a
+    base URL); returns its secret."""
+    r = client.post("/api/auth/totp", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    secret = str(r.json()["secret"])
+    # the code of the previous step, so that the next login or signature (this step's code) is not a replay; not
+    # in the last seconds of a step, where the server's next step would no longer accept the previous one
+    time.sleep(max(0.0, (time.time() % 30) - 28.0) and 30.05 - time.time() % 30)
+    code = totp(decode_secret(secret), time.time() - 30)
+    r = client.post("/api/auth/totp/confirm", json={"code": code}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 204, r.text
+    return secret
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -47,8 +63,9 @@ def free_port() -> int:
 class Server:
     process: subprocess.Popen[bytes]
     url: str
-    db: Path
+    db: str  # the database URL
     admin_token: str
+    totp_secrets: dict[str, str] = field(default_factory=dict)
 
     def account(self, username: str, role: str, **extra: Any) -> str:
         """Create a blinded-role account as the administrator; its session token."""
@@ -58,10 +75,14 @@ class Server:
         return enrol_and_login(self.url, username, r.json()["enrolment_code"])
 
     def granted_account(self, username: str, role: str) -> str:
-        """An unblinded-role account: proposed by the administrator, approved by a host-made sponsor."""
-        sponsor = enrol_and_login(self.url, f"sponsor-for-{username}",
-                                  existing_store(f"sqlite:///{self.db}").accounts.host_account(
-                                      f"sponsor-for-{username}", "sponsor", "test"))
+        """An unblinded-role account: proposed by the administrator, approved by a host-made sponsor; both enrol a
+        TOTP authenticator (its secret in ``totp_secrets``)."""
+        host = existing_store(self.db)
+        code = host.accounts.host_account(f"sponsor-for-{username}", "sponsor", "test")
+        host.engine.dispose()
+        sponsor = enrol_and_login(self.url, f"sponsor-for-{username}", code)
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            enrol_totp(client, sponsor)
         r = httpx.post(self.url + "/api/admin/grants", json={"username": username, "grant": role},
                        headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=60)
         assert r.status_code == 201, r.text
@@ -69,7 +90,10 @@ class Server:
         r = httpx.post(self.url + f"/api/grants/{proposal['id']}/approve",
                        headers={"Authorization": f"Bearer {sponsor}"}, timeout=60)
         assert r.status_code == 200, r.text
-        return enrol_and_login(self.url, username, f"{proposal['proposer_code']}.{r.json()['approver_code']}")
+        token = enrol_and_login(self.url, username, f"{proposal['proposer_code']}.{r.json()['approver_code']}")
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            self.totp_secrets[username] = enrol_totp(client, token)
+        return token
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -81,17 +105,19 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(db: Path, token_file: Path, timeout: float = 30.0, *, certfile: Path | None = None,
+def start_server(db: Path | str, token_file: Path, timeout: float = 30.0, *, certfile: Path | None = None,
                  keyfile: Path | None = None) -> Server:
-    """Run the service on ``db`` and wait until it answers (over HTTPS with ``certfile`` and ``keyfile``).
+    """Run the service on ``db`` (a SQLite file or a database URL without a password) and wait until it answers
+    (over HTTPS with ``certfile`` and ``keyfile``).
 
     On a new database the first administrator's enrolment code is written to ``token_file``;
     the administrator enrols and logs in, and ``admin_token`` is that session's token.
     """
     port = free_port()
+    db_url = db if isinstance(db, str) else f"sqlite:///{db}"
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "dosefinding.cli", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "dosefinding.cli", "serve", "--db", db_url, "--host", "127.0.0.1", "--port", str(port),
          "--admin-code-file", str(token_file)]
         + (["--certfile", str(certfile), "--keyfile", str(keyfile)] if certfile is not None and keyfile is not None else []),
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -106,7 +132,7 @@ def start_server(db: Path, token_file: Path, timeout: float = 30.0, *, certfile:
                 verify = ssl.create_default_context(cafile=certfile) if certfile else True
                 if httpx.get(url + "/", timeout=1.0, verify=verify).status_code == 200:
                     code = token_file.read_text().strip() if token_file.exists() else ""
-                    return Server(process, url, db, enrol_and_login(url, "admin", code, verify=verify) if code else "")
+                    return Server(process, url, db_url, enrol_and_login(url, "admin", code, verify=verify) if code else "")
             except httpx.TransportError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start in time")

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from dosefinding.cli import main
 from dosefinding.randomization.accounts import AccountPolicy
+from dosefinding.randomization.base import Actor, ServiceError
 from dosefinding.randomization.service import create_app
 from dosefinding.randomization.signatures import UNBLINDING_MEANING
 from dosefinding.randomization.store import Store
@@ -276,8 +277,11 @@ def test_a_signer_without_an_authenticator_is_sent_to_enrol_one(trial: Trial) ->
     token = enrol_and_login(trial.client, "investigator1", code)  # a re-grant resets password and authenticator
     r = trial.client.post("/api/subjects/S1/unblind", headers=bearer(token),
                           json={"reason": "suspected anaphylaxis", "password": password_of("investigator1")})
-    assert r.status_code == 403 and "needs a TOTP authenticator" in r.json()["detail"]
+    assert r.status_code == 403 and "must enrol an authenticator app" in r.json()["detail"]
     enrol_totp(trial.client, token)
+    r = trial.client.post("/api/subjects/S1/unblind", headers=bearer(token),
+                          json={"reason": "suspected anaphylaxis", "password": password_of("investigator1")})
+    assert r.status_code == 401 and "one-time code" in r.json()["detail"]  # the signature now needs the code
 
 
 # --- accounts and sessions ---------------------------------------------------------------
@@ -440,3 +444,116 @@ def test_corrections_respect_site_scope(trial: Trial) -> None:
     r = trial.call("investigator", "POST", "/api/subjects/S1/corrections", json=move | {"value": "102"})
     assert r.status_code == 201 and (r.json()["old"], r.json()["new"]) == ("101", "102")
     assert trial.call("investigator2", "POST", f"/api/subjects/{subject}/corrections", json=body).status_code == 201
+
+
+# --- gaps closed after the merge: TOTP for every role that sees arms or approves grants, unlock and reset by an
+# administrator, a pharmacist's sites, revocation of the unblinding privilege checking the caller's role ----------
+
+TOTP_CASES = [  # (grant, the first thing the account would do, its method and path)
+    ("pharmacist", "GET", "/api/pharmacy/subjects/S1"),
+    ("dmc", "GET", "/api/reports/unblinded"),
+    ("sponsor", "POST", "/api/grants/1/reject"),
+    ("emergency_unblinding", "GET", "/api/subjects/S1"),
+]
+
+
+@pytest.mark.parametrize(("kind", "method", "path"), TOTP_CASES, ids=[c[0] for c in TOTP_CASES])
+def test_an_account_that_sees_arms_or_approves_grants_must_enrol_totp_first(trial: Trial, kind: str, method: str,
+                                                                            path: str) -> None:
+    trial.screen("S1")
+    trial.randomise("S1")
+    username = "investigator1" if kind == "emergency_unblinding" else f"{kind}2"
+    code = grant(trial.client, trial.tokens["admin"], trial.tokens["sponsor"], username, kind)
+    r = trial.client.post("/api/auth/enrol", json={"username": username, "code": code,
+                                                   "password": password_of(username)})
+    assert r.status_code == 204
+    r = trial.client.post("/api/auth/login", json={"username": username, "password": password_of(username)})
+    assert r.status_code == 200 and r.json()["totp_enrolment_required"] is True
+    token = r.json()["token"]
+    r = trial.client.request(method, path, headers=bearer(token))
+    assert r.status_code == 403, r.text
+    assert "must enrol an authenticator app" in r.json()["detail"] and "POST /api/auth/totp" in r.json()["detail"]
+    assert trial.client.get("/api/me", headers=bearer(token)).json()["username"] == username
+    secret = enrol_totp(trial.client, token)
+    assert trial.client.request(method, path, headers=bearer(token)).status_code not in (401, 403)
+    r = trial.client.post("/api/auth/login", json={"username": username, "password": password_of(username)})
+    assert r.status_code == 401  # from now on the login needs the code
+    assert login(trial.client, username, secret)
+
+
+def test_blinded_accounts_need_no_totp(trial: Trial) -> None:
+    r = trial.client.post("/api/auth/login", json={"username": "auditor1", "password": password_of("auditor1")})
+    assert r.status_code == 200 and r.json()["totp_enrolment_required"] is False
+    assert trial.client.get("/api/audit", headers=bearer(r.json()["token"])).status_code == 200
+
+
+def _lock(trial: Trial, username: str) -> None:
+    wrong = {"username": username, "password": "not the pass phrase"}
+    assert [trial.client.post("/api/auth/login", json=wrong).status_code for _ in range(5)] == [401] * 5
+    r = trial.client.post("/api/auth/login", json={"username": username, "password": password_of(username)})
+    assert r.status_code == 401 and "locked" in r.json()["detail"]
+
+
+def test_the_administrator_unlocks_an_account_with_a_reason(trial: Trial) -> None:
+    _lock(trial, "blinded_statistician1")
+    path = "/api/admin/users/blinded_statistician1/unlock"
+    assert trial.call("admin", "POST", path, json={}).status_code == 422  # a reason is required
+    for role in ("auditor", "sponsor", "investigator"):
+        assert trial.call(role, "POST", path, json={"reason": "called the help desk"}).status_code == 403
+    assert trial.call("admin", "POST", path, json={"reason": "identity checked by phone"}).status_code == 204
+    assert login(trial.client, "blinded_statistician1")
+    record = next(r for r in _audit_actions(trial) if r["action"] == "user.unlock")
+    assert record["actor"] == "admin" and record["details"]["reason"] == "identity checked by phone"
+    assert record["details"]["old"]["locked_until"] is not None and record["details"]["new"]["locked_until"] is None
+    assert main(["audit-verify", trial.url]) == 0
+
+
+def test_the_administrator_resets_a_blinded_password_and_the_trail_replays_it(trial: Trial) -> None:
+    old_token = trial.tokens["blinded_statistician"]
+    path = "/api/admin/users/blinded_statistician1/reset"
+    assert trial.call("admin", "POST", path, json={}).status_code == 422
+    assert trial.call("sponsor", "POST", path, json={"reason": "forgot the password"}).status_code == 403
+    r = trial.call("admin", "POST", path, json={"reason": "forgot the password"})
+    assert r.status_code == 200 and r.json()["username"] == "blinded_statistician1"
+    assert trial.client.get("/api/me", headers=bearer(old_token)).status_code == 401  # sessions ended
+    r = trial.client.post("/api/auth/login", json={"username": "blinded_statistician1",
+                                                   "password": password_of("blinded_statistician1")})
+    assert r.status_code == 401  # the old password is gone
+    code = trial.call("admin", "POST", path, json={"reason": "the first code was lost"}).json()["enrolment_code"]
+    token = enrol_and_login(trial.client, "blinded_statistician1", code)
+    assert trial.client.get("/api/reports/blinded", headers=bearer(token)).status_code == 200
+    actions = [(r["action"], r["details"].get("reason")) for r in _audit_actions(trial) if r["action"] == "user.reset"]
+    assert actions == [("user.reset", "forgot the password"), ("user.reset", "the first code was lost")]
+    assert main(["audit-verify", trial.url]) == 0
+
+
+@pytest.mark.parametrize("username", ["pharmacist1", "dmc1", "sponsor1", "investigator1"])
+def test_no_password_reset_for_an_account_that_sees_arms_or_approves_grants(trial: Trial, username: str) -> None:
+    r = trial.call("admin", "POST", f"/api/admin/users/{username}/reset", json={"reason": "forgot the password"})
+    assert r.status_code == 403 and "two-person rule" in r.json()["detail"]
+    refused = [r for r in _audit_actions(trial) if r["action"] == "user.reset.refused"]
+    assert len(refused) == 1 and refused[0]["details"]["username"] == username
+    assert main(["audit-verify", trial.url]) == 0
+
+
+def test_a_pharmacists_sites_bind_the_pharmacy_view(trial: Trial) -> None:
+    for k, site in enumerate(("100", "101")):
+        assert trial.screen(f"P{k}", site=site).status_code == 201
+        assert trial.randomise(f"P{k}").status_code == 201
+    code = grant(trial.client, trial.tokens["admin"], trial.tokens["sponsor"], "pharmacist2", "pharmacist",
+                 sites=["100"])
+    token = enrol_and_login(trial.client, "pharmacist2", code)
+    enrol_totp(trial.client, token)
+    assert trial.client.get("/api/pharmacy/subjects/P0", headers=bearer(token)).status_code == 200
+    r = trial.client.get("/api/pharmacy/subjects/P1", headers=bearer(token))
+    assert r.status_code == 403
+    assert r.json()["detail"] == "site: 'pharmacist2' may not view subjects of site '101' (assigned sites: 100)"
+    assert trial.call("pharmacist", "GET", "/api/pharmacy/subjects/P1").status_code == 200  # no sites: every site
+
+
+@pytest.mark.parametrize("role", ["investigator", "sponsor", "dmc", "auditor"])
+def test_revoking_the_unblinding_privilege_checks_the_callers_role(trial: Trial, role: str) -> None:
+    with pytest.raises(ServiceError, match="may not withdraw an emergency unblinding privilege") as refused:
+        trial.store.accounts.revoke_unblinding(Actor(f"{role}1", role), "investigator1")
+    assert refused.value.status == 403
+    trial.store.accounts.revoke_unblinding(Actor("admin", "admin"), "investigator1")

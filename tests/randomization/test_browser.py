@@ -20,7 +20,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from .conftest import ARMS, RULES
+from dosefinding.randomization.totp import decode_secret, totp
+
+from .conftest import ARMS, RULES, Backend
 from .server import password_of, start_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -110,8 +112,9 @@ def _page(devtools: str) -> Page:
     return Page(page["webSocketDebuggerUrl"])
 
 
-def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(browser: str, tmp_path: Path) -> None:
-    server = start_server(tmp_path / "browser.db", tmp_path / "admin.token")
+def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(backend: Backend, browser: str,
+                                                                          tmp_path: Path) -> None:
+    server = start_server(backend.database(tmp_path, "browser"), tmp_path / "admin.token")
     try:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
         study = {"name": "A2201", "arms": ARMS, "strata": {"ESSDAI": [">=10", "<10"]}, "n_per_stratum": 8,
@@ -149,6 +152,7 @@ def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(browse
         page.open(server.url + "/pharmacy")  # the pharmacist logs in with the page's form
         page.type("#username", "pharmacist")
         page.type("#password", password_of("pharmacist"))
+        page.type("#code", totp(decode_secret(server.totp_secrets["pharmacist"]), time.time()))
         page.click("#login")
         assert page.wait_for("document.getElementById('login-status').textContent") == "logged in as pharmacist"
         assert page.js("document.getElementById('password').value") == ""

@@ -1,10 +1,9 @@
-"""Concurrency and crash safety of the running service (uvicorn on 127.0.0.1, bounded)."""
+"""Concurrency and crash safety of the running service (uvicorn on 127.0.0.1, bounded), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -14,10 +13,11 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import create_engine, text
 
 from dosefinding.cli import main
 
-from .conftest import ARMS, ELIGIBLE, RULES
+from .conftest import ARMS, ELIGIBLE, RULES, Backend
 from .server import Server, start_server
 
 N_SUBJECTS, N_CLIENTS = 2000, 50
@@ -61,13 +61,20 @@ def _run_clients(url: str, token: str, subjects: list[tuple[str, str]], confirme
         t.join(120)
 
 
-def _check_database(db: Path, strata_of: dict[str, str]) -> dict[str, int]:
+def _query(db: str, sql: str) -> list[Any]:
+    engine = create_engine(db)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+def _check_database(db: str, strata_of: dict[str, str]) -> dict[str, int]:
     """No duplicate or skipped list entry, every subject once, completed blocks balanced."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT subjects.usubjid, slots.stratum, slots.seq, slots.block, slots.block_size, slots.rand_no, "
-            "slot_arms.arm FROM slots JOIN subjects ON subjects.id = slots.subject_id "
-            "JOIN slot_arms ON slot_arms.slot_id = slots.id").fetchall()
+    rows = _query(db, "SELECT subjects.usubjid, slots.stratum, slots.seq, slots.block, slots.block_size, "
+                      "slots.rand_no, slot_arms.arm FROM slots JOIN subjects ON subjects.id = slots.subject_id "
+                      "JOIN slot_arms ON slot_arms.slot_id = slots.id")
     subjects = [r[0] for r in rows]
     assert len(subjects) == len(set(subjects))
     used: dict[str, list[int]] = {}
@@ -89,8 +96,8 @@ def _check_database(db: Path, strata_of: dict[str, str]) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_fifty_clients_randomise_two_thousand_subjects(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "load.db", tmp_path / "admin.token")
+def test_fifty_clients_randomise_two_thousand_subjects(backend: Backend, tmp_path: Path) -> None:
+    server = start_server(backend.database(tmp_path, "load"), tmp_path / "admin.token")
     try:
         token = _setup(server, n_per_stratum=1400)
         rng = np.random.default_rng(1)
@@ -109,13 +116,13 @@ def test_fifty_clients_randomise_two_thousand_subjects(tmp_path: Path) -> None:
     assert len(set(numbers)) == len(set(kits)) == N_SUBJECTS
     summary = _check_database(server.db, strata_of)
     assert summary["randomised"] == N_SUBJECTS and summary["completed_blocks"] > 300
-    assert main(["audit-verify", str(server.db)]) == 0
-    print(f"{N_SUBJECTS} subjects by {N_CLIENTS} clients in {elapsed:.1f} s")
+    assert main(["audit-verify", server.db]) == 0
+    print(f"{backend.name}: {N_SUBJECTS} subjects by {N_CLIENTS} clients in {elapsed:.1f} s")
 
 
 @pytest.mark.slow
-def test_sigkill_in_the_middle_loses_no_committed_randomisation(tmp_path: Path) -> None:
-    db = tmp_path / "crash.db"
+def test_sigkill_in_the_middle_loses_no_committed_randomisation(backend: Backend, tmp_path: Path) -> None:
+    db = backend.database(tmp_path, "crash")
     server = start_server(db, tmp_path / "admin.token")
     token = _setup(server, n_per_stratum=400)
     rng = np.random.default_rng(2)
@@ -139,11 +146,10 @@ def test_sigkill_in_the_middle_loses_no_committed_randomisation(tmp_path: Path) 
     assert 150 <= len(confirmed) < len(strata_of), "the kill did not land in the middle of the load"
     assert errors == [], errors[:5]
     # Every randomisation a client was told about is in the database, with the same numbers.
-    with sqlite3.connect(db) as conn:
-        stored = dict(conn.execute("SELECT subjects.usubjid, slots.rand_no FROM slots JOIN subjects "
-                                   "ON subjects.id = slots.subject_id").fetchall())
+    stored = dict(_query(db, "SELECT subjects.usubjid, slots.rand_no FROM slots JOIN subjects "
+                             "ON subjects.id = slots.subject_id"))
     assert {s: c["randomisation_number"] for s, c in confirmed.items()}.items() <= stored.items()
-    assert main(["audit-verify", str(db)]) == 0
+    assert main(["audit-verify", db]) == 0
     # After a restart the trial carries on where it stopped.
     server = start_server(db, tmp_path / "unused.token")
     try:
@@ -161,7 +167,7 @@ def test_sigkill_in_the_middle_loses_no_committed_randomisation(tmp_path: Path) 
         server.stop()
     summary = _check_database(db, strata_of)
     assert summary["randomised"] == len(stored) + 50
-    assert main(["audit-verify", str(db)]) == 0
+    assert main(["audit-verify", db]) == 0
 
 
 @pytest.fixture(autouse=True)

@@ -1,27 +1,19 @@
 """The store on PostgreSQL: concurrent randomisation, append-only triggers, audit chain.
 
-A throw-away cluster is started with ``initdb`` / ``pg_ctl`` on a Unix socket (as the
-``postgres`` user when the tests run as root), or ``DOSEFINDING_TEST_POSTGRES_URL`` names
-an existing database. Without a PostgreSQL server or the psycopg driver the test skips
-and says why, except on CI (``CI`` set), where a missing server fails it.
+The server is the session's (``conftest.postgres_cluster``: ``DOSEFINDING_TEST_POSTGRES_URL``,
+which ``.ci/run`` sets, or a throw-away cluster); without one the tests skip and say why,
+except on CI (``CI`` set), where a missing server fails them.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-psycopg = pytest.importorskip("psycopg", reason="PostgreSQL driver psycopg not installed (dosefinding[postgresql])")
-
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -29,38 +21,13 @@ from dosefinding.randomization.accounts import AccountPolicy
 from dosefinding.randomization.store import Actor, ServiceError, Store
 from dosefinding.randomization.totp import decode_secret, hotp, time_step
 
-from .conftest import ARMS, ELIGIBLE, FAST_KDF, RULES, password_of
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+from .conftest import ARMS, ELIGIBLE, FAST_KDF, RULES, PostgresCluster, password_of
 
 
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    if os.environ.get("DOSEFINDING_TEST_POSTGRES_URL"):
-        yield os.environ["DOSEFINDING_TEST_POSTGRES_URL"]
-        return
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        reason = "no PostgreSQL server binaries (initdb, pg_ctl) and no DOSEFINDING_TEST_POSTGRES_URL"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI's machine has them, so this is a broken setup, not a gap to skip")
-        pytest.skip(reason)
-    root = Path(tempfile.mkdtemp(prefix="dosefinding-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    data = root / "data"
-    subprocess.run(_as_postgres(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres"]), check=True,
-                   capture_output=True)
-    subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-                                 f"-k {root} -p 55439 -c listen_addresses='' -c fsync=on", "start"]),
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@/postgres?host={root}&port=55439"
-    finally:
-        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "fast", "stop"]), check=False,
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A database of this module on the session's PostgreSQL server (each test empties it)."""
+    return postgres_cluster.database()
 
 
 def _fresh_store(postgres_url: str, *extra_statements: str, **options: Any) -> tuple[Store, Actor]:
@@ -76,17 +43,26 @@ def _fresh_store(postgres_url: str, *extra_statements: str, **options: Any) -> t
     return store, store.authenticate(store.accounts.login("admin", password_of("admin"))["token"])
 
 
+def _sponsor(store: Store) -> Actor:
+    """A host-made sponsor, logged in, with a TOTP authenticator (which approving grants needs)."""
+    accounts = store.accounts
+    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
+    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"], enrolling=True)
+    secret = accounts.totp_begin(sponsor)["secret"]
+    accounts.totp_confirm(sponsor, hotp(decode_secret(secret), time_step(time.time())))
+    return sponsor
+
+
 def _unblinder(store: Store, admin: Actor) -> tuple[Actor, Callable[[], dict[str, str]]]:
     """An investigator of site 101 and 102 holding the unblinding privilege (granted by the administrator and a
     host-made sponsor) and a TOTP authenticator; and a function giving a fresh signature (password, code)."""
     accounts = store.accounts
-    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
-    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"])
+    sponsor = _sponsor(store)
     store.add_user("inv", "investigator", actor=admin, sites=["101", "102"])
     proposal = accounts.propose(admin, "inv", "emergency_unblinding")
     approval = accounts.approve(sponsor, proposal["id"])
     accounts.enrol("inv", f"{proposal['proposer_code']}.{approval['approver_code']}", password_of("inv"))
-    investigator = store.authenticate(accounts.login("inv", password_of("inv"))["token"])
+    investigator = store.authenticate(accounts.login("inv", password_of("inv"))["token"], enrolling=True)
     secret = accounts.totp_begin(investigator)["secret"]
     steps = [time_step(time.time())]
     accounts.totp_confirm(investigator, hotp(decode_secret(secret), steps[-1]))
@@ -221,11 +197,12 @@ def test_concurrent_screens_of_one_subject_get_409_on_postgresql(postgres_url: s
     assert store.verify_audit().valid
 
 
-def test_backup_and_restore_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+def test_backup_and_restore_on_postgresql(postgres_url: str, postgres_cluster: PostgresCluster,
+                                          tmp_path: Path) -> None:
     """pg_dump of a live database, pg_restore into an empty one, the restored chain verified."""
     from dosefinding.randomization.operations import backup, restore
 
-    store, admin = _fresh_store(postgres_url, "DROP DATABASE IF EXISTS restored", "CREATE DATABASE restored")
+    store, admin = _fresh_store(postgres_url)
     store.setup_study(admin, {"name": "PG", "arms": ARMS, "n_per_stratum": 20, "eligibility": RULES})
     investigator = Actor("inv", "investigator")
     for k in range(5):
@@ -233,7 +210,7 @@ def test_backup_and_restore_on_postgresql(postgres_url: str, tmp_path: Path) -> 
         store.randomise(investigator, f"S{k}", {})
     archive = tmp_path / "trial.dump"
     assert backup(postgres_url, archive).valid and archive.stat().st_size > 0
-    restored_url = postgres_url.replace("/postgres?", "/restored?")
+    restored_url = postgres_cluster.database()
     result = restore(archive, restored_url)
     assert result.valid and "14 records" in result.summary  # admin (create, enrol, login), study, 5 x 2
     assert Store(restored_url).adsl(None, unblinded=True).equals(store.adsl(None, unblinded=True))
@@ -245,15 +222,15 @@ def test_accounts_and_grants_on_postgresql(postgres_url: str) -> None:
     """Enrolment, login, lockout, a two-person grant and the last-administrator rule on PostgreSQL."""
     store, admin = _fresh_store(postgres_url, policy=AccountPolicy(max_failures=2))
     accounts = store.accounts
-    accounts.enrol("sponsor1", accounts.host_account("sponsor1", "sponsor", "test"), password_of("sponsor1"))
-    sponsor = store.authenticate(accounts.login("sponsor1", password_of("sponsor1"))["token"])
+    sponsor = _sponsor(store)
     proposal = accounts.propose(admin, "pharmacist1", "pharmacist")
     approval = accounts.approve(sponsor, proposal["id"])
     with pytest.raises(ServiceError, match="invalid or expired enrolment code"):
         accounts.enrol("pharmacist1", proposal["proposer_code"], password_of("pharmacist1"))
     accounts.enrol("pharmacist1", f"{proposal['proposer_code']}.{approval['approver_code']}",
                    password_of("pharmacist1"))
-    assert store.authenticate(accounts.login("pharmacist1", password_of("pharmacist1"))["token"]).role == "pharmacist"
+    assert store.authenticate(accounts.login("pharmacist1", password_of("pharmacist1"))["token"],
+                              enrolling=True).role == "pharmacist"
     for _ in range(2):
         with pytest.raises(ServiceError, match="invalid username or password|locked"):
             accounts.login("pharmacist1", "wrong wrong wrong")

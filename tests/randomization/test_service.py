@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,19 @@ import pytest
 from dosefinding.randomization import Minimisation, minimise, permuted_block_list, read_allocation_list
 from dosefinding.randomization.store import ROLES, Store, adsl_randomisation
 
-from .conftest import ARMS, ELIGIBLE, FAST_KDF, RULES, STUDY, Trial, bearer, enrol_and_login, make_trial
+from .conftest import (
+    ARMS,
+    ELIGIBLE,
+    FAST_KDF,
+    RULES,
+    STUDY,
+    Backend,
+    Trial,
+    bearer,
+    enrol_and_login,
+    make_trial,
+    table_rows,
+)
 
 ALL = set(ROLES)
 BLINDED = ("investigator", "blinded_statistician", "auditor", "admin", "sponsor")
@@ -29,6 +40,8 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/api/admin/users", {"username": "new", "role": "investigator"}, {"admin"}),
     ("POST", "/api/admin/users/dummy/revoke", None, {"admin"}),
     ("POST", "/api/admin/users/dummy/revoke-unblinding", None, {"admin"}),
+    ("POST", "/api/admin/users/dummy/unlock", {"reason": "identity checked by phone"}, {"admin"}),
+    ("POST", "/api/admin/users/dummy/reset", {"reason": "forgot the password"}, {"admin"}),
     ("POST", "/api/admin/grants", {"username": "pharmacist2", "grant": "pharmacist"}, {"admin"}),
     ("GET", "/api/grants", None, {"admin", "sponsor", "auditor"}),
     ("POST", "/api/grants/999/approve", None, {"sponsor"}),
@@ -50,16 +63,9 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
 ]
 
 
-def snapshot(trial: Trial) -> dict[str, Any]:
-    """Every table's rows, to show that a refused request changed nothing."""
-    with sqlite3.connect(trial.url.removeprefix("sqlite:///")) as conn:
-        tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
-
-
 @pytest.fixture(scope="module")
-def matrix_trial(tmp_path_factory: pytest.TempPathFactory) -> Trial:
-    trial = make_trial(tmp_path_factory.mktemp("matrix") / "trial.db")
+def matrix_trial(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Trial:
+    trial = make_trial(backend.database(tmp_path_factory.mktemp("matrix")))
     assert trial.screen("S1").status_code == 201 and trial.randomise("S1").status_code == 201
     assert trial.screen("S2").status_code == 201
     trial.call("admin", "POST", "/api/admin/users", json={"username": "dummy", "role": "auditor"})
@@ -70,7 +76,7 @@ def matrix_trial(tmp_path_factory: pytest.TempPathFactory) -> Trial:
 @pytest.mark.parametrize(("method", "path", "body", "allowed"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _, _ in ENDPOINTS])
 def test_authorisation_matrix(matrix_trial: Trial, role: str, method: str, path: str, body: Any,
                               allowed: set[str]) -> None:
-    before = snapshot(matrix_trial)
+    before = table_rows(matrix_trial.url)
     if path.endswith("/unblind") and role in allowed:
         body = body | matrix_trial.signature(role)
     response = matrix_trial.call(role, method, path, json=body)
@@ -79,7 +85,7 @@ def test_authorisation_matrix(matrix_trial: Trial, role: str, method: str, path:
     else:
         assert response.status_code == 403
         assert response.json()["detail"].startswith(f"role {role!r} may not ")
-        assert snapshot(matrix_trial) == before
+        assert table_rows(matrix_trial.url) == before
     unauthenticated = matrix_trial.client.request(method, path, json=body)
     assert unauthenticated.status_code == 401
     assert "missing token" in unauthenticated.json()["detail"]
@@ -228,7 +234,7 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
     trial.randomise("S1")
     trial.screen("S2")
     trial.screen("BAD", data=ELIGIBLE | {"AGE": 90, "SALFLOW": 0.05})
-    before = snapshot(trial)
+    before = table_rows(trial.url)
     if isinstance(body, bytes):
         r = trial.client.request(method, path, content=body,
                                  headers=bearer(trial.tokens[role]) | {"Content-Type": "application/json"})
@@ -236,11 +242,11 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
         r = trial.call(role, method, path, json=body)
     assert r.status_code == status, r.text
     assert message in r.json()["detail"]
-    assert snapshot(trial) == before
+    assert table_rows(trial.url) == before
 
 
 def test_bad_tokens(trial: Trial, tmp_path: Path) -> None:
-    before = snapshot(trial)
+    before = table_rows(trial.url)
     cases = {
         "Bearer 1.wrongsecretwrongsecretwrongsecretwrongsecret12": "invalid token",
         "Bearer 999.abc": "invalid token",
@@ -250,7 +256,7 @@ def test_bad_tokens(trial: Trial, tmp_path: Path) -> None:
     for header, message in cases.items():
         r = trial.client.get("/api/study", headers={"Authorization": header})
         assert r.status_code == 401 and r.json()["detail"] == message and r.headers["WWW-Authenticate"] == "Bearer"
-    assert snapshot(trial) == before
+    assert table_rows(trial.url) == before
     code = trial.call("admin", "POST", "/api/admin/users", json={"username": "temp", "role": "auditor",
                                                                  "ttl_hours": 0.5 / 3600}).json()["enrolment_code"]
     short = enrol_and_login(trial.client, "temp", code)
@@ -268,10 +274,10 @@ def test_exhausted_stratum_and_study_not_set_up(tmp_path: Path) -> None:
     for k in range(5):
         trial.screen(f"S{k}")
     assert all(trial.randomise(f"S{k}").status_code == 201 for k in range(4))
-    before = snapshot(trial)
+    before = table_rows(trial.url)
     r = trial.randomise("S4")
     assert r.status_code == 409 and r.json()["detail"] == "strata: no list entry left in stratum 'ESSDAI >=10'"
-    assert snapshot(trial) == before
+    assert table_rows(trial.url) == before
     assert trial.randomise("S4", "<10").status_code == 201
     from fastapi.testclient import TestClient
 

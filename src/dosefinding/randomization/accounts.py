@@ -5,7 +5,10 @@ blinded roles and receives a one-time enrolment code that the person turns into 
 (hashed with argon2id). Logging in returns a session token, sent as ``Authorization: Bearer
 <token>``; a session ends at its expiry, after an idle time, at logout or when the account is
 revoked, and can be renewed up to a maximum length. Repeated wrong passwords lock the
-account for a while. Every login, failure, refusal, lockout and enrolment is audited.
+account for a while; an administrator may unlock it, or reset a blinded account's password,
+with a reason. Accounts that see arms, approve grants or may unblind must enrol a TOTP
+authenticator before their session can do anything else. Every login, failure, refusal,
+lockout, unlock, reset and enrolment is audited.
 
 Segregation of duties: the roles that see arms (``pharmacist``, ``dmc``), the emergency
 unblinding privilege of an investigator and the ``sponsor`` role that approves them are
@@ -63,8 +66,8 @@ from dosefinding.randomization.identifiers import identifier
 from dosefinding.randomization.totp import decode_secret, new_secret, provisioning_uri, verify_totp
 
 __all__ = [
-    "GRANTS", "HOST_ROLES", "MAX_ACCOUNT_HOURS", "ROLES", "UNBLINDED_ROLES", "AccountPolicy", "Accounts", "Signer",
-    "credential_mac", "token_digest",
+    "GRANTS", "HOST_ROLES", "MAX_ACCOUNT_HOURS", "ROLES", "TOTP_ROLES", "UNBLINDED_ROLES", "AccountPolicy", "Accounts",
+    "Signer", "credential_mac", "needs_totp", "token_digest",
 ]
 
 ROLES = ("investigator", "pharmacist", "dmc", "blinded_statistician", "auditor", "admin", "sponsor")
@@ -73,6 +76,8 @@ EMERGENCY_UNBLINDING = "emergency_unblinding"
 GRANTS = ("pharmacist", "dmc", "sponsor", EMERGENCY_UNBLINDING)  # only under the two-person rule
 HOST_ROLES = ("admin", "sponsor")  # created on the database host (set-up and recovery)
 SITE_BOUND_ROLES = frozenset({"investigator"})
+SITE_SCOPED_ROLES = frozenset({"investigator", "pharmacist"})  # a pharmacist's sites, when given, bind it
+TOTP_ROLES = frozenset({"pharmacist", "dmc", "sponsor"})  # see arms or approve grants (and unblinding investigators)
 MAX_ACCOUNT_HOURS = 24 * 365 * 10
 _TOKEN = re.compile(r"([1-9][0-9]{0,17})\.([A-Za-z0-9_-]{43})")
 
@@ -187,6 +192,29 @@ def username_of(value: object) -> str:
     """
     try:
         return identifier(value, "username")
+    except InputError as exc:
+        raise ServiceError(422, str(exc)) from None
+
+
+def needs_totp(role: str, unblinding: bool) -> bool:
+    """Whether an account must log in with a TOTP code: it sees arms, approves grants or may unblind.
+
+    Examples
+    --------
+    >>> needs_totp("sponsor", False), needs_totp("investigator", True), needs_totp("investigator", False)
+    (True, True, False)
+    """
+    return role in TOTP_ROLES or unblinding
+
+
+def _reason(reason: object, *, required: bool) -> str | None:
+    """An administrative action's reason: normalised text (:func:`identifier`), or 422."""
+    if reason is None and not required:
+        return None
+    if not isinstance(reason, str):
+        raise ServiceError(422, "reason: must be text" + (" (required)" if required else ""))
+    try:
+        return identifier(" ".join(reason.split()), "reason", max_length=500)
     except InputError as exc:
         raise ServiceError(422, str(exc)) from None
 
@@ -447,8 +475,13 @@ class Accounts:
             if rehashed:
                 user.password_hash = self.hasher.hash(password)
             user.failed_logins, user.locked_until = 0, None
-            return self._new_session(s, user, login_at=self.clock(), action="auth.login",
-                                     details={"credential_mac": self._credential(user)} if rehashed else {})
+            session = self._new_session(s, user, login_at=self.clock(), action="auth.login",
+                                        details={"credential_mac": self._credential(user)} if rehashed else {})
+            return session | {"totp_enrolment_required": self._totp_missing(user)}
+
+    @staticmethod
+    def _totp_missing(user: UserRow) -> bool:
+        return needs_totp(user.role, bool(user.unblinding)) and user.totp_secret is None
 
     def _new_session(self, s: Session, user: UserRow, *, login_at: float, action: str,
                      details: Mapping[str, Any]) -> dict[str, Any]:
@@ -466,8 +499,13 @@ class Accounts:
         return {"token": f"{row.id}.{secret}", "expires_in_minutes": (expires - now) / 60.0,
                 "idle_timeout_minutes": self.policy.idle_minutes}
 
-    def authenticate(self, token: str | None) -> Actor:
-        """The account holding session ``token``, or ServiceError 401 saying why not."""
+    def authenticate(self, token: str | None, *, enrolling: bool = False) -> Actor:
+        """The account holding session ``token``, or ServiceError 401 saying why not.
+
+        An account that must log in with a TOTP code (:func:`needs_totp`) and has no
+        authenticator yet gets 403 naming the enrolment requests, unless ``enrolling`` (the
+        requests that enrol one, log out or say who is logged in).
+        """
         if not token:
             raise ServiceError(401, "missing token: send 'Authorization: Bearer <token>'")
         match = _TOKEN.fullmatch(token)
@@ -494,8 +532,11 @@ class Accounts:
         if now - session.last_seen > min(60.0, idle / 10):  # coarse, so that reads rarely write
             with self._transaction() as s:
                 s.execute(update(SessionRow).where(SessionRow.id == session.id).values(last_seen=now))
-        return Actor(user.username, user.role, sites=frozenset(user.sites) if user.role in SITE_BOUND_ROLES else None,
-                     session=session.id)
+        if not enrolling and self._totp_missing(user):
+            raise ServiceError(403, f"account {user.username!r} ({user.role}) must enrol an authenticator app before "
+                                    "anything else: POST /api/auth/totp, then POST /api/auth/totp/confirm with its code")
+        bound = user.role in SITE_SCOPED_ROLES and user.sites
+        return Actor(user.username, user.role, sites=frozenset(user.sites) if bound else None, session=session.id)
 
     def renew(self, actor: Actor) -> dict[str, Any]:
         """A new session replacing the caller's, up to the maximum length counted from the login."""
@@ -522,12 +563,7 @@ class Accounts:
 
         The audit record holds the old and new state and the reason (if given).
         """
-        if reason is not None and not isinstance(reason, str):
-            raise ServiceError(422, "reason: must be text")
-        try:
-            reason = None if reason is None else identifier(" ".join(reason.split()), "reason", max_length=500)
-        except InputError as exc:
-            raise ServiceError(422, str(exc)) from None
+        reason = _reason(reason, required=False)
         with self._tx() as s:
             user = self._user(s, username)
             if user is None:
@@ -549,6 +585,9 @@ class Accounts:
 
     def revoke_unblinding(self, actor: Actor, username: str) -> None:
         """Withdraw an investigator's emergency unblinding privilege (one administrator suffices to take away)."""
+        if actor.role != "admin":
+            raise ServiceError(403, f"role {actor.role!r} may not withdraw an emergency unblinding privilege "
+                                    "(an administrator does)")
         with self._tx() as s:
             user = self._user(s, username)
             if user is None or not user.unblinding:
@@ -556,6 +595,59 @@ class Accounts:
             user.unblinding = False
             self._audit(s, actor, "grant.revoke", None, {"username": user.username, "grant": EMERGENCY_UNBLINDING,
                                                          "old": {"unblinding": True}, "new": {"unblinding": False}})
+
+    def unlock(self, actor: Actor, username: str, reason: str) -> None:
+        """End an account's lockout before its time (an administrator, with a reason; audited as ``user.unlock``)."""
+        reason = _reason(reason, required=True)
+        if actor.role != "admin":
+            raise ServiceError(403, f"role {actor.role!r} may not unlock accounts")
+        with self._tx() as s:
+            user = self._user(s, username)
+            if user is None:
+                raise ServiceError(404, f"username: no user {username!r}")
+            old = {"locked_until": iso_time(user.locked_until) if user.locked_until else None,
+                   "failed_logins": user.failed_logins}
+            user.failed_logins, user.locked_until = 0, None
+            self._audit(s, actor, "user.unlock", None, {"username": user.username, "old": old,
+                                                        "new": {"locked_until": None, "failed_logins": 0},
+                                                        "reason": reason})
+
+    def reset(self, actor: Actor, username: str, reason: str) -> str:
+        """Reset a blinded account's password: a new enrolment code for the administrator to hand over.
+
+        The old password, authenticator and sessions are dropped and the administrator holds
+        the new code (it controls the account until the person enrols). Never for an account
+        that sees arms, approves grants or may unblind (a new grant, two people) nor for a
+        revoked one; refusals are audited as ``user.reset.refused``.
+        """
+        reason = _reason(reason, required=True)
+        if actor.role != "admin":
+            raise ServiceError(403, f"role {actor.role!r} may not reset passwords")
+        code, digest = self._new_code()
+        with self._tx() as s:
+            user = self._user(s, username)
+            if user is None:
+                raise ServiceError(404, f"username: no user {username!r}")
+            if needs_totp(user.role, bool(user.unblinding)):
+                raise self._refuse(s, actor, "user.reset.refused", None, 403,
+                                   f"username: {user.username!r} ({user.role}"
+                                   f"{', emergency unblinding' if user.unblinding else ''}) is reset only under the "
+                                   "two-person rule: an administrator proposes a grant (POST /api/admin/grants) "
+                                   "and a sponsor approves it", {"username": user.username, "reason": reason})
+            if user.revoked:
+                raise self._refuse(s, actor, "user.reset.refused", None, 409,
+                                   f"username: {user.username!r} is revoked", {"username": user.username,
+                                                                               "reason": reason})
+            old_credential = self._credential(user)
+            user.password_hash, user.enrol_hashes, user.issuers = None, [digest], [actor.username]
+            user.enrol_expires = self.clock() + self.policy.enrolment_hours * 3600.0
+            user.totp_secret = user.totp_pending = None
+            user.failed_logins, user.locked_until = 0, None
+            self._end_sessions(s, user.id)
+            self._audit(s, actor, "user.reset", None, {
+                "username": user.username, "reason": reason, "old": {"credential_mac": old_credential},
+                "new": {"credential_mac": self._credential(user)}, **self._account_state(user)})
+        return code
 
     # --- second factor ------------------------------------------------------------------
 

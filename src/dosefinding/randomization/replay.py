@@ -148,6 +148,14 @@ def _user_revoke(r: _Replay, record: Mapping[str, Any]) -> None:
         _end_sessions(r, record["details"]["username"])
 
 
+def _user_reset(r: _Replay, record: Mapping[str, Any]) -> None:
+    """``user.reset``: a new enrolment code held by the administrator; old credential and sessions dropped."""
+    user = _user(r, record)
+    if user is not None:
+        user.update(_account(record["details"]))
+        _end_sessions(r, record["details"]["username"])
+
+
 def _credential(r: _Replay, record: Mapping[str, Any]) -> None:
     """``auth.enrol``, ``auth.totp.enrol``: a new password hash or TOTP secret (its keyed commitment)."""
     user = _user(r, record)
@@ -294,7 +302,7 @@ def _correct(r: _Replay, record: Mapping[str, Any]) -> None:
 
 
 HANDLERS: dict[str, Callable[[_Replay, Mapping[str, Any]], None]] = {
-    "study.setup": _study_setup, "user.create": _user_create, "user.revoke": _user_revoke,
+    "study.setup": _study_setup, "user.create": _user_create, "user.revoke": _user_revoke, "user.reset": _user_reset,
     "host.account.create": _user_create, "host.account.recover": _host_recover,
     "auth.enrol": _credential, "auth.totp.enrol": _credential, "auth.login": _session, "auth.renew": _session,
     "auth.logout": _logout, "auth.lockout": _lockout,
@@ -306,9 +314,12 @@ HANDLERS: dict[str, Callable[[_Replay, Mapping[str, Any]], None]] = {
 EVENTS = frozenset({
     # refusals and failures: security events, recorded, changing no table (the failure counter aside)
     "auth.login.failed", "auth.login.refused", "auth.enrol.failed", "auth.totp.failed", "user.create.refused",
-    "user.revoke.refused", "grant.refused", "signature.failed", "signature.refused", "subject.unblind.refused",
+    "user.revoke.refused", "user.reset.refused", "grant.refused", "signature.failed", "signature.refused",
+    "subject.unblind.refused",
     # a repeated unblinding request returns the recorded event; reads that disclose arms
     "subject.unblind.repeat", "pharmacy.view", "report.unblinded", "list.export", "export.adsl",
+    # an administrator ends a lockout: the failure counter and lockout time are working state, not replayed
+    "user.unlock",
 })
 
 

@@ -95,6 +95,10 @@ class Revocation(_Model):
     reason: str | None = Field(default=None, min_length=1, max_length=500)
 
 
+class AdminAction(_Model):
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class GrantProposal(_Model):
     username: str = Field(min_length=1, max_length=100)
     grant: Literal[GRANTS]  # type: ignore[valid-type]
@@ -157,10 +161,16 @@ class UserCreated(BaseModel):
     enrolment_code: str
 
 
+class PasswordReset(BaseModel):
+    username: str
+    enrolment_code: str
+
+
 class SessionOut(BaseModel):
     token: str
     expires_in_minutes: float
     idle_timeout_minutes: float
+    totp_enrolment_required: bool = False
 
 
 class TotpOut(BaseModel):
@@ -392,11 +402,18 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
         status, message = _validation_message(exc)
         return JSONResponse({"detail": message}, status_code=status)
 
-    def actor(authorization: Annotated[str | None, Header()] = None) -> Actor:
+    def bearer_token(authorization: str | None) -> str | None:
         scheme, _, token = (authorization or "").partition(" ")
         if authorization and scheme.lower() != "bearer":
             raise ServiceError(401, "invalid token: use 'Authorization: Bearer <token>'")
-        return db.authenticate(token.strip() or None)
+        return token.strip() or None
+
+    def actor(authorization: Annotated[str | None, Header()] = None) -> Actor:
+        return db.authenticate(bearer_token(authorization))
+
+    def enrolling_actor(authorization: Annotated[str | None, Header()] = None) -> Actor:
+        """The caller, also when it must enrol an authenticator before anything else."""
+        return db.authenticate(bearer_token(authorization), enrolling=True)
 
     def role(*allowed: str, what: str) -> Any:
         def check(who: Annotated[Actor, Depends(actor)]) -> Actor:
@@ -407,6 +424,7 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
         return check
 
     Caller = Annotated[Actor, Depends(actor)]
+    Enrolling = Annotated[Actor, Depends(enrolling_actor)]
     Admin = Annotated[Actor, Depends(role("admin", what="administer the study"))]
     Sponsor = Annotated[Actor, Depends(role("sponsor", what="approve grants"))]
     Decider = Annotated[Actor, Depends(role("sponsor", "admin", what="reject grants"))]
@@ -431,7 +449,7 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
         return PHARMACY_PAGE
 
     @app.get("/api/me", response_model=Me)
-    def me(who: Caller) -> Me:
+    def me(who: Enrolling) -> Me:
         return Me(username=who.username, role=who.role, sites=sorted(who.sites) if who.sites is not None else None)
 
     @app.post("/api/auth/enrol", status_code=204)
@@ -447,15 +465,15 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
         return db.accounts.renew(who)
 
     @app.post("/api/auth/logout", status_code=204)
-    def logout(who: Caller) -> None:
+    def logout(who: Enrolling) -> None:
         db.accounts.logout(who)
 
     @app.post("/api/auth/totp", response_model=TotpOut)
-    def totp_begin(who: Caller, body: Reauthentication | None = None) -> Any:
+    def totp_begin(who: Enrolling, body: Reauthentication | None = None) -> Any:
         return db.accounts.totp_begin(who, *((body.password, body.totp) if body is not None else ()))
 
     @app.post("/api/auth/totp/confirm", status_code=204)
-    def totp_confirm(body: TotpCode, who: Caller) -> None:
+    def totp_confirm(body: TotpCode, who: Enrolling) -> None:
         db.accounts.totp_confirm(who, body.code)
 
     @app.get("/api/unblinding/meaning", response_model=Meaning)
@@ -495,6 +513,14 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     @app.post("/api/admin/users/{username}/revoke-unblinding", status_code=204)
     def revoke_unblinding(username: str, who: Admin) -> None:
         db.accounts.revoke_unblinding(who, username)
+
+    @app.post("/api/admin/users/{username}/unlock", status_code=204)
+    def unlock_user(username: str, body: AdminAction, who: Admin) -> None:
+        db.accounts.unlock(who, username, body.reason)
+
+    @app.post("/api/admin/users/{username}/reset", response_model=PasswordReset)
+    def reset_user(username: str, body: AdminAction, who: Admin) -> Any:
+        return {"username": username_of(username), "enrolment_code": db.accounts.reset(who, username, body.reason)}
 
     @app.get("/api/study", response_model=StudyOut, response_model_exclude_none=True)
     def study(who: Caller) -> Any:

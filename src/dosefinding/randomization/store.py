@@ -349,9 +349,11 @@ class Store:
         """Revoke an account and end its sessions (never the last administrator)."""
         self.accounts.revoke(actor, username, reason)
 
-    def authenticate(self, token: str | None) -> Actor:
-        """The account holding session ``token``, or ServiceError 401 (missing, malformed, wrong, ended, expired)."""
-        return self.accounts.authenticate(token)
+    def authenticate(self, token: str | None, *, enrolling: bool = False) -> Actor:
+        """The account holding session ``token``, or ServiceError 401 (missing, malformed, wrong, ended, expired);
+        403 for an account that must enrol an authenticator first, unless ``enrolling``
+        (:meth:`Accounts.authenticate`)."""
+        return self.accounts.authenticate(token, enrolling=enrolling)
 
     # --- study ------------------------------------------------------------------------
 
