@@ -74,9 +74,9 @@ class Server:
         assert r.status_code == 201, r.text
         return enrol_and_login(self.url, username, r.json()["enrolment_code"])
 
-    def granted_account(self, username: str, role: str) -> str:
+    def granted_account(self, username: str, role: str, *, enrol_authenticator: bool = True) -> str:
         """An unblinded-role account: proposed by the administrator, approved by a host-made sponsor; both enrol a
-        TOTP authenticator (its secret in ``totp_secrets``)."""
+        TOTP authenticator (its secret in ``totp_secrets``), the grantee only if ``enrol_authenticator``."""
         host = existing_store(self.db)
         code = host.accounts.host_account(f"sponsor-for-{username}", "sponsor", "test")
         host.engine.dispose()
@@ -91,8 +91,9 @@ class Server:
                        headers={"Authorization": f"Bearer {sponsor}"}, timeout=60)
         assert r.status_code == 200, r.text
         token = enrol_and_login(self.url, username, f"{proposal['proposer_code']}.{r.json()['approver_code']}")
-        with httpx.Client(base_url=self.url, timeout=60) as client:
-            self.totp_secrets[username] = enrol_totp(client, token)
+        if enrol_authenticator:
+            with httpx.Client(base_url=self.url, timeout=60) as client:
+                self.totp_secrets[username] = enrol_totp(client, token)
         return token
 
     def stop(self) -> None:

@@ -162,6 +162,37 @@ def test_a_site_user_randomises_a_subject_and_the_pharmacist_sees_the_arm(backen
         arm = httpx.get(server.url + "/api/pharmacy/subjects/A2201-101-001",
                         headers={"Authorization": f"Bearer {tokens['pharmacist']}"}).json()["arm"]
         assert f"Prepare: {arm}" in text and f"Kit number {shown['kit']}" in text
+
+        # a pharmacist without an authenticator logs in, enrols it on the page, then sees the arm
+        server.granted_account("newpharm", "pharmacist", enrol_authenticator=False)
+        page.open(server.url + "/pharmacy")
+        assert page.js("document.getElementById('totp-enrol').hidden")
+        page.type("#username", "newpharm")
+        page.type("#password", password_of("newpharm"))
+        page.click("#login")
+        secret = page.wait_for("document.getElementById('totp-secret').textContent")
+        enrolment = page.js("({visible: !document.getElementById('totp-enrol').hidden,"
+                            " uri: document.getElementById('totp-uri').textContent,"
+                            " status: document.getElementById('login-status').textContent})")
+        assert enrolment["visible"] and enrolment["status"].startswith("logged in as newpharm: enrol an authenticator")
+        assert enrolment["uri"].startswith("otpauth://totp/") and f"secret={secret}" in enrolment["uri"]
+        page.type("#subject", "A2201-101-001")
+        page.click("#lookup")  # the enrolment-only session is refused anything else
+        assert "must enrol an authenticator" in page.wait_for("document.getElementById('result').textContent")
+        near = {totp(decode_secret(secret), time.time() + drift) for drift in (-60, -30, 0, 30, 60)}
+        page.type("#totp-code", next(c for c in ("000000", "111111", "222222", "333333", "444444", "555555")
+                                     if c not in near))  # a wrong code: refused, the enrolment stays open
+        page.click("#totp-confirm")
+        assert "does not match" in page.wait_for("document.getElementById('totp-status').textContent")
+        page.type("#totp-code", totp(decode_secret(secret), time.time()))
+        page.click("#totp-confirm")
+        page.wait_for("document.getElementById('totp-enrol').hidden")
+        assert page.js("document.getElementById('login-status').textContent") == (
+            "logged in as newpharm; authenticator enrolled: log in with its code from now on")
+        assert page.js("document.getElementById('totp-secret').textContent") == ""
+        page.click("#lookup")
+        text = page.wait_for("(t => t.startsWith('Subject') && t)(document.getElementById('result').textContent)")
+        assert f"Prepare: {arm}" in text and f"Kit number {shown['kit']}" in text
         page.ws.close()
     finally:
         server.stop()

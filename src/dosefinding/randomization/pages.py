@@ -2,7 +2,9 @@
 
 Plain HTML and a little JavaScript calling the JSON API with the user's session token
 (from the login form, or pasted); the forms are built from the study (its eligibility fields and strata), and results are written with
-``textContent`` only.
+``textContent`` only. When the login answers ``totp_enrolment_required``, the login form
+enrols the authenticator app: it shows the new secret (base32 and the ``otpauth://`` URI, as
+text: the content security policy allows no QR library) and confirms it with the app's code.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ input, select { padding: .2rem; }
 button { margin: .5rem 0; padding: .3rem 1rem; }
 .ok { color: #064; } .bad { color: #a00; }
 #confirmation { border: 2px solid #064; border-radius: 6px; padding: .5rem 1rem; }
+#totp-enrol { border: 2px solid #a60; border-radius: 6px; padding: .5rem 1rem; }
+#totp-secret, #totp-uri { font-family: monospace; word-break: break-all; user-select: all; }
 """
 
 _COMMON_JS = """
@@ -40,7 +44,25 @@ $("login").addEventListener("click", async () => {
   $("password").value = ""; $("code").value = "";
   if (!response.ok) { show("login-status", data.detail || response.statusText, false); return; }
   $("token").value = data.token; token();
+  if (data.totp_enrolment_required) { await beginTotp(body.username); return; }
   show("login-status", "logged in as " + body.username, true);
+});
+async function beginTotp(username) {
+  try {
+    const r = await api("POST", "/api/auth/totp");
+    $("totp-secret").textContent = r.secret; $("totp-uri").textContent = r.uri;
+    $("totp-enrol").dataset.username = username; $("totp-enrol").hidden = false;
+    show("login-status", "logged in as " + username + ": enrol an authenticator app before anything else", false);
+  } catch (e) { show("login-status", e.message, false); }
+}
+$("totp-confirm").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/auth/totp/confirm", {code: $("totp-code").value.trim()});
+  } catch (e) { show("totp-status", e.message, false); return; }
+  $("totp-code").value = ""; $("totp-secret").textContent = ""; $("totp-uri").textContent = "";
+  $("totp-enrol").hidden = true; show("totp-status", "", true);
+  show("login-status", "logged in as " + $("totp-enrol").dataset.username +
+    "; authenticator enrolled: log in with its code from now on", true);
 });
 """
 
@@ -48,6 +70,13 @@ _LOGIN = """<p><label for="username">User name</label> <input id="username" auto
 <label for="password">Password</label> <input id="password" type="password" autocomplete="current-password"><br>
 <label for="code">Authenticator code (if enrolled)</label> <input id="code" inputmode="numeric" size="8"><br>
 <button id="login">Log in</button> <span id="login-status"></span></p>
+<div id="totp-enrol" hidden>
+<p>Your role needs an authenticator app. Add this account to the app with the secret key (or the
+otpauth:// URI), then type the code the app shows.</p>
+<p>Secret key: <span id="totp-secret"></span><br>URI: <span id="totp-uri"></span></p>
+<p><label for="totp-code">Code from the app</label> <input id="totp-code" inputmode="numeric" size="8"
+autocomplete="one-time-code"> <button id="totp-confirm">Confirm</button> <span id="totp-status"></span></p>
+</div>
 <p><label for="token">Session token</label> <input id="token" type="password" size="40">"""
 
 SITE_PAGE = f"""<!doctype html>
