@@ -461,22 +461,6 @@ def _others(n: int) -> NDArray[np.intp]:
     return np.array([[k for k in range(n) if k != j] for j in range(n)], dtype=np.intp).reshape(n, n - 1)
 
 
-def _meridian_bounds(ux: FloatArray, vy: FloatArray, above: FloatArray, below: FloatArray,
-                     omega: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """The largest t_k of the upper-bound constraints (``above`` 0, else -inf) and the smallest
-    of the lower-bound ones (``below`` 0, else +inf) at angles omega (..., n); the
-    constraints' coefficients are (..., 1, K)."""
-    cos, sin = np.cos(omega), np.sin(omega)
-    upper = np.full(omega.shape, -np.inf)
-    lower = np.full(omega.shape, np.inf)
-    for k in range(ux.shape[-1]):
-        t = ux[..., k] * cos
-        t += vy[..., k] * sin
-        np.maximum(upper, t + above[..., k], out=upper)
-        np.minimum(lower, t + below[..., k], out=lower)
-    return upper, lower
-
-
 def _cos_arccot(t: FloatArray) -> FloatArray:
     """cos(arccot t) = t / sqrt(1 + t^2), with +-inf giving +-1."""
     with np.errstate(invalid="ignore", over="ignore"):
