@@ -957,9 +957,7 @@ def existing_store(database_url: str, *, audit_key_file: str | None = None) -> S
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        from pathlib import Path
-
-        if not Path(url.database).is_file():
-            raise InputError(f"database: no SQLite file {url.database!r}")
+    sqlite_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if sqlite_file and not Path(url.database).is_file():
+        raise InputError(f"database: no SQLite file {url.database!r}")
     return Store(database_url, audit_key_file=audit_key_file)
