@@ -104,8 +104,8 @@ def over_time(
     letter
         The paper's panel letter, drawn bold in the top-left corner.
     baseline_point
-        Add the week-0 point at ``reference`` (a change from baseline is 0 there) for
-        every arm without a row at week 0.
+        Add the week-0 point at ``reference`` (a change from baseline is 0 there, with no
+        interval) for every arm without a row at week 0.
     log
         A log-scaled y axis (drug levels, cell counts): every value must be positive.
     reference
@@ -148,8 +148,8 @@ def over_time(
         if missing and log and reference <= 0:  # type: ignore[operator]
             raise InputError(f"{name}: the week-0 point at reference {reference:g} cannot be drawn on a log axis "
                              f"(arms without a week-0 row: {missing}); pass baseline_point=False")
-        start = pd.DataFrame({"arm": missing, "visit": 0.0, "estimate": reference, "lower": reference,
-                              "upper": reference, "p": np.nan})
+        start = pd.DataFrame({"arm": missing, "visit": 0.0, "estimate": reference, "lower": np.nan, "upper": np.nan,
+                              "p": np.nan})
         data = pd.concat([start, data], ignore_index=True) if missing else data
     figure, axes = new_axes(ax, (6.5, 4.5))
     colours = arm_colours(arms)
