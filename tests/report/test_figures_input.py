@@ -166,5 +166,5 @@ def test_patient_flow_checks_its_counts() -> None:
         patient_flow(screened=None, excluded=None, arms=arms, discontinued=gone.drop(columns="Placebo"))
     with pytest.raises(InputError, match=r"patient_flow: discontinued has column\(s\) \['Other'\]"):
         patient_flow(screened=None, excluded=None, arms=arms, discontinued=gone.assign(Other=0))
-    with pytest.raises(InputError, match="patient_flow: discontinued: counts must be whole numbers"):
+    with pytest.raises(InputError, match=r"patient_flow: discontinued: column 'Placebo' must hold counts \(whole numbers >= 0\)"):
         patient_flow(screened=None, excluded=None, arms=arms, discontinued=gone - 1)

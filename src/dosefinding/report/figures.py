@@ -40,6 +40,7 @@ from dosefinding.report.figures_common import (
     mark_significant,
     new_axes,
     p_values,
+    require_counts,
     require_frame,
     require_numeric,
     require_positive,
@@ -267,16 +268,6 @@ def dose_response_data(result: MCPModResult, *, level: float = 0.95, n_points: i
     return {"estimates": estimates.rename_axis("dose"), "curve": curve.rename_axis("dose")}
 
 
-def _whole_numbers(frame: pd.DataFrame, function: str, column: str) -> np.ndarray:
-    require_numeric(frame, function, [column])
-    values = frame[column].to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values != np.round(values)))
-    if bad.size:
-        raise InputError(f"{function}: column {column!r} must hold counts (whole numbers >= 0), not so in row(s) "
-                         f"{bad.tolist()}")
-    return values.astype(int)
-
-
 def responder_bars(
     frame: pd.DataFrame,
     *,
@@ -314,7 +305,7 @@ def responder_bars(
         raise InputError(f"{name}: column {percent!r} must hold percentages between 0 and 100, not so in row(s) "
                          f"{bad.tolist()}")
     errors = interval_errors(frame, name, percent, lower, upper)
-    counts = _whole_numbers(frame, name, n) if n in frame.columns else None
+    counts = require_counts(frame, name, [n])[:, 0] if n in frame.columns else None
     figure, axes = new_axes(ax, (5.0, 4.5))
     arms = [str(a) for a in frame[group]]
     colours = arm_colours(arms)
@@ -407,7 +398,7 @@ def category_shares(
     name = "category_shares"
     require_frame(frame, name, [period, group, category, n, percent])
     require_numeric(frame, name, [percent])
-    counts = _whole_numbers(frame, name, n)
+    counts = require_counts(frame, name, [n])[:, 0]
     periods, arms, categories = levels(frame[period]), levels(frame[group]), levels(frame[category])
     data = pd.DataFrame({"period": frame[period].astype(str).to_numpy(), "arm": frame[group].astype(str).to_numpy(),
                          "category": frame[category].astype(str).to_numpy(), "n": counts,

@@ -33,6 +33,7 @@ __all__ = [
     "new_axes",
     "p_values",
     "plain_number",
+    "require_counts",
     "require_frame",
     "require_numeric",
     "require_positive",
@@ -117,6 +118,26 @@ def require_numeric(frame: pd.DataFrame, function: str, columns: Sequence[str]) 
     for c in columns:
         if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]):
             raise InputError(f"{function}: column {c!r} must be numeric, got values such as {frame[c].iloc[0]!r}")
+
+
+def require_counts(frame: pd.DataFrame, function: str, columns: Sequence[str]) -> np.ndarray:
+    """The counts of ``columns`` (rows x columns, integers), or an InputError unless all are whole numbers >= 0.
+
+    Examples
+    --------
+    >>> require_counts(pd.DataFrame({"n": [49, 46.5]}), "responder_bars", ["n"])
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: responder_bars: column 'n' must hold counts (whole numbers >= 0), not so in row(s) [1]
+    """
+    require_numeric(frame, function, columns)
+    for c in columns:
+        values = frame[c].to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values != np.round(values)))
+        if bad.size:
+            raise InputError(f"{function}: column {c!r} must hold counts (whole numbers >= 0), not so in row(s) "
+                             f"{bad.tolist()}")
+    return frame[list(columns)].to_numpy(dtype=float).astype(int)
 
 
 def require_positive(frame: pd.DataFrame, function: str, columns: Sequence[str]) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dosefinding.errors import InputError
-from dosefinding.report.figures_common import require_numeric
+from dosefinding.report.figures_common import require_counts
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -48,14 +48,6 @@ def _arrow(axes: Axes, start: Text | tuple[float, float], end: Text) -> None:
 
 def _line(axes: Axes, xs: Sequence[float], ys: Sequence[float]) -> None:
     axes.plot(xs, ys, color="black", linewidth=0.8, transform=axes.transAxes, zorder=1)
-
-
-def _counts(frame: pd.DataFrame, name: str) -> np.ndarray:
-    require_numeric(frame, "patient_flow", list(frame.columns))
-    counts = frame.to_numpy(dtype=float)
-    if np.any(~np.isfinite(counts)) or np.any(counts < 0) or np.any(counts != np.round(counts)):
-        raise InputError(f"patient_flow: {name}: counts must be whole numbers >= 0, got {counts.tolist()}")
-    return counts.astype(int)
 
 
 def _reasons(counts: Mapping[str, int] | pd.Series) -> str:
@@ -105,7 +97,7 @@ def patient_flow(
     """
     if not isinstance(arms, pd.DataFrame) or arms.empty or arms.shape[1] < 1:
         raise InputError("patient_flow: arms must be a DataFrame with one row per arm and one column per stage")
-    counts = _counts(arms, "arms")
+    counts = require_counts(arms, "patient_flow: arms", list(arms.columns))
     falls = np.diff(counts, axis=1)
     if np.any(falls > 0):
         arm, stage = np.argwhere(falls > 0)[0]
@@ -133,7 +125,7 @@ def patient_flow(
         unknown = [str(a) for a in discontinued.columns if a not in arms.index]
         if unknown:
             raise InputError(f"patient_flow: discontinued has column(s) {unknown} that are not arms of arms")
-        _counts(discontinued, "discontinued")
+        require_counts(discontinued, "patient_flow: discontinued", list(discontinued.columns))
 
     n_arms, n_stages = counts.shape
     from matplotlib.figure import Figure
