@@ -113,8 +113,9 @@ def over_time(
         A horizontal line at this value (on a log axis only if positive); ``None``: none
         (then no week-0 point either).
 
-    The arms are shifted a little sideways so that their bars do not hide each other; x
-    ticks are the visits (and week 0).
+    The arms are drawn in the order of their categories (a categorical ``group``) or of
+    appearance, the first grey (placebo), and shifted a little sideways so that their
+    bars do not hide each other; x ticks are the visits (and week 0).
 
     Examples
     --------
@@ -138,11 +139,14 @@ def over_time(
                          "estimate": frame[estimate].to_numpy(dtype=float),
                          "lower": frame[lower].to_numpy(dtype=float), "upper": frame[upper].to_numpy(dtype=float),
                          "p": p_values(frame, name, p_value)})
+    if frame[group].isna().any():
+        raise InputError(f"{name}: column {group!r} has missing arms in row(s) "
+                         f"{np.flatnonzero(frame[group].isna()).tolist()}")
     repeated = data[data.duplicated(["arm", "visit"])]
     if not repeated.empty:
         arm, visit = repeated.iloc[0][["arm", "visit"]]
         raise InputError(f"{name}: arm {arm!r} has more than one row at visit {visit:g}")
-    interval_errors(data, name, "estimate", "lower", "upper")
+    interval_errors(frame, name, estimate, lower, upper)
     arms = levels(frame[group])
     if baseline_point:
         missing = [a for a in arms if not ((data["arm"] == a) & (data["visit"] == 0)).any()]
