@@ -35,6 +35,7 @@ from dosefinding.errors import InputError
 from dosefinding.report.figures_common import (
     arm_colours,
     finish_axes,
+    headroom,
     interval_errors,
     levels,
     mark_significant,
@@ -173,6 +174,8 @@ def over_time(
     if reference is not None and (reference > 0 or not log):
         axes.axhline(reference, color="grey", linewidth=0.8, linestyle="--", zorder=0)
     axes.set_xticks(visits)
+    if stars:
+        headroom(axes)
     handles, _ = axes.get_legend_handles_labels()
     axes.legend(handles=handles + ([significance_note()] if stars else []), frameon=False, fontsize=8)
     finish_axes(axes, title=title, letter=letter, xlabel=xlabel, ylabel=ylabel)

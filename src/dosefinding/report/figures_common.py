@@ -27,6 +27,7 @@ __all__ = [
     "SIGNIFICANCE",
     "arm_colours",
     "finish_axes",
+    "headroom",
     "interval_errors",
     "levels",
     "mark_significant",
@@ -210,6 +211,24 @@ def mark_significant(axes: Axes, x: Sequence[float], top: Sequence[float], p: Se
                           fontsize=12, fontweight="bold", color=colour)
             drawn += 1
     return drawn
+
+
+def headroom(axes: Axes, share: float = 0.07) -> None:
+    """Raise the top of the y axis by ``share`` of its span (of its decades on a log axis): room for the ``*`` marks.
+
+    Call it once all is drawn (it fixes the y limits).
+
+    Examples
+    --------
+    >>> figure, axes = new_axes(None, (3.0, 2.0))
+    >>> _ = axes.set_ylim(0.0, 10.0); headroom(axes); [round(float(v), 6) for v in axes.get_ylim()]
+    [0.0, 10.7]
+    """
+    low, high = axes.get_ylim()
+    if axes.get_yscale() == "log":
+        axes.set_ylim(low, high * (high / low) ** share)
+    else:
+        axes.set_ylim(low, high + share * (high - low))
 
 
 def significance_note() -> object:

@@ -21,6 +21,7 @@ from dosefinding.errors import InputError
 from dosefinding.report.figures_common import (
     arm_colours,
     finish_axes,
+    headroom,
     mark_significant,
     new_axes,
     p_values,
@@ -190,6 +191,7 @@ def dose_estimates(
     if reference is not None:
         axes.axhline(reference, color="grey", linewidth=0.8, linestyle="--", zorder=0)
     if stars:
+        headroom(axes)
         axes.legend(handles=[significance_note()], frameon=False, fontsize=8)
     finish_axes(axes, title=title, letter=letter, xlabel=xlabel, ylabel=ylabel)
     return figure
