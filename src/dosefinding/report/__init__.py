@@ -8,18 +8,20 @@ if TYPE_CHECKING:
     from dosefinding.report.baseline import baseline_table, describe
     from dosefinding.report.clinical import comparison_table, counts_table, mcpmod_table
     from dosefinding.report.figures import (
-        arm_colours,
+        category_shares,
         dose_response,
         dose_response_data,
         embed,
         figure_bytes,
         over_time,
-        patient_flow,
         point_range,
         responder_bars,
         save_figure,
         stacked_shares,
     )
+    from dosefinding.report.figures_common import arm_colours
+    from dosefinding.report.figures_dose import dose_estimates, dose_summary
+    from dosefinding.report.figures_flow import patient_flow
     from dosefinding.report.html import Report, ReportFiles, table_html
     from dosefinding.report.results_json import load_schema, mcpmod_results, results_document, validate_results
     from dosefinding.report.rtf import rtf_escape, table_rtf, write_rtf
@@ -45,11 +47,14 @@ __all__ = [
     "Table",
     "arm_colours",
     "baseline_table",
+    "category_shares",
     "comparison_table",
     "counts_table",
     "describe",
+    "dose_estimates",
     "dose_response",
     "dose_response_data",
+    "dose_summary",
     "embed",
     "figure_bytes",
     "format_estimate_ci",

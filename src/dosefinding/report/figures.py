@@ -1,10 +1,22 @@
-"""Figures of a dose-finding report: matplotlib figures, saved as PNG / SVG and embedded in HTML.
+"""Figures of a dose-finding report drawn as a journal draws them (the A2201 paper's Figure 2), saved as PNG / SVG.
 
 No pyplot and no display: each helper draws on a new :class:`~matplotlib.figure.Figure`
 (or on the ``ax`` given) and returns the figure, which renders with the Agg canvas
-wherever it is saved. matplotlib is imported by the helpers that draw, not with the module. Arms keep one colour across figures (placebo grey, active doses
-from light to dark blue in the order given). The dose-response figure is
-:meth:`dosefinding.mod.MCPModResult.plot`, called by :func:`dose_response`.
+wherever it is saved. matplotlib is imported by the helpers that draw, not with the
+module. Every panel takes the paper's panel ``letter`` (bold, top left), labels its axes
+with units, prints plain tick labels and marks estimates with p < 0.05 by ``*``
+(:mod:`dosefinding.report.figures_common`). Arms keep one colour across figures (placebo
+grey, active doses from light to dark blue in the order given).
+
+- :func:`over_time`: LS means by visit and arm from week 0 (Figure 2a, d-f);
+- :func:`dose_response`: placebo-adjusted estimates by dose with the fitted curve (dotted)
+  and its band (Figure 2b), drawn by :meth:`dosefinding.mod.MCPModResult.plot`;
+- :func:`responder_bars`: responder percentages with n and 95% CIs (Figure 2c, left);
+- :func:`category_shares`: category shares at baseline and week 24 per arm (Figure 2c, right);
+- :func:`point_range`: a forest plot.
+
+Figure 3's panels by dose are :mod:`dosefinding.report.figures_dose`; Figure 1 (patient
+flow) is :mod:`dosefinding.report.figures_flow`.
 """
 
 from __future__ import annotations
@@ -12,8 +24,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -21,23 +32,37 @@ import numpy as np
 import pandas as pd
 
 from dosefinding.errors import InputError
+from dosefinding.report.figures_common import (
+    arm_colours,
+    finish_axes,
+    headroom,
+    interval_errors,
+    levels,
+    mark_significant,
+    new_axes,
+    p_values,
+    require_counts,
+    require_frame,
+    require_numeric,
+    require_positive,
+    significance_note,
+    wrap_labels,
+)
 from dosefinding.report.table import check_id
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-    from matplotlib.text import Text
 
     from dosefinding.mod.mcpmod import MCPModResult
 
 __all__ = [
-    "arm_colours",
+    "category_shares",
     "dose_response",
     "dose_response_data",
     "embed",
     "figure_bytes",
     "over_time",
-    "patient_flow",
     "point_range",
     "responder_bars",
     "save_figure",
@@ -46,62 +71,7 @@ __all__ = [
 
 FigureFormat = Literal["png", "svg"]
 
-_PLACEBO_GREY = "#7f7f7f"
 _DPI = 150
-
-
-def arm_colours(arms: Sequence[str]) -> dict[str, str]:
-    """One colour per arm: the first (placebo) grey, the others light to dark blue.
-
-    Examples
-    --------
-    >>> arm_colours(["Placebo", "5 mg", "300 mg"])
-    {'Placebo': '#7f7f7f', '5 mg': '#6aaed6', '300 mg': '#08306b'}
-    """
-    import matplotlib
-
-    arms = [str(a) for a in arms]
-    if not arms:
-        return {}
-    active = len(arms) - 1
-    positions = np.linspace(0.5, 1.0, active) if active > 1 else np.full(active, 0.75)
-    blues = matplotlib.colormaps["Blues"](positions)
-    return {arms[0]: _PLACEBO_GREY, **{a: matplotlib.colors.to_hex(c) for a, c in zip(arms[1:], blues, strict=True)}}
-
-
-def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax  # type: ignore[return-value]
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, layout="constrained")
-    return figure, figure.subplots()
-
-
-def _columns(frame: pd.DataFrame, name: str, needed: Sequence[str]) -> pd.DataFrame:
-    if not isinstance(frame, pd.DataFrame):
-        raise InputError(f"{name}: must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise InputError(f"{name}: missing column(s) {missing}; has {list(frame.columns)}")
-    if frame.empty:
-        raise InputError(f"{name}: has no rows")
-    return frame
-
-
-def _numeric(frame: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
-    for c in columns:
-        if not pd.api.types.is_numeric_dtype(frame[c]):
-            raise InputError(f"{name}: column {c!r} must be numeric, got {frame[c].dtype}")
-
-
-def _errors(frame: pd.DataFrame, estimate: str, lower: str, upper: str) -> np.ndarray:
-    est, lo, hi = (frame[c].to_numpy(dtype=float) for c in (estimate, lower, upper))
-    bad = (lo > est) | (hi < est)
-    if np.any(bad):
-        raise InputError(f"{lower}, {upper}: the interval must contain the {estimate}, not so in row(s) "
-                         f"{np.flatnonzero(bad).tolist()}")
-    return np.vstack([est - lo, hi - est])
 
 
 def over_time(
@@ -112,62 +82,103 @@ def over_time(
     estimate: str = "estimate",
     lower: str = "lower",
     upper: str = "upper",
+    p_value: str | None = "p_value",
     xlabel: str = "Week",
     ylabel: str = "LS mean change from baseline (95% CI)",
     title: str = "",
+    letter: str | None = None,
+    baseline_point: bool = True,
     log: bool = False,
     reference: float | None = 0.0,
     ax: Axes | None = None,
 ) -> Figure:
-    """Estimates over time by arm with confidence-interval error bars (e.g. LS means by visit).
+    """Estimates by visit and arm with their intervals, from week 0 (the paper's Figure 2a, d, e, f).
 
-    ``frame`` has one row per arm and visit; ``x`` is numeric (weeks: drawn to scale) or
-    categorical (drawn in order of appearance). The arms are shifted a little sideways
-    so that their bars do not hide each other. ``log`` draws a log-scaled y axis (drug
-    levels, B-cell counts); ``reference`` a horizontal line (``None``: none).
+    Parameters
+    ----------
+    frame
+        One row per arm and visit: ``x`` (weeks, numeric: drawn to scale, in any row
+        order), ``group``, ``estimate``, ``lower``, ``upper``; optionally ``p_value``
+        (against placebo: ``*`` above the interval where p < 0.05, and a legend entry
+        "* p < 0.05"; missing p-values carry no mark). A missing bound draws no bar.
+    ylabel
+        The y-axis label, with the unit (e.g. "ESSDAI, LS mean change from baseline (95% CI)").
+    letter
+        The paper's panel letter, drawn bold in the top-left corner.
+    baseline_point
+        Add the week-0 point at ``reference`` (a change from baseline is 0 there, with no
+        interval) for every arm without a row at week 0.
+    log
+        A log-scaled y axis (drug levels, cell counts): every value must be positive.
+    reference
+        A horizontal line at this value (on a log axis only if positive); ``None``: none
+        (then no week-0 point either).
+
+    The arms are drawn in the order of their categories (a categorical ``group``) or of
+    appearance, the first grey (placebo), and shifted a little sideways so that their
+    bars do not hide each other; x ticks are the visits (and week 0).
 
     Examples
     --------
     >>> frame = pd.DataFrame({"visit": [4, 12, 24] * 2, "arm": ["Placebo"] * 3 + ["300 mg"] * 3,
-    ...                       "estimate": [-1.0, -2.0, -3.0, -1.5, -3.5, -5.0]})
+    ...                       "estimate": [-1.0, -2.0, -3.0, -1.5, -3.5, -5.0], "p_value": [None] * 5 + [0.01]})
     >>> frame["lower"], frame["upper"] = frame["estimate"] - 1, frame["estimate"] + 1
-    >>> [t.get_text() for t in over_time(frame).axes[0].get_legend().get_texts()]
-    ['Placebo', '300 mg']
+    >>> axes = over_time(frame, ylabel="ESSDAI change from baseline", letter="a").axes[0]
+    >>> [t.get_text() for t in axes.get_xticklabels()], [t.get_text() for t in axes.texts]
+    (['0', '4', '12', '24'], ['*'])
     """
-    _columns(frame, "frame", [x, group, estimate, lower, upper])
-    _numeric(frame, "frame", [estimate, lower, upper])
-    figure, axes = _axes(ax, (7.0, 4.5))
-    arms = list(pd.unique(frame[group]))
+    name = "over_time"
+    require_frame(frame, name, [x, group, estimate, lower, upper])
+    require_numeric(frame, name, [x, estimate, lower, upper])
+    if frame[x].isna().any():
+        raise InputError(f"{name}: column {x!r} has missing visits in row(s) {np.flatnonzero(frame[x].isna()).tolist()}")
+    if log:
+        require_positive(frame, name, [estimate, lower, upper])
+    if baseline_point and reference is None:
+        raise InputError(f"{name}: baseline_point needs the value at week 0 as reference (got reference=None)")
+    data = pd.DataFrame({"arm": frame[group].astype(str).to_numpy(), "visit": frame[x].to_numpy(dtype=float),
+                         "estimate": frame[estimate].to_numpy(dtype=float),
+                         "lower": frame[lower].to_numpy(dtype=float), "upper": frame[upper].to_numpy(dtype=float),
+                         "p": p_values(frame, name, p_value)})
+    if frame[group].isna().any():
+        raise InputError(f"{name}: column {group!r} has missing arms in row(s) "
+                         f"{np.flatnonzero(frame[group].isna()).tolist()}")
+    repeated = data[data.duplicated(["arm", "visit"])]
+    if not repeated.empty:
+        arm, visit = repeated.iloc[0][["arm", "visit"]]
+        raise InputError(f"{name}: arm {arm!r} has more than one row at visit {visit:g}")
+    interval_errors(frame, name, estimate, lower, upper)
+    arms = levels(frame[group])
+    if baseline_point:
+        missing = [a for a in arms if not ((data["arm"] == a) & (data["visit"] == 0)).any()]
+        if missing and log and reference <= 0:  # type: ignore[operator]
+            raise InputError(f"{name}: the week-0 point at reference {reference:g} cannot be drawn on a log axis "
+                             f"(arms without a week-0 row: {missing}); pass baseline_point=False")
+        start = pd.DataFrame({"arm": missing, "visit": 0.0, "estimate": reference, "lower": np.nan, "upper": np.nan,
+                              "p": np.nan})
+        data = pd.concat([start, data], ignore_index=True) if missing else data
+    figure, axes = new_axes(ax, (6.5, 4.5))
     colours = arm_colours(arms)
-    numeric_x = pd.api.types.is_numeric_dtype(frame[x])
-    if numeric_x:
-        levels = np.sort(frame[x].unique())
-        span = float(levels.max() - levels.min()) or 1.0
-        step = 0.012 * span
-    else:
-        levels = np.array(pd.unique(frame[x]), dtype=object)
-        step = 0.06
-    position = {v: i for i, v in enumerate(levels)}
+    visits = np.sort(data["visit"].unique())
+    step = 0.012 * (float(visits.max() - visits.min()) or 1.0)
+    stars = 0
     for k, arm in enumerate(arms):
-        part = frame[frame[group] == arm]
-        base = part[x].to_numpy(dtype=float) if numeric_x else np.array([position[v] for v in part[x]], float)
-        order = np.argsort(base)
-        part = part.iloc[order]
-        shift = (k - (len(arms) - 1) / 2) * step
-        axes.errorbar(base[order] + shift, part[estimate].to_numpy(dtype=float),
-                      yerr=_errors(part, estimate, lower, upper), fmt="-o", markersize=4, capsize=3,
-                      color=colours[str(arm)], label=str(arm))
-    if not numeric_x:
-        axes.set_xticks(range(len(levels)), [str(v) for v in levels])
-    if reference is not None and not log:
-        axes.axhline(reference, color="grey", linewidth=0.8, zorder=0)
+        part = data[data["arm"] == arm].sort_values("visit")
+        xs = part["visit"].to_numpy() + (k - (len(arms) - 1) / 2) * step
+        axes.errorbar(xs, part["estimate"].to_numpy(), yerr=interval_errors(part, name, "estimate", "lower", "upper"),
+                      fmt="-o", markersize=4, capsize=3, linewidth=1.2, color=colours[arm], label=arm)
+        top = part["upper"].where(part["upper"].notna(), part["estimate"]).to_numpy()
+        stars += mark_significant(axes, xs, top, part["p"].to_numpy(), colours[arm])
     if log:
         axes.set_yscale("log")
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    if title:
-        axes.set_title(title)
-    axes.legend(frameon=False)
+    if reference is not None and (reference > 0 or not log):
+        axes.axhline(reference, color="grey", linewidth=0.8, linestyle="--", zorder=0)
+    axes.set_xticks(visits)
+    if stars:
+        headroom(axes)
+    handles, _ = axes.get_legend_handles_labels()
+    axes.legend(handles=handles + ([significance_note()] if stars else []), frameon=False, fontsize=8)
+    finish_axes(axes, title=title, letter=letter, xlabel=xlabel, ylabel=ylabel)
     return figure
 
 
@@ -180,6 +191,7 @@ def point_range(
     upper: str = "upper",
     xlabel: str = "Difference to placebo (95% CI)",
     title: str = "",
+    letter: str | None = None,
     reference: float = 0.0,
     ax: Axes | None = None,
 ) -> Figure:
@@ -192,26 +204,28 @@ def point_range(
     >>> point_range(frame).axes[0].get_yticklabels()[0].get_text()
     '300 mg'
     """
-    _columns(frame, "frame", [label, estimate, lower, upper])
-    _numeric(frame, "frame", [estimate, lower, upper])
-    figure, axes = _axes(ax, (6.5, 0.6 * len(frame) + 1.6))
+    name = "point_range"
+    require_frame(frame, name, [label, estimate, lower, upper])
+    require_numeric(frame, name, [estimate, lower, upper])
+    figure, axes = new_axes(ax, (6.5, 0.6 * len(frame) + 1.6))
     y = np.arange(len(frame))[::-1].astype(float)
-    axes.errorbar(frame[estimate].to_numpy(dtype=float), y, xerr=_errors(frame, estimate, lower, upper), fmt="o",
-                  color="k", capsize=3)
+    axes.errorbar(frame[estimate].to_numpy(dtype=float), y, xerr=interval_errors(frame, name, estimate, lower, upper),
+                  fmt="o", color="k", capsize=3)
     axes.axvline(reference, color="grey", linewidth=0.8, linestyle="--")
     axes.set_yticks(y[::-1], [str(v) for v in frame[label]][::-1])
     axes.set_ylim(-0.6, len(frame) - 0.4)
-    axes.set_xlabel(xlabel)
-    if title:
-        axes.set_title(title)
+    finish_axes(axes, title=title, letter=letter, xlabel=xlabel)
     return figure
 
 
 def dose_response(result: MCPModResult, *, title: str = "", xlabel: str = "Dose (mg)",
-                  ylabel: str = "Difference to placebo", level: float = 0.95, ax: Axes | None = None) -> Figure:
-    """The fitted dose-response curve with its band over the placebo-adjusted estimates.
+                  ylabel: str = "Placebo-adjusted change from baseline (95% CI)", level: float = 0.95,
+                  letter: str | None = None, ax: Axes | None = None) -> Figure:
+    """The fitted dose-response curve (dotted) with its band over the placebo-adjusted estimates (Figure 2b).
 
-    Draws :meth:`dosefinding.mod.MCPModResult.plot` and labels it for the report.
+    Draws :meth:`dosefinding.mod.MCPModResult.plot` (dots and bars: the estimates with
+    their ``level`` intervals; the curve and its ``level`` confidence band), dots the
+    curve as the paper does, and puts the x ticks at the doses.
 
     Examples
     --------
@@ -220,16 +234,25 @@ def dose_response(result: MCPModResult, *, title: str = "", xlabel: str = "Dose 
     >>> cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": 30}, max_effect=-3.5)
     >>> res = mcpmod(cands, doses=[0, 5, 50, 300], estimates=[-2.8, -3.3, -4.2, -5.6], cov=np.eye(4) * 0.5,
     ...              df=180)
-    >>> dose_response(res, title="ESSDAI at week 24").axes[0].get_xlabel()
-    'Dose (mg)'
+    >>> axes = dose_response(res, title="ESSDAI at week 24", letter="b").axes[0]
+    >>> axes.get_xlabel(), [t.get_text() for t in axes.get_xticklabels()]
+    ('Dose (mg)', ['0', '5', '50', '300'])
     """
-    figure, axes = _axes(ax, (6.5, 4.5))
+    figure, axes = new_axes(ax, (6.5, 4.5))
     result.plot(ax=axes, level=level)
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.legend(frameon=False)
-    if title:
-        axes.set_title(title)
+    for line in axes.lines:
+        if line.get_label().startswith("Fitted curve"):
+            line.set_linestyle(":")
+            line.set_linewidth(2.0)
+    doses = np.sort(result.mct.estimates.index.to_numpy(dtype=float))
+    axes.set_xticks(doses)
+    close = np.flatnonzero(np.diff(doses) < 0.04 * (doses[-1] - doses[0]))
+    ticks = axes.xaxis.get_major_ticks()
+    for i in close:  # 0 and 5 on a 0 to 300 axis: the labels side by side, not over each other
+        ticks[i].label1.set_horizontalalignment("right")
+        ticks[i + 1].label1.set_horizontalalignment("left")
+    axes.legend(frameon=False, fontsize=8)
+    finish_axes(axes, title=title, letter=letter, xlabel=xlabel, ylabel=ylabel)
     return figure
 
 
@@ -256,40 +279,162 @@ def responder_bars(
     frame: pd.DataFrame,
     *,
     group: str = "arm",
+    n: str = "n",
     percent: str = "percent",
     lower: str = "lower",
     upper: str = "upper",
-    ylabel: str = "Responders, % (95% CI)",
+    p_value: str | None = "p_value",
+    ylabel: str = "Patients with response, % (95% CI)",
     title: str = "",
+    letter: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Bars of responder percentages (0 to 100) by arm with confidence intervals, the value above each bar.
+    """Responder percentages (0 to 100) by arm: bars, 95% CI whiskers, the value, n under each arm (Figure 2c, left).
+
+    ``frame`` has one row per arm: ``group``, ``percent``, ``lower``, ``upper``, and
+    ``n`` (patients in the arm, printed under its name; columns the frame lacks are not
+    printed) and ``p_value`` (against placebo: ``*`` where p < 0.05) where available.
 
     Examples
     --------
-    >>> frame = pd.DataFrame({"arm": ["Placebo", "300 mg"], "percent": [61.2, 89.4], "lower": [46.2, 76.9],
-    ...                       "upper": [74.8, 96.5]})
-    >>> [t.get_text() for t in responder_bars(frame).axes[0].texts]
-    ['61', '89']
+    >>> frame = pd.DataFrame({"arm": ["Placebo", "300 mg"], "n": [49, 47], "percent": [61.2, 89.4],
+    ...                       "lower": [46.2, 76.9], "upper": [74.8, 96.5], "p_value": [None, 0.002]})
+    >>> axes = responder_bars(frame, letter="c").axes[0]
+    >>> [t.get_text() for t in axes.texts], [t.get_text() for t in axes.get_xticklabels()]
+    (['61', '89', '*'], ['Placebo\\nn = 49', '300 mg\\nn = 47'])
     """
-    _columns(frame, "frame", [group, percent, lower, upper])
-    _numeric(frame, "frame", [percent, lower, upper])
+    name = "responder_bars"
+    require_frame(frame, name, [group, percent, lower, upper])
+    require_numeric(frame, name, [percent, lower, upper])
     values = frame[percent].to_numpy(dtype=float)
-    if np.any((values < 0) | (values > 100)):
-        raise InputError(f"{percent}: must be percentages between 0 and 100, got {values.tolist()}")
-    figure, axes = _axes(ax, (6.0, 4.5))
+    bad = np.flatnonzero(~((values >= 0) & (values <= 100)))
+    if bad.size:
+        raise InputError(f"{name}: column {percent!r} must hold percentages between 0 and 100, not so in row(s) "
+                         f"{bad.tolist()}")
+    errors = interval_errors(frame, name, percent, lower, upper)
+    counts = require_counts(frame, name, [n])[:, 0] if n in frame.columns else None
+    figure, axes = new_axes(ax, (5.0, 4.5))
     arms = [str(a) for a in frame[group]]
     colours = arm_colours(arms)
-    x = np.arange(len(arms))
+    x = np.arange(len(arms), dtype=float)
     axes.bar(x, values, color=[colours[a] for a in arms], width=0.65)
-    axes.errorbar(x, values, yerr=_errors(frame, percent, lower, upper), fmt="none", ecolor="k", capsize=4)
-    for xi, v, hi in zip(x, values, frame[upper].to_numpy(dtype=float), strict=True):
-        axes.text(xi, hi + 2, f"{v:.0f}", ha="center", va="bottom")
-    axes.set_xticks(x, _wrap(arms))
-    axes.set_ylim(0, 110)
-    axes.set_ylabel(ylabel)
-    if title:
-        axes.set_title(title)
+    axes.errorbar(x, values, yerr=errors, fmt="none", ecolor="k", capsize=4, linewidth=1.0)
+    top = np.where(np.isfinite(errors[1]), values + np.nan_to_num(errors[1]), values)
+    for xi, v, t in zip(x, values, top, strict=True):
+        axes.annotate(f"{v:.0f}", (xi, t), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                      fontsize=9)
+    stars = mark_significant(axes, x, top, p_values(frame, name, p_value), offset=13.0)
+    labels = wrap_labels(arms, 16)
+    if counts is not None:
+        labels = [f"{label}\nn = {k}" for label, k in zip(labels, counts, strict=True)]
+    axes.set_xticks(x, labels, fontsize=8)
+    axes.set_ylim(0, 118)
+    axes.set_yticks(np.arange(0, 101, 20))
+    if stars:
+        axes.legend(handles=[significance_note()], frameon=False, fontsize=8, loc="upper left")
+    finish_axes(axes, title=title, letter=letter, ylabel=ylabel)
+    return figure
+
+
+def _share_colours(categories: Sequence[str], colours: Sequence[str] | None, function: str) -> list[str]:
+    import matplotlib
+
+    if colours is None:
+        return [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["RdYlGn_r"](
+            np.linspace(0.15, 0.85, len(categories)))]
+    if len(colours) < len(categories):
+        raise InputError(f"{function}: colours: need {len(categories)} colours, got {len(colours)}")
+    return list(colours)
+
+
+def _stack(axes: Axes, x: np.ndarray, shares: np.ndarray, categories: Sequence[str], colours: Sequence[str],
+           width: float) -> None:
+    """Bars at ``x`` stacked from ``shares`` (bars x categories, percentages), segments of 5% or more labelled."""
+    bottom = np.zeros(len(x))
+    for j, cat in enumerate(categories):
+        axes.bar(x, shares[:, j], bottom=bottom, color=colours[j], width=width, label=cat, edgecolor="white",
+                 linewidth=0.6)
+        for xi, b, s in zip(x, bottom, shares[:, j], strict=True):
+            if s >= 5:
+                axes.text(xi, b + s / 2, f"{s:.0f}", ha="center", va="center", fontsize=8)
+        bottom += shares[:, j]
+    axes.set_ylim(0, 100)
+    handles, labels = axes.get_legend_handles_labels()
+    axes.legend(handles[::-1], labels[::-1], frameon=False, fontsize=8, bbox_to_anchor=(1.01, 1.0), loc="upper left")
+
+
+def category_shares(
+    frame: pd.DataFrame,
+    *,
+    period: str = "period",
+    group: str = "arm",
+    category: str = "category",
+    n: str = "n",
+    percent: str = "percent",
+    ylabel: str = "Patients (%)",
+    title: str = "",
+    letter: str | None = None,
+    colours: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Category shares per arm at each period, e.g. baseline and week 24 side by side (Figure 2c, right).
+
+    Parameters
+    ----------
+    frame
+        One row per period, arm and category: ``n`` patients of the arm in the category
+        at the period and their ``percent`` of the arm's patients at that period
+        (``100 n / sum of n``; within 0.5). Periods, arms and categories are drawn in
+        the order of their categories (categorical columns) or of appearance; the
+        categories stack from the bottom (e.g. low, moderate, high).
+    colours
+        One colour per category; default green (first) to red (last).
+
+    Each bar is one arm at one period; the period and the bar's n are under it, the arm
+    under its pair of bars; segments of 5% or more carry their percentage.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"period": ["Baseline"] * 2 + ["Week 24"] * 2, "arm": "300 mg",
+    ...                       "category": ["Low", "High"] * 2, "n": [10, 37, 29, 17],
+    ...                       "percent": [21.3, 78.7, 63.0, 37.0]})
+    >>> axes = category_shares(frame, letter="c").axes[0]
+    >>> [t.get_text() for t in axes.get_xticklabels()]
+    ['Baseline\\nn = 47', 'Week 24\\nn = 46']
+    """
+    name = "category_shares"
+    require_frame(frame, name, [period, group, category, n, percent])
+    require_numeric(frame, name, [percent])
+    counts = require_counts(frame, name, [n])[:, 0]
+    periods, arms, categories = levels(frame[period]), levels(frame[group]), levels(frame[category])
+    data = pd.DataFrame({"period": frame[period].astype(str).to_numpy(), "arm": frame[group].astype(str).to_numpy(),
+                         "category": frame[category].astype(str).to_numpy(), "n": counts,
+                         "percent": frame[percent].to_numpy(dtype=float)})
+    repeated = data[data.duplicated(["period", "arm", "category"])]
+    if not repeated.empty:
+        raise InputError(f"{name}: more than one row for {tuple(repeated.iloc[0][['period', 'arm', 'category']])}")
+    bars = [(a, p) for a in arms for p in periods if ((data["arm"] == a) & (data["period"] == p)).any()]
+    wide = data.pivot_table(index=["arm", "period"], columns="category", values=["n", "percent"], aggfunc="sum",
+                            fill_value=0).reindex(pd.MultiIndex.from_tuples(bars))
+    shares = wide["percent"].reindex(columns=categories).to_numpy(dtype=float)
+    totals = wide["n"].reindex(columns=categories).to_numpy(dtype=float).sum(axis=1)
+    expected = 100 * wide["n"].reindex(columns=categories).to_numpy(dtype=float) / np.where(totals > 0, totals, 1)[:, None]
+    off = np.flatnonzero((np.abs(shares.sum(axis=1) - 100) > 0.5) | np.any(np.abs(shares - expected) > 0.5, axis=1))
+    if off.size:
+        arm, when = bars[off[0]]
+        raise InputError(f"{name}: the percentages of arm {arm!r} at {when!r} are not 100 n / (sum of n) summing to "
+                         f"100: n {wide['n'].reindex(columns=categories).iloc[off[0]].tolist()}, percent {shares[off[0]].round(1).tolist()} ({categories})")
+    gap = 0.7
+    centre = {a: i * (len(periods) + gap) for i, a in enumerate(arms)}
+    x = np.array([centre[a] + periods.index(p) - (len(periods) - 1) / 2 for a, p in bars])
+    figure, axes = new_axes(ax, (1.1 * len(bars) + 2.6, 4.5))
+    _stack(axes, x, shares, categories, _share_colours(categories, colours, name), 0.8)
+    axes.set_xticks(x, [f"{p}\nn = {int(t)}" for (_, p), t in zip(bars, totals, strict=True)], fontsize=8)
+    below = axes.secondary_xaxis("bottom")
+    below.set_xticks([centre[a] for a in arms], wrap_labels(arms, 16))
+    below.tick_params(length=0, pad=26)
+    below.spines["bottom"].set_visible(False)
+    finish_axes(axes, title=title, letter=letter, ylabel=ylabel)
     return figure
 
 
@@ -298,12 +443,14 @@ def stacked_shares(
     *,
     ylabel: str = "Patients (%)",
     title: str = "",
+    letter: str | None = None,
     colours: Sequence[str] | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Stacked bars of category shares: rows of ``frame`` are arms, columns categories, cells percentages.
+    """Stacked bars of category shares at one period: rows of ``frame`` are arms, columns categories, cells percentages.
 
     Each bar sums to 100 (within rounding, 0.5); segments of 5% or more carry their value.
+    :func:`category_shares` draws several periods (baseline and week 24) with n.
 
     Examples
     --------
@@ -312,144 +459,21 @@ def stacked_shares(
     >>> [t.get_text() for t in stacked_shares(frame).axes[0].texts]
     ['35', '61', '50', '37', '15']
     """
+    name = "stacked_shares"
     if not isinstance(frame, pd.DataFrame) or frame.empty:
-        raise InputError("frame: must be a non-empty DataFrame (arms by categories)")
-    _numeric(frame, "frame", list(frame.columns))
+        raise InputError(f"{name}: frame must be a non-empty DataFrame (arms by categories)")
+    require_numeric(frame, name, list(frame.columns))
     shares = frame.to_numpy(dtype=float)
     totals = shares.sum(axis=1)
     if np.any(shares < 0) or np.any(np.abs(totals - 100.0) > 0.5):
-        raise InputError(f"frame: each row must be non-negative percentages summing to 100, row sums {totals.tolist()}")
-    import matplotlib
-
-    figure, axes = _axes(ax, (1.4 * len(frame) + 2.8, 4.5))
-    cats = [str(c) for c in frame.columns]
-    palette = list(colours) if colours is not None else [matplotlib.colors.to_hex(c) for c in
-                                                         matplotlib.colormaps["RdYlGn_r"](np.linspace(0.15, 0.85,
-                                                                                                       len(cats)))]
-    if len(palette) < len(cats):
-        raise InputError(f"colours: need {len(cats)} colours, got {len(palette)}")
-    x = np.arange(len(frame))
-    bottom = np.zeros(len(frame))
-    for j, cat in enumerate(cats):
-        axes.bar(x, shares[:, j], bottom=bottom, color=palette[j], width=0.65, label=cat, edgecolor="white")
-        for xi, b, s in zip(x, bottom, shares[:, j], strict=True):
-            if s >= 5:
-                axes.text(xi, b + s / 2, f"{s:.0f}", ha="center", va="center", fontsize=9)
-        bottom += shares[:, j]
-    axes.set_xticks(x, _wrap(frame.index, 11))
-    axes.set_ylim(0, 100)
-    axes.set_ylabel(ylabel)
-    handles, labels = axes.get_legend_handles_labels()
-    axes.legend(handles[::-1], labels[::-1], frameon=False, bbox_to_anchor=(1.02, 1.0), loc="upper left")
-    if title:
-        axes.set_title(title)
-    return figure
-
-
-def _wrap(labels: Sequence[object], width: int = 14) -> list[str]:
-    """Tick labels broken over lines of about ``width`` characters, so that long arm names do not overlap."""
-    return ["\n".join(textwrap.wrap(str(label), width)) or str(label) for label in labels]
-
-
-def _box(axes: Axes, x: float, y: float, text: str) -> Text:
-    return axes.text(x, y, text, ha="center", va="center", fontsize=9, zorder=3, transform=axes.transAxes,
-                     bbox={"boxstyle": "square,pad=0.5", "facecolor": "white", "edgecolor": "black",
-                           "linewidth": 0.8})
-
-
-def _arrow(axes: Axes, start: Text | tuple[float, float], end: Text) -> None:
-    """An arrow from a box (or a point in axes fraction) to a box, clipped at the boxes' edges."""
-    from matplotlib.text import Text
-
-    props = {"arrowstyle": "-|>", "color": "black", "linewidth": 0.8, "shrinkA": 0, "shrinkB": 0,
-             "patchB": end.get_bbox_patch()}
-    if isinstance(start, Text):
-        props["patchA"] = start.get_bbox_patch()
-        axes.annotate("", xy=(0.5, 0.5), xycoords=end, xytext=(0.5, 0.5), textcoords=start, arrowprops=props)
-    else:
-        axes.annotate("", xy=(0.5, 0.5), xycoords=end, xytext=start, textcoords="axes fraction", arrowprops=props)
-
-
-def _line(axes: Axes, xs: Sequence[float], ys: Sequence[float]) -> None:
-    axes.plot(xs, ys, color="black", linewidth=0.8, transform=axes.transAxes, zorder=1)
-
-
-def patient_flow(
-    *,
-    screened: int,
-    excluded: Mapping[str, int],
-    arms: pd.DataFrame,
-    title: str = "",
-) -> Figure:
-    """A CONSORT-style diagram of patient flow, drawn from counts (the paper's Figure 1).
-
-    Parameters
-    ----------
-    screened
-        Patients assessed for eligibility.
-    excluded
-        Patients not randomised, by reason; their sum is ``screened`` minus the randomised.
-    arms
-        One row per arm (index: arm label), one column per stage in order (e.g.
-        ``"Randomised"``, ``"Treated"``, ``"Completed week 24"``, ``"Analysed"``); the
-        counts may only fall from one stage to the next. The first column's sum is the
-        number randomised. Where a count falls, the arrow carries the difference.
-
-    Examples
-    --------
-    >>> arms = pd.DataFrame({"Randomised": [49, 47], "Completed week 24": [46, 44]}, index=["Placebo", "300 mg"])
-    >>> figure = patient_flow(screened=120, excluded={"Inclusion criteria not met": 24}, arms=arms)
-    >>> sum("Randomised (n = 96)" in t.get_text() for t in figure.axes[0].texts)
-    1
-    """
-    if not isinstance(arms, pd.DataFrame) or arms.empty or arms.shape[1] < 1:
-        raise InputError("arms: must be a DataFrame with one row per arm and one column per stage")
-    _numeric(arms, "arms", list(arms.columns))
-    counts = arms.to_numpy(dtype=float)
-    if np.any(counts < 0) or np.any(counts != np.round(counts)):
-        raise InputError(f"arms: counts must be non-negative whole numbers, got {counts.tolist()}")
-    falls = np.diff(counts, axis=1)
-    if np.any(falls > 0):
-        arm, stage = np.argwhere(falls > 0)[0]
-        raise InputError(f"arms: the count of arm {arms.index[arm]!r} rises from stage {arms.columns[stage]!r} "
-                         f"to {arms.columns[stage + 1]!r}")
-    randomised = int(counts[:, 0].sum())
-    not_randomised = int(sum(excluded.values()))
-    if int(screened) != randomised + not_randomised:
-        raise InputError(f"screened: {screened} is not randomised ({randomised}, the sum of the first column of arms) "
-                         f"plus excluded ({not_randomised})")
-    n_arms, n_stages = counts.shape
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(max(7.0, 2.3 * n_arms), 3.2 + 1.1 * n_stages))
-    axes = figure.add_axes((0.02, 0.02, 0.96, 0.9 if title else 0.96))
-    axes.set_axis_off()
-    rows = 2 + n_stages
-    ys = np.linspace(0.95, 0.05, rows + 1)
-    y_screen, y_rand, y_stages = ys[0], ys[2], ys[3:]
-    screen = _box(axes, 0.5, y_screen, f"Assessed for eligibility (n = {int(screened)})")
-    reasons = "\n".join(f"{reason} (n = {int(n)})" for reason, n in excluded.items())
-    y_excl = (y_screen + y_rand) / 2
-    excl = _box(axes, 0.78, y_excl, f"Excluded (n = {not_randomised})" + (f"\n{reasons}" if reasons else ""))
-    rand = _box(axes, 0.5, y_rand, f"Randomised (n = {randomised})")
-    _arrow(axes, screen, rand)
-    _arrow(axes, (0.5, y_excl), excl)
-    xs = (np.arange(n_arms) + 0.5) / n_arms
-    y_bar = (y_rand + y_stages[0]) / 2 + 0.02
-    _line(axes, [0.5, 0.5], [y_rand, y_bar])
-    _line(axes, [xs[0], xs[-1]], [y_bar, y_bar])
-    for i, arm in enumerate(arms.index):
-        boxes = [_box(axes, xs[i], y_stages[k], (f"{arm}\n" if k == 0 else "") + f"{stage}\n(n = {int(counts[i, k])})")
-                 for k, stage in enumerate(arms.columns)]
-        _arrow(axes, (xs[i], y_bar), boxes[0])
-        for k in range(n_stages - 1):
-            _arrow(axes, boxes[k], boxes[k + 1])
-            drop = int(counts[i, k] - counts[i, k + 1])
-            if drop:
-                axes.text(xs[i] + 0.01, (y_stages[k] + y_stages[k + 1]) / 2, f"\u2212{drop}", fontsize=8,
-                          ha="left", va="center", transform=axes.transAxes)
-    if title:
-        figure.suptitle(title)
+        raise InputError(f"{name}: each row must be non-negative percentages summing to 100, row sums "
+                         f"{totals.tolist()}")
+    categories = [str(c) for c in frame.columns]
+    figure, axes = new_axes(ax, (1.4 * len(frame) + 2.8, 4.5))
+    x = np.arange(len(frame), dtype=float)
+    _stack(axes, x, shares, categories, _share_colours(categories, colours, name), 0.65)
+    axes.set_xticks(x, wrap_labels(frame.index, 11))
+    finish_axes(axes, title=title, letter=letter, ylabel=ylabel)
     return figure
 
 

@@ -728,8 +728,7 @@ def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: str | PathLike[st
 
     report = report.section("Patients", id="patients")
     flow = patient_flow_counts(spec, data)
-    screened = int(flow.iloc[:, 0].sum())
-    report = report.figure(patient_flow(screened=screened, excluded={}, arms=flow), id="figure-1",
+    report = report.figure(patient_flow(screened=None, excluded=None, arms=flow), id="figure-1",
                            caption="Figure 1. Patient flow (each stage counts the patients of the stage above "
                                    "who are also in it)", data=flow.rename_axis("arm"))
     table_1 = baseline(spec, data)
@@ -809,7 +808,7 @@ def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: str | PathLike[st
             summary = biomarker_summary(spec, data, b)
             letter = letters.next()
             kind = "Geometric mean" if b.log else "Mean"
-            figure = over_time(summary, title=b.label, log=b.log, reference=None,
+            figure = over_time(summary, title=b.label, log=b.log, reference=None, baseline_point=False,
                                ylabel=f"{kind} {b.value} (95% CI)")
             report = report.figure(figure, id=f"figure-3{letter}", data=summary,
                                    caption=f"Figure 3{letter}. {b.label} by dose over time ({kind.lower()})")
