@@ -206,12 +206,13 @@ def test_compare_responders_stratified() -> None:
 
 
 def test_a2201_example() -> None:
-    """A2201 (not a reference: the published analysis is not reproducible from counts alone).
+    """A2201 with the default (Newcombe) interval.
 
     Published: 300 mg 89% vs placebo 61%, +28% (95% CI 8.2% to 46.4%), p = 0.002. With 42/47
     and 30/49 responders the difference is +28.1 points; Fisher's p rounds to the published
     0.002; the Newcombe (11.0, 43.4) and Miettinen-Nurminen (11.3, 44.0) intervals are
-    narrower than the published one, whose method the paper does not state.
+    narrower than the published one, which is Santner-Snell's exact unconditional interval
+    (tests/endpoints/test_responder_methods.py).
     """
     df = pd.DataFrame({
         "TRT01P": ["Placebo"] * 49 + ["300 mg"] * 47,

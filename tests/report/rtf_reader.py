@@ -4,7 +4,7 @@ Written from the RTF 1.9.1 specification, independently of ``dosefinding.report.
 groups whose first control word is a destination (font and colour tables, ``\\*``
 groups) are skipped, ``\\'hh`` is a cp1252 byte, ``\\uN`` a signed UTF-16 code unit
 followed by ``\\ucN`` (default 1) fallback characters, ``\\cell`` ends a cell, ``\\row`` a
-row and ``\\par`` a paragraph.
+row and ``\\par`` a paragraph; a row whose definition has ``\\trhdr`` is a header row.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ _DESTINATIONS = {"fonttbl", "colortbl", "stylesheet", "info", "pict", "listtable
 class Parsed:
     paragraphs: list[str] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
+    header_rows: list[bool] = field(default_factory=list)
     control_words: set[str] = field(default_factory=set)
 
 
@@ -33,6 +34,7 @@ def parse_rtf(text: str) -> Parsed:
     units: list[int] = []
     cells: list[str] = []
     first_in_group = False
+    row_is_header = False
 
     def flush_units() -> None:
         if units:
@@ -81,8 +83,13 @@ def parse_rtf(text: str) -> Parsed:
                 flush_units()
                 cells.append("".join(buffer).strip())
                 buffer.clear()
+            elif word == "trowd":
+                row_is_header = False
+            elif word == "trhdr":
+                row_is_header = True
             elif word == "row":
                 out.rows.append(cells)
+                out.header_rows.append(row_is_header)
                 cells = []
             elif word == "par":
                 flush_units()

@@ -7,7 +7,11 @@ Intervals for ``p1 - p2`` (arm minus reference):
   17:873, from the Wilson limits of each proportion;
 * ``"mn"``: the Miettinen-Nurminen (1985, Stat Med 4:213) score interval, inverting the
   score statistic with the restricted maximum likelihood variance and the ``N / (N - 1)``
-  factor (SAS PROC FREQ ``RISKDIFF(CL=MN)``).
+  factor (SAS PROC FREQ ``RISKDIFF(CL=MN)``);
+* ``"santner_snell"``: the Santner-Snell exact unconditional interval
+  (:mod:`dosefinding.endpoints.exact_unconditional`; SAS ``EXACT RISKDIFF(METHOD=NOSCORE)``),
+  the interval study A2201 reports (28%, 95% CI 8.2% to 46.4%: 42/47 vs 30/49; with Fisher's
+  p = 0.0019; ``examples/responder_interval_search.py`` tries the others).
 
 Stratified (a 2 x 2 table per stratum):
 
@@ -38,11 +42,22 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from dosefinding.endpoints.responders import MissingRule, ResponderTable, arm_counts, responder_rates
+from dosefinding.endpoints.exact_unconditional import santner_snell
+from dosefinding.endpoints.responders import (
+    RATE_METHODS,
+    MissingRule,
+    RateMethod,
+    ResponderTable,
+    arm_counts,
+    responder_rates,
+    wilson,
+)
 from dosefinding.errors import InputError
 from dosefinding.validation import as_probability
 
 __all__ = [
+    "INTERVAL_METHODS",
+    "TESTS",
     "IntervalMethod",
     "ProportionTest",
     "ResponderComparison",
@@ -57,10 +72,18 @@ __all__ = [
     "stratified_difference",
 ]
 
-IntervalMethod = Literal["wald", "newcombe", "mn"]
+IntervalMethod = Literal["wald", "newcombe", "mn", "santner_snell"]
 StratifiedMethod = Literal["mn", "mh"]
 Weights = Literal["cmh", "inverse_variance"]
 TestName = Literal["fisher", "chisq", "cmh"]
+INTERVAL_METHODS: dict[str, str] = {
+    "wald": "Wald", "newcombe": "Newcombe hybrid score", "mn": "Miettinen-Nurminen",
+    "santner_snell": "Santner-Snell exact unconditional", "mh": "Mantel-Haenszel (Sato variance)",
+}
+"""The interval methods of a difference and the names a table footnote prints."""
+TESTS: dict[str, str] = {"fisher": "Fisher exact", "chisq": "Pearson chi-square", "cmh": "Cochran-Mantel-Haenszel"}
+"""The tests and the names a table footnote prints."""
+_UNSTRATIFIED = ("wald", "newcombe", "mn", "santner_snell")
 FloatArray = NDArray[np.float64]
 
 _BISECTION_STEPS = 64
@@ -100,13 +123,6 @@ def _counts(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike) -> tuple
 
 def _z(confidence_level: float) -> float:
     return float(stats.norm.isf((1.0 - as_probability(confidence_level, "confidence_level")) / 2.0))
-
-
-def _wilson(x: FloatArray, n: FloatArray, z: float) -> tuple[FloatArray, FloatArray]:
-    p = x / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def _restricted_mle(
@@ -186,12 +202,17 @@ def difference_interval(
     >>> d, lower, upper = difference_interval(56, 70, 48, 80, "newcombe")
     >>> round(float(d[0]), 4), round(float(lower[0]), 4), round(float(upper[0]), 4)
     (0.2, 0.0524, 0.3339)
+    >>> d, lower, upper = difference_interval(42, 47, 30, 49, "santner_snell")
+    >>> round(100 * float(d[0]), 1), round(100 * float(lower[0]), 1), round(100 * float(upper[0]), 1)
+    (28.1, 8.2, 46.4)
     """
     a1, m1, a2, m2 = (np.atleast_1d(v) for v in _counts(x1, n1, x2, n2))
     if a1.ndim != 1:
         raise InputError(f"x1: one count per comparison expected, got shape {a1.shape}")
     if np.any(m1 == 0) or np.any(m2 == 0):
         raise InputError(f"n1, n2: every arm needs at least one patient, got n1={m1.tolist()}, n2={m2.tolist()}")
+    if method not in _UNSTRATIFIED:
+        raise InputError(f"method: must be one of {list(_UNSTRATIFIED)}, got {method!r}")
     z = _z(confidence_level)
     p1, p2 = a1 / m1, a2 / m2
     d = p1 - p2
@@ -199,13 +220,14 @@ def difference_interval(
         half = z * np.sqrt(p1 * (1 - p1) / m1 + p2 * (1 - p2) / m2)
         return d, d - half, d + half
     if method == "newcombe":
-        l1, u1 = _wilson(a1, m1, z)
-        l2, u2 = _wilson(a2, m2, z)
+        l1, u1 = wilson(a1, m1, confidence_level)
+        l2, u2 = wilson(a2, m2, confidence_level)
         return d, d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     if method == "mn":
         _, lower, upper = _score_interval(a1[:, None], m1[:, None], a2[:, None], m2[:, None], z, "cmh")
         return d, lower, upper
-    raise InputError(f"method: must be 'wald', 'newcombe' or 'mn', got {method!r}")
+    lower, upper = santner_snell(a1, m1, a2, m2, as_probability(confidence_level, "confidence_level"))
+    return d, lower, upper
 
 
 def stratified_difference(
@@ -395,15 +417,20 @@ class ResponderComparison:
     confidence_level: float
     notes: tuple[str, ...] = ()
 
+    @property
+    def method_name(self) -> str:
+        """The interval method as a footnote names it, e.g. ``"Santner-Snell exact unconditional"``."""
+        name = INTERVAL_METHODS[self.method]
+        return f"stratified {name} ({self.weights} weights)" if self.strata is not None and self.method == "mn" else name
+
+    @property
+    def test_name(self) -> str:
+        """The test as a footnote names it, e.g. ``"Fisher exact"``."""
+        return TESTS[self.test] + (" (continuity corrected)" if self.correct and self.test != "fisher" else "")
+
     def summary(self) -> str:
         """Responder table, then the differences laid out as SAS PROC FREQ's risk-difference table."""
-        names = {"wald": "Wald", "newcombe": "Newcombe hybrid score", "mn": "Miettinen-Nurminen",
-                 "mh": "Mantel-Haenszel (Sato variance)"}
-        method = names[self.method]
-        if self.strata is not None and self.method == "mn":
-            method = f"stratified {method} ({self.weights} weights)"
-        tests = {"fisher": "Fisher exact", "chisq": "Pearson chi-square", "cmh": "Cochran-Mantel-Haenszel"}
-        test = tests[self.test] + (" (continuity corrected)" if self.correct and self.test != "fisher" else "")
+        method, test = self.method_name, self.test_name
         shown = self.table[["difference", "lower", "upper", "p_value"]].copy()
         shown[["difference", "lower", "upper"]] = shown[["difference", "lower", "upper"]].round(1)
         shown["p_value"] = shown["p_value"].map(lambda p: "<0.0001" if p < 1e-4 else f"{p:.4f}")
@@ -433,6 +460,7 @@ def compare_responders(
     missing: MissingRule = "non_responder",
     arms: list[object] | None = None,
     confidence_level: float = 0.95,
+    rate_method: RateMethod = "clopper_pearson",
 ) -> ResponderComparison:
     """Responder percentages of each arm against a reference arm, with intervals and p-values.
 
@@ -447,7 +475,9 @@ def compare_responders(
     strata
         Column of a stratification factor; gives the common (stratified) difference.
     method
-        Without strata ``"newcombe"`` (default), ``"mn"`` or ``"wald"``; with strata
+        Interval of the difference (keys of :data:`INTERVAL_METHODS`): without strata
+        ``"newcombe"`` (default), ``"mn"``, ``"wald"`` or ``"santner_snell"`` (exact
+        unconditional, with Fisher's test study A2201's published method); with strata
         ``"mn"`` (default, stratified Miettinen-Nurminen) or ``"mh"``.
     test
         Without strata ``"fisher"`` (default) or ``"chisq"``; with strata ``"cmh"``.
@@ -462,6 +492,9 @@ def compare_responders(
         Arms to report (default: all); the reference is added if left out.
     confidence_level
         Level of the two-sided intervals.
+    rate_method
+        Interval of each arm's percentage (:func:`~dosefinding.endpoints.responder_rates`):
+        ``"clopper_pearson"`` (default) or ``"wilson"``.
 
     Examples
     --------
@@ -470,15 +503,25 @@ def compare_responders(
     >>> res = compare_responders(df, arm="TRT01P", response="CRIT1FL", reference="Placebo")
     >>> res.table.loc["300 mg", ["difference", "lower", "upper"]].round(1).tolist()
     [28.1, 11.0, 43.4]
+    >>> res = compare_responders(df, arm="TRT01P", response="CRIT1FL", reference="Placebo", method="santner_snell")
+    >>> res.table.loc["300 mg", ["difference", "lower", "upper"]].round(1).tolist()
+    [28.1, 8.2, 46.4]
+    >>> round(float(res.table.loc["300 mg", "p_value"]), 3)
+    0.002
+    >>> res.method_name, res.test_name, res.rates.method_name
+    ('Santner-Snell exact unconditional', 'Fisher exact', 'Clopper-Pearson')
     """
     level = as_probability(confidence_level, "confidence_level")
+    if rate_method not in RATE_METHODS:
+        raise InputError(f"rate_method: must be one of {sorted(RATE_METHODS)}, got {rate_method!r}")
     if arm not in getattr(data, "columns", []):
         raise InputError(f"arm: column {arm!r} not found in data")
     if reference not in set(pd.unique(data[arm].dropna())):
         raise InputError(f"reference: arm {reference!r} not found in column {arm}; arms are {list(pd.unique(data[arm].dropna()))}")
     if arms is not None and reference not in arms:
         arms = [reference, *arms]
-    rates = responder_rates(data, arm=arm, response=response, missing=missing, arms=arms, confidence_level=level)
+    rates = responder_rates(data, arm=arm, response=response, missing=missing, arms=arms, confidence_level=level,
+                            method=rate_method)
     arm_list = list(rates.table.index)
     if len(arm_list) < 2:
         raise InputError(f"{arm}: need at least one arm besides the reference {reference!r}")
@@ -489,8 +532,8 @@ def compare_responders(
     if strata is None:
         method = method or "newcombe"
         test = test or "fisher"
-        if method not in ("wald", "newcombe", "mn"):
-            raise InputError(f"method: without strata must be 'wald', 'newcombe' or 'mn', got {method!r}")
+        if method not in _UNSTRATIFIED:
+            raise InputError(f"method: without strata must be one of {list(_UNSTRATIFIED)}, got {method!r}")
         if test not in ("fisher", "chisq"):
             raise InputError(f"test: without strata must be 'fisher' or 'chisq', got {test!r}")
         r = rates.table["responders"].to_numpy()

@@ -1,4 +1,4 @@
-"""Responder analysis per arm: counts, percentages and Clopper-Pearson intervals.
+"""Responder analysis per arm: counts, percentages and Clopper-Pearson (or Wilson score) intervals.
 
 A responder column may hold booleans, the numbers 0 and 1, or the ADaM flag values
 ``"Y"`` and ``"N"`` (as in ``CRIT1FL`` or ``AVALC``); a missing value (NaN, None,
@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from dosefinding.endpoints.levels import column_levels
@@ -23,15 +23,21 @@ from dosefinding.errors import InputError
 from dosefinding.validation import as_probability
 
 __all__ = [
+    "RATE_METHODS",
     "MissingRule",
+    "RateMethod",
     "ResponderTable",
     "arm_counts",
     "as_responder",
     "clopper_pearson",
     "responder_rates",
+    "wilson",
 ]
 
 MissingRule = Literal["non_responder", "exclude"]
+RateMethod = Literal["clopper_pearson", "wilson"]
+RATE_METHODS: dict[str, str] = {"clopper_pearson": "Clopper-Pearson", "wilson": "Wilson score"}
+"""The per-arm interval methods and the names a table footnote prints."""
 FloatArray = NDArray[np.float64]
 
 _TRUE = ["Y", 1]  # also matches 1.0 and True
@@ -86,6 +92,26 @@ def clopper_pearson(
         lower = np.where(x_arr > 0, stats.beta.ppf(tail, x_arr, n_arr - x_arr + 1), 0.0)
         upper = np.where(x_arr < n_arr, stats.beta.isf(tail, x_arr + 1, n_arr - x_arr), 1.0)
     return lower, upper
+
+
+def wilson(x: ArrayLike, n: ArrayLike, confidence_level: float = 0.95) -> tuple[FloatArray, FloatArray]:
+    """Wilson score limits for ``x`` responders out of ``n`` (R ``prop.test(x, n, correct = FALSE)``), vectorised.
+
+    Counts are not checked here: :func:`responder_rates` and
+    :func:`~dosefinding.endpoints.difference_interval` check them first.
+
+    Examples
+    --------
+    >>> lower, upper = wilson(np.array([42.0]), np.array([47.0]))
+    >>> round(float(lower[0]), 4), round(float(upper[0]), 4)
+    (0.7741, 0.9537)
+    """
+    x_arr, n_arr = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
+    z = float(stats.norm.isf((1.0 - as_probability(confidence_level, "confidence_level")) / 2.0))
+    p = x_arr / n_arr
+    centre = (p + z * z / (2 * n_arr)) / (1 + z * z / n_arr)
+    half = z * np.sqrt(p * (1 - p) / n_arr + z * z / (4 * n_arr * n_arr)) / (1 + z * z / n_arr)
+    return np.maximum(centre - half, 0.0), np.minimum(centre + half, 1.0)
 
 
 @dataclass(frozen=True)
@@ -158,7 +184,7 @@ def arm_counts(
 
 @dataclass(frozen=True)
 class ResponderTable:
-    """Responders per arm with Clopper-Pearson intervals.
+    """Responders per arm with their intervals.
 
     Attributes
     ----------
@@ -169,20 +195,28 @@ class ResponderTable:
         How missing outcomes were counted: ``"non_responder"`` or ``"exclude"``.
     confidence_level
         Level of the two-sided intervals.
+    method
+        The interval method, a key of :data:`RATE_METHODS`; :attr:`method_name` is its printed name.
     """
 
     table: pd.DataFrame
     missing_rule: MissingRule
     confidence_level: float
+    method: RateMethod = "clopper_pearson"
+
+    @property
+    def method_name(self) -> str:
+        """The interval method as a footnote names it, e.g. ``"Clopper-Pearson"``."""
+        return RATE_METHODS[self.method]
 
     def summary(self) -> str:
-        """The table as a clinical summary prints it: ``n/N (%)`` and the exact interval."""
+        """The table as a clinical summary prints it: ``n/N (%)`` and the interval, its method named."""
         t = self.table
         rows = pd.DataFrame(
             {
                 "n/N": [f"{r}/{n}" for r, n in zip(t["responders"], t["n"], strict=True)],
                 "%": t["percent"].round(1),
-                f"{100 * self.confidence_level:g}% CI (Clopper-Pearson)": [
+                f"{100 * self.confidence_level:g}% CI ({self.method_name})": [
                     f"({lo:.1f}, {hi:.1f})" for lo, hi in zip(t["lower"], t["upper"], strict=True)
                 ],
                 "missing": t["missing"],
@@ -201,8 +235,9 @@ def responder_rates(
     missing: MissingRule = "non_responder",
     arms: list[object] | None = None,
     confidence_level: float = 0.95,
+    method: RateMethod = "clopper_pearson",
 ) -> ResponderTable:
-    """Responder percentages per arm with Clopper-Pearson (exact) intervals.
+    """Responder percentages per arm with Clopper-Pearson (exact, the default) or Wilson score intervals.
 
     Parameters
     ----------
@@ -218,6 +253,8 @@ def responder_rates(
         The arms to report, in this order (default: all, sorted or in categorical order).
     confidence_level
         Level of the two-sided intervals.
+    method
+        ``"clopper_pearson"`` (default; study A2201's method) or ``"wilson"``.
 
     Examples
     --------
@@ -226,14 +263,18 @@ def responder_rates(
     >>> res = responder_rates(df, arm="TRT01P", response="CRIT1FL", arms=["Placebo", "300 mg"])
     >>> res.table[["n", "responders", "percent"]].to_dict("index")
     {'Placebo': {'n': 4, 'responders': 1, 'percent': 25.0}, '300 mg': {'n': 4, 'responders': 3, 'percent': 75.0}}
+    >>> res.method_name
+    'Clopper-Pearson'
     """
     level = as_probability(confidence_level, "confidence_level")
+    if method not in RATE_METHODS:
+        raise InputError(f"method: must be one of {sorted(RATE_METHODS)}, got {method!r}")
     counts = arm_counts(data, arm, response, missing=missing, arms=arms)
     n, r = counts.n[:, 0], counts.responders[:, 0]
     empty = [a for a, k in zip(counts.arms, n, strict=True) if k == 0]
     if empty:
         raise InputError(f"{arm}: arm(s) {empty} have no patient with an outcome to analyse")
-    lower, upper = clopper_pearson(r, n, level)
+    lower, upper = clopper_pearson(r, n, level) if method == "clopper_pearson" else wilson(r, n, level)
     table = pd.DataFrame(
         {
             "n": n,
@@ -245,4 +286,4 @@ def responder_rates(
         },
         index=pd.Index(counts.arms, name=arm),
     )
-    return ResponderTable(table=table, missing_rule=missing, confidence_level=level)
+    return ResponderTable(table=table, missing_rule=missing, confidence_level=level, method=method)
