@@ -102,3 +102,17 @@ def test_cdisc_pilot_adsl_shows_labels_and_decoded_values() -> None:
     # the counts are the data's: 53 women and 33 men on placebo (CDISC pilot Table 14-2.01)
     female = next(r for r in table.rows if r.label == "Female")
     assert female.cells[0] == "53 (62)" and female.values[0]["n"] == 53
+
+
+def test_disease_characteristics_rows_when_the_data_have_them(patients: pd.DataFrame) -> None:
+    from dosefinding.report.baseline import DISEASE_CHARACTERISTICS
+
+    data = patients.assign(DIAGDUR=[5.0, 6.5, 7.0, 4.5, 3.0, 8.0, 6.0], RFFL=["Y", "N", "N", "Y", "Y", "Y", "N"])
+    table = baseline_table(data, arm="TRT01P", variables={"AGE": ""}, optional=DISEASE_CHARACTERISTICS,
+                           statistics=["mean_sd"], sd_digits=1, percent_digits=0, total=False)
+    assert [(r.label, r.cells) for r in table.rows if r.label != "Missing"] == [
+        ("Age (years), mean (SD)", ("48.5 (9.3)", "50.7 (5.1)")),
+        ("Time since diagnosis (years), mean (SD)", ("5.8 (1.2)", "5.7 (2.5)")),
+        ("ANA positive", ("3 (75)", "1 (33)")),
+        ("RF positive", ("2 (50)", "2 (67)")),
+    ]

@@ -34,7 +34,7 @@ from dosefinding.report.table import (
     format_number,
 )
 
-__all__ = ["MISSING", "STATISTICS", "baseline_table", "describe", "is_flag"]
+__all__ = ["DISEASE_CHARACTERISTICS", "MISSING", "STATISTICS", "baseline_table", "describe", "is_flag"]
 
 MISSING = "Missing"
 """Row label of the patients without a value of a categorical variable."""
@@ -43,6 +43,15 @@ _QUANTILE_METHOD = "averaged_inverted_cdf"  # SAS QNTLDEF=5, R type 2
 
 STATISTICS = ("n", "mean_sd", "median_iqr", "min_max")
 """The statistics of a continuous variable, in the order of their rows."""
+
+DISEASE_CHARACTERISTICS = {
+    "DIAGDUR": "Time since diagnosis (years)",
+    "ANAFL": "ANA positive",
+    "RFFL": "RF positive",
+    "SSAFL": "Anti-Ro/SSA positive",
+    "HYPERGFL": "Hypergammaglobulinaemia",
+}
+"""The disease characteristics of the A2201 paper's Table 1 (ADSL columns and fallback labels)."""
 
 _FLAG_VALUES = frozenset({"Y", "N"})
 
@@ -172,6 +181,7 @@ def baseline_table(
     statistics: Sequence[str] = STATISTICS,
     decode: bool = True,
     percent_sign: bool = False,
+    optional: Mapping[str, str] | Sequence[str] = (),
     **kwargs: Any,
 ) -> Table:
     """The baseline table: one block per variable, one column per arm (``arm (N=..)``) and a total.
@@ -209,6 +219,9 @@ def baseline_table(
         every level of every categorical variable as it is in the data.
     percent_sign
         Write ``47 (96%)`` instead of ``47 (95.9)``.
+    optional
+        Columns summarised after ``variables`` when the data have them (labelled as
+        ``variables``), skipped otherwise: e.g. :data:`DISEASE_CHARACTERISTICS`.
     total
         Add a ``Total`` column over all arms.
     kwargs
@@ -243,6 +256,8 @@ def baseline_table(
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"data: must be a pandas DataFrame, got {type(data).__name__}")
     given = dict(variables) if isinstance(variables, Mapping) else {str(v): "" for v in variables}
+    extra = dict(optional) if isinstance(optional, Mapping) else {str(v): "" for v in optional}
+    given.update({c: label for c, label in extra.items() if c in data.columns and c not in given})
     if not given:
         raise InputError("variables: name at least one column to summarise")
     missing_columns = [c for c in [arm, *given, *categorical] if c not in data.columns]
