@@ -328,6 +328,6 @@ def test_overview_without_death_flag_has_no_invented_deaths_row(adam):
     adae, adsl = adam
     table = ae_overview(adae, adsl.drop(columns="DTHFL"))
     assert "Deaths" not in table.counts.index
-    assert "Deaths: not recorded in the data (no death flag); TEAE with fatal outcome are shown." in table.notes
+    assert "Deaths: not recorded in the data (no death flag)." in table.notes
     assert not any(name in note for note in table.notes for name in ("DTHFL", "AEACN", "AEREL", "DSRAEFL"))
     assert not any("(" in label and label.endswith(")") for label in table.counts.index)

@@ -530,7 +530,7 @@ def ae_overview(
         source = "AEACN" if acn is not None and (acn.fillna("") != "").any() else "DSRAEFL"
         if source == "DSRAEFL":
             notes.append(
-                f"{label} leading to discontinuation: patients who discontinued because of an adverse event "
+                "Adverse events leading to discontinuation: patients who discontinued because of an adverse event "
                 "(the action taken with study treatment is not recorded for the events)."
             )
     discontinued = f"{label} leading to discontinuation"
@@ -555,7 +555,7 @@ def ae_overview(
         pieces.append(subjects.loc[died.to_numpy(bool), ["USUBJID", "ARM"]].assign(_ROW=DEATHS))
         order.append(DEATHS)
     else:
-        notes.append(f"Deaths: not recorded in the data (no death flag); {label} with fatal outcome are shown.")
+        notes.append("Deaths: not recorded in the data (no death flag).")
     counts = count_subjects(pd.concat(pieces, ignore_index=True), ["_ROW"], data.arms)
     counts = counts.reindex(order).fillna(0).astype(int)
     counts.index.name = "category"

@@ -1,8 +1,11 @@
-"""Tables of a dose-finding report built from analysis results: counts, the MCP step, published vs virtual.
+"""Tables of a dose-finding report built from analysis results: counts, the MCP step, safety (Table 3),
+efficacy (Table 2) and responders, published vs virtual.
 
 Each function returns a :class:`~dosefinding.report.table.Table` whose cells are
 formatted with the helpers of :mod:`dosefinding.report.table` and whose values are the
-unrounded numbers, for ``results.json``.
+unrounded numbers, for ``results.json``. :func:`efficacy_summary_table` and
+:func:`responder_table` take the tidy frames of the results (``lsmeans``,
+``differences``, ``responders``, ``responder_tests``): one row per arm and visit.
 """
 
 from __future__ import annotations
@@ -14,13 +17,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from dosefinding.endpoints.adverse_events import ANY_EVENT, DEATHS
 from dosefinding.errors import InputError
-from dosefinding.report.table import Table, format_n_percent, format_number, format_p_value
+from dosefinding.report.table import (
+    Table,
+    display_value,
+    format_estimate_ci,
+    format_n_percent,
+    format_number,
+    format_p_value,
+)
 
 if TYPE_CHECKING:
+    from dosefinding.endpoints.adverse_events import AETable
     from dosefinding.mod.mcpmod import MCPModResult
 
-__all__ = ["comparison_table", "counts_table", "mcpmod_table"]
+__all__ = ["comparison_table", "counts_table", "efficacy_summary_table", "mcpmod_table", "responder_table",
+           "safety_table"]
 
 
 def counts_table(
@@ -30,6 +43,7 @@ def counts_table(
     id: str,
     title: str,
     digits: int = 1,
+    percent_sign: bool = False,
     **kwargs: Any,
 ) -> Table:
     """``n (%)`` of patients per row and arm, columns headed ``arm (N=..)``, values ``{"n", "percent"}``.
@@ -59,7 +73,8 @@ def counts_table(
     if big:
         raise InputError(f"counts: larger than the denominator in arm(s) {big}")
     header = {c: f"{c} (N={int(totals[c])})" for c in counts.columns}
-    cells = pd.DataFrame({header[c]: [format_n_percent(int(k), int(totals[c]), digits) for k in counts[c]]
+    cells = pd.DataFrame({header[c]: [format_n_percent(int(k), int(totals[c]), digits, percent_sign=percent_sign)
+                                      for k in counts[c]]
                           for c in counts.columns}, index=counts.index)
     values = pd.DataFrame({header[c]: [{"n": int(k), "percent": 100.0 * int(k) / int(totals[c])} for k in counts[c]]
                            for c in counts.columns}, index=counts.index)
@@ -164,3 +179,105 @@ def comparison_table(
                                                                                   strict=True)],
                          index=frame.index, columns=numbers.columns)
     return Table.from_frame(cells, values=numbers, id=id, title=title, **kwargs)
+
+
+_OVERVIEW_ROWS = (("Any {}", "Any adverse event"), ("Serious {}", "Serious adverse events"),
+                  ("{} leading to discontinuation", "Adverse events leading to discontinuation"),
+                  ("Severe {}", "Severe adverse events"), (DEATHS, "Deaths"))
+
+
+def safety_table(
+    overview: AETable,
+    incidence: AETable,
+    *,
+    min_percent: float = 5.0,
+    total: bool = False,
+    digits: int = 0,
+    percent_sign: bool = True,
+    id: str = "table-3",
+    title: str = "Table 3. Adverse events",
+    **kwargs: Any,
+) -> Table:
+    """The paper's Table 3: any, serious, discontinuation-causing and severe adverse events, then SOC and PT rows.
+
+    Parameters
+    ----------
+    overview, incidence
+        :func:`~dosefinding.endpoints.ae_overview` and
+        :func:`~dosefinding.endpoints.ae_incidence` of the same safety set. The
+        overview gives the first rows (and ``Deaths`` when the data record deaths); the
+        incidence's own "any event" row is not repeated.
+    min_percent
+        A preferred term is shown when at least this percentage of the patients of some
+        arm had it; a system organ class when one of its terms is shown.
+    total
+        Add the all-arms column.
+    digits, percent_sign
+        Percentages as the journal prints them (``41 (84%)``); ``digits=1,
+        percent_sign=False`` for a clinical study report (``41 (83.7)``).
+    kwargs
+        Passed to :class:`~dosefinding.report.table.Table` (``subtitle``, ``synthetic``).
+
+    The footnotes are the notes of both tables (sentences for the reader) and the rule of
+    the SOC/PT rows. Terms are shown in MedDRA's sentence case.
+
+    Examples
+    --------
+    >>> from dosefinding.endpoints import ae_incidence, ae_overview
+    >>> adsl = pd.DataFrame({"USUBJID": list("abcd"), "TRT01A": ["P", "P", "D", "D"], "SAFFL": ["Y"] * 4,
+    ...                      "DTHFL": [""] * 4})
+    >>> adae = pd.DataFrame({"USUBJID": ["a", "c", "d"], "TRTEMFL": ["Y"] * 3, "AESER": ["N", "Y", "N"],
+    ...                      "AESEV": ["MILD", "SEVERE", "MILD"], "AEREL": ["NONE"] * 3,
+    ...                      "AEACN": ["DOSE NOT CHANGED"] * 3, "AEOUT": ["RECOVERED/RESOLVED"] * 3,
+    ...                      "AEBODSYS": ["SKIN AND SUBCUTANEOUS TISSUE DISORDERS"] * 3,
+    ...                      "AEDECOD": ["RASH", "RASH", "PRURITUS"]})
+    >>> kw = {"arms": ["P", "D"]}
+    >>> print(safety_table(ae_overview(adae, adsl, **kw), ae_incidence(adae, adsl, **kw)).summary())
+    Table 3. Adverse events
+    <BLANKLINE>
+                                               P (N=2)  D (N=2)
+    Any adverse event                          1 (50%)  2 (100%)
+    Serious adverse events                     0        1 (50%)
+    Adverse events leading to discontinuation  0        0
+    Severe adverse events                      0        1 (50%)
+    Deaths                                     0        0
+    Skin and subcutaneous tissue disorders     1 (50%)  2 (100%)
+      Rash                                     1 (50%)  1 (50%)
+      Pruritus                                 0        1 (50%)
+    Patients with more than one event are counted once in each row.
+    Preferred terms reported by at least 5% of the patients in any arm, under their system organ class (MedDRA).
+    """
+    counts, inc = overview.counts, incidence.counts
+    if not isinstance(inc.index, pd.MultiIndex) or inc.index.nlevels != 2:
+        raise InputError("incidence: must be the SOC/PT table of ae_incidence (two-level index)")
+    if list(overview.counts.columns) != list(inc.columns):
+        raise InputError(f"overview, incidence: different arms {list(counts.columns)} and {list(inc.columns)}")
+    kind = "TEAE" if any(str(k).startswith("Any TEAE") for k in counts.index) else "AE"
+    rows: list[tuple[str, str]] = []
+    frame_rows = []
+    for pattern, text in _OVERVIEW_ROWS:
+        key = pattern.format(kind)
+        if key in counts.index:
+            rows.append((text, ""))
+            frame_rows.append(counts.loc[key])
+    arms = [c for c in inc.columns if total or c != "Total"]
+    percent = incidence.percent[[a for a in arms if a != "Total"]]
+    socs, terms = inc.index.get_level_values(0), inc.index.get_level_values(1)
+    shown = (terms != "") & (percent.max(axis=1).to_numpy() >= min_percent)
+    kept_socs = set(socs[shown])
+    for i, (soc, term) in enumerate(inc.index):
+        if soc == ANY_EVENT:
+            continue
+        if (term == "" and soc in kept_socs) or shown[i]:
+            label = display_value(soc if term == "" else term, style="sentence")
+            rows.append((display_value(soc, style="sentence"), "" if term == "" else label))
+            frame_rows.append(inc.iloc[i])
+    table_counts = pd.DataFrame(frame_rows, columns=list(inc.columns)).astype(int)
+    table_counts.index = pd.MultiIndex.from_tuples(rows)
+    notes = list(dict.fromkeys([*overview.notes, *incidence.notes]))
+    notes = ["Patients with more than one event are counted once in each row.", *notes,
+             f"Preferred terms reported by at least {min_percent:g}% of the patients in any arm, under their "
+             "system organ class (MedDRA)."]
+    kwargs.setdefault("stub_header", "")
+    return counts_table(table_counts[arms], overview.denominators, id=id, title=title, digits=digits,
+                        percent_sign=percent_sign, footnotes=[*notes, *kwargs.pop("footnotes", ())], **kwargs)
