@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from dosefinding.endpoints.adverse_events import AETable
     from dosefinding.mod.mcpmod import MCPModResult
 
-__all__ = ["comparison_table", "counts_table", "efficacy_summary_table", "mcpmod_table", "responder_table",
-           "safety_table"]
+__all__ = ["ci_digits", "comparison_table", "counts_table", "efficacy_summary_table", "matching", "mcpmod_table",
+           "responder_table", "safety_table", "select_row"]
 
 
 def counts_table(
@@ -281,3 +281,310 @@ def safety_table(
     kwargs.setdefault("stub_header", "")
     return counts_table(table_counts[arms], overview.denominators, id=id, title=title, digits=digits,
                         percent_sign=percent_sign, footnotes=[*notes, *kwargs.pop("footnotes", ())], **kwargs)
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{name}: must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{name}: missing column(s) {missing}; has {list(frame.columns)}")
+
+
+def matching(frame: pd.DataFrame, selector: Mapping[str, Any]) -> np.ndarray:
+    """Rows of ``frame`` whose columns equal the values of ``selector`` (a list value: any of them).
+
+    Numbers compare as floats (a visit ``24`` matches ``24.0``), everything else as text.
+    A selector column missing from ``frame`` is an :class:`InputError`.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"arm": ["Placebo", "5 mg", "50 mg"], "visit": [24.0, 24.0, 12.0]})
+    >>> matching(frame, {"arm": ["5 mg", "50 mg"], "visit": 24}).tolist()
+    [False, True, False]
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    for column, wanted in selector.items():
+        if column not in frame.columns:
+            raise InputError(f"selector: no column {column!r}; columns are {list(frame.columns)}")
+        options = wanted if isinstance(wanted, (list, tuple)) else [wanted]
+        values = frame[column]
+        hit = np.zeros(len(frame), dtype=bool)
+        for option in options:
+            if isinstance(option, (int, float)) and not isinstance(option, bool):
+                numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+                hit |= numbers == float(option)
+            else:
+                hit |= values.astype("string").fillna("").to_numpy(dtype=str) == str(option)
+        mask &= hit
+    return mask
+
+
+def select_row(frame: pd.DataFrame, selector: Mapping[str, Any], what: str) -> pd.Series | None:
+    """The row of ``frame`` matching ``selector`` (:func:`matching`), ``None`` if none; several: an error naming ``what``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"arm": ["Placebo", "5 mg"], "n": [49, 47]})
+    >>> int(select_row(frame, {"arm": "5 mg"}, "disposition")["n"])
+    47
+    """
+    mask = matching(frame, selector)
+    if mask.sum() > 1:
+        raise InputError(f"{what}: {int(mask.sum())} rows match {dict(selector)}; expected one")
+    return frame.loc[mask].iloc[0] if mask.any() else None
+
+
+def ci_digits(se: float) -> int:
+    """Decimals that show the half-width of a 95% CI (1.96 SE) with two significant digits.
+
+    The default of :func:`efficacy_summary_table`: 1 for PhGA in mm (SE about 3.6), 2 for
+    a salivary flow in mL/min (SE about 0.09); a paper may print more (the A2201 paper
+    gives ESSDAI, SE about 1.1, with 2 where this gives 1): pass ``digits``.
+
+    Examples
+    --------
+    >>> ci_digits(3.6), ci_digits(0.094), ci_digits(1.13), ci_digits(40.0)
+    (1, 2, 1, 0)
+    """
+    if not math.isfinite(se) or se <= 0:
+        return 2
+    return max(0, 1 - math.floor(math.log10(1.96 * se)))
+
+
+def efficacy_summary_table(
+    lsmeans: pd.DataFrame,
+    differences: pd.DataFrame,
+    labels: Mapping[str, str],
+    visit: float,
+    *,
+    arms: Sequence[str] | None = None,
+    digits: Mapping[str, int] | int | None = None,
+    p_digits: int = 3,
+    id: str = "table-2",
+    title: str = "Table 2. Change from baseline and difference to placebo",
+    **kwargs: Any,
+) -> Table:
+    """The paper's Table 2 at one visit: per endpoint the LS-mean change per arm and the difference to placebo.
+
+    Parameters
+    ----------
+    lsmeans
+        Tidy frame ``endpoint, arm, visit, estimate, se, lower, upper, n`` (LS-mean change
+        from baseline by arm).
+    differences
+        Tidy frame ``endpoint, arm, visit, estimate, se, lower, upper, p_value`` (arm
+        minus placebo); the placebo arm is the arm of ``lsmeans`` without a difference.
+    labels
+        Endpoints (PARAMCD) to show, in order, with their row labels (``{"ESSDAI":
+        "ESSDAI", "PHGA": "PhGA (mm)"}``).
+    visit
+        The visit (AVISITN), e.g. ``24.0``.
+    arms
+        Column order; default: the order of the arms in ``lsmeans``.
+    digits
+        Decimals of estimates and limits, one number or one per endpoint; default
+        :func:`ci_digits` of the endpoint's median difference SE.
+    p_digits
+        Decimals of p-values (:func:`~dosefinding.report.table.format_p_value`).
+    kwargs
+        Passed to :class:`~dosefinding.report.table.Table` (``subtitle``, ``footnotes``, ``synthetic``).
+
+    Per endpoint: a heading row, then ``n``, ``LS mean change (95% CI)``, ``Difference
+    to placebo (95% CI)`` and ``p-value`` (two-sided, of the MMRM contrast), the
+    placebo's cells empty in the last two.
+
+    Examples
+    --------
+    >>> ls = pd.DataFrame({"endpoint": "PHGA", "arm": ["Placebo", "300 mg"], "visit": 24.0,
+    ...                    "estimate": [-20.06, -28.45], "se": [2.6, 2.7], "lower": [-25.2, -33.8],
+    ...                    "upper": [-14.9, -23.1], "n": [46, 45]})
+    >>> diff = pd.DataFrame({"endpoint": ["PHGA"], "arm": ["300 mg"], "visit": [24.0], "estimate": [-8.39],
+    ...                      "se": [3.64], "lower": [-15.5], "upper": [-1.24], "p_value": [0.0224]})
+    >>> print(efficacy_summary_table(ls, diff, {"PHGA": "PhGA (mm)"}, 24).summary())
+    Table 2. Change from baseline and difference to placebo
+    <BLANKLINE>
+                                      Placebo               300 mg
+    PhGA (mm)
+      n                               46                    45
+      LS mean change (95% CI)         -20.1 (-25.2, -14.9)  -28.5 (-33.8, -23.1)
+      Difference to placebo (95% CI)                        -8.4 (-15.5, -1.2)
+      p-value                                               0.022
+    LS mean change from baseline and difference to placebo (95% CI) from the MMRM; two-sided p-value of the difference.
+    """
+    _require_columns(lsmeans, ["endpoint", "arm", "visit", "estimate", "lower", "upper", "n"], "lsmeans")
+    _require_columns(differences, ["endpoint", "arm", "visit", "estimate", "se", "lower", "upper", "p_value"],
+                     "differences")
+    if not labels:
+        raise InputError("labels: name at least one endpoint")
+    visit = float(visit)
+    order = [str(a) for a in (pd.unique(lsmeans["arm"]) if arms is None else arms)]
+    cells: list[list[str]] = []
+    values: list[list[Any]] = []
+    index: list[tuple[str, str]] = []
+    for endpoint, label in labels.items():
+        ls = lsmeans[(lsmeans["endpoint"] == endpoint) & (lsmeans["visit"].astype(float) == visit)]
+        diff = differences[(differences["endpoint"] == endpoint) & (differences["visit"].astype(float) == visit)]
+        if ls.empty:
+            raise InputError(f"labels: endpoint {endpoint!r} has no LS means at visit {visit:g} in lsmeans")
+        placebo = [a for a in order if a in set(ls["arm"]) and a not in set(diff["arm"])]
+        if len(placebo) != 1:
+            raise InputError(f"differences: endpoint {endpoint!r} at visit {visit:g} needs a difference for every "
+                             f"arm but one (the placebo); arms without one: {placebo}")
+        if isinstance(digits, Mapping):
+            d = int(digits[endpoint]) if endpoint in digits else ci_digits(float(diff["se"].median()))
+        else:
+            d = ci_digits(float(diff["se"].median())) if digits is None else int(digits)
+        block: dict[str, tuple[list[str], list[Any]]] = {k: ([], []) for k in (
+            "n", "LS mean change (95% CI)", "Difference to placebo (95% CI)", "p-value")}
+        for arm in order:
+            row = select_row(ls, {"arm": arm}, f"lsmeans ({endpoint})")
+            if row is None:
+                raise InputError(f"lsmeans: no row for endpoint {endpoint!r}, arm {arm!r}, visit {visit:g}")
+            block["n"][0].append(str(int(row["n"])))
+            block["n"][1].append(int(row["n"]))
+            block["LS mean change (95% CI)"][0].append(format_estimate_ci(row["estimate"], row["lower"],
+                                                                          row["upper"], d))
+            block["LS mean change (95% CI)"][1].append(
+                {k: float(row[k]) for k in ("estimate", "se", "lower", "upper") if k in row.index})
+            contrast = select_row(diff, {"arm": arm}, f"differences ({endpoint})")
+            if contrast is None:
+                for key in ("Difference to placebo (95% CI)", "p-value"):
+                    block[key][0].append("")
+                    block[key][1].append(None)
+                continue
+            block["Difference to placebo (95% CI)"][0].append(
+                format_estimate_ci(contrast["estimate"], contrast["lower"], contrast["upper"], d))
+            block["Difference to placebo (95% CI)"][1].append(
+                {k: float(contrast[k]) for k in ("estimate", "se", "lower", "upper")})
+            block["p-value"][0].append(format_p_value(float(contrast["p_value"]), p_digits))
+            block["p-value"][1].append(float(contrast["p_value"]))
+        for key, (row_cells, row_values) in block.items():
+            index.append((label, key))
+            cells.append(row_cells)
+            values.append(row_values)
+    rows = pd.MultiIndex.from_tuples(index)
+    frame = pd.DataFrame(cells, index=rows, columns=order)
+    numbers = pd.DataFrame(values, index=rows, columns=order)
+    kwargs.setdefault("footnotes", ["LS mean change from baseline and difference to placebo (95% CI) from the MMRM; "
+                                    "two-sided p-value of the difference."])
+    return Table.from_frame(frame, values=numbers, id=id, title=title, **kwargs)
+
+
+def responder_table(
+    responders: pd.DataFrame,
+    responder_tests: pd.DataFrame,
+    *,
+    difference_method: str | None = None,
+    test: str | None = None,
+    names: Mapping[str, str] | Sequence[str] | None = None,
+    arms: Sequence[str] | None = None,
+    digits: int = 1,
+    p_digits: int = 3,
+    id: str = "table-2-responders",
+    title: str = "Table 2 (continued). Responders",
+    **kwargs: Any,
+) -> Table:
+    """Responders per arm with Clopper-Pearson 95% CIs, and the difference to placebo with its CI and p-value.
+
+    Parameters
+    ----------
+    responders
+        Tidy frame ``name, arm, n, responders, percent, lower, upper`` (percentages and
+        their exact Clopper-Pearson limits, in percent).
+    responder_tests
+        Tidy frame ``name, arm, difference, lower, upper, p_value`` (percentage points,
+        arm minus placebo), optionally with ``method`` (the interval method) and ``test``.
+    difference_method, test
+        The interval method of the differences and the test of the p-values, named in
+        the footnote; default: the frame's ``method`` / ``test`` column (one value).
+        The method must be known: a footnote that names no method is refused.
+    names
+        Responder definitions to show, in order (a mapping gives their row labels);
+        default: all, in the order of ``responders``.
+
+    Examples
+    --------
+    >>> rates = pd.DataFrame({"name": "ESSDAI >= 3 points", "arm": ["Placebo", "300 mg"], "n": [49, 47],
+    ...                       "responders": [30, 42], "percent": [61.22, 89.36], "lower": [46.2, 76.9],
+    ...                       "upper": [74.8, 96.5]})
+    >>> tests = pd.DataFrame({"name": ["ESSDAI >= 3 points"], "arm": ["300 mg"], "difference": [28.14],
+    ...                       "lower": [8.2], "upper": [46.4], "p_value": [0.0021]})
+    >>> table = responder_table(rates, tests, difference_method="Newcombe hybrid score", test="Fisher exact test")
+    >>> print(table.summary())  # doctest: +NORMALIZE_WHITESPACE
+    Table 2 (continued). Responders
+    <BLANKLINE>
+                                            Placebo           300 mg
+    ESSDAI >= 3 points
+      Responders, n/N (%)                   30/49 (61.2)      42/47 (89.4)
+      95% CI                                46.2, 74.8        76.9, 96.5
+      Difference to placebo, % (95% CI)                       28.1 (8.2, 46.4)
+      p-value                                                 0.002
+    Percentages with exact (Clopper-Pearson) 95% confidence intervals; differences to placebo in percentage points with Newcombe hybrid score 95% confidence intervals; p-values: Fisher exact test.
+    """
+    _require_columns(responders, ["name", "arm", "n", "responders", "percent", "lower", "upper"], "responders")
+    _require_columns(responder_tests, ["name", "arm", "difference", "lower", "upper", "p_value"], "responder_tests")
+
+    def named(given: str | None, column: str, argument: str) -> str | None:
+        if given is not None:
+            return given
+        if column in responder_tests.columns:
+            found = list(pd.unique(responder_tests[column].dropna()))
+            if len(found) > 1:
+                raise InputError(f"responder_tests: several {column}s {found}; give {argument}")
+            return str(found[0]) if found else None
+        return None
+
+    method = named(difference_method, "method", "difference_method")
+    if method is None:
+        raise InputError("difference_method: name the interval method of the differences (e.g. 'Newcombe hybrid "
+                         "score'): the footnote states it; or give a 'method' column in responder_tests")
+    test_name = named(test, "test", "test")
+    if names is None:
+        shown = {str(n): str(n) for n in pd.unique(responders["name"])}
+    elif isinstance(names, Mapping):
+        shown = {str(k): str(v) for k, v in names.items()}
+    else:
+        shown = {str(n): str(n) for n in names}
+    order = [str(a) for a in (pd.unique(responders["arm"]) if arms is None else arms)]
+    cells: list[list[str]] = []
+    values: list[list[Any]] = []
+    index: list[tuple[str, str]] = []
+    keys = ("Responders, n/N (%)", "95% CI", "Difference to placebo, % (95% CI)", "p-value")
+    for name, label in shown.items():
+        if not (responders["name"] == name).any():
+            raise InputError(f"names: responder definition {name!r} not in responders "
+                             f"({list(pd.unique(responders['name']))})")
+        block: dict[str, tuple[list[str], list[Any]]] = {k: ([], []) for k in keys}
+        for arm in order:
+            rate = select_row(responders, {"name": name, "arm": arm}, "responders")
+            if rate is None:
+                raise InputError(f"responders: no row for {name!r}, arm {arm!r}")
+            block[keys[0]][0].append(f"{int(rate['responders'])}/{int(rate['n'])} "
+                                     f"({format_number(rate['percent'], digits)})")
+            block[keys[0]][1].append({k: float(rate[k]) for k in ("responders", "n", "percent")})
+            block[keys[1]][0].append(f"{format_number(rate['lower'], digits)}, {format_number(rate['upper'], digits)}")
+            block[keys[1]][1].append({"lower": float(rate["lower"]), "upper": float(rate["upper"])})
+            contrast = select_row(responder_tests, {"name": name, "arm": arm}, "responder_tests")
+            if contrast is None:
+                for key in keys[2:]:
+                    block[key][0].append("")
+                    block[key][1].append(None)
+                continue
+            block[keys[2]][0].append(format_estimate_ci(contrast["difference"], contrast["lower"], contrast["upper"],
+                                                        digits))
+            block[keys[2]][1].append({k: float(contrast[k]) for k in ("difference", "lower", "upper")})
+            block[keys[3]][0].append(format_p_value(float(contrast["p_value"]), p_digits))
+            block[keys[3]][1].append(float(contrast["p_value"]))
+        for key, (row_cells, row_values) in block.items():
+            index.append((label, key))
+            cells.append(row_cells)
+            values.append(row_values)
+    rows = pd.MultiIndex.from_tuples(index)
+    note = ("Percentages with exact (Clopper-Pearson) 95% confidence intervals; differences to placebo in percentage "
+            f"points with {method} 95% confidence intervals")
+    note += f"; p-values: {test_name}." if test_name else "."
+    footnotes = [note, *kwargs.pop("footnotes", ())]
+    return Table.from_frame(pd.DataFrame(cells, index=rows, columns=order),
+                            values=pd.DataFrame(values, index=rows, columns=order), id=id, title=title,
+                            footnotes=footnotes, **kwargs)
