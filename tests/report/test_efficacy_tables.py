@@ -92,9 +92,9 @@ def test_responder_table_cells_and_footnote_naming_both_methods(rates: pd.DataFr
         ("  Difference to placebo, % (95% CI)", ("", "0.5 (-18.9, 19.8)", "28.1 (8.2, 46.4)")),
         ("  p-value", ("", ">0.999", "0.002")),
     ]
-    assert table.footnotes == ("Percentages with exact (Clopper-Pearson) 95% confidence intervals; differences to "
+    assert table.footnotes == (("Percentages with exact (Clopper-Pearson) 95% confidence intervals; differences to "
                                "placebo in percentage points with Newcombe hybrid score 95% confidence intervals; "
-                               "p-values: Fisher exact test.",)
+                               "p-values: Fisher exact test."),)
 
 
 def test_responder_table_refuses_an_unnamed_method(rates: pd.DataFrame, tests_frame: pd.DataFrame) -> None:

@@ -60,8 +60,8 @@ def test_small_safety_table_cells(small: tuple[pd.DataFrame, pd.DataFrame]) -> N
     assert table.footnotes == (
         "Patients with more than one event are counted once in each row.",
         "Deaths: not recorded in the data (no death flag).",
-        "Preferred terms reported by at least 15% of the patients in any arm, under their system organ class "
-        "(MedDRA).",
+        ("Preferred terms reported by at least 15% of the patients in any arm, under their system organ class "
+        "(MedDRA)."),
     )
     assert table.rows[1].values[1] == {"n": 1, "percent": 10.0}
     with_total = safety_table(ae_overview(adae, adsl, **kw), ae_incidence(adae, adsl, **kw), total=True, digits=1,

@@ -276,8 +276,8 @@ def safety_table(
     table_counts.index = pd.MultiIndex.from_tuples(rows)
     notes = list(dict.fromkeys([*overview.notes, *incidence.notes]))
     notes = ["Patients with more than one event are counted once in each row.", *notes,
-             f"Preferred terms reported by at least {min_percent:g}% of the patients in any arm, under their "
-             "system organ class (MedDRA)."]
+             (f"Preferred terms reported by at least {min_percent:g}% of the patients in any arm, under their "
+             "system organ class (MedDRA).")]
     kwargs.setdefault("stub_header", "")
     return counts_table(table_counts[arms], overview.denominators, id=id, title=title, digits=digits,
                         percent_sign=percent_sign, footnotes=[*notes, *kwargs.pop("footnotes", ())], **kwargs)
@@ -466,8 +466,8 @@ def efficacy_summary_table(
     rows = pd.MultiIndex.from_tuples(index)
     frame = pd.DataFrame(cells, index=rows, columns=order)
     numbers = pd.DataFrame(values, index=rows, columns=order)
-    kwargs.setdefault("footnotes", ["LS mean change from baseline and difference to placebo (95% CI) from the MMRM; "
-                                    "two-sided p-value of the difference."])
+    kwargs.setdefault("footnotes", [("LS mean change from baseline and difference to placebo (95% CI) from the MMRM; "
+                                    "two-sided p-value of the difference.")])
     return Table.from_frame(frame, values=numbers, id=id, title=title, **kwargs)
 
 

@@ -301,7 +301,7 @@ def published_frame(items: Sequence[PublishedItem], frames: Mapping[str, pd.Data
     ...                      frame="responders", where={"arm": "300 mg"}, column="percent", value=89, n=47)
     >>> frames = {"responders": pd.DataFrame({"arm": ["Placebo", "300 mg"], "percent": [61.2, 85.1]})}
     >>> row = published_frame([item], frames).iloc[0]
-    >>> round(row["se"], 3), round(row["distance"], 3), row["note"]
+    >>> round(float(row["se"]), 3), round(float(row["distance"]), 3), row["note"]
     (4.564, -0.855, 'SE of a percentage of n = 47')
     """
     records = []
@@ -378,8 +378,8 @@ def published_table(
         index.append((r.section, r.label))
     columns = ["Published", "Virtual trial", "Published SE", "Distance (SEs)", "Note"]
     rows = pd.MultiIndex.from_tuples(index)
-    notes = ["Distance: (virtual - published) / published SE; n/a where the paper gives no SE and none can be "
-             "derived."]
+    notes = [("Distance: (virtual - published) / published SE; n/a where the paper gives no SE and none can be "
+             "derived.")]
     if not_compared:
         count = sum(len(n.numbers) for n in not_compared)
         notes.append(f"{count} further numbers of the paper's text are not compared (design constants, event "
