@@ -35,7 +35,7 @@ import pandas as pd
 
 from dosefinding.errors import InputError
 from dosefinding.report.clinical import matching
-from dosefinding.report.table import Table, format_number
+from dosefinding.report.table import Table, format_number, format_p_value
 from dosefinding.study.toml_table import TomlTable
 
 __all__ = ["KINDS", "NotCompared", "PublishedItem", "a2201_published_path", "load_not_compared", "load_published",
@@ -370,7 +370,9 @@ def published_table(
             published = _with_ci(r.published, r.lower, r.upper, d)
             distance = "n/a" if r.distance is None or pd.isna(r.distance) else format_number(r.distance, 2)
         se = "n/a" if r.se is None or pd.isna(r.se) else format_number(r.se, max(d, 2))
-        cells.append([published, _with_ci(r.virtual, r.virtual_lower, r.virtual_upper, d), se, distance, r.note])
+        shown = (format_p_value(r.virtual, d) if r.kind == "p_value"
+                 else _with_ci(r.virtual, r.virtual_lower, r.virtual_upper, d))
+        cells.append([published, shown, se, distance, r.note])
         values.append([{"value": r.published, "lower": r.lower, "upper": r.upper, "bounds": None
                          if r.bound_low is None or pd.isna(r.bound_low) else [r.bound_low, r.bound_high]},
                        {"value": r.virtual, "lower": r.virtual_lower, "upper": r.virtual_upper}, r.se,
