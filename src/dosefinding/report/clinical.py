@@ -335,6 +335,24 @@ def select_row(frame: pd.DataFrame, selector: Mapping[str, Any], what: str) -> p
     return frame.loc[mask].iloc[0] if mask.any() else None
 
 
+class _RowBlocks:
+    """Rows under headings (an endpoint, a responder definition), one cell and one raw value per column."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, str], list[str]] = {}
+        self.values: dict[tuple[str, str], list[Any]] = {}
+
+    def add(self, heading: str, row: str, cell: str, value: Any) -> None:
+        self.cells.setdefault((heading, row), []).append(cell)
+        self.values.setdefault((heading, row), []).append(value)
+
+    def table(self, columns: Sequence[str], **kwargs: Any) -> Table:
+        index = pd.MultiIndex.from_tuples(list(self.cells))
+        return Table.from_frame(pd.DataFrame(list(self.cells.values()), index=index, columns=list(columns)),
+                                values=pd.DataFrame(list(self.values.values()), index=index, columns=list(columns)),
+                                **kwargs)
+
+
 def ci_digits(se: float) -> int:
     """Decimals that show the half-width of a 95% CI (1.96 SE) with two significant digits.
 
@@ -419,9 +437,7 @@ def efficacy_summary_table(
         raise InputError("labels: name at least one endpoint")
     visit = float(visit)
     order = [str(a) for a in (pd.unique(lsmeans["arm"]) if arms is None else arms)]
-    cells: list[list[str]] = []
-    values: list[list[Any]] = []
-    index: list[tuple[str, str]] = []
+    blocks = _RowBlocks()
     for endpoint, label in labels.items():
         ls = lsmeans[(lsmeans["endpoint"] == endpoint) & (lsmeans["visit"].astype(float) == visit)]
         diff = differences[(differences["endpoint"] == endpoint) & (differences["visit"].astype(float) == visit)]
@@ -435,40 +451,27 @@ def efficacy_summary_table(
             d = int(digits[endpoint]) if endpoint in digits else ci_digits(float(diff["se"].median()))
         else:
             d = ci_digits(float(diff["se"].median())) if digits is None else int(digits)
-        block: dict[str, tuple[list[str], list[Any]]] = {k: ([], []) for k in (
-            "n", "LS mean change (95% CI)", "Difference to placebo (95% CI)", "p-value")}
         for arm in order:
             row = select_row(ls, {"arm": arm}, f"lsmeans ({endpoint})")
             if row is None:
                 raise InputError(f"lsmeans: no row for endpoint {endpoint!r}, arm {arm!r}, visit {visit:g}")
-            block["n"][0].append(str(int(row["n"])))
-            block["n"][1].append(int(row["n"]))
-            block["LS mean change (95% CI)"][0].append(format_estimate_ci(row["estimate"], row["lower"],
-                                                                          row["upper"], d))
-            block["LS mean change (95% CI)"][1].append(
-                {k: float(row[k]) for k in ("estimate", "se", "lower", "upper") if k in row.index})
+            blocks.add(label, "n", str(int(row["n"])), int(row["n"]))
+            blocks.add(label, "LS mean change (95% CI)", format_estimate_ci(row["estimate"], row["lower"],
+                                                                            row["upper"], d),
+                       {k: float(row[k]) for k in ("estimate", "se", "lower", "upper") if k in row.index})
             contrast = select_row(diff, {"arm": arm}, f"differences ({endpoint})")
             if contrast is None:
-                for key in ("Difference to placebo (95% CI)", "p-value"):
-                    block[key][0].append("")
-                    block[key][1].append(None)
+                blocks.add(label, "Difference to placebo (95% CI)", "", None)
+                blocks.add(label, "p-value", "", None)
                 continue
-            block["Difference to placebo (95% CI)"][0].append(
-                format_estimate_ci(contrast["estimate"], contrast["lower"], contrast["upper"], d))
-            block["Difference to placebo (95% CI)"][1].append(
-                {k: float(contrast[k]) for k in ("estimate", "se", "lower", "upper")})
-            block["p-value"][0].append(format_p_value(float(contrast["p_value"]), p_digits))
-            block["p-value"][1].append(float(contrast["p_value"]))
-        for key, (row_cells, row_values) in block.items():
-            index.append((label, key))
-            cells.append(row_cells)
-            values.append(row_values)
-    rows = pd.MultiIndex.from_tuples(index)
-    frame = pd.DataFrame(cells, index=rows, columns=order)
-    numbers = pd.DataFrame(values, index=rows, columns=order)
+            blocks.add(label, "Difference to placebo (95% CI)",
+                       format_estimate_ci(contrast["estimate"], contrast["lower"], contrast["upper"], d),
+                       {k: float(contrast[k]) for k in ("estimate", "se", "lower", "upper")})
+            blocks.add(label, "p-value", format_p_value(float(contrast["p_value"]), p_digits),
+                       float(contrast["p_value"]))
     kwargs.setdefault("footnotes", [("LS mean change from baseline and difference to placebo (95% CI) from the MMRM; "
                                     "two-sided p-value of the difference.")])
-    return Table.from_frame(frame, values=numbers, id=id, title=title, **kwargs)
+    return blocks.table(order, id=id, title=title, **kwargs)
 
 
 def responder_table(
@@ -547,44 +550,32 @@ def responder_table(
     else:
         shown = {str(n): str(n) for n in names}
     order = [str(a) for a in (pd.unique(responders["arm"]) if arms is None else arms)]
-    cells: list[list[str]] = []
-    values: list[list[Any]] = []
-    index: list[tuple[str, str]] = []
     keys = ("Responders, n/N (%)", "95% CI", "Difference to placebo, % (95% CI)", "p-value")
+    blocks = _RowBlocks()
     for name, label in shown.items():
         if not (responders["name"] == name).any():
             raise InputError(f"names: responder definition {name!r} not in responders "
                              f"({list(pd.unique(responders['name']))})")
-        block: dict[str, tuple[list[str], list[Any]]] = {k: ([], []) for k in keys}
         for arm in order:
             rate = select_row(responders, {"name": name, "arm": arm}, "responders")
             if rate is None:
                 raise InputError(f"responders: no row for {name!r}, arm {arm!r}")
-            block[keys[0]][0].append(f"{int(rate['responders'])}/{int(rate['n'])} "
-                                     f"({format_number(rate['percent'], digits)})")
-            block[keys[0]][1].append({k: float(rate[k]) for k in ("responders", "n", "percent")})
-            block[keys[1]][0].append(f"{format_number(rate['lower'], digits)}, {format_number(rate['upper'], digits)}")
-            block[keys[1]][1].append({"lower": float(rate["lower"]), "upper": float(rate["upper"])})
+            blocks.add(label, keys[0], f"{int(rate['responders'])}/{int(rate['n'])} "
+                                       f"({format_number(rate['percent'], digits)})",
+                       {k: float(rate[k]) for k in ("responders", "n", "percent")})
+            blocks.add(label, keys[1], f"{format_number(rate['lower'], digits)}, {format_number(rate['upper'], digits)}",
+                       {"lower": float(rate["lower"]), "upper": float(rate["upper"])})
             contrast = select_row(responder_tests, {"name": name, "arm": arm}, "responder_tests")
             if contrast is None:
-                for key in keys[2:]:
-                    block[key][0].append("")
-                    block[key][1].append(None)
+                blocks.add(label, keys[2], "", None)
+                blocks.add(label, keys[3], "", None)
                 continue
-            block[keys[2]][0].append(format_estimate_ci(contrast["difference"], contrast["lower"], contrast["upper"],
-                                                        digits))
-            block[keys[2]][1].append({k: float(contrast[k]) for k in ("difference", "lower", "upper")})
-            block[keys[3]][0].append(format_p_value(float(contrast["p_value"]), p_digits))
-            block[keys[3]][1].append(float(contrast["p_value"]))
-        for key, (row_cells, row_values) in block.items():
-            index.append((label, key))
-            cells.append(row_cells)
-            values.append(row_values)
-    rows = pd.MultiIndex.from_tuples(index)
+            blocks.add(label, keys[2], format_estimate_ci(contrast["difference"], contrast["lower"],
+                                                          contrast["upper"], digits),
+                       {k: float(contrast[k]) for k in ("difference", "lower", "upper")})
+            blocks.add(label, keys[3], format_p_value(float(contrast["p_value"]), p_digits),
+                       float(contrast["p_value"]))
     note = ("Percentages with exact (Clopper-Pearson) 95% confidence intervals; differences to placebo in percentage "
             f"points with {method} 95% confidence intervals")
     note += f"; p-values: {test_name}." if test_name else "."
-    footnotes = [note, *kwargs.pop("footnotes", ())]
-    return Table.from_frame(pd.DataFrame(cells, index=rows, columns=order),
-                            values=pd.DataFrame(values, index=rows, columns=order), id=id, title=title,
-                            footnotes=footnotes, **kwargs)
+    return blocks.table(order, id=id, title=title, footnotes=[note, *kwargs.pop("footnotes", ())], **kwargs)
