@@ -116,3 +116,13 @@ def test_disease_characteristics_rows_when_the_data_have_them(patients: pd.DataF
         ("ANA positive", ("3 (75)", "1 (33)")),
         ("RF positive", ("2 (50)", "2 (67)")),
     ]
+
+
+def test_one_statistic_per_variable_is_one_row(patients: pd.DataFrame) -> None:
+    rows = [baseline_table(patients, arm="TRT01P", variables={"AGE": ""}, statistics=[s], total=False).rows[0]
+            for s in ("n", "median_iqr", "min_max")]
+    assert [(r.label, r.cells) for r in rows] == [
+        ("Age (years), n", ("4", "3")),
+        ("Age (years), median [Q1, Q3]", ("46.5 [41.5, 55.5]", "52.0 [45.0, 55.0]")),
+        ("Age (years), min, max", ("40.0, 61.0", "45.0, 55.0")),
+    ]

@@ -54,6 +54,7 @@ DISEASE_CHARACTERISTICS = {
 """The disease characteristics of the A2201 paper's Table 1 (ADSL columns and fallback labels)."""
 
 _FLAG_VALUES = frozenset({"Y", "N"})
+_INLINE = {"n": "n", "mean_sd": "mean (SD)", "median_iqr": "median [Q1, Q3]", "min_max": "min, max"}
 
 
 def is_flag(values: pd.Series) -> bool:
@@ -109,9 +110,8 @@ def _continuous_rows(groups: list[pd.Series], label: str, digits: int, sd_digits
                                  for s in stats], [{"min": s["min"], "max": s["max"]} for s in stats]),
     }
     if len(statistics) == 1:
-        name, cells, values = lines[statistics[0]]
-        return [Row(label=f"{label}, {name[0].lower()}{name[1:]}" if name != "n" else f"{label}, n",
-                    cells=tuple(cells), values=tuple(values), group=label)]
+        _, cells, values = lines[statistics[0]]
+        return [Row(label=f"{label}, {_INLINE[statistics[0]]}", cells=tuple(cells), values=tuple(values), group=label)]
     width = len(groups)
     rows = [Row(label=label, cells=("",) * width, values=(None,) * width, heading=True)]
     rows += [Row(label=name, cells=tuple(cells), values=tuple(values), level=1, group=label)
