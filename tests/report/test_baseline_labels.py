@@ -61,6 +61,15 @@ def test_labels_decoded_values_and_flags_in_journal_style(patients: pd.DataFrame
     assert anafl.values[1] == {"n": 1, "percent": pytest.approx(100 / 3, rel=1e-15)}
 
 
+def test_paper_style(patients: pd.DataFrame) -> None:
+    from dosefinding.report.baseline import PAPER_STYLE
+
+    table = baseline_table(patients, arm="TRT01P", variables=["AGE", "SEX"], **PAPER_STYLE)
+    assert [(r.label, r.cells) for r in table.rows] == [
+        ("Age (years), mean (SD)", ("48.5 (9.3)", "50.7 (5.1)")), ("Sex", ("", "")),
+        ("Female", ("3 (75%)", "3 (100%)")), ("Male", ("1 (25%)", "0"))]
+
+
 def test_label_order_data_then_given_then_name(patients: pd.DataFrame) -> None:
     patients.attrs["labels"] = {"AGE": "Age at screening"}
     table = baseline_table(patients, arm="TRT01P", variables={"AGE": "Age (years)", "WEIGHTBL": "Weight (kg)"},

@@ -15,11 +15,13 @@ The virtual values the items pick equal direct counts on the ADaM data (1e-12).
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,6 +29,7 @@ import pytest
 from dosefinding.endpoints import ae_incidence, ae_overview, compare_responders, responder_rates
 from dosefinding.endpoints.adverse_events import ANY_EVENT
 from dosefinding.errors import InputError
+from dosefinding.report import load_schema
 from dosefinding.study import simulate_trial
 from dosefinding.study.analysis_spec import parse_analysis_spec
 from dosefinding.study.pipeline import AnalysisResult, a2201_analysis_text, analyze, categories
@@ -211,4 +214,7 @@ def test_table_4_shows_the_distance_in_published_ses(frames: dict[str, pd.DataFr
     assert rows["Randomised, placebo"].cells[2:] == ("n/a", "n/a", "fixed by the design (equal allocation)")
     frame = published_frame(items, frames)
     assert frame["label"].tolist() == [i.label for i in items]
+    schema = load_schema()  # the table as results.json holds it
+    document = json.loads(json.dumps(table.to_dict())) | {"files": []}
+    jsonschema.validate(document, {"$defs": schema["$defs"], **schema["$defs"]["table"]})
     assert [r.label for r in table.rows if r.heading] == list(dict.fromkeys(i.section for i in items))

@@ -34,7 +34,7 @@ from dosefinding.report.table import (
     format_number,
 )
 
-__all__ = ["DISEASE_CHARACTERISTICS", "MISSING", "STATISTICS", "baseline_table", "describe", "is_flag"]
+__all__ = ["DISEASE_CHARACTERISTICS", "MISSING", "PAPER_STYLE", "STATISTICS", "baseline_table", "describe", "is_flag"]
 
 MISSING = "Missing"
 """Row label of the patients without a value of a categorical variable."""
@@ -52,6 +52,11 @@ DISEASE_CHARACTERISTICS = {
     "HYPERGFL": "Hypergammaglobulinaemia",
 }
 """The disease characteristics of the A2201 paper's Table 1 (ADSL columns and fallback labels)."""
+
+PAPER_STYLE: dict[str, Any] = {"statistics": ("mean_sd",), "digits": 1, "sd_digits": 1, "percent_digits": 0,
+                               "percent_sign": True, "total": False}
+"""The A2201 paper's (The Lancet's) Table 1: mean (SD) with one decimal, whole percentages ``47 (96%)``, no
+total column: ``baseline_table(data, arm=..., variables=..., **PAPER_STYLE)``."""
 
 _FLAG_VALUES = frozenset({"Y", "N"})
 _INLINE = {"n": "n", "mean_sd": "mean (SD)", "median_iqr": "median [Q1, Q3]", "min_max": "min, max"}
