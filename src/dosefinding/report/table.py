@@ -75,6 +75,8 @@ def display_value(value: Any, variable: str | None = None, *, style: str = "titl
     ('Female', 'Black or African American', 'Placebo')
     >>> display_value("INJURY, POISONING AND PROCEDURAL COMPLICATIONS", style="sentence")
     'Injury, poisoning and procedural complications'
+    >>> display_value("ELECTROCARDIOGRAM T WAVE INVERTED", style="sentence"), display_value("ANA POSITIVE")
+    ('Electrocardiogram T wave inverted', 'ANA Positive')
     """
     if style not in ("title", "sentence"):
         raise InputError(f"style: must be 'title' or 'sentence', got {style!r}")
@@ -91,7 +93,7 @@ def display_value(value: Any, variable: str | None = None, *, style: str = "titl
         if not core or not any(c.isalpha() for c in core):
             out.append(word)
             continue
-        if core in _ACRONYMS:
+        if core in _ACRONYMS or (len(core) == 1 and core != "A"):
             out.append(word)
         elif first or (style == "title" and core.lower() not in _SMALL_WORDS):
             out.append(word[:1] + word[1:].lower() if word[:1].isalpha() else word.lower().capitalize())
