@@ -92,3 +92,14 @@ def test_mismatched_tables_are_refused(small: tuple[pd.DataFrame, pd.DataFrame])
         safety_table(overview, overview)
     with pytest.raises(InputError, match="different arms"):
         safety_table(overview, ae_incidence(adae, adsl, arms=["Drug", "Placebo"]))
+
+
+def test_graded_data_show_the_grade_row(small: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    adae, adsl = small
+    graded = adae.drop(columns="AESEV").assign(AETOXGR=[1, 2, 1, 3, 1, 1])
+    kw = {"arms": ["Placebo", "Drug"]}
+    table = safety_table(ae_overview(graded, adsl, **kw), ae_incidence(graded, adsl, **kw), min_percent=15)
+    assert [(r.label, r.cells) for r in table.rows[:4]] == [
+        ("Any adverse event", ("2 (20%)", "3 (30%)")), ("Serious adverse events", ("0", "1 (10%)")),
+        ("Adverse events leading to discontinuation", ("0", "1 (10%)")),
+        ("Adverse events of CTC grade 3 or higher", ("0", "1 (10%)"))]

@@ -183,7 +183,8 @@ def comparison_table(
 
 _OVERVIEW_ROWS = (("Any {}", "Any adverse event"), ("Serious {}", "Serious adverse events"),
                   ("{} leading to discontinuation", "Adverse events leading to discontinuation"),
-                  ("Severe {}", "Severe adverse events"), (DEATHS, "Deaths"))
+                  ("Severe {}", "Severe adverse events"), ("{} of CTC grade >= 3", "Adverse events of CTC grade 3 or higher"),
+                  (DEATHS, "Deaths"))
 
 
 def safety_table(
