@@ -174,15 +174,15 @@ def test_overview_matches_r(adam):
     for label, key in [
         ("Any TEAE", "any"),
         ("Serious TEAE", "serious"),
-        ("Severe TEAE (AESEV)", "severe"),
+        ("Severe TEAE", "severe"),
         ("Related TEAE", "related"),
-        ("Discontinued because of AE (DSRAEFL)", "discontinued_dsraefl"),
+        ("TEAE leading to discontinuation", "discontinued_dsraefl"),
         ("TEAE with fatal outcome", "fatal"),
         ("Deaths", "deaths"),
     ]:
         assert counts.loc[label, ARMS].to_dict() == ref[key], label
-    assert any("AEACN is blank" in note for note in table.notes)
-    assert any("missing AEREL" in note for note in table.notes)
+    assert any("action taken with study treatment is not recorded" in note for note in table.notes)
+    assert any("Relationship to study treatment missing for" in note for note in table.notes)
     assert "Overview of TEAE" in table.summary()
 
 
@@ -249,7 +249,7 @@ def test_special_interest_lists_and_mappings(raw, adam):
     expected = [int(safety[(safety["TRT01A"] == a) & safety["USUBJID"].isin(subjects)].shape[0]) for a in ARMS]
     assert grouped.counts.loc["Application site reactions", ARMS].tolist() == expected
     assert grouped.counts.loc["Absent"].tolist() == [0, 0, 0, 0]
-    assert grouped.notes == ("no TEAE in the population with AEDECOD: NOT A TERM",)
+    assert grouped.notes == ("No TEAE in the population with the preferred term(s) NOT A TERM.",)
     assert single.counts.loc["application site pruritus", ARMS].tolist() == [6, 22, 22]
     with pytest.raises(InputError, match="terms"):
         ae_special_interest(adae, adsl, "APPLICATION SITE PRURITUS")
@@ -321,3 +321,13 @@ def test_blank_soc_error_counts_the_named_subjects_events():
     message = str(error.value)
     assert "AEBODSYS is blank for subject 'a' (1 of their events;" in message
     assert "3 events of 2 subjects in all" in message
+
+
+def test_overview_without_death_flag_has_no_invented_deaths_row(adam):
+    """Without ADSL DTHFL deaths are not recorded: no Deaths row, a note in the table's language."""
+    adae, adsl = adam
+    table = ae_overview(adae, adsl.drop(columns="DTHFL"))
+    assert "Deaths" not in table.counts.index
+    assert "Deaths: not recorded in the data (no death flag)." in table.notes
+    assert not any(name in note for note in table.notes for name in ("DTHFL", "AEACN", "AEREL", "DSRAEFL"))
+    assert not any("(" in label and label.endswith(")") for label in table.counts.index)

@@ -16,6 +16,7 @@ import pytest
 
 from dosefinding.errors import InputError
 from dosefinding.report import baseline_table, describe, format_mean_sd, format_n_percent
+from dosefinding.report.table import display_value
 
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "r" / "report_baseline_reference.json"
 RTOL = 1e-12
@@ -82,10 +83,10 @@ def test_table_cells_and_values_are_rs_numbers(reference: dict[str, Any], data: 
                                                   for h in groups):
                     assert (label, "Missing") not in rows
                     continue
-                row = rows[(label, level)]
+                row = rows[(label, level if level == "Missing" else display_value(level, variable))]
                 assert row.values[j]["n"] == k and row.cells[j] == format_n_percent(k, n_arm)
     assert [r.label for r in table.rows if r.group == "Race" and not r.heading] == [
-        "ASIAN", "BLACK OR AFRICAN AMERICAN", "WHITE", "Missing"]
+        "Asian", "Black or African American", "White", "Missing"]
 
 
 def test_levels_of_a_categorical_keep_their_order_and_numbers_can_be_categories() -> None:

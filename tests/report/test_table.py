@@ -197,3 +197,18 @@ def test_to_dict_and_to_frame_hold_cells_values_and_labels() -> None:
                             "values": [47]}
     assert table.to_frame().loc["300 mg", "n"] == "47"
     assert SYNTHETIC_LABEL in table.summary()
+
+
+def test_display_value_decodes_cdisc_terms_and_leaves_the_rest() -> None:
+    from dosefinding.report.table import display_value
+
+    cases = {("F", "SEX"): "Female", ("m", "SEX"): "Male", ("SEVERE", "AESEV"): "Severe",
+             ("WHITE", None): "White", ("AMERICAN INDIAN OR ALASKA NATIVE", None): "American Indian or Alaska Native",
+             ("NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", None): "Native Hawaiian or Other Pacific Islander",
+             ("NOT HISPANIC OR LATINO", "ETHNIC"): "Not Hispanic or Latino", ("ESSDAI >= 10", "STRAT1R"): "ESSDAI >= 10",
+             ("Xanomeline High Dose", "TRT01P"): "Xanomeline High Dose", ("<65", "AGEGR1"): "<65", ("F", None): "F"}
+    assert {key: display_value(*key) for key in cases} == cases
+    assert display_value("BLOOD AND LYMPHATIC SYSTEM DISORDERS", style="sentence") == (
+        "Blood and lymphatic system disorders")
+    with pytest.raises(InputError, match="style: must be 'title' or 'sentence'"):
+        display_value("X", style="upper")

@@ -20,6 +20,8 @@ from dosefinding.errors import InputError
 
 __all__ = [
     "ANY_EVENT",
+    "DEATHS",
+    "VARIABLE_NAMES",
     "AETable",
     "ae_by_severity",
     "ae_incidence",
@@ -30,6 +32,9 @@ __all__ = [
 
 ANY_EVENT = "ANY EVENT"
 """SOC label of the first row of the SOC/PT tables: subjects with at least one event."""
+
+DEATHS = "Deaths"
+"""Row of :func:`ae_overview` counting the patients who died (only when ADSL records deaths, ``DTHFL``)."""
 
 SEVERITY_LEVELS = ("MILD", "MODERATE", "SEVERE")
 GRADE_LEVELS = ("1", "2", "3", "4", "5")
@@ -130,6 +135,16 @@ def fisher_p_values(counts: pd.DataFrame, denominators: pd.Series, reference: st
 
 def _label(teae: str | None) -> str:
     return "TEAE" if teae is not None else "AE"
+
+
+VARIABLE_NAMES = {"AEBODSYS": "system organ class", "AESOC": "system organ class", "AEDECOD": "preferred term",
+                  "AETERM": "reported term", "AEHLT": "high-level term", "AEHLGT": "high-level group term",
+                  "AESEV": "severity", "AETOXGR": "CTC grade"}
+"""How the titles of the tables name the ADAE variables they count by."""
+
+
+def _name(variable: str) -> str:
+    return VARIABLE_NAMES.get(variable.upper(), variable)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -280,7 +295,7 @@ def ae_incidence(
     events, rows = soc_pt_rows(data, soc, term)
     counts = soc_pt_counts(events, data, rows)
     label = _label(teae)
-    return _finish(f"Subjects with {label} by {soc} and {term}", counts, data, reference)
+    return _finish(f"Subjects with {label} by {_name(soc)} and {_name(term)}", counts, data, reference)
 
 
 def ae_by_severity(
@@ -363,7 +378,8 @@ def ae_by_severity(
     table = long.reindex(full).fillna(0).astype(int)
     table.index = pd.MultiIndex.from_tuples([(s, t, level_list[r]) for s, t, r in full], names=[soc, term, by])
     label = _label(teae)
-    return _finish(f"Subjects with {label} by {soc}, {term} and maximum {by}", table, data, None)
+    return _finish(f"Subjects with {label} by {_name(soc)}, {_name(term)} and maximum {_name(by)}", table, data,
+                   None)
 
 
 def ae_special_interest(
@@ -431,7 +447,7 @@ def ae_special_interest(
     events = pd.concat(pieces, ignore_index=True)
     counts = count_subjects(events, ["_ROW"], data.arms).reindex(list(groups)).fillna(0).astype(int)
     counts.index.name = "event of special interest"
-    notes = [f"no {_label(teae)} in the population with {term}: {', '.join(missing)}"] if missing else []
+    notes = [f"No {_label(teae)} in the population with the {_name(term)}(s) {', '.join(missing)}."] if missing else []
     return _finish(f"Subjects with {_label(teae)} of special interest", counts, data, reference, notes)
 
 
@@ -464,7 +480,11 @@ def ae_overview(
       ``"auto"`` uses AEACN when any event has it filled, else DSRAEFL (stated in ``notes``);
     - with fatal outcome: ``AEOUT == "FATAL"``;
     - deaths: ADSL ``DTHFL == "Y"`` or an event with fatal outcome (all deaths in the
-      population, not only treatment-emergent ones).
+      population, not only treatment-emergent ones); without ``DTHFL`` deaths are not
+      recorded in the data: no row, and ``notes`` says so.
+
+    Row labels are words (``"Severe TEAE"``), the notes sentences for the reader of the
+    table: both go into a report as they are.
 
     Examples
     --------
@@ -492,14 +512,14 @@ def ae_overview(
     selections: dict[str, pd.Series] = {f"Any {label}": pd.Series(True, index=events.index)}
     selections[f"Serious {label}"] = column("AESER").eq("Y")
     if "AESEV" in events.columns or "AETOXGR" not in events.columns:
-        selections[f"Severe {label} (AESEV)"] = column("AESEV").eq("SEVERE")
+        selections[f"Severe {label}"] = column("AESEV").eq("SEVERE")
     if "AETOXGR" in events.columns:
         grade = pd.to_numeric(events["AETOXGR"], errors="coerce")
         selections[f"{label} of CTC grade >= 3"] = grade.ge(3)
     relationship = column("AEREL")
     unknown = relationship.isna() | relationship.eq("")
     if unknown.any():
-        notes.append(f"{int(unknown.sum())} events with missing AEREL counted as related")
+        notes.append(f"Relationship to study treatment missing for {int(unknown.sum())} events: counted as related.")
     excluded = {v.strip().upper() for v in not_related}
     selections[f"Related {label}"] = ~relationship.isin(excluded).fillna(False)
 
@@ -510,13 +530,13 @@ def ae_overview(
         source = "AEACN" if acn is not None and (acn.fillna("") != "").any() else "DSRAEFL"
         if source == "DSRAEFL":
             notes.append(
-                "discontinuation: AEACN is blank throughout ADAE; subjects with ADSL DSRAEFL == 'Y' "
-                "(discontinued because of an adverse event) are counted"
+                "Adverse events leading to discontinuation: patients who discontinued because of an adverse event "
+                "(the action taken with study treatment is not recorded for the events)."
             )
+    discontinued = f"{label} leading to discontinuation"
     if source == "AEACN":
-        selections[f"{label} leading to discontinuation"] = column("AEACN").eq("DRUG WITHDRAWN")
+        selections[discontinued] = column("AEACN").eq("DRUG WITHDRAWN")
     else:
-        discontinued = "Discontinued because of AE (DSRAEFL)"
         if "DSRAEFL" not in data.subjects.columns:
             raise InputError("adsl: missing column 'DSRAEFL' (needed for discontinuation='DSRAEFL')")
         subject_level[discontinued] = _text(data.subjects["DSRAEFL"]).eq("Y")
@@ -526,17 +546,16 @@ def ae_overview(
     subjects = data.subjects
     for name, mask in subject_level.items():
         pieces.append(subjects.loc[mask.fillna(False).to_numpy(bool), ["USUBJID", "ARM"]].assign(_ROW=name))
-    died = pd.Series(False, index=subjects.index)
-    if "DTHFL" in subjects.columns:
-        died = _text(subjects["DTHFL"]).eq("Y").fillna(False)
-    else:
-        notes.append("deaths: ADSL has no DTHFL; only events with fatal outcome are counted")
     fatal_label = f"{label} with fatal outcome"
     pieces.append(events.loc[fatal].assign(_ROW=fatal_label))
-    died = died | subjects["USUBJID"].isin(set(events.loc[fatal, "USUBJID"]))
-    pieces.append(subjects.loc[died.to_numpy(bool), ["USUBJID", "ARM"]].assign(_ROW="Deaths"))
-
-    order = [*selections, *subject_level, fatal_label, "Deaths"]
+    order = [*selections, *subject_level, fatal_label]
+    if "DTHFL" in subjects.columns:
+        died = _text(subjects["DTHFL"]).eq("Y").fillna(False)
+        died = died | subjects["USUBJID"].isin(set(events.loc[fatal, "USUBJID"]))
+        pieces.append(subjects.loc[died.to_numpy(bool), ["USUBJID", "ARM"]].assign(_ROW=DEATHS))
+        order.append(DEATHS)
+    else:
+        notes.append("Deaths: not recorded in the data (no death flag).")
     counts = count_subjects(pd.concat(pieces, ignore_index=True), ["_ROW"], data.arms)
     counts = counts.reindex(order).fillna(0).astype(int)
     counts.index.name = "category"

@@ -28,6 +28,7 @@ __all__ = [
     "Row",
     "Table",
     "check_id",
+    "display_value",
     "format_estimate_ci",
     "format_mean_sd",
     "format_median_iqr",
@@ -46,6 +47,60 @@ NOT_ESTIMABLE = "NE"
 JSONValue = bool | int | float | str | Mapping[str, Any] | Sequence[Any] | None
 
 _ID = re.compile(r"^[a-z][a-z0-9-]*$")
+
+CODED_VALUES: Mapping[str, Mapping[str, str]] = {
+    "SEX": {"F": "Female", "M": "Male", "U": "Unknown", "UNDIFFERENTIATED": "Undifferentiated"},
+    "AESEV": {"MILD": "Mild", "MODERATE": "Moderate", "SEVERE": "Severe"},
+    "AESER": {"Y": "Serious", "N": "Not serious"},
+}
+"""Decodes of CDISC controlled terms that are codes rather than words (by variable)."""
+
+_SMALL_WORDS = frozenset({"a", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"})
+_ACRONYMS = frozenset({"ANA", "BAFF", "CD19", "CTC", "ECG", "ESSDAI", "ESSPRI", "FACIT", "HIV", "IGG", "IGM", "PAGA",
+                       "PHGA", "QT", "RF", "SF", "SSA", "US", "USA"})
+
+
+def display_value(value: Any, variable: str | None = None, *, style: str = "title") -> str:
+    """A data value as a reader sees it: CDISC codes decoded, upper-case terms in title or sentence case.
+
+    Codes of :data:`CODED_VALUES` are decoded by ``variable`` (``SEX``: ``F`` -> ``Female``);
+    a value written all in upper case (CDISC controlled terminology, MedDRA terms) is set in
+    ``"title"`` case, small words in lower case (``"Black or African American"``), or in
+    ``"sentence"`` case (MedDRA's own style: ``"Infections and infestations"``); known
+    acronyms stay upper case. Anything else (mixed case, numbers, ``"<65"``) is shown as it is.
+
+    Examples
+    --------
+    >>> display_value("F", "SEX"), display_value("BLACK OR AFRICAN AMERICAN"), display_value("Placebo")
+    ('Female', 'Black or African American', 'Placebo')
+    >>> display_value("INJURY, POISONING AND PROCEDURAL COMPLICATIONS", style="sentence")
+    'Injury, poisoning and procedural complications'
+    >>> display_value("ELECTROCARDIOGRAM T WAVE INVERTED", style="sentence"), display_value("ANA POSITIVE")
+    ('Electrocardiogram T wave inverted', 'ANA Positive')
+    """
+    if style not in ("title", "sentence"):
+        raise InputError(f"style: must be 'title' or 'sentence', got {style!r}")
+    text = str(value).strip()
+    if variable is not None and text.upper() in CODED_VALUES.get(variable.upper(), {}):
+        return CODED_VALUES[variable.upper()][text.upper()]
+    if not any(c.isalpha() for c in text) or text != text.upper():
+        return text
+    words = re.split(r"(\s+|/|-)", text)
+    out = []
+    first = True
+    for word in words:
+        core = word.strip(",;:()")
+        if not core or not any(c.isalpha() for c in core):
+            out.append(word)
+            continue
+        if core in _ACRONYMS or (len(core) == 1 and core != "A"):
+            out.append(word)
+        elif first or (style == "title" and core.lower() not in _SMALL_WORDS):
+            out.append(word[:1] + word[1:].lower() if word[:1].isalpha() else word.lower().capitalize())
+        else:
+            out.append(word.lower())
+        first = False
+    return "".join(out)
 
 
 def check_id(value: str, name: str) -> str:
@@ -94,13 +149,17 @@ def format_number(x: float | None, digits: int = 1) -> str:
     return f"{rounded:f}"
 
 
-def format_n_percent(n: int, total: int, digits: int = 1, *, zero: str = "0") -> str:
+def format_n_percent(n: int, total: int, digits: int = 1, *, zero: str = "0", percent_sign: bool = False) -> str:
     """``n (%)`` of ``total``; a zero count shows as ``zero`` (``"0"``), 100% without decimals.
+
+    ``percent_sign`` writes the journal style ``12 (24%)``.
 
     Examples
     --------
     >>> format_n_percent(12, 49), format_n_percent(0, 49), format_n_percent(47, 47)
     ('12 (24.5)', '0', '47 (100)')
+    >>> format_n_percent(47, 49, 0, percent_sign=True)
+    '47 (96%)'
     """
     if not _finite(n) or not _finite(total):
         raise InputError(f"n, total: must be counts, got n={n!r}, total={total!r}")
@@ -110,9 +169,10 @@ def format_n_percent(n: int, total: int, digits: int = 1, *, zero: str = "0") ->
         raise InputError(f"n: {n} is larger than the total {total}")
     if n == 0:
         return zero
+    sign = "%" if percent_sign else ""
     if n == total:
-        return f"{int(n)} (100)"
-    return f"{int(n)} ({format_number(100.0 * n / total, digits)})"
+        return f"{int(n)} (100{sign})"
+    return f"{int(n)} ({format_number(100.0 * n / total, digits)}{sign})"
 
 
 def format_mean_sd(mean: float, sd: float, digits: int = 1, sd_digits: int | None = None) -> str:
