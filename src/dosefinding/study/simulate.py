@@ -835,6 +835,10 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
     Within a system organ class, occurrences are correlated through a Gaussian copula
     (a shared normal per subject and SOC, with the SOC's latent correlation), which keeps
     each PT's incidence and lowers the SOC's below that of independent terms.
+
+    A subject who left the study for an adverse event (ADSL ``DCSREAS``) has its last event
+    with ``AEACN = "DRUG WITHDRAWN"``; one without any event gets one (a PT drawn by its
+    arm's incidences) in its last week. Every other event has ``"DOSE NOT CHANGED"``.
     """
     events = s.adverse_events
     if not events:
@@ -849,13 +853,20 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
     with np.errstate(divide="ignore"):
         occurs = latent < special.ndtri(rates)
     subj, event = np.nonzero(occurs)
+    leaving = adsl["DCSREAS"].to_numpy() == "ADVERSE EVENT"
+    without = np.flatnonzero(leaving & ~occurs.any(axis=1))
+    cumulative = np.cumsum(rates[without], axis=1)
+    extra = np.minimum((cumulative < rng.random(without.size)[:, None] * cumulative[:, -1:]).sum(axis=1), k - 1)
+    subj, event = np.concatenate([subj, without]), np.concatenate([event, extra])
     m = subj.size
     severity = np.array([e.severity for e in events])[event]
     grade = 1 + (rng.random(m)[:, None] > np.cumsum(severity, axis=1)[:, :2]).sum(axis=1)
     serious = rng.random(m) < np.array([e.serious for e in events])[event]
     related = rng.random(m) < np.array([e.related for e in events])[event]
-    withdrawn = rng.random(m) < np.array([e.withdrawn for e in events])[event]
-    day = 1 + np.floor(rng.random(m) * end_day[subj]).astype(np.int64)
+    u = rng.random(m)
+    added = np.arange(m) >= m - without.size
+    day = np.where(added, np.maximum(1, end_day[subj] - np.floor(7 * u)), 1 + np.floor(u * end_day[subj]))
+    day = day.astype(np.int64)
     adae = pd.DataFrame({
         "_SUBJ": subj,
         "STUDYID": s.studyid,
@@ -868,12 +879,15 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
         "AETOXGR": grade.astype(str),
         "AESER": np.where(serious, "Y", "N"),
         "AEREL": np.where(related, "RELATED", "NOT RELATED"),
-        "AEACN": np.where(withdrawn, "DRUG WITHDRAWN", "DOSE NOT CHANGED"),
+        "AEACN": "DOSE NOT CHANGED",
         "AEOUT": "RECOVERED/RESOLVED",
         "TRTEMFL": "Y",
         "ASTDT": _dates(adsl["TRTSDT"].to_numpy()[subj], day),
         "ASTDY": day,
     })
-    adae = adae.sort_values(["_SUBJ", "ASTDY", "AEDECOD"], kind="stable").drop(columns="_SUBJ")
+    adae = adae.sort_values(["_SUBJ", "ASTDY", "AEDECOD"], kind="stable")
+    last = ~adae["_SUBJ"].duplicated(keep="last") & leaving[adae["_SUBJ"].to_numpy()]
+    adae.loc[last, "AEACN"] = "DRUG WITHDRAWN"
+    adae = adae.drop(columns="_SUBJ")
     adae["AESEQ"] = adae.groupby("USUBJID", sort=False).cumcount() + 1
     return adae[_ADAE_COLUMNS].reset_index(drop=True)

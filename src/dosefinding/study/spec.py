@@ -58,9 +58,10 @@ Tables of a spec (all keys are described in ``presets/a2201.toml``):
     per unit of the last observed change: missing at random), ``reasons`` (shares),
     ``terms`` (by reason, the verbatim terms drawn with equal probability; default the reason).
 ``[safety]`` and ``[[adverse_events]]``
-    ``within_soc_correlation``, default ``severity`` shares, ``serious``, ``related``,
-    ``withdrawn`` probabilities; each adverse event has ``soc``, ``pt``, ``rates`` per arm
-    and may override the defaults.
+    ``within_soc_correlation``, default ``severity`` shares, ``serious`` and ``related``
+    probabilities; each adverse event has ``soc``, ``pt``, ``rates`` per arm and may
+    override the defaults. The event of a subject who left for an adverse event (a reason
+    of ``[dropout]``) is the one with ``AEACN = "DRUG WITHDRAWN"``.
 ``[analysis]``
     kept as given for the analysis pipeline; ``endpoint`` and ``visit``, when present,
     must name an endpoint and a visit of the spec; ``alpha`` (in (0, 1)) and
@@ -334,7 +335,6 @@ class AdverseEvent:
     severity: tuple[float, float, float]
     serious: float
     related: float
-    withdrawn: float
 
 
 @dataclass(frozen=True)
@@ -353,7 +353,6 @@ class Safety:
     severity: tuple[float, float, float] = (0.7, 0.25, 0.05)
     serious: float = 0.02
     related: float = 0.3
-    withdrawn: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -765,7 +764,6 @@ def _parse_safety(root: TomlTable, arms: tuple[Arm, ...]) -> tuple[Safety, tuple
             severity=_severity(t, safety.severity),
             serious=t.number("serious", safety.serious, lower=0.0, upper=1.0),
             related=t.number("related", safety.related, lower=0.0, upper=1.0),
-            withdrawn=t.number("withdrawn", safety.withdrawn, lower=0.0, upper=1.0),
         )
         t.done()
     value = root.raw("adverse_events", [])
@@ -782,7 +780,6 @@ def _parse_safety(root: TomlTable, arms: tuple[Arm, ...]) -> tuple[Safety, tuple
             severity=_severity(e, safety.severity),
             serious=e.number("serious", safety.serious, lower=0.0, upper=1.0),
             related=e.number("related", safety.related, lower=0.0, upper=1.0),
-            withdrawn=e.number("withdrawn", safety.withdrawn, lower=0.0, upper=1.0),
         )
         e.done()
         if (event.soc, event.pt) in seen:
