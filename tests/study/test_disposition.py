@@ -110,8 +110,8 @@ def test_screening_counts_are_near_the_published_over_seeds(spec):
         counts.append({"screened": len(s), "failed": int((s["DSDECOD"] == "SCREEN FAILURE").sum()),
                        "other": int((s["DSDECOD"] == "WITHDRAWAL BY SUBJECT").sum())})
     observed = pd.DataFrame(counts).mean()
-    for key in expected:
-        assert abs(observed[key] - expected[key]) < 4 * sd[key] / np.sqrt(SEEDS), (key, observed[key], expected[key])
+    for key, value in expected.items():
+        assert abs(observed[key] - value) < 4 * sd[key] / np.sqrt(SEEDS), (key, observed[key], value)
 
 
 def test_new_parameters_with_units_and_week24_drug_levels(spec, trial):
