@@ -87,3 +87,10 @@ def test_a_bad_sidecar_is_an_input_error(tmp_path):
     (tmp_path / "adsl.labels.json").write_text("{", encoding="utf-8")
     with pytest.raises(InputError, match=r"^labels: cannot read"):
         read_adam(tmp_path / "adsl.csv")
+
+
+def test_an_empty_file_is_an_input_error(tmp_path):
+    for name in ("adsl.csv", "adsl.xpt", "adsl.parquet"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(InputError, match=r"^path: .* is empty \(no variables\)$"):
+            read_adam(tmp_path / name)

@@ -64,6 +64,8 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
         )
     if not file.is_file():
         raise InputError(f"path: no such file {str(file)!r}")
+    if file.stat().st_size == 0:
+        raise InputError(f"path: {str(file)!r} is empty (no variables)")
     parameters: dict[str, str] = {}
     if kind == "xport":
         with pd.read_sas(file, format="xport", encoding="ISO-8859-1", iterator=True) as reader:
