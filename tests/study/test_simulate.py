@@ -215,6 +215,9 @@ def test_summary_prints_counts_and_changes(trial):
     line = next(row for row in text.splitlines() if row.startswith("Randomised"))
     assert line.split()[1:] == ["49", "47", "47", "47"]
     assert "ESSDAI week 24 mean change" in text
+    screening = trial.ds[trial.ds["DSSCAT"] == "SCREENING"]
+    failed = int((screening["DSDECOD"] == "SCREEN FAILURE").sum())
+    assert f"Screened {len(screening)}: {failed} failed the eligibility rules" in text
 
 
 # --------------------------------------------------------------------------- the spec's true values

@@ -435,6 +435,12 @@ class VirtualTrial:
         table[counts] = table[counts].fillna(0).astype(int)
         table[~counts] = table[~counts].map(lambda v: f"{v:.2f}")
         header = f"Virtual trial {self.spec.studyid} (seed {self.seed})\n{SYNTHETIC_NOTE}\n"
+        screening = self.ds.loc[self.ds["DSSCAT"] == "SCREENING", "DSDECOD"]
+        if self.spec.screening is not None:
+            failed = int((screening == "SCREEN FAILURE").sum())
+            other = len(screening) - failed - int((screening == "RANDOMIZED").sum())
+            header += (f"Screened {len(screening)}: {failed} failed the eligibility rules, {other} not randomised "
+                       "for other reasons\n")
         return header + "\n" + table.to_string()
 
 
@@ -749,75 +755,81 @@ def _screening_values(screening: Screening, adsl: pd.DataFrame) -> dict[str, lis
     return values
 
 
-def _disposition(s: TrialSpec, adsl: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """The DS dataset: screening of the candidates (with the study's eligibility rules) and the end of the
-    treatment period of the randomised subjects (:class:`VirtualTrial`, ``ds``)."""
+def _failing_value(value: object, u: float) -> object:
+    """A failing value of a rule: the spec's value, or one drawn from ``(low, high)`` (whole numbers when integers)."""
+    if not isinstance(value, tuple):
+        return value
+    low, high = value
+    if isinstance(low, int):
+        return int(low + np.floor(u * (high - low + 1)))
+    return round(float(low + u * (high - low)), 2)
+
+
+def _screen(s: TrialSpec, sc: Screening, adsl: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, IntArray]:
+    """Screen candidates until every randomised subject of ``adsl`` is found: the screening records of the
+    others, and each randomised subject's position in the order of screening.
+
+    A candidate fails the rules with probability ``ineligible``, else leaves with probability ``other``, else is
+    the next randomised subject (whose screening values are its ADSL values). A candidate not randomised has the
+    values of a randomised subject drawn at random (a donor), but a screen failure has a failing value for the
+    rule drawn from ``reasons``. The study's rules are then evaluated on every candidate.
+    """
     n = len(adsl)
-    randomised = adsl[["USUBJID", "SITEID", "RANDDT"]].assign(
-        DSDECOD="RANDOMIZED", DSTERM="RANDOMIZED", DSREAS="", _ORDER=np.arange(n))
-    records = [randomised]
-    sc = s.screening
-    if sc is not None:
-        # Candidates in order of screening: 0 randomised, 1 screen failure, 2 eligible but not randomised.
-        p_fail, p_other = sc.ineligible, (1 - sc.ineligible) * sc.other
-        draws = np.empty(0)
-        while np.count_nonzero(draws >= p_fail + p_other) < n:
-            draws = np.concatenate([draws, rng.random(2 * n + 10)])
-        outcome = np.where(draws < p_fail, 1, np.where(draws < p_fail + p_other, 2, 0))
-        outcome = outcome[: np.flatnonzero(outcome == 0)[n - 1] + 1]
-        own = _screening_values(sc, adsl)
-        # A candidate who is not randomised shares its other values with a randomised subject (a donor);
-        # a screen failure's value of the rule it fails is drawn from the spec's failing values.
-        donor = np.where(outcome == 0, np.cumsum(outcome == 0) - 1, rng.integers(0, n, outcome.size))
-        values = {name: [v[i] for i in donor] for name, v in own.items()}
-        failed = _choice(rng, sc.reasons, outcome.size)
-        u = rng.random(outcome.size)
-        by_id = {r.id: r for r in sc.rules.rules}
-        for i in np.flatnonzero(outcome == 1):
-            rule = by_id[failed[i]]
-            value = sc.failing[rule.id]
-            if isinstance(value, tuple):
-                low, high = value
-                value = int(low + np.floor(u[i] * (high - low + 1))) if isinstance(low, int) else round(
-                    float(low + u[i] * (high - low)), 2)
-            values[rule.field][i] = value
-        passes = sc.rules.evaluate(values)
-        eligible = passes.all(axis=1)
-        wrong = (outcome != 1) & ~eligible
-        if wrong.any():
-            rule = sc.rules.rules[int(np.argmin(passes[np.flatnonzero(wrong)[0]]))]
-            raise InputError(f"screening.fields.{rule.field}: a randomised subject fails rule {rule.id} "
-                             f"({rule.text}) with its ADSL {sc.fields[rule.field]}; the spec's distribution of "
-                             f"{sc.fields[rule.field]} must keep to the rule")
-        # Screened about when the next randomised subject was (up to four weeks before).
-        next_randomised = np.cumsum((outcome == 0)[::-1])[::-1]
-        k = np.flatnonzero(outcome != 0)
-        later = n - next_randomised[k]
-        first = np.datetime64(s.demographics.enrolment[0], "D")
-        dates = np.maximum(adsl["RANDDT"].to_numpy()[later] - rng.integers(0, 28, k.size).astype("timedelta64[D]"),
-                           first)
-        first_failed = np.argmin(passes[k], axis=1)
-        reasons = [sc.rules.rules[j].failure({f: values[f][i] for f in values}) if outcome[i] == 1 else ""
-                   for i, j in zip(k, first_failed, strict=True)]
-        records.append(pd.DataFrame({
-            "USUBJID": [f"{s.studyid}-{adsl['SITEID'].iat[donor[i]]}-S{m + 1:04d}" for m, i in enumerate(k)],
-            "SITEID": adsl["SITEID"].to_numpy()[donor[k]],
-            "RANDDT": dates,
-            "DSDECOD": np.where(outcome[k] == 1, "SCREEN FAILURE", sc.other_reason),
-            "DSTERM": [sc.rules.rules[j].text if outcome[i] == 1 else sc.other_term
-                       for i, j in zip(k, first_failed, strict=True)],
-            "DSREAS": reasons,
-            "_ORDER": k,
-        }))
-        randomised["_ORDER"] = np.flatnonzero(outcome == 0)
-    screening = pd.concat(records, ignore_index=True).rename(columns={"RANDDT": "DSSTDT"})
-    screening = screening.assign(DSSCAT="SCREENING", _SEQ=1)
+    p_fail, p_other = sc.ineligible, (1 - sc.ineligible) * sc.other
+    draws = np.empty(0)
+    while np.count_nonzero(draws >= p_fail + p_other) < n:
+        draws = np.concatenate([draws, rng.random(2 * n + 10)])
+    # 0 randomised, 1 screen failure, 2 eligible but not randomised
+    outcome = np.where(draws < p_fail, 1, np.where(draws < p_fail + p_other, 2, 0))
+    outcome = outcome[: np.flatnonzero(outcome == 0)[n - 1] + 1]
+    donor = np.where(outcome == 0, np.cumsum(outcome == 0) - 1, rng.integers(0, n, outcome.size))
+    values = {name: [v[i] for i in donor] for name, v in _screening_values(sc, adsl).items()}
+    failed = _choice(rng, sc.reasons, outcome.size)
+    u = rng.random(outcome.size)
+    by_id = {r.id: r for r in sc.rules.rules}
+    for i in np.flatnonzero(outcome == 1):
+        rule = by_id[failed[i]]
+        values[rule.field][i] = _failing_value(sc.failing[rule.id], u[i])
+    passes = sc.rules.evaluate(values)
+    wrong = (outcome != 1) & ~passes.all(axis=1)
+    if wrong.any():
+        rule = sc.rules.rules[int(np.argmin(passes[np.flatnonzero(wrong)[0]]))]
+        column = sc.fields[rule.field]
+        raise InputError(f"screening.fields.{rule.field}: a randomised subject fails rule {rule.id} ({rule.text}) "
+                         f"with its ADSL {column}; the spec's distribution of {column} must keep to the rule")
+    k = np.flatnonzero(outcome != 0)
+    # Screened up to four weeks before the next randomised subject was randomised.
+    next_randomised = n - np.cumsum((outcome == 0)[::-1])[::-1][k]
+    first = np.datetime64(s.demographics.enrolment[0], "D")
+    dates = np.maximum(adsl["RANDDT"].to_numpy()[next_randomised]
+                       - rng.integers(0, 28, k.size).astype("timedelta64[D]"), first)
+    rules = [sc.rules.rules[j] for j in np.argmin(passes[k], axis=1)]  # the first rule failed
+    fail = outcome[k] == 1
+    records = pd.DataFrame({
+        "USUBJID": [f"{s.studyid}-{adsl['SITEID'].iat[donor[i]]}-S{m + 1:04d}" for m, i in enumerate(k)],
+        "DSSTDT": dates,
+        "DSDECOD": np.where(fail, "SCREEN FAILURE", sc.other_reason),
+        "DSTERM": [rule.text if f else sc.other_term for rule, f in zip(rules, fail, strict=True)],
+        "DSREAS": [rule.failure({name: v[i] for name, v in values.items()}) if f else ""
+                   for rule, f, i in zip(rules, fail, k, strict=True)],
+        "_ORDER": k,
+    })
+    return records, np.flatnonzero(outcome == 0)
+
+
+def _disposition(s: TrialSpec, adsl: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The DS dataset: the screening of the candidates (with the spec's ``[screening]``; else the randomised
+    subjects alone) and the end of the treatment period of the randomised subjects (:class:`VirtualTrial`)."""
+    n = len(adsl)
+    others, order = (pd.DataFrame(), np.arange(n)) if s.screening is None else _screen(s, s.screening, adsl, rng)
+    randomised = pd.DataFrame({"USUBJID": adsl["USUBJID"], "DSSTDT": adsl["RANDDT"], "DSDECOD": "RANDOMIZED",
+                               "DSTERM": "RANDOMIZED", "DSREAS": "", "_ORDER": order})
+    screening = pd.concat([randomised, others], ignore_index=True).assign(DSSCAT="SCREENING", _SEQ=1)
     ended = adsl["EOSSTT"] == "COMPLETED"
     treatment = pd.DataFrame({
         "USUBJID": adsl["USUBJID"], "DSSTDT": adsl["EOSDT"], "DSSCAT": "TREATMENT PERIOD",
-        "DSDECOD": np.where(ended, "COMPLETED", adsl["DCSREAS"]), "DSTERM": np.where(ended, "COMPLETED",
-                                                                                   adsl["DCSREASP"]),
-        "DSREAS": "", "_ORDER": randomised["_ORDER"].to_numpy(), "_SEQ": 2,
+        "DSDECOD": np.where(ended, "COMPLETED", adsl["DCSREAS"]),
+        "DSTERM": np.where(ended, "COMPLETED", adsl["DCSREASP"]), "DSREAS": "", "_ORDER": order, "_SEQ": 2,
     })
     ds = pd.concat([screening, treatment], ignore_index=True).sort_values(["_ORDER", "_SEQ"], kind="stable")
     ds = ds.assign(STUDYID=s.studyid, DSCAT="DISPOSITION EVENT", DSSEQ=ds["_SEQ"])
