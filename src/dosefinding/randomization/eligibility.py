@@ -4,7 +4,9 @@ A rule is a mapping ``{"id", "field", "op", "value", "text"}``: ``op`` is one of
 ``>=, >, <=, <, ==, !=, between, in, is_true``; ``between`` takes ``[low, high]`` (both
 included). Rules come from a list of dicts or the ``[[rule]]`` tables of a TOML file. A
 subject fails a rule when the field is missing, not of the right type, or outside the rule;
-every failed rule is reported, not only the first.
+every failed rule is reported, not only the first. :meth:`EligibilityRules.screen` screens one
+subject (the service), :meth:`EligibilityRules.evaluate` many at once (the virtual trial's
+screening): both decide by the same test, :meth:`Rule.passes`.
 """
 
 from __future__ import annotations
