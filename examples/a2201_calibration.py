@@ -115,11 +115,27 @@ def population_table(spec: TrialSpec, n: int, seed: int) -> pd.DataFrame:
     add("ESSDAI 300 mg - placebo", DIFF, float(f["diff"]), SD * np.sqrt(2 / 47))
     add("ESSDAI SD (baseline-adjusted)", SD, float(f["sd"]), SD / np.sqrt(2 * 180))
 
+    sc = spec.screening
+    p_fail, p_other = sc.ineligible, (1 - sc.ineligible) * sc.other
+    p_rand = 1 - p_fail - p_other
+    not_randomised, variance = 190 * (1 - p_rand) / p_rand, 190 * (1 - p_rand) / p_rand**2
+    add("screened for 190 randomised", 293, 190 + not_randomised, np.sqrt(variance))
+    q = p_fail / (p_fail + p_other)
+    add("failed the inclusion criteria", 96, q * not_randomised, np.sqrt(not_randomised * q * (1 - q) + q**2 * variance))
+
     trial = simulate_trial(large(spec, n // 4), seed=seed)
+    adsl = trial.adsl
+    for name, published in (("ANAFL", [0.98, 0.87, 0.85, 0.87]), ("RFFL", [0.33, 0.39, 0.40, 0.43]),
+                            ("HYPERGFL", [0.53, 0.45, 0.43, 0.49])):
+        pooled = float(np.dot(published, PUBLISHED_N) / PUBLISHED_N.sum())
+        add(f"{name} (pooled over arms)", pooled, float((adsl[name] == "Y").mean()), np.sqrt(pooled * (1 - pooled) / 190))
+    add("time since diagnosis, mean (5-7 years)", 6.0, float(adsl["DIAGDUR"].mean()), 5 / np.sqrt(190))
+    left_for_ae = float((adsl["DCSREAS"] == "ADVERSE EVENT").mean())
+    add("discontinued for an AE, of 190", 4, 190 * left_for_ae, np.sqrt(190 * (4 / 190) * (1 - 4 / 190)))
     week = trial.adeff[trial.adeff["AVISITN"] == 24]
     for paramcd, published, sd in (("PHGA", -8.4, 17.7), ("SFSTIM", 0.22, 0.46), ("ESSPRI", 0.0, 1.8),
                                    ("PAGA", 0.0, 22.0), ("FACITF", 0.0, 8.0), ("SF36PCS", 0.0, 7.0),
-                                   ("SF36MCS", 0.0, 8.0)):
+                                   ("SF36MCS", 0.0, 8.0), ("SFUNSTIM", 0.0, 0.08)):
         means = week[week["PARAMCD"] == paramcd].groupby("TRTPN")["CHG"].mean()
         add(f"{paramcd} 300 mg - placebo", published, means[300.0] - means[0.0], sd * np.sqrt(2 / 47))
     adae, n_arm = trial.adae, trial.adsl.groupby("TRT01AN").size()

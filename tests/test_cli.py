@@ -22,8 +22,8 @@ def test_demo_simulates_analyses_and_prints_where_the_report_is(tmp_path: Path,
     printed = capsys.readouterr().out
     assert f"Report: {out / 'report.html'}" in printed
     assert "synthetic data" in printed
-    assert sorted(p.name for p in (out / "adam").iterdir()) == ["README.txt", "adae.csv", "adbm.csv", "adeff.csv",
-                                                                "adsl.csv"]
+    assert sorted(p.name for p in (out / "adam").iterdir()) == ["README.txt"] + sorted(
+        f"{name}{suffix}" for name in ("adae", "adbm", "adeff", "adsl", "ds") for suffix in (".csv", ".labels.json"))
     validate_results(out / "results.json")
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     # the headline printed is the report's week-24 ESSDAI difference, 300 mg vs placebo

@@ -2,10 +2,18 @@
 
 XPT files are read with :func:`pandas.read_sas` (no pyreadstat needed); their character
 columns are decoded from ISO-8859-1, since SAS transport v5 files record no encoding.
+
+Every frame carries the variables' labels in ``frame.attrs["labels"]`` ({column: label}):
+from the XPT file's own labels, or for CSV and Parquet from the sidecar ``<name>.labels.json``
+(``{"variables": {column: label}, "parameters": {PARAMCD: PARAM}}``, as
+:meth:`dosefinding.study.VirtualTrial.write` writes it) when there is one. A BDS frame with
+``PARAMCD`` and ``PARAM`` also carries ``frame.attrs["parameters"]`` ({PARAMCD: PARAM}).
+Values are kept as the data has them (``SEX`` ``"F"``/``"M"``): decoding is for display.
 """
 
 from __future__ import annotations
 
+import json
 from os import PathLike
 from pathlib import Path
 
@@ -13,7 +21,7 @@ import pandas as pd
 
 from dosefinding.errors import InputError
 
-__all__ = ["read_adam"]
+__all__ = ["labels_path", "read_adam"]
 
 _READERS = {".xpt": "xport", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -33,6 +41,8 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
     pandas.DataFrame
         One column per variable. SAS dates stay numeric (days since 1960-01-01), as in
         the file; character columns are ``str`` (blank values stay ``""`` in XPT files).
+        ``attrs["labels"]`` holds the variable labels ({} when the file has none) and, with
+        ``PARAMCD`` and ``PARAM``, ``attrs["parameters"]`` the parameters.
 
     Examples
     --------
@@ -43,6 +53,8 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
     ...     pd.DataFrame({"usubjid": ["01-001"], "saffl": ["Y"]}).to_csv(file, index=False)
     ...     read_adam(file).columns.tolist()
     ['USUBJID', 'SAFFL']
+    >>> read_adam("tests/fixtures/cdiscpilot01/adsl.xpt").attrs["labels"]["AGE"]  # doctest: +SKIP
+    'Age'
     """
     file = Path(path)
     kind = _READERS.get(file.suffix.lower())
@@ -52,12 +64,58 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
         )
     if not file.is_file():
         raise InputError(f"path: no such file {str(file)!r}")
+    if file.stat().st_size == 0:
+        raise InputError(f"path: {str(file)!r} is empty (no variables)")
+    parameters: dict[str, str] = {}
     if kind == "xport":
-        data = pd.read_sas(file, format="xport", encoding="ISO-8859-1")
-    elif kind == "csv":
-        data = pd.read_csv(file)
+        with pd.read_sas(file, format="xport", encoding="ISO-8859-1", iterator=True) as reader:
+            labels = {_text(f["name"]): _text(f["label"]) for f in reader.fields}
+            data = reader.read()
     else:
-        data = pd.read_parquet(file)
+        data = pd.read_csv(file) if kind == "csv" else pd.read_parquet(file)
+        labels, parameters = _sidecar(file)
+    data.attrs.clear()
     if uppercase:
         data.columns = [str(name).upper() for name in data.columns]
+        labels = {name.upper(): label for name, label in labels.items()}
+    data.attrs["labels"] = {c: labels[c] for c in data.columns if labels.get(c)}
+    if "PARAMCD" in data.columns and "PARAM" in data.columns:
+        pairs = data[["PARAMCD", "PARAM"]].dropna().drop_duplicates("PARAMCD")
+        data.attrs["parameters"] = dict(zip(pairs["PARAMCD"].astype(str), pairs["PARAM"].astype(str), strict=True))
+    elif parameters:
+        data.attrs["parameters"] = parameters
     return data
+
+
+def labels_path(path: str | PathLike[str]) -> Path:
+    """The sidecar file of a dataset's labels: ``adsl.labels.json`` beside ``adsl.csv``.
+
+    Examples
+    --------
+    >>> labels_path("adam/adsl.csv").as_posix()
+    'adam/adsl.labels.json'
+    """
+    file = Path(path)
+    return file.with_name(f"{file.stem}.labels.json")
+
+
+def _text(value: bytes | str) -> str:
+    return (value.decode("ISO-8859-1") if isinstance(value, bytes) else value).strip()
+
+
+def _sidecar(file: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Variable and parameter labels from ``<name>.labels.json``, or none when there is no such file."""
+    path = labels_path(file)
+    if not path.is_file():
+        return {}, {}
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"labels: cannot read {str(path)!r} ({exc})") from None
+    parts = []
+    for key in ("variables", "parameters"):
+        part = content.get(key, {}) if isinstance(content, dict) else None
+        if not isinstance(part, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in part.items()):
+            raise InputError(f"labels: {str(path)!r} needs {key!r} as a mapping of names to label texts")
+        parts.append(part)
+    return parts[0], parts[1]

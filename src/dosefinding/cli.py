@@ -31,7 +31,7 @@ def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | 
     """Simulate whole trials from a spec (a TOML file or a preset name) and analyse each: power of MCP-Mod.
 
     ``first_stage``: the analysis options of ``simulate_power`` (``covariance``, ``df_method``, ``df``,
-    ``selection``, ``alternative``).
+    ``selection``, ``alternative``, ``alpha``; None: the spec's).
     """
     from dosefinding.study.power import simulate_power
 
@@ -213,8 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                               help="df of the MCP step: a number or 'min' (the LS means' smallest; default normal)")
     power_parser.add_argument("--selection", default="AIC",
                               help="Mod step: AIC, maxT or aveAIC (AIC weights; TD their weighted mean; default AIC)")
-    power_parser.add_argument("--alternative", default="one-sided",
-                              help="MCP step: one-sided (default) or two-sided")
+    power_parser.add_argument("--alternative", default=None,
+                              help="MCP step: one-sided or two-sided (default the spec's [analysis] alternative, "
+                                   "else one-sided)")
+    power_parser.add_argument("--alpha", type=float, default=None,
+                              help="level of the MCP step (default the spec's [analysis] alpha, else 0.025; "
+                                   "the output says which)")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
     database_help = (f"SQLite file or SQLAlchemy URL without a password (default: ${DATABASE_URL_ENV}, else "
                      f"{DEFAULT_DATABASE})")
@@ -290,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             df = args.df if args.df in (None, "min") else _number(args.df, "--df")
             print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet,
                         {"covariance": args.covariance, "df_method": args.df_method, "df": df,
-                         "selection": args.selection, "alternative": args.alternative}))
+                         "selection": args.selection, "alternative": args.alternative, "alpha": args.alpha}))
     except DoseFindingError as exc:
         print(f"dosefinding: error: {exc}", file=sys.stderr)
         return 2

@@ -118,7 +118,7 @@ def test_each_trial_is_the_per_trial_analysis(covariance: str, n_trials: int) ->
         fit = mmrm("CHG ~ ARM * AVISIT + BASE * AVISIT", frame, subject="USUBJID", visit="AVISIT",
                    covariance=covariance)
         estimates = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=doses)
-        reference = mcpmod(cands, **estimates, delta=analysis.delta)
+        reference = mcpmod(cands, **estimates, delta=analysis.delta, alpha=result.alpha)  # the spec's alpha, 0.05
         row = result.trials.iloc[i]
         for label in cands.labels:
             assert row[f"t_{label}"] == pytest.approx(reference.mct.t_statistics[label], abs=1e-6)
@@ -162,7 +162,7 @@ def test_mod_step_options_are_the_per_trial_mcpmod(selection: str, alternative: 
         estimates = mmrm_estimates(fit, arm="ARM", visit="Week 24", doses=dict(zip(arms, spec.doses.tolist())),
                                    df="min")
         reference = mcpmod(cands, **estimates, delta=analysis.delta, selection=selection, alternative=alternative,
-                           bounds=bounds, p=0.5)
+                           bounds=bounds, p=0.5, alpha=result.alpha)  # the spec's alpha, 0.05
         row = result.trials.iloc[i]
         for label in cands.labels:
             assert row[f"t_{label}"] == pytest.approx(reference.mct.t_statistics[label], abs=1e-6)
@@ -203,7 +203,7 @@ def test_two_sided_tests_the_absolute_statistics() -> None:
     t_columns = [f"t_{label}" for label in wrong_way.labels]
     np.testing.assert_allclose(two.trials[t_columns], one.trials[t_columns].abs(), rtol=1e-12)
     assert one.power == 0.0 < two.power
-    assert "two-sided alpha 0.025" in two.summary()
+    assert "two-sided alpha 0.05 (the spec's [analysis] alpha)" in two.summary()
 
 
 def test_aveaic_summary_reports_mean_weights() -> None:
@@ -386,3 +386,35 @@ def test_cli_power_takes_the_mod_step_options(capsys: pytest.CaptureFixture[str]
     assert f"Power of the MCP step: {expected.power:.4f}" in out and "two-sided" in out and "aveAIC" in out
     assert main([*argv[:-1], "both"]) == 2
     assert "alternative: must be" in capsys.readouterr().err
+
+
+def test_alpha_defaults_to_the_spec_and_an_explicit_one_wins() -> None:
+    """One alpha per study: the a2201 spec's [analysis] (one-sided 0.05, as published) unless given; a spec
+    without one keeps one-sided 0.025. The same trials decide against the level used."""
+    spec = load_spec("a2201")
+    assert (spec.analysis["alpha"], spec.analysis["alternative"]) == (0.05, "one-sided")
+    default = simulate_power(spec, n_sims=12, seed=6, chunk_size=12)
+    given = simulate_power(spec, n_sims=12, seed=6, chunk_size=12, alpha=0.05)
+    strict = simulate_power(spec, n_sims=12, seed=6, chunk_size=12, alpha=0.001)
+    assert (default.alpha, default.alternative, given.alpha) == (0.05, "one-sided", 0.05)
+    pd.testing.assert_frame_equal(default.trials, given.trials)
+    assert strict.alpha == 0.001 and strict.power < default.power
+    assert "one-sided alpha 0.05 (the spec's [analysis] alpha)" in default.summary()
+    assert "one-sided alpha 0.001 (given)" in strict.summary()
+    plain = simulate_power(parse_spec(DESIGN), n_sims=4, seed=1, chunk_size=4)
+    assert plain.alpha == 0.025 and "alpha 0.025 (the default; the spec's [analysis] gives none)" in plain.summary()
+
+
+def test_cli_power_alpha_defaults_to_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    from dosefinding.cli import main
+
+    argv = ["power", "a2201", "--n-sims", "8", "--seed", "4", "--chunk-size", "8", "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "one-sided alpha 0.05 (the spec's [analysis] alpha)" in out
+    expected = simulate_power("a2201", n_sims=8, seed=4, chunk_size=8, alpha=0.05)
+    assert f"Power of the MCP step: {expected.power:.4f}" in out
+    assert main([*argv, "--alpha", "0.01"]) == 0
+    assert "one-sided alpha 0.01 (given)" in capsys.readouterr().out
+    assert main([*argv, "--alpha", "1.5"]) == 2
+    assert "alpha" in capsys.readouterr().err

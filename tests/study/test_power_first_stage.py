@@ -66,7 +66,7 @@ def test_power_with_a_structured_covariance_and_min_df_is_the_per_trial_analysis
     _, analysis, matrix = _trials(6, 3, covariance="toeph", df="min")
     for i in range(6):
         est = _reference(spec, matrix, i, "toeph", "satterthwaite")
-        reference = mcpmod(analysis.candidates, **est, delta=analysis.delta)
+        reference = mcpmod(analysis.candidates, **est, delta=analysis.delta, alpha=result.alpha)  # the spec's, 0.05
         row = result.trials.iloc[i]
         for label in analysis.candidates.labels:
             assert row[f"t_{label}"] == pytest.approx(reference.mct.t_statistics[label], abs=1e-6)
@@ -102,7 +102,7 @@ def test_ml_and_the_sandwich_are_the_per_trial_analysis(options: dict) -> None:
         np.testing.assert_allclose(estimates[i], reference.estimates.to_numpy(), rtol=ESTIMATES)
         np.testing.assert_allclose(cov[i], reference.cov.to_numpy(), rtol=ESTIMATES)
         assert df[i] == pytest.approx(reference.df, rel=DF)
-        mcp = mcpmod(analysis.candidates, **reference, delta=analysis.delta)
+        mcp = mcpmod(analysis.candidates, **reference, delta=analysis.delta, alpha=result.alpha)  # the spec's, 0.05
         row = result.trials.iloc[i]
         for label in analysis.candidates.labels:
             assert row[f"t_{label}"] == pytest.approx(mcp.mct.t_statistics[label], abs=1e-6)

@@ -169,7 +169,10 @@ def test_adbm_and_adae_structure(spec, trial):
     assert set(adbm.loc[adbm["PARAMCD"] == "RF", "AVISITN"]) == {0, 12, 24}
     pk = adbm[adbm["PARAMCD"] == "DRUGTRGH"]
     assert (pk["ABLFL"] != "Y").all() and (pk.loc[pk["TRTPN"] == 0, "AVAL"] == 0).all()
-    assert (pk.loc[pk["TRTPN"] > 0, "AVAL"] > 0).all()
+    # Below the LLOQ (all of placebo): AVAL 0 and BLQFL "Y"; on drug, a level or BLQ.
+    assert ((pk["AVAL"] == 0) == (pk["BLQFL"] == "Y")).all() and (adbm.loc[adbm["PARAMCD"] != "DRUGTRGH", "BLQFL"]
+                                                                 == "").all()
+    assert (pk.loc[pk["TRTPN"] > 0, "AVAL"] >= spec.pk.lloq).mean() > 0.95
     assert adae["USUBJID"].isin(adsl["USUBJID"]).all()
     assert set(adae["AESEV"]) <= {"MILD", "MODERATE", "SEVERE"} and set(adae["AESER"]) <= {"Y", "N"}
     eos = adae["USUBJID"].map(adsl.set_index("USUBJID")["EOSDT"])
@@ -183,7 +186,8 @@ def test_synthetic_labels_and_write(trial, tmp_path):
     assert trial.adsl["STUDYID"].str.endswith("SYNTHETIC").all()
     assert all(frame.attrs["synthetic"] for frame in trial.datasets.values())
     files = trial.write(tmp_path / "out")
-    assert [f.name for f in files] == ["adsl.csv", "adeff.csv", "adae.csv", "adbm.csv", "README.txt"]
+    assert [f.name for f in files] == [f"{name}{suffix}" for name in ("adsl", "adeff", "adae", "adbm", "ds")
+                                       for suffix in (".csv", ".labels.json")] + ["README.txt"]
     assert (tmp_path / "out" / "README.txt").read_text().startswith("SYNTHETIC DATA")
     adsl = pd.read_csv(tmp_path / "out" / "adsl.csv", keep_default_na=False)
     assert adsl["USUBJID"].tolist() == trial.adsl["USUBJID"].tolist()
@@ -211,6 +215,9 @@ def test_summary_prints_counts_and_changes(trial):
     line = next(row for row in text.splitlines() if row.startswith("Randomised"))
     assert line.split()[1:] == ["49", "47", "47", "47"]
     assert "ESSDAI week 24 mean change" in text
+    screening = trial.ds[trial.ds["DSSCAT"] == "SCREENING"]
+    failed = int((screening["DSDECOD"] == "SCREEN FAILURE").sum())
+    assert f"Screened {len(screening)}: {failed} failed the eligibility rules" in text
 
 
 # --------------------------------------------------------------------------- the spec's true values

@@ -4,7 +4,9 @@ A rule is a mapping ``{"id", "field", "op", "value", "text"}``: ``op`` is one of
 ``>=, >, <=, <, ==, !=, between, in, is_true``; ``between`` takes ``[low, high]`` (both
 included). Rules come from a list of dicts or the ``[[rule]]`` tables of a TOML file. A
 subject fails a rule when the field is missing, not of the right type, or outside the rule;
-every failed rule is reported, not only the first.
+every failed rule is reported, not only the first. :meth:`EligibilityRules.screen` screens one
+subject (the service), :meth:`EligibilityRules.evaluate` many at once (the virtual trial's
+screening): both decide by the same test, :meth:`Rule.passes`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
 
@@ -68,22 +73,47 @@ class Rule:
         text = str(rule.get("text", f"{rule['field']} {op} {value}"))
         return cls(id=rule["id"], field=rule["field"], op=op, value=value, text=text)
 
+    def passes(self, values: Sequence[Any]) -> NDArray[np.bool_]:
+        """Whether each of ``values`` (one per subject; None when missing) passes the rule.
+
+        The one test of the rule: :meth:`failure` (one subject) and
+        :meth:`EligibilityRules.evaluate` (many) both use it.
+
+        Examples
+        --------
+        >>> A2201_RULES.rules[2].passes([6.5, 4.9, None, "high"]).tolist()
+        [True, False, False, False]
+        """
+        x = list(values)
+        if self.op == "is_true":
+            return np.array([v is True for v in x], dtype=bool)
+        if self.op in ("in", "==", "!="):
+            test = (lambda v: v in self.value) if self.op == "in" else (lambda v: _COMPARE[self.op](v, self.value))
+            return np.array([v is not None and bool(test(v)) for v in x], dtype=bool)
+        numeric = np.array([_is_number(v) for v in x], dtype=bool)
+        number = np.array([v if ok else np.nan for v, ok in zip(x, numeric, strict=True)], dtype=float)
+        if self.op == "between":
+            low, high = self.value
+            return numeric & (number >= low) & (number <= high)
+        return numeric & _COMPARE[self.op](number, self.value)
+
     def failure(self, subject: Mapping[str, Any]) -> str | None:
         """Why ``subject`` fails this rule, or None if it passes."""
-        if self.field not in subject or subject[self.field] is None:
+        x = subject.get(self.field)
+        if self.passes([x])[0]:
+            return None
+        if x is None:
             return f"{self.field} missing"
-        x = subject[self.field]
         if self.op == "is_true":
-            return None if x is True else f"{self.field} is {x!r}, must be true"
+            return f"{self.field} is {x!r}, must be true"
         if self.op in ("in", "==", "!="):
-            ok = x in self.value if self.op == "in" else _COMPARE[self.op](x, self.value)
-            return None if ok else f"{self.field} = {x!r}, must be {self.op} {_show(self.value)}"
+            return f"{self.field} = {x!r}, must be {self.op} {_show(self.value)}"
         if not _is_number(x):
             return f"{self.field} = {x!r} is not a number"
         if self.op == "between":
             low, high = self.value
-            return None if low <= x <= high else f"{self.field} = {x:g}, must be between {low:g} and {high:g}"
-        return None if _COMPARE[self.op](x, self.value) else f"{self.field} = {x:g}, must be {self.op} {self.value:g}"
+            return f"{self.field} = {x:g}, must be between {low:g} and {high:g}"
+        return f"{self.field} = {x:g}, must be {self.op} {self.value:g}"
 
 
 def _is_number(x: Any) -> bool:
@@ -164,6 +194,26 @@ class EligibilityRules:
     def fields(self) -> tuple[str, ...]:
         """The fields the rules read, in order."""
         return tuple(dict.fromkeys(r.field for r in self.rules))
+
+    def evaluate(self, columns: Mapping[str, Sequence[Any]]) -> NDArray[np.bool_]:
+        """Screen many subjects at once: ``passes[i, j]`` is whether subject ``i`` passes rule ``j``.
+
+        ``columns`` maps each field to one value per subject (a missing field fails its rules),
+        as :meth:`screen` does for one subject.
+
+        Examples
+        --------
+        >>> A2201_RULES.evaluate({"AGE": [45, 80], "ESSDAI7": [8, 8], "ESSPRI": [6.0, 6.0],
+        ...                       "ANTIRO": [True, True], "SALFLOW": [0.3, 0.3]}).all(axis=1).tolist()
+        [True, False]
+        """
+        sizes = {len(v) for v in columns.values()}
+        if len(sizes) > 1:
+            raise InputError(f"columns: every field needs one value per subject, got lengths {sorted(sizes)}")
+        n = sizes.pop() if sizes else 0
+        return np.column_stack(
+            [rule.passes(columns.get(rule.field, [None] * n)) for rule in self.rules]
+        ).reshape(n, len(self.rules))
 
     def screen(self, subject: Mapping[str, Any]) -> ScreeningResult:
         """Screen one subject (a mapping of field to value); every failed rule is reported."""

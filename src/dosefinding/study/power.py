@@ -45,8 +45,11 @@ covariance, ``type = "general"``), computed for a whole chunk of trials at once:
    mean of the shapes' TDs (the model-averaged estimate of Buckland, Burnham and Augustin
    1997), NaN when a fitted shape's curve does not reach ``delta`` (the ED alike).
 
-The MCP step is one-sided by default; ``alternative="two-sided"`` tests the absolute t
-statistics against ``max |T|`` as :func:`~dosefinding.mcp.mct_test` does.
+The MCP step's level and sidedness are the study's: ``alpha`` and ``alternative`` of the
+spec's ``[analysis]`` table (A2201: one-sided 5%, as published), else one-sided 2.5%; an
+explicit ``alpha`` or ``alternative`` wins, and the summary says which was used.
+``alternative="two-sided"`` tests the absolute t statistics against ``max |T|`` as
+:func:`~dosefinding.mcp.mct_test` does.
 
 Reproducibility: the trials are cut into chunks of ``chunk_size`` (fixed, not depending
 on the number of workers); chunk ``i`` draws from the ``i``-th child of
@@ -60,7 +63,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from typing import Any
 
@@ -94,10 +97,13 @@ from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
 from dosefinding.study.spec import TrialSpec, as_trial_spec
 from dosefinding.validation import as_probability
 
-__all__ = ["PowerResult", "default_candidates", "simulate_power"]
+__all__ = ["DEFAULT_ALPHA", "PowerResult", "default_candidates", "simulate_power"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+
+DEFAULT_ALPHA = 0.025
+"""The MCP step's level when neither the call nor the spec's ``[analysis]`` gives one (one-sided)."""
 
 _NO_SIGNAL = "no significant contrast"
 _NOT_FITTED = "first stage failed (MMRM not converged or LS means not estimable)"
@@ -471,6 +477,7 @@ class PowerResult:
     group: str | None = None
     effective_dose: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="effective_dose"))
     effective_dose_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.int64, name="trials"))
+    alpha_source: str = "given"
 
     def summary(self) -> str:
         """A printed account: power with its Monte Carlo error, by model and shape, and the target dose."""
@@ -483,7 +490,7 @@ class PowerResult:
         lines = [
             f"Simulation-based power: {self.spec_name}, endpoint {self.endpoint}",
             (f"{n} simulated trials (seed {self.seed}, chunks of {self.chunk_size}); {stage}; "
-            f"MCP-Mod, {self.alternative} alpha {self.alpha:g}, selection {self.selection}"),
+            f"MCP-Mod, {self.alternative} alpha {self.alpha:g} ({self.alpha_source}), selection {self.selection}"),
             "",
             (f"Power of the MCP step: {self.power:.4f} (Monte Carlo SE {self.power_se:.4f}; "
             f"95% CI {low:.4f} to {high:.4f})"),
@@ -591,7 +598,7 @@ def simulate_power(
     endpoint: str | None = None,
     visit: int | None = None,
     candidates: Candidates | Mapping[str, Any] | None = None,
-    alpha: float = 0.025,
+    alpha: float | None = None,
     delta: float | None = None,
     first_stage: str = "mmrm",
     covariance: str = "us",
@@ -599,7 +606,7 @@ def simulate_power(
     df: float | str | None = None,
     selection: Selection = "AIC",
     dose_kind: DoseKind = "continuous",
-    alternative: Alternative = "one-sided",
+    alternative: Alternative | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     chunk_size: int = 250,
@@ -629,9 +636,10 @@ def simulate_power(
         to guesstimates as for ``Candidates`` (with ``max_effect`` the true effect at the top
         dose); default :func:`default_candidates`.
     alpha, alternative
-        Level of the MCP step, ``"one-sided"`` (default; in the candidates' direction) or
+        Level of the MCP step, ``"one-sided"`` (in the candidates' direction) or
         ``"two-sided"`` (absolute t statistics against ``max |T|``), as
-        :func:`~dosefinding.mcp.mct_test`.
+        :func:`~dosefinding.mcp.mct_test`; default the spec's ``[analysis]`` ``alpha`` and
+        ``alternative`` (A2201: one-sided 0.05), else one-sided :data:`DEFAULT_ALPHA`.
     delta
         Target effect over placebo of the TD (signed as the candidates' direction);
         default half the true effect of the largest dose at the visit.
@@ -694,6 +702,8 @@ def simulate_power(
     >>> res = simulate_power("a2201", n_sims=40, seed=1, chunk_size=20)
     >>> res.n_sims, 0.0 <= res.power <= 1.0, list(res.significant.index)
     (40, True, ['linear', 'emax1', 'emax2', 'sigemax', 'exponential'])
+    >>> res.alpha, res.alpha_source
+    (0.05, "the spec's [analysis] alpha")
     """
     trial_spec = as_trial_spec(spec)
     n = _positive_int(n_sims, "n_sims")
@@ -705,8 +715,15 @@ def simulate_power(
         raise InputError(f"seed: must be a non-negative integer, got {seed!r}")
     else:
         seed_value = int(seed)
-    analysis = build_analysis(trial_spec, endpoint, visit, candidates, alpha, delta, first_stage, covariance,
-                               baseline, df, selection, dose_kind, df_method, alternative, reml, vcov, bounds, p,
+    if alpha is not None:
+        level, source = alpha, "given"
+    elif "alpha" in trial_spec.analysis:
+        level, source = trial_spec.analysis["alpha"], "the spec's [analysis] alpha"
+    else:
+        level, source = DEFAULT_ALPHA, "the default; the spec's [analysis] gives none"
+    side = alternative if alternative is not None else trial_spec.analysis.get("alternative", "one-sided")
+    analysis = build_analysis(trial_spec, endpoint, visit, candidates, level, delta, first_stage, covariance,
+                               baseline, df, selection, dose_kind, df_method, side, reml, vcov, bounds, p,
                                group)
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
@@ -716,8 +733,9 @@ def simulate_power(
     start = time.perf_counter()
     chunks: dict[int, _Chunk] = dict(_run_chunks(tasks, workers, scheduler, _progress_bar(n_chunks, progress)))
     elapsed = time.perf_counter() - start
-    return _collect([chunks[i] for i in range(n_chunks)], trial_spec, analysis, n, seed_value, size, elapsed,
-                    workers, scheduler)
+    result = _collect([chunks[i] for i in range(n_chunks)], trial_spec, analysis, n, seed_value, size, elapsed,
+                      workers, scheduler)
+    return replace(result, alpha_source=source)
 
 
 def build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,

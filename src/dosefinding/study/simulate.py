@@ -1,4 +1,4 @@
-"""The virtual trial: ADaM datasets (ADSL, ADEFF, ADAE, ADBM) simulated from a study spec.
+"""The virtual trial: ADaM datasets (ADSL, ADEFF, ADAE, ADBM) and disposition (DS) simulated from a study spec.
 
 Every subject's visits are drawn at once from a multivariate normal (one row per subject,
 one column per visit), for all subjects together; dropout, adverse events and biomarkers
@@ -6,6 +6,16 @@ are drawn the same way, without loops over subjects. Each component draws from i
 stream, seeded from the trial seed and the component's name through
 :class:`numpy.random.SeedSequence`, so that adding an endpoint to a spec leaves the
 others' numbers unchanged, and the same seed gives the same datasets.
+
+Screening (with a ``[screening]`` table) evaluates the study's eligibility rules, the
+:class:`~dosefinding.randomization.eligibility.EligibilityRules` of the randomisation
+service, on every candidate's screening values: a randomised subject's are its ADSL values
+(so they pass), a screen failure's fail exactly one rule. ``ds`` holds one screening record
+per candidate (``RANDOMIZED``, ``SCREEN FAILURE`` with the rule's text as ``DSTERM`` and the
+failure as ``DSREAS``, or the other reason) and one end-of-treatment-period record per
+randomised subject (``COMPLETED`` or the reason of ADSL's ``DCSREAS``). Every frame carries
+its variable labels in ``attrs["labels"]`` (and BDS frames their parameters in
+``attrs["parameters"]``); :meth:`VirtualTrial.write` writes them beside each file.
 
 All data made here are synthetic: ``STUDYID`` says so (``...-SYNTHETIC``), every frame
 carries ``attrs["synthetic"] = True``, and :meth:`VirtualTrial.write` writes a README that
@@ -15,6 +25,7 @@ says so beside the files.
 from __future__ import annotations
 
 import importlib.util
+import json
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +38,11 @@ from numpy.typing import NDArray
 from scipy import special, stats
 
 from dosefinding.errors import InputError
-from dosefinding.study.spec import Baseline, Endpoint, TrialSpec, as_trial_spec
+from dosefinding.study.spec import Baseline, Endpoint, Screening, TrialSpec, as_trial_spec
 
 __all__ = [
     "REQUIRED_COLUMNS",
+    "VARIABLE_LABELS",
     "EndpointMatrix",
     "VirtualTrial",
     "baseline_mean",
@@ -55,7 +67,41 @@ REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = {
              "ASTDT", "TRTA"),
     "adbm": ("STUDYID", "USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADY", "AVAL", "BASE", "CHG",
              "ABLFL", "TRTP", "TRTPN"),
+    "ds": ("STUDYID", "USUBJID", "DSSEQ", "DSCAT", "DSSCAT", "DSDECOD", "DSTERM", "DSREAS", "DSSTDT"),
 }
+
+VARIABLE_LABELS: Mapping[str, str] = {
+    "STUDYID": "Study Identifier", "USUBJID": "Unique Subject Identifier",
+    "SUBJID": "Subject Identifier for the Study", "SITEID": "Study Site Identifier", "COUNTRY": "Country",
+    "AGE": "Age", "AGEU": "Age Units", "SEX": "Sex", "RACE": "Race", "WEIGHTBL": "Weight (kg)",
+    "TRT01P": "Planned Treatment for Period 01", "TRT01PN": "Planned Treatment for Period 01 (N)",
+    "TRT01A": "Actual Treatment for Period 01", "TRT01AN": "Actual Treatment for Period 01 (N)",
+    "RANDFL": "Randomized Population Flag", "SAFFL": "Safety Population Flag",
+    "ITTFL": "Intent-To-Treat Population Flag", "FASFL": "Full Analysis Set Population Flag",
+    "COMPLFL": "Completers Population Flag", "EOSSTT": "End of Study Status",
+    "DCSREAS": "Reason for Discontinuation from Study", "DCSREASP": "Reason Spec for Discont from Study",
+    "DSRAEFL": "Discontinued due to AE", "RANDDT": "Date of Randomization",
+    "TRTSDT": "Date of First Exposure to Treatment", "TRTEDT": "Date of Last Exposure to Treatment",
+    "EOSDT": "End of Study Date", "TRTDURD": "Total Treatment Duration (Days)",
+    "LSTVISN": "Week of Last Visit Attended",
+    "TRTP": "Planned Treatment", "TRTPN": "Planned Treatment (N)", "TRTA": "Actual Treatment",
+    "TRTAN": "Actual Treatment (N)", "PARAMCD": "Parameter Code", "PARAM": "Parameter",
+    "AVISIT": "Analysis Visit", "AVISITN": "Analysis Visit (N)", "ADT": "Analysis Date",
+    "ADY": "Analysis Relative Day", "AVAL": "Analysis Value", "BASE": "Baseline Value",
+    "CHG": "Change from Baseline", "PCHG": "Percent Change from Baseline", "ABLFL": "Baseline Record Flag",
+    "ANL01FL": "Analysis Flag 01", "BLQFL": "Below Lower Limit of Quantification Flag",
+    "AESEQ": "Sequence Number", "AEBODSYS": "Body System or Organ Class", "AEDECOD": "Dictionary-Derived Term",
+    "AESEV": "Severity/Intensity", "AETOXGR": "Standard Toxicity Grade", "AESER": "Serious Event",
+    "AEREL": "Causality", "AEACN": "Action Taken with Study Treatment", "AEOUT": "Outcome of Adverse Event",
+    "TRTEMFL": "Treatment Emergent Analysis Flag", "ASTDT": "Analysis Start Date",
+    "ASTDY": "Analysis Start Relative Day",
+    "DSSEQ": "Sequence Number", "DSCAT": "Category for Disposition Event",
+    "DSSCAT": "Subcategory for Disposition Event", "DSDECOD": "Standardized Disposition Term",
+    "DSTERM": "Reported Term for the Disposition Event", "DSREAS": "Reason for the Disposition Event",
+    "DSSTDT": "Start Date of Disposition Event",
+}
+"""The variable labels of the virtual trial's datasets (ADaM and SDTM labels); the columns that
+depend on the spec (baselines, stratum, characteristics) take theirs from the spec."""
 
 
 # --------------------------------------------------------------------------- streams and draws
@@ -289,6 +335,10 @@ class VirtualTrial:
         Adverse events: one row per event.
     adbm
         Biomarker and drug-level BDS.
+    ds
+        Disposition events: one screening record per screened candidate (screen failures
+        are in ``ds`` only) and one end-of-treatment-period record per randomised subject.
+        Without a ``[screening]`` table in the spec, the randomised subjects only.
     """
 
     spec: TrialSpec = field(repr=False)
@@ -297,6 +347,7 @@ class VirtualTrial:
     adeff: pd.DataFrame = field(repr=False)
     adae: pd.DataFrame = field(repr=False)
     adbm: pd.DataFrame = field(repr=False)
+    ds: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REQUIRED_COLUMNS["ds"])), repr=False)
 
     def __post_init__(self) -> None:
         for name, frame in self.datasets.items():
@@ -308,11 +359,13 @@ class VirtualTrial:
 
     @property
     def datasets(self) -> dict[str, pd.DataFrame]:
-        """The four datasets by lower-case ADaM name."""
-        return {"adsl": self.adsl, "adeff": self.adeff, "adae": self.adae, "adbm": self.adbm}
+        """The five datasets by lower-case name."""
+        return {"adsl": self.adsl, "adeff": self.adeff, "adae": self.adae, "adbm": self.adbm, "ds": self.ds}
 
     def write(self, directory: str | PathLike[str], format: str = "csv") -> list[Path]:
-        """Write the datasets (``adsl.csv`` ...) and a README saying that they are synthetic.
+        """Write the datasets (``adsl.csv`` ...), each with its labels (``adsl.labels.json``: ``{"variables":
+        {column: label}, "parameters": {PARAMCD: PARAM}}``, read back by :func:`dosefinding.adam.read_adam`),
+        and a README saying that they are synthetic.
 
         Parameters
         ----------
@@ -324,14 +377,14 @@ class VirtualTrial:
         Returns
         -------
         list of pathlib.Path
-            The files written, README last.
+            The files written (each dataset, then its labels), README last.
 
         Examples
         --------
         >>> import tempfile
         >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     [p.name for p in simulate_trial("a2201").write(tmp)]
-        ['adsl.csv', 'adeff.csv', 'adae.csv', 'adbm.csv', 'README.txt']
+        ...     [p.name for p in simulate_trial("a2201").write(tmp)][:4]
+        ['adsl.csv', 'adsl.labels.json', 'adeff.csv', 'adeff.labels.json']
         """
         if format not in ("csv", "parquet"):
             raise InputError(f"format: must be 'csv' or 'parquet', got {format!r}")
@@ -348,7 +401,11 @@ class VirtualTrial:
                 frame.to_csv(path, index=False, date_format="%Y-%m-%d")
             else:
                 frame.to_parquet(path, index=False)
-            files.append(path)
+            labels = out / f"{name}.labels.json"
+            labels.write_text(json.dumps({"variables": frame.attrs.get("labels", {}),
+                                          "parameters": frame.attrs.get("parameters", {})}, indent=1),
+                              encoding="utf-8")
+            files += [path, labels]
         readme = out / "README.txt"
         readme.write_text(
             f"{SYNTHETIC_NOTE}\nStudy: {self.spec.studyid} ({self.spec.name}), seed {self.seed}.\n"
@@ -378,6 +435,12 @@ class VirtualTrial:
         table[counts] = table[counts].fillna(0).astype(int)
         table[~counts] = table[~counts].map(lambda v: f"{v:.2f}")
         header = f"Virtual trial {self.spec.studyid} (seed {self.seed})\n{SYNTHETIC_NOTE}\n"
+        screening = self.ds.loc[self.ds["DSSCAT"] == "SCREENING", "DSDECOD"]
+        if self.spec.screening is not None:
+            failed = int((screening == "SCREEN FAILURE").sum())
+            other = len(screening) - failed - int((screening == "RANDOMIZED").sum())
+            header += (f"Screened {len(screening)}: {failed} failed the eligibility rules, {other} not randomised "
+                       "for other reasons\n")
         return header + "\n" + table.to_string()
 
 
@@ -549,6 +612,9 @@ def simulate_trial(
     # A dropout leaves some days after the last visit attended.
     end_day = np.where(completed, last_visit, last_visit + rng.integers(1, 7 * interval, n))
 
+    disposition = _stream(entropy, "disposition")
+    terms = _terms(s, reasons, disposition)
+
     doses = s.doses[arm]
     names = np.array(s.arm_names, dtype=object)[arm]
     subjid = pd.Series(np.arange(1, n + 1)).map("{:04d}".format).to_numpy()
@@ -576,6 +642,7 @@ def simulate_trial(
         "COMPLFL": np.where(completed, "Y", "N"),
         "EOSSTT": np.where(completed, "COMPLETED", "DISCONTINUED"),
         "DCSREAS": np.where(completed, "", reasons),
+        "DCSREASP": np.where(completed, "", terms),
         "DSRAEFL": np.where(~completed & (reasons == "ADVERSE EVENT"), "Y", ""),
         "RANDDT": randdt,
         "TRTSDT": randdt,
@@ -584,6 +651,10 @@ def simulate_trial(
         "TRTDURD": last_dose_day,
         "LSTVISN": attended_week,
     })
+    position = adsl.columns.get_loc("WEIGHTBL") + 1
+    for name, value in _characteristics(s, bases, entropy).items():
+        adsl.insert(position, name, value)
+        position += 1
     if s.stratification is not None:
         adsl[s.stratification.variable] = np.array(s.stratification.labels, dtype=object)[stratum]
     for e in s.endpoints:
@@ -611,6 +682,7 @@ def simulate_trial(
         level = (pk.trough_per_mg * doses**pk.exponent * subject)[:, None] * accumulation[None, :] * within
         if pk.decimals is not None:
             level = np.round(level, pk.decimals)
+        level = np.where(level < pk.lloq, 0.0, level)
         codes.append((pk.paramcd, pk.label + (f" ({pk.unit})" if pk.unit else "")))
         bm_bases.append(np.zeros(n))
         bm_values.append(level)
@@ -622,12 +694,146 @@ def simulate_trial(
             pchg = 100 * adbm["CHG"] / adbm["BASE"]
         adbm.insert(adbm.columns.get_loc("CHG") + 1, "PCHG", pchg.where(np.isfinite(pchg)))
         adbm = adbm.drop(columns="ANL01FL")
+        if s.pk is not None:
+            # A drug level below the LLOQ (every one on placebo) is recorded as 0 and flagged.
+            drug = adbm["PARAMCD"] == s.pk.paramcd
+            adbm.insert(adbm.columns.get_loc("AVAL") + 1, "BLQFL", np.where(drug & (adbm["AVAL"] == 0), "Y", ""))
 
     adae = _adverse_events(s, arm, adsl, end_day, _stream(entropy, "adverse_events"))
-    for frame in (adsl, adeff, adae, adbm):
+    ds = _disposition(s, adsl, _stream(entropy, "screening"))
+    for name, frame in (("adsl", adsl), ("adeff", adeff), ("adae", adae), ("adbm", adbm), ("ds", ds)):
         frame.attrs["synthetic"] = True
         frame.attrs["note"] = SYNTHETIC_NOTE
-    return VirtualTrial(spec=s, seed=entropy, adsl=adsl, adeff=adeff, adae=adae, adbm=adbm)
+        frame.attrs["labels"] = _labels(s, frame)
+        if "PARAMCD" in frame.columns and "PARAM" in frame.columns:
+            frame.attrs["parameters"] = dict(zip(frame["PARAMCD"], frame["PARAM"], strict=True))
+    return VirtualTrial(spec=s, seed=entropy, adsl=adsl, adeff=adeff, adae=adae, adbm=adbm, ds=ds)
+
+
+def _labels(s: TrialSpec, frame: pd.DataFrame) -> dict[str, str]:
+    """The label of every column of ``frame``: :data:`VARIABLE_LABELS`, or the spec's for its own columns."""
+    own = {c.name: c.label for c in s.characteristics}
+    for e in s.endpoints:
+        own[f"{e.paramcd[:6]}BL"] = f"Baseline {e.label}" + (f" ({e.unit})" if e.unit else "")
+    if s.stratification is not None:
+        own[s.stratification.variable] = f"Randomisation stratum (baseline {s.stratification.endpoint})"
+    return {column: own.get(column, VARIABLE_LABELS.get(column, column)) for column in frame.columns}
+
+
+def _terms(s: TrialSpec, reasons: NDArray[np.object_], rng: np.random.Generator) -> NDArray[np.object_]:
+    """The verbatim term of each subject's reason for discontinuation (the reason itself when the spec has none)."""
+    terms = reasons.copy()
+    u = rng.random(reasons.size)
+    for reason, choices in (s.dropout.terms.items() if s.dropout is not None else ()):
+        which = reasons == reason
+        terms[which] = np.array(choices, dtype=object)[(u[which] * len(choices)).astype(np.int64)]
+    return terms
+
+
+def _characteristics(s: TrialSpec, bases: Mapping[str, FloatArray], entropy: int) -> dict[str, NDArray]:
+    """The baseline characteristics of ADSL, each from its own stream."""
+    n = int(s.sizes.sum())
+    out: dict[str, NDArray] = {}
+    for c in s.characteristics:
+        rng = _stream(entropy, f"characteristic:{c.name}")
+        if c.baseline is not None:
+            value = _draw_baseline(c.baseline, n, rng)
+            out[c.name] = value if c.decimals is None else np.round(value, c.decimals)
+        elif c.biomarker is not None:
+            out[c.name] = np.where(bases[c.biomarker] >= c.cut, "Y", "N").astype(object)
+        else:
+            out[c.name] = np.where(rng.random(n) < c.probability, "Y", "N").astype(object)
+    return out
+
+
+def _screening_values(screening: Screening, adsl: pd.DataFrame) -> dict[str, list[object]]:
+    """Each randomised subject's screening values, read from its ADSL columns (flags as True/False)."""
+    values: dict[str, list[object]] = {}
+    for name, column in screening.fields.items():
+        data = adsl[column]
+        values[name] = data.tolist() if pd.api.types.is_numeric_dtype(data) else (data == "Y").tolist()
+    return values
+
+
+def _failing_value(value: object, u: float) -> object:
+    """A failing value of a rule: the spec's value, or one drawn from ``(low, high)`` (whole numbers when integers)."""
+    if not isinstance(value, tuple):
+        return value
+    low, high = value
+    if isinstance(low, int):
+        return int(low + np.floor(u * (high - low + 1)))
+    return round(float(low + u * (high - low)), 2)
+
+
+def _screen(s: TrialSpec, sc: Screening, adsl: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, IntArray]:
+    """Screen candidates until every randomised subject of ``adsl`` is found: the screening records of the
+    others, and each randomised subject's position in the order of screening.
+
+    A candidate fails the rules with probability ``ineligible``, else leaves with probability ``other``, else is
+    the next randomised subject (whose screening values are its ADSL values). A candidate not randomised has the
+    values of a randomised subject drawn at random (a donor), but a screen failure has a failing value for the
+    rule drawn from ``reasons``. The study's rules are then evaluated on every candidate.
+    """
+    n = len(adsl)
+    p_fail, p_other = sc.ineligible, (1 - sc.ineligible) * sc.other
+    draws = np.empty(0)
+    while np.count_nonzero(draws >= p_fail + p_other) < n:
+        draws = np.concatenate([draws, rng.random(2 * n + 10)])
+    # 0 randomised, 1 screen failure, 2 eligible but not randomised
+    outcome = np.where(draws < p_fail, 1, np.where(draws < p_fail + p_other, 2, 0))
+    outcome = outcome[: np.flatnonzero(outcome == 0)[n - 1] + 1]
+    donor = np.where(outcome == 0, np.cumsum(outcome == 0) - 1, rng.integers(0, n, outcome.size))
+    values = {name: [v[i] for i in donor] for name, v in _screening_values(sc, adsl).items()}
+    failed = _choice(rng, sc.reasons, outcome.size)
+    u = rng.random(outcome.size)
+    by_id = {r.id: r for r in sc.rules.rules}
+    for i in np.flatnonzero(outcome == 1):
+        rule = by_id[failed[i]]
+        values[rule.field][i] = _failing_value(sc.failing[rule.id], u[i])
+    passes = sc.rules.evaluate(values)
+    wrong = (outcome != 1) & ~passes.all(axis=1)
+    if wrong.any():
+        rule = sc.rules.rules[int(np.argmin(passes[np.flatnonzero(wrong)[0]]))]
+        column = sc.fields[rule.field]
+        raise InputError(f"screening.fields.{rule.field}: a randomised subject fails rule {rule.id} ({rule.text}) "
+                         f"with its ADSL {column}; the spec's distribution of {column} must keep to the rule")
+    k = np.flatnonzero(outcome != 0)
+    # Screened up to four weeks before the next randomised subject was randomised.
+    next_randomised = n - np.cumsum((outcome == 0)[::-1])[::-1][k]
+    first = np.datetime64(s.demographics.enrolment[0], "D")
+    dates = np.maximum(adsl["RANDDT"].to_numpy()[next_randomised]
+                       - rng.integers(0, 28, k.size).astype("timedelta64[D]"), first)
+    rules = [sc.rules.rules[j] for j in np.argmin(passes[k], axis=1)]  # the first rule failed
+    fail = outcome[k] == 1
+    records = pd.DataFrame({
+        "USUBJID": [f"{s.studyid}-{adsl['SITEID'].iat[donor[i]]}-S{m + 1:04d}" for m, i in enumerate(k)],
+        "DSSTDT": dates,
+        "DSDECOD": np.where(fail, "SCREEN FAILURE", sc.other_reason),
+        "DSTERM": [rule.text if f else sc.other_term for rule, f in zip(rules, fail, strict=True)],
+        "DSREAS": [rule.failure({name: v[i] for name, v in values.items()}) if f else ""
+                   for rule, f, i in zip(rules, fail, k, strict=True)],
+        "_ORDER": k,
+    })
+    return records, np.flatnonzero(outcome == 0)
+
+
+def _disposition(s: TrialSpec, adsl: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The DS dataset: the screening of the candidates (with the spec's ``[screening]``; else the randomised
+    subjects alone) and the end of the treatment period of the randomised subjects (:class:`VirtualTrial`)."""
+    n = len(adsl)
+    others, order = (pd.DataFrame(), np.arange(n)) if s.screening is None else _screen(s, s.screening, adsl, rng)
+    randomised = pd.DataFrame({"USUBJID": adsl["USUBJID"], "DSSTDT": adsl["RANDDT"], "DSDECOD": "RANDOMIZED",
+                               "DSTERM": "RANDOMIZED", "DSREAS": "", "_ORDER": order})
+    screening = pd.concat([randomised, others], ignore_index=True).assign(DSSCAT="SCREENING", _SEQ=1)
+    ended = adsl["EOSSTT"] == "COMPLETED"
+    treatment = pd.DataFrame({
+        "USUBJID": adsl["USUBJID"], "DSSTDT": adsl["EOSDT"], "DSSCAT": "TREATMENT PERIOD",
+        "DSDECOD": np.where(ended, "COMPLETED", adsl["DCSREAS"]),
+        "DSTERM": np.where(ended, "COMPLETED", adsl["DCSREASP"]), "DSREAS": "", "_ORDER": order, "_SEQ": 2,
+    })
+    ds = pd.concat([screening, treatment], ignore_index=True).sort_values(["_ORDER", "_SEQ"], kind="stable")
+    ds = ds.assign(STUDYID=s.studyid, DSCAT="DISPOSITION EVENT", DSSEQ=ds["_SEQ"])
+    return ds[list(REQUIRED_COLUMNS["ds"])].reset_index(drop=True)
 
 
 _ADAE_COLUMNS = ["STUDYID", "USUBJID", "TRTA", "TRTAN", "AESEQ", "AEBODSYS", "AEDECOD", "AESEV", "AETOXGR",
@@ -641,6 +847,10 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
     Within a system organ class, occurrences are correlated through a Gaussian copula
     (a shared normal per subject and SOC, with the SOC's latent correlation), which keeps
     each PT's incidence and lowers the SOC's below that of independent terms.
+
+    A subject who left the study for an adverse event (ADSL ``DCSREAS``) has its last event
+    with ``AEACN = "DRUG WITHDRAWN"``; one without any event gets one (a PT drawn by its
+    arm's incidences) in its last week. Every other event has ``"DOSE NOT CHANGED"``.
     """
     events = s.adverse_events
     if not events:
@@ -655,13 +865,20 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
     with np.errstate(divide="ignore"):
         occurs = latent < special.ndtri(rates)
     subj, event = np.nonzero(occurs)
+    leaving = adsl["DCSREAS"].to_numpy() == "ADVERSE EVENT"
+    without = np.flatnonzero(leaving & ~occurs.any(axis=1))
+    cumulative = np.cumsum(rates[without], axis=1)
+    extra = np.minimum((cumulative < rng.random(without.size)[:, None] * cumulative[:, -1:]).sum(axis=1), k - 1)
+    subj, event = np.concatenate([subj, without]), np.concatenate([event, extra])
     m = subj.size
     severity = np.array([e.severity for e in events])[event]
     grade = 1 + (rng.random(m)[:, None] > np.cumsum(severity, axis=1)[:, :2]).sum(axis=1)
     serious = rng.random(m) < np.array([e.serious for e in events])[event]
     related = rng.random(m) < np.array([e.related for e in events])[event]
-    withdrawn = rng.random(m) < np.array([e.withdrawn for e in events])[event]
-    day = 1 + np.floor(rng.random(m) * end_day[subj]).astype(np.int64)
+    u = rng.random(m)
+    added = np.arange(m) >= m - without.size
+    day = np.where(added, np.maximum(1, end_day[subj] - np.floor(7 * u)), 1 + np.floor(u * end_day[subj]))
+    day = day.astype(np.int64)
     adae = pd.DataFrame({
         "_SUBJ": subj,
         "STUDYID": s.studyid,
@@ -674,12 +891,15 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
         "AETOXGR": grade.astype(str),
         "AESER": np.where(serious, "Y", "N"),
         "AEREL": np.where(related, "RELATED", "NOT RELATED"),
-        "AEACN": np.where(withdrawn, "DRUG WITHDRAWN", "DOSE NOT CHANGED"),
+        "AEACN": "DOSE NOT CHANGED",
         "AEOUT": "RECOVERED/RESOLVED",
         "TRTEMFL": "Y",
         "ASTDT": _dates(adsl["TRTSDT"].to_numpy()[subj], day),
         "ASTDY": day,
     })
-    adae = adae.sort_values(["_SUBJ", "ASTDY", "AEDECOD"], kind="stable").drop(columns="_SUBJ")
+    adae = adae.sort_values(["_SUBJ", "ASTDY", "AEDECOD"], kind="stable")
+    last = ~adae["_SUBJ"].duplicated(keep="last") & leaving[adae["_SUBJ"].to_numpy()]
+    adae.loc[last, "AEACN"] = "DRUG WITHDRAWN"
+    adae = adae.drop(columns="_SUBJ")
     adae["AESEQ"] = adae.groupby("USUBJID", sort=False).cumcount() + 1
     return adae[_ADAE_COLUMNS].reset_index(drop=True)

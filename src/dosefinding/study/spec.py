@@ -36,17 +36,37 @@ Tables of a spec (all keys are described in ``presets/a2201.toml``):
 ``[pk]``
     trough drug levels from an accumulation model: ``paramcd``, ``label``, ``unit``,
     ``trough_per_mg`` (trough after one dose of 1 mg), ``exponent`` (dose power),
-    ``half_life`` (days), ``between_cv``, ``within_cv``, ``visits``, ``decimals``.
+    ``half_life`` (days), ``between_cv``, ``within_cv``, ``visits``, ``decimals``, ``lloq``
+    (lower limit of quantification: a level below it, placebo's included, is recorded as
+    ``AVAL = 0`` with ``BLQFL = "Y"``).
+``[characteristics.<NAME>]``
+    a baseline characteristic of ADSL (``NAME`` its column): ``label``; a number drawn
+    from ``baseline`` (as an endpoint's) rounded to ``decimals``; or a Y/N flag, ``Y`` with
+    ``probability``, or when the baseline of ``biomarker`` is at least ``cut``.
+``[screening]``
+    candidates screened with a study's eligibility rules until every arm is randomised:
+    ``rules`` (a randomisation preset, e.g. ``"a2201"``, whose ``[[rule]]`` tables are the
+    rules of :mod:`dosefinding.randomization.eligibility`, or a TOML file of them),
+    ``ineligible`` (probability that a candidate fails the rules), ``reasons`` (shares of
+    the rule a screen failure fails, by rule id), ``failing`` (by rule id: a failing value,
+    or ``[low, high]`` drawn uniformly, whole numbers when both are integers), ``fields``
+    (by rule field: the ADSL column holding a randomised subject's screening value),
+    ``other`` (probability that an eligible candidate leaves before randomisation) with
+    ``other_reason`` and ``other_term``.
 ``[dropout]``
     ``rate`` per visit interval (number or per arm), ``endpoint`` and ``slope`` (log-odds
-    per unit of the last observed change: missing at random), ``reasons`` (shares).
+    per unit of the last observed change: missing at random), ``reasons`` (shares),
+    ``terms`` (by reason, the verbatim terms drawn with equal probability; default the reason).
 ``[safety]`` and ``[[adverse_events]]``
-    ``within_soc_correlation``, default ``severity`` shares, ``serious``, ``related``,
-    ``withdrawn`` probabilities; each adverse event has ``soc``, ``pt``, ``rates`` per arm
-    and may override the defaults.
+    ``within_soc_correlation``, default ``severity`` shares, ``serious`` and ``related``
+    probabilities; each adverse event has ``soc``, ``pt``, ``rates`` per arm and may
+    override the defaults. The event of a subject who left for an adverse event (a reason
+    of ``[dropout]``) is the one with ``AEACN = "DRUG WITHDRAWN"``.
 ``[analysis]``
     kept as given for the analysis pipeline; ``endpoint`` and ``visit``, when present,
-    must name an endpoint and a visit of the spec.
+    must name an endpoint and a visit of the spec; ``alpha`` (in (0, 1)) and
+    ``alternative`` (``one-sided`` or ``two-sided``) are the MCP step's level, the
+    default of :func:`~dosefinding.study.simulate_power`.
 
 Examples
 --------
@@ -88,6 +108,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.randomization.eligibility import A2201_PRESET, A2201_RULES, EligibilityRules
 from dosefinding.shapes.library import get_shape
 from dosefinding.study.toml_table import MISSING, TomlTable, toml_number, toml_numbers
 
@@ -95,15 +116,18 @@ __all__ = [
     "AdverseEvent",
     "Arm",
     "Baseline",
+    "Characteristic",
     "Demographics",
     "Dropout",
     "Endpoint",
     "PKModel",
     "ResponseClasses",
     "Safety",
+    "Screening",
     "Stratification",
     "TrialSpec",
     "as_trial_spec",
+    "eligibility_rules",
     "load_spec",
     "parse_spec",
     "preset_path",
@@ -171,6 +195,44 @@ class Baseline:
     sd: float
     lower: float | None = None
     upper: float | None = None
+
+
+@dataclass(frozen=True)
+class Characteristic:
+    """A baseline characteristic of ADSL: a number drawn from ``baseline`` (rounded to ``decimals``), or a Y/N
+    flag, ``Y`` with ``probability`` or when the baseline of ``biomarker`` is at least ``cut``."""
+
+    name: str
+    label: str
+    baseline: Baseline | None = None
+    decimals: int | None = None
+    probability: float | None = None
+    biomarker: str | None = None
+    cut: float | None = None
+
+    @property
+    def is_flag(self) -> bool:
+        """Whether the characteristic is a Y/N flag."""
+        return self.baseline is None
+
+
+@dataclass(frozen=True)
+class Screening:
+    """Screening of candidates with a study's eligibility rules (see the module docstring, ``[screening]``).
+
+    A candidate fails the rules with probability ``ineligible``, then exactly the rule drawn from
+    ``reasons`` (with a value from ``failing``); an eligible candidate leaves before randomisation
+    with probability ``other``. Candidates are screened until every arm is randomised.
+    """
+
+    rules: EligibilityRules
+    ineligible: float
+    reasons: Mapping[str, float]
+    failing: Mapping[str, Any]
+    fields: Mapping[str, str]
+    other: float = 0.0
+    other_reason: str = "WITHDRAWAL BY SUBJECT"
+    other_term: str = "Withdrawal of consent before randomisation"
 
 
 @dataclass(frozen=True)
@@ -249,6 +311,7 @@ class PKModel:
     within_cv: float
     visits: tuple[int, ...]
     decimals: int | None = None
+    lloq: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -259,6 +322,7 @@ class Dropout:
     endpoint: str | None
     slope: float
     reasons: Mapping[str, float]
+    terms: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -271,7 +335,6 @@ class AdverseEvent:
     severity: tuple[float, float, float]
     serious: float
     related: float
-    withdrawn: float
 
 
 @dataclass(frozen=True)
@@ -290,7 +353,6 @@ class Safety:
     severity: tuple[float, float, float] = (0.7, 0.25, 0.05)
     serious: float = 0.02
     related: float = 0.3
-    withdrawn: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -316,6 +378,8 @@ class TrialSpec:
     description: str = ""
     source: str = ""
     analysis: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    characteristics: tuple[Characteristic, ...] = ()
+    screening: Screening | None = None
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -630,6 +694,7 @@ def _parse_pk(root: TomlTable, schedule: tuple[int, ...]) -> PKModel | None:
         within_cv=t.number("within_cv", 0.2, lower=0.0),
         visits=_visit_subset(t, schedule),
         decimals=t.integer("decimals", None, lower=0) if t.has("decimals") else None,
+        lloq=t.number("lloq", 0.0, lower=0.0),
     )
     t.done()
     return pk
@@ -655,8 +720,19 @@ def _parse_dropout(root: TomlTable, arms: tuple[Arm, ...], endpoints: tuple[Endp
     reasons = _shares(t.raw("reasons"), "dropout.reasons") if t.has("reasons") else MappingProxyType(
         {"WITHDRAWAL BY SUBJECT": 1.0}
     )
+    terms: dict[str, tuple[str, ...]] = {}
+    table = t.table("terms", None)
+    if table is not None:
+        for reason in list(table.data):
+            if reason not in reasons:
+                raise InputError(f"{table.key(reason)}: not a reason of dropout.reasons ({', '.join(reasons)})")
+            value = table.raw(reason)
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+                raise InputError(f"{table.key(reason)}: must be a non-empty list of terms, got {value!r}")
+            terms[reason] = tuple(value)
+        table.done()
     t.done()
-    return Dropout(rate=rate, endpoint=endpoint, slope=slope, reasons=reasons)
+    return Dropout(rate=rate, endpoint=endpoint, slope=slope, reasons=reasons, terms=MappingProxyType(terms))
 
 
 def _severity(t: TomlTable, default: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -688,7 +764,6 @@ def _parse_safety(root: TomlTable, arms: tuple[Arm, ...]) -> tuple[Safety, tuple
             severity=_severity(t, safety.severity),
             serious=t.number("serious", safety.serious, lower=0.0, upper=1.0),
             related=t.number("related", safety.related, lower=0.0, upper=1.0),
-            withdrawn=t.number("withdrawn", safety.withdrawn, lower=0.0, upper=1.0),
         )
         t.done()
     value = root.raw("adverse_events", [])
@@ -705,7 +780,6 @@ def _parse_safety(root: TomlTable, arms: tuple[Arm, ...]) -> tuple[Safety, tuple
             severity=_severity(e, safety.severity),
             serious=e.number("serious", safety.serious, lower=0.0, upper=1.0),
             related=e.number("related", safety.related, lower=0.0, upper=1.0),
-            withdrawn=e.number("withdrawn", safety.withdrawn, lower=0.0, upper=1.0),
         )
         e.done()
         if (event.soc, event.pt) in seen:
@@ -716,6 +790,130 @@ def _parse_safety(root: TomlTable, arms: tuple[Arm, ...]) -> tuple[Safety, tuple
         if soc not in {e.soc for e in events}:
             raise InputError(f"safety.soc_correlation.{soc}: no adverse event has this SOC")
     return safety, tuple(events)
+
+
+def _parse_characteristics(root: TomlTable, biomarkers: tuple[Endpoint, ...]) -> tuple[Characteristic, ...]:
+    table = root.table("characteristics", None)
+    if table is None:
+        return ()
+    out = []
+    for name in list(table.data):
+        if not name.isidentifier() or name != name.upper() or len(name) > 8:
+            raise InputError(f"characteristics.{name}: an ADSL name is at most 8 upper-case letters, digits or _")
+        t = table.table(name)
+        assert t is not None
+        label = t.text("label")
+        kinds = [k for k in ("baseline", "probability", "biomarker") if t.has(k)]
+        if len(kinds) != 1:
+            raise InputError(f"{t.path}: give one of baseline, probability or biomarker (with cut), got {kinds}")
+        if kinds == ["baseline"]:
+            sub = t.table("baseline")
+            assert sub is not None
+            item = Characteristic(name, label, baseline=_parse_baseline(sub),
+                                  decimals=t.integer("decimals", None, lower=0) if t.has("decimals") else None)
+        elif kinds == ["probability"]:
+            item = Characteristic(name, label, probability=t.number("probability", lower=0.0, upper=1.0))
+        else:
+            biomarker = t.text("biomarker")
+            if biomarker not in [b.paramcd for b in biomarkers]:
+                raise InputError(f"{t.key('biomarker')}: unknown biomarker {biomarker!r} "
+                                 f"(biomarkers: {', '.join(b.paramcd for b in biomarkers)})")
+            item = Characteristic(name, label, biomarker=biomarker, cut=t.number("cut"))
+        t.done()
+        out.append(item)
+    table.done()
+    return tuple(out)
+
+
+def eligibility_rules(name: str) -> EligibilityRules:
+    """The eligibility rules of a randomisation preset (``"a2201"``: :data:`~dosefinding.randomization.A2201_RULES`
+    itself) or of a TOML file of ``[[rule]]`` tables.
+
+    Examples
+    --------
+    >>> from dosefinding.randomization import A2201_RULES
+    >>> eligibility_rules("a2201") is A2201_RULES
+    True
+    """
+    preset = _PRESETS / "randomisation" / f"{name.lower()}.toml"
+    path = preset if preset.is_file() else Path(name)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (_PRESETS / "randomisation").glob("*.toml")))
+        raise InputError(f"screening.rules: {name!r} is neither a randomisation preset ({known}) nor a file")
+    if path.resolve() == A2201_PRESET:
+        return A2201_RULES
+    return EligibilityRules.from_toml(path)
+
+
+def _adsl_columns(demographics_columns: tuple[str, ...], endpoints: tuple[Endpoint, ...],
+                  characteristics: tuple[Characteristic, ...]) -> dict[str, str]:
+    """The ADSL columns a screening field may name, with their kind (number or flag)."""
+    columns = dict.fromkeys(demographics_columns, "number")
+    columns.update({f"{e.paramcd[:6]}BL": "number" for e in endpoints})
+    columns.update({c.name: "flag" if c.is_flag else "number" for c in characteristics})
+    return columns
+
+
+def _failing_value(value: object, key: str, rule: Any) -> Any:
+    if isinstance(value, list):
+        low, high = toml_numbers(value, key, length=2, what="bounds")
+        if high < low:
+            raise InputError(f"{key}: need [low, high] with low <= high, got {value}")
+        whole = all(isinstance(v, int) for v in value)
+        bounds = (int(low), int(high)) if whole else (low, high)
+        if rule.passes(list(bounds)).any():
+            raise InputError(f"{key}: {list(bounds)} must fail rule {rule.id} ({rule.text})")
+        return bounds
+    if rule.passes([value])[0]:
+        raise InputError(f"{key}: {value!r} must fail rule {rule.id} ({rule.text})")
+    return value
+
+
+def _parse_screening(root: TomlTable, endpoints: tuple[Endpoint, ...],
+                     characteristics: tuple[Characteristic, ...]) -> Screening | None:
+    t = root.table("screening", None)
+    if t is None:
+        return None
+    rules = eligibility_rules(t.text("rules"))
+    by_id = {r.id: r for r in rules.rules}
+    ineligible = t.number("ineligible", lower=0.0, upper=1.0)
+    other = t.number("other", 0.0, lower=0.0, upper=1.0)
+    if ineligible + other >= 1:
+        raise InputError(f"screening.other: ineligible + other must be below 1, got {ineligible + other:g}")
+    reasons = _shares(t.raw("reasons"), "screening.reasons")
+    for rule_id in reasons:
+        if rule_id not in by_id:
+            raise InputError(f"screening.reasons.{rule_id}: no rule {rule_id!r} in the eligibility rules "
+                             f"(rules: {', '.join(by_id)})")
+    failing_table = t.table("failing")
+    assert failing_table is not None
+    failing = {}
+    for rule_id in list(failing_table.data):
+        if rule_id not in by_id:
+            raise InputError(f"screening.failing.{rule_id}: no rule {rule_id!r} in the eligibility rules "
+                             f"(rules: {', '.join(by_id)})")
+        failing[rule_id] = _failing_value(failing_table.raw(rule_id), failing_table.key(rule_id), by_id[rule_id])
+    failing_table.done()
+    for rule_id, share in reasons.items():
+        if share > 0 and rule_id not in failing:
+            raise InputError(f"screening.failing.{rule_id}: missing (the value of a candidate failing rule {rule_id})")
+    fields_table = t.table("fields")
+    assert fields_table is not None
+    columns = _adsl_columns(("AGE", "WEIGHTBL"), endpoints, characteristics)
+    fields = {}
+    for name in rules.fields:
+        column = fields_table.text(name)
+        if column not in columns:
+            raise InputError(f"screening.fields.{name}: {column!r} is not an ADSL column of the spec "
+                             f"({', '.join(columns)})")
+        fields[name] = column
+    fields_table.done()
+    out = Screening(rules=rules, ineligible=ineligible, reasons=reasons, failing=MappingProxyType(failing),
+                    fields=MappingProxyType(fields), other=other,
+                    other_reason=t.text("other_reason", Screening.other_reason),
+                    other_term=t.text("other_term", Screening.other_term))
+    t.done()
+    return out
 
 
 def _parse_stratification(root: TomlTable, endpoints: tuple[Endpoint, ...]) -> Stratification | None:
@@ -747,6 +945,12 @@ def _parse_analysis(root: TomlTable, spec_endpoints: tuple[Endpoint, ...], sched
         raise InputError(f"analysis.endpoint: unknown endpoint {t.data['endpoint']!r} (endpoints: {', '.join(names)})")
     if "visit" in t.data and t.data["visit"] not in schedule:
         raise InputError(f"analysis.visit: week {t.data['visit']!r} is not a visit of the schedule ({list(schedule)})")
+    if "alpha" in t.data:
+        t.number("alpha", lower=0.0, upper=1.0, strict=True)
+        if t.data["alpha"] >= 1:
+            raise InputError(f"analysis.alpha: must be below 1, got {t.data['alpha']!r}")
+    if "alternative" in t.data:
+        t.text("alternative", choices=("one-sided", "two-sided"))
     return MappingProxyType(dict(t.data))
 
 
@@ -796,6 +1000,7 @@ def parse_spec(text: str, *, source: str = "") -> TrialSpec:
     if pk is not None and pk.paramcd in {e.paramcd for e in endpoints + biomarkers}:
         raise InputError(f"pk.paramcd: {pk.paramcd!r} is also an endpoint or biomarker")
     safety, events = _parse_safety(root, arms)
+    characteristics = _parse_characteristics(root, biomarkers)
     synthetic = trial.flag("synthetic", True)
     spec = TrialSpec(
         name=name,
@@ -817,6 +1022,8 @@ def parse_spec(text: str, *, source: str = "") -> TrialSpec:
         description=trial.note("description"),
         source=trial.note("source", source),
         analysis=_parse_analysis(root, endpoints, visits),
+        characteristics=characteristics,
+        screening=_parse_screening(root, endpoints, characteristics),
     )
     if not spec.synthetic:
         raise InputError("trial.synthetic: a virtual trial is synthetic data; set synthetic = true")
