@@ -10,6 +10,7 @@ layout (``[report] layout = "a2201-paper"``, ``"csr"`` or a TOML file of the use
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -41,9 +42,11 @@ class AnalysisResult:
 
 
 def check_output_directory(out: str | PathLike[str], option: str = "--out") -> Path:
-    """``out`` as a directory that can be written: created if missing; an :class:`InputError` otherwise.
+    """``out`` checked as a place to write a report, before any analysis runs; an :class:`InputError` otherwise.
 
-    Checked before any analysis runs: not a file, not under ``/proc`` or ``/sys``, creatable and writable.
+    Refused: a path under ``/proc``, ``/sys`` or ``/dev``, an existing file, a directory that
+    cannot be written, a missing directory whose nearest existing parent is not a writable
+    directory. Nothing is created here.
 
     Examples
     --------
@@ -54,20 +57,18 @@ def check_output_directory(out: str | PathLike[str], option: str = "--out") -> P
     """
     path = Path(out)
     resolved = path.resolve()
-    if any(resolved.is_relative_to(p) for p in ("/proc", "/sys", "/dev")):
-        raise InputError(f"{option}: {str(path)!r} is under /{resolved.parts[1]}, not a place for a report")
+    system = next((p for p in ("/proc", "/sys", "/dev") if resolved.is_relative_to(p)), None)
+    if system is not None:
+        raise InputError(f"{option}: {str(path)!r} is under {system}, not a place for a report")
     if path.exists() and not path.is_dir():
         raise InputError(f"{option}: {str(path)!r} is a file, not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{option}: cannot create {str(path)!r} ({exc.strerror})") from None
-    probe = path / ".dosefinding-write-check"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(f"{option}: cannot write in {str(path)!r} ({exc.strerror})") from None
+    parent = resolved
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{option}: cannot create {str(path)!r}: {str(parent)!r} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{option}: cannot write in {str(parent)!r} (permission denied)")
     return path
 
 
