@@ -303,3 +303,12 @@ def test_spec_layout_path_is_relative_to_the_spec(tmp_path: Path) -> None:
     text = CDISC_SPEC.read_text(encoding="utf-8").replace('layout = "csr"', 'layout = "layouts/mine.toml"')
     spec = parse_analysis_spec(text, base=tmp_path)
     assert spec.layout == tmp_path / "layouts" / "mine.toml"
+
+
+def test_results_json_carries_the_tidy_frames(cdisc: AnalysisResult) -> None:
+    assert cdisc.files is not None
+    document = json.loads(cdisc.files.results.read_text(encoding="utf-8"))
+    frames = cdisc.results.frames()
+    assert list(document["frames"]) == list(frames)
+    lsmeans = pd.DataFrame(document["frames"]["lsmeans"])
+    pd.testing.assert_frame_equal(lsmeans, frames["lsmeans"], check_dtype=False, rtol=0, atol=0)

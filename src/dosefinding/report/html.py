@@ -196,6 +196,8 @@ class Report:
     mcpmod
         The MCP-Mod numbers for ``results.json`` (see
         :func:`~dosefinding.report.results_json.mcpmod_results`), or ``None``.
+    frames
+        The tidy frames of the analysis for ``results.json`` (name to records), or ``None``.
     template
         A Jinja2 template of the document (a layout's own); ``None``: the packaged
         ``templates/report.html.j2``.
@@ -216,6 +218,7 @@ class Report:
     populations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     blocks: tuple[Block, ...] = ()
     mcpmod: Mapping[str, Any] | None = None
+    frames: Mapping[str, Any] | None = None
     template: Path | None = None
 
     def __post_init__(self) -> None:
@@ -267,6 +270,10 @@ class Report:
     def with_mcpmod(self, results: Mapping[str, Any]) -> Report:
         """A copy holding the MCP-Mod numbers for ``results.json``."""
         return replace(self, mcpmod=dict(results))
+
+    def with_frames(self, frames: Mapping[str, pd.DataFrame]) -> Report:
+        """A copy holding tidy frames (name to DataFrame) for ``results.json``, as lists of records."""
+        return replace(self, frames={str(name): _frame_data(frame) for name, frame in frames.items()})
 
     @property
     def tables(self) -> tuple[Table, ...]:

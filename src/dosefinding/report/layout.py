@@ -201,7 +201,7 @@ def render_report(results: StudyResults, layout: Layout | str | PathLike[str]) -
     layout = load_layout(layout)
     spec = results.spec
     report = Report(title=spec.title, study=spec.name, synthetic=spec.synthetic, subtitle=spec.subtitle,
-                    populations=results.populations, template=layout.template)
+                    populations=results.populations, template=layout.template).with_frames(results.frames())
     if results.mcpmod is not None:
         from dosefinding.report.results_json import mcpmod_results
 

@@ -25,7 +25,7 @@ from dosefinding.report.table import Table, format_estimate_ci, format_n_percent
 if TYPE_CHECKING:
     from dosefinding.study.analysis import EndpointFit, StudyResults
 
-__all__ = ["TABLES", "degrees_of_freedom", "table"]
+__all__ = ["TABLES", "degrees_of_freedom", "lsmeans_table", "p_text", "table"]
 
 POPULATION_LABELS = {"randomised": "Randomised", "safety": "Safety set", "full_analysis": "Full analysis set",
                      "completed": "Completed"}
@@ -42,6 +42,18 @@ def degrees_of_freedom(df: float) -> str:
     if math.isinf(df):
         return "normal distribution"
     return f"{df:.0f} degrees of freedom" if float(df).is_integer() else f"{df:.1f} degrees of freedom"
+
+
+def p_text(p: float, digits: int) -> str:
+    """``p = 0.012`` or ``p < 0.001``.
+
+    Examples
+    --------
+    >>> p_text(0.0123, 3), p_text(1e-6, 3)
+    ('p = 0.012', 'p < 0.001')
+    """
+    text = format_p_value(p, digits)
+    return f"p < {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 
 def _decimals(entry: Mapping[str, Any], formats: Mapping[str, int], name: str = "decimals") -> int:
@@ -123,7 +135,7 @@ def _efficacy(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[
         for arm in active:
             d = fit.lsmeans.differences.loc[(label, arm)]
             row_cells.append(f"{format_estimate_ci(d['estimate'], d['lower'], d['upper'], digits)}; "
-                             f"p = {format_p_value(d['p'], p_digits)}")
+                             f"{p_text(d['p'], p_digits)}")
             row_values.append(_ci_values(d))
         cells.append(row_cells)
         values.append(row_values)
@@ -243,7 +255,7 @@ def _responders(results: StudyResults, entry: Mapping[str, Any], formats: Mappin
             if a != spec.arms.placebo:
                 d = r.comparison.loc[a]
                 row_cells.append(f"{format_estimate_ci(d['difference'], d['lower'], d['upper'], digits)}; "
-                                 f"p = {format_p_value(d['p_value'], p_digits)}")
+                                 f"{p_text(d['p_value'], p_digits)}")
                 row_values.append({k: float(d[k]) for k in ("difference", "lower", "upper", "p_value")})
         cells.append(row_cells)
         values.append(row_values)
