@@ -294,8 +294,8 @@ def demo_text() -> str:
 
 BAD_SPECS = [
     ('endpoint = "ESSDAI"\nvisit = 24', 'endpoint = "ESSDAY"\nvisit = 24',
-     r"^primary\.endpoint: unknown endpoint 'ESSDAY' \(endpoints: ESSDAI, PHGA, ESSPRI, PAGA, SFSTIM, SFUNSTIM, "
-     r"SCHIRMER, FACITF, SF36PCS, SF36MCS\)$"),
+     (r"^primary\.endpoint: unknown endpoint 'ESSDAY' \(endpoints: ESSDAI, PHGA, ESSPRI, PAGA, SFSTIM, SFUNSTIM, "
+      r"SCHIRMER, FACITF, SF36PCS, SF36MCS\)$")),
     ('"VAY736 50 mg" = 50, ', "",
      r"^arms\.doses: no dose for arm\(s\) \['VAY736 50 mg'\] of TRT01P in adsl$"),
     ('label = "ESSDAI"\nprimary_visit = 24', 'label = "ESSDAI"\nprimary_visit = 30',

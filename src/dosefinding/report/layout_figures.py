@@ -151,7 +151,8 @@ def _flow(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[
 def _over_time(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
     name = _fit_name(results, entry, where)
     fit = results.fit(name)
-    frame = results.frames()["lsmeans"].query("endpoint == @name")[["arm", "visit", "estimate", "lower", "upper"]]
+    lsmeans = results.frames()["lsmeans"]
+    frame = lsmeans.loc[lsmeans["endpoint"] == name, ["arm", "visit", "estimate", "lower", "upper"]]
     _empty(frame, where, f"endpoint {name!r}")
     e = fit.spec
     ylabel = str(entry.get("ylabel", _axis_label("LS mean change from baseline", e.unit) + ", 95% CI"))
@@ -173,7 +174,8 @@ def _responders(results: StudyResults, entry: Mapping[str, Any], where: str) -> 
     if name not in names:
         raise InputError(f"{where}.responder: {name!r} is not a responder definition of the spec "
                          f"({', '.join(names) or 'none'})")
-    frame = results.frames()["responders"].query("name == @name").drop(columns="name")
+    rates = results.frames()["responders"]
+    frame = rates[rates["name"] == name].drop(columns="name")
     _empty(frame, where, f"responder {name!r}")
     return draw_responders(frame, title=str(entry.get("title", name))), frame, {"name": name}
 
@@ -184,7 +186,8 @@ def _categories(results: StudyResults, entry: Mapping[str, Any], where: str) -> 
     if name not in names:
         raise InputError(f"{where}.category: {name!r} is not a category definition of the spec "
                          f"({', '.join(names) or 'none'})")
-    frame = results.frames()["categories"].query("name == @name").drop(columns="name")
+    shares = results.frames()["categories"]
+    frame = shares[shares["name"] == name].drop(columns="name")
     _empty(frame, where, f"categories {name!r}")
     return draw_categories(frame, title=str(entry.get("title", name))), frame, {"name": name}
 
@@ -195,10 +198,9 @@ def _dose_summary(results: StudyResults, entry: Mapping[str, Any], where: str) -
         raise InputError(f"{where}.parameter: {name!r} is not in [exposure] of the spec "
                          f"({', '.join(results.spec.exposure) or 'none'})")
     x = results.spec.exposure[name]
-    frame = results.exposure.query("parameter == @name")
+    frame = results.exposure[results.exposure["parameter"] == name]
     if "visit" in entry:
-        visit = float(entry["visit"])
-        frame = frame.query("visit == @visit")
+        frame = frame[frame["visit"] == float(entry["visit"])]
     _empty(frame, where, f"exposure {name!r}")
     figure = draw_dose_values(frame, centre="mean", spread="sd", title=x.label,
                               xlabel=_axis_label(f"{x.label}, mean +- SD", x.unit))
@@ -210,9 +212,10 @@ def _dose_estimates(results: StudyResults, entry: Mapping[str, Any], where: str)
     fit = results.fit(name)
     adjusted = bool(entry.get("adjusted", False))
     frames = results.frames()
-    frame = frames["differences" if adjusted else "lsmeans"].query("endpoint == @name")
+    frame = frames["differences" if adjusted else "lsmeans"]
+    frame = frame[frame["endpoint"] == name]
     visit = float(entry.get("visit", fit.spec.primary_visit))
-    frame = frame.query("visit == @visit").assign(dose=lambda f: f["arm"].map(dict(results.spec.arms.doses)))
+    frame = frame[frame["visit"] == visit].assign(dose=lambda f: f["arm"].map(dict(results.spec.arms.doses)))
     _empty(frame, where, f"endpoint {name!r} at visit {visit:g}")
     what = "Placebo-adjusted change from baseline" if adjusted else "LS mean change from baseline"
     figure = draw_dose_values(frame, centre="estimate", spread="se", title=fit.spec.label,

@@ -34,7 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dosefinding.endpoints import AETable, ae_incidence, ae_overview, category_table, compare_responders, responder_rates
+from dosefinding.endpoints import (
+    AETable,
+    ae_incidence,
+    ae_overview,
+    category_table,
+    compare_responders,
+    responder_rates,
+)
 from dosefinding.errors import DoseFindingError, DoseFindingWarning, InputError
 from dosefinding.mmrm import LSMeans, MMRMResult, mmrm
 from dosefinding.mod import MCPModResult, ModelAverage, mcpmod, mmrm_estimates, model_average
