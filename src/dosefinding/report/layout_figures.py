@@ -168,27 +168,24 @@ def _dose_response(results: StudyResults, entry: Mapping[str, Any], where: str) 
     return figure, data, {"label": fit.spec.label, "visit": visit}
 
 
-def _responders(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
-    names = [r.spec.name for r in results.responders]
-    name = str(entry.get("responder", names[0] if names else ""))
+def _definition(results: StudyResults, entry: Mapping[str, Any], where: str, key: str,
+                frame: str) -> tuple[str, pd.DataFrame]:
+    """The rows of ``frame`` of the responder or category definition that ``entry[key]`` names (default the first)."""
+    rows = results.frames()[frame]
+    names = list(dict.fromkeys(rows["name"]))
+    name = str(entry.get(key, names[0] if names else ""))
     if name not in names:
-        raise InputError(f"{where}.responder: {name!r} is not a responder definition of the spec "
-                         f"({', '.join(names) or 'none'})")
-    rates = results.frames()["responders"]
-    frame = rates[rates["name"] == name].drop(columns="name")
-    _empty(frame, where, f"responder {name!r}")
+        raise InputError(f"{where}.{key}: {name!r} is not a {key} definition of the spec ({', '.join(names) or 'none'})")
+    return name, rows[rows["name"] == name].drop(columns="name")
+
+
+def _responders(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    name, frame = _definition(results, entry, where, "responder", "responders")
     return draw_responders(frame, title=str(entry.get("title", name))), frame, {"name": name}
 
 
 def _categories(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
-    names = [c.spec.name for c in results.categories]
-    name = str(entry.get("category", names[0] if names else ""))
-    if name not in names:
-        raise InputError(f"{where}.category: {name!r} is not a category definition of the spec "
-                         f"({', '.join(names) or 'none'})")
-    shares = results.frames()["categories"]
-    frame = shares[shares["name"] == name].drop(columns="name")
-    _empty(frame, where, f"categories {name!r}")
+    name, frame = _definition(results, entry, where, "category", "categories")
     return draw_categories(frame, title=str(entry.get("title", name))), frame, {"name": name}
 
 

@@ -104,17 +104,14 @@ def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: str | PathLike[st
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from dosefinding.study import simulate_trial
-    >>> from dosefinding.study.analysis_spec import parse_analysis_spec
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     _ = simulate_trial("a2201", seed=7).write(Path(tmp) / "adam")
-    ...     spec = parse_analysis_spec(a2201_analysis_text().replace("model_average_draws = 200",
-    ...                                "model_average_draws = 0"), base=tmp)
-    ...     results = analyze(spec)
-    >>> list(results.endpoints)[:4], results.mcpmod.mct.p_values.index[0]
-    (['ESSDAI', 'PHGA', 'ESSPRI', 'PAGA'], 'linear')
+    ``analyze("examples/cdiscpilot01_analysis.toml")`` gives the CDISC pilot's numbers;
+    :func:`~dosefinding.study.analysis.analyze_study` shows the A2201 demo's. A spec is
+    read before anything else:
+
+    >>> analyze("no-such-spec.toml")
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: spec: no such file 'no-such-spec.toml'
     """
     from dosefinding.report.layout import load_layout, render_report
 
