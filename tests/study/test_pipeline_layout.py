@@ -18,6 +18,7 @@ import io
 import json
 import re
 import warnings
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from dosefinding.errors import DoseFindingWarning, InputError
 from dosefinding.report.layout import load_layout, parse_layout, render_report
 from dosefinding.study.analysis import StudyResults
 from dosefinding.study.analysis_data import load_data
-from dosefinding.study.analysis_spec import load_analysis_spec, parse_analysis_spec
+from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec, parse_analysis_spec
 from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
 from dosefinding.study.tidy_frames import FRAME_COLUMNS
 from report import chromium  # tests/report/chromium.py
@@ -312,3 +313,31 @@ def test_results_json_carries_the_tidy_frames(cdisc: AnalysisResult) -> None:
     assert list(document["frames"]) == list(frames)
     lsmeans = pd.DataFrame(document["frames"]["lsmeans"])
     pd.testing.assert_frame_equal(lsmeans, frames["lsmeans"], check_dtype=False, rtol=0, atol=0)
+
+
+def test_screening_from_a_ds_dataset(tmp_path: Path) -> None:
+    """With a DS-like dataset the flow counts the screened and the screen failures by reason (DSTERM)."""
+    adsl = pd.read_sas(CDISC / "adsl.xpt", format="xport", encoding="utf-8")
+    randomised = pd.DataFrame({"USUBJID": adsl["USUBJID"], "DSSCAT": "SCREENING", "DSDECOD": "RANDOMIZED",
+                               "DSTERM": "RANDOMIZED"})
+    failures = pd.DataFrame({"USUBJID": [f"SF-{i}" for i in range(7)], "DSSCAT": "SCREENING",
+                             "DSDECOD": "SCREEN FAILURE", "DSTERM": ["MMSE < 10"] * 5 + ["Age < 50"] * 2})
+    pd.concat([randomised, failures]).to_csv(tmp_path / "ds.csv", index=False)
+    text = CDISC_SPEC.read_text(encoding="utf-8").replace('"../tests/fixtures', f'"{ROOT}/tests/fixtures')
+    text = text.replace("[populations]", 'ds = "ds.csv"\n\n[populations]', 1).replace(
+        'completed = "COMPLETED"\n\n[report]', 'completed = "COMPLETED"\nds = "ds"\n\n[report]')
+    spec = parse_analysis_spec(text, base=tmp_path)
+    results = analyze(_without_bootstrap(spec))
+    assert results.disposition.screened == len(adsl) + 7
+    assert results.disposition.excluded == {"MMSE < 10": 5, "Age < 50": 2}
+    frame = results.frames()["disposition"]
+    assert frame[frame["arm"] == "All"].to_dict("records") == [{"stage": "Screened", "arm": "All", "n": 261},
+                                                              {"stage": "Excluded", "arm": "All", "n": 7}]
+    report = render_report(results, parse_layout(_layout('panel = "flow"\nid = "f"\ncaption = "Flow"')))
+    assert b"Assessed for eligibility (n = 261)" in report.figures[0].svg
+
+
+def _without_bootstrap(spec: AnalysisSpec) -> AnalysisSpec:
+    """The spec without bootstrap model averaging (not needed here, and the slowest step)."""
+    assert spec.primary is not None
+    return replace(spec, primary=replace(spec.primary, model_average_draws=0))
