@@ -341,3 +341,15 @@ def _without_bootstrap(spec: AnalysisSpec) -> AnalysisSpec:
     """The spec without bootstrap model averaging (not needed here, and the slowest step)."""
     assert spec.primary is not None
     return replace(spec, primary=replace(spec.primary, model_average_draws=0))
+
+
+def test_a_layout_brings_its_own_document_template(cdisc: AnalysisResult, tmp_path: Path) -> None:
+    (tmp_path / "sponsor.html.j2").write_text(
+        '{% extends "report.html.j2" %}{% block footer %}<footer>Sponsor {{ study }}, confidential</footer>'
+        "{% endblock %}", encoding="utf-8")
+    layout = USER_LAYOUT.replace('description = "One table', 'template = "sponsor.html.j2"\ndescription = "One table')
+    (tmp_path / "layout.toml").write_text(layout, encoding="utf-8")
+    html = render_report(cdisc.results, load_layout(tmp_path / "layout.toml")).to_html()
+    assert "<footer>Sponsor CDISCPILOT01, confidential</footer>" in html and 'id="ls-means"' in html
+    with pytest.raises(InputError, match=r"^layout my-study: layout\.template: no such file"):
+        parse_layout(layout.replace("sponsor.html.j2", "missing.j2"), base=tmp_path)

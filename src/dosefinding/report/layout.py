@@ -2,7 +2,8 @@
 
 A layout has a ``[layout]`` table (``name``, ``description``, optional ``template``: a
 Jinja2 template of the HTML document, relative to the layout file; default the packaged
-``report.html.j2``), number formats ``[format]`` (``decimals``, ``p_decimals``,
+``report.html.j2``, which a template may extend, overriding its blocks ``head`` and
+``footer``), number formats ``[format]`` (``decimals``, ``p_decimals``,
 ``percent_decimals``) and ``[[section]]`` entries (``id``, ``title``), each with
 ``[[section.item]]`` entries, in order:
 
