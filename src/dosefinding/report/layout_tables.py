@@ -347,7 +347,7 @@ def _virtual_value(results: StudyResults, frames: Mapping[str, pd.DataFrame], f:
         return float(pd.to_numeric(results.baseline[f.variable], errors="coerce").mean())
     else:
         d = frames["ae"]
-        hit = d[((d["term"] == f.term) | ((d["soc"] == f.term) & (d["term"] == "ANY EVENT"))) & (d["arm"] == f.arm)]
+        hit = d[((d["term"] == f.term) | ((d["soc"] == f.term) & (d["term"] == ""))) & (d["arm"] == f.arm)]
         hit = hit.rename(columns={"percent": "estimate"})
     if hit.empty:
         raise InputError(f"{key}: no {f.quantity} result for {f.label!r} in the analysis")

@@ -13,7 +13,8 @@ endpoint, arm, visit, estimate, se, lower, upper, p_value (arm minus placebo); `
 shape, t, p_value; ``responders``: name, arm, n, responders, percent, lower, upper;
 ``responder_tests``: name, arm, difference, lower, upper, p_value (percentage points);
 ``categories``: name, period, arm, category, n, percent; ``ae``: soc, term, arm, n,
-percent (term ``"ANY EVENT"``: any event, of the class or, with soc ``""``, overall);
+percent (soc ``""`` and term ``"ANY EVENT"``: any event; soc ``""`` and the overview's row
+label: the overview's other rows; term ``""``: a system organ class; else a preferred term);
 ``exposure``: parameter, arm, dose, visit, n, mean, sd.
 """
 
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from dosefinding.endpoints.adverse_events import ANY_EVENT
 from dosefinding.report.baseline import describe
 
 if TYPE_CHECKING:
@@ -44,7 +46,6 @@ FRAME_COLUMNS = {
     "ae": ["soc", "term", "arm", "n", "percent"],
     "exposure": ["parameter", "arm", "dose", "visit", "n", "mean", "sd"],
 }
-ANY_EVENT = "ANY EVENT"
 
 
 def _frame(name: str, records: list[dict]) -> pd.DataFrame:
@@ -148,8 +149,8 @@ def _ae(results: StudyResults) -> pd.DataFrame:
     percent = incidence.percent
     for key, row in incidence.counts.iterrows():
         soc, term = key
-        if term == "":
-            soc, term = ("", ANY_EVENT) if soc == ANY_EVENT else (soc, ANY_EVENT)
+        if soc == ANY_EVENT:
+            soc, term = "", ANY_EVENT
         records += [{"soc": str(soc), "term": str(term), "arm": str(a), "n": int(row[a]),
                      "percent": float(percent.loc[key, a])} for a in row.index if a != "Total"]
     overview = results.safety.overview
