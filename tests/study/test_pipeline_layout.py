@@ -320,21 +320,23 @@ def test_screening_from_a_ds_dataset(tmp_path: Path) -> None:
     adsl = pd.read_sas(CDISC / "adsl.xpt", format="xport", encoding="utf-8")
     randomised = pd.DataFrame({"USUBJID": adsl["USUBJID"], "DSSCAT": "SCREENING", "DSDECOD": "RANDOMIZED",
                                "DSTERM": "RANDOMIZED"})
-    failures = pd.DataFrame({"USUBJID": [f"SF-{i}" for i in range(7)], "DSSCAT": "SCREENING",
-                             "DSDECOD": "SCREEN FAILURE", "DSTERM": ["MMSE < 10"] * 5 + ["Age < 50"] * 2})
+    failures = pd.DataFrame({"USUBJID": [f"SF-{i}" for i in range(8)], "DSSCAT": "SCREENING",
+                             "DSDECOD": ["SCREEN FAILURE"] * 7 + ["WITHDRAWAL BY SUBJECT"],
+                             "DSTERM": ["MMSE < 10"] * 5 + ["Age < 50"] * 2 + ["Withdrew consent"]})
     pd.concat([randomised, failures]).to_csv(tmp_path / "ds.csv", index=False)
     text = CDISC_SPEC.read_text(encoding="utf-8").replace('"../tests/fixtures', f'"{ROOT}/tests/fixtures')
     text = text.replace("[populations]", 'ds = "ds.csv"\n\n[populations]', 1).replace(
         'completed = "COMPLETED"\n\n[report]', 'completed = "COMPLETED"\nds = "ds"\n\n[report]')
     spec = parse_analysis_spec(text, base=tmp_path)
     results = analyze(_without_bootstrap(spec))
-    assert results.disposition.screened == len(adsl) + 7
-    assert results.disposition.excluded == {"MMSE < 10": 5, "Age < 50": 2}
+    assert results.disposition.screened == len(adsl) + 8
+    # a screen failure by the rule it failed (DSTERM), another exclusion by its event (DSDECOD)
+    assert results.disposition.excluded == {"MMSE < 10": 5, "Age < 50": 2, "WITHDRAWAL BY SUBJECT": 1}
     frame = results.frames()["disposition"]
-    assert frame[frame["arm"] == "All"].to_dict("records") == [{"stage": "Screened", "arm": "All", "n": 261},
-                                                              {"stage": "Excluded", "arm": "All", "n": 7}]
+    assert frame[frame["arm"] == "All"].to_dict("records") == [{"stage": "Screened", "arm": "All", "n": 262},
+                                                              {"stage": "Excluded", "arm": "All", "n": 8}]
     report = render_report(results, parse_layout(_layout('panel = "flow"\nid = "f"\ncaption = "Flow"')))
-    assert b"Assessed for eligibility (n = 261)" in report.figures[0].svg
+    assert b"Assessed for eligibility (n = 262)" in report.figures[0].svg
 
 
 def _without_bootstrap(spec: AnalysisSpec) -> AnalysisSpec:

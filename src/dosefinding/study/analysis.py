@@ -310,19 +310,27 @@ def disposition(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> Disposi
 
 
 def _screening(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> tuple[int | None, dict[str, int] | None]:
+    """Subjects screened (in the DS dataset) and those not randomised by reason: the failed rule (``DSTERM``) of
+    a screen failure, else the event (``DSDECOD``, e.g. withdrawal before randomisation)."""
     name = spec.disposition.ds
     if name is None:
         return None, None
     ds = data[name]
     need_columns(ds, [spec.subject, "DSDECOD"], name, "disposition.ds")
-    screened = int(ds[spec.subject].nunique())
-    failures = ds[ds["DSDECOD"].astype("string").str.upper().eq("SCREEN FAILURE")]
-    if screened == 0:
+    if ds.empty:
         return None, None
-    reason = "DSTERM" if "DSTERM" in failures.columns else "DSDECOD"
-    failures = failures.drop_duplicates(spec.subject)
-    counts = failures[reason].astype("string").fillna("Not recorded").value_counts()
-    return screened, {str(k): int(v) for k, v in counts.items()}
+    adsl = data["adsl"]
+    randomised = set(adsl.loc[flag(adsl, spec.populations["randomised"]), spec.subject].astype(str))
+    subjects_ds = ds[spec.subject].astype(str)
+    left = ds[~subjects_ds.isin(randomised)]
+    if "DSSCAT" in left.columns:
+        left = left[left["DSSCAT"].astype("string").str.upper().eq("SCREENING").fillna(False)]
+    decode = left["DSDECOD"].astype("string").str.strip()
+    term = left["DSTERM"].astype("string").str.strip() if "DSTERM" in left.columns else decode
+    reason = term.where(decode.str.upper().eq("SCREEN FAILURE").fillna(False), decode).fillna("Not recorded")
+    reasons = pd.Series(reason.to_numpy(), index=left[spec.subject].astype(str).to_numpy())
+    reasons = reasons[~reasons.index.duplicated()]
+    return int(subjects_ds.nunique()), {str(k): int(v) for k, v in reasons.value_counts().items()}
 
 
 def mcpmod_primary(spec: AnalysisSpec, fits: Mapping[str, EndpointFit]) -> tuple[MCPModResult, ModelAverage | None]:
