@@ -285,7 +285,7 @@ def _cdisc_copy(tmp_path: Path, name: str, text: str) -> Path:
 @pytest.mark.parametrize(("text", "message"), [("", "is empty"), ("USUBJID,PARAMCD,AVAL\n", "has no rows")])
 def test_empty_data_file_stops_with_one_line(tmp_path: Path, text: str, message: str) -> None:
     spec = load_analysis_spec(_cdisc_copy(tmp_path, "adqsadas.csv", text))
-    with pytest.raises(InputError, match=rf"^data\.adqsadas: '.*adqsadas\.csv' {message}"):
+    with pytest.raises(InputError, match=rf"^data\.adqsadas: .*adqsadas\.csv' {message}"):
         load_data(spec)
 
 
