@@ -34,7 +34,7 @@ def test_demo_simulates_analyses_and_prints_where_the_report_is(tmp_path: Path,
     assert match is not None
     assert [float(g) for g in match.groups()] == [round(value[k], 2) for k in ("estimate", "lower", "upper")]
     models = results["mcpmod"]["models"]
-    assert f"MCP step, adjusted p-values: linear {models['linear']['p_value']:.4f}, " in printed
+    assert f"MCP step (one-sided alpha 0.05), adjusted p-values: linear {models['linear']['p_value']:.4f}, " in printed
     # the spec written beside the data reruns the same analysis
     assert main(["analyze", str(out / "analysis.toml"), "--out", str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "results.json").read_text(encoding="utf-8"))
@@ -45,7 +45,7 @@ def test_analyze_runs_the_cdisc_pilot_example(tmp_path: Path, capsys: pytest.Cap
     assert main(["analyze", str(ROOT / "examples" / "cdiscpilot01_analysis.toml"), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "ADAS-Cog(11), Week 24: LS-mean difference to placebo" in printed
-    assert (tmp_path / "report.html").is_file() and (tmp_path / "tables" / "table-3.rtf").is_file()
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "tables" / "table-14-5-01.rtf").is_file()
 
 
 def test_bad_spec_gives_one_line_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,18 +12,28 @@ from dosefinding.errors import DoseFindingError, InputError
 
 
 def demo(out: str, seed: int | None, draws: int | None) -> str:
-    """Simulate the A2201 virtual trial, analyse it and say where the report is, with headline numbers."""
-    from dosefinding.study.pipeline import run_demo
+    """Simulate the A2201 virtual trial, analyse it and say where the report is, with headline numbers.
 
+    ``out`` is checked writable before anything is simulated.
+    """
+    from dosefinding.study.pipeline import check_output_directory, run_demo
+
+    check_output_directory(out)
     result = run_demo(out, seed=seed, model_average_draws=draws)
     return "Virtual A2201 trial (synthetic data): simulated ADaM in " + str(Path(out) / "adam") + "\n" + result.summary()
 
 
-def analyze(spec: str, out: str) -> str:
-    """Run an analysis spec on its ADaM data and say where the report is, with headline numbers."""
-    from dosefinding.study.pipeline import analyze as run
+def analyze(spec: str, out: str, layout: str | None = None) -> str:
+    """Run an analysis spec on its ADaM data, lay out the report (the spec's layout unless ``layout`` is
+    given: a built-in name or a layout TOML) and say where it is, with headline numbers.
 
-    return run(spec, out).summary()
+    ``out`` is checked writable, and the spec and the layout read, before any analysis runs.
+    """
+    from dosefinding.study.pipeline import analyze as run
+    from dosefinding.study.pipeline import check_output_directory
+
+    check_output_directory(out)
+    return run(spec, out, layout=layout).summary()
 
 
 def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | None, chunk_size: int,
@@ -194,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyze_parser = commands.add_parser("analyze", help="run an analysis spec (TOML) on ADaM data")
     analyze_parser.add_argument("spec", help="analysis spec, e.g. examples/cdiscpilot01_analysis.toml")
     analyze_parser.add_argument("--out", required=True, help="output directory for report.html and the rest")
+    analyze_parser.add_argument("--layout", default=None,
+                                help="report layout: a2201-paper, csr or a layout TOML file (default: the spec's)")
     power_parser = commands.add_parser("power", help="power of MCP-Mod by simulating whole trials from a spec")
     power_parser.add_argument("spec", help="study spec (TOML file) or preset name, e.g. a2201")
     power_parser.add_argument("--n-sims", type=int, default=1000, help="simulated trials (default 1000)")
@@ -289,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             print(demo(args.out, args.seed, args.draws))
         elif args.command == "analyze":
-            print(analyze(args.spec, args.out))
+            print(analyze(args.spec, args.out, args.layout))
         elif args.command == "power":
             df = args.df if args.df in (None, "min") else _number(args.df, "--df")
             print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet,

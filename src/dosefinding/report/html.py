@@ -1,6 +1,8 @@
 """HTML: a :class:`~dosefinding.report.table.Table` as an HTML table, and the :class:`Report` document.
 
-The report is one self-contained HTML file: the style sheet is inline, every figure is
+The document and the table markup are Jinja2 templates (``templates/report.html.j2``,
+``templates/table.html.j2``; a layout may bring its own document template). The report is
+one self-contained HTML file: the style sheet is inline, every figure is
 an image in a base64 data URI, and nothing refers to a URL outside the file, so it opens
 the same from a disk, a mail attachment or an archive. Every table and figure carries a
 stable id (``<table class="df-table" id="table-1">``, ``<figure class="df-figure"
@@ -9,14 +11,16 @@ id="figure-2a">``) for links and for tests. All text is HTML-escaped.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from dosefinding.errors import InputError
 from dosefinding.report.figures import FigureFormat, figure_bytes, image_html
@@ -64,12 +68,19 @@ footer { margin-top: 3em; font-size: 0.8em; color: #666; border-top: 1px solid #
 _RESERVED_IDS = {"contents", "synthetic-label"}
 
 
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+@cache
+def _environment(folder: str | None = None) -> jinja2.Environment:
+    """Jinja2 with HTML autoescaping: the packaged templates, or those of ``folder`` first."""
+    packaged = jinja2.PackageLoader("dosefinding.report", "templates")
+    loader = packaged if folder is None else jinja2.ChoiceLoader([jinja2.FileSystemLoader(folder), packaged])
+    return jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=False, undefined=jinja2.StrictUndefined)
 
 
 def table_html(table: Table) -> str:
     """``table`` as an HTML ``<table class="df-table" id=...>``: caption, one- or two-level header, body, notes.
+
+    The markup is the template ``templates/table.html.j2``.
 
     Examples
     --------
@@ -85,48 +96,24 @@ def table_html(table: Table) -> str:
     </tbody>
     </table>
     """
-    out = [f'<table class="df-table" id="{table.id}">']
-    caption = _esc(table.title)
-    if table.subtitle:
-        caption += f'<span class="df-caption-sub">{_esc(table.subtitle)}</span>'
-    if table.synthetic:
-        caption += f'<span class="df-caption-sub df-synthetic">{_esc(SYNTHETIC_LABEL)}</span>'
-    out.append(f"<caption>{caption}</caption>")
-    out.append("<thead>")
-    stub = _esc(table.stub_header)
+    header1: list[tuple[str, int]] = []  # (spanner, width) or (column label, 0) for a column without a spanner
+    header2: list[str] = []
     if table.spanners:
-        runs: list[tuple[Any, list[str]]] = []  # (spanner or column without one, labels below)
         for column in table.columns:
-            if runs and column.spanner is not None and runs[-1][0] == column.spanner:
-                runs[-1][1].append(column.label)
+            if column.spanner is None:
+                header1.append((column.label, 0))
+                continue
+            header2.append(column.label)
+            if header1 and header1[-1][1] and header1[-1][0] == column.spanner:
+                header1[-1] = (column.spanner, header1[-1][1] + 1)
             else:
-                runs.append((column.spanner if column.spanner is not None else column, [column.label]))
-        top = [f'<th class="df-stub-head" scope="col" rowspan="2">{stub}</th>']
-        for head, labels in runs:
-            if isinstance(head, str):
-                top.append(f'<th class="df-spanner" colspan="{len(labels)}" scope="colgroup">{_esc(head)}</th>')
-            else:  # a column without a spanner spans both header rows
-                top.append(f'<th rowspan="2" scope="col">{_esc(head.label)}</th>')
-        out.append("<tr>" + "".join(top) + "</tr>")
-        out.append("<tr>" + "".join(f'<th scope="col">{_esc(c.label)}</th>' for c in table.columns
-                                    if c.spanner is not None) + "</tr>")
-    else:
-        out.append(f'<tr><th class="df-stub-head" scope="col">{stub}</th>'
-                   + "".join(f'<th scope="col">{_esc(c.label)}</th>' for c in table.columns) + "</tr>")
-    out.append("</thead>")
-    out.append("<tbody>")
-    for row in table.rows:
-        kind = "df-heading" if row.heading else ("df-group" if row.level == 0 and row.group is not None else "df-row")
-        indent = f' style="padding-left: {0.8 + 1.5 * row.level:.1f}em"' if row.level else ""
-        cells = "".join(f"<td>{_esc(c)}</td>" for c in row.cells)
-        out.append(f'<tr class="{kind} df-level-{row.level}"><th scope="row"{indent}>{_esc(row.label)}</th>'
-                   f"{cells}</tr>")
-    out.append("</tbody>")
-    if table.footnotes:
-        notes = "<br>".join(_esc(n) for n in table.footnotes)
-        out.append(f'<tfoot><tr><td colspan="{len(table.columns) + 1}">{notes}</td></tr></tfoot>')
-    out.append("</table>")
-    return "\n".join(out)
+                header1.append((column.spanner, 1))
+    rows = [{"kind": "df-heading" if row.heading else ("df-group" if row.level == 0 and row.group is not None
+                                                        else "df-row"),
+             "level": row.level, "indent": f"{0.8 + 1.5 * row.level:.1f}" if row.level else "", "label": row.label,
+             "cells": row.cells} for row in table.rows]
+    return _environment().get_template("table.html.j2").render(
+        table=table, header1=header1, header2=header2, rows=rows, synthetic_label=SYNTHETIC_LABEL).rstrip("\n")
 
 
 @dataclass(frozen=True)
@@ -209,6 +196,11 @@ class Report:
     mcpmod
         The MCP-Mod numbers for ``results.json`` (see
         :func:`~dosefinding.report.results_json.mcpmod_results`), or ``None``.
+    frames
+        The tidy frames of the analysis for ``results.json`` (name to records), or ``None``.
+    template
+        A Jinja2 template of the document (a layout's own); ``None``: the packaged
+        ``templates/report.html.j2``.
 
     Examples
     --------
@@ -226,6 +218,8 @@ class Report:
     populations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     blocks: tuple[Block, ...] = ()
     mcpmod: Mapping[str, Any] | None = None
+    frames: Mapping[str, Any] | None = None
+    template: Path | None = None
 
     def __post_init__(self) -> None:
         if not str(self.study).strip():
@@ -277,6 +271,10 @@ class Report:
         """A copy holding the MCP-Mod numbers for ``results.json``."""
         return replace(self, mcpmod=dict(results))
 
+    def with_frames(self, frames: Mapping[str, pd.DataFrame]) -> Report:
+        """A copy holding tidy frames (name to DataFrame) for ``results.json``, as lists of records."""
+        return replace(self, frames={str(name): _frame_data(frame) for name, frame in frames.items()})
+
     @property
     def tables(self) -> tuple[Table, ...]:
         """The tables, in order."""
@@ -288,47 +286,30 @@ class Report:
         return tuple(b for b in self.blocks if isinstance(b, FigureBlock))
 
     def to_html(self) -> str:
-        """The whole document as one self-contained HTML string."""
+        """The whole document as one self-contained HTML string (the Jinja2 template ``report.html.j2``)."""
         from dosefinding import __version__
 
-        body = [f"<h1>{_esc(self.title)}</h1>"]
-        if self.subtitle:
-            body.append(f'<p class="df-subtitle">{_esc(self.subtitle)}</p>')
-        if self.synthetic:
-            body.append(f'<p class="df-synthetic" id="synthetic-label">{_esc(SYNTHETIC_LABEL)}</p>')
-        body.append(self._contents())
+        blocks: list[dict[str, Any]] = []
+        contents: list[dict[str, Any]] = []
         for block in self.blocks:
             if isinstance(block, Section):
-                body.append(f'<h2 id="{block.id}">{_esc(block.title)}</h2>')
+                blocks.append({"kind": "section", "id": block.id, "title": block.title})
+                contents.append({"section": True, "id": block.id, "text": block.title})
             elif isinstance(block, Paragraph):
-                body.append(f"<p>{_esc(block.text)}</p>")
+                blocks.append({"kind": "paragraph", "text": block.text})
             elif isinstance(block, Table):
-                body.append(table_html(block))
+                blocks.append({"kind": "table", "html": Markup(table_html(block))})
+                contents.append({"section": False, "id": block.id, "text": block.title})
             else:
                 data = block.svg if block.embed_format == "svg" else block.png
-                tag = ' <span class="df-synthetic-tag">(synthetic data)</span>' if self.synthetic else ""
-                body.append(f'<figure class="df-figure" id="{block.id}">\n'
-                            f"{image_html(data, block.embed_format, block.caption)}\n"
-                            f"<figcaption>{_esc(block.caption)}{tag}</figcaption>\n</figure>")
-        body.append(f"<footer>Study {_esc(self.study)}. Generated by dosefinding {_esc(__version__)}."
-                    "</footer>")
-        return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                f"<title>{_esc(self.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-                + "\n".join(body) + "\n</body>\n</html>\n")
-
-    def _contents(self) -> str:
-        """The list of sections, tables and figures, each a link to its id within the page."""
-        items = []
-        for block in self.blocks:
-            if isinstance(block, Section):
-                items.append(f'<li class="df-toc-section"><a href="#{block.id}">{_esc(block.title)}</a></li>')
-            elif isinstance(block, Table):
-                items.append(f'<li><a href="#{block.id}">{_esc(block.title)}</a></li>')
-            elif isinstance(block, FigureBlock):
-                items.append(f'<li><a href="#{block.id}">{_esc(block.caption)}</a></li>')
-        if not items:
-            return ""
-        return '<nav class="df-contents" id="contents"><h2>Contents</h2>\n<ul>\n' + "\n".join(items) + "\n</ul></nav>"
+                blocks.append({"kind": "figure", "id": block.id, "caption": block.caption,
+                               "image": Markup(image_html(data, block.embed_format, block.caption))})
+                contents.append({"section": False, "id": block.id, "text": block.caption})
+        folder = None if self.template is None else str(self.template.parent)
+        name = "report.html.j2" if self.template is None else self.template.name
+        return _environment(folder).get_template(name).render(
+            title=self.title, subtitle=self.subtitle, synthetic=self.synthetic, synthetic_label=SYNTHETIC_LABEL,
+            css=Markup(_CSS), contents=contents, blocks=blocks, study=self.study, version=__version__) + "\n"
 
     def write_html(self, path: str | Path) -> Path:
         """Write :meth:`to_html` to ``path`` (UTF-8); returns the path."""

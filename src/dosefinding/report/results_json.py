@@ -125,7 +125,8 @@ def mcpmod_results(result: MCPModResult) -> dict[str, Any]:
 
 
 def results_document(report: Report) -> dict[str, Any]:
-    """The ``results.json`` document of ``report``: study, populations, tables cell by cell, MCP-Mod, figures.
+    """The ``results.json`` document of ``report``: study, populations, tables cell by cell, MCP-Mod, the tidy
+    frames of the analysis (when laid out from a StudyResults), figures.
 
     Examples
     --------
@@ -156,6 +157,7 @@ def results_document(report: Report) -> dict[str, Any]:
         "populations": json_value(report.populations),
         "tables": tables,
         "mcpmod": None if report.mcpmod is None else json_value(report.mcpmod),
+        "frames": None if report.frames is None else json_value(report.frames),
         "figures": figures,
     }
 

@@ -31,7 +31,10 @@ Tables of an analysis spec:
     ``factors`` (numeric columns of the covariates to treat as categorical, e.g. site codes),
     ``covariance`` (default ``us``), ``df_method`` (default ``satterthwaite``),
     ``population`` (default ``full_analysis``), ``where`` (column to allowed values) and
-    ``exclude`` (column to excluded values) row filters.
+    ``exclude`` (column to excluded values) row filters, ``model`` (``mmrm``, default, or
+    ``ancova``: the primary visit alone, ``response ~ arm + covariates``), ``unit``,
+    ``required`` (default true; false: a PARAMCD absent from the data is skipped with a
+    warning instead of an error).
 ``[primary]``
     ``endpoint``, ``visit`` (default the endpoint's primary visit), ``candidates``
     (shape to guesstimates as :class:`~dosefinding.shapes.Candidates` takes them; ``true``
@@ -49,8 +52,21 @@ Tables of an analysis spec:
     ``dataset`` (default ``adae``), ``arm`` (ADSL, default ``TRT01A``), ``teae`` (flag,
     default ``TRTEMFL``; ``""`` for none), ``min_percent`` (preferred terms shown).
 ``[biomarkers.<NAME>]``
-    ``dataset``, ``paramcd``, ``label``, ``value`` (default ``AVAL``), ``log``,
-    ``visits``, ``population``.
+    As ``[endpoints.<NAME>]``: LS-mean change from baseline and differences to placebo
+    (``model = "ancova"`` for one visit, e.g. week 24).
+``[exposure.<NAME>]``
+    ``dataset``, ``paramcd`` (default NAME), ``label``, ``unit``, ``value`` (default
+    ``AVAL``), ``visits`` (default all), ``population`` (default ``safety``): mean and SD
+    by arm, dose and visit (drug levels, cell counts).
+``[disposition]``
+    ``status`` (ADSL end-of-study status, default ``EOSSTT``), ``completed`` (its value for
+    completers, default ``COMPLETED``), ``reason`` (ADSL reason for discontinuation,
+    default ``DCSREAS``; ``DCDECOD`` in older ADaM), ``ds`` (a DS-like dataset of [data]
+    with screening records: ``DSSCAT``, ``DSDECOD``, ``DSTERM``). Without a status column
+    completion is read from ``reason`` (``== completed``), else from ``populations.completed``.
+``[report]``
+    ``layout``: a built-in layout (``a2201-paper``, ``csr``) or a layout TOML file relative
+    to the spec (:mod:`dosefinding.report.layout`); default ``csr``.
 ``[[published]]``
     For a virtual trial: ``label``, ``value`` (the published figure), ``quantity``
     (``difference``: endpoint, arm, visit; ``responders``: responder name, arm;
@@ -106,9 +122,10 @@ __all__ = [
     "AnalysisSpec",
     "ArmMap",
     "BaselineSpec",
-    "BiomarkerSpec",
     "CategorySpec",
+    "DispositionSpec",
     "EndpointSpec",
+    "ExposureSpec",
     "PrimarySpec",
     "PublishedFigure",
     "ResponderSpec",
@@ -172,6 +189,9 @@ class EndpointSpec:
     population: str
     where: Mapping[str, tuple[Any, ...]]
     exclude: Mapping[str, tuple[Any, ...]]
+    model: Literal["mmrm", "ancova"] = "mmrm"
+    unit: str = ""
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -234,17 +254,27 @@ class SafetySpec:
 
 
 @dataclass(frozen=True)
-class BiomarkerSpec:
-    """A biomarker or drug level summarised by arm and visit (geometric means when ``log``)."""
+class ExposureSpec:
+    """A drug level or cell count summarised as mean and SD by arm (dose) and visit."""
 
     name: str
     dataset: str
     paramcd: str
     label: str
+    unit: str
     value: str
-    log: bool
     visits: tuple[float, ...] | None
     population: str
+
+
+@dataclass(frozen=True)
+class DispositionSpec:
+    """Where the disposition is read: ADSL status and reason columns, and an optional DS-like dataset."""
+
+    status: str = "EOSSTT"
+    completed: str = "COMPLETED"
+    reason: str = "DCSREAS"
+    ds: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,8 +311,11 @@ class AnalysisSpec:
     responders: tuple[ResponderSpec, ...]
     categories: tuple[CategorySpec, ...]
     safety: SafetySpec | None
-    biomarkers: Mapping[str, BiomarkerSpec]
+    biomarkers: Mapping[str, EndpointSpec]
     published: tuple[PublishedFigure, ...]
+    exposure: Mapping[str, ExposureSpec] = field(default_factory=dict)
+    disposition: DispositionSpec = field(default_factory=DispositionSpec)
+    layout: str | Path = "csr"
     source: str = ""
     text: str = field(default="", repr=False)
 
@@ -368,8 +401,9 @@ def _arms(root: TomlTable) -> ArmMap:
     return ArmMap(variable=variable, doses=MappingProxyType(doses))
 
 
-def _endpoint(name: str, value: object, data: Mapping[str, Path], populations: Mapping[str, str]) -> EndpointSpec:
-    t = TomlTable(value, f"endpoints.{name}")
+def _endpoint(name: str, value: object, data: Mapping[str, Path], populations: Mapping[str, str],
+              group: str = "endpoints") -> EndpointSpec:
+    t = TomlTable(value, f"{group}.{name}")
     out = EndpointSpec(
         name=name,
         dataset=_dataset(t, data),
@@ -387,12 +421,15 @@ def _endpoint(name: str, value: object, data: Mapping[str, Path], populations: M
         population=_population(t, populations, "full_analysis"),
         where=_filters(t, "where"),
         exclude=_filters(t, "exclude"),
+        model=t.text("model", "mmrm", choices=("mmrm", "ancova")),  # type: ignore[arg-type]
+        unit=t.note("unit", ""),
+        required=t.flag("required", True),
     )
     unused = [f for f in out.factors if f not in {n for term in out.covariates for n in re.split(r"[:*]", term)}]
     if unused:
-        raise InputError(f"endpoints.{name}.factors: {unused} not among the covariates {list(out.covariates)}")
+        raise InputError(f"{group}.{name}.factors: {unused} not among the covariates {list(out.covariates)}")
     if out.visits is not None and out.primary_visit not in out.visits:
-        raise InputError(f"endpoints.{name}.primary_visit: {out.primary_visit:g} is not one of visits "
+        raise InputError(f"{group}.{name}.primary_visit: {out.primary_visit:g} is not one of visits "
                          f"{list(out.visits)}")
     t.done()
     return out
@@ -508,21 +545,52 @@ def _safety(root: TomlTable, data: Mapping[str, Path]) -> SafetySpec | None:
     return out
 
 
-def _biomarkers(root: TomlTable, data: Mapping[str, Path], populations: Mapping[str, str]) -> MappingProxyType[
-        str, BiomarkerSpec]:
-    group = root.table("biomarkers", {})
+def _endpoint_group(root: TomlTable, group_name: str, data: Mapping[str, Path],
+                    populations: Mapping[str, str]) -> MappingProxyType[str, EndpointSpec]:
+    group = root.table(group_name, {})
+    assert group is not None
+    out = {key: _endpoint(key, group.raw(key), data, populations, group_name) for key in list(group.data)}
+    group.done()
+    return MappingProxyType(out)
+
+
+def _exposure(root: TomlTable, data: Mapping[str, Path], populations: Mapping[str, str]) -> MappingProxyType[
+        str, ExposureSpec]:
+    group = root.table("exposure", {})
     assert group is not None
     out = {}
     for name in list(group.data):
-        t = TomlTable(group.raw(name), f"biomarkers.{name}")
-        out[name] = BiomarkerSpec(
+        t = TomlTable(group.raw(name), f"exposure.{name}")
+        out[name] = ExposureSpec(
             name=name, dataset=_dataset(t, data), paramcd=t.text("paramcd", name), label=t.note("label", name) or name,
-            value=t.text("value", "AVAL"), log=t.flag("log", False), visits=_optional_visits(t),
-            population=_population(t, populations, "full_analysis"),
+            unit=t.note("unit", ""), value=t.text("value", "AVAL"), visits=_optional_visits(t),
+            population=_population(t, populations, "safety" if "safety" in populations else "randomised"),
         )
         t.done()
     group.done()
     return MappingProxyType(out)
+
+
+def _disposition(root: TomlTable, data: Mapping[str, Path]) -> DispositionSpec:
+    t = root.table("disposition", None)
+    if t is None:
+        return DispositionSpec()
+    ds = t.text("ds").lower() if t.has("ds") else None
+    if ds is not None and ds not in data:
+        raise InputError(f"{t.key('ds')}: {ds!r} is not a dataset of [data] ({', '.join(data)})")
+    out = DispositionSpec(status=t.text("status", "EOSSTT"), completed=t.text("completed", "COMPLETED"),
+                          reason=t.text("reason", "DCSREAS"), ds=ds)
+    t.done()
+    return out
+
+
+def _layout(root: TomlTable, base: Path) -> str | Path:
+    t = root.table("report", None)
+    if t is None:
+        return "csr"
+    name = t.text("layout", "csr")
+    t.done()
+    return base / name if name.endswith(".toml") else name
 
 
 def _published(root: TomlTable, spec_endpoints: Mapping[str, EndpointSpec], responders: tuple[ResponderSpec, ...],
@@ -616,10 +684,7 @@ def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: s
                                 population=_population(b, populations, "randomised"))
         variables.done()
         b.done()
-    group = root.table("endpoints", {})
-    assert group is not None
-    endpoints = {key: _endpoint(key, group.raw(key), data, populations) for key in list(group.data)}
-    group.done()
+    endpoints = _endpoint_group(root, "endpoints", data, populations)
     responders = _responders(root, endpoints)
     spec = AnalysisSpec(
         name=name,
@@ -636,13 +701,16 @@ def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: s
         responders=responders,
         categories=_categories(root, endpoints),
         safety=_safety(root, data),
-        biomarkers=_biomarkers(root, data, populations),
+        biomarkers=_endpoint_group(root, "biomarkers", data, populations),
         published=_published(root, endpoints, responders, arms),
+        exposure=_exposure(root, data, populations),
+        disposition=_disposition(root, data),
+        layout=_layout(root, Path(base)),
         source=source,
         text=text,
     )
     for key in ("full_analysis",):
-        needed = [e.name for e in endpoints.values() if e.population == key]
+        needed = [e.name for e in (*endpoints.values(), *spec.biomarkers.values()) if e.population == key]
         if needed and key not in populations:
             raise InputError(f"populations.{key}: missing, needed by endpoints {needed}")
     if spec.safety is not None and "safety" not in populations:

@@ -1,0 +1,235 @@
+"""The figure panels of a report layout: one function per panel kind, numbers from a StudyResults.
+
+Each panel function takes the results and the panel's layout entry and returns the
+matplotlib figure with the numbers it shows. Panel kinds: ``flow`` (patient flow),
+``over_time`` (LS-mean change by arm and visit), ``dose_response`` (the primary
+endpoint's MCP-Mod fit with model averaging), ``responders``, ``categories``,
+``dose_summary`` (mean +- SD by dose, ``[exposure]``) and ``dose_estimates`` (LS-mean
+change or placebo-adjusted difference +- SE by dose).
+
+The ``draw_*`` functions are the one place each kind calls :mod:`dosefinding.report.figures`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dosefinding.errors import InputError
+from dosefinding.report import figures
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from dosefinding.mod import ModelAverage
+    from dosefinding.study.analysis import StudyResults
+
+__all__ = ["PANELS", "panel"]
+
+
+def _empty(frame: pd.DataFrame, where: str, what: str) -> None:
+    if frame.empty:
+        raise InputError(f"{where}: no data for {what}: the panel would be empty")
+
+
+def _fit_name(results: StudyResults, entry: Mapping[str, Any], where: str) -> str:
+    name = str(entry.get("endpoint", "primary"))
+    if name == "primary":
+        if results.spec.primary is None:
+            raise InputError(f"{where}.endpoint: 'primary' but the spec has no [primary]")
+        return results.spec.primary.endpoint
+    analysed = [*results.endpoints, *results.biomarkers]
+    if name not in analysed:
+        raise InputError(f"{where}.endpoint: {name!r} is not analysed (analysed: {', '.join(analysed)})")
+    return name
+
+
+def _axis_label(text: str, unit: str) -> str:
+    return f"{text} ({unit})" if unit else text
+
+
+# --------------------------------------------------------------------------- adapters to report.figures
+
+
+def draw_flow(*, screened: int | None, excluded: Mapping[str, int] | None, arms: pd.DataFrame,
+              discontinued: pd.DataFrame | None) -> Figure:
+    """The patient-flow diagram; without screening records the top box says so (no invented count)."""
+    randomised = int(arms.iloc[:, 0].sum())
+    figure = figures.patient_flow(screened=randomised if screened is None else screened,
+                                  excluded={} if excluded is None else dict(excluded), arms=arms)
+    if screened is None:
+        for text in figure.axes[0].texts:
+            if text.get_text().startswith("Assessed for eligibility"):
+                text.set_text("Screening not recorded in the data")
+            elif text.get_text().startswith("Excluded"):
+                text.set_text("Exclusions not recorded")
+    del discontinued  # the reasons are in the disposition table; the new patient_flow draws them
+    return figure
+
+
+def draw_over_time(frame: pd.DataFrame, *, title: str, ylabel: str) -> Figure:
+    """LS means by arm over the visits, with a week-0 point at 0 for every arm."""
+    arms = list(dict.fromkeys(frame["arm"]))
+    start = pd.DataFrame({"arm": arms, "visit": 0.0, "estimate": 0.0, "lower": 0.0, "upper": 0.0})
+    frame = pd.concat([start, frame], ignore_index=True)
+    figure = figures.over_time(frame, title=title, ylabel=ylabel)
+    axes = figure.axes[0]
+    visits = sorted(frame["visit"].unique())
+    axes.set_xticks(visits, [f"{v:g}" for v in visits])
+    return figure
+
+
+def draw_responders(frame: pd.DataFrame, *, title: str) -> Figure:
+    """Responder percentages by arm with their CIs."""
+    return figures.responder_bars(frame, title=title)
+
+
+def draw_categories(frame: pd.DataFrame, *, title: str) -> Figure:
+    """Category shares by arm, baseline and the category visit side by side."""
+    arms, periods = list(dict.fromkeys(frame["arm"])), list(dict.fromkeys(frame["period"]))
+    frame = frame.assign(_a=frame["arm"].map(arms.index), _p=frame["period"].map(periods.index)).sort_values(
+        ["_a", "_p"], kind="stable")
+    shares = frame.assign(row=frame["arm"].astype(str) + "\n" + frame["period"].astype(str) + " (n = "
+                          + frame.groupby(["arm", "period"], sort=False)["n"].transform("sum").astype(str) + ")")
+    wide = shares.pivot_table(index="row", columns="category", values="percent", sort=False)
+    wide = wide[list(dict.fromkeys(frame["category"]))]
+    return figures.stacked_shares(wide, title=title)
+
+
+def draw_dose_values(frame: pd.DataFrame, *, centre: str, spread: str, title: str, xlabel: str) -> Figure:
+    """A value +- spread by dose (mean +- SD, or LS mean +- SE)."""
+    shown = pd.DataFrame({"arm": frame["arm"].astype(str), "estimate": frame[centre],
+                          "lower": frame[centre] - frame[spread], "upper": frame[centre] + frame[spread]})
+    return figures.point_range(shown, title=title, xlabel=xlabel)
+
+
+def draw_dose_response(results: StudyResults, *, title: str) -> tuple[Figure, Any]:
+    """The primary endpoint's dose-response (MCP-Mod fit or, with no shape significant, the estimates)."""
+    fitted = results.mcpmod
+    assert fitted is not None
+    if fitted.selection is None:
+        numbers = fitted.effect_estimates().reset_index(names="dose")
+        figure = figures.point_range(numbers.assign(arm=numbers["dose"].map(lambda d: f"{d:g} mg")),
+                                     title=f"{title} (no shape significant)")
+        return figure, numbers
+    figure = figures.dose_response(fitted, title=title)
+    data: dict[str, Any] = dict(figures.dose_response_data(fitted))
+    if results.model_average is not None:
+        data["model_average"] = _draw_model_average(figure, results.model_average)
+    return figure, data
+
+
+def _draw_model_average(figure: Figure, averaged: ModelAverage) -> pd.DataFrame:
+    """The bootstrap model-averaged curve (median, 2.5% and 97.5% quantiles) over the dose-response figure."""
+    quantiles = averaged.quantiles
+    doses = quantiles.columns.to_numpy(dtype=float)
+    axes = figure.axes[0]
+    rows = {float(p): quantiles.loc[p].to_numpy(dtype=float) for p in quantiles.index}
+    if 0.5 in rows:
+        axes.plot(doses, rows[0.5], linestyle="--", color="0.25", label="Bootstrap model average (median)")
+    if 0.025 in rows and 0.975 in rows:
+        axes.plot(doses, rows[0.025], linestyle=":", color="0.25", label="Bootstrap 2.5% and 97.5% quantiles")
+        axes.plot(doses, rows[0.975], linestyle=":", color="0.25")
+    axes.legend(frameon=False)
+    return quantiles.T.rename_axis("dose").rename(columns=lambda p: f"q{float(p):g}")
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def _flow(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    d = results.disposition
+    stages = d.stages[[c for c in d.stages.columns if c != "Discontinued"]]
+    figure = draw_flow(screened=d.screened, excluded=d.excluded, arms=stages, discontinued=d.discontinued)
+    frames = results.frames()
+    return figure, {"disposition": frames["disposition"], "discontinuation": frames["discontinuation"]}, {}
+
+
+def _over_time(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    name = _fit_name(results, entry, where)
+    fit = results.fit(name)
+    lsmeans = results.frames()["lsmeans"]
+    frame = lsmeans.loc[lsmeans["endpoint"] == name, ["arm", "visit", "estimate", "lower", "upper"]]
+    _empty(frame, where, f"endpoint {name!r}")
+    e = fit.spec
+    ylabel = str(entry.get("ylabel", _axis_label("LS mean change from baseline", e.unit) + ", 95% CI"))
+    return draw_over_time(frame, title=e.label, ylabel=ylabel), frame, {"label": e.label}
+
+
+def _dose_response(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    if results.mcpmod is None or results.spec.primary is None:
+        raise InputError(f"{where}: a dose_response panel needs MCP-Mod ([primary] in the spec)")
+    fit = results.endpoints[results.spec.primary.endpoint]
+    visit = fit.visits[results.spec.primary.visit]
+    figure, data = draw_dose_response(results, title=f"{fit.spec.label}, {visit}")
+    return figure, data, {"label": fit.spec.label, "visit": visit}
+
+
+def _definition(results: StudyResults, entry: Mapping[str, Any], where: str, key: str,
+                frame: str) -> tuple[str, pd.DataFrame]:
+    """The rows of ``frame`` of the responder or category definition that ``entry[key]`` names (default the first)."""
+    rows = results.frames()[frame]
+    names = list(dict.fromkeys(rows["name"]))
+    name = str(entry.get(key, names[0] if names else ""))
+    if name not in names:
+        raise InputError(f"{where}.{key}: {name!r} is not a {key} definition of the spec ({', '.join(names) or 'none'})")
+    return name, rows[rows["name"] == name].drop(columns="name")
+
+
+def _responders(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    name, frame = _definition(results, entry, where, "responder", "responders")
+    return draw_responders(frame, title=str(entry.get("title", name))), frame, {"name": name}
+
+
+def _categories(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    name, frame = _definition(results, entry, where, "category", "categories")
+    return draw_categories(frame, title=str(entry.get("title", name))), frame, {"name": name}
+
+
+def _dose_summary(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    name = str(entry.get("parameter", ""))
+    if name not in results.spec.exposure:
+        raise InputError(f"{where}.parameter: {name!r} is not in [exposure] of the spec "
+                         f"({', '.join(results.spec.exposure) or 'none'})")
+    x = results.spec.exposure[name]
+    frame = results.exposure[results.exposure["parameter"] == name]
+    if "visit" in entry:
+        frame = frame[frame["visit"] == float(entry["visit"])]
+    _empty(frame, where, f"exposure {name!r}")
+    figure = draw_dose_values(frame, centre="mean", spread="sd", title=x.label,
+                              xlabel=_axis_label(f"{x.label}, mean +- SD", x.unit))
+    return figure, frame, {"label": x.label}
+
+
+def _dose_estimates(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    name = _fit_name(results, entry, where)
+    fit = results.fit(name)
+    adjusted = bool(entry.get("adjusted", False))
+    frames = results.frames()
+    frame = frames["differences" if adjusted else "lsmeans"]
+    frame = frame[frame["endpoint"] == name]
+    visit = float(entry.get("visit", fit.spec.primary_visit))
+    frame = frame[frame["visit"] == visit].assign(dose=lambda f: f["arm"].map(dict(results.spec.arms.doses)))
+    _empty(frame, where, f"endpoint {name!r} at visit {visit:g}")
+    what = "Placebo-adjusted change from baseline" if adjusted else "LS mean change from baseline"
+    figure = draw_dose_values(frame, centre="estimate", spread="se", title=fit.spec.label,
+                              xlabel=_axis_label(f"{what}, +- SE", fit.spec.unit))
+    return figure, frame, {"label": fit.spec.label}
+
+
+PANELS = {"flow": _flow, "over_time": _over_time, "dose_response": _dose_response, "responders": _responders,
+          "categories": _categories, "dose_summary": _dose_summary, "dose_estimates": _dose_estimates}
+
+
+def panel(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    """The figure of one layout entry, the numbers it shows, and the fields its caption may use."""
+    kind = str(entry.get("panel", ""))
+    if kind not in PANELS:
+        raise InputError(f"{where}.panel: {kind!r} is not a panel kind ({', '.join(PANELS)})")
+    figure, data, fields = PANELS[kind](results, entry, where)
+    if isinstance(data, pd.DataFrame) and not np.all(data.shape):
+        raise InputError(f"{where}: the panel has no data")
+    return figure, data, fields

@@ -1,0 +1,377 @@
+"""The tables of a report layout: one function per table kind, numbers from a StudyResults.
+
+Each function takes the results, the table's layout entry (``id``, ``caption``,
+``subtitle``, ``footnotes``, ``decimals`` and its own keys) and the layout's number
+formats, and returns a :class:`~dosefinding.report.table.Table` whose values are the
+unrounded numbers (for ``results.json``). Kinds: ``populations``, ``disposition``,
+``baseline``, ``efficacy``, ``lsmeans``, ``mcp``, ``mod``, ``model_average``,
+``responders``, ``categories``, ``ae``, ``exposure``, ``published``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from dosefinding.errors import InputError
+from dosefinding.report.baseline import baseline_table
+from dosefinding.report.clinical import comparison_table, counts_table, mcpmod_table
+from dosefinding.report.table import Table, format_estimate_ci, format_n_percent, format_number, format_p_value
+
+if TYPE_CHECKING:
+    from dosefinding.study.analysis import EndpointFit, StudyResults
+
+__all__ = ["TABLES", "degrees_of_freedom", "lsmeans_table", "p_text", "table"]
+
+POPULATION_LABELS = {"randomised": "Randomised", "safety": "Safety set", "full_analysis": "Full analysis set",
+                     "completed": "Completed"}
+
+
+def degrees_of_freedom(df: float) -> str:
+    """Degrees of freedom as a reader wants them: whole when whole, else one decimal.
+
+    Examples
+    --------
+    >>> degrees_of_freedom(186.644), degrees_of_freedom(180.0), degrees_of_freedom(math.inf)
+    ('186.6 degrees of freedom', '180 degrees of freedom', 'normal distribution')
+    """
+    if math.isinf(df):
+        return "normal distribution"
+    return f"{df:.0f} degrees of freedom" if float(df).is_integer() else f"{df:.1f} degrees of freedom"
+
+
+def p_text(p: float, digits: int) -> str:
+    """``p = 0.012`` or ``p < 0.001``.
+
+    Examples
+    --------
+    >>> p_text(0.0123, 3), p_text(1e-6, 3)
+    ('p = 0.012', 'p < 0.001')
+    """
+    text = format_p_value(p, digits)
+    return f"p < {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
+def _decimals(entry: Mapping[str, Any], formats: Mapping[str, int], name: str = "decimals") -> int:
+    return int(entry.get(name, formats.get(name, 2)))
+
+
+def _kwargs(entry: Mapping[str, Any], notes: list[str] | None = None) -> dict[str, Any]:
+    return {"id": entry["id"], "title": entry["caption"], "subtitle": str(entry.get("subtitle", "")),
+            "footnotes": [*(notes or []), *entry.get("footnotes", [])]}
+
+
+def _fit_names(results: StudyResults, entry: Mapping[str, Any], where: str) -> list[str]:
+    names = entry.get("endpoints", "all")
+    if names == "all":
+        return list(results.endpoints)
+    names = [names] if isinstance(names, str) else list(names)
+    primary = results.spec.primary.endpoint if results.spec.primary is not None else None
+    names = [primary if n == "primary" and primary else n for n in names]
+    analysed = [*results.endpoints, *results.biomarkers]
+    for n in names:
+        if n not in analysed:
+            raise InputError(f"{where}.endpoints: {n!r} is not analysed (analysed: {', '.join(analysed)})")
+    return names
+
+
+def _ci_values(row: pd.Series) -> dict[str, float]:
+    return {k: float(row[k]) for k in ("estimate", "se", "df", "lower", "upper", "p") if k in row.index}
+
+
+def _populations(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    arms = list(results.spec.arms.names)
+    rows = {name: [int(p["n"][a]) for a in arms] for name, p in results.populations.items()}
+    total = {a: results.populations["Randomised"]["n"][a] for a in arms}
+    cells = pd.DataFrame({a: [format_n_percent(rows[r][j], total[a], _decimals(entry, formats, "percent_decimals"))
+                              for r in rows] for j, a in enumerate(arms)}, index=pd.Index(list(rows), name="Population"))
+    values = pd.DataFrame({a: [rows[r][j] for r in rows] for j, a in enumerate(arms)}, index=cells.index)
+    notes = [f"{name}: {p['description']}." for name, p in results.populations.items()]
+    return Table.from_frame(cells, values=values, **_kwargs(entry, notes))
+
+
+def _disposition(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    d = results.disposition
+    arms = list(results.spec.arms.names)
+    counts = d.stages.T[arms]
+    reasons = d.discontinued[arms].rename(index=lambda r: f"  {r}")
+    frame = pd.concat([counts, reasons])
+    denominators = counts.loc["Randomised"]
+    notes = [("Screening: not recorded in the data." if d.screened is None else
+              f"Screened: {d.screened}; excluded before randomisation: {sum((d.excluded or {}).values())}"
+              + "".join(f"; {k}: {v}" for k, v in (d.excluded or {}).items()) + "."),
+             f"Source: {d.source}."]
+    table = counts_table(frame.astype(int), denominators, digits=_decimals(entry, formats, "percent_decimals"),
+                         **_kwargs(entry, notes), stub_header="Status")
+    return table
+
+
+def _baseline(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    b = results.spec.baseline
+    if b is None or results.baseline is None:
+        raise InputError(f"{where}: a baseline table needs [baseline] in the spec")
+    return baseline_table(results.baseline, arm=results.spec.arms.variable, variables=dict(b.variables),
+                          arms=list(results.spec.arms.names), categorical=list(b.categorical),
+                          digits=_decimals(entry, formats, "decimals") - 1 if "decimals" in entry else 1,
+                          stub_header="Characteristic", **_kwargs(entry))
+
+
+def _efficacy(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    spec = results.spec
+    active = tuple(a for a in spec.arms.names if a != spec.arms.placebo)
+    digits, p_digits = _decimals(entry, formats), _decimals(entry, formats, "p_decimals")
+    cells, values, index = [], [], []
+    for name in _fit_names(results, entry, where):
+        fit = results.fit(name)
+        visit = float(entry.get("visit", fit.spec.primary_visit))
+        if visit not in fit.visits:
+            raise InputError(f"{where}.visit: {visit:g} is not an analysed visit of {name}")
+        label = fit.visits[visit]
+        row_cells, row_values = [], []
+        for arm in active:
+            d = fit.lsmeans.differences.loc[(label, arm)]
+            row_cells.append(f"{format_estimate_ci(d['estimate'], d['lower'], d['upper'], digits)}; "
+                             f"{p_text(d['p'], p_digits)}")
+            row_values.append(_ci_values(d))
+        cells.append(row_cells)
+        values.append(row_values)
+        unit = f" ({fit.spec.unit})" if fit.spec.unit and fit.spec.unit not in fit.spec.label else ""
+        index.append(f"{fit.spec.label}{unit}, {label}")
+    frame = pd.DataFrame(cells, index=pd.Index(index, name="Endpoint"), columns=list(active))
+    numbers = pd.DataFrame(values, index=frame.index, columns=list(active))
+    return Table.from_frame(frame, values=numbers, stub_header="Endpoint", **_kwargs(entry))
+
+
+def lsmeans_table(results: StudyResults, fit: EndpointFit, entry: Mapping[str, Any], digits: int) -> Table:
+    """LS means (SE) and differences to placebo (95% CI) by visit and arm for one endpoint."""
+    spec = results.spec
+    est, diff = fit.lsmeans.estimates, fit.lsmeans.differences
+    cells: dict[tuple[str, str], list[str]] = {}
+    values: dict[tuple[str, str], list[Any]] = {}
+    labels = list(fit.visits.values())
+    for arm in spec.arms.names:
+        ls_key, diff_key = (arm, "LS mean (SE)"), (arm, "Difference (95% CI)")
+        cells[ls_key], values[ls_key], cells[diff_key], values[diff_key] = [], [], [], []
+        for label in labels:
+            row = est.loc[(label, arm)]
+            cells[ls_key].append(f"{format_number(row['estimate'], digits)} ({format_number(row['se'], digits)})")
+            values[ls_key].append(_ci_values(row))
+            if arm == spec.arms.placebo:
+                cells[diff_key].append("")
+                values[diff_key].append(None)
+            else:
+                d = diff.loc[(label, arm)]
+                cells[diff_key].append(format_estimate_ci(d["estimate"], d["lower"], d["upper"], digits))
+                values[diff_key].append(_ci_values(d))
+    columns = pd.MultiIndex.from_tuples(list(cells))
+    frame = pd.DataFrame(list(zip(*cells.values(), strict=True)), index=pd.Index(labels, name="Visit"),
+                         columns=columns)
+    numbers = pd.DataFrame(list(zip(*values.values(), strict=True)), index=frame.index, columns=columns)
+    e = fit.spec
+    model = "ANCOVA" if e.model == "ancova" else "MMRM"
+    note = (f"{model} {fit.fit.formula}; {e.covariance} covariance, REML, {e.df_method.replace('_', '-')} df; "
+            f"{fit.fit.n_subjects} subjects, {fit.fit.n_obs} observations.")
+    kwargs = _kwargs(entry, [note])
+    kwargs["subtitle"] = kwargs["subtitle"] or POPULATION_LABELS[e.population]
+    return Table.from_frame(frame, values=numbers, **kwargs)
+
+
+def _lsmeans(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    names = _fit_names(results, {"endpoints": entry.get("endpoint", "primary")}, where)
+    return lsmeans_table(results, results.fit(names[0]), entry, _decimals(entry, formats))
+
+
+def _need_mcpmod(results: StudyResults, where: str) -> Any:
+    if results.mcpmod is None:
+        raise InputError(f"{where}: the spec has no [primary] (MCP-Mod) to show")
+    return results.mcpmod
+
+
+def _mcp(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    fitted = _need_mcpmod(results, where)
+    mct = fitted.mct
+    table = mcpmod_table(fitted, id=entry["id"], title=entry["caption"], digits=_decimals(entry, formats, "p_decimals"))
+    note = (f"{mct.alternative.capitalize()} test at the study's alpha = {mct.alpha:g}, {degrees_of_freedom(mct.df)}; "
+            f"critical value {format_number(mct.critical_value, 3)}.")
+    return replace(table, subtitle=str(entry.get("subtitle", "")),
+                   footnotes=(note, *table.footnotes[1:], *entry.get("footnotes", [])))
+
+
+def _mod(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    result = _need_mcpmod(results, where)
+    if result.selection is None:
+        frame = pd.DataFrame({"Value": ["No candidate shape significant: no model fitted"]},
+                             index=pd.Index(["Mod step"], name="Shape"))
+        return Table.from_frame(frame, **_kwargs(entry))
+    criteria, td = result.selection.criteria, result.target_doses
+    shapes = list(criteria.index)
+    cells = pd.DataFrame({str(criteria.name): [format_number(criteria[s], 2) for s in shapes]},
+                         index=pd.Index(shapes, name="Shape"))
+    values = pd.DataFrame({str(criteria.name): [float(criteria[s]) for s in shapes]}, index=cells.index)
+    if "TD" in td.columns:
+        cells["Target dose (mg)"] = [format_number(td.loc[s, "TD"], 1) for s in shapes]
+        values["Target dose (mg)"] = [None if pd.isna(td.loc[s, "TD"]) else float(td.loc[s, "TD"]) for s in shapes]
+    chosen = result.selection.selected
+    note = (f"Selected shape: {chosen} (smallest {criteria.name})." if chosen is not None
+            else "Model averaging with AIC weights.")
+    if result.delta is not None:
+        note += f" Target dose: the smallest dose with an effect of {result.delta:g} over placebo."
+    return Table.from_frame(cells, values=values, **_kwargs(entry, [note]))
+
+
+def _model_average(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    averaged = results.model_average
+    if averaged is None:
+        raise InputError(f"{where}: no model averaging (primary.model_average_draws = 0)")
+    rows = {f"Selected: {shape}": [f"{100 * float(f):.1f}%"] for shape, f in averaged.frequencies.items()}
+    values = {f"Selected: {shape}": [float(f)] for shape, f in averaged.frequencies.items()}
+    if averaged.target_dose_quantiles is not None:
+        for prob, dose in averaged.target_dose_quantiles.items():
+            rows[f"Target dose, {100 * float(prob):g}% quantile"] = [format_number(dose, 1)]
+            values[f"Target dose, {100 * float(prob):g}% quantile"] = [None if pd.isna(dose) else float(dose)]
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["Value"])
+    numbers = pd.DataFrame.from_dict(values, orient="index", columns=["Value"])
+    note = f"{averaged.draws.shape[0]} draws of the estimates; per draw the shape with the smallest gAIC."
+    return Table.from_frame(frame, values=numbers, **_kwargs(entry, [note]))
+
+
+def _responders(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    spec = results.spec
+    if not results.responders:
+        raise InputError(f"{where}: the spec has no [[responders]]")
+    digits, p_digits = _decimals(entry, formats, "percent_decimals"), _decimals(entry, formats, "p_decimals")
+    cells, values, index, methods = [], [], [], set()
+    for r in results.responders:
+        row_cells, row_values = [], []
+        for a in spec.arms.names:
+            t = r.rates.loc[a]
+            row_cells.append(f"{int(t['responders'])}/{int(t['n'])} ({format_number(t['percent'], digits)}) "
+                             f"[{format_number(t['lower'], digits)}, {format_number(t['upper'], digits)}]")
+            row_values.append({k: float(t[k]) for k in ("responders", "n", "percent", "lower", "upper")})
+            if a != spec.arms.placebo:
+                d = r.comparison.loc[a]
+                row_cells.append(f"{format_estimate_ci(d['difference'], d['lower'], d['upper'], digits)}; "
+                                 f"{p_text(d['p_value'], p_digits)}")
+                row_values.append({k: float(d[k]) for k in ("difference", "lower", "upper", "p_value")})
+        cells.append(row_cells)
+        values.append(row_values)
+        index.append(r.spec.name)
+        methods.add((r.interval, r.test))
+    columns = pd.MultiIndex.from_tuples([c for a in spec.arms.names for c in
+                                         ([(a, "n/N (%) [95% CI]")] + ([(a, "Difference (95% CI)")]
+                                                                      if a != spec.arms.placebo else []))])
+    frame = pd.DataFrame(cells, index=pd.Index(index, name="Responder definition"), columns=columns)
+    numbers = pd.DataFrame(values, index=frame.index, columns=columns)
+    note = ("Rates with Clopper-Pearson (exact) 95% CIs; differences in percentage points against placebo: "
+            + "; ".join(f"{interval} interval, {test} test" for interval, test in sorted(methods)) + ".")
+    return Table.from_frame(frame, values=numbers, **_kwargs(entry, [note]))
+
+
+def _categories(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    names = [c.spec.name for c in results.categories]
+    name = str(entry.get("category", names[0] if names else ""))
+    if name not in names:
+        raise InputError(f"{where}.category: {name!r} is not a category definition ({', '.join(names) or 'none'})")
+    shares = next(c.shares for c in results.categories if c.spec.name == name)
+    digits = _decimals(entry, formats, "percent_decimals")
+    columns = [(str(p), str(a)) for p in dict.fromkeys(shares["period"]) for a in results.spec.arms.names]
+    categories = list(dict.fromkeys(shares["category"]))
+    lookup = shares.set_index(["period", "arm", "category"])
+    cells = pd.DataFrame({c: [format_n_percent(int(lookup.loc[(*c, k), "n"]), int(lookup.loc[(*c, k), "total"]),
+                                               digits) for k in categories] for c in columns},
+                         index=pd.Index(categories, name="Category"))
+    numbers = pd.DataFrame({c: [{"n": int(lookup.loc[(*c, k), "n"]), "percent": float(lookup.loc[(*c, k), "percent"])}
+                                for k in categories] for c in columns}, index=cells.index)
+    cells.columns = numbers.columns = pd.MultiIndex.from_tuples(columns)
+    return Table.from_frame(cells, values=numbers, **_kwargs(entry))
+
+
+def _ae(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    s = results.safety
+    if s is None:
+        raise InputError(f"{where}: the spec has no [safety]")
+    overview, incidence = s.overview, s.incidence
+    percent = incidence.percent.drop(columns="Total", errors="ignore").max(axis=1)
+    index = incidence.counts.index
+    terms = index.get_level_values(1) != ""
+    pt_kept = terms & (percent.to_numpy() >= s.min_percent)
+    socs = set(index.get_level_values(0)[pt_kept])
+    keep = pt_kept | (~terms & index.get_level_values(0).isin(socs))  # "ANY EVENT" is the overview's first row
+    digits = _decimals(entry, formats, "percent_decimals")
+    parts = [counts_table(overview.counts, overview.denominators, id=f"{entry['id']}-overview", title="", digits=digits),
+             counts_table(incidence.counts[keep], overview.denominators, id=f"{entry['id']}-terms", title="",
+                          digits=digits)]
+    notes = list(dict.fromkeys(overview.notes + incidence.notes))
+    if s.min_percent > 0:
+        notes.append(f"Preferred terms reported by at least {s.min_percent:g}% of patients in any arm.")
+    kwargs = _kwargs(entry, notes)
+    return Table.concat(parts, stub_header="", **kwargs)
+
+
+def _exposure(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    frame = results.exposure
+    if frame.empty:
+        raise InputError(f"{where}: the spec has no [exposure]")
+    digits = _decimals(entry, formats)
+    arms = list(results.spec.arms.names)
+    rows, cells, values = [], [], []
+    for (name, visit), group in frame.groupby(["parameter", "visit"], sort=False):
+        x = results.spec.exposure[name]
+        unit = f" ({x.unit})" if x.unit else ""
+        rows.append(f"{x.label}{unit}, week {visit:g}")
+        by_arm = group.set_index("arm")
+        cells.append([f"{format_number(by_arm.loc[a, 'mean'], digits)} ({format_number(by_arm.loc[a, 'sd'], digits)}); "
+                      f"n = {int(by_arm.loc[a, 'n'])}" if a in by_arm.index else "" for a in arms])
+        values.append([{k: float(by_arm.loc[a, k]) for k in ("n", "mean", "sd")} if a in by_arm.index else None
+                       for a in arms])
+    table = pd.DataFrame(cells, index=pd.Index(rows, name="Parameter"), columns=arms)
+    return Table.from_frame(table, values=pd.DataFrame(values, index=table.index, columns=arms),
+                            **_kwargs(entry, ["Mean (SD)."]))
+
+
+def _virtual_value(results: StudyResults, frames: Mapping[str, pd.DataFrame], f: Any, key: str) -> float:
+    """The virtual trial's counterpart of published figure ``f``, read from the tidy frames."""
+    if f.quantity == "difference":
+        d = frames["differences"]
+        hit = d[(d["endpoint"] == f.endpoint) & (d["arm"] == f.arm) & (d["visit"] == f.visit)]
+    elif f.quantity == "responders":
+        d = frames["responders"]
+        hit = d[(d["name"] == f.responder) & (d["arm"] == f.arm)].rename(columns={"percent": "estimate"})
+    elif f.quantity == "baseline_mean":
+        if results.baseline is None or f.variable not in results.baseline.columns:
+            raise InputError(f"{key}.variable: {f.variable!r} is not a column of [baseline]")
+        return float(pd.to_numeric(results.baseline[f.variable], errors="coerce").mean())
+    else:
+        d = frames["ae"]
+        hit = d[((d["term"] == f.term) | ((d["soc"] == f.term) & (d["term"] == ""))) & (d["arm"] == f.arm)]
+        hit = hit.rename(columns={"percent": "estimate"})
+    if hit.empty:
+        raise InputError(f"{key}: no {f.quantity} result for {f.label!r} in the analysis")
+    return float(hit["estimate"].iloc[0])
+
+
+def _published(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    if not results.spec.published:
+        raise InputError(f"{where}: the spec has no [[published]] figures")
+    frames = results.frames()
+    rows = {f.label: (f.value, _virtual_value(results, frames, f, f"published[{i}]"))
+            for i, f in enumerate(results.spec.published)}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["Published", "Virtual trial"])
+    return comparison_table(frame, digits=[f.digits for f in results.spec.published], **_kwargs(entry))
+
+
+TABLES = {"populations": _populations, "disposition": _disposition, "baseline": _baseline, "efficacy": _efficacy,
+          "lsmeans": _lsmeans, "mcp": _mcp, "mod": _mod, "model_average": _model_average, "responders": _responders,
+          "categories": _categories, "ae": _ae, "exposure": _exposure, "published": _published}
+
+
+def table(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    """The table of one layout entry."""
+    kind = str(entry.get("table", ""))
+    if kind not in TABLES:
+        raise InputError(f"{where}.table: {kind!r} is not a table kind ({', '.join(TABLES)})")
+    return TABLES[kind](results, entry, formats, where)
