@@ -2,7 +2,7 @@
 
 * the demo's report (layout ``a2201-paper``) in headless Chromium: every table and figure
   panel of the paper found by its caption, every analysed endpoint by its label; no figure
-  is blank (pixels of each PNG);
+  is blank (tests/report/figure_checks.py on each PNG);
 * the CDISC pilot's report (layout ``csr``) shows the disposition of its ADSL (DCDECOD)
   and says that screening is not recorded instead of printing 0;
 * a user's layout (a small TOML written here) renders on the CDISC pilot data;
@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import warnings
@@ -22,10 +21,8 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.image import imread
 
 from dosefinding.cli import main
 from dosefinding.errors import DoseFindingWarning, InputError
@@ -36,6 +33,7 @@ from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec, pa
 from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
 from dosefinding.study.tidy_frames import FRAME_COLUMNS
 from report import chromium  # tests/report/chromium.py
+from report.figure_checks import assert_not_blank
 from report.test_browser import Ids
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,18 +54,6 @@ PAPER_CAPTIONS = [
     "Figure 3d. Placebo-adjusted change from baseline in serum RF",
     "Figure 3e. Placebo-adjusted change from baseline in serum IgG",
 ]
-
-
-def assert_not_blank(png: bytes) -> None:
-    """A figure is not blank: ink on a clear share of its pixels, and more than one colour besides white.
-
-    A minimal stand-in for tests/report/figure_checks.py (written by the figures work; use it after the merge).
-    """
-    rgb = imread(io.BytesIO(png))[..., :3]
-    grey = rgb.mean(axis=2)
-    ink = np.count_nonzero(grey < 0.9) / grey.size
-    colours = {tuple(c) for c in np.round(rgb.reshape(-1, 3)[::37] * 8).astype(int).tolist()}
-    assert ink > 0.01 and len(colours) > 3, f"blank figure: ink share {ink:.4f}, {len(colours)} colours"
 
 
 class Text(HTMLParser):

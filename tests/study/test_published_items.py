@@ -1,14 +1,7 @@
-"""Table 4 (study.published) against a simulated A2201 trial analysed by the CURRENT pipeline.
-
-``frames_from_analysis`` below is a stand-in: it builds the tidy frames of the results
-(names and columns as ``StudyResults.frames()`` will give them, see the layout part of
-issue 15) from the current ``analyze()`` result and the ADaM data. When the layout's
-``StudyResults.frames()`` exists it replaces this adapter, and the pending items below
-must resolve too.
+"""Table 4 (study.published) against a simulated A2201 trial: the tidy frames of ``analyze(spec).frames()``.
 
 Every item of presets/analysis/a2201_published.toml resolves, except those whose data the
-current virtual trial does not simulate yet (screening, time since diagnosis, ANA / RF /
-hypergammaglobulinaemia flags, lymphocyte count decreased): those fail with an InputError
+current virtual trial does not simulate yet (the adverse event lymphocyte count decreased): those fail with an InputError
 naming the item and its selector, and the test pins that list so it cannot grow unseen.
 The virtual values the items pick equal direct counts on the ADaM data (1e-12).
 """
@@ -26,13 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dosefinding.endpoints import ae_incidence, ae_overview, compare_responders, responder_rates
-from dosefinding.endpoints.adverse_events import ANY_EVENT
 from dosefinding.errors import InputError
 from dosefinding.report import load_schema
 from dosefinding.study import simulate_trial
+from dosefinding.study.analysis import StudyResults
 from dosefinding.study.analysis_spec import parse_analysis_spec
-from dosefinding.study.pipeline import AnalysisResult, a2201_analysis_text, analyze, categories
+from dosefinding.study.pipeline import a2201_analysis_text, analyze
 from dosefinding.study.published import (
     a2201_published_path,
     load_not_compared,
@@ -44,99 +36,13 @@ from dosefinding.study.published import (
 
 ARMS = ["Placebo", "VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
 RESPONDER = "ESSDAI responders (decrease >= 3 points), week 24"
-PENDING = {  # needs from the virtual trial (issue 15): screening, disease characteristics, lab AEs
-    "Patients screened", "Excluded at screening",
-    *(f"{what}, {arm}" for what in ("Time since diagnosis, mean (years)", "ANA positive (%)", "RF positive (%)",
-                                    "Hypergammaglobulinaemia (%)", "Lymphocyte count decreased (%)")
-      for arm in ("placebo", "5 mg", "50 mg", "300 mg")),
+PENDING = {  # needs from the virtual trial (issue 15): the lab AE
+    f"Lymphocyte count decreased (%), {arm}" for arm in ("placebo", "5 mg", "50 mg", "300 mg")
 }
 
 
-def _flag(values: pd.Series) -> pd.Series:
-    return values.astype("string").str.strip().eq("Y").fillna(False).astype(bool)
-
-
-def frames_from_analysis(result: AnalysisResult, adam: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The tidy frames of issue 15 from the current pipeline's result (stand-in for StudyResults.frames())."""
-    spec = result.spec
-    adsl = adam["adsl"]
-    randomised = adsl[_flag(adsl["RANDFL"])]
-    arm = randomised["TRT01P"]
-    stages = {"Randomised": randomised, "Treated": randomised[_flag(randomised["SAFFL"])],
-              "Completed": randomised[_flag(randomised["COMPLFL"])],
-              "Discontinued": randomised[randomised["EOSSTT"] == "DISCONTINUED"]}
-    disposition = pd.DataFrame([{"stage": s, "arm": a, "n": int((rows["TRT01P"] == a).sum())}
-                                for s, rows in stages.items() for a in ARMS])
-    reasons = sorted(r for r in randomised["DCSREAS"].fillna("").unique() if r)
-    discontinuation = pd.DataFrame([{"reason": r, "arm": a, "n": int(((arm == a) & (randomised["DCSREAS"] == r)).sum())}
-                                    for r in reasons for a in ARMS])
-    baseline = []
-    for variable in ("AGE", "WEIGHTBL"):
-        for a in ARMS:
-            x = randomised.loc[arm == a, variable].astype(float)
-            baseline.append({"variable": variable, "label": variable, "level": None, "arm": a, "n": int(x.count()),
-                             "mean": x.mean(), "sd": x.std(ddof=1), "count": None, "percent": None})
-    for variable in ("SEX", "RACE", "STRAT1R"):
-        for level in sorted(randomised[variable].dropna().unique()):
-            for a in ARMS:
-                x = randomised.loc[arm == a, variable]
-                k = int((x == level).sum())
-                baseline.append({"variable": variable, "label": variable, "level": level, "arm": a, "n": len(x),
-                                 "mean": None, "sd": None, "count": k, "percent": 100.0 * k / len(x)})
-    lsmeans, differences = [], []
-    for name, fit in result.endpoints.items():
-        visit_number = {label: v for v, label in fit.visits.items()}
-        analysed = fit.data.dropna(subset=[fit.spec.response])
-        for (label, a), row in fit.lsmeans.estimates.iterrows():
-            n = int(((analysed[fit.spec.visit_label] == label) & (analysed["TRT01P"] == a)).sum())
-            lsmeans.append({"endpoint": name, "arm": a, "visit": visit_number[label], "estimate": row["estimate"],
-                            "se": row["se"], "lower": row["lower"], "upper": row["upper"], "n": n})
-        for (label, a), row in fit.lsmeans.differences.iterrows():
-            differences.append({"endpoint": name, "arm": a, "visit": visit_number[label], "estimate": row["estimate"],
-                                "se": row["se"], "lower": row["lower"], "upper": row["upper"], "p_value": row["p"]})
-    assert result.mcpmod is not None
-    mct = result.mcpmod.mct
-    mcp = pd.DataFrame({"shape": list(mct.t_statistics.index), "t": mct.t_statistics.to_numpy(),
-                        "p_value": mct.p_values.to_numpy()})  # type: ignore[union-attr]
-    fas = randomised[_flag(randomised["FASFL"])][["USUBJID", "TRT01P"]]
-    adeff = adam["adeff"]
-    week24 = adeff[(adeff["PARAMCD"] == "ESSDAI") & (adeff["ANL01FL"] == "Y") & (adeff["AVISITN"] == 24)]
-    response = fas.merge(week24[["USUBJID", "CHG"]], on="USUBJID", how="left")
-    response["R"] = np.where(response["CHG"].isna(), np.nan, (response["CHG"] <= -3).astype(float))
-    rates = responder_rates(response, arm="TRT01P", response="R", arms=ARMS).table.reset_index(names="arm")
-    tests = compare_responders(response, arm="TRT01P", response="R", reference="Placebo", arms=ARMS)
-    responders = rates.assign(name=RESPONDER)[["name", "arm", "n", "responders", "percent", "lower", "upper"]]
-    responder_tests = tests.table.reset_index(names="arm").assign(name=RESPONDER)[
-        ["name", "arm", "difference", "lower", "upper", "p_value"]]
-    category_rows = []
-    for c, _, shares in categories(spec, result.endpoints):
-        for a in shares.index:
-            for k in shares.columns:
-                category_rows.append({"name": c.name, "period": "Week 24", "arm": a, "category": k, "n": None,
-                                      "percent": float(shares.loc[a, k])})
-    adae = adam["adae"]
-    kw = {"arm": "TRT01A", "arms": ARMS}
-    overview, incidence = ae_overview(adae, adsl, **kw), ae_incidence(adae, adsl, **kw)
-    ae = []
-    for table, overall in ((overview, True), (incidence, False)):
-        for key, counts in table.counts.iterrows():
-            if overall:
-                soc, term = "", (ANY_EVENT if key == "Any TEAE" else key)
-            else:
-                soc, term = key
-                if soc == ANY_EVENT:
-                    continue
-            for a in ARMS:
-                ae.append({"soc": soc, "term": term, "arm": a, "n": int(counts[a]),
-                           "percent": float(table.percent.loc[key, a])})
-    return {"disposition": disposition, "discontinuation": discontinuation, "baseline": pd.DataFrame(baseline),
-            "lsmeans": pd.DataFrame(lsmeans), "differences": pd.DataFrame(differences), "mcp": mcp,
-            "responders": responders, "responder_tests": responder_tests,
-            "categories": pd.DataFrame(category_rows), "ae": pd.DataFrame(ae)}
-
-
 @pytest.fixture(scope="module")
-def trial() -> tuple[AnalysisResult, dict[str, pd.DataFrame]]:
+def trial() -> tuple[StudyResults, dict[str, pd.DataFrame]]:
     with tempfile.TemporaryDirectory() as tmp:
         simulated = simulate_trial("a2201", seed=11)
         simulated.write(Path(tmp) / "adam")
@@ -148,8 +54,8 @@ def trial() -> tuple[AnalysisResult, dict[str, pd.DataFrame]]:
 
 
 @pytest.fixture(scope="module")
-def frames(trial: tuple[AnalysisResult, dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
-    return frames_from_analysis(*trial)
+def frames(trial: tuple[StudyResults, dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    return trial[0].frames()
 
 
 def test_every_item_resolves_but_the_pending_ones(frames: dict[str, pd.DataFrame]) -> None:
@@ -166,7 +72,7 @@ def test_every_item_resolves_but_the_pending_ones(frames: dict[str, pd.DataFrame
         assert message.startswith(f"published item {label!r} (") and "where {" in message, message
 
 
-def test_virtual_values_are_the_datas(trial: tuple[AnalysisResult, dict[str, pd.DataFrame]],
+def test_virtual_values_are_the_datas(trial: tuple[StudyResults, dict[str, pd.DataFrame]],
                                       frames: dict[str, pd.DataFrame]) -> None:
     result, adam = trial
     items = {i.label: i for i in load_published(a2201_published_path()) if i.label not in PENDING}

@@ -12,7 +12,8 @@ Jinja2 template of the HTML document, relative to the layout file; default the p
   ``categories``, ``ae``, ``exposure``, ``published``; see
   :mod:`dosefinding.report.layout_tables`), ``id``, ``caption``, optional ``subtitle``,
   ``footnotes``, ``decimals``, ``p_decimals``, ``percent_decimals`` and the kind's own keys
-  (``endpoints``, ``endpoint``, ``visit``, ``category``);
+  (``endpoints``, ``endpoint``, ``visit``, ``category``; ``percent_sign`` of ``ae``;
+  ``items = "a2201"`` of ``published``: every number of the A2201 paper, :mod:`dosefinding.study.published`);
 * a figure panel: ``panel`` (``flow``, ``over_time``, ``dose_response``, ``responders``,
   ``categories``, ``dose_summary``, ``dose_estimates``; see
   :mod:`dosefinding.report.layout_figures`), ``id``, ``caption``, ``letter`` (drawn bold
@@ -73,7 +74,7 @@ __all__ = ["BUILT_IN_LAYOUTS", "Layout", "LayoutSection", "load_layout", "parse_
 BUILT_IN_LAYOUTS = ("a2201-paper", "csr")
 _ITEM_KEYS = {"table", "panel", "id", "caption", "subtitle", "footnotes", "decimals", "p_decimals", "percent_decimals",
               "endpoints", "endpoint", "visit", "category", "responder", "parameter", "adjusted", "ylabel", "letter",
-              "title", "for_each"}
+              "title", "for_each", "items", "percent_sign"}
 _FORMAT_KEYS = {"decimals", "p_decimals", "percent_decimals"}
 
 
@@ -216,9 +217,6 @@ def render_report(results: StudyResults, layout: Layout | str | PathLike[str]) -
                     report = report.table(table(results, item, layout.formats, where))
                     continue
                 figure, data, fields = panel(results, item, where)
-                letter = item.get("letter")
-                if letter:
-                    figure.text(0.01, 0.99, str(letter), fontsize=14, fontweight="bold", ha="left", va="top")
-                caption = item["caption"].format_map(_Fields(**fields, letter=str(letter or "")))
+                caption = item["caption"].format_map(_Fields(**fields, letter=str(item.get("letter") or "")))
                 report = report.figure(figure, id=item["id"], caption=caption, data=data)
     return report

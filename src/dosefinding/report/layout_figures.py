@@ -7,7 +7,10 @@ endpoint's MCP-Mod fit with model averaging), ``responders``, ``categories``,
 ``dose_summary`` (mean +- SD by dose, ``[exposure]``) and ``dose_estimates`` (LS-mean
 change or placebo-adjusted difference +- SE by dose).
 
-The ``draw_*`` functions are the one place each kind calls :mod:`dosefinding.report.figures`.
+Each panel draws with one function of :mod:`dosefinding.report.figures` (``over_time``,
+``dose_response``, ``responder_bars``, ``category_shares``), ``figures_dose``
+(``dose_summary``, ``dose_estimates``) or ``figures_flow`` (``patient_flow``), the panel
+letter included.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ import numpy as np
 import pandas as pd
 
 from dosefinding.errors import InputError
-from dosefinding.report import figures
+from dosefinding.report.figures import (
+    category_shares,
+    dose_response,
+    dose_response_data,
+    over_time,
+    point_range,
+    responder_bars,
+)
+from dosefinding.report.figures_dose import dose_estimates, dose_summary
+from dosefinding.report.figures_flow import patient_flow
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,72 +63,20 @@ def _axis_label(text: str, unit: str) -> str:
     return f"{text} ({unit})" if unit else text
 
 
-# --------------------------------------------------------------------------- adapters to report.figures
+# --------------------------------------------------------------------------- the figure functions
 
 
-def draw_flow(*, screened: int | None, excluded: Mapping[str, int] | None, arms: pd.DataFrame,
-              discontinued: pd.DataFrame | None) -> Figure:
-    """The patient-flow diagram; without screening records the top box says so (no invented count)."""
-    randomised = int(arms.iloc[:, 0].sum())
-    figure = figures.patient_flow(screened=randomised if screened is None else screened,
-                                  excluded={} if excluded is None else dict(excluded), arms=arms)
-    if screened is None:
-        for text in figure.axes[0].texts:
-            if text.get_text().startswith("Assessed for eligibility"):
-                text.set_text("Screening not recorded in the data")
-            elif text.get_text().startswith("Excluded"):
-                text.set_text("Exclusions not recorded")
-    del discontinued  # the reasons are in the disposition table; the new patient_flow draws them
-    return figure
-
-
-def draw_over_time(frame: pd.DataFrame, *, title: str, ylabel: str) -> Figure:
-    """LS means by arm over the visits, with a week-0 point at 0 for every arm."""
-    arms = list(dict.fromkeys(frame["arm"]))
-    start = pd.DataFrame({"arm": arms, "visit": 0.0, "estimate": 0.0, "lower": 0.0, "upper": 0.0})
-    frame = pd.concat([start, frame], ignore_index=True)
-    figure = figures.over_time(frame, title=title, ylabel=ylabel)
-    axes = figure.axes[0]
-    visits = sorted(frame["visit"].unique())
-    axes.set_xticks(visits, [f"{v:g}" for v in visits])
-    return figure
-
-
-def draw_responders(frame: pd.DataFrame, *, title: str) -> Figure:
-    """Responder percentages by arm with their CIs."""
-    return figures.responder_bars(frame, title=title)
-
-
-def draw_categories(frame: pd.DataFrame, *, title: str) -> Figure:
-    """Category shares by arm, baseline and the category visit side by side."""
-    arms, periods = list(dict.fromkeys(frame["arm"])), list(dict.fromkeys(frame["period"]))
-    frame = frame.assign(_a=frame["arm"].map(arms.index), _p=frame["period"].map(periods.index)).sort_values(
-        ["_a", "_p"], kind="stable")
-    shares = frame.assign(row=frame["arm"].astype(str) + "\n" + frame["period"].astype(str) + " (n = "
-                          + frame.groupby(["arm", "period"], sort=False)["n"].transform("sum").astype(str) + ")")
-    wide = shares.pivot_table(index="row", columns="category", values="percent", sort=False)
-    wide = wide[list(dict.fromkeys(frame["category"]))]
-    return figures.stacked_shares(wide, title=title)
-
-
-def draw_dose_values(frame: pd.DataFrame, *, centre: str, spread: str, title: str, xlabel: str) -> Figure:
-    """A value +- spread by dose (mean +- SD, or LS mean +- SE)."""
-    shown = pd.DataFrame({"arm": frame["arm"].astype(str), "estimate": frame[centre],
-                          "lower": frame[centre] - frame[spread], "upper": frame[centre] + frame[spread]})
-    return figures.point_range(shown, title=title, xlabel=xlabel)
-
-
-def draw_dose_response(results: StudyResults, *, title: str) -> tuple[Figure, Any]:
+def draw_dose_response(results: StudyResults, *, title: str, letter: str | None) -> tuple[Figure, Any]:
     """The primary endpoint's dose-response (MCP-Mod fit or, with no shape significant, the estimates)."""
     fitted = results.mcpmod
     assert fitted is not None
     if fitted.selection is None:
         numbers = fitted.effect_estimates().reset_index(names="dose")
-        figure = figures.point_range(numbers.assign(arm=numbers["dose"].map(lambda d: f"{d:g} mg")),
-                                     title=f"{title} (no shape significant)")
+        figure = point_range(numbers.assign(arm=numbers["dose"].map(lambda d: f"{d:g} mg")),
+                             title=f"{title} (no shape significant)", letter=letter)
         return figure, numbers
-    figure = figures.dose_response(fitted, title=title)
-    data: dict[str, Any] = dict(figures.dose_response_data(fitted))
+    figure = dose_response(fitted, title=title, letter=letter)
+    data: dict[str, Any] = dict(dose_response_data(fitted))
     if results.model_average is not None:
         data["model_average"] = _draw_model_average(figure, results.model_average)
     return figure, data
@@ -143,7 +103,8 @@ def _draw_model_average(figure: Figure, averaged: ModelAverage) -> pd.DataFrame:
 def _flow(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
     d = results.disposition
     stages = d.stages[[c for c in d.stages.columns if c != "Discontinued"]]
-    figure = draw_flow(screened=d.screened, excluded=d.excluded, arms=stages, discontinued=d.discontinued)
+    figure = patient_flow(screened=d.screened, excluded=d.excluded, arms=stages,
+                          discontinued=d.discontinued if len(d.discontinued) else None)
     frames = results.frames()
     return figure, {"disposition": frames["disposition"], "discontinuation": frames["discontinuation"]}, {}
 
@@ -151,12 +112,16 @@ def _flow(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[
 def _over_time(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
     name = _fit_name(results, entry, where)
     fit = results.fit(name)
-    lsmeans = results.frames()["lsmeans"]
+    frames = results.frames()
+    lsmeans, differences = frames["lsmeans"], frames["differences"]
     frame = lsmeans.loc[lsmeans["endpoint"] == name, ["arm", "visit", "estimate", "lower", "upper"]]
     _empty(frame, where, f"endpoint {name!r}")
+    p_values = differences.loc[differences["endpoint"] == name, ["arm", "visit", "p_value"]]
+    frame = frame.merge(p_values, on=["arm", "visit"], how="left")
     e = fit.spec
     ylabel = str(entry.get("ylabel", _axis_label("LS mean change from baseline", e.unit) + ", 95% CI"))
-    return draw_over_time(frame, title=e.label, ylabel=ylabel), frame, {"label": e.label}
+    figure = over_time(frame, title=e.label, ylabel=ylabel, letter=entry.get("letter"))
+    return figure, frame, {"label": e.label}
 
 
 def _dose_response(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
@@ -164,7 +129,7 @@ def _dose_response(results: StudyResults, entry: Mapping[str, Any], where: str) 
         raise InputError(f"{where}: a dose_response panel needs MCP-Mod ([primary] in the spec)")
     fit = results.endpoints[results.spec.primary.endpoint]
     visit = fit.visits[results.spec.primary.visit]
-    figure, data = draw_dose_response(results, title=f"{fit.spec.label}, {visit}")
+    figure, data = draw_dose_response(results, title=f"{fit.spec.label}, {visit}", letter=entry.get("letter"))
     return figure, data, {"label": fit.spec.label, "visit": visit}
 
 
@@ -181,12 +146,16 @@ def _definition(results: StudyResults, entry: Mapping[str, Any], where: str, key
 
 def _responders(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
     name, frame = _definition(results, entry, where, "responder", "responders")
-    return draw_responders(frame, title=str(entry.get("title", name))), frame, {"name": name}
+    _, tests = _definition(results, {"responder": name}, where, "responder", "responder_tests")
+    frame = frame.merge(tests[["arm", "p_value"]], on="arm", how="left")
+    figure = responder_bars(frame, title=str(entry.get("title", name)), letter=entry.get("letter"))
+    return figure, frame, {"name": name}
 
 
 def _categories(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
     name, frame = _definition(results, entry, where, "category", "categories")
-    return draw_categories(frame, title=str(entry.get("title", name))), frame, {"name": name}
+    figure = category_shares(frame, title=str(entry.get("title", name)), letter=entry.get("letter"))
+    return figure, frame, {"name": name}
 
 
 def _dose_summary(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
@@ -199,8 +168,8 @@ def _dose_summary(results: StudyResults, entry: Mapping[str, Any], where: str) -
     if "visit" in entry:
         frame = frame[frame["visit"] == float(entry["visit"])]
     _empty(frame, where, f"exposure {name!r}")
-    figure = draw_dose_values(frame, centre="mean", spread="sd", title=x.label,
-                              xlabel=_axis_label(f"{x.label}, mean +- SD", x.unit))
+    figure = dose_summary(frame, ylabel=_axis_label(f"{x.label}, mean +- SD", x.unit), title=x.label,
+                          letter=entry.get("letter"))
     return figure, frame, {"label": x.label}
 
 
@@ -215,8 +184,8 @@ def _dose_estimates(results: StudyResults, entry: Mapping[str, Any], where: str)
     frame = frame[frame["visit"] == visit].assign(dose=lambda f: f["arm"].map(dict(results.spec.arms.doses)))
     _empty(frame, where, f"endpoint {name!r} at visit {visit:g}")
     what = "Placebo-adjusted change from baseline" if adjusted else "LS mean change from baseline"
-    figure = draw_dose_values(frame, centre="estimate", spread="se", title=fit.spec.label,
-                              xlabel=_axis_label(f"{what}, +- SE", fit.spec.unit))
+    figure = dose_estimates(frame, ylabel=_axis_label(f"{what}, LS mean +- SE", fit.spec.unit), title=fit.spec.label,
+                            p_value="p_value" if adjusted else None, letter=entry.get("letter"))
     return figure, frame, {"label": fit.spec.label}
 
 

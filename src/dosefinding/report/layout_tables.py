@@ -19,7 +19,14 @@ import pandas as pd
 
 from dosefinding.errors import InputError
 from dosefinding.report.baseline import baseline_table
-from dosefinding.report.clinical import comparison_table, counts_table, mcpmod_table
+from dosefinding.report.clinical import (
+    comparison_table,
+    counts_table,
+    efficacy_summary_table,
+    mcpmod_table,
+    responder_table,
+    safety_table,
+)
 from dosefinding.report.table import Table, format_estimate_ci, format_n_percent, format_number, format_p_value
 
 if TYPE_CHECKING:
@@ -121,29 +128,21 @@ def _baseline(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[
 
 
 def _efficacy(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
-    spec = results.spec
-    active = tuple(a for a in spec.arms.names if a != spec.arms.placebo)
-    digits, p_digits = _decimals(entry, formats), _decimals(entry, formats, "p_decimals")
-    cells, values, index = [], [], []
-    for name in _fit_names(results, entry, where):
-        fit = results.fit(name)
-        visit = float(entry.get("visit", fit.spec.primary_visit))
-        if visit not in fit.visits:
+    names = _fit_names(results, entry, where)
+    labels = {}
+    for name in names:
+        e = results.fit(name).spec
+        labels[name] = f"{e.label} ({e.unit})" if e.unit and e.unit not in e.label else e.label
+    visit = float(entry.get("visit", results.fit(names[0]).spec.primary_visit))
+    for name in names:
+        if visit not in results.fit(name).visits:
             raise InputError(f"{where}.visit: {visit:g} is not an analysed visit of {name}")
-        label = fit.visits[visit]
-        row_cells, row_values = [], []
-        for arm in active:
-            d = fit.lsmeans.differences.loc[(label, arm)]
-            row_cells.append(f"{format_estimate_ci(d['estimate'], d['lower'], d['upper'], digits)}; "
-                             f"{p_text(d['p'], p_digits)}")
-            row_values.append(_ci_values(d))
-        cells.append(row_cells)
-        values.append(row_values)
-        unit = f" ({fit.spec.unit})" if fit.spec.unit and fit.spec.unit not in fit.spec.label else ""
-        index.append(f"{fit.spec.label}{unit}, {label}")
-    frame = pd.DataFrame(cells, index=pd.Index(index, name="Endpoint"), columns=list(active))
-    numbers = pd.DataFrame(values, index=frame.index, columns=list(active))
-    return Table.from_frame(frame, values=numbers, stub_header="Endpoint", **_kwargs(entry))
+    frames = results.frames()
+    digits = entry.get("decimals")
+    return efficacy_summary_table(frames["lsmeans"], frames["differences"], labels, visit,
+                                  arms=list(results.spec.arms.names), digits=digits,
+                                  p_digits=_decimals(entry, formats, "p_decimals"), stub_header="Endpoint",
+                                  **_kwargs(entry))
 
 
 def lsmeans_table(results: StudyResults, fit: EndpointFit, entry: Mapping[str, Any], digits: int) -> Table:
@@ -240,35 +239,14 @@ def _model_average(results: StudyResults, entry: Mapping[str, Any], formats: Map
 
 
 def _responders(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
-    spec = results.spec
     if not results.responders:
         raise InputError(f"{where}: the spec has no [[responders]]")
-    digits, p_digits = _decimals(entry, formats, "percent_decimals"), _decimals(entry, formats, "p_decimals")
-    cells, values, index, methods = [], [], [], set()
-    for r in results.responders:
-        row_cells, row_values = [], []
-        for a in spec.arms.names:
-            t = r.rates.loc[a]
-            row_cells.append(f"{int(t['responders'])}/{int(t['n'])} ({format_number(t['percent'], digits)}) "
-                             f"[{format_number(t['lower'], digits)}, {format_number(t['upper'], digits)}]")
-            row_values.append({k: float(t[k]) for k in ("responders", "n", "percent", "lower", "upper")})
-            if a != spec.arms.placebo:
-                d = r.comparison.loc[a]
-                row_cells.append(f"{format_estimate_ci(d['difference'], d['lower'], d['upper'], digits)}; "
-                                 f"{p_text(d['p_value'], p_digits)}")
-                row_values.append({k: float(d[k]) for k in ("difference", "lower", "upper", "p_value")})
-        cells.append(row_cells)
-        values.append(row_values)
-        index.append(r.spec.name)
-        methods.add((r.interval, r.test))
-    columns = pd.MultiIndex.from_tuples([c for a in spec.arms.names for c in
-                                         ([(a, "n/N (%) [95% CI]")] + ([(a, "Difference (95% CI)")]
-                                                                      if a != spec.arms.placebo else []))])
-    frame = pd.DataFrame(cells, index=pd.Index(index, name="Responder definition"), columns=columns)
-    numbers = pd.DataFrame(values, index=frame.index, columns=columns)
-    note = ("Rates with Clopper-Pearson (exact) 95% CIs; differences in percentage points against placebo: "
-            + "; ".join(f"{interval} interval, {test} test" for interval, test in sorted(methods)) + ".")
-    return Table.from_frame(frame, values=numbers, **_kwargs(entry, [note]))
+    frames = results.frames()
+    first = results.responders[0]
+    return responder_table(frames["responders"], frames["responder_tests"], difference_method=first.interval,
+                           test=first.test, arms=list(results.spec.arms.names),
+                           digits=_decimals(entry, formats, "percent_decimals"),
+                           p_digits=_decimals(entry, formats, "p_decimals"), **_kwargs(entry))
 
 
 def _categories(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
@@ -294,22 +272,9 @@ def _ae(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, i
     s = results.safety
     if s is None:
         raise InputError(f"{where}: the spec has no [safety]")
-    overview, incidence = s.overview, s.incidence
-    percent = incidence.percent.drop(columns="Total", errors="ignore").max(axis=1)
-    index = incidence.counts.index
-    terms = index.get_level_values(1) != ""
-    pt_kept = terms & (percent.to_numpy() >= s.min_percent)
-    socs = set(index.get_level_values(0)[pt_kept])
-    keep = pt_kept | (~terms & index.get_level_values(0).isin(socs))  # "ANY EVENT" is the overview's first row
-    digits = _decimals(entry, formats, "percent_decimals")
-    parts = [counts_table(overview.counts, overview.denominators, id=f"{entry['id']}-overview", title="", digits=digits),
-             counts_table(incidence.counts[keep], overview.denominators, id=f"{entry['id']}-terms", title="",
-                          digits=digits)]
-    notes = list(dict.fromkeys(overview.notes + incidence.notes))
-    if s.min_percent > 0:
-        notes.append(f"Preferred terms reported by at least {s.min_percent:g}% of patients in any arm.")
-    kwargs = _kwargs(entry, notes)
-    return Table.concat(parts, stub_header="", **kwargs)
+    return safety_table(s.overview, s.incidence, min_percent=s.min_percent,
+                        digits=_decimals(entry, formats, "percent_decimals"),
+                        percent_sign=bool(entry.get("percent_sign", True)), **_kwargs(entry))
 
 
 def _exposure(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
@@ -355,6 +320,8 @@ def _virtual_value(results: StudyResults, frames: Mapping[str, pd.DataFrame], f:
 
 
 def _published(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    if "items" in entry:
+        return _published_items(results, entry, where)
     if not results.spec.published:
         raise InputError(f"{where}: the spec has no [[published]] figures")
     frames = results.frames()
@@ -362,6 +329,17 @@ def _published(results: StudyResults, entry: Mapping[str, Any], formats: Mapping
             for i, f in enumerate(results.spec.published)}
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["Published", "Virtual trial"])
     return comparison_table(frame, digits=[f.digits for f in results.spec.published], **_kwargs(entry))
+
+
+def _published_items(results: StudyResults, entry: Mapping[str, Any], where: str) -> Table:
+    """Table 4 from a list of published numbers (``items = "a2201"``: the packaged list of the A2201 paper)."""
+    from dosefinding.study.published import a2201_published_path, load_not_compared, load_published, published_table
+
+    if entry["items"] != "a2201":
+        raise InputError(f"{where}.items: the published numbers to compare: 'a2201' (the packaged list)")
+    path = a2201_published_path()
+    return published_table(load_published(path), results.frames(), not_compared=load_not_compared(path),
+                           **_kwargs(entry))
 
 
 TABLES = {"populations": _populations, "disposition": _disposition, "baseline": _baseline, "efficacy": _efficacy,
