@@ -82,18 +82,23 @@ def draw_dose_response(results: StudyResults, *, title: str, letter: str | None)
     return figure, data
 
 
+MODEL_AVERAGE_COLOR = "#b35806"
+"""The colour of the bootstrap model-averaged curve: its median dashed, its 2.5% and 97.5% quantiles dash-dotted."""
+
+
 def _draw_model_average(figure: Figure, averaged: ModelAverage) -> pd.DataFrame:
     """The bootstrap model-averaged curve (median, 2.5% and 97.5% quantiles) over the dose-response figure."""
     quantiles = averaged.quantiles
     doses = quantiles.columns.to_numpy(dtype=float)
     axes = figure.axes[0]
     rows = {float(p): quantiles.loc[p].to_numpy(dtype=float) for p in quantiles.index}
+    style = {"color": MODEL_AVERAGE_COLOR, "linewidth": 1.2}  # apart from the fitted curve (dotted, thick)
     if 0.5 in rows:
-        axes.plot(doses, rows[0.5], linestyle="--", color="0.25", label="Bootstrap model average (median)")
+        axes.plot(doses, rows[0.5], linestyle="--", label="Bootstrap model average (median)", **style)
     if 0.025 in rows and 0.975 in rows:
-        axes.plot(doses, rows[0.025], linestyle=":", color="0.25", label="Bootstrap 2.5% and 97.5% quantiles")
-        axes.plot(doses, rows[0.975], linestyle=":", color="0.25")
-    axes.legend(frameon=False)
+        axes.plot(doses, rows[0.025], linestyle="-.", label="Bootstrap 2.5% and 97.5% quantiles", **style)
+        axes.plot(doses, rows[0.975], linestyle="-.", **style)
+    axes.legend(frameon=False, fontsize=8)
     return quantiles.T.rename_axis("dose").rename(columns=lambda p: f"q{float(p):g}")
 
 
