@@ -480,3 +480,23 @@ def test_model_average_lines_differ_from_the_fitted_curve(demo: AnalysisResult) 
     median = styles["Bootstrap model average (median)"]
     quantiles = styles["Bootstrap 2.5% and 97.5% quantiles"]
     assert len({curve, median, quantiles}) == 3, styles
+
+
+@pytest.mark.parametrize("entry", [
+    {"panel": "dose_summary", "parameter": "DRUGTRGH", "visit": 24, "letter": "a"},
+    {"panel": "dose_estimates", "endpoint": "RF", "adjusted": True, "letter": "d"},
+    {"panel": "dose_estimates", "endpoint": "BAFF", "adjusted": False, "letter": "c"},
+], ids=["3a", "3d", "3c"])
+def test_figure_3_axis_labels_fit_the_figure(demo: AnalysisResult, entry: dict) -> None:
+    """Figure 3's y axis says the statistic and the unit (the title names the parameter) and fits the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from dosefinding.report.layout_figures import panel
+
+    figure, _, _ = panel(demo.results, {"id": "f", "caption": "c", **entry}, "f")
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # as saved: the layout engine places the labels
+    label = figure.axes[0].yaxis.label
+    box = label.get_window_extent(canvas.get_renderer())
+    assert 0 <= box.x0 and 0 <= box.y0 and box.y1 <= figure.bbox.height, (label.get_text(), box)
+    assert "±" in label.get_text() and "+-" not in label.get_text()

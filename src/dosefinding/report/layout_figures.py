@@ -4,8 +4,9 @@ Each panel function takes the results and the panel's layout entry and returns t
 matplotlib figure with the numbers it shows. Panel kinds: ``flow`` (patient flow),
 ``over_time`` (LS-mean change by arm and visit), ``dose_response`` (the primary
 endpoint's MCP-Mod fit with model averaging), ``responders``, ``categories``,
-``dose_summary`` (mean +- SD by dose, ``[exposure]``) and ``dose_estimates`` (LS-mean
-change or placebo-adjusted difference +- SE by dose).
+``dose_summary`` (mean ± SD by dose, ``[exposure]``) and ``dose_estimates`` (LS-mean
+change or placebo-adjusted difference ± SE by dose); the panel's title names the
+parameter, its y axis the statistic and the unit.
 
 Each panel draws with one function of :mod:`dosefinding.report.figures` (``over_time``,
 ``dose_response``, ``responder_bars``, ``category_shares``), ``figures_dose``
@@ -173,7 +174,7 @@ def _dose_summary(results: StudyResults, entry: Mapping[str, Any], where: str) -
     if "visit" in entry:
         frame = frame[frame["visit"] == float(entry["visit"])]
     _empty(frame, where, f"exposure {name!r}")
-    figure = dose_summary(frame, ylabel=_axis_label(f"{x.label}, mean +- SD", x.unit), title=x.label,
+    figure = dose_summary(frame, ylabel=_axis_label("Mean ± SD", x.unit), title=x.label,
                           letter=entry.get("letter"))
     return figure, frame, {"label": x.label}
 
@@ -188,8 +189,8 @@ def _dose_estimates(results: StudyResults, entry: Mapping[str, Any], where: str)
     visit = float(entry.get("visit", fit.spec.primary_visit))
     frame = frame[frame["visit"] == visit].assign(dose=lambda f: f["arm"].map(dict(results.spec.arms.doses)))
     _empty(frame, where, f"endpoint {name!r} at visit {visit:g}")
-    what = "Placebo-adjusted change from baseline" if adjusted else "LS mean change from baseline"
-    figure = dose_estimates(frame, ylabel=_axis_label(f"{what}, LS mean +- SE", fit.spec.unit), title=fit.spec.label,
+    what = "Placebo-adjusted change, LS mean ± SE" if adjusted else "LS mean change ± SE"
+    figure = dose_estimates(frame, ylabel=_axis_label(what, fit.spec.unit), title=fit.spec.label,
                             p_value="p_value" if adjusted else None, letter=entry.get("letter"))
     return figure, frame, {"label": fit.spec.label}
 
