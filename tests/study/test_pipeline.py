@@ -164,7 +164,7 @@ def test_responders_baseline_and_ae_counts_equal_direct_counts(adam: dict[str, p
 
     baseline = results["tables"]["table-1"]
     rows = baseline["rows"]
-    mean_row = next(r for r in rows if r["label"] == "Age, mean (SD)")  # the paper's style: one row per variable
+    mean_row = next(r for r in rows if r["label"] == "Age (years), mean (SD)")  # the paper's style: one row per variable
     randomised = adsl[adsl["RANDFL"] == "Y"]
     for j, arm in enumerate(ARMS):
         ages = randomised.loc[randomised["TRT01P"] == arm, "AGE"]
@@ -422,12 +422,12 @@ def test_table_1_in_the_papers_style_and_the_csr_keeps_the_full_rows(results: di
     the csr layout keeps n, mean (SD), median [Q1, Q3], min, max."""
     table = results["tables"]["table-1"]
     labels = [r["label"] for r in table["rows"]]
-    assert "Age, mean (SD)" in labels and "Median [Q1, Q3]" not in labels and "Mean (SD)" not in labels
+    assert "Age (years), mean (SD)" in labels and "Median [Q1, Q3]" not in labels and "Mean (SD)" not in labels
     assert [c["label"] for c in table["columns"]] == [f"{a} (N={n})" for a, n in zip(ARMS, (49, 47, 47, 47),
                                                                                       strict=True)]
     female = next(r for r in table["rows"] if r["label"] == "Female")
     assert all(re.fullmatch(r"\d+ \(\d+%\)", c) for c in female["cells"]), female["cells"]
-    age = next(r for r in table["rows"] if r["label"] == "Age, mean (SD)")
+    age = next(r for r in table["rows"] if r["label"] == "Age (years), mean (SD)")
     assert all(re.fullmatch(r"\d+\.\d \(\d+\.\d\)", c) for c in age["cells"]), age["cells"]
     csr = next(t for t in cdisc.report.tables if t.stub_header == "Characteristic")
     assert {"Mean (SD)", "Median [Q1, Q3]", "Min, Max"} <= {r.label for r in csr.rows}
@@ -500,3 +500,12 @@ def test_figure_3_axis_labels_fit_the_figure(demo: AnalysisResult, entry: dict) 
     box = label.get_window_extent(canvas.get_renderer())
     assert 0 <= box.x0 and 0 <= box.y0 and box.y1 <= figure.bbox.height, (label.get_text(), box)
     assert "±" in label.get_text() and "+-" not in label.get_text()
+
+
+def test_table_3_reports_severity_as_the_paper_and_no_invented_ctc_grade(results: dict,
+                                                                         adam: dict[str, pd.DataFrame]) -> None:
+    """The virtual trial records severity (AESEV) only, as the paper: no CTC grade copied from the severity."""
+    labels = [r["label"] for r in results["tables"]["table-3"]["rows"]]
+    assert "Severe adverse events" in labels
+    assert not any("CTC" in label for label in labels), labels
+    assert "AETOXGR" not in adam["adae"].columns
