@@ -130,9 +130,12 @@ def test_lsmeans_table_equals_a_direct_mmrm(adam: dict[str, pd.DataFrame], resul
     direct = mcpmod(candidates, **estimates, alpha=0.05, selection="AIC", delta=-1.0, seed=2201)
     mcp = results["tables"]["table-2-mcp"]
     assert direct.mct.p_values is not None
+    described = {m.label: m.description for m in candidates.models}  # rows name each model with its guesstimates
+    assert [r["label"] for r in mcp["rows"]] == ["linear", "emax (ed50 = 10)", "emax (ed50 = 100)",
+                                                  "sigemax (ed50 = 50, h = 3)", "exponential (delta = 150)"]
     for shape, p in direct.mct.p_values.items():
-        assert cell(mcp, shape, "Adjusted p-value") == pytest.approx(p, abs=1e-12)
-        assert cell(mcp, shape, "t statistic") == pytest.approx(direct.mct.t_statistics[shape], rel=1e-12)
+        assert cell(mcp, described[shape], "Adjusted p-value") == pytest.approx(p, abs=1e-12)
+        assert cell(mcp, described[shape], "t statistic") == pytest.approx(direct.mct.t_statistics[shape], rel=1e-12)
     assert results["mcpmod"]["selection"]["selected"] == direct.selection.selected
     mod = results["tables"]["table-2-mod"]
     for shape, td in direct.target_doses["TD"].items():
@@ -332,9 +335,12 @@ def test_cdiscpilot_adascog_lsmeans_match_r(cdisc: AnalysisResult) -> None:
     # MCP step against DoseFinding::MCTtest on R's LS means: t statistics to 1e-5 (the LS means
     # differ by up to 4e-6), p-values to 1e-4 (R's mvtnorm integration, abseps 1e-5)
     mcp = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-02"]
+    primary = cdisc.results.spec.primary
+    assert primary is not None  # the table names each model with its guesstimates: emax1 -> "emax (ed50 = ...)"
+    described = {m.label: m.description for m in Candidates([0, 54, 81], dict(primary.candidates)).models}
     for shape, t, p in zip(*reference["mct"].values(), strict=True):
-        assert cell(mcp, shape, "t statistic") == pytest.approx(t, rel=1e-5)
-        assert cell(mcp, shape, "Adjusted p-value") == pytest.approx(p, abs=1e-4)
+        assert cell(mcp, described[shape], "t statistic") == pytest.approx(t, rel=1e-5)
+        assert cell(mcp, described[shape], "Adjusted p-value") == pytest.approx(p, abs=1e-4)
     validate_results(cdisc.files.results)
     assert not cdisc.report.synthetic
 

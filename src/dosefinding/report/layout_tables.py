@@ -34,6 +34,7 @@ from dosefinding.report.table import (
     format_p_value,
     magnitude_decimals,
 )
+from dosefinding.shapes import Candidates
 
 if TYPE_CHECKING:
     from dosefinding.study.analysis import EndpointFit, StudyResults
@@ -225,8 +226,14 @@ def _mcp(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, 
     table = mcpmod_table(fitted, id=entry["id"], title=entry["caption"], digits=_decimals(entry, formats, "p_decimals"))
     note = (f"{mct.alternative.capitalize()} test at the study's alpha = {mct.alpha:g}, {degrees_of_freedom(mct.df)}; "
             f"critical value {format_number(mct.critical_value, 3)}.")
-    return replace(table, subtitle=str(entry.get("subtitle", "")),
-                   footnotes=(note, *table.footnotes[1:], *entry.get("footnotes", [])))
+    p = results.spec.primary
+    assert p is not None
+    described = {m.label: m.description for m in Candidates(sorted(set(results.spec.arms.doses.values())),
+                                                             dict(p.candidates), direction=p.direction).models}
+    rows = tuple(replace(r, label=described.get(r.label, r.label)) for r in table.rows)
+    return replace(table, rows=rows, subtitle=str(entry.get("subtitle", "")),
+                   footnotes=(note, "Candidate shapes named with their guesstimates.", *table.footnotes[1:],
+                              *entry.get("footnotes", [])))
 
 
 def _mod(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
