@@ -515,3 +515,10 @@ def test_table_3_reports_severity_as_the_paper_and_no_invented_ctc_grade(results
     assert "Severe adverse events" in labels
     assert not any("CTC" in label for label in labels), labels
     assert "AETOXGR" not in adam["adae"].columns
+
+
+def test_every_table_of_the_paper_layout_names_its_population(results: dict) -> None:
+    """Each table but Table 4 (published versus virtual) says which patients it counts (its subtitle)."""
+    populations = {"Randomised set", "Full analysis set", "Safety set"}
+    unnamed = [k for k, t in results["tables"].items() if k != "table-4" and t["subtitle"] not in populations]
+    assert unnamed == []
