@@ -46,7 +46,7 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
 
     Examples
     --------
-    >>> adsl = read_adam("/work/shared/data/cdiscpilot01/adsl.xpt")  # doctest: +SKIP
+    >>> adsl = read_adam("tests/fixtures/cdiscpilot01/adsl.xpt")  # doctest: +SKIP
     >>> import tempfile, os
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     file = os.path.join(tmp, "adsl.csv")

@@ -70,11 +70,14 @@ def test_paper_style(patients: pd.DataFrame) -> None:
         ("Female", ("3 (75%)", "3 (100%)")), ("Male", ("1 (25%)", "0"))]
 
 
-def test_label_order_data_then_given_then_name(patients: pd.DataFrame) -> None:
-    patients.attrs["labels"] = {"AGE": "Age at screening"}
-    table = baseline_table(patients, arm="TRT01P", variables={"AGE": "Age (years)", "WEIGHTBL": "Weight (kg)"},
+def test_label_order_given_then_data_then_name(patients: pd.DataFrame) -> None:
+    """A label the report gives (the paper's "Age (years)") wins over the data's ("Age at screening"); the data's
+    label names a column the report gives no label for (or only its name)."""
+    patients.attrs["labels"] = {"AGE": "Age at screening", "WEIGHTBL": "Weight at baseline"}
+    table = baseline_table(patients, arm="TRT01P", variables={"AGE": "Age (years)", "WEIGHTBL": "WEIGHTBL"},
                            statistics=["mean_sd"])
-    assert [r.label for r in table.rows] == ["Age at screening, mean (SD)", "Weight (kg), mean (SD)"]
+    assert [r.label for r in table.rows] == ["Age (years), mean (SD)", "Weight at baseline, mean (SD)"]
+    patients.attrs["labels"] = {}
     bare = baseline_table(patients, arm="TRT01P", variables=["WEIGHTBL"],
                           statistics=["n"])
     assert bare.rows[0].label == "WEIGHTBL, n"

@@ -17,6 +17,7 @@ Bad specs stop with one InputError naming the spec key and the column.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -129,9 +130,12 @@ def test_lsmeans_table_equals_a_direct_mmrm(adam: dict[str, pd.DataFrame], resul
     direct = mcpmod(candidates, **estimates, alpha=0.05, selection="AIC", delta=-1.0, seed=2201)
     mcp = results["tables"]["table-2-mcp"]
     assert direct.mct.p_values is not None
+    described = {m.label: m.description for m in candidates.models}  # rows name each model with its guesstimates
+    assert [r["label"] for r in mcp["rows"]] == ["linear", "emax (ed50 = 10)", "emax (ed50 = 100)",
+                                                  "sigemax (ed50 = 50, h = 3)", "exponential (delta = 150)"]
     for shape, p in direct.mct.p_values.items():
-        assert cell(mcp, shape, "Adjusted p-value") == pytest.approx(p, abs=1e-12)
-        assert cell(mcp, shape, "t statistic") == pytest.approx(direct.mct.t_statistics[shape], rel=1e-12)
+        assert cell(mcp, described[shape], "Adjusted p-value") == pytest.approx(p, abs=1e-12)
+        assert cell(mcp, described[shape], "t statistic") == pytest.approx(direct.mct.t_statistics[shape], rel=1e-12)
     assert results["mcpmod"]["selection"]["selected"] == direct.selection.selected
     mod = results["tables"]["table-2-mod"]
     for shape, td in direct.target_doses["TD"].items():
@@ -163,8 +167,7 @@ def test_responders_baseline_and_ae_counts_equal_direct_counts(adam: dict[str, p
 
     baseline = results["tables"]["table-1"]
     rows = baseline["rows"]
-    start = next(i for i, r in enumerate(rows) if r["label"] in ("Age (years)", "Age"))
-    mean_row = next(r for r in rows[start:] if r["label"] == "Mean (SD)")
+    mean_row = next(r for r in rows if r["label"] == "Age (years), mean (SD)")  # the paper's style: one row per variable
     randomised = adsl[adsl["RANDFL"] == "Y"]
     for j, arm in enumerate(ARMS):
         ages = randomised.loc[randomised["TRT01P"] == arm, "AGE"]
@@ -179,6 +182,30 @@ def test_responders_baseline_and_ae_counts_equal_direct_counts(adam: dict[str, p
         any_ae = teae.loc[teae["TRT01A"] == arm, "USUBJID"].nunique()
         assert ae["rows"][0]["values"][j] == {"n": any_ae, "percent": pytest.approx(100 * any_ae / n, rel=1e-12)}
         assert ae["columns"][j]["label"] == f"{arm} (N={n})"
+
+
+def test_responder_difference_is_the_papers_exact_interval_with_fisher(adam: dict[str, pd.DataFrame],
+                                                                       results: dict) -> None:
+    """The A2201 spec asks for the Santner-Snell interval and Fisher's test (the paper's 8.2 to 46.4, p = 0.002):
+    the report's differences equal a direct compare_responders call (1e-12) and the footnote names both methods."""
+    from dosefinding.endpoints.differences import compare_responders
+
+    adsl, adeff = adam["adsl"], adam["adeff"]
+    fas = adsl.loc[(adsl["FASFL"] == "Y") & (adsl["RANDFL"] == "Y"), ["USUBJID", "TRT01P"]]
+    week24 = adeff[(adeff["PARAMCD"] == "ESSDAI") & (adeff["ANL01FL"] == "Y") & (adeff["AVISITN"] == 24)]
+    frame = fas.merge(week24.assign(R=(week24["CHG"] <= -3).astype(float))[["USUBJID", "R"]], how="left")
+    direct = compare_responders(frame, arm="TRT01P", response="R", reference="Placebo", arms=ARMS,
+                                method="santner_snell", test="fisher").table
+    table = results["tables"]["table-2-responders"]
+    name = "ESSDAI responders (decrease >= 3 points), week 24"
+    for arm in ARMS[1:]:
+        got = block_value(table, name, "Difference to placebo, % (95% CI)", arm)
+        assert got["lower"] == pytest.approx(direct.loc[arm, "lower"], rel=1e-12)
+        assert got["upper"] == pytest.approx(direct.loc[arm, "upper"], rel=1e-12)
+        assert block_value(table, name, "p-value", arm) == pytest.approx(direct.loc[arm, "p_value"], rel=1e-12)
+    note = table["footnotes"][0]
+    assert "Santner-Snell exact unconditional 95% confidence intervals" in note and "Fisher exact" in note, note
+    assert "newcombe" not in note and "fisher" not in note, note
 
 
 def test_biomarker_ancova_equals_ordinary_least_squares(adam: dict[str, pd.DataFrame], demo: AnalysisResult) -> None:
@@ -240,16 +267,19 @@ def test_disposition_counts_equal_adsl(adam: dict[str, pd.DataFrame], demo: Anal
 
 
 def test_published_versus_virtual_takes_the_virtual_numbers_from_the_report(results: dict) -> None:
+    """Table 4 is study.published's table of the packaged list (120 numbers of the paper), from the report's numbers."""
     table = results["tables"]["table-4"]
+    assert sum(not r["heading"] for r in table["rows"]) == 120
     diff = block_value(results["tables"]["table-2"], "ESSDAI", "Difference to placebo (95% CI)",
                        "VAY736 300 mg")["estimate"]
-    row = next(r for r in table["rows"] if r["label"] == "ESSDAI week-24 difference, 300 mg vs placebo")
-    assert row["values"] == [-1.92, pytest.approx(diff, rel=1e-12), pytest.approx(diff + 1.92, rel=1e-12)]
+    row = next(r for r in table["rows"] if r["label"] == "ESSDAI change, 300 mg minus placebo")
+    assert row["cells"][0] == "-1.92 (-4.15, 0.32)"
+    assert row["values"][1]["value"] == pytest.approx(diff, rel=1e-12)
     responders = block_value(results["tables"]["table-2-responders"],
                              "ESSDAI responders (decrease >= 3 points), week 24", "Responders, n/N (%)",
                              "VAY736 300 mg")["percent"]
-    row = next(r for r in table["rows"] if r["label"] == "ESSDAI responders, 300 mg (%)")
-    assert row["values"][1] == pytest.approx(responders, rel=1e-12)
+    row = next(r for r in table["rows"] if r["label"] == "ESSDAI responders (%), 300 mg")
+    assert row["values"][1]["value"] == pytest.approx(responders, rel=1e-12)
 
 
 def test_example_spec_is_the_packaged_demo_spec() -> None:
@@ -263,6 +293,22 @@ def test_example_spec_is_the_packaged_demo_spec() -> None:
 @pytest.fixture(scope="module")
 def cdisc(tmp_path_factory: pytest.TempPathFactory) -> AnalysisResult:
     return analyze(CDISC_SPEC, tmp_path_factory.mktemp("cdisc"))
+
+
+def rtf_footers(result: AnalysisResult) -> set[str]:
+    """The footer line (program, tab, run time) of every RTF table of a report."""
+    assert result.files is not None
+    return {re.search(r" (dosefinding [^\\]*)\\tab (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", p.read_text()).groups()
+            for p in result.files.rtf.values()}
+
+
+def test_rtf_footer_names_the_program_and_one_run_time(demo: AnalysisResult, cdisc: AnalysisResult) -> None:
+    from dosefinding import __version__
+
+    demo_footers, cdisc_footers = rtf_footers(demo), rtf_footers(cdisc)
+    assert len(demo_footers) == 1 and next(iter(demo_footers))[0] == f"dosefinding {__version__} demo"
+    assert len(cdisc_footers) == 1
+    assert next(iter(cdisc_footers))[0] == f"dosefinding {__version__} analyze cdiscpilot01_analysis.toml"
 
 
 def test_cdiscpilot_adascog_lsmeans_match_r(cdisc: AnalysisResult) -> None:
@@ -289,9 +335,12 @@ def test_cdiscpilot_adascog_lsmeans_match_r(cdisc: AnalysisResult) -> None:
     # MCP step against DoseFinding::MCTtest on R's LS means: t statistics to 1e-5 (the LS means
     # differ by up to 4e-6), p-values to 1e-4 (R's mvtnorm integration, abseps 1e-5)
     mcp = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-02"]
+    primary = cdisc.results.spec.primary
+    assert primary is not None  # the table names each model with its guesstimates: emax1 -> "emax (ed50 = ...)"
+    described = {m.label: m.description for m in Candidates([0, 54, 81], dict(primary.candidates)).models}
     for shape, t, p in zip(*reference["mct"].values(), strict=True):
-        assert cell(mcp, shape, "t statistic") == pytest.approx(t, rel=1e-5)
-        assert cell(mcp, shape, "Adjusted p-value") == pytest.approx(p, abs=1e-4)
+        assert cell(mcp, described[shape], "t statistic") == pytest.approx(t, rel=1e-5)
+        assert cell(mcp, described[shape], "Adjusted p-value") == pytest.approx(p, abs=1e-4)
     validate_results(cdisc.files.results)
     assert not cdisc.report.synthetic
 
@@ -333,6 +382,9 @@ BAD_SPECS = [
     ('covariance = "us"', 'covariance_structure = "us"', r"^endpoints\.ESSDAI\.covariance_structure: unknown key"),
     ('adsl = "adam/adsl.csv"', 'adsl = "adam/adsl2.csv"', r"^data\.adsl: path: no such file"),
     ("delta = -1.0", "delta = 1.0", r"^primary\.delta: 1 must have the sign of the direction \(decreasing\)$"),
+    ('interval = "santner_snell"', 'interval = "santner-snell"',
+     r"^responders\[0\]\.interval: must be one of wald, newcombe, mn, santner_snell; got 'santner-snell'$"),
+    ('test = "fisher"', 'test = "cmh"', r"^responders\[0\]\.test: must be one of fisher, chisq; got 'cmh'$"),
 ]
 
 
@@ -360,3 +412,113 @@ def test_spec_parser_checks_before_any_data_is_read(tmp_path: Path) -> None:
         parse_analysis_spec(text.replace('factors = ["SITEGR1"]', 'factors = ["SITE"]'))
     with pytest.raises(InputError, match=r"^spec: no such file"):
         load_analysis_spec(tmp_path / "missing.toml")
+
+
+# --------------------------------------------------------------------------- the paper's style (a2201-paper layout)
+
+
+def test_packaged_presets_cite_no_path_users_do_not_have() -> None:
+    presets = ROOT / "src" / "dosefinding" / "study" / "presets"
+    cited = [p.name for p in presets.rglob("*.toml") if "/work/" in p.read_text(encoding="utf-8")]
+    assert cited == []
+
+
+def test_table_1_in_the_papers_style_and_the_csr_keeps_the_full_rows(results: dict, cdisc: AnalysisResult) -> None:
+    """a2201-paper: ``style = "paper"`` (mean (SD) on the variable's row, whole percentages, no total column);
+    the csr layout keeps n, mean (SD), median [Q1, Q3], min, max."""
+    table = results["tables"]["table-1"]
+    labels = [r["label"] for r in table["rows"]]
+    assert "Age (years), mean (SD)" in labels and "Median [Q1, Q3]" not in labels and "Mean (SD)" not in labels
+    assert [c["label"] for c in table["columns"]] == [f"{a} (N={n})" for a, n in zip(ARMS, (49, 47, 47, 47),
+                                                                                      strict=True)]
+    female = next(r for r in table["rows"] if r["label"] == "Female")
+    assert all(re.fullmatch(r"\d+ \(\d+%\)", c) for c in female["cells"]), female["cells"]
+    age = next(r for r in table["rows"] if r["label"] == "Age (years), mean (SD)")
+    assert all(re.fullmatch(r"\d+\.\d \(\d+\.\d\)", c) for c in age["cells"]), age["cells"]
+    csr = next(t for t in cdisc.report.tables if t.stub_header == "Characteristic")
+    assert {"Mean (SD)", "Median [Q1, Q3]", "Min, Max"} <= {r.label for r in csr.rows}
+
+
+def test_table_2_prints_the_papers_decimals(results: dict) -> None:
+    """ESSDAI -1.92 (2 decimals), PhGA -8.4 (1), stimulated salivary flow 0.22 (2), from the layout's decimals."""
+    table = results["tables"]["table-2"]
+    j = next(i for i, c in enumerate(table["columns"]) if c["label"] == "VAY736 300 mg")
+    for heading, decimals in (("ESSDAI", 2), ("PhGA (mm)", 1), ("Stimulated salivary flow (mL/min)", 2)):
+        rows = table["rows"]
+        start = next(i for i, r in enumerate(rows) if r["label"] == heading)
+        cell = next(r for r in rows[start + 1:] if r["label"] == "Difference to placebo (95% CI)")["cells"][j]
+        number = rf"-?\d+\.\d{{{decimals}}}"
+        assert re.fullmatch(rf"{number} \({number}, {number}\)", cell), (heading, cell)
+
+
+def test_exposure_table_says_blq_and_prints_n_on_its_own_row(results: dict, adam: dict[str, pd.DataFrame]) -> None:
+    table = results["tables"]["table-3-exposure"]
+    assert not any("n =" in c for r in table["rows"] for c in r["cells"])
+    rows = table["rows"]
+    drug = next(i for i, r in enumerate(rows) if r["label"].startswith("Serum ianalumab trough concentration"))
+    cd19 = next(i for i, r in enumerate(rows) if r["label"].startswith("CD19+ B cells"))
+    adbm = adam["adbm"]
+    placebo = adbm[(adbm["PARAMCD"] == "DRUGTRGH") & (adbm["AVISITN"] == 24) & (adbm["TRTP"] == "Placebo")]
+    assert placebo["BLQFL"].eq("Y").all() and (placebo["AVAL"] == 0).all()
+    mean_row = next(r for r in rows[drug + 1:] if r["label"] == "Mean (SD)")
+    assert mean_row["cells"][0] == "all < LLOQ"
+    assert next(r for r in rows[drug + 1:] if r["label"] == "n")["values"][0] == len(placebo)
+    cd19_mean = next(r for r in rows[cd19 + 1:] if r["label"] == "Mean (SD)")
+    value = cd19_mean["values"][0]
+    assert value["mean"] >= 100 and cd19_mean["cells"][0] == f"{value['mean']:.0f} ({value['sd']:.0f})"
+
+
+def test_category_columns_carry_their_period_and_n(results: dict) -> None:
+    table = results["tables"]["table-2-categories"]
+    spanners = [c["spanner"] for c in table["columns"]]
+    assert spanners == ["Baseline"] * 4 + ["Week 24"] * 4
+    totals = [sum(v["n"] for v in column) for column in zip(*(r["values"] for r in table["rows"]), strict=True)]
+    assert [c["label"] for c in table["columns"]] == [f"{a} (N={n})" for a, n in zip(ARMS * 2, totals, strict=True)]
+
+
+def test_model_average_lines_differ_from_the_fitted_curve(demo: AnalysisResult) -> None:
+    """Figure 2b: the fitted curve dotted; the bootstrap median and quantiles in other line styles."""
+    from dosefinding.report.layout_figures import draw_dose_response
+
+    figure, _ = draw_dose_response(demo.results, title="", letter="b")
+    styles = {line.get_label(): line.get_linestyle() for line in figure.axes[0].lines}
+    curve = next(style for label, style in styles.items() if label.startswith("Fitted curve"))
+    median = styles["Bootstrap model average (median)"]
+    quantiles = styles["Bootstrap 2.5% and 97.5% quantiles"]
+    assert len({curve, median, quantiles}) == 3, styles
+
+
+@pytest.mark.parametrize("entry", [
+    {"panel": "dose_summary", "parameter": "DRUGTRGH", "visit": 24, "letter": "a"},
+    {"panel": "dose_estimates", "endpoint": "RF", "adjusted": True, "letter": "d"},
+    {"panel": "dose_estimates", "endpoint": "BAFF", "adjusted": False, "letter": "c"},
+], ids=["3a", "3d", "3c"])
+def test_figure_3_axis_labels_fit_the_figure(demo: AnalysisResult, entry: dict) -> None:
+    """Figure 3's y axis says the statistic and the unit (the title names the parameter) and fits the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from dosefinding.report.layout_figures import panel
+
+    figure, _, _ = panel(demo.results, {"id": "f", "caption": "c", **entry}, "f")
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # as saved: the layout engine places the labels
+    label = figure.axes[0].yaxis.label
+    box = label.get_window_extent(canvas.get_renderer())
+    assert 0 <= box.x0 and 0 <= box.y0 and box.y1 <= figure.bbox.height, (label.get_text(), box)
+    assert "±" in label.get_text() and "+-" not in label.get_text()
+
+
+def test_table_3_reports_severity_as_the_paper_and_no_invented_ctc_grade(results: dict,
+                                                                         adam: dict[str, pd.DataFrame]) -> None:
+    """The virtual trial records severity (AESEV) only, as the paper: no CTC grade copied from the severity."""
+    labels = [r["label"] for r in results["tables"]["table-3"]["rows"]]
+    assert "Severe adverse events" in labels
+    assert not any("CTC" in label for label in labels), labels
+    assert "AETOXGR" not in adam["adae"].columns
+
+
+def test_every_table_of_the_paper_layout_names_its_population(results: dict) -> None:
+    """Each table but Table 4 (published versus virtual) says which patients it counts (its subtitle)."""
+    populations = {"Randomised set", "Full analysis set", "Safety set"}
+    unnamed = [k for k, t in results["tables"].items() if k != "table-4" and t["subtitle"] not in populations]
+    assert unnamed == []

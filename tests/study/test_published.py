@@ -57,6 +57,15 @@ def test_lookups_one_row_sum_and_rank() -> None:
     assert ranked == [0.011, 0.013, 0.096]
 
 
+def test_an_adverse_event_nobody_had_is_its_absent_value() -> None:
+    """The data list only the terms someone had: an item with ``absent = 0`` reads 0 when no row matches; the
+    rows that match still win."""
+    nobody = item(kind="percent", where={"term": "LYMPHOCYTE COUNT DECREASED", "arm": "Placebo"}, column="percent",
+                  value=0.0, absent=0.0)
+    assert virtual_value(nobody, FRAMES) == (0.0, None)
+    assert virtual_value(item(absent=0.0), FRAMES)[0] == 2.0
+
+
 def test_lookup_errors_name_the_item_and_selector() -> None:
     with pytest.raises(InputError, match=r"published item 'x' \(ae where \{'arm': 'Total'\}\): no row matches"):
         virtual_value(item(where={"arm": "Total"}), FRAMES)

@@ -58,6 +58,8 @@ from dosefinding.validation import as_probability
 __all__ = [
     "INTERVAL_METHODS",
     "TESTS",
+    "UNSTRATIFIED_METHODS",
+    "UNSTRATIFIED_TESTS",
     "IntervalMethod",
     "ProportionTest",
     "ResponderComparison",
@@ -83,7 +85,10 @@ INTERVAL_METHODS: dict[str, str] = {
 """The interval methods of a difference and the names a table footnote prints."""
 TESTS: dict[str, str] = {"fisher": "Fisher exact", "chisq": "Pearson chi-square", "cmh": "Cochran-Mantel-Haenszel"}
 """The tests and the names a table footnote prints."""
-_UNSTRATIFIED = ("wald", "newcombe", "mn", "santner_snell")
+UNSTRATIFIED_METHODS = ("wald", "newcombe", "mn", "santner_snell")
+"""The interval methods without strata."""
+UNSTRATIFIED_TESTS = ("fisher", "chisq")
+"""The tests without strata."""
 FloatArray = NDArray[np.float64]
 
 _BISECTION_STEPS = 64
@@ -211,8 +216,8 @@ def difference_interval(
         raise InputError(f"x1: one count per comparison expected, got shape {a1.shape}")
     if np.any(m1 == 0) or np.any(m2 == 0):
         raise InputError(f"n1, n2: every arm needs at least one patient, got n1={m1.tolist()}, n2={m2.tolist()}")
-    if method not in _UNSTRATIFIED:
-        raise InputError(f"method: must be one of {list(_UNSTRATIFIED)}, got {method!r}")
+    if method not in UNSTRATIFIED_METHODS:
+        raise InputError(f"method: must be one of {list(UNSTRATIFIED_METHODS)}, got {method!r}")
     z = _z(confidence_level)
     p1, p2 = a1 / m1, a2 / m2
     d = p1 - p2
@@ -532,8 +537,8 @@ def compare_responders(
     if strata is None:
         method = method or "newcombe"
         test = test or "fisher"
-        if method not in _UNSTRATIFIED:
-            raise InputError(f"method: without strata must be one of {list(_UNSTRATIFIED)}, got {method!r}")
+        if method not in UNSTRATIFIED_METHODS:
+            raise InputError(f"method: without strata must be one of {list(UNSTRATIFIED_METHODS)}, got {method!r}")
         if test not in ("fisher", "chisq"):
             raise InputError(f"test: without strata must be 'fisher' or 'chisq', got {test!r}")
         r = rates.table["responders"].to_numpy()

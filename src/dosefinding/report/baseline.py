@@ -7,9 +7,10 @@ missing; a Y/N flag (``ANAFL``) one row, the patients with ``Y``. Quartiles foll
 PROC MEANS / UNIVARIATE by default (``QNTLDEF=5``, R's ``quantile(type = 2)``, numpy's
 ``"averaged_inverted_cdf"``): the usual definition of clinical summary tables.
 
-Rows are labelled by the data's own variable labels (``frame.attrs["labels"]``, which
+Rows are labelled by the labels given (a report's own wording, e.g. ``"Age (years)"``), else
+by the data's own variable labels (``frame.attrs["labels"]``, which
 :func:`~dosefinding.adam.read_adam` fills from the XPT labels or the CSV's sidecar), else
-by the labels given, else by the column name; values are shown as a reader expects them
+by the column name; values are shown as a reader expects them
 (:func:`~dosefinding.report.table.display_value`: ``F`` -> ``Female``, ``WHITE`` ->
 ``White``).
 """
@@ -200,8 +201,8 @@ def baseline_table(
         Column of the arm (e.g. ``TRT01P``).
     variables
         Columns to summarise, in order: a mapping column -> label (``{"AGE": "Age
-        (years)"}``) or a list of columns. A row's label is the data's label of the
-        column, else the label given here, else the column name.
+        (years)"}``) or a list of columns. A row's label is the label given here (when
+        it is not the column name), else the data's label of the column, else the column name.
     arms
         Arms in column order; default: the order of first appearance.
     categorical
@@ -272,7 +273,7 @@ def baseline_table(
     if not statistics or unknown_statistics:
         raise InputError(f"statistics: must be some of {list(STATISTICS)}, got {list(statistics)}")
     data_labels = data.attrs.get("labels") or {}
-    labels = {c: str(data_labels.get(c) or given[c] or c) for c in given}
+    labels = {c: str(given[c] if given[c] and given[c] != c else data_labels.get(c) or c) for c in given}
     if data[arm].isna().any():
         raise InputError(f"{arm}: {int(data[arm].isna().sum())} patient(s) without an arm")
     order = list(pd.unique(data[arm])) if arms is None else list(arms)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -318,9 +319,15 @@ class Report:
         path.write_text(self.to_html(), encoding="utf-8")
         return path
 
-    def write(self, directory: str | Path) -> ReportFiles:
+    def write(self, directory: str | Path, *, program: str | None = None,
+              run_time: datetime | None = None) -> ReportFiles:
         """Write the report to ``directory``: ``report.html``, ``results.json`` (validated against the schema),
         ``tables/<id>.rtf`` and ``figures/<id>.png`` / ``.svg``.
+
+        ``program`` and ``run_time`` go into the footer of every RTF table (as
+        :func:`~dosefinding.report.rtf.write_rtf` prints them): the program that made the
+        report (default ``dosefinding <version>``) and one run time for all tables (default:
+        now, UTC).
 
         Examples
         --------
@@ -339,7 +346,9 @@ class Report:
         directory.mkdir(parents=True, exist_ok=True)
         document = results_document(self)
         validate_results(document)
-        rtf = {t.id: write_rtf(t, directory / "tables" / f"{t.id}.rtf") for t in self.tables}
+        run_time = datetime.now(UTC) if run_time is None else run_time
+        rtf = {t.id: write_rtf(t, directory / "tables" / f"{t.id}.rtf", program=program, run_time=run_time)
+               for t in self.tables}
         figures: dict[str, tuple[Path, Path]] = {}
         for block in self.figures:
             png, svg = directory / "figures" / f"{block.id}.png", directory / "figures" / f"{block.id}.svg"

@@ -13,6 +13,8 @@ Jinja2 template of the HTML document, relative to the layout file; default the p
   :mod:`dosefinding.report.layout_tables`), ``id``, ``caption``, optional ``subtitle``,
   ``footnotes``, ``decimals``, ``p_decimals``, ``percent_decimals`` and the kind's own keys
   (``endpoints``, ``endpoint``, ``visit``, ``category``; ``percent_sign`` of ``ae``;
+  ``style`` of ``baseline``: ``full`` or ``paper``; ``decimals`` of ``efficacy`` and
+  ``exposure`` may be a table by endpoint or parameter, ``{ESSDAI = 2, PHGA = 1}``;
   ``items = "a2201"`` of ``published``: every number of the A2201 paper, :mod:`dosefinding.study.published`);
 * a figure panel: ``panel`` (``flow``, ``over_time``, ``dose_response``, ``responders``,
   ``categories``, ``dose_summary``, ``dose_estimates``; see
@@ -74,7 +76,7 @@ __all__ = ["BUILT_IN_LAYOUTS", "Layout", "LayoutSection", "load_layout", "parse_
 BUILT_IN_LAYOUTS = ("a2201-paper", "csr")
 _ITEM_KEYS = {"table", "panel", "id", "caption", "subtitle", "footnotes", "decimals", "p_decimals", "percent_decimals",
               "endpoints", "endpoint", "visit", "category", "responder", "parameter", "adjusted", "ylabel", "letter",
-              "title", "for_each", "items", "percent_sign"}
+              "title", "for_each", "items", "percent_sign", "style"}
 _FORMAT_KEYS = {"decimals", "p_decimals", "percent_decimals"}
 
 

@@ -4,8 +4,9 @@ Each panel function takes the results and the panel's layout entry and returns t
 matplotlib figure with the numbers it shows. Panel kinds: ``flow`` (patient flow),
 ``over_time`` (LS-mean change by arm and visit), ``dose_response`` (the primary
 endpoint's MCP-Mod fit with model averaging), ``responders``, ``categories``,
-``dose_summary`` (mean +- SD by dose, ``[exposure]``) and ``dose_estimates`` (LS-mean
-change or placebo-adjusted difference +- SE by dose).
+``dose_summary`` (mean ± SD by dose, ``[exposure]``) and ``dose_estimates`` (LS-mean
+change or placebo-adjusted difference ± SE by dose); the panel's title names the
+parameter, its y axis the statistic and the unit.
 
 Each panel draws with one function of :mod:`dosefinding.report.figures` (``over_time``,
 ``dose_response``, ``responder_bars``, ``category_shares``), ``figures_dose``
@@ -82,18 +83,23 @@ def draw_dose_response(results: StudyResults, *, title: str, letter: str | None)
     return figure, data
 
 
+MODEL_AVERAGE_COLOR = "#b35806"
+"""The colour of the bootstrap model-averaged curve: its median dashed, its 2.5% and 97.5% quantiles dash-dotted."""
+
+
 def _draw_model_average(figure: Figure, averaged: ModelAverage) -> pd.DataFrame:
     """The bootstrap model-averaged curve (median, 2.5% and 97.5% quantiles) over the dose-response figure."""
     quantiles = averaged.quantiles
     doses = quantiles.columns.to_numpy(dtype=float)
     axes = figure.axes[0]
     rows = {float(p): quantiles.loc[p].to_numpy(dtype=float) for p in quantiles.index}
+    style = {"color": MODEL_AVERAGE_COLOR, "linewidth": 1.2}  # apart from the fitted curve (dotted, thick)
     if 0.5 in rows:
-        axes.plot(doses, rows[0.5], linestyle="--", color="0.25", label="Bootstrap model average (median)")
+        axes.plot(doses, rows[0.5], linestyle="--", label="Bootstrap model average (median)", **style)
     if 0.025 in rows and 0.975 in rows:
-        axes.plot(doses, rows[0.025], linestyle=":", color="0.25", label="Bootstrap 2.5% and 97.5% quantiles")
-        axes.plot(doses, rows[0.975], linestyle=":", color="0.25")
-    axes.legend(frameon=False)
+        axes.plot(doses, rows[0.025], linestyle="-.", label="Bootstrap 2.5% and 97.5% quantiles", **style)
+        axes.plot(doses, rows[0.975], linestyle="-.", **style)
+    axes.legend(frameon=False, fontsize=8)
     return quantiles.T.rename_axis("dose").rename(columns=lambda p: f"q{float(p):g}")
 
 
@@ -168,7 +174,7 @@ def _dose_summary(results: StudyResults, entry: Mapping[str, Any], where: str) -
     if "visit" in entry:
         frame = frame[frame["visit"] == float(entry["visit"])]
     _empty(frame, where, f"exposure {name!r}")
-    figure = dose_summary(frame, ylabel=_axis_label(f"{x.label}, mean +- SD", x.unit), title=x.label,
+    figure = dose_summary(frame, ylabel=_axis_label("Mean ± SD", x.unit), title=x.label,
                           letter=entry.get("letter"))
     return figure, frame, {"label": x.label}
 
@@ -183,8 +189,8 @@ def _dose_estimates(results: StudyResults, entry: Mapping[str, Any], where: str)
     visit = float(entry.get("visit", fit.spec.primary_visit))
     frame = frame[frame["visit"] == visit].assign(dose=lambda f: f["arm"].map(dict(results.spec.arms.doses)))
     _empty(frame, where, f"endpoint {name!r} at visit {visit:g}")
-    what = "Placebo-adjusted change from baseline" if adjusted else "LS mean change from baseline"
-    figure = dose_estimates(frame, ylabel=_axis_label(f"{what}, LS mean +- SE", fit.spec.unit), title=fit.spec.label,
+    what = "Placebo-adjusted change, LS mean ± SE" if adjusted else "LS mean change ± SE"
+    figure = dose_estimates(frame, ylabel=_axis_label(what, fit.spec.unit), title=fit.spec.label,
                             p_value="p_value" if adjusted else None, letter=entry.get("letter"))
     return figure, frame, {"label": fit.spec.label}
 

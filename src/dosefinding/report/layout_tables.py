@@ -18,21 +18,32 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from dosefinding.errors import InputError
-from dosefinding.report.baseline import baseline_table
+from dosefinding.report.baseline import PAPER_STYLE, baseline_table
 from dosefinding.report.clinical import (
-    comparison_table,
     counts_table,
     efficacy_summary_table,
     mcpmod_table,
     responder_table,
     safety_table,
 )
-from dosefinding.report.table import Table, format_estimate_ci, format_n_percent, format_number, format_p_value
+from dosefinding.report.table import (
+    Table,
+    format_estimate_ci,
+    format_n_percent,
+    format_number,
+    format_p_value,
+    magnitude_decimals,
+)
+from dosefinding.shapes import Candidates
 
 if TYPE_CHECKING:
     from dosefinding.study.analysis import EndpointFit, StudyResults
 
 __all__ = ["TABLES", "degrees_of_freedom", "lsmeans_table", "p_text", "table"]
+
+BASELINE_STYLES: dict[str, dict[str, Any]] = {"full": {}, "paper": PAPER_STYLE}
+"""The ``style`` of a baseline table: ``full`` (n, mean (SD), median [Q1, Q3], min, max; n (%) with one
+decimal) or ``paper`` (:data:`~dosefinding.report.baseline.PAPER_STYLE`: mean (SD), whole percent)."""
 
 POPULATION_LABELS = {"randomised": "Randomised", "safety": "Safety set", "full_analysis": "Full analysis set",
                      "completed": "Completed"}
@@ -86,6 +97,21 @@ def _fit_names(results: StudyResults, entry: Mapping[str, Any], where: str) -> l
     return names
 
 
+def _named_decimals(entry: Mapping[str, Any], names: list[str], where: str) -> dict[str, int] | int | None:
+    """An item's ``decimals``: one number, or a table by endpoint or parameter (``{ESSDAI = 2, PHGA = 1}``)."""
+    given = entry.get("decimals")
+    if given is None:
+        return None
+    items = given.items() if isinstance(given, Mapping) else [("", given)]
+    for name, d in items:
+        key = f"{where}.decimals" + (f".{name}" if name else "")
+        if name and name not in names:
+            raise InputError(f"{key}: {name!r} is not shown here ({', '.join(names)})")
+        if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            raise InputError(f"{key}: must be a whole number >= 0, got {d!r}")
+    return {str(k): int(v) for k, v in given.items()} if isinstance(given, Mapping) else int(given)
+
+
 def _ci_values(row: pd.Series) -> dict[str, float]:
     return {k: float(row[k]) for k in ("estimate", "se", "df", "lower", "upper", "p") if k in row.index}
 
@@ -121,10 +147,14 @@ def _baseline(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[
     b = results.spec.baseline
     if b is None or results.baseline is None:
         raise InputError(f"{where}: a baseline table needs [baseline] in the spec")
+    style = entry.get("style", "full")
+    if style not in BASELINE_STYLES:
+        raise InputError(f"{where}.style: must be one of {', '.join(BASELINE_STYLES)}, got {style!r}")
+    numbers = BASELINE_STYLES[style] or {"digits": _decimals(entry, formats, "decimals") - 1 if "decimals" in entry
+                                         else 1}
     return baseline_table(results.baseline, arm=results.spec.arms.variable, variables=dict(b.variables),
                           arms=list(results.spec.arms.names), categorical=list(b.categorical),
-                          digits=_decimals(entry, formats, "decimals") - 1 if "decimals" in entry else 1,
-                          stub_header="Characteristic", **_kwargs(entry))
+                          stub_header="Characteristic", **numbers, **_kwargs(entry))
 
 
 def _efficacy(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
@@ -138,7 +168,7 @@ def _efficacy(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[
         if visit not in results.fit(name).visits:
             raise InputError(f"{where}.visit: {visit:g} is not an analysed visit of {name}")
     frames = results.frames()
-    digits = entry.get("decimals")
+    digits = _named_decimals(entry, names, where)
     return efficacy_summary_table(frames["lsmeans"], frames["differences"], labels, visit,
                                   arms=list(results.spec.arms.names), digits=digits,
                                   p_digits=_decimals(entry, formats, "p_decimals"), stub_header="Endpoint",
@@ -196,8 +226,14 @@ def _mcp(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, 
     table = mcpmod_table(fitted, id=entry["id"], title=entry["caption"], digits=_decimals(entry, formats, "p_decimals"))
     note = (f"{mct.alternative.capitalize()} test at the study's alpha = {mct.alpha:g}, {degrees_of_freedom(mct.df)}; "
             f"critical value {format_number(mct.critical_value, 3)}.")
-    return replace(table, subtitle=str(entry.get("subtitle", "")),
-                   footnotes=(note, *table.footnotes[1:], *entry.get("footnotes", [])))
+    p = results.spec.primary
+    assert p is not None
+    described = {m.label: m.description for m in Candidates(sorted(set(results.spec.arms.doses.values())),
+                                                             dict(p.candidates), direction=p.direction).models}
+    rows = tuple(replace(r, label=described.get(r.label, r.label)) for r in table.rows)
+    return replace(table, rows=rows, subtitle=str(entry.get("subtitle", "")),
+                   footnotes=(note, "Candidate shapes named with their guesstimates.", *table.footnotes[1:],
+                              *entry.get("footnotes", [])))
 
 
 def _mod(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
@@ -264,8 +300,11 @@ def _categories(results: StudyResults, entry: Mapping[str, Any], formats: Mappin
                          index=pd.Index(categories, name="Category"))
     numbers = pd.DataFrame({c: [{"n": int(lookup.loc[(*c, k), "n"]), "percent": float(lookup.loc[(*c, k), "percent"])}
                                 for k in categories] for c in columns}, index=cells.index)
-    cells.columns = numbers.columns = pd.MultiIndex.from_tuples(columns)
-    return Table.from_frame(cells, values=numbers, **_kwargs(entry))
+    first = shares.groupby(["period", "arm"], sort=False)["total"].first()
+    totals = {c: int(first.loc[c]) for c in columns}
+    cells.columns = numbers.columns = pd.MultiIndex.from_tuples([(p, f"{a} (N={totals[(p, a)]})") for p, a in columns])
+    note = "n (%) of the patients with a value in the period; N: patients with a value."
+    return Table.from_frame(cells, values=numbers, stub_header="Category", **_kwargs(entry, [note]))
 
 
 def _ae(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
@@ -281,62 +320,57 @@ def _exposure(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[
     frame = results.exposure
     if frame.empty:
         raise InputError(f"{where}: the spec has no [exposure]")
-    digits = _decimals(entry, formats)
+    digits = _named_decimals(entry, list(dict.fromkeys(frame["parameter"])), where)
     arms = list(results.spec.arms.names)
-    rows, cells, values = [], [], []
+    cells: dict[tuple[str, str], list[str]] = {}
+    values: dict[tuple[str, str], list[Any]] = {}
+    any_blq = False
     for (name, visit), group in frame.groupby(["parameter", "visit"], sort=False):
         x = results.spec.exposure[name]
         unit = f" ({x.unit})" if x.unit else ""
-        rows.append(f"{x.label}{unit}, week {visit:g}")
+        label = f"{x.label}{unit}, week {visit:g}"
         by_arm = group.set_index("arm")
-        cells.append([f"{format_number(by_arm.loc[a, 'mean'], digits)} ({format_number(by_arm.loc[a, 'sd'], digits)}); "
-                      f"n = {int(by_arm.loc[a, 'n'])}" if a in by_arm.index else "" for a in arms])
-        values.append([{k: float(by_arm.loc[a, k]) for k in ("n", "mean", "sd")} if a in by_arm.index else None
-                       for a in arms])
-    table = pd.DataFrame(cells, index=pd.Index(rows, name="Parameter"), columns=arms)
-    return Table.from_frame(table, values=pd.DataFrame(values, index=table.index, columns=arms),
-                            **_kwargs(entry, ["Mean (SD)."]))
-
-
-def _virtual_value(results: StudyResults, frames: Mapping[str, pd.DataFrame], f: Any, key: str) -> float:
-    """The virtual trial's counterpart of published figure ``f``, read from the tidy frames."""
-    if f.quantity == "difference":
-        d = frames["differences"]
-        hit = d[(d["endpoint"] == f.endpoint) & (d["arm"] == f.arm) & (d["visit"] == f.visit)]
-    elif f.quantity == "responders":
-        d = frames["responders"]
-        hit = d[(d["name"] == f.responder) & (d["arm"] == f.arm)].rename(columns={"percent": "estimate"})
-    elif f.quantity == "baseline_mean":
-        if results.baseline is None or f.variable not in results.baseline.columns:
-            raise InputError(f"{key}.variable: {f.variable!r} is not a column of [baseline]")
-        return float(pd.to_numeric(results.baseline[f.variable], errors="coerce").mean())
-    else:
-        d = frames["ae"]
-        hit = d[((d["term"] == f.term) | ((d["soc"] == f.term) & (d["term"] == ""))) & (d["arm"] == f.arm)]
-        hit = hit.rename(columns={"percent": "estimate"})
-    if hit.empty:
-        raise InputError(f"{key}: no {f.quantity} result for {f.label!r} in the analysis")
-    return float(hit["estimate"].iloc[0])
+        fixed = digits.get(name) if isinstance(digits, dict) else digits
+        blq = by_arm["n_blq"] > 0
+        any_blq |= bool(blq.any())
+        rows = ("n", "Mean (SD)", *(("Below LLOQ, n",) if blq.any() else ()))
+        for row in rows:
+            cells[(label, row)], values[(label, row)] = [], []
+        for a in arms:
+            if a not in by_arm.index:
+                for row in rows:
+                    cells[(label, row)].append("")
+                    values[(label, row)].append(None)
+                continue
+            r = by_arm.loc[a]
+            n, n_blq = int(r["n"]), int(r["n_blq"])
+            cells[(label, "n")].append(str(n))
+            values[(label, "n")].append(n)
+            d = magnitude_decimals(abs(r["mean"])) if fixed is None else fixed
+            cells[(label, "Mean (SD)")].append("all < LLOQ" if n_blq == n > 0 else
+                                               f"{format_number(r['mean'], d)} ({format_number(r['sd'], d)})")
+            values[(label, "Mean (SD)")].append({"mean": float(r["mean"]), "sd": float(r["sd"])})
+            if blq.any():
+                cells[(label, "Below LLOQ, n")].append(str(n_blq))
+                values[(label, "Below LLOQ, n")].append(n_blq)
+    index = pd.MultiIndex.from_tuples(list(cells))
+    table = pd.DataFrame(list(cells.values()), index=index, columns=arms)
+    notes = ["Mean (SD) of the patients with a value at the visit" + ("." if digits is not None else
+                                                                       ", three significant digits of the mean.")]
+    if any_blq:
+        notes.append("LLOQ: lower limit of quantification; values below it (BLQFL = \"Y\") are recorded as 0 and "
+                     "counted as 0 in the mean.")
+    return Table.from_frame(table, values=pd.DataFrame(list(values.values()), index=index, columns=arms),
+                            stub_header="Parameter", **_kwargs(entry, notes))
 
 
 def _published(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
-    if "items" in entry:
-        return _published_items(results, entry, where)
-    if not results.spec.published:
-        raise InputError(f"{where}: the spec has no [[published]] figures")
-    frames = results.frames()
-    rows = {f.label: (f.value, _virtual_value(results, frames, f, f"published[{i}]"))
-            for i, f in enumerate(results.spec.published)}
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["Published", "Virtual trial"])
-    return comparison_table(frame, digits=[f.digits for f in results.spec.published], **_kwargs(entry))
-
-
-def _published_items(results: StudyResults, entry: Mapping[str, Any], where: str) -> Table:
     """Table 4 from a list of published numbers (``items = "a2201"``: the packaged list of the A2201 paper)."""
     from dosefinding.study.published import a2201_published_path, load_not_compared, load_published, published_table
 
-    if entry["items"] != "a2201":
-        raise InputError(f"{where}.items: the published numbers to compare: 'a2201' (the packaged list)")
+    if entry.get("items") != "a2201":
+        raise InputError(f"{where}.items: the published numbers to compare: 'a2201' (the packaged list of the "
+                         f"A2201 paper), got {entry.get('items')!r}")
     path = a2201_published_path()
     return published_table(load_published(path), results.frames(), not_compared=load_not_compared(path),
                            **_kwargs(entry))

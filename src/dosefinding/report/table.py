@@ -36,6 +36,7 @@ __all__ = [
     "format_number",
     "format_p_value",
     "json_value",
+    "magnitude_decimals",
 ]
 
 SYNTHETIC_LABEL = "SYNTHETIC DATA: simulated virtual trial, not results of a real study"
@@ -147,6 +148,21 @@ def format_number(x: float | None, digits: int = 1) -> str:
     if rounded == 0:
         rounded = abs(rounded)
     return f"{rounded:f}"
+
+
+def magnitude_decimals(value: float, significant: int = 3) -> int:
+    """Decimals that show ``value`` (e.g. a mean, its SD printed alike) with ``significant`` digits.
+
+    A mean count of 202 cells/uL gets 0 decimals, a level of 8.5 ug/mL 2; 2 for 0 or NaN.
+
+    Examples
+    --------
+    >>> magnitude_decimals(202.02), magnitude_decimals(8.52), magnitude_decimals(0.82), magnitude_decimals(0.0)
+    (0, 2, 3, 2)
+    """
+    if not _finite(value) or value == 0:
+        return 2
+    return max(0, significant - 1 - math.floor(math.log10(abs(float(value)))))
 
 
 def format_n_percent(n: int, total: int, digits: int = 1, *, zero: str = "0", percent_sign: bool = False) -> str:

@@ -41,6 +41,21 @@ class CandidateModel:
     guesstimate: tuple[float, ...]
     constant: float | tuple[float, ...] | None = None
 
+    @property
+    def description(self) -> str:
+        """The shape and its guesstimates as a table row names the model.
+
+        Examples
+        --------
+        >>> [m.description for m in Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100],
+        ...                                                         "sigemax": [[50, 3]]}).models]
+        ['linear', 'emax (ed50 = 10)', 'emax (ed50 = 100)', 'sigemax (ed50 = 50, h = 3)']
+        """
+        names = get_shape(self.shape).nonlinear_parameters
+        if not names:
+            return self.shape
+        return f"{self.shape} ({', '.join(f'{n} = {v:g}' for n, v in zip(names, self.guesstimate, strict=True))})"
+
     def response(self, doses: ArrayLike) -> NDArray[np.float64]:
         """Mean response of this model at ``doses``."""
         return get_shape(self.shape).response(

@@ -375,10 +375,11 @@ def responders(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame],
         frame = subjects(spec, data, result.spec.population).merge(rows, on=spec.subject, how="left")
         rates = responder_rates(frame, arm=arm, response="_RESPONSE", missing=r.missing, arms=list(spec.arms.names))
         comparison = compare_responders(frame, arm=arm, response="_RESPONSE", reference=spec.arms.placebo,
-                                        missing=r.missing, arms=list(spec.arms.names))
+                                        missing=r.missing, arms=list(spec.arms.names),
+                                        method=r.interval, test=r.test)  # type: ignore[arg-type]
         out.append(ResponderResult(spec=r, rates=rates.table.rename_axis("arm"),
                                    comparison=comparison.table.rename_axis("arm"),
-                                   interval=comparison.method, test=comparison.test))
+                                   interval=comparison.method_name, test=comparison.test_name))
     return tuple(out)
 
 
@@ -429,7 +430,9 @@ def safety(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> SafetyResult
 def exposure_summary(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Mean and SD of each ``[exposure]`` parameter by arm (with its dose) and visit.
 
-    Columns ``parameter, arm, dose, visit, n, mean, sd`` (visits by number, e.g. 24.0).
+    Columns ``parameter, arm, dose, visit, n, mean, sd`` (visits by number, e.g. 24.0) and
+    ``n_blq``: the values below the lower limit of quantification (ADaM ``BLQFL = "Y"``,
+    recorded as 0 and counted in the mean; 0 where the data have no ``BLQFL``).
     """
     parts = []
     for name, x in spec.exposure.items():
@@ -439,18 +442,20 @@ def exposure_summary(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> pd
         rows = rows.drop(columns=[spec.arms.variable], errors="ignore").merge(
             subjects(spec, data, x.population), on=spec.subject, how="inner")
         rows = rows.assign(visit=pd.to_numeric(rows["AVISITN"], errors="coerce").astype(float),
-                           y=pd.to_numeric(rows[x.value], errors="coerce"))
+                           y=pd.to_numeric(rows[x.value], errors="coerce"),
+                           blq=rows["BLQFL"].eq("Y") if "BLQFL" in rows.columns else False)
         available = sorted(rows["visit"].dropna().unique())
         visits = available if x.visits is None else select_visits(available, x.visits, f"{key}.visits", "AVISITN",
                                                                   x.dataset)
         rows = rows[rows["visit"].isin(visits) & rows["y"].notna()]
-        summary = rows.groupby([spec.arms.variable, "visit"], observed=True)["y"].agg(["count", "mean", "std"])
+        groups = rows.groupby([spec.arms.variable, "visit"], observed=True)
+        summary = groups["y"].agg(["count", "mean", "std"]).assign(n_blq=groups["blq"].sum().astype(int))
         summary = summary.reset_index().rename(columns={spec.arms.variable: "arm", "count": "n", "std": "sd"})
         summary.insert(0, "parameter", name)
         summary["arm"] = summary["arm"].astype(str)
         summary.insert(2, "dose", summary["arm"].map(dict(spec.arms.doses)).astype(float))
-        parts.append(summary[["parameter", "arm", "dose", "visit", "n", "mean", "sd"]])
-    columns = ["parameter", "arm", "dose", "visit", "n", "mean", "sd"]
+        parts.append(summary[["parameter", "arm", "dose", "visit", "n", "mean", "sd", "n_blq"]])
+    columns = ["parameter", "arm", "dose", "visit", "n", "mean", "sd", "n_blq"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 

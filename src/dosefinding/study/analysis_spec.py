@@ -44,7 +44,10 @@ Tables of an analysis spec:
 ``[[responders]]``
     ``name``, ``endpoint``, ``visit``, and either ``criterion`` (``"CHG <= -3"``) or
     ``flag`` (an ADaM flag such as ``CRIT1FL``); ``missing`` (``non_responder`` or
-    ``exclude``).
+    ``exclude``); ``interval``, the interval of the difference to placebo (a key of
+    :data:`~dosefinding.endpoints.differences.UNSTRATIFIED_METHODS`, default ``newcombe``;
+    ``santner_snell``, the exact unconditional interval, reproduces A2201's published 8.2
+    to 46.4); ``test``, the test of its p-value (``fisher``, default, or ``chisq``).
 ``[[categories]]``
     ``name``, ``endpoint``, ``value`` (default ``AVAL``), ``visit``, ``cut_points``,
     ``labels``, ``cut_belongs_to`` (``upper`` or ``lower``).
@@ -67,11 +70,6 @@ Tables of an analysis spec:
 ``[report]``
     ``layout``: a built-in layout (``a2201-paper``, ``csr``) or a layout TOML file relative
     to the spec (:mod:`dosefinding.report.layout`); default ``csr``.
-``[[published]]``
-    For a virtual trial: ``label``, ``value`` (the published figure), ``quantity``
-    (``difference``: endpoint, arm, visit; ``responders``: responder name, arm;
-    ``baseline_mean``: variable; ``ae_percent``: term, arm), ``digits``.
-
 Examples
 --------
 >>> spec = parse_analysis_spec('''
@@ -113,6 +111,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from dosefinding.endpoints.differences import UNSTRATIFIED_METHODS, UNSTRATIFIED_TESTS
 from dosefinding.errors import InputError
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.fit import DF_METHODS
@@ -127,7 +126,6 @@ __all__ = [
     "EndpointSpec",
     "ExposureSpec",
     "PrimarySpec",
-    "PublishedFigure",
     "ResponderSpec",
     "SafetySpec",
     "load_analysis_spec",
@@ -139,7 +137,6 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq,
 }
 _CRITERION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*$")
-_QUANTITIES = ("difference", "responders", "baseline_mean", "ae_percent")
 
 
 @dataclass(frozen=True)
@@ -220,6 +217,8 @@ class ResponderSpec:
     criterion: tuple[str, str, float] | None
     flag: str | None
     missing: Literal["non_responder", "exclude"] = "non_responder"
+    interval: str = "newcombe"
+    test: str = "fisher"
 
     def respond(self, frame: Any) -> Any:
         """1.0 / 0.0 per row of ``frame`` (NaN where the outcome is missing)."""
@@ -278,22 +277,6 @@ class DispositionSpec:
 
 
 @dataclass(frozen=True)
-class PublishedFigure:
-    """A published number and where the virtual trial's counterpart comes from."""
-
-    label: str
-    value: float
-    quantity: str
-    endpoint: str | None = None
-    arm: str | None = None
-    visit: float | None = None
-    responder: str | None = None
-    variable: str | None = None
-    term: str | None = None
-    digits: int = 2
-
-
-@dataclass(frozen=True)
 class AnalysisSpec:
     """A checked analysis spec (see the module docstring for its tables)."""
 
@@ -312,7 +295,6 @@ class AnalysisSpec:
     categories: tuple[CategorySpec, ...]
     safety: SafetySpec | None
     biomarkers: Mapping[str, EndpointSpec]
-    published: tuple[PublishedFigure, ...]
     exposure: Mapping[str, ExposureSpec] = field(default_factory=dict)
     disposition: DispositionSpec = field(default_factory=DispositionSpec)
     layout: str | Path = "csr"
@@ -504,6 +486,8 @@ def _responders(root: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> tuple
             criterion=_criterion(t) if t.has("criterion") else None,
             flag=t.text("flag") if t.has("flag") else None,
             missing=t.text("missing", "non_responder", choices=("non_responder", "exclude")),  # type: ignore[arg-type]
+            interval=t.text("interval", "newcombe", choices=UNSTRATIFIED_METHODS),
+            test=t.text("test", "fisher", choices=UNSTRATIFIED_TESTS),
         ))
         t.done()
     names = [r.name for r in out]
@@ -593,40 +577,6 @@ def _layout(root: TomlTable, base: Path) -> str | Path:
     return base / name if name.endswith(".toml") else name
 
 
-def _published(root: TomlTable, spec_endpoints: Mapping[str, EndpointSpec], responders: tuple[ResponderSpec, ...],
-               arms: ArmMap) -> tuple[PublishedFigure, ...]:
-    value = root.raw("published", [])
-    if not isinstance(value, list):
-        raise InputError("published: must be an array of tables ([[published]])")
-    out = []
-    names = [r.name for r in responders]
-    for i, item in enumerate(value):
-        t = TomlTable(item, f"published[{i}]")
-        quantity = t.text("quantity", choices=_QUANTITIES)
-        kwargs: dict[str, Any] = {}
-        if quantity in ("difference", "responders", "ae_percent"):
-            arm = t.text("arm")
-            if arm not in arms.doses:
-                raise InputError(f"published[{i}].arm: {arm!r} is not an arm of arms.doses ({', '.join(arms.names)})")
-            kwargs["arm"] = arm
-        if quantity == "difference":
-            kwargs["endpoint"] = _endpoint_ref(t, spec_endpoints)
-            kwargs["visit"] = t.number("visit", spec_endpoints[kwargs["endpoint"]].primary_visit)
-        elif quantity == "responders":
-            responder = t.text("responder")
-            if responder not in names:
-                raise InputError(f"published[{i}].responder: unknown responder {responder!r} ({', '.join(names)})")
-            kwargs["responder"] = responder
-        elif quantity == "baseline_mean":
-            kwargs["variable"] = t.text("variable")
-        else:
-            kwargs["term"] = t.text("term")
-        out.append(PublishedFigure(label=t.text("label"), value=t.number("value"), quantity=quantity,
-                                   digits=t.integer("digits", 2, lower=0), **kwargs))
-        t.done()
-    return tuple(out)
-
-
 def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: str = "") -> AnalysisSpec:
     """Check an analysis spec given as TOML text and return it frozen.
 
@@ -702,7 +652,6 @@ def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: s
         categories=_categories(root, endpoints),
         safety=_safety(root, data),
         biomarkers=_endpoint_group(root, "biomarkers", data, populations),
-        published=_published(root, endpoints, responders, arms),
         exposure=_exposure(root, data, populations),
         disposition=_disposition(root, data),
         layout=_layout(root, Path(base)),

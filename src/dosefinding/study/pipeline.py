@@ -16,6 +16,7 @@ from os import PathLike
 from pathlib import Path
 from typing import overload
 
+from dosefinding import __version__
 from dosefinding.errors import InputError
 from dosefinding.report.html import Report, ReportFiles
 from dosefinding.study.analysis import StudyResults, analyze_study
@@ -74,16 +75,16 @@ def check_output_directory(out: str | PathLike[str], option: str = "--out") -> P
 
 @overload
 def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: None = None, *,
-            layout: str | PathLike[str] | None = None) -> StudyResults: ...
+            layout: str | PathLike[str] | None = None, program: str | None = None) -> StudyResults: ...
 
 
 @overload
 def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: str | PathLike[str], *,
-            layout: str | PathLike[str] | None = None) -> AnalysisResult: ...
+            layout: str | PathLike[str] | None = None, program: str | None = None) -> AnalysisResult: ...
 
 
 def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: str | PathLike[str] | None = None, *,
-            layout: str | PathLike[str] | None = None) -> StudyResults | AnalysisResult:
+            layout: str | PathLike[str] | None = None, program: str | None = None) -> StudyResults | AnalysisResult:
     """Run the analyses of ``spec``; with ``out_dir``, lay out and write the report too.
 
     Parameters
@@ -96,6 +97,9 @@ def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: str | PathLike[st
         ``tables/*.rtf`` and ``figures/*.png|svg`` (checked writable before any analysis).
     layout
         A built-in layout name or a layout TOML file; default the spec's ``[report] layout``.
+    program
+        The program named in the footer of the RTF tables; default ``dosefinding <version>
+        analyze <spec file name>``. All tables of the report carry one run time.
 
     Raises
     ------
@@ -122,7 +126,9 @@ def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: str | PathLike[st
     if out is None or chosen is None:
         return results
     report = render_report(results, chosen)
-    return AnalysisResult(results=results, report=report, files=report.write(out))
+    if program is None:
+        program = f"dosefinding {__version__} analyze" + (f" {Path(spec.source).name}" if spec.source else "")
+    return AnalysisResult(results=results, report=report, files=report.write(out, program=program))
 
 
 A2201_ANALYSIS = "analysis/a2201.toml"
@@ -162,4 +168,4 @@ def run_demo(out_dir: str | PathLike[str], *, seed: int | None = None,
     spec = load_analysis_spec(spec_file)
     if model_average_draws is not None and spec.primary is not None:
         spec = replace(spec, primary=replace(spec.primary, model_average_draws=model_average_draws))
-    return analyze(spec, out)
+    return analyze(spec, out, program=f"dosefinding {__version__} demo")

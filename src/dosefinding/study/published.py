@@ -100,6 +100,10 @@ class PublishedItem:
     derived
         How the number follows from the text when it is not printed as such (e.g. the
         discontinuations per arm from the events the text names).
+    absent
+        The virtual value when no row matches: ``0`` for an adverse event no patient of
+        the virtual trial had (the data list only the terms someone had); ``None``: no
+        matching row is an error.
     """
 
     label: str
@@ -120,6 +124,7 @@ class PublishedItem:
     lines: tuple[int, ...] = field(default=())
     note: str = ""
     derived: str = ""
+    absent: float | None = None
 
     @property
     def numbers(self) -> tuple[float, ...]:
@@ -207,7 +212,7 @@ def parse_item(data: Mapping[str, Any], key: str) -> PublishedItem:
         lower=lower, upper=upper, n=t.integer("n", lower=1) if t.has("n") else None,
         se=t.number("se", lower=0.0, strict=True) if t.has("se") else None, aggregate=aggregate, rank=rank,
         digits=t.integer("digits", 1, lower=0), lines=_lines(t), note=t.note("note"),
-        derived=t.note("derived"))
+        derived=t.note("derived"), absent=t.number("absent") if t.has("absent") else None)
     t.done()
     return item
 
@@ -258,8 +263,8 @@ def virtual_value(item: PublishedItem, frames: Mapping[str, pd.DataFrame]) -> tu
     """The virtual trial's counterpart of ``item`` and, when it is one row, that row.
 
     Raises :class:`InputError` naming the item's label and selector when the frame is
-    missing, no row matches, or several rows match an item that is neither an
-    ``aggregate`` nor a ``rank``.
+    missing, no row matches (unless the item gives its ``absent`` value), or several rows
+    match an item that is neither an ``aggregate`` nor a ``rank``.
     """
     what = f"published item {item.label!r} ({item.frame} where {dict(item.where)})"
     if item.frame not in frames:
@@ -272,6 +277,8 @@ def virtual_value(item: PublishedItem, frames: Mapping[str, pd.DataFrame]) -> tu
     except InputError as exc:
         raise InputError(f"{what}: {exc}") from None
     rows = frame.loc[mask]
+    if rows.empty and item.absent is not None:
+        return float(item.absent), None
     if rows.empty:
         raise InputError(f"{what}: no row matches")
     values = pd.to_numeric(rows[item.column], errors="coerce")

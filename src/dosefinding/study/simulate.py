@@ -91,7 +91,7 @@ VARIABLE_LABELS: Mapping[str, str] = {
     "CHG": "Change from Baseline", "PCHG": "Percent Change from Baseline", "ABLFL": "Baseline Record Flag",
     "ANL01FL": "Analysis Flag 01", "BLQFL": "Below Lower Limit of Quantification Flag",
     "AESEQ": "Sequence Number", "AEBODSYS": "Body System or Organ Class", "AEDECOD": "Dictionary-Derived Term",
-    "AESEV": "Severity/Intensity", "AETOXGR": "Standard Toxicity Grade", "AESER": "Serious Event",
+    "AESEV": "Severity/Intensity", "AESER": "Serious Event",
     "AEREL": "Causality", "AEACN": "Action Taken with Study Treatment", "AEOUT": "Outcome of Adverse Event",
     "TRTEMFL": "Treatment Emergent Analysis Flag", "ASTDT": "Analysis Start Date",
     "ASTDY": "Analysis Start Relative Day",
@@ -836,8 +836,8 @@ def _disposition(s: TrialSpec, adsl: pd.DataFrame, rng: np.random.Generator) -> 
     return ds[list(REQUIRED_COLUMNS["ds"])].reset_index(drop=True)
 
 
-_ADAE_COLUMNS = ["STUDYID", "USUBJID", "TRTA", "TRTAN", "AESEQ", "AEBODSYS", "AEDECOD", "AESEV", "AETOXGR",
-                 "AESER", "AEREL", "AEACN", "AEOUT", "TRTEMFL", "ASTDT", "ASTDY"]
+_ADAE_COLUMNS = ["STUDYID", "USUBJID", "TRTA", "TRTAN", "AESEQ", "AEBODSYS", "AEDECOD", "AESEV", "AESER", "AEREL",
+                 "AEACN", "AEOUT", "TRTEMFL", "ASTDT", "ASTDY"]  # severity only, as the paper: no CTC grade
 
 
 def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: IntArray,
@@ -888,7 +888,6 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
         "AEBODSYS": np.array([e.soc for e in events], dtype=object)[event],
         "AEDECOD": np.array([e.pt for e in events], dtype=object)[event],
         "AESEV": np.array(["MILD", "MODERATE", "SEVERE"], dtype=object)[grade - 1],
-        "AETOXGR": grade.astype(str),
         "AESER": np.where(serious, "Y", "N"),
         "AEREL": np.where(related, "RELATED", "NOT RELATED"),
         "AEACN": "DOSE NOT CHANGED",
