@@ -263,7 +263,7 @@ def test_patient_flow_lists_exclusions_and_discontinuations(figures: dict[str, F
             "    ESSDAI \u2265 6 over 7 domains (n = 40)\n"  # the list of domains goes: at most two lines a reason
             "    ESSPRI \u2265 5 (n = 26)\n"
             "    Anti-Ro/SSA positive (n = 18)\n"
-            "    Stimulated salivary flow > 0.1\n      mL/min (n = 12)\n"
+            "    Stimulated salivary flow >\n      0.1 mL/min (n = 12)\n"  # a number keeps its unit
             "\u2022 Withdrawal by subject (n = 5)\n"
             "\u2022 Other (n = 2)") in shown
     assert "Discontinued (n = 3)\nWithdrawal by subject\n  (n = 2)\nLost to follow-up (n = 1)" in shown

@@ -64,11 +64,14 @@ def _reason_lines(counts: Mapping[str, int] | pd.Series, width: int, indent: str
 
 def _with_count(text: str, n: int, width: int, indent: str = "", more: str = "") -> list[str]:
     """``text (n = n)`` in lines of ``width`` characters (the first indented by ``indent``, the others by
-    ``more``); the count is never split, and goes on a line of its own rather than break a short text."""
+    ``more``); the count is never split, nor a number from its unit, and the count goes on a line of its own
+    rather than break a short text."""
     count = f"(n = {int(n)})"
     if len(indent) + len(text) + 1 + len(count) <= width:
         return [f"{indent}{text} {count}"]
-    lines = textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=more, break_on_hyphens=False)
+    bound = re.sub(r"(?<=\d) ", "\u00a0", text)  # "5 mg", "0.1 mL/min": a number keeps its unit
+    lines = [line.replace("\u00a0", " ") for line in
+             textwrap.wrap(bound, width, initial_indent=indent, subsequent_indent=more, break_on_hyphens=False)]
     if len(lines) > 1 and len(lines[-1]) + 1 + len(count) <= width:
         return [*lines[:-1], f"{lines[-1]} {count}"]
     return [*lines, more + count]
