@@ -4,8 +4,9 @@ The figure modules (:mod:`dosefinding.report.figures`, :mod:`~dosefinding.report
 :mod:`~dosefinding.report.figures_flow`) draw with these, so that every panel reads alike:
 an :class:`~dosefinding.errors.InputError` naming the figure function and the column for
 bad input, the paper's panel letter bold in the top-left corner, tick labels as plain
-numbers (``20``, not ``2x10^1``), placebo grey and active arms in blues, text of at least
-8 pt at the saved size, and ``*`` over estimates with p < 0.05.
+numbers (``20``, not ``2x10^1``), labels as printed (``\u00b1``, ``\u2265``, ``\u00b5g/mL``:
+:func:`display_text`), placebo grey and active arms in blues, text of at least 8 pt at the
+saved size, and ``*`` just over the upper bar of estimates with p < 0.05.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
-"""The CONSORT-style patient-flow diagram (the A2201 paper's Figure 1), drawn from counts the data hold.
+"""The CONSORT 2010 patient-flow diagram (the A2201 paper's Figure 1), drawn from counts the data hold.
 
 Nothing is invented: where the data do not record screening, the top box says so instead
-of printing a count; exclusion and discontinuation reasons are listed with their counts
-only where they are given.
+of printing a count (and there is no Excluded box); exclusion and discontinuation reasons
+are listed with their counts only where they are given. The boxes are measured with the
+renderer before they are placed (in inches), so that no text meets another text or an
+arrow whatever the number of arms and reasons: side boxes (Excluded, Discontinued) sit to
+the right of the arrow they leave, the figure grows to hold them.
 """
 
 from __future__ import annotations
@@ -246,14 +249,14 @@ def patient_flow(
     n_arms, n_stages = counts.shape
     stages = [[_new_box(axes, _main_text(f"Allocated to {arm}" if k == 0 else str(stage), int(counts[i, k])))
                for k, stage in enumerate(arms.columns)] for i, arm in enumerate(arms.index)]
-    # side[i][k]: the box beside the arrow out of stage k of arm i (the last arrow, or under a single stage)
+    # side[i][k]: the box beside the arrow out of stage k of arm i
     side: list[list[_Box | None]] = [[None] * n_stages for _ in range(n_arms)]
     for i, arm in enumerate(arms.index):
         if discontinued is not None:
             column = discontinued[arm]
             if int(column.sum()):
                 text = "\n".join([f"Discontinued (n = {int(column.sum())})", *_reason_lines(column, _SIDE_WIDTH)])
-                side[i][max(n_stages - 2, 0)] = _new_box(axes, text, left_aligned=True)
+                side[i][n_stages - 2] = _new_box(axes, text, left_aligned=True)  # a fall: two stages at least
         else:
             for k in range(n_stages - 1):
                 if counts[i, k] > counts[i, k + 1]:
@@ -296,7 +299,7 @@ def patient_flow(
             stages[i][k].place(xs[i], y + row / 2)
         y += row
         beside = [side[i][k] for i in range(n_arms) if side[i][k] is not None]
-        if k < n_stages - 1 or beside:
+        if k < n_stages - 1:
             gap = max([_VGAP * 2] + [b.height + 2 * _VGAP for b in beside])
             for i in range(n_arms):
                 if side[i][k] is not None:
@@ -324,8 +327,6 @@ def patient_flow(
             _arrow(axes, (xs[i], stages[i][k].bottom), (xs[i], stages[i][k + 1].top))
         for k, box in enumerate(side[i]):
             if box is not None:
-                if k == n_stages - 1:  # a single stage: the side box hangs off a line under it
-                    _line(axes, [xs[i], xs[i]], [stages[i][k].bottom, box.y])
                 _arrow(axes, (xs[i], box.y), (box.left, box.y))
     return figure
 
