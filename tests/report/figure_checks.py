@@ -8,6 +8,7 @@ written report can use it as well as a test of one figure function.
 from __future__ import annotations
 
 import io
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["assert_not_blank", "assert_readable", "ink_share", "tick_texts"]
+__all__ = ["agg_renderer", "assert_not_blank", "assert_readable", "ink_share", "layout_clashes", "tick_texts"]
 
 WHITE = 0.95
 """A pixel whose red, green and blue are all at least this (of 1) counts as white paper."""
@@ -89,3 +90,44 @@ def tick_texts(axes: Axes, which: str = "x") -> list[str]:
     axes.figure.draw_without_rendering()
     labels = axes.get_xticklabels() if which == "x" else axes.get_yticklabels()
     return [t.get_text() for t in labels]
+
+
+def agg_renderer(figure: Figure) -> object:
+    """The Agg renderer of ``figure`` (given an Agg canvas if it has none), after a draw: text extents as saved."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(figure.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(figure)
+    figure.draw_without_rendering()
+    return figure.canvas.get_renderer()  # type: ignore[attr-defined]
+
+
+def layout_clashes(figure: Figure) -> list[str]:
+    """Where the drawn text of ``figure`` clashes: two texts whose boxes (from the renderer) intersect, or an arrow or
+    line of the diagram crossing a text. An empty list: every text stands clear."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path
+    from matplotlib.text import Text
+
+    renderer = agg_renderer(figure)
+    texts = [(t.get_text(), t.get_window_extent(renderer)) for t in figure.findobj(Text)
+             if t.get_visible() and t.get_text().strip()]
+    clashes = [f"{a!r} meets {b!r}" for i, (a, box_a) in enumerate(texts) for b, box_b in texts[i + 1:]
+               if box_a.overlaps(box_b)]
+    paths = [p.get_transform().transform_path(p.get_path()) for p in figure.findobj(FancyArrowPatch)]
+    paths += [Path(line.get_transform().transform(line.get_xydata())) for line in figure.findobj(Line2D)
+              if len(line.get_xydata()) > 1]
+    points = [_along(polyline) for path in paths for polyline in path.to_polygons(closed_only=False)]
+    clashes += [f"a line crosses {text!r}" for line in points for text, box in texts
+                if np.any((line[:, 0] > box.x0) & (line[:, 0] < box.x1) & (line[:, 1] > box.y0) & (line[:, 1] < box.y1))]
+    return clashes
+
+
+def _along(polyline: np.ndarray, step: float = 0.5) -> np.ndarray:
+    """Points every ``step`` pixels along a polyline (display coordinates)."""
+    out = [polyline[:1]]
+    for a, b in itertools.pairwise(polyline):
+        k = max(2, int(np.hypot(*(b - a)) / step) + 1)
+        out.append(a + np.linspace(0.0, 1.0, k)[:, None] * (b - a))
+    return np.vstack(out)

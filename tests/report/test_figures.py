@@ -114,9 +114,12 @@ def test_patient_flow_counts_and_checks() -> None:
     figure = patient_flow(screened=293, excluded={"Inclusion criteria not met": 96, "Other": 7}, arms=arms)
     texts = [t.get_text() for t in figure.axes[0].texts]
     assert "Assessed for eligibility (n = 293)" in texts and "Randomised (n = 190)" in texts
-    assert "Excluded (n = 103)\nInclusion criteria not met (n = 96)\nOther (n = 7)" in texts
-    assert "Placebo\nRandomised\n(n = 49)" in texts and "Completed week 24\n(n = 43)" in texts
-    assert sorted(t for t in texts if t.startswith("\u2212")) == ["\u22122", "\u22123", "\u22123", "\u22124"]
+    assert "Excluded (n = 103)\n\u2022 Inclusion criteria not met (n = 96)\n\u2022 Other (n = 7)" in texts
+    assert "Allocated to Placebo\n(n = 49)" in texts and "Completed week 24\n(n = 43)" in texts
+    # without reasons each fall gets a box beside its arrow (no bare "-3" on the arrow)
+    assert sorted(t for t in texts if t.startswith("Discontinued")) == [
+        "Discontinued (n = 2)", "Discontinued (n = 3)", "Discontinued (n = 3)", "Discontinued (n = 4)"]
+    assert not any(t.startswith("\u2212") for t in texts)
     with pytest.raises(InputError, match="screened: 290 is not randomised"):
         patient_flow(screened=290, excluded={"x": 103}, arms=arms)
     rising = arms.assign(**{"Completed week 24": arms["Randomised"] + 1})

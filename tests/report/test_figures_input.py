@@ -168,3 +168,26 @@ def test_patient_flow_checks_its_counts() -> None:
         patient_flow(screened=None, excluded=None, arms=arms, discontinued=gone.assign(Other=0))
     with pytest.raises(InputError, match=r"patient_flow: discontinued: column 'Placebo' must hold counts \(whole numbers >= 0\)"):
         patient_flow(screened=None, excluded=None, arms=arms, discontinued=gone - 1)
+
+
+def test_patient_flow_checks_criteria_and_discontinuation_totals() -> None:
+    arms = flow_arms()
+    with pytest.raises(InputError, match=r"patient_flow: criteria \['ESSPRI >= 5'\] are not reasons of excluded"):
+        patient_flow(screened=293, excluded={"Age 18 to 75 years": 103}, arms=arms, criteria=["ESSPRI >= 5"])
+    with pytest.raises(InputError, match="criteria must be a collection of reasons of excluded, not one string"):
+        patient_flow(screened=293, excluded={"ESSPRI >= 5": 103}, arms=arms, criteria="ESSPRI >= 5")
+    gone = pd.DataFrame({a: [1] for a in arms.index}, index=["ADVERSE EVENT"])
+    with pytest.raises(InputError, match="arm 'Placebo' has 1 discontinuations by reason, but its count falls by 3"):
+        patient_flow(screened=None, excluded=None, arms=arms, discontinued=gone)
+
+
+def test_patient_flow_with_a_single_stage_draws_the_allocation() -> None:
+    from .figure_checks import layout_clashes
+
+    arms = pd.DataFrame({"Randomised": [3, 2]}, index=["Placebo", "300 mg"])
+    gone = pd.DataFrame({"Placebo": [0], "300 mg": [0]}, index=["ADVERSE EVENT"])
+    figure = patient_flow(screened=None, excluded=None, arms=arms, discontinued=gone)
+    shown = [t.get_text() for t in figure.axes[0].texts]
+    assert shown[-2:] == ["Allocated to Placebo\n(n = 3)", "Allocated to 300 mg\n(n = 2)"]
+    assert not any(t.startswith("Discontinued") for t in shown)
+    assert layout_clashes(figure) == []

@@ -25,7 +25,7 @@ from dosefinding.report import (
 )
 
 from .conftest import ARMS, N, mcpmod_result
-from .figure_checks import assert_not_blank, assert_readable, tick_texts
+from .figure_checks import agg_renderer, assert_not_blank, assert_readable, layout_clashes, tick_texts
 
 WEEKS = [4, 8, 12, 16, 20, 24]
 
@@ -91,21 +91,33 @@ def baff_change() -> pd.DataFrame:
 
 
 def flow_arms() -> pd.DataFrame:
-    return pd.DataFrame({"Randomised": N, "Treated": N, "Completed week 24": [46, 44, 45, 43]}, index=ARMS)
+    return pd.DataFrame({"Randomised": N, "Received study drug": N, "Completed week 24": [46, 44, 45, 43]},
+                        index=ARMS)
 
 
 def discontinuations() -> pd.DataFrame:
+    """Reasons as DSDECOD spells them (CDISC terms in upper case)."""
     return pd.DataFrame({"Placebo": [0, 2, 1, 0], "Ianalumab 5 mg": [2, 1, 0, 0], "Ianalumab 50 mg": [2, 0, 0, 0],
                          "Ianalumab 300 mg": [0, 3, 0, 1]},
-                        index=["Adverse event", "Withdrawal by subject", "Lost to follow-up", "Physician decision"])
+                        index=["ADVERSE EVENT", "WITHDRAWAL BY SUBJECT", "LOST TO FOLLOW-UP", "PHYSICIAN DECISION"])
+
+
+CRITERIA = [("ESSDAI >= 6 over 7 domains (biological, haematological, articular, cutaneous, glandular, "
+             "lymphadenopathy, constitutional)"), "ESSPRI >= 5", "Anti-Ro/SSA positive",
+            "Stimulated salivary flow > 0.1 mL/min"]
+
+
+def exclusions() -> dict[str, int]:
+    """The paper's 103 excluded: 96 screen failures by the rule failed (DSTERM), 7 by their DSDECOD event."""
+    return dict(zip(CRITERIA, [40, 26, 18, 12], strict=True)) | {"WITHDRAWAL BY SUBJECT": 5, "OTHER": 2}
 
 
 def figure_set() -> dict[str, Figure]:
     """Every panel of the paper's Figures 1 to 3, as the report draws them (also saved by hand for a look)."""
     result = mcpmod_result()
     return {
-        "figure-1": patient_flow(screened=293, excluded={"Inclusion criteria not met": 96, "Other reasons": 7},
-                                 arms=flow_arms(), discontinued=discontinuations()),
+        "figure-1": patient_flow(screened=293, excluded=exclusions(), arms=flow_arms(),
+                                 discontinued=discontinuations(), criteria=CRITERIA),
         "figure-2a": over_time(essdai_over_time(), letter="a", title="ESSDAI",
                                ylabel="ESSDAI, change from baseline (points)"),
         "figure-2b": dose_response(result, letter="b", title="ESSDAI at week 24",
@@ -113,9 +125,9 @@ def figure_set() -> dict[str, Figure]:
         "figure-2c-i": responder_bars(responders(), letter="c", title="ESSDAI reduction >= 3 points, week 24"),
         "figure-2c-ii": category_shares(essdai_categories(), title="ESSDAI disease activity"),
         "figure-3a": dose_summary(drug_levels(), letter="a", log=True, title="Serum ianalumab, week 24",
-                                  ylabel="Ianalumab (\u00b5g/mL), mean \u00b1 SD"),
+                                  ylabel="Ianalumab (ug/mL), mean +- SD"),
         "figure-3b": dose_summary(b_cells(), letter="b", log=True, title="CD19+ B cells, week 24",
-                                  ylabel="CD19+ B cells (cells/\u00b5L), mean \u00b1 SD"),
+                                  ylabel="CD19+ B cells (cells/uL), mean +- SD"),
         "figure-3c": dose_estimates(baff_change(), letter="c", title="BAFF, week 24",
                                     ylabel="BAFF, change from baseline (pg/mL), LS mean \u00b1 SE"),
         "figure-3d": dose_estimates(rf_adjusted(), letter="d", title="RF, week 24",
@@ -245,11 +257,59 @@ def test_dose_estimates_se_bars_stars_and_blues_without_placebo(figures: dict[st
 
 def test_patient_flow_lists_exclusions_and_discontinuations(figures: dict[str, Figure]) -> None:
     shown = texts(figures["figure-1"].axes[0])
-    assert "Assessed for eligibility (n = 293)" in shown
-    assert "Excluded (n = 103)\nInclusion criteria not met (n = 96)\nOther reasons (n = 7)" in shown
-    assert "Discontinued (n = 3)\nWithdrawal by subject (n = 2)\nLost to follow-up (n = 1)" in shown
-    assert "Discontinued (n = 4)\nWithdrawal by subject (n = 3)\nPhysician decision (n = 1)" in shown
+    assert "Assessed for eligibility (n = 293)" in shown and "Randomised (n = 190)" in shown
+    assert ("Excluded (n = 103)\n"
+            "\u2022 Not meeting inclusion criteria (n = 96)\n"
+            "    ESSDAI \u2265 6 over 7 domains (n = 40)\n"  # the list of domains goes: at most two lines a reason
+            "    ESSPRI \u2265 5 (n = 26)\n"
+            "    Anti-Ro/SSA positive (n = 18)\n"
+            "    Stimulated salivary flow >\n      0.1 mL/min (n = 12)\n"  # a number keeps its unit
+            "\u2022 Withdrawal by subject (n = 5)\n"
+            "\u2022 Other (n = 2)") in shown
+    assert "Discontinued (n = 3)\nWithdrawal by subject\n  (n = 2)\nLost to follow-up (n = 1)" in shown
+    assert "Discontinued (n = 4)\nWithdrawal by subject\n  (n = 3)\nPhysician decision (n = 1)" in shown
+    assert "Allocated to Ianalumab\n300 mg (n = 47)" in shown and "Completed week 24\n(n = 43)" in shown
     assert not any("(n = 0)" in t for t in shown)
+    assert not any(t.startswith("\u2212") for t in shown), "the falls are in the Discontinued boxes, not on arrows"
+    assert not any(c.isupper() and len(c) > 3 for t in shown for c in t.split() if c.isalpha() and c != "ESSDAI"
+                   and c != "ESSPRI"), shown
+
+
+def _box_of(figure: Figure, start: str) -> object:
+    """The window extent of the text starting with ``start``."""
+    renderer = agg_renderer(figure)
+    return next(t for t in figure.axes[0].texts if t.get_text().startswith(start)).get_window_extent(renderer)
+
+
+def test_patient_flow_side_boxes_sit_beside_the_arrows(figures: dict[str, Figure]) -> None:
+    figure = figures["figure-1"]
+    assert layout_clashes(figure) == []
+    assessed, excluded, randomised = (_box_of(figure, s) for s in ("Assessed", "Excluded", "Randomised"))
+    main = (assessed.x0 + assessed.x1) / 2
+    assert excluded.x0 > main and assessed.y0 > excluded.y1 and excluded.y0 > randomised.y1  # right of the arrow
+    received = _box_of(figure, "Received")
+    completed = _box_of(figure, "Completed")
+    gone = _box_of(figure, "Discontinued (n = 3)\nWithdrawal")
+    assert received.y0 > gone.y1 and gone.y0 > completed.y1 and gone.x0 > (received.x0 + received.x1) / 2
+
+
+@pytest.mark.parametrize("n_arms", [2, 3, 4, 6])
+@pytest.mark.parametrize("n_reasons", [1, 2, 5, 8])
+def test_patient_flow_text_never_meets_text_or_arrows(n_arms: int, n_reasons: int) -> None:
+    reasons = ["ADVERSE EVENT", "WITHDRAWAL BY SUBJECT", "LOST TO FOLLOW-UP", "PHYSICIAN DECISION",
+               "PROTOCOL VIOLATION", "LACK OF EFFICACY", "NON-COMPLIANCE WITH STUDY DRUG", "STUDY TERMINATED BY SPONSOR"]
+    names = ["Placebo", *[f"Ianalumab {d} mg" for d in (5, 50, 150, 300, 600)][:n_arms - 1]]
+    gone = pd.DataFrame(1, index=reasons[:n_reasons], columns=names)
+    arms = pd.DataFrame({"Randomised": 47, "Received study drug": 47, "Completed week 24": 47 - n_reasons},
+                        index=names)
+    excluded = dict(zip(CRITERIA + reasons, range(3, 3 + 4 + n_reasons), strict=False))
+    figure = patient_flow(screened=int(arms["Randomised"].sum()) + sum(excluded.values()), excluded=excluded,
+                          arms=arms, discontinued=gone, criteria=CRITERIA)
+    assert layout_clashes(figure) == []
+    assert_readable(figure, smallest=9.0)
+    patches = [p.get_window_extent() for p in figure.axes[0].patches if type(p).__name__ == "Rectangle"]
+    assert len(patches) == 3 + 4 * n_arms  # assessed, excluded, randomised; 3 stages and a side box per arm
+    assert not [(a, b) for i, a in enumerate(patches) for b in patches[i + 1:] if a.overlaps(b)]
 
 
 def test_patient_flow_without_screening_says_so() -> None:
@@ -257,5 +317,65 @@ def test_patient_flow_without_screening_says_so() -> None:
     assert shown[0] == "Screening not recorded in the data"
     assert not any(t.startswith(("Excluded", "Assessed")) for t in shown)
     assert "Randomised (n = 190)" in shown
-    derived = texts(patient_flow(screened=293, excluded=None, arms=flow_arms()).axes[0])
-    assert "Excluded (n = 103)\nReasons not recorded" in derived
+    derived = patient_flow(screened=293, excluded=None, arms=flow_arms())
+    assert "Excluded (n = 103)\nReasons not recorded" in texts(derived.axes[0])
+    assert "Discontinued (n = 3)" in texts(derived.axes[0])  # without reasons: the fall, beside its arrow
+    assert layout_clashes(derived) == []
+
+
+def test_units_and_signs_are_drawn_as_printed(figures: dict[str, Figure]) -> None:
+    # the data and the callers spell units in ASCII ("ug/mL", "+-", ">="); the figures print the signs
+    assert figures["figure-3a"].axes[0].get_ylabel().replace("\n", " ") == "Ianalumab (\u00b5g/mL), mean \u00b1 SD"
+    assert figures["figure-3b"].axes[0].get_ylabel().replace("\n", " ") == "CD19+ B cells (cells/\u00b5L), mean \u00b1 SD"
+    assert figures["figure-2c-i"].axes[0].get_title() == "ESSDAI reduction \u2265 3 points, week 24"
+    long = dose_estimates(rf_adjusted(), ylabel="Rheumatoid factor, placebo-adjusted change from baseline, "
+                                                "LS mean +- SE (IU/mL)")
+    axes = long.axes[0]
+    label = axes.yaxis.label.get_window_extent(agg_renderer(long))
+    assert label.height <= axes.get_window_extent().height, "the y label runs past the axes: not wrapped"
+
+
+def _marks_and_caps(figure: Figure) -> list[tuple[float, float]]:
+    """For each ``*`` as rendered: (the gap from the top of the cap under it to the star's lowest ink; the offset of
+    the star's ink centre from the cap's centre), in points, found in the pixels (the star and the caps drawn and
+    hidden in turn)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    figure.set_dpi(200)
+
+    def pixels() -> np.ndarray:
+        figure.canvas.draw()
+        return np.asarray(figure.canvas.buffer_rgba())[:, :, :3].astype(int).copy()  # type: ignore[attr-defined]
+
+    axes = figure.axes[0]
+    caps = [line for c in axes.containers if type(c).__name__ == "ErrorbarContainer" for line in c.lines[1]]
+    drawn = pixels()
+    for line in caps:
+        line.set_visible(False)
+    cap_ink = np.any(drawn != pixels(), axis=2)
+    for line in caps:
+        line.set_visible(True)
+    out = []
+    for star in [t for t in axes.texts if t.get_text() == "*"]:
+        star.set_visible(False)
+        rows, cols = np.nonzero(np.any(drawn != pixels(), axis=2))
+        star.set_visible(True)
+        bottom = rows.max()  # image rows count down
+        near = cap_ink[:, int(cols.min()):int(cols.max()) + 1].copy()
+        near[:bottom + 1] = False
+        cap_rows, cap_cols = np.nonzero(near)
+        top = cap_rows.min()
+        cap_cols = cap_cols[cap_rows <= top + 1] + cols.min()
+        scale = 72.0 / figure.dpi
+        out.append(((top - bottom - 1) * scale, ((cols.min() + cols.max()) / 2 - cap_cols.mean()) * scale))
+    return out
+
+
+@pytest.mark.parametrize("name", ["figure-2a", "figure-3d"])
+def test_significance_marks_sit_on_the_upper_bar(name: str) -> None:
+    marks = _marks_and_caps(figure_set()[name])
+    assert marks
+    for gap, across in marks:
+        assert 0.5 <= gap <= 3.0, f"{name}: the * is {gap:.1f} pt above its bar (floats beside the next point)"
+        assert abs(across) <= 1.0, f"{name}: the * is {across:.1f} pt off its bar"

@@ -4,12 +4,14 @@ The figure modules (:mod:`dosefinding.report.figures`, :mod:`~dosefinding.report
 :mod:`~dosefinding.report.figures_flow`) draw with these, so that every panel reads alike:
 an :class:`~dosefinding.errors.InputError` naming the figure function and the column for
 bad input, the paper's panel letter bold in the top-left corner, tick labels as plain
-numbers (``20``, not ``2x10^1``), placebo grey and active arms in blues, text of at least
-8 pt at the saved size, and ``*`` over estimates with p < 0.05.
+numbers (``20``, not ``2x10^1``), labels as printed (``\u00b1``, ``\u2265``, ``\u00b5g/mL``:
+:func:`display_text`), placebo grey and active arms in blues, text of at least 8 pt at the
+saved size, and ``*`` just over the upper bar of estimates with p < 0.05.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SIGNIFICANCE",
     "arm_colours",
+    "display_text",
     "finish_axes",
     "headroom",
     "interval_errors",
@@ -192,11 +195,13 @@ def p_values(frame: pd.DataFrame, function: str, column: str | None) -> np.ndarr
 
 
 def mark_significant(axes: Axes, x: Sequence[float], top: Sequence[float], p: Sequence[float],
-                     colour: str = "black", offset: float = 1.0) -> int:
+                     colour: str = "black", offset: float = 2.0) -> int:
     """``*`` ``offset`` points above ``top`` (the interval's upper end) at each ``x`` whose p-value is below 0.05.
 
-    Missing p-values (the reference arm, a visit without a test) carry no mark. Returns the
-    number of marks drawn.
+    The gap is measured to the drawn star itself (the glyph sits high in its line: placed
+    by its text box it would float a third of a line above the bar, beside the next arm's
+    point), centred over ``x``. Missing p-values (the reference arm, a visit without a
+    test) carry no mark. Returns the number of marks drawn.
 
     Examples
     --------
@@ -204,11 +209,16 @@ def mark_significant(axes: Axes, x: Sequence[float], top: Sequence[float], p: Se
     >>> mark_significant(axes, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [0.01, 0.2, float("nan")])
     1
     """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    font = FontProperties(size=12, weight="bold")
+    ink = TextPath((0, 0), "*", prop=font).get_extents()  # points, from the baseline and the left of the advance
     drawn = 0
     for xi, ti, pi in zip(x, top, p, strict=True):
         if np.isfinite(pi) and pi < SIGNIFICANCE and np.isfinite(ti):
-            axes.annotate("*", (xi, ti), xytext=(0, offset), textcoords="offset points", ha="center", va="bottom",
-                          fontsize=12, fontweight="bold", color=colour)
+            axes.annotate("*", (xi, ti), xytext=(-(ink.x0 + ink.x1) / 2, offset - ink.y0), textcoords="offset points",
+                          ha="left", va="baseline", fontproperties=font, color=colour)
             drawn += 1
     return drawn
 
@@ -239,6 +249,30 @@ def significance_note() -> object:
                   label=f"p < {SIGNIFICANCE:g}")
 
 
+_SYMBOLS = (("+/-", "\u00b1"), ("+-", "\u00b1"), (">=", "\u2265"), ("<=", "\u2264"))
+_MICRO = re.compile(r"(?<![A-Za-z])u(?=(?:g|L|l|mol|M)(?![A-Za-z]))")
+
+
+def display_text(text: str) -> str:
+    """``text`` as printed: ``+-`` as ``\u00b1``, ``>=`` as ``\u2265``, ``<=`` as ``\u2264``, and the micro prefix of units.
+
+    A unit written in ASCII (``ug/mL``, ``cells/uL``, ``umol/L``) gets its ``\u00b5``; the data
+    keep their spelling, only the drawn text changes.
+
+    Examples
+    --------
+    >>> display_text("Ianalumab (ug/mL), mean +- SD")
+    'Ianalumab (\u00b5g/mL), mean \u00b1 SD'
+    >>> display_text("CD19+ B cells (cells/uL)"), display_text("ESSDAI >= 6"), display_text("Uric acid (umol/L)")
+    ('CD19+ B cells (cells/\u00b5L)', 'ESSDAI \u2265 6', 'Uric acid (\u00b5mol/L)')
+    >>> display_text("unchanged: uLTRA, bug, mug")
+    'unchanged: uLTRA, bug, mug'
+    """
+    for ascii_form, symbol in _SYMBOLS:
+        text = text.replace(ascii_form, symbol)
+    return _MICRO.sub("\u00b5", text)
+
+
 def plain_number(value: float, _position: object = None) -> str:
     """A tick label as a plain number: ``20``, ``0.5``, ``1,000``; never ``2x10^1``.
 
@@ -265,9 +299,23 @@ def _plain_axis(axis: object, log: bool) -> None:
     axis.set_major_formatter(FuncFormatter(plain_number))  # type: ignore[attr-defined]
 
 
+def _fit_label(axes: Axes, label: str) -> str:
+    """A y label broken over lines no longer than the axes is high (at about 0.6 em a character)."""
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+
+    height = axes.get_position().height * axes.figure.get_figheight() * 72  # points
+    size = FontProperties(size=rcParams["axes.labelsize"]).get_size_in_points()
+    width = max(12, int(height / (0.6 * size)))
+    return "\n".join(textwrap.wrap(label, width, break_on_hyphens=False)) or label
+
+
 def finish_axes(axes: Axes, *, title: str = "", letter: str | None = None, xlabel: str | None = None,
                 ylabel: str | None = None) -> None:
     """Labels, plain tick labels on both axes, the title and the panel letter (bold, top left) of a panel.
+
+    Labels and title are drawn through :func:`display_text` (``\u00b1``, ``\u00b5g/mL``); a y label
+    longer than the axes is high is broken over lines.
 
     Examples
     --------
@@ -280,11 +328,11 @@ def finish_axes(axes: Axes, *, title: str = "", letter: str | None = None, xlabe
     _plain_axis(axes.xaxis, axes.get_xscale() == "log")
     _plain_axis(axes.yaxis, axes.get_yscale() == "log")
     if xlabel is not None:
-        axes.set_xlabel(xlabel)
+        axes.set_xlabel(display_text(xlabel))
     if ylabel is not None:
-        axes.set_ylabel(ylabel)
+        axes.set_ylabel(_fit_label(axes, display_text(ylabel)))
     if title:
-        axes.set_title(title, fontsize=10)
+        axes.set_title(display_text(title), fontsize=10)
     if letter:
         axes.set_title(letter, loc="left", fontsize=13, fontweight="bold")
 
