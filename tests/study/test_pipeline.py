@@ -271,7 +271,7 @@ def test_cdiscpilot_adascog_lsmeans_match_r(cdisc: AnalysisResult) -> None:
     assert (fit.fit.n_subjects, fit.fit.n_obs) == (reference["n_subjects"], reference["n_obs"])
     assert fit.fit.m2_log_likelihood == pytest.approx(reference["m2_restricted_log_likelihood"], abs=1e-6)
     assert cdisc.files is not None
-    table = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-01"]
+    table = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-14"]
     for row in reference["lsmeans"]:
         got = cell(table, row["visit"], "LS mean (SE)", row["arm"])
         assert got["estimate"] == pytest.approx(row["estimate"], abs=1e-5)
@@ -288,7 +288,7 @@ def test_cdiscpilot_adascog_lsmeans_match_r(cdisc: AnalysisResult) -> None:
     np.testing.assert_allclose(mcpmod_result.mct.cov.to_numpy(), reference["week24_cov"], rtol=1e-4)
     # MCP step against DoseFinding::MCTtest on R's LS means: t statistics to 1e-5 (the LS means
     # differ by up to 4e-6), p-values to 1e-4 (R's mvtnorm integration, abseps 1e-5)
-    mcp = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-02"]
+    mcp = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-15"]
     for shape, t, p in zip(*reference["mct"].values(), strict=True):
         assert cell(mcp, shape, "t statistic") == pytest.approx(t, rel=1e-5)
         assert cell(mcp, shape, "Adjusted p-value") == pytest.approx(p, abs=1e-4)
