@@ -317,7 +317,7 @@ def test_cdiscpilot_adascog_lsmeans_match_r(cdisc: AnalysisResult) -> None:
     assert (fit.fit.n_subjects, fit.fit.n_obs) == (reference["n_subjects"], reference["n_obs"])
     assert fit.fit.m2_log_likelihood == pytest.approx(reference["m2_restricted_log_likelihood"], abs=1e-6)
     assert cdisc.files is not None
-    table = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-01"]
+    table = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-14"]
     for row in reference["lsmeans"]:
         got = cell(table, row["visit"], "LS mean (SE)", row["arm"])
         assert got["estimate"] == pytest.approx(row["estimate"], abs=1e-5)
@@ -334,7 +334,7 @@ def test_cdiscpilot_adascog_lsmeans_match_r(cdisc: AnalysisResult) -> None:
     np.testing.assert_allclose(mcpmod_result.mct.cov.to_numpy(), reference["week24_cov"], rtol=1e-4)
     # MCP step against DoseFinding::MCTtest on R's LS means: t statistics to 1e-5 (the LS means
     # differ by up to 4e-6), p-values to 1e-4 (R's mvtnorm integration, abseps 1e-5)
-    mcp = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-02"]
+    mcp = json.loads(cdisc.files.results.read_text(encoding="utf-8"))["tables"]["table-14-3-15"]
     primary = cdisc.results.spec.primary
     assert primary is not None  # the table names each model with its guesstimates: emax1 -> "emax (ed50 = ...)"
     described = {m.label: m.description for m in Candidates([0, 54, 81], dict(primary.candidates)).models}

@@ -132,6 +132,8 @@ def test_generated_spec_cites_no_path_users_do_not_have(demo: AnalysisResult) ->
 
 
 def test_cdisc_report_shows_the_disposition_of_adsl_and_no_invented_screening(cdisc: AnalysisResult) -> None:
+    """End of study as the pilot's Table 14-1.02 counts it: week-24 completion (COMP24FL) and the reason for
+    early termination (DCREASCD); tests/study/test_cdisc_csr.py checks every count against the pilot's table."""
     adsl = pd.read_sas(CDISC / "adsl.xpt", format="xport", encoding="utf-8")
     itt = adsl[adsl["ITTFL"] == "Y"]
     assert cdisc.files is not None
@@ -141,13 +143,13 @@ def test_cdisc_report_shows_the_disposition_of_adsl_and_no_invented_screening(cd
     for j, arm in enumerate(columns):
         mine = itt[itt["TRT01P"] == arm]
         assert rows["Randomised"][j]["n"] == len(mine)
-        assert rows["Completed"][j]["n"] == (mine["DCDECOD"] == "COMPLETED").sum()
-        for reason, n in mine.loc[mine["DCDECOD"] != "COMPLETED", "DCDECOD"].value_counts().items():
+        assert rows["Completed"][j]["n"] == (mine["COMP24FL"] == "Y").sum()
+        for reason, n in mine.loc[mine["COMP24FL"] != "Y", "DCREASCD"].value_counts().items():
             assert rows[reason][j]["n"] == n, (arm, reason)
-    assert (rows["Completed"][0]["n"], rows["ADVERSE EVENT"][1]["n"]) == (58, 44)  # the pilot's CSR Table 14-1.02
+    assert (rows["Completed"][0]["n"], rows["Adverse Event"][1]["n"]) == (60, 44)  # the pilot's CSR Table 14-1.02
     html = cdisc.files.html.read_text(encoding="utf-8")
     assert "Screening: not recorded in the data." in html
-    svg = cdisc.files.figures["figure-14-1"][1].read_text(encoding="utf-8")
+    svg = cdisc.files.figures["figure-14-1-01"][1].read_text(encoding="utf-8")
     assert "Screening not recorded in the data" in svg  # the flow's top box
     assert "Excluded (n = 0)" not in html and "Assessed for eligibility" not in html
     assert cdisc.results.disposition.screened is None
@@ -224,9 +226,9 @@ def _layout(item: str) -> str:
 
 @pytest.mark.parametrize(("item", "message"), [
     ('panel = "over_time"\nendpoint = "ESSDAI"\nid = "f"\ncaption = "c"',
-     r"^layout bad: f\.endpoint: 'ESSDAI' is not analysed \(analysed: ACTOT\)$"),
+     r"^layout bad: f\.endpoint: 'ESSDAI' is not analysed \(analysed: ACTOT, ACTOT_LOCF, ACTOT_RM\)$"),
     ('table = "efficacy"\nendpoints = ["ACTOT", "ESSPRI"]\nid = "t"\ncaption = "c"',
-     r"^layout bad: t\.endpoints: 'ESSPRI' is not analysed \(analysed: ACTOT\)$"),
+     r"^layout bad: t\.endpoints: 'ESSPRI' is not analysed \(analysed: ACTOT, ACTOT_LOCF, ACTOT_RM\)$"),
     ('panel = "dose_estimates"\nendpoint = "ACTOT"\nvisit = 99\nid = "f"\ncaption = "c"',
      r"^layout bad: f: no data for endpoint 'ACTOT' at visit 99: the panel would be empty$"),
     ('panel = "dose_summary"\nparameter = "DRUGTRGH"\nid = "f"\ncaption = "c"',
@@ -312,7 +314,7 @@ def test_screening_from_a_ds_dataset(tmp_path: Path) -> None:
     pd.concat([randomised, failures]).to_csv(tmp_path / "ds.csv", index=False)
     text = CDISC_SPEC.read_text(encoding="utf-8").replace('"../tests/fixtures', f'"{ROOT}/tests/fixtures')
     text = text.replace("[populations]", 'ds = "ds.csv"\n\n[populations]', 1).replace(
-        'completed = "COMPLETED"\n\n[report]', 'completed = "COMPLETED"\nds = "ds"\n\n[report]')
+        'reason = "DCREASCD"\n\n[report]', 'reason = "DCREASCD"\nds = "ds"\n\n[report]')
     spec = parse_analysis_spec(text, base=tmp_path)
     results = analyze(_without_bootstrap(spec))
     assert results.disposition.screened == len(adsl) + 8
