@@ -320,11 +320,13 @@ def test_screening_from_a_ds_dataset(tmp_path: Path) -> None:
     assert results.disposition.screened == len(adsl) + 8
     # a screen failure by the rule it failed (DSTERM), another exclusion by its event (DSDECOD)
     assert results.disposition.excluded == {"MMSE < 10": 5, "Age < 50": 2, "WITHDRAWAL BY SUBJECT": 1}
+    assert results.disposition.criteria == ("MMSE < 10", "Age < 50")  # the screen failures' rules, not the event
     frame = results.frames()["disposition"]
     assert frame[frame["arm"] == "All"].to_dict("records") == [{"stage": "Screened", "arm": "All", "n": 262},
                                                               {"stage": "Excluded", "arm": "All", "n": 8}]
     report = render_report(results, parse_layout(_layout('panel = "flow"\nid = "f"\ncaption = "Flow"')))
     assert b"Assessed for eligibility (n = 262)" in report.figures[0].svg
+    assert b"Not meeting inclusion criteria (n = 7)" in report.figures[0].svg  # failed rules grouped (CONSORT)
 
 
 def _without_bootstrap(spec: AnalysisSpec) -> AnalysisSpec:

@@ -109,7 +109,7 @@ def _draw_model_average(figure: Figure, averaged: ModelAverage) -> pd.DataFrame:
 def _flow(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
     d = results.disposition
     stages = d.stages[[c for c in d.stages.columns if c != "Discontinued"]]
-    figure = patient_flow(screened=d.screened, excluded=d.excluded, arms=stages,
+    figure = patient_flow(screened=d.screened, excluded=d.excluded, arms=stages, criteria=d.criteria,
                           discontinued=d.discontinued if len(d.discontinued) else None)
     frames = results.frames()
     return figure, {"disposition": frames["disposition"], "discontinuation": frames["discontinuation"]}, {}

@@ -91,13 +91,15 @@ class Disposition:
     screened
         Patients screened (``None``: the data have no screening records).
     excluded
-        Screen failures by reason (``None`` when not recorded).
+        Screened but not randomised, by reason (``None`` when not recorded).
     stages
         Index arm; columns ``Randomised``, ``Treated``, ``Completed``, ``Discontinued``.
     discontinued
         Index reason, one column per arm.
     source
         Where the counts come from (columns and datasets).
+    criteria
+        The reasons of ``excluded`` that are failed eligibility criteria (screen failures).
     """
 
     screened: int | None
@@ -105,6 +107,7 @@ class Disposition:
     stages: pd.DataFrame = field(repr=False)
     discontinued: pd.DataFrame = field(repr=False)
     source: str = ""
+    criteria: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,24 +304,26 @@ def disposition(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> Disposi
     discontinued = pd.crosstab(left["reason"], left["arm"], dropna=False).reindex(columns=list(spec.arms.names),
                                                                                   fill_value=0)
     discontinued = discontinued.loc[discontinued.sum(axis=1).sort_values(ascending=False, kind="stable").index]
-    screened, excluded = _screening(spec, data)
+    screened, excluded, criteria = _screening(spec, data)
     if screened is not None:
         sources.append(f"screening: {d.ds}")
-    return Disposition(screened=screened, excluded=excluded, stages=pd.DataFrame(stages).rename_axis("arm"),
+    return Disposition(screened=screened, excluded=excluded, criteria=criteria, stages=pd.DataFrame(stages).rename_axis("arm"),
                        discontinued=discontinued.rename_axis("reason").rename_axis(None, axis=1),
                        source="; ".join(sources))
 
 
-def _screening(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> tuple[int | None, dict[str, int] | None]:
-    """Subjects screened (in the DS dataset) and those not randomised by reason: the failed rule (``DSTERM``) of
-    a screen failure, else the event (``DSDECOD``, e.g. withdrawal before randomisation)."""
+def _screening(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> tuple[
+        int | None, dict[str, int] | None, tuple[str, ...]]:
+    """Subjects screened (in the DS dataset), those not randomised by reason: the failed rule (``DSTERM``) of
+    a screen failure, else the event (``DSDECOD``, e.g. withdrawal before randomisation), and which reasons are
+    failed rules."""
     name = spec.disposition.ds
     if name is None:
-        return None, None
+        return None, None, ()
     ds = data[name]
     need_columns(ds, [spec.subject, "DSDECOD"], name, "disposition.ds")
     if ds.empty:
-        return None, None
+        return None, None, ()
     adsl = data["adsl"]
     randomised = set(adsl.loc[flag(adsl, spec.populations["randomised"]), spec.subject].astype(str))
     subjects_ds = ds[spec.subject].astype(str)
@@ -327,10 +332,13 @@ def _screening(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> tuple[in
         left = left[left["DSSCAT"].astype("string").str.upper().eq("SCREENING").fillna(False)]
     decode = left["DSDECOD"].astype("string").str.strip()
     term = left["DSTERM"].astype("string").str.strip() if "DSTERM" in left.columns else decode
-    reason = term.where(decode.str.upper().eq("SCREEN FAILURE").fillna(False), decode).fillna("Not recorded")
+    failure = decode.str.upper().eq("SCREEN FAILURE").fillna(False)
+    reason = term.where(failure, decode).fillna("Not recorded")
     reasons = pd.Series(reason.to_numpy(), index=left[spec.subject].astype(str).to_numpy())
     reasons = reasons[~reasons.index.duplicated()]
-    return int(subjects_ds.nunique()), {str(k): int(v) for k, v in reasons.value_counts().items()}
+    counts = {str(k): int(v) for k, v in reasons.value_counts().items()}
+    criteria = tuple(dict.fromkeys(str(r) for r in reason[failure]))
+    return int(subjects_ds.nunique()), counts, tuple(c for c in criteria if c in counts)
 
 
 def mcpmod_primary(spec: AnalysisSpec, fits: Mapping[str, EndpointFit]) -> tuple[MCPModResult, ModelAverage | None]:
