@@ -63,3 +63,15 @@ def test_bad_spec_gives_one_line_naming_the_key(tmp_path: Path, capsys: pytest.C
 def test_demo_refuses_negative_draws(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path), "--draws", "-1"]) == 2
     assert capsys.readouterr().err.startswith("dosefinding: error: model_average_draws:")
+
+
+def test_version_and_help_say_what_the_command_is(capsys: pytest.CaptureFixture[str]) -> None:
+    from dosefinding import __version__
+
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--version"])
+    assert exit_code.value.code == 0 and capsys.readouterr().out.strip() == f"dosefinding {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "plan, run and analyse dose-finding trials" in text and "``" not in text

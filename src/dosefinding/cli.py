@@ -1,4 +1,10 @@
-"""The ``dosefinding`` command."""
+"""The dosefinding command: plan, run and analyse dose-finding trials (MCP-Mod, MMRM, report, randomisation).
+
+dosefinding demo simulates the A2201 virtual trial, analyses it and writes its report;
+dosefinding analyze SPEC --out DIR does the same for an analysis spec on ADaM data;
+dosefinding power simulates the power of a trial spec; dosefinding serve runs the
+randomisation service, with audit-verify, backup and the other commands of its operators.
+"""
 
 from __future__ import annotations
 
@@ -194,7 +200,11 @@ def audit_checkpoint(db: str, out: str, audit_key_file: str | None = None) -> in
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dosefinding`` command."""
-    parser = argparse.ArgumentParser(prog="dosefinding", description=__doc__)
+    from dosefinding import __version__
+
+    parser = argparse.ArgumentParser(prog="dosefinding", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"dosefinding {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="simulate the A2201 virtual trial and analyse it (report.html)")
     demo_parser.add_argument("--out", default="a2201-demo", help="output directory (default a2201-demo)")
