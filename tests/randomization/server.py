@@ -106,10 +106,13 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(db: Path | str, token_file: Path, timeout: float = 30.0, *, certfile: Path | None = None,
+def start_server(db: Path | str, token_file: Path, timeout: float = 600.0, *, certfile: Path | None = None,
                  keyfile: Path | None = None) -> Server:
     """Run the service on ``db`` (a SQLite file or a database URL without a password) and wait until it answers
     (over HTTPS with ``certfile`` and ``keyfile``).
+
+    The wait is on readiness (the server answers, or its process exits with its error); ``timeout``
+    only guards against a hang, long enough for a machine busy with the whole suite.
 
     On a new database the first administrator's enrolment code is written to ``token_file``;
     the administrator enrols and logs in, and ``admin_token`` is that session's token.
