@@ -36,9 +36,15 @@ def pinned() -> dict[str, float]:
 
 
 def check(key: str, ours: float, reference: float, reason: str) -> None:
-    """Our value is the pinned one, and no further from ``reference`` than ``FACTOR`` x the measured difference."""
+    """Our value is the pinned one, and no further from ``reference`` than ``FACTOR`` x the difference ``reason``
+    states."""
+    check_relative(key, ours, reference, measured(reason))
+
+
+def check_relative(key: str, ours: float, reference: float, relative: float) -> None:
+    """Our value is the pinned one, and no further from ``reference`` than ``FACTOR`` x ``relative``."""
     values = pinned()
-    assert key in values, f"{key} not pinned: run tests/fixtures/pinned/stopped_short.py"
+    assert key in values, f"{key} not pinned: run tests/fixtures/pinned/pin_stopped_short.py"
     assert abs(ours - values[key]) <= PINNED * abs(values[key]), (key, ours, values[key])
-    bound = FACTOR * measured(reason)
+    bound = FACTOR * relative
     assert abs(ours - reference) <= bound * abs(reference), (key, ours, reference, bound)
