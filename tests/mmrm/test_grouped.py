@@ -8,8 +8,7 @@ References:
   6.0e-6); estimates 1e-4 relative or SAS's printed digits, except where SAS stopped
   short (``SAS_STOPPED_SHORT``, measured numbers: our value pinned to 1e-8 and no further
   from SAS than twice the measured difference, tests/mmrm/stopped_short.py); at SAS's
-  printed parameters our -2LL is
-  SAS's to 1e-8 relative.
+  printed parameters our -2LL is SAS's to 1e-8 relative.
 - An exact identity: with fixed effects that are all group-specific (cell means
   ``0 + ARMCD:AVISIT``) the grouped likelihood is the sum of the per-arm likelihoods
   (REML too: X'V^-1 X is block diagonal), so the grouped fit equals the separate fits
