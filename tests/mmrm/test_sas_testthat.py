@@ -15,7 +15,7 @@ Each :class:`Expectation` below is one R ``expect_*`` call, with the same values
 into the same vector, SAS's numbers as the expected; the comment above each group names
 the file and ``test_that`` title of the R test (the file versions read are noted in
 ``SOURCES``). ``test_sas_reference.py`` keeps the stricter elementwise comparisons and
-their documented xfails; here a group that R mmrm's criterion rejects at our optimum is a
+their documented stopped-short bounds; here a group that R mmrm's criterion rejects at our optimum is a
 bounded check with the measured number (SAS stopping short of the optimum, see there).
 Values of the JSON that no R test compares with SAS (``values_not_in_testthat``) are checked
 against SAS's printed digits in ``test_values_without_testthat_comparison``; those that miss
