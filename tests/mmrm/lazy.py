@@ -1,8 +1,8 @@
 """Our side of a parametrised comparison, computed when the test runs rather than when pytest collects it.
 
 A ``pytest.mark.parametrize`` list holds only what is known without fitting: the id, the
-reference value, the kind of comparison and the xfail marks. Our value is a :class:`Lazy`:
-a source (a fit, or a table computed from one; ``functools.cache``d, so each is made once
+reference value, the kind of comparison and, where the reference stopped short, its reason.
+Our value is a :class:`Lazy`: a source (a fit, or a table computed from one; ``functools.cache``d, so each is made once
 per session) and a reader of the value, e.g. ``Lazy(fit, coefficient, "Intercept", "se")``.
 The test calls it. The readers shared by the MMRM reference tests are here.
 """

@@ -6,8 +6,9 @@ References:
   through tests/testthat/test-tmb.R; each case in tests/fixtures/sas/mmrm_structures_sas.json
   names its source): -2LL 1e-6 relative (ours is lower in every case, by at most
   6.0e-6); estimates 1e-4 relative or SAS's printed digits, except where SAS stopped
-  short (strict xfail below, measured numbers); at SAS's printed parameters our -2LL is
-  SAS's to 1e-8 relative.
+  short (``SAS_STOPPED_SHORT``, measured numbers: our value pinned to 1e-8 and no further
+  from SAS than twice the measured difference, tests/mmrm/stopped_short.py); at SAS's
+  printed parameters our -2LL is SAS's to 1e-8 relative.
 - An exact identity: with fixed effects that are all group-specific (cell means
   ``0 + ARMCD:AVISIT``) the grouped likelihood is the sum of the per-arm likelihoods
   (REML too: X'V^-1 X is block diagonal), so the grouped fit equals the separate fits
@@ -118,9 +119,9 @@ def test_matrices_are_reported_per_group() -> None:
     assert "Var(1) ARMCD=TRT" in fit.summary()
 
 
-@pytest.mark.parametrize("name, ours, printed", references_extra.params("group_", SAS_STOPPED_SHORT))
-def test_matches_sas(name: str, ours: Lazy, printed: str) -> None:
-    assert references_extra.agrees(ours(), printed)
+@pytest.mark.parametrize("name, ours, printed, reason", references_extra.params("group_", SAS_STOPPED_SHORT))
+def test_matches_sas(name: str, ours: Lazy, printed: str, reason: str | None) -> None:
+    references_extra.matches_or_bounded(name, ours(), printed, reason)
 
 
 @pytest.mark.parametrize("case", references_extra.cases("group_"), ids=lambda case: case["name"])

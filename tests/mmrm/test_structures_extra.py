@@ -20,8 +20,9 @@ References:
 - SAS PROC MIXED (adh, sp_exp) and R mmrm (ad, which SAS lacks) on FEV1 ~ 1, copied from
   the openpharma/mmrm repository into tests/fixtures/sas/mmrm_structures_sas.json (each
   case names its source file): -2LL 1e-6 relative; estimates 1e-4 relative or the
-  printed digits, except where the reference stopped short (strict xfail below, with
-  the measured numbers; see tests/mmrm/references_extra.py).
+  printed digits, except where the reference stopped short (``SAS_STOPPED_SHORT``, with
+  the measured numbers: our value pinned to 1e-8 and no further from the reference than
+  twice the measured difference; see tests/mmrm/stopped_short.py).
 """
 
 from __future__ import annotations
@@ -144,9 +145,9 @@ def test_sp_exp_matches_nlme_gls(case: dict) -> None:
     check_against_gls(case)
 
 
-@pytest.mark.parametrize("name, ours, printed", references_extra.params(PREFIXES, SAS_STOPPED_SHORT))
-def test_matches_sas_and_r_mmrm(name: str, ours: Lazy, printed: str) -> None:
-    assert references_extra.agrees(ours(), printed)
+@pytest.mark.parametrize("name, ours, printed, reason", references_extra.params(PREFIXES, SAS_STOPPED_SHORT))
+def test_matches_sas_and_r_mmrm(name: str, ours: Lazy, printed: str, reason: str | None) -> None:
+    references_extra.matches_or_bounded(name, ours(), printed, reason)
 
 
 @pytest.mark.parametrize("case", references_extra.cases(PREFIXES), ids=lambda case: case["name"])

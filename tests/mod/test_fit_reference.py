@@ -13,7 +13,8 @@ Tolerances, relative and elementwise (the JSON holds 15 significant digits):
   1e-13 relative (rounding of the fixture).
 
 Where R's ``nlminb`` stops short of the optimum (``R_STOPPED_SHORT``), the comparisons that
-fail at these tolerances are marked xfail (strict) with the measured differences; our
+fail at these tolerances are listed with the measured differences: our values there are
+pinned (1e-8 relative) and no further from R than twice the measured difference; our
 optimum there has the lower objective, as R itself confirms.
 """
 
@@ -61,20 +62,45 @@ NO_WORSE = 1e-13
 #     (0.504341502036, 0.261329285985) is 1212.8771702236629, at ours (0.504342873655,
 #     0.261330862653) 1212.8771702235324; nlminb stops with "both X-convergence and
 #     relative convergence (5)". Parameters differ by 6.0e-6 relative (within tolerance).
+# (case, quantity): (reason, measured largest relative difference from R, the entries it applies to).
+# Measured on 2026-12-07 at our current optimum: ed50 1.215e-5 and the sigEmax covariance 3.75e-5 (our
+# optimiser's point moved by 2.3e-7 relative in ed50 since the reasons were written), betaMod 1.055e-5.
 R_STOPPED_SHORT = {
-    ("ibs_gender_sigEmax", "parameters"): "ed50 differs by 1.19e-5 relative (R 0.4879879094, ours 0.4879937265)",
-    ("ibs_gender_sigEmax", "covariance"): "covariance differs by up to 3.68e-5 relative",
-    ("a2201_betaMod", "covariance"): "covariance differs by up to 1.06e-5 relative",
+    ("ibs_gender_sigEmax", "parameters"): (
+        "ed50 differs by 1.19e-5 relative (R 0.4879879094, ours 0.4879937265)", 1.19e-5, ["ed50"]),
+    ("ibs_gender_sigEmax", "covariance"): ("covariance differs by up to 3.68e-5 relative", 3.68e-5, None),
+    ("a2201_betaMod", "covariance"): ("covariance differs by up to 1.06e-5 relative", 1.06e-5, None),
+}
+# Where R stopped short our values are pinned (to PINNED relative: our own optimum, reproducible
+# far beyond this) and their largest relative distance from R is at most STOPPED_SHORT_FACTOR times
+# the measured one (rounded in the reasons). The pins are our values as computed on 2026-12-07:
+# ``our_fit(name).parameters.tolist()`` and ``our_fit(name).cov.to_numpy().tolist()`` (repr).
+PINNED = 1e-8
+STOPPED_SHORT_FACTOR = 2.0
+OUR_VALUES = {
+    ("ibs_gender_sigEmax", "parameters"): [
+        0.22228138893405175, 0.47136004839371576, 0.4879938387646608, 0.5, -0.0074078487878378625],
+    ("ibs_gender_sigEmax", "covariance"): [
+        [0.011806537549725157, 0.0035144903583639604, 0.07356190815445252, -0.02080442684937753,
+         -0.005126799563552812],
+        [0.0035144903583639604, 15.146212520089982, 52.5672743849274, -32.277670007060436, -0.019411208031392947],
+        [0.07356190815445252, 52.5672743849274, 184.30116038478738, -111.21896992155814, -0.06892299984483793],
+        [-0.02080442684937753, -32.277670007060436, -111.21896992155814, 69.46407461570796, 0.04184092975919592],
+        [-0.005126799563552812, -0.019411208031392947, -0.06892299984483793, 0.04184092975919592,
+         0.007280256468412696]],
+    ("a2201_betaMod", "covariance"): [
+        [0.1531410568464057, -0.07022115463424702, -0.06567756473438136, -0.055789983796833774],
+        [-0.07022115463424702, 0.5913743952087838, -0.14429156166746748, -0.20094358262931597],
+        [-0.06567756473438136, -0.14429156166746748, 0.09962170358311791, 0.11167193280644935],
+        [-0.055789983796833774, -0.20094358262931597, 0.11167193280644935, 0.14271314452611206]],
 }
 
 
-def case_params(quantity: str, names: list[str]) -> list[Any]:
-    params = []
-    for name in names:
-        reason = R_STOPPED_SHORT.get((name, quantity))
-        marks = [pytest.mark.xfail(strict=True, reason=f"R's nlminb stopped short: {reason}")] if reason else []
-        params.append(pytest.param(name, marks=marks, id=name))
-    return params
+def assert_pinned_and_bounded(key: tuple[str, str], ours: np.ndarray, r: np.ndarray) -> None:
+    """R stopped short (``R_STOPPED_SHORT[key]``): ours pinned, at most twice the measured distance from R."""
+    _, measured, _ = R_STOPPED_SHORT[key]
+    np.testing.assert_allclose(ours, np.array(OUR_VALUES[key]), rtol=PINNED, atol=0)
+    assert np.max(np.abs(ours - r) / np.abs(r)) <= STOPPED_SHORT_FACTOR * measured
 
 
 ALL = list(CASES)
@@ -121,12 +147,20 @@ def r_on_bound(case: dict[str, Any], fit: DoseResponseFit) -> pd.Series:
     return sides
 
 
-@pytest.mark.parametrize("name", case_params("parameters", ALL))
+@pytest.mark.parametrize("name", ALL)
 def test_parameters(name: str) -> None:
     case, fit = CASES[name], our_fit(name)
     expected = r_coefficients(case)
     assert list(fit.parameters.index) == list(expected.index)
     interior = [n for n in expected.index if n not in fit.on_bound.index or not fit.on_bound[n]]
+    stopped_short = R_STOPPED_SHORT.get((name, "parameters"))
+    if stopped_short is not None:
+        # R's nlminb stopped short in these parameters: pinned and bounded; the others at PARAMETERS.
+        bounded = stopped_short[2]
+        assert_pinned_and_bounded((name, "parameters"), fit.parameters.to_numpy(), expected.to_numpy())
+        np.testing.assert_allclose(fit.parameters[bounded], expected[bounded],
+                                   rtol=STOPPED_SHORT_FACTOR * stopped_short[1], atol=0)
+        interior = [n for n in interior if n not in bounded]
     np.testing.assert_allclose(fit.parameters[interior], expected[interior], rtol=PARAMETERS, atol=0)
 
 
@@ -172,11 +206,14 @@ def test_information_criteria_and_df(name: str) -> None:
         assert fit.aic is None and fit.log_likelihood is None and fit.residual_sd is None
 
 
-@pytest.mark.parametrize("name", case_params("covariance", ALL))
+@pytest.mark.parametrize("name", ALL)
 def test_covariance(name: str) -> None:
     case, fit = CASES[name], our_fit(name)
     expected = np.atleast_2d(np.asarray(case["vcov"], dtype=float))
-    np.testing.assert_allclose(fit.cov.to_numpy(), expected, rtol=COVARIANCE, atol=0)
+    if (name, "covariance") in R_STOPPED_SHORT:
+        assert_pinned_and_bounded((name, "covariance"), fit.cov.to_numpy(), expected)
+    else:
+        np.testing.assert_allclose(fit.cov.to_numpy(), expected, rtol=COVARIANCE, atol=0)
 
 
 @pytest.mark.parametrize("name", ALL)
