@@ -1,0 +1,43 @@
+"""Every python code block of the documentation runs, and prints what the page says it prints.
+
+The blocks of a page run in order in one namespace, in a temporary working directory, as a
+reader copying them into one Python session would (see code_blocks.py for the conventions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from .code_blocks import DOCS, normalise, pages, python_blocks
+
+PAGES = [page for page in pages() if python_blocks(page.read_text(encoding="utf-8"))]
+SLOW = {"tutorials/design-and-power.md", "tutorials/adam-analysis.md", "tutorials/randomisation-service.md"}
+
+
+def page_id(page: Path) -> str:
+    return page.relative_to(DOCS).as_posix()
+
+
+@pytest.mark.parametrize(
+    "page", [pytest.param(page, marks=pytest.mark.slow) if page_id(page) in SLOW else page for page in PAGES],
+    ids=page_id)
+def test_code_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    for block in python_blocks(page.read_text(encoding="utf-8")):
+        where = f"{page_id(page)}, line {block.line}"
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(block.code, where, "exec"), namespace)  # noqa: S102 - the page's own code
+        if block.output is not None:
+            assert normalise(printed.getvalue()) == normalise(block.output), f"{where}: printed output differs"
+
+
+def test_every_page_with_code_is_collected() -> None:
+    assert {"tutorials/mcpmod-raw-data.md", "getting-started.md"} <= {page_id(p) for p in PAGES}
