@@ -27,8 +27,9 @@ SPECS = {
     "trial": ("Trial spec reference", """\
 A trial spec (TOML) describes a trial to simulate or to design: its arms and doses, the
 population, the endpoints with their true dose-response, dropout, safety and the analysis.
-`dosefinding.load_spec(path)` reads one and stops at the first problem with the key path
-(`arms[2].dose: must be >= 0`); `dosefinding schema trial` prints this schema as JSON Schema.
+`dosefinding.load_spec(path)` reads one and stops at the first problem with a one-line
+message naming the key path at fault; `dosefinding schema trial` prints this schema as JSON
+Schema.
 The preset `a2201` (`dosefinding.study.preset_path("a2201")`) is a complete example; the
 [design and power tutorial](../tutorials/design-and-power.md) writes one from scratch."""),
     "analysis": ("Analysis spec reference", """\

@@ -119,9 +119,9 @@ def constraints(schema: Schema, root: Schema) -> str:
         if key in schema:
             words.append(f"{sign} {schema[key]:g}" if isinstance(schema[key], float) else f"{sign} {schema[key]}")
     if "minItems" in schema:
-        words.append(f"at least {schema['minItems']} items")
+        words.append(f"at least {schema['minItems']} item{'s' if schema['minItems'] != 1 else ''}")
     if "maxItems" in schema:
-        words.append(f"at most {schema['maxItems']} items")
+        words.append(f"at most {schema['maxItems']} item{'s' if schema['maxItems'] != 1 else ''}")
     if "minLength" in schema and schema["minLength"] > 0:
         words.append("not empty" if schema["minLength"] == 1 else f"at least {schema['minLength']} characters")
     if "pattern" in schema:
@@ -149,6 +149,11 @@ def sections(schema: Schema, root: Schema, path: str = "", array: bool = False) 
         described = {**inner, "description": value.get("description", inner.get("description", ""))}
         if is_table(inner):
             yield from sections(described, root, child)
+            continue
+        options = [resolve(option, root) for option in inner.get("anyOf", inner.get("oneOf", []))]
+        tables = [option for option in options if is_table(option)]
+        if tables:  # e.g. a number or a table: the table's keys get their section
+            yield from sections({**tables[0], "description": described["description"]}, root, child)
             continue
         values = inner.get("additionalProperties")
         if not is_table(inner) and isinstance(values, Mapping) and is_table(non_null(values, root)[0]):
