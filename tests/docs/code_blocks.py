@@ -77,5 +77,6 @@ def normalise(output: str) -> list[str]:
 
 
 def pages() -> list[Path]:
-    """Every Markdown page of docs/ (hooks excluded)."""
-    return sorted(path for path in DOCS.rglob("*.md") if "hooks" not in path.relative_to(DOCS).parts)
+    """Every Markdown page of docs/ (hooks excluded), and the README."""
+    return [DOCS.parent / "README.md"] + sorted(path for path in DOCS.rglob("*.md")
+                                                 if "hooks" not in path.relative_to(DOCS).parts)

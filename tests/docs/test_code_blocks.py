@@ -20,7 +20,7 @@ SLOW = {"tutorials/design-and-power.md", "tutorials/adam-analysis.md", "tutorial
 
 
 def page_id(page: Path) -> str:
-    return page.relative_to(DOCS).as_posix()
+    return page.relative_to(DOCS).as_posix() if page.is_relative_to(DOCS) else page.name
 
 
 @pytest.mark.parametrize(
