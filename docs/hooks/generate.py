@@ -20,8 +20,8 @@ HOOKS = Path(__file__).parent
 ROOT = HOOKS.parents[1]
 sys.path[:0] = [str(HOOKS), str(ROOT / "src")]
 
-import spec_reference  # noqa: E402
-import validation_evidence  # noqa: E402
+import spec_reference
+import validation_evidence
 
 SPECS = {
     "trial": ("Trial spec reference", """\

@@ -173,7 +173,7 @@ def key_rows(section: Section, root: Schema) -> list[str]:
     rows = ["| Key | Type | Required | Default | Description |", "| --- | --- | --- | --- | --- |"]
     for key, value in section.schema.get("properties", {}).items():
         child = f"{section.path}.{key}" if section.path else key
-        inner, nullable = non_null(value, root)
+        inner, _ = non_null(value, root)
         description = value.get("description") or inner.get("description", "")
         if not description:
             raise ValueError(f"spec schema: {child}: no description")

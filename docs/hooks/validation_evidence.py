@@ -157,9 +157,9 @@ def docstring_markdown(text: str) -> str:
     lines: list[str] = []
     for line in text.splitlines():
         is_item = re.match(r"\s*([-*]|\d+\.) ", line) is not None
-        if is_item and lines and lines[-1].strip() and not re.match(r"\s*([-*]|\d+\.) ", lines[-1]):
-            if not lines[-1].startswith("  "):
-                lines.append("")
+        previous = lines[-1] if lines else ""
+        if is_item and previous.strip() and not previous.startswith("  ") and not re.match(r"\s*([-*]|\d+\.) ", previous):
+            lines.append("")
         lines.append(re.sub(r"(?<!`)``([^`]+)``(?!`)", r"`\1`", line))
     return "\n".join(lines)
 
