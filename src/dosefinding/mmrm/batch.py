@@ -118,8 +118,8 @@ class BatchMMRMResult:
         >>> x = np.concatenate([x, np.tile(np.eye(3)[:, 1:], (40, 1, 1))], axis=2)  # arm means + visit effects
         >>> fit = fit_mmrm_batch(rng.normal(size=(5, 40, 3)) + 0.5 * x[None, :, :, 1], x)  # 5 simulated trials
         >>> estimate, cov = fit.contrast([[-1, 1, 0, 0]])  # treatment - control, per trial
-        >>> estimate.shape, cov.shape
-        ((5, 1), (5, 1, 1))
+        >>> estimate.shape, cov.shape, fit.df([[-1, 1, 0, 0]]).shape
+        ((5, 1), (5, 1, 1), (5, 1))
         """
         c = self._contrasts(contrasts)
         return np.einsum("...mp,tp->tm", c, self.beta), c @ self.beta_cov @ np.swapaxes(c, -1, -2)
@@ -127,16 +127,7 @@ class BatchMMRMResult:
     def df(self, contrasts: ArrayLike) -> FloatArray:
         """Degrees of freedom (T, m) of the rows of ``contrasts`` (m, p) or (T, m, p), by :attr:`df_method`.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from dosefinding.mmrm import fit_mmrm_batch
-        >>> rng = np.random.default_rng(2)
-        >>> x = np.repeat(np.eye(2), 20, axis=0)[:, None, :].repeat(3, axis=1)  # 2 arms x 20 subjects, 3 visits
-        >>> x = np.concatenate([x, np.tile(np.eye(3)[:, 1:], (40, 1, 1))], axis=2)  # arm means + visit effects
-        >>> fit = fit_mmrm_batch(rng.normal(size=(5, 40, 3)) + 0.5 * x[None, :, :, 1], x)  # 5 simulated trials
-        >>> fit.df([[-1, 1, 0, 0]]).shape
-        (5, 1)
+        The example of :meth:`contrast` shows both.
         """
         return self.inference.df(self._contrasts(contrasts))
 
