@@ -46,15 +46,20 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
 
     Examples
     --------
-    >>> adsl = read_adam("tests/fixtures/cdiscpilot01/adsl.xpt")  # doctest: +SKIP
-    >>> import tempfile, os
+    The CDISC pilot's subject-level data set, shipped with :mod:`dosefinding.datasets`:
+
+    >>> from dosefinding import read_adam
+    >>> from dosefinding.datasets import cdisc_pilot_path
+    >>> adsl = read_adam(cdisc_pilot_path() / "adsl.xpt")
+    >>> adsl.shape, adsl.attrs["labels"]["AGE"]
+    ((254, 48), 'Age')
+    >>> import os, tempfile
+    >>> import pandas as pd
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     file = os.path.join(tmp, "adsl.csv")
     ...     pd.DataFrame({"usubjid": ["01-001"], "saffl": ["Y"]}).to_csv(file, index=False)
     ...     read_adam(file).columns.tolist()
     ['USUBJID', 'SAFFL']
-    >>> read_adam("tests/fixtures/cdiscpilot01/adsl.xpt").attrs["labels"]["AGE"]  # doctest: +SKIP
-    'Age'
     """
     file = Path(path)
     kind = _READERS.get(file.suffix.lower())

@@ -194,17 +194,18 @@ def mct_test(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from dosefinding import Candidates
-    >>> rng = np.random.default_rng(1)
-    >>> d = np.repeat([0, 5, 50, 300], 45)
-    >>> y = -3.5 * d / 300 + rng.normal(0, 5.6, d.size)
-    >>> cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100]},
-    ...                    max_effect=-3.5)
-    >>> res = mct_test(cands, data=pd.DataFrame({"dose": d, "chg": y}),
-    ...                dose="dose", response="chg")
-    >>> sorted(res.t_statistics.index)
-    ['emax1', 'emax2', 'linear']
+    R DoseFinding's ``MCTtest(dose, resp, biom, models = models)`` with the candidates of its
+    ``MCPMod`` example (t statistics as R's; critical value 2.382):
+
+    >>> from dosefinding import Candidates, mct_test
+    >>> from dosefinding.datasets import biom
+    >>> cands = Candidates([0, 0.05, 0.2, 0.6, 1], {"linear": None, "linlog": None, "emax": [0.05, 0.2],
+    ...                    "exponential": 0.3, "quadratic": -0.85}, off=1)
+    >>> res = mct_test(cands, data=biom(), dose="dose", response="resp")
+    >>> res.t_statistics.round(3).to_dict()
+    {'linear': 2.972, 'linlog': 3.109, 'emax1': 3.339, 'emax2': 3.464, 'exponential': 2.26, 'quadratic': 3.119}
+    >>> round(res.critical_value, 3), bool(res.significant.all())
+    (2.382, False)
     """
     if alternative not in ("one-sided", "two-sided"):
         raise InputError(f"alternative: must be 'one-sided' or 'two-sided', got {alternative!r}")

@@ -75,10 +75,12 @@ class ModelAverage:
 
     Examples
     --------
-    >>> ma = model_average(["emax", "linear"], doses=[0, 12.5, 25, 50, 100],
-    ...                    estimates=[1.243, 1.317, 1.333, 1.374, 1.385],
-    ...                    cov=np.diag([0.0156, 0.0145, 0.0151, 0.0148, 0.0148]) ** 2,
-    ...                    n_draws=200, seed=1)
+    >>> import numpy as np
+    >>> from dosefinding import model_average
+    >>> from dosefinding.datasets import glycobrom
+    >>> data = glycobrom()  # LS means of FEV1 and their standard errors
+    >>> ma = model_average(["emax", "linear"], doses=data["dose"], estimates=data["fev1"],
+    ...                    cov=np.diag(data["sdev"] ** 2), n_draws=200, seed=1)
     >>> ma.frequencies.index.tolist(), ma.quantiles.shape
     (['emax', 'linear'], (5, 5))
     """

@@ -131,14 +131,20 @@ def mmrm_estimates(
 
     Examples
     --------
-    >>> from dosefinding import Candidates, mct_test
-    >>> from dosefinding.mmrm.fit import _example_fit
-    >>> est = mmrm_estimates(_example_fit(), arm="arm", visit="v3", doses={"pbo": 0, "trt": 10})
+    The CDISC pilot's ADAS-Cog(11) change from baseline at week 24 (placebo, 54 and 81 mg):
+
+    >>> from dosefinding import Candidates, mct_test, mmrm
+    >>> from dosefinding.datasets import cdisc_pilot
+    >>> adas = cdisc_pilot()["adqsadas"]
+    >>> observed = (adas["PARAMCD"] == "ACTOT") & (adas["ANL01FL"] == "Y") & adas["DTYPE"].isna()
+    >>> adas = adas[observed & (adas["EFFFL"] == "Y") & (adas["AVISITN"] > 0)].astype({"TRTPN": str})
+    >>> fit = mmrm("CHG ~ TRTPN * AVISIT + BASE", adas, subject="USUBJID", visit="AVISIT")
+    >>> est = mmrm_estimates(fit, arm="TRTPN", visit="Week 24", doses={"0": 0, "54": 54, "81": 81})
     >>> sorted(est), est.estimates.index.tolist()
-    (['cov', 'df', 'doses', 'estimates', 'placebo_adjusted'], ['pbo', 'trt'])
-    >>> cands = Candidates([0, 10], {"linear": None}, max_effect=1.0)
+    (['cov', 'df', 'doses', 'estimates', 'placebo_adjusted'], ['0', '54', '81'])
+    >>> cands = Candidates([0, 54, 81], {"linear": None, "emax": 20}, max_effect=2.0)
     >>> mct_test(cands, **est).t_statistics.index.tolist()
-    ['linear']
+    ['linear', 'emax']
     """
     if not hasattr(fit, "lsmeans") or not hasattr(fit, "_data"):
         raise InputError(f"fit: must be an MMRMResult (from mmrm()), got {type(fit).__name__}")

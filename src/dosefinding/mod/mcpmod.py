@@ -225,15 +225,18 @@ def mcpmod(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from dosefinding import Candidates
-    >>> rng = np.random.default_rng(5)
-    >>> d = np.repeat([0, 5, 50, 300], 45)
-    >>> trial = pd.DataFrame({"dose": d, "chg": -1 - 3.5 * d / 300 + rng.normal(0, 5.6, d.size)})
-    >>> cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100]}, max_effect=-3.5)
-    >>> res = mcpmod(cands, data=trial, dose="dose", response="chg", delta=-2)
-    >>> res.selection.selected, round(float(res.target_doses.loc["linear", "TD"]), 1)
-    ('linear', 261.9)
+    R DoseFinding's example, ``MCPMod(dose, resp, biom, models, Delta = 0.5)`` with
+    ``models <- Mods(linear = NULL, linlog = NULL, emax = c(0.05, 0.2), exponential = 0.3,
+    quadratic = -0.85, doses = c(0, 0.05, 0.2, 0.6, 1), addArgs = list(off = 1))``, gives the
+    same selection and target doses:
+
+    >>> from dosefinding import Candidates, mcpmod
+    >>> from dosefinding.datasets import biom
+    >>> cands = Candidates([0, 0.05, 0.2, 0.6, 1], {"linear": None, "linlog": None, "emax": [0.05, 0.2],
+    ...                    "exponential": 0.3, "quadratic": -0.85}, off=1)
+    >>> res = mcpmod(cands, data=biom(), dose="dose", response="resp", delta=0.5)
+    >>> res.selection.selected, res.target_doses["TD"].round(4).to_dict()
+    ('emax', {'linear': 0.8951, 'linlog': 0.8145, 'emax': 0.2886, 'quadratic': 0.3871})
     """
     if selection not in ("AIC", "maxT", "aveAIC"):
         raise InputError(f"selection: must be 'AIC', 'maxT' or 'aveAIC', got {selection!r}")
