@@ -50,6 +50,7 @@ __all__ = [
     "Before",
     "Check",
     "DateRange",
+    "Filters",
     "Flag",
     "Integer",
     "KeyNames",
@@ -117,7 +118,7 @@ def _message(error: Mapping[str, Any], path: str) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind == "spec":
-        return f"{key_path(where + ctx['key'])}: {ctx['message']}"
+        return f"{(where + ctx['key']).lstrip('.')}: {ctx['message']}"
     if kind == "missing":
         return f"{where}: missing"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
@@ -377,6 +378,31 @@ class Shares(Check):
         if self.names is not None:
             out["propertyNames"] = {"enum": list(self.names)}
         return out
+
+
+@dataclass(frozen=True)
+class Filters(Check):
+    """Row filters: column to a value or a list of values (``as_given``: kept as given, else as tuples)."""
+
+    message: str = "must be a value or a list of values"
+    not_table: str = "must be a table"
+    as_given: bool = False
+
+    def check(self, value: Any) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            fail(f"{self.not_table}, got {value!r}")
+        out = {}
+        for column, given in value.items():
+            values = given if isinstance(given, list) else [given]
+            if not values or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
+                fail(f"{self.message}, got {given!r}", f".{column}")
+            out[column] = tuple(values)
+        return dict(value) if self.as_given else MappingProxyType(out)
+
+    def json(self) -> JsonSchemaValue:
+        scalar = {"type": ["string", "number"]}
+        return {"type": "object", "additionalProperties": {
+            "anyOf": [scalar, {"type": "array", "items": scalar, "minItems": 1}]}}
 
 
 @dataclass(frozen=True)
