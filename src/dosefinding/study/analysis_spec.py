@@ -463,9 +463,6 @@ def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: s
         source=source,
         text=text,
     )
-    needed = [e.name for e in (*endpoints.values(), *spec.biomarkers.values()) if e.population == "full_analysis"]
-    if needed and "full_analysis" not in populations:
-        raise InputError(f"populations.full_analysis: missing, needed by endpoints {needed}")
     if spec.safety is not None and "safety" not in populations:
         raise InputError("populations.safety: missing, needed by [safety]")
     return spec

@@ -297,7 +297,7 @@ class EndpointTable(SpecModel):
     sd: Annotated[float | tuple[float, ...], NumberOrNumbers(lower=0.0, strict=True)] = Field(
         description=f"Residual SD of the change, in the unit of the endpoint (log scale: of the log). {_PER_VISIT}.")
     correlation: Annotated[CorrelationTable, Before(_ar1, {"type": "number", "minimum": -1, "maximum": 1})] = Field(
-        CorrelationTable(structure="independent"),
+        CorrelationTable.model_validate({"structure": "independent"}),
         description="Correlation of the residuals: a number (ar1 rho), {structure, rho} or {matrix}.")
     baseline_slope: Annotated[float, Number()] = Field(
         0.0, description="Regression of the change on the baseline's deviation from its mean (regression to the mean).")

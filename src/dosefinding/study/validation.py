@@ -23,7 +23,7 @@ Examples
 >>> validate(Trial, {"name": "tiny", "sed": 1}, "trial")
 Traceback (most recent call last):
 ...
-dosefinding.errors.InputError: trial.sed: unknown key (expected name, seed)
+dosefinding.errors.InputError: trial.sed: unknown key (expected seed, name)
 >>> validate(Trial, {"name": "tiny", "seed": -1}, "trial")
 Traceback (most recent call last):
 ...
@@ -108,7 +108,7 @@ class SpecModel(BaseModel):
     @model_validator(mode="after")
     def _known_keys(self) -> Self:
         if self.model_extra and not self.open_table:
-            expected = ", ".join(sorted(type(self).model_fields))
+            expected = ", ".join(type(self).model_fields)
             fail(f"{self.unknown} (expected {expected})", "." + next(iter(self.model_extra)))
         return self
 
