@@ -94,7 +94,7 @@ class DataFiles(Check):
     def check(self, value: Any) -> dict[str, str]:
         if not isinstance(value, Mapping):
             fail(f"must be a table, got {value!r}")
-        files = {name.lower(): Text().check(path) for name, path in value.items()}
+        files = {name.lower(): Text().at(path, f".{name}") for name, path in value.items()}
         if "adsl" not in files:
             fail("missing (the subject-level dataset gives arms and populations)", ".adsl")
         return files
@@ -262,7 +262,7 @@ class CategoryTable(SpecModel):
     value: Annotated[str, Text()] = Field("AVAL", description="The column cut.")
     visit: Annotated[float | None, Number()] = Field(None, description="The visit; default the endpoint's primary.")
     cut_points: Annotated[tuple[float, ...], Numbers()] = Field(description="Cut points, in the unit of the value.")
-    labels: Annotated[tuple[str, ...], Names("labels")] = Field(description="One label more than cut points.")
+    labels: Annotated[tuple[str, ...], Names()] = Field(description="One label more than cut points.")
     cut_belongs_to: Annotated[Literal["upper", "lower"], Text(("upper", "lower"))] = Field(
         "upper", description="The category a value equal to a cut point belongs to.")
 

@@ -155,7 +155,7 @@ class DemographicsTable(SpecModel):
         None, description="Shares by CDISC race term, adding up to 1; default all WHITE.")
     countries: Annotated[tuple[str, ...], Names("country codes", empty=False)] = Field(
         ("USA",), description="Country codes of the sites.")
-    sites: Annotated[int | None, Integer(lower=1)] = Field(
+    sites: Annotated[int | None, Integer()] = Field(
         None, description="Number of sites, at least one per country; default one per country.")
     enrolment: Annotated[tuple[Any, Any] | None, DateRange()] = Field(
         None, description="First and last date of enrolment (YYYY-MM-DD); default 2020-01-01 to 2020-12-31.")

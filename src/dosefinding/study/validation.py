@@ -39,7 +39,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, NoReturn, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -105,12 +113,14 @@ class SpecModel(BaseModel):
     open_table: ClassVar[bool] = False
     """Whether the table keeps keys it does not describe."""
 
-    @model_validator(mode="after")
-    def _known_keys(self) -> Self:
-        if self.model_extra and not self.open_table:
-            expected = ", ".join(type(self).model_fields)
-            fail(f"{self.unknown} (expected {expected})", "." + next(iter(self.model_extra)))
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _known_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        # after every other check of the table, as a reader that refuses the keys it never read
+        table = handler(data)
+        if table.model_extra and not cls.open_table:
+            fail(f"{cls.unknown} (expected {', '.join(cls.model_fields)})", "." + next(iter(table.model_extra)))
+        return table
 
 
 def _message(error: Mapping[str, Any], path: str) -> str:
@@ -179,6 +189,14 @@ class Check:
 
     def json(self) -> JsonSchemaValue:  # pragma: no cover - every field type overrides it
         raise NotImplementedError
+
+    def at(self, value: Any, key: str) -> Any:
+        """:meth:`check` a value found at ``key`` (``".name"`` or ``"[i]"``) below the one being validated."""
+        try:
+            return self.check(value)
+        except PydanticCustomError as exc:
+            context = exc.context or {}
+            fail(str(context.get("message", exc.message())), key + str(context.get("key", "")))
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.check)
@@ -364,12 +382,12 @@ class Shares(Check):
         if not isinstance(value, Mapping):
             fail(f"must be a table, got {value!r}")
         shares = {name: _number(v, 0.0, None, False, f".{name}") for name, v in value.items()}
-        for name in shares:
-            if self.names is not None and name not in self.names:
-                fail(f"unknown severity (expected {', '.join(self.names)})", f".{name}")
         total = sum(shares.values())
         if not shares or abs(total - 1.0) > 1e-6:
             fail(f"shares must add up to 1, got {total:g}")
+        for name in shares:
+            if self.names is not None and name not in self.names:
+                fail(f"unknown severity (expected {', '.join(self.names)})", f".{name}")
         return MappingProxyType(shares)
 
     def json(self) -> JsonSchemaValue:
