@@ -6,6 +6,9 @@ found later against the data (a column, a visit or an arm missing) are reported 
 pipeline naming the key and the column. Paths of data files are relative to the spec
 file. ``examples/a2201_analysis.toml`` and ``examples/cdiscpilot01_analysis.toml`` show
 every table.
+The tables are the pydantic models of :mod:`dosefinding.study.analysis_schema`, checked by
+the validator of both specs (:mod:`dosefinding.study.validation`); their JSON Schema is
+:func:`dosefinding.study.schema.spec_json_schema` (``dosefinding schema analysis``).
 
 Tables of an analysis spec:
 

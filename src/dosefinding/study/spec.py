@@ -6,6 +6,10 @@ so that :func:`dosefinding.study.simulate_trial` can generate ADaM datasets from
 problem found while reading it raises :class:`~dosefinding.errors.InputError` naming the
 key path at fault, e.g. ``arms[2].dose: missing``.
 
+The tables are the pydantic models of :mod:`dosefinding.study.trial_schema`, checked by the
+validator of both specs (:mod:`dosefinding.study.validation`); their JSON Schema, every key
+described, is :func:`dosefinding.study.schema.spec_json_schema` (``dosefinding schema trial``).
+
 Tables of a spec (all keys are described in ``presets/a2201.toml``):
 
 ``[trial]``

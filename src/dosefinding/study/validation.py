@@ -116,7 +116,7 @@ class SpecModel(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _known_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        # after every other check of the table, as a reader that refuses the keys it never read
+        # after the fields are checked: a missing or wrong key is reported before a typo elsewhere in the table
         table = handler(data)
         if table.model_extra and not cls.open_table:
             fail(f"{cls.unknown} (expected {', '.join(cls.model_fields)})", "." + next(iter(table.model_extra)))
