@@ -72,7 +72,7 @@ def spec_json_schema(kind: Literal["trial", "analysis"] | str) -> dict[str, Any]
     if kind not in SPEC_KINDS:
         raise InputError(f"kind: must be one of {', '.join(SPEC_KINDS)}; got {kind!r}")
     schema = _toml(SPEC_KINDS[kind].model_json_schema())
-    return {"$schema": _DRAFT, "$id": f"https://dosefinding.org/schemas/{kind}.schema.json", **schema}
+    return {"$schema": _DRAFT, **schema}
 
 
 def schema_path(kind: str) -> Path:
