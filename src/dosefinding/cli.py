@@ -241,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     power_parser.add_argument("--alpha", type=float, default=None,
                               help="level of the MCP step (default the spec's [analysis] alpha, else 0.025; "
                                    "the output says which)")
+    schema_parser = commands.add_parser("schema", help="print the JSON Schema of the trial spec or the analysis spec")
+    schema_parser.add_argument("kind", choices=("trial", "analysis"), help="which spec")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
     database_help = (f"SQLite file or SQLAlchemy URL without a password (default: ${DATABASE_URL_ENV}, else "
                      f"{DEFAULT_DATABASE})")
@@ -308,7 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)
                 return 2
-        if args.command == "demo":
+        if args.command == "schema":
+            from dosefinding.study.schema import schema_text
+
+            print(schema_text(args.kind), end="")
+        elif args.command == "demo":
             print(demo(args.out, args.seed, args.draws))
         elif args.command == "analyze":
             print(analyze(args.spec, args.out, args.layout))
