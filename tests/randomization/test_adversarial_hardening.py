@@ -22,6 +22,7 @@ import pytest
 
 from dosefinding.cli import main
 from dosefinding.randomization.service import create_app
+from system_tools import INSTALL_COMMAND
 
 from .conftest import ARMS, ELIGIBLE, RULES, STUDY, Trial, bearer, enrol_and_login, make_trial
 
@@ -423,7 +424,7 @@ def test_serve_speaks_https_with_a_certificate(tmp_path: Path) -> None:
     from .server import start_server
 
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        pytest.fail(f"openssl is needed to make a test certificate: {INSTALL_COMMAND}")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
                     "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
