@@ -113,6 +113,7 @@ from typing import Any, Literal
 
 from dosefinding.endpoints.differences import UNSTRATIFIED_METHODS, UNSTRATIFIED_TESTS
 from dosefinding.errors import InputError
+from dosefinding.files import read_text_file
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.fit import DF_METHODS
 from dosefinding.study.toml_table import TomlTable
@@ -684,6 +685,4 @@ def load_analysis_spec(path: str | PathLike[str]) -> AnalysisSpec:
     True
     """
     file = Path(path)
-    if not file.is_file():
-        raise InputError(f"spec: no such file {str(file)!r}")
-    return parse_analysis_spec(file.read_text(encoding="utf-8"), base=file.parent, source=str(file))
+    return parse_analysis_spec(read_text_file(file, "spec"), base=file.parent, source=str(file))
