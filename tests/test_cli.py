@@ -196,3 +196,68 @@ def test_a_layout_that_is_not_a_text_file_is_one_line(tmp_path: Path, capsys: py
     assert re.fullmatch(r"layout: '.*layout\.toml' is not UTF-8 text \(byte 0xff at offset 1\)",
                         _one_error_line(capsys))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A randomisation database with its administrator (SQLite), its audit key in tmp_path."""
+    pytest.importorskip("sqlalchemy")  # the service extra is part of the test extra: this guards only a core install
+    from dosefinding.randomization.store import Store
+
+    monkeypatch.setenv("DOSEFINDING_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))
+    file = tmp_path / "trial.db"
+    Store(f"sqlite:///{file}").add_user("admin", "admin", bootstrap=True)
+    return file
+
+
+def _accounts(file: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(file) as conn:
+        return int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["backup", "{tmp}/missing/copy.db", "--db", "{db}"], r"target: no directory '.*/missing' to write 'copy\.db' in"),
+    (["backup", "/proc/copy.db", "--db", "{db}"], r"target: '/proc/copy\.db' is under /proc, not a place for a file"),
+    (["audit-export", "{tmp}/missing/audit.csv", "--db", "{db}"],
+     r"out: no directory '.*/missing' to write 'audit\.csv' in"),
+    (["audit-export", "{tmp}", "--db", "{db}"], r"out: '.*' is a directory, not a file"),
+    (["audit-export", "/proc/audit.html", "--db", "{db}"], r"out: '/proc/audit\.html' is under /proc, not a place .*"),
+    (["audit-checkpoint", "{db}", "--out", "/proc/head.ckpt"], r"--out: '/proc/head\.ckpt' is under /proc, .*"),
+    (["restore", "{tmp}/spec.toml", "--db", "{tmp}/restored.db"],
+     r"backup: '.*spec\.toml' is not a backup of a SQLite database written by 'dosefinding backup'"),
+    (["restore", "{tmp}", "--db", "{tmp}/restored.db"], r"backup: '.*' is a directory, not a file"),
+    (["restore", "{db}", "--db", "{tmp}/missing/restored.db"],
+     r"--db: no directory '.*/missing' to write 'restored\.db' in"),
+    (["recover-admin", "--db", "{db}", "--username", "boss", "--code-file", "{tmp}/missing/code"],
+     r"--code-file: no directory '.*/missing' to write 'code' in"),
+    (["add-sponsor", "--db", "{db}", "--username", "sponsor", "--code-file", "{tmp}"],
+     r"--code-file: '.*' is a directory, not a file"),
+    (["serve", "--db", "{tmp}/missing/new.db"], r"--db: no directory '.*/missing' to write 'new\.db' in"),
+    (["serve", "--db", "{db}", "--certfile", "{tmp}/cert.pem", "--keyfile", "{tmp}/key.pem"],
+     r"--certfile: no such file '.*cert\.pem'"),
+    (["serve", "--db", "{tmp}/new.db", "--admin-code-file", "{tmp}/missing/code"],
+     r"--admin-code-file: no directory '.*/missing' to write 'code' in"),
+])
+def test_a_database_command_checks_its_files_first(database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                   message: str) -> None:
+    """One line, before the database is read or changed: no account made whose code is lost, no empty restore."""
+    import uvicorn
+
+    def no_server(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the server would have started")
+
+    monkeypatch.setattr(uvicorn, "run", no_server)
+    (tmp_path / "spec.toml").write_text('[study]\nname = "x"\n', encoding="utf-8")
+    accounts = _accounts(database)
+    before = _files(tmp_path)
+    assert main([a.format(tmp=tmp_path, db=database) for a in argv]) == 2
+    assert re.fullmatch(message, _one_error_line(capsys))
+    assert _files(tmp_path) == before and _accounts(database) == accounts
+
+
+def _files(folder: Path) -> list[str]:
+    """The files of ``folder``, but SQLite's own -wal and -shm files."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm")))
