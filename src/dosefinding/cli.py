@@ -153,7 +153,6 @@ def operations(command: str, db: str, path: str | None, audit_key_file: str | No
     """``backup``, ``restore`` and ``audit-export``; exit status 0 if the chain verifies, 1 if not."""
     from dosefinding.randomization import operations as ops
 
-    assert path is not None
     if command == "restore":
         check_input_file(path, "backup")
         _check_sqlite_file(db, "--db", new_ok=True)
