@@ -261,3 +261,11 @@ def test_a_database_command_checks_its_files_first(database: Path, tmp_path: Pat
 def _files(folder: Path) -> list[str]:
     """The files of ``folder``, but SQLite's own -wal and -shm files."""
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm")))
+
+
+def test_power_says_its_first_step_and_shows_the_bar_from_the_start(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["power", "a2201", "--n-sims", "20", "--seed", "4", "--chunk-size", "10"]) == 0
+    err = capsys.readouterr().err
+    first, bar = err.split("\n", 1)
+    assert first.endswith("] reading the trial spec a2201")
+    assert bar.startswith("\rpower: [") and "0/2 chunks" in bar.split("\r")[1] and "2/2 chunks" in bar
