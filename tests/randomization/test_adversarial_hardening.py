@@ -371,9 +371,12 @@ def test_serve_takes_the_database_url_from_the_environment_not_the_command_line(
     assert main(["serve", "--db", "postgresql+psycopg://user:secret@db.example/trial"]) == 2
     assert "password" in capsys.readouterr().err and not calls
     monkeypatch.setenv("DOSEFINDING_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
-    assert main(["serve", "--certfile", "cert.pem", "--keyfile", "key.pem"]) == 0
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")  # serve checks that they are there
+    for file in (cert, key):
+        Path(file).write_text("PEM", encoding="utf-8")
+    assert main(["serve", "--certfile", cert, "--keyfile", key]) == 0
     assert calls[0]["url"] == f"sqlite:///{tmp_path / 'env.db'}"
-    assert (calls[0]["ssl_certfile"], calls[0]["ssl_keyfile"]) == ("cert.pem", "key.pem")
+    assert (calls[0]["ssl_certfile"], calls[0]["ssl_keyfile"]) == (cert, key)
 
 
 # --- operations: backup, restore, audit export ------------------------------------------------
