@@ -12,6 +12,7 @@ Usage: ``python scripts/test.py [pytest arguments]`` (default ``-q``), after
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -35,6 +36,9 @@ def install(packages: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if importlib.util.find_spec("pytest") is None:
+        print("test: pytest is missing: pip install -e '.[test]' first", file=sys.stderr)
+        return 2
     packages = missing_packages()
     if packages and os.geteuid() == 0 and shutil.which("apt-get") is not None:
         install(packages)
