@@ -45,6 +45,7 @@ from dosefinding.endpoints import (
 from dosefinding.errors import DoseFindingError, DoseFindingWarning, InputError
 from dosefinding.mmrm import LSMeans, MMRMResult, mmrm
 from dosefinding.mod import MCPModResult, ModelAverage, mcpmod, mmrm_estimates, model_average
+from dosefinding.progress import step
 from dosefinding.shapes import Candidates
 from dosefinding.study.analysis_data import (
     arm_factor,
@@ -260,6 +261,7 @@ def _fits(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], group: Mapping[s
                           "(required = false)", DoseFindingWarning, stacklevel=3)
             skipped.append(name)
             continue
+        step(f"fitting {kind}.{name}: {e.model.upper()} of {e.paramcd}")
         fits[name] = fit_endpoint(spec, data, e, f"{kind}.{name}")
     return fits, skipped
 
@@ -353,9 +355,11 @@ def mcpmod_primary(spec: AnalysisSpec, fits: Mapping[str, EndpointFit]) -> tuple
         candidates = Candidates(estimates.doses, dict(p.candidates), direction=p.direction)
     except InputError as exc:
         raise InputError(f"primary.candidates: {exc}") from None
+    step(f"MCP-Mod on primary.endpoint {p.endpoint} at {label}")
     fitted = mcpmod(candidates, **estimates, alpha=p.alpha, selection=p.selection, delta=p.delta, seed=p.seed)
     averaged = None
     if p.model_average_draws > 0:
+        step(f"model averaging: {p.model_average_draws} bootstrap draws")
         shapes = list(dict.fromkeys(m.shape for m in candidates.models))
         averaged = model_average(shapes, doses=estimates.doses, estimates=estimates.estimates.to_numpy(),
                                  cov=estimates.cov.to_numpy(), n_draws=p.model_average_draws, kind="effect",
@@ -518,6 +522,7 @@ def analyze_study(spec: AnalysisSpec) -> StudyResults:
     biomarkers, skipped_bm = _fits(spec, data, spec.biomarkers, "biomarkers")
     fitted, averaged = mcpmod_primary(spec, fits) if spec.primary is not None else (None, None)
     labels = data["adsl"].attrs.get("labels", {})
+    step("disposition, baseline, responders, categories, safety and exposure")
     return StudyResults(
         spec=spec, populations=populations(spec, data), disposition=disposition(spec, data),
         baseline=_baseline(spec, data), endpoints=fits, biomarkers=biomarkers, mcpmod=fitted, model_average=averaged,

@@ -112,6 +112,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from dosefinding.errors import InputError
+from dosefinding.files import read_text_file
 from dosefinding.study.analysis_schema import (
     OPERATORS,
     AnalysisDocument,
@@ -485,6 +486,4 @@ def load_analysis_spec(path: str | PathLike[str]) -> AnalysisSpec:
     True
     """
     file = Path(path)
-    if not file.is_file():
-        raise InputError(f"spec: no such file {str(file)!r}")
-    return parse_analysis_spec(file.read_text(encoding="utf-8"), base=file.parent, source=str(file))
+    return parse_analysis_spec(read_text_file(file, "spec"), base=file.parent, source=str(file))

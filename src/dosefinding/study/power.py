@@ -547,6 +547,7 @@ def _progress_bar(total: int, enabled: bool) -> Callable[[int], None]:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
+    update(0)  # the bar is there from the start, not after the first chunk
     return update
 
 

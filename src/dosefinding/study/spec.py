@@ -110,6 +110,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.files import read_text_file
 from dosefinding.randomization.eligibility import A2201_PRESET, A2201_RULES, EligibilityRules
 from dosefinding.shapes.library import get_shape
 from dosefinding.study.trial_schema import (
@@ -879,9 +880,7 @@ def load_spec(spec: str | PathLike[str]) -> TrialSpec:
     path = Path(spec)
     if not path.suffix and not path.exists():
         path = preset_path(str(spec))
-    if not path.is_file():
-        raise InputError(f"spec: no such file {str(path)!r}")
-    return parse_spec(path.read_text(encoding="utf-8"), source=str(path))
+    return parse_spec(read_text_file(path, "spec"), source=str(path))
 
 
 def as_trial_spec(spec: TrialSpec | str | PathLike[str]) -> TrialSpec:
