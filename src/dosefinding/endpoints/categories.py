@@ -133,6 +133,12 @@ def _codes(frame: pd.DataFrame, column: str, levels: list[object]) -> np.ndarray
     return pd.Categorical(frame[column], categories=levels).codes.astype(np.int64)
 
 
+def _counts_repr(result: CategoryTable | ShiftTable) -> str:
+    index = result.table.index
+    return short_repr(result, visits=list(index.unique("visit")), arms=list(index.unique("arm")),
+                      categories=result.categories)
+
+
 @dataclass(frozen=True)
 class CategoryTable(SummaryDisplay):
     """Counts and percentages of each category per arm and visit.
@@ -154,8 +160,7 @@ class CategoryTable(SummaryDisplay):
         return self.table.copy()
 
     def __repr__(self) -> str:
-        t = self.table.index
-        return short_repr(self, visits=list(t.unique("visit")), arms=list(t.unique("arm")), categories=self.categories)
+        return _counts_repr(self)
 
     def summary(self) -> Summary:
         """Visits and categories down, arms across, cells ``n (%)``: a clinical summary table."""
@@ -249,8 +254,7 @@ class ShiftTable(SummaryDisplay):
         return self.table.copy()
 
     def __repr__(self) -> str:
-        t = self.table.index
-        return short_repr(self, visits=list(t.unique("visit")), arms=list(t.unique("arm")), categories=self.categories)
+        return _counts_repr(self)
 
     def summary(self) -> Summary:
         """One cross table per visit and arm: baseline categories down, visit categories across, with totals."""
