@@ -171,7 +171,7 @@ class CategoryTable(SummaryDisplay):
         wide = cells.unstack("arm").reindex(index=rows, columns=arms)
         totals = t.groupby(level=["visit", "arm"], sort=False)["total"].first().unstack("arm")
         totals = totals.reindex(index=visits, columns=arms)
-        lines = ["Category by visit and arm: n (%)", SummaryTable(wide), "", "Patients per arm and visit (N)",
+        lines: list[str | SummaryTable] = ["Category by visit and arm: n (%)", SummaryTable(wide), "", "Patients per arm and visit (N)",
                  SummaryTable(totals)]
         return Summary(lines, frame=self.to_frame())
 
@@ -266,7 +266,7 @@ class ShiftTable(SummaryDisplay):
             counts.loc["Total"] = counts.sum(axis=0)
             counts.index.name = "baseline"
             blocks += [*([""] if blocks else []), f"{arm}, {visit}", SummaryTable(counts)]
-        header = ["Shift table: baseline category (rows) by visit category (columns)", ""]
+        header: list[str | SummaryTable] = ["Shift table: baseline category (rows) by visit category (columns)", ""]
         return Summary(header + (blocks or [""]), frame=self.to_frame())
 
 
