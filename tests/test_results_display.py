@@ -190,3 +190,19 @@ def test_short_reprs_of_results_without_summary() -> None:
                    mmrm_fit().lsmeans("ARM", by="AVISIT", reference="Placebo")):
         shown = repr(result)
         assert "\n" not in shown and len(shown) < MAX_REPR
+
+
+def test_summary_text_html_and_frame() -> None:
+    from dosefinding.summary import SummaryTable
+
+    table = SummaryTable(pd.DataFrame({"p": ["<0.0001"]}, index=["emax"]))
+    inner = Summary(["Test", "", table])
+    outer = Summary(["Outer <b>", inner, "", "note"])
+    assert str(outer) == "Outer <b>\nTest\n\n        p\nemax  <0.0001\n\nnote"
+    html = outer._repr_html_()
+    assert "Outer &lt;b&gt;\nTest</pre>" in html and "&lt;0.0001" in html and html.count("<table") == 1
+    assert html.rstrip().endswith('<pre style="margin: 0.4em 0">note</pre>\n</div>')
+    pd.testing.assert_frame_equal(outer.to_frame(), table.frame)
+    assert Summary(["only text"]).to_frame().empty
+    with pytest.raises(TypeError, match="a summary part is a str, SummaryTable or Summary, got int"):
+        Summary([1])  # type: ignore[list-item]

@@ -14,7 +14,7 @@ for a one-line ``repr``.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -116,25 +116,16 @@ class Summary:
     def __repr__(self) -> str:
         return str(self)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Summary) and str(self) == str(other)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable frames inside: not hashable
-
     def _repr_html_(self) -> str:
         """The summary as HTML: text as preformatted blocks, tables as HTML tables."""
         blocks: list[str] = []
         text: list[str] = []
-        for part in self.parts:
+        for part in [*self.parts, None]:
+            if not isinstance(part, str) and "\n".join(text).strip("\n"):
+                blocks.append(_pre("\n".join(text).strip("\n")))
             if isinstance(part, SummaryTable):
-                if text:
-                    blocks.append(_pre(text))
-                    text = []
                 blocks.append(part.to_html())
-            else:
-                text.append(part)
-        if text:
-            blocks.append(_pre(text))
+            text = [*text, part] if isinstance(part, str) else []
         return '<div class="dosefinding-summary">\n' + "\n".join(blocks) + "\n</div>"
 
     def to_frame(self) -> pd.DataFrame:
@@ -148,8 +139,9 @@ class Summary:
         return pd.DataFrame()
 
 
-def _pre(lines: Sequence[str]) -> str:
-    return '<pre style="margin: 0.4em 0">' + html.escape("\n".join(lines)) + "</pre>"
+def _pre(text: str) -> str:
+    """Lines of text between tables; the blank lines that space the printed text are left to the HTML layout."""
+    return '<pre style="margin: 0.4em 0">' + html.escape(text) + "</pre>"
 
 
 class SummaryDisplay:
