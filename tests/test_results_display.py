@@ -198,7 +198,7 @@ def test_summary_text_html_and_frame() -> None:
     table = SummaryTable(pd.DataFrame({"p": ["<0.0001"]}, index=["emax"]))
     inner = Summary(["Test", "", table])
     outer = Summary(["Outer <b>", inner, "", "note"])
-    assert str(outer) == "Outer <b>\nTest\n\n        p\nemax  <0.0001\n\nnote"
+    assert str(outer) == "Outer <b>\nTest\n\n" + table.frame.to_string() + "\n\nnote"
     html = outer._repr_html_()
     assert "Outer &lt;b&gt;\nTest</pre>" in html and "&lt;0.0001" in html and html.count("<table") == 1
     assert html.rstrip().endswith('<pre style="margin: 0.4em 0">note</pre>\n</div>')
