@@ -247,8 +247,8 @@ def _curve(
     return model, pars, constant_value, design
 
 
-def check_dose_kind(dose_kind: str, name: str = "dose_kind") -> DoseKind:
-    """``dose_kind`` (the argument ``name``) checked to be ``"continuous"`` or ``"discrete"``.
+def check_dose_kind(dose_kind: str) -> DoseKind:
+    """``dose_kind`` checked to be ``"continuous"`` or ``"discrete"``.
 
     Examples
     --------
@@ -256,7 +256,7 @@ def check_dose_kind(dose_kind: str, name: str = "dose_kind") -> DoseKind:
     'discrete'
     """
     if dose_kind not in ("continuous", "discrete"):
-        raise InputError(f"{name}: must be 'continuous' or 'discrete', got {dose_kind!r}")
+        raise InputError(f"dose_kind: must be 'continuous' or 'discrete', got {dose_kind!r}")
     return dose_kind  # type: ignore[return-value]
 
 
