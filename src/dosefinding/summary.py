@@ -51,7 +51,7 @@ class SummaryTable:
         if self.text is not None:
             return self.text
         if self.formatters is not None:
-            return self.frame.to_string(index=self.index, formatters=self.formatters)  # type: ignore[call-arg]
+            return self.frame.to_string(index=self.index, formatters=self.formatters)  # a frame: Series have none
         return self.frame.to_string(index=self.index)
 
     def __repr__(self) -> str:
