@@ -89,8 +89,6 @@ class Summary:
     >>> s.to_frame()
            AIC
     emax  10.5
-    >>> "<table" in s._repr_html_()
-    True
     """
 
     def __init__(self, parts: Iterable[str | SummaryTable | Summary], frame: pd.DataFrame | None = None) -> None:
