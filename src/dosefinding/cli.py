@@ -29,7 +29,7 @@ def demo(out: str, seed: int | None, draws: int | None) -> str:
     from dosefinding.study.pipeline import run_demo
 
     result = run_demo(out, seed=seed, model_average_draws=draws)
-    return "Virtual A2201 trial (synthetic data): simulated ADaM in " + str(Path(out) / "adam") + "\n" + result.summary()
+    return "Virtual A2201 trial (synthetic data): simulated ADaM in " + str(Path(out) / "adam") + "\n" + str(result.summary())
 
 
 def analyze(spec: str, out: str, layout: str | None = None) -> str:
@@ -42,7 +42,7 @@ def analyze(spec: str, out: str, layout: str | None = None) -> str:
     step(f"reading the analysis spec {spec}")
     from dosefinding.study.pipeline import analyze as run
 
-    return run(spec, out, layout=layout).summary()
+    return str(run(spec, out, layout=layout).summary())
 
 
 def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | None, chunk_size: int,
@@ -55,8 +55,8 @@ def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | 
     step(f"reading the trial spec {spec}")
     from dosefinding.study.power import simulate_power
 
-    return simulate_power(spec, n_sims=n_sims, seed=seed, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
-                          progress=not quiet, **(first_stage or {})).summary()  # type: ignore[arg-type]
+    return str(simulate_power(spec, n_sims=n_sims, seed=seed, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
+                              progress=not quiet, **(first_stage or {})).summary())  # type: ignore[arg-type]
 
 
 def _number(value: str, option: str) -> float:
@@ -170,7 +170,7 @@ def operations(command: str, db: str, path: str | None, audit_key_file: str | No
         auditor = Actor("command line", "auditor")
         records = store.audit_records(auditor, limit=None)
         verification = store.verify_audit()
-        text = ops.audit_html(records, study=store.study_public(auditor)["name"], verification=verification.summary()) \
+        text = ops.audit_html(records, study=store.study_public(auditor)["name"], verification=str(verification.summary())) \
             if path.endswith((".html", ".htm")) else ops.audit_csv(records)
         write_private(path, text)
         print(f"{len(records)} audit records written to {path}; {verification.summary()}")

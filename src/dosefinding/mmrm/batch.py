@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
@@ -42,6 +43,7 @@ from dosefinding.mmrm.identifiability import identifiability
 from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, KenwardRoger, ResidualDF, Satterthwaite
 from dosefinding.mmrm.kenward_roger import kenward_roger
 from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses, q_matrices
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
 __all__ = ["BatchMMRMResult", "ChunkData", "ChunkedInference", "RecomputedSatterthwaite", "fit_mmrm_batch"]
 
@@ -51,7 +53,7 @@ _CHUNK = 128
 
 
 @dataclass(frozen=True)
-class BatchMMRMResult:
+class BatchMMRMResult(SummaryDisplay):
     """MMRM fits of many trials with the same model.
 
     Attributes
@@ -131,7 +133,18 @@ class BatchMMRMResult:
         """
         return self.inference.df(self._contrasts(contrasts))
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per trial: ``converged``, ``iterations``, ``n_obs``, ``m2_log_likelihood`` and ``note``."""
+        return pd.DataFrame({"converged": self.converged, "iterations": self.iterations, "n_obs": self.n_obs,
+                             "m2_log_likelihood": self.m2_log_likelihood, "note": list(self.notes)},
+                            index=pd.RangeIndex(len(self.converged), name="trial"))
+
+    def __repr__(self) -> str:
+        return short_repr(self, trials=len(self.converged), converged=int(self.converged.sum()),
+                          covariance=self.covariance_structure, method="REML" if self.reml else "ML",
+                          df_method=self.df_method, vcov=self.vcov, coefficients=self.beta.shape[1])
+
+    def summary(self) -> Summary:
         """A short account of the batch: trials, convergence, iterations and -2 log likelihoods."""
         likelihood = "-2 Res Log Likelihood" if self.reml else "-2 Log Likelihood"
         ll = self.m2_log_likelihood[self.converged]
@@ -146,7 +159,7 @@ class BatchMMRMResult:
                          f"range {float(ll.min()):.4f} to {float(ll.max()):.4f}")
         reasons = sorted({note for note in self.notes if note})
         lines += [f"Not converged: {note}" for note in reasons[:5]]
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 def _positive_int(value: object, name: str) -> int:

@@ -40,6 +40,7 @@ from dosefinding.mmrm.likelihood import Evaluation, PatternStats, covariance_blo
 from dosefinding.mmrm.lsmeans import LSMeans, lsmeans_batch
 from dosefinding.mmrm.predict import predict as predict_rows
 from dosefinding.mmrm.sas_iterations import sas_iterations, sas_model
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = ["DF_METHODS", "MMRMResult", "check_options", "mmrm"]
 
@@ -50,7 +51,7 @@ OPTIMIZERS = ("newton", "sas")
 
 
 @dataclass(frozen=True)
-class MMRMResult:
+class MMRMResult(SummaryDisplay):
     """A fitted MMRM.
 
     Attributes
@@ -218,14 +219,23 @@ class MMRMResult:
         """
         return type3_tests(self._data, self.coefficients.to_numpy(), self._inference)
 
-    def _iteration_lines(self) -> list[str]:
+    def _iteration_lines(self) -> list[str | SummaryTable]:
         if self.iteration_history is None:
             return []
         formats = {"Criterion": lambda v: "" if np.isnan(v) else f"{v:.8f}"}
         formats[str(self.iteration_history.columns[2])] = lambda v: f"{v:.8f}"
-        return ["Iteration History", self.iteration_history.to_string(index=False, formatters=formats), ""]
+        return ["Iteration History", SummaryTable(self.iteration_history, index=False, formatters=formats), ""]
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """The fixed effects: one row per coefficient (SAS's "Solution for Fixed Effects")."""
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, formula=self.formula, covariance=self.covariance_structure,
+                          method="REML" if self.reml else "ML", df_method=self.df_method, n_subjects=self.n_subjects,
+                          n_obs=self.n_obs, m2_log_likelihood=self.m2_log_likelihood, converged=self.converged)
+
+    def summary(self) -> Summary:
         """A printed summary laid out as SAS PROC MIXED's output."""
         likelihood = "-2 Res Log Likelihood" if self.reml else "-2 Log Likelihood"
         fit_stats = pd.Series(
@@ -234,7 +244,7 @@ class MMRMResult:
         )
         table = self.table.copy()
         table["p"] = table["p"].map(lambda p: "<.0001" if p < 1e-4 else f"{p:.4f}")
-        lines = [
+        lines: list[str | SummaryTable] = [
             "MMRM fit",
             f"Formula: {self.formula}",
             (
@@ -246,17 +256,17 @@ class MMRMResult:
             "",
             *self._iteration_lines(),
             "Covariance Parameter Estimates",
-            self.covariance_parameters.round(4).to_string(),
+            SummaryTable(self.covariance_parameters.round(4)),
             "",
             "Fit Statistics",
-            fit_stats.round(1).to_string(),
+            SummaryTable(fit_stats.round(1)),
             "",
             "Solution for Fixed Effects",
-            table.round({"estimate": 4, "se": 4, "df": 0, "t": 2}).to_string(),
+            SummaryTable(table.round({"estimate": 4, "se": 4, "df": 0, "t": 2})),
         ]
         if self.aliased:
             lines += ["", f"Aliased columns dropped: {', '.join(self.aliased)}"]
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 def check_options(df_method: str, vcov: str, reml: bool, covariance: str) -> None:

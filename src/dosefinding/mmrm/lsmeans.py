@@ -40,6 +40,7 @@ from dosefinding.errors import InputError
 from dosefinding.mmrm.data import MMRMData
 from dosefinding.mmrm.grid import GridDesign, estimable, factor_levels, grid_design, is_factor
 from dosefinding.mmrm.inference import CoefficientInference
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = ["LSMEANS_WEIGHTS", "BatchLSMeans", "LSMeans", "lsmeans_batch"]
 
@@ -49,7 +50,7 @@ _COLUMNS = ("estimate", "se", "df", "t", "p", "lower", "upper")
 
 
 @dataclass(frozen=True)
-class LSMeans:
+class LSMeans(SummaryDisplay):
     """LS means of ``specs`` by ``by``, differences against ``reference``, and their covariance.
 
     Attributes
@@ -79,15 +80,23 @@ class LSMeans:
     confidence_level: float
     weights: str = "equal"
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """The LS means (:attr:`estimates`); the differences are :attr:`differences`."""
+        return self.estimates.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, specs=self.specs, by=self.by, reference=self.reference, n=len(self.estimates),
+                          confidence_level=self.confidence_level, weights=self.weights)
+
+    def summary(self) -> Summary:
         """The two tables, laid out as SAS's "Least Squares Means" and "Differences of Least Squares Means"."""
-        return "\n".join([
+        return Summary([
             f"Least Squares Means ({self.weights} weights of the other factors)",
-            self.estimates.round(4).to_string(),
+            SummaryTable(self.estimates.round(4)),
             "",
             f"Differences of Least Squares Means ({self.specs} minus {self.reference!r})",
-            self.differences.round(4).to_string(),
-        ])
+            SummaryTable(self.differences.round(4)),
+        ], frame=self.to_frame())
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,10 @@ class BatchLSMeans:
     contrasts: FloatArray
     confidence_level: float
     weights: str = "equal"
+
+    def __repr__(self) -> str:
+        return short_repr(self, specs=self.specs, by=self.by, reference=self.reference, n_fits=self.estimates.shape[0],
+                          n=len(self.index), confidence_level=self.confidence_level, weights=self.weights)
 
     def column(self, name: str) -> FloatArray:
         """One column of :attr:`estimates` (T, m): ``"estimate"``, ``"se"``, ``"df"``, ..."""

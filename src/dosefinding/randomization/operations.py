@@ -132,7 +132,7 @@ def _verified(target: str, database_url: str, audit_key_file: str | None) -> Bac
     from dosefinding.randomization.store import verify_audit
 
     check = verify_audit(database_url, audit_key_file=audit_key_file)
-    return BackupResult(target=target, valid=check.valid, summary=check.summary())
+    return BackupResult(target=target, valid=check.valid, summary=str(check.summary()))
 
 
 def backup(database_url: str, target: str | Path, *, audit_key_file: str | None = None) -> BackupResult:

@@ -59,6 +59,7 @@ from dosefinding.study.analysis_data import (
 )
 from dosefinding.study.analysis_spec import AnalysisSpec, CategorySpec, EndpointSpec, ResponderSpec
 from dosefinding.study.tidy_frames import study_frames
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
 __all__ = ["CategoryResult", "Disposition", "EndpointFit", "ResponderResult", "SafetyResult", "StudyResults",
            "analyze_study", "exposure_summary"]
@@ -142,7 +143,7 @@ class SafetyResult:
 
 
 @dataclass(frozen=True)
-class StudyResults:
+class StudyResults(SummaryDisplay):
     """Every analysis of a spec, as numbers (no captions, no table or figure numbers).
 
     Attributes
@@ -201,16 +202,25 @@ class StudyResults:
         raise InputError(f"endpoint: {name!r} is not analysed (endpoints: {', '.join(self.endpoints)}; "
                          f"biomarkers: {', '.join(self.biomarkers) or 'none'})")
 
-    def summary(self) -> str:
-        """Headline numbers: the primary endpoint's differences to placebo and the MCP-Mod result."""
+    def __repr__(self) -> str:
+        return short_repr(self, study=self.spec.title, arms=list(self.spec.arms.names), endpoints=list(self.endpoints),
+                          biomarkers=len(self.biomarkers), mcpmod=self.mcpmod is not None)
+
+    def summary(self) -> Summary:
+        """Headline numbers: the primary endpoint's differences to placebo and the MCP-Mod result.
+
+        Its frame is the primary endpoint's LS-mean differences to placebo at the primary visit.
+        """
         from dosefinding.report.table import format_estimate_ci
 
         lines = [f"{self.spec.title}"]
+        frame = None
         primary = self.spec.primary
         if primary is not None:
             fit = self.endpoints[primary.endpoint]
             label = fit.visits[primary.visit]
             diffs = fit.lsmeans.differences.xs(label, level=0)
+            frame = diffs
             lines.append(f"{fit.spec.label}, {label}: LS-mean difference to placebo (95% CI)")
             for arm in self.spec.arms.names[1:]:
                 if arm in diffs.index:
@@ -223,7 +233,7 @@ class StudyResults:
                          + ", ".join(f"{s} {v:.4f}" for s, v in p.items()))
             if self.mcpmod.selection is not None and self.mcpmod.selection.selected is not None:
                 lines.append(f"Selected shape: {self.mcpmod.selection.selected}")
-        return "\n".join(lines)
+        return Summary(lines, frame=frame)
 
 
 # --------------------------------------------------------------------------- analyses

@@ -22,25 +22,29 @@ from dosefinding.progress import step
 from dosefinding.report.html import Report, ReportFiles
 from dosefinding.study.analysis import StudyResults, analyze_study
 from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
 __all__ = ["AnalysisResult", "a2201_analysis_text", "analyze", "check_output_directory", "run_demo"]
 
 
 @dataclass(frozen=True)
-class AnalysisResult:
+class AnalysisResult(SummaryDisplay):
     """The numbers (:class:`StudyResults`), the report laid out from them and the files written."""
 
     results: StudyResults = field(repr=False)
     report: Report = field(repr=False)
     files: ReportFiles | None
 
-    def summary(self) -> str:
+    def __repr__(self) -> str:
+        return short_repr(self, study=self.results.spec.title, report=None if self.files is None else str(self.files.html))
+
+    def summary(self) -> Summary:
         """The headline numbers and where the report is."""
-        text = self.results.summary()
+        headline = self.results.summary()
         if self.files is None:
-            return text
-        first, _, rest = text.partition("\n")
-        return "\n".join([first, f"Report: {self.files.html}", *([rest] if rest else [])])
+            return headline
+        first, *rest = headline.parts
+        return Summary([first, f"Report: {self.files.html}", *rest], frame=headline.to_frame())
 
 
 @overload
