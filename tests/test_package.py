@@ -4,9 +4,11 @@ help) loads no numerical, plotting or service library until a name is used."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -41,7 +43,8 @@ def test_public_names_are_the_type_checking_imports(package: str) -> None:
     module = importlib.import_module(package)
     source = Path(module.__file__).read_text()
     exports = type_checking_imports(source)
-    assert sorted(exports) == sorted(set(module.__all__) - {"__version__"})
+    submodules = {name for name in module.__all__ if isinstance(getattr(module, name), ModuleType)}  # e.g. datasets
+    assert sorted(exports) == sorted(set(module.__all__) - {"__version__"} - submodules)
     for name, (origin, attribute) in exports.items():
         assert getattr(module, name) is getattr(importlib.import_module(origin), attribute)
 
@@ -74,3 +77,39 @@ def test_submodules_load_on_attribute_access_and_unknown_names_fail() -> None:
         _ = dosefinding.no_such_name
     with pytest.raises(AttributeError, match="module 'dosefinding.mod' has no attribute 'no_such_name'"):
         _ = importlib.import_module("dosefinding.mod").no_such_name
+
+
+def test_the_top_level_has_what_a_user_needs() -> None:
+    """The analysis, design and scoring entry points are one import away (issue 16)."""
+    from dosefinding import (  # noqa: F401
+        BatchMMRMResult,
+        PowerResult,
+        StudyResults,
+        Summary,
+        analyze,
+        analyze_study,
+        clinessdai,
+        essdai,
+        esspri,
+        facit_fatigue,
+        fit_mmrm_batch,
+        load_analysis_spec,
+        rand36_scales,
+        render_report,
+        sf36_scales,
+        sf36_summary,
+        simulate_power,
+        vas_mm,
+    )
+
+    assert analyze.__module__ == "dosefinding.study.pipeline" and simulate_power.__module__ == "dosefinding.study.power"
+    assert fit_mmrm_batch.__module__ == "dosefinding.mmrm.batch" and sf36_summary.__module__.endswith("sf36_summary")
+    assert Summary.__module__ == "dosefinding.summary"
+
+
+def test_datasets_is_listed_exactly_when_it_exists() -> None:
+    """``dosefinding.datasets`` (its own helper's module) is reachable as a submodule and listed in ``__all__``."""
+    exists = importlib.util.find_spec("dosefinding.datasets") is not None
+    assert ("datasets" in dosefinding.__all__) == exists
+    if exists:
+        assert dosefinding.datasets.__name__ == "dosefinding.datasets"

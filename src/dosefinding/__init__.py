@@ -23,16 +23,22 @@ if TYPE_CHECKING:
         ae_overview,
         ae_special_interest,
         category_table,
+        clinessdai,
         compare_responders,
         difference_interval,
         essdai,
+        essdai_category,
         esspri,
         exposure_adjusted_rates,
         facit_fatigue,
         fit_logistic,
+        rand36_scales,
         responder_rates,
+        sf36_scales,
+        sf36_summary,
         shift_table,
         stratified_difference,
+        vas_mm,
     )
     from dosefinding.errors import ConvergenceError, DoseFindingError, DoseFindingWarning, InputError
     from dosefinding.mcp import (
@@ -49,7 +55,7 @@ if TYPE_CHECKING:
         power_mct,
         sample_size_mct,
     )
-    from dosefinding.mmrm import LSMeans, MMRMResult, mmrm
+    from dosefinding.mmrm import BatchMMRMResult, LSMeans, MMRMResult, fit_mmrm_batch, mmrm
     from dosefinding.mod import (
         DoseEstimate,
         DoseResponseFit,
@@ -66,7 +72,7 @@ if TYPE_CHECKING:
         model_average,
         select_model,
     )
-    from dosefinding.report import Report, Table, baseline_table, validate_results
+    from dosefinding.report import Report, Table, baseline_table, render_report, validate_results
     from dosefinding.shapes import (
         SHAPE_NAMES,
         CandidateModel,
@@ -77,19 +83,29 @@ if TYPE_CHECKING:
         guesstimate,
     )
     from dosefinding.study import (
+        AnalysisResult,
+        PowerResult,
+        StudyResults,
         TrialSpec,
         VirtualTrial,
+        analyze,
+        analyze_study,
+        load_analysis_spec,
         load_spec,
         parse_spec,
         simulate_endpoint_matrix,
+        simulate_power,
         simulate_trial,
     )
+    from dosefinding.summary import Summary
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SHAPE_NAMES",
     "AETable",
+    "AnalysisResult",
+    "BatchMMRMResult",
     "CandidateModel",
     "Candidates",
     "CategoryTable",
@@ -111,12 +127,15 @@ __all__ = [
     "ModelSelection",
     "MvtProbability",
     "OptimalContrasts",
+    "PowerResult",
     "Report",
     "ResponderComparison",
     "ResponderTable",
     "SampleSize",
     "Shape",
     "ShiftTable",
+    "StudyResults",
+    "Summary",
     "Table",
     "TrialSpec",
     "VirtualTrial",
@@ -125,22 +144,29 @@ __all__ = [
     "ae_overview",
     "ae_special_interest",
     "aic_weights",
+    "analyze",
+    "analyze_study",
     "baseline_table",
     "category_table",
+    "clinessdai",
     "compare_responders",
     "curve_effective_dose",
     "curve_target_dose",
+    "datasets",
     "default_bounds",
     "difference_interval",
     "dunnett_contrasts",
     "essdai",
+    "essdai_category",
     "esspri",
     "exposure_adjusted_rates",
     "facit_fatigue",
     "fit_dose_response",
     "fit_logistic",
+    "fit_mmrm_batch",
     "get_shape",
     "guesstimate",
+    "load_analysis_spec",
     "load_spec",
     "mcpmod",
     "mct_test",
@@ -152,15 +178,21 @@ __all__ = [
     "optimal_contrasts",
     "parse_spec",
     "power_mct",
+    "rand36_scales",
     "read_adam",
+    "render_report",
     "responder_rates",
     "sample_size_mct",
     "select_model",
+    "sf36_scales",
+    "sf36_summary",
     "shift_table",
     "simulate_endpoint_matrix",
+    "simulate_power",
     "simulate_trial",
     "stratified_difference",
     "validate_results",
+    "vas_mm",
 ]
 
 if not TYPE_CHECKING:  # type checkers see the imports above; at run time they are lazy

@@ -20,10 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from dosefinding.errors import InputError
+from dosefinding.files import check_input_file, read_text_file
 
 __all__ = ["labels_path", "read_adam"]
 
 _READERS = {".xpt": "xport", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_FORMATS = {"xport": "SAS transport (XPT)", "csv": "CSV (UTF-8)", "parquet": "Parquet"}
 
 
 def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFrame:
@@ -46,15 +48,20 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
 
     Examples
     --------
-    >>> adsl = read_adam("tests/fixtures/cdiscpilot01/adsl.xpt")  # doctest: +SKIP
-    >>> import tempfile, os
+    The CDISC pilot's subject-level data set, shipped with :mod:`dosefinding.datasets`:
+
+    >>> from dosefinding import read_adam
+    >>> from dosefinding.datasets import cdisc_pilot_path
+    >>> adsl = read_adam(cdisc_pilot_path() / "adsl.xpt")
+    >>> adsl.shape, adsl.attrs["labels"]["AGE"]
+    ((254, 48), 'Age')
+    >>> import os, tempfile
+    >>> import pandas as pd
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     file = os.path.join(tmp, "adsl.csv")
     ...     pd.DataFrame({"usubjid": ["01-001"], "saffl": ["Y"]}).to_csv(file, index=False)
     ...     read_adam(file).columns.tolist()
     ['USUBJID', 'SAFFL']
-    >>> read_adam("tests/fixtures/cdiscpilot01/adsl.xpt").attrs["labels"]["AGE"]  # doctest: +SKIP
-    'Age'
     """
     file = Path(path)
     kind = _READERS.get(file.suffix.lower())
@@ -62,17 +69,21 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
         raise InputError(
             f"path: unsupported ADaM file type {file.suffix!r} of {str(file)!r}; expected one of {sorted(_READERS)}"
         )
-    if not file.is_file():
-        raise InputError(f"path: no such file {str(file)!r}")
+    check_input_file(file, "path")
     if file.stat().st_size == 0:
         raise InputError(f"path: {str(file)!r} is empty (no variables)")
     parameters: dict[str, str] = {}
-    if kind == "xport":
-        with pd.read_sas(file, format="xport", encoding="ISO-8859-1", iterator=True) as reader:
-            labels = {_text(f["name"]): _text(f["label"]) for f in reader.fields}
-            data = reader.read()
-    else:
-        data = pd.read_csv(file) if kind == "csv" else pd.read_parquet(file)
+    try:
+        if kind == "xport":
+            with pd.read_sas(file, format="xport", encoding="ISO-8859-1", iterator=True) as reader:
+                labels = {_text(f["name"]): _text(f["label"]) for f in reader.fields}
+                data = reader.read()
+        else:
+            data = pd.read_csv(file) if kind == "csv" else pd.read_parquet(file)
+    except (ValueError, OSError) as exc:  # the readers' errors for a damaged or mislabelled file (incl. not UTF-8)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"path: {str(file)!r} is not a readable {_FORMATS[kind]} file ({reason})") from None
+    if kind != "xport":
         labels, parameters = _sidecar(file)
     data.attrs.clear()
     if uppercase:
@@ -106,11 +117,12 @@ def _text(value: bytes | str) -> str:
 def _sidecar(file: Path) -> tuple[dict[str, str], dict[str, str]]:
     """Variable and parameter labels from ``<name>.labels.json``, or none when there is no such file."""
     path = labels_path(file)
-    if not path.is_file():
+    if not path.exists():
         return {}, {}
+    text = read_text_file(path, "labels")
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        content = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise InputError(f"labels: cannot read {str(path)!r} ({exc})") from None
     parts = []
     for key in ("variables", "parameters"):

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dosefinding.errors import DoseFindingError, InputError
+from dosefinding.files import check_input_file, check_new_file, check_output_directory
+from dosefinding.progress import show_on_stderr, step
 
 
 def demo(out: str, seed: int | None, draws: int | None) -> str:
@@ -22,11 +24,12 @@ def demo(out: str, seed: int | None, draws: int | None) -> str:
 
     ``out`` is checked writable before anything is simulated.
     """
-    from dosefinding.study.pipeline import check_output_directory, run_demo
-
     check_output_directory(out)
+    step(f"the A2201 virtual trial: simulate, analyse, report to {out}")
+    from dosefinding.study.pipeline import run_demo
+
     result = run_demo(out, seed=seed, model_average_draws=draws)
-    return "Virtual A2201 trial (synthetic data): simulated ADaM in " + str(Path(out) / "adam") + "\n" + result.summary()
+    return "Virtual A2201 trial (synthetic data): simulated ADaM in " + str(Path(out) / "adam") + "\n" + str(result.summary())
 
 
 def analyze(spec: str, out: str, layout: str | None = None) -> str:
@@ -35,11 +38,11 @@ def analyze(spec: str, out: str, layout: str | None = None) -> str:
 
     ``out`` is checked writable, and the spec and the layout read, before any analysis runs.
     """
-    from dosefinding.study.pipeline import analyze as run
-    from dosefinding.study.pipeline import check_output_directory
-
     check_output_directory(out)
-    return run(spec, out, layout=layout).summary()
+    step(f"reading the analysis spec {spec}")
+    from dosefinding.study.pipeline import analyze as run
+
+    return str(run(spec, out, layout=layout).summary())
 
 
 def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | None, chunk_size: int,
@@ -49,10 +52,11 @@ def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | 
     ``first_stage``: the analysis options of ``simulate_power`` (``covariance``, ``df_method``, ``df``,
     ``selection``, ``alternative``, ``alpha``; None: the spec's).
     """
+    step(f"reading the trial spec {spec}")
     from dosefinding.study.power import simulate_power
 
-    return simulate_power(spec, n_sims=n_sims, seed=seed, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
-                          progress=not quiet, **(first_stage or {})).summary()  # type: ignore[arg-type]
+    return str(simulate_power(spec, n_sims=n_sims, seed=seed, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
+                              progress=not quiet, **(first_stage or {})).summary())  # type: ignore[arg-type]
 
 
 def _number(value: str, option: str) -> float:
@@ -89,6 +93,20 @@ def _database_url(db: str | None, db_url_file: str | None = None) -> str:
     return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{DEFAULT_DATABASE}"
 
 
+def _check_sqlite_file(url: str, option: str, *, new_ok: bool) -> None:
+    """A SQLite database URL's file: there and a file, or (``new_ok``) a new file in a writable directory."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    file = Path(parsed.database)
+    if new_ok and not file.exists():
+        check_new_file(file, option)
+    else:
+        check_input_file(file, option)
+
+
 def serve(db: str, host: str, port: int, admin_code_file: str | None, *, certfile: str | None = None,
           keyfile: str | None = None, api_docs: bool = False, audit_key_file: str | None = None) -> int:
     """Start the randomisation service (HTTPS with ``certfile`` and ``keyfile``); on an empty database,
@@ -105,6 +123,12 @@ def serve(db: str, host: str, port: int, admin_code_file: str | None, *, certfil
 
     if (certfile is None) != (keyfile is None):
         raise InputError("--certfile and --keyfile: give both for HTTPS, or neither")
+    for option, file in (("--certfile", certfile), ("--keyfile", keyfile)):
+        if file is not None:
+            check_input_file(file, option)
+    if admin_code_file is not None:
+        check_new_file(admin_code_file, "--admin-code-file")
+    _check_sqlite_file(db, "--db", new_ok=True)
     store = Store(db, audit_key_file=audit_key_file)
     key = store.audit_key
     if store.audit_key_created:
@@ -129,6 +153,11 @@ def operations(command: str, db: str, path: str | None, audit_key_file: str | No
     """``backup``, ``restore`` and ``audit-export``; exit status 0 if the chain verifies, 1 if not."""
     from dosefinding.randomization import operations as ops
 
+    if command == "restore":
+        check_input_file(path, "backup")
+        _check_sqlite_file(db, "--db", new_ok=True)
+    else:
+        check_new_file(path, {"backup": "target", "audit-export": "out"}[command])
     if command == "backup":
         result = ops.backup(db, path, audit_key_file=audit_key_file)
     elif command == "restore":
@@ -141,7 +170,7 @@ def operations(command: str, db: str, path: str | None, audit_key_file: str | No
         auditor = Actor("command line", "auditor")
         records = store.audit_records(auditor, limit=None)
         verification = store.verify_audit()
-        text = ops.audit_html(records, study=store.study_public(auditor)["name"], verification=verification.summary()) \
+        text = ops.audit_html(records, study=store.study_public(auditor)["name"], verification=str(verification.summary())) \
             if path.endswith((".html", ".htm")) else ops.audit_csv(records)
         write_private(path, text)
         print(f"{len(records)} audit records written to {path}; {verification.summary()}")
@@ -162,6 +191,8 @@ def host_account(db: str, username: str, role: str, full_name: str | None, code_
     from dosefinding.randomization.security import write_private
     from dosefinding.randomization.store import ServiceError, existing_store
 
+    if code_file is not None:
+        check_new_file(code_file, "--code-file")
     store = existing_store(db, audit_key_file=audit_key_file)
     try:
         code = store.accounts.host_account(username, role, getpass.getuser(), full_name=full_name)
@@ -189,6 +220,7 @@ def audit_checkpoint(db: str, out: str, audit_key_file: str | None = None) -> in
     """Write a signed checkpoint of an intact trail; exit status 1 (and no file) if the trail is not intact."""
     from dosefinding.randomization.store import write_audit_checkpoint
 
+    check_new_file(out, "--out")
     report, path = write_audit_checkpoint(db, out, audit_key_file=audit_key_file)
     if path is None:
         print(report.summary())
@@ -211,11 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument("--seed", type=int, default=None, help="seed of the simulation (default the preset's)")
     demo_parser.add_argument("--draws", type=int, default=None,
                              help="bootstrap draws of the model averaging (default the spec's)")
+    demo_parser.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
     analyze_parser = commands.add_parser("analyze", help="run an analysis spec (TOML) on ADaM data")
     analyze_parser.add_argument("spec", help="analysis spec, e.g. examples/cdiscpilot01_analysis.toml")
     analyze_parser.add_argument("--out", required=True, help="output directory for report.html and the rest")
     analyze_parser.add_argument("--layout", default=None,
                                 help="report layout: a2201-paper, csr or a layout TOML file (default: the spec's)")
+    analyze_parser.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
     power_parser = commands.add_parser("power", help="power of MCP-Mod by simulating whole trials from a spec")
     power_parser.add_argument("spec", help="study spec (TOML file) or preset name, e.g. a2201")
     power_parser.add_argument("--n-sims", type=int, default=1000, help="simulated trials (default 1000)")
@@ -224,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     power_parser.add_argument("--scheduler", default=None, help="address of a dask.distributed scheduler")
     power_parser.add_argument("--chunk-size", type=int, default=250,
                               help="trials per chunk; results depend on it, not on --jobs (default 250)")
-    power_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    power_parser.add_argument("--quiet", action="store_true", help="no progress bar on standard error")
     power_parser.add_argument("--covariance", default="us",
                               help="MMRM covariance structure of the first stage: us, cs, csh, ar1, ar1h, toep, "
                                    "toeph, ad, adh or sp_exp (on the visit weeks; default us)")
@@ -241,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     power_parser.add_argument("--alpha", type=float, default=None,
                               help="level of the MCP step (default the spec's [analysis] alpha, else 0.025; "
                                    "the output says which)")
+    schema_parser = commands.add_parser("schema", help="print the JSON Schema of the trial spec or the analysis spec")
+    schema_parser.add_argument("kind", choices=("trial", "analysis"), help="which spec")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
     database_help = (f"SQLite file or SQLAlchemy URL without a password (default: ${DATABASE_URL_ENV}, else "
                      f"{DEFAULT_DATABASE})")
@@ -308,15 +344,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)
                 return 2
-        if args.command == "demo":
-            print(demo(args.out, args.seed, args.draws))
-        elif args.command == "analyze":
-            print(analyze(args.spec, args.out, args.layout))
-        elif args.command == "power":
-            df = args.df if args.df in (None, "min") else _number(args.df, "--df")
-            print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet,
-                        {"covariance": args.covariance, "df_method": args.df_method, "df": df,
-                         "selection": args.selection, "alternative": args.alternative, "alpha": args.alpha}))
+        if args.command == "schema":
+            from dosefinding.study.schema import schema_text
+
+            print(schema_text(args.kind), end="")
+            return 0
+        stop_progress = None if args.quiet else show_on_stderr()
+        try:
+            if args.command == "demo":
+                print(demo(args.out, args.seed, args.draws))
+            elif args.command == "analyze":
+                print(analyze(args.spec, args.out, args.layout))
+            elif args.command == "power":
+                df = args.df if args.df in (None, "min") else _number(args.df, "--df")
+                print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet,
+                            {"covariance": args.covariance, "df_method": args.df_method, "df": df,
+                             "selection": args.selection, "alternative": args.alternative, "alpha": args.alpha}))
+        finally:
+            if stop_progress is not None:
+                stop_progress()
     except DoseFindingError as exc:
         print(f"dosefinding: error: {exc}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ def test_lsmeans_match_emmeans() -> None:
     fit = fit_logistic(DATA, dose="dose", response="resp", covariates="age + sex + strat")
     np.testing.assert_allclose(fit.lsmeans, FIXTURE["emmeans"]["estimate"], rtol=ESTIMATE)
     assert_cov_close(fit.lsmeans_cov, np.array(FIXTURE["emmeans"]["vcov"]))
-    assert "LS means by dose" in fit.summary()
+    assert "LS means by dose" in str(fit.summary())
 
 
 def test_mct_test_same_from_coefficients_and_lsmeans() -> None:

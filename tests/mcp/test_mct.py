@@ -55,7 +55,7 @@ def test_p_value_below_alpha_exactly_when_t_exceeds_critical_value(trial: pd.Dat
     result = mct_test(CANDIDATES, data=shifted, dose="dose", response="chg")
     assert (result.p_values < result.alpha).equals(result.t_statistics > result.critical_value)
     assert result.significant.any()
-    assert "Critical value" in result.summary()
+    assert "Critical value" in str(result.summary())
 
 
 def test_single_contrast_p_value_is_the_t_distribution_tail(trial: pd.DataFrame) -> None:
@@ -75,7 +75,7 @@ def test_missing_response_is_an_error_unless_dropping_is_asked_for(trial: pd.Dat
     result = mct_test(CANDIDATES, data=holes, dose="dose", response="chg", drop_missing=True)
     assert result.n_dropped == 2
     assert result.df == len(trial) - 2 - 4
-    assert "2 row(s) with missing values were dropped" in result.summary()
+    assert "2 row(s) with missing values were dropped" in str(result.summary())
 
 
 def test_response_that_is_not_numeric_is_named(trial: pd.DataFrame) -> None:

@@ -1,4 +1,5 @@
-"""Shared data of the MMRM tests: fev_data (from R mmrm 0.3.18, a copy of ../shared/data/fev) and SAS numbers."""
+"""Shared data of the MMRM tests: fev_data (R mmrm 0.3.18, from dosefinding.datasets; the same bytes as
+fev_data.csv in tests/fixtures/fev, which the R scripts read) and SAS numbers."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dosefinding.datasets import fev_data
+
 DATA = Path(__file__).parents[1] / "fixtures" / "fev"
 
 
 def load_fev() -> pd.DataFrame:
     """fev_data with R's factor levels (SEX: Male, Female), so coefficients are named as in R and SAS."""
-    fev = pd.read_csv(DATA / "fev_data.csv")
-    fev["SEX"] = pd.Categorical(fev["SEX"], categories=["Male", "Female"])
-    return fev
+    return fev_data()
 
 
 @pytest.fixture(scope="session")

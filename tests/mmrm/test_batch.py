@@ -347,7 +347,7 @@ def test_failures_are_flagged_not_hidden(trials: tuple[np.ndarray, np.ndarray, n
     assert "Week 20 are never observed" not in fit.notes[3] and "never observed" in fit.notes[3]
     alone = fit_mmrm_batch(y[:1], x[:1])
     assert np.array_equal(fit.beta[0], alone.beta[0]) and np.array_equal(fit.beta_cov[0], alone.beta_cov[0])
-    assert "Converged: 1 of 4" in fit.summary()
+    assert "Converged: 1 of 4" in str(fit.summary())
 
 
 def test_subjects_without_any_visit_take_no_part(trials: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:

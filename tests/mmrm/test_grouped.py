@@ -116,7 +116,7 @@ def test_matrices_are_reported_per_group() -> None:
     assert list(fit.covariance.index.get_level_values(0).unique()) == ["PBO", "TRT"]
     assert fit.covariance.loc["TRT"].shape == (4, 4)
     assert len(fit.covariance_parameters) == 14
-    assert "Var(1) ARMCD=TRT" in fit.summary()
+    assert "Var(1) ARMCD=TRT" in str(fit.summary())
 
 
 @pytest.mark.parametrize("name, ours, printed, reason", references_extra.params("group_", SAS_STOPPED_SHORT))

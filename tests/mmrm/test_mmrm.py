@@ -164,7 +164,7 @@ def test_lsmeans_differences_and_covariance_agree(fev) -> None:
         cov = ls.cov.loc[[(visit, "TRT"), (visit, "PBO")], [(visit, "TRT"), (visit, "PBO")]].to_numpy()
         se = np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
         assert ls.differences.loc[(visit, "TRT"), "se"] == pytest.approx(se, rel=1e-12)
-    assert "Least Squares Means" in ls.summary()
+    assert "Least Squares Means" in str(ls.summary())
 
 
 def test_residual_df_is_n_minus_p(fev) -> None:
@@ -189,7 +189,7 @@ def test_type3_refuses_what_it_does_not_implement(fev, formula: str, message: st
 
 
 def test_summary_reads_like_sas(fev) -> None:
-    text = mmrm(FULL, fev, subject="USUBJID", visit="AVISIT").summary()
+    text = str(mmrm(FULL, fev, subject="USUBJID", visit="AVISIT").summary())
     for heading in ["Covariance Parameter Estimates", "-2 Res Log Likelihood", "Solution for Fixed Effects"]:
         assert heading in text
 

@@ -200,7 +200,7 @@ def test_target_doses_are_the_selected_fits() -> None:
         np.testing.assert_allclose(ours.target_doses.iloc[draw], fit.target_dose(-1.0).dose, rtol=1e-8)
     reached = ours.target_doses.dropna()
     np.testing.assert_allclose(ours.target_dose_quantiles.to_numpy(), np.quantile(reached, ours.quantiles.index))
-    assert "Target dose (continuous, delta = -1)" in ours.summary()
+    assert "Target dose (continuous, delta = -1)" in str(ours.summary())
 
 
 def test_seeded_and_predict() -> None:
@@ -213,7 +213,7 @@ def test_seeded_and_predict() -> None:
     np.testing.assert_allclose(table.to_numpy(), first.quantiles.to_numpy(), rtol=1e-14)
     effect = first.predict([0.0, 100.0], kind="effect", probs=[0.5])
     assert effect.iloc[0, 0] == 0.0
-    summary = first.summary()
+    summary = str(first.summary())
     assert "Models selected by gAIC on bootstrap samples (n_draws = 200)" in summary
     assert "Quantiles of the mean response by dose" in summary
 
@@ -232,7 +232,7 @@ def test_seeded_and_predict() -> None:
         ({"kind": "mean"}, "kind: must be 'full' or 'effect'"),
         ({"probs": [0.5, 1.0]}, r"probs: must be in \(0, 1\), got 1.0"),
         ({"delta": 0.0}, "delta: must be a finite non-zero"),
-        ({"target_kind": "nearest"}, "target_kind: must be 'continuous' or 'discrete'"),
+        ({"dose_kind": "nearest"}, "dose_kind: must be 'continuous' or 'discrete'"),
         ({"predict_doses": [-1.0]}, "predict_doses: must be finite non-negative"),
         ({"estimates": [1.0, 2.0]}, "estimates: must have length 5"),
         ({"seed": "x"}, "seed: must be an int or numpy Generator"),

@@ -111,8 +111,8 @@ def test_predict_checks_its_arguments() -> None:
         fit.predict([0, 10], kind="ls-means")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="doses: must be non-negative"):
         fit.predict([-1.0])
-    with pytest.raises(InputError, match="level: must be between 0 and 1"):
-        fit.predict([1.0], se=True, level=95)
+    with pytest.raises(InputError, match="confidence_level: must be between 0 and 1"):
+        fit.predict([1.0], se=True, confidence_level=95)
 
 
 def test_raw_fit_is_the_weighted_fit_of_group_means() -> None:
@@ -142,13 +142,13 @@ def test_covariate_predictions_average_the_levels() -> None:
     np.testing.assert_allclose(full["estimate"] - base, effect["estimate"], atol=1e-12)
     assert effect["se"].iloc[0] == 0.0
     assert (full["lower"] < full["estimate"]).all() and (full["estimate"] < full["upper"]).all()
-    assert "Coefficients additional covariates" in fit.summary()
+    assert "Coefficients additional covariates" in str(fit.summary())
 
 
 def test_summary_reports_bounds_and_general_fits() -> None:
     fit = fit_dose_response("exponential", doses=GLYCO_DOSES, estimates=GLYCO_EST, cov=GLYCO_COV)
     assert fit.on_bound.to_dict() == {"delta": "upper"}
-    text = fit.summary()
+    text = str(fit.summary())
     assert "Fit-type: general" in text
     assert "delta is on its upper bound 200" in text
     assert "Generalized residual sum of squares" in text

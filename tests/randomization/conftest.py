@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
@@ -25,6 +25,7 @@ from dosefinding.randomization.eligibility import A2201_RULES
 from dosefinding.randomization.service import create_app
 from dosefinding.randomization.store import ROLES, Store
 from dosefinding.randomization.totp import decode_secret, hotp, time_step, totp
+from system_tools import INSTALL_COMMAND, postgres_binaries
 
 from .server import enrol_totp, password_of
 
@@ -165,15 +166,6 @@ def trial(tmp_path: Path) -> Trial:
     return make_trial(tmp_path / "trial.db")
 
 
-def postgres_binaries() -> Path | None:
-    """The directory of ``initdb`` and ``pg_ctl``: on the PATH, else Debian's ``/usr/lib/postgresql/<version>/bin``."""
-    found = shutil.which("initdb")
-    if found is not None and shutil.which("pg_ctl") is not None:
-        return Path(found).parent
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    return debian[-1].parent if debian else None
-
-
 def _as_postgres(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
@@ -204,21 +196,16 @@ class PostgresCluster:
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
-    """``DOSEFINDING_TEST_POSTGRES_URL`` (``.ci/run`` starts a server and sets it), else a throw-away cluster
-    (``initdb``, ``pg_ctl`` on a Unix socket, as the ``postgres`` user when root), one per session.
+    """``DOSEFINDING_TEST_POSTGRES_URL`` if set, else a throw-away cluster (``initdb``, ``pg_ctl`` on a Unix
+    socket, as the ``postgres`` user when root), one per session.
 
-    Without a server, the binaries or the psycopg driver the PostgreSQL tests skip and say why, except on
-    CI (``CI`` set), where that is a broken set-up and fails them.
+    Without the server binaries or the psycopg driver the PostgreSQL tests fail and say what to install
+    (``scripts/test.py`` installs the binaries): a missing program is a broken set-up, not a gap to skip.
     """
-    def unavailable(reason: str) -> NoReturn:
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI's machine has them, so this is a broken setup, not a gap to skip")
-        pytest.skip(reason)
-
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        unavailable("PostgreSQL driver psycopg not installed (dosefinding[postgresql])")
+        pytest.fail("PostgreSQL driver psycopg not installed: pip install -e '.[test]'")
     if os.environ.get("DOSEFINDING_TEST_POSTGRES_URL"):
         cluster = PostgresCluster(os.environ["DOSEFINDING_TEST_POSTGRES_URL"])
         yield cluster
@@ -226,7 +213,8 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         return
     binaries = postgres_binaries()
     if binaries is None:
-        unavailable("no PostgreSQL server binaries (initdb, pg_ctl) and no DOSEFINDING_TEST_POSTGRES_URL")
+        pytest.fail(f"no PostgreSQL server binaries (initdb, pg_ctl) and no DOSEFINDING_TEST_POSTGRES_URL: "
+                    f"{INSTALL_COMMAND}")
     root = Path(tempfile.mkdtemp(prefix="dosefinding-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")

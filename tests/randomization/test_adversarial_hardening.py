@@ -22,6 +22,7 @@ import pytest
 
 from dosefinding.cli import main
 from dosefinding.randomization.service import create_app
+from system_tools import INSTALL_COMMAND
 
 from .conftest import ARMS, ELIGIBLE, RULES, STUDY, Trial, bearer, enrol_and_login, make_trial
 
@@ -370,9 +371,12 @@ def test_serve_takes_the_database_url_from_the_environment_not_the_command_line(
     assert main(["serve", "--db", "postgresql+psycopg://user:secret@db.example/trial"]) == 2
     assert "password" in capsys.readouterr().err and not calls
     monkeypatch.setenv("DOSEFINDING_DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
-    assert main(["serve", "--certfile", "cert.pem", "--keyfile", "key.pem"]) == 0
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")  # serve checks that they are there
+    for file in (cert, key):
+        Path(file).write_text("PEM", encoding="utf-8")
+    assert main(["serve", "--certfile", cert, "--keyfile", key]) == 0
     assert calls[0]["url"] == f"sqlite:///{tmp_path / 'env.db'}"
-    assert (calls[0]["ssl_certfile"], calls[0]["ssl_keyfile"]) == ("cert.pem", "key.pem")
+    assert (calls[0]["ssl_certfile"], calls[0]["ssl_keyfile"]) == (cert, key)
 
 
 # --- operations: backup, restore, audit export ------------------------------------------------
@@ -423,7 +427,7 @@ def test_serve_speaks_https_with_a_certificate(tmp_path: Path) -> None:
     from .server import start_server
 
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        pytest.fail(f"openssl is needed to make a test certificate: {INSTALL_COMMAND}")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
                     "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],

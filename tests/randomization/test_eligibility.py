@@ -15,7 +15,7 @@ GOOD = {"AGE": 45, "ESSDAI7": 8, "ESSPRI": 6.5, "ANTIRO": True, "SALFLOW": 0.35}
 def test_a_typical_a2201_subject_is_eligible() -> None:
     result = A2201_RULES.screen(GOOD)
     assert result.eligible and result.failures == ()
-    assert result.summary() == "ELIGIBLE"
+    assert str(result.summary()) == "ELIGIBLE"
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_every_failure_is_reported_with_its_reason() -> None:
         "ANTIRO": "ANTIRO is False, must be true",
         "SALFLOW": "SALFLOW missing",
     }
-    assert result.summary().splitlines()[0] == "NOT ELIGIBLE" and len(result.summary().splitlines()) == 6
+    assert str(result.summary()).splitlines()[0] == "NOT ELIGIBLE" and len(str(result.summary()).splitlines()) == 6
 
 
 def test_rules_from_toml_and_back(tmp_path: Path) -> None:

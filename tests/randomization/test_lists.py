@@ -95,7 +95,7 @@ def test_export_read_and_verify_round_trip_and_tampering_is_found() -> None:
     )
     check = verify_allocation_list(changed, lst.digest)
     assert not check.digest_matches and not check.regenerates and not check.valid
-    assert "SHA-256" in lst.summary() and "ESSDAI <10 / REGION Japan" in lst.summary()
+    assert "SHA-256" in str(lst.summary()) and "ESSDAI <10 / REGION Japan" in str(lst.summary())
 
 
 @pytest.mark.parametrize(

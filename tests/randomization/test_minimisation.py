@@ -86,7 +86,7 @@ def test_deterministic_minimisation_keeps_every_level_within_one() -> None:
     for _, group in arms.groupby("ESSDAI"):
         running = np.cumsum(np.where(group["ARM"] == "A", 1, -1))
         assert np.abs(running).max() <= 1
-    assert "Pocock-Simon minimisation (range, p = 1)" in result.summary()
+    assert "Pocock-Simon minimisation (range, p = 1)" in str(result.summary())
 
 
 def test_bad_input() -> None:

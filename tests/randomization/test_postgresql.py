@@ -1,8 +1,8 @@
 """The store on PostgreSQL: concurrent randomisation, append-only triggers, audit chain.
 
-The server is the session's (``conftest.postgres_cluster``: ``DOSEFINDING_TEST_POSTGRES_URL``,
-which ``.ci/run`` sets, or a throw-away cluster); without one the tests skip and say why,
-except on CI (``CI`` set), where a missing server fails them.
+The server is the session's (``conftest.postgres_cluster``: ``DOSEFINDING_TEST_POSTGRES_URL`` if set,
+else a throw-away cluster); without the server binaries the tests fail and say what to install
+(``scripts/test.py`` installs them).
 """
 
 from __future__ import annotations

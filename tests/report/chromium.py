@@ -1,19 +1,21 @@
 """Headless Chromium from the command line: a screenshot and the DOM of a page.
 
-Chromium is the Debian package ``chromium`` (``.ci/run`` installs it). When it is
-missing the calling test fails with the command to install it: CI installs it, so a
-missing browser is a broken set-up, not a reason to skip.
+Chromium is the Debian package ``chromium`` (``scripts/test.py`` installs it). When it is
+missing the calling test fails with the command to install it: a missing browser is a
+broken set-up, not a reason to skip.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from system_tools import INSTALL_COMMAND
+from system_tools import chromium as find_chromium
+
+CHROMIUM = find_chromium()
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
          "--run-all-compositor-stages-before-draw", "--virtual-time-budget=10000"]
@@ -23,7 +25,7 @@ TIMEOUT = 180  # seconds; the machine may be busy
 def chromium() -> str:
     """The path of the chromium binary; fails the test if there is none."""
     if CHROMIUM is None:
-        pytest.fail("chromium is not installed: `apt-get install -y chromium` (.ci/run does it)")
+        pytest.fail(f"chromium is not installed: {INSTALL_COMMAND}")
     return CHROMIUM
 
 

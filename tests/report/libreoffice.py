@@ -1,9 +1,9 @@
 """LibreOffice from the command line: an RTF file to PDF, and the PDF's pages as text.
 
 LibreOffice is the Debian package ``libreoffice-writer-nogui`` and ``pdftotext`` comes with
-``poppler-utils`` (``.ci/run`` installs both). When either is missing the calling test fails
-with the command to install it: CI installs them, so a missing converter is a broken set-up,
-not a reason to skip (as tests/report/chromium.py for Chromium).
+``poppler-utils`` (``scripts/test.py`` installs both). When either is missing the calling test
+fails with the command to install it: a missing converter is a broken set-up, not a reason to
+skip (as tests/report/chromium.py for Chromium).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-INSTALL = "apt-get install -y --no-install-recommends libreoffice-writer-nogui poppler-utils (.ci/run does it)"
+INSTALL = "apt-get install -y --no-install-recommends libreoffice-writer-nogui poppler-utils (scripts/test.py does it)"
 TIMEOUT = 120  # seconds; the machine may be busy
 
 

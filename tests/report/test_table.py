@@ -154,7 +154,7 @@ def test_group_and_concat_build_a_baseline_table() -> None:
     assert [(r.label, r.level, r.heading) for r in table.rows] == [("Age (years)", 0, True), ("Mean (SD)", 1, False),
                                                                   ("Female", 0, False)]
     assert table.footnotes == ("SD: standard deviation.",)
-    assert table.summary().splitlines() == [
+    assert str(table.summary()).splitlines() == [
         "Table 1",
         "",
         "Characteristic  Placebo",
@@ -196,7 +196,7 @@ def test_to_dict_and_to_frame_hold_cells_values_and_labels() -> None:
     assert d["rows"][1] == {"label": "300 mg", "group": None, "level": 0, "heading": False, "cells": ["47"],
                             "values": [47]}
     assert table.to_frame().loc["300 mg", "n"] == "47"
-    assert SYNTHETIC_LABEL in table.summary()
+    assert SYNTHETIC_LABEL in str(table.summary())
 
 
 def test_display_value_decodes_cdisc_terms_and_leaves_the_rest() -> None:

@@ -31,6 +31,7 @@ from dosefinding.mod import mcpmod, mmrm_estimates, model_average
 from dosefinding.report import validate_results
 from dosefinding.study.analysis_spec import load_analysis_spec, parse_analysis_spec
 from dosefinding.study.pipeline import AnalysisResult, a2201_analysis_text, analyze, run_demo
+from dosefinding.summary import MAX_REPR, Summary
 
 ROOT = Path(__file__).resolve().parents[2]
 CDISC_SPEC = ROOT / "examples" / "cdiscpilot01_analysis.toml"
@@ -300,6 +301,18 @@ def rtf_footers(result: AnalysisResult) -> set[str]:
     assert result.files is not None
     return {re.search(r" (dosefinding [^\\]*)\\tab (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", p.read_text()).groups()
             for p in result.files.rtf.values()}
+
+
+def test_study_results_display_as_summaries(demo: AnalysisResult) -> None:
+    """The notebook display of the pipeline's results: Summary text and HTML, one-line reprs."""
+    for result in (demo, demo.results):
+        summary = result.summary()
+        assert isinstance(summary, Summary) and result._repr_html_() == summary._repr_html_()
+        assert "\n" not in repr(result) and len(repr(result)) < MAX_REPR
+    text = str(demo.summary()).splitlines()
+    assert text[0] == str(demo.results.summary()).splitlines()[0] and text[1].startswith("Report: ")
+    differences = demo.results.summary().to_frame()
+    assert differences.index.tolist() == ["VAY736 5 mg", "VAY736 50 mg", "VAY736 300 mg"]
 
 
 def test_rtf_footer_names_the_program_and_one_run_time(demo: AnalysisResult, cdisc: AnalysisResult) -> None:

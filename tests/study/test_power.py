@@ -30,6 +30,7 @@ from dosefinding.study.power import (
     default_candidates,
     simulate_power,
 )
+from dosefinding.summary import MAX_REPR, Summary
 
 from .trial_frames import long_frame
 
@@ -203,7 +204,7 @@ def test_two_sided_tests_the_absolute_statistics() -> None:
     t_columns = [f"t_{label}" for label in wrong_way.labels]
     np.testing.assert_allclose(two.trials[t_columns], one.trials[t_columns].abs(), rtol=1e-12)
     assert one.power == 0.0 < two.power
-    assert "two-sided alpha 0.05 (the spec's [analysis] alpha)" in two.summary()
+    assert "two-sided alpha 0.05 (the spec's [analysis] alpha)" in str(two.summary())
 
 
 def test_aveaic_summary_reports_mean_weights() -> None:
@@ -213,9 +214,12 @@ def test_aveaic_summary_reports_mean_weights() -> None:
     np.testing.assert_allclose(res.selected.drop("none"), weights.fillna(0.0).mean().to_numpy(), rtol=1e-12)
     assert res.selected.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(weights[res.trials["significant"]].sum(axis=1), 1.0, rtol=1e-12)
-    assert "Mean AIC weight of the shape" in res.summary()
+    assert "Mean AIC weight of the shape" in str(res.summary())
+    assert isinstance(res.summary(), Summary) and "<table" in res._repr_html_()
+    pd.testing.assert_frame_equal(res.summary().to_frame(), res.trials)
+    assert "\n" not in repr(res) and len(repr(res)) < MAX_REPR and repr(res).startswith("PowerResult(spec='A2201'")
     with_ed = simulate_power("a2201", n_sims=20, seed=2, chunk_size=20, selection="aveAIC", p=0.5)
-    assert "Effective dose (ED, AIC-weighted mean of the shapes' EDs, p = 0.5)" in with_ed.summary()
+    assert "Effective dose (ED, AIC-weighted mean of the shapes' EDs, p = 0.5)" in str(with_ed.summary())
     estimated = with_ed.trials["effective_dose"].notna()
     assert int(estimated.sum()) + int(with_ed.effective_dose_missing.sum()) == 20
     assert with_ed.effective_dose.index.tolist() == [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
@@ -322,7 +326,7 @@ def test_dask_local_cluster_gives_the_same_answer() -> None:
 
 def test_summary_and_fields() -> None:
     res = simulate_power("a2201", n_sims=40, seed=2, chunk_size=20)
-    text = res.summary()
+    text = str(res.summary())
     assert "Power of the MCP step" in text and "Monte Carlo SE" in text
     assert res.power == pytest.approx(res.trials["significant"].mean())
     assert res.selected.sum() == pytest.approx(1.0)
@@ -399,10 +403,10 @@ def test_alpha_defaults_to_the_spec_and_an_explicit_one_wins() -> None:
     assert (default.alpha, default.alternative, given.alpha) == (0.05, "one-sided", 0.05)
     pd.testing.assert_frame_equal(default.trials, given.trials)
     assert strict.alpha == 0.001 and strict.power < default.power
-    assert "one-sided alpha 0.05 (the spec's [analysis] alpha)" in default.summary()
-    assert "one-sided alpha 0.001 (given)" in strict.summary()
+    assert "one-sided alpha 0.05 (the spec's [analysis] alpha)" in str(default.summary())
+    assert "one-sided alpha 0.001 (given)" in str(strict.summary())
     plain = simulate_power(parse_spec(DESIGN), n_sims=4, seed=1, chunk_size=4)
-    assert plain.alpha == 0.025 and "alpha 0.025 (the default; the spec's [analysis] gives none)" in plain.summary()
+    assert plain.alpha == 0.025 and "alpha 0.025 (the default; the spec's [analysis] gives none)" in str(plain.summary())
 
 
 def test_cli_power_alpha_defaults_to_the_spec(capsys: pytest.CaptureFixture[str]) -> None:

@@ -109,7 +109,7 @@ def test_ml_and_the_sandwich_are_the_per_trial_analysis(options: dict) -> None:
             assert row[f"significant_{label}"] == bool(mcp.mct.significant[label])
     method = {"reml": "ML", "vcov": "REML, empirical covariance", "group": "REML"}[next(iter(options))]
     structure = covariance + (" by arm" if "group" in options else "")
-    assert f"MMRM ({structure}, {method}, LS means at week 24)" in result.summary()
+    assert f"MMRM ({structure}, {method}, LS means at week 24)" in str(result.summary())
 
 
 def test_first_stage_options_are_checked() -> None:

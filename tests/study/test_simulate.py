@@ -210,7 +210,7 @@ def test_parquet_needs_pyarrow(trial, tmp_path):
 
 
 def test_summary_prints_counts_and_changes(trial):
-    text = trial.summary()
+    text = str(trial.summary())
     assert "SYNTHETIC DATA" in text
     line = next(row for row in text.splitlines() if row.startswith("Randomised"))
     assert line.split()[1:] == ["49", "47", "47", "47"]

@@ -16,10 +16,11 @@ reads the same columns (DoseFinding's ``dose``, ``resp``; mmrm's ``USUBJID``, ``
   (CDISC terms: for education and testing, unaltered, crediting CDISC); :func:`cdisc_pilot_path`
   is their folder.
 
-The DoseFinding data were exported from R DoseFinding 1.0-3 by ``make_data.R`` (next to this
-file), with every number read back bit-identical; mmrm's are its CSV export (mmrm 0.3.18);
-the CDISC pilot files are the CDISC files, unaltered (``adqsadas.csv`` is CDISC's value-identical
-CSV copy of ``adqsadas.xpt``).
+The DoseFinding data were exported from R DoseFinding 1.0-3 by ``make_data.R`` (in the source
+repository beside this file, not in the wheel), every number reading back bit-identical;
+mmrm's are CSV exports of its data sets (mmrm 0.3.18); the CDISC pilot files are CDISC's,
+unaltered (``adqsadas.csv`` is a value-identical CSV copy of the pilot's ``adqsadas.xpt``, its
+column names in lower case, which :func:`cdisc_pilot` upper-cases as ``read_adam`` does).
 """
 
 from __future__ import annotations

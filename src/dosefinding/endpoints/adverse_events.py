@@ -17,6 +17,7 @@ import pandas as pd
 from dosefinding.endpoints.differences import fisher_test
 from dosefinding.endpoints.safety import TOTAL, SafetySet, count_subjects, safety_set
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = [
     "ANY_EVENT",
@@ -42,7 +43,7 @@ NOT_RELATED = ("NONE", "NOT RELATED")
 
 
 @dataclass(frozen=True)
-class AETable:
+class AETable(SummaryDisplay):
     """A table of subject counts by arm.
 
     Attributes
@@ -91,7 +92,11 @@ class AETable:
                 )
         return frame
 
-    def summary(self, digits: int = 1) -> str:
+    def __repr__(self) -> str:
+        return short_repr(self, title=self.title, rows=len(self.counts), arms=list(self.counts.columns),
+                          N=self.denominators.tolist(), reference=self.reference)
+
+    def summary(self, digits: int = 1) -> Summary:
         """The table as a clinical-study-report text table, SOC rows with their PTs indented."""
         frame = self.to_frame(digits)
         index = frame.index
@@ -105,9 +110,9 @@ class AETable:
             extra = {name: index.get_level_values(name) for name in index.names[2:]}
             frame = pd.concat([pd.DataFrame(extra, index=frame.index), frame], axis=1)
             frame.index = pd.Index(labels)
-        lines = [self.title, "n (%) of subjects", frame.to_string()]
+        lines: list[str | SummaryTable] = [self.title, "n (%) of subjects", SummaryTable(frame)]
         lines.extend(f"Note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame(digits))
 
 
 def fisher_p_values(counts: pd.DataFrame, denominators: pd.Series, reference: str) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 
 from dosefinding.endpoints.levels import column_levels
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_vector
 
 __all__ = ["CategoryTable", "ShiftTable", "categorize", "category_table", "shift_table"]
@@ -132,8 +133,14 @@ def _codes(frame: pd.DataFrame, column: str, levels: list[object]) -> np.ndarray
     return pd.Categorical(frame[column], categories=levels).codes.astype(np.int64)
 
 
+def _counts_repr(result: CategoryTable | ShiftTable) -> str:
+    index = result.table.index
+    return short_repr(result, visits=list(index.unique("visit")), arms=list(index.unique("arm")),
+                      categories=result.categories)
+
+
 @dataclass(frozen=True)
-class CategoryTable:
+class CategoryTable(SummaryDisplay):
     """Counts and percentages of each category per arm and visit.
 
     Attributes
@@ -148,7 +155,14 @@ class CategoryTable:
     table: pd.DataFrame
     categories: list[str]
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (visit, arm, category) (:attr:`table`)."""
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        return _counts_repr(self)
+
+    def summary(self) -> Summary:
         """Visits and categories down, arms across, cells ``n (%)``: a clinical summary table."""
         t = self.table
         cells = t["n"].astype(str) + " (" + t["percent"].map(lambda p: f"{p:.1f}") + "%)"
@@ -157,9 +171,9 @@ class CategoryTable:
         wide = cells.unstack("arm").reindex(index=rows, columns=arms)
         totals = t.groupby(level=["visit", "arm"], sort=False)["total"].first().unstack("arm")
         totals = totals.reindex(index=visits, columns=arms)
-        lines = ["Category by visit and arm: n (%)", wide.to_string(), "", "Patients per arm and visit (N)",
-                 totals.to_string()]
-        return "\n".join(lines)
+        lines: list[str | SummaryTable] = ["Category by visit and arm: n (%)", SummaryTable(wide), "", "Patients per arm and visit (N)",
+                 SummaryTable(totals)]
+        return Summary(lines, frame=self.to_frame())
 
 
 def category_table(
@@ -220,7 +234,7 @@ def category_table(
 
 
 @dataclass(frozen=True)
-class ShiftTable:
+class ShiftTable(SummaryDisplay):
     """Baseline category by visit category, per arm and visit.
 
     Attributes
@@ -235,17 +249,25 @@ class ShiftTable:
     table: pd.DataFrame
     categories: list[str]
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (visit, arm, baseline, category) (:attr:`table`)."""
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        return _counts_repr(self)
+
+    def summary(self) -> Summary:
         """One cross table per visit and arm: baseline categories down, visit categories across, with totals."""
-        blocks = []
+        blocks: list[str | SummaryTable] = []
         for (visit, arm), block in self.table.groupby(level=["visit", "arm"], sort=False):
             counts = block["n"].droplevel(["visit", "arm"]).unstack("category")
             counts = counts.reindex(index=self.categories, columns=self.categories)
             counts["Total"] = counts.sum(axis=1)
             counts.loc["Total"] = counts.sum(axis=0)
             counts.index.name = "baseline"
-            blocks.append(f"{arm}, {visit}\n{counts.to_string()}")
-        return "Shift table: baseline category (rows) by visit category (columns)\n\n" + "\n\n".join(blocks)
+            blocks += [*([""] if blocks else []), f"{arm}, {visit}", SummaryTable(counts)]
+        header: list[str | SummaryTable] = ["Shift table: baseline category (rows) by visit category (columns)", ""]
+        return Summary(header + (blocks or [""]), frame=self.to_frame())
 
 
 def shift_table(

@@ -53,6 +53,7 @@ from dosefinding.endpoints.responders import (
     wilson,
 )
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_probability
 
 __all__ = [
@@ -395,7 +396,7 @@ def cmh_test(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike, correct
 
 
 @dataclass(frozen=True)
-class ResponderComparison:
+class ResponderComparison(SummaryDisplay):
     """Each arm against the reference arm: difference of responder percentages, interval, test.
 
     Attributes
@@ -433,22 +434,30 @@ class ResponderComparison:
         """The test as a footnote names it, e.g. ``"Fisher exact"``."""
         return TESTS[self.test] + (" (continuity corrected)" if self.correct and self.test != "fisher" else "")
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per non-reference arm (:attr:`table`)."""
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, reference=self.reference, arms=list(self.table.index), method=self.method,
+                          test=self.test, strata=self.strata, confidence_level=self.confidence_level)
+
+    def summary(self) -> Summary:
         """Responder table, then the differences laid out as SAS PROC FREQ's risk-difference table."""
         method, test = self.method_name, self.test_name
         shown = self.table[["difference", "lower", "upper", "p_value"]].copy()
         shown[["difference", "lower", "upper"]] = shown[["difference", "lower", "upper"]].round(1)
         shown["p_value"] = shown["p_value"].map(lambda p: "<0.0001" if p < 1e-4 else f"{p:.4f}")
-        lines = [
+        lines: list[str | SummaryTable | Summary] = [
             self.rates.summary(),
             "",
             f"Difference in responders (percentage points) vs {self.reference!r}",
             f"{100 * self.confidence_level:g}% CI: {method}; p-value: {test}"
             + (f", stratified by {self.strata}" if self.strata else ""),
-            shown.to_string(),
+            SummaryTable(shown),
         ]
         lines.extend(f"Note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 def compare_responders(

@@ -30,6 +30,7 @@ from scipy import stats
 from dosefinding.endpoints.adverse_events import ANY_EVENT, soc_pt_counts, soc_pt_rows
 from dosefinding.endpoints.safety import TOTAL, as_days, safety_set
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_probability
 
 __all__ = ["DAYS_PER_YEAR", "ExposureAdjustedRates", "exposure_adjusted_rates"]
@@ -38,7 +39,7 @@ DAYS_PER_YEAR = 365.25
 
 
 @dataclass(frozen=True)
-class ExposureAdjustedRates:
+class ExposureAdjustedRates(SummaryDisplay):
     """Exposure-adjusted incidence rates per SOC and PT, by arm.
 
     Attributes
@@ -71,7 +72,17 @@ class ExposureAdjustedRates:
     confidence_level: float
     notes: tuple[str, ...] = field(default=())
 
-    def summary(self, digits: int = 2) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """Long form, one row per (row of :attr:`subjects`, arm): ``subjects``, ``years``, ``rate``, ``lower``, ``upper``."""
+        parts = {"subjects": self.subjects, "years": self.years, "rate": self.rates, "lower": self.lower,
+                 "upper": self.upper}
+        return pd.DataFrame({name: frame.rename_axis(columns="arm").stack() for name, frame in parts.items()})
+
+    def __repr__(self) -> str:
+        return short_repr(self, rows=len(self.subjects), arms=list(self.subjects.columns), per=self.per,
+                          time=self.time, confidence_level=self.confidence_level)
+
+    def summary(self, digits: int = 2) -> Summary:
         """Per arm: subjects with event, patient-years and rate (CI) per 100 PY, SOC/PT indented."""
         labels = [("  " + t) if t != "" else s for s, t in self.subjects.index]
         cells = {}
@@ -84,15 +95,15 @@ class ExposureAdjustedRates:
             ]
         frame = pd.DataFrame(cells, index=labels)
         time = "time to first event" if self.time == "first_event" else "whole treatment exposure"
-        lines = [
+        lines: list[str | SummaryTable] = [
             (
                 f"Exposure-adjusted incidence rate per {self.per:g} patient-years ({time}; "
                 f"{100 * self.confidence_level:g}% exact Poisson CI)"
             ),
-            frame.to_string(),
+            SummaryTable(frame),
         ]
         lines.extend(f"Note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 def exposure_adjusted_rates(

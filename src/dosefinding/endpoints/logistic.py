@@ -26,6 +26,7 @@ from dosefinding.endpoints.responders import MissingRule, as_responder
 from dosefinding.errors import ConvergenceError, InputError
 from dosefinding.mcp.first_stage import PatientData, check_full_rank, patient_data
 from dosefinding.mmrm.grid import is_factor
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = ["LogisticEstimates", "fit_logistic"]
 
@@ -35,7 +36,7 @@ _MAX_ITERATIONS = 100
 
 
 @dataclass(frozen=True)
-class LogisticEstimates:
+class LogisticEstimates(SummaryDisplay):
     """Per-dose logit-scale estimates of a logistic regression, with their covariance.
 
     Attributes
@@ -71,7 +72,18 @@ class LogisticEstimates:
     n_dropped: int
     df: float = np.inf
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per coefficient: ``estimate``, ``se``, ``z`` and ``p``."""
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        z = self.coefficients.to_numpy() / se
+        return pd.DataFrame({"estimate": self.coefficients, "se": se, "z": z, "p": 2 * stats.norm.sf(np.abs(z))},
+                            index=self.coefficients.index)
+
+    def __repr__(self) -> str:
+        return short_repr(self, doses=self.doses.tolist(), n_per_dose=self.n_per_dose.tolist(),
+                          coefficients=len(self.coefficients), deviance=self.deviance, iterations=self.iterations)
+
+    def summary(self) -> Summary:
         """Coefficient table as R's ``summary(glm(...))`` prints it, then the per-dose LS means."""
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         z = self.coefficients.to_numpy() / se
@@ -84,14 +96,14 @@ class LogisticEstimates:
              "probability": 1 / (1 + np.exp(-self.lsmeans))},
             index=pd.Index(self.doses, name="dose"),
         )
-        return "\n".join([
+        return Summary([
             "Logistic regression (binomial, logit link)",
-            table.round(4).to_string(),
+            SummaryTable(table.round(4)),
             f"Residual deviance: {self.deviance:.4f}, IRLS iterations: {self.iterations}",
             "",
             "LS means by dose (logit scale, covariates at the emmeans reference grid)",
-            ls.round(4).to_string(),
-        ])
+            SummaryTable(ls.round(4)),
+        ], frame=self.to_frame())
 
 
 def fit_logistic(

@@ -20,6 +20,7 @@ from scipy import stats
 
 from dosefinding.endpoints.levels import column_levels
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_probability
 
 __all__ = [
@@ -183,7 +184,7 @@ def arm_counts(
 
 
 @dataclass(frozen=True)
-class ResponderTable:
+class ResponderTable(SummaryDisplay):
     """Responders per arm with their intervals.
 
     Attributes
@@ -209,7 +210,15 @@ class ResponderTable:
         """The interval method as a footnote names it, e.g. ``"Clopper-Pearson"``."""
         return RATE_METHODS[self.method]
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per arm (:attr:`table`)."""
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, arms=list(self.table.index), responders=self.table["responders"].tolist(),
+                          n=self.table["n"].tolist(), method=self.method, confidence_level=self.confidence_level)
+
+    def summary(self) -> Summary:
         """The table as a clinical summary prints it: ``n/N (%)`` and the interval, its method named."""
         t = self.table
         rows = pd.DataFrame(
@@ -224,7 +233,7 @@ class ResponderTable:
             index=t.index,
         )
         rule = "counted as non-responders" if self.missing_rule == "non_responder" else "excluded"
-        return "\n".join(["Responders", rows.to_string(), "", f"Missing outcomes {rule}."])
+        return Summary(["Responders", SummaryTable(rows), "", f"Missing outcomes {rule}."], frame=self.to_frame())
 
 
 def responder_rates(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dosefinding.errors import InputError
+from dosefinding.summary import short_repr
 
 __all__ = ["TOTAL", "SafetySet", "as_days", "count_subjects", "safety_set"]
 
@@ -50,6 +51,10 @@ class SafetySet:
     arm: str
     population: str
     teae: str | None
+
+    def __repr__(self) -> str:
+        return short_repr(self, population=self.population, subjects=len(self.subjects), events=len(self.events),
+                          arms=list(self.arms), teae=self.teae)
 
     @property
     def denominators(self) -> pd.Series:

@@ -12,6 +12,7 @@ from scipy.optimize import nnls
 
 from dosefinding.errors import InputError
 from dosefinding.shapes.candidates import Candidates
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_covariance, as_doses, as_vector
 
 __all__ = [
@@ -26,7 +27,7 @@ FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class OptimalContrasts:
+class OptimalContrasts(SummaryDisplay):
     """Optimal contrasts of a set of candidate models.
 
     The numbers are kept as arrays; the labelled frames are built on first access.
@@ -79,18 +80,27 @@ class OptimalContrasts:
         """Candidate mean responses, dose x model."""
         return pd.DataFrame(self.means, index=self._dose_index, columns=self._label_index, copy=True)
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """The contrast matrix, dose x model."""
+        return self.contrasts.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, models=list(self.labels), doses=self.doses.tolist(),
+                          constrained=self.constrained, placebo_adjusted=self.placebo_adjusted)
+
+    def summary(self) -> Summary:
         """The contrasts and their correlation, printed as R's ``summary(optContr(...))``."""
         kind = "constrained" if self.constrained else "unconstrained"
-        return "\n".join(
+        return Summary(
             [
                 f"Optimal {kind} contrasts" + (" (placebo-adjusted)" if self.placebo_adjusted else ""),
                 "",
-                self.contrasts.round(3).to_string(),
+                SummaryTable(self.contrasts.round(3)),
                 "",
                 "Contrast correlation:",
-                self.correlation.round(3).to_string(),
-            ]
+                SummaryTable(self.correlation.round(3)),
+            ],
+            frame=self.to_frame(),
         )
 
 

@@ -20,6 +20,7 @@ from dosefinding.mcp.contrasts import (
 from dosefinding.mcp.first_stage import fit_cell_means
 from dosefinding.mcp.max_t import MaxTDistribution
 from dosefinding.shapes.candidates import Candidates
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_covariance, as_doses, as_vector, input_form
 
 __all__ = ["Alternative", "MCTResult", "mct_test"]
@@ -29,7 +30,7 @@ FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class MCTResult:
+class MCTResult(SummaryDisplay):
     """Result of the multiple contrast test.
 
     The numbers are kept as arrays; the labelled Series and frames are built on first access.
@@ -124,28 +125,40 @@ class MCTResult:
         assert self.critical_value is not None
         return self.t_statistics > self.critical_value
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per contrast: ``t_statistic``, ``p_value`` (when computed) and ``significant``."""
+        frame = self.t_statistics.to_frame()
+        if self.p_values is not None:
+            frame["p_value"] = self.p_values
+        frame["significant"] = self.significant
+        return frame
+
+    def __repr__(self) -> str:
+        return short_repr(self, contrasts=list(self._labels), significant=int(self.significant.sum()),
+                          max_t=float(self._t.max()), alpha=self.alpha, alternative=self.alternative)
+
+    def summary(self) -> Summary:
         """A printed summary laid out as R's ``print(MCTtest(...))``."""
         table = pd.DataFrame({"t-Stat": self.t_statistics.round(3)})
         if self.p_values is not None:
             table["adj-p"] = self.p_values.map(lambda p: "<0.0001" if p < 1e-4 else f"{p:.4f}")
-        lines = [
+        parts: list[str | SummaryTable] = [
             "Multiple Contrast Test",
             "",
             "Contrasts:",
-            self.contrasts.round(3).to_string(),
+            SummaryTable(self.contrasts.round(3)),
             "",
             "Contrast Correlation:",
-            self.correlation.round(3).to_string(),
+            SummaryTable(self.correlation.round(3)),
             "",
             f"Multiple Contrast Test ({self.alternative}, df = {self.df:g}):",
-            table.sort_values("t-Stat", ascending=False).to_string(),
+            SummaryTable(table.sort_values("t-Stat", ascending=False)),
         ]
         if self.critical_value is not None:
-            lines += ["", f"Critical value: {self.critical_value:.3f} (alpha = {self.alpha:g}, {self.alternative})"]
+            parts += ["", f"Critical value: {self.critical_value:.3f} (alpha = {self.alpha:g}, {self.alternative})"]
         if self.n_dropped:
-            lines += ["", f"{self.n_dropped} row(s) with missing values were dropped."]
-        return "\n".join(lines)
+            parts += ["", f"{self.n_dropped} row(s) with missing values were dropped."]
+        return Summary(parts, frame=self.to_frame())
 
 
 def mct_test(
@@ -194,17 +207,18 @@ def mct_test(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from dosefinding import Candidates
-    >>> rng = np.random.default_rng(1)
-    >>> d = np.repeat([0, 5, 50, 300], 45)
-    >>> y = -3.5 * d / 300 + rng.normal(0, 5.6, d.size)
-    >>> cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100]},
-    ...                    max_effect=-3.5)
-    >>> res = mct_test(cands, data=pd.DataFrame({"dose": d, "chg": y}),
-    ...                dose="dose", response="chg")
-    >>> sorted(res.t_statistics.index)
-    ['emax1', 'emax2', 'linear']
+    R DoseFinding's ``MCTtest(dose, resp, biom, models = models)`` with the candidates of its
+    ``MCPMod`` example (t statistics as R's; critical value 2.382):
+
+    >>> from dosefinding import Candidates, mct_test
+    >>> from dosefinding.datasets import biom
+    >>> cands = Candidates([0, 0.05, 0.2, 0.6, 1], {"linear": None, "linlog": None, "emax": [0.05, 0.2],
+    ...                    "exponential": 0.3, "quadratic": -0.85}, off=1)
+    >>> res = mct_test(cands, data=biom(), dose="dose", response="resp")
+    >>> res.t_statistics.round(3).to_dict()
+    {'linear': 2.972, 'linlog': 3.109, 'emax1': 3.339, 'emax2': 3.464, 'exponential': 2.26, 'quadratic': 3.119}
+    >>> round(res.critical_value, 3), bool(res.significant.all())
+    (2.382, False)
     """
     if alternative not in ("one-sided", "two-sided"):
         raise InputError(f"alternative: must be 'one-sided' or 'two-sided', got {alternative!r}")

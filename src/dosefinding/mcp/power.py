@@ -18,6 +18,7 @@ from dosefinding.mcp.max_t import MaxTDistribution
 from dosefinding.mcp.mct import Alternative
 from dosefinding.mcp.mvt import mvt_probability
 from dosefinding.shapes.candidates import Candidates
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_covariance, as_generator, as_vector
 
 __all__ = ["SampleSize", "power_mct", "sample_size_mct"]
@@ -159,7 +160,7 @@ class _PowerProblem:
 
 
 @dataclass(frozen=True)
-class SampleSize:
+class SampleSize(SummaryDisplay):
     """Smallest sample size reaching the target power.
 
     Attributes
@@ -184,6 +185,23 @@ class SampleSize:
     def total(self) -> int:
         """Total number of patients."""
         return int(self.n.sum())
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per alternative: ``power`` at :attr:`n` and its estimated ``error``."""
+        return pd.DataFrame({"power": self.power_by_model, "error": self.power_errors})
+
+    def __repr__(self) -> str:
+        return short_repr(self, n=self.n.tolist(), total=self.total, power=self.power)
+
+    def summary(self) -> Summary:
+        """The patients per dose, the total and the power under each alternative."""
+        return Summary([
+            f"Sample size: {', '.join(str(k) for k in self.n.tolist())} patients per dose, {self.total} in total",
+            f"Power: {self.power:.4f}",
+            "",
+            "Power by alternative:",
+            SummaryTable(self.to_frame().map(lambda v: f"{v:.4f}")),
+        ], frame=self.to_frame())
 
 
 def sample_size_mct(

@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import InputError
@@ -42,6 +43,7 @@ from dosefinding.mmrm.identifiability import identifiability
 from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, KenwardRoger, ResidualDF, Satterthwaite
 from dosefinding.mmrm.kenward_roger import kenward_roger
 from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses, q_matrices
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
 __all__ = ["BatchMMRMResult", "ChunkData", "ChunkedInference", "RecomputedSatterthwaite", "fit_mmrm_batch"]
 
@@ -51,7 +53,7 @@ _CHUNK = 128
 
 
 @dataclass(frozen=True)
-class BatchMMRMResult:
+class BatchMMRMResult(SummaryDisplay):
     """MMRM fits of many trials with the same model.
 
     Attributes
@@ -111,10 +113,15 @@ class BatchMMRMResult:
 
         Examples
         --------
-        >>> fit = _example_fit()
-        >>> estimate, cov = fit.contrast([[0, 0, 0, 1, 0, 0, 0, 0]])
-        >>> estimate.shape, cov.shape
-        ((3, 1), (3, 1, 1))
+        >>> import numpy as np
+        >>> from dosefinding.mmrm import fit_mmrm_batch
+        >>> rng = np.random.default_rng(2)
+        >>> x = np.repeat(np.eye(2), 20, axis=0)[:, None, :].repeat(3, axis=1)  # 2 arms x 20 subjects, 3 visits
+        >>> x = np.concatenate([x, np.tile(np.eye(3)[:, 1:], (40, 1, 1))], axis=2)  # arm means + visit effects
+        >>> fit = fit_mmrm_batch(rng.normal(size=(5, 40, 3)) + 0.5 * x[None, :, :, 1], x)  # 5 simulated trials
+        >>> estimate, cov = fit.contrast([[-1, 1, 0, 0]])  # treatment - control, per trial
+        >>> estimate.shape, cov.shape, fit.df([[-1, 1, 0, 0]]).shape
+        ((5, 1), (5, 1, 1), (5, 1))
         """
         c = self._contrasts(contrasts)
         return np.einsum("...mp,tp->tm", c, self.beta), c @ self.beta_cov @ np.swapaxes(c, -1, -2)
@@ -122,15 +129,22 @@ class BatchMMRMResult:
     def df(self, contrasts: ArrayLike) -> FloatArray:
         """Degrees of freedom (T, m) of the rows of ``contrasts`` (m, p) or (T, m, p), by :attr:`df_method`.
 
-        Examples
-        --------
-        >>> fit = _example_fit()
-        >>> fit.df([[0, 0, 0, 1, 0, 0, 0, 0]]).shape
-        (3, 1)
+        The example of :meth:`contrast` shows both.
         """
         return self.inference.df(self._contrasts(contrasts))
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per trial: ``converged``, ``iterations``, ``n_obs``, ``m2_log_likelihood`` and ``note``."""
+        return pd.DataFrame({"converged": self.converged, "iterations": self.iterations, "n_obs": self.n_obs,
+                             "m2_log_likelihood": self.m2_log_likelihood, "note": list(self.notes)},
+                            index=pd.RangeIndex(len(self.converged), name="trial"))
+
+    def __repr__(self) -> str:
+        return short_repr(self, trials=len(self.converged), converged=int(self.converged.sum()),
+                          covariance=self.covariance_structure, method="REML" if self.reml else "ML",
+                          df_method=self.df_method, vcov=self.vcov, coefficients=self.beta.shape[1])
+
+    def summary(self) -> Summary:
         """A short account of the batch: trials, convergence, iterations and -2 log likelihoods."""
         likelihood = "-2 Res Log Likelihood" if self.reml else "-2 Log Likelihood"
         ll = self.m2_log_likelihood[self.converged]
@@ -145,18 +159,7 @@ class BatchMMRMResult:
                          f"range {float(ll.min()):.4f} to {float(ll.max()):.4f}")
         reasons = sorted({note for note in self.notes if note})
         lines += [f"Not converged: {note}" for note in reasons[:5]]
-        return "\n".join(lines)
-
-
-def _example_fit() -> BatchMMRMResult:
-    """Three simulated trials for the docstring examples: 2 arms x 20 subjects, 4 visits, cell means."""
-    rng = np.random.default_rng(2)
-    arm = np.repeat([0, 1], 20)
-    x = np.zeros((40, 4, 8))
-    x[np.arange(40)[:, None], np.arange(4)[None], arm[:, None] * 4 + np.arange(4)[None]] = 1.0
-    y = rng.normal(size=(3, 40, 4)) + rng.normal(size=(3, 40, 1)) + 0.5 * arm[None, :, None]
-    y[:, :6, 3] = np.nan
-    return fit_mmrm_batch(y, x)
+        return Summary(lines, frame=self.to_frame())
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -367,9 +370,28 @@ def fit_mmrm_batch(
 
     Examples
     --------
-    >>> fit = _example_fit()
+    The design of a data frame comes from :func:`dosefinding.mmrm.data.prepare_data`; here
+    fev_data and, as a second trial, the same responses plus 1:
+
+    >>> import numpy as np
+    >>> from dosefinding.datasets import fev_data
+    >>> from dosefinding.mmrm import mmrm
+    >>> from dosefinding.mmrm.data import prepare_data
+    >>> data = fev_data()  # 200 subjects x 4 visits, FEV1 missing at 263 visits
+    >>> model = prepare_data("FEV1 ~ ARMCD * AVISIT", data.fillna({"FEV1": 0.0}), subject="USUBJID", visit="AVISIT")
+    >>> x = np.zeros((200, 4, len(model.columns)))
+    >>> x[model.subject, model.visit] = model.x
+    >>> y = np.full((2, 200, 4), np.nan)
+    >>> y[:, model.subject, model.visit] = data["FEV1"].to_numpy()
+    >>> y[1] += 1.0
+    >>> fit = fit_mmrm_batch(y, x)
     >>> fit.beta.shape, fit.sigma.shape, bool(fit.converged.all())
-    ((3, 8), (3, 4, 4), True)
+    ((2, 8), (2, 4, 4), True)
+    >>> one = mmrm("FEV1 ~ ARMCD * AVISIT", data, subject="USUBJID", visit="AVISIT")
+    >>> bool(np.allclose(fit.beta[0], one.coefficients, rtol=1e-8))
+    True
+    >>> bool(np.allclose(fit.beta[1] - fit.beta[0], [1, 0, 0, 0, 0, 0, 0, 0]))  # only the intercept moves
+    True
     """
     y_arr, x_arr = _check(y, x)
     check_options(df_method, vcov, reml, covariance)

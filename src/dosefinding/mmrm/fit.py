@@ -40,6 +40,7 @@ from dosefinding.mmrm.likelihood import Evaluation, PatternStats, covariance_blo
 from dosefinding.mmrm.lsmeans import LSMeans, lsmeans_batch
 from dosefinding.mmrm.predict import predict as predict_rows
 from dosefinding.mmrm.sas_iterations import sas_iterations, sas_model
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = ["DF_METHODS", "MMRMResult", "check_options", "mmrm"]
 
@@ -50,7 +51,7 @@ OPTIMIZERS = ("newton", "sas")
 
 
 @dataclass(frozen=True)
-class MMRMResult:
+class MMRMResult(SummaryDisplay):
     """A fitted MMRM.
 
     Attributes
@@ -125,7 +126,10 @@ class MMRMResult:
 
         Examples
         --------
-        >>> fit = _example_fit()
+        >>> from dosefinding import mmrm
+        >>> from dosefinding.datasets import fev_data
+        >>> fit = mmrm("FEV1 ~ ARMCD * AVISIT + RACE + SEX + FEV1_BL", fev_data(), subject="USUBJID", visit="AVISIT")
+        >>> import numpy as np
         >>> bool(np.allclose(fit.df(np.eye(len(fit.coefficients))), fit.table["df"]))
         True
         """
@@ -139,7 +143,10 @@ class MMRMResult:
 
         Examples
         --------
-        >>> fit = _example_fit()
+        >>> from dosefinding import mmrm
+        >>> from dosefinding.datasets import fev_data
+        >>> fit = mmrm("FEV1 ~ ARMCD * AVISIT + RACE + SEX + FEV1_BL", fev_data(), subject="USUBJID", visit="AVISIT")
+        >>> import numpy as np
         >>> test = fit.f_test(np.eye(len(fit.coefficients))[1:2])
         >>> test.num_df, bool(np.isclose(test.f, fit.table["t"].iloc[1] ** 2))
         (1, True)
@@ -164,8 +171,11 @@ class MMRMResult:
 
         Examples
         --------
-        >>> _example_fit().lsmeans("arm", by="visit").differences.index.tolist()
-        [('v1', 'trt'), ('v2', 'trt'), ('v3', 'trt')]
+        >>> from dosefinding import mmrm
+        >>> from dosefinding.datasets import fev_data
+        >>> fit = mmrm("FEV1 ~ ARMCD * AVISIT + RACE + SEX + FEV1_BL", fev_data(), subject="USUBJID", visit="AVISIT")
+        >>> fit.lsmeans("ARMCD", by="AVISIT").differences["estimate"].round(2).tolist()
+        [3.98, 3.93, 2.98, 4.4]
         """
         return lsmeans_batch(
             self._data, self.coefficients.to_numpy(), self._inference,
@@ -181,10 +191,14 @@ class MMRMResult:
 
         Examples
         --------
-        >>> fit = _example_fit()
-        >>> new = pd.DataFrame({"id": [0, 0, 0], "visit": ["v1", "v2", "v3"], "arm": "pbo", "y": [0.5, None, None]})
-        >>> fit.predict(new, conditional=True)["observed"].tolist()
-        [True, False, False]
+        >>> from dosefinding import mmrm
+        >>> from dosefinding.datasets import fev_data
+        >>> fit = mmrm("FEV1 ~ ARMCD * AVISIT + RACE + SEX + FEV1_BL", fev_data(), subject="USUBJID", visit="AVISIT")
+        >>> patient = fev_data().query("USUBJID == 'PT1'")
+        >>> patient["FEV1"].notna().tolist()
+        [False, True, False, True]
+        >>> fit.predict(patient, conditional=True)["observed"].tolist()
+        [False, True, False, True]
         """
         return predict_rows(self, data, conditional=conditional)
 
@@ -197,19 +211,31 @@ class MMRMResult:
 
         Examples
         --------
-        >>> _example_fit().type3().index.tolist()
-        ['arm', 'visit', 'arm:visit']
+        >>> from dosefinding import mmrm
+        >>> from dosefinding.datasets import fev_data
+        >>> fit = mmrm("FEV1 ~ ARMCD * AVISIT + RACE + SEX + FEV1_BL", fev_data(), subject="USUBJID", visit="AVISIT")
+        >>> fit.type3().index.tolist()
+        ['ARMCD', 'AVISIT', 'RACE', 'SEX', 'FEV1_BL', 'ARMCD:AVISIT']
         """
         return type3_tests(self._data, self.coefficients.to_numpy(), self._inference)
 
-    def _iteration_lines(self) -> list[str]:
+    def _iteration_lines(self) -> list[str | SummaryTable]:
         if self.iteration_history is None:
             return []
         formats = {"Criterion": lambda v: "" if np.isnan(v) else f"{v:.8f}"}
         formats[str(self.iteration_history.columns[2])] = lambda v: f"{v:.8f}"
-        return ["Iteration History", self.iteration_history.to_string(index=False, formatters=formats), ""]
+        return ["Iteration History", SummaryTable(self.iteration_history, index=False, formatters=formats), ""]
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """The fixed effects: one row per coefficient (SAS's "Solution for Fixed Effects")."""
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, formula=self.formula, covariance=self.covariance_structure,
+                          method="REML" if self.reml else "ML", df_method=self.df_method, n_subjects=self.n_subjects,
+                          n_obs=self.n_obs, m2_log_likelihood=self.m2_log_likelihood, converged=self.converged)
+
+    def summary(self) -> Summary:
         """A printed summary laid out as SAS PROC MIXED's output."""
         likelihood = "-2 Res Log Likelihood" if self.reml else "-2 Log Likelihood"
         fit_stats = pd.Series(
@@ -218,7 +244,7 @@ class MMRMResult:
         )
         table = self.table.copy()
         table["p"] = table["p"].map(lambda p: "<.0001" if p < 1e-4 else f"{p:.4f}")
-        lines = [
+        lines: list[str | SummaryTable] = [
             "MMRM fit",
             f"Formula: {self.formula}",
             (
@@ -230,17 +256,17 @@ class MMRMResult:
             "",
             *self._iteration_lines(),
             "Covariance Parameter Estimates",
-            self.covariance_parameters.round(4).to_string(),
+            SummaryTable(self.covariance_parameters.round(4)),
             "",
             "Fit Statistics",
-            fit_stats.round(1).to_string(),
+            SummaryTable(fit_stats.round(1)),
             "",
             "Solution for Fixed Effects",
-            table.round({"estimate": 4, "se": 4, "df": 0, "t": 2}).to_string(),
+            SummaryTable(table.round({"estimate": 4, "se": 4, "df": 0, "t": 2})),
         ]
         if self.aliased:
             lines += ["", f"Aliased columns dropped: {', '.join(self.aliased)}"]
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 def check_options(df_method: str, vcov: str, reml: bool, covariance: str) -> None:
@@ -267,15 +293,6 @@ def check_options(df_method: str, vcov: str, reml: bool, covariance: str) -> Non
         if df_method == "kenward_roger" and covariance not in KENWARD_ROGER_STRUCTURES:
             raise InputError(f"covariance: df_method='kenward_roger' needs SAS's parametrisation of {covariance!r}, "
                              f"implemented for {KENWARD_ROGER_STRUCTURES}; 'kenward_roger_linear' does not")
-
-
-def _example_fit() -> MMRMResult:
-    """A small simulated trial for the docstring examples: 2 arms, 3 visits, 40 subjects."""
-    rng = np.random.default_rng(1)
-    data = pd.DataFrame({"id": np.repeat(np.arange(40), 3), "visit": np.tile(["v1", "v2", "v3"], 40),
-                         "arm": np.repeat(["pbo", "trt"], 60)})
-    data["y"] = (data["arm"] == "trt") * 1.0 + np.repeat(rng.normal(size=40), 3) + rng.normal(size=120)
-    return mmrm("y ~ arm * visit", data, subject="id", visit="visit")
 
 
 def mmrm(
@@ -373,13 +390,26 @@ def mmrm(
 
     Examples
     --------
-    >>> rng = np.random.default_rng(1)
-    >>> df = pd.DataFrame({"id": np.repeat(np.arange(40), 3), "visit": np.tile(["v1", "v2", "v3"], 40),
-    ...                    "arm": np.repeat(["pbo", "trt"], 60)})
-    >>> df["y"] = (df["arm"] == "trt") * 1.0 + np.repeat(rng.normal(size=40), 3) + rng.normal(size=120)
-    >>> fit = mmrm("y ~ arm * visit", df, subject="id", visit="visit")
-    >>> fit.converged, fit.covariance.shape, round(float(fit.table.loc["arm[T.trt]", "df"]), 6)
-    (True, (3, 3), 38.0)
+    R mmrm's fev_data with SAS PROC MIXED's ``MODEL FEV1 = RACE SEX ARMCD|AVISIT / DDFM=SATTERTHWAITE;
+    REPEATED AVISIT / SUBJECT=USUBJID TYPE=UN;`` (SAS: -2 Res Log Likelihood 3386.4499;
+    ARMCD TRT 3.7745, standard error 1.0741, 146 df):
+
+    >>> from dosefinding import mmrm
+    >>> from dosefinding.datasets import fev_data
+    >>> fit = mmrm("FEV1 ~ RACE + SEX + ARMCD * AVISIT", fev_data(), subject="USUBJID", visit="AVISIT")
+    >>> fit.converged, fit.covariance.shape, round(fit.m2_log_likelihood, 4)
+    (True, (4, 4), 3386.4499)
+    >>> fit.table.loc["ARMCD[T.TRT]", ["estimate", "se", "df"]].round(4).tolist()
+    [3.7744, 1.0742, 145.5471]
+
+    The default optimiser goes to the optimum; ``optimizer="sas"`` stops where SAS stops and
+    gives its printed digits:
+
+    >>> sas = mmrm("FEV1 ~ RACE + SEX + ARMCD * AVISIT", fev_data(), subject="USUBJID", visit="AVISIT",
+    ...            optimizer="sas")
+    >>> row = sas.table.loc["ARMCD[T.TRT]"]
+    >>> round(float(row["estimate"]), 4), round(float(row["se"]), 4), round(row["df"])
+    (3.7745, 1.0741, 146)
     """
     check_options(df_method, vcov, reml, covariance)
     if optimizer not in OPTIMIZERS:

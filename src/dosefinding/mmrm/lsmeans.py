@@ -40,6 +40,7 @@ from dosefinding.errors import InputError
 from dosefinding.mmrm.data import MMRMData
 from dosefinding.mmrm.grid import GridDesign, estimable, factor_levels, grid_design, is_factor
 from dosefinding.mmrm.inference import CoefficientInference
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = ["LSMEANS_WEIGHTS", "BatchLSMeans", "LSMeans", "lsmeans_batch"]
 
@@ -49,7 +50,7 @@ _COLUMNS = ("estimate", "se", "df", "t", "p", "lower", "upper")
 
 
 @dataclass(frozen=True)
-class LSMeans:
+class LSMeans(SummaryDisplay):
     """LS means of ``specs`` by ``by``, differences against ``reference``, and their covariance.
 
     Attributes
@@ -79,15 +80,23 @@ class LSMeans:
     confidence_level: float
     weights: str = "equal"
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """The LS means (:attr:`estimates`); the differences are :attr:`differences`."""
+        return self.estimates.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, specs=self.specs, by=self.by, reference=self.reference, n=len(self.estimates),
+                          confidence_level=self.confidence_level, weights=self.weights)
+
+    def summary(self) -> Summary:
         """The two tables, laid out as SAS's "Least Squares Means" and "Differences of Least Squares Means"."""
-        return "\n".join([
+        return Summary([
             f"Least Squares Means ({self.weights} weights of the other factors)",
-            self.estimates.round(4).to_string(),
+            SummaryTable(self.estimates.round(4)),
             "",
             f"Differences of Least Squares Means ({self.specs} minus {self.reference!r})",
-            self.differences.round(4).to_string(),
-        ])
+            SummaryTable(self.differences.round(4)),
+        ], frame=self.to_frame())
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,10 @@ class BatchLSMeans:
     contrasts: FloatArray
     confidence_level: float
     weights: str = "equal"
+
+    def __repr__(self) -> str:
+        return short_repr(self, specs=self.specs, by=self.by, reference=self.reference, n_fits=self.estimates.shape[0],
+                          n=len(self.index), confidence_level=self.confidence_level, weights=self.weights)
 
     def column(self, name: str) -> FloatArray:
         """One column of :attr:`estimates` (T, m): ``"estimate"``, ``"se"``, ``"df"``, ..."""
@@ -188,12 +201,28 @@ def lsmeans_batch(
 
     Examples
     --------
-    >>> from dosefinding.mmrm.fit import _example_fit
-    >>> fit = _example_fit()
-    >>> beta = np.stack([fit.coefficients.to_numpy()] * 2)
-    >>> ls = lsmeans_batch(fit._data, beta, fit._inference.scaled(np.ones(2)), specs="arm", by="visit")
-    >>> ls.estimates.shape, bool(np.allclose(ls.column("estimate")[1], fit.lsmeans("arm", by="visit").estimates["estimate"]))
-    ((2, 6, 7), True)
+    LS means of a batch of fits (:func:`~dosefinding.mmrm.fit_mmrm_batch`): fev_data and, as a
+    second trial, the same responses plus 1, against :meth:`~dosefinding.mmrm.MMRMResult.lsmeans`:
+
+    >>> import numpy as np
+    >>> from dosefinding.datasets import fev_data
+    >>> from dosefinding.mmrm import fit_mmrm_batch, mmrm
+    >>> from dosefinding.mmrm.data import prepare_data
+    >>> data = fev_data()
+    >>> model = prepare_data("FEV1 ~ ARMCD * AVISIT", data.fillna({"FEV1": 0.0}), subject="USUBJID", visit="AVISIT")
+    >>> x = np.zeros((200, 4, len(model.columns)))
+    >>> x[model.subject, model.visit] = model.x
+    >>> y = np.full((2, 200, 4), np.nan)
+    >>> y[:, model.subject, model.visit] = data["FEV1"].to_numpy()
+    >>> fit = fit_mmrm_batch(y + np.array([0.0, 1.0])[:, None, None], x)
+    >>> ls = lsmeans_batch(model, fit.beta, fit.inference, specs="ARMCD", by="AVISIT")
+    >>> ls.estimates.shape, ls.index[-1]
+    ((2, 8, 7), ('VIS4', 'TRT'))
+    >>> one = mmrm("FEV1 ~ ARMCD * AVISIT", data, subject="USUBJID", visit="AVISIT").lsmeans("ARMCD", by="AVISIT")
+    >>> bool(np.allclose(ls.column("estimate")[0], one.estimates["estimate"], rtol=1e-8))
+    True
+    >>> bool(np.allclose(ls.column("estimate")[1] - ls.column("estimate")[0], 1.0))
+    True
     """
     beta = np.atleast_2d(np.asarray(beta, dtype=float))
     _check(data, specs, by, weights, margins, confidence_level)

@@ -90,9 +90,11 @@ def predict(fit: MMRMResult, data: pd.DataFrame, *, conditional: bool = False) -
 
     Examples
     --------
-    >>> from dosefinding.mmrm.fit import _example_fit
-    >>> fit = _example_fit()
-    >>> new = pd.DataFrame({"id": [7, 7], "visit": ["v1", "v3"], "arm": "trt", "y": [2.0, None]})
+    >>> import pandas as pd
+    >>> from dosefinding.datasets import fev_data
+    >>> from dosefinding.mmrm import mmrm
+    >>> fit = mmrm("FEV1 ~ ARMCD * AVISIT", fev_data(), subject="USUBJID", visit="AVISIT")
+    >>> new = pd.DataFrame({"USUBJID": "new", "AVISIT": ["VIS1", "VIS2"], "ARMCD": "TRT", "FEV1": [50.0, None]})
     >>> out = predict(fit, new, conditional=True)
     >>> bool(out.loc[1, "prediction"] > out.loc[1, "fitted"]), float(out.loc[0, "se"])
     (True, 0.0)

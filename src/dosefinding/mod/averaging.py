@@ -23,8 +23,9 @@ from numpy.typing import ArrayLike, NDArray
 from dosefinding.errors import InputError
 from dosefinding.mod.fit import PredictionKind
 from dosefinding.mod.least_squares import check_bounds, check_dose_count, estimates_problem, fit_least_squares
-from dosefinding.mod.target_doses import DoseKind, check_delta, curve_target_dose
+from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind, curve_target_dose
 from dosefinding.shapes.library import get_shape
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_generator, as_probability
 
 __all__ = ["ModelAverage", "model_average"]
@@ -34,7 +35,7 @@ DEFAULT_PROBS = (0.025, 0.25, 0.5, 0.75, 0.975)
 
 
 @dataclass(frozen=True)
-class ModelAverage:
+class ModelAverage(SummaryDisplay):
     """Bootstrap model averaging over draws of the estimates (R's ``maFitMod``).
 
     Attributes
@@ -64,7 +65,7 @@ class ModelAverage:
         Per draw the selected shape's curve at the prediction doses.
     quantiles
         Quantiles of :attr:`curves` over the draws (rows: probabilities; R's default type 7).
-    delta, target_kind, target_doses, target_dose_quantiles
+    delta, dose_kind, target_doses, target_dose_quantiles
         With a target effect ``delta``: per draw the selected curve's target dose (NaN
         where the curve does not reach ``delta``) and the quantiles over the draws where
         it does (``None`` without ``delta``).
@@ -75,10 +76,12 @@ class ModelAverage:
 
     Examples
     --------
-    >>> ma = model_average(["emax", "linear"], doses=[0, 12.5, 25, 50, 100],
-    ...                    estimates=[1.243, 1.317, 1.333, 1.374, 1.385],
-    ...                    cov=np.diag([0.0156, 0.0145, 0.0151, 0.0148, 0.0148]) ** 2,
-    ...                    n_draws=200, seed=1)
+    >>> import numpy as np
+    >>> from dosefinding import model_average
+    >>> from dosefinding.datasets import glycobrom
+    >>> data = glycobrom()  # LS means of FEV1 and their standard errors
+    >>> ma = model_average(["emax", "linear"], doses=data["dose"], estimates=data["fev1"],
+    ...                    cov=np.diag(data["sdev"] ** 2), n_draws=200, seed=1)
     >>> ma.frequencies.index.tolist(), ma.quantiles.shape
     (['emax', 'linear'], (5, 5))
     """
@@ -95,7 +98,7 @@ class ModelAverage:
     curves: pd.DataFrame
     quantiles: pd.DataFrame
     delta: float | None
-    target_kind: DoseKind
+    dose_kind: DoseKind
     target_doses: pd.Series | None
     target_dose_quantiles: pd.Series | None
     doses: FloatArray
@@ -119,37 +122,46 @@ class ModelAverage:
         curves = _selected_curves(self, _check_doses(doses), self.kind if kind is None else _check_kind(kind))
         return _quantile_table(curves, _check_probs(probs))
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """The quantiles of the curve over the draws: one row per dose, one column per probability."""
+        return self.quantiles.T.rename_axis(index="dose")
+
+    def __repr__(self) -> str:
+        return short_repr(self, shapes=list(self.shapes), n_draws=len(self.selected),
+                          frequencies={k: round(float(v), 4) for k, v in self.frequencies.items()},
+                          delta=self.delta, dose_kind=self.dose_kind)
+
+    def summary(self) -> Summary:
         """A printed summary laid out as R's ``print`` of a ``maFit``, with the curve's quantiles."""
         counts = self.selected.value_counts().reindex(list(self.shapes), fill_value=0)
         scale = "effect over placebo" if self.placebo_adjusted or self.kind == "effect" else "mean response"
-        lines = [
+        lines: list[str | SummaryTable] = [
             "Bootstrap model averaging fits",
             "",
             "Specified summary data:",
             "doses: " + ", ".join(f"{d:g}" for d in self.doses),
             "mean: " + ", ".join(f"{v:.3g}" for v in self.estimates),
             "Covariance Matrix:",
-            self.cov.map(lambda v: f"{v:.3g}").to_string(),
+            SummaryTable(self.cov.map(lambda v: f"{v:.3g}")),
             "",
             "Models fitted: " + ", ".join(self.shapes),
             "",
             f"Models selected by gAIC on bootstrap samples (n_draws = {len(self.selected)})",
-            counts.to_frame().T.to_string(index=False),
+            SummaryTable(counts.to_frame().T, index=False),
             "",
             f"Quantiles of the {scale} by dose",
-            self.quantiles.map(lambda v: f"{v:.4g}").to_string(),
+            SummaryTable(self.quantiles.map(lambda v: f"{v:.4g}")),
         ]
         if self.target_doses is not None and self.target_dose_quantiles is not None:
             reached = float(np.mean(np.isfinite(self.target_doses.to_numpy())))
             lines += [
                 "",
-                f"Target dose ({self.target_kind}, delta = {self.delta:g}), reached on {reached:.1%} of draws:",
-                self.target_dose_quantiles.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False),
+                f"Target dose ({self.dose_kind}, delta = {self.delta:g}), reached on {reached:.1%} of draws:",
+                SummaryTable(self.target_dose_quantiles.map(lambda v: f"{v:.4g}").to_frame().T, index=False),
             ]
         if self.warnings:
             lines += [""] + list(self.warnings)
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 def model_average(
@@ -165,7 +177,7 @@ def model_average(
     kind: PredictionKind = "full",
     probs: Sequence[float] = DEFAULT_PROBS,
     delta: float | None = None,
-    target_kind: DoseKind = "continuous",
+    dose_kind: DoseKind = "continuous",
     bounds: Mapping[str, ArrayLike] | None = None,
     scal: float | None = None,
     off: float | None = None,
@@ -201,7 +213,7 @@ def model_average(
         ``"full"`` (mean response, R's ``"ls-means"``) or ``"effect"`` (over placebo).
     probs
         Probabilities of the quantiles (default R's: 0.025, 0.25, 0.5, 0.75, 0.975).
-    delta, target_kind
+    delta, dose_kind
         Target effect over placebo (signed: negative for a decreasing curve) and the kind
         of target dose (``"continuous"`` or ``"discrete"``, from the doses with placebo).
     bounds
@@ -228,8 +240,7 @@ def model_average(
     probabilities = _check_probs(probs)
     if delta is not None:
         check_delta(delta)
-    if target_kind not in ("continuous", "discrete"):
-        raise InputError(f"target_kind: must be 'continuous' or 'discrete', got {target_kind!r}")
+    dose_kind = check_dose_kind(dose_kind)
     bounds_by_shape = _check_bounds_mapping(bounds, names)
     problems = {
         name: estimates_problem(get_shape(name), doses, estimates, cov, placebo_adjusted=placebo_adjusted,
@@ -278,7 +289,7 @@ def model_average(
         curves=pd.DataFrame(),
         quantiles=pd.DataFrame(),
         delta=None if delta is None else float(delta),
-        target_kind=target_kind,
+        dose_kind=dose_kind,
         target_doses=None,
         target_dose_quantiles=None,
         doses=design_doses,
@@ -292,7 +303,7 @@ def model_average(
         warnings=tuple(warnings),
     )
     curves = _selected_curves(result, curve_doses, kind)
-    targets = None if delta is None else _target_doses(result, float(delta), target_kind, with_placebo)
+    targets = None if delta is None else _target_doses(result, float(delta), result.dose_kind, with_placebo)
     return replace(
         result,
         curves=curves,
@@ -404,14 +415,14 @@ def _batched_response(basis: FloatArray, linear: FloatArray) -> FloatArray:
     return linear @ basis.T if basis.ndim == 2 else np.einsum("bml,bl->bm", basis, linear)
 
 
-def _target_doses(result: ModelAverage, delta: float, kind: DoseKind, doses: FloatArray) -> pd.Series:
+def _target_doses(result: ModelAverage, delta: float, dose_kind: DoseKind, doses: FloatArray) -> pd.Series:
     """Per draw the selected curve's target dose, NaN where it does not reach ``delta``."""
     values = np.empty(len(result.selected))
     for i, name in enumerate(result.selected):
         dr = result.parameters[name].iloc[i].to_numpy()
         if result.placebo_adjusted:
             dr = np.concatenate([[0.0], dr])
-        values[i] = curve_target_dose(name, dr, delta, doses=doses, kind=kind, constant=result.constants[name]).dose
+        values[i] = curve_target_dose(name, dr, delta, doses=doses, dose_kind=dose_kind, constant=result.constants[name]).dose
     return pd.Series(values, index=result.selected.index, name="target_dose")
 
 

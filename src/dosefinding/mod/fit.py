@@ -33,6 +33,7 @@ from dosefinding.mod.least_squares import (
 from dosefinding.mod.target_doses import DoseEstimate, DoseKind, curve_effective_dose, curve_target_dose
 from dosefinding.shapes.candidates import Direction
 from dosefinding.shapes.library import Shape, get_shape
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_vector, input_form
 
 __all__ = ["DoseResponseFit", "fit_dose_response"]
@@ -42,7 +43,7 @@ PredictionKind = Literal["full", "effect"]
 
 
 @dataclass(frozen=True)
-class DoseResponseFit:
+class DoseResponseFit(SummaryDisplay):
     """A dose-response shape fitted to raw data or to dose-group estimates.
 
     Attributes
@@ -161,7 +162,7 @@ class DoseResponseFit:
         doses: ArrayLike,
         kind: PredictionKind = "full",
         se: bool = False,
-        level: float = 0.95,
+        confidence_level: float = 0.95,
     ) -> pd.DataFrame:
         """Predicted mean response (``"full"``) or effect over placebo (``"effect"``).
 
@@ -169,7 +170,7 @@ class DoseResponseFit:
         :attr:`covariate_means` (R's ``predict(..., predType = "ls-means")``). For
         placebo-adjusted estimates both kinds give the effect over placebo. With
         ``se=True`` the standard errors come from the delta method, and ``lower`` and
-        ``upper`` bound a ``level`` confidence interval from the t distribution with
+        ``upper`` bound a ``confidence_level`` interval from the t distribution with
         :attr:`df` degrees of freedom (normal when infinite).
 
         Examples
@@ -181,8 +182,8 @@ class DoseResponseFit:
         """
         if kind not in ("full", "effect"):
             raise InputError(f"kind: must be 'full' or 'effect', got {kind!r}")
-        if not 0 < level < 1:
-            raise InputError(f"level: must be between 0 and 1, got {level}")
+        if not 0 < confidence_level < 1:
+            raise InputError(f"confidence_level: must be between 0 and 1, got {confidence_level}")
         d = as_vector(doses, "doses")
         if np.any(d < 0):
             raise InputError(f"doses: must be non-negative, got {d[d < 0].tolist()}")
@@ -204,7 +205,7 @@ class DoseResponseFit:
         if se:
             g = np.hstack([gradient, covariate_columns])
             table["se"] = np.sqrt(np.einsum("ij,jk,ik->i", g, self.cov.to_numpy(), g))
-            quantile = float(stats.t.ppf(0.5 + level / 2, self.df))
+            quantile = float(stats.t.ppf(0.5 + confidence_level / 2, self.df))
             table["lower"] = table["estimate"] - quantile * table["se"]
             table["upper"] = table["estimate"] + quantile * table["se"]
         return table
@@ -212,7 +213,7 @@ class DoseResponseFit:
     def target_dose(
         self,
         delta: float,
-        kind: DoseKind = "continuous",
+        dose_kind: DoseKind = "continuous",
         direction: Direction | None = None,
         doses: ArrayLike | None = None,
     ) -> DoseEstimate:
@@ -226,15 +227,15 @@ class DoseResponseFit:
         --------
         >>> fit = fit_dose_response("linear", doses=[0, 1, 2], estimates=[1.0, 2.0, 3.0],
         ...                         cov=np.eye(3) * 0.01)
-        >>> round(fit.target_dose(0.5).dose, 6), fit.target_dose(0.5, kind="discrete").dose
+        >>> round(fit.target_dose(0.5).dose, 6), fit.target_dose(0.5, dose_kind="discrete").dose
         (0.5, 1.0)
         """
         return curve_target_dose(
             self.shape, self._full_dose_response_parameters(), delta, doses=self._design_doses(doses),
-            kind=kind, direction=direction, constant=self._constant,
+            dose_kind=dose_kind, direction=direction, constant=self._constant,
         )
 
-    def effective_dose(self, p: float, kind: DoseKind = "continuous", doses: ArrayLike | None = None) -> DoseEstimate:
+    def effective_dose(self, p: float, dose_kind: DoseKind = "continuous", doses: ArrayLike | None = None) -> DoseEstimate:
         """Smallest dose giving a fraction ``p`` of the maximum effect (R's ``ED``).
 
         The maximum effect is taken at the largest fitted dose (within the dose range for
@@ -251,7 +252,7 @@ class DoseResponseFit:
         """
         return curve_effective_dose(
             self.shape, self._full_dose_response_parameters(), p, doses=self._design_doses(doses),
-            kind=kind, constant=self._constant,
+            dose_kind=dose_kind, constant=self._constant,
         )
 
     def _design_doses(self, doses: ArrayLike | None) -> ArrayLike:
@@ -260,10 +261,20 @@ class DoseResponseFit:
             return doses
         return np.concatenate([[0.0], self.doses]) if self.placebo_adjusted else self.doses
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per parameter: ``estimate`` and ``se``."""
+        return pd.DataFrame({"estimate": self.parameters, "se": np.sqrt(np.diag(self.cov.to_numpy()))})
+
+    def __repr__(self) -> str:
+        criterion = {"AIC": self.aic} if self.fit_type == "normal" else {"gAIC": self.gaic}
+        return short_repr(self, shape=self.shape, fit_type=self.fit_type,
+                          parameters={k: round(float(v), 4) for k, v in self.parameters.items()},
+                          **criterion, converged=self.converged)
+
+    def summary(self) -> Summary:
         """A printed summary laid out as R's ``print`` of a ``fitMod`` result."""
         n_dr = self.parameters.size - self.covariate_means.size
-        lines = [
+        lines: list[str | SummaryTable] = [
             "Dose Response Model",
             "",
             f"Model: {self.shape}",
@@ -300,7 +311,7 @@ class DoseResponseFit:
         if not self.converged:
             lines.append("The local search of the nonlinear parameters did not converge.")
         lines += list(self.warnings)
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
     @property
     def _constant(self) -> float | FloatArray | None:
@@ -315,8 +326,8 @@ class DoseResponseFit:
         return np.concatenate([[0.0], dr]) if self.placebo_adjusted else dr
 
 
-def _signif_row(values: pd.Series) -> str:
-    return values.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False)
+def _signif_row(values: pd.Series) -> SummaryTable:
+    return SummaryTable(values.map(lambda v: f"{v:.4g}").to_frame().T, index=False)
 
 
 @dataclass(frozen=True)

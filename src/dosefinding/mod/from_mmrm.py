@@ -26,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_doses
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ _KEYS = ("doses", "estimates", "cov", "df", "placebo_adjusted")
 
 
 @dataclass(frozen=True)
-class MMRMEstimates(Mapping[str, Any]):
+class MMRMEstimates(SummaryDisplay, Mapping[str, Any]):
     """Dose-group estimates of an MMRM at one visit, unpackable into ``mct_test`` / ``mcpmod``.
 
     As a mapping it holds exactly the keyword arguments of the estimates form:
@@ -68,6 +69,22 @@ class MMRMEstimates(Mapping[str, Any]):
     placebo_adjusted: bool
     visit: object
     lsmeans: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per dose: ``estimate`` and ``se``."""
+        return pd.DataFrame({"estimate": self.estimates.to_numpy(), "se": np.sqrt(np.diag(self.cov.to_numpy()))},
+                            index=pd.Index(self.doses, name="dose"))
+
+    def __repr__(self) -> str:
+        return short_repr(self, doses=self.doses.tolist(), estimates=[round(float(v), 4) for v in self.estimates],
+                          df=self.df, placebo_adjusted=self.placebo_adjusted, visit=self.visit)
+
+    def summary(self) -> Summary:
+        """The estimates by dose with their standard errors, and the degrees of freedom."""
+        kind = "differences to placebo" if self.placebo_adjusted else "LS means"
+        visit = "" if self.visit is None else f" at {self.visit}"
+        return Summary([f"MMRM estimates{visit}: {kind} by dose (df = {self.df:g})",
+                        SummaryTable(self.to_frame().round(4))], frame=self.to_frame())
 
     def __getitem__(self, key: str) -> Any:
         if key not in _KEYS:
@@ -131,14 +148,20 @@ def mmrm_estimates(
 
     Examples
     --------
-    >>> from dosefinding import Candidates, mct_test
-    >>> from dosefinding.mmrm.fit import _example_fit
-    >>> est = mmrm_estimates(_example_fit(), arm="arm", visit="v3", doses={"pbo": 0, "trt": 10})
+    The CDISC pilot's ADAS-Cog(11) change from baseline at week 24 (placebo, 54 and 81 mg):
+
+    >>> from dosefinding import Candidates, mct_test, mmrm
+    >>> from dosefinding.datasets import cdisc_pilot
+    >>> adas = cdisc_pilot()["adqsadas"]
+    >>> observed = (adas["PARAMCD"] == "ACTOT") & (adas["ANL01FL"] == "Y") & adas["DTYPE"].isna()
+    >>> adas = adas[observed & (adas["EFFFL"] == "Y") & (adas["AVISITN"] > 0)].astype({"TRTPN": str})
+    >>> fit = mmrm("CHG ~ TRTPN * AVISIT + BASE", adas, subject="USUBJID", visit="AVISIT")
+    >>> est = mmrm_estimates(fit, arm="TRTPN", visit="Week 24", doses={"0": 0, "54": 54, "81": 81})
     >>> sorted(est), est.estimates.index.tolist()
-    (['cov', 'df', 'doses', 'estimates', 'placebo_adjusted'], ['pbo', 'trt'])
-    >>> cands = Candidates([0, 10], {"linear": None}, max_effect=1.0)
+    (['cov', 'df', 'doses', 'estimates', 'placebo_adjusted'], ['0', '54', '81'])
+    >>> cands = Candidates([0, 54, 81], {"linear": None, "emax": 20}, max_effect=2.0)
     >>> mct_test(cands, **est).t_statistics.index.tolist()
-    ['linear']
+    ['linear', 'emax']
     """
     if not hasattr(fit, "lsmeans") or not hasattr(fit, "_data"):
         raise InputError(f"fit: must be an MMRMResult (from mmrm()), got {type(fit).__name__}")

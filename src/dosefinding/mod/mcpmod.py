@@ -18,6 +18,7 @@ from dosefinding.mod.selection import ModelSelection, Selection, select_model
 from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_probability
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ __all__ = ["MCPModResult", "mcpmod"]
 
 
 @dataclass(frozen=True)
-class MCPModResult:
+class MCPModResult(SummaryDisplay):
     """Result of :func:`mcpmod`.
 
     Attributes
@@ -67,14 +68,14 @@ class MCPModResult:
             return None
         return self.fits[self.selection.selected]
 
-    def effect_estimates(self, level: float = 0.95) -> pd.DataFrame:
-        """Placebo-adjusted estimates of the active doses with ``level`` confidence intervals.
+    def effect_estimates(self, confidence_level: float = 0.95) -> pd.DataFrame:
+        """Placebo-adjusted estimates of the active doses with ``confidence_level`` intervals.
 
         From the MCP step's estimates and covariance (differences to placebo unless the
         estimates are placebo-adjusted already), with the t distribution on its degrees
         of freedom (normal when infinite).
         """
-        quantile = _quantile(level, self.mct.df)
+        quantile = _quantile(confidence_level, self.mct.df)
         est, cov = self.mct.estimates.to_numpy(), self.mct.cov.to_numpy()
         doses = self.mct.estimates.index
         if not self.mct.placebo_adjusted:
@@ -86,8 +87,8 @@ class MCPModResult:
         table["upper"] = table["estimate"] + quantile * table["se"]
         return table
 
-    def predict(self, doses: ArrayLike, level: float = 0.95) -> pd.DataFrame:
-        """The effect curve over placebo at ``doses`` with a ``level`` confidence band.
+    def predict(self, doses: ArrayLike, confidence_level: float = 0.95) -> pd.DataFrame:
+        """The effect curve over placebo at ``doses`` with a ``confidence_level`` band.
 
         The selected fit's :meth:`~dosefinding.mod.DoseResponseFit.predict` for
         ``"AIC"`` and ``"maxT"``. For ``"aveAIC"`` the AIC-weighted mean of the fits, with
@@ -100,25 +101,26 @@ class MCPModResult:
             raise InputError("no candidate shape is significant: there is no dose-response curve to predict")
         fit = self.selected_fit
         if fit is not None:
-            return fit.predict(doses, kind="effect", se=True, level=level)
+            return fit.predict(doses, kind="effect", se=True, confidence_level=confidence_level)
         assert self.selection.weights is not None
         weights = self.selection.weights.to_numpy()
-        tables = [self.fits[shape].predict(doses, kind="effect", se=True, level=level) for shape in self.fits]
+        tables = [self.fits[shape].predict(doses, kind="effect", se=True, confidence_level=confidence_level)
+                  for shape in self.fits]
         curves = np.column_stack([t["estimate"].to_numpy() for t in tables])
         ses = np.column_stack([t["se"].to_numpy() for t in tables])
         mean = curves @ weights
         se = np.sqrt(ses**2 + (curves - mean[:, None]) ** 2) @ weights
         table = pd.DataFrame({"estimate": mean, "se": se}, index=tables[0].index)
-        quantile = _quantile(level, self.mct.df)
+        quantile = _quantile(confidence_level, self.mct.df)
         table["lower"] = table["estimate"] - quantile * table["se"]
         table["upper"] = table["estimate"] + quantile * table["se"]
         return table
 
-    def plot(self, ax: Axes | None = None, level: float = 0.95, n_points: int = 201) -> Figure:
+    def plot(self, ax: Axes | None = None, confidence_level: float = 0.95, n_points: int = 201) -> Figure:
         """The dose-response figure: estimates with intervals, the curve and its band.
 
-        Placebo-adjusted estimates by dose with ``level`` confidence intervals, and the
-        effect curve of :meth:`predict` with its ``level`` band, on ``ax`` (a matplotlib
+        Placebo-adjusted estimates by dose with ``confidence_level`` intervals, and the
+        effect curve of :meth:`predict` with its ``confidence_level`` band, on ``ax`` (a matplotlib
         Axes) or on a new figure; returns the figure. No pyplot: the figure draws with
         the Agg canvas wherever it is saved.
         """
@@ -132,9 +134,9 @@ class MCPModResult:
         else:
             axes, figure = ax, ax.figure
         max_dose = float(self.mct.estimates.index.max())
-        curve = self.predict(np.linspace(0.0, max_dose, n_points), level=level)
-        points = self.effect_estimates(level)
-        percent = f"{100 * level:g}%"
+        curve = self.predict(np.linspace(0.0, max_dose, n_points), confidence_level=confidence_level)
+        points = self.effect_estimates(confidence_level)
+        percent = f"{100 * confidence_level:g}%"
         label = self.selection.selected or "AIC-weighted average"
         axes.fill_between(curve.index, curve["lower"], curve["upper"], alpha=0.25, color="C0",
                           label=f"{percent} confidence band")
@@ -148,22 +150,37 @@ class MCPModResult:
         axes.legend()
         return figure
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per fitted shape: the selection criterion (and weight), ``selected``, and its TD and/or ED.
+
+        Empty (no rows) when no contrast is significant; the MCP step's rows are ``mct.to_frame()``.
+        """
+        if self.selection is None:
+            return pd.DataFrame(index=pd.Index([], name="shape"))
+        return self.selection.to_frame().join(self.target_doses).rename_axis("shape")
+
+    def __repr__(self) -> str:
+        selected = None if self.selection is None else self.selection.selected or self.selection.method
+        return short_repr(self, candidates=list(self.mct.t_statistics.index),
+                          significant=int(self.mct.significant.sum()), fitted=list(self.fits), selected=selected,
+                          dose_kind=self.dose_kind, alpha=self.mct.alpha)
+
+    def summary(self) -> Summary:
         """A printed summary laid out as R's ``print(MCPMod(...))``."""
-        lines = ["MCPMod", "", self.mct.summary(), ""]
+        lines: list[str | SummaryTable | Summary] = ["MCPMod", "", self.mct.summary(), ""]
         if self.selection is None:
             lines.append(f"No candidate model is significant at alpha = {self.mct.alpha:g}.")
-            return "\n".join(lines)
+            return Summary(lines, frame=self.to_frame())
         lines.append("Estimated Dose Response Models:")
         for shape, fit in self.fits.items():
-            lines += ["", f"{shape} model", fit.parameters.round(3).to_frame().T.to_string(index=False)]
+            lines += ["", f"{shape} model", SummaryTable(fit.parameters.round(3).to_frame().T, index=False)]
         lines += ["", self.selection.summary()]
         for column, name, value in (("TD", "delta", self.delta), ("ED", "p", self.p)):
             if column in self.target_doses:
                 lines += ["", f"Estimated {column} ({self.dose_kind}), {name} = {value:g}",
-                          self.target_doses[column].round(4).to_string()]
+                          SummaryTable(self.target_doses[column].round(4))]
         lines += list(self.notes)
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 def mcpmod(
@@ -225,15 +242,18 @@ def mcpmod(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from dosefinding import Candidates
-    >>> rng = np.random.default_rng(5)
-    >>> d = np.repeat([0, 5, 50, 300], 45)
-    >>> trial = pd.DataFrame({"dose": d, "chg": -1 - 3.5 * d / 300 + rng.normal(0, 5.6, d.size)})
-    >>> cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": [10, 100]}, max_effect=-3.5)
-    >>> res = mcpmod(cands, data=trial, dose="dose", response="chg", delta=-2)
-    >>> res.selection.selected, round(float(res.target_doses.loc["linear", "TD"]), 1)
-    ('linear', 261.9)
+    R DoseFinding's example, ``MCPMod(dose, resp, biom, models, Delta = 0.5)`` with
+    ``models <- Mods(linear = NULL, linlog = NULL, emax = c(0.05, 0.2), exponential = 0.3,
+    quadratic = -0.85, doses = c(0, 0.05, 0.2, 0.6, 1), addArgs = list(off = 1))``, gives the
+    same selection and target doses:
+
+    >>> from dosefinding import Candidates, mcpmod
+    >>> from dosefinding.datasets import biom
+    >>> cands = Candidates([0, 0.05, 0.2, 0.6, 1], {"linear": None, "linlog": None, "emax": [0.05, 0.2],
+    ...                    "exponential": 0.3, "quadratic": -0.85}, off=1)
+    >>> res = mcpmod(cands, data=biom(), dose="dose", response="resp", delta=0.5)
+    >>> res.selection.selected, res.target_doses["TD"].round(4).to_dict()
+    ('emax', {'linear': 0.8951, 'linlog': 0.8145, 'emax': 0.2886, 'quadratic': 0.3871})
     """
     if selection not in ("AIC", "maxT", "aveAIC"):
         raise InputError(f"selection: must be 'AIC', 'maxT' or 'aveAIC', got {selection!r}")
@@ -268,9 +288,9 @@ def mcpmod(
     for shape, fit in fits.items():
         estimates_of_fit = []
         if delta is not None:
-            estimates_of_fit.append(fit.target_dose(delta, kind=dose_kind, direction=candidates.direction))
+            estimates_of_fit.append(fit.target_dose(delta, dose_kind=dose_kind, direction=candidates.direction))
         if fraction is not None:
-            estimates_of_fit.append(fit.effective_dose(fraction, kind=dose_kind))
+            estimates_of_fit.append(fit.effective_dose(fraction, dose_kind=dose_kind))
         for estimate in estimates_of_fit:
             table.loc[shape, estimate.quantity] = estimate.dose
             if estimate.note:
@@ -329,6 +349,6 @@ def _check_guesstimates_within(candidates: Candidates, bounds: Mapping[str, Arra
                 )
 
 
-def _quantile(level: float, df: float) -> float:
-    as_probability(level, "level")
-    return float(stats.t.ppf(0.5 + level / 2, df))
+def _quantile(confidence_level: float, df: float) -> float:
+    as_probability(confidence_level, "confidence_level")
+    return float(stats.t.ppf(0.5 + confidence_level / 2, df))

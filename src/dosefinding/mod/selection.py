@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from dosefinding.errors import InputError
 from dosefinding.mod.fit import DoseResponseFit
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_vector
 
 __all__ = ["ModelSelection", "Selection", "aic_weights", "select_model"]
@@ -26,7 +27,7 @@ Selection = Literal["AIC", "maxT", "aveAIC"]
 
 
 @dataclass(frozen=True)
-class ModelSelection:
+class ModelSelection(SummaryDisplay):
     """The choice among fitted shapes.
 
     Attributes
@@ -56,15 +57,27 @@ class ModelSelection:
     selected: str | None
     weights: pd.Series | None
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per shape: the criterion, its AIC ``weight`` (``"aveAIC"``) and whether it was ``selected``."""
+        frame = pd.DataFrame({self.criterion: self.criteria})
+        if self.weights is not None:
+            frame["weight"] = self.weights
+        frame["selected"] = frame.index == self.selected
+        return frame
+
+    def __repr__(self) -> str:
+        return short_repr(self, method=self.method, selected=self.selected,
+                          criteria={k: round(float(v), 4) for k, v in self.criteria.items()})
+
+    def summary(self) -> Summary:
         """The criteria and the choice, laid out as the end of R's ``print(MCPMod(...))``."""
         table = pd.DataFrame({self.criterion: self.criteria.round(4)})
         if self.weights is not None:
             table["weight"] = self.weights.round(4)
-        lines = [table.to_string()]
+        lines: list[str | SummaryTable] = [SummaryTable(table)]
         if self.selected is not None:
             lines += ["", f"Selected model ({self.method}): {self.selected}"]
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 def select_model(

@@ -21,6 +21,7 @@ from scipy import optimize
 from dosefinding.errors import InputError
 from dosefinding.shapes.candidates import Direction
 from dosefinding.shapes.library import Shape, get_shape
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 from dosefinding.validation import as_probability, as_vector
 
 __all__ = ["DoseEstimate", "DoseKind", "check_delta", "check_dose_kind", "curve_effective_dose", "curve_target_dose"]
@@ -34,7 +35,7 @@ _ROOT_TOLERANCE = 4 * np.finfo(float).eps
 
 
 @dataclass(frozen=True)
-class DoseEstimate:
+class DoseEstimate(SummaryDisplay):
     """A target dose (TD) or effective dose (ED) of one curve.
 
     Attributes
@@ -43,7 +44,7 @@ class DoseEstimate:
         The dose, NaN where the curve does not reach the target.
     quantity
         ``"TD"`` or ``"ED"``.
-    kind
+    dose_kind
         ``"continuous"`` (on the curve) or ``"discrete"`` (the smallest of the given doses).
     target
         ``delta``, the effect over placebo aimed at (signed: negative for a decreasing
@@ -61,19 +62,23 @@ class DoseEstimate:
 
     dose: float
     quantity: Literal["TD", "ED"]
-    kind: DoseKind
+    dose_kind: DoseKind
     target: float
     note: str = ""
 
     def __float__(self) -> float:
         return self.dose
 
-    def summary(self) -> str:
+    def __repr__(self) -> str:
+        return short_repr(self, dose=self.dose, quantity=self.quantity, dose_kind=self.dose_kind,
+                          target=self.target, note=self.note)
+
+    def summary(self) -> Summary:
         """One line: the quantity, its target and the dose (or why there is none)."""
         name = "delta" if self.quantity == "TD" else "p"
         value = "not reached" if np.isnan(self.dose) else f"{self.dose:.4g}"
-        line = f"{self.quantity} ({self.kind}, {name} = {self.target:g}): {value}"
-        return f"{line} ({self.note})" if self.note else line
+        line = f"{self.quantity} ({self.dose_kind}, {name} = {self.target:g}): {value}"
+        return Summary([f"{line} ({self.note})" if self.note else line])
 
 
 def check_delta(delta: float, direction: Direction | None = None) -> Direction:
@@ -111,7 +116,7 @@ def curve_target_dose(
     delta: float,
     *,
     doses: ArrayLike,
-    kind: DoseKind = "continuous",
+    dose_kind: DoseKind = "continuous",
     direction: Direction | None = None,
     constant: float | ArrayLike | None = None,
 ) -> DoseEstimate:
@@ -128,7 +133,7 @@ def curve_target_dose(
     doses
         The doses of the design, with placebo (0): the set from which a discrete TD is
         chosen; a continuous TD above the largest of them is flagged as extrapolated.
-    kind
+    dose_kind
         ``"continuous"``: the dose on the curve, in closed form (a root of the curve for
         betamod); ``"discrete"``: the smallest of ``doses`` that reaches ``delta``.
     direction
@@ -138,19 +143,19 @@ def curve_target_dose(
     --------
     >>> td = curve_target_dose("emax", [0.0, -4.0, 40.0], -2.0, doses=[0, 5, 50, 300])
     >>> float(td), float(curve_target_dose("emax", [0.0, -4.0, 40.0], -2.0,
-    ...                                     doses=[0, 5, 50, 300], kind="discrete"))
+    ...                                     doses=[0, 5, 50, 300], dose_kind="discrete"))
     (40.0, 50.0)
     """
     model, pars, constant_value, design = _curve(shape, parameters, constant, doses)
-    kind = check_dose_kind(kind)
+    dose_kind = check_dose_kind(dose_kind)
     target_direction = check_delta(delta, direction)
     # As R: flip a decreasing curve so that the target effect is positive.
     linear, nonlinear = model.split(pars)
     size = abs(float(delta))
     if target_direction == "decreasing":
         pars = np.concatenate([-linear, nonlinear])
-    estimate = DoseEstimate(np.nan, "TD", kind, float(delta))
-    if kind == "discrete":
+    estimate = DoseEstimate(np.nan, "TD", dose_kind, float(delta))
+    if dose_kind == "discrete":
         response = model.response(design, pars, constant_value)
         reached = response >= response[0] + size
         if not reached.any():
@@ -170,7 +175,7 @@ def curve_effective_dose(
     p: float,
     *,
     doses: ArrayLike,
-    kind: DoseKind = "continuous",
+    dose_kind: DoseKind = "continuous",
     constant: float | ArrayLike | None = None,
 ) -> DoseEstimate:
     """Smallest dose giving a fraction ``p`` of the maximum effect (R DoseFinding's ``ED``).
@@ -189,7 +194,7 @@ def curve_effective_dose(
     doses
         The doses of the design, with placebo (0): the largest is the dose of the maximum
         effect; a discrete ED is the smallest of them with ``|effect| >= p * max |effect|``.
-    kind
+    dose_kind
         ``"continuous"`` or ``"discrete"``.
 
     Examples
@@ -199,12 +204,12 @@ def curve_effective_dose(
     31.5789
     """
     model, pars, constant_value, design = _curve(shape, parameters, constant, doses)
-    kind = check_dose_kind(kind)
+    dose_kind = check_dose_kind(dose_kind)
     fraction = as_probability(p, "p")
     max_dose = float(design[-1])
-    estimate = DoseEstimate(np.nan, "ED", kind, fraction)
+    estimate = DoseEstimate(np.nan, "ED", dose_kind, fraction)
     flat = _with(estimate, note="the curve is flat: it has no maximum effect to take a fraction of")
-    if kind == "discrete":
+    if dose_kind == "discrete":
         effect = np.abs(model.response(design, pars, constant_value) - model.response(np.zeros(1), pars, constant_value))
         largest = _largest_effect(model, pars, constant_value, max_dose) if model.name in ("quadratic", "betamod") else effect.max()
         if largest == 0:
@@ -242,21 +247,21 @@ def _curve(
     return model, pars, constant_value, design
 
 
-def check_dose_kind(kind: str) -> DoseKind:
-    """``kind`` checked to be ``"continuous"`` or ``"discrete"``.
+def check_dose_kind(dose_kind: str) -> DoseKind:
+    """``dose_kind`` checked to be ``"continuous"`` or ``"discrete"``.
 
     Examples
     --------
     >>> check_dose_kind("discrete")
     'discrete'
     """
-    if kind not in ("continuous", "discrete"):
-        raise InputError(f"kind: must be 'continuous' or 'discrete', got {kind!r}")
-    return kind  # type: ignore[return-value]
+    if dose_kind not in ("continuous", "discrete"):
+        raise InputError(f"dose_kind: must be 'continuous' or 'discrete', got {dose_kind!r}")
+    return dose_kind  # type: ignore[return-value]
 
 
 def _with(estimate: DoseEstimate, dose: float = np.nan, note: str = "") -> DoseEstimate:
-    return DoseEstimate(float(dose), estimate.quantity, estimate.kind, estimate.target, note)
+    return DoseEstimate(float(dose), estimate.quantity, estimate.dose_kind, estimate.target, note)
 
 
 def _doses_text(doses: FloatArray) -> str:

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
+
 __all__ = ["GENESIS_HASH", "AuditVerification", "canonical_json", "record_hash", "record_mac", "verify_chain"]
 
 GENESIS_HASH = "0" * 64
@@ -71,7 +73,7 @@ def _chained_text(previous: str, record: Mapping[str, Any]) -> bytes:
 
 
 @dataclass(frozen=True)
-class AuditVerification:
+class AuditVerification(SummaryDisplay):
     """The outcome of checking a chain: valid or the first broken record and why."""
 
     valid: bool
@@ -80,11 +82,15 @@ class AuditVerification:
     first_invalid: int | None = None
     reason: str = ""
 
-    def summary(self) -> str:
+    def __repr__(self) -> str:
+        return short_repr(self, valid=self.valid, n_records=self.n_records, head_hash=self.head_hash[:12],
+                          first_invalid=self.first_invalid, reason=self.reason[:100])
+
+    def summary(self) -> Summary:
         """One line: OK with the count and head hash, or the first broken record."""
         if self.valid:
-            return f"audit trail OK: {self.n_records} records, head {self.head_hash}"
-        return f"audit trail BROKEN at record {self.first_invalid}: {self.reason}"
+            return Summary([f"audit trail OK: {self.n_records} records, head {self.head_hash}"])
+        return Summary([f"audit trail BROKEN at record {self.first_invalid}: {self.reason}"])
 
 
 def verify_chain(records: Iterable[Mapping[str, Any]], key: bytes | None = None) -> AuditVerification:
@@ -99,8 +105,8 @@ def verify_chain(records: Iterable[Mapping[str, Any]], key: bytes | None = None)
     >>> r1["hash"] = record_hash(GENESIS_HASH, r1)
     >>> verify_chain([r1]).valid
     True
-    >>> verify_chain([{**r1, "action": "changed"}]).summary()
-    'audit trail BROKEN at record 1: hash does not match the record content'
+    >>> print(verify_chain([{**r1, "action": "changed"}]).summary())
+    audit trail BROKEN at record 1: hash does not match the record content
     >>> verify_chain([r1], key=b"k" * 32).reason
     'record carries an unkeyed SHA-256 hash, not the MAC under the audit key (re-hashed without the key)'
     """

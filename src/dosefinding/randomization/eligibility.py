@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
 __all__ = ["A2201_PRESET", "A2201_RULES", "EligibilityRules", "Rule", "RuleFailure", "ScreeningResult", "a2201_setup"]
 
@@ -134,17 +136,25 @@ class RuleFailure:
 
 
 @dataclass(frozen=True)
-class ScreeningResult:
+class ScreeningResult(SummaryDisplay):
     """The outcome of screening one subject."""
 
     eligible: bool
     failures: tuple[RuleFailure, ...]
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per failed rule: ``rule``, ``text`` and ``reason`` (no rows when eligible)."""
+        return pd.DataFrame([vars(f) for f in self.failures], columns=["rule", "text", "reason"])
+
+    def __repr__(self) -> str:
+        return short_repr(self, eligible=self.eligible, failed=[f.rule for f in self.failures])
+
+    def summary(self) -> Summary:
         """ELIGIBLE, or NOT ELIGIBLE with one line per failed rule."""
         if self.eligible:
-            return "ELIGIBLE"
-        return "\n".join(["NOT ELIGIBLE"] + [f"  {f.rule}: {f.text} ({f.reason})" for f in self.failures])
+            return Summary(["ELIGIBLE"], frame=self.to_frame())
+        return Summary(["NOT ELIGIBLE"] + [f"  {f.rule}: {f.text} ({f.reason})" for f in self.failures],
+                       frame=self.to_frame())
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_generator
 
 __all__ = [
@@ -148,7 +149,7 @@ def _permuted_blocks(
 
 
 @dataclass(frozen=True)
-class AllocationList:
+class AllocationList(SummaryDisplay):
     """A stratified permuted-block allocation list.
 
     Attributes
@@ -190,18 +191,27 @@ class AllocationList:
         """The generation parameters as canonical JSON (for the export beside the CSV)."""
         return json.dumps(self.parameters, sort_keys=True, separators=(",", ":"))
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per list entry (:attr:`table`)."""
+        return self.table.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, entries=len(self.table), strata=int(self.table["STRATUM"].nunique()),
+                          arms=list(self.arms), ratio=list(self.ratio), seed=self.parameters["seed"],
+                          digest=self.digest[:12])
+
+    def summary(self) -> Summary:
         """Entries and blocks per stratum and arm, as a text table."""
         counts = pd.crosstab(self.table["STRATUM"], self.table["ARM"]).reindex(columns=list(self.arms))
         blocks = self.table.groupby("STRATUM", sort=False)["BLOCK"].max().rename("blocks")
         table = counts.join(blocks).reindex(self.table["STRATUM"].unique())
         ratio = ":".join(str(r) for r in self.ratio)
         multiples = ", ".join(str(m * sum(self.ratio)) for m in self.parameters["block_multiples"])
-        return "\n".join([
+        return Summary([
             f"Stratified permuted-block list: ratio {ratio}, block sizes {{{multiples}}}, seed {self.parameters['seed']}",
-            table.to_string(),
+            SummaryTable(table),
             f"SHA-256 {self.digest}",
-        ])
+        ], frame=self.to_frame())
 
 
 def permuted_block_list(

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
 from dosefinding.randomization.lists import as_arms, as_ratio
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = [
     "Minimisation", "MinimisationResult", "minimisation_arm", "minimisation_slots", "minimisation_uniforms", "minimise",
@@ -196,7 +197,7 @@ class Minimisation:
 
 
 @dataclass(frozen=True)
-class MinimisationResult:
+class MinimisationResult(SummaryDisplay):
     """Arms given by minimisation to subjects in order of arrival, with marginal balance."""
 
     assignments: pd.DataFrame
@@ -212,13 +213,22 @@ class MinimisationResult:
         ]
         return pd.concat(parts)
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per subject, in order of arrival (:attr:`assignments`)."""
+        return self.assignments.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, subjects=len(self.assignments), arms=list(self.scheme.arms),
+                          factors=list(self.scheme.factors), measure=self.scheme.measure, p=self.scheme.p,
+                          seed=self.scheme.seed)
+
+    def summary(self) -> Summary:
         """The marginal table, as the minimisation reports of a randomisation system show it."""
-        return "\n".join([
+        return Summary([
             (f"Pocock-Simon minimisation ({self.scheme.measure}, p = {self.scheme.p:g}), "
             f"{len(self.assignments)} subjects, seed {self.scheme.seed}"),
-            self.margins().to_string(),
-        ])
+            SummaryTable(self.margins()),
+        ], frame=self.to_frame())
 
 
 def minimise(subjects: pd.DataFrame, scheme: Minimisation) -> MinimisationResult:

@@ -26,10 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from dosefinding.errors import InputError
+from dosefinding.files import check_input_file
 from dosefinding.randomization.security import csv_cell, private_sqlite_file
 
 __all__ = ["AUDIT_COLUMNS", "BackupResult", "audit_csv", "audit_html", "backup", "restore"]
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
+PG_DUMP_HEADER = b"PGDMP"  # the first bytes of a pg_dump custom-format archive
 AUDIT_COLUMNS = ("seq", "ts", "actor", "role", "action", "subject", "details", "hash")
 
 
@@ -129,7 +132,7 @@ def _verified(target: str, database_url: str, audit_key_file: str | None) -> Bac
     from dosefinding.randomization.store import verify_audit
 
     check = verify_audit(database_url, audit_key_file=audit_key_file)
-    return BackupResult(target=target, valid=check.valid, summary=check.summary())
+    return BackupResult(target=target, valid=check.valid, summary=str(check.summary()))
 
 
 def backup(database_url: str, target: str | Path, *, audit_key_file: str | None = None) -> BackupResult:
@@ -165,10 +168,14 @@ def backup(database_url: str, target: str | Path, *, audit_key_file: str | None 
 
 def restore(backup_file: str | Path, database_url: str, *, audit_key_file: str | None = None) -> BackupResult:
     """Restore ``backup_file`` into a new SQLite file or an empty PostgreSQL database, then verify its chain."""
-    backup_file = Path(backup_file)
-    if not backup_file.is_file():
-        raise InputError(f"backup: no file {str(backup_file)!r}")
+    backup_file = check_input_file(backup_file, "backup")
     target = _sqlite_path(database_url)
+    with backup_file.open("rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    expected = SQLITE_HEADER if target is not None else PG_DUMP_HEADER
+    if not head.startswith(expected):
+        raise InputError(f"backup: {str(backup_file)!r} is not a backup of a "
+                         f"{'SQLite' if target is not None else 'PostgreSQL'} database written by 'dosefinding backup'")
     if target is not None:
         if target.exists():
             raise InputError(f"database: {str(target)!r} exists already; restore into a new file")

@@ -575,7 +575,7 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     @app.get("/api/audit/export.html", response_class=HTMLResponse)
     def audit_export_html(who: Auditor) -> str:
         return audit_html(db.audit_records(who, limit=None), study=db.study_public(who)["name"],
-                          verification=db.verify_audit().summary())
+                          verification=str(db.verify_audit().summary()))
 
     @app.get("/api/audit/verify", response_model=AuditCheck)
     def audit_verify(who: Verifier) -> Any:

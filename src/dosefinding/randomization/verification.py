@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -31,6 +32,7 @@ from dosefinding.randomization.auditkey import AuditKey
 from dosefinding.randomization.checkpoint import Checkpoint, checkpoint_problems
 from dosefinding.randomization.replay import compare_states, replay_trail, table_state
 from dosefinding.randomization.store import AuditRow, ChainHeadRow
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
 __all__ = ["TrailReport", "check_trail", "check_trial_database", "read_only_engine", "verify_database"]
 
@@ -40,7 +42,7 @@ _TABLES = ("audit_log", "chain_head", "study", "users", "sessions", "grants", "s
 
 
 @dataclass(frozen=True)
-class TrailReport:
+class TrailReport(SummaryDisplay):
     """The outcome of :func:`check_trail`: the trail's length and head, and every problem found."""
 
     n_records: int
@@ -53,7 +55,15 @@ class TrailReport:
         """True when nothing was found."""
         return not self.problems
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per problem found (no rows when the trail is intact)."""
+        return pd.DataFrame({"problem": list(self.problems)}, dtype=object)
+
+    def __repr__(self) -> str:
+        return short_repr(self, valid=self.valid, n_records=self.n_records, head=self.head[:12],
+                          problems=len(self.problems), first_invalid=self.first_invalid)
+
+    def summary(self) -> Summary:
         """One line if intact; otherwise a first line with the count and one line per problem.
 
         Examples
@@ -63,10 +73,11 @@ class TrailReport:
           users: 'mallory' not in the trail
         """
         if self.valid:
-            return (f"audit trail OK: {self.n_records} records, head {self.head}; "
-                    "the tables match the state replayed from the trail")
+            return Summary([(f"audit trail OK: {self.n_records} records, head {self.head}; "
+                             "the tables match the state replayed from the trail")], frame=self.to_frame())
         n = len(self.problems)
-        return "\n".join([f"audit trail BROKEN: {n} problem{'s' if n > 1 else ''}", *(f"  {p}" for p in self.problems)])
+        return Summary([f"audit trail BROKEN: {n} problem{'s' if n > 1 else ''}", *(f"  {p}" for p in self.problems)],
+                       frame=self.to_frame())
 
     def as_verification(self) -> AuditVerification:
         """The report in the service's :class:`AuditVerification` form (problems joined in ``reason``)."""
@@ -124,7 +135,7 @@ def check_trail(conn: Connection, key: AuditKey, checkpoints: Sequence[Checkpoin
     if not records:
         problems.append("audit trail is empty: a trial database always has records (wiped or never used)")
     elif not chain.valid:
-        problems.append(chain.summary())
+        problems.append(str(chain.summary()))
     head = conn.execute(select(ChainHeadRow.seq, ChainHeadRow.hash).where(ChainHeadRow.id == 1)).first()
     last = (records[-1]["seq"], records[-1]["hash"]) if records else (0, GENESIS_HASH)
     if head is None or (head.seq, head.hash) != last:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dosefinding.report.figures_dose import dose_estimates, dose_summary
     from dosefinding.report.figures_flow import patient_flow
     from dosefinding.report.html import Report, ReportFiles, table_html
+    from dosefinding.report.layout import render_report
     from dosefinding.report.results_json import load_schema, mcpmod_results, results_document, validate_results
     from dosefinding.report.rtf import rtf_escape, table_rtf, write_rtf
     from dosefinding.report.table import (
@@ -69,6 +70,7 @@ __all__ = [
     "over_time",
     "patient_flow",
     "point_range",
+    "render_report",
     "responder_bars",
     "results_document",
     "rtf_escape",

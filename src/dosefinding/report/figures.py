@@ -221,12 +221,13 @@ def point_range(
 
 
 def dose_response(result: MCPModResult, *, title: str = "", xlabel: str = "Dose (mg)",
-                  ylabel: str = "Placebo-adjusted change from baseline (95% CI)", level: float = 0.95,
+                  ylabel: str = "Placebo-adjusted change from baseline (95% CI)",
+                  confidence_level: float = 0.95,
                   letter: str | None = None, ax: Axes | None = None) -> Figure:
     """The fitted dose-response curve (dotted) with its band over the placebo-adjusted estimates (Figure 2b).
 
     Draws :meth:`dosefinding.mod.MCPModResult.plot` (dots and bars: the estimates with
-    their ``level`` intervals; the curve and its ``level`` confidence band), dots the
+    their ``confidence_level`` intervals; the curve and its ``confidence_level`` band), dots the
     curve as the paper does, and puts the x ticks at the doses.
 
     Examples
@@ -241,7 +242,7 @@ def dose_response(result: MCPModResult, *, title: str = "", xlabel: str = "Dose 
     ('Dose (mg)', ['0', '5', '50', '300'])
     """
     figure, axes = new_axes(ax, (6.5, 4.5))
-    result.plot(ax=axes, level=level)
+    result.plot(ax=axes, confidence_level=confidence_level)
     for line in axes.lines:
         if line.get_label().startswith("Fitted curve"):
             line.set_linestyle(":")
@@ -258,7 +259,7 @@ def dose_response(result: MCPModResult, *, title: str = "", xlabel: str = "Dose 
     return figure
 
 
-def dose_response_data(result: MCPModResult, *, level: float = 0.95, n_points: int = 101) -> dict[str, pd.DataFrame]:
+def dose_response_data(result: MCPModResult, *, confidence_level: float = 0.95, n_points: int = 101) -> dict[str, pd.DataFrame]:
     """The numbers of :func:`dose_response` for ``results.json``: the estimates with their intervals and the curve.
 
     Examples
@@ -272,8 +273,9 @@ def dose_response_data(result: MCPModResult, *, level: float = 0.95, n_points: i
     >>> list(data["curve"].index), list(data["curve"].columns)
     ([0.0, 100.0, 200.0, 300.0], ['estimate', 'se', 'lower', 'upper'])
     """
-    estimates = result.effect_estimates(level)
-    curve = result.predict(np.linspace(0.0, float(result.mct.estimates.index.max()), n_points), level=level)
+    estimates = result.effect_estimates(confidence_level)
+    curve = result.predict(np.linspace(0.0, float(result.mct.estimates.index.max()), n_points),
+                           confidence_level=confidence_level)
     return {"estimates": estimates.rename_axis("dose"), "curve": curve.rename_axis("dose")}
 
 

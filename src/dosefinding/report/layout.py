@@ -64,6 +64,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dosefinding.errors import InputError
+from dosefinding.files import read_text_file
+from dosefinding.progress import step
 from dosefinding.report.html import Report
 from dosefinding.report.layout_figures import panel
 from dosefinding.report.layout_tables import table
@@ -148,8 +150,7 @@ def parse_layout(text: str, *, base: str | PathLike[str] | None = None, source: 
     template = None
     if "template" in head:
         template = Path(base or ".") / str(head["template"])
-        if not template.is_file():
-            raise _fail(name, f"layout.template: no such file {str(template)!r}")
+        read_text_file(template, f"layout {name}: layout.template")  # there, a file and UTF-8 text
     return Layout(name=name, description=str(head.get("description", "")), sections=tuple(sections),
                   formats=dict(formats), template=template, source=source)
 
@@ -172,7 +173,7 @@ def load_layout(layout: str | PathLike[str] | Layout) -> Layout:
     if not path.is_file():
         raise InputError(f"layout: {text!r} is neither a built-in layout ({', '.join(BUILT_IN_LAYOUTS)}) "
                          "nor a layout TOML file")
-    return parse_layout(path.read_text(encoding="utf-8"), base=path.parent, source=str(path))
+    return parse_layout(read_text_file(path, "layout"), base=path.parent, source=str(path))
 
 
 def _slug(name: str) -> str:
@@ -218,6 +219,7 @@ def render_report(results: StudyResults, layout: Layout | str | PathLike[str]) -
                 if "table" in item:
                     report = report.table(table(results, item, layout.formats, where))
                     continue
+                step(f"drawing {item['id']}")
                 figure, data, fields = panel(results, item, where)
                 caption = item["caption"].format_map(_Fields(**fields, letter=str(item.get("letter") or "")))
                 report = report.figure(figure, id=item["id"], caption=caption, data=data)

@@ -191,8 +191,8 @@ def validate_results(document: Mapping[str, Any] | str | Path) -> None:
     """Check a ``results.json`` document (a mapping, or the path of the file) against the schema.
 
     Raises :class:`~dosefinding.errors.InputError` naming every place that fails (the
-    first ten) and why; returns ``None`` when the document is valid. Needs the
-    ``jsonschema`` package.
+    first ten) and why; returns ``None`` when the document is valid. The check is made
+    by the ``jsonschema`` package (a dependency of dosefinding).
 
     Examples
     --------
@@ -205,11 +205,9 @@ def validate_results(document: Mapping[str, Any] | str | Path) -> None:
     dosefinding.errors.InputError: results.json is not valid (1 problem):
       results.synthetic: 'no' is not of type 'boolean'
     """
-    try:
-        import jsonschema
-        from jsonschema.exceptions import best_match
-    except ImportError:  # pragma: no cover - jsonschema comes with the test extra
-        raise ImportError("validate_results needs the jsonschema package: pip install jsonschema") from None
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
     if isinstance(document, (str, Path)):
         try:
             document = json.loads(Path(document).read_text(encoding="utf-8"))

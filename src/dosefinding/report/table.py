@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dosefinding.errors import InputError
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = [
     "SYNTHETIC_LABEL",
@@ -304,7 +305,7 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Table:
+class Table(SummaryDisplay):
     """An immutable clinical table, rendered by :func:`~dosefinding.report.html.table_html` and
     :func:`~dosefinding.report.rtf.write_rtf`.
 
@@ -496,7 +497,11 @@ class Table:
         index = pd.Index(["  " * r.level + r.label for r in self.rows], name=self.stub_header or None)
         return pd.DataFrame([list(r.cells) for r in self.rows], index=index, columns=columns)
 
-    def summary(self) -> str:
+    def __repr__(self) -> str:
+        return short_repr(self, id=self.id, title=self.title, rows=len(self.rows), columns=len(self.columns),
+                          synthetic=self.synthetic)
+
+    def summary(self) -> Summary:
         """The table as plain text, laid out as a listing in a clinical study report."""
         header = [self.title] + ([self.subtitle] if self.subtitle else [])
         if self.synthetic:
@@ -514,8 +519,8 @@ class Table:
         for s, r in zip(stub, self.rows, strict=True):
             lines.append("  ".join([s.ljust(stub_width)] + [r.cells[j].ljust(widths[j]) for j in
                                                              range(len(r.cells))]))
-        lines = [line.rstrip() for line in lines]
-        return "\n".join(header + [""] + lines + list(self.footnotes))
+        body = SummaryTable(self.to_frame(), text="\n".join(line.rstrip() for line in lines))
+        return Summary([*header, "", body, *self.footnotes], frame=self.to_frame())
 
     def to_dict(self) -> dict[str, Any]:
         """The table for ``results.json``: title, columns, rows with cells and raw values, footnotes."""

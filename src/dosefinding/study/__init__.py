@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from dosefinding.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from dosefinding.study.analysis import StudyResults, analyze_study
     from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
     from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
     from dosefinding.study.power import PowerResult, simulate_power
@@ -53,9 +54,11 @@ __all__ = [
     "Safety",
     "Screening",
     "Stratification",
+    "StudyResults",
     "TrialSpec",
     "VirtualTrial",
     "analyze",
+    "analyze_study",
     "baseline_mean",
     "load_analysis_spec",
     "load_spec",

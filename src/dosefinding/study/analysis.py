@@ -45,6 +45,7 @@ from dosefinding.endpoints import (
 from dosefinding.errors import DoseFindingError, DoseFindingWarning, InputError
 from dosefinding.mmrm import LSMeans, MMRMResult, mmrm
 from dosefinding.mod import MCPModResult, ModelAverage, mcpmod, mmrm_estimates, model_average
+from dosefinding.progress import step
 from dosefinding.shapes import Candidates
 from dosefinding.study.analysis_data import (
     arm_factor,
@@ -58,6 +59,7 @@ from dosefinding.study.analysis_data import (
 )
 from dosefinding.study.analysis_spec import AnalysisSpec, CategorySpec, EndpointSpec, ResponderSpec
 from dosefinding.study.tidy_frames import study_frames
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
 __all__ = ["CategoryResult", "Disposition", "EndpointFit", "ResponderResult", "SafetyResult", "StudyResults",
            "analyze_study", "exposure_summary"]
@@ -141,7 +143,7 @@ class SafetyResult:
 
 
 @dataclass(frozen=True)
-class StudyResults:
+class StudyResults(SummaryDisplay):
     """Every analysis of a spec, as numbers (no captions, no table or figure numbers).
 
     Attributes
@@ -200,16 +202,25 @@ class StudyResults:
         raise InputError(f"endpoint: {name!r} is not analysed (endpoints: {', '.join(self.endpoints)}; "
                          f"biomarkers: {', '.join(self.biomarkers) or 'none'})")
 
-    def summary(self) -> str:
-        """Headline numbers: the primary endpoint's differences to placebo and the MCP-Mod result."""
+    def __repr__(self) -> str:
+        return short_repr(self, study=self.spec.title, arms=list(self.spec.arms.names), endpoints=list(self.endpoints),
+                          biomarkers=len(self.biomarkers), mcpmod=self.mcpmod is not None)
+
+    def summary(self) -> Summary:
+        """Headline numbers: the primary endpoint's differences to placebo and the MCP-Mod result.
+
+        Its frame is the primary endpoint's LS-mean differences to placebo at the primary visit.
+        """
         from dosefinding.report.table import format_estimate_ci
 
         lines = [f"{self.spec.title}"]
+        frame = None
         primary = self.spec.primary
         if primary is not None:
             fit = self.endpoints[primary.endpoint]
             label = fit.visits[primary.visit]
             diffs = fit.lsmeans.differences.xs(label, level=0)
+            frame = diffs
             lines.append(f"{fit.spec.label}, {label}: LS-mean difference to placebo (95% CI)")
             for arm in self.spec.arms.names[1:]:
                 if arm in diffs.index:
@@ -222,7 +233,7 @@ class StudyResults:
                          + ", ".join(f"{s} {v:.4f}" for s, v in p.items()))
             if self.mcpmod.selection is not None and self.mcpmod.selection.selected is not None:
                 lines.append(f"Selected shape: {self.mcpmod.selection.selected}")
-        return "\n".join(lines)
+        return Summary(lines, frame=frame)
 
 
 # --------------------------------------------------------------------------- analyses
@@ -260,6 +271,7 @@ def _fits(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], group: Mapping[s
                           "(required = false)", DoseFindingWarning, stacklevel=3)
             skipped.append(name)
             continue
+        step(f"fitting {kind}.{name}: {e.model.upper()} of {e.paramcd}")
         fits[name] = fit_endpoint(spec, data, e, f"{kind}.{name}")
     return fits, skipped
 
@@ -353,9 +365,11 @@ def mcpmod_primary(spec: AnalysisSpec, fits: Mapping[str, EndpointFit]) -> tuple
         candidates = Candidates(estimates.doses, dict(p.candidates), direction=p.direction)
     except InputError as exc:
         raise InputError(f"primary.candidates: {exc}") from None
+    step(f"MCP-Mod on primary.endpoint {p.endpoint} at {label}")
     fitted = mcpmod(candidates, **estimates, alpha=p.alpha, selection=p.selection, delta=p.delta, seed=p.seed)
     averaged = None
     if p.model_average_draws > 0:
+        step(f"model averaging: {p.model_average_draws} bootstrap draws")
         shapes = list(dict.fromkeys(m.shape for m in candidates.models))
         averaged = model_average(shapes, doses=estimates.doses, estimates=estimates.estimates.to_numpy(),
                                  cov=estimates.cov.to_numpy(), n_draws=p.model_average_draws, kind="effect",
@@ -518,6 +532,7 @@ def analyze_study(spec: AnalysisSpec) -> StudyResults:
     biomarkers, skipped_bm = _fits(spec, data, spec.biomarkers, "biomarkers")
     fitted, averaged = mcpmod_primary(spec, fits) if spec.primary is not None else (None, None)
     labels = data["adsl"].attrs.get("labels", {})
+    step("disposition, baseline, responders, categories, safety and exposure")
     return StudyResults(
         spec=spec, populations=populations(spec, data), disposition=disposition(spec, data),
         baseline=_baseline(spec, data), endpoints=fits, biomarkers=biomarkers, mcpmod=fitted, model_average=averaged,

@@ -15,6 +15,7 @@ import pandas as pd
 
 from dosefinding.adam import read_adam
 from dosefinding.errors import DoseFindingWarning, InputError
+from dosefinding.progress import step
 from dosefinding.study.analysis_spec import AnalysisSpec, EndpointSpec
 
 __all__ = ["arm_factor", "endpoint_data", "flag", "load_data", "need_columns", "parameter_rows", "select_visits",
@@ -40,6 +41,7 @@ def flag(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _read(name: str, path: object) -> pd.DataFrame:
+    step(f"reading data.{name} ({path})")
     try:
         frame = read_adam(path)  # type: ignore[arg-type]
     except InputError as exc:

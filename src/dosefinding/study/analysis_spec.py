@@ -6,6 +6,9 @@ found later against the data (a column, a visit or an arm missing) are reported 
 pipeline naming the key and the column. Paths of data files are relative to the spec
 file. ``examples/a2201_analysis.toml`` and ``examples/cdiscpilot01_analysis.toml`` show
 every table.
+The tables are the pydantic models of :mod:`dosefinding.study.analysis_schema`, checked by
+the validator of both specs (:mod:`dosefinding.study.validation`); their JSON Schema is
+:func:`dosefinding.study.schema.spec_json_schema` (``dosefinding schema analysis``).
 
 Tables of an analysis spec:
 
@@ -101,21 +104,26 @@ dosefinding.errors.InputError: primary.endpoint: unknown endpoint 'SCOR' (endpoi
 
 from __future__ import annotations
 
-import operator
-import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from dosefinding.endpoints.differences import UNSTRATIFIED_METHODS, UNSTRATIFIED_TESTS
 from dosefinding.errors import InputError
-from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
-from dosefinding.mmrm.fit import DF_METHODS
-from dosefinding.study.toml_table import TomlTable
+from dosefinding.files import read_text_file
+from dosefinding.study.analysis_schema import (
+    OPERATORS,
+    AnalysisDocument,
+    CategoryTable,
+    DispositionTable,
+    EndpointTable,
+    ExposureTable,
+    PrimaryTable,
+    ResponderTable,
+)
+from dosefinding.study.validation import read_toml, validate
 
 __all__ = [
     "AnalysisSpec",
@@ -131,13 +139,6 @@ __all__ = [
     "load_analysis_spec",
     "parse_analysis_spec",
 ]
-
-_POPULATIONS = ("randomised", "full_analysis", "safety", "completed")
-_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq,
-}
-_CRITERION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*$")
-
 
 @dataclass(frozen=True)
 class ArmMap:
@@ -226,7 +227,7 @@ class ResponderSpec:
             return (frame[self.flag] == "Y").astype(float)
         column, op, threshold = self.criterion  # type: ignore[misc]
         values = frame[column].astype(float)
-        return _OPERATORS[op](values, threshold).astype(float).where(values.notna())
+        return OPERATORS[op](values, threshold).astype(float).where(values.notna())
 
 
 @dataclass(frozen=True)
@@ -302,283 +303,103 @@ class AnalysisSpec:
     text: str = field(default="", repr=False)
 
 
-def _strings(t: TomlTable, name: str, default: Any) -> tuple[str, ...]:
-    value = t.raw(name, default)
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise InputError(f"{t.key(name)}: must be a list of column names, got {value!r}")
-    return tuple(value)
-
-
-def _visit(t: TomlTable, name: str, default: Any = None) -> float:
-    return t.number(name, default) if default is not None or t.has(name) else t.number(name)
-
-
-def _optional_visits(t: TomlTable) -> tuple[float, ...] | None:
-    return t.numbers("visits") if t.has("visits") else None
-
-
-def _filters(t: TomlTable, name: str) -> MappingProxyType[str, tuple[Any, ...]]:
-    table = t.table(name, {})
-    assert table is not None
-    out = {}
-    for column in list(table.data):
-        value = table.raw(column)
-        values = value if isinstance(value, list) else [value]
-        if not values or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
-            raise InputError(f"{table.key(column)}: must be a value or a list of values, got {value!r}")
-        out[column] = tuple(values)
-    table.done()
-    return MappingProxyType(out)
-
-
-def _population(t: TomlTable, populations: Mapping[str, str], default: str) -> str:
-    name = t.text("population", default)
+def _population(name: str, key: str, populations: Mapping[str, str]) -> str:
     if name not in populations:
-        raise InputError(f"{t.key('population')}: {name!r} is not defined in [populations] "
-                         f"({', '.join(populations) or 'none'})")
+        raise InputError(f"{key}: {name!r} is not defined in [populations] ({', '.join(populations) or 'none'})")
     return name
 
 
-def _endpoint_ref(t: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> str:
-    name = t.text("endpoint")
+def _endpoint_ref(name: str, key: str, endpoints: Mapping[str, EndpointSpec]) -> str:
     if name not in endpoints:
-        raise InputError(f"{t.key('endpoint')}: unknown endpoint {name!r} (endpoints: {', '.join(endpoints)})")
+        raise InputError(f"{key}: unknown endpoint {name!r} (endpoints: {', '.join(endpoints)})")
     return name
 
 
-def _data(root: TomlTable, base: Path) -> MappingProxyType[str, Path]:
-    t = root.table("data")
-    assert t is not None
-    files = {}
-    for name in list(t.data):
-        files[name.lower()] = base / t.text(name)
-    if "adsl" not in files:
-        raise InputError("data.adsl: missing (the subject-level dataset gives arms and populations)")
-    t.done()
-    return MappingProxyType(files)
-
-
-def _dataset(t: TomlTable, data: Mapping[str, Path], default: Any = None) -> str:
-    name = t.text("dataset") if default is None else t.text("dataset", default)
+def _dataset(name: str, key: str, data: Mapping[str, Path]) -> str:
     if name.lower() not in data:
-        raise InputError(f"{t.key('dataset')}: {name!r} is not a dataset of [data] ({', '.join(data)})")
+        raise InputError(f"{key}: {name!r} is not a dataset of [data] ({', '.join(data)})")
     return name.lower()
 
 
-def _arms(root: TomlTable) -> ArmMap:
-    t = root.table("arms")
-    assert t is not None
-    variable = t.text("variable", "TRT01P")
-    doses_table = t.table("doses")
-    assert doses_table is not None
-    doses = {arm: doses_table.number(arm, lower=0.0) for arm in list(doses_table.data)}
-    if len(doses) < 2:
-        raise InputError("arms.doses: needs at least two arms")
-    placebo = [a for a, d in doses.items() if d == 0]
-    if len(placebo) != 1:
-        raise InputError(f"arms.doses: exactly one arm must have dose 0 (placebo), got {placebo}")
-    if len(set(doses.values())) != len(doses):
-        raise InputError(f"arms.doses: two arms have the same dose ({doses})")
-    t.done()
-    return ArmMap(variable=variable, doses=MappingProxyType(doses))
-
-
-def _endpoint(name: str, value: object, data: Mapping[str, Path], populations: Mapping[str, str],
-              group: str = "endpoints") -> EndpointSpec:
-    t = TomlTable(value, f"{group}.{name}")
-    out = EndpointSpec(
-        name=name,
-        dataset=_dataset(t, data),
-        paramcd=t.text("paramcd", name),
-        label=t.note("label", name) or name,
-        response=t.text("response", "CHG"),
-        visit=t.text("visit", "AVISITN"),
-        visit_label=t.text("visit_label", "AVISIT"),
-        visits=_optional_visits(t),
-        primary_visit=_visit(t, "primary_visit"),
-        covariates=_strings(t, "covariates", ["BASE"]),
-        factors=_strings(t, "factors", []),
-        covariance=t.text("covariance", "us", choices=COVARIANCE_STRUCTURES),
-        df_method=t.text("df_method", "satterthwaite", choices=DF_METHODS),
-        population=_population(t, populations, "full_analysis"),
-        where=_filters(t, "where"),
-        exclude=_filters(t, "exclude"),
-        model=t.text("model", "mmrm", choices=("mmrm", "ancova")),  # type: ignore[arg-type]
-        unit=t.note("unit", ""),
-        required=t.flag("required", True),
+def _endpoint(name: str, t: EndpointTable, key: str, data: Mapping[str, Path],
+              populations: Mapping[str, str]) -> EndpointSpec:
+    return EndpointSpec(
+        name=name, dataset=_dataset(t.dataset, f"{key}.dataset", data), paramcd=t.paramcd or name,
+        label=t.label or name, response=t.response, visit=t.visit, visit_label=t.visit_label, visits=t.visits,
+        primary_visit=t.primary_visit, covariates=t.covariates, factors=t.factors, covariance=t.covariance,
+        df_method=t.df_method, population=_population(t.population, f"{key}.population", populations),
+        where=t.where, exclude=t.exclude, model=t.model, unit=t.unit, required=t.required,
     )
-    unused = [f for f in out.factors if f not in {n for term in out.covariates for n in re.split(r"[:*]", term)}]
-    if unused:
-        raise InputError(f"{group}.{name}.factors: {unused} not among the covariates {list(out.covariates)}")
-    if out.visits is not None and out.primary_visit not in out.visits:
-        raise InputError(f"{group}.{name}.primary_visit: {out.primary_visit:g} is not one of visits "
-                         f"{list(out.visits)}")
-    t.done()
-    return out
 
 
-def _candidates(t: TomlTable) -> MappingProxyType[str, Any]:
-    table = t.table("candidates")
-    assert table is not None
-    shapes = {}
-    for shape in list(table.data):
-        value = table.raw(shape)
-        if value is True:
-            value = None
-        elif isinstance(value, bool):
-            raise InputError(f"{table.key(shape)}: use true for a shape without guesstimates, or give them")
-        shapes[shape] = value
-    if not shapes:
-        raise InputError(f"{table.path}: needs at least one candidate shape")
-    table.done()
-    return MappingProxyType(shapes)
+def _endpoint_group(group: str, tables: Mapping[str, EndpointTable], data: Mapping[str, Path],
+                    populations: Mapping[str, str]) -> MappingProxyType[str, EndpointSpec]:
+    return MappingProxyType({name: _endpoint(name, t, f"{group}.{name}", data, populations)
+                             for name, t in tables.items()})
 
 
-def _primary(root: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> PrimarySpec | None:
-    t = root.table("primary", None)
+def _primary(t: PrimaryTable | None, endpoints: Mapping[str, EndpointSpec]) -> PrimarySpec | None:
     if t is None:
         return None
-    endpoint = _endpoint_ref(t, endpoints)
-    visit = t.number("visit", endpoints[endpoint].primary_visit)
-    visits = endpoints[endpoint].visits
-    if visits is not None and visit not in visits:
-        raise InputError(f"primary.visit: {visit:g} is not a visit of endpoints.{endpoint}.visits {list(visits)}")
-    delta = t.number("delta") if t.has("delta") else None
-    out = PrimarySpec(
-        endpoint=endpoint,
-        visit=visit,
-        candidates=_candidates(t),
-        alpha=t.number("alpha", 0.025, lower=0.0, upper=0.5, strict=True),
-        direction=t.text("direction", "decreasing", choices=("increasing", "decreasing")),  # type: ignore[arg-type]
-        selection=t.text("selection", "AIC", choices=("AIC", "maxT", "aveAIC")),  # type: ignore[arg-type]
-        delta=delta,
-        df=t.text("df", "min", choices=("min", "normal")),  # type: ignore[arg-type]
-        model_average_draws=t.integer("model_average_draws", 0, lower=0),
-        seed=t.integer("seed", 0, lower=0),
-    )
-    if delta is not None and (delta < 0) != (out.direction == "decreasing"):
-        raise InputError(f"primary.delta: {delta:g} must have the sign of the direction ({out.direction})")
-    t.done()
-    return out
+    endpoint = endpoints[_endpoint_ref(t.endpoint, "primary.endpoint", endpoints)]
+    visit = endpoint.primary_visit if t.visit is None else t.visit
+    if endpoint.visits is not None and visit not in endpoint.visits:
+        raise InputError(f"primary.visit: {visit:g} is not a visit of endpoints.{endpoint.name}.visits "
+                         f"{list(endpoint.visits)}")
+    return PrimarySpec(endpoint=endpoint.name, visit=visit, candidates=t.candidates, alpha=t.alpha,
+                       direction=t.direction, selection=t.selection, delta=t.delta, df=t.df,
+                       model_average_draws=t.model_average_draws, seed=t.seed)
 
 
-def _criterion(t: TomlTable) -> tuple[str, str, float]:
-    text = t.text("criterion")
-    match = _CRITERION.match(text)
-    if match is None:
-        raise InputError(f"{t.key('criterion')}: must read 'COLUMN OP NUMBER' with OP one of "
-                         f"{', '.join(_OPERATORS)}, e.g. 'CHG <= -3'; got {text!r}")
-    return match.group(1), match.group(2), float(match.group(3))
-
-
-def _responders(root: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> tuple[ResponderSpec, ...]:
-    value = root.raw("responders", [])
-    if not isinstance(value, list):
-        raise InputError("responders: must be an array of tables ([[responders]])")
+def _responders(tables: tuple[ResponderTable, ...],
+                endpoints: Mapping[str, EndpointSpec]) -> tuple[ResponderSpec, ...]:
     out = []
-    for i, item in enumerate(value):
-        t = TomlTable(item, f"responders[{i}]")
-        endpoint = _endpoint_ref(t, endpoints)
-        if t.has("criterion") == t.has("flag"):
-            raise InputError(f"responders[{i}]: give either criterion (e.g. 'CHG <= -3') or flag (e.g. 'CRIT1FL')")
+    for i, t in enumerate(tables):
+        endpoint = endpoints[_endpoint_ref(t.endpoint, f"responders[{i}].endpoint", endpoints)]
         out.append(ResponderSpec(
-            name=t.text("name"), endpoint=endpoint, visit=t.number("visit", endpoints[endpoint].primary_visit),
-            criterion=_criterion(t) if t.has("criterion") else None,
-            flag=t.text("flag") if t.has("flag") else None,
-            missing=t.text("missing", "non_responder", choices=("non_responder", "exclude")),  # type: ignore[arg-type]
-            interval=t.text("interval", "newcombe", choices=UNSTRATIFIED_METHODS),
-            test=t.text("test", "fisher", choices=UNSTRATIFIED_TESTS),
-        ))
-        t.done()
+            name=t.name, endpoint=endpoint.name, visit=endpoint.primary_visit if t.visit is None else t.visit,
+            criterion=t.criterion, flag=t.flag, missing=t.missing, interval=t.interval, test=t.test))
     names = [r.name for r in out]
     if len(set(names)) != len(names):
         raise InputError(f"responders: names must differ, got {names}")
     return tuple(out)
 
 
-def _categories(root: TomlTable, endpoints: Mapping[str, EndpointSpec]) -> tuple[CategorySpec, ...]:
-    value = root.raw("categories", [])
-    if not isinstance(value, list):
-        raise InputError("categories: must be an array of tables ([[categories]])")
+def _categories(tables: tuple[CategoryTable, ...],
+                endpoints: Mapping[str, EndpointSpec]) -> tuple[CategorySpec, ...]:
     out = []
-    for i, item in enumerate(value):
-        t = TomlTable(item, f"categories[{i}]")
-        endpoint = _endpoint_ref(t, endpoints)
-        cuts = t.numbers("cut_points")
-        labels = _strings(t, "labels", None)
-        if len(labels) != len(cuts) + 1:
-            raise InputError(f"categories[{i}].labels: needs {len(cuts) + 1} labels for {len(cuts)} cut points, "
-                             f"got {len(labels)}")
+    for i, t in enumerate(tables):
+        endpoint = endpoints[_endpoint_ref(t.endpoint, f"categories[{i}].endpoint", endpoints)]
         out.append(CategorySpec(
-            name=t.text("name"), endpoint=endpoint, value=t.text("value", "AVAL"),
-            visit=t.number("visit", endpoints[endpoint].primary_visit), cut_points=cuts, labels=labels,
-            cut_belongs_to=t.text("cut_belongs_to", "upper", choices=("upper", "lower")),  # type: ignore[arg-type]
-        ))
-        t.done()
+            name=t.name, endpoint=endpoint.name, value=t.value,
+            visit=endpoint.primary_visit if t.visit is None else t.visit, cut_points=t.cut_points, labels=t.labels,
+            cut_belongs_to=t.cut_belongs_to))
     return tuple(out)
 
 
-def _safety(root: TomlTable, data: Mapping[str, Path]) -> SafetySpec | None:
-    t = root.table("safety", None)
-    if t is None:
-        return None
-    teae = t.note("teae", "TRTEMFL")
-    out = SafetySpec(dataset=_dataset(t, data, "adae"), arm=t.text("arm", "TRT01A"), teae=teae or None,
-                     min_percent=t.number("min_percent", 0.0, lower=0.0, upper=100.0))
-    t.done()
-    return out
+def _exposure(tables: Mapping[str, ExposureTable], data: Mapping[str, Path],
+              populations: Mapping[str, str]) -> MappingProxyType[str, ExposureSpec]:
+    default = "safety" if "safety" in populations else "randomised"
+    return MappingProxyType({name: ExposureSpec(
+        name=name, dataset=_dataset(t.dataset, f"exposure.{name}.dataset", data), paramcd=t.paramcd or name,
+        label=t.label or name, unit=t.unit, value=t.value, visits=t.visits,
+        population=_population(t.population or default, f"exposure.{name}.population", populations),
+    ) for name, t in tables.items()})
 
 
-def _endpoint_group(root: TomlTable, group_name: str, data: Mapping[str, Path],
-                    populations: Mapping[str, str]) -> MappingProxyType[str, EndpointSpec]:
-    group = root.table(group_name, {})
-    assert group is not None
-    out = {key: _endpoint(key, group.raw(key), data, populations, group_name) for key in list(group.data)}
-    group.done()
-    return MappingProxyType(out)
-
-
-def _exposure(root: TomlTable, data: Mapping[str, Path], populations: Mapping[str, str]) -> MappingProxyType[
-        str, ExposureSpec]:
-    group = root.table("exposure", {})
-    assert group is not None
-    out = {}
-    for name in list(group.data):
-        t = TomlTable(group.raw(name), f"exposure.{name}")
-        out[name] = ExposureSpec(
-            name=name, dataset=_dataset(t, data), paramcd=t.text("paramcd", name), label=t.note("label", name) or name,
-            unit=t.note("unit", ""), value=t.text("value", "AVAL"), visits=_optional_visits(t),
-            population=_population(t, populations, "safety" if "safety" in populations else "randomised"),
-        )
-        t.done()
-    group.done()
-    return MappingProxyType(out)
-
-
-def _disposition(root: TomlTable, data: Mapping[str, Path]) -> DispositionSpec:
-    t = root.table("disposition", None)
+def _disposition(t: DispositionTable | None, data: Mapping[str, Path]) -> DispositionSpec:
     if t is None:
         return DispositionSpec()
-    ds = t.text("ds").lower() if t.has("ds") else None
-    if ds is not None and ds not in data:
-        raise InputError(f"{t.key('ds')}: {ds!r} is not a dataset of [data] ({', '.join(data)})")
-    out = DispositionSpec(status=t.text("status", "EOSSTT"), completed=t.text("completed", "COMPLETED"),
-                          reason=t.text("reason", "DCSREAS"), ds=ds)
-    t.done()
-    return out
-
-
-def _layout(root: TomlTable, base: Path) -> str | Path:
-    t = root.table("report", None)
-    if t is None:
-        return "csr"
-    name = t.text("layout", "csr")
-    t.done()
-    return base / name if name.endswith(".toml") else name
+    ds = None if t.ds is None else _dataset(t.ds, "disposition.ds", data)
+    return DispositionSpec(status=t.status, completed=t.completed, reason=t.reason, ds=ds)
 
 
 def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: str = "") -> AnalysisSpec:
     """Check an analysis spec given as TOML text and return it frozen.
+
+    The tables are checked against :class:`~dosefinding.study.analysis_schema.AnalysisDocument`
+    (its JSON Schema: :func:`dosefinding.study.schema.spec_json_schema`), then the names that
+    refer to other tables (datasets, populations, endpoints).
 
     Parameters
     ----------
@@ -605,68 +426,49 @@ def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: s
     ...
     dosefinding.errors.InputError: data.adsl: missing (the subject-level dataset gives arms and populations)
     """
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"spec: not valid TOML ({exc})") from None
-    root = TomlTable(document, "")
-    study = root.table("study")
-    assert study is not None
-    name = study.text("name")
-    data = _data(root, Path(base))
-    pops = root.table("populations")
-    assert pops is not None
-    populations = {}
-    for key in list(pops.data):
-        if key not in _POPULATIONS:
-            raise InputError(f"populations.{key}: unknown population (expected {', '.join(_POPULATIONS)})")
-        populations[key] = pops.text(key)
-    if "randomised" not in populations:
-        raise InputError("populations.randomised: missing (the ADSL flag of randomised subjects, e.g. RANDFL)")
-    arms = _arms(root)
+    doc = validate(AnalysisDocument, read_toml(text))
+    base = Path(base)
+    data = MappingProxyType({name: base / path for name, path in doc.data.items()})
+    populations = {key: value for key, value in doc.populations if value is not None}
     baseline = None
-    b = root.table("baseline", None)
-    if b is not None:
-        variables = b.table("variables")
-        assert variables is not None
-        labels = {column: variables.note(column) or column for column in list(variables.data)}
-        baseline = BaselineSpec(variables=MappingProxyType(labels), categorical=_strings(b, "categorical", []),
-                                population=_population(b, populations, "randomised"))
-        variables.done()
-        b.done()
-    endpoints = _endpoint_group(root, "endpoints", data, populations)
-    responders = _responders(root, endpoints)
+    if doc.baseline is not None:
+        b = doc.baseline
+        baseline = BaselineSpec(variables=MappingProxyType({c: label or c for c, label in b.variables.items()}),
+                                categorical=b.categorical,
+                                population=_population(b.population, "baseline.population", populations))
+    endpoints = _endpoint_group("endpoints", doc.endpoints, data, populations)
+    responders = _responders(doc.responders, endpoints)
+    safety = None
+    if doc.safety is not None:
+        s = doc.safety
+        safety = SafetySpec(dataset=_dataset(s.dataset, "safety.dataset", data), arm=s.arm, teae=s.teae or None,
+                            min_percent=s.min_percent)
+    layout: str | Path = "csr" if doc.report is None else doc.report.layout
+    study = doc.study
     spec = AnalysisSpec(
-        name=name,
-        title=study.note("title", f"{name}: dose-finding analysis") or name,
-        subtitle=study.note("subtitle"),
-        synthetic=study.flag("synthetic", False),
-        subject=study.text("subject", "USUBJID"),
+        name=study.name,
+        title=(f"{study.name}: dose-finding analysis" if study.title is None else study.title) or study.name,
+        subtitle=study.subtitle,
+        synthetic=study.synthetic,
+        subject=study.subject,
         data=data,
         populations=MappingProxyType(populations),
-        arms=arms,
+        arms=ArmMap(variable=doc.arms.variable, doses=MappingProxyType(dict(doc.arms.doses))),
         baseline=baseline,
-        endpoints=MappingProxyType(endpoints),
-        primary=_primary(root, endpoints),
+        endpoints=endpoints,
+        primary=_primary(doc.primary, endpoints),
         responders=responders,
-        categories=_categories(root, endpoints),
-        safety=_safety(root, data),
-        biomarkers=_endpoint_group(root, "biomarkers", data, populations),
-        exposure=_exposure(root, data, populations),
-        disposition=_disposition(root, data),
-        layout=_layout(root, Path(base)),
+        categories=_categories(doc.categories, endpoints),
+        safety=safety,
+        biomarkers=_endpoint_group("biomarkers", doc.biomarkers, data, populations),
+        exposure=_exposure(doc.exposure, data, populations),
+        disposition=_disposition(doc.disposition, data),
+        layout=base / layout if str(layout).endswith(".toml") else layout,
         source=source,
         text=text,
     )
-    for key in ("full_analysis",):
-        needed = [e.name for e in (*endpoints.values(), *spec.biomarkers.values()) if e.population == key]
-        if needed and key not in populations:
-            raise InputError(f"populations.{key}: missing, needed by endpoints {needed}")
     if spec.safety is not None and "safety" not in populations:
         raise InputError("populations.safety: missing, needed by [safety]")
-    pops.done()
-    study.done()
-    root.done()
     return spec
 
 
@@ -684,6 +486,4 @@ def load_analysis_spec(path: str | PathLike[str]) -> AnalysisSpec:
     True
     """
     file = Path(path)
-    if not file.is_file():
-        raise InputError(f"spec: no such file {str(file)!r}")
-    return parse_analysis_spec(file.read_text(encoding="utf-8"), base=file.parent, source=str(file))
+    return parse_analysis_spec(read_text_file(file, "spec"), base=file.parent, source=str(file))

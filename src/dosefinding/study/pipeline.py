@@ -10,7 +10,6 @@ layout (``[report] layout = "a2201-paper"``, ``"csr"`` or a TOML file of the use
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -18,59 +17,34 @@ from typing import overload
 
 from dosefinding import __version__
 from dosefinding.errors import InputError
+from dosefinding.files import check_output_directory
+from dosefinding.progress import step
 from dosefinding.report.html import Report, ReportFiles
 from dosefinding.study.analysis import StudyResults, analyze_study
 from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
+from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
 __all__ = ["AnalysisResult", "a2201_analysis_text", "analyze", "check_output_directory", "run_demo"]
 
 
 @dataclass(frozen=True)
-class AnalysisResult:
+class AnalysisResult(SummaryDisplay):
     """The numbers (:class:`StudyResults`), the report laid out from them and the files written."""
 
     results: StudyResults = field(repr=False)
     report: Report = field(repr=False)
     files: ReportFiles | None
 
-    def summary(self) -> str:
+    def __repr__(self) -> str:
+        return short_repr(self, study=self.results.spec.title, report=None if self.files is None else str(self.files.html))
+
+    def summary(self) -> Summary:
         """The headline numbers and where the report is."""
-        text = self.results.summary()
+        headline = self.results.summary()
         if self.files is None:
-            return text
-        first, _, rest = text.partition("\n")
-        return "\n".join([first, f"Report: {self.files.html}", *([rest] if rest else [])])
-
-
-def check_output_directory(out: str | PathLike[str], option: str = "--out") -> Path:
-    """``out`` checked as a place to write a report, before any analysis runs; an :class:`InputError` otherwise.
-
-    Refused: a path under ``/proc``, ``/sys`` or ``/dev``, an existing file, a directory that
-    cannot be written, a missing directory whose nearest existing parent is not a writable
-    directory. Nothing is created here.
-
-    Examples
-    --------
-    >>> check_output_directory("/proc/x")
-    Traceback (most recent call last):
-    ...
-    dosefinding.errors.InputError: --out: '/proc/x' is under /proc, not a place for a report
-    """
-    path = Path(out)
-    resolved = path.resolve()
-    system = next((p for p in ("/proc", "/sys", "/dev") if resolved.is_relative_to(p)), None)
-    if system is not None:
-        raise InputError(f"{option}: {str(path)!r} is under {system}, not a place for a report")
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{option}: {str(path)!r} is a file, not a directory")
-    parent = resolved
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{option}: cannot create {str(path)!r}: {str(parent)!r} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{option}: cannot write in {str(parent)!r} (permission denied)")
-    return path
+            return headline
+        first, *rest = headline.parts
+        return Summary([first, f"Report: {self.files.html}", *rest], frame=headline.to_frame())
 
 
 @overload
@@ -125,9 +99,11 @@ def analyze(spec: AnalysisSpec | str | PathLike[str], out_dir: str | PathLike[st
     results = analyze_study(spec)
     if out is None or chosen is None:
         return results
+    step(f"laying out the report ({chosen.name}): tables and figures")
     report = render_report(results, chosen)
     if program is None:
         program = f"dosefinding {__version__} analyze" + (f" {Path(spec.source).name}" if spec.source else "")
+    step(f"writing the report to {out}")
     return AnalysisResult(results=results, report=report, files=report.write(out, program=program))
 
 
@@ -162,6 +138,8 @@ def run_demo(out_dir: str | PathLike[str], *, seed: int | None = None,
     if model_average_draws is not None and (isinstance(model_average_draws, bool) or model_average_draws < 0):
         raise InputError(f"model_average_draws: must be a whole number >= 0, got {model_average_draws!r}")
     out = check_output_directory(out_dir)
+    step("simulating the A2201 virtual trial" + (f" (seed {seed})" if seed is not None else "") +
+         f" and writing its ADaM data to {out / 'adam'}")
     simulate_trial("a2201", seed=seed).write(out / "adam")
     spec_file = out / "analysis.toml"
     spec_file.write_text(a2201_analysis_text(), encoding="utf-8")

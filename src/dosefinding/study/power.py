@@ -95,6 +95,7 @@ from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
 from dosefinding.study.spec import TrialSpec, as_trial_spec
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_probability
 
 __all__ = ["DEFAULT_ALPHA", "PowerResult", "default_candidates", "simulate_power"]
@@ -393,11 +394,11 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
     target = effective = None
     if analysis.delta is not None:
         target = dose_estimates(lambda j, i: curve_target_dose(
-            shapes[j], parameters[j][i], analysis.delta, doses=doses, kind=analysis.dose_kind,
+            shapes[j], parameters[j][i], analysis.delta, doses=doses, dose_kind=analysis.dose_kind,
             direction=cands.direction, constant=constants[j]))
     if analysis.p is not None:
         effective = dose_estimates(lambda j, i: curve_effective_dose(
-            shapes[j], parameters[j][i], analysis.p, doses=doses, kind=analysis.dose_kind, constant=constants[j]))
+            shapes[j], parameters[j][i], analysis.p, doses=doses, dose_kind=analysis.dose_kind, constant=constants[j]))
     return _Chunk(significant, t, selected, weights, target, effective, ok, undecided)
 
 
@@ -405,7 +406,7 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
 
 
 @dataclass(frozen=True)
-class PowerResult:
+class PowerResult(SummaryDisplay):
     """Operating characteristics of MCP-Mod from simulated trials.
 
     Attributes
@@ -479,7 +480,16 @@ class PowerResult:
     effective_dose_missing: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.int64, name="trials"))
     alpha_source: str = "given"
 
-    def summary(self) -> str:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per simulated trial (:attr:`trials`)."""
+        return self.trials.copy()
+
+    def __repr__(self) -> str:
+        return short_repr(self, spec=self.spec_name, endpoint=self.endpoint, n_sims=self.n_sims, power=self.power,
+                          power_se=self.power_se, alpha=self.alpha, alternative=self.alternative,
+                          selection=self.selection)
+
+    def summary(self) -> Summary:
         """A printed account: power with its Monte Carlo error, by model and shape, and the target dose."""
         n = self.n_sims
         low, high = self.power - 1.96 * self.power_se, self.power + 1.96 * self.power_se
@@ -487,7 +497,7 @@ class PowerResult:
         structure = self.covariance + (" by arm" if self.group else "")
         stage = (f"MMRM ({structure}, {method}, LS means at week {self.visit})" if self.first_stage == "mmrm"
                  else f"ANCOVA at week {self.visit}")
-        lines = [
+        lines: list[str | SummaryTable] = [
             f"Simulation-based power: {self.spec_name}, endpoint {self.endpoint}",
             (f"{n} simulated trials (seed {self.seed}, chunks of {self.chunk_size}); {stage}; "
             f"MCP-Mod, {self.alternative} alpha {self.alpha:g} ({self.alpha_source}), selection {self.selection}"),
@@ -496,11 +506,11 @@ class PowerResult:
             f"95% CI {low:.4f} to {high:.4f})"),
             "",
             "Probability that the contrast is significant:",
-            self.significant.map(lambda v: f"{v:.4f}").to_string(),
+            SummaryTable(self.significant.map(lambda v: f"{v:.4f}")),
             "",
             ("Mean AIC weight of the shape (none: no significant contrast):" if self.selection == "aveAIC"
              else "Probability that the shape is selected:"),
-            self.selected.rename_axis(None).map(lambda v: f"{v:.4f}").to_string(),
+            SummaryTable(self.selected.rename_axis(None).map(lambda v: f"{v:.4f}")),
         ]
         if self.delta is not None:
             estimated = int(self.trials["target_dose"].notna().sum())
@@ -508,7 +518,7 @@ class PowerResult:
             lines += ["", (f"Target dose (TD{averaged}, delta = {self.delta:g}), estimated in {estimated} of {n} trials "
                           f"({int(self.trials['extrapolated'].sum())} extrapolated beyond the largest dose):")]
             if estimated:
-                lines.append(self.target_dose.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False))
+                lines.append(SummaryTable(self.target_dose.map(lambda v: f"{v:.4g}").to_frame().T, index=False))
             if len(self.target_dose_missing):
                 lines += ["Not estimated:"] + [f"  {count:6d}  {why}" for why, count in self.target_dose_missing.items()]
         if self.p is not None:
@@ -516,7 +526,7 @@ class PowerResult:
             averaged = ", AIC-weighted mean of the shapes' EDs" if self.selection == "aveAIC" else ""
             lines += ["", f"Effective dose (ED{averaged}, p = {self.p:g}), estimated in {estimated} of {n} trials:"]
             if estimated:
-                lines.append(self.effective_dose.map(lambda v: f"{v:.4g}").to_frame().T.to_string(index=False))
+                lines.append(SummaryTable(self.effective_dose.map(lambda v: f"{v:.4g}").to_frame().T, index=False))
             if len(self.effective_dose_missing):
                 lines += ["Not estimated:"] + [f"  {count:6d}  {why}"
                                                for why, count in self.effective_dose_missing.items()]
@@ -527,7 +537,7 @@ class PowerResult:
             notes.append(f"{self.undecided} MCP decision(s) within the integration error, decided by the estimate.")
         where = f"scheduler {self.scheduler}" if self.scheduler else f"{self.jobs} worker(s)"
         lines += [""] + notes + [f"Time: {self.elapsed:.1f} s with {where}"]
-        return "\n".join(lines)
+        return Summary(lines, frame=self.to_frame())
 
 
 # --------------------------------------------------------------------------- running the chunks
@@ -547,6 +557,7 @@ def _progress_bar(total: int, enabled: bool) -> Callable[[int], None]:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
+    update(0)  # the bar is there from the start, not after the first chunk
     return update
 
 

@@ -28,15 +28,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Self
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, model_validator
 
 from dosefinding.errors import InputError
 from dosefinding.report.clinical import matching
 from dosefinding.report.table import Table, format_number, format_p_value
-from dosefinding.study.toml_table import TomlTable
+from dosefinding.study.validation import Check, Filters, Integer, Note, Number, Numbers, SpecModel, Text, fail, validate
 
 __all__ = ["KINDS", "NotCompared", "PublishedItem", "a2201_published_path", "load_not_compared", "load_published",
            "published_frame", "published_table"]
@@ -162,22 +163,65 @@ class NotCompared:
     reason: str
 
 
-def _where(t: TomlTable) -> dict[str, Any]:
-    raw = t.raw("where", {})
-    if not isinstance(raw, Mapping):
-        raise InputError(f"{t.key('where')}: must be a table {{column = value}}, got {raw!r}")
-    for column, value in raw.items():
-        options = value if isinstance(value, list) else [value]
-        if not options or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in options):
-            raise InputError(f"{t.key('where')}.{column}: must be a string, a number or a list of them, got {value!r}")
-    return dict(raw)
+class _Lines(Check):
+    """The paper's line numbers: a list of whole numbers."""
+
+    def check(self, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            fail(f"must be a list of line numbers, got {value!r}")
+        return tuple(value)
+
+    def json(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "integer"}}
 
 
-def _lines(t: TomlTable) -> tuple[int, ...]:
-    raw = t.raw("lines", [])
-    if not isinstance(raw, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
-        raise InputError(f"{t.key('lines')}: must be a list of line numbers, got {raw!r}")
-    return tuple(raw)
+_LINES = Field((), description="The paper's line numbers the number is printed on.")
+
+
+class PublishedTable(SpecModel):
+    """``[[published]]``: one published number and where the virtual counterpart is (see :class:`PublishedItem`)."""
+
+    label: Annotated[str, Text()] = Field(description="What a reader sees.")
+    section: Annotated[str, Text()] = Field(description="Row group of the table.")
+    kind: Annotated[str, Text(KINDS)] = Field(description="What the number is; it decides how its SE is derived.")
+    frame: Annotated[str, Text()] = Field(description="The tidy frame of the results.")
+    where: Annotated[Mapping[str, Any], Filters("must be a string, a number or a list of them",
+                                                "must be a table {column = value}", as_given=True)] = Field(
+        default_factory=dict, description="Row selector: column to a value or a list of values.")
+    column: Annotated[str, Text()] = Field(description="The column holding the virtual value.")
+    value: Annotated[float | None, Number()] = Field(None, description="The published value.")
+    bounds: Annotated[tuple[float, ...] | None, Numbers(length=2)] = Field(
+        None, description="The range the paper gives instead of a value.")
+    lower: Annotated[float | None, Number()] = Field(None, description="Lower limit of the published 95% CI.")
+    upper: Annotated[float | None, Number()] = Field(None, description="Upper limit of the published 95% CI.")
+    n: Annotated[int | None, Integer(lower=1)] = Field(None, description="Patients behind a percentage or count.")
+    se: Annotated[float | None, Number(lower=0.0, strict=True)] = Field(None, description="A published SE.")
+    aggregate: Annotated[str | None, Text(("sum",))] = Field(None, description="sum: over the matching rows.")
+    rank: Annotated[int | None, Integer(lower=1)] = Field(None, description="The rank-th smallest matching row.")
+    digits: Annotated[int, Integer(lower=0)] = Field(1, description="Decimals of the table's cells.")
+    lines: Annotated[tuple[int, ...], _Lines()] = _LINES
+    note: Annotated[str, Note()] = Field("", description="Why no SE can be derived.")
+    derived: Annotated[str, Note()] = Field("", description="How the number follows from the text.")
+    absent: Annotated[float | None, Number()] = Field(None, description="The virtual value when no row matches.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.value is None) == (self.bounds is None):
+            fail("give either value or bounds")
+        if (self.lower is None) != (self.upper is None):
+            fail("give both lower and upper (the published 95% CI) or neither")
+        if self.aggregate is not None and self.rank is not None:
+            fail("aggregate and rank exclude each other")
+        return self
+
+
+class NotComparedTable(SpecModel):
+    """``[[not_compared]]``: numbers of the text without a virtual counterpart, and why."""
+
+    lines: Annotated[tuple[int, ...], _Lines()] = _LINES
+    numbers: Annotated[tuple[float, ...], Numbers()] = Field(description="The numbers.")
+    text: Annotated[str, Text()] = Field(description="The text they are in.")
+    reason: Annotated[str, Text()] = Field(description="Why they are not compared.")
 
 
 def _read(path: str | PathLike[str]) -> dict[str, Any]:
@@ -192,29 +236,12 @@ def _read(path: str | PathLike[str]) -> dict[str, Any]:
 
 def parse_item(data: Mapping[str, Any], key: str) -> PublishedItem:
     """One ``[[published]]`` table as a :class:`PublishedItem` (errors name ``key`` and the field)."""
-    t = TomlTable(data, key)
-    kind = t.text("kind", choices=KINDS)
-    value = t.number("value", None) if t.has("value") else None
-    bounds = t.numbers("bounds", length=2) if t.has("bounds") else None
-    if (value is None) == (bounds is None):
-        raise InputError(f"{key}: give either value or bounds")
-    lower = t.number("lower") if t.has("lower") else None
-    upper = t.number("upper") if t.has("upper") else None
-    if (lower is None) != (upper is None):
-        raise InputError(f"{key}: give both lower and upper (the published 95% CI) or neither")
-    aggregate = t.text("aggregate", choices=("sum",)) if t.has("aggregate") else None
-    rank = t.integer("rank", lower=1) if t.has("rank") else None
-    if aggregate is not None and rank is not None:
-        raise InputError(f"{key}: aggregate and rank exclude each other")
-    item = PublishedItem(
-        label=t.text("label"), section=t.text("section"), kind=kind, frame=t.text("frame"), where=_where(t),
-        column=t.text("column"), value=value, bounds=None if bounds is None else (bounds[0], bounds[1]),
-        lower=lower, upper=upper, n=t.integer("n", lower=1) if t.has("n") else None,
-        se=t.number("se", lower=0.0, strict=True) if t.has("se") else None, aggregate=aggregate, rank=rank,
-        digits=t.integer("digits", 1, lower=0), lines=_lines(t), note=t.note("note"),
-        derived=t.note("derived"), absent=t.number("absent") if t.has("absent") else None)
-    t.done()
-    return item
+    t = validate(PublishedTable, data, key)
+    return PublishedItem(
+        label=t.label, section=t.section, kind=t.kind, frame=t.frame, where=t.where, column=t.column, value=t.value,
+        bounds=None if t.bounds is None else (t.bounds[0], t.bounds[1]), lower=t.lower, upper=t.upper, n=t.n,
+        se=t.se, aggregate=t.aggregate, rank=t.rank, digits=t.digits, lines=t.lines, note=t.note,
+        derived=t.derived, absent=t.absent)
 
 
 def load_published(path: str | PathLike[str]) -> tuple[PublishedItem, ...]:
@@ -241,10 +268,8 @@ def load_not_compared(path: str | PathLike[str]) -> tuple[NotCompared, ...]:
     """The ``[[not_compared]]`` entries: numbers of the text without a virtual counterpart, with the reason."""
     out = []
     for i, item in enumerate(_read(path).get("not_compared", [])):
-        t = TomlTable(item, f"not_compared[{i}]")
-        out.append(NotCompared(lines=_lines(t), numbers=t.numbers("numbers"), text=t.text("text"),
-                               reason=t.text("reason")))
-        t.done()
+        t = validate(NotComparedTable, item, f"not_compared[{i}]")
+        out.append(NotCompared(lines=t.lines, numbers=t.numbers, text=t.text, reason=t.reason))
     return tuple(out)
 
 

@@ -39,6 +39,7 @@ from scipy import special, stats
 
 from dosefinding.errors import InputError
 from dosefinding.study.spec import Baseline, Endpoint, Screening, TrialSpec, as_trial_spec
+from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -241,6 +242,10 @@ class EndpointMatrix:
     base: FloatArray
     values: FloatArray
 
+    def __repr__(self) -> str:
+        return short_repr(self, paramcd=self.paramcd, trials=self.values.shape[0], subjects=self.values.shape[1],
+                          visits=list(self.visits), doses=self.doses.tolist())
+
     @property
     def change(self) -> FloatArray:
         """Change from baseline, NaN after dropout."""
@@ -318,7 +323,7 @@ def simulate_endpoint_matrix(
 
 
 @dataclass(frozen=True, eq=False)
-class VirtualTrial:
+class VirtualTrial(SummaryDisplay):
     """A simulated trial: its spec, seed and ADaM datasets (all synthetic).
 
     Attributes
@@ -415,7 +420,11 @@ class VirtualTrial:
         files.append(readme)
         return files
 
-    def summary(self) -> str:
+    def __repr__(self) -> str:
+        return short_repr(self, study=self.spec.studyid, seed=self.seed, subjects=len(self.adsl),
+                          arms=list(self.spec.arm_names), endpoints=[e.paramcd for e in self.spec.endpoints])
+
+    def summary(self) -> Summary:
         """Counts by arm, completers, and the mean baseline and last-visit change of each efficacy endpoint."""
         arms = list(self.spec.arm_names)
         adsl = self.adsl
@@ -434,14 +443,14 @@ class VirtualTrial:
         table = table.astype(object)
         table[counts] = table[counts].fillna(0).astype(int)
         table[~counts] = table[~counts].map(lambda v: f"{v:.2f}")
-        header = f"Virtual trial {self.spec.studyid} (seed {self.seed})\n{SYNTHETIC_NOTE}\n"
+        header = [f"Virtual trial {self.spec.studyid} (seed {self.seed})", SYNTHETIC_NOTE]
         screening = self.ds.loc[self.ds["DSSCAT"] == "SCREENING", "DSDECOD"]
         if self.spec.screening is not None:
             failed = int((screening == "SCREEN FAILURE").sum())
             other = len(screening) - failed - int((screening == "RANDOMIZED").sum())
-            header += (f"Screened {len(screening)}: {failed} failed the eligibility rules, {other} not randomised "
-                       "for other reasons\n")
-        return header + "\n" + table.to_string()
+            header.append(f"Screened {len(screening)}: {failed} failed the eligibility rules, {other} not randomised "
+                          "for other reasons")
+        return Summary([*header, "", SummaryTable(table)])
 
 
 def _choice(rng: np.random.Generator, shares: Mapping[str, float] | Sequence[float], n: int,

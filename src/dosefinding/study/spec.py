@@ -6,6 +6,10 @@ so that :func:`dosefinding.study.simulate_trial` can generate ADaM datasets from
 problem found while reading it raises :class:`~dosefinding.errors.InputError` naming the
 key path at fault, e.g. ``arms[2].dose: missing``.
 
+The tables are the pydantic models of :mod:`dosefinding.study.trial_schema`, checked by the
+validator of both specs (:mod:`dosefinding.study.validation`); their JSON Schema, every key
+described, is :func:`dosefinding.study.schema.spec_json_schema` (``dosefinding schema trial``).
+
 Tables of a spec (all keys are described in ``presets/a2201.toml``):
 
 ``[trial]``
@@ -95,9 +99,7 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -108,9 +110,32 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.files import read_text_file
 from dosefinding.randomization.eligibility import A2201_PRESET, A2201_RULES, EligibilityRules
 from dosefinding.shapes.library import get_shape
-from dosefinding.study.toml_table import MISSING, TomlTable, toml_number, toml_numbers
+from dosefinding.study.trial_schema import (
+    SEVERITIES,
+    AdverseEventTable,
+    AnalysisTable,
+    ArmTable,
+    BaselineTable,
+    ChangeTable,
+    CharacteristicTable,
+    ClassesTable,
+    CorrelationTable,
+    DemographicsTable,
+    DoseResponseTable,
+    DropoutTable,
+    EndpointTable,
+    PKTable,
+    RangeTable,
+    SafetyTable,
+    ScreeningTable,
+    StratificationTable,
+    TrialDocument,
+    TrialTable,
+)
+from dosefinding.study.validation import Numbers, check_value, read_toml, validate
 
 __all__ = [
     "AdverseEvent",
@@ -135,19 +160,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 _PRESETS = Path(__file__).parent / "presets"
-_SEVERITIES = ("MILD", "MODERATE", "SEVERE")
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _shares(value: object, key: str) -> MappingProxyType[str, float]:
-    table = TomlTable(value, key)
-    shares = {name: table.number(name, lower=0.0) for name in list(table.data)}
-    total = sum(shares.values())
-    if not shares or abs(total - 1.0) > 1e-6:
-        raise InputError(f"{key}: shares must add up to 1, got {total:g}")
-    return MappingProxyType(shares)
 
 
 # --------------------------------------------------------------------------- the parts
@@ -408,32 +420,43 @@ class TrialSpec:
 # --------------------------------------------------------------------------- parsing
 
 
-def _parse_arms(trial: TomlTable, value: object) -> tuple[Arm, ...]:
-    if not isinstance(value, list) or len(value) < 2:
-        raise InputError("arms: need at least two [[arms]] tables")
-    tables = [TomlTable(v, f"arms[{i}]") for i, v in enumerate(value)]
-    names_doses = [(t.text("name"), t.number("dose", lower=0.0)) for t in tables]
-    with_n = [t.has("n") for t in tables]
+def _per(value: float | tuple[float, ...], n: int, key: str, what: str) -> tuple[float, ...]:
+    """A number repeated ``n`` times, or a list that must have ``n`` entries (one per ``what``)."""
+    if not isinstance(value, tuple):
+        return (value,) * n
+    if len(value) != n:
+        raise InputError(f"{key}: needs {n} values (one per {what}), got {len(value)}")
+    return value
+
+
+def _parse_arms(trial: TrialTable, tables: tuple[ArmTable, ...]) -> tuple[Arm, ...]:
+    with_n = [t.n is not None for t in tables]
     if all(with_n):
-        sizes = [t.integer("n", lower=1) for t in tables]
+        if trial.total is not None:
+            raise InputError("trial.total: unknown key (every arm gives n)")
+        for i, t in enumerate(tables):
+            if t.ratio is not None:
+                raise InputError(f"arms[{i}].ratio: unknown key (every arm gives n)")
+        sizes = [int(t.n) for t in tables if t.n is not None]
     elif not any(with_n):
-        if not trial.has("total"):
+        if trial.total is None:
             raise InputError("arms[0].n: missing (give n in every arm, or ratio in every arm with trial.total)")
-        total = trial.integer("total", lower=len(tables))
-        ratios = np.array([t.number("ratio", lower=0.0, strict=True) for t in tables])
-        exact = total * ratios / ratios.sum()
+        if trial.total < len(tables):
+            raise InputError(f"trial.total: must be at least {len(tables)}, got {trial.total}")
+        for i, t in enumerate(tables):
+            if t.ratio is None:
+                raise InputError(f"arms[{i}].ratio: missing")
+        ratios = np.array([t.ratio for t in tables], dtype=float)
+        exact = trial.total * ratios / ratios.sum()
         sizes_arr = np.floor(exact).astype(int)
         # largest remainders first, ties to the earlier arm
         order = np.argsort(-(exact - sizes_arr), kind="stable")
-        sizes_arr[order[: total - int(sizes_arr.sum())]] += 1
+        sizes_arr[order[: trial.total - int(sizes_arr.sum())]] += 1
         sizes = sizes_arr.tolist()
     else:
         missing = with_n.index(False)
         raise InputError(f"arms[{missing}].n: missing (give n in every arm, or ratio in every arm with trial.total)")
-    arms = []
-    for t, (name, dose), n in zip(tables, names_doses, sizes, strict=True):
-        arms.append(Arm(name=name, dose=dose, n=int(n)))
-        t.done()
+    arms = tuple(Arm(name=t.name, dose=t.dose, n=int(n)) for t, n in zip(tables, sizes, strict=True))
     names = [a.name for a in arms]
     for i, name in enumerate(names):
         if names.index(name) != i:
@@ -441,98 +464,57 @@ def _parse_arms(trial: TomlTable, value: object) -> tuple[Arm, ...]:
     doses = [a.dose for a in arms]
     if doses != sorted(doses) or len(set(doses)) != len(doses):
         raise InputError(f"arms: doses must be distinct and increasing in arm order, got {doses}")
-    return tuple(arms)
+    return arms
 
 
-def _parse_visits(trial: TomlTable) -> tuple[int, ...]:
-    value = trial.raw("visits")
-    key = trial.key("visits")
-    if not isinstance(value, list) or not value:
-        raise InputError(f"{key}: must be a non-empty list of weeks, got {value!r}")
-    for i, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise InputError(f"{key}[{i}]: must be a positive whole week, got {v!r}")
-    if any(b <= a for a, b in itertools.pairwise(value)):
-        raise InputError(f"{key}: weeks must be strictly increasing, got {value}")
-    return tuple(value)
-
-
-def _visit_subset(table: TomlTable, schedule: tuple[int, ...], name: str = "visits") -> tuple[int, ...]:
-    value = table.raw(name, None)
-    if value is None:
+def _visit_subset(weeks: tuple[int, ...] | None, schedule: tuple[int, ...], key: str) -> tuple[int, ...]:
+    if weeks is None:
         return schedule
-    key = table.key(name)
-    if not isinstance(value, list) or not value:
-        raise InputError(f"{key}: must be a non-empty list of weeks, got {value!r}")
-    for i, v in enumerate(value):
+    for i, v in enumerate(weeks):
         if v not in schedule:
             raise InputError(f"{key}[{i}]: week {v!r} is not a visit of the schedule (trial.visits = {list(schedule)})")
-    return tuple(sorted(set(value)))
+    return tuple(sorted(set(weeks)))
 
 
-def _dose_response(table: TomlTable, arms: tuple[Arm, ...], *, relative: bool) -> tuple[float, ...]:
+def _dose_response(table: DoseResponseTable, key: str, arms: tuple[Arm, ...], *, relative: bool) -> tuple[float, ...]:
     """Per-arm values given as ``values`` (one per arm) or as a ``shape`` with ``parameters`` at the arm doses."""
-    if table.has("values"):
-        values = table.numbers("values", length=len(arms), what="arms")
-        table.done()
-        return values
-    name = table.text("shape")
+    if table.values is not None:
+        return _per(table.values, len(arms), f"{key}.values", "arm")
+    assert table.shape is not None and table.parameters is not None  # checked by DoseResponseTable
     try:
-        shape = get_shape(name)
+        shape = get_shape(table.shape)
     except InputError as exc:
-        raise InputError(f"{table.key('shape')}: {exc}") from None
-    constant = table.raw("constant", None)
+        raise InputError(f"{key}.shape: {exc}") from None
+    constant = table.constant
     expected = shape.parameter_names(constant if shape.name == "linint" else None)
-    parameters = table.numbers("parameters", length=len(expected), what="parameters")
+    parameters = _per(table.parameters, len(expected), f"{key}.parameters", "parameter")
     if constant is not None and shape.constant is None:
-        raise InputError(f"{table.key('constant')}: shape {shape.name!r} takes no constant")
+        raise InputError(f"{key}.constant: shape {shape.name!r} takes no constant")
     doses = np.array([a.dose for a in arms])
     try:
         response = shape.response(doses, parameters, constant)
         if relative:
             response = response - shape.response(np.zeros(1), parameters, constant)[0]
     except InputError as exc:
-        raise InputError(f"{table.path}: {exc}") from None
-    table.done()
+        raise InputError(f"{key}: {exc}") from None
     return tuple(float(v) for v in response)
 
 
-def _parse_baseline(table: TomlTable) -> Baseline:
-    dist = table.text("distribution", choices=("normal", "gamma", "lognormal"))
-    mean = table.number("mean")
-    sd = table.number("sd", lower=0.0, strict=True)
-    lower = table.number("lower", None) if table.has("lower") else None
-    upper = table.number("upper", None) if table.has("upper") else None
-    if lower is not None and upper is not None and upper <= lower:
-        raise InputError(f"{table.key('upper')}: must exceed lower ({lower:g}), got {upper:g}")
-    if dist == "gamma" and upper is not None:
-        raise InputError(f"{table.key('upper')}: a gamma baseline has no upper bound (use limits)")
-    if dist == "gamma" and mean <= (lower or 0.0):
-        raise InputError(f"{table.key('mean')}: a gamma baseline needs mean > lower, got {mean:g}")
-    if dist == "lognormal" and mean <= 0:
-        raise InputError(f"{table.key('mean')}: a lognormal baseline needs mean > 0, got {mean:g}")
-    if dist == "lognormal" and (lower is not None or upper is not None):
-        raise InputError(f"{table.path}: a lognormal baseline takes no lower/upper (use limits)")
-    table.done()
-    return Baseline(distribution=dist, mean=mean, sd=sd, lower=lower, upper=upper)  # type: ignore[arg-type]
+def _baseline(table: BaselineTable) -> Baseline:
+    return Baseline(distribution=table.distribution, mean=table.mean, sd=table.sd, lower=table.lower,
+                    upper=table.upper)
 
 
-def _parse_correlation(value: object, key: str, n: int) -> FloatArray:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = {"structure": "ar1", "rho": value}
-    table = TomlTable(value, key)
-    if table.has("matrix"):
-        rows = table.raw("matrix")
-        if not isinstance(rows, list) or len(rows) != n:
+def _correlation(table: CorrelationTable, key: str, n: int) -> FloatArray:
+    if table.matrix is not None:
+        if len(table.matrix) != n:
             raise InputError(f"{key}.matrix: must be {n} rows (one per visit of trial.visits)")
-        r = np.array([toml_numbers(row, f"{key}.matrix[{i}]", length=n) for i, row in enumerate(rows)])
+        r = np.array([_per(row, n, f"{key}.matrix[{i}]", "entry") for i, row in enumerate(table.matrix)])
     else:
-        structure = table.text("structure", choices=("ar1", "cs", "independent"))
-        rho = 0.0 if structure == "independent" else table.number("rho", lower=-1.0, upper=1.0)
+        rho = 0.0 if table.rho is None else table.rho
         idx = np.arange(n)
         lag = np.abs(idx[:, None] - idx[None, :])
-        r = rho**lag if structure == "ar1" else np.where(lag == 0, 1.0, rho)
-    table.done()
+        r = rho**lag if table.structure == "ar1" else np.where(lag == 0, 1.0, rho)
     if not np.allclose(r, r.T) or not np.allclose(np.diag(r), 1.0):
         raise InputError(f"{key}: must be symmetric with unit diagonal")
     smallest = float(np.linalg.eigvalsh(r)[0])
@@ -541,247 +523,141 @@ def _parse_correlation(value: object, key: str, n: int) -> FloatArray:
     return np.asarray(r, dtype=float)
 
 
-def _parse_endpoint(paramcd: str, value: object, group: str, arms: tuple[Arm, ...],
-                    schedule: tuple[int, ...]) -> Endpoint:
-    t = TomlTable(value, f"{group}.{paramcd}")
+def _means(change: ChangeTable, key: str, arms: tuple[Arm, ...], n_visits: int) -> FloatArray:
+    names = [a.name for a in arms]
+    if change.means is not None:
+        for name in change.means:
+            if name not in names:
+                raise InputError(f"{key}.means.{name}: not an arm of the spec (arms: {', '.join(names)})")
+        for name in names:
+            if name not in change.means:
+                raise InputError(f"{key}.means.{name}: missing")
+        return np.array([_per(change.means[a], n_visits, f"{key}.means.{a}", "visit") for a in names])
+    placebo = np.array(_per(change.placebo, n_visits, f"{key}.placebo", "visit"))
+    onset = np.array(_per(change.onset, n_visits, f"{key}.onset", "visit"))
+    effect = np.zeros(len(arms)) if change.effect is None else np.array(
+        _dose_response(change.effect, f"{key}.effect", arms, relative=True))
+    return placebo[None, :] + np.outer(effect, onset)
+
+
+def _classes(table: ClassesTable, key: str, arms: tuple[Arm, ...], n_visits: int) -> ResponseClasses:
+    probability = _dose_response(table.probability, f"{key}.probability", arms, relative=False)
+    for i, p in enumerate(probability):
+        if not 0.0 <= p <= 1.0:
+            raise InputError(f"{key}.probability: probability for arm {arms[i].name!r} is {p:g}, not in [0, 1]")
+    return ResponseClasses(
+        probability=probability, shift=_per(table.shift, n_visits, f"{key}.shift", "visit"),
+        sd=None if table.sd is None else _per(table.sd, n_visits, f"{key}.sd", "visit"),
+        baseline_slope=table.baseline_slope)
+
+
+def _endpoint(paramcd: str, t: EndpointTable, group: str, arms: tuple[Arm, ...],
+              schedule: tuple[int, ...]) -> Endpoint:
+    key = f"{group}.{paramcd}"
     n_visits = len(schedule)
-    scale = t.text("scale", "identity", choices=("identity", "log"))
-    visits = _visit_subset(t, schedule)
-    baseline_table = t.table("baseline")
-    assert baseline_table is not None
-    baseline = _parse_baseline(baseline_table)
-    if scale == "log" and baseline.distribution != "lognormal":
-        raise InputError(f"{t.key('baseline.distribution')}: a log-scale endpoint needs a lognormal baseline")
-    change = t.table("change")
-    assert change is not None
-    if change.has("means"):
-        table = change.table("means")
-        assert table is not None
-        for name in table.data:
-            if name not in [a.name for a in arms]:
-                raise InputError(f"{table.key(name)}: not an arm of the spec (arms: {', '.join(a.name for a in arms)})")
-        means = np.array([table.numbers(a.name, length=n_visits, what="visits") for a in arms])
-        table.done()
-    else:
-        placebo = np.array(change.per_visit("placebo", n_visits, 0.0))
-        onset = np.array(change.per_visit("onset", n_visits, 1.0, lower=0.0))
-        effect_table = change.table("effect", None)
-        effect = np.zeros(len(arms)) if effect_table is None else np.array(
-            _dose_response(effect_table, arms, relative=True)
-        )
-        means = placebo[None, :] + np.outer(effect, onset)
-    change.done()
-    sd = t.per_visit("sd", n_visits, lower=0.0, strict=True)
-    correlation = _parse_correlation(t.raw("correlation", {"structure": "independent"}), t.key("correlation"), n_visits)
-    classes = None
-    classes_table = t.table("classes", None)
-    if classes_table is not None:
-        prob_table = classes_table.table("probability")
-        assert prob_table is not None
-        probability = _dose_response(prob_table, arms, relative=False)
-        for i, p in enumerate(probability):
-            if not 0.0 <= p <= 1.0:
-                raise InputError(f"{prob_table.path}: probability for arm {arms[i].name!r} is {p:g}, not in [0, 1]")
-        shift = classes_table.per_visit("shift", n_visits)
-        class_sd = classes_table.per_visit("sd", n_visits, lower=0.0, strict=True) if classes_table.has("sd") else None
-        class_slope = classes_table.number("baseline_slope") if classes_table.has("baseline_slope") else None
-        classes_table.done()
-        classes = ResponseClasses(probability=probability, shift=shift, sd=class_sd, baseline_slope=class_slope)
-    limits = None
-    if t.has("limits"):
-        lo, hi = t.numbers("limits", length=2, what="bounds")
-        if hi <= lo:
-            raise InputError(f"{t.key('limits')}: upper limit must exceed lower, got [{lo:g}, {hi:g}]")
-        limits = (lo, hi)
-    decimals = t.integer("decimals", None, lower=0) if t.has("decimals") else None
-    endpoint = Endpoint(
+    visits = _visit_subset(t.visits, schedule, f"{key}.visits")
+    return Endpoint(
         paramcd=paramcd,
-        label=t.text("label", paramcd),
-        unit=t.note("unit"),
+        label=t.label or paramcd,
+        unit=t.unit,
         dataset="ADEFF" if group == "endpoints" else "ADBM",
-        scale=scale,  # type: ignore[arg-type]
+        scale=t.scale,
         visits=visits,
-        baseline=baseline,
-        means=means,
-        sd=sd,
-        correlation=correlation,
-        baseline_slope=t.number("baseline_slope", 0.0),
-        decimals=decimals,
-        limits=limits,
-        classes=classes,
+        baseline=_baseline(t.baseline),
+        means=_means(t.change, f"{key}.change", arms, n_visits),
+        sd=_per(t.sd, n_visits, f"{key}.sd", "visit"),
+        correlation=_correlation(t.correlation, f"{key}.correlation", n_visits),
+        baseline_slope=t.baseline_slope,
+        decimals=t.decimals,
+        limits=None if t.limits is None else (t.limits[0], t.limits[1]),
+        classes=None if t.classes is None else _classes(t.classes, f"{key}.classes", arms, n_visits),
     )
-    t.done()
-    return endpoint
 
 
-def _parse_group(root: TomlTable, group: str, arms: tuple[Arm, ...], schedule: tuple[int, ...]) -> tuple[Endpoint, ...]:
-    table = root.table(group, {} if group == "biomarkers" else MISSING)
-    assert table is not None
-    if group == "endpoints" and not table.data:
+def _group(tables: Mapping[str, EndpointTable], group: str, arms: tuple[Arm, ...],
+           schedule: tuple[int, ...]) -> tuple[Endpoint, ...]:
+    if group == "endpoints" and not tables:
         raise InputError("endpoints: need at least one [endpoints.<PARAMCD>] table")
-    out = []
-    for paramcd in table.data:
-        if not paramcd.isidentifier() or len(paramcd) > 8:
-            raise InputError(f"{group}.{paramcd}: a PARAMCD is at most 8 letters, digits or underscores")
-        out.append(_parse_endpoint(paramcd, table.raw(paramcd), group, arms, schedule))
-    return tuple(out)
+    return tuple(_endpoint(paramcd, t, group, arms, schedule) for paramcd, t in tables.items())
 
 
-def _range4(table: TomlTable, name: str, default: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    sub = table.table(name, None)
-    if sub is None:
-        return default
-    mean, sd = sub.number("mean"), sub.number("sd", lower=0.0, strict=True)
-    lower, upper = sub.number("lower", default[2]), sub.number("upper", default[3])
-    if not lower < mean < upper:
-        raise InputError(f"{sub.path}: need lower < mean < upper, got {lower:g}, {mean:g}, {upper:g}")
-    sub.done()
-    return (mean, sd, lower, upper)
-
-
-def _date(value: object, key: str) -> _dt.date:
-    if isinstance(value, _dt.datetime):
-        return value.date()
-    if isinstance(value, _dt.date):
-        return value
-    try:
-        return _dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"{key}: must be a date (YYYY-MM-DD), got {value!r}") from None
-
-
-def _parse_demographics(root: TomlTable) -> Demographics:
-    table = root.table("demographics", None)
+def _range4(table: RangeTable | None, key: str,
+            default: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     if table is None:
-        return Demographics()
+        return default
+    lower = default[2] if table.lower is None else table.lower
+    upper = default[3] if table.upper is None else table.upper
+    if not lower < table.mean < upper:
+        raise InputError(f"{key}: need lower < mean < upper, got {lower:g}, {table.mean:g}, {upper:g}")
+    return (table.mean, table.sd, lower, upper)
+
+
+def _demographics(table: DemographicsTable | None) -> Demographics:
     d = Demographics()
-    enrolment = d.enrolment
-    if table.has("enrolment"):
-        value = table.raw("enrolment")
-        if not isinstance(value, list) or len(value) != 2:
-            raise InputError("demographics.enrolment: must be [first date, last date]")
-        enrolment = (_date(value[0], "demographics.enrolment[0]"), _date(value[1], "demographics.enrolment[1]"))
-        if enrolment[1] < enrolment[0]:
-            raise InputError("demographics.enrolment: last date is before the first")
-    countries = table.raw("countries", list(d.countries))
-    if not isinstance(countries, list) or not countries or not all(isinstance(c, str) for c in countries):
-        raise InputError(f"demographics.countries: must be a non-empty list of country codes, got {countries!r}")
-    out = Demographics(
-        age=_range4(table, "age", d.age),
-        weight=_range4(table, "weight", d.weight),
-        female=table.number("female", d.female, lower=0.0, upper=1.0),
-        race=_shares(table.raw("race"), "demographics.race") if table.has("race") else d.race,
-        countries=tuple(countries),
-        sites=table.integer("sites", max(d.sites, len(countries)), lower=len(countries)),
-        enrolment=enrolment,
-    )
-    table.done()
-    return out
-
-
-def _parse_pk(root: TomlTable, schedule: tuple[int, ...]) -> PKModel | None:
-    t = root.table("pk", None)
-    if t is None:
-        return None
-    pk = PKModel(
-        paramcd=t.text("paramcd", "DRUGTRGH"),
-        label=t.text("label", "Drug trough concentration"),
-        unit=t.note("unit"),
-        trough_per_mg=t.number("trough_per_mg", lower=0.0, strict=True),
-        exponent=t.number("exponent", 1.0, lower=0.0, strict=True),
-        half_life=t.number("half_life", lower=0.0, strict=True),
-        between_cv=t.number("between_cv", 0.3, lower=0.0),
-        within_cv=t.number("within_cv", 0.2, lower=0.0),
-        visits=_visit_subset(t, schedule),
-        decimals=t.integer("decimals", None, lower=0) if t.has("decimals") else None,
-        lloq=t.number("lloq", 0.0, lower=0.0),
-    )
-    t.done()
-    return pk
-
-
-def _parse_dropout(root: TomlTable, arms: tuple[Arm, ...], endpoints: tuple[Endpoint, ...]) -> Dropout | None:
-    t = root.table("dropout", None)
-    if t is None:
-        return None
-    value = t.raw("rate")
-    if isinstance(value, list):
-        rate = toml_numbers(value, "dropout.rate", length=len(arms), lower=0.0, upper=0.999, what="arms")
-    else:
-        rate = (toml_number(value, "dropout.rate", lower=0.0, upper=0.999),) * len(arms)
-    endpoint = t.text("endpoint") if t.has("endpoint") else None
-    if endpoint is not None and endpoint not in [e.paramcd for e in endpoints]:
-        raise InputError(
-            f"dropout.endpoint: unknown endpoint {endpoint!r} (endpoints: {', '.join(e.paramcd for e in endpoints)})"
-        )
-    slope = t.number("slope", 0.0)
-    if slope != 0.0 and endpoint is None:
-        raise InputError("dropout.endpoint: missing (the slope needs the endpoint whose last value it uses)")
-    reasons = _shares(t.raw("reasons"), "dropout.reasons") if t.has("reasons") else MappingProxyType(
-        {"WITHDRAWAL BY SUBJECT": 1.0}
-    )
-    terms: dict[str, tuple[str, ...]] = {}
-    table = t.table("terms", None)
-    if table is not None:
-        for reason in list(table.data):
-            if reason not in reasons:
-                raise InputError(f"{table.key(reason)}: not a reason of dropout.reasons ({', '.join(reasons)})")
-            value = table.raw(reason)
-            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-                raise InputError(f"{table.key(reason)}: must be a non-empty list of terms, got {value!r}")
-            terms[reason] = tuple(value)
-        table.done()
-    t.done()
-    return Dropout(rate=rate, endpoint=endpoint, slope=slope, reasons=reasons, terms=MappingProxyType(terms))
-
-
-def _severity(t: TomlTable, default: tuple[float, float, float]) -> tuple[float, float, float]:
-    if not t.has("severity"):
-        return default
-    shares = _shares(t.raw("severity"), t.key("severity"))
-    for name in shares:
-        if name not in _SEVERITIES:
-            raise InputError(f"{t.key('severity')}.{name}: unknown severity (expected {', '.join(_SEVERITIES)})")
-    return tuple(float(shares.get(s, 0.0)) for s in _SEVERITIES)  # type: ignore[return-value]
-
-
-def _soc_correlation(t: TomlTable) -> MappingProxyType[str, float]:
-    table = t.table("soc_correlation", None)
     if table is None:
-        return MappingProxyType({})
-    out = {name.upper(): table.number(name, lower=0.0, upper=0.99) for name in list(table.data)}
-    table.done()
-    return MappingProxyType(out)
+        return d
+    if table.sites is not None and table.sites < len(table.countries):
+        raise InputError(f"demographics.sites: must be at least {len(table.countries)}, got {table.sites}")
+    return Demographics(
+        age=_range4(table.age, "demographics.age", d.age),
+        weight=_range4(table.weight, "demographics.weight", d.weight),
+        female=table.female,
+        race=d.race if table.race is None else table.race,
+        countries=table.countries,
+        sites=max(d.sites, len(table.countries)) if table.sites is None else table.sites,
+        enrolment=d.enrolment if table.enrolment is None else table.enrolment,
+    )
 
 
-def _parse_safety(root: TomlTable, arms: tuple[Arm, ...]) -> tuple[Safety, tuple[AdverseEvent, ...]]:
-    t = root.table("safety", None)
+def _pk(t: PKTable | None, schedule: tuple[int, ...]) -> PKModel | None:
+    if t is None:
+        return None
+    return PKModel(paramcd=t.paramcd, label=t.label, unit=t.unit, trough_per_mg=t.trough_per_mg, exponent=t.exponent,
+                   half_life=t.half_life, between_cv=t.between_cv, within_cv=t.within_cv,
+                   visits=_visit_subset(t.visits, schedule, "pk.visits"), decimals=t.decimals, lloq=t.lloq)
+
+
+def _unknown(key: str, what: str, name: str, known: Iterable[str]) -> InputError:
+    return InputError(f"{key}: unknown {what} {name!r} ({what}s: {', '.join(known)})")
+
+
+def _dropout(t: DropoutTable | None, arms: tuple[Arm, ...], endpoints: tuple[Endpoint, ...]) -> Dropout | None:
+    if t is None:
+        return None
+    names = [e.paramcd for e in endpoints]
+    if t.endpoint is not None and t.endpoint not in names:
+        raise _unknown("dropout.endpoint", "endpoint", t.endpoint, names)
+    reasons = MappingProxyType({"WITHDRAWAL BY SUBJECT": 1.0}) if t.reasons is None else t.reasons
+    for reason in t.terms:
+        if reason not in reasons:
+            raise InputError(f"dropout.terms.{reason}: not a reason of dropout.reasons ({', '.join(reasons)})")
+    return Dropout(rate=_per(t.rate, len(arms), "dropout.rate", "arm"), endpoint=t.endpoint, slope=t.slope,
+                   reasons=reasons, terms=MappingProxyType(dict(t.terms)))
+
+
+def _severity(shares: Mapping[str, float] | None, default: tuple[float, float, float]) -> tuple[float, float, float]:
+    if shares is None:
+        return default
+    mild, moderate, severe = (float(shares.get(s, 0.0)) for s in SEVERITIES)
+    return mild, moderate, severe
+
+
+def _safety(t: SafetyTable | None, tables: tuple[AdverseEventTable, ...],
+            arms: tuple[Arm, ...]) -> tuple[Safety, tuple[AdverseEvent, ...]]:
     safety = Safety()
     if t is not None:
-        safety = Safety(
-            within_soc_correlation=t.number("within_soc_correlation", 0.0, lower=0.0, upper=0.99),
-            soc_correlation=_soc_correlation(t),
-            severity=_severity(t, safety.severity),
-            serious=t.number("serious", safety.serious, lower=0.0, upper=1.0),
-            related=t.number("related", safety.related, lower=0.0, upper=1.0),
-        )
-        t.done()
-    value = root.raw("adverse_events", [])
-    if not isinstance(value, list):
-        raise InputError("adverse_events: must be an array of [[adverse_events]] tables")
+        safety = Safety(within_soc_correlation=t.within_soc_correlation,
+                        soc_correlation=MappingProxyType({k.upper(): v for k, v in t.soc_correlation.items()}),
+                        severity=_severity(t.severity, safety.severity), serious=t.serious, related=t.related)
     events = []
     seen: set[tuple[str, str]] = set()
-    for i, item in enumerate(value):
-        e = TomlTable(item, f"adverse_events[{i}]")
+    for i, e in enumerate(tables):
         event = AdverseEvent(
-            soc=e.text("soc").upper(),
-            pt=e.text("pt").upper(),
-            rates=e.numbers("rates", length=len(arms), lower=0.0, upper=0.999, what="arms"),
-            severity=_severity(e, safety.severity),
-            serious=e.number("serious", safety.serious, lower=0.0, upper=1.0),
-            related=e.number("related", safety.related, lower=0.0, upper=1.0),
+            soc=e.soc.upper(), pt=e.pt.upper(), rates=_per(e.rates, len(arms), f"adverse_events[{i}].rates", "arm"),
+            severity=_severity(e.severity, safety.severity),
+            serious=safety.serious if e.serious is None else e.serious,
+            related=safety.related if e.related is None else e.related,
         )
-        e.done()
         if (event.soc, event.pt) in seen:
             raise InputError(f"adverse_events[{i}].pt: {event.pt!r} is listed twice under {event.soc!r}")
         seen.add((event.soc, event.pt))
@@ -792,36 +668,15 @@ def _parse_safety(root: TomlTable, arms: tuple[Arm, ...]) -> tuple[Safety, tuple
     return safety, tuple(events)
 
 
-def _parse_characteristics(root: TomlTable, biomarkers: tuple[Endpoint, ...]) -> tuple[Characteristic, ...]:
-    table = root.table("characteristics", None)
-    if table is None:
-        return ()
+def _characteristics(tables: Mapping[str, CharacteristicTable],
+                     biomarkers: tuple[Endpoint, ...]) -> tuple[Characteristic, ...]:
     out = []
-    for name in list(table.data):
-        if not name.isidentifier() or name != name.upper() or len(name) > 8:
-            raise InputError(f"characteristics.{name}: an ADSL name is at most 8 upper-case letters, digits or _")
-        t = table.table(name)
-        assert t is not None
-        label = t.text("label")
-        kinds = [k for k in ("baseline", "probability", "biomarker") if t.has(k)]
-        if len(kinds) != 1:
-            raise InputError(f"{t.path}: give one of baseline, probability or biomarker (with cut), got {kinds}")
-        if kinds == ["baseline"]:
-            sub = t.table("baseline")
-            assert sub is not None
-            item = Characteristic(name, label, baseline=_parse_baseline(sub),
-                                  decimals=t.integer("decimals", None, lower=0) if t.has("decimals") else None)
-        elif kinds == ["probability"]:
-            item = Characteristic(name, label, probability=t.number("probability", lower=0.0, upper=1.0))
-        else:
-            biomarker = t.text("biomarker")
-            if biomarker not in [b.paramcd for b in biomarkers]:
-                raise InputError(f"{t.key('biomarker')}: unknown biomarker {biomarker!r} "
-                                 f"(biomarkers: {', '.join(b.paramcd for b in biomarkers)})")
-            item = Characteristic(name, label, biomarker=biomarker, cut=t.number("cut"))
-        t.done()
-        out.append(item)
-    table.done()
+    known = [b.paramcd for b in biomarkers]
+    for name, t in tables.items():
+        if t.biomarker is not None and t.biomarker not in known:
+            raise _unknown(f"characteristics.{name}.biomarker", "biomarker", t.biomarker, known)
+        out.append(Characteristic(name, t.label, baseline=None if t.baseline is None else _baseline(t.baseline),
+                                  decimals=t.decimals, probability=t.probability, biomarker=t.biomarker, cut=t.cut))
     return tuple(out)
 
 
@@ -856,7 +711,7 @@ def _adsl_columns(demographics_columns: tuple[str, ...], endpoints: tuple[Endpoi
 
 def _failing_value(value: object, key: str, rule: Any) -> Any:
     if isinstance(value, list):
-        low, high = toml_numbers(value, key, length=2, what="bounds")
+        low, high = check_value(Numbers(length=2, what="bounds"), value, key)
         if high < low:
             raise InputError(f"{key}: need [low, high] with low <= high, got {value}")
         whole = all(isinstance(v, int) for v in value)
@@ -869,93 +724,68 @@ def _failing_value(value: object, key: str, rule: Any) -> Any:
     return value
 
 
-def _parse_screening(root: TomlTable, endpoints: tuple[Endpoint, ...],
-                     characteristics: tuple[Characteristic, ...]) -> Screening | None:
-    t = root.table("screening", None)
+def _screening(t: ScreeningTable | None, endpoints: tuple[Endpoint, ...],
+               characteristics: tuple[Characteristic, ...]) -> Screening | None:
     if t is None:
         return None
-    rules = eligibility_rules(t.text("rules"))
+    rules = eligibility_rules(t.rules)
     by_id = {r.id: r for r in rules.rules}
-    ineligible = t.number("ineligible", lower=0.0, upper=1.0)
-    other = t.number("other", 0.0, lower=0.0, upper=1.0)
-    if ineligible + other >= 1:
-        raise InputError(f"screening.other: ineligible + other must be below 1, got {ineligible + other:g}")
-    reasons = _shares(t.raw("reasons"), "screening.reasons")
-    for rule_id in reasons:
-        if rule_id not in by_id:
-            raise InputError(f"screening.reasons.{rule_id}: no rule {rule_id!r} in the eligibility rules "
-                             f"(rules: {', '.join(by_id)})")
-    failing_table = t.table("failing")
-    assert failing_table is not None
-    failing = {}
-    for rule_id in list(failing_table.data):
-        if rule_id not in by_id:
-            raise InputError(f"screening.failing.{rule_id}: no rule {rule_id!r} in the eligibility rules "
-                             f"(rules: {', '.join(by_id)})")
-        failing[rule_id] = _failing_value(failing_table.raw(rule_id), failing_table.key(rule_id), by_id[rule_id])
-    failing_table.done()
-    for rule_id, share in reasons.items():
+    for what, ids in (("reasons", t.reasons), ("failing", t.failing)):
+        for rule_id in ids:
+            if rule_id not in by_id:
+                raise InputError(f"screening.{what}.{rule_id}: no rule {rule_id!r} in the eligibility rules "
+                                 f"(rules: {', '.join(by_id)})")
+    failing = {rule_id: _failing_value(value, f"screening.failing.{rule_id}", by_id[rule_id])
+               for rule_id, value in t.failing.items()}
+    for rule_id, share in t.reasons.items():
         if share > 0 and rule_id not in failing:
             raise InputError(f"screening.failing.{rule_id}: missing (the value of a candidate failing rule {rule_id})")
-    fields_table = t.table("fields")
-    assert fields_table is not None
     columns = _adsl_columns(("AGE", "WEIGHTBL"), endpoints, characteristics)
+    for name in t.fields:
+        if name not in rules.fields:
+            raise InputError(f"screening.fields.{name}: unknown key (expected {', '.join(sorted(rules.fields))})")
     fields = {}
     for name in rules.fields:
-        column = fields_table.text(name)
+        if name not in t.fields:
+            raise InputError(f"screening.fields.{name}: missing")
+        column = t.fields[name]
         if column not in columns:
             raise InputError(f"screening.fields.{name}: {column!r} is not an ADSL column of the spec "
                              f"({', '.join(columns)})")
         fields[name] = column
-    fields_table.done()
-    out = Screening(rules=rules, ineligible=ineligible, reasons=reasons, failing=MappingProxyType(failing),
-                    fields=MappingProxyType(fields), other=other,
-                    other_reason=t.text("other_reason", Screening.other_reason),
-                    other_term=t.text("other_term", Screening.other_term))
-    t.done()
-    return out
+    return Screening(rules=rules, ineligible=t.ineligible, reasons=t.reasons, failing=MappingProxyType(failing),
+                     fields=MappingProxyType(fields), other=t.other, other_reason=t.other_reason,
+                     other_term=t.other_term)
 
 
-def _parse_stratification(root: TomlTable, endpoints: tuple[Endpoint, ...]) -> Stratification | None:
-    t = root.table("stratification", None)
+def _stratification(t: StratificationTable | None, endpoints: tuple[Endpoint, ...]) -> Stratification | None:
     if t is None:
         return None
-    endpoint = t.text("endpoint")
-    if endpoint not in [e.paramcd for e in endpoints]:
-        raise InputError(
-            f"stratification.endpoint: unknown endpoint {endpoint!r} "
-            f"(endpoints: {', '.join(e.paramcd for e in endpoints)})"
-        )
-    cut = t.number("cut")
-    labels = t.raw("labels", [f"{endpoint} < {cut:g}", f"{endpoint} >= {cut:g}"])
-    if not isinstance(labels, list) or len(labels) != 2 or not all(isinstance(s, str) for s in labels):
-        raise InputError("stratification.labels: must be two strings (lower stratum, upper stratum)")
-    variable = t.text("variable", "STRAT1R")
-    out = Stratification(endpoint=endpoint, cut=cut, variable=variable, labels=(labels[0], labels[1]))
-    t.done()
-    return out
+    names = [e.paramcd for e in endpoints]
+    if t.endpoint not in names:
+        raise _unknown("stratification.endpoint", "endpoint", t.endpoint, names)
+    labels = t.labels or (f"{t.endpoint} < {t.cut:g}", f"{t.endpoint} >= {t.cut:g}")
+    return Stratification(endpoint=t.endpoint, cut=t.cut, variable=t.variable, labels=labels)
 
 
-def _parse_analysis(root: TomlTable, spec_endpoints: tuple[Endpoint, ...], schedule: tuple[int, ...]) -> Mapping[str, Any]:
-    t = root.table("analysis", None)
+def _analysis(t: AnalysisTable | None, given: Mapping[str, Any], endpoints: tuple[Endpoint, ...],
+              schedule: tuple[int, ...]) -> Mapping[str, Any]:
     if t is None:
         return MappingProxyType({})
-    names = [e.paramcd for e in spec_endpoints]
-    if "endpoint" in t.data and t.data["endpoint"] not in names:
-        raise InputError(f"analysis.endpoint: unknown endpoint {t.data['endpoint']!r} (endpoints: {', '.join(names)})")
-    if "visit" in t.data and t.data["visit"] not in schedule:
-        raise InputError(f"analysis.visit: week {t.data['visit']!r} is not a visit of the schedule ({list(schedule)})")
-    if "alpha" in t.data:
-        t.number("alpha", lower=0.0, upper=1.0, strict=True)
-        if t.data["alpha"] >= 1:
-            raise InputError(f"analysis.alpha: must be below 1, got {t.data['alpha']!r}")
-    if "alternative" in t.data:
-        t.text("alternative", choices=("one-sided", "two-sided"))
-    return MappingProxyType(dict(t.data))
+    names = [e.paramcd for e in endpoints]
+    if t.endpoint is not None and t.endpoint not in names:
+        raise _unknown("analysis.endpoint", "endpoint", t.endpoint, names)
+    if t.visit is not None and t.visit not in schedule:
+        raise InputError(f"analysis.visit: week {t.visit!r} is not a visit of the schedule ({list(schedule)})")
+    return MappingProxyType(dict(given))
 
 
 def parse_spec(text: str, *, source: str = "") -> TrialSpec:
     """Check a study spec given as TOML text and return it frozen.
+
+    The tables are checked against :class:`~dosefinding.study.trial_schema.TrialDocument`
+    (its JSON Schema: :func:`dosefinding.study.schema.spec_json_schema`), then what needs
+    several tables (lists per arm or per visit, endpoints and visits named elsewhere).
 
     Parameters
     ----------
@@ -981,54 +811,46 @@ def parse_spec(text: str, *, source: str = "") -> TrialSpec:
     ...
     dosefinding.errors.InputError: arms[0].dose: missing
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"spec: not valid TOML ({exc})") from None
-    root = TomlTable(data, "")
-    trial = root.table("trial")
-    assert trial is not None
-    name = trial.text("name")
-    visits = _parse_visits(trial)
-    arms = _parse_arms(trial, root.raw("arms"))
-    endpoints = _parse_group(root, "endpoints", arms, visits)
-    biomarkers = _parse_group(root, "biomarkers", arms, visits)
+    data = read_toml(text)
+    doc = validate(TrialDocument, data)
+    trial = doc.trial
+    visits = trial.visits
+    arms = _parse_arms(trial, doc.arms)
+    endpoints = _group(doc.endpoints, "endpoints", arms, visits)
+    biomarkers = _group(doc.biomarkers, "biomarkers", arms, visits)
     clash = {e.paramcd for e in endpoints} & {b.paramcd for b in biomarkers}
     if clash:
         raise InputError(f"biomarkers.{min(clash)}: the PARAMCD is also an endpoint")
-    pk = _parse_pk(root, visits)
+    pk = _pk(doc.pk, visits)
     if pk is not None and pk.paramcd in {e.paramcd for e in endpoints + biomarkers}:
         raise InputError(f"pk.paramcd: {pk.paramcd!r} is also an endpoint or biomarker")
-    safety, events = _parse_safety(root, arms)
-    characteristics = _parse_characteristics(root, biomarkers)
-    synthetic = trial.flag("synthetic", True)
+    safety, events = _safety(doc.safety, doc.adverse_events, arms)
+    characteristics = _characteristics(doc.characteristics, biomarkers)
     spec = TrialSpec(
-        name=name,
-        studyid=trial.text("studyid", name.upper() + ("-SYNTHETIC" if synthetic else "")),
-        seed=trial.integer("seed", 0, lower=0),
-        synthetic=synthetic,
+        name=trial.name,
+        studyid=trial.studyid or trial.name.upper() + ("-SYNTHETIC" if trial.synthetic else ""),
+        seed=trial.seed,
+        synthetic=trial.synthetic,
         arms=arms,
         visits=visits,
         endpoints=endpoints,
         biomarkers=biomarkers,
-        stratification=_parse_stratification(root, endpoints),
-        demographics=_parse_demographics(root),
+        stratification=_stratification(doc.stratification, endpoints),
+        demographics=_demographics(doc.demographics),
         pk=pk,
-        dropout=_parse_dropout(root, arms, endpoints),
+        dropout=_dropout(doc.dropout, arms, endpoints),
         safety=safety,
         adverse_events=events,
-        dosing_interval=trial.integer("dosing_interval", 4, lower=1),
-        visit_days=trial.integer("visit_days", 7, lower=1),
-        description=trial.note("description"),
-        source=trial.note("source", source),
-        analysis=_parse_analysis(root, endpoints, visits),
+        dosing_interval=trial.dosing_interval,
+        visit_days=trial.visit_days,
+        description=trial.description,
+        source=source if trial.source is None else trial.source,
+        analysis=_analysis(doc.analysis, data.get("analysis", {}), endpoints, visits),
         characteristics=characteristics,
-        screening=_parse_screening(root, endpoints, characteristics),
+        screening=_screening(doc.screening, endpoints, characteristics),
     )
     if not spec.synthetic:
         raise InputError("trial.synthetic: a virtual trial is synthetic data; set synthetic = true")
-    trial.done()
-    root.done()
     return spec
 
 
@@ -1058,9 +880,7 @@ def load_spec(spec: str | PathLike[str]) -> TrialSpec:
     path = Path(spec)
     if not path.suffix and not path.exists():
         path = preset_path(str(spec))
-    if not path.is_file():
-        raise InputError(f"spec: no such file {str(path)!r}")
-    return parse_spec(path.read_text(encoding="utf-8"), source=str(path))
+    return parse_spec(read_text_file(path, "spec"), source=str(path))
 
 
 def as_trial_spec(spec: TrialSpec | str | PathLike[str]) -> TrialSpec:
