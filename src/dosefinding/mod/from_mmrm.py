@@ -81,7 +81,7 @@ class MMRMEstimates(Mapping[str, Any]):
         return len(_KEYS)
 
 
-def _check_doses(doses: Mapping[object, float], levels: list[object], arm: str) -> dict[object, float]:
+def _check_doses(doses: Mapping[Any, float], levels: list[object], arm: str) -> dict[object, float]:
     if not isinstance(doses, Mapping):
         raise InputError(f"doses: must map each level of {arm!r} to its dose, got {type(doses).__name__}")
     missing = [level for level in levels if level not in doses]
@@ -96,7 +96,7 @@ def mmrm_estimates(
     fit: MMRMResult,
     *,
     arm: str,
-    doses: Mapping[object, float],
+    doses: Mapping[Any, float],
     visit: object = None,
     placebo_adjusted: bool = False,
     df: float | str | None = None,

@@ -241,7 +241,7 @@ def dose_response(result: MCPModResult, *, title: str = "", xlabel: str = "Dose 
     figure, axes = new_axes(ax, (6.5, 4.5))
     result.plot(ax=axes, level=level)
     for line in axes.lines:
-        if line.get_label().startswith("Fitted curve"):
+        if str(line.get_label()).startswith("Fitted curve"):
             line.set_linestyle(":")
             line.set_linewidth(2.0)
     doses = np.sort(result.mct.estimates.index.to_numpy(dtype=float))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -80,7 +80,7 @@ def new_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
     ([3.0, 2.0], True)
     """
     if ax is not None:
-        return ax.figure, ax  # type: ignore[return-value]
+        return ax.figure, ax  # type: ignore[return-value]  # or the SubFigure ax is on: drawn on the same way
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=size, layout="constrained")
@@ -194,7 +194,7 @@ def p_values(frame: pd.DataFrame, function: str, column: str | None) -> np.ndarr
     return values
 
 
-def mark_significant(axes: Axes, x: Sequence[float], top: Sequence[float], p: Sequence[float],
+def mark_significant(axes: Axes, x: Iterable[float], top: Iterable[float], p: Iterable[float],
                      colour: str = "black", offset: float = 2.0) -> int:
     """``*`` ``offset`` points above ``top`` (the interval's upper end) at each ``x`` whose p-value is below 0.05.
 
@@ -302,9 +302,12 @@ def _plain_axis(axis: object, log: bool) -> None:
 def _fit_label(axes: Axes, label: str) -> str:
     """A y label broken over lines no longer than the axes is high (at about 0.6 em a character)."""
     from matplotlib import rcParams
+    from matplotlib.figure import SubFigure
     from matplotlib.font_manager import FontProperties
 
-    height = axes.get_position().height * axes.figure.get_figheight() * 72  # points
+    parent = axes.figure  # the axes' position is a fraction of it: a Figure, or a SubFigure within one
+    parent_inches = parent.bbox.height / parent.dpi if isinstance(parent, SubFigure) else parent.get_figheight()
+    height = axes.get_position().height * parent_inches * 72  # points
     size = FontProperties(size=rcParams["axes.labelsize"]).get_size_in_points()
     width = max(12, int(height / (0.6 * size)))
     return "\n".join(textwrap.wrap(label, width, break_on_hyphens=False)) or label

@@ -281,7 +281,8 @@ def _check_guesstimate(name: str, guess: NDArray[np.float64]) -> None:
 def _constant_for(
     shape: Shape, doses: NDArray[np.float64], scal: float, off: float
 ) -> float | NDArray[np.float64] | None:
-    return {"off": off, "scal": scal, "nodes": doses}.get(shape.constant or "")
+    constants: dict[str, float | NDArray[np.float64]] = {"off": off, "scal": scal, "nodes": doses}
+    return constants.get(shape.constant or "")
 
 
 def _full_parameters(

@@ -408,7 +408,7 @@ def categories(spec: AnalysisSpec, fits: Mapping[str, EndpointFit]) -> tuple[Cat
             base = rows.drop_duplicates(spec.subject)[[spec.subject, spec.arms.variable, "BASE"]]
             parts.insert(0, base.rename(columns={"BASE": c.value}).assign(_PERIOD="Baseline"))
         long = pd.concat(parts, ignore_index=True)
-        periods = [p for p in ("Baseline", label) if p in set(long["_PERIOD"])]
+        periods: list[object] = [p for p in ("Baseline", label) if p in set(long["_PERIOD"])]
         counted = category_table(long, arm=spec.arms.variable, visit="_PERIOD", value=c.value,
                                  cut_points=list(c.cut_points), labels=list(c.labels), cut_belongs_to=c.cut_belongs_to,
                                  arms=list(spec.arms.names), visits=periods)
@@ -430,7 +430,7 @@ def safety(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> SafetyResult
         need_columns(adae, [s.teae], s.dataset, "safety.teae")
     adsl = adsl.assign(**{s.arm: adsl[s.arm].astype(str)})
     arms = [a for a in spec.arms.names if a in set(adsl.loc[flag(adsl, spec.populations["safety"]), s.arm])]
-    kwargs = {"arm": s.arm, "population": spec.populations["safety"], "teae": s.teae, "arms": arms}
+    kwargs: dict[str, Any] = {"arm": s.arm, "population": spec.populations["safety"], "teae": s.teae, "arms": arms}
     return SafetyResult(overview=ae_overview(adae, adsl, **kwargs), incidence=ae_incidence(adae, adsl, **kwargs),
                         teae=bool(s.teae), min_percent=s.min_percent)
 

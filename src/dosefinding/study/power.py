@@ -371,7 +371,7 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
         reason[~ok] = _NOT_FITTED
         for i in np.flatnonzero(any_signal):
             if not averaged:
-                one = estimate(int(selected[i]), i)
+                one = estimate(int(selected[i]), int(i))
                 value[i] = one.dose
                 reason[i] = one.note if np.isnan(one.dose) else ""
                 extrapolated[i] = "extrapolated" in one.note
@@ -380,7 +380,7 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
             if fitted.size == 0:
                 reason[i] = _NO_FIT
                 continue
-            each = {j: estimate(j, i) for j in fitted}
+            each = {j: estimate(int(j), int(i)) for j in fitted}
             by_shape[i, fitted] = [each[j].dose for j in fitted]
             missing = [f"{shapes[j]}: {e.note}" for j, e in each.items() if np.isnan(e.dose)]
             if missing:
@@ -391,13 +391,13 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
         return _Doses(value, by_shape, reason, extrapolated)
 
     target = effective = None
-    if analysis.delta is not None:
+    if (delta := analysis.delta) is not None:
         target = dose_estimates(lambda j, i: curve_target_dose(
-            shapes[j], parameters[j][i], analysis.delta, doses=doses, kind=analysis.dose_kind,
+            shapes[j], parameters[j][i], delta, doses=doses, kind=analysis.dose_kind,
             direction=cands.direction, constant=constants[j]))
-    if analysis.p is not None:
+    if (p := analysis.p) is not None:
         effective = dose_estimates(lambda j, i: curve_effective_dose(
-            shapes[j], parameters[j][i], analysis.p, doses=doses, kind=analysis.dose_kind, constant=constants[j]))
+            shapes[j], parameters[j][i], p, doses=doses, kind=analysis.dose_kind, constant=constants[j]))
     return _Chunk(significant, t, selected, weights, target, effective, ok, undecided)
 
 
