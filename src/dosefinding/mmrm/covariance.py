@@ -894,6 +894,7 @@ def get_structure(
     if k < 2 and name != "us":
         raise InputError(f"covariance: {name!r} needs at least two visits, got {k}; use 'us'")
     if cls.spatial:
+        # ignore[call-arg] below: a spatial structure takes times (the mapping is typed by the base class)
         return cls(k, times=None if times is None else _visit_positions(times, k))  # type: ignore[call-arg]
     if times is not None:
         raise InputError(f"covariance: {name!r} is not spatial and takes no times")

@@ -580,7 +580,7 @@ class BatchEvaluation(Evaluation):
     and ``q`` with ``order=2`` and ``exact``.
     """
 
-    value: FloatArray  # type: ignore[assignment]
+    value: FloatArray  # type: ignore[assignment]  # one value per data set
     ok: BoolArray
 
     def member(self, t: int) -> Evaluation:

@@ -113,7 +113,7 @@ class Profiled(MemberwiseStructure):
     sas: CovarianceStructure
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:  # type: ignore[override]  # a property: the wrapped structure's
         return self.sas.name
 
     @property

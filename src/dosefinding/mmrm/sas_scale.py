@@ -142,7 +142,7 @@ class SasCovariance(MemberwiseStructure):
     structure: CovarianceStructure
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:  # type: ignore[override]  # a property: the wrapped structure's
         return self.structure.name
 
     @property
@@ -150,7 +150,7 @@ class SasCovariance(MemberwiseStructure):
         return self.structure.n_params
 
     @property
-    def spatial(self) -> bool:  # type: ignore[override]
+    def spatial(self) -> bool:  # type: ignore[override]  # a property: the wrapped structure's
         return self.structure.spatial
 
     def _distances(self, times: FloatArray | None = None) -> FloatArray:

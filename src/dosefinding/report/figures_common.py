@@ -23,6 +23,7 @@ from dosefinding.errors import InputError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -288,15 +289,15 @@ def plain_number(value: float, _position: object = None) -> str:
     return f"{value:.6g}".replace("-", "\u2212")
 
 
-def _plain_axis(axis: object, log: bool) -> None:
+def _plain_axis(axis: Axis, log: bool) -> None:
     from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullFormatter, ScalarFormatter
 
-    if not isinstance(axis.get_major_formatter(), ScalarFormatter | LogFormatter):  # type: ignore[attr-defined]
+    if not isinstance(axis.get_major_formatter(), ScalarFormatter | LogFormatter):
         return  # labels given as text (arms, periods)
     if log:
-        axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
-        axis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
-    axis.set_major_formatter(FuncFormatter(plain_number))  # type: ignore[attr-defined]
+        axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(NullFormatter())
+    axis.set_major_formatter(FuncFormatter(plain_number))
 
 
 def _fit_label(axes: Axes, label: str) -> str:

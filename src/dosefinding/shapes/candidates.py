@@ -344,7 +344,7 @@ def _reference_dose(
     if shape.name == "quadratic":
         return float(-1.0 / (2.0 * guess[0]))
     if shape.name == "betamod":
-        return float(constant) * float(guess[0] / (guess[0] + guess[1]))  # type: ignore[arg-type]
+        return float(constant) * float(guess[0] / (guess[0] + guess[1]))  # type: ignore[arg-type]  # betamod's scal
     if shape.name == "linint":
         return float(doses[1 + np.argmax(np.abs(guess))])
     return float(doses[-1])

@@ -377,6 +377,7 @@ def responders(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame],
             raise InputError(f"{key}.visit: {r.visit:g} is not an analysed visit of endpoints.{r.endpoint} "
                              f"({[f'{v:g}' for v in result.visits]})")
         rows = result.data[result.data[result.spec.visit] == r.visit]
+        # ignore[index] below: a responder definition without a flag has a criterion (the spec requires one)
         need_columns(rows, [r.flag] if r.flag is not None else [r.criterion[0]],  # type: ignore[index]
                      result.spec.dataset, f"{key}.{'flag' if r.flag else 'criterion'}")
         rows = rows.assign(_RESPONSE=r.respond(rows))[[spec.subject, "_RESPONSE"]]
@@ -384,7 +385,7 @@ def responders(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame],
         rates = responder_rates(frame, arm=arm, response="_RESPONSE", missing=r.missing, arms=list(spec.arms.names))
         comparison = compare_responders(frame, arm=arm, response="_RESPONSE", reference=spec.arms.placebo,
                                         missing=r.missing, arms=list(spec.arms.names),
-                                        method=r.interval, test=r.test)  # type: ignore[arg-type]
+                                        method=r.interval, test=r.test)  # type: ignore[arg-type]  # spec-checked
         out.append(ResponderResult(spec=r, rates=rates.table.rename_axis("arm"),
                                    comparison=comparison.table.rename_axis("arm"),
                                    interval=comparison.method_name, test=comparison.test_name))

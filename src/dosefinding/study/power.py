@@ -801,6 +801,7 @@ def build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
     shape_bounds = check_shape_bounds(bounds, cands)
     for name, box in shape_bounds.items():
         check_bounds(box, get_shape(name), float(doses[-1]))  # malformed bounds now, not in a worker
+    # ignore[arg-type] below: df, kind, alternative and vcov were checked above against their Literal values
     return _Analysis(paramcd, visit_index, cands, level, delta_value, first_stage, covariance, baseline,
                      df if df is None or df == "min" else float(df), selection, kind,  # type: ignore[arg-type]
                      df_method=df_method, visit_weeks=tuple(float(week) for week in spec.visits),
@@ -837,8 +838,9 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
             trials[f"weight_{shape}"] = weights[:, j]
         for name, doses in (("target_dose", target if analysis.delta is not None else None),
                             ("effective_dose", effective)):
-            for j, shape in enumerate(shapes if doses is not None else []):
-                trials[f"{name}_{shape}"] = doses.by_shape[:, j]  # type: ignore[union-attr]
+            if doses is not None:
+                for j, shape in enumerate(shapes):
+                    trials[f"{name}_{shape}"] = doses.by_shape[:, j]
         chosen = pd.Series(np.append(np.nan_to_num(weights).mean(axis=0), 1.0 - any_signal.mean()),
                            index=pd.Index(shapes + ["none"], name="shape"), name="selected")
     else:
