@@ -29,7 +29,7 @@ NaN when no optimum was reached); the other trials are not affected.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -42,7 +42,7 @@ from dosefinding.mmrm.fit import check_options
 from dosefinding.mmrm.identifiability import identifiability
 from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, KenwardRoger, ResidualDF, Satterthwaite
 from dosefinding.mmrm.kenward_roger import kenward_roger
-from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses, q_matrices, take_optional
+from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses, q_matrices
 
 __all__ = ["BatchMMRMResult", "ChunkData", "ChunkedInference", "RecomputedSatterthwaite", "fit_mmrm_batch"]
 
@@ -399,7 +399,7 @@ def fit_mmrm_batch(
     observed = ~np.isnan(y_arr)
 
     def pick(array: _Array | None, part: slice) -> _Array | None:
-        return array if array is None or len(array) == 1 else take_optional(array, part)
+        return array if array is None or len(array) == 1 else cast(_Array, array[part])  # numpy: ndarray[Any]
 
     for start in range(0, t_count, chunk):
         part = slice(start, min(start + chunk, t_count))
