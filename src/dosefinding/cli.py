@@ -143,13 +143,12 @@ def serve(db: str, host: str, port: int, admin_code_file: str | None, *, certfil
             print(f"administrator 'admin': enrolment code (shown once): {code}", file=sys.stderr)
         else:
             write_private(admin_code_file, code)
-    tls = {"ssl_certfile": certfile, "ssl_keyfile": keyfile} if certfile else {}
     uvicorn.run(create_app(store=store, api_docs=api_docs), host=host, port=port, log_level="warning",
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", **tls)
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", ssl_certfile=certfile, ssl_keyfile=keyfile)
     return 0
 
 
-def operations(command: str, db: str, path: str | None, audit_key_file: str | None = None) -> int:
+def operations(command: str, db: str, path: str, audit_key_file: str | None = None) -> int:
     """``backup``, ``restore`` and ``audit-export``; exit status 0 if the chain verifies, 1 if not."""
     from dosefinding.randomization import operations as ops
 

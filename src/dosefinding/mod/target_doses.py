@@ -298,7 +298,7 @@ def _continuous_target_dose(
     if name == "linear":
         return delta / slope, ""
     if name == "linlog":
-        return float(constant) * np.expm1(delta / slope), ""  # type: ignore[arg-type]
+        return float(constant) * np.expm1(delta / slope), ""  # type: ignore[arg-type]  # linlog's scalar off
     if name == "exponential":
         return float(nonlinear[0] * np.log1p(delta / slope)), ""
     if name == "quadratic":
@@ -342,7 +342,7 @@ def _continuous_effective_dose(
     if name == "linear":
         return p * max_dose
     if name == "linlog":
-        off = float(constant)  # type: ignore[arg-type]
+        off = float(constant)  # type: ignore[arg-type]  # linlog's constant is its scalar off
         return off * np.expm1(p * np.log1p(max_dose / off))
     if name == "exponential":
         # delta log1p(p expm1(D / delta)), in logs: expm1 overflows for D / delta > 709.
@@ -377,7 +377,7 @@ def _continuous_effective_dose(
 
 def _betamod_mode(nonlinear: FloatArray, scal: float | FloatArray | None) -> float:
     delta1, delta2 = nonlinear
-    return float(delta1 / (delta1 + delta2) * float(scal))  # type: ignore[arg-type]
+    return float(delta1 / (delta1 + delta2) * float(scal))  # type: ignore[arg-type]  # betamod's scalar scal
 
 
 def _betamod_root(
