@@ -55,6 +55,7 @@ def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | 
     step(f"reading the trial spec {spec}")
     from dosefinding.study.power import simulate_power
 
+    # ignore[arg-type] below: the options are typed per key by simulate_power, which checks each one
     return str(simulate_power(spec, n_sims=n_sims, seed=seed, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
                               progress=not quiet, **(first_stage or {})).summary())  # type: ignore[arg-type]
 

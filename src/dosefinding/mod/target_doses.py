@@ -12,7 +12,7 @@ reaches the target). Where the curve never reaches the target, the dose is NaN a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -257,7 +257,7 @@ def check_dose_kind(dose_kind: str) -> DoseKind:
     """
     if dose_kind not in ("continuous", "discrete"):
         raise InputError(f"dose_kind: must be 'continuous' or 'discrete', got {dose_kind!r}")
-    return dose_kind  # type: ignore[return-value]
+    return cast(DoseKind, dose_kind)  # checked just above to be one of DoseKind's values
 
 
 def _with(estimate: DoseEstimate, dose: float = np.nan, note: str = "") -> DoseEstimate:
