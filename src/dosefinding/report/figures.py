@@ -153,7 +153,7 @@ def over_time(
     arms = levels(frame[group])
     if baseline_point:
         missing = [a for a in arms if not ((data["arm"] == a) & (data["visit"] == 0)).any()]
-        if missing and log and reference <= 0:  # type: ignore[operator]
+        if missing and log and reference <= 0:  # type: ignore[operator]  # not None: checked above
             raise InputError(f"{name}: the week-0 point at reference {reference:g} cannot be drawn on a log axis "
                              f"(arms without a week-0 row: {missing}); pass baseline_point=False")
         start = pd.DataFrame({"arm": missing, "visit": 0.0, "estimate": reference, "lower": np.nan, "upper": np.nan,
@@ -244,7 +244,7 @@ def dose_response(result: MCPModResult, *, title: str = "", xlabel: str = "Dose 
     figure, axes = new_axes(ax, (6.5, 4.5))
     result.plot(ax=axes, confidence_level=confidence_level)
     for line in axes.lines:
-        if line.get_label().startswith("Fitted curve"):
+        if str(line.get_label()).startswith("Fitted curve"):
             line.set_linestyle(":")
             line.set_linewidth(2.0)
     doses = np.sort(result.mct.estimates.index.to_numpy(dtype=float))
@@ -523,7 +523,7 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     if suffix not in ("png", "svg"):
         raise InputError(f"path: must end in .png or .svg, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(figure_bytes(figure, suffix))  # type: ignore[arg-type]
+    path.write_bytes(figure_bytes(figure, suffix))  # type: ignore[arg-type]  # 'png' or 'svg', checked above
     return path
 
 
