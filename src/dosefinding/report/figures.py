@@ -114,6 +114,8 @@ def over_time(
         A horizontal line at this value (on a log axis only if positive); ``None``: none
         (then no week-0 point either).
 
+    Notes
+    -----
     The arms are drawn in the order of their categories (a categorical ``group``) or of
     appearance, the first grey (placebo), and shifted a little sideways so that their
     bars do not hide each other; x ticks are the visits (and week 0).
@@ -392,6 +394,8 @@ def category_shares(
     colours
         One colour per category; default green (first) to red (last).
 
+    Notes
+    -----
     Each bar is one arm at one period; the period and the bar's n are under it, the arm
     under its pair of bars; segments of 5% or more carry their percentage.
 
