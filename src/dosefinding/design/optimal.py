@@ -57,6 +57,9 @@ _SINGULAR = 1e-15
 _USED = 1e-4
 _SUM_TOLERANCE = 1.5e-8  # sqrt of the machine epsilon, as DoseFinding
 _CHUNK = 20_000
+_NEWTON_STEPS = 500
+_LONGEST_STEP = 5.0  # in the softmax coordinates: a share changes at most e^5-fold in a step
+_STATIONARY = 1e-10  # largest derivative of the criterion in the softmax coordinates at the optimum
 
 
 @dataclass(frozen=True)
@@ -149,18 +152,32 @@ class _Information:
     probabilities: FloatArray  # (m,)
     k: FloatArray  # parameters per model (m,)
     scale: FloatArray  # divisor of the log-determinant (k, or 1 unstandardized)
-    padding: FloatArray  # (m, P): 1 on the padded diagonal
+    padding: FloatArray  # (m, P, P): 1 on the padded diagonal
+    uninformed: NDArray[np.int64]  # (m,): k minus the rank of the model's gradients over all the doses
 
-    def _decompose(self, allocation: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        """Eigenvalues (absolute, as singular values), eigenvectors, the kept ones and the log of the padding."""
-        info = np.einsum("...d,mdi,mdj->...mij", allocation, self.gradients, self.gradients)
-        fill = np.trace(info, axis1=-2, axis2=-1) / self.k
-        info += (fill[..., None] * self.padding)[..., None] * np.eye(self.padding.shape[1])
+    def _decompose(
+        self, allocation: FloatArray, cutoff: float | None = _SINGULAR
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Eigenvalues (absolute, as singular values), eigenvectors, the kept ones and the log of the padding.
+
+        Kept: those above ``cutoff`` times the largest (DoseFinding's rule), or with ``cutoff=None`` all but
+        the smallest ``k - rank`` of each model (the directions no allocation of the doses informs): with every
+        share positive the rest are positive, however small.
+        """
+        if allocation.ndim == 1:
+            info = (np.swapaxes(self.gradients, 1, 2) * allocation) @ self.gradients
+        else:
+            info = np.einsum("kd,mdi,mdj->kmij", allocation, self.gradients, self.gradients, optimize=True)
+        fill = np.einsum("...ii->...", info) / self.k
+        info += fill[..., None, None] * self.padding
         eigenvalues, vectors = np.linalg.eigh(info)
         s = np.abs(eigenvalues)
-        kept = s >= _SINGULAR * s.max(axis=-1, keepdims=True)
+        if cutoff is None:
+            kept = np.broadcast_to(np.arange(s.shape[-1]) >= self.uninformed[:, None], s.shape)
+        else:
+            kept = s > cutoff * s.max(axis=-1, keepdims=True)
         with np.errstate(divide="ignore"):
-            log_fill = (self.padding.shape[1] - self.k) * np.log(fill)
+            log_fill = (self.gradients.shape[2] - self.k) * np.log(fill)
         return s, vectors, kept, log_fill
 
     def values(
@@ -190,26 +207,41 @@ class _Information:
             total = np.where(support.sum(axis=-1) < needed, np.inf, total)
         return total
 
-    def value_and_gradient(self, allocation: FloatArray, criterion: DesignCriterion) -> tuple[float, FloatArray]:
-        """The criterion at one allocation and its derivative in each share."""
-        s, vectors, kept, log_fill = self._decompose(allocation)
+    def derivatives(self, allocation: FloatArray, criterion: DesignCriterion) -> tuple[float, FloatArray, FloatArray]:
+        """The criterion at one allocation, its gradient and its Hessian in the shares.
+
+        With ``L_ij = g_i' M^- g_j`` and ``c_i = g_i' M^- b``: ``-log det M`` has gradient ``-L_ii`` and
+        Hessian ``L_ij^2``; ``log v`` (``v = b' M^- b``) has gradient ``-c_i^2 / v`` and Hessian
+        ``2 c_i c_j L_ij / v - c_i^2 c_j^2 / v^2``. Every eigenvalue of ``M`` that the doses inform is kept,
+        so the criterion grows without bound as a design nears one that cannot estimate a model or its TD.
+        """
+        s, vectors, kept, log_fill = self._decompose(allocation, cutoff=None)
         inverse_s = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
-        pseudo_inverse = (vectors * inverse_s[:, None, :]) @ np.swapaxes(vectors, -1, -2)
+        root = vectors * np.sqrt(inverse_s)[:, None, :]  # M^- = root root'
+        projected = self.gradients @ root  # (m, d, P)
+        leverage = projected @ np.swapaxes(projected, -1, -2)  # L (m, d, d)
         weight = 0.5 if criterion == "D&TD" else 1.0
         value = 0.0
         gradient = np.zeros(allocation.size)
+        hessian = np.zeros((allocation.size, allocation.size))
         if criterion in ("D", "D&TD"):
+            factor = weight * self.probabilities / self.scale
             with np.errstate(divide="ignore"):
-                value += weight * float(self.probabilities @ ((log_fill - np.log(s).sum(axis=-1)) / self.scale))
-            leverage = np.einsum("mdi,mij,mdj->md", self.gradients, pseudo_inverse, self.gradients)
-            gradient -= (weight * self.probabilities / self.scale) @ leverage
+                value += float(factor @ (log_fill - np.log(s).sum(axis=-1)))
+            gradient -= factor @ np.diagonal(leverage, axis1=1, axis2=2)
+            hessian += np.einsum("m,mij->ij", factor, leverage * leverage)
         if criterion in ("TD", "D&TD"):
             assert self.td_gradients is not None
-            mb = np.einsum("mij,mj->mi", pseudo_inverse, self.td_gradients)
-            variance = np.einsum("mi,mi->m", self.td_gradients, mb)
-            value += weight * float(self.probabilities @ np.log(variance))
-            gradient -= (weight * self.probabilities / variance) @ np.einsum("mdi,mi->md", self.gradients, mb) ** 2
-        return value, gradient
+            rb = np.einsum("mij,mi->mj", root, self.td_gradients)  # root' b
+            c = projected @ rb[:, :, None]  # (m, d, 1)
+            variance = np.einsum("mj,mj->m", rb, rb)
+            factor = weight * self.probabilities
+            value += float(factor @ np.log(variance))
+            c2 = c[..., 0] ** 2 / variance[:, None]
+            gradient -= factor @ c2
+            cc = c * np.swapaxes(c, -1, -2) / variance[:, None, None]
+            hessian += np.einsum("m,mij->ij", factor, 2.0 * cc * leverage - c2[:, :, None] * c2[:, None, :])
+        return value, gradient, hessian
 
 
 def optimal_design(
@@ -312,12 +344,12 @@ def optimal_design(
         return _exact_design(d, allocation, kind if user is None else None, info if user is None else None, user,
                              cohort, old, low, high, group_size, max_designs, labels, probs)
     if user is None:
-        def criterion_at(w: FloatArray) -> tuple[float, FloatArray]:
-            value, gradient = info.value_and_gradient(allocation(w), kind)
-            return value, share * gradient
+        def criterion_at(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+            value, gradient, hessian = info.derivatives(allocation(w), kind)
+            return value, share * gradient, share * share * hessian
     else:
-        def criterion_at(w: FloatArray) -> tuple[float, FloatArray]:
-            return float(user(allocation(w), d)), np.full(d.size, np.nan)
+        def criterion_at(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+            return float(user(allocation(w), d)), np.full(d.size, np.nan), np.full((d.size, d.size), np.nan)
     weights, converged, message = _minimise(criterion_at, low, high, user is None)
     value = float(user(allocation(weights), d)) if user is not None else float(info.values(allocation(weights)[None], kind)[0])
     return OptimalDesign(d, weights, kind if user is None else "user", value, None if n is None else cohort, old,
@@ -325,14 +357,18 @@ def optimal_design(
 
 
 def _minimise(
-    criterion_at: Callable[[FloatArray], tuple[float, FloatArray]], low: FloatArray, high: FloatArray, analytic: bool
+    criterion_at: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]],
+    low: FloatArray,
+    high: FloatArray,
+    analytic: bool,
 ) -> tuple[FloatArray, bool, str]:
     """The shares (within the bounds, summing to 1) that minimise the criterion.
 
-    Without upper bounds the shares are ``low + (1 - sum(low)) softmax(z)``, searched by BFGS in
-    ``z``: the shares stay positive, so the search never steps onto a design that cannot estimate
-    a model (where the criterion jumps to infinity), and shares that should be 0 come out below
-    about 1e-6. With upper bounds, a trust-region interior-point method on the shares.
+    Without upper bounds the shares are ``low + (1 - sum(low)) softmax(z)``, searched in ``z`` by a
+    trust-region Newton method with the criterion's exact Hessian (BFGS with differences for a
+    criterion of your own): the shares stay positive, so the search never steps onto a design that
+    cannot estimate a model (where the criterion jumps to infinity), and shares that should be 0
+    come out below about 1e-6. With upper bounds, a trust-region interior-point method on the shares.
     """
     size = low.size
     free = 1.0 - low.sum()
@@ -341,37 +377,73 @@ def _minimise(
             e = np.exp(z - z.max())
             return low + free * e / e.sum()
 
-        def objective(z: FloatArray) -> tuple[float, FloatArray] | float:
-            w = shares(z)
-            value, gradient = criterion_at(w)
-            if not analytic:
-                return value
-            soft = (w - low) / free
-            return value, free * soft * (gradient - soft @ gradient)
+        def in_z(z: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+            e = np.exp(z - z.max())
+            soft = e / e.sum()
+            value, g, h = criterion_at(low + free * soft)
+            outer = np.outer(soft, soft)
+            jacobian = free * (np.diag(soft) - outer)
+            # The curvature of the softmax, sum_i g_i d2 w_i / dz dz', with u = free g:
+            # diag(u s) - (u s) s' - s (u s)' + (u . s) (2 s s' - diag(s)).
+            us = free * g * soft
+            cross = np.outer(us, soft)
+            curvature = np.diag(us - us.sum() * soft) - cross - cross.T + 2 * us.sum() * outer
+            return value, jacobian @ g, jacobian @ h @ jacobian + curvature
 
-        result = optimize.minimize(objective, np.zeros(size), jac=True if analytic else "3-point", method="BFGS",
-                                   options={"gtol": 1e-10, "maxiter": 5000})
-        w = shares(result.x)
+        if analytic:
+            z, success, message = _newton(in_z, np.zeros(size))
+        else:
+            result = optimize.minimize(lambda z: criterion_at(shares(z))[0], np.zeros(size), jac="3-point",
+                                       method="BFGS", options={"gtol": 1e-10, "maxiter": 5000})
+            z, success, message = result.x, bool(result.success), str(result.message)
+        w = shares(z)
         if analytic:
             gradient = criterion_at(w)[1]
         else:
             gradient = optimize.approx_fprime(w, lambda v: criterion_at(v)[0], 1e-7)
         soft = (w - low) / free
-        # BFGS may stop on precision loss at the optimum: converged where the shares are stationary.
+        # The search may stop on precision loss at the optimum: converged where the shares are stationary.
         stationary = float(np.max(np.abs(soft * (gradient - soft @ gradient)))) < (1e-6 if analytic else 1e-5)
-        converged = bool(result.success) or stationary
-        return w, converged, "converged" if converged else str(result.message)
+        converged = success or stationary
+        return w, converged, "converged" if converged else message
     start = low + free / (high.sum() - low.sum()) * (high - low)
     with warnings.catch_warnings():  # its quasi-Newton update skips steps that do not change the gradient, and says so
         warnings.filterwarnings("ignore", message="delta_grad == 0.0", category=UserWarning)
         result = optimize.minimize(
-            (lambda w: criterion_at(w)) if analytic else (lambda w: criterion_at(w)[0]), start,
+            (lambda w: criterion_at(w)[:2]) if analytic else (lambda w: criterion_at(w)[0]), start,
             jac=True if analytic else "3-point", method="trust-constr", bounds=optimize.Bounds(low, high),
             constraints=[optimize.LinearConstraint(np.ones((1, size)), 1.0, 1.0)],
             options={"gtol": 1e-12, "xtol": 1e-14, "maxiter": 5000},
         )
     w = np.clip(result.x, low, high)
     return w / w.sum(), bool(result.success), str(result.message)
+
+
+def _newton(
+    derivatives: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]], z: FloatArray
+) -> tuple[FloatArray, bool, str]:
+    """Minimise a smooth function by Newton steps on the absolute eigenvalues of its Hessian (a descent
+    direction where the Hessian is indefinite), halved until the value falls enough (Armijo)."""
+    value, gradient, hessian = derivatives(z)
+    for _ in range(_NEWTON_STEPS):
+        if np.max(np.abs(gradient)) < _STATIONARY:
+            return z, True, "converged"
+        eigenvalues, vectors = np.linalg.eigh(hessian)
+        size = np.abs(eigenvalues)
+        step = -vectors @ ((vectors.T @ gradient) / np.maximum(size, 1e-10 * max(size.max(), 1e-300)))
+        step *= min(1.0, _LONGEST_STEP / np.max(np.abs(step)))
+        slope = float(gradient @ step)
+        alpha = 1.0
+        while alpha > 1e-12:
+            trial = z + alpha * step
+            new_value, new_gradient, new_hessian = derivatives(trial)
+            if new_value <= value + 1e-4 * alpha * slope:
+                break
+            alpha /= 2
+        else:
+            return z, False, "the line search found no lower criterion"
+        z, value, gradient, hessian = trial, new_value, new_gradient, new_hessian
+    return z, False, f"no convergence in {_NEWTON_STEPS} Newton steps"
 
 
 def design_criterion(
@@ -588,8 +660,9 @@ def _information(
         for i, b in enumerate(targets):
             td[i, :counts[i]] = b
     k = np.array(counts, dtype=float)
-    padding = (np.arange(width)[None, :] >= k[:, None]).astype(float)
-    return _Information(gradients, td, probabilities, k, k if standardize else np.ones_like(k), padding)
+    padding = (np.arange(width)[None, :] >= k[:, None])[:, :, None] * np.eye(width)
+    uninformed = np.array([c - np.linalg.matrix_rank(g) for c, g in zip(counts, gradients, strict=True)])
+    return _Information(gradients, td, probabilities, k, k if standardize else np.ones_like(k), padding, uninformed)
 
 
 def _criterion_of_designs(
