@@ -661,7 +661,7 @@ def _information(
             td[i, :counts[i]] = b
     k = np.array(counts, dtype=float)
     padding = (np.arange(width)[None, :] >= k[:, None])[:, :, None] * np.eye(width)
-    uninformed = np.array([c - np.linalg.matrix_rank(g) for c, g in zip(counts, gradients, strict=True)])
+    uninformed = k.astype(np.int64) - np.linalg.matrix_rank(gradients)
     return _Information(gradients, td, probabilities, k, k if standardize else np.ones_like(k), padding, uninformed)
 
 
