@@ -57,7 +57,8 @@ _SINGULAR = 1e-15
 _USED = 1e-4
 _SUM_TOLERANCE = 1.5e-8  # sqrt of the machine epsilon, as DoseFinding
 _CHUNK = 20_000
-_NEWTON_STEPS = 500
+_SHARE_STEPS = 12  # Newton steps on the shares before the softmax coordinates take over
+_INTERIOR = 1e-6  # a share this close (relative) to its lower bound may belong on it: softmax coordinates decide
 _LONGEST_STEP = 5.0  # in the softmax coordinates: a share changes at most e^5-fold in a step
 _STATIONARY = 1e-10  # largest derivative of the criterion in the softmax coordinates at the optimum
 
@@ -364,11 +365,13 @@ def _minimise(
 ) -> tuple[FloatArray, bool, str]:
     """The shares (within the bounds, summing to 1) that minimise the criterion.
 
-    Without upper bounds the shares are ``low + (1 - sum(low)) softmax(z)``, searched in ``z`` by a
-    trust-region Newton method with the criterion's exact Hessian (BFGS with differences for a
-    criterion of your own): the shares stay positive, so the search never steps onto a design that
-    cannot estimate a model (where the criterion jumps to infinity), and shares that should be 0
-    come out below about 1e-6. With upper bounds, a trust-region interior-point method on the shares.
+    Without upper bounds: Newton's method with the criterion's exact Hessian on the shares (within
+    the simplex, each step keeping 1% of the distance to the lower bounds), which finds an optimum
+    inside in a few steps; if that fails, on ``z`` with shares ``low + (1 - sum(low)) softmax(z)`` (BFGS
+    with differences for a criterion of your own). The shares stay positive, so the search never
+    steps onto a design that cannot estimate a model (where the criterion jumps to infinity), and
+    shares that should be 0 come out below about 1e-6. With upper bounds, a trust-region
+    interior-point method on the shares.
     """
     size = low.size
     free = 1.0 - low.sum()
@@ -391,6 +394,27 @@ def _minimise(
             return value, jacobian @ g, jacobian @ h @ jacobian + curvature
 
         if analytic:
+            # Newton on the shares themselves first: an optimum inside the simplex (where the criterion is
+            # nearly quadratic) takes a few steps. Else the softmax coordinates, from equal shares (not from
+            # where the first search stopped: shares it took near 0 would be slow to come back).
+            basis = np.linalg.qr(np.column_stack([np.ones(size), np.eye(size)[:, :-1]]))[0][:, 1:]
+            start = low + free / size
+
+            def on_shares(y: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+                value, g, h = criterion_at(start + basis @ y)
+                return value, basis.T @ g, basis.T @ h @ basis
+
+            def inside(y: FloatArray, step: FloatArray) -> float:
+                """The longest step keeping 1% of each share's distance to its lower bound."""
+                change = basis @ step
+                shrinking = change < 0
+                room = (start + basis @ y - low)[shrinking] / -change[shrinking]
+                return float(min(1.0, 0.99 * room.min())) if room.size else 1.0
+
+            y, success, message = _newton(on_shares, np.zeros(size - 1), steps=_SHARE_STEPS, longest=inside)
+            w = start + basis @ y
+            if success and np.all(w - low > _INTERIOR * free):
+                return w, True, "converged"
             z, success, message = _newton(in_z, np.zeros(size))
         else:
             result = optimize.minimize(lambda z: criterion_at(shares(z))[0], np.zeros(size), jac="3-point",
@@ -420,12 +444,16 @@ def _minimise(
 
 
 def _newton(
-    derivatives: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]], z: FloatArray
+    derivatives: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]],
+    z: FloatArray,
+    steps: int = 500,
+    longest: Callable[[FloatArray, FloatArray], float] | None = None,
 ) -> tuple[FloatArray, bool, str]:
     """Minimise a smooth function by Newton steps on the absolute eigenvalues of its Hessian (a descent
-    direction where the Hessian is indefinite), halved until the value falls enough (Armijo)."""
+    direction where the Hessian is indefinite), at most ``_LONGEST_STEP`` long or the fraction
+    ``longest(z, step)``, halved until the value falls enough (Armijo)."""
     value, gradient, hessian = derivatives(z)
-    for _ in range(_NEWTON_STEPS):
+    for _ in range(steps):
         if np.max(np.abs(gradient)) < _STATIONARY:
             return z, True, "converged"
         eigenvalues, vectors = np.linalg.eigh(hessian)
@@ -433,7 +461,7 @@ def _newton(
         step = -vectors @ ((vectors.T @ gradient) / np.maximum(size, 1e-10 * max(size.max(), 1e-300)))
         step *= min(1.0, _LONGEST_STEP / np.max(np.abs(step)))
         slope = float(gradient @ step)
-        alpha = 1.0
+        alpha = 1.0 if longest is None else longest(z, step)
         while alpha > 1e-12:
             trial = z + alpha * step
             new_value, new_gradient, new_hessian = derivatives(trial)
@@ -443,7 +471,7 @@ def _newton(
         else:
             return z, False, "the line search found no lower criterion"
         z, value, gradient, hessian = trial, new_value, new_gradient, new_hessian
-    return z, False, f"no convergence in {_NEWTON_STEPS} Newton steps"
+    return z, False, f"no convergence in {steps} Newton steps"
 
 
 def design_criterion(
