@@ -367,7 +367,7 @@ def _minimise(
 
     Without upper bounds: Newton's method with the criterion's exact Hessian on the shares (within
     the simplex, each step keeping 1% of the distance to the lower bounds), which finds an optimum
-    inside in a few steps; if that fails, on ``z`` with shares ``low + (1 - sum(low)) softmax(z)`` (BFGS
+    inside in a few steps; if that fails or a share nears its bound, on ``z`` with shares ``low + (1 - sum(low)) softmax(z)`` (BFGS
     with differences for a criterion of your own). The shares stay positive, so the search never
     steps onto a design that cannot estimate a model (where the criterion jumps to infinity), and
     shares that should be 0 come out below about 1e-6. With upper bounds, a trust-region
@@ -405,11 +405,15 @@ def _minimise(
                 return value, basis.T @ g, basis.T @ h @ basis
 
             def inside(y: FloatArray, step: FloatArray) -> float:
-                """The longest step keeping 1% of each share's distance to its lower bound."""
+                """The longest step keeping 1% of each share's distance to its lower bound; 0 (give up) where
+                that leaves a share within 0.1% of its bound: the optimum may lie on it."""
                 change = basis @ step
                 shrinking = change < 0
                 room = (start + basis @ y - low)[shrinking] / -change[shrinking]
-                return float(min(1.0, 0.99 * room.min())) if room.size else 1.0
+                if not room.size or room.min() >= 1.0:
+                    return 1.0
+                shares = start + basis @ (y + 0.99 * room.min() * step)
+                return 0.0 if np.min(shares - low) < 1e-3 * free else float(0.99 * room.min())
 
             y, success, message = _newton(on_shares, np.zeros(size - 1), steps=_SHARE_STEPS, longest=inside)
             w = start + basis @ y
@@ -451,7 +455,7 @@ def _newton(
 ) -> tuple[FloatArray, bool, str]:
     """Minimise a smooth function by Newton steps on the absolute eigenvalues of its Hessian (a descent
     direction where the Hessian is indefinite), at most ``_LONGEST_STEP`` long or the fraction
-    ``longest(z, step)``, halved until the value falls enough (Armijo)."""
+    ``longest(z, step)`` (0: stop, unconverged), halved until the value falls enough (Armijo)."""
     value, gradient, hessian = derivatives(z)
     for _ in range(steps):
         if np.max(np.abs(gradient)) < _STATIONARY:
@@ -462,6 +466,8 @@ def _newton(
         step *= min(1.0, _LONGEST_STEP / np.max(np.abs(step)))
         slope = float(gradient @ step)
         alpha = 1.0 if longest is None else longest(z, step)
+        if alpha == 0.0:
+            return z, False, "no step fits within the bounds"
         while alpha > 1e-12:
             trial = z + alpha * step
             new_value, new_gradient, new_hessian = derivatives(trial)
