@@ -132,7 +132,7 @@ class OptimalDesign(SummaryDisplay):
         kind = f"{'Exact' if self.exact else 'Continuous'} {_TITLES[self.criterion]} design"
         models = f" over {len(self.labels)} candidate model(s)" if self.labels else ""
         shown = self.to_frame()[self.weights > 1e-3]
-        lines = [kind + models, SummaryTable(shown.round(5)), f"Criterion: {self.value:.6g}"]
+        lines: list[str | SummaryTable] = [kind + models, SummaryTable(shown.round(5)), f"Criterion: {self.value:.6g}"]
         if not self.converged:
             lines.append(f"The optimizer did not converge: {self.message}")
         return Summary(lines, frame=self.to_frame())
@@ -158,7 +158,7 @@ class _Information:
 
     def _decompose(
         self, allocation: FloatArray, cutoff: float | None = _SINGULAR
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_], FloatArray]:
         """Eigenvalues (absolute, as singular values), eigenvectors, the kept ones and the log of the padding.
 
         Kept: those above ``cutoff`` times the largest (DoseFinding's rule), or with ``cutoff=None`` all but
@@ -173,6 +173,7 @@ class _Information:
         info += fill[..., None, None] * self.padding
         eigenvalues, vectors = np.linalg.eigh(info)
         s = np.abs(eigenvalues)
+        kept: NDArray[np.bool_]
         if cutoff is None:
             kept = np.broadcast_to(np.arange(s.shape[-1]) >= self.uninformed[:, None], s.shape)
         else:
@@ -334,7 +335,8 @@ def optimal_design(
     probs = np.empty(0)
     if user is None:
         probs = _probabilities(probabilities, len(models))
-        info = _information(models, probs, d, kind, delta, standardize, response_weights, candidates)
+        info = _information(models, probs, d, kind, delta, standardize, response_weights, models if candidates is None
+                            else candidates)
         labels = tuple(m.label for m in models)
     share = cohort / (cohort + old.sum())
 
@@ -672,8 +674,8 @@ def _information(
         check_delta(delta, direction)
         missing = []
         for i, m in enumerate(models):
-            td = curve_target_dose(m.shape, list(m.parameters.values()), delta, doses=doses, constant=m.constant)
-            if np.isnan(td.dose) or td.dose > doses[-1]:
+            target = curve_target_dose(m.shape, list(m.parameters.values()), delta, doses=doses, constant=m.constant)
+            if np.isnan(target.dose) or target.dose > doses[-1]:
                 missing.append(m.label)
             else:
                 targets[i] = target_dose_gradient(m.shape, list(m.parameters.values()), delta, constant=m.constant)
@@ -757,5 +759,5 @@ def _exact_design(
     best = int(np.argmin(values))
     if not np.isfinite(values[best]):
         raise InputError("doses: no allocation within the bounds can estimate the models")
-    return OptimalDesign(doses, shares[best], kind if user is None else "user", float(values[best]), float(n), old,
-                         True, True, f"best of {shares.shape[0]} allocations", labels, probs)
+    return OptimalDesign(doses, shares[best], "user" if user is not None or kind is None else kind, float(values[best]),
+                         float(n), old, True, True, f"best of {shares.shape[0]} allocations", labels, probs)
