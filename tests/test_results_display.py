@@ -16,7 +16,7 @@ import pytest
 
 from dosefinding.summary import MAX_REPR, Summary
 
-PACKAGES = ["dosefinding", "dosefinding.mcp", "dosefinding.mod", "dosefinding.mmrm", "dosefinding.endpoints",
+PACKAGES = ["dosefinding", "dosefinding.design", "dosefinding.mcp", "dosefinding.mod", "dosefinding.mmrm", "dosefinding.endpoints",
             "dosefinding.study", "dosefinding.report", "dosefinding.randomization"]
 
 
@@ -75,6 +75,7 @@ def _builders() -> dict[str, Callable[[], Any]]:
         mmrm_estimates,
         model_average,
         optimal_contrasts,
+        optimal_design,
         responder_rates,
         sample_size_mct,
         shift_table,
@@ -95,6 +96,7 @@ def _builders() -> dict[str, Callable[[], Any]]:
         "ModelAverage": lambda: model_average(["emax", "linear"], doses=[0, 5, 50, 300],
                                               estimates=[-2.8, -3.3, -4.2, -5.6], cov=np.eye(4) * 0.5, n_draws=50,
                                               seed=1, delta=-1.0),
+        "OptimalDesign": lambda: optimal_design(cands, criterion="D&TD", delta=-2.0),
         "MMRMEstimates": lambda: mmrm_estimates(mmrm_fit(), arm="ARM", visit="Week 24",
                                                 doses={"Placebo": 0, "Low": 10, "High": 100}),
         "MMRMResult": mmrm_fit,

@@ -10,6 +10,7 @@ from dosefinding.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from dosefinding.adam import read_adam
+    from dosefinding.design import OptimalDesign, design_criterion, optimal_design, round_design
     from dosefinding.endpoints import (
         AETable,
         CategoryTable,
@@ -127,6 +128,7 @@ __all__ = [
     "ModelSelection",
     "MvtProbability",
     "OptimalContrasts",
+    "OptimalDesign",
     "PowerResult",
     "Report",
     "ResponderComparison",
@@ -154,6 +156,7 @@ __all__ = [
     "curve_target_dose",
     "datasets",
     "default_bounds",
+    "design_criterion",
     "difference_interval",
     "dunnett_contrasts",
     "essdai",
@@ -176,12 +179,14 @@ __all__ = [
     "mvt_probability",
     "mvt_quantile",
     "optimal_contrasts",
+    "optimal_design",
     "parse_spec",
     "power_mct",
     "rand36_scales",
     "read_adam",
     "render_report",
     "responder_rates",
+    "round_design",
     "sample_size_mct",
     "select_model",
     "sf36_scales",

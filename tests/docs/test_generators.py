@@ -13,8 +13,8 @@ from .code_blocks import DOCS
 from .hooks import spec_reference, validation_evidence
 
 ROOT = Path(__file__).parents[2]
-PARITY_DIRECTORIES = ["tests/shapes", "tests/mcp", "tests/mod", "tests/mmrm", "tests/endpoints", "tests/study",
-                      "tests/report"]
+PARITY_DIRECTORIES = ["tests/shapes", "tests/design", "tests/mcp", "tests/mod", "tests/mmrm", "tests/endpoints",
+                      "tests/study", "tests/report"]
 
 # A small spec schema as pydantic v2 writes them (draft 2020-12): $defs and $ref, optional values as
 # anyOf with null, a list of tables, a table of tables by name, an enum, bounds and a default.

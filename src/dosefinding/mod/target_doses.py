@@ -24,7 +24,15 @@ from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.summary import Summary, SummaryDisplay, short_repr
 from dosefinding.validation import as_probability, as_vector
 
-__all__ = ["DoseEstimate", "DoseKind", "check_delta", "check_dose_kind", "curve_effective_dose", "curve_target_dose"]
+__all__ = [
+    "DoseEstimate",
+    "DoseKind",
+    "check_delta",
+    "check_dose_kind",
+    "curve_effective_dose",
+    "curve_target_dose",
+    "target_dose_gradient",
+]
 
 FloatArray = NDArray[np.float64]
 DoseKind = Literal["continuous", "discrete"]
@@ -167,6 +175,44 @@ def curve_target_dose(
     if dose > design[-1]:
         note = f"beyond the largest dose {design[-1]:g} (extrapolated)"
     return _with(estimate, dose=dose, note=note)
+
+
+def target_dose_gradient(
+    shape: str, parameters: ArrayLike, delta: float, *, constant: float | ArrayLike | None = None
+) -> FloatArray:
+    """Derivative of the continuous target dose with respect to each parameter of the curve.
+
+    The TD solves ``f(TD) - f(0) = delta``; by implicit differentiation its gradient is
+    ``-(g(TD) - g(0)) / f'(TD)``, with ``g`` the gradient of the mean in the parameters and
+    ``f'`` its derivative in dose (the ``e0`` entry is 0). This is the vector ``b`` of the
+    TD-optimality criterion ``b' M^- b`` (Dette et al. 2008; R DoseFinding's ``calcTDgrad``).
+
+    Parameters
+    ----------
+    shape, parameters, constant
+        The curve, as for :func:`curve_target_dose` (not linint, whose TD has no derivative at
+        its nodes).
+    delta
+        Effect over placebo aimed at, signed as for :func:`curve_target_dose`.
+
+    Examples
+    --------
+    >>> target_dose_gradient("linear", [0.0, 0.01], 0.5).round(6).tolist()
+    [0.0, -5000.0]
+    """
+    model, pars, constant_value, _ = _curve(shape, parameters, constant, [0.0])
+    if model.name == "linint":
+        raise InputError("shape: the linint TD has no derivative at its nodes; choose a smooth shape")
+    target_direction = check_delta(delta)
+    linear, nonlinear = model.split(pars)
+    curve = np.concatenate([-linear, nonlinear]) if target_direction == "decreasing" else pars
+    dose, note = _continuous_target_dose(model, curve, abs(float(delta)), constant_value,
+                                         decreasing=target_direction == "decreasing")
+    if np.isnan(dose):
+        raise InputError(f"delta: {note.format(delta=f'{delta:g}')}, so it has no target dose")
+    at = np.array([dose, 0.0])
+    gradient = model.gradient(at, pars, constant_value)
+    return (gradient[1] - gradient[0]) / model.dose_slope(at[:1], pars, constant_value)[0] + 0.0  # + 0.0: no -0
 
 
 def curve_effective_dose(

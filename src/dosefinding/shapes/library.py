@@ -116,6 +116,9 @@ class Shape:
     _nonlinear_gradient: Callable[..., FloatArray] | None = None
     # Optionally the curve and gradient together, ``(dose, *nonlinear, constant)`` (see moving_columns).
     _moving: Callable[..., FloatArray] | None = None
+    # Derivative in dose of the basis (linear shape, ``(dose, constant)``) or of the curve
+    # (nonlinear shape, ``(dose, curve, *nonlinear, constant)``).
+    _dose_slope: Callable[..., FloatArray] | None = None
 
     @property
     def is_linear(self) -> bool:
@@ -207,6 +210,26 @@ class Shape:
         curve = basis[..., 1]
         return np.concatenate([basis, self._nonlinear_gradient(d, curve, *values, self._constant(constant))], axis=-1)
 
+    def dose_slope(
+        self, dose: ArrayLike, parameters: ArrayLike, constant: float | ArrayLike | None = None
+    ) -> FloatArray:
+        """Derivative of the mean response with respect to dose, at ``dose``.
+
+        Examples
+        --------
+        >>> get_shape("emax").dose_slope([0.0, 25.0], [0.0, 1.0, 25.0]).tolist()
+        [0.04, 0.01]
+        """
+        if self._dose_slope is None:
+            raise InputError(f"shape {self.name!r}: its response has no derivative in dose at the nodes")
+        linear, nonlinear = self.split(parameters)
+        d = np.asarray(dose, dtype=float)
+        if self.nonlinear_parameters:
+            curve = self.curve(d, nonlinear, constant)
+            columns = [nonlinear[..., i, None] for i in range(nonlinear.shape[-1])]
+            return linear[..., 1, None] * self._dose_slope(d, curve, *columns, self._constant(constant))
+        return self._dose_slope(d, self._constant(constant)) @ linear
+
     def split(self, parameters: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Split a full parameter vector (or a batch ``(..., p)`` of them) into its linear and nonlinear parts."""
         p = np.asarray(parameters, dtype=float)
@@ -277,15 +300,18 @@ def _betamod_grad(
 _SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
-        Shape("linear", ("e0", "delta"), (), None, _basis=lambda d, _: _stack(1.0, d)),
+        Shape("linear", ("e0", "delta"), (), None, _basis=lambda d, _: _stack(1.0, d),
+              _dose_slope=lambda d, _: _stack(0.0, np.ones_like(d))),
         Shape(
             "linlog",
             ("e0", "delta"),
             (),
             "off",
             _basis=lambda d, off: _stack(1.0, np.log(d + off)),
+            _dose_slope=lambda d, off: _stack(0.0, 1.0 / (d + off)),
         ),
-        Shape("quadratic", ("e0", "b1", "b2"), (), None, _basis=lambda d, _: _stack(1.0, d, d * d)),
+        Shape("quadratic", ("e0", "b1", "b2"), (), None, _basis=lambda d, _: _stack(1.0, d, d * d),
+              _dose_slope=lambda d, _: _stack(0.0, np.ones_like(d), 2.0 * d)),
         Shape(
             "emax",
             ("e0", "emax"),
@@ -293,6 +319,7 @@ _SHAPES: dict[str, Shape] = {
             None,
             _curve=lambda d, ed50, _: _emax_curve(d, ed50),
             _nonlinear_gradient=_emax_grad,
+            _dose_slope=lambda d, _g, ed50, _: ed50 / (ed50 + d) ** 2,
         ),
         Shape(
             "sigemax",
@@ -302,6 +329,7 @@ _SHAPES: dict[str, Shape] = {
             _curve=lambda d, ed50, h, _: _sigemax_curve(d, ed50, h),
             _nonlinear_gradient=_sigemax_grad,
             _moving=_sigemax_moving,
+            _dose_slope=lambda d, g, _ed50, h, _: h / d * g * (1.0 - g),
         ),
         Shape(
             "exponential",
@@ -310,6 +338,7 @@ _SHAPES: dict[str, Shape] = {
             None,
             _curve=lambda d, delta, _: _exponential_curve(d, delta),
             _nonlinear_gradient=_exponential_grad,
+            _dose_slope=lambda d, _g, delta, _: np.exp(d / delta) / delta,
         ),
         Shape(
             "logistic",
@@ -318,6 +347,7 @@ _SHAPES: dict[str, Shape] = {
             None,
             _curve=lambda d, ed50, delta, _: _logistic_curve(d, ed50, delta),
             _nonlinear_gradient=_logistic_grad,
+            _dose_slope=lambda d, g, _ed50, delta, _: g * (1.0 - g) / delta,
         ),
         Shape(
             "betamod",
@@ -326,6 +356,7 @@ _SHAPES: dict[str, Shape] = {
             "scal",
             _curve=_betamod_curve,
             _nonlinear_gradient=_betamod_grad,
+            _dose_slope=lambda d, g, delta1, delta2, scal: g * (delta1 / d - delta2 / (scal - d)),
         ),
         Shape("linint", (), (), "nodes", _basis=_linint_basis),
     )
