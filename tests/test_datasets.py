@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -104,6 +105,21 @@ def test_fev_data_is_the_file_the_r_scripts_read_with_rs_sex_levels() -> None:
     # sas_reference.json: "rows with FEV1 NA dropped -> 537 obs, 197 subjects with >=1 obs (SAS Subjects = 200)"
     observed = shipped.dropna(subset=["FEV1"])
     assert len(observed) == 537 and observed["USUBJID"].nunique() == 197 and shipped["USUBJID"].nunique() == 200
+
+
+def test_the_r_scripts_read_the_package_data_files() -> None:
+    """Run from the repository root, every data file an R fixture script names under src/ exists (no test copies)."""
+    data = Path(datasets.__file__).parent / "data"
+    named = set()
+    for script in R_FIXTURES.glob("*.R"):
+        text = script.read_text()
+        for parts in re.findall(r'file\.path\(("src"(?:, "[^"]+")+)\)', text):
+            named.add(ROOT.joinpath(*re.findall(r'"([^"]+)"', parts)))
+        named.update(ROOT / folder / name for folder in re.findall(r'data_dir <- "([^"]+)"', text)
+                     for name in re.findall(r'file\.path\(data_dir, "([^"]+)"\)', text))
+    assert {path.relative_to(data).as_posix() for path in named} == {
+        "mmrm/fev_data.csv", "cdiscpilot01/adqsadas.csv", "cdiscpilot01/adsl.xpt", "cdiscpilot01/adae.xpt"}
+    assert all(path.is_file() for path in named)
 
 
 def test_bcva_data_shape_and_subject_ids() -> None:
