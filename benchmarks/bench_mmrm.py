@@ -7,14 +7,15 @@ gls at equal accuracy (glsControl with optim's BFGS and tolerances 1e-12: gls's 
 nlminb stops short on this flat likelihood); each line says how far gls's -2 Res Log
 Likelihood is above ours.
 
-It also times the unstructured fit on R mmrm's bcva_data (1000 subjects, 10 visits, a copy
-in tests/fixtures/fev; target 2 s) against gls on the same data (one gls run; ``--no-r-bcva``
+It also times the unstructured fit on R mmrm's bcva_data (1000 subjects, 10 visits, shipped as
+dosefinding.datasets.bcva_data; target 2 s) against gls on the same data (one gls run; ``--no-r-bcva``
 skips it, as it takes minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -22,9 +23,10 @@ import pandas as pd
 from _timing import report, report_accuracy, time_python, time_r, time_r_values
 from dosefinding import mmrm
 
-FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures" / "fev"
-DATA = FIXTURES / "fev_data.csv"
-BCVA = FIXTURES / "bcva_data.csv"
+# the files of dosefinding.datasets.fev_data and bcva_data, read as CSV by both sides (R's read.csv, pd.read_csv)
+MMRM_DATA = Path(str(resources.files("dosefinding.datasets").joinpath("data", "mmrm")))
+DATA = MMRM_DATA / "fev_data.csv"
+BCVA = MMRM_DATA / "bcva_data.csv"
 BCVA_FORMULA = "BCVA_CHG ~ BCVA_BL + RACE + ARMCD * AVISIT"
 FORMULA = "FEV1 ~ RACE + SEX + ARMCD * AVISIT"
 R_SETUP = f"""

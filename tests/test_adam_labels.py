@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 from dosefinding.adam import labels_path, read_adam
+from dosefinding.datasets import cdisc_pilot_path
 from dosefinding.errors import InputError
 from dosefinding.study import simulate_trial
 
-PILOT = Path(__file__).parent / "fixtures" / "cdiscpilot01"
+PILOT = cdisc_pilot_path()
 
 
 @pytest.fixture(scope="module")

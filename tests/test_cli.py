@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from dosefinding.cli import main
+from dosefinding.datasets import cdisc_pilot_path
 from dosefinding.report import validate_results
 
 ROOT = Path(__file__).resolve().parents[1]
+CDISC_IN_SPEC = "../src/dosefinding/datasets/data/cdiscpilot01"  # the example's [data] folder, relative to it
 
 
 @pytest.mark.slow
@@ -51,7 +53,7 @@ def test_analyze_runs_the_cdisc_pilot_example(tmp_path: Path, capsys: pytest.Cap
 def test_bad_spec_gives_one_line_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (ROOT / "examples" / "cdiscpilot01_analysis.toml").read_text(encoding="utf-8")
     spec = tmp_path / "bad.toml"
-    spec.write_text(text.replace('"../tests/fixtures', f'"{ROOT}/tests/fixtures').replace(
+    spec.write_text(text.replace(f'"{CDISC_IN_SPEC}', f'"{cdisc_pilot_path().as_posix()}').replace(
         '"Xanomeline Low Dose" = 54, ', ""), encoding="utf-8")
     assert main(["analyze", str(spec), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -61,7 +63,7 @@ def test_bad_spec_gives_one_line_naming_the_key(tmp_path: Path, capsys: pytest.C
     assert main(["analyze", str(spec), "--out", str(tmp_path / "out")]) == 2  # the steps up to the error, then it
     *steps, last = capsys.readouterr().err.splitlines()
     assert last == f"dosefinding: error: {err.removeprefix('dosefinding: error: ').rstrip()}"
-    assert steps[-1].endswith(f"reading data.adae ({ROOT / 'tests' / 'fixtures' / 'cdiscpilot01' / 'adae.xpt'})")
+    assert steps[-1].endswith(f"reading data.adae ({cdisc_pilot_path() / 'adae.xpt'})")
 
 
 def test_demo_refuses_negative_draws(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,10 +112,10 @@ def _cdisc_copy(tmp_path: Path) -> tuple[Path, Path]:
     adam = tmp_path / "adam"
     adam.mkdir()
     for name in ("adsl.xpt", "adqsadas.csv", "adae.xpt"):
-        (adam / name).write_bytes((ROOT / "tests" / "fixtures" / "cdiscpilot01" / name).read_bytes())
+        (adam / name).write_bytes((cdisc_pilot_path() / name).read_bytes())
     spec = tmp_path / "spec.toml"
     spec.write_text((ROOT / "examples" / "cdiscpilot01_analysis.toml").read_text(encoding="utf-8").replace(
-        '"../tests/fixtures/cdiscpilot01/', '"adam/'), encoding="utf-8")
+        f'"{CDISC_IN_SPEC}', '"adam'), encoding="utf-8")
     return spec, adam
 
 

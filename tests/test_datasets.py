@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -94,22 +95,31 @@ def test_neurodeg_has_the_design_of_the_r_fixture() -> None:
     assert ours.groupby("dose")["id"].nunique().tolist() == [50] * 5
 
 
-def test_fev_data_is_the_mmrm_fixture_of_the_sas_comparisons() -> None:
+def test_fev_data_is_the_file_the_r_scripts_read_with_rs_sex_levels() -> None:
     shipped = datasets.fev_data()
-    fixture = pd.read_csv(ROOT / "tests" / "fixtures" / "fev" / "fev_data.csv")
-    assert shipped.columns.tolist() == fixture.columns.tolist()
-    pd.testing.assert_frame_equal(shipped.drop(columns="SEX"), fixture.drop(columns="SEX"))
+    file = pd.read_csv(datasets.cdisc_pilot_path().parent / "mmrm" / "fev_data.csv")
+    assert shipped.columns.tolist() == file.columns.tolist()
+    pd.testing.assert_frame_equal(shipped.drop(columns="SEX"), file.drop(columns="SEX"))
     assert shipped["SEX"].cat.categories.tolist() == ["Male", "Female"]
-    assert shipped["SEX"].astype(str).tolist() == fixture["SEX"].tolist()
+    assert shipped["SEX"].astype(str).tolist() == file["SEX"].tolist()
     # sas_reference.json: "rows with FEV1 NA dropped -> 537 obs, 197 subjects with >=1 obs (SAS Subjects = 200)"
     observed = shipped.dropna(subset=["FEV1"])
     assert len(observed) == 537 and observed["USUBJID"].nunique() == 197 and shipped["USUBJID"].nunique() == 200
 
 
-@pytest.mark.parametrize("name", ["fev_data.csv", "bcva_data.csv"])
-def test_mmrm_files_are_the_test_fixtures_byte_for_byte(name: str) -> None:
-    shipped = datasets.cdisc_pilot_path().parent / "mmrm" / name
-    assert shipped.read_bytes() == (ROOT / "tests" / "fixtures" / "fev" / name).read_bytes()
+def test_the_r_scripts_read_the_package_data_files() -> None:
+    """Run from the repository root, every data file an R fixture script names under src/ exists (no test copies)."""
+    data = Path(datasets.__file__).parent / "data"
+    named = set()
+    for script in R_FIXTURES.glob("*.R"):
+        text = script.read_text()
+        for parts in re.findall(r'file\.path\(("src"(?:, "[^"]+")+)\)', text):
+            named.add(ROOT.joinpath(*re.findall(r'"([^"]+)"', parts)))
+        named.update(ROOT / folder / name for folder in re.findall(r'data_dir <- "([^"]+)"', text)
+                     for name in re.findall(r'file\.path\(data_dir, "([^"]+)"\)', text))
+    assert {path.relative_to(data).as_posix() for path in named} == {
+        "mmrm/fev_data.csv", "cdiscpilot01/adqsadas.csv", "cdiscpilot01/adsl.xpt", "cdiscpilot01/adae.xpt"}
+    assert all(path.is_file() for path in named)
 
 
 def test_bcva_data_shape_and_subject_ids() -> None:
@@ -123,9 +133,6 @@ def test_cdisc_pilot_files_are_unaltered() -> None:
     folder = datasets.cdisc_pilot_path()
     for name, digest in CDISC_SHA256.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
-        fixture = ROOT / "tests" / "fixtures" / "cdiscpilot01" / name
-        if fixture.exists():
-            assert (folder / name).read_bytes() == fixture.read_bytes()
     assert "credit CDISC" in (folder / "README.md").read_text()
 
 
@@ -134,9 +141,9 @@ def test_cdisc_pilot_is_read_as_read_adam_reads_it() -> None:
     assert list(adam) == ["adsl", "adae", "adqsadas", "adqscibc"]
     assert {name: frame.shape for name, frame in adam.items()} == {
         "adsl": (254, 48), "adae": (1191, 55), "adqsadas": (12463, 40), "adqscibc": (730, 36)}
-    fixture = read_adam(ROOT / "tests" / "fixtures" / "cdiscpilot01" / "adsl.xpt")
-    pd.testing.assert_frame_equal(adam["adsl"], fixture)
-    assert adam["adsl"].attrs["labels"] == fixture.attrs["labels"]
+    adsl = read_adam(datasets.cdisc_pilot_path() / "adsl.xpt")
+    pd.testing.assert_frame_equal(adam["adsl"], adsl)
+    assert adam["adsl"].attrs["labels"] == adsl.attrs["labels"]
     assert "ACTOT" in adam["adqsadas"]["PARAMCD"].unique()
 
 

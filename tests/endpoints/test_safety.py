@@ -26,6 +26,7 @@ import pytest
 from scipy import stats
 
 from dosefinding.adam import read_adam
+from dosefinding.datasets import cdisc_pilot_path
 from dosefinding.endpoints.adverse_events import (
     ANY_EVENT,
     ae_by_severity,
@@ -37,7 +38,7 @@ from dosefinding.endpoints.exposure import exposure_adjusted_rates
 from dosefinding.endpoints.safety import safety_set
 from dosefinding.errors import InputError
 
-DATA = Path(__file__).parents[1] / "fixtures" / "cdiscpilot01"
+DATA = cdisc_pilot_path()
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "r" / "safety_reference.json").read_text())
 ARMS = ["Placebo", "Xanomeline Low Dose", "Xanomeline High Dose"]
 

@@ -1,5 +1,5 @@
-"""Shared data of the MMRM tests: fev_data (R mmrm 0.3.18, from dosefinding.datasets; the same bytes as
-fev_data.csv in tests/fixtures/fev, which the R scripts read) and SAS numbers."""
+"""Shared data of the MMRM tests: fev_data (R mmrm 0.3.18, from dosefinding.datasets; its file
+src/dosefinding/datasets/data/mmrm/fev_data.csv is the one the R scripts read) and SAS numbers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from dosefinding.datasets import fev_data
 
-DATA = Path(__file__).parents[1] / "fixtures" / "fev"
+DATA = Path(__file__).parents[1] / "fixtures" / "fev"  # sas_reference.json
 
 
 def load_fev() -> pd.DataFrame:

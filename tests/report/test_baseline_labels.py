@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from dosefinding.adam import read_adam
+from dosefinding.datasets import cdisc_pilot_path
 from dosefinding.errors import InputError
 from dosefinding.report import baseline_table
 
-ADSL = Path(__file__).resolve().parents[1] / "fixtures" / "cdiscpilot01" / "adsl.xpt"
+ADSL = cdisc_pilot_path() / "adsl.xpt"
 
 
 def xpt_labels(path: Path) -> dict[str, str]:

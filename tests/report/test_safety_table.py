@@ -8,17 +8,16 @@ CDISC pilot's Table 14-5.01 (65, 77, 76 patients).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from dosefinding.adam import read_adam
+from dosefinding.datasets import cdisc_pilot_path
 from dosefinding.endpoints import ae_incidence, ae_overview
 from dosefinding.errors import InputError
 from dosefinding.report.clinical import safety_table
 
-PILOT = Path(__file__).resolve().parents[1] / "fixtures" / "cdiscpilot01"
+PILOT = cdisc_pilot_path()
 VARIABLES = ("AEBODSYS", "AEDECOD", "AESEV", "AESER", "AEACN", "AEREL", "DTHFL", "DSRAEFL", "TRTEMFL", "AETOXGR")
 
 

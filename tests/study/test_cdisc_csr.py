@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from dosefinding.datasets import cdisc_pilot_path
 from dosefinding.report.table import Table
 from dosefinding.study.pipeline import AnalysisResult, analyze
 from report import libreoffice  # tests/report/libreoffice.py
@@ -57,7 +58,7 @@ def tables(cdisc: AnalysisResult) -> dict[str, Table]:
 
 @pytest.fixture(scope="module")
 def adsl() -> pd.DataFrame:
-    return pd.read_sas(FIXTURES / "adsl.xpt", encoding="latin1")
+    return pd.read_sas(cdisc_pilot_path() / "adsl.xpt", encoding="latin1")
 
 
 def rows(table: Table, group: str | None = None) -> dict[str, tuple[Any, ...]]:

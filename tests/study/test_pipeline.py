@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from dosefinding import Candidates
+from dosefinding.datasets import cdisc_pilot_path
 from dosefinding.errors import InputError
 from dosefinding.mmrm import mmrm
 from dosefinding.mod import mcpmod, mmrm_estimates, model_average
@@ -414,7 +415,8 @@ def test_bad_spec_stops_with_one_message_naming_the_key(demo: AnalysisResult, de
 def test_spec_parser_checks_before_any_data_is_read(tmp_path: Path) -> None:
     text = CDISC_SPEC.read_text(encoding="utf-8")
     spec = load_analysis_spec(CDISC_SPEC)
-    assert spec.data["adsl"] == (CDISC_SPEC.parent / "../tests/fixtures/cdiscpilot01/adsl.xpt")
+    assert spec.data["adsl"] == (CDISC_SPEC.parent / "../src/dosefinding/datasets/data/cdiscpilot01/adsl.xpt")
+    assert spec.data["adsl"].resolve() == cdisc_pilot_path() / "adsl.xpt"
     assert spec.endpoints["ACTOT"].exclude == {"DTYPE": ("LOCF",)}
     with pytest.raises(InputError, match=r"^responders\[0\]\.endpoint: unknown endpoint 'ADAS'"):
         parse_analysis_spec(text.replace('endpoint = "ACTOT"\nvisit = 24\ncriterion', 'endpoint = "ADAS"\nvisit = 24\n'

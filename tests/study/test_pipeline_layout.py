@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from dosefinding.cli import main
+from dosefinding.datasets import cdisc_pilot_path
 from dosefinding.errors import DoseFindingWarning, InputError
 from dosefinding.report.layout import load_layout, parse_layout, render_report
 from dosefinding.study.analysis import StudyResults
@@ -38,7 +39,8 @@ from report.test_browser import Ids
 
 ROOT = Path(__file__).resolve().parents[2]
 CDISC_SPEC = ROOT / "examples" / "cdiscpilot01_analysis.toml"
-CDISC = ROOT / "tests" / "fixtures" / "cdiscpilot01"
+CDISC = cdisc_pilot_path()
+CDISC_IN_SPEC = "../src/dosefinding/datasets/data/cdiscpilot01"  # the example's [data] folder, relative to it
 
 PAPER_CAPTIONS = [
     "Table 1. Demographic and baseline characteristics", "Table 2. Efficacy at week 24",
@@ -254,7 +256,8 @@ def test_unwritable_out_stops_before_any_analysis(tmp_path: Path, capsys: pytest
     (tmp_path / "FILE").write_text("x", encoding="utf-8")
     out = out.replace("FILE", str(tmp_path / "FILE"))
     broken = tmp_path / "spec.toml"  # data that do not exist: an analysis run would fail on them first
-    broken.write_text(CDISC_SPEC.read_text(encoding="utf-8").replace("../tests/fixtures", "missing"), encoding="utf-8")
+    broken.write_text(CDISC_SPEC.read_text(encoding="utf-8").replace(CDISC_IN_SPEC, "missing"),
+                      encoding="utf-8")
     for command in (["analyze", str(broken), "--out", out], ["demo", "--out", out]):
         assert main(command) == 2
         err = capsys.readouterr().err
@@ -263,8 +266,8 @@ def test_unwritable_out_stops_before_any_analysis(tmp_path: Path, capsys: pytest
 
 def _cdisc_copy(tmp_path: Path, name: str, text: str) -> Path:
     (tmp_path / name).write_text(text, encoding="utf-8")
-    spec = CDISC_SPEC.read_text(encoding="utf-8").replace('"../tests/fixtures', f'"{ROOT}/tests/fixtures')
-    spec = spec.replace(f'adqsadas = "{ROOT}/tests/fixtures/cdiscpilot01/adqsadas.csv"', f'adqsadas = "{name}"')
+    spec = CDISC_SPEC.read_text(encoding="utf-8").replace(f'"{CDISC_IN_SPEC}', f'"{CDISC.as_posix()}')
+    spec = spec.replace(f'adqsadas = "{(CDISC / "adqsadas.csv").as_posix()}"', f'adqsadas = "{name}"')
     file = tmp_path / "spec.toml"
     file.write_text(spec, encoding="utf-8")
     return file
@@ -312,7 +315,7 @@ def test_screening_from_a_ds_dataset(tmp_path: Path) -> None:
                              "DSDECOD": ["SCREEN FAILURE"] * 7 + ["WITHDRAWAL BY SUBJECT"],
                              "DSTERM": ["MMSE < 10"] * 5 + ["Age < 50"] * 2 + ["Withdrew consent"]})
     pd.concat([randomised, failures]).to_csv(tmp_path / "ds.csv", index=False)
-    text = CDISC_SPEC.read_text(encoding="utf-8").replace('"../tests/fixtures', f'"{ROOT}/tests/fixtures')
+    text = CDISC_SPEC.read_text(encoding="utf-8").replace(f'"{CDISC_IN_SPEC}', f'"{CDISC.as_posix()}')
     text = text.replace("[populations]", 'ds = "ds.csv"\n\n[populations]', 1).replace(
         'reason = "DCREASCD"\n\n[report]', 'reason = "DCREASCD"\nds = "ds"\n\n[report]')
     spec = parse_analysis_spec(text, base=tmp_path)
