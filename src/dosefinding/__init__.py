@@ -10,6 +10,7 @@ from dosefinding.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from dosefinding.adam import read_adam
+    from dosefinding.design import InterimPower, power_mct_interim
     from dosefinding.endpoints import (
         AETable,
         CategoryTable,
@@ -42,11 +43,13 @@ if TYPE_CHECKING:
     )
     from dosefinding.errors import ConvergenceError, DoseFindingError, DoseFindingWarning, InputError
     from dosefinding.mcp import (
+        ClosedMCTResult,
         MaxTDistribution,
         MCTResult,
         MvtProbability,
         OptimalContrasts,
         SampleSize,
+        closed_mct_test,
         dunnett_contrasts,
         mct_test,
         mvt_probability,
@@ -109,6 +112,7 @@ __all__ = [
     "CandidateModel",
     "Candidates",
     "CategoryTable",
+    "ClosedMCTResult",
     "ConvergenceError",
     "DoseEstimate",
     "DoseFindingError",
@@ -116,6 +120,7 @@ __all__ = [
     "DoseResponseFit",
     "ExposureAdjustedRates",
     "InputError",
+    "InterimPower",
     "LSMeans",
     "LogisticEstimates",
     "MCPModResult",
@@ -149,6 +154,7 @@ __all__ = [
     "baseline_table",
     "category_table",
     "clinessdai",
+    "closed_mct_test",
     "compare_responders",
     "curve_effective_dose",
     "curve_target_dose",
@@ -178,6 +184,7 @@ __all__ = [
     "optimal_contrasts",
     "parse_spec",
     "power_mct",
+    "power_mct_interim",
     "rand36_scales",
     "read_adam",
     "render_report",

@@ -1,0 +1,13 @@
+"""Design of a dose-finding trial: optimal designs, Mod-step planning, sample size, interim power."""
+
+from typing import TYPE_CHECKING
+
+from dosefinding.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dosefinding.design.interim import InterimPower, power_mct_interim
+
+__all__ = ["InterimPower", "power_mct_interim"]
+
+if not TYPE_CHECKING:  # type checkers see the imports above; at run time they are lazy
+    __getattr__, __dir__ = lazy_exports(__name__)
