@@ -16,7 +16,7 @@ import pytest
 
 from dosefinding.summary import MAX_REPR, Summary
 
-PACKAGES = ["dosefinding", "dosefinding.mcp", "dosefinding.mod", "dosefinding.mmrm", "dosefinding.endpoints",
+PACKAGES = ["dosefinding", "dosefinding.mcp", "dosefinding.design", "dosefinding.mod", "dosefinding.mmrm", "dosefinding.endpoints",
             "dosefinding.study", "dosefinding.report", "dosefinding.randomization"]
 
 
@@ -68,6 +68,7 @@ def _builders() -> dict[str, Callable[[], Any]]:
         Candidates,
         ae_overview,
         category_table,
+        closed_mct_test,
         compare_responders,
         exposure_adjusted_rates,
         fit_logistic,
@@ -75,6 +76,7 @@ def _builders() -> dict[str, Callable[[], Any]]:
         mmrm_estimates,
         model_average,
         optimal_contrasts,
+        power_mct_interim,
         responder_rates,
         sample_size_mct,
         shift_table,
@@ -87,6 +89,10 @@ def _builders() -> dict[str, Callable[[], Any]]:
     return {
         "MCTResult": lambda: mcpmod_result().mct,
         "OptimalContrasts": lambda: optimal_contrasts(cands),
+        "ClosedMCTResult": lambda: closed_mct_test(cands, doses=[0, 5, 50, 300], estimates=[0.0, -1.0, -2.5, -3.5],
+                                                   cov=np.eye(4) * 0.7),
+        "InterimPower": lambda: power_mct_interim(optimal_contrasts(cands), [0.0, -1.0, -2.5, -3.5], np.eye(4) * 1.3,
+                                                  final_cov=np.eye(4) * 0.7),
         "SampleSize": lambda: sample_size_mct(optimal_contrasts(cands), cands, sigma=5.6, power=0.8),
         "MCPModResult": mcpmod_result,
         "DoseResponseFit": lambda: mcpmod_result().fits["emax"],
