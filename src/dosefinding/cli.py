@@ -55,6 +55,7 @@ def power(spec: str, n_sims: int, seed: int | None, jobs: int, scheduler: str | 
     step(f"reading the trial spec {spec}")
     from dosefinding.study.power import simulate_power
 
+    # ignore[arg-type] below: the options are typed per key by simulate_power, which checks each one
     return str(simulate_power(spec, n_sims=n_sims, seed=seed, jobs=jobs, scheduler=scheduler, chunk_size=chunk_size,
                               progress=not quiet, **(first_stage or {})).summary())  # type: ignore[arg-type]
 
@@ -143,13 +144,12 @@ def serve(db: str, host: str, port: int, admin_code_file: str | None, *, certfil
             print(f"administrator 'admin': enrolment code (shown once): {code}", file=sys.stderr)
         else:
             write_private(admin_code_file, code)
-    tls = {"ssl_certfile": certfile, "ssl_keyfile": keyfile} if certfile else {}
     uvicorn.run(create_app(store=store, api_docs=api_docs), host=host, port=port, log_level="warning",
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", **tls)
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", ssl_certfile=certfile, ssl_keyfile=keyfile)
     return 0
 
 
-def operations(command: str, db: str, path: str | None, audit_key_file: str | None = None) -> int:
+def operations(command: str, db: str, path: str, audit_key_file: str | None = None) -> int:
     """``backup``, ``restore`` and ``audit-export``; exit status 0 if the chain verifies, 1 if not."""
     from dosefinding.randomization import operations as ops
 

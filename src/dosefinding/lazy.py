@@ -66,11 +66,12 @@ def lazy_exports(package: str) -> tuple[Callable[[str], Any], Callable[[], list[
     (True, 'dosefinding.mod.fit')
     """
     module = sys.modules[package]
-    source = module.__spec__.loader.get_source(package) if module.__spec__ and module.__spec__.loader else None
+    get_source = getattr(module.__spec__.loader, "get_source", None) if module.__spec__ else None
+    source = get_source(package) if get_source is not None else None
     if source is None:
         raise ImportError(f"{package}: lazy exports need the source of its __init__ (none found)")
     exports = type_checking_imports(source)
-    module.__lazy_exports__ = frozenset(exports)  # type: ignore[attr-defined]
+    module.__lazy_exports__ = frozenset(exports)  # type: ignore[attr-defined]  # a new attribute of the module
     module.__class__ = _ExportsFirst
 
     def __getattr__(name: str) -> Any:

@@ -335,6 +335,17 @@ def test_units_and_signs_are_drawn_as_printed(figures: dict[str, Figure]) -> Non
     assert label.height <= axes.get_window_extent().height, "the y label runs past the axes: not wrapped"
 
 
+def test_a_panel_on_a_subfigure_wraps_its_label_to_the_panel() -> None:
+    # The label's width comes from the axes' height; on a SubFigure that height is the SubFigure's, not the figure's.
+    parent = Figure(figsize=(9.0, 4.0), layout="constrained")
+    left, _ = parent.subfigures(1, 2)
+    axes = left.subplots()
+    dose_estimates(rf_adjusted(), ylabel="Rheumatoid factor, placebo-adjusted change from baseline, LS mean +- SE "
+                                         "(IU/mL)", ax=axes)
+    label = axes.yaxis.label.get_window_extent(agg_renderer(parent))
+    assert label.height <= axes.get_window_extent().height, "the y label runs past the axes: not wrapped"
+
+
 def _marks_and_caps(figure: Figure) -> list[tuple[float, float]]:
     """For each ``*`` as rendered: (the gap from the top of the cap under it to the star's lowest ink; the offset of
     the star's ink centre from the cap's centre), in points, found in the pixels (the star and the caps drawn and

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -313,10 +313,10 @@ def shift_table(
     else:
         prepared = _prepare(data, arm, visit, [value, baseline], None, arms, visits)
         frame = prepared.frame
-    kwargs = {"cut_points": cut_points, "labels": labels, "cut_belongs_to": cut_belongs_to,
-              "missing_label": missing_label}
-    post = categorize(frame[value], name=value, **kwargs)  # type: ignore[arg-type]
-    base = categorize(frame[baseline], name=baseline, **kwargs)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {"cut_points": cut_points, "labels": labels, "cut_belongs_to": cut_belongs_to,
+                              "missing_label": missing_label}
+    post = categorize(frame[value], name=value, **kwargs)
+    base = categorize(frame[baseline], name=baseline, **kwargs)
     levels = list(post.categories)
     k = len(levels)
     a, v = _codes(frame, arm, prepared.arms), _codes(frame, visit, prepared.visits)

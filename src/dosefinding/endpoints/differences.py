@@ -35,7 +35,7 @@ responder, or without any non-responder, has chi-square statistic 0 and p-value 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -86,7 +86,7 @@ INTERVAL_METHODS: dict[str, str] = {
 """The interval methods of a difference and the names a table footnote prints."""
 TESTS: dict[str, str] = {"fisher": "Fisher exact", "chisq": "Pearson chi-square", "cmh": "Cochran-Mantel-Haenszel"}
 """The tests and the names a table footnote prints."""
-UNSTRATIFIED_METHODS = ("wald", "newcombe", "mn", "santner_snell")
+UNSTRATIFIED_METHODS: Final = ("wald", "newcombe", "mn", "santner_snell")
 """The interval methods without strata."""
 UNSTRATIFIED_TESTS = ("fisher", "chisq")
 """The tests without strata."""

@@ -68,7 +68,8 @@ def _limits(x1: int, n1: int, x2: int, n2: int, tail: float) -> tuple[float, flo
 
 
 def santner_snell(
-    x1: IntArray, n1: IntArray, x2: IntArray, n2: IntArray, confidence_level: float
+    x1: IntArray | FloatArray, n1: IntArray | FloatArray, x2: IntArray | FloatArray, n2: IntArray | FloatArray,
+    confidence_level: float,
 ) -> tuple[FloatArray, FloatArray]:
     """Santner-Snell exact unconditional limits of ``p1 - p2``, one per comparison (1-d integer counts, n >= 1).
 

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from dosefinding.mcp.exit_angles import ExitAngleMeasure
+from dosefinding.mcp.exit_angles import ExitAngleMeasure, Kind
 from dosefinding.mcp.lattice import N_SHIFTS, ShiftedLattice
 
 __all__ = ["CellVectors", "MaxTGeometry", "cell_vectors", "unit_loadings"]
@@ -225,12 +225,12 @@ class MaxTGeometry:
 
     def _deterministic(self, factor: int) -> ExitAngleMeasure:
         n_trials = self.cells.weight.shape[0]
-        kind = "antiderivative" if self.rank == 4 else "tail"
+        kind: Kind = "antiderivative" if self.rank == 4 else "tail"
         measure = ExitAngleMeasure(self.rank, (n_trials, 2), kind)
         if self.rank == 2:
             trial, beta, weight = _rank_two(self.cells)
-            for estimate in (0, 1):
-                measure.add(beta, weight, trial, estimate)
+            for fixed in (0, 1):
+                measure.add(beta, weight, trial, fixed)
             return measure
         points = _rank_three if self.rank == 3 else _rank_four
         trial, beta, weight, estimate = points(self.cells, _paired_rule(_ORDERS[self.rank], factor), self._turn)
@@ -350,7 +350,7 @@ def _rank_three(cells: CellVectors, rule: tuple[FloatArray, FloatArray, NDArray[
     middle = 0.5 * (low + high)
     x = bx[:, :, None, :] * np.cos(middle)[..., None] + by[:, :, None, :] * np.sin(middle)[..., None]
     binding = np.where(active[:, :, None, :], x, -np.inf).argmax(axis=-1)  # (T, M, P + 1)
-    where = np.nonzero((high > low) & (cells.weight > 0)[..., None] & active.any(axis=-1)[..., None])
+    where = np.nonzero((high > low) & (cells.weight > 0)[..., None] & np.any(active, axis=-1)[..., None])
     owner = where[:2]
     pick = binding[where][:, None]
     bx, by = np.take_along_axis(bx[owner], pick, axis=-1), np.take_along_axis(by[owner], pick, axis=-1)  # (F, 1)

@@ -148,7 +148,7 @@ class ExitAngleMeasure:
     @property
     def shape(self) -> tuple[int, int]:
         """``(trials, estimates)``."""
-        return self.linear.shape  # type: ignore[return-value]
+        return self.linear.shape
 
     def trials(self, rows: NDArray[np.intp]) -> ExitAngleMeasure:
         """The measure of some of the trials only."""
@@ -186,6 +186,7 @@ class ExitAngleMeasure:
         if trial is None:
             slot = np.arange(trials * estimates).reshape(trials, estimates, 1)
         else:
+            assert estimate is not None, "flat points need both their trial and their estimate"
             slot = trial * estimates + estimate
         # Position on the grid: cell (its left node) and t in [0, 1] within it.
         t = np.clip(beta, -1e8, 1e8)

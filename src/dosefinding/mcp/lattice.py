@@ -163,7 +163,7 @@ def _radical_inverse(n: NDArray[np.int64]) -> NDArray[np.float64]:
     """Base-2 radical inverse of 20-bit integers, as exact floats in [0, 1)."""
     low = _REVERSED_10_BITS.take(n & 1023)
     high = _REVERSED_10_BITS.take((n >> 10) & 1023)
-    return (low * 1024 + high) * (1.0 / (1 << LATTICE_BITS))
+    return (low * 1024 + high) * np.float64(1.0 / (1 << LATTICE_BITS))
 
 
 @lru_cache(maxsize=64)

@@ -112,6 +112,8 @@ class MaxTDistribution:
         self.corr = c
         eigenvalues = np.linalg.eigvalsh(c)
         self.rank = int(np.sum(eigenvalues > _RANK_TOL * eigenvalues[-1]))
+        self._geometry: MaxTGeometry | None
+        self._roots: _Roots
         self._geometry, self._roots = (None, {}) if self.rank == 1 else _geometry(c, self.rank, self.two_sided, seed)
         self._level = 0
 

@@ -231,6 +231,7 @@ def mct_test(
         data=data, dose=dose, response=response, covariates=covariates, doses=doses, estimates=estimates,
         cov=cov, df=df, placebo_adjusted=placebo_adjusted,
     )
+    # ignore[arg-type] below: input_form checked that the arguments of this form are given (not None)
     if form == "raw":
         fit = fit_cell_means(data, dose, response, covariates, drop_missing)  # type: ignore[arg-type]
         d, est, s, df_used, n_dropped = fit.doses, fit.estimates, fit.cov, fit.df, fit.n_dropped

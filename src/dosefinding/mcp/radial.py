@@ -81,7 +81,7 @@ class SquaredRadiusTail:
         needed = min(max(needed, 0), self._stop - 2)
         if needed < self._first or self._table is None:
             first = max(0, min(needed, self._first - _BLOCK) // _BLOCK * _BLOCK)
-            grid = _LOG_MIN + _STEP * np.arange(first, self._first)
+            grid = _LOG_MIN + _STEP * np.arange(first, self._first, dtype=np.float64)
             values, slopes = tail_exact(grid, self.rank, self.df)
             self._values = np.concatenate([values, self._values])
             self._slopes = np.concatenate([slopes, self._slopes])

@@ -20,7 +20,6 @@ and ``den_df`` Kenward and Roger's ``m`` (:class:`dosefinding.mmrm.inference.Ken
 from __future__ import annotations
 
 import itertools
-from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -28,7 +27,7 @@ from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
 from dosefinding.mmrm.data import MMRMData
-from dosefinding.mmrm.grid import estimable, factor_levels, grid_design
+from dosefinding.mmrm.grid import estimable, factor_levels, grid_design, kron_product
 from dosefinding.mmrm.inference import CoefficientInference
 
 __all__ = ["type3_tests"]
@@ -82,7 +81,7 @@ def type3_tests(data: MMRMData, beta: FloatArray, inference: CoefficientInferenc
     rows = {}
     for label, names in terms:
         blocks = [_marginal(len(values), name in names, name in numeric) for name, values in levels.items()]
-        mapping = reduce(np.kron, blocks)
+        mapping = kron_product(blocks)
         hypothesis = mapping @ grid.design
         if not estimable(mapping, grid).all():
             raise InputError(f"type3: the hypothesis of term {label!r} is not estimable (aliased design columns)")

@@ -29,6 +29,7 @@ NaN when no optimum was reached); the other trials are not affected.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,7 @@ from dosefinding.summary import Summary, SummaryDisplay, short_repr
 __all__ = ["BatchMMRMResult", "ChunkData", "ChunkedInference", "RecomputedSatterthwaite", "fit_mmrm_batch"]
 
 FloatArray = NDArray[np.float64]
+_Array = TypeVar("_Array", bound="np.ndarray[Any, Any]")
 BoolArray = NDArray[np.bool_]
 _CHUNK = 128
 
@@ -213,7 +215,7 @@ def _check(y: ArrayLike, x: ArrayLike) -> tuple[FloatArray, FloatArray]:
     return y_arr, x_arr if x_arr.ndim == 4 else x_arr[None]
 
 
-def _model(covariance: str, k: int, group: FloatArray | None, times: FloatArray | None,
+def _model(covariance: str, k: int, group: NDArray[np.intp] | None, times: FloatArray | None,
            coordinates: bool, observed: BoolArray) -> tuple[CovarianceModel, FloatArray | None]:
     """The covariance model and the per-subject positions to pass on (None when every subject shares them).
 
@@ -278,7 +280,7 @@ def _kenward_roger(fit: MMRMFit, linear: bool) -> KenwardRoger:
     parts = {"beta_cov": np.full((t_count, p, p), np.nan), "phi": np.full((t_count, p, p), np.nan),
              "p": np.full((t_count, q, p, p), np.nan), "theta_cov": np.full((t_count, q, q), np.nan)}
     for t in np.flatnonzero(fit.fitted):
-        one = kenward_roger(fit.stats.take(np.array([t])), fit.model, fit.theta_scaled[t], fit.evaluation.member(t),
+        one = kenward_roger(fit.stats.take(np.array([t])), fit.model, fit.theta_scaled[t], fit.evaluation.member(int(t)),
                             linear=linear).scaled(fit.scale[t])
         for name, values in parts.items():
             values[t] = getattr(one, name)
@@ -418,22 +420,23 @@ def fit_mmrm_batch(
     inferences: list[tuple[int, CoefficientInference]] = []
     observed = ~np.isnan(y_arr)
 
-    def pick(array: FloatArray | None, part: slice) -> FloatArray | None:
-        return None if array is None else array if len(array) == 1 else array[part]
+    def pick(array: _Array | None, part: slice) -> _Array | None:
+        return array if array is None or len(array) == 1 else cast(_Array, array[part])  # numpy: ndarray[Any]
 
     for start in range(0, t_count, chunk):
         part = slice(start, min(start + chunk, t_count))
-        stats = PatternStats.from_arrays(y_arr[part], pick(u, part), pieces, group=pick(group_codes, part),
+        u_part = u if len(u) == 1 else u[part]
+        stats = PatternStats.from_arrays(y_arr[part], u_part, pieces, group=pick(group_codes, part),
                                          n_groups=model.n_groups, times=pick(per_subject_times, part),
                                          weights=pick(weight_arr, part))
         reasons = identifiability(stats, model, reml=reml)
         fit = fit_stats(stats, model, reml=reml, max_iter=max_iter, valid=np.array([not r for r in reasons]))
         data = None
         if t_count > chunk:
-            data = ChunkData(y=y_arr[part], u=pick(u, part), pieces=pieces, group=pick(group_codes, part),
+            data = ChunkData(y=y_arr[part], u=u_part, pieces=pieces, group=pick(group_codes, part),
                              n_groups=model.n_groups, times=pick(per_subject_times, part),
                              weights=pick(weight_arr, part), model=model)
-        inference = _inference(fit, df_method, vcov, pick(u, part), stats.pieces, observed[part], data)
+        inference = _inference(fit, df_method, vcov, u_part, stats.pieces, observed[part], data)
         inferences.append((start, inference))
         out["beta"][part], out["beta_cov"][part], out["theta"][part] = fit.beta, inference.beta_cov, fit.theta
         out["value"][part], out["converged"][part], out["iterations"][part] = (fit.m2_log_likelihood, fit.converged,

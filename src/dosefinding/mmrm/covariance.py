@@ -70,7 +70,7 @@ from dosefinding.mmrm.jets import Jet
 
 __all__ = [
     "COVARIANCE_STRUCTURES", "CovarianceModel", "CovarianceStructure", "Curvature", "MemberwiseStructure",
-    "ante_correlation", "evaluate_each", "get_structure", "spatial_distances",
+    "ante_correlation", "evaluate_each", "get_structure", "spatial_distances", "with_derivatives",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -161,6 +161,20 @@ class CovarianceStructure(ABC):
         return self.evaluate(theta, order)
 
 
+def with_derivatives(evaluated: Evaluated) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """An evaluation at ``order=2`` (the default): ``Sigma`` and both its derivatives, all present.
+
+    Examples
+    --------
+    >>> sigma, first, second = with_derivatives(get_structure("cs", 2).evaluate(np.zeros(2)))
+    >>> first.shape, second.shape
+    ((2, 2, 2), (2, 2, 2, 2))
+    """
+    sigma, first, second = evaluated
+    assert first is not None and second is not None, "evaluated at order 2"
+    return sigma, first, second
+
+
 def _theta(theta: ArrayLike) -> FloatArray:
     return np.asarray(theta, dtype=float)
 
@@ -199,13 +213,15 @@ def evaluate_each(one: Callable[[FloatArray, int], Evaluated], theta: ArrayLike,
     if theta.ndim == 1:
         return one(theta, order)
     results = [one(member, order) for member in theta.reshape(-1, theta.shape[-1])]
-    stacked = []
+    stacked: list[FloatArray | None] = []
     for part in zip(*results, strict=True):
         if part[0] is None:
             stacked.append(None)
         else:
             stacked.append(np.stack(part).reshape(*theta.shape[:-1], *part[0].shape))
-    return stacked[0], stacked[1], stacked[2]  # type: ignore[return-value]
+    sigma, first, second = stacked
+    assert sigma is not None  # every order evaluates the covariance itself
+    return sigma, first, second
 
 
 def _shift_first(theta: ArrayLike, count: int, shift: ArrayLike) -> FloatArray:
@@ -380,8 +396,8 @@ class AutoRegressive(CovarianceStructure):
 
     def evaluate(self, theta: ArrayLike, order: int = 2) -> Evaluated:
         theta = _theta(theta)
-        s = np.exp(theta[..., 0])[..., None, None]
-        rho = np.tanh(theta[..., 1])[..., None, None]
+        s: FloatArray = np.exp(theta[..., 0])[..., None, None]
+        rho: FloatArray = np.tanh(theta[..., 1])[..., None, None]
         lag = _lags(self.k)
         sigma = s * rho**lag
         if order == 0:
@@ -436,7 +452,8 @@ class Toeplitz(CovarianceStructure):
         q = self.k
         one = Jet.constant(np.ones(theta.shape[:-1]), q)
         pacf = [Jet.transformed(theta[..., lag], lag, q, _tanh) for lag in range(1, self.k)]
-        rho, coefficients, innovation = [one], [], one
+        rho, innovation = [one], one
+        coefficients: list[Jet] = []
         for phi in pacf:
             # Durbin-Levinson: r_m = sum_j a_j r_(m-j) + phi_m v_(m-1), a_m = phi_m, a_j -= phi_m a_(m-j).
             new_rho = phi * innovation
@@ -877,6 +894,7 @@ def get_structure(
     if k < 2 and name != "us":
         raise InputError(f"covariance: {name!r} needs at least two visits, got {k}; use 'us'")
     if cls.spatial:
+        # ignore[call-arg] below: a spatial structure takes times (the mapping is typed by the base class)
         return cls(k, times=None if times is None else _visit_positions(times, k))  # type: ignore[call-arg]
     if times is not None:
         raise InputError(f"covariance: {name!r} is not spatial and takes no times")

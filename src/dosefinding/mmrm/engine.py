@@ -29,6 +29,7 @@ covariances scale by ``c^2`` (:meth:`~dosefinding.mmrm.inference.CoefficientInfe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -146,7 +147,7 @@ def fit_stats(stats: PatternStats, model: CovarianceModel, *, reml: bool, max_it
     scale = response_scale(empirical)
     scaled = stats.scaled(scale)
     n_star = stats.n_obs - (stats.p if reml else 0)
-    offset = 2.0 * n_star * np.log(scale)
+    offset = cast(FloatArray, 2.0 * n_star * np.log(scale))  # numpy's stubs: an int array times a float is floating[Any]
     starts = starting_points(empirical / (scale**2)[:, None, None], model, stats.visit_positions)
     optimum = optimise(scaled, model, reml=reml, starts=starts, valid=ok, max_iter=max_iter, offset=offset)
     e = optimum.evaluation

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -468,8 +469,9 @@ def _inference(at: _Optimum, structure: CovarianceModel, prepared: MMRMData, *, 
     assert evaluation.hessian is not None and evaluation.q is not None
     inference: CoefficientInference
     if df_method == "satterthwaite":
+        # cast: numpy's stubs type linalg results as floating[Any]
         inference = Satterthwaite(beta_cov=evaluation.beta_cov, q=evaluation.q,
-                                  theta_cov=2.0 * np.linalg.inv(evaluation.hessian))
+                                  theta_cov=cast(FloatArray, 2.0 * np.linalg.inv(evaluation.hessian)))
     elif df_method.startswith("kenward_roger"):
         inference = kenward_roger(at.stats, structure, at.theta, evaluation, linear=df_method == "kenward_roger_linear")
     else:

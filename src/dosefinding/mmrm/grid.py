@@ -7,8 +7,9 @@ grid (cell means), so both build their hypotheses here.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from functools import reduce
+from typing import NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from numpy.typing import NDArray
 
 from dosefinding.mmrm.data import MMRMData
 
-__all__ = ["GridDesign", "estimable", "factor_levels", "grid_design", "is_factor"]
+__all__ = ["GridDesign", "estimable", "factor_levels", "grid_design", "is_factor", "kron_product"]
 
 FloatArray = NDArray[np.float64]
 # A combination counts as estimable when its aliasing is below this fraction of the terms that cancel in it.
@@ -98,6 +99,18 @@ def grid_design(
         return GridDesign(grid, *arrays)
     rows = len(grid) // n_sets
     return GridDesign(grid.iloc[:rows], *(a.reshape(n_sets, rows, -1) for a in arrays))
+
+
+def kron_product(factors: Sequence[FloatArray]) -> FloatArray:
+    """``factors[0] (x) factors[1] (x) ...``: the Kronecker product that spans the grid's factors in its order.
+
+    Examples
+    --------
+    >>> kron_product([np.ones(1), np.full(2, 0.5), np.eye(2)]).shape
+    (2, 4)
+    """
+    # numpy's stubs type kron as floating[Any]; the factors are float64
+    return reduce(lambda left, right: cast(FloatArray, np.kron(left, right)), factors)
 
 
 def estimable(mapping: FloatArray, grid: GridDesign) -> NDArray[np.bool_]:

@@ -55,7 +55,7 @@ def _per_group(stats: PatternStats, model: CovarianceModel, values: FloatArray) 
 
 def _completers(stats: PatternStats, model: CovarianceModel) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Subjects observed at every visit ``c`` (T, H) and, for repeated pieces, the rank of their ``z`` (T, H)."""
-    complete = stats.mask.all(axis=2)  # (T, G)
+    complete = np.all(stats.mask, axis=2)  # (T, G)
     counts = _per_group(stats, model, stats.n * complete).astype(np.int64)
     if not stats.pieces.repeated:
         return counts, np.zeros_like(counts)
@@ -154,5 +154,9 @@ def identifiability(
 
 def _complete_subjects(stats: PatternStats, model: CovarianceModel, t: int, h: int) -> NDArray[np.intp]:
     """The subjects of data set ``t`` and group ``h`` observed at every visit."""
-    slots = np.flatnonzero(stats.mask[t].all(axis=1) & ((stats.group[t] == h) if model.n_groups > 1 else True))
+    in_group: NDArray[np.bool_] | bool = True
+    if model.n_groups > 1:
+        assert stats.group is not None  # a grouped model's data carry each slot's group
+        in_group = stats.group[t] == h
+    slots = np.flatnonzero(stats.mask[t].all(axis=1) & in_group)
     return np.flatnonzero(np.isin(stats.subject_slot[t], slots))

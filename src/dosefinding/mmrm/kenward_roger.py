@@ -28,10 +28,12 @@ parameters is ``J' W J`` with ``J[a, m] = d phi_m / d theta_a``, obtained by sol
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from numpy.typing import NDArray
 
-from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure
+from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, with_derivatives
 from dosefinding.mmrm.inference import KenwardRoger
 from dosefinding.mmrm.likelihood import (
     CovarianceBlock,
@@ -62,16 +64,16 @@ def _second_order_sum(
 ) -> FloatArray:
     """``sum_hj W_hj R_hj`` over one group's parameters, in SAS's parameters (p, p)."""
     sas = _sas_structure(structure)
-    _, first, _ = structure.evaluate(part)
+    _, first, _ = with_derivatives(structure.evaluate(part))
     phi = sas.from_matrix(structure.matrix(part))
-    _, first_sas, second_sas = sas.evaluate(phi)
+    _, first_sas, second_sas = with_derivatives(sas.evaluate(phi))
     q = first.shape[0]
     jacobian, residual, *_ = np.linalg.lstsq(first_sas.reshape(q, -1).T, first.reshape(q, -1).T, rcond=None)
     if residual.size and residual.max() > _JACOBIAN_TOL * np.sum(first**2):
         raise AssertionError("d Sigma / d theta is not spanned by d Sigma / d phi")  # pragma: no cover
     if block.per_unit:
         assert stats.times is not None
-        second_sas = sas.evaluate_at(phi, stats.times[0, block.units])[2]
+        second_sas = with_derivatives(sas.evaluate_at(phi, stats.times[0, block.units]))[2]
     w_sas = jacobian @ w_block @ jacobian.T
     second_sum = np.tensordot(w_sas, second_sas, axes=([0, 1], [-4, -3]))  # (k, k), or (units, k, k)
     c = block.select(crossproducts)
@@ -112,7 +114,7 @@ def kenward_roger(
     blocks, sigma = covariance_blocks(stats, model, theta)
     phi = evaluation.beta_cov
     p_mats = -evaluation.q
-    w_theta = 2.0 * np.linalg.inv(evaluation.hessian)
+    w_theta = cast(FloatArray, 2.0 * np.linalg.inv(evaluation.hessian))  # numpy's stubs: linalg gives floating[Any]
     w, _ = pattern_inverses(stats, sigma)
     crossproducts = weighted_crossproducts(stats, w)
     p_dim = phi.shape[0]

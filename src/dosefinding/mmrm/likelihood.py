@@ -63,6 +63,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -73,11 +74,29 @@ from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, Cu
 __all__ = [
     "BatchEvaluation", "CovarianceBlock", "Evaluation", "PatternStats", "VisitPieces", "as_model",
     "covariance_blocks", "covariance_inverses", "cross_products", "evaluate", "evaluate_batch", "pattern_inverses",
-    "q_matrices", "residual_crossproducts", "weighted_crossproducts",
+    "q_matrices", "residual_crossproducts", "take_optional", "weighted_crossproducts",
 ]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+_Array = TypeVar("_Array", bound="np.ndarray[Any, Any]")
+
+
+@overload
+def take_optional(array: None, index: Any) -> None: ...
+@overload
+def take_optional(array: _Array, index: Any) -> _Array: ...
+@overload
+def take_optional(array: _Array | None, index: Any) -> _Array | None: ...
+def take_optional(array: _Array | None, index: Any) -> _Array | None:
+    """``array[index]`` for an optional field of a batch (``None`` stays ``None``).
+
+    Examples
+    --------
+    >>> take_optional(np.arange(3.0), [2]).tolist(), take_optional(None, [2])
+    ([2.0], None)
+    """
+    return None if array is None else array[index]
 _LOG_2PI = float(np.log(2 * np.pi))
 # Relative size of a pivoted-QR diagonal below which a visit piece of a column is a
 # combination of the pieces before it.
@@ -231,9 +250,10 @@ class VisitPieces:
     def _kron_columns(self) -> NDArray[np.intp] | None:
         """For repeated pieces and ``C`` the identity or a reordering: where each (column, column) pair sits in a
         (k, k, r, r) array over (visit, visit, piece, piece)."""
-        if not self.repeated or (self.basis is not None and self._permutation is None):
+        permutation = self._permutation
+        if not self.repeated or (self.basis is not None and permutation is None):
             return None
-        piece = np.arange(self.p) if self.basis is None else self._permutation[0]
+        piece = np.arange(self.p) if permutation is None else permutation[0]
         visit, within = np.divmod(piece, self.width)
         k, r = self.k, self.width
         return (((visit[:, None] * k + visit[None, :]) * r + within[:, None]) * r + within[None, :]).ravel()
@@ -497,8 +517,8 @@ class PatternStats:
 
     def take(self, index: NDArray[np.intp]) -> PatternStats:
         """The data sets ``index``."""
-        def pick(a: FloatArray | None) -> FloatArray | None:
-            return None if a is None else a[index]
+        def pick(a: _Array | None) -> _Array | None:
+            return take_optional(a, index)
 
         shared_u = self.subject_u.shape[0] == 1 and self.n_sets != 1
         return replace(self, n=self.n[index], mask=self.mask[index], uu=self.uu[index], uy=self.uy[index],
@@ -560,13 +580,13 @@ class BatchEvaluation(Evaluation):
     and ``q`` with ``order=2`` and ``exact``.
     """
 
-    value: FloatArray  # type: ignore[assignment]
+    value: FloatArray  # type: ignore[assignment]  # one value per data set
     ok: BoolArray
 
     def member(self, t: int) -> Evaluation:
         """Data set ``t`` as an :class:`Evaluation`."""
         def pick(a: FloatArray | None) -> FloatArray | None:
-            return None if a is None else a[t]
+            return take_optional(a, t)
 
         return Evaluation(value=float(self.value[t]), beta=self.beta[t], beta_cov=self.beta_cov[t],
                           gradient=pick(self.gradient), hessian=pick(self.hessian), q=pick(self.q))
@@ -580,7 +600,8 @@ def as_model(covariance: CovarianceStructure | CovarianceModel) -> CovarianceMod
 def _cholesky(a: FloatArray) -> tuple[FloatArray, BoolArray]:
     """Batched Cholesky factors of (..., n, n) and which matrices are positive definite (identity for the others)."""
     try:
-        return np.linalg.cholesky(a), np.ones(a.shape[:-2], dtype=bool)
+        # numpy's stubs type linalg results as floating[Any]
+        return cast(FloatArray, np.linalg.cholesky(a)), np.ones(a.shape[:-2], dtype=np.bool_)
     except np.linalg.LinAlgError:
         pass
     size = a.shape[-1]
@@ -612,7 +633,7 @@ def _inverses(mask: BoolArray, sigma: FloatArray) -> tuple[FloatArray, FloatArra
     chol, ok = _cholesky(padded)
     log_det = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
     inv_chol = np.linalg.inv(chol)
-    return (np.swapaxes(inv_chol, -1, -2) @ inv_chol) * both, log_det, ok.all(axis=1)
+    return (np.swapaxes(inv_chol, -1, -2) @ inv_chol) * both, log_det, np.all(ok, axis=1)
 
 
 def pattern_inverses(stats: PatternStats, sigma: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -731,12 +752,13 @@ def _slot_covariance(stats: PatternStats, model: CovarianceModel, theta: FloatAr
         assert stats.group is not None, "grouped covariance needs the slots' groups"
         membership = (stats.group[:, :, None] == np.arange(n_groups)).astype(float)
     if structure.spatial and stats.times is not None:
-        slot_theta = parts if n_groups == 1 else np.take_along_axis(parts, stats.group[:, :, None], axis=1)
+        slot_theta = parts if n_groups == 1 or stats.group is None else np.take_along_axis(
+            parts, stats.group[:, :, None], axis=1)
         slot_theta = np.broadcast_to(slot_theta, (*stats.n.shape, structure.n_params))
         sigma, first, second = structure.evaluate_at(slot_theta, stats.times[:, :, None], order)
         sigma = sigma[:, :, 0]
         first = None if first is None else first[:, :, 0]
-        curvature = None
+        curvature: Curvature | None = None
         if second is not None:
             second = second[:, :, 0]
 

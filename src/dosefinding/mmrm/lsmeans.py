@@ -29,7 +29,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -38,7 +37,7 @@ from scipy import stats
 
 from dosefinding.errors import InputError
 from dosefinding.mmrm.data import MMRMData
-from dosefinding.mmrm.grid import GridDesign, estimable, factor_levels, grid_design, is_factor
+from dosefinding.mmrm.grid import GridDesign, estimable, factor_levels, grid_design, is_factor, kron_product
 from dosefinding.mmrm.inference import CoefficientInference
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 
@@ -253,10 +252,10 @@ def lsmeans_batch(
     if weights == "proportional":
         other_weights = _observed_margins(data, others, margins)
     else:
-        other_weights = reduce(np.kron, [np.full(len(values), 1 / len(values)) for values in others.values()],
-                               np.ones(1))
-    identity = reduce(np.kron, [np.eye(len(ordered[key])) for key in keys])
-    averaging = np.kron(identity, other_weights[None, :])
+        other_weights = kron_product([np.ones(1), *(np.full(len(values), 1 / len(values))
+                                                    for values in others.values())])
+    identity = kron_product([np.eye(len(ordered[key])) for key in keys])
+    averaging = kron_product([identity, other_weights[None, :]])
     rows = np.broadcast_to(averaging @ grid.design, (len(beta), averaging.shape[0], grid.design.shape[-1]))
     cells = list(itertools.product(*(ordered[key] for key in keys)))
     index = pd.MultiIndex.from_tuples(cells, names=keys) if by is not None else pd.Index(

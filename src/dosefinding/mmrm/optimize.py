@@ -41,7 +41,14 @@ from scipy import optimize
 
 from dosefinding.errors import ConvergenceError
 from dosefinding.mmrm.covariance import CovarianceModel
-from dosefinding.mmrm.likelihood import BatchEvaluation, Evaluation, PatternStats, evaluate, evaluate_batch
+from dosefinding.mmrm.likelihood import (
+    BatchEvaluation,
+    Evaluation,
+    PatternStats,
+    evaluate,
+    evaluate_batch,
+    take_optional,
+)
 
 __all__ = ["BatchOptimum", "Optimum", "minimise", "optimise"]
 
@@ -330,6 +337,7 @@ def _stack(evaluations: list[Evaluation]) -> BatchEvaluation:
     return BatchEvaluation(
         value=np.array([e.value for e in evaluations]), beta=np.stack([e.beta for e in evaluations]),
         ok=np.ones(len(evaluations), dtype=bool), beta_cov=np.stack([e.beta_cov for e in evaluations]),
+        # ignore[misc] below: the assert above holds, but mypy does not carry it into the comprehensions
         gradient=np.stack([e.gradient for e in evaluations]),  # type: ignore[misc]
         hessian=np.stack([e.hessian for e in evaluations]),  # type: ignore[misc]
         q=np.stack([e.q for e in evaluations]),  # type: ignore[misc]
@@ -417,6 +425,7 @@ def optimise(
         polished = _take(e, np.flatnonzero(moving))
         if moving.any():
             after = state.evaluate(index[moving], trial, 1)
+            assert after.gradient is not None and polished.gradient is not None  # orders 1 and 2
             better[moving] = after.ok & (after.value <= e.value[moving] + _ROUNDING * np.abs(e.value[moving]))
             keep = better[moving]
             polished = BatchEvaluation(
@@ -466,9 +475,7 @@ def optimise(
 
 
 def _take(e: BatchEvaluation, index: NDArray[np.intp]) -> BatchEvaluation:
-    def pick(a: FloatArray | None) -> FloatArray | None:
-        return None if a is None else a[index]
-
-    return BatchEvaluation(value=e.value[index], beta=e.beta[index], ok=e.ok[index], beta_cov=pick(e.beta_cov),
-                           gradient=pick(e.gradient), hessian=pick(e.hessian), q=pick(e.q))
+    return BatchEvaluation(value=e.value[index], beta=e.beta[index], ok=e.ok[index], beta_cov=e.beta_cov[index],
+                           gradient=take_optional(e.gradient, index), hessian=take_optional(e.hessian, index),
+                           q=take_optional(e.q, index))
 

@@ -47,7 +47,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.errors import ConvergenceError, InputError
-from dosefinding.mmrm.covariance import CovarianceModel, CovarianceStructure, MemberwiseStructure, get_structure
+from dosefinding.mmrm.covariance import (
+    CovarianceModel,
+    CovarianceStructure,
+    MemberwiseStructure,
+    get_structure,
+    with_derivatives,
+)
 from dosefinding.mmrm.likelihood import Evaluation, PatternStats, evaluate
 from dosefinding.mmrm.sas_scale import SasCovariance, sas_scale
 
@@ -107,7 +113,7 @@ class Profiled(MemberwiseStructure):
     sas: CovarianceStructure
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:  # type: ignore[override]  # a property: the wrapped structure's
         return self.sas.name
 
     @property
@@ -117,7 +123,7 @@ class Profiled(MemberwiseStructure):
     def derivatives_of_one(self, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         index = PROFILED[self.name]
         gamma, s2 = np.asarray(theta[:-1], dtype=float), float(theta[-1])
-        corr, d_corr, d2_corr = self.sas.evaluate(np.insert(gamma, index, 1.0))
+        corr, d_corr, d2_corr = with_derivatives(self.sas.evaluate(np.insert(gamma, index, 1.0)))
         keep = np.delete(np.arange(self.n_params), index)
         first = np.concatenate([s2 * d_corr[keep], corr[None]])
         second = np.zeros((self.n_params, *first.shape))
@@ -181,7 +187,7 @@ def profile(objective: Objective, n_star: int) -> Objective:
 def _basis_per_pattern(stats: PatternStats, model: CovarianceModel) -> FloatArray:
     """``B[g, m] = M_g dSigma/dphi_m M_g`` (G, q, k, k): each parameter's matrix over pattern ``g``'s visits."""
     structure = model.structure
-    _, basis, _ = structure.evaluate(np.zeros(structure.n_params))
+    _, basis, _ = with_derivatives(structure.evaluate(np.zeros(structure.n_params)))
     observed = stats.mask[0].astype(float)
     per_group = basis[None] * observed[:, None, :, None] * observed[:, None, None, :]
     q0 = structure.n_params

@@ -31,6 +31,7 @@ from dosefinding.mmrm.covariance import (
     MemberwiseStructure,
     SpatialExponential,
     ante_correlation,
+    with_derivatives,
 )
 
 __all__ = ["LINEAR_IN_SAS_PARAMETERS", "SAS_PARAMETRISED", "SasCovariance", "sas_parameter_derivatives",
@@ -52,17 +53,17 @@ def _correlation(base: str, params: FloatArray, k: int) -> tuple[FloatArray, Flo
     derivatives."""
     lag = _lags(k)
     if base == "ad":
-        return ante_correlation(np.asarray(params, dtype=float))
+        return with_derivatives(ante_correlation(np.asarray(params, dtype=float)))
     if base == "toep":
         r = np.concatenate([[1.0], params])
         first = (lag[None] == np.arange(1, k)[:, None, None]).astype(float)
         return r[lag], first, np.zeros((k - 1, k - 1, k, k))
-    rho = float(params[0])
+    rho = np.float64(params[0])
     if base == "cs":
         off = (lag > 0).astype(float)
         return np.eye(k) + rho * off, off[None], np.zeros((1, 1, k, k))
-    power1 = np.where(lag >= 1, rho ** np.maximum(lag - 1, 0), 0.0)
-    power2 = np.where(lag >= 2, rho ** np.maximum(lag - 2, 0), 0.0)
+    power1: FloatArray = np.where(lag >= 1, rho ** np.maximum(lag - 1, 0), 0.0)
+    power2: FloatArray = np.where(lag >= 2, rho ** np.maximum(lag - 2, 0), 0.0)
     return rho**lag, (lag * power1)[None], (lag * (lag - 1) * power2)[None, None]
 
 
@@ -104,7 +105,8 @@ def _heterogeneous(base: str, variances: FloatArray, params: FloatArray) -> tupl
     return sigma, first, second
 
 
-def _scaled(residual: float, corr: FloatArray, d_corr: FloatArray, d2_corr: FloatArray) -> tuple[FloatArray, ...]:
+def _scaled(residual: float, corr: FloatArray, d_corr: FloatArray,
+            d2_corr: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``Residual C(shape)`` with derivatives in ``(shape, Residual)``; the arrays may carry a leading unit axis."""
     sigma = residual * corr
     first = np.stack([residual * d_corr, corr], axis=-3)
@@ -113,7 +115,7 @@ def _scaled(residual: float, corr: FloatArray, d_corr: FloatArray, d2_corr: Floa
     return sigma, first, second
 
 
-def _spatial_exponential(phi: FloatArray, distance: FloatArray) -> tuple[FloatArray, ...]:
+def _spatial_exponential(phi: FloatArray, distance: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``Residual exp(-d / r)`` and its derivatives in ``(r, Residual)``, at distances (..., k, k)."""
     shape = float(phi[0])
     corr = np.exp(-distance / shape)
@@ -140,7 +142,7 @@ class SasCovariance(MemberwiseStructure):
     structure: CovarianceStructure
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:  # type: ignore[override]  # a property: the wrapped structure's
         return self.structure.name
 
     @property
@@ -148,7 +150,7 @@ class SasCovariance(MemberwiseStructure):
         return self.structure.n_params
 
     @property
-    def spatial(self) -> bool:  # type: ignore[override]
+    def spatial(self) -> bool:  # type: ignore[override]  # a property: the wrapped structure's
         return self.structure.spatial
 
     def _distances(self, times: FloatArray | None = None) -> FloatArray:
@@ -183,7 +185,7 @@ class SasCovariance(MemberwiseStructure):
             members = [self.evaluate_at(one, at, order) for one, at in zip(
                 theta.reshape(-1, theta.shape[-1]), np.reshape(times, (-1, *np.shape(times)[len(lead):])),
                 strict=True)]
-            return tuple(  # type: ignore[return-value]
+            return tuple(  # type: ignore[return-value]  # a tuple of three, as evaluate_at returns
                 None if part[0] is None else np.stack(part).reshape(*lead, *part[0].shape)
                 for part in zip(*members, strict=True))
         sigma, first, second = _spatial_exponential(theta, self._distances(times))
@@ -266,5 +268,5 @@ def sas_parameter_derivatives(structure: CovarianceStructure, sigma: FloatArray)
             raise InputError(f"covariance: {structure.name!r} has no SAS parametrisation (SAS has no such type); "
                              f"those with one are {SAS_PARAMETRISED}")
         structure = SasCovariance(structure.k, structure)
-    _, first, second = structure.evaluate(structure.from_matrix(sigma))
+    _, first, second = with_derivatives(structure.evaluate(structure.from_matrix(sigma)))
     return first, second

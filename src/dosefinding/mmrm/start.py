@@ -12,6 +12,8 @@ scaled response has mean variance 1, whatever the units of the response.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -46,7 +48,8 @@ def ols_covariance(stats: PatternStats) -> tuple[FloatArray, NDArray[np.bool_]]:
         ok = np.ones(len(xtx), dtype=bool)
     except np.linalg.LinAlgError:
         ok = np.array([bool(np.linalg.eigvalsh(a)[0] > 0) if np.all(np.isfinite(a)) else False for a in xtx])
-    beta = np.linalg.solve(np.where(ok[:, None, None], xtx, np.eye(p)), xty[:, :, None])[:, :, 0]
+    # cast: numpy's stubs type linalg results as floating[Any]
+    beta = cast(FloatArray, np.linalg.solve(np.where(ok[:, None, None], xtx, np.eye(p)), xty[:, :, None])[:, :, 0])
     resid = (residual_crossproducts(stats, stats.pieces.from_columns(beta), None) * both).sum(axis=1)
     pairs = (stats.n[:, :, None, None] * both).sum(axis=1)
     return np.where(pairs > 0, resid / np.maximum(pairs, 1), 0.0), ok

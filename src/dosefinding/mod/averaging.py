@@ -329,7 +329,7 @@ def _check_shapes(shapes: Sequence[str]) -> tuple[str, ...]:
 def _check_kind(kind: str) -> PredictionKind:
     if kind not in ("full", "effect"):
         raise InputError(f"kind: must be 'full' or 'effect', got {kind!r}")
-    return kind  # type: ignore[return-value]
+    return kind  # type: ignore[return-value]  # one of PredictionKind's values, checked above
 
 
 def _check_probs(probs: Sequence[float]) -> FloatArray:

@@ -420,8 +420,10 @@ def fit_dose_response(
         cov=cov, df=df, placebo_adjusted=placebo_adjusted,
     )
     if form == "raw":
+        # ignore[arg-type] below: input_form checked that this form's arguments are given
         prepared = _prepare_raw(model, data, dose, response, covariates, drop_missing, scal, off)  # type: ignore[arg-type]
     else:
+        # ignore[arg-type] below: input_form checked that this form's arguments are given
         prepared = _prepare_estimates(model, doses, estimates, cov, placebo_adjusted, scal, off)  # type: ignore[arg-type]
     problem = prepared.problem
     # Estimates come with strictly increasing doses (as_doses checks them).

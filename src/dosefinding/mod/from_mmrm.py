@@ -98,7 +98,7 @@ class MMRMEstimates(SummaryDisplay, Mapping[str, Any]):
         return len(_KEYS)
 
 
-def _check_doses(doses: Mapping[object, float], levels: list[object], arm: str) -> dict[object, float]:
+def _check_doses(doses: Mapping[Any, float], levels: list[object], arm: str) -> dict[object, float]:
     if not isinstance(doses, Mapping):
         raise InputError(f"doses: must map each level of {arm!r} to its dose, got {type(doses).__name__}")
     missing = [level for level in levels if level not in doses]
@@ -113,7 +113,7 @@ def mmrm_estimates(
     fit: MMRMResult,
     *,
     arm: str,
-    doses: Mapping[object, float],
+    doses: Mapping[Any, float],
     visit: object = None,
     placebo_adjusted: bool = False,
     df: float | str | None = None,

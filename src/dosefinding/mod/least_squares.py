@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -225,12 +226,13 @@ class LeastSquaresProblem:
         design = self.design(nonlinear)
         wy = self.whitened_y
         if design.ndim == 2:
-            coefficients = np.linalg.lstsq(design, wy.T, rcond=None)[0].T
+            # cast: numpy's stubs type linalg results as floating[Any]
+            coefficients = cast(FloatArray, np.linalg.lstsq(design, wy.T, rcond=None)[0].T)
             return coefficients, wy - coefficients @ design.T
         # A design per response (B, n, p): least squares by QR, response by response.
         q, r = np.linalg.qr(design)
         qty = np.einsum("bnp,bn->bp", q, wy)
-        coefficients = np.linalg.solve(r, qty[..., None])[..., 0]
+        coefficients = cast(FloatArray, np.linalg.solve(r, qty[..., None])[..., 0])
         return coefficients, wy - np.einsum("bnp,bp->bn", q, qty)
 
     def dose_response_parameters(self, coefficients: FloatArray, nonlinear: FloatArray) -> FloatArray:

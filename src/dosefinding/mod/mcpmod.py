@@ -132,7 +132,7 @@ class MCPModResult(SummaryDisplay):
             figure = Figure(figsize=(6.0, 4.5))
             axes = figure.subplots()
         else:
-            axes, figure = ax, ax.figure
+            axes, figure = ax, ax.figure  # type: ignore[assignment]  # or the SubFigure ax is on: drawn on alike
         max_dose = float(self.mct.estimates.index.max())
         curve = self.predict(np.linspace(0.0, max_dose, n_points), confidence_level=confidence_level)
         points = self.effect_estimates(confidence_level)

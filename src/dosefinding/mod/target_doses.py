@@ -12,7 +12,7 @@ reaches the target). Where the curve never reaches the target, the dose is NaN a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -257,7 +257,7 @@ def check_dose_kind(dose_kind: str) -> DoseKind:
     """
     if dose_kind not in ("continuous", "discrete"):
         raise InputError(f"dose_kind: must be 'continuous' or 'discrete', got {dose_kind!r}")
-    return dose_kind  # type: ignore[return-value]
+    return cast(DoseKind, dose_kind)  # checked just above to be one of DoseKind's values
 
 
 def _with(estimate: DoseEstimate, dose: float = np.nan, note: str = "") -> DoseEstimate:
@@ -298,7 +298,7 @@ def _continuous_target_dose(
     if name == "linear":
         return delta / slope, ""
     if name == "linlog":
-        return float(constant) * np.expm1(delta / slope), ""  # type: ignore[arg-type]
+        return float(constant) * np.expm1(delta / slope), ""  # type: ignore[arg-type]  # linlog's scalar off
     if name == "exponential":
         return float(nonlinear[0] * np.log1p(delta / slope)), ""
     if name == "quadratic":
@@ -342,7 +342,7 @@ def _continuous_effective_dose(
     if name == "linear":
         return p * max_dose
     if name == "linlog":
-        off = float(constant)  # type: ignore[arg-type]
+        off = float(constant)  # type: ignore[arg-type]  # linlog's constant is its scalar off
         return off * np.expm1(p * np.log1p(max_dose / off))
     if name == "exponential":
         # delta log1p(p expm1(D / delta)), in logs: expm1 overflows for D / delta > 709.
@@ -377,7 +377,7 @@ def _continuous_effective_dose(
 
 def _betamod_mode(nonlinear: FloatArray, scal: float | FloatArray | None) -> float:
     delta1, delta2 = nonlinear
-    return float(delta1 / (delta1 + delta2) * float(scal))  # type: ignore[arg-type]
+    return float(delta1 / (delta1 + delta2) * float(scal))  # type: ignore[arg-type]  # betamod's scalar scal
 
 
 def _betamod_root(

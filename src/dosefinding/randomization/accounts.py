@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, overload
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -207,6 +207,10 @@ def needs_totp(role: str, unblinding: bool) -> bool:
     return role in TOTP_ROLES or unblinding
 
 
+@overload
+def _reason(reason: object, *, required: Literal[True]) -> str: ...
+@overload
+def _reason(reason: object, *, required: bool) -> str | None: ...
 def _reason(reason: object, *, required: bool) -> str | None:
     """An administrative action's reason: normalised text (:func:`identifier`), or 422."""
     if reason is None and not required:
@@ -464,14 +468,14 @@ class Accounts:
             state = self._refusal_of_state(user)
             if state is not None:
                 raise self._refuse(s, Actor(user.username, user.role), "auth.login.refused", None, 401, state)
-            if not ok or user.password_hash != stored:
+            if not ok or stored is None or user.password_hash != stored:
                 raise self._failure(s, user, "auth.login.failed", "invalid username or password")
             counter = self._check_second_factor(user, totp)
             if counter is False:
                 raise self._failure(s, user, "auth.login.failed", "invalid or reused one-time code")
             if counter is not None:
                 user.totp_counter = counter
-            rehashed = self.hasher.check_needs_rehash(user.password_hash)
+            rehashed = self.hasher.check_needs_rehash(stored)
             if rehashed:
                 user.password_hash = self.hasher.hash(password)
             user.failed_logins, user.locked_until = 0, None
@@ -535,8 +539,8 @@ class Accounts:
         if not enrolling and self._totp_missing(user):
             raise ServiceError(403, f"account {user.username!r} ({user.role}) must enrol an authenticator app before "
                                     "anything else: POST /api/auth/totp, then POST /api/auth/totp/confirm with its code")
-        bound = user.role in SITE_SCOPED_ROLES and user.sites
-        return Actor(user.username, user.role, sites=frozenset(user.sites) if bound else None, session=session.id)
+        sites = frozenset(user.sites) if user.role in SITE_SCOPED_ROLES and user.sites else None
+        return Actor(user.username, user.role, sites=sites, session=session.id)
 
     def renew(self, actor: Actor) -> dict[str, Any]:
         """A new session replacing the caller's, up to the maximum length counted from the login."""
@@ -547,7 +551,9 @@ class Accounts:
             if session.login_at + self.policy.max_session_hours * 3600.0 <= self.clock():
                 raise ServiceError(401, "session reached its maximum length: log in again")
             session.ended = True
-            return self._new_session(s, s.get(UserRow, session.user_id), login_at=session.login_at,
+            user = s.get(UserRow, session.user_id)
+            assert user is not None  # a session's user_id is a foreign key of users
+            return self._new_session(s, user, login_at=session.login_at,
                                      action="auth.renew", details={"renews": session.id})
 
     def logout(self, actor: Actor) -> None:

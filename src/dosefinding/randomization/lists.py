@@ -68,8 +68,8 @@ def stratum_labels(strata: Mapping[str, Sequence[str]] | None) -> list[tuple[str
         checked[name] = lv
     out = []
     for combo in itertools.product(*checked.values()):
-        levels = dict(zip(checked, combo, strict=True))
-        out.append((" / ".join(f"{k} {v}" for k, v in levels.items()), levels))
+        chosen = dict(zip(checked, combo, strict=True))
+        out.append((" / ".join(f"{k} {v}" for k, v in chosen.items()), chosen))
     return out
 
 

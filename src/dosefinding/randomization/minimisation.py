@@ -189,6 +189,7 @@ class Minimisation:
     def assign(self, k: int, levels: Mapping[str, str], level_counts: NDArray[np.integer]) -> str:
         """The arm of the ``k``-th subject (from 0) given earlier counts at its levels."""
         self.levels_of(levels)
+        assert self.ratio is not None and self.weights is not None  # set by __post_init__
         index = minimisation_arm(
             level_counts, ratio=self.ratio, weights=self.weights, p=self.p,
             u=minimisation_uniforms(self.seed, k), measure=self.measure,
@@ -257,6 +258,7 @@ def minimise(subjects: pd.DataFrame, scheme: Minimisation) -> MinimisationResult
     counts = np.zeros((len(scheme.factors), n_levels, len(scheme.arms)), dtype=np.int64)
     factor_index = np.arange(len(scheme.factors))
     arms = np.empty(len(subjects), dtype=np.int64)
+    assert scheme.ratio is not None and scheme.weights is not None  # set by Minimisation.__post_init__
     for k, subject_levels in enumerate(levels):  # sequential by nature: each arm depends on all earlier ones
         arms[k] = minimisation_arm(
             counts[factor_index, subject_levels], ratio=scheme.ratio, weights=scheme.weights, p=scheme.p,

@@ -80,7 +80,7 @@ class TrialState:
     sessions: dict[int, dict[str, Any]] = field(default_factory=dict)
     grants: dict[int, dict[str, Any]] = field(default_factory=dict)
     signatures: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)
-    outbox: dict[int, dict[str, Any]] = field(default_factory=dict)
+    outbox: dict[int | None, dict[str, Any]] = field(default_factory=dict)  # None: a trail notification without id
 
 
 @dataclass
@@ -375,7 +375,7 @@ def replay_trail(records: Iterable[Mapping[str, Any]], key: AuditKey,
         elif record["action"] not in EVENTS:
             problems.append(f"trail: record {record['seq']} has an action {record['action']!r} this version cannot "
                             "replay")
-    if (digest is not None and replay.state.study is not None
+    if (digest is not None and trusted is not None and replay.state.study is not None
             and list_commitment(trusted["list_nonce"], digest) != replay.state.study["list_commitment"]):
         problems.append("study: the list regenerated from the committed configuration does not have the "
                         "digest recorded in the trail")

@@ -84,7 +84,7 @@ class StudySetup(_Model):
 
 class UserCreate(_Model):
     username: str = Field(min_length=1, max_length=100)
-    role: Literal[ROLES]  # type: ignore[valid-type]
+    role: Literal[ROLES]  # type: ignore[valid-type]  # a runtime tuple: pydantic checks it
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     sites: list[str] | None = Field(default=None, max_length=1000)
     ttl_hours: float | None = Field(default=None, gt=0, le=MAX_ACCOUNT_HOURS, allow_inf_nan=False,
@@ -101,7 +101,7 @@ class AdminAction(_Model):
 
 class GrantProposal(_Model):
     username: str = Field(min_length=1, max_length=100)
-    grant: Literal[GRANTS]  # type: ignore[valid-type]
+    grant: Literal[GRANTS]  # type: ignore[valid-type]  # a runtime tuple: pydantic checks it
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     sites: list[str] | None = Field(default=None, max_length=1000)
 
@@ -386,6 +386,7 @@ def create_app(database_url: str = "sqlite:///randomisation.db", *, store: Store
     policy = content_security_policy(pages)
     starlette_stack = app.build_middleware_stack
     # Outside Starlette's own error middleware, so that a 500 carries the headers too.
+    # ignore[method-assign] below: wraps Starlette's whole stack
     app.build_middleware_stack = lambda: SecurityHeaders(BodyLimit(starlette_stack(), max_body_bytes), policy)  # type: ignore[method-assign]
 
     @app.exception_handler(ServiceError)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     create_engine,
@@ -324,12 +325,12 @@ class Store:
             "action": action, "subject": subject, "details": dict(details),
         }
         digest = record_mac(self.audit_key.chain, head_hash, record)
-        s.execute(AuditRow.__table__.insert().values(
+        s.execute(_table(AuditRow).insert().values(
             seq=record["seq"], ts=record["ts"], actor=actor.username, role=actor.role, action=action,
             subject=subject, details=json.dumps(record["details"], sort_keys=True, separators=(",", ":")),
             prev_hash=head_hash, hash=digest,
         ))
-        s.execute(ChainHeadRow.__table__.update().where(ChainHeadRow.id == 1).values(seq=record["seq"], hash=digest))
+        s.execute(_table(ChainHeadRow).update().where(ChainHeadRow.id == 1).values(seq=record["seq"], hash=digest))
 
     # --- users and sessions (dosefinding.randomization.accounts) ------------------------
 
@@ -412,9 +413,9 @@ class Store:
                     table["STRATUM"], table["SEQ"], table["BLOCK"], table["BLOCKSIZE"], table["RANDNO"],
                     table["KITNO"], strict=True))
             ]
-            s.execute(SlotRow.__table__.insert(), rows)
+            s.execute(_table(SlotRow).insert(), rows)
             if allocation is not None:
-                s.execute(SlotArmRow.__table__.insert(),
+                s.execute(_table(SlotArmRow).insert(),
                           [{"slot_id": i + 1, "arm": a} for i, a in enumerate(table["ARM"])])
             self._audit(s, actor, "study.setup", None, {
                 # not the list's length: it depends on the seed, and blinded auditors read this record
@@ -503,7 +504,7 @@ class Store:
                 # A stratum closes at n_per_stratum, not at the end of its list, whose length depends on the seed.
                 if slot is None or slot.seq > study.config["n_per_stratum"]:
                     raise ServiceError(409, f"strata: no list entry left in stratum {label!r}")
-                arm, drawn = s.get(SlotArmRow, slot.id).arm, {}
+                arm, drawn = _slot_arm(s, slot), {}
             slot.subject_id, slot.strata = subject.id, levels
             slot.randomised_at, slot.randomised_by = _now(), actor.username
             try:
@@ -539,7 +540,7 @@ class Store:
     def _minimisation_arm(self, s: Session, study: StudyInfo, levels: Mapping[str, str], k: int) -> str:
         rows = s.execute(select(SlotRow.strata, SlotArmRow.arm).join(SlotArmRow, SlotArmRow.slot_id == SlotRow.id)
                          .where(SlotRow.subject_id.is_not(None))).all()
-        return next_minimisation_arm(study.config, [(strata, arm) for strata, arm in rows], levels, k)
+        return next_minimisation_arm(study.config, [(_used_strata(strata), arm) for strata, arm in rows], levels, k)
 
     @staticmethod
     def _confirmation(subject: SubjectRow, slot: SlotRow, label: str) -> dict[str, Any]:
@@ -581,7 +582,7 @@ class Store:
                 out.update({k: v for k, v in self._confirmation(subject, slot, slot.stratum).items()
                             if k not in out})
                 if self._study(s).config["method"] == "minimisation":
-                    out["stratum"] = self._label_of(s, slot.strata)
+                    out["stratum"] = self._label_of(s, _used_strata(slot.strata))
             return out
 
     def pharmacy_view(self, actor: Actor, usubjid: str) -> dict[str, Any]:
@@ -590,7 +591,7 @@ class Store:
             self._study(s)
             subject, slot = self._subject_slot(s, usubjid, need_randomised=True, actor=actor)
             assert slot is not None
-            arm = s.get(SlotArmRow, slot.id).arm
+            arm = _slot_arm(s, slot)
             self._audit(s, actor, "pharmacy.view", usubjid, {"kit_number": slot.kit_no})
             return {"subject_id": subject.usubjid, "site": subject.site, "randomisation_number": slot.rand_no,
                     "kit_number": slot.kit_no, "arm": arm, "randomised_at": slot.randomised_at}
@@ -619,15 +620,15 @@ class Store:
             if refusal is not None:
                 self._audit(s, actor, "subject.unblind.refused", subject.usubjid, {"refused": refusal})
                 raise RecordedRefusal(403, refusal)
-            if self._recorded_unblinding(s, subject) is not None:
+            if (recorded := self._recorded_unblinding(s, subject)) is not None:
                 self._audit(s, actor, "subject.unblind.repeat", subject.usubjid, {})
-                return self._recorded_unblinding(s, subject)
+                return recorded
         self.accounts.reauthenticate(actor, password, totp, purpose="emergency unblinding", need_totp=True)
         with self.transaction() as s:
             subject, slot = self._subject_slot(s, usubjid, need_randomised=True)
             assert slot is not None
-            if self._recorded_unblinding(s, subject) is not None:  # another signer was quicker
-                return self._recorded_unblinding(s, subject)
+            if (recorded := self._recorded_unblinding(s, subject)) is not None:  # another signer was quicker
+                return recorded
             at = _now()
             unblinding = UnblindingRow(subject_id=subject.id, by=actor.username, at=at, reason=text)
             s.add(unblinding)
@@ -646,7 +647,7 @@ class Store:
                 "method": signature.method, "notification": {
                     "id": outbox.id, "recipient": outbox.recipient, "topic": outbox.topic,
                     "body_mac": self.audit_key.mac("outbox", canonical_json(notice))}}, ts=at)
-            arm = s.get(SlotArmRow, slot.id).arm
+            arm = _slot_arm(s, slot)
             return self._unblinding_event(subject, slot, unblinding, signer.full_name) | {"arm": arm, "repeat": False}
 
     def _recorded_unblinding(self, s: Session, subject: SubjectRow) -> dict[str, Any] | None:
@@ -657,6 +658,7 @@ class Store:
             return None
         unblinding, signature = found
         slot = s.scalar(select(SlotRow).where(SlotRow.subject_id == subject.id))
+        assert slot is not None  # only a randomised subject is unblinded
         signed_by = signature.full_name if signature is not None else unblinding.by
         return self._unblinding_event(subject, slot, unblinding, signed_by) | {"arm": None, "repeat": True}
 
@@ -710,7 +712,7 @@ class Store:
                                                what="correct")
             if field == "strata":
                 value = self._check_strata(study.config["strata"], value)
-            subject_state = {"site": subject.site, "data": subject.data, "eligible": subject.eligible,
+            subject_state: dict[str, Any] = {"site": subject.site, "data": subject.data, "eligible": subject.eligible,
                              "failures": subject.failures}
             slot_state = {"strata": slot.strata} if slot is not None else None
             change = apply_correction(study.config, subject_state, slot_state, field, value)
@@ -817,7 +819,7 @@ class Store:
         levels = dict(stratum_labels(c["strata"]))
         for position, factor in enumerate(c["strata"]):
             table.insert(1 + position, factor, table["STRATUM"].map(lambda lab, f=factor: levels[lab][f]))
-        params = {k: c[k] for k in ("arms", "ratio", "strata", "block_multiples", "n_per_stratum", "seed", "kit_seed")
+        params: dict[str, Any] = {k: c[k] for k in ("arms", "ratio", "strata", "block_multiples", "n_per_stratum", "seed", "kit_seed")
                   if k in c}
         return AllocationList(table=table, parameters={"method": "permuted_blocks", **params})
 
@@ -884,6 +886,23 @@ def list_commitment(nonce: str, digest: str) -> str:
     64
     """
     return hashlib.sha256(f"dosefinding-list-commitment:{nonce}:{digest}".encode()).hexdigest()
+def _table(row: type[Base]) -> Table:
+    """The Core table of a mapped class (SQLAlchemy types ``__table__`` as any ``FromClause``)."""
+    return cast(Table, row.__table__)
+
+
+def _slot_arm(s: Session, slot: SlotRow) -> str:
+    arm = s.get(SlotArmRow, slot.id)
+    # a used slot has its arm (written at setup, or at randomisation under minimisation); arms are read-only
+    assert arm is not None
+    return arm.arm
+
+
+def _used_strata(strata: dict[str, str] | None) -> dict[str, str]:
+    assert strata is not None  # randomisation sets a slot's subject and strata together
+    return strata
+
+
 def _site_refusal(actor: Actor, site: str, what: str) -> str:
     assigned = ", ".join(sorted(actor.sites or ()))
     return f"site: {actor.username!r} may not {what} subjects of site {site!r} (assigned sites: {assigned})"
@@ -957,7 +976,8 @@ def existing_store(database_url: str, *, audit_key_file: str | None = None) -> S
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
-    sqlite_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if sqlite_file and not Path(url.database).is_file():
+    database = url.database or ""
+    sqlite_file = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+    if sqlite_file and not Path(database).is_file():
         raise InputError(f"database: no SQLite file {url.database!r}")
     return Store(database_url, audit_key_file=audit_key_file)

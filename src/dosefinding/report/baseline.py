@@ -18,7 +18,7 @@ by the column name; values are shown as a reader expects them
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ import pandas as pd
 from dosefinding.errors import InputError
 from dosefinding.report.table import (
     Column,
+    JSONValue,
     Row,
     Table,
     display_value,
@@ -40,7 +41,7 @@ __all__ = ["DISEASE_CHARACTERISTICS", "MISSING", "PAPER_STYLE", "STATISTICS", "b
 MISSING = "Missing"
 """Row label of the patients without a value of a categorical variable."""
 
-_QUANTILE_METHOD = "averaged_inverted_cdf"  # SAS QNTLDEF=5, R type 2
+_QUANTILE_METHOD: Final = "averaged_inverted_cdf"  # SAS QNTLDEF=5, R type 2
 
 STATISTICS = ("n", "mean_sd", "median_iqr", "min_max")
 """The statistics of a continuous variable, in the order of their rows."""
@@ -105,7 +106,7 @@ def _continuous_rows(groups: list[pd.Series], label: str, digits: int, sd_digits
     def get(s: Mapping[str, Any], key: str) -> float:
         return nan if s[key] is None else s[key]
 
-    lines = {
+    lines: dict[str, tuple[str, list[str], list[JSONValue]]] = {
         "n": ("n", [str(s["n"]) for s in stats], [s["n"] for s in stats]),
         "mean_sd": ("Mean (SD)", [format_mean_sd(get(s, "mean"), get(s, "sd"), digits, sd_digits) for s in stats],
                     [{"mean": s["mean"], "sd": s["sd"]} for s in stats]),

@@ -114,6 +114,8 @@ def over_time(
         A horizontal line at this value (on a log axis only if positive); ``None``: none
         (then no week-0 point either).
 
+    Notes
+    -----
     The arms are drawn in the order of their categories (a categorical ``group``) or of
     appearance, the first grey (placebo), and shifted a little sideways so that their
     bars do not hide each other; x ticks are the visits (and week 0).
@@ -151,7 +153,7 @@ def over_time(
     arms = levels(frame[group])
     if baseline_point:
         missing = [a for a in arms if not ((data["arm"] == a) & (data["visit"] == 0)).any()]
-        if missing and log and reference <= 0:  # type: ignore[operator]
+        if missing and log and reference <= 0:  # type: ignore[operator]  # not None: checked above
             raise InputError(f"{name}: the week-0 point at reference {reference:g} cannot be drawn on a log axis "
                              f"(arms without a week-0 row: {missing}); pass baseline_point=False")
         start = pd.DataFrame({"arm": missing, "visit": 0.0, "estimate": reference, "lower": np.nan, "upper": np.nan,
@@ -242,7 +244,7 @@ def dose_response(result: MCPModResult, *, title: str = "", xlabel: str = "Dose 
     figure, axes = new_axes(ax, (6.5, 4.5))
     result.plot(ax=axes, confidence_level=confidence_level)
     for line in axes.lines:
-        if line.get_label().startswith("Fitted curve"):
+        if str(line.get_label()).startswith("Fitted curve"):
             line.set_linestyle(":")
             line.set_linewidth(2.0)
     doses = np.sort(result.mct.estimates.index.to_numpy(dtype=float))
@@ -392,6 +394,8 @@ def category_shares(
     colours
         One colour per category; default green (first) to red (last).
 
+    Notes
+    -----
     Each bar is one arm at one period; the period and the bar's n are under it, the arm
     under its pair of bars; segments of 5% or more carry their percentage.
 
@@ -519,7 +523,7 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     if suffix not in ("png", "svg"):
         raise InputError(f"path: must end in .png or .svg, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(figure_bytes(figure, suffix))  # type: ignore[arg-type]
+    path.write_bytes(figure_bytes(figure, suffix))  # type: ignore[arg-type]  # 'png' or 'svg', checked above
     return path
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +23,7 @@ from dosefinding.errors import InputError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -80,7 +81,7 @@ def new_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
     ([3.0, 2.0], True)
     """
     if ax is not None:
-        return ax.figure, ax  # type: ignore[return-value]
+        return ax.figure, ax  # type: ignore[return-value]  # or the SubFigure ax is on: drawn on the same way
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=size, layout="constrained")
@@ -194,7 +195,7 @@ def p_values(frame: pd.DataFrame, function: str, column: str | None) -> np.ndarr
     return values
 
 
-def mark_significant(axes: Axes, x: Sequence[float], top: Sequence[float], p: Sequence[float],
+def mark_significant(axes: Axes, x: Iterable[float], top: Iterable[float], p: Iterable[float],
                      colour: str = "black", offset: float = 2.0) -> int:
     """``*`` ``offset`` points above ``top`` (the interval's upper end) at each ``x`` whose p-value is below 0.05.
 
@@ -288,23 +289,26 @@ def plain_number(value: float, _position: object = None) -> str:
     return f"{value:.6g}".replace("-", "\u2212")
 
 
-def _plain_axis(axis: object, log: bool) -> None:
+def _plain_axis(axis: Axis, log: bool) -> None:
     from matplotlib.ticker import FuncFormatter, LogFormatter, LogLocator, NullFormatter, ScalarFormatter
 
-    if not isinstance(axis.get_major_formatter(), ScalarFormatter | LogFormatter):  # type: ignore[attr-defined]
+    if not isinstance(axis.get_major_formatter(), ScalarFormatter | LogFormatter):
         return  # labels given as text (arms, periods)
     if log:
-        axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
-        axis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
-    axis.set_major_formatter(FuncFormatter(plain_number))  # type: ignore[attr-defined]
+        axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(NullFormatter())
+    axis.set_major_formatter(FuncFormatter(plain_number))
 
 
 def _fit_label(axes: Axes, label: str) -> str:
     """A y label broken over lines no longer than the axes is high (at about 0.6 em a character)."""
     from matplotlib import rcParams
+    from matplotlib.figure import SubFigure
     from matplotlib.font_manager import FontProperties
 
-    height = axes.get_position().height * axes.figure.get_figheight() * 72  # points
+    parent = axes.figure  # the axes' position is a fraction of it: a Figure, or a SubFigure within one
+    parent_inches = parent.bbox.height / parent.dpi if isinstance(parent, SubFigure) else parent.get_figheight()
+    height = axes.get_position().height * parent_inches * 72  # points
     size = FontProperties(size=rcParams["axes.labelsize"]).get_size_in_points()
     width = max(12, int(height / (0.6 * size)))
     return "\n".join(textwrap.wrap(label, width, break_on_hyphens=False)) or label

@@ -298,12 +298,11 @@ def patient_flow(
         for i in range(n_arms):
             stages[i][k].place(xs[i], y + row / 2)
         y += row
-        beside = [side[i][k] for i in range(n_arms) if side[i][k] is not None]
+        beside = [(i, aside) for i in range(n_arms) if (aside := side[i][k]) is not None]
         if k < n_stages - 1:
-            gap = max([_VGAP * 2] + [b.height + 2 * _VGAP for b in beside])
-            for i in range(n_arms):
-                if side[i][k] is not None:
-                    side[i][k].place(xs[i] + _GAP + side[i][k].width / 2, y + gap / 2)  # type: ignore[union-attr]
+            gap = max([_VGAP * 2] + [b.height + 2 * _VGAP for _, b in beside])
+            for i, aside in beside:
+                aside.place(xs[i] + _GAP + aside.width / 2, y + gap / 2)
             y += gap
     height = y + _MARGIN
     width = right + _MARGIN
@@ -325,9 +324,9 @@ def patient_flow(
         _arrow(axes, (xs[i], y_bar), (xs[i], stages[i][0].top))
         for k in range(n_stages - 1):
             _arrow(axes, (xs[i], stages[i][k].bottom), (xs[i], stages[i][k + 1].top))
-        for k, box in enumerate(side[i]):
-            if box is not None:
-                _arrow(axes, (xs[i], box.y), (box.left, box.y))
+        for beside_box in side[i]:
+            if beside_box is not None:
+                _arrow(axes, (xs[i], beside_box.y), (beside_box.left, beside_box.y))
     return figure
 
 
@@ -350,7 +349,7 @@ def _new_box(axes: Axes, text: str, *, left_aligned: bool = False) -> _Box:
 
 def _measure(figure: Figure, boxes: Sequence[_Box]) -> None:
     """Each box's size in inches: its text as the renderer lays it out, plus the padding."""
-    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]  # an Agg canvas (_canvas) has one
     for box in boxes:
         extent = box.text.get_window_extent(renderer)
         box.width = extent.width / figure.dpi + 2 * _PAD

@@ -93,7 +93,7 @@ def _draw_model_average(figure: Figure, averaged: ModelAverage) -> pd.DataFrame:
     doses = quantiles.columns.to_numpy(dtype=float)
     axes = figure.axes[0]
     rows = {float(p): quantiles.loc[p].to_numpy(dtype=float) for p in quantiles.index}
-    style = {"color": MODEL_AVERAGE_COLOR, "linewidth": 1.2}  # apart from the fitted curve (dotted, thick)
+    style: dict[str, Any] = {"color": MODEL_AVERAGE_COLOR, "linewidth": 1.2}  # apart from the fitted curve (dotted, thick)
     if 0.5 in rows:
         axes.plot(doses, rows[0.5], linestyle="--", label="Bootstrap model average (median)", **style)
     if 0.025 in rows and 0.975 in rows:

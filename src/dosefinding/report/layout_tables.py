@@ -263,7 +263,7 @@ def _model_average(results: StudyResults, entry: Mapping[str, Any], formats: Map
     if averaged is None:
         raise InputError(f"{where}: no model averaging (primary.model_average_draws = 0)")
     rows = {f"Selected: {shape}": [f"{100 * float(f):.1f}%"] for shape, f in averaged.frequencies.items()}
-    values = {f"Selected: {shape}": [float(f)] for shape, f in averaged.frequencies.items()}
+    values: dict[str, list[float | None]] = {f"Selected: {shape}": [float(f)] for shape, f in averaged.frequencies.items()}
     if averaged.target_dose_quantiles is not None:
         for prob, dose in averaged.target_dose_quantiles.items():
             rows[f"Target dose, {100 * float(prob):g}% quantile"] = [format_number(dose, 1)]

@@ -227,6 +227,7 @@ def validate_results(document: Mapping[str, Any] | str | Path) -> None:
         seen.add(place)
         problems.append(f"{place}: {error.message}")
     if not problems:
+        assert isinstance(document, Mapping)  # valid against the schema, which wants an object
         problems = _consistency(document)
     if problems:
         listed = "\n".join(f"  {p}" for p in problems[:_MAX_LISTED])

@@ -140,7 +140,7 @@ def format_number(x: float | None, digits: int = 1) -> str:
     if not _finite(x):
         return NOT_ESTIMABLE
     try:
-        value = float(x)  # type: ignore[arg-type]
+        value = float(x)  # type: ignore[arg-type]  # anything; float() says if not a number
     except (TypeError, ValueError):
         raise InputError(f"x: must be a number, got {x!r}") from None
     if math.isinf(value):

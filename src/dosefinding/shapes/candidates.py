@@ -281,7 +281,8 @@ def _check_guesstimate(name: str, guess: NDArray[np.float64]) -> None:
 def _constant_for(
     shape: Shape, doses: NDArray[np.float64], scal: float, off: float
 ) -> float | NDArray[np.float64] | None:
-    return {"off": off, "scal": scal, "nodes": doses}.get(shape.constant or "")
+    constants: dict[str, float | NDArray[np.float64]] = {"off": off, "scal": scal, "nodes": doses}
+    return constants.get(shape.constant or "")
 
 
 def _full_parameters(
@@ -343,7 +344,7 @@ def _reference_dose(
     if shape.name == "quadratic":
         return float(-1.0 / (2.0 * guess[0]))
     if shape.name == "betamod":
-        return float(constant) * float(guess[0] / (guess[0] + guess[1]))  # type: ignore[arg-type]
+        return float(constant) * float(guess[0] / (guess[0] + guess[1]))  # type: ignore[arg-type]  # betamod's scal
     if shape.name == "linint":
         return float(doses[1 + np.argmax(np.abs(guess))])
     return float(doses[-1])

@@ -222,7 +222,7 @@ class Shape:
             raise InputError(f"shape {self.name!r} needs the constant {self.constant!r}")
         if self.constant == "nodes":
             return _require_nodes(constant)
-        return float(constant)  # type: ignore[arg-type]
+        return float(constant)  # type: ignore[arg-type]  # a scalar: only 'nodes' is an array
 
 
 def _format_dose(d: float) -> str:

@@ -391,6 +391,7 @@ def responders(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame],
             raise InputError(f"{key}.visit: {r.visit:g} is not an analysed visit of endpoints.{r.endpoint} "
                              f"({[f'{v:g}' for v in result.visits]})")
         rows = result.data[result.data[result.spec.visit] == r.visit]
+        # ignore[index] below: a responder definition without a flag has a criterion (the spec requires one)
         need_columns(rows, [r.flag] if r.flag is not None else [r.criterion[0]],  # type: ignore[index]
                      result.spec.dataset, f"{key}.{'flag' if r.flag else 'criterion'}")
         rows = rows.assign(_RESPONSE=r.respond(rows))[[spec.subject, "_RESPONSE"]]
@@ -398,7 +399,7 @@ def responders(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame],
         rates = responder_rates(frame, arm=arm, response="_RESPONSE", missing=r.missing, arms=list(spec.arms.names))
         comparison = compare_responders(frame, arm=arm, response="_RESPONSE", reference=spec.arms.placebo,
                                         missing=r.missing, arms=list(spec.arms.names),
-                                        method=r.interval, test=r.test)  # type: ignore[arg-type]
+                                        method=r.interval, test=r.test)  # type: ignore[arg-type]  # spec-checked
         out.append(ResponderResult(spec=r, rates=rates.table.rename_axis("arm"),
                                    comparison=comparison.table.rename_axis("arm"),
                                    interval=comparison.method_name, test=comparison.test_name))
@@ -422,7 +423,7 @@ def categories(spec: AnalysisSpec, fits: Mapping[str, EndpointFit]) -> tuple[Cat
             base = rows.drop_duplicates(spec.subject)[[spec.subject, spec.arms.variable, "BASE"]]
             parts.insert(0, base.rename(columns={"BASE": c.value}).assign(_PERIOD="Baseline"))
         long = pd.concat(parts, ignore_index=True)
-        periods = [p for p in ("Baseline", label) if p in set(long["_PERIOD"])]
+        periods: list[object] = [p for p in ("Baseline", label) if p in set(long["_PERIOD"])]
         counted = category_table(long, arm=spec.arms.variable, visit="_PERIOD", value=c.value,
                                  cut_points=list(c.cut_points), labels=list(c.labels), cut_belongs_to=c.cut_belongs_to,
                                  arms=list(spec.arms.names), visits=periods)
@@ -444,7 +445,7 @@ def safety(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> SafetyResult
         need_columns(adae, [s.teae], s.dataset, "safety.teae")
     adsl = adsl.assign(**{s.arm: adsl[s.arm].astype(str)})
     arms = [a for a in spec.arms.names if a in set(adsl.loc[flag(adsl, spec.populations["safety"]), s.arm])]
-    kwargs = {"arm": s.arm, "population": spec.populations["safety"], "teae": s.teae, "arms": arms}
+    kwargs: dict[str, Any] = {"arm": s.arm, "population": spec.populations["safety"], "teae": s.teae, "arms": arms}
     return SafetyResult(overview=ae_overview(adae, adsl, **kwargs), incidence=ae_incidence(adae, adsl, **kwargs),
                         teae=bool(s.teae), min_percent=s.min_percent)
 

@@ -43,7 +43,7 @@ def flag(frame: pd.DataFrame, column: str) -> pd.Series:
 def _read(name: str, path: object) -> pd.DataFrame:
     step(f"reading data.{name} ({path})")
     try:
-        frame = read_adam(path)  # type: ignore[arg-type]
+        frame = read_adam(path)  # type: ignore[arg-type]  # the spec's path: read_adam says if it is not one
     except InputError as exc:
         raise InputError(f"data.{name}: {exc}") from None
     except pd.errors.EmptyDataError:

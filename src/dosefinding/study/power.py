@@ -372,7 +372,7 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
         reason[~ok] = _NOT_FITTED
         for i in np.flatnonzero(any_signal):
             if not averaged:
-                one = estimate(int(selected[i]), i)
+                one = estimate(int(selected[i]), int(i))
                 value[i] = one.dose
                 reason[i] = one.note if np.isnan(one.dose) else ""
                 extrapolated[i] = "extrapolated" in one.note
@@ -381,7 +381,7 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
             if fitted.size == 0:
                 reason[i] = _NO_FIT
                 continue
-            each = {j: estimate(j, i) for j in fitted}
+            each = {j: estimate(int(j), int(i)) for j in fitted}
             by_shape[i, fitted] = [each[j].dose for j in fitted]
             missing = [f"{shapes[j]}: {e.note}" for j, e in each.items() if np.isnan(e.dose)]
             if missing:
@@ -392,13 +392,13 @@ def _analyse_chunk(spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSeq
         return _Doses(value, by_shape, reason, extrapolated)
 
     target = effective = None
-    if analysis.delta is not None:
+    if (delta := analysis.delta) is not None:
         target = dose_estimates(lambda j, i: curve_target_dose(
-            shapes[j], parameters[j][i], analysis.delta, doses=doses, dose_kind=analysis.dose_kind,
+            shapes[j], parameters[j][i], delta, doses=doses, dose_kind=analysis.dose_kind,
             direction=cands.direction, constant=constants[j]))
-    if analysis.p is not None:
+    if (p := analysis.p) is not None:
         effective = dose_estimates(lambda j, i: curve_effective_dose(
-            shapes[j], parameters[j][i], analysis.p, doses=doses, dose_kind=analysis.dose_kind, constant=constants[j]))
+            shapes[j], parameters[j][i], p, doses=doses, dose_kind=analysis.dose_kind, constant=constants[j]))
     return _Chunk(significant, t, selected, weights, target, effective, ok, undecided)
 
 
@@ -812,6 +812,7 @@ def build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
     shape_bounds = check_shape_bounds(bounds, cands)
     for name, box in shape_bounds.items():
         check_bounds(box, get_shape(name), float(doses[-1]))  # malformed bounds now, not in a worker
+    # ignore[arg-type] below: df, kind, alternative and vcov were checked above against their Literal values
     return _Analysis(paramcd, visit_index, cands, level, delta_value, first_stage, covariance, baseline,
                      df if df is None or df == "min" else float(df), selection, kind,  # type: ignore[arg-type]
                      df_method=df_method, visit_weeks=tuple(float(week) for week in spec.visits),
@@ -848,8 +849,9 @@ def _collect(chunks: list[_Chunk], spec: TrialSpec, analysis: _Analysis, n: int,
             trials[f"weight_{shape}"] = weights[:, j]
         for name, doses in (("target_dose", target if analysis.delta is not None else None),
                             ("effective_dose", effective)):
-            for j, shape in enumerate(shapes if doses is not None else []):
-                trials[f"{name}_{shape}"] = doses.by_shape[:, j]  # type: ignore[union-attr]
+            if doses is not None:
+                for j, shape in enumerate(shapes):
+                    trials[f"{name}_{shape}"] = doses.by_shape[:, j]
         chosen = pd.Series(np.append(np.nan_to_num(weights).mean(axis=0), 1.0 - any_signal.mean()),
                            index=pd.Index(shapes + ["none"], name="shape"), name="selected")
     else:

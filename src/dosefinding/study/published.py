@@ -340,15 +340,16 @@ def published_frame(items: Sequence[PublishedItem], frames: Mapping[str, pd.Data
     for item in items:
         virtual, row = virtual_value(item, frames)
         se, note = item.published_se()
-        low, high = item.bounds if item.bounds is not None else (None, None)
-        has_ci = row is not None and item.lower is not None and {"lower", "upper"} <= set(row.index)
+        bounds = item.bounds
+        low, high = bounds if bounds is not None else (None, None)
+        ci = row if row is not None and item.lower is not None and {"lower", "upper"} <= set(row.index) else None
         records.append({
             "section": item.section, "label": item.label, "kind": item.kind, "published": item.value,
             "lower": item.lower, "upper": item.upper, "bound_low": low, "bound_high": high, "virtual": virtual,
-            "virtual_lower": float(row["lower"]) if has_ci else None,
-            "virtual_upper": float(row["upper"]) if has_ci else None, "se": se,
+            "virtual_lower": float(ci["lower"]) if ci is not None else None,
+            "virtual_upper": float(ci["upper"]) if ci is not None else None, "se": se,
             "distance": (virtual - item.value) / se if se is not None and item.value is not None and se > 0 else None,
-            "within": (low <= virtual <= high) if item.bounds is not None else None, "note": note,
+            "within": (bounds[0] <= virtual <= bounds[1]) if bounds is not None else None, "note": note,
             "digits": item.digits})
     return pd.DataFrame.from_records(records)
 

@@ -493,7 +493,8 @@ def _bds(
     """
     n = attended.size
     subj_parts, code_parts, visit_parts, aval_parts, base_parts = [], [], [], [], []
-    for code, (base, vals, idx, baseline_row) in enumerate(zip(bases, values, visit_index, with_baseline, strict=True)):
+    for number, (base, vals, idx, baseline_row) in enumerate(zip(bases, values, visit_index, with_baseline,
+                                                                  strict=True)):
         subj, col = np.nonzero(idx[None, :] < attended[:, None])
         visit = idx[col]
         aval = vals[subj, visit]
@@ -501,7 +502,7 @@ def _bds(
             subj, visit, aval = (np.concatenate([np.arange(n), subj]), np.concatenate([np.full(n, -1), visit]),
                                  np.concatenate([base, aval]))
         subj_parts.append(subj)
-        code_parts.append(np.full(subj.size, code))
+        code_parts.append(np.full(subj.size, number))
         visit_parts.append(visit)
         aval_parts.append(aval)
         base_parts.append(base[subj] if baseline_row else np.full(subj.size, np.nan))
@@ -749,8 +750,10 @@ def _characteristics(s: TrialSpec, bases: Mapping[str, FloatArray], entropy: int
             value = _draw_baseline(c.baseline, n, rng)
             out[c.name] = value if c.decimals is None else np.round(value, c.decimals)
         elif c.biomarker is not None:
+            assert c.cut is not None  # the spec gives a biomarker flag its cut
             out[c.name] = np.where(bases[c.biomarker] >= c.cut, "Y", "N").astype(object)
         else:
+            assert c.probability is not None  # the spec gives any other flag its probability
             out[c.name] = np.where(rng.random(n) < c.probability, "Y", "N").astype(object)
     return out
 
