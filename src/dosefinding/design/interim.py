@@ -192,7 +192,7 @@ def power_mct_interim(
     if kind == "conditional":
         assumed = mu_0t.copy() if assumed_means is None else as_vector(assumed_means, "assumed_means", length=k)
 
-    info_0t = np.linalg.inv(s_0t)
+    info_0t: FloatArray = np.asarray(np.linalg.inv(s_0t), dtype=np.float64)
     info_t1 = _information_to_come(s_0t, s_01, info_0t)
     a = s_01 @ info_t1
     if assumed is None:
@@ -243,13 +243,10 @@ def _interim_estimates(interim: Mapping[str, Any] | ArrayLike, interim_cov: Arra
                 np.shape(doses) != contrast_doses.shape or not np.allclose(np.asarray(doses, float), contrast_doses)):
             raise InputError(f"interim: doses {np.asarray(doses).tolist()} differ from the contrasts' "
                              f"{contrast_doses.tolist()}")
-        estimates, cov = np.asarray(interim["estimates"], dtype=float), interim["cov"]
-    else:
-        if interim_cov is None:
-            raise InputError("interim_cov: give the covariance of the interim estimates")
-        estimates, cov = interim, interim_cov
-    mu = as_vector(estimates, "interim", length=k)
-    return mu, as_covariance(cov, "interim_cov", k)
+        return as_vector(interim["estimates"], "interim", length=k), as_covariance(interim["cov"], "interim_cov", k)
+    if interim_cov is None:
+        raise InputError("interim_cov: give the covariance of the interim estimates")
+    return as_vector(interim, "interim", length=k), as_covariance(interim_cov, "interim_cov", k)
 
 
 def _information_to_come(s_0t: FloatArray, s_01: FloatArray, info_0t: FloatArray) -> FloatArray:
