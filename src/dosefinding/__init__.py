@@ -11,6 +11,7 @@ from dosefinding.lazy import lazy_exports
 if TYPE_CHECKING:
     from dosefinding.adam import read_adam
     from dosefinding.design import OptimalDesign, design_criterion, optimal_design, round_design
+    from dosefinding.design import InterimPower, power_mct_interim
     from dosefinding.endpoints import (
         AETable,
         CategoryTable,
@@ -43,11 +44,13 @@ if TYPE_CHECKING:
     )
     from dosefinding.errors import ConvergenceError, DoseFindingError, DoseFindingWarning, InputError
     from dosefinding.mcp import (
+        ClosedMCTResult,
         MaxTDistribution,
         MCTResult,
         MvtProbability,
         OptimalContrasts,
         SampleSize,
+        closed_mct_test,
         dunnett_contrasts,
         mct_test,
         mvt_probability,
@@ -110,6 +113,7 @@ __all__ = [
     "CandidateModel",
     "Candidates",
     "CategoryTable",
+    "ClosedMCTResult",
     "ConvergenceError",
     "DoseEstimate",
     "DoseFindingError",
@@ -117,6 +121,7 @@ __all__ = [
     "DoseResponseFit",
     "ExposureAdjustedRates",
     "InputError",
+    "InterimPower",
     "LSMeans",
     "LogisticEstimates",
     "MCPModResult",
@@ -151,6 +156,7 @@ __all__ = [
     "baseline_table",
     "category_table",
     "clinessdai",
+    "closed_mct_test",
     "compare_responders",
     "curve_effective_dose",
     "curve_target_dose",
@@ -182,6 +188,7 @@ __all__ = [
     "optimal_design",
     "parse_spec",
     "power_mct",
+    "power_mct_interim",
     "rand36_scales",
     "read_adam",
     "render_report",

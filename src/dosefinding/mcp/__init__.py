@@ -1,5 +1,6 @@
 """MCP step of MCP-Mod: optimal contrasts, multivariate normal/t probabilities, the test, power."""
 
+from dosefinding.mcp.closed import ClosedMCTResult, closed_mct_test
 from dosefinding.mcp.contrasts import (
     OptimalContrasts,
     contrast_correlation,
@@ -13,11 +14,13 @@ from dosefinding.mcp.mvt import MvtProbability, mvt_probability
 from dosefinding.mcp.power import SampleSize, power_mct, sample_size_mct
 
 __all__ = [
+    "ClosedMCTResult",
     "MCTResult",
     "MaxTDistribution",
     "MvtProbability",
     "OptimalContrasts",
     "SampleSize",
+    "closed_mct_test",
     "contrast_correlation",
     "dunnett_contrasts",
     "max_t_upper_tail",

@@ -18,6 +18,7 @@ from dosefinding.validation import as_covariance, as_doses, as_vector
 __all__ = [
     "OptimalContrasts",
     "contrast_correlation",
+    "contrast_input",
     "dunnett_contrasts",
     "optimal_contrasts",
     "unconstrained_contrasts",
@@ -202,6 +203,37 @@ def contrast_correlation(contrasts: FloatArray, cov: FloatArray) -> FloatArray:
     c_cov = np.swapaxes(contrasts, -1, -2) @ cov @ contrasts
     sd = np.sqrt(np.diagonal(c_cov, axis1=-2, axis2=-1))
     return c_cov / (sd[..., :, None] * sd[..., None, :])
+
+
+def contrast_input(
+    contrasts: OptimalContrasts | pd.DataFrame | ArrayLike, placebo_adjusted: bool | None
+) -> tuple[FloatArray, FloatArray | None, bool, tuple[str, ...]]:
+    """A contrast argument as numbers: the matrix (dose x contrast), its doses (if known),
+    whether it is placebo-adjusted and the contrast labels.
+
+    Examples
+    --------
+    >>> c, doses, adjusted, labels = contrast_input([[-1.0], [1.0]], None)
+    >>> c.shape, doses, adjusted, labels
+    ((2, 1), None, False, ('contrast1',))
+    """
+    if isinstance(contrasts, OptimalContrasts):
+        if placebo_adjusted is not None and placebo_adjusted != contrasts.placebo_adjusted:
+            raise InputError("placebo_adjusted: contradicts the optimal contrasts given")
+        return contrasts.matrix, contrasts.doses, contrasts.placebo_adjusted, contrasts.labels
+    if isinstance(contrasts, pd.DataFrame):
+        c = contrasts.to_numpy(dtype=float)
+        doses: FloatArray | None = contrasts.index.to_numpy(dtype=float)
+        labels = tuple(str(col) for col in contrasts.columns)
+    else:
+        c = np.asarray(contrasts, dtype=float)
+        doses = None
+        labels = tuple(f"contrast{i + 1}" for i in range(c.shape[1] if c.ndim == 2 else 1))
+    if c.ndim == 1:
+        c = c[:, None]
+    if c.ndim != 2 or not np.all(np.isfinite(c)):
+        raise InputError("contrasts: must be a finite matrix with one row per dose")
+    return c, doses, bool(placebo_adjusted), labels
 
 
 def dunnett_contrasts(doses: ArrayLike) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
 from dosefinding.errors import InputError
-from dosefinding.mcp.contrasts import OptimalContrasts, contrast_correlation
+from dosefinding.mcp.contrasts import OptimalContrasts, contrast_correlation, contrast_input
 from dosefinding.mcp.max_t import MaxTDistribution
 from dosefinding.mcp.mct import Alternative
 from dosefinding.mcp.mvt import mvt_probability
@@ -90,7 +90,7 @@ def power_mct(
     >>> bool(0.8 < pw["linear"] < 0.95)
     True
     """
-    c, doses, adjusted = _contrast_input(contrasts, placebo_adjusted)
+    c, doses, adjusted, _ = contrast_input(contrasts, placebo_adjusted)
     k = c.shape[0]
     if cov is None:
         if n is None or sigma is None:
@@ -241,7 +241,7 @@ def sample_size_mct(
     >>> int(ss.n[0]) > 30
     True
     """
-    c, _, adjusted = _contrast_input(contrasts, None)
+    c, _, adjusted, _ = contrast_input(contrasts, None)
     if adjusted:
         raise InputError("contrasts: sample size needs contrasts for estimates including placebo")
     k = c.shape[0]
@@ -330,26 +330,6 @@ def _next_n(low: int, high: int, summarised: dict[int, float], target: float, al
         return middle
     x = x_low + (z_target - z_low) * (math.sqrt(high) - x_low) / (z_high - z_low)
     return min(max(math.ceil(x * x), low + 1), high - 1)
-
-
-def _contrast_input(
-    contrasts: OptimalContrasts | pd.DataFrame | ArrayLike, placebo_adjusted: bool | None
-) -> tuple[FloatArray, FloatArray | None, bool]:
-    if isinstance(contrasts, OptimalContrasts):
-        if placebo_adjusted is not None and placebo_adjusted != contrasts.placebo_adjusted:
-            raise InputError("placebo_adjusted: contradicts the optimal contrasts given")
-        return contrasts.matrix, contrasts.doses, contrasts.placebo_adjusted
-    if isinstance(contrasts, pd.DataFrame):
-        c = contrasts.to_numpy(dtype=float)
-        doses: FloatArray | None = contrasts.index.to_numpy(dtype=float)
-    else:
-        c = np.asarray(contrasts, dtype=float)
-        doses = None
-    if c.ndim == 1:
-        c = c[:, None]
-    if c.ndim != 2 or not np.all(np.isfinite(c)):
-        raise InputError("contrasts: must be a finite matrix with one row per dose")
-    return c, doses, bool(placebo_adjusted)
 
 
 def _per_dose(n: float | ArrayLike, k: int) -> FloatArray:
