@@ -10,8 +10,14 @@ from dosefinding.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from dosefinding.adam import read_adam
-    from dosefinding.design import OptimalDesign, design_criterion, optimal_design, round_design
-    from dosefinding.design import InterimPower, power_mct_interim
+    from dosefinding.design import (
+        InterimPower,
+        OptimalDesign,
+        design_criterion,
+        optimal_design,
+        power_mct_interim,
+        round_design,
+    )
     from dosefinding.endpoints import (
         AETable,
         CategoryTable,
