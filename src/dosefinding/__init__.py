@@ -10,6 +10,15 @@ from dosefinding.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from dosefinding.adam import read_adam
+    from dosefinding.design import (
+        ModPlan,
+        SampleSizeSearch,
+        TargetByN,
+        plan_mod,
+        power_n,
+        sample_size,
+        target_n,
+    )
     from dosefinding.endpoints import (
         AETable,
         CategoryTable,
@@ -123,6 +132,7 @@ __all__ = [
     "MMRMEstimates",
     "MMRMResult",
     "MaxTDistribution",
+    "ModPlan",
     "ModelAverage",
     "ModelSelection",
     "MvtProbability",
@@ -132,11 +142,13 @@ __all__ = [
     "ResponderComparison",
     "ResponderTable",
     "SampleSize",
+    "SampleSizeSearch",
     "Shape",
     "ShiftTable",
     "StudyResults",
     "Summary",
     "Table",
+    "TargetByN",
     "TrialSpec",
     "VirtualTrial",
     "ae_by_severity",
@@ -177,11 +189,14 @@ __all__ = [
     "mvt_quantile",
     "optimal_contrasts",
     "parse_spec",
+    "plan_mod",
     "power_mct",
+    "power_n",
     "rand36_scales",
     "read_adam",
     "render_report",
     "responder_rates",
+    "sample_size",
     "sample_size_mct",
     "select_model",
     "sf36_scales",
@@ -191,6 +206,7 @@ __all__ = [
     "simulate_power",
     "simulate_trial",
     "stratified_difference",
+    "target_n",
     "validate_results",
     "vas_mm",
 ]

@@ -1,0 +1,22 @@
+"""Design of a dose-finding trial: optimal designs, Mod-step planning, sample size, interim power."""
+
+from typing import TYPE_CHECKING
+
+from dosefinding.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from dosefinding.design.plan_mod import ModPlan, plan_mod
+    from dosefinding.design.sample_size import SampleSizeSearch, TargetByN, power_n, sample_size, target_n
+
+__all__ = [
+    "ModPlan",
+    "SampleSizeSearch",
+    "TargetByN",
+    "plan_mod",
+    "power_n",
+    "sample_size",
+    "target_n",
+]
+
+if not TYPE_CHECKING:  # type checkers see the imports above; at run time they are lazy
+    __getattr__, __dir__ = lazy_exports(__name__)
