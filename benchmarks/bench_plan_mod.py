@@ -42,7 +42,7 @@ seconds <- system.time(pm <- suppressMessages(planMod("emax", mods, n = n, sigma
 S <- attr(pm, "S"); mu <- getResp(mods, doses)
 set.seed(1)
 draws <- lapply(seq_len(ncol(mu)), function(i) mvtnorm::rmvnorm({n_trials}, mean = mu[, i], sigma = S))
-writeLines(toJSON(list(seconds = seconds, sim = unname(pm$sim[, 1:3]), draws = draws), digits = NA), "{out}")
+writeLines(toJSON(list(seconds = seconds, sim = unname(pm$sim[, 1:3]), draws = draws), digits = NA, auto_unbox = TRUE), "{out}")
 """
 
 

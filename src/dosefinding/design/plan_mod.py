@@ -47,7 +47,7 @@ from dosefinding.mod.target_doses import check_delta, curve_effective_dose, curv
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
-from dosefinding.validation import as_covariance, as_generator, as_probability, as_vector
+from dosefinding.validation import as_covariance, as_generator, as_positive_int, as_probability, as_vector
 
 __all__ = ["ModPlan", "plan_mod"]
 
@@ -221,8 +221,8 @@ def plan_mod(
         check_delta(delta, alternatives.direction)
     window = _check_pair(td_window, "td_window", positive=True)
     quantiles = _check_pair(interval, "interval", unit=True)
-    if isinstance(curve_points, bool) or not isinstance(curve_points, (int, np.integer)) or curve_points < 2:
-        raise InputError(f"curve_points: must be an integer of at least 2, got {curve_points!r}")
+    if as_positive_int(curve_points, "curve_points") < 2:
+        raise InputError(f"curve_points: need at least 2 doses, got {curve_points!r}")
     fitted = {name: _FittedShape.build(name, doses, s, bounds, scal, off) for name in names}
     truth = _Truth.build(alternatives, s, p, p_lower, p_upper, delta)
 
@@ -556,8 +556,8 @@ def _draws(trials: ArrayLike | None, truth: _Truth, s: FloatArray, n_trials: int
         if not np.all(np.isfinite(given)):
             raise InputError("trials: contain values that are not finite")
         return given
-    if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 2:
-        raise InputError(f"n_trials: must be an integer of at least 2, got {n_trials!r}")
+    if as_positive_int(n_trials, "n_trials") < 2:
+        raise InputError(f"n_trials: need at least 2 trials, got {n_trials!r}")
     rng = as_generator(seed)
     root = np.linalg.cholesky(s)
     noise = rng.standard_normal((n_curves, int(n_trials), n_doses)) @ root.T

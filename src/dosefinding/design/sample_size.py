@@ -29,7 +29,7 @@ from dosefinding.errors import InputError
 from dosefinding.mcp.power import power_mct
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
-from dosefinding.validation import as_covariance, as_vector
+from dosefinding.validation import as_covariance, as_positive_int, as_vector
 
 __all__ = ["SampleSizeSearch", "TargetByN", "power_n", "sample_size", "target_n"]
 
@@ -166,8 +166,8 @@ def sample_size(
     tol = _finite(tol, "tol")
     if tol <= 0:
         raise InputError(f"tol: must be positive, got {tol:g}")
-    upper = _positive_int(upper_n, "upper_n")
-    lower = upper // 2 if lower_n is None else _positive_int(lower_n, "lower_n")
+    upper = as_positive_int(upper_n, "upper_n")
+    lower = upper // 2 if lower_n is None else as_positive_int(lower_n, "lower_n")
     evaluated: list[tuple[int, float]] = []
 
     def excess(big_n: int) -> float:
@@ -239,9 +239,9 @@ def target_n(
     [0.5066, 0.7982, 0.9283]
     """
     ratio = _allocation(allocation, n_type)
-    lower = _positive_int(lower_n, "lower_n")
-    upper = _positive_int(upper_n, "upper_n")
-    by = _positive_int(step, "step")
+    lower = as_positive_int(lower_n, "lower_n")
+    upper = as_positive_int(upper_n, "upper_n")
+    by = as_positive_int(step, "step")
     if upper < lower:
         raise InputError(f"upper_n: must be at least lower_n {lower}, got {upper}")
     wanted = [summaries] if isinstance(summaries, str) else list(summaries)
@@ -346,11 +346,6 @@ def _allocation(allocation: ArrayLike, n_type: str) -> NDArray[np.float64]:
 def _group_sizes(big_n: int, ratio: NDArray[np.float64]) -> NDArray[np.int64]:
     return np.round(big_n * ratio).astype(np.int64)  # half to even, as R's round
 
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name}: must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _finite(value: object, name: str) -> float:
