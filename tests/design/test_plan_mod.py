@@ -229,3 +229,18 @@ def test_bad_input_is_one_clear_error(kwargs: dict[str, Any], message: str) -> N
     shapes = arguments.pop("shapes")
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         plan_mod(shapes, a2201(), **arguments)
+
+
+@pytest.mark.parametrize("shape", ["linear", "linlog", "quadratic", "emax", "sigemax", "exponential", "logistic",
+                                   "betamod"])
+def test_every_shape_plans_without_warnings(shape: str) -> None:
+    """Each parametric shape, asymptotic and simulated, on DoseFinding's example (betamod with its scal 200)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = plan_mod(shape, example(), n=124, sigma=1.0, simulation=True, n_trials=50, delta=0.3, seed=2,
+                        scal=200)
+    assert plan.simulation is not None and plan.asymptotic is not None
+    assert np.isfinite(plan.simulation[["rmse_doses", "power_max_dose", "p_ed", "rmse_curve"]].to_numpy()).all()
+    assert plan.trials is not None and (plan.trials["shape"] == shape).all()

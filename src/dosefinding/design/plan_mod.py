@@ -323,7 +323,8 @@ class _FittedShape:
         return float(curve_effective_dose(self.name, parameters, p, doses=doses, constant=self.constant))
 
     def target_dose(self, parameters: FloatArray, delta: float) -> float:
-        return float(curve_target_dose(self.name, parameters, delta, doses=self.doses, constant=self.constant))
+        with np.errstate(over="ignore"):  # a linlog fit with a tiny slope: an infinite TD, as R's
+            return float(curve_target_dose(self.name, parameters, delta, doses=self.doses, constant=self.constant))
 
 
 @dataclass(frozen=True)
@@ -499,7 +500,7 @@ def _binomial_se(hits: NDArray[np.bool_]) -> float:
 
 
 def _quantile_length(values: FloatArray, quantiles: FloatArray) -> float:
-    found = values[np.isfinite(values)]
+    found = values[~np.isnan(values)]  # as R: an infinite TD (linlog, tiny slope) counts, a missing one does not
     if found.size == 0:
         return np.nan
     low, high = np.quantile(found, quantiles)
