@@ -54,6 +54,7 @@ __all__ = ["ModPlan", "plan_mod"]
 FloatArray = NDArray[np.float64]
 _EPS = float(np.finfo(float).eps)
 _BISECTION_STEPS = 64
+_UNIMODAL = ("quadratic", "betamod")
 ASYMPTOTIC_COLUMNS = ("rmse_doses", "power_max_dose", "p_ed", "ed", "ed_sd", "td", "td_sd", "p_td_window")
 SIMULATION_COLUMNS = (
     "rmse_doses", "rmse_doses_se", "power_max_dose", "power_max_dose_se", "p_ed", "p_ed_se",
@@ -300,16 +301,35 @@ class _FittedShape:
         """ED_p (the maximum effect at the largest dose) of each row of ``parameters``, as
         :func:`~dosefinding.curve_effective_dose`: by bisection on all rows at once for the monotone
         shapes (to ``2^-64`` of the largest dose), one row at a time for the unimodal quadratic and betamod."""
-        if self.shape.name in ("quadratic", "betamod"):
+        if self.shape.name in _UNIMODAL:
             return np.array([self.effective_dose(x, p, self.doses) for x in parameters])
-        max_dose = float(self.doses[-1])
-        top = np.abs(self._effect_at(parameters, np.full(parameters.shape[0], max_dose)))
-        low, high = np.zeros(parameters.shape[0]), np.full(parameters.shape[0], max_dose)
+        top = np.abs(self._effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))))
+        return np.where(top > 0, self._first_reaching(parameters, 1.0, p * top, absolute=True), np.nan)  # flat: no ED
+
+    def target_doses(self, parameters: FloatArray, delta: float) -> FloatArray:
+        """TD of each row of ``parameters``, as :func:`~dosefinding.curve_target_dose`: for the monotone shapes,
+        by bisection on all rows at once where the effect at the largest dose reaches ``delta``, otherwise (the
+        TD beyond the largest dose, or none; the unimodal shapes) one row at a time."""
+        if self.shape.name in _UNIMODAL:
+            return np.array([self.target_dose(x, delta) for x in parameters])
+        sign, size = np.sign(delta), abs(delta)
+        inside = sign * self._effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))) >= size
+        td = np.empty(parameters.shape[0])
+        td[inside] = self._first_reaching(parameters[inside], sign, np.full(int(inside.sum()), size))
+        td[~inside] = [self.target_dose(x, delta) for x in parameters[~inside]]
+        return td
+
+    def _first_reaching(self, parameters: FloatArray, sign: float, level: FloatArray,
+                        absolute: bool = False) -> FloatArray:
+        """Smallest dose in [0, largest dose] where each row's monotone effect (times ``sign``, or its absolute
+        value) reaches ``level``, by bisection to ``2^-64`` of the largest dose; each row reaches it at the top."""
+        low, high = np.zeros(parameters.shape[0]), np.full(parameters.shape[0], float(self.doses[-1]))
         for _ in range(_BISECTION_STEPS):
             middle = (low + high) / 2
-            reached = np.abs(self._effect_at(parameters, middle)) >= p * top
+            effect = self._effect_at(parameters, middle)
+            reached = (np.abs(effect) if absolute else sign * effect) >= level
             high, low = np.where(reached, middle, high), np.where(reached, low, middle)
-        return np.where(top > 0, high, np.nan)  # a flat curve has no ED
+        return high
 
     def _effect_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
         """Effect over placebo of each row of ``parameters`` at its own dose."""
@@ -433,7 +453,7 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
             se_top[rows_j] = np.sqrt(np.einsum("bp,bpq,bq->b", gradient, v, gradient))
             ed[rows_j] = shape.effective_doses(parameters, p)
             if delta is not None:
-                td[rows_j] = [shape.target_dose(x, delta) for x in parameters]
+                td[rows_j] = shape.target_doses(parameters, delta)
         lower = np.abs(effect_top) + se_top * stats.norm.ppf(alpha)
         missing = np.isnan(se_top)
         if missing.any():
