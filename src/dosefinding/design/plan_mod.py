@@ -11,7 +11,10 @@ fitted shape(s) and the dose-group covariance ``S`` (``sigma^2 diag(1/n)``, or g
   R's ``numDeriv::grad``.
 * **simulation**: ``n_trials`` draws of the dose-group estimates from ``N(mu, S)``, every shape
   fitted to every draw at once (:func:`~dosefinding.mod.least_squares.fit_least_squares` on
-  the batch), per draw the shape with the smallest gAIC, and the metrics over the draws.
+  the batch), per draw the shape with the smallest gAIC, and the metrics over the draws: effects,
+  standard errors and (for the monotone shapes) the EDs and TDs by bisection, as array operations
+  over the trials; quadratic and betamod EDs and TDs, and TDs beyond the largest dose, one trial
+  at a time through :func:`~dosefinding.curve_effective_dose` and :func:`~dosefinding.curve_target_dose`.
 
 The metrics (R's names in brackets): root mean squared error of the placebo-adjusted curve at
 the active doses (``dRMSE``) and on a grid of ``curve_points`` doses (``cRMSE``); the ratio of
