@@ -77,10 +77,13 @@ def _builders() -> dict[str, Callable[[], Any]]:
         model_average,
         optimal_contrasts,
         optimal_design,
+        plan_mod,
         power_mct_interim,
         responder_rates,
+        sample_size,
         sample_size_mct,
         shift_table,
+        target_n,
     )
     from dosefinding.randomization import A2201_RULES, Minimisation, minimise, permuted_block_list, verify_chain
     from dosefinding.randomization.verification import TrailReport
@@ -96,6 +99,9 @@ def _builders() -> dict[str, Callable[[], Any]]:
                                                   final_cov=np.eye(4) * 0.7),
         "SampleSize": lambda: sample_size_mct(optimal_contrasts(cands), cands, sigma=5.6, power=0.8),
         "MCPModResult": mcpmod_result,
+        "ModPlan": lambda: plan_mod("emax", cands, n=47, sigma=5.6, simulation=True, n_trials=50, delta=-2.0),
+        "SampleSizeSearch": lambda: sample_size(lambda n: 1 - 1 / n[0], 0.9, [1, 1], upper_n=4),
+        "TargetByN": lambda: target_n(lambda n: 1 - 1 / n[0], [1, 2], upper_n=30, lower_n=10, step=10),
         "DoseResponseFit": lambda: mcpmod_result().fits["emax"],
         "ModelSelection": lambda: mcpmod_result().selection,
         "DoseEstimate": lambda: mcpmod_result().fits["emax"].target_dose(-2.0),

@@ -16,6 +16,7 @@ __all__ = [
     "as_degrees_of_freedom",
     "as_doses",
     "as_generator",
+    "as_positive_int",
     "as_probability",
     "as_vector",
     "input_form",
@@ -168,6 +169,19 @@ def as_probability(probability: float, name: str = "probability") -> float:
     if not 0 < p < 1:
         raise InputError(f"{name}: must be in (0, 1), got {probability!r}")
     return p
+
+
+def as_positive_int(value: object, name: str) -> int:
+    """A positive integer (not a bool, not a float), e.g. a count of trials or patients.
+
+    Examples
+    --------
+    >>> as_positive_int(5000, "n_trials")
+    5000
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name}: must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def as_generator(seed: int | np.random.Generator, name: str = "seed") -> np.random.Generator:

@@ -7,8 +7,24 @@ from dosefinding.lazy import lazy_exports
 if TYPE_CHECKING:
     from dosefinding.design.interim import InterimPower, power_mct_interim
     from dosefinding.design.optimal import OptimalDesign, design_criterion, optimal_design, round_design
+    from dosefinding.design.plan_mod import ModPlan, plan_mod
+    from dosefinding.design.sample_size import SampleSizeSearch, TargetByN, power_n, sample_size, target_n
 
-__all__ = ["InterimPower", "OptimalDesign", "design_criterion", "optimal_design", "power_mct_interim", "round_design"]
+__all__ = [
+    "InterimPower",
+    "ModPlan",
+    "OptimalDesign",
+    "SampleSizeSearch",
+    "TargetByN",
+    "design_criterion",
+    "optimal_design",
+    "plan_mod",
+    "power_mct_interim",
+    "power_n",
+    "round_design",
+    "sample_size",
+    "target_n",
+]
 
 if not TYPE_CHECKING:  # type checkers see the imports above; at run time they are lazy
     __getattr__, __dir__ = lazy_exports(__name__)

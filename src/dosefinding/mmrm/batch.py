@@ -45,6 +45,7 @@ from dosefinding.mmrm.inference import BetweenWithin, CoefficientInference, Kenw
 from dosefinding.mmrm.kenward_roger import kenward_roger
 from dosefinding.mmrm.likelihood import PatternStats, VisitPieces, covariance_inverses, q_matrices
 from dosefinding.summary import Summary, SummaryDisplay, short_repr
+from dosefinding.validation import as_positive_int
 
 __all__ = ["BatchMMRMResult", "ChunkData", "ChunkedInference", "RecomputedSatterthwaite", "fit_mmrm_batch"]
 
@@ -163,11 +164,6 @@ class BatchMMRMResult(SummaryDisplay):
         lines += [f"Not converged: {note}" for note in reasons[:5]]
         return Summary(lines, frame=self.to_frame())
 
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InputError(f"{name}: must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _numeric(name: str, value: ArrayLike) -> FloatArray:
@@ -397,8 +393,8 @@ def fit_mmrm_batch(
     """
     y_arr, x_arr = _check(y, x)
     check_options(df_method, vcov, reml, covariance)
-    max_iter = _positive_int(max_iter, "max_iter")
-    chunk = _positive_int(chunk_size, "chunk_size")
+    max_iter = as_positive_int(max_iter, "max_iter")
+    chunk = as_positive_int(chunk_size, "chunk_size")
     t_count, _, k = y_arr.shape
     group_codes = _groups(group, y_arr.shape)
     weight_arr = _per_trial("weights", weights, y_arr.shape)

@@ -96,7 +96,7 @@ from dosefinding.shapes.library import get_shape
 from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
 from dosefinding.study.spec import TrialSpec, as_trial_spec
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
-from dosefinding.validation import as_probability
+from dosefinding.validation import as_positive_int, as_probability
 
 __all__ = ["DEFAULT_ALPHA", "PowerResult", "default_candidates", "simulate_power"]
 
@@ -595,11 +595,6 @@ def _run_chunks(tasks: list[tuple[int, TrialSpec, _Analysis, np.random.SeedSeque
             update(done)
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name}: must be a positive integer, got {value!r}")
-    return int(value)
-
 
 def simulate_power(
     spec: TrialSpec | str | PathLike[str],
@@ -717,9 +712,9 @@ def simulate_power(
     (0.05, "the spec's [analysis] alpha")
     """
     trial_spec = as_trial_spec(spec)
-    n = _positive_int(n_sims, "n_sims")
-    size = _positive_int(chunk_size, "chunk_size")
-    workers = _positive_int(jobs, "jobs")
+    n = as_positive_int(n_sims, "n_sims")
+    size = as_positive_int(chunk_size, "chunk_size")
+    workers = as_positive_int(jobs, "jobs")
     if seed is None:
         seed_value = trial_spec.seed
     elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
