@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -383,7 +384,7 @@ def _asymptotic(fitted: _FittedShape, truth: _Truth, s: FloatArray, alpha: float
                 delta: float | None, window: FloatArray, grid_points: int | None
                 ) -> tuple[pd.DataFrame, dict[str, FloatArray]]:
     doses = fitted.doses
-    s_inv = np.linalg.inv(s)
+    s_inv: FloatArray = np.asarray(np.linalg.inv(s), dtype=np.float64)
     rows, best = [], {}
     for i, model in enumerate(truth.alternatives.models):
         mu = truth.mu[:, i]
@@ -403,7 +404,7 @@ def _asymptotic(fitted: _FittedShape, truth: _Truth, s: FloatArray, alpha: float
         lower = effect_top + sd_top * stats.norm.ppf(alpha)
         up_to_top = doses[doses <= top]
         ed = fitted.effective_dose(parameters, p, up_to_top)
-        ed_sd = _delta_sd(lambda x, at=up_to_top: fitted.effective_dose(x, p, at), parameters, v)
+        ed_sd = _delta_sd(partial(fitted.effective_dose, p=p, doses=up_to_top), parameters, v)
         row = {"rmse_doses": np.sqrt(np.mean(variance + bias**2)),
                "power_max_dose": stats.norm.sf(tau, lower, sd_top),
                "p_ed": _normal_mass(truth.ed_lower[i], truth.ed_upper[i], ed, ed_sd),
@@ -421,7 +422,7 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
               tau: float, p: float, delta: float | None, window: FloatArray, quantiles: FloatArray,
               curve_points: int, grid_points: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     doses = truth.alternatives.doses
-    s_inv = np.linalg.inv(s)
+    s_inv: FloatArray = np.asarray(np.linalg.inv(s), dtype=np.float64)
     grid = np.linspace(doses[0], doses[-1], curve_points)[1:]
     true_grid = np.asarray(truth.alternatives.mean_responses(np.concatenate([[0.0], grid])))
     contrast = np.column_stack([-np.ones(doses.size - 1), np.eye(doses.size - 1)])
@@ -530,7 +531,7 @@ def _quantile_length(values: FloatArray, quantiles: FloatArray) -> float:
     return float(high - low)
 
 
-def _same_constant(a: object, b: object) -> bool:
+def _same_constant(a: ArrayLike | None, b: ArrayLike | None) -> bool:
     return a is None and b is None or (a is not None and b is not None and np.allclose(a, b, rtol=0, atol=0))
 
 
