@@ -38,7 +38,7 @@ def dose_levels(doses: ArrayLike) -> FloatArray:
 def product_prior(priors: Sequence[NormalMixture]) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The joint prior of independent per-dose mixtures: weights ``(C,)``, means ``(C, k)`` and
     prior variances ``(C, k)`` (diagonal covariances), one component per combination, the first
-    dose's component varying slowest.
+    dose's component varying fastest (as R's ``expand.grid``).
 
     Examples
     --------
@@ -47,7 +47,9 @@ def product_prior(priors: Sequence[NormalMixture]) -> tuple[FloatArray, FloatArr
     >>> w.tolist(), m.tolist(), v.tolist()
     ([0.5, 0.5], [[0.0, 2.0], [1.0, 2.0]], [[1.0, 9.0], [1.0, 9.0]])
     """
-    index = np.array(list(itertools.product(*(range(p.n_components) for p in priors))), dtype=np.intp)
+    # R's expand.grid order: the first dose's component varies fastest.
+    combinations = itertools.product(*(range(p.n_components) for p in reversed(priors)))
+    index = np.array([c[::-1] for c in combinations], dtype=np.intp)
     columns = range(len(priors))
     weights = np.prod([priors[j].weights[index[:, j]] for j in columns], axis=0)
     means = np.column_stack([priors[j].means[index[:, j]] for j in columns])

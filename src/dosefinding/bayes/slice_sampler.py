@@ -1,0 +1,106 @@
+"""A componentwise slice sampler (Neal 2003: stepping out, then shrinkage) run on many chains at once.
+
+Each chain follows Neal's univariate slice sampler for one coordinate after another, as R
+DoseFinding's C sampler does for one chain; here the chains are the leading axis of every
+array, so one evaluation of the log density serves all chains that still need one. The
+chains are independent: a draw of the sampler is the state of every chain after each sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["slice_sweeps"]
+
+FloatArray = NDArray[np.float64]
+LogDensity = Callable[[FloatArray], FloatArray]
+
+
+def slice_sweeps(
+    log_density: LogDensity,
+    state: FloatArray,
+    widths: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    n_sweeps: int,
+    rng: np.random.Generator,
+    coordinates: range | None = None,
+) -> FloatArray:
+    """``n_sweeps`` sweeps over ``coordinates`` (default all) of every chain; returns the states after each
+    sweep, shape ``(n_sweeps, n_chains, p)``.
+
+    ``state`` ``(n_chains, p)`` is the start (inside the support), ``widths`` ``(p,)`` the step of
+    the stepping out, ``lower`` and ``upper`` ``(p,)`` the support. ``log_density`` maps
+    points ``(m, p)`` to ``(m,)``.
+
+    Examples
+    --------
+    A standard normal, 400 chains, 20 sweeps:
+
+    >>> rng = np.random.default_rng(1)
+    >>> draws = slice_sweeps(lambda x: -0.5 * np.sum(x * x, axis=1), np.zeros((400, 1)), np.array([2.0]),
+    ...                      np.array([-np.inf]), np.array([np.inf]), 20, rng)
+    >>> draws.shape, bool(abs(draws[-1].std() - 1) < 0.1)
+    ((20, 400, 1), True)
+    """
+    x = np.array(state, dtype=float)
+    n, p = x.shape
+    coords = range(p) if coordinates is None else coordinates
+    current = log_density(x)
+    out = np.empty((n_sweeps, n, p))
+    for sweep in range(n_sweeps):
+        for d in coords:
+            _update(log_density, x, current, d, float(widths[d]), float(lower[d]), float(upper[d]), rng)
+        out[sweep] = x
+    return out
+
+
+def _update(log_density: LogDensity, x: FloatArray, current: FloatArray, d: int, w: float, lower: float,
+            upper: float, rng: np.random.Generator) -> None:
+    """One slice-sampling update of coordinate ``d`` of every chain, in place (``x`` and ``current``)."""
+    n = x.shape[0]
+    level = current - rng.standard_exponential(n)
+    old = x[:, d].copy()
+    left = old - rng.random(n) * w
+    right = left + w
+    np.maximum(left, lower, out=left)
+    np.minimum(right, upper, out=right)
+    # Stepping out, both ends of all chains in one evaluation per round.
+    open_left = np.ones(n, dtype=bool)
+    open_right = np.ones(n, dtype=bool)
+    while True:
+        il, ir = np.flatnonzero(open_left), np.flatnonzero(open_right)
+        if il.size + ir.size == 0:
+            break
+        points = np.concatenate([x[il], x[ir]])
+        points[:, d] = np.concatenate([left[il], right[ir]])
+        values = log_density(points)
+        out_l = values[: il.size] > level[il]
+        out_r = values[il.size :] > level[ir]
+        left[il[out_l]] -= w
+        right[ir[out_r]] += w
+        hit_l = left < lower
+        hit_r = right > upper
+        left[hit_l] = lower
+        right[hit_r] = upper
+        open_left[il] = out_l & ~hit_l[il]
+        open_right[ir] = out_r & ~hit_r[ir]
+    # Shrinkage.
+    pending = np.arange(n)
+    while pending.size:
+        candidate = left[pending] + rng.random(pending.size) * (right[pending] - left[pending])
+        points = x[pending]
+        points[:, d] = candidate
+        values = log_density(points)
+        accept = values >= level[pending] - np.finfo(float).eps
+        done = pending[accept]
+        x[done, d] = candidate[accept]
+        current[done] = values[accept]
+        rejected, c = pending[~accept], candidate[~accept]
+        above = c > old[rejected]
+        right[rejected[above]] = c[above]
+        left[rejected[~above]] = c[~above]
+        pending = rejected
