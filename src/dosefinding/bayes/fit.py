@@ -18,7 +18,7 @@ Placebo-adjusted estimates are fitted by ``f(dose) - f(0)``, the shape without `
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -28,7 +28,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from dosefinding.bayes.parameter_priors import ParameterPrior
-from dosefinding.bayes.slice_sampler import slice_sweeps
+from dosefinding.bayes.shape_sampler import ShapePosterior
 from dosefinding.errors import InputError
 from dosefinding.mod.averaging import model_average
 from dosefinding.mod.fit import PredictionKind, fit_dose_response
@@ -42,6 +42,7 @@ __all__ = ["DoseResponseDraws", "bayes_fit_dose_response", "bootstrap_fit_dose_r
 
 FloatArray = NDArray[np.float64]
 DEFAULT_PROBS = (0.025, 0.25, 0.5, 0.75, 0.975)
+_ADAPT_AFTER = (1, 2, 4, 8, 16, 32, 64)
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def bayes_fit_dose_response(
     placebo_adjusted: bool = False,
     n_draws: int = 1000,
     n_chains: int | None = None,
-    burn_in: int = 40,
+    burn_in: int = 20,
     start: ArrayLike | None = None,
     scal: float | None = None,
     off: float | None = None,
@@ -292,27 +293,12 @@ def bayes_fit_dose_response(
     checked = _check_priors(priors, names)
     n_draws = _count(n_draws, "n_draws", 1000)
     chains = _count(n_chains, "n_chains", max(1, n_draws // 20))
-    burn = _count(burn_in, "burn_in", 40) if burn_in else 0
+    burn = _count(burn_in, "burn_in", 20) if burn_in else 0
     rng = as_generator(seed)
-    lower = np.array([p.support[0] for p in checked.values()])
-    upper = np.array([p.support[1] for p in checked.values()])
     d, y, whitener = problem.dose, problem.y, problem.whitener
     assert whitener is not None
-    fixed = int(placebo_adjusted)
-    zero = np.zeros(1)
-
-    def log_posterior(points: FloatArray) -> FloatArray:
-        prior = np.zeros(points.shape[0])
-        for j, p in enumerate(checked.values()):
-            prior += p.logpdf(points[:, j])
-        full = np.concatenate([np.zeros((points.shape[0], 1)), points], axis=1) if fixed else points
-        with np.errstate(all="ignore"):
-            f = curve_values(model, full, d, problem.constant)
-            if fixed:
-                f = f - curve_values(model, full, zero, problem.constant)
-            r = (f - y) @ whitener.T
-            value = prior - 0.5 * np.sum(r * r, axis=1)
-        return np.where(np.isnan(value) | ~np.isfinite(prior), -np.inf, value)
+    posterior = ShapePosterior(model, problem.constant, d, y, whitener, list(checked.values()), placebo_adjusted)
+    lower, upper = posterior.lower, posterior.upper
 
     if start is None:
         fit = fit_dose_response(model.name, doses=d, estimates=y, cov=cov, placebo_adjusted=placebo_adjusted,
@@ -324,26 +310,26 @@ def bayes_fit_dose_response(
         centre = np.asarray(start, dtype=float)
         if centre.shape != (len(names),):
             raise InputError(f"start: need one value for each of {list(names)}, got shape {centre.shape}")
-        if np.any(centre <= lower) or np.any(centre >= upper) or not np.all(np.isfinite(log_posterior(centre[None]))):
+        if (np.any(centre <= lower) or np.any(centre >= upper)
+                or not np.all(np.isfinite(posterior.log_density(centre[None])))):
             raise InputError(f"start: {centre.tolist()} is outside the priors' supports or has zero posterior density")
         spread = np.maximum(np.abs(centre) * 0.1, 1e-3)
     span = np.where(np.isfinite(upper - lower), (upper - lower) / 4, np.inf)
     spread = np.minimum(np.where(np.isfinite(spread) & (spread > 0), spread, 1.0), span)
-    initial = _starting_points(centre, spread, lower, upper, chains, rng, log_posterior)
+    state = _starting_points(centre, spread, lower, upper, chains, rng, posterior.log_density)
 
     kept = -(-n_draws // chains)
-    state = initial
-    widths = 2 * spread
-    if burn:
-        first = slice_sweeps(log_posterior, state, widths, lower, upper, burn // 2 or 1, rng)
-        state = first[-1]
-        if chains >= 4:
-            q75, q25 = np.percentile(state, [75, 25], axis=0)
-            iqr = (q75 - q25) / 1.3
-            widths = np.where(iqr > 0, iqr, widths)
-        if burn - burn // 2 > 0:
-            state = slice_sweeps(log_posterior, state, widths, lower, upper, burn - burn // 2, rng)[-1]
-    draws = slice_sweeps(log_posterior, state, widths, lower, upper, kept, rng)
+    widths = np.where(posterior.log_scale, 1.0, np.maximum(2 * spread, 0.1 * np.abs(centre)))
+    for sweep in range(burn):
+        posterior.sweep(state, widths, rng)
+        if sweep + 1 in _ADAPT_AFTER and sweep < burn // 2 and chains >= 4:
+            # DoseFinding's widths, IQR / 1.3 of a pilot run: here of the chains, after 1, 2, 4, ... sweeps.
+            q75, q25 = np.percentile(posterior.working(state), [75, 25], axis=0)
+            widths = np.where(q75 > q25, (q75 - q25) / 1.3, widths)
+    draws = np.empty((kept, chains, len(names)))
+    for sweep in range(kept):
+        posterior.sweep(state, widths, rng)
+        draws[sweep] = state
     ess = effective_sample_size(draws)
     samples = draws.transpose(1, 0, 2).reshape(-1, len(names))[:n_draws]
     constant = problem.constant
@@ -371,15 +357,15 @@ def _inside(value: float, lower: float, upper: float) -> float:
 
 
 def _starting_points(centre: FloatArray, spread: FloatArray, lower: FloatArray, upper: FloatArray, chains: int,
-                     rng: np.random.Generator, log_posterior: object) -> FloatArray:
+                     rng: np.random.Generator, log_posterior: Callable[[FloatArray], FloatArray]) -> FloatArray:
     """Chains' starts: ``centre`` plus normal noise of SD ``spread``; a start outside the support or of zero
     density is the centre itself."""
     points = centre + rng.standard_normal((chains, centre.size)) * spread
     bad = np.any((points <= lower) | (points >= upper), axis=1)
     points[bad] = centre
-    values = log_posterior(points)  # type: ignore[operator]
+    values = log_posterior(points)
     points[~np.isfinite(values)] = centre
-    if not np.isfinite(log_posterior(centre[None])[0]):  # type: ignore[operator]
+    if not np.isfinite(log_posterior(centre[None])[0]):
         raise InputError(f"priors: the posterior density is zero at the start {centre.tolist()}; give start=")
     return points
 

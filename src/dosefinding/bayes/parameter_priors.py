@@ -9,6 +9,7 @@ densities are those of R's ``dnorm``, ``dt``, ``dlnorm`` and ``dbeta`` (minus ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -55,27 +56,35 @@ class ParameterPrior:
         """
         v = np.asarray(x, dtype=float)
         p = self.parameters
+        constant = self._log_constant
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.kind == "normal":
                 z = (v - p[0]) / p[1]
-                return -0.5 * z * z - np.log(p[1]) - _LOG_SQRT_2PI
+                return constant - 0.5 * z * z
             if self.kind == "t":
                 z = (v - p[0]) / p[1]
-                nu = p[2]
-                constant = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
-                return constant - (nu + 1) / 2 * np.log1p(z * z / nu) - np.log(p[1])
+                return constant - (p[2] + 1) / 2 * np.log1p(z * z / p[2])
             if self.kind == "lognormal":
                 positive = v > 0
                 logv = np.log(np.where(positive, v, 1.0))
                 z = (logv - p[0]) / p[1]
-                return np.where(positive, -0.5 * z * z - np.log(p[1]) - _LOG_SQRT_2PI - logv, -np.inf)
+                return np.where(positive, constant - 0.5 * z * z - logv, -np.inf)
             lower, upper, a, b = p
             u = (v - lower) / (upper - lower)
             inside = (u >= 0) & (u <= 1)
             uc = np.clip(u, 0.0, 1.0)
-            value = (special.xlogy(a - 1, uc) + special.xlog1py(b - 1, -uc) - special.betaln(a, b)
-                     - np.log(upper - lower))
-            return np.where(inside, value, -np.inf)
+            return np.where(inside, constant + special.xlogy(a - 1, uc) + special.xlog1py(b - 1, -uc), -np.inf)
+
+    @cached_property
+    def _log_constant(self) -> float:
+        """The log density's terms that do not depend on the value."""
+        p = self.parameters
+        if self.kind in ("normal", "lognormal"):
+            return float(-np.log(p[1]) - _LOG_SQRT_2PI)
+        if self.kind == "t":
+            nu = p[2]
+            return float(special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi) - np.log(p[1]))
+        return float(-special.betaln(p[2], p[3]) - np.log(p[1] - p[0]))
 
 
 def _positive(value: float, name: str) -> float:

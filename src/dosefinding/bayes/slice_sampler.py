@@ -13,54 +13,34 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["slice_sweeps"]
+__all__ = ["slice_update"]
 
 FloatArray = NDArray[np.float64]
-LogDensity = Callable[[FloatArray], FloatArray]
+LogDensity = Callable[[FloatArray, NDArray[np.intp]], FloatArray]
 
 
-def slice_sweeps(
-    log_density: LogDensity,
-    state: FloatArray,
-    widths: FloatArray,
-    lower: FloatArray,
-    upper: FloatArray,
-    n_sweeps: int,
-    rng: np.random.Generator,
-    coordinates: range | None = None,
-) -> FloatArray:
-    """``n_sweeps`` sweeps over ``coordinates`` (default all) of every chain; returns the states after each
-    sweep, shape ``(n_sweeps, n_chains, p)``.
+def slice_update(log_density: LogDensity, x: FloatArray, current: FloatArray, d: int, w: float, lower: float,
+                 upper: float, rng: np.random.Generator) -> None:
+    """One slice-sampling update of coordinate ``d`` of every chain, in place.
 
-    ``state`` ``(n_chains, p)`` is the start (inside the support), ``widths`` ``(p,)`` the step of
-    the stepping out, ``lower`` and ``upper`` ``(p,)`` the support. ``log_density`` maps
-    points ``(m, p)`` to ``(m,)``.
+    ``x`` ``(n_chains, p)`` holds the chains' states (inside the support ``[lower, upper]`` of
+    coordinate ``d``) and ``current`` ``(n_chains,)`` their log densities; ``w`` is the step of
+    the stepping out; ``log_density(points, chains)`` maps points ``(m, p)`` that differ from
+    the states of ``chains`` ``(m,)`` in coordinate ``d`` only to their log densities ``(m,)``.
 
     Examples
     --------
-    A standard normal, 400 chains, 20 sweeps:
+    A standard normal, 400 chains, 20 updates:
 
     >>> rng = np.random.default_rng(1)
-    >>> draws = slice_sweeps(lambda x: -0.5 * np.sum(x * x, axis=1), np.zeros((400, 1)), np.array([2.0]),
-    ...                      np.array([-np.inf]), np.array([np.inf]), 20, rng)
-    >>> draws.shape, bool(abs(draws[-1].std() - 1) < 0.1)
-    ((20, 400, 1), True)
+    >>> density = lambda x, chains: -0.5 * np.sum(x * x, axis=1)
+    >>> x = np.zeros((400, 1))
+    >>> current = density(x, np.arange(400))
+    >>> for _ in range(20):
+    ...     slice_update(density, x, current, 0, 2.0, -np.inf, np.inf, rng)
+    >>> bool(abs(x.std() - 1) < 0.1)
+    True
     """
-    x = np.array(state, dtype=float)
-    n, p = x.shape
-    coords = range(p) if coordinates is None else coordinates
-    current = log_density(x)
-    out = np.empty((n_sweeps, n, p))
-    for sweep in range(n_sweeps):
-        for d in coords:
-            _update(log_density, x, current, d, float(widths[d]), float(lower[d]), float(upper[d]), rng)
-        out[sweep] = x
-    return out
-
-
-def _update(log_density: LogDensity, x: FloatArray, current: FloatArray, d: int, w: float, lower: float,
-            upper: float, rng: np.random.Generator) -> None:
-    """One slice-sampling update of coordinate ``d`` of every chain, in place (``x`` and ``current``)."""
     n = x.shape[0]
     level = current - rng.standard_exponential(n)
     old = x[:, d].copy()
@@ -77,7 +57,7 @@ def _update(log_density: LogDensity, x: FloatArray, current: FloatArray, d: int,
             break
         points = np.concatenate([x[il], x[ir]])
         points[:, d] = np.concatenate([left[il], right[ir]])
-        values = log_density(points)
+        values = log_density(points, np.concatenate([il, ir]))
         out_l = values[: il.size] > level[il]
         out_r = values[il.size :] > level[ir]
         left[il[out_l]] -= w
@@ -94,7 +74,7 @@ def _update(log_density: LogDensity, x: FloatArray, current: FloatArray, d: int,
         candidate = left[pending] + rng.random(pending.size) * (right[pending] - left[pending])
         points = x[pending]
         points[:, d] = candidate
-        values = log_density(points)
+        values = log_density(points, pending)
         accept = values >= level[pending] - np.finfo(float).eps
         done = pending[accept]
         x[done, d] = candidate[accept]
