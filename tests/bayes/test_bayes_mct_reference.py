@@ -52,8 +52,8 @@ def test_reference_is_doseFinding_14():
 @pytest.mark.parametrize("form", ["raw", "estimates"])
 def test_biom_matches_r(form):
     case, cands = _biom()
-    args = (dict(data=biom(), dose="dose", response="resp") if form == "raw"
-            else dict(doses=case["doses"], estimates=case["estimates"], cov=case["cov"]))
+    args = ({"data": biom(), "dose": "dose", "response": "resp"} if form == "raw"
+            else {"doses": case["doses"], "estimates": case["estimates"], "cov": case["cov"]})
     res = bayes_mct_test(cands, _priors(case), **args)
     np.testing.assert_allclose(res.contrasts.to_numpy(), np.array(case["contrasts"]), **CLOSED_FORM)
     np.testing.assert_allclose(res.posterior.weights, case["posterior"]["weights"], **CLOSED_FORM)
