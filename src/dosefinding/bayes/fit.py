@@ -232,7 +232,7 @@ def bayes_fit_dose_response(
     placebo_adjusted: bool = False,
     n_draws: int = 1000,
     n_chains: int | None = None,
-    burn_in: int = 20,
+    burn_in: int = 10,
     start: ArrayLike | None = None,
     scal: float | None = None,
     off: float | None = None,
@@ -256,7 +256,7 @@ def bayes_fit_dose_response(
     n_draws
         Number of draws returned.
     n_chains
-        Number of chains run together (default ``max(1, n_draws // 20)``); each gives
+        Number of chains run together (default ``max(1, n_draws // 10)``); each gives
         ``ceil(n_draws / n_chains)`` draws after ``burn_in`` sweeps.
     burn_in
         Sweeps discarded per chain (the widths are set after half of them).
@@ -292,8 +292,8 @@ def bayes_fit_dose_response(
     names = model.parameter_names(problem.constant)[int(placebo_adjusted):]
     checked = _check_priors(priors, names)
     n_draws = _count(n_draws, "n_draws", 1000)
-    chains = _count(n_chains, "n_chains", max(1, n_draws // 20))
-    burn = _count(burn_in, "burn_in", 20) if burn_in else 0
+    chains = _count(n_chains, "n_chains", max(1, n_draws // 10))
+    burn = _count(burn_in, "burn_in", 10) if burn_in else 0
     rng = as_generator(seed)
     d, y, whitener = problem.dose, problem.y, problem.whitener
     assert whitener is not None

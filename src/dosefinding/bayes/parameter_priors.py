@@ -71,9 +71,13 @@ class ParameterPrior:
                 return np.where(positive, constant - 0.5 * z * z - logv, -np.inf)
             lower, upper, a, b = p
             u = (v - lower) / (upper - lower)
-            inside = (u >= 0) & (u <= 1)
-            uc = np.clip(u, 0.0, 1.0)
-            return np.where(inside, constant + special.xlogy(a - 1, uc) + special.xlog1py(b - 1, -uc), -np.inf)
+            value = constant + (a - 1) * np.log(u) + (b - 1) * np.log1p(-u)
+            # Outside [0, 1] the logs are NaN; at 0 or 1 the density is 0, finite or infinite as R's dbeta.
+            value = np.where((u < 0) | (u > 1), -np.inf, value)
+            at_end = (u == 0) | (u == 1)
+            if np.any(at_end):
+                value[at_end] = constant + special.xlogy(a - 1, u[at_end]) + special.xlog1py(b - 1, -u[at_end])
+            return value
 
     @cached_property
     def _log_constant(self) -> float:

@@ -91,11 +91,15 @@ class ShapePosterior:
         """
         if prior is None:
             prior = self.log_prior(points, range(len(self.priors)))
-        linear, _ = self.model.split(points) if not self.model.is_linear else (points, None)
+        full = self._full(points)
+        linear, nonlinear = self.model.split(full)
         with np.errstate(all="ignore"):
-            basis = self._white_basis(points)
+            basis = self.model.basis(self.doses, nonlinear, self.constant)
             fitted = linear @ basis.T if basis.ndim == 2 else np.einsum("mkl,ml->mk", basis, linear)
-            r = self.white_y - fitted
+            if self.fixed:
+                at_zero = self.model.basis(np.zeros(1), nonlinear, self.constant)
+                fitted -= linear @ at_zero.T if at_zero.ndim == 2 else np.einsum("mkl,ml->mk", at_zero, linear)
+            r = fitted @ self.whitener.T - self.white_y
             value = prior - 0.5 * np.sum(r * r, axis=1)
         return np.where(np.isnan(value) | ~np.isfinite(prior), -np.inf, value)
 
