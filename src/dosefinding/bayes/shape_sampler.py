@@ -29,7 +29,7 @@ from dosefinding.bayes.parameter_priors import ParameterPrior
 from dosefinding.bayes.slice_sampler import slice_update
 from dosefinding.shapes.library import Shape
 
-__all__ = ["ShapePosterior"]
+__all__ = ["ShapePosterior", "normal_from_precision"]
 
 FloatArray = NDArray[np.float64]
 
@@ -94,13 +94,18 @@ class ShapePosterior:
         full = self._full(points)
         linear, nonlinear = self.model.split(full)
         with np.errstate(all="ignore"):
-            basis = self.model.basis(self.doses, nonlinear, self.constant)
-            fitted = linear @ basis.T if basis.ndim == 2 else np.einsum("mkl,ml->mk", basis, linear)
-            if self.fixed:
-                at_zero = self.model.basis(np.zeros(1), nonlinear, self.constant)
-                fitted -= linear @ at_zero.T if at_zero.ndim == 2 else np.einsum("mkl,ml->mk", at_zero, linear)
+            if self.model.is_linear:
+                basis = self.model.basis(self.doses, nonlinear, self.constant)
+                fitted = linear @ basis.T
+                if self.fixed:
+                    fitted -= linear @ self.model.basis(np.zeros(1), nonlinear, self.constant).T
+            else:  # a nonlinear shape is e0 + slope * curve
+                slope = linear[:, 1:2]
+                fitted = linear[:, :1] + slope * self.model.curve(self.doses, nonlinear, self.constant)
+                if self.fixed:
+                    fitted -= linear[:, :1] + slope * self.model.curve(np.zeros(1), nonlinear, self.constant)
             r = fitted @ self.whitener.T - self.white_y
-            value = prior - 0.5 * np.sum(r * r, axis=1)
+            value = prior - 0.5 * np.einsum("mk,mk->m", r, r)
         return np.where(np.isnan(value) | ~np.isfinite(prior), -np.inf, value)
 
     def gibbs(self, x: FloatArray, rng: np.random.Generator) -> None:
@@ -130,10 +135,7 @@ class ShapePosterior:
         precision = np.einsum("mki,mkj->mij", bg, bg)
         precision[:, np.arange(len(g)), np.arange(len(g))] += prior_precision
         rhs = np.einsum("mki,mk->mi", bg, residual) + prior_precision * means
-        chol = np.linalg.cholesky(precision)
-        mean = np.linalg.solve(precision, rhs[..., None])[..., 0]
-        noise = np.linalg.solve(chol.swapaxes(-1, -2), rng.standard_normal((m, len(g), 1)))[..., 0]
-        x[:, g] = mean + noise
+        x[:, g] = normal_from_precision(precision, rhs, rng.standard_normal((m, len(g))))
 
     def sweep(self, x: FloatArray, widths: FloatArray, rng: np.random.Generator) -> None:
         """One sweep of every chain, in place: the Gibbs block, then a slice update of each other coordinate
@@ -167,3 +169,32 @@ class ShapePosterior:
             slice_update(log_density_u, work, current_u, d, float(widths[d]), -np.inf, np.inf, rng)
             x[:, d] = np.exp(work[:, d])
             current[:] = current_u - work[:, d]
+
+
+def normal_from_precision(precision: FloatArray, rhs: FloatArray, z: FloatArray) -> FloatArray:
+    """Draws of ``N(P^-1 b, P^-1)`` for a batch of precisions ``P`` ``(m, L, L)`` and vectors ``b`` ``(m, L)``, from
+    standard normals ``z`` ``(m, L)``: ``x = C'^-1 (C^-1 b + z)`` with ``P = C C'`` (closed forms for ``L <= 2``,
+    where numpy's batched linear algebra costs more than the arithmetic).
+
+    Examples
+    --------
+    >>> p = np.array([[[4.0, 2.0], [2.0, 5.0]]])
+    >>> x = normal_from_precision(p, np.array([[1.0, 2.0]]), np.zeros((1, 2)))
+    >>> bool(np.allclose(x[0], np.linalg.solve(p[0], [1.0, 2.0])))
+    True
+    """
+    size = precision.shape[-1]
+    if size == 1:
+        root = np.sqrt(precision[:, 0, 0])
+        return ((rhs[:, 0] / root + z[:, 0]) / root)[:, None]
+    if size == 2:
+        l11 = np.sqrt(precision[:, 0, 0])
+        l21 = precision[:, 1, 0] / l11
+        l22 = np.sqrt(precision[:, 1, 1] - l21 * l21)
+        w1 = rhs[:, 0] / l11 + z[:, 0]
+        w2 = (rhs[:, 1] - l21 * rhs[:, 0] / l11) / l22 + z[:, 1]
+        x2 = w2 / l22
+        return np.column_stack([(w1 - l21 * x2) / l11, x2])
+    chol = np.linalg.cholesky(precision)
+    w = np.linalg.solve(chol, rhs[..., None])[..., 0] + z
+    return np.linalg.solve(chol.swapaxes(-1, -2), w[..., None])[..., 0]
