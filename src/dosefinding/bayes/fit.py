@@ -146,7 +146,8 @@ class DoseResponseDraws(SummaryDisplay):
         ], frame=self.to_frame())
 
 
-def curve_values(model: Shape, parameters: FloatArray, doses: FloatArray, constant: object) -> FloatArray:
+def curve_values(model: Shape, parameters: FloatArray, doses: FloatArray,
+                 constant: float | tuple[float, ...] | None) -> FloatArray:
     """The shape's response at ``doses`` for each row of full parameter vectors ``(m, p)``: ``(m, n_doses)``."""
     linear, nonlinear = model.split(parameters)
     basis = model.basis(doses, nonlinear, constant)  # (m, k, L), or (k, L) for the linear shapes

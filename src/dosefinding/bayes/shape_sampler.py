@@ -47,7 +47,7 @@ class ShapePosterior:
     ([0, 1], [])
     """
 
-    def __init__(self, model: Shape, constant: object, doses: FloatArray, estimates: FloatArray,
+    def __init__(self, model: Shape, constant: float | FloatArray | None, doses: FloatArray, estimates: FloatArray,
                  whitener: FloatArray, priors: Sequence[ParameterPrior], placebo_adjusted: bool) -> None:
         self.model, self.constant, self.doses, self.whitener = model, constant, doses, whitener
         self.priors = list(priors)

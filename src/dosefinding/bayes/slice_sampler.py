@@ -113,4 +113,4 @@ def _stepped(ends: FloatArray, in_slice: NDArray[np.bool_], w: float, bound: flo
     at = ends[rows, first]
     crossed = in_slice[rows, first] & beyond[rows, first]
     position = np.where(found, np.where(crossed, bound, at), ends[:, -1] + sign * w)
-    return position, ~found
+    return position, np.logical_not(found)
