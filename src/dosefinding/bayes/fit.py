@@ -30,13 +30,13 @@ from numpy.typing import ArrayLike, NDArray
 from dosefinding.bayes.parameter_priors import ParameterPrior
 from dosefinding.bayes.shape_sampler import ShapePosterior
 from dosefinding.errors import InputError
-from dosefinding.mod.averaging import model_average
+from dosefinding.mod.averaging import check_probs, model_average, quantile_table
 from dosefinding.mod.fit import PredictionKind, fit_dose_response
 from dosefinding.mod.least_squares import estimates_problem
 from dosefinding.mod.target_doses import DoseKind, check_delta, check_dose_kind, curve_target_dose
 from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
-from dosefinding.validation import as_generator, as_probability
+from dosefinding.validation import as_generator
 
 __all__ = ["DoseResponseDraws", "bayes_fit_dose_response", "bootstrap_fit_dose_response", "effective_sample_size"]
 
@@ -110,7 +110,7 @@ class DoseResponseDraws(SummaryDisplay):
         >>> fit.predict([0, 2], probs=[0.5]).round(1).to_numpy().tolist()
         [[0.0, 2.0]]
         """
-        return quantile_table(self.curves(doses, kind), _probs(probs))
+        return quantile_table(self.curves(doses, kind), check_probs(probs))
 
     def target_doses(self, delta: float, dose_kind: DoseKind = "continuous") -> pd.Series:
         """Each draw's target dose (R's ``TD`` on a ``bFitMod``), NaN where its curve does not reach ``delta``."""
@@ -152,19 +152,6 @@ def curve_values(model: Shape, parameters: FloatArray, doses: FloatArray,
     linear, nonlinear = model.split(parameters)
     basis = model.basis(doses, nonlinear, constant)  # (m, k, L), or (k, L) for the linear shapes
     return linear @ basis.T if basis.ndim == 2 else np.einsum("mkl,ml->mk", basis, linear)
-
-
-def quantile_table(values: pd.DataFrame, probs: FloatArray) -> pd.DataFrame:
-    """Quantiles of each column (R's default type 7), rows named by probability."""
-    return pd.DataFrame(np.quantile(values.to_numpy(), probs, axis=0), index=pd.Index(probs, name="prob"),
-                        columns=values.columns)
-
-
-def _probs(probs: Sequence[float]) -> FloatArray:
-    values = np.array([as_probability(p, "probs") for p in np.atleast_1d(np.asarray(probs, dtype=object))])
-    if values.size == 0:
-        raise InputError("probs: give at least one probability")
-    return values
 
 
 def effective_sample_size(chains: FloatArray) -> FloatArray:
