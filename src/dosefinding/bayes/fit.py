@@ -4,9 +4,10 @@ Both take estimates ``y`` at the doses with covariance ``S`` and return draws of
 parameters (:class:`DoseResponseDraws`):
 
 * Bayes: the likelihood ``exp(-(y - f(theta))' S^-1 (y - f(theta)) / 2)`` times a prior per
-  parameter (:mod:`dosefinding.bayes.parameter_priors`), sampled by the componentwise slice
-  sampler of :mod:`dosefinding.bayes.slice_sampler` (the method of DoseFinding's C sampler)
-  on many chains at once: chains start around the least-squares fit, run ``burn_in`` sweeps
+  parameter (:mod:`dosefinding.bayes.parameter_priors`), sampled by
+  :class:`~dosefinding.bayes.shape_sampler.ShapePosterior` (Gibbs draws of the linear parameters,
+  slice sampling as DoseFinding's C sampler for the others, the linear parameters integrated out
+  where their priors allow) on many chains at once: chains start around the least-squares fit, run ``burn_in`` sweeps
   (the step widths set half way to 1/1.3 of the chains' interquartile range, DoseFinding's
   rule), then each chain gives ``n_draws / n_chains`` draws.
 * bootstrap: draws of ``N(y, S)``, each fitted by generalised least squares as
@@ -57,7 +58,8 @@ class DoseResponseDraws(SummaryDisplay):
         One row per draw, one column per parameter (without ``e0``, or ``d0`` for linint,
         when placebo-adjusted).
     effective_sample_size
-        Per parameter, the effective number of independent draws (Bayes; ``None`` for bootstrap).
+        Per parameter, the effective number of independent draws (Bayes, at most the number of draws;
+        ``None`` for bootstrap).
     n_chains
         Number of chains (Bayes; ``None`` for bootstrap).
     doses, estimates, cov, placebo_adjusted, constant
@@ -325,7 +327,8 @@ def bayes_fit_dose_response(
         shape=model.name,
         method="bayes",
         samples=pd.DataFrame(samples, columns=list(names)).rename_axis("draw"),
-        effective_sample_size=pd.Series(ess * n_draws / (kept * chains), index=list(names), name="n_eff"),
+        effective_sample_size=pd.Series(np.minimum(ess * n_draws / (kept * chains), n_draws), index=list(names),
+                                        name="n_eff"),
         n_chains=chains,
         doses=d,
         estimates=y,

@@ -1,26 +1,26 @@
 """The posterior of a dose-response shape's parameters given estimates, and its sampler (many chains at once).
 
 Target (as DoseFinding's ``bFitMod``): ``prior(theta) * exp(-r' S^-1 r / 2)``, ``r = y - f(doses; theta)``.
-Each sweep of a chain updates
+The shape is linear in its linear parameters (``e0``, ``emax``, ``e1``, ``delta``, ``b1``, ``b2``,
+linint's values) given the nonlinear ones, so with normal priors on the linear parameters
+their conditional posterior is normal, and a t prior is a normal whose precision is scaled by
+a gamma-distributed ``lambda`` (data augmentation). Each sweep of a chain:
 
-* the linear parameters (``e0``, ``emax``, ``e1``, ``delta``, ``b1``, ``b2``, linint's values) with normal
-  or Student t priors by one Gibbs draw from their exact conditional: given the nonlinear
-  parameters the shape is linear in them, so with normal priors the conditional is normal;
-  a t prior is a normal with a gamma-distributed precision scale, drawn first (data
-  augmentation);
-* every other parameter (nonlinear ones, linear ones with log-normal or beta priors) by
-  Neal's slice sampler (:func:`~dosefinding.bayes.slice_sampler.slice_update`), DoseFinding's method;
-  a parameter with a log-normal prior on its logarithm (with the Jacobian), where its
-  long right tail does not take many steps to step out of.
+* collapsed, for a nonlinear shape whose linear parameters all have normal or t priors: draw
+  the t priors' ``lambda`` given the linear parameters; slice-sample each nonlinear parameter
+  from its posterior with the linear parameters integrated out (a normal marginal likelihood,
+  in closed form); draw the linear parameters from their normal conditional. The nonlinear
+  parameters then mix without waiting for ``emax`` (with which ``ed50`` is strongly correlated);
+* otherwise: the normal/t linear parameters by one Gibbs draw, then every other parameter by
+  Neal's slice sampler (:func:`~dosefinding.bayes.slice_sampler.slice_update`), DoseFinding's method.
 
-Both leave the posterior invariant; the Gibbs block needs one evaluation per sweep where the
-slice sampler needs about ten per parameter, and draws the linear parameters without
-autocorrelation given the rest.
+Both leave the posterior invariant. A parameter with a log-normal prior is slice-sampled on its
+logarithm (with the Jacobian), where its long right tail does not take many steps to step out of.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,6 +59,9 @@ class ShapePosterior:
         self.lower = np.array([p.support[0] for p in self.priors])
         self.upper = np.array([p.support[1] for p in self.priors])
         self.log_scale = np.array([p.kind == "lognormal" for p in self.priors])
+        self.prior_means = np.array([self.priors[j].parameters[0] for j in self.gibbs_coordinates])
+        self.collapsed = (not model.is_linear and self.gibbs_coordinates == list(range(n_linear))
+                          and n_linear in (1, 2))
 
     def working(self, x: FloatArray) -> FloatArray:
         """The coordinates the slice sampler moves in: the logarithm of parameters with a log-normal prior."""
@@ -108,11 +111,52 @@ class ShapePosterior:
             value = prior - 0.5 * np.einsum("mk,mk->m", r, r)
         return np.where(np.isnan(value) | ~np.isfinite(prior), -np.inf, value)
 
-    def gibbs(self, x: FloatArray, rng: np.random.Generator) -> None:
-        """Draw the Gibbs coordinates of every chain ``x`` ``(m, p)`` from their conditional, in place."""
+    def collapsed_log_density(self, points: FloatArray, prior: FloatArray, prior_precision: FloatArray) -> FloatArray:
+        """Log posterior of the nonlinear parameters at points ``(m, p)`` with the linear ones integrated out
+        (normal priors of precision ``prior_precision`` ``(m, L)``); ``prior``: the nonlinear ones' log prior.
+
+        With ``A = W B``, ``r = W y - A m0`` and ``M = A'A + D``: ``-(r'r - c' M^-1 c) / 2 - log det(M D^-1) / 2``,
+        ``c = A' r`` (the normal marginal likelihood ``N(y; B m0, B D^-1 B' + S)`` up to a constant).
+        """
+        with np.errstate(all="ignore"):
+            a = self._white_basis(points)
+            r = self.white_y - a @ self.prior_means
+            c = np.einsum("mkl,mk->ml", a, r)
+            gram = np.einsum("mki,mkj->mij", a, a)
+            if a.shape[-1] == 1:
+                m11 = gram[:, 0, 0] + prior_precision[:, 0]
+                quadratic, log_det = c[:, 0] ** 2 / m11, np.log(m11)
+            else:
+                m11 = gram[:, 0, 0] + prior_precision[:, 0]
+                m22 = gram[:, 1, 1] + prior_precision[:, 1]
+                m12 = gram[:, 0, 1]
+                det = m11 * m22 - m12 * m12
+                quadratic = (m22 * c[:, 0] ** 2 - 2 * m12 * c[:, 0] * c[:, 1] + m11 * c[:, 1] ** 2) / det
+                log_det = np.log(det)
+            value = (prior - 0.5 * (np.einsum("mk,mk->m", r, r) - quadratic)
+                     - 0.5 * (log_det - np.sum(np.log(prior_precision), axis=1)))
+        return np.where(np.isnan(value) | ~np.isfinite(prior), -np.inf, value)
+
+    def prior_precisions(self, x: FloatArray, rng: np.random.Generator) -> FloatArray:
+        """The prior precision of each Gibbs coordinate of every chain ``(m, L)``: ``1 / sd^2`` for a normal prior;
+        for a t prior ``lambda / scale^2`` with ``lambda`` drawn from its gamma conditional given the parameter."""
+        m = x.shape[0]
+        out = np.empty((m, len(self.gibbs_coordinates)))
+        for i, j in enumerate(self.gibbs_coordinates):
+            prior = self.priors[j]
+            location, scale = prior.parameters[0], prior.parameters[1]
+            if prior.kind == "t":
+                nu = prior.parameters[2]
+                z = (x[:, j] - location) / scale
+                out[:, i] = rng.gamma((nu + 1) / 2, 2.0 / (nu + z * z)) / scale**2
+            else:
+                out[:, i] = 1.0 / scale**2
+        return out
+
+    def draw_linear(self, x: FloatArray, prior_precision: FloatArray, rng: np.random.Generator) -> None:
+        """Draw the Gibbs coordinates of every chain ``x`` ``(m, p)`` from their normal conditional given the
+        other coordinates and the prior precisions ``(m, L)``, in place."""
         g = self.gibbs_coordinates
-        if not g:
-            return
         m = x.shape[0]
         basis = self._white_basis(x)
         if basis.ndim == 2:
@@ -120,53 +164,68 @@ class ShapePosterior:
         others = [j for j in range(basis.shape[-1]) if j not in g]
         residual = self.white_y - (np.einsum("mkl,ml->mk", basis[..., others], x[:, others]) if others else np.zeros((m, 1)))
         bg = basis[..., g]
-        means = np.array([self.priors[j].parameters[0] for j in g])
-        scales = np.array([self.priors[j].parameters[1] for j in g])
-        z = (x[:, g] - means) / scales
-        prior_precision = np.empty((m, len(g)))
-        for i, j in enumerate(g):
-            prior = self.priors[j]
-            if prior.kind == "t":
-                nu = prior.parameters[2]
-                scale = rng.gamma((nu + 1) / 2, 2.0 / (nu + z[:, i] ** 2))  # the t prior's precision scale
-            else:
-                scale = np.ones(m)
-            prior_precision[:, i] = scale / scales[i] ** 2
         precision = np.einsum("mki,mkj->mij", bg, bg)
         precision[:, np.arange(len(g)), np.arange(len(g))] += prior_precision
-        rhs = np.einsum("mki,mk->mi", bg, residual) + prior_precision * means
+        rhs = np.einsum("mki,mk->mi", bg, residual) + prior_precision * self.prior_means
         x[:, g] = normal_from_precision(precision, rhs, rng.standard_normal((m, len(g))))
 
     def sweep(self, x: FloatArray, widths: FloatArray, rng: np.random.Generator) -> None:
-        """One sweep of every chain, in place: the Gibbs block, then a slice update of each other coordinate
-        (``widths``: its steps, on the :meth:`working` scale)."""
-        self.gibbs(x, rng)
-        if not self.slice_coordinates:
+        """One sweep of every chain, in place (``widths``: the slice steps, on the :meth:`working` scale).
+
+        Collapsed (every linear parameter with a normal or t prior, a nonlinear shape): draw the t priors'
+        precision scales given the linear parameters, slice-sample each nonlinear parameter from its
+        posterior with the linear ones integrated out, then draw the linear ones given it. Otherwise: the
+        Gibbs block, then a slice update of each other coordinate.
+        """
+        if self.gibbs_coordinates:
+            precisions = self.prior_precisions(x, rng)
+        if self.collapsed:
+            nonlinear = self.slice_coordinates
+
+            def evaluate(points: FloatArray, chains: NDArray[np.intp], prior: FloatArray) -> FloatArray:
+                return self.collapsed_log_density(points, prior, precisions[chains])
+
+            self._slice_updates(x, widths, nonlinear, evaluate, rng)
+            self.draw_linear(x, precisions, rng)
             return
-        current = self.log_density(x)
+        if self.gibbs_coordinates:
+            self.draw_linear(x, precisions, rng)
+
+        def full(points: FloatArray, chains: NDArray[np.intp], prior: FloatArray) -> FloatArray:
+            return self.log_density(points, prior)
+
+        self._slice_updates(x, widths, range(len(self.priors)), full, rng)
+
+    def _slice_updates(self, x: FloatArray, widths: FloatArray, prior_coordinates: Sequence[int],
+                       evaluate: Callable[[FloatArray, NDArray[np.intp], FloatArray], FloatArray],
+                       rng: np.random.Generator) -> None:
+        """A slice update of each slice coordinate; ``evaluate(points, chains, prior)`` is the log density given
+        the log prior of ``prior_coordinates`` at the points."""
+        chains = np.arange(x.shape[0])
+        current = evaluate(x, chains, self.log_prior(x, prior_coordinates))
         for d in self.slice_coordinates:
             # Only coordinate d moves within an update: the other priors are evaluated once.
-            others = self.log_prior(x, [j for j in range(len(self.priors)) if j != d])
+            others = self.log_prior(x, [j for j in prior_coordinates if j != d])
             prior_d = self.priors[d]
             if not self.log_scale[d]:
-                def density(points: FloatArray, chains: NDArray[np.intp], d: int = d, others: FloatArray = others,
+                def density(points: FloatArray, owners: NDArray[np.intp], d: int = d, others: FloatArray = others,
                             prior_d: ParameterPrior = prior_d) -> FloatArray:
-                    return self.log_density(points, others[chains] + prior_d.logpdf(points[:, d]))
+                    return evaluate(points, owners, others[owners] + prior_d.logpdf(points[:, d]))
 
                 slice_update(density, x, current, d, float(widths[d]), float(self.lower[d]), float(self.upper[d]),
                              rng)
                 continue
 
-            def log_density_u(points: FloatArray, chains: NDArray[np.intp], d: int = d, others: FloatArray = others,
-                              prior_d: ParameterPrior = prior_d) -> FloatArray:
+            def density_u(points: FloatArray, owners: NDArray[np.intp], d: int = d, others: FloatArray = others,
+                          prior_d: ParameterPrior = prior_d) -> FloatArray:
                 u = points[:, d].copy()
                 points[:, d] = np.exp(u)  # the slice sampler's points are its own copies
-                return self.log_density(points, others[chains] + prior_d.logpdf(points[:, d])) + u
+                return evaluate(points, owners, others[owners] + prior_d.logpdf(points[:, d])) + u
 
             u = np.log(x[:, d])
             work, current_u = x.copy(), current + u
             work[:, d] = u
-            slice_update(log_density_u, work, current_u, d, float(widths[d]), -np.inf, np.inf, rng)
+            slice_update(density_u, work, current_u, d, float(widths[d]), -np.inf, np.inf, rng)
             x[:, d] = np.exp(work[:, d])
             current[:] = current_u - work[:, d]
 
