@@ -53,6 +53,7 @@ class ShapePosterior:
         self.priors = list(priors)
         self.fixed = int(placebo_adjusted)
         self.white_y = whitener @ estimates
+        self.white_ones = whitener @ np.ones(doses.size)
         n_linear = len(model.parameter_names(constant)) - len(model.nonlinear_parameters) - self.fixed
         self.gibbs_coordinates = [j for j in range(n_linear) if self.priors[j].kind in ("normal", "t")]
         self.slice_coordinates = [j for j in range(len(self.priors)) if j not in self.gibbs_coordinates]
@@ -60,8 +61,8 @@ class ShapePosterior:
         self.upper = np.array([p.support[1] for p in self.priors])
         self.log_scale = np.array([p.kind == "lognormal" for p in self.priors])
         self.prior_means = np.array([self.priors[j].parameters[0] for j in self.gibbs_coordinates])
-        self.collapsed = (not model.is_linear and self.gibbs_coordinates == list(range(n_linear))
-                          and n_linear in (1, 2))
+        # A nonlinear shape is e0 + slope * curve: two linear parameters, one when placebo-adjusted.
+        self.collapsed = not model.is_linear and self.gibbs_coordinates == list(range(n_linear))
 
     def working(self, x: FloatArray) -> FloatArray:
         """The coordinates the slice sampler moves in: the logarithm of parameters with a log-normal prior."""
@@ -119,19 +120,26 @@ class ShapePosterior:
         ``c = A' r`` (the normal marginal likelihood ``N(y; B m0, B D^-1 B' + S)`` up to a constant).
         """
         with np.errstate(all="ignore"):
-            a = self._white_basis(points)
-            r = self.white_y - a @ self.prior_means
-            c = np.einsum("mkl,mk->ml", a, r)
-            gram = np.einsum("mki,mkj->mij", a, a)
-            if a.shape[-1] == 1:
-                m11 = gram[:, 0, 0] + prior_precision[:, 0]
-                quadratic, log_det = c[:, 0] ** 2 / m11, np.log(m11)
+            # The whitened basis as columns: W 1 (e0, shared by all points) and W curve, or W (curve - curve(0)).
+            _, nonlinear = self.model.split(self._full(points))
+            curve = self.model.curve(self.doses, nonlinear, self.constant)
+            if self.fixed:
+                curve = curve - self.model.curve(np.zeros(1), nonlinear, self.constant)
+            moving = curve @ self.whitener.T
+            if self.fixed:
+                r = self.white_y - self.prior_means[0] * moving
+                c1 = np.einsum("mk,mk->m", moving, r)
+                m11 = np.einsum("mk,mk->m", moving, moving) + prior_precision[:, 0]
+                quadratic, log_det = c1 * c1 / m11, np.log(m11)
             else:
-                m11 = gram[:, 0, 0] + prior_precision[:, 0]
-                m22 = gram[:, 1, 1] + prior_precision[:, 1]
-                m12 = gram[:, 0, 1]
+                ones = self.white_ones
+                r = self.white_y - self.prior_means[0] * ones - self.prior_means[1] * moving
+                c0, c1 = r @ ones, np.einsum("mk,mk->m", moving, r)
+                m11 = ones @ ones + prior_precision[:, 0]
+                m22 = np.einsum("mk,mk->m", moving, moving) + prior_precision[:, 1]
+                m12 = moving @ ones
                 det = m11 * m22 - m12 * m12
-                quadratic = (m22 * c[:, 0] ** 2 - 2 * m12 * c[:, 0] * c[:, 1] + m11 * c[:, 1] ** 2) / det
+                quadratic = (m22 * c0 * c0 - 2 * m12 * c0 * c1 + m11 * c1 * c1) / det
                 log_det = np.log(det)
             value = (prior - 0.5 * (np.einsum("mk,mk->m", r, r) - quadratic)
                      - 0.5 * (log_det - np.sum(np.log(prior_precision), axis=1)))
