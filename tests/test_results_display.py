@@ -16,8 +16,9 @@ import pytest
 
 from dosefinding.summary import MAX_REPR, Summary
 
-PACKAGES = ["dosefinding", "dosefinding.design", "dosefinding.mcp", "dosefinding.mod", "dosefinding.mmrm", "dosefinding.endpoints",
-            "dosefinding.study", "dosefinding.report", "dosefinding.randomization"]
+PACKAGES = ["dosefinding", "dosefinding.design", "dosefinding.mcp", "dosefinding.mod", "dosefinding.mmrm",
+            "dosefinding.endpoints", "dosefinding.study", "dosefinding.report", "dosefinding.randomization",
+            "dosefinding.bayes"]
 
 
 @cache
@@ -85,12 +86,29 @@ def _builders() -> dict[str, Callable[[], Any]]:
         shift_table,
         target_n,
     )
+    from dosefinding.bayes import (
+        bayes_fit_dose_response,
+        bayes_mct_test,
+        bootstrap_fit_dose_response,
+        lognormal_prior,
+        mixture_posterior,
+        normal_mixture,
+        normal_prior,
+    )
     from dosefinding.randomization import A2201_RULES, Minimisation, minimise, permuted_block_list, verify_chain
     from dosefinding.randomization.verification import TrailReport
     from dosefinding.report import Table
 
     cands = Candidates([0, 5, 50, 300], {"linear": None, "emax": 30}, max_effect=-3.5)
+    vague = [normal_mixture([1.0], [-3.0], [20.0])] * 4
+    a2201 = {"doses": [0, 5, 50, 300], "estimates": [-2.8, -3.3, -4.2, -5.6], "cov": np.eye(4) * 0.5}
     return {
+        "BayesMCTResult": lambda: bayes_mct_test(cands, vague, **a2201),
+        "PosteriorMixture": lambda: mixture_posterior(vague, **a2201),
+        "DoseResponseDraws": lambda: bayes_fit_dose_response(
+            "emax", priors=[normal_prior(-3, 10), normal_prior(0, 10), lognormal_prior(3, 1.5)], n_draws=200, seed=1,
+            **a2201),
+        "DoseResponseDraws bootstrap": lambda: bootstrap_fit_dose_response("emax", n_draws=20, seed=1, **a2201),
         "MCTResult": lambda: mcpmod_result().mct,
         "OptimalContrasts": lambda: optimal_contrasts(cands),
         "ClosedMCTResult": lambda: closed_mct_test(cands, doses=[0, 5, 50, 300], estimates=[0.0, -1.0, -2.5, -3.5],
@@ -155,6 +173,7 @@ def test_every_public_result_class_is_covered() -> None:
 @pytest.mark.parametrize("name", sorted(_builders()))
 def test_result_displays_as_a_summary(name: str) -> None:
     result = _builders()[name]()
+    name = name.split()[0]
     assert type(result).__name__ == name
     summary = result.summary()
     assert isinstance(summary, Summary)

@@ -28,7 +28,7 @@ from dosefinding.shapes.library import get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_generator, as_probability
 
-__all__ = ["ModelAverage", "model_average"]
+__all__ = ["ModelAverage", "check_probs", "model_average", "quantile_table"]
 
 FloatArray = NDArray[np.float64]
 DEFAULT_PROBS = (0.025, 0.25, 0.5, 0.75, 0.975)
@@ -120,7 +120,7 @@ class ModelAverage(SummaryDisplay):
         [[0.0, 2.0]]
         """
         curves = _selected_curves(self, _check_doses(doses), self.kind if kind is None else _check_kind(kind))
-        return _quantile_table(curves, _check_probs(probs))
+        return quantile_table(curves, check_probs(probs))
 
     def to_frame(self) -> pd.DataFrame:
         """The quantiles of the curve over the draws: one row per dose, one column per probability."""
@@ -237,7 +237,7 @@ def model_average(
     """
     names = _check_shapes(shapes)
     kind = _check_kind(kind)
-    probabilities = _check_probs(probs)
+    probabilities = check_probs(probs)
     if delta is not None:
         check_delta(delta)
     dose_kind = check_dose_kind(dose_kind)
@@ -307,9 +307,9 @@ def model_average(
     return replace(
         result,
         curves=curves,
-        quantiles=_quantile_table(curves, probabilities),
+        quantiles=quantile_table(curves, probabilities),
         target_doses=targets,
-        target_dose_quantiles=None if targets is None else _quantile_table(targets.dropna().to_frame(), probabilities)[
+        target_dose_quantiles=None if targets is None else quantile_table(targets.dropna().to_frame(), probabilities)[
             targets.name
         ],
     )
@@ -332,7 +332,14 @@ def _check_kind(kind: str) -> PredictionKind:
     return kind  # type: ignore[return-value]  # one of PredictionKind's values, checked above
 
 
-def _check_probs(probs: Sequence[float]) -> FloatArray:
+def check_probs(probs: Sequence[float]) -> FloatArray:
+    """Probabilities of quantiles, each in (0, 1), at least one; :class:`InputError` naming ``probs``.
+
+    Examples
+    --------
+    >>> check_probs([0.5, 0.975]).tolist()
+    [0.5, 0.975]
+    """
     values = np.array([as_probability(p, "probs") for p in np.atleast_1d(np.asarray(probs, dtype=object))])
     if values.size == 0:
         raise InputError("probs: give at least one probability")
@@ -426,8 +433,14 @@ def _target_doses(result: ModelAverage, delta: float, dose_kind: DoseKind, doses
     return pd.Series(values, index=result.selected.index, name="target_dose")
 
 
-def _quantile_table(values: pd.DataFrame, probs: FloatArray) -> pd.DataFrame:
-    """Quantiles of each column (R's default type 7, numpy's ``"linear"``), rows named by probability."""
+def quantile_table(values: pd.DataFrame, probs: FloatArray) -> pd.DataFrame:
+    """Quantiles of each column (R's default type 7, numpy's ``"linear"``), rows named by probability.
+
+    Examples
+    --------
+    >>> quantile_table(pd.DataFrame({"a": [1.0, 2.0, 3.0]}), np.array([0.5])).to_dict()
+    {'a': {0.5: 2.0}}
+    """
     array = values.to_numpy()
     table = np.quantile(array, probs, axis=0) if array.shape[0] else np.full((probs.size, array.shape[1]), np.nan)
     return pd.DataFrame(table, index=pd.Index(probs, name="prob"), columns=values.columns)
