@@ -238,3 +238,26 @@ def test_effective_dose_of_steep_curves_is_computed_where_the_formula_overflows(
     doses = [0, 100] if shape == "sigemax" else [0, 300]
     ed = curve_effective_dose(shape, parameters, 0.5, doses=doses)
     np.testing.assert_allclose(ed.dose, expected, rtol=1e-12)
+
+
+def _quadratic_root_exact(b1: float, b2: float, target: float) -> float:
+    """The smallest positive root of b2 x^2 + b1 x = target, in 60-digit decimal arithmetic."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
+    d1, d2, t = Decimal(b1), Decimal(b2), Decimal(target)
+    root = (d1 * d1 + 4 * d2 * t).sqrt()
+    candidates = [x for x in ((-d1 + root) / (2 * d2), (-d1 - root) / (2 * d2)) if x > 0]
+    return float(min(candidates))
+
+
+@pytest.mark.parametrize("b2", [-1e-9, -1e-12, -1e-15, 1e-12])
+def test_quadratic_target_and_effective_doses_of_a_nearly_linear_curve_are_exact(b2: float) -> None:
+    """A quadratic whose b2 is tiny next to b1 is nearly a line: the roots of b2 x^2 + b1 x = target
+    lose every digit in the textbook formula (R's calcTD/calcED included: ED 66 or 75.1 where the
+    answer is 75); the stable form keeps them. Reference: the same root in 60-digit decimals, to 1e-9."""
+    b1, top = 0.01, 150.0
+    td = curve_target_dose("quadratic", [0.0, b1, b2], 0.6, doses=[0, 50, 100, 150])
+    assert float(td) == pytest.approx(_quadratic_root_exact(b1, b2, 0.6), rel=1e-9)
+    ed = curve_effective_dose("quadratic", [0.0, b1, b2], 0.5, doses=[0, 50, 100, top])
+    assert float(ed) == pytest.approx(_quadratic_root_exact(b1, b2, 0.5 * (b1 * top + b2 * top * top)), rel=1e-9)

@@ -353,7 +353,7 @@ def _continuous_target_dose(
         if discriminant < 0:
             # b2 < 0: the largest effect over doses >= 0 is at the vertex, or at placebo if the vertex is negative.
             return np.nan, never(largest, -b1 * b1 / (4 * b2) if b1 > 0 else 0.0)
-        roots = np.array([-(np.sqrt(discriminant) + b1), np.sqrt(discriminant) - b1]) / (2 * b2)
+        roots = _quadratic_roots(b1, b2, delta)
         if not np.any(roots > 0):
             return np.nan, "the quadratic curve reaches {delta} only at negative doses"
         return float(np.min(roots[roots > 0])), ""
@@ -413,12 +413,22 @@ def _continuous_effective_dose(
         vertex = -b1 / (2 * b2)
         top = vertex if 0 <= vertex <= max_dose else max_dose
         target = p * (b1 * top + b2 * top * top)
-        root = np.sqrt(4 * b2 * target + b1 * b1)
-        roots = np.array([-(root + b1), root - b1]) / (2 * b2)
+        roots = _quadratic_roots(b1, b2, target)
         return float(np.min(roots[roots > 0]))
     # betamod: a fraction p of the effect at the mode (which R uses even beyond max_dose).
     mode = _betamod_mode(nonlinear, constant)
     return _betamod_root(model, nonlinear, constant, p, mode)
+
+
+def _quadratic_roots(b1: float, b2: float, target: float) -> FloatArray:
+    """Both roots of ``b2 x^2 + b1 x = target`` (real: the caller checked the discriminant).
+
+    The stable form (q = -(b1 + sign(b1) sqrt(disc)) / 2, roots q / b2 and -target / q): the textbook
+    formula loses every digit of the small root when ``b2`` is tiny next to ``b1`` (a nearly linear curve).
+    """
+    q = -(b1 + np.copysign(np.sqrt(b1 * b1 + 4 * b2 * target), b1)) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.array([q / b2, -target / q])
 
 
 def _betamod_mode(nonlinear: FloatArray, scal: float | FloatArray | None) -> float:
