@@ -59,12 +59,17 @@ from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import SHAPE_NAMES, get_shape
 from dosefinding.validation import as_doses
 
-__all__ = ["DEFAULTS", "MAX_DOSES", "MAX_N_PER_ARM", "DesignInput", "FieldErrors", "read_design", "shape_catalogue"]
+__all__ = ["ALPHAS", "DEFAULTS", "MAGNITUDES", "MAX_DOSES", "MAX_N_PER_ARM", "DesignInput", "FieldErrors", "error_field", "read_design",
+           "shape_catalogue"]
 
 MAX_DOSES = 30
 """Most dose levels the page takes (a dose-finding design has a handful)."""
 MAX_N_PER_ARM = 100_000
 """Most patients per arm the page takes: an exported spec must stay simulable."""
+MAGNITUDES = (1e-100, 1e100)
+"""Smallest and largest size of sigma and of the effect: their squares stay normal floating-point numbers."""
+ALPHAS = (1e-5, 0.5)
+"""Smallest and largest level: the critical value's probabilities are computed to about 1e-7."""
 
 DEFAULTS: dict[str, Any] = {
     "doses": "0, 5, 50, 300",
@@ -156,21 +161,30 @@ def read_design(form: Mapping[str, Any]) -> DesignInput:
     value = {key: form.get(key, default) for key, default in DEFAULTS.items()}
     doses = max_effect = None
     with field("doses"):
-        doses = as_doses(_numbers(value["doses"], "doses"), "doses")
-        if doses.size > MAX_DOSES:
-            raise InputError(f"doses: at most {MAX_DOSES} dose levels, got {doses.size}")
+        levels = as_doses(_numbers(value["doses"], "doses"), "doses")
+        if levels.size > MAX_DOSES:
+            raise InputError(f"doses: at most {MAX_DOSES} dose levels, got {levels.size}")
+        doses = levels
     with field("max_effect"):
-        max_effect = _number(value["max_effect"], "max_effect")
-        if max_effect == 0:
+        effect = _number(value["max_effect"], "max_effect")
+        if effect == 0:
             raise InputError("max_effect: must not be zero (it sets the direction of the effect)")
+        _magnitude(abs(effect), "max_effect", "in absolute value ")
+        max_effect = effect
     checked: dict[str, float] = {}
-    for name, low, high in (("sigma", 0.0, math.inf), ("alpha", 0.0, 1.0), ("target_power", 0.0, 1.0)):
-        with field(name):
-            number = _number(value[name], name)
-            if not low < number < high:
-                raise InputError(f"{name}: must be {'positive' if high == math.inf else 'between 0 and 1'}, "
-                                 f"got {number:g}")
-            checked[name] = number
+    with field("sigma"):
+        checked["sigma"] = _number(value["sigma"], "sigma")
+        if checked["sigma"] <= 0:
+            raise InputError(f"sigma: must be positive, got {checked['sigma']:g}")
+        _magnitude(checked["sigma"], "sigma", "")
+    with field("alpha"):
+        checked["alpha"] = _number(value["alpha"], "alpha")
+        if not ALPHAS[0] <= checked["alpha"] <= ALPHAS[1]:
+            raise InputError(f"alpha: must be from {ALPHAS[0]:g} to {ALPHAS[1]:g}, got {checked['alpha']:g}")
+    with field("target_power"):
+        checked["target_power"] = _number(value["target_power"], "target_power")
+        if not 0 < checked["target_power"] < 1:
+            raise InputError(f"target_power: must be between 0 and 1, got {checked['target_power']:g}")
     for name, choices in (("alternative", ("one-sided", "two-sided")), ("summary", ("mean", "min", "max"))):
         with field(name):
             if value[name] not in choices:
@@ -271,6 +285,26 @@ def _numbers(value: Any, name: str) -> list[float]:
             raise InputError(f"{name}: must be finite, got {item!r}")
         numbers.append(number)
     return numbers
+
+
+def error_field(message: str) -> str:
+    """The form field an :class:`InputError` message names (``"design"`` when it names none).
+
+    Examples
+    --------
+    >>> error_field("sigma: must be positive, got -1"), error_field("shapes['emax']: ..."), error_field("corr: x")
+    ('sigma', 'shapes.emax', 'design')
+    """
+    named = re.match(r"shapes\['([^']+)'\]", message)
+    if named:
+        return f"shapes.{named.group(1)}"
+    prefix = message.split(":", 1)[0]
+    return prefix if prefix in DEFAULTS else "design"
+
+
+def _magnitude(number: float, name: str, what: str) -> None:
+    if not MAGNITUDES[0] <= number <= MAGNITUDES[1]:
+        raise InputError(f"{name}: must be {what}from {MAGNITUDES[0]:g} to {MAGNITUDES[1]:g}, got {number:g}")
 
 
 def _whole(number: float, name: str, low: int, high: int) -> int:

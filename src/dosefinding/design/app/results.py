@@ -51,6 +51,10 @@ def design_numbers(design: DesignInput) -> dict[str, Any]:
     contrasts = optimal_contrasts(cands, weights=design.n)
     options = {"alpha": design.alpha, "alternative": design.alternative}
     power = power_mct(contrasts, cands, n=design.n, sigma=design.sigma, **options)
+    if not np.all(np.isfinite(power)):
+        lost = [label for label, p in power.items() if not np.isfinite(p)]
+        raise InputError(f"shapes: the power under {', '.join(lost)} cannot be computed (not finite); "
+                         "its effects are too many standard errors: check the guesstimates")
     summaries = {"mean": float(power.mean()), "min": float(power.min()), "max": float(power.max())}
     smallest = int(design.n.min())
     sample_size: dict[str, Any]

@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
-from dosefinding.design.app.inputs import DEFAULTS, FieldErrors, read_design, shape_catalogue
+from dosefinding.design.app.inputs import DEFAULTS, FieldErrors, error_field, read_design, shape_catalogue
 from dosefinding.design.app.results import design_numbers
 from dosefinding.design.app.spec_export import design_spec
 from dosefinding.errors import InputError
@@ -202,7 +202,7 @@ def _answer(path: str, form: Any) -> tuple[HTTPStatus, dict[str, Any]]:
     except FieldErrors as exc:
         return HTTPStatus.BAD_REQUEST, {"errors": exc.errors}
     except InputError as exc:
-        return HTTPStatus.BAD_REQUEST, {"errors": {"design": str(exc)}}
+        return HTTPStatus.BAD_REQUEST, {"errors": {error_field(str(exc)): str(exc)}}
     except Exception as exc:  # noqa: BLE001  (the page must get an answer, never a traceback; logged)
         _log.exception("design computation failed")
         return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error ({type(exc).__name__}): {exc}"}
