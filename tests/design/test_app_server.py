@@ -23,7 +23,7 @@ import pytest
 from dosefinding import Candidates, optimal_contrasts, power_mct, power_n, sample_size_mct
 from dosefinding.cli import main
 from dosefinding.design.app import server as server_module
-from dosefinding.design.app.inputs import DEFAULTS, MAX_DOSES, MAX_N_PER_ARM
+from dosefinding.design.app.inputs import DEFAULTS, MAX_DOSES, MAX_MODELS, MAX_N_PER_ARM
 from dosefinding.design.app.server import MAX_BODY, DesignServer, design_server
 from dosefinding.shapes import SHAPE_NAMES, get_shape
 from dosefinding.study.spec import parse_spec
@@ -161,6 +161,7 @@ BAD_INPUTS = [  # (fields, the field at fault, words of its message)
     ({"alternative": "both"}, "alternative", "one-sided, two-sided"),
     ({"summary": "median"}, "summary", "mean, min, max"),
     ({"shapes": {}}, "shapes", "at least one candidate shape"),
+    ({"shapes": {"emax": "; ".join(str(d) for d in range(1, MAX_MODELS + 2))}}, "shapes", f"at most {MAX_MODELS}"),
     ({"shapes": {"emax": "-10"}}, "shapes.emax", "must be positive"),
     ({"shapes": {"emax": "0"}}, "shapes.emax", "must be positive"),
     ({"shapes": {"emax": ""}}, "shapes.emax", "needs a guesstimate (ed50)"),
@@ -190,6 +191,17 @@ def test_bad_input_is_named_next_to_its_field(server: DesignServer, fields: dict
     assert list(errors) == [field], errors
     assert words in errors[field]
     assert_no_traceback(response)
+
+
+def test_a_script_may_send_numbers_and_lists(server: DesignServer) -> None:
+    as_text = post(server, DEFAULTS).json()["numbers"]
+    as_numbers = post(server, {"doses": [0, 5, 50, 300], "max_effect": -3.5, "sigma": 5.6, "n": [45, 45, 45, 45],
+                               "alpha": 0.025, "target_power": 0.8, "visit": 12,
+                               "shapes": {"linear": None, "emax": [10, 100], "sigEmax": [[50, 3]],
+                                          "exponential": 150}}).json()["numbers"]
+    assert as_numbers == as_text
+    response = post(server, {"shapes": {"emax": ["ten"]}})
+    assert "must be numeric" in response.json()["errors"]["shapes.emax"]
 
 
 def test_every_bad_field_is_named_at_once(server: DesignServer) -> None:

@@ -59,11 +59,14 @@ from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import SHAPE_NAMES, get_shape
 from dosefinding.validation import as_doses
 
-__all__ = ["ALPHAS", "DEFAULTS", "MAGNITUDES", "MAX_DOSES", "MAX_N_PER_ARM", "DesignInput", "FieldErrors", "error_field", "read_design",
+__all__ = ["ALPHAS", "DEFAULTS", "MAGNITUDES", "MAX_DOSES", "MAX_MODELS", "MAX_N_PER_ARM", "DesignInput", "FieldErrors", "error_field", "read_design",
            "shape_catalogue"]
 
-MAX_DOSES = 30
+MAX_DOSES = 12
 """Most dose levels the page takes (a dose-finding design has a handful)."""
+MAX_MODELS = 12
+"""Most candidate models the page takes: 12 doses and 12 models of 8 shapes take about 11 s (2 busy cores);
+30 and 30 took 450 s, which would block the page for everyone else."""
 MAX_N_PER_ARM = 100_000
 """Most patients per arm the page takes: an exported spec must stay simulable."""
 MAGNITUDES = (1e-100, 1e100)
@@ -219,7 +222,7 @@ def _candidates(shapes: Any, doses: NDArray[np.float64], max_effect: float, fiel
     parsed: dict[str, Any] = {}
     for name, text in shapes.items():
         with field(f"shapes.{name}"):
-            shape = get_shape(name).name if isinstance(name, str) else get_shape(str(name)).name
+            shape = get_shape(name).name
             guess = _guesstimates(text, shape)
             Candidates(doses, {shape: guess}, max_effect=max_effect)
             if shape in parsed:
@@ -230,18 +233,19 @@ def _candidates(shapes: Any, doses: NDArray[np.float64], max_effect: float, fiel
     candidates = None
     with field("shapes"):
         candidates = Candidates(doses, parsed, max_effect=max_effect)
+        if len(candidates.models) > MAX_MODELS:
+            raise InputError(f"shapes: at most {MAX_MODELS} candidate models, got {len(candidates.models)}")
     return candidates
 
 
 def _guesstimates(text: Any, shape: str) -> Any:
-    """Guesstimate text as ``Candidates`` takes it: None, a list of numbers or a list of rows."""
-    if get_shape(shape).is_linear and shape != "linint" and shape != "quadratic":
+    """Guesstimates as ``Candidates`` takes them: None, a list of numbers or a list of rows (a list given as is)."""
+    if not _parameter_names(shape):
         if text not in (None, "") and not (isinstance(text, str) and not text.strip()):
             raise InputError(f"shapes[{shape!r}]: takes no guesstimate, leave it empty (got {text!r})")
         return None
-    if isinstance(text, (list, tuple)):
-        return [_numbers(row, f"shapes[{shape!r}]") if isinstance(row, (list, tuple, str)) else
-                _number(row, f"shapes[{shape!r}]") for row in text]
+    if isinstance(text, (list, tuple, int, float)) and not isinstance(text, bool):
+        return text
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"shapes[{shape!r}]: needs a guesstimate ({', '.join(_parameter_names(shape))})")
     rows = [_numbers(part, f"shapes[{shape!r}]") for part in text.split(";") if part.strip()]
