@@ -49,18 +49,19 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
+from dosefinding.mcp.mct import Alternative
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import SHAPE_NAMES, get_shape
 from dosefinding.validation import as_doses
 
-__all__ = ["ALPHAS", "DEFAULTS", "MAGNITUDES", "MAX_DOSES", "MAX_MODELS", "MAX_N_PER_ARM", "DesignInput", "FieldErrors", "error_field", "read_design",
-           "shape_catalogue"]
+__all__ = ["ALPHAS", "DEFAULTS", "MAGNITUDES", "MAX_DOSES", "MAX_MODELS", "MAX_N_PER_ARM", "DesignInput",
+           "FieldErrors", "error_field", "read_design", "shape_catalogue"]
 
 MAX_DOSES = 12
 """Most dose levels the page takes (a dose-finding design has a handful)."""
@@ -113,9 +114,9 @@ class DesignInput:
     sigma: float
     n: NDArray[np.int64]
     alpha: float
-    alternative: str
+    alternative: Alternative
     target_power: float
-    summary: str
+    summary: Literal["mean", "min", "max"]
     truth: str
     name: str
     visit: int
@@ -200,17 +201,19 @@ def read_design(form: Mapping[str, Any]) -> DesignInput:
     with field("name"):
         if not isinstance(value["name"], str) or not _NAME.fullmatch(value["name"]):
             raise InputError(f"name: a letter, then up to 39 letters, digits, _ or -, got {value['name']!r}")
-    candidates = _candidates(value["shapes"], doses, max_effect, field) if doses is not None and \
-        max_effect is not None else None
+    candidates = None
+    if doses is not None and max_effect is not None:
+        candidates = _candidates(value["shapes"], doses, max_effect, field)
     truth = value["truth"] or (candidates.labels[0] if candidates is not None else "")
     with field("truth"):
         if candidates is not None and truth not in candidates.labels:
             raise InputError(f"truth: {truth!r} is not a candidate model ({', '.join(candidates.labels)})")
     if errors or candidates is None or n is None or visit is None or max_effect is None:
         raise FieldErrors(errors or {"shapes": "give at least one candidate shape"})
-    return DesignInput(candidates=candidates, max_effect=max_effect, sigma=checked["sigma"], n=n, alpha=checked["alpha"],
-                       alternative=value["alternative"], target_power=checked["target_power"],
-                       summary=value["summary"], truth=truth, name=value["name"], visit=visit)
+    return DesignInput(candidates=candidates, max_effect=max_effect, sigma=checked["sigma"], n=n,
+                       alpha=checked["alpha"], alternative=cast(Alternative, value["alternative"]),
+                       target_power=checked["target_power"], summary=value["summary"], truth=truth,
+                       name=value["name"], visit=visit)
 
 
 def _candidates(shapes: Any, doses: NDArray[np.float64], max_effect: float, field: Any) -> Candidates | None:

@@ -49,8 +49,8 @@ def design_numbers(design: DesignInput) -> dict[str, Any]:
     doses = design.doses
     grid = np.union1d(np.linspace(0.0, float(doses[-1]), CURVE_POINTS), doses)
     contrasts = optimal_contrasts(cands, weights=design.n)
-    options = {"alpha": design.alpha, "alternative": design.alternative}
-    power = power_mct(contrasts, cands, n=design.n, sigma=design.sigma, **options)
+    power = power_mct(contrasts, cands, n=design.n, sigma=design.sigma, alpha=design.alpha,
+                      alternative=design.alternative)
     if not np.all(np.isfinite(power)):
         lost = [label for label, p in power.items() if not np.isfinite(p)]
         raise InputError(f"shapes: the power under {', '.join(lost)} cannot be computed (not finite); "
@@ -60,7 +60,8 @@ def design_numbers(design: DesignInput) -> dict[str, Any]:
     sample_size: dict[str, Any]
     try:
         found = sample_size_mct(contrasts, cands, sigma=design.sigma, power=design.target_power,
-                                allocation=design.n, summary=design.summary, **options)  # type: ignore[arg-type]
+                                allocation=design.n, summary=design.summary, alpha=design.alpha,
+                                alternative=design.alternative)
         sample_size = {"n": found.n.tolist(), "total": found.total, "power": found.power,
                        "by_model": found.power_by_model.tolist(), "target": design.target_power,
                        "summary": design.summary}
@@ -87,7 +88,8 @@ def design_numbers(design: DesignInput) -> dict[str, Any]:
 
 
 def _power_by_n(design: DesignInput, contrasts: Any, centre: int, current: int) -> dict[str, Any]:
-    """Power on a grid of the smallest arm's size from about a quarter of ``centre`` to twice it (at least ``current``)."""
+    """Power on a grid of the smallest arm's size, from about a quarter of ``centre`` to twice it (at least to
+    ``current``)."""
     high = max(2 * centre, current, 4)
     low = max(2, centre // 4)
     step = max(1, math.ceil((high - low) / (POWER_GRID_POINTS - 1)))

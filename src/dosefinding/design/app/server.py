@@ -75,7 +75,7 @@ class DesignServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The page's address."""
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}/"
 
     def note_request(self, client: str, seq: int) -> None:
         """Remember the newest request number of ``client``."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dosefinding import __version__
 from dosefinding.design.app.inputs import DesignInput
 
 __all__ = ["ENDPOINT", "design_spec"]
@@ -31,10 +32,8 @@ ENDPOINT = "RESP"
 
 
 def design_spec(design: DesignInput, numbers: dict[str, Any] | None = None) -> str:
-    """The trial spec of ``design`` as TOML text; ``numbers`` (of :func:`~dosefinding.design.app.results.design_numbers`)
-    adds the page's powers and sample size as comments."""
-    from dosefinding import __version__
-
+    """The trial spec of ``design`` as TOML text; ``numbers`` (of
+    :func:`~dosefinding.design.app.results.design_numbers`) adds the page's powers and sample size as comments."""
     cands = design.candidates
     truth = next(m for m in cands.models if m.label == design.truth)
     lines = [f"# Trial spec exported by dosefinding {__version__} design-app.",
