@@ -3,7 +3,6 @@ a stale answer ignored; export the trial spec."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,24 +10,11 @@ import pytest
 
 from browser import Page, first_page, headless_chromium
 from dosefinding import Candidates, optimal_contrasts, power_mct
-from dosefinding.design.app.server import DesignServer, design_server
+from dosefinding.design.app.server import DesignServer
 from dosefinding.study.spec import parse_spec
 
 A2201_SHAPES = {"linear": None, "emax": [10, 100], "sigemax": (50, 3), "exponential": 150}
 READY = "document.getElementById('status').textContent === 'up to date'"
-
-
-@pytest.fixture
-def server() -> Iterator[DesignServer]:
-    running = design_server("127.0.0.1", 0)
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield running
-    finally:
-        running.shutdown()
-        running.server_close()
-        thread.join(10)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from dosefinding import Candidates, optimal_contrasts, power_mct, power_n, sampl
 from dosefinding.cli import main
 from dosefinding.design.app import server as server_module
 from dosefinding.design.app.inputs import DEFAULTS, MAX_DOSES, MAX_MODELS, MAX_N_PER_ARM
-from dosefinding.design.app.server import MAX_BODY, DesignServer, design_server
+from dosefinding.design.app.server import MAX_BODY, DesignServer
 from dosefinding.shapes import SHAPE_NAMES, get_shape
 from dosefinding.study.spec import parse_spec
 
@@ -36,19 +35,6 @@ EVERY_SHAPE = {
     "shapes": {"linear": "", "linlog": "", "quadratic": "-0.004", "emax": "25", "sigemax": "60, 4",
                "exponential": "80", "logistic": "50, 10", "betamod": "0.7, 1.2", "linint": "0.1, 0.4, 0.7, 1, 1"},
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[DesignServer]:
-    running = design_server("127.0.0.1", 0)
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield running
-    finally:
-        running.shutdown()
-        running.server_close()
-        thread.join(10)
 
 
 def post(server: DesignServer, design: Any, path: str = "/api/design", **meta: Any) -> httpx.Response:
