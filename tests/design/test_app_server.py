@@ -9,9 +9,12 @@ own numbers; a request overtaken by a newer one of the same client is answered 4
 
 from __future__ import annotations
 
+import fnmatch
 import socket
 import threading
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +225,23 @@ def test_malformed_requests_get_a_clear_status(server: DesignServer, body: bytes
     assert response.json()[key]
     assert_no_traceback(response)
     assert len(body) <= MAX_BODY or status == 413
+
+
+def test_a_host_other_than_the_loopback_is_refused(server: DesignServer) -> None:
+    port = server.server_address[1]
+    for host in ("evil.example:80", f"evil.example:{port}", "127.0.0.1", ""):
+        response = httpx.get(server.url + "api/shapes", headers={"Host": host})
+        assert response.status_code == 403 and "Host must be 127.0.0.1" in response.json()["error"]
+        assert httpx.post(server.url + "api/design", json={}, headers={"Host": host}).status_code == 403
+    assert httpx.get(f"http://localhost:{port}/api/shapes").status_code == 200
+
+
+def test_the_page_is_package_data() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["dosefinding.design.app"]
+    static = resources.files("dosefinding.design.app") / "static"
+    assert any(fnmatch.fnmatch("static/index.html", pattern) for pattern in patterns)
+    assert [entry.name for entry in static.iterdir()] == ["index.html"]
 
 
 def test_unknown_paths_are_404(server: DesignServer) -> None:

@@ -17,7 +17,8 @@ a request waiting for its turn that a newer one from the same client has overtak
 409 without computing. Nothing the server answers holds a traceback: an unexpected failure is
 ``{"error": "internal error (<type>): <message>"}`` (500) and its traceback goes to the log.
 POST bodies must be ``application/json`` (a browser page of another site cannot send that
-without a CORS preflight, which the server does not grant) and at most 64 KiB.
+without a CORS preflight, which the server does not grant) and at most 64 KiB. A server on the
+loopback answers only requests whose ``Host`` is the loopback (403 otherwise: DNS rebinding).
 
 Examples
 --------
@@ -49,6 +50,7 @@ __all__ = ["MAX_BODY", "DesignServer", "design_server", "serve"]
 MAX_BODY = 64 * 1024
 """Largest request body (bytes)."""
 _CLIENTS_KEPT = 1000
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                                "connect-src 'self'; img-src data: blob:; base-uri 'none'; form-action 'none'",
@@ -126,6 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if not self._host_allowed():
+            return
         if path in ("/", "/index.html"):
             page = resources.files("dosefinding.design.app").joinpath("static/index.html").read_bytes()
             self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
@@ -136,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
+        if not self._host_allowed():
+            return
         if path not in ("/api/design", "/api/spec"):
             self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {path}"})
             return
@@ -154,6 +160,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             status, answer = _answer(path, body.get("design"))
         self._json(status, {"seq": seq, **answer})
+
+    def _host_allowed(self) -> bool:
+        """Whether the request names this machine (a server on the loopback answers no other Host: a page of
+        another site whose name resolves to 127.0.0.1, DNS rebinding, gets 403); answers 403 if not."""
+        host = self.server.server_address[0]
+        if host not in _LOOPBACK:
+            return True
+        port = self.server.server_address[1]
+        if self.headers.get("Host", "") in {f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")}:
+            return True
+        self._json(HTTPStatus.FORBIDDEN, {"error": f"Host must be 127.0.0.1:{port} or localhost:{port}"})
+        return False
 
     def _body(self) -> dict[str, Any] | None:
         """The JSON object of the request, or None after answering why it cannot be read."""
