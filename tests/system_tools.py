@@ -63,7 +63,7 @@ def _program(name: str) -> Callable[[], str | None]:
 
 REQUIREMENTS = (
     Requirement("Chromium", chromium, ("chromium",),
-                "tests/randomization/test_browser.py, tests/report/test_browser.py"),
+                "tests/randomization/test_browser.py, tests/design/test_app_browser.py, tests/report/test_browser.py"),
     Requirement("LibreOffice Writer", _program("soffice"), ("libreoffice-writer-nogui",), "tests/report/test_rtf.py"),
     Requirement("pdftotext", _program("pdftotext"), ("poppler-utils",), "tests/report/test_rtf.py"),
     Requirement("Liberation fonts", liberation_serif, ("fontconfig", "fonts-liberation2"), "tests/report/test_rtf.py"),

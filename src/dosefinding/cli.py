@@ -2,8 +2,10 @@
 
 dosefinding demo simulates the A2201 virtual trial, analyses it and writes its report;
 dosefinding analyze SPEC --out DIR does the same for an analysis spec on ADaM data;
-dosefinding power simulates the power of a trial spec; dosefinding serve runs the
-randomisation service, with audit-verify, backup and the other commands of its operators.
+dosefinding power simulates the power of a trial spec; dosefinding design-app serves a local
+page to design a trial (doses, candidate shapes, power, sample size, export as a trial spec);
+dosefinding serve runs the randomisation service, with audit-verify, backup and the other
+commands of its operators.
 """
 
 from __future__ import annotations
@@ -275,6 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     power_parser.add_argument("--alpha", type=float, default=None,
                               help="level of the MCP step (default the spec's [analysis] alpha, else 0.025; "
                                    "the output says which)")
+    design_app_parser = commands.add_parser(
+        "design-app", help="a local page to design a trial: doses, candidate shapes, power, sample size, export")
+    design_app_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    design_app_parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    design_app_parser.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
     schema_parser = commands.add_parser("schema", help="print the JSON Schema of the trial spec or the analysis spec")
     schema_parser.add_argument("kind", choices=("trial", "analysis"), help="which spec")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
@@ -344,6 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 print(f"dosefinding: error: {exc.name} is missing: pip install 'dosefinding[service]'", file=sys.stderr)
                 return 2
+        if args.command == "design-app":
+            from dosefinding.design.app.server import serve as serve_design
+
+            return serve_design(args.host, args.port, open_browser=not args.no_browser)
         if args.command == "schema":
             from dosefinding.study.schema import schema_text
 
