@@ -71,8 +71,9 @@ def _keyed(table: str, call: Callable[[], Any]) -> Any:
         return call()
     except InputError as exc:
         head, sep, rest = str(exc).partition(": ")
-        if sep and head.isidentifier():
-            raise InputError(f"{table}.{head}: {rest}") from None
+        names = head.split(", ")
+        if sep and all(name.isidentifier() for name in names):
+            raise InputError(f"{', '.join(f'{table}.{name}' for name in names)}: {rest}") from None
         raise
 
 
