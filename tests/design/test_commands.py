@@ -435,3 +435,29 @@ def test_every_table_of_the_example_refuses_an_unknown_key(path: tuple[str | int
     with pytest.raises(InputError) as info:
         validate(DesignDocument, bad)
     assert str(info.value).startswith(expected) and "\n" not in str(info.value), str(info.value)
+
+
+# keys of the example that take any finite number (a response, an effect, a mean)
+UNBOUNDED = {"candidates.max_effect", "plan_mod.delta", "optimal.delta", "interim.estimates", "closed.estimates",
+             "bayes.estimates", "bayes.priors.means"}
+FREE_TEXT = {"design.name", "design.description"}
+
+
+def _unindexed(path: tuple[str | int, ...]) -> str:
+    return ".".join(p for p in path if isinstance(p, str))
+
+
+@pytest.mark.parametrize("path", [p for p, v in LEAVES if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+                                  and _unindexed(p) not in FREE_TEXT], ids=_key)
+def test_every_key_of_the_example_with_a_wrong_value_names_the_key(path: tuple[str | int, ...]) -> None:
+    value = dict(LEAVES)[path]
+    bad_value: Any = "nonsense" if isinstance(value, str) else -10**9 if isinstance(value, int) else -1e9
+    bad = _set(_example(), path, bad_value)
+    if _unindexed(path) in UNBOUNDED:
+        validate(DesignDocument, bad)
+        return
+    with pytest.raises(InputError) as info:
+        validate(DesignDocument, bad)
+    message = str(info.value)
+    assert "\n" not in message and (message.startswith(_key(path) + ": ") or (
+        isinstance(path[-1], int) and message.startswith(_key(path[:-1])))), message
