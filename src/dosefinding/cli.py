@@ -16,10 +16,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dosefinding.design.commands import add_design_parser, design_command
 from dosefinding.errors import DoseFindingError, InputError
 from dosefinding.files import check_input_file, check_new_file, check_output_directory
 from dosefinding.progress import show_on_stderr, step
+from dosefinding.study.design_commands import add_design_parser, design_command
 
 
 def demo(out: str, seed: int | None, draws: int | None) -> str:

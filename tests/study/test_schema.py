@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 
 from dosefinding.cli import main
-from dosefinding.design.spec import load_design_spec
 from dosefinding.errors import InputError
 from dosefinding.study import load_spec, parse_spec
 from dosefinding.study.analysis_spec import load_analysis_spec, parse_analysis_spec
+from dosefinding.study.design_spec import load_design_spec
 from dosefinding.study.published import load_not_compared, load_published
 from dosefinding.study.schema import SPEC_KINDS, schema_path, schema_text, spec_json_schema
 

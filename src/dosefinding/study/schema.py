@@ -2,7 +2,7 @@
 
 The models are :class:`~dosefinding.study.trial_schema.TrialDocument`,
 :class:`~dosefinding.study.analysis_schema.AnalysisDocument` and
-:class:`~dosefinding.design.spec.DesignDocument`; every property has a
+:class:`~dosefinding.study.design_spec.DesignDocument`; every property has a
 ``description`` (with its unit where it has one). Copies are committed in
 ``study/schemas/trial.schema.json``, ``study/schemas/analysis.schema.json`` and
 ``study/schemas/design.schema.json`` (a test keeps them equal to the generated ones;
@@ -28,9 +28,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from dosefinding.design.spec import DesignDocument
 from dosefinding.errors import InputError
 from dosefinding.study.analysis_schema import AnalysisDocument
+from dosefinding.study.design_spec import DesignDocument
 from dosefinding.study.trial_schema import TrialDocument
 
 __all__ = ["SCHEMA_DIR", "SPEC_KINDS", "schema_path", "schema_text", "spec_json_schema", "write_schemas"]

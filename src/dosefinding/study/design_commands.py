@@ -1,6 +1,6 @@
 """The ``dosefinding design`` commands: each design function of the library on a design spec (TOML).
 
-``dosefinding design <command> SPEC`` reads a design spec (:mod:`dosefinding.design.spec`; a file or
+``dosefinding design <command> SPEC`` reads a design spec (:mod:`dosefinding.study.design_spec`; a file or
 the preset ``a2201``), calls one library function with the spec's numbers and prints the result's
 summary; ``--json FILE`` and ``--csv FILE`` write the rows of every result (its ``to_frame()``), the CSV
 stacked with a first column ``result`` naming the table. The commands:
@@ -25,8 +25,8 @@ Examples
 >>> text, results = run_design("power", "a2201")
 >>> print(text.splitlines()[0])
 Design A2201: power of the multiple contrast test
->>> results["power"]["power"].round(3).tolist()
-[0.91, 0.888, 0.898, 0.917, 0.919]
+>>> results["power"]["power"].round(2).tolist()
+[0.91, 0.89, 0.9, 0.92, 0.92]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from numpy.typing import NDArray
 
-    from dosefinding.design.spec import DesignDocument
+    from dosefinding.study.design_spec import DesignDocument
     from dosefinding.summary import Summary
 
 __all__ = ["DESIGN_COMMANDS", "add_design_parser", "design_command", "run_design"]
@@ -324,7 +324,7 @@ def run_design(command: str, spec: str | PathLike[str], json_file: str | None = 
         if file is not None:
             check_new_file(file, option)
     step(f"reading the design spec {spec}")
-    from dosefinding.design.spec import load_design_spec
+    from dosefinding.study.design_spec import load_design_spec
 
     document = load_design_spec(spec)
     step(f"design {command}")

@@ -67,7 +67,7 @@ __all__ = [
     "design_preset_path", "load_design_spec", "parse_design_spec",
 ]
 
-PRESETS = Path(__file__).resolve().parents[1] / "study" / "presets" / "design"
+PRESETS = Path(__file__).resolve().parent / "presets" / "design"
 """Where the packaged design specs are (``a2201``)."""
 PLAN_MOD_TARGETS = ("power_max_dose", "p_ed", "p_td_window")
 """The plan_mod metrics a sample size can aim at (each grows with the number of patients)."""
@@ -357,8 +357,8 @@ class DesignDocument(SpecModel):
         Examples
         --------
         >>> spec = load_design_spec("a2201")
-        >>> spec.candidate_models().max_effect.round(2).tolist()
-        [-3.5, -3.5, -3.5, -3.5, -3.5]
+        >>> [m.label for m in spec.candidate_models().models]
+        ['linear', 'emax1', 'emax2', 'sigemax', 'exponential']
         """
         from dosefinding.shapes.candidates import Candidates
 

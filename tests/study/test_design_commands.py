@@ -43,9 +43,9 @@ from dosefinding import (
     target_n,
 )
 from dosefinding.cli import main
-from dosefinding.design.commands import DESIGN_COMMANDS, run_design
-from dosefinding.design.spec import DesignDocument, load_design_spec, parse_design_spec
 from dosefinding.errors import InputError
+from dosefinding.study.design_commands import DESIGN_COMMANDS, run_design
+from dosefinding.study.design_spec import DesignDocument, load_design_spec, parse_design_spec
 from dosefinding.study.validation import validate
 
 ROOT = Path(__file__).parents[2]
