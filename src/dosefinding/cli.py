@@ -4,8 +4,8 @@ dosefinding demo simulates the A2201 virtual trial, analyses it and writes its r
 dosefinding analyze SPEC --out DIR does the same for an analysis spec on ADaM data;
 dosefinding power simulates the power of a trial spec; dosefinding design computes the power,
 optimal allocation, Mod-step precision, sample size, interim power and the closed or Bayesian
-test of a design spec; dosefinding serve runs the
-randomisation service, with audit-verify, backup and the other commands of its operators.
+test of a design spec; dosefinding serve runs the randomisation service, with audit-verify,
+backup and the other commands of its operators.
 """
 
 from __future__ import annotations

@@ -257,9 +257,10 @@ max_effect = -3.5
      ("interim.n: must be below design.n at every dose (the final analysis has more information), got 50 >= 45 "
      "at dose 50")),
     ("[interim]\nn = 45\nestimates = [1, 2, 3, 4]", "interim.n: must be below design.n at every dose"),
-    ("[typo]\nx = 1", ("typo: unknown key (expected design, candidates, power, optimal, plan_mod, sample_size, interim, "
+    ("[typo]\nx = 1", ("typo: unknown key (expected design, candidates, power, optimal, plan_mod, sample_size, "
+                       "interim, "
                  "closed, bayes)")),
-    ("[power]\ntarget = 0.9\nsumary = \"min\"", "power.sumary: unknown key (expected target, summary, n_type, upper_n)"),
+    ('[power]\ntarget = 0.9\nsumary = "min"', "power.sumary: unknown key (expected target, summary, n_type, upper_n)"),
     ('[power]\ntarget = "high"', "power.target: must be a finite number, got 'high'"),
     # across tables
     ("[optimal]\nprobabilities = [0.5, 0.5]",
@@ -351,7 +352,8 @@ def test_library_problems_name_the_table(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"^plan_mod.asymptotic: needs one fitted shape"):
         run_design("plan-mod", spec)
     spec.write_text(BASE.replace("[design]", '[design]\nalternative = "two-sided"') +
-                    "[bayes]\nestimates = [1, 2, 3, 4]\n" + "[[bayes.priors]]\nweights = [1]\nmeans = [0]\nsds = [9]\n" * 4)
+                    "[bayes]\nestimates = [1, 2, 3, 4]\n"
+                    + "[[bayes.priors]]\nweights = [1]\nmeans = [0]\nsds = [9]\n" * 4)
     with pytest.raises(InputError, match=r"^design.alternative: the Bayesian multiple contrast test is one-sided"):
         run_design("bayes", spec)
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
+from functools import partial
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -110,11 +111,12 @@ def design_power(spec: DesignDocument) -> Results:
     results: Results = [("power", _table(power, f"Power at {', '.join(f'{k:g}' for k in n)} patients per dose "
                                                 f"(sigma {d.sigma:g}, {d.alternative}, alpha {d.alpha:g})"))]
     table = spec.power
-    if table.target is not None:
+    target = table.target
+    if target is not None:
         allocation = d.allocation
-        step(f"sample size for a {table.summary} power of {table.target:g}")
+        step(f"sample size for a {table.summary} power of {target:g}")
         size = _keyed("power", lambda: sample_size_mct(
-            _contrasts(spec, allocation), candidates, sigma=d.sigma, power=table.target, allocation=allocation,
+            _contrasts(spec, allocation), candidates, sigma=d.sigma, power=target, allocation=allocation,
             n_type=table.n_type, summary=table.summary, alpha=d.alpha, alternative=d.alternative,
             upper_n=table.upper_n, seed=d.seed))
         results.append(("sample_size", size.summary()))
@@ -130,31 +132,31 @@ def design_optimal(spec: DesignDocument) -> Results:
 
     o = spec.optimal
     candidates = spec.candidate_models()
-    settings = {"probabilities": o.probabilities, "criterion": o.criterion, "delta": o.delta,
-                "standardize": o.standardize}
     best = _keyed("optimal", lambda: optimal_design(
-        candidates, doses=o.doses, n=o.n, n_old=o.n_old, lower=o.lower, upper=o.upper, exact=o.exact,
-        group_size=o.group_size, **settings))
+        candidates, o.probabilities, doses=o.doses, criterion=o.criterion, delta=o.delta, standardize=o.standardize,
+        n=o.n, n_old=o.n_old, lower=o.lower, upper=o.upper, exact=o.exact, group_size=o.group_size))
     results: Results = [("optimal", best.summary())]
     if o.doses is None and o.n_old is None:
         n = spec.design.n if spec.design.n is not None else 1.0
         shares = _each_share(n, len(spec.design.doses))
-        value = float(design_criterion(shares, candidates, **settings))
+        value = float(design_criterion(shares, candidates, o.probabilities, criterion=o.criterion, delta=o.delta,
+                                       standardize=o.standardize))
         what = "design.n" if spec.design.n is not None else "equal allocation"
         efficiency = math.exp(best.value - value)
         frame = _frame({"allocation": [what], "criterion": [value], "efficiency": [efficiency]})
         line = (f"Efficiency of {what} ({', '.join(f'{s:.4g}' for s in shares)}) relative to the optimal design: "
                 f"{efficiency:.4f}")
         results.append(("efficiency", Summary([line], frame=frame)))
-    if o.n is not None and not o.exact:
-        patients = _keyed("optimal", lambda: round_design(best, o.n))
+    total = o.n
+    if total is not None and not o.exact:
+        patients = _keyed("optimal", lambda: round_design(best, total))
         rounded = _frame({"patients": patients}, index=best.doses, index_name="dose")
-        results.append(("rounded", _table(rounded, f"The optimal design rounded to {o.n} patients")))
+        results.append(("rounded", _table(rounded, f"The optimal design rounded to {total} patients")))
     return results
 
 
 def _each_share(n: float | Sequence[float], k: int) -> list[float]:
-    sizes = list(n) if isinstance(n, (tuple, list)) else [float(n)] * k
+    sizes = list(n) if isinstance(n, Sequence) else [float(n)] * k
     return [s / sum(sizes) for s in sizes]
 
 
@@ -176,8 +178,8 @@ def _plan(spec: DesignDocument, n: Any) -> Any:
     return _keyed("plan_mod", lambda: plan_mod(
         shapes, spec.candidate_models(), n=n, sigma=spec.design.sigma, asymptotic=p.asymptotic,
         simulation=p.simulation, n_trials=p.n_trials, seed=spec.design.seed, alpha=spec.design.alpha, tau=p.tau,
-        p=p.p, p_lower=p.p_lower, p_upper=p.p_upper, delta=p.delta, td_window=tuple(p.td_window),
-        interval=tuple(p.interval), curve_points=p.curve_points, scal=c.scal, off=c.off))
+        p=p.p, p_lower=p.p_lower, p_upper=p.p_upper, delta=p.delta, td_window=(p.td_window[0], p.td_window[1]),
+        interval=(p.interval[0], p.interval[1]), curve_points=p.curve_points, scal=c.scal, off=c.off))
 
 
 def design_plan_mod(spec: DesignDocument) -> Results:
@@ -205,7 +207,8 @@ def design_sample_size(spec: DesignDocument) -> Results:
     d = spec.design
     candidates = spec.candidate_models()
     allocation = list(d.allocation) if d.allocation is not None else [1.0] * len(d.doses)
-    summarise = {"mean": np.mean, "min": np.min, "max": np.max}[s.summary]
+    summaries: dict[str, Callable[..., Any]] = {"mean": np.mean, "min": np.min, "max": np.max}
+    summarise = summaries[s.summary]
     if s.target == "mcp_power":
         contrasts = _contrasts(spec, allocation)
 
@@ -294,7 +297,7 @@ def design_bayes(spec: DesignDocument) -> Results:
     d = spec.design
     if d.alternative != "one-sided":
         raise InputError("design.alternative: the Bayesian multiple contrast test is one-sided; got 'two-sided'")
-    priors = [_keyed(f"bayes.priors[{i}]", lambda p=p: normal_mixture(p.weights, p.means, p.sds))
+    priors = [_keyed(f"bayes.priors[{i}]", partial(normal_mixture, p.weights, p.means, p.sds))
               for i, p in enumerate(table.priors)]
     result = _keyed("bayes", lambda: bayes_mct_test(
         spec.candidate_models(), priors, doses=list(d.doses), estimates=estimates, cov=cov, alpha=d.alpha,

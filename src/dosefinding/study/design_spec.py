@@ -33,6 +33,7 @@ dosefinding.errors.InputError: optimal.delta: missing (criterion 'TD' needs the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
@@ -95,7 +96,8 @@ class DesignTable(SpecModel):
         0.025, description="Level of the multiple contrast test.")
     alternative: Annotated[Literal["one-sided", "two-sided"], _SIDES] = Field(
         "one-sided", description="Sidedness of the multiple contrast test.")
-    seed: Annotated[int, Integer(lower=0)] = Field(0, description="Seed of the simulations and quasi-Monte Carlo rules.")
+    seed: Annotated[int, Integer(lower=0)] = Field(
+        0, description="Seed of the simulations and quasi-Monte Carlo rules.")
 
 
 class CandidatesTable(SpecModel):
@@ -106,7 +108,8 @@ class CandidatesTable(SpecModel):
     max_effect: Annotated[float, Number()] = Field(
         description="Effect over placebo at the largest dose of every candidate, in the unit of the endpoint "
                     "(negative for a decreasing curve).")
-    placebo_effect: Annotated[float, Number()] = Field(0.0, description="Response on placebo, in the unit of the endpoint.")
+    placebo_effect: Annotated[float, Number()] = Field(
+        0.0, description="Response on placebo, in the unit of the endpoint.")
     scal: Annotated[float | None, Number(lower=0.0, strict=True)] = Field(
         None, description="Constant of the betamod shape (dose unit); default 1.2 times the largest dose.")
     off: Annotated[float | None, Number(lower=0.0, strict=True)] = Field(
@@ -206,8 +209,8 @@ class SampleSizeTable(SpecModel):
                                  "metric of [plan_mod]).")
     value: Annotated[float, Number(lower=0.0, upper=1.0, strict=True)] = Field(description="The value to reach.")
     measure: Annotated[str, Text(PLAN_MOD_TARGETS)] = Field(
-        "power_max_dose", description="plan_mod: the metric (asymptotic, or simulated with [plan_mod] "
-                                      "simulation = true).")
+        "power_max_dose", description="plan_mod: the metric, asymptotic with one fitted shape (unless [plan_mod] "
+                                      "asymptotic = false), else simulated.")
     summary: Annotated[Literal["mean", "min", "max"], _SUMMARY] = Field(
         "min", description="How the target over the candidate shapes is summarised.")
     upper_n: Annotated[int, Integer(lower=1)] = Field(100, description="Starting upper bound of N (patients).")
@@ -290,17 +293,24 @@ class BayesTable(EstimatesTable):
 
 
 class DesignDocument(SpecModel):
-    """A design spec: the design of a dose-finding trial and the settings of each ``dosefinding design`` command."""
+    """A design spec: the design of a dose-finding trial and the settings of each dosefinding design command."""
 
     design: DesignTable = Field(description="Doses, residual SD, patients per dose, level.")
     candidates: CandidatesTable = Field(description="The candidate shapes.")
-    power: PowerTable = Field(default_factory=PowerTable, description="design power: sample size for a target power.")
-    optimal: OptimalTable = Field(default_factory=OptimalTable, description="design optimal: the optimal allocation.")
-    plan_mod: PlanModTable = Field(default_factory=PlanModTable, description="design plan-mod: precision of the Mod step.")
-    sample_size: SampleSizeTable | None = Field(None, description="design sample-size: N for a named target.")
-    interim: InterimTable | None = Field(None, description="design interim: predictive or conditional power.")
-    closed: ClosedTable | None = Field(None, description="design closed: the closed multiple contrast test.")
-    bayes: BayesTable | None = Field(None, description="design bayes: the Bayesian multiple contrast test.")
+    power: PowerTable = Field(default_factory=lambda: PowerTable.model_validate({}),
+                              description="Settings of design power: the sample size for a target power.")
+    optimal: OptimalTable = Field(default_factory=lambda: OptimalTable.model_validate({}),
+                                  description="Settings of design optimal: the optimal allocation.")
+    plan_mod: PlanModTable = Field(default_factory=lambda: PlanModTable.model_validate({}),
+                                   description="Settings of design plan-mod (and of a plan_mod target of design "
+                                               "sample-size): the precision of the Mod step.")
+    sample_size: SampleSizeTable | None = Field(
+        None, description="Settings of design sample-size: N for a named target.")
+    interim: InterimTable | None = Field(
+        None, description="Settings of design interim: predictive or conditional power.")
+    closed: ClosedTable | None = Field(
+        None, description="Settings of design closed: the closed multiple contrast test.")
+    bayes: BayesTable | None = Field(None, description="Settings of design bayes: the Bayesian multiple contrast test.")
 
     @model_validator(mode="after")
     def _across_tables(self) -> Self:
@@ -313,7 +323,7 @@ class DesignDocument(SpecModel):
         from dosefinding.shapes.library import get_shape
 
         for shape in self.candidates.shapes:
-            _library(lambda shape=shape: get_shape(shape), f".candidates.shapes.{shape}")
+            _library(partial(get_shape, shape), f".candidates.shapes.{shape}")
         models = _library(self.candidate_models, ".candidates")
         optimal = self.optimal
         if optimal.probabilities is not None and len(optimal.probabilities) != len(models.models):
@@ -325,7 +335,7 @@ class DesignDocument(SpecModel):
             _per_dose(getattr(optimal, key), grid, f".optimal.{key}", "optimal.doses" if optimal.doses else "")
         if self.plan_mod.shapes is not None:
             for i, shape in enumerate(self.plan_mod.shapes):
-                _library(lambda shape=shape: get_shape(shape), f".plan_mod.shapes[{i}]")
+                _library(partial(get_shape, shape), f".plan_mod.shapes[{i}]")
         sizes = self.sample_size
         if sizes is not None and sizes.target == "plan_mod" and sizes.measure == "p_td_window" \
                 and self.plan_mod.delta is None:
@@ -407,7 +417,10 @@ def _per_dose(value: float | Sequence[float] | None, k: int, key: str, what: str
 
 
 def _each(value: float | Sequence[float], k: int) -> tuple[float, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (float(value),) * k
+    """One number per dose: ``value`` itself, or ``value`` repeated ``k`` times."""
+    if isinstance(value, Sequence):
+        return tuple(value)
+    return (float(value),) * k
 
 
 def design_preset_path(name: str) -> Path:
