@@ -358,6 +358,36 @@ def test_library_problems_name_the_table(tmp_path: Path) -> None:
         run_design("bayes", spec)
 
 
+@pytest.mark.parametrize(("command", "old", "new", "message"), [
+    ("power", "target = 0.8", "target = 1", "power.target: must be below 1, got 1"),
+    ("sample-size", "value = 0.9 ", "value = 0.001 ",
+     "sample_size.value: already reached at N = 1, cannot find a lower limit on N below 0.001"),
+    ("optimal", "n = 180", "n = 180\nlower = 0.5", "optimal.lower: the lower bounds sum to 2 > 1"),
+    ("optimal", "n = 180", "n = 180\nexact = true\ngroup_size = 7",
+     "optimal.group_size: must be a whole number dividing n = 180, got 7"),
+    ("optimal", "n = 180", "n = 180\ndoses = [0, 10, 20]",
+     "optimal.doses: a D-optimal design needs at least as many doses as parameters (4), got 3"),
+    ("optimal", "delta = -2.0 ", "delta = 2.0 ",
+     "optimal.delta: the target effect over placebo of a decreasing curve must be negative, got 2"),
+    ("plan-mod", "n_trials = 1000", "n_trials = 1000\np_lower = 0.8\np_upper = 0.2",
+     "plan_mod.p_lower, plan_mod.p_upper: need p_lower < p_upper, got 0.8, 0.2"),
+    ("plan-mod", "n_trials = 1000", "n_trials = 1000\ntd_window = [2, 0.5]", "plan_mod.td_window: need two increasing"),
+    ("plan-mod", "n_trials = 1000", "n_trials = 1", "plan_mod.n_trials: need at least 2 trials, got 1"),
+    ("interim", "n = 24\n", "n = 24\nse = [1, 0, 1, 1]\n", "interim.se[1]: must be greater than 0, got 0"),
+    ("power", "max_effect = -3.5", "max_effect = -3.5\nscal = 100",
+     "candidates.scal: must be at least the largest dose 300, got 100"),
+])
+def test_problems_found_by_the_library_name_the_key(command: str, old: str, new: str, message: str,
+                                                     tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text, old
+    spec = tmp_path / "spec.toml"
+    spec.write_text(text.replace(old, new, 1))
+    with pytest.raises(InputError) as info:
+        run_design(command, spec)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value), str(info.value)
+
+
 # --------------------------------------------------------------------------- every key of the example, mutated
 
 

@@ -66,15 +66,23 @@ DESIGN_COMMANDS: dict[str, str] = {
 """The commands and what each does (the help of ``dosefinding design``)."""
 
 
-def _keyed(table: str, call: Callable[[], Any]) -> Any:
-    """``call()``, an :class:`InputError` naming an argument turned into one naming the key ``table.argument``."""
+# The keys of the spec behind the library's arguments that are not a key of the command's own table.
+_SHARED_KEYS = {"sigma": "design.sigma", "alpha": "design.alpha", "alternative": "design.alternative",
+                "allocation": "design.allocation", "candidates": "candidates", "scal": "candidates.scal",
+                "off": "candidates.off"}
+
+
+def _keyed(table: str, call: Callable[[], Any], keys: dict[str, str] | None = None) -> Any:
+    """``call()``, an :class:`InputError` naming an argument turned into one naming its key in the spec:
+    ``keys[argument]``, else a key of ``[design]`` or ``[candidates]``, else ``table.argument``."""
     try:
         return call()
     except InputError as exc:
         head, sep, rest = str(exc).partition(": ")
         names = head.split(", ")
         if sep and all(name.isidentifier() for name in names):
-            raise InputError(f"{', '.join(f'{table}.{name}' for name in names)}: {rest}") from None
+            where = {**_SHARED_KEYS, **(keys or {})}
+            raise InputError(f"{', '.join(where.get(name, f'{table}.{name}') for name in names)}: {rest}") from None
         raise
 
 
@@ -118,7 +126,7 @@ def design_power(spec: DesignDocument) -> Results:
         size = _keyed("power", lambda: sample_size_mct(
             _contrasts(spec, allocation), candidates, sigma=d.sigma, power=target, allocation=allocation,
             n_type=table.n_type, summary=table.summary, alpha=d.alpha, alternative=d.alternative,
-            upper_n=table.upper_n, seed=d.seed))
+            upper_n=table.upper_n, seed=d.seed), {"power": "power.target"})
         results.append(("sample_size", size.summary()))
     return results
 
@@ -134,7 +142,8 @@ def design_optimal(spec: DesignDocument) -> Results:
     candidates = spec.candidate_models()
     best = _keyed("optimal", lambda: optimal_design(
         candidates, o.probabilities, doses=o.doses, criterion=o.criterion, delta=o.delta, standardize=o.standardize,
-        n=o.n, n_old=o.n_old, lower=o.lower, upper=o.upper, exact=o.exact, group_size=o.group_size))
+        n=o.n, n_old=o.n_old, lower=o.lower, upper=o.upper, exact=o.exact, group_size=o.group_size),
+        {"doses": "optimal.doses" if o.doses is not None else "design.doses", "max_designs": "optimal.group_size"})
     results: Results = [("optimal", best.summary())]
     if o.doses is None and o.n_old is None:
         n = spec.design.n if spec.design.n is not None else 1.0
@@ -179,7 +188,8 @@ def _plan(spec: DesignDocument, n: Any) -> Any:
         shapes, spec.candidate_models(), n=n, sigma=spec.design.sigma, asymptotic=p.asymptotic,
         simulation=p.simulation, n_trials=p.n_trials, seed=spec.design.seed, alpha=spec.design.alpha, tau=p.tau,
         p=p.p, p_lower=p.p_lower, p_upper=p.p_upper, delta=p.delta, td_window=(p.td_window[0], p.td_window[1]),
-        interval=(p.interval[0], p.interval[1]), curve_points=p.curve_points, scal=c.scal, off=c.off))
+        interval=(p.interval[0], p.interval[1]), curve_points=p.curve_points, scal=c.scal, off=c.off),
+        {"n": "design.n", "alternatives": "candidates"})
 
 
 def design_plan_mod(spec: DesignDocument) -> Results:
@@ -227,7 +237,7 @@ def design_sample_size(spec: DesignDocument) -> Results:
     step(f"sample size for a {what} of {s.value:g}")
     found = _keyed("sample_size", lambda: sample_size(
         lambda n: float(summarise(values(n))), s.value, allocation, upper_n=s.upper_n, lower_n=s.lower_n, tol=s.tol,
-        n_type=s.n_type))
+        n_type=s.n_type), {"target": "sample_size.value", "target_function": "sample_size.target"})
     results: Results = [("sample_size", found.summary())]
     if s.grid is not None:
         g = s.grid
@@ -257,7 +267,8 @@ def design_interim(spec: DesignDocument) -> Results:
     result = _keyed("interim", lambda: power_mct_interim(
         _contrasts(spec, final), list(t.estimates), _diagonal(interim_variances),
         final_cov=_diagonal([d.sigma**2 / m for m in final]), kind=t.kind, assumed_means=t.assumed_means,
-        alpha=d.alpha, alternative=d.alternative, seed=d.seed))
+        alpha=d.alpha, alternative=d.alternative, seed=d.seed),
+        {"interim": "interim.estimates", "interim_cov": "interim.se", "final_cov": "design.n"})
     return [("interim", result.summary())]
 
 
@@ -284,7 +295,7 @@ def design_closed(spec: DesignDocument) -> Results:
         df = math.inf if table.se is not None else sum(spec.group_sizes("closed")) - len(d.doses)
     result = _keyed("closed", lambda: closed_mct_test(
         spec.candidate_models(), doses=list(d.doses), estimates=estimates, cov=cov, df=df, alpha=d.alpha,
-        alternative=d.alternative, seed=d.seed))
+        alternative=d.alternative, seed=d.seed), {"cov": "closed.se", "doses": "design.doses"})
     return [("closed", result.summary())]
 
 
@@ -301,7 +312,7 @@ def design_bayes(spec: DesignDocument) -> Results:
               for i, p in enumerate(table.priors)]
     result = _keyed("bayes", lambda: bayes_mct_test(
         spec.candidate_models(), priors, doses=list(d.doses), estimates=estimates, cov=cov, alpha=d.alpha,
-        critical_value=table.critical_value, seed=d.seed))
+        critical_value=table.critical_value, seed=d.seed), {"cov": "bayes.se", "doses": "design.doses"})
     return [("bayes", result.summary())]
 
 

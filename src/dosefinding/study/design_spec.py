@@ -127,6 +127,12 @@ class PowerTable(SpecModel):
         "arm", description="Whether the sample size counts the smallest arm or the total.")
     upper_n: Annotated[int, Integer(lower=1)] = Field(100, description="Starting upper bound of the search (patients).")
 
+    @model_validator(mode="after")
+    def _below_one(self) -> Self:
+        if self.target is not None and self.target >= 1:
+            fail(f"must be below 1, got {self.target:g}", ".target")
+        return self
+
 
 class OptimalTable(SpecModel):
     """``[optimal]``: the optimal allocation for the candidate models (``design optimal``)."""
@@ -222,6 +228,12 @@ class SampleSizeTable(SpecModel):
         "arm", description="Whether N counts the smallest arm or the total.")
     grid: GridTable | None = Field(None, description="Also the target on a grid of N.")
 
+    @model_validator(mode="after")
+    def _below_one(self) -> Self:
+        if self.value >= 1:
+            fail(f"must be below 1 (every target is a probability), got {self.value:g}", ".value")
+        return self
+
 
 class EstimatesTable(SpecModel):
     """Dose-group estimates with their standard errors (default ``design.sigma / sqrt(design.n)``)."""
@@ -230,6 +242,13 @@ class EstimatesTable(SpecModel):
         description="Estimate of the mean response per dose of design.doses, in the unit of the endpoint.")
     se: Annotated[tuple[float, ...] | None, Numbers(lower=0.0)] = Field(
         None, description="Standard error per dose (independent estimates); default design.sigma / sqrt(design.n).")
+
+    @model_validator(mode="after")
+    def _positive_se(self) -> Self:
+        zero = [i for i, se in enumerate(self.se or ()) if se == 0]
+        if zero:
+            fail("must be greater than 0, got 0", f".se[{zero[0]}]")
+        return self
 
 
 class InterimTable(EstimatesTable):
