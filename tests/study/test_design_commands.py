@@ -212,7 +212,7 @@ def _one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize(("argv", "message"), [
     (["design", "power", "{tmp}/no-such.toml"], "spec: no such file '{tmp}/no-such.toml'"),
     (["design", "power", "{tmp}"], "spec: '{tmp}' is a directory, not a file"),
-    (["design", "power", "nothing"], "spec: no design spec file 'nothing' and no preset of that name (presets: a2201)"),
+    (["design", "power", "nothing"], "preset 'nothing': no such preset (presets: a2201)"),
     (["design", "power", "a2201", "--json", "{tmp}/missing/out.json"],
      "--json: no directory '{tmp}/missing' to write 'out.json' in"),
     (["design", "power", "a2201", "--csv", "{tmp}/missing/out.csv"],

@@ -43,6 +43,7 @@ from pydantic import Field, model_validator
 from dosefinding.errors import InputError
 from dosefinding.files import read_text_file
 from dosefinding.study.analysis_schema import Candidates as CandidateShapes
+from dosefinding.study.spec import preset_path
 from dosefinding.study.validation import (
     Flag,
     Integer,
@@ -65,11 +66,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BayesTable", "CandidatesTable", "ClosedTable", "DesignDocument", "DesignTable", "EstimatesTable", "GridTable",
     "InterimTable", "OptimalTable", "PlanModTable", "PowerTable", "PriorTable", "SampleSizeTable",
-    "design_preset_path", "load_design_spec", "parse_design_spec",
+    "load_design_spec", "parse_design_spec",
 ]
 
-PRESETS = Path(__file__).resolve().parent / "presets" / "design"
-"""Where the packaged design specs are (``a2201``)."""
 PLAN_MOD_TARGETS = ("power_max_dose", "p_ed", "p_td_window")
 """The plan_mod metrics a sample size can aim at (each grows with the number of patients)."""
 _PROBABILITY = Number(lower=0.0, upper=1.0)
@@ -119,19 +118,13 @@ class CandidatesTable(SpecModel):
 class PowerTable(SpecModel):
     """``[power]``: the sample size for a target power of the multiple contrast test (``design power``)."""
 
-    target: Annotated[float | None, Number(lower=0.0, upper=1.0, strict=True)] = Field(
+    target: Annotated[float | None, Number(lower=0.0, strict=True, below=1.0)] = Field(
         None, description="Power to reach; without it only the power at design.n is computed.")
     summary: Annotated[Literal["mean", "min", "max"], _SUMMARY] = Field(
         "mean", description="How the power over the candidate shapes is summarised.")
     n_type: Annotated[Literal["arm", "total"], _N_TYPE] = Field(
         "arm", description="Whether the sample size counts the smallest arm or the total.")
     upper_n: Annotated[int, Integer(lower=1)] = Field(100, description="Starting upper bound of the search (patients).")
-
-    @model_validator(mode="after")
-    def _below_one(self) -> Self:
-        if self.target is not None and self.target >= 1:
-            fail(f"must be below 1, got {self.target:g}", ".target")
-        return self
 
 
 class OptimalTable(SpecModel):
@@ -213,7 +206,7 @@ class SampleSizeTable(SpecModel):
     target: Annotated[Literal["mcp_power", "plan_mod"], Text(("mcp_power", "plan_mod"))] = Field(
         "mcp_power", description="mcp_power (power of the multiple contrast test) or plan_mod (a precision "
                                  "metric of [plan_mod]).")
-    value: Annotated[float, Number(lower=0.0, upper=1.0, strict=True)] = Field(description="The value to reach.")
+    value: Annotated[float, Number(lower=0.0, strict=True, below=1.0)] = Field(description="The value to reach.")
     measure: Annotated[str, Text(PLAN_MOD_TARGETS)] = Field(
         "power_max_dose", description="plan_mod: the metric, asymptotic with one fitted shape (unless [plan_mod] "
                                       "asymptotic = false), else simulated.")
@@ -227,12 +220,6 @@ class SampleSizeTable(SpecModel):
     n_type: Annotated[Literal["arm", "total"], _N_TYPE] = Field(
         "arm", description="Whether N counts the smallest arm or the total.")
     grid: GridTable | None = Field(None, description="Also the target on a grid of N.")
-
-    @model_validator(mode="after")
-    def _below_one(self) -> Self:
-        if self.value >= 1:
-            fail(f"must be below 1 (every target is a probability), got {self.value:g}", ".value")
-        return self
 
 
 class EstimatesTable(SpecModel):
@@ -307,7 +294,7 @@ class BayesTable(EstimatesTable):
 
     priors: Annotated[tuple[PriorTable, ...], Tables("must be an array of [[bayes.priors]] tables", minimum=1)] = Field(
         description="One prior per dose of design.doses, placebo first.")
-    critical_value: Annotated[float | None, Number(lower=0.0, upper=1.0, strict=True)] = Field(
+    critical_value: Annotated[float | None, Number(lower=0.0, strict=True, below=1.0)] = Field(
         None, description="Threshold of the largest posterior probability, below 1; default from design.alpha.")
 
 
@@ -442,29 +429,15 @@ def _each(value: float | Sequence[float], k: int) -> tuple[float, ...]:
     return (float(value),) * k
 
 
-def design_preset_path(name: str) -> Path:
-    """The packaged design spec ``name`` (``a2201``).
-
-    Examples
-    --------
-    >>> design_preset_path("a2201").name
-    'a2201.toml'
-    """
-    path = PRESETS / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.toml")))
-        raise InputError(f"spec: no design spec file {name!r} and no preset of that name (presets: {known})")
-    return path
-
-
 def parse_design_spec(text: str) -> DesignDocument:
     """A design spec from its TOML text, checked; the first problem is an :class:`InputError` naming the key path."""
     return validate(DesignDocument, read_toml(text))
 
 
 def load_design_spec(spec: str | PathLike[str]) -> DesignDocument:
-    """A design spec read from a TOML file, or a packaged preset by name (``a2201``)."""
+    """A design spec read from a TOML file, or a packaged preset by name (``a2201``: :func:`preset_path` of
+    ``kind="design"``)."""
     path = Path(spec)
     if not path.suffix and not path.exists():
-        path = design_preset_path(str(spec))
+        path = preset_path(str(spec), "design")
     return parse_design_spec(read_text_file(path, "spec"))
