@@ -98,12 +98,12 @@ def _diagonal(variances: Sequence[float]) -> NDArray[np.float64]:
     return np.diag(np.asarray(variances, dtype=float))
 
 
-def _table(frame: pd.DataFrame | pd.Series, title: str, digits: int = 4) -> Summary:
+def _table(frame: pd.DataFrame, title: str) -> Summary:
+    """A summary of ``title`` and the rows of ``frame``, numbers to 4 significant digits."""
     from dosefinding.summary import Summary, SummaryTable
 
-    rows = frame.to_frame() if hasattr(frame, "to_frame") and frame.ndim == 1 else frame
-    return Summary([title, SummaryTable(rows.map(lambda v: f"{v:.{digits}g}" if isinstance(v, float) else str(v)))],
-                   frame=rows)
+    return Summary([title, SummaryTable(frame.map(lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)))],
+                   frame=frame)
 
 
 def design_power(spec: DesignDocument) -> Results:
@@ -113,9 +113,9 @@ def design_power(spec: DesignDocument) -> Results:
     d = spec.design
     n = spec.group_sizes("design power")
     candidates = spec.candidate_models()
-    contrasts = _contrasts(spec, n)
-    power = power_mct(contrasts, candidates, n=list(n), sigma=d.sigma, alpha=d.alpha, alternative=d.alternative,
-                      seed=d.seed).rename("power").rename_axis("shape")
+    power = _keyed("power", lambda: power_mct(
+        _contrasts(spec, n), candidates, n=list(n), sigma=d.sigma, alpha=d.alpha, alternative=d.alternative,
+        seed=d.seed), {"n": "design.n", "weights": "design.n"}).rename("power").rename_axis("shape").to_frame()
     results: Results = [("power", _table(power, f"Power at {', '.join(f'{k:g}' for k in n)} patients per dose "
                                                 f"(sigma {d.sigma:g}, {d.alternative}, alpha {d.alpha:g})"))]
     table = spec.power
@@ -268,7 +268,7 @@ def design_interim(spec: DesignDocument) -> Results:
         _contrasts(spec, final), list(t.estimates), _diagonal(interim_variances),
         final_cov=_diagonal([d.sigma**2 / m for m in final]), kind=t.kind, assumed_means=t.assumed_means,
         alpha=d.alpha, alternative=d.alternative, seed=d.seed),
-        {"interim": "interim.estimates", "interim_cov": "interim.se", "final_cov": "design.n"})
+        {"interim": "interim.estimates", "interim_cov": "interim.se", "final_cov": "design.n", "weights": "design.n"})
     return [("interim", result.summary())]
 
 
