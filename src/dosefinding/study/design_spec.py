@@ -321,9 +321,8 @@ class DesignDocument(SpecModel):
     @model_validator(mode="after")
     def _across_tables(self) -> Self:
         doses = _library(lambda: _as_doses(self.design.doses), ".design.doses")
-        k = len(doses)
-        _per_dose(self.design.n, k, ".design.n")
-        _per_dose(self.design.allocation, k, ".design.allocation")
+        _per_dose(self.design.n, len(doses), ".design.n")
+        _per_dose(self.design.allocation, len(doses), ".design.allocation")
         if self.design.allocation is not None and min(self.design.allocation) <= 0:
             fail(f"ratios must be positive, got {list(self.design.allocation)}", ".design.allocation")
         from dosefinding.shapes.library import get_shape
@@ -331,14 +330,7 @@ class DesignDocument(SpecModel):
         for shape in self.candidates.shapes:
             _library(partial(get_shape, shape), f".candidates.shapes.{shape}")
         models = _library(self.candidate_models, ".candidates")
-        optimal = self.optimal
-        if optimal.probabilities is not None and len(optimal.probabilities) != len(models.models):
-            fail(f"needs {len(models.models)} values (one per candidate model: "
-                 f"{', '.join(m.label for m in models.models)}), got {len(optimal.probabilities)}",
-                 ".optimal.probabilities")
-        grid = k if optimal.doses is None else len(optimal.doses)
-        for key in ("lower", "upper", "n_old"):
-            _per_dose(getattr(optimal, key), grid, f".optimal.{key}", "optimal.doses" if optimal.doses else "")
+        self._check_optimal(len(doses), [m.label for m in models.models])
         if self.plan_mod.shapes is not None:
             for i, shape in enumerate(self.plan_mod.shapes):
                 _library(partial(get_shape, shape), f".plan_mod.shapes[{i}]")
@@ -346,26 +338,40 @@ class DesignDocument(SpecModel):
         if sizes is not None and sizes.target == "plan_mod" and sizes.measure == "p_td_window" \
                 and self.plan_mod.delta is None:
             fail("missing (sample_size.measure 'p_td_window' needs the target effect of the TD)", ".plan_mod.delta")
+        self._check_estimates(doses)
+        return self
+
+    def _check_optimal(self, k: int, labels: list[str]) -> None:
+        optimal = self.optimal
+        if optimal.probabilities is not None and len(optimal.probabilities) != len(labels):
+            fail(f"needs {len(labels)} values (one per candidate model: {', '.join(labels)}), "
+                 f"got {len(optimal.probabilities)}", ".optimal.probabilities")
+        grid = k if optimal.doses is None else len(optimal.doses)
+        for key in ("lower", "upper", "n_old"):
+            _per_dose(getattr(optimal, key), grid, f".optimal.{key}", "optimal.doses" if optimal.doses else "")
+
+    def _check_estimates(self, doses: Sequence[float]) -> None:
+        """The tables of given estimates: one value per dose, one prior per dose, an interim before the end."""
+        k = len(doses)
         for name in ("interim", "closed", "bayes"):
             table = getattr(self, name)
             if table is not None:
                 _per_dose(table.estimates, k, f".{name}.estimates")
                 _per_dose(table.se, k, f".{name}.se")
-        if self.interim is not None:
-            _per_dose(self.interim.n, k, ".interim.n")
-            _per_dose(self.interim.assumed_means, k, ".interim.assumed_means")
-            if self.design.n is None:
-                fail("missing (the interim needs the patients per dose at the final analysis)", ".design.n")
-            final, now = _each(self.design.n, k), _each(self.interim.n, k)
-            above = [i for i in range(k) if now[i] >= final[i]]
-            if above:
-                i = above[0]
-                fail(f"must be below design.n at every dose (the final analysis has more information), got "
-                     f"{now[i]:g} >= {final[i]:g} at dose {doses[i]:g}", ".interim.n")
         if self.bayes is not None and len(self.bayes.priors) != k:
             fail(f"needs {k} [[bayes.priors]] tables (one per dose of design.doses), got {len(self.bayes.priors)}",
                  ".bayes.priors")
-        return self
+        if self.interim is None:
+            return
+        _per_dose(self.interim.n, k, ".interim.n")
+        _per_dose(self.interim.assumed_means, k, ".interim.assumed_means")
+        if self.design.n is None:
+            fail("missing (the interim needs the patients per dose at the final analysis)", ".design.n")
+        final, now = _each(self.design.n, k), _each(self.interim.n, k)
+        above = [i for i in range(k) if now[i] >= final[i]]
+        if above:
+            fail(f"must be below design.n at every dose (the final analysis has more information), got "
+                 f"{now[above[0]]:g} >= {final[above[0]]:g} at dose {doses[above[0]]:g}", ".interim.n")
 
     def candidate_models(self) -> Candidates:
         """The candidate models of ``[candidates]`` at ``design.doses``.
