@@ -7,7 +7,9 @@ multiple contrast test at 45 patients per arm (one-sided alpha 0.025; R's powMCT
 within 1e-3 (the error bound of ``power_mct``'s default ``abseps``), about 90% under every candidate;
 the smallest arm for which the asymptotic Pow(maxDose) of an Emax fit reaches 0.9 under every candidate
 is R's sampSize(planMod) exactly (43). A bad spec, a missing file and an output file in a folder that
-does not exist each stop with one line naming the key or the option.
+does not exist each stop with one line naming the key or the option; every key of the example with a
+value of the wrong type, a wrong value or an unknown key beside it is refused by the loader naming the
+key, and (wrong type, unknown key) by the committed JSON Schema too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,6 +49,7 @@ from dosefinding.cli import main
 from dosefinding.errors import InputError
 from dosefinding.study.design_commands import DESIGN_COMMANDS, run_design
 from dosefinding.study.design_spec import DesignDocument, load_design_spec, parse_design_spec
+from dosefinding.study.schema import spec_json_schema
 from dosefinding.study.validation import validate
 
 ROOT = Path(__file__).parents[2]
@@ -407,6 +411,11 @@ def _leaves(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple
                     yield (*path, i), value
 
 
+@cache
+def _schema() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(spec_json_schema("design"))
+
+
 def _key(path: tuple[str | int, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
@@ -456,6 +465,8 @@ def test_every_key_of_the_example_with_a_wrong_type_names_the_key(path: tuple[st
     named = message.startswith(_key(path) + ": ") or (
         isinstance(path[-1], int) and message.startswith(_key(path[:-1]) + ": ") and repr(bad_value) in message)
     assert named and "\n" not in message, message
+    if path[:2] != ("candidates", "shapes"):  # the schema says only "a number or an array" of a guesstimate
+        assert list(_schema().iter_errors(bad)), "the JSON Schema accepts what the loader refuses"
 
 
 @pytest.mark.parametrize("path", _tables(), ids=lambda p: _key(p) or "document")
@@ -467,6 +478,8 @@ def test_every_table_of_the_example_refuses_an_unknown_key(path: tuple[str | int
     with pytest.raises(InputError) as info:
         validate(DesignDocument, bad)
     assert str(info.value).startswith(expected) and "\n" not in str(info.value), str(info.value)
+    if path != ("candidates", "shapes"):
+        assert list(_schema().iter_errors(bad)), "the JSON Schema accepts what the loader refuses"
 
 
 # keys of the example that take any finite number (a response, an effect, a mean)
