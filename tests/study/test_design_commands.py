@@ -231,6 +231,12 @@ def test_files_are_checked_first(argv: list[str], message: str, tmp_path: Path,
     assert line.startswith(message.replace("{tmp}", str(tmp_path))), line
 
 
+def test_a_trial_spec_is_not_a_design_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    trial = ROOT / "src" / "dosefinding" / "study" / "presets" / "a2201.toml"
+    assert _one_line(["design", "power", str(trial)], capsys).startswith(
+        "design: missing (a design spec has a [design] table; this one has trial, arms, stratification, ")
+
+
 def test_output_is_not_written_when_the_spec_is_bad(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "bad.toml"
     spec.write_text(EXAMPLE.read_text().replace("sigma = 5.6", "sigma = -5.6"))

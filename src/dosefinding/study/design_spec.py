@@ -436,8 +436,19 @@ def _each(value: float | Sequence[float], k: int) -> tuple[float, ...]:
 
 
 def parse_design_spec(text: str) -> DesignDocument:
-    """A design spec from its TOML text, checked; the first problem is an :class:`InputError` naming the key path."""
-    return validate(DesignDocument, read_toml(text))
+    """A design spec from its TOML text, checked; the first problem is an :class:`InputError` naming the key path.
+
+    Examples
+    --------
+    >>> parse_design_spec('[trial]\\nname = "A2201"')
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: design: missing (a design spec has a [design] table; this one has trial)
+    """
+    document = read_toml(text)
+    if "design" not in document and document:  # most likely a trial or an analysis spec
+        raise InputError(f"design: missing (a design spec has a [design] table; this one has {', '.join(document)})")
+    return validate(DesignDocument, document)
 
 
 def load_design_spec(spec: str | PathLike[str]) -> DesignDocument:
