@@ -271,3 +271,17 @@ def test_power_says_its_first_step_and_shows_the_bar_from_the_start(capsys: pyte
     first, bar = err.split("\n", 1)
     assert first.endswith("] reading the trial spec a2201")
     assert bar.startswith("\rpower: [") and "0/2 chunks" in bar.split("\r")[1] and "2/2 chunks" in bar
+
+
+def test_the_cli_page_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    choices = re.search(r"\{([a-z,-]+)\}", capsys.readouterr().out)
+    assert choices is not None
+    page = (Path(__file__).parents[1] / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+    missing = [name for name in choices[1].split(",") if not re.search(rf"`(dosefinding )?{name}[` ]", page)]
+    assert missing == [], f"docs/reference/cli.md does not list {missing}"
+    with pytest.raises(SystemExit):
+        main(["design", "--help"])
+    design = re.search(r"\{([a-z,-]+)\}", capsys.readouterr().out)
+    assert design is not None and all(f"| `{name}` |" in page for name in design[1].split(","))

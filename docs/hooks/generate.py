@@ -1,6 +1,7 @@
 """mkdocs hook: the pages written from the code when the site is built.
 
-- ``reference/trial-spec.md`` and ``reference/analysis-spec.md`` from the specs' JSON Schemas
+- ``reference/trial-spec.md``, ``reference/analysis-spec.md`` and ``reference/design-spec.md`` from the
+  specs' JSON Schemas
   (``dosefinding.study.schema.spec_json_schema``; :mod:`spec_reference`);
 - ``validation.md`` from the tests and ``tests/references.toml`` (:mod:`validation_evidence`).
 
@@ -39,11 +40,19 @@ step, responders, categories, safety, biomarkers, exposure, disposition and the 
 Paths are relative to the spec; a bad spec stops with one message naming the key path and the
 column; `dosefinding schema analysis` prints this schema as JSON Schema. The
 [ADaM tutorial](../tutorials/adam-analysis.md) writes one from scratch for the CDISC pilot."""),
+    "design": ("Design spec reference", """\
+A design spec (TOML) tells `dosefinding design <command>` what to compute for a dose-finding
+design: `[design]` (doses, residual SD, patients per dose, level) and `[candidates]` (the
+candidate shapes) serve every command; each command reads its own table (`[power]`, `[optimal]`,
+`[plan_mod]`, `[sample_size]`, `[interim]`, `[closed]`, `[bayes]`). A bad spec stops with one
+message naming the key path; `dosefinding schema design` prints this schema as JSON Schema. The
+preset `a2201` (`examples/design_a2201.toml`) is a complete example; the
+[design tutorial](../tutorials/design-and-power.md#the-design-from-the-command-line) runs it."""),
 }
 
 
 def spec_pages() -> dict[str, str]:
-    """The two spec reference pages, by their path in the site."""
+    """The spec reference pages, by their path in the site."""
     from dosefinding.study.schema import spec_json_schema
 
     return {f"reference/{kind}-spec.md": spec_reference.spec_reference(spec_json_schema(kind), title, intro)

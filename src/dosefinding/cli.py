@@ -2,10 +2,11 @@
 
 dosefinding demo simulates the A2201 virtual trial, analyses it and writes its report;
 dosefinding analyze SPEC --out DIR does the same for an analysis spec on ADaM data;
-dosefinding power simulates the power of a trial spec; dosefinding design-app serves a local
-page to design a trial (doses, candidate shapes, power, sample size, export as a trial spec);
-dosefinding serve runs the randomisation service, with audit-verify, backup and the other
-commands of its operators.
+dosefinding power simulates the power of a trial spec; dosefinding design computes the power,
+optimal allocation, Mod-step precision, sample size, interim power and the closed or Bayesian
+test of a design spec; dosefinding design-app serves a local page to design a trial (doses,
+candidate shapes, power, sample size, export as a trial spec); dosefinding serve runs the
+randomisation service, with audit-verify, backup and the other commands of its operators.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from dosefinding.errors import DoseFindingError, InputError
 from dosefinding.files import check_input_file, check_new_file, check_output_directory
 from dosefinding.progress import show_on_stderr, step
+from dosefinding.study.design_commands import add_design_parser, design_command
 
 
 def demo(out: str, seed: int | None, draws: int | None) -> str:
@@ -282,8 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     design_app_parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     design_app_parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
     design_app_parser.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
-    schema_parser = commands.add_parser("schema", help="print the JSON Schema of the trial spec or the analysis spec")
-    schema_parser.add_argument("kind", choices=("trial", "analysis"), help="which spec")
+    add_design_parser(commands)
+    schema_parser = commands.add_parser("schema", help="print the JSON Schema of the trial, analysis or design spec")
+    schema_parser.add_argument("kind", choices=("trial", "analysis", "design"), help="which spec")
     serve_parser = commands.add_parser("serve", help="the randomisation service and its pages (needs dosefinding[service])")
     database_help = (f"SQLite file or SQLAlchemy URL without a password (default: ${DATABASE_URL_ENV}, else "
                      f"{DEFAULT_DATABASE})")
@@ -371,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(power(args.spec, args.n_sims, args.seed, args.jobs, args.scheduler, args.chunk_size, args.quiet,
                             {"covariance": args.covariance, "df_method": args.df_method, "df": df,
                              "selection": args.selection, "alternative": args.alternative, "alpha": args.alpha}))
+            elif args.command == "design":
+                print(design_command(args))
         finally:
             if stop_progress is not None:
                 stop_progress()

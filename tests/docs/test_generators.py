@@ -80,7 +80,7 @@ def test_spec_reference_refuses_a_key_without_description() -> None:
 
 def test_spec_reference_of_the_package_schemas() -> None:
     import dosefinding.study.schema as schema_module
-    for kind in ("trial", "analysis"):
+    for kind in schema_module.SPEC_KINDS:
         page = spec_reference.spec_reference(schema_module.spec_json_schema(kind), f"{kind} spec")
         assert "## Top-level keys" in page and page.count("| Key | Type |") > 3
         links, anchors = set(re.findall(r"\(#(spec-[\w-]+)\)", page)), set(re.findall(r"\{ #(spec-[\w-]+) \}", page))

@@ -16,16 +16,20 @@ from dosefinding.cli import main
 from dosefinding.errors import InputError
 from dosefinding.study import load_spec, parse_spec
 from dosefinding.study.analysis_spec import load_analysis_spec, parse_analysis_spec
+from dosefinding.study.design_spec import load_design_spec
 from dosefinding.study.published import load_not_compared, load_published
 from dosefinding.study.schema import SPEC_KINDS, schema_path, schema_text, spec_json_schema
 
 PRESETS = Path(__file__).resolve().parents[2] / "src" / "dosefinding" / "study" / "presets"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-# presets/** holds trial specs (presets/*.toml), analysis specs (presets/analysis/*.toml) and two files that are
-# neither: the paper's published numbers (read by published.py) and the eligibility rules of randomisation presets
+# presets/** holds trial specs (presets/*.toml), analysis specs (presets/analysis/*.toml), design specs
+# (presets/design/*.toml) and two files that are none of them: the paper's published numbers (read by published.py)
+# and the eligibility rules of randomisation presets. examples/design_*.toml are design specs, the others analysis specs.
 NOT_SPECS = {PRESETS / "analysis" / "a2201_published.toml"} | set((PRESETS / "randomisation").glob("*.toml"))
 TRIAL_SPECS = sorted(PRESETS.glob("*.toml"))
-ANALYSIS_SPECS = sorted(set((PRESETS / "analysis").glob("*.toml")) - NOT_SPECS) + sorted(EXAMPLES.glob("*.toml"))
+DESIGN_SPECS = sorted((PRESETS / "design").glob("*.toml")) + sorted(EXAMPLES.glob("design_*.toml"))
+ANALYSIS_SPECS = sorted(set((PRESETS / "analysis").glob("*.toml")) - NOT_SPECS) + sorted(
+    set(EXAMPLES.glob("*.toml")) - set(DESIGN_SPECS))
 
 
 def _as_json(document: dict[str, Any]) -> Any:
@@ -91,10 +95,17 @@ def test_analysis_specs_are_valid_by_jsonschema(path: Path) -> None:
     load_analysis_spec(path)
 
 
-def test_presets_cover_both_kinds() -> None:
-    assert TRIAL_SPECS and ANALYSIS_SPECS
-    assert set(PRESETS.rglob("*.toml")) == set(TRIAL_SPECS) | NOT_SPECS | {p for p in ANALYSIS_SPECS
-                                                                           if p.is_relative_to(PRESETS)}
+@pytest.mark.parametrize("path", DESIGN_SPECS, ids=lambda p: p.name)
+def test_design_specs_are_valid_by_jsonschema(path: Path) -> None:
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert [e.message for e in _validator("design").iter_errors(_as_json(document))] == []
+    load_design_spec(path)
+
+
+def test_presets_cover_every_kind() -> None:
+    assert TRIAL_SPECS and ANALYSIS_SPECS and DESIGN_SPECS
+    assert set(PRESETS.rglob("*.toml")) == set(TRIAL_SPECS) | NOT_SPECS | {
+        p for p in ANALYSIS_SPECS + DESIGN_SPECS if p.is_relative_to(PRESETS)}
 
 
 @pytest.mark.parametrize(
@@ -122,7 +133,7 @@ def test_cli_prints_the_schema(kind: str, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_unknown_kind() -> None:
-    with pytest.raises(InputError, match=r"^kind: must be one of trial, analysis; got 'study'$"):
+    with pytest.raises(InputError, match=r"^kind: must be one of trial, analysis, design; got 'study'$"):
         spec_json_schema("study")
 
 

@@ -1,4 +1,5 @@
-"""Study: trial specs (TOML), the virtual trial, the analysis of ADaM data from a spec, simulation-based power."""
+"""Study: trial specs (TOML), the virtual trial, the analysis of ADaM data from a spec, simulation-based power,
+design specs and the ``dosefinding design`` commands."""
 
 from typing import TYPE_CHECKING
 
@@ -7,6 +8,8 @@ from dosefinding.lazy import lazy_exports
 if TYPE_CHECKING:
     from dosefinding.study.analysis import StudyResults, analyze_study
     from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
+    from dosefinding.study.design_commands import run_design
+    from dosefinding.study.design_spec import DesignDocument, load_design_spec, parse_design_spec
     from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
     from dosefinding.study.power import PowerResult, simulate_power
     from dosefinding.study.simulate import (
@@ -45,6 +48,7 @@ __all__ = [
     "Baseline",
     "Characteristic",
     "Demographics",
+    "DesignDocument",
     "Dropout",
     "Endpoint",
     "EndpointMatrix",
@@ -61,10 +65,13 @@ __all__ = [
     "analyze_study",
     "baseline_mean",
     "load_analysis_spec",
+    "load_design_spec",
     "load_spec",
+    "parse_design_spec",
     "parse_spec",
     "preset_path",
     "run_demo",
+    "run_design",
     "simulate_endpoint_matrix",
     "simulate_power",
     "simulate_trial",

@@ -1,11 +1,13 @@
-"""The JSON Schemas (draft 2020-12) of the trial spec and the analysis spec, generated from their models.
+"""The JSON Schemas (draft 2020-12) of the trial, analysis and design specs, generated from their models.
 
-The models are :class:`~dosefinding.study.trial_schema.TrialDocument` and
-:class:`~dosefinding.study.analysis_schema.AnalysisDocument`; every property has a
+The models are :class:`~dosefinding.study.trial_schema.TrialDocument`,
+:class:`~dosefinding.study.analysis_schema.AnalysisDocument` and
+:class:`~dosefinding.study.design_spec.DesignDocument`; every property has a
 ``description`` (with its unit where it has one). Copies are committed in
-``study/schemas/trial.schema.json`` and ``study/schemas/analysis.schema.json`` (a test keeps
-them equal to the generated ones; :func:`write_schemas` rewrites them) for editors and
-other languages; ``dosefinding schema trial`` prints one.
+``study/schemas/trial.schema.json``, ``study/schemas/analysis.schema.json`` and
+``study/schemas/design.schema.json`` (a test keeps them equal to the generated ones;
+:func:`write_schemas` rewrites them) for editors and other languages; ``dosefinding schema trial``
+prints one.
 
 A spec checked by the schema alone may still be refused by the loaders: what needs several
 tables (a list with one number per arm, a visit of the schedule, an endpoint named
@@ -28,11 +30,13 @@ from pydantic import BaseModel
 
 from dosefinding.errors import InputError
 from dosefinding.study.analysis_schema import AnalysisDocument
+from dosefinding.study.design_spec import DesignDocument
 from dosefinding.study.trial_schema import TrialDocument
 
 __all__ = ["SCHEMA_DIR", "SPEC_KINDS", "schema_path", "schema_text", "spec_json_schema", "write_schemas"]
 
-SPEC_KINDS: dict[str, type[BaseModel]] = {"trial": TrialDocument, "analysis": AnalysisDocument}
+SPEC_KINDS: dict[str, type[BaseModel]] = {"trial": TrialDocument, "analysis": AnalysisDocument,
+                                          "design": DesignDocument}
 """The kinds of spec and their models."""
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 """Where the committed copies of the schemas are."""
@@ -61,8 +65,8 @@ def _toml(node: Any) -> Any:
     return out
 
 
-def spec_json_schema(kind: Literal["trial", "analysis"] | str) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the ``"trial"`` or the ``"analysis"`` spec.
+def spec_json_schema(kind: Literal["trial", "analysis", "design"] | str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the ``"trial"``, the ``"analysis"`` or the ``"design"`` spec.
 
     Examples
     --------

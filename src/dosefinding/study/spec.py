@@ -854,17 +854,20 @@ def parse_spec(text: str, *, source: str = "") -> TrialSpec:
     return spec
 
 
-def preset_path(name: str) -> Path:
-    """Path of the packaged preset ``name`` (e.g. ``"a2201"``).
+def preset_path(name: str, kind: Literal["trial", "design"] = "trial") -> Path:
+    """Path of the packaged preset ``name`` (e.g. ``"a2201"``): a trial spec, or (``kind="design"``) a design spec.
 
     Examples
     --------
     >>> preset_path("a2201").name
     'a2201.toml'
+    >>> preset_path("a2201", "design").parent.name
+    'design'
     """
-    path = _PRESETS / f"{name.lower()}.toml"
+    folder = _PRESETS / "design" if kind == "design" else _PRESETS
+    path = folder / f"{name.lower()}.toml"
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in _PRESETS.glob("*.toml")))
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.toml")))
         raise InputError(f"preset {name!r}: no such preset (presets: {known})")
     return path
 

@@ -232,17 +232,24 @@ def _number(value: object, lower: float | None, upper: float | None, strict: boo
 
 @dataclass(frozen=True)
 class Number(Check):
-    """A finite number (a float) within ``[lower, upper]`` (``strict``: above ``lower``)."""
+    """A finite number (a float) within ``[lower, upper]`` (``strict``: above ``lower``; ``below``: under it)."""
 
     lower: float | None = None
     upper: float | None = None
     strict: bool = False
+    below: float | None = None
 
     def check(self, value: Any) -> float:
-        return _number(value, self.lower, self.upper, self.strict)
+        x = _number(value, self.lower, self.upper, self.strict)
+        if self.below is not None and x >= self.below:
+            fail(f"must be below {self.below:g}, got {x:g}")
+        return x
 
     def json(self) -> JsonSchemaValue:
-        return _number_json(self.lower, self.upper, self.strict)
+        out = _number_json(self.lower, self.upper, self.strict)
+        if self.below is not None:
+            out["exclusiveMaximum"] = _bound(self.below)
+        return out
 
 
 def _numbers(value: object, lower: float | None, upper: float | None, strict: bool = False) -> tuple[float, ...]:
