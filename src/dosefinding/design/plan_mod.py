@@ -29,7 +29,7 @@ a TD (``P(no TD)``); and, beyond R, the probability that the TD estimate lies in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -53,7 +53,8 @@ from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_covariance, as_generator, as_positive_int, as_probability, as_vector
 
-__all__ = ["ModPlan", "plan_mod"]
+__all__ = ["FittedShape", "ModPlan", "SelectedFits", "binomial_se", "check_fitted_shapes", "check_pair",
+           "dose_group_covariance", "fit_and_select", "plan_mod", "quantile_length", "simulated_estimates"]
 
 FloatArray = NDArray[np.float64]
 _EPS = float(np.finfo(float).eps)
@@ -209,9 +210,9 @@ def plan_mod(
     >>> sim.simulation.shape[0], round(float(sim.selected.loc["linear"].sum()), 6)
     (3, 1.0)
     """
-    names = _check_shapes(shapes)
+    names = check_fitted_shapes(shapes)
     doses = alternatives.doses
-    s = _covariance(n, sigma, cov, doses.size)
+    s = dose_group_covariance(n, sigma, cov, doses.size)
     asymptotic = len(names) == 1 if asymptotic is None else bool(asymptotic)
     if asymptotic and len(names) > 1:
         raise InputError(f"asymptotic: needs one fitted shape, got {list(names)}; use simulation=True")
@@ -224,11 +225,11 @@ def plan_mod(
         raise InputError(f"p_lower, p_upper: need p_lower < p_upper, got {p_lower:g}, {p_upper:g}")
     if delta is not None:
         check_delta(delta, alternatives.direction)
-    window = _check_pair(td_window, "td_window", positive=True)
-    quantiles = _check_pair(interval, "interval", unit=True)
+    window = check_pair(td_window, "td_window", positive=True)
+    quantiles = check_pair(interval, "interval", unit=True)
     if as_positive_int(curve_points, "curve_points") < 2:
         raise InputError(f"curve_points: need at least 2 doses, got {curve_points!r}")
-    fitted = {name: _FittedShape.build(name, doses, s, bounds, scal, off) for name in names}
+    fitted = {name: FittedShape.build(name, doses, s, bounds, scal, off) for name in names}
     truth = _Truth.build(alternatives, s, p, p_lower, p_upper, delta)
 
     plan_asymptotic = best = None
@@ -237,7 +238,7 @@ def plan_mod(
     plan_simulation = selected = trial_frame = None
     n_sim = 0
     if simulation:
-        draws = _draws(trials, truth, s, n_trials, seed)
+        draws = simulated_estimates(trials, truth.mu, s, n_trials, seed)
         n_sim = draws.shape[1]
         plan_simulation, selected, trial_frame = _simulate(
             fitted, truth, draws, s, alpha, tau, p, delta, window, quantiles, curve_points, grid_points)
@@ -246,14 +247,17 @@ def plan_mod(
 
 
 @dataclass(frozen=True)
-class _FittedShape:
+class FittedShape:
+    """One shape fitted by generalised least squares to dose-group estimates with a given covariance; its effect,
+    gradients, parameter covariance, EDs and TDs for a batch of parameter vectors (one row per simulated trial)."""
+
     name: str
     problem: LeastSquaresProblem
     box: FloatArray | None
 
     @classmethod
     def build(cls, name: str, doses: FloatArray, s: FloatArray, bounds: dict[str, ArrayLike] | None,
-              scal: float | None, off: float | None) -> _FittedShape:
+              scal: float | None, off: float | None) -> FittedShape:
         problem = estimates_problem(get_shape(name), doses, np.zeros(doses.size), s, scal=scal, off=off)
         check_dose_count(problem.shape, doses, False)
         box = check_bounds(None if bounds is None else bounds.get(name), problem.shape, float(doses[-1]))
@@ -307,7 +311,7 @@ class _FittedShape:
         shapes (to ``2^-64`` of the largest dose), one row at a time for the unimodal quadratic and betamod."""
         if self.shape.name in _UNIMODAL:
             return np.array([self.effective_dose(x, p, self.doses) for x in parameters])
-        top = np.abs(self._effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))))
+        top = np.abs(self.effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))))
         return np.where(top > 0, self._first_reaching(parameters, 1.0, p * top, absolute=True), np.nan)  # flat: no ED
 
     def target_doses(self, parameters: FloatArray, delta: float) -> FloatArray:
@@ -317,7 +321,7 @@ class _FittedShape:
         if self.shape.name in _UNIMODAL:
             return np.array([self.target_dose(x, delta) for x in parameters])
         sign, size = np.sign(delta), abs(delta)
-        inside = sign * self._effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))) >= size
+        inside = sign * self.effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))) >= size
         td = np.empty(parameters.shape[0])
         td[inside] = self._first_reaching(parameters[inside], sign, np.full(int(inside.sum()), size))
         td[~inside] = [self.target_dose(x, delta) for x in parameters[~inside]]
@@ -330,12 +334,12 @@ class _FittedShape:
         low, high = np.zeros(parameters.shape[0]), np.full(parameters.shape[0], float(self.doses[-1]))
         for _ in range(_BISECTION_STEPS):
             middle = (low + high) / 2
-            effect = self._effect_at(parameters, middle)
+            effect = self.effect_at(parameters, middle)
             reached = (np.abs(effect) if absolute else sign * effect) >= level
             high, low = np.where(reached, middle, high), np.where(reached, low, middle)
         return high
 
-    def _effect_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
+    def effect_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
         """Effect over placebo of each row of ``parameters`` at its own dose."""
         linear, nonlinear = self.shape.split(parameters)
         points = np.column_stack([np.zeros(dose.size), dose])
@@ -343,12 +347,79 @@ class _FittedShape:
         response = np.einsum("bnp,bp->bn", self.shape.basis(points, nonlinear, self.constant), linear)
         return response[:, 1] - response[:, 0]
 
+    def effect_gradient_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
+        """Gradient w.r.t. the parameters of each row's effect over placebo at its own dose, ``(B, p)``."""
+        points = np.column_stack([np.zeros(dose.size), dose])
+        gradient = self.shape.gradient(points, parameters, self.constant)
+        return gradient[:, 1, :] - gradient[:, 0, :]
+
+    def dose_slope_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
+        """Derivative in dose of each row's curve at its own dose."""
+        return self.shape.dose_slope(dose[:, None], parameters, self.constant)[:, 0]
+
+    def top_doses(self, parameters: FloatArray) -> FloatArray:
+        """Per row the dose whose effect ED_p takes a fraction of (as :func:`~dosefinding.curve_effective_dose`):
+        the largest dose; the quadratic's vertex when inside the dose range; the betamod's mode (even beyond)."""
+        max_dose = float(self.doses[-1])
+        top = np.full(parameters.shape[0], max_dose)
+        linear, nonlinear = self.shape.split(parameters)
+        if self.shape.name == "quadratic":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                vertex = -linear[:, 1] / (2 * linear[:, 2])
+            top = np.where((vertex >= 0) & (vertex <= max_dose), vertex, max_dose)
+        elif self.shape.name == "betamod":
+            top = nonlinear[:, 0] / (nonlinear[:, 0] + nonlinear[:, 1]) * float(self.constant)  # type: ignore[arg-type]
+        return top
+
     def effective_dose(self, parameters: FloatArray, p: float, doses: FloatArray) -> float:
         return float(curve_effective_dose(self.name, parameters, p, doses=doses, constant=self.constant))
 
     def target_dose(self, parameters: FloatArray, delta: float) -> float:
         with np.errstate(over="ignore"):  # a linlog fit with a tiny slope: an infinite TD, as R's
             return float(curve_target_dose(self.name, parameters, delta, doses=self.doses, constant=self.constant))
+
+
+@dataclass(frozen=True)
+class SelectedFits:
+    """Every shape fitted to every simulated trial, and per trial the shape of smallest gAIC.
+
+    Attributes
+    ----------
+    names
+        The shapes fitted.
+    choice
+        Per trial the index into ``names`` of the selected shape (the first on a tie, as R's ``which.min``).
+    parameters
+        Per shape its parameters on every trial, ``(trials, p)``.
+    """
+
+    names: tuple[str, ...]
+    choice: NDArray[np.intp]
+    parameters: dict[str, FloatArray]
+
+    def groups(self) -> Iterator[tuple[str, NDArray[np.intp], FloatArray]]:
+        """Per shape selected in at least one trial: its name, those trials and its parameters there."""
+        for j, name in enumerate(self.names):
+            rows = np.flatnonzero(self.choice == j)
+            if rows.size:
+                yield name, rows, self.parameters[name][rows]
+
+
+def fit_and_select(fitted: Mapping[str, FittedShape], y: FloatArray, grid_points: int | None = None) -> SelectedFits:
+    """Fit every shape to every row of ``y`` at once (the batched least squares) and select per row by gAIC.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> doses, s = np.array([0.0, 5, 50, 300]), np.eye(4)
+    >>> fitted = {name: FittedShape.build(name, doses, s, None, None, None) for name in ("linear", "emax")}
+    >>> fit_and_select(fitted, np.array([[0.0, 1, 2, 3], [0.0, 2, 3, 3]])).choice.tolist()
+    [0, 1]
+    """
+    fits = {name: shape.fit(y, grid_points) for name, shape in fitted.items()}
+    gaic = np.column_stack([f.objective + 2 * f.parameters.shape[-1] for f in fits.values()])
+    choice = np.argmin(np.where(np.isfinite(gaic), gaic, np.inf), axis=1)
+    return SelectedFits(tuple(fits), choice, {name: f.parameters for name, f in fits.items()})
 
 
 @dataclass(frozen=True)
@@ -380,7 +451,7 @@ class _Truth:
         return list(self.alternatives.labels)
 
 
-def _asymptotic(fitted: _FittedShape, truth: _Truth, s: FloatArray, alpha: float, tau: float, p: float,
+def _asymptotic(fitted: FittedShape, truth: _Truth, s: FloatArray, alpha: float, tau: float, p: float,
                 delta: float | None, window: FloatArray, grid_points: int | None
                 ) -> tuple[pd.DataFrame, dict[str, FloatArray]]:
     doses = fitted.doses
@@ -418,7 +489,7 @@ def _asymptotic(fitted: _FittedShape, truth: _Truth, s: FloatArray, alpha: float
     return pd.DataFrame(rows, index=pd.Index(truth.labels, name="alternative"), columns=list(ASYMPTOTIC_COLUMNS)), best
 
 
-def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray, s: FloatArray, alpha: float,
+def _simulate(fitted: dict[str, FittedShape], truth: _Truth, draws: FloatArray, s: FloatArray, alpha: float,
               tau: float, p: float, delta: float | None, window: FloatArray, quantiles: FloatArray,
               curve_points: int, grid_points: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     doses = truth.alternatives.doses
@@ -432,9 +503,8 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
     for i, label in enumerate(truth.labels):
         y = draws[i]
         n_sim = y.shape[0]
-        fits = {name: shape.fit(y, grid_points) for name, shape in fitted.items()}
-        gaic = np.column_stack([f.objective + 2 * f.parameters.shape[-1] for f in fits.values()])
-        choice = np.argmin(np.where(np.isfinite(gaic), gaic, np.inf), axis=1)
+        selection = fit_and_select(fitted, y, grid_points)
+        choice = selection.choice
         mu = truth.mu[:, i]
         top = truth.max_dose[i]
         mse = np.empty(n_sim)
@@ -443,12 +513,8 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
         se_top = np.empty(n_sim)
         ed = np.full(n_sim, np.nan)
         td = np.full(n_sim, np.nan)
-        for j, name in enumerate(names):
-            rows_j = np.flatnonzero(choice == j)
-            if rows_j.size == 0:
-                continue
+        for name, rows_j, parameters in selection.groups():
             shape = fitted[name]
-            parameters = fits[name].parameters[rows_j]
             mse[rows_j] = np.mean((shape.effect(parameters, doses[1:]) - (mu[1:] - mu[0])) ** 2, axis=1)
             grid_error[rows_j] = shape.effect(parameters, grid) - (true_grid[1:, i] - true_grid[0, i])
             effect_top[rows_j] = shape.effect(parameters, np.array([top]))[:, 0]
@@ -466,17 +532,17 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
         in_ed = (ed > truth.ed_lower[i]) & (ed < truth.ed_upper[i])
         power = lower > tau
         row = {"rmse_doses": rmse, "rmse_doses_se": float(np.std(mse, ddof=1) / np.sqrt(n_sim) / (2 * rmse)),
-               "power_max_dose": power.mean(), "power_max_dose_se": _binomial_se(power),
-               "p_ed": in_ed.mean(), "p_ed_se": _binomial_se(in_ed),
+               "power_max_dose": power.mean(), "power_max_dose_se": binomial_se(power),
+               "p_ed": in_ed.mean(), "p_ed_se": binomial_se(in_ed),
                "eff_vs_anova": mse_anova / rmse**2,
                "rmse_curve": float(np.sqrt(np.mean(np.mean(grid_error**2, axis=0)))),
-               "ed_length": _quantile_length(ed, quantiles),
+               "ed_length": quantile_length(ed, quantiles),
                "td_length": np.nan, "p_no_td": np.nan, "p_td_window": np.nan, "p_td_window_se": np.nan,
                "na_se": int(missing.sum())}
         if delta is not None and truth.td is not None:
             in_window = (td >= window[0] * truth.td[i]) & (td <= window[1] * truth.td[i])
-            row.update(td_length=_quantile_length(td, quantiles), p_no_td=float(np.isnan(td).mean()),
-                       p_td_window=in_window.mean(), p_td_window_se=_binomial_se(in_window))
+            row.update(td_length=quantile_length(td, quantiles), p_no_td=float(np.isnan(td).mean()),
+                       p_td_window=in_window.mean(), p_td_window_se=binomial_se(in_window))
         rows.append(row)
         selected_rows.append(np.bincount(choice, minlength=len(names)) / n_sim)
         trial_frames.append(pd.DataFrame({"alternative": label, "trial": np.arange(n_sim),
@@ -518,12 +584,14 @@ def _normal_mass(lower: float, upper: float, mean: float, sd: float) -> float:
     return float(stats.norm.cdf(upper, mean, sd) - stats.norm.cdf(lower, mean, sd))
 
 
-def _binomial_se(hits: NDArray[np.bool_]) -> float:
+def binomial_se(hits: NDArray[np.bool_]) -> float:
+    """Monte Carlo standard error of the share of ``hits``."""
     share = float(hits.mean())
     return float(np.sqrt(share * (1 - share) / hits.size))
 
 
-def _quantile_length(values: FloatArray, quantiles: FloatArray) -> float:
+def quantile_length(values: FloatArray, quantiles: FloatArray) -> float:
+    """Distance between the ``quantiles`` of the values that are not NaN (NaN if none)."""
     found = values[~np.isnan(values)]  # as R: an infinite TD (linlog, tiny slope) counts, a missing one does not
     if found.size == 0:
         return np.nan
@@ -535,7 +603,8 @@ def _same_constant(a: ArrayLike | None, b: ArrayLike | None) -> bool:
     return a is None and b is None or (a is not None and b is not None and np.allclose(a, b, rtol=0, atol=0))
 
 
-def _check_shapes(shapes: str | Sequence[str]) -> tuple[str, ...]:
+def check_fitted_shapes(shapes: str | Sequence[str]) -> tuple[str, ...]:
+    """The shapes to fit, by our names: parametric (not linint), each once; :class:`InputError` naming ``shapes``."""
     names = (shapes,) if isinstance(shapes, str) else tuple(shapes)
     if not names:
         raise InputError("shapes: give at least one shape to fit")
@@ -548,7 +617,9 @@ def _check_shapes(shapes: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(get_shape(name).name for name in names)
 
 
-def _covariance(n: float | ArrayLike | None, sigma: float | None, cov: ArrayLike | None, k: int) -> FloatArray:
+def dose_group_covariance(n: float | ArrayLike | None, sigma: float | None, cov: ArrayLike | None,
+                          k: int) -> FloatArray:
+    """``cov`` checked, or ``sigma^2 diag(1 / n)`` (``n`` one number or one per dose) for ``k`` doses."""
     if cov is not None:
         if n is not None or sigma is not None:
             raise InputError("cov: give cov, or n and sigma, not both")
@@ -563,7 +634,8 @@ def _covariance(n: float | ArrayLike | None, sigma: float | None, cov: ArrayLike
     return sigma**2 * np.diag(1.0 / n_arm)
 
 
-def _check_pair(values: tuple[float, float], name: str, positive: bool = False, unit: bool = False) -> FloatArray:
+def check_pair(values: tuple[float, float], name: str, positive: bool = False, unit: bool = False) -> FloatArray:
+    """Two increasing numbers (positive, or in [0, 1]); :class:`InputError` naming ``name``."""
     pair = as_vector(values, name, length=2)
     if not pair[0] < pair[1] or (positive and pair[0] <= 0) or (unit and not (0 <= pair[0] and pair[1] <= 1)):
         bound = " positive" if positive else " in [0, 1]" if unit else ""
@@ -571,9 +643,11 @@ def _check_pair(values: tuple[float, float], name: str, positive: bool = False, 
     return pair
 
 
-def _draws(trials: ArrayLike | None, truth: _Truth, s: FloatArray, n_trials: int,
-           seed: int | np.random.Generator) -> FloatArray:
-    n_curves, n_doses = truth.mu.shape[1], truth.mu.shape[0]
+def simulated_estimates(trials: ArrayLike | None, mu: FloatArray, s: FloatArray, n_trials: int,
+                        seed: int | np.random.Generator) -> FloatArray:
+    """The given ``trials`` checked, or ``n_trials`` draws from ``N(mu_i, s)`` per true curve ``i`` (``mu``: dose x
+    curve), as an array ``(curves, trials, doses)``."""
+    n_curves, n_doses = mu.shape[1], mu.shape[0]
     if trials is not None:
         given = np.asarray(trials, dtype=float)
         if given.ndim != 3 or given.shape[0] != n_curves or given.shape[2] != n_doses or given.shape[1] < 2:
@@ -586,4 +660,4 @@ def _draws(trials: ArrayLike | None, truth: _Truth, s: FloatArray, n_trials: int
     rng = as_generator(seed)
     root = np.linalg.cholesky(s)
     noise = rng.standard_normal((n_curves, int(n_trials), n_doses)) @ root.T
-    return truth.mu.T[:, None, :] + noise
+    return mu.T[:, None, :] + noise
