@@ -12,9 +12,10 @@ fitted shape(s) and the dose-group covariance ``S`` (``sigma^2 diag(1/n)``, or g
 * **simulation**: ``n_trials`` draws of the dose-group estimates from ``N(mu, S)``, every shape
   fitted to every draw at once (:func:`~dosefinding.mod.least_squares.fit_least_squares` on
   the batch), per draw the shape with the smallest gAIC, and the metrics over the draws: effects,
-  standard errors and (for the monotone shapes) the EDs and TDs by bisection, as array operations
-  over the trials; quadratic and betamod EDs and TDs, and TDs beyond the largest dose, one trial
-  at a time through :func:`~dosefinding.curve_effective_dose` and :func:`~dosefinding.curve_target_dose`.
+  standard errors, EDs and TDs as array operations over the trials (the quadratic's in closed
+  form, the others by bisection where the curve is monotone: up to the largest dose, the
+  quadratic's vertex or the betamod's mode); only a monotone shape's TD beyond the largest dose
+  one trial at a time through :func:`~dosefinding.curve_target_dose`.
 
 The metrics (R's names in brackets): root mean squared error of the placebo-adjusted curve at
 the active doses (``dRMSE``) and on a grid of ``curve_points`` doses (``cRMSE``); the ratio of
@@ -47,7 +48,7 @@ from dosefinding.mod.least_squares import (
     estimates_problem,
     fit_least_squares,
 )
-from dosefinding.mod.target_doses import check_delta, curve_effective_dose, curve_target_dose
+from dosefinding.mod.target_doses import check_delta, curve_effective_dose, curve_target_dose, quadratic_roots
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
@@ -59,7 +60,6 @@ __all__ = ["FittedShape", "ModPlan", "SelectedFits", "binomial_se", "check_fitte
 FloatArray = NDArray[np.float64]
 _EPS = float(np.finfo(float).eps)
 _BISECTION_STEPS = 64
-_UNIMODAL = ("quadratic", "betamod")
 ASYMPTOTIC_COLUMNS = ("rmse_doses", "power_max_dose", "p_ed", "ed", "ed_sd", "td", "td_sd", "p_td_window")
 SIMULATION_COLUMNS = (
     "rmse_doses", "rmse_doses_se", "power_max_dose", "power_max_dose_se", "p_ed", "p_ed_se",
@@ -306,32 +306,49 @@ class FittedShape:
         return np.where(singular[..., None, None], np.nan, np.linalg.inv(safe))
 
     def effective_doses(self, parameters: FloatArray, p: float) -> FloatArray:
-        """ED_p (the maximum effect at the largest dose) of each row of ``parameters``, as
-        :func:`~dosefinding.curve_effective_dose`: by bisection on all rows at once for the monotone
-        shapes (to ``2^-64`` of the largest dose), one row at a time for the unimodal quadratic and betamod."""
-        if self.shape.name in _UNIMODAL:
-            return np.array([self.effective_dose(x, p, self.doses) for x in parameters])
-        top = np.abs(self.effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))))
-        return np.where(top > 0, self._first_reaching(parameters, 1.0, p * top, absolute=True), np.nan)  # flat: no ED
+        """ED_p of each row of ``parameters`` as :func:`~dosefinding.curve_effective_dose` (a fraction ``p`` of the
+        effect at :meth:`top_doses`), for all rows at once: the quadratic's in closed form, the others by
+        bisection on ``[0, top]``, where the effect is monotone (to ``2^-64`` of the top dose)."""
+        linear, _ = self.shape.split(parameters)
+        top = self.top_doses(parameters)
+        largest = np.abs(self.effect_at(parameters, top))
+        flat = (linear[:, 1] == 0) | (largest == 0)  # no maximum effect to take a fraction of
+        if self.shape.name == "quadratic":
+            b1, b2 = linear[:, 1], linear[:, 2]
+            ed = _smallest_positive(quadratic_roots(b1, b2, p * (b1 * top + b2 * top * top)))
+        else:
+            ed = self._first_reaching(parameters, 1.0, p * largest, absolute=True, high=top)
+        return np.where(flat, np.nan, ed)
 
     def target_doses(self, parameters: FloatArray, delta: float) -> FloatArray:
-        """TD of each row of ``parameters``, as :func:`~dosefinding.curve_target_dose`: for the monotone shapes,
-        by bisection on all rows at once where the effect at the largest dose reaches ``delta``, otherwise (the
-        TD beyond the largest dose, or none; the unimodal shapes) one row at a time."""
-        if self.shape.name in _UNIMODAL:
-            return np.array([self.target_dose(x, delta) for x in parameters])
+        """TD of each row of ``parameters``, as :func:`~dosefinding.curve_target_dose`, for all rows at once: the
+        quadratic's in closed form; the betamod's by bisection on ``[0, mode]`` where its effect at the mode reaches
+        ``delta``; the monotone shapes' by bisection where the effect at the largest dose reaches it, otherwise
+        (the TD beyond the largest dose, or none) one row at a time."""
         sign, size = np.sign(delta), abs(delta)
-        inside = sign * self.effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))) >= size
-        td = np.empty(parameters.shape[0])
-        td[inside] = self._first_reaching(parameters[inside], sign, np.full(int(inside.sum()), size))
-        td[~inside] = [self.target_dose(x, delta) for x in parameters[~inside]]
+        if self.shape.name == "quadratic":
+            linear, _ = self.shape.split(parameters)
+            b1, b2 = sign * linear[:, 1], sign * linear[:, 2]
+            with np.errstate(invalid="ignore"):
+                roots = quadratic_roots(b1, b2, size)
+            return np.where(4 * b2 * size + b1 * b1 < 0, np.nan, _smallest_positive(roots))
+        high = self.top_doses(parameters) if self.shape.name == "betamod" else np.full(parameters.shape[0],
+                                                                                        float(self.doses[-1]))
+        inside = sign * self.effect_at(parameters, high) >= size
+        td = np.full(parameters.shape[0], np.nan)
+        td[inside] = self._first_reaching(parameters[inside], sign, np.full(int(inside.sum()), size),
+                                          high=high[inside])
+        if self.shape.name != "betamod":  # beyond the betamod's mode its effect falls: no TD
+            td[~inside] = [self.target_dose(x, delta) for x in parameters[~inside]]
         return td
 
-    def _first_reaching(self, parameters: FloatArray, sign: float, level: FloatArray,
-                        absolute: bool = False) -> FloatArray:
-        """Smallest dose in [0, largest dose] where each row's monotone effect (times ``sign``, or its absolute
-        value) reaches ``level``, by bisection to ``2^-64`` of the largest dose; each row reaches it at the top."""
-        low, high = np.zeros(parameters.shape[0]), np.full(parameters.shape[0], float(self.doses[-1]))
+    def _first_reaching(self, parameters: FloatArray, sign: float, level: FloatArray, absolute: bool = False,
+                        high: FloatArray | None = None) -> FloatArray:
+        """Smallest dose in [0, high] (default the largest dose) where each row's effect, monotone there (times
+        ``sign``, or its absolute value), reaches ``level``, by bisection to ``2^-64`` of ``high``; each row
+        reaches it at ``high``."""
+        low = np.zeros(parameters.shape[0])
+        high = np.full(parameters.shape[0], float(self.doses[-1])) if high is None else high
         for _ in range(_BISECTION_STEPS):
             middle = (low + high) / 2
             effect = self.effect_at(parameters, middle)
@@ -552,6 +569,13 @@ def _simulate(fitted: dict[str, FittedShape], truth: _Truth, draws: FloatArray, 
     return (pd.DataFrame(rows, index=index, columns=list(SIMULATION_COLUMNS)),
             pd.DataFrame(selected_rows, index=index, columns=pd.Index(names, name="shape")),
             pd.concat(trial_frames, ignore_index=True))
+
+
+def _smallest_positive(roots: FloatArray) -> FloatArray:
+    """Per column the smallest positive of the two roots (stacked on axis 0), NaN if neither is."""
+    with np.errstate(invalid="ignore"):
+        positive = np.where(roots > 0, roots, np.inf).min(axis=0)
+    return np.where(np.isfinite(positive), positive, np.nan)
 
 
 def _richardson_gradient(func: Callable[[FloatArray], float], x: FloatArray) -> FloatArray:
