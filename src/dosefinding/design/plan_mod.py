@@ -7,8 +7,9 @@ fitted shape(s) and the dose-group covariance ``S`` (``sigma^2 diag(1/n)``, or g
   (generalised least squares with ``S``; the true parameters when it is of the fitted shape),
   its parameter covariance ``(F' S^-1 F)^-1`` (``F`` the gradient at the design doses), and by
   the delta method the precision of the placebo-adjusted curve, of ED_p and (given ``delta``)
-  of the TD. The ED and TD gradients are Richardson-extrapolated central differences, as
-  R's ``numDeriv::grad``.
+  of the TD. The ED's gradient is a Richardson-extrapolated central difference, as R's
+  ``numDeriv::grad``; the TD's is exact, by implicit differentiation of ``effect(TD) = delta``
+  (as R's ``calcTDgrad`` formulas; numerical steps leave a nearly linear quadratic's curve).
 * **simulation**: ``n_trials`` draws of the dose-group estimates from ``N(mu, S)``, every shape
   fitted to every draw at once (:func:`~dosefinding.mod.least_squares.fit_least_squares` on
   the batch), per draw the shape with the smallest gAIC, and the metrics over the draws: effects,
@@ -374,6 +375,21 @@ class FittedShape:
         """Derivative in dose of each row's curve at its own dose."""
         return self.shape.dose_slope(dose[:, None], parameters, self.constant)[:, 0]
 
+    def effective_dose_gradients(self, parameters: FloatArray, ed: FloatArray, p: float) -> FloatArray:
+        """Gradient of each row's ED_p in its parameters, ``(B, p)``: ``effect(ED) = p effect(top)`` differentiated
+        implicitly, ``top`` (:meth:`top_doses`) the largest dose or a stationary point of the curve, whose own
+        movement does not count."""
+        top = self.top_doses(parameters)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return ((p * self.effect_gradient_at(parameters, top) - self.effect_gradient_at(parameters, ed))
+                    / self.dose_slope_at(parameters, ed)[:, None])
+
+    def target_dose_gradients(self, parameters: FloatArray, td: FloatArray) -> FloatArray:
+        """Gradient of each row's TD in its parameters, ``(B, p)``: ``effect(TD) = delta`` differentiated implicitly
+        (:func:`~dosefinding.mod.target_doses.target_dose_gradient` for a batch)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -self.effect_gradient_at(parameters, td) / self.dose_slope_at(parameters, td)[:, None]
+
     def top_doses(self, parameters: FloatArray) -> FloatArray:
         """Per row the dose whose effect ED_p takes a fraction of (as :func:`~dosefinding.curve_effective_dose`):
         the largest dose; the quadratic's vertex when inside the dose range; the betamod's mode (even beyond)."""
@@ -499,7 +515,10 @@ def _asymptotic(fitted: FittedShape, truth: _Truth, s: FloatArray, alpha: float,
                "ed": ed, "ed_sd": ed_sd, "td": np.nan, "td_sd": np.nan, "p_td_window": np.nan}
         if delta is not None and truth.td is not None:
             td = fitted.target_dose(parameters, delta)
-            td_sd = _delta_sd(lambda x: fitted.target_dose(x, delta), parameters, v) if np.isfinite(td) else np.nan
+            # The TD's gradient by implicit differentiation: R's numerical steps (1e-4 absolute for a parameter below
+            # 0.018) move a nearly linear quadratic's b2 (1e-19) off the curve: its TD, and SD, NaN.
+            gradient_td = fitted.target_dose_gradients(parameters[None, :], np.array([td]))[0]
+            td_sd = float(np.sqrt(gradient_td @ v @ gradient_td)) if np.isfinite(td) else np.nan
             row.update(td=td, td_sd=td_sd,
                        p_td_window=_normal_mass(window[0] * truth.td[i], window[1] * truth.td[i], td, td_sd))
         rows.append(row)

@@ -491,11 +491,11 @@ class _Setup:
             squared_error[rows] = np.mean((model.effect(parameters, self.points) - true_effect) ** 2, axis=1)
             ed = model.effective_doses(parameters, self.p)
             out["ed"][rows] = ed
-            out["ed_half_width"][rows] = self.z * _sd(_ed_gradient(model, parameters, ed, self.p), v)
+            out["ed_half_width"][rows] = self.z * _sd(model.effective_dose_gradients(parameters, ed, self.p), v)
             if self.delta is not None:
                 td = model.target_doses(parameters, self.delta)
                 out["td"][rows] = td
-                out["td_half_width"][rows] = self.z * _sd(_td_gradient(model, parameters, td), v)
+                out["td_half_width"][rows] = self.z * _sd(model.target_dose_gradients(parameters, td), v)
         return pd.DataFrame({"selected": shape, **out, "squared_error": squared_error})
 
     def _summarise(self, trials: pd.DataFrame, i: int) -> dict[str, float]:
@@ -536,21 +536,6 @@ class _Setup:
                                         method="inverted_cdf")
         with np.errstate(invalid="ignore"):
             return float(middle), float((high - low) / 2)
-
-
-def _ed_gradient(model: FittedShape, parameters: FloatArray, ed: FloatArray, p: float) -> FloatArray:
-    """Gradient of ED_p in the parameters: ``effect(ED) = p effect(top)``, ``top`` the largest dose or a
-    stationary point of the curve (so its own movement does not count), differentiated implicitly."""
-    top = model.top_doses(parameters)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return ((p * model.effect_gradient_at(parameters, top) - model.effect_gradient_at(parameters, ed))
-                / model.dose_slope_at(parameters, ed)[:, None])
-
-
-def _td_gradient(model: FittedShape, parameters: FloatArray, td: FloatArray) -> FloatArray:
-    """Gradient of the TD in the parameters: ``effect(TD) = delta`` differentiated implicitly."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -model.effect_gradient_at(parameters, td) / model.dose_slope_at(parameters, td)[:, None]
 
 
 def _sd(gradient: FloatArray, v: FloatArray) -> FloatArray:
