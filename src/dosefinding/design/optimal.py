@@ -41,7 +41,7 @@ from dosefinding.mod.target_doses import check_delta, curve_target_dose, target_
 from dosefinding.shapes.candidates import CandidateModel, Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
-from dosefinding.validation import as_doses, as_vector
+from dosefinding.validation import as_doses, as_generator, as_vector
 
 __all__ = ["DesignCriterion", "OptimalDesign", "design_criterion", "optimal_design", "round_design"]
 
@@ -554,18 +554,22 @@ def design_criterion(
     return float(values[0]) if single else values
 
 
-def round_design(design: ArrayLike | OptimalDesign, n: int, eps: float = 1e-4) -> NDArray[np.int64]:
+def round_design(design: ArrayLike | OptimalDesign, n: int, eps: float = 1e-4,
+                 seed: int | np.random.Generator = 0) -> NDArray[np.int64]:
     """Whole numbers of patients per dose summing to ``n``, by efficient rounding (R DoseFinding's ``rndDesign``).
 
     Pukelsheim (1993, chapter 12): doses with a share below ``eps`` get none; the others start at
     ``ceil((n - l / 2) w_i)`` (``l`` doses), then one patient at a time is added where ``n_i / w_i``
     is smallest, or taken away where ``(n_i - 1) / w_i`` is largest, until they sum to ``n``.
-    Ties go to the first such dose (DoseFinding draws one at random).
+    A tie (equal values, exactly) goes to one of the tied doses drawn at random, as R's ``which.is.max``
+    does (``seed`` makes the draw reproducible; R's own random stream cannot be reproduced).
 
     Examples
     --------
     >>> round_design([0.3249, 0.0632, 0.2836, 0.3283], 90).tolist()
     [29, 6, 26, 29]
+    >>> sorted(round_design([0.25, 0.25, 0.25, 0.25], 10, seed=1).tolist())  # two of the four doses get 3
+    [2, 2, 3, 3]
     """
     weights = design.weights if isinstance(design, OptimalDesign) else as_vector(design, "design")
     if np.any(weights < 0) or abs(weights.sum() - 1) > 1e-3:
@@ -576,15 +580,19 @@ def round_design(design: ArrayLike | OptimalDesign, n: int, eps: float = 1e-4) -
     used = weights >= eps
     if not used.any():
         raise InputError(f"eps: every share is below eps = {eps:g}")
+    rng = as_generator(seed)
     w = weights[used] / weights[used].sum()
     counts = np.ceil((total - 0.5 * used.sum()) * w)
+
+    def largest(values: FloatArray) -> int:
+        tied = np.flatnonzero(values == values.max())
+        return int(tied[0]) if tied.size == 1 else int(rng.choice(tied))
+
     while counts.sum() != total:
         if counts.sum() < total:
-            i = int(np.argmax(-counts / w))
-            counts[i] += 1
+            counts[largest(-counts / w)] += 1
         else:
-            i = int(np.argmax((counts - 1) / w))
-            counts[i] -= 1
+            counts[largest((counts - 1) / w)] -= 1
     out = np.zeros(weights.size, dtype=np.int64)
     out[used] = counts.astype(np.int64)
     return out
