@@ -31,6 +31,7 @@ __all__ = [
     "check_dose_kind",
     "curve_effective_dose",
     "curve_target_dose",
+    "gradient_at_target_dose",
     "quadratic_roots",
     "target_dose_gradient",
 ]
@@ -211,9 +212,23 @@ def target_dose_gradient(
                                          decreasing=target_direction == "decreasing")
     if np.isnan(dose):
         raise InputError(f"delta: {note.format(delta=f'{delta:g}')}, so it has no target dose")
+    return gradient_at_target_dose(model, pars, dose, constant_value)
+
+
+def gradient_at_target_dose(
+    model: Shape, parameters: FloatArray, dose: float, constant: float | FloatArray | None = None
+) -> FloatArray:
+    """:func:`target_dose_gradient` given the target dose ``dose`` of the curve (checked parameters and constant).
+
+    Examples
+    --------
+    >>> from dosefinding.shapes import get_shape
+    >>> gradient_at_target_dose(get_shape("linear"), np.array([0.0, 0.01]), 50.0).round(6).tolist()
+    [0.0, -5000.0]
+    """
     at = np.array([dose, 0.0])
-    gradient = model.gradient(at, pars, constant_value)
-    return (gradient[1] - gradient[0]) / model.dose_slope(at[:1], pars, constant_value)[0] + 0.0  # + 0.0: no -0
+    gradient = model.gradient(at, parameters, constant)
+    return (gradient[1] - gradient[0]) / model.dose_slope(at[:1], parameters, constant)[0] + 0.0  # + 0.0: no -0
 
 
 def curve_effective_dose(
