@@ -216,7 +216,7 @@ def target_dose_gradient(
 
 
 def gradient_at_target_dose(
-    model: Shape, parameters: FloatArray, dose: float, constant: float | FloatArray | None = None
+    model: Shape, parameters: FloatArray, dose: float, constant: float | ArrayLike | None = None
 ) -> FloatArray:
     """:func:`target_dose_gradient` given the target dose ``dose`` of the curve (checked parameters and constant).
 
