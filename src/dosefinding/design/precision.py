@@ -143,7 +143,8 @@ class PrecisionSampleSize(SummaryDisplay):
     measure, target, probability
         The measure, its target and how half-widths were summarised (``None``: the mean).
     value, value_se
-        The measure at :attr:`n` under the worst true curve, and its Monte Carlo standard error.
+        The measure at :attr:`n` under the worst true curve, and its Monte Carlo standard error (NaN for the
+        interval lengths ``ed_length`` and ``td_length``, which have none here).
     value_below
         The measure under the worst true curve at ``N - 1`` (NaN when ``N`` is 1).
     borderline
