@@ -10,19 +10,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def time_python(fn: Callable[[], object], repeat: int, before: Callable[[], object] | None = None) -> float:
-    """Median wall time of ``fn()`` over ``repeat`` calls, after one warm-up call; ``before()``,
-    if given, runs (untimed) before each timed call, e.g. to clear caches for a first call."""
+def time_python(fn: Callable[[], object], repeat: int, before: Callable[[], object] | None = None,
+                statistic: str = "median", block: int = 1) -> float:
+    """Median (or, ``statistic="min"``, shortest) wall time of ``fn()`` over ``repeat`` timings, after one warm-up
+    call, each timing the mean of ``block`` calls (as :func:`time_r_values` times R); ``before()``, if given, runs
+    (untimed) before each timing, e.g. to clear caches for a first call."""
     fn()
     times = []
     for _ in range(repeat):
         if before is not None:
             before()
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+        for _ in range(block):
+            fn()
+        times.append((time.perf_counter() - start) / block)
     times.sort()
-    return times[len(times) // 2]
+    return times[0] if statistic == "min" else times[len(times) // 2]
 
 
 def time_r(setup: str, expression: str, repeat: int) -> float | None:
@@ -40,11 +43,12 @@ cat(median(times), "\\n")
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def time_r_values(setup: str, expression: str, repeat: int, libraries: str = "DoseFinding"
-                  ) -> tuple[float, list[float]] | None:
-    """Seconds of one ``expression`` in R after ``setup`` (the median over 5 blocks of ``repeat`` runs each, so that
-    R's 1 ms timer resolves short calls) and the numbers of ``values(result)`` (a function the setup defines,
-    returning a numeric vector), from one R session; None without R."""
+def time_r_values(setup: str, expression: str, repeat: int, libraries: str = "DoseFinding",
+                  statistic: str = "median") -> tuple[float, list[float]] | None:
+    """Seconds of one ``expression`` in R after ``setup`` (the median, or ``statistic="min"`` the shortest, over 5
+    blocks of ``repeat`` runs each, so that R's 1 ms timer resolves short calls) and the numbers of
+    ``values(result)`` (a function the setup defines, returning a numeric vector), from one R session; None
+    without R."""
     if shutil.which("Rscript") is None:
         return None
     code = f"""
@@ -52,7 +56,7 @@ suppressPackageStartupMessages({{library({libraries})}})
 {setup}
 result <- {expression}
 times <- replicate(5, system.time(for (i in seq_len({repeat})) {expression})[["elapsed"]] / {repeat})
-cat(median(times), "\\n")
+cat({statistic}(times), "\\n")
 cat(format(as.numeric(values(result)), digits = 17), "\\n")
 """
     # A script file, not -e: Rscript truncates long expressions (data passed inline).

@@ -245,3 +245,49 @@ def test_every_shape_plans_without_warnings(shape: str) -> None:
     assert plan.simulation is not None and plan.asymptotic is not None
     assert np.isfinite(plan.simulation[["rmse_doses", "power_max_dose", "p_ed", "rmse_curve"]].to_numpy()).all()
     assert plan.trials is not None and (plan.trials["shape"] == shape).all()
+
+
+@pytest.mark.parametrize("name", ["quadratic", "betamod"])
+@pytest.mark.parametrize("delta", [0.3, -0.3])
+def test_unimodal_eds_and_tds_for_all_trials_at_once_equal_the_single_curve_functions(name: str, delta: float) -> None:
+    # Rows drawn around rising, falling, peaked and flat curves: vertex / mode inside and beyond the dose range,
+    # TDs inside, beyond the largest dose and never reached.
+    from dosefinding import curve_effective_dose, curve_target_dose
+    from dosefinding.design.plan_mod import FittedShape
+
+    doses = np.array([0.0, 10, 25, 50, 100, 150])
+    rng = np.random.default_rng(3)
+    rows = 400
+    if name == "quadratic":
+        parameters = np.column_stack([rng.normal(0, 1, rows), rng.normal(0, 0.01, rows), rng.normal(0, 5e-5, rows)])
+        scal = None
+    else:
+        parameters = np.column_stack([rng.normal(0, 1, rows), rng.normal(0, 0.6, rows),
+                                      rng.uniform(0.05, 4, rows), rng.uniform(0.05, 4, rows)])
+        scal = 200.0
+    shape = FittedShape.build(name, doses, np.eye(6), None, scal, None)
+    ed = shape.effective_doses(parameters, 0.5)
+    td = shape.target_doses(parameters, delta)
+    expected_ed = [float(curve_effective_dose(name, x, 0.5, doses=doses, constant=scal)) for x in parameters]
+    expected_td = [float(curve_target_dose(name, x, delta, doses=doses, constant=scal)) for x in parameters]
+    assert np.isnan(td).any() and np.isfinite(td).any()
+    resolution = 200 * 2.0**-64  # the bisection's: 2^-64 of the top dose (the betamod's mode is below scal = 200)
+    np.testing.assert_allclose(ed, expected_ed, rtol=1e-13, atol=resolution)
+    np.testing.assert_allclose(td, expected_td, rtol=1e-13, atol=resolution)
+
+
+def test_asymptotic_td_sd_of_a_nearly_linear_quadratic() -> None:
+    # A quadratic fitted to a linear curve: b2 at rounding level (-2e-19). R's numDeriv-style steps (1e-4) move b2
+    # far off the curve; the TD SD was NaN. At b2 = 0 the TD solves b1 x = delta: gradient (0, -TD / b1, -TD^2 / b1)
+    # (differentiate b2 x^2 + b1 x = delta), with the covariance (F' S^-1 F)^-1 of F = [1, d, d^2].
+    cands = Candidates([0, 5, 50, 300], {"linear": None}, max_effect=-3.5)
+    plan = plan_mod("quadratic", cands, n=47, sigma=5.6, delta=-2.0)
+    assert plan.best_parameters is not None and plan.asymptotic is not None
+    b1 = plan.best_parameters["linear"][1]
+    td = -2.0 / b1
+    d = np.array([0.0, 5, 50, 300])
+    f = np.column_stack([np.ones(4), d, d * d])
+    v = np.linalg.inv(f.T @ f * 47 / 5.6**2)
+    gradient = np.array([0.0, -td / b1, -td * td / b1])
+    np.testing.assert_allclose(plan.asymptotic.loc["linear", "td"], td, rtol=1e-12)
+    np.testing.assert_allclose(plan.asymptotic.loc["linear", "td_sd"], np.sqrt(gradient @ v @ gradient), rtol=1e-9)

@@ -37,11 +37,11 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
 from dosefinding.errors import InputError
-from dosefinding.mod.target_doses import check_delta, curve_target_dose, target_dose_gradient
+from dosefinding.mod.target_doses import check_delta, curve_target_dose, gradient_at_target_dose
 from dosefinding.shapes.candidates import CandidateModel, Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
-from dosefinding.validation import as_doses, as_vector
+from dosefinding.validation import as_doses, as_generator, as_vector
 
 __all__ = ["DesignCriterion", "OptimalDesign", "design_criterion", "optimal_design", "round_design"]
 
@@ -209,6 +209,40 @@ class _Information:
             total = np.where(support.sum(axis=-1) < needed, np.inf, total)
         return total
 
+    def _root_projections(self, allocation: FloatArray) -> tuple[FloatArray, FloatArray | None, FloatArray]:
+        """With ``M^- = R R'`` (every informed eigenvalue of each model's information kept): ``G R`` (``(m, d, P)``),
+        ``R' b`` (``(m, P)``, the TD gradients; None without) and ``log det`` of the informed part of ``M``.
+
+        Where every model's doses inform all its parameters ``M`` is positive definite: ``R = L^-T`` of its
+        Cholesky factor ``L``, one batched factorisation and solve; otherwise (or if it fails) by eigenvalues.
+        """
+        if not self.uninformed.any():
+            info = (np.swapaxes(self.gradients, 1, 2) * allocation) @ self.gradients
+            fill = np.einsum("...ii->...", info) / self.k
+            info += fill[:, None, None] * self.padding
+            try:
+                lower = np.linalg.cholesky(info)
+            except np.linalg.LinAlgError:
+                pass
+            else:
+                right = np.swapaxes(self.gradients, 1, 2)
+                if self.td_gradients is not None:
+                    right = np.concatenate([right, self.td_gradients[:, :, None]], axis=2)
+                solved = np.linalg.solve(lower, right)  # L^-1 [G' b]
+                with np.errstate(divide="ignore"):
+                    log_det = 2 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=-1) - (
+                        (self.gradients.shape[2] - self.k) * np.log(fill))
+                if self.td_gradients is None:
+                    return np.swapaxes(solved, 1, 2), None, log_det
+                return np.swapaxes(solved[:, :, :-1], 1, 2), solved[:, :, -1], log_det
+        s, vectors, kept, log_fill = self._decompose(allocation, cutoff=None)
+        inverse_s = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
+        root = vectors * np.sqrt(inverse_s)[:, None, :]
+        with np.errstate(divide="ignore"):
+            log_det = np.log(s).sum(axis=-1) - log_fill
+        rb = None if self.td_gradients is None else np.einsum("mij,mi->mj", root, self.td_gradients)
+        return self.gradients @ root, rb, log_det
+
     def derivatives(self, allocation: FloatArray, criterion: DesignCriterion) -> tuple[float, FloatArray, FloatArray]:
         """The criterion at one allocation, its gradient and its Hessian in the shares.
 
@@ -217,32 +251,29 @@ class _Information:
         ``2 c_i c_j L_ij / v - c_i^2 c_j^2 / v^2``. Every eigenvalue of ``M`` that the doses inform is kept,
         so the criterion grows without bound as a design nears one that cannot estimate a model or its TD.
         """
-        s, vectors, kept, log_fill = self._decompose(allocation, cutoff=None)
-        inverse_s = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
-        root = vectors * np.sqrt(inverse_s)[:, None, :]  # M^- = root root'
-        projected = self.gradients @ root  # (m, d, P)
+        projected, rb, log_det = self._root_projections(allocation)
         leverage = projected @ np.swapaxes(projected, -1, -2)  # L (m, d, d)
         weight = 0.5 if criterion == "D&TD" else 1.0
         value = 0.0
         gradient = np.zeros(allocation.size)
+        curvature = np.zeros_like(leverage)  # per model, the Hessian's terms that multiply L elementwise
         hessian = np.zeros((allocation.size, allocation.size))
         if criterion in ("D", "D&TD"):
             factor = weight * self.probabilities / self.scale
-            with np.errstate(divide="ignore"):
-                value += float(factor @ (log_fill - np.log(s).sum(axis=-1)))
-            gradient -= factor @ np.diagonal(leverage, axis1=1, axis2=2)
-            hessian += np.einsum("m,mij->ij", factor, leverage * leverage)
+            value -= float(factor @ log_det)
+            gradient -= factor @ np.einsum("mii->mi", leverage)
+            curvature += factor[:, None, None] * leverage
         if criterion in ("TD", "D&TD"):
-            assert self.td_gradients is not None
-            rb = np.einsum("mij,mi->mj", root, self.td_gradients)  # root' b
-            c = projected @ rb[:, :, None]  # (m, d, 1)
+            assert rb is not None
             variance = np.einsum("mj,mj->m", rb, rb)
+            u = np.einsum("mdj,mj->md", projected, rb) / np.sqrt(variance)[:, None]  # c_i / sqrt(v)
+            c2 = u * u
             factor = weight * self.probabilities
             value += float(factor @ np.log(variance))
-            c2 = c[..., 0] ** 2 / variance[:, None]
             gradient -= factor @ c2
-            cc = c * np.swapaxes(c, -1, -2) / variance[:, None, None]
-            hessian += np.einsum("m,mij->ij", factor, 2.0 * cc * leverage - c2[:, :, None] * c2[:, None, :])
+            curvature += (2.0 * factor)[:, None, None] * (u[:, :, None] * u[:, None, :])
+            hessian -= (c2.T * factor) @ c2
+        hessian += np.einsum("mij,mij->ij", curvature, leverage)
         return value, gradient, hessian
 
 
@@ -554,18 +585,22 @@ def design_criterion(
     return float(values[0]) if single else values
 
 
-def round_design(design: ArrayLike | OptimalDesign, n: int, eps: float = 1e-4) -> NDArray[np.int64]:
+def round_design(design: ArrayLike | OptimalDesign, n: int, eps: float = 1e-4,
+                 seed: int | np.random.Generator = 0) -> NDArray[np.int64]:
     """Whole numbers of patients per dose summing to ``n``, by efficient rounding (R DoseFinding's ``rndDesign``).
 
     Pukelsheim (1993, chapter 12): doses with a share below ``eps`` get none; the others start at
     ``ceil((n - l / 2) w_i)`` (``l`` doses), then one patient at a time is added where ``n_i / w_i``
     is smallest, or taken away where ``(n_i - 1) / w_i`` is largest, until they sum to ``n``.
-    Ties go to the first such dose (DoseFinding draws one at random).
+    A tie (equal values, exactly) goes to one of the tied doses drawn at random, as R's ``which.is.max``
+    does (``seed`` makes the draw reproducible; R's own random stream cannot be reproduced).
 
     Examples
     --------
     >>> round_design([0.3249, 0.0632, 0.2836, 0.3283], 90).tolist()
     [29, 6, 26, 29]
+    >>> sorted(round_design([0.25, 0.25, 0.25, 0.25], 10, seed=1).tolist())  # two of the four doses get 3
+    [2, 2, 3, 3]
     """
     weights = design.weights if isinstance(design, OptimalDesign) else as_vector(design, "design")
     if np.any(weights < 0) or abs(weights.sum() - 1) > 1e-3:
@@ -576,15 +611,19 @@ def round_design(design: ArrayLike | OptimalDesign, n: int, eps: float = 1e-4) -
     used = weights >= eps
     if not used.any():
         raise InputError(f"eps: every share is below eps = {eps:g}")
+    rng = as_generator(seed)
     w = weights[used] / weights[used].sum()
     counts = np.ceil((total - 0.5 * used.sum()) * w)
+
+    def largest(values: FloatArray) -> int:
+        tied = np.flatnonzero(values == values.max())
+        return int(tied[0]) if tied.size == 1 else int(rng.choice(tied))
+
     while counts.sum() != total:
         if counts.sum() < total:
-            i = int(np.argmax(-counts / w))
-            counts[i] += 1
+            counts[largest(-counts / w)] += 1
         else:
-            i = int(np.argmax((counts - 1) / w))
-            counts[i] -= 1
+            counts[largest((counts - 1) / w)] -= 1
     out = np.zeros(weights.size, dtype=np.int64)
     out[used] = counts.astype(np.int64)
     return out
@@ -678,7 +717,9 @@ def _information(
             if np.isnan(target.dose) or target.dose > doses[-1]:
                 missing.append(m.label)
             else:
-                targets[i] = target_dose_gradient(m.shape, list(m.parameters.values()), delta, constant=m.constant)
+                shape = get_shape(m.shape)
+                targets[i] = gradient_at_target_dose(shape, np.array(list(m.parameters.values()), dtype=float),
+                                                     target.dose, m.constant)
         if missing:
             raise InputError(f"delta: the target dose for an effect of {delta:g} does not lie within the doses "
                              f"(up to {doses[-1]:g}) for model(s) {', '.join(missing)}")

@@ -7,14 +7,16 @@ fitted shape(s) and the dose-group covariance ``S`` (``sigma^2 diag(1/n)``, or g
   (generalised least squares with ``S``; the true parameters when it is of the fitted shape),
   its parameter covariance ``(F' S^-1 F)^-1`` (``F`` the gradient at the design doses), and by
   the delta method the precision of the placebo-adjusted curve, of ED_p and (given ``delta``)
-  of the TD. The ED and TD gradients are Richardson-extrapolated central differences, as
-  R's ``numDeriv::grad``.
+  of the TD. The ED's gradient is a Richardson-extrapolated central difference, as R's
+  ``numDeriv::grad``; the TD's is exact, by implicit differentiation of ``effect(TD) = delta``
+  (as R's ``calcTDgrad`` formulas; numerical steps leave a nearly linear quadratic's curve).
 * **simulation**: ``n_trials`` draws of the dose-group estimates from ``N(mu, S)``, every shape
   fitted to every draw at once (:func:`~dosefinding.mod.least_squares.fit_least_squares` on
   the batch), per draw the shape with the smallest gAIC, and the metrics over the draws: effects,
-  standard errors and (for the monotone shapes) the EDs and TDs by bisection, as array operations
-  over the trials; quadratic and betamod EDs and TDs, and TDs beyond the largest dose, one trial
-  at a time through :func:`~dosefinding.curve_effective_dose` and :func:`~dosefinding.curve_target_dose`.
+  standard errors, EDs and TDs as array operations over the trials (the quadratic's in closed
+  form, the others by bisection where the curve is monotone: up to the largest dose, the
+  quadratic's vertex or the betamod's mode); only a monotone shape's TD beyond the largest dose
+  one trial at a time through :func:`~dosefinding.curve_target_dose`.
 
 The metrics (R's names in brackets): root mean squared error of the placebo-adjusted curve at
 the active doses (``dRMSE``) and on a grid of ``curve_points`` doses (``cRMSE``); the ratio of
@@ -29,7 +31,7 @@ a TD (``P(no TD)``); and, beyond R, the probability that the TD estimate lies in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -47,18 +49,18 @@ from dosefinding.mod.least_squares import (
     estimates_problem,
     fit_least_squares,
 )
-from dosefinding.mod.target_doses import check_delta, curve_effective_dose, curve_target_dose
+from dosefinding.mod.target_doses import check_delta, curve_effective_dose, curve_target_dose, quadratic_roots
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_covariance, as_generator, as_positive_int, as_probability, as_vector
 
-__all__ = ["ModPlan", "plan_mod"]
+__all__ = ["FittedShape", "ModPlan", "SelectedFits", "binomial_se", "check_fitted_shapes", "check_pair",
+           "dose_group_covariance", "fit_and_select", "plan_mod", "quantile_length", "simulated_estimates"]
 
 FloatArray = NDArray[np.float64]
 _EPS = float(np.finfo(float).eps)
 _BISECTION_STEPS = 64
-_UNIMODAL = ("quadratic", "betamod")
 ASYMPTOTIC_COLUMNS = ("rmse_doses", "power_max_dose", "p_ed", "ed", "ed_sd", "td", "td_sd", "p_td_window")
 SIMULATION_COLUMNS = (
     "rmse_doses", "rmse_doses_se", "power_max_dose", "power_max_dose_se", "p_ed", "p_ed_se",
@@ -209,9 +211,9 @@ def plan_mod(
     >>> sim.simulation.shape[0], round(float(sim.selected.loc["linear"].sum()), 6)
     (3, 1.0)
     """
-    names = _check_shapes(shapes)
+    names = check_fitted_shapes(shapes)
     doses = alternatives.doses
-    s = _covariance(n, sigma, cov, doses.size)
+    s = dose_group_covariance(n, sigma, cov, doses.size)
     asymptotic = len(names) == 1 if asymptotic is None else bool(asymptotic)
     if asymptotic and len(names) > 1:
         raise InputError(f"asymptotic: needs one fitted shape, got {list(names)}; use simulation=True")
@@ -224,11 +226,11 @@ def plan_mod(
         raise InputError(f"p_lower, p_upper: need p_lower < p_upper, got {p_lower:g}, {p_upper:g}")
     if delta is not None:
         check_delta(delta, alternatives.direction)
-    window = _check_pair(td_window, "td_window", positive=True)
-    quantiles = _check_pair(interval, "interval", unit=True)
+    window = check_pair(td_window, "td_window", positive=True)
+    quantiles = check_pair(interval, "interval", unit=True)
     if as_positive_int(curve_points, "curve_points") < 2:
         raise InputError(f"curve_points: need at least 2 doses, got {curve_points!r}")
-    fitted = {name: _FittedShape.build(name, doses, s, bounds, scal, off) for name in names}
+    fitted = {name: FittedShape.build(name, doses, s, bounds, scal, off) for name in names}
     truth = _Truth.build(alternatives, s, p, p_lower, p_upper, delta)
 
     plan_asymptotic = best = None
@@ -237,7 +239,7 @@ def plan_mod(
     plan_simulation = selected = trial_frame = None
     n_sim = 0
     if simulation:
-        draws = _draws(trials, truth, s, n_trials, seed)
+        draws = simulated_estimates(trials, truth.mu, s, n_trials, seed)
         n_sim = draws.shape[1]
         plan_simulation, selected, trial_frame = _simulate(
             fitted, truth, draws, s, alpha, tau, p, delta, window, quantiles, curve_points, grid_points)
@@ -246,14 +248,17 @@ def plan_mod(
 
 
 @dataclass(frozen=True)
-class _FittedShape:
+class FittedShape:
+    """One shape fitted by generalised least squares to dose-group estimates with a given covariance; its effect,
+    gradients, parameter covariance, EDs and TDs for a batch of parameter vectors (one row per simulated trial)."""
+
     name: str
     problem: LeastSquaresProblem
     box: FloatArray | None
 
     @classmethod
     def build(cls, name: str, doses: FloatArray, s: FloatArray, bounds: dict[str, ArrayLike] | None,
-              scal: float | None, off: float | None) -> _FittedShape:
+              scal: float | None, off: float | None) -> FittedShape:
         problem = estimates_problem(get_shape(name), doses, np.zeros(doses.size), s, scal=scal, off=off)
         check_dose_count(problem.shape, doses, False)
         box = check_bounds(None if bounds is None else bounds.get(name), problem.shape, float(doses[-1]))
@@ -302,40 +307,57 @@ class _FittedShape:
         return np.where(singular[..., None, None], np.nan, np.linalg.inv(safe))
 
     def effective_doses(self, parameters: FloatArray, p: float) -> FloatArray:
-        """ED_p (the maximum effect at the largest dose) of each row of ``parameters``, as
-        :func:`~dosefinding.curve_effective_dose`: by bisection on all rows at once for the monotone
-        shapes (to ``2^-64`` of the largest dose), one row at a time for the unimodal quadratic and betamod."""
-        if self.shape.name in _UNIMODAL:
-            return np.array([self.effective_dose(x, p, self.doses) for x in parameters])
-        top = np.abs(self._effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))))
-        return np.where(top > 0, self._first_reaching(parameters, 1.0, p * top, absolute=True), np.nan)  # flat: no ED
+        """ED_p of each row of ``parameters`` as :func:`~dosefinding.curve_effective_dose` (a fraction ``p`` of the
+        effect at :meth:`top_doses`), for all rows at once: the quadratic's in closed form, the others by
+        bisection on ``[0, top]``, where the effect is monotone (to ``2^-64`` of the top dose)."""
+        linear, _ = self.shape.split(parameters)
+        top = self.top_doses(parameters)
+        largest = np.abs(self.effect_at(parameters, top))
+        flat = (linear[:, 1] == 0) | (largest == 0)  # no maximum effect to take a fraction of
+        if self.shape.name == "quadratic":
+            b1, b2 = linear[:, 1], linear[:, 2]
+            ed = _smallest_positive(quadratic_roots(b1, b2, p * (b1 * top + b2 * top * top)))
+        else:
+            ed = self._first_reaching(parameters, 1.0, p * largest, absolute=True, high=top)
+        return np.where(flat, np.nan, ed)
 
     def target_doses(self, parameters: FloatArray, delta: float) -> FloatArray:
-        """TD of each row of ``parameters``, as :func:`~dosefinding.curve_target_dose`: for the monotone shapes,
-        by bisection on all rows at once where the effect at the largest dose reaches ``delta``, otherwise (the
-        TD beyond the largest dose, or none; the unimodal shapes) one row at a time."""
-        if self.shape.name in _UNIMODAL:
-            return np.array([self.target_dose(x, delta) for x in parameters])
+        """TD of each row of ``parameters``, as :func:`~dosefinding.curve_target_dose`, for all rows at once: the
+        quadratic's in closed form; the betamod's by bisection on ``[0, mode]`` where its effect at the mode reaches
+        ``delta``; the monotone shapes' by bisection where the effect at the largest dose reaches it, otherwise
+        (the TD beyond the largest dose, or none) one row at a time."""
         sign, size = np.sign(delta), abs(delta)
-        inside = sign * self._effect_at(parameters, np.full(parameters.shape[0], float(self.doses[-1]))) >= size
-        td = np.empty(parameters.shape[0])
-        td[inside] = self._first_reaching(parameters[inside], sign, np.full(int(inside.sum()), size))
-        td[~inside] = [self.target_dose(x, delta) for x in parameters[~inside]]
+        if self.shape.name == "quadratic":
+            linear, _ = self.shape.split(parameters)
+            b1, b2 = sign * linear[:, 1], sign * linear[:, 2]
+            with np.errstate(invalid="ignore"):
+                roots = quadratic_roots(b1, b2, size)
+            return np.where(4 * b2 * size + b1 * b1 < 0, np.nan, _smallest_positive(roots))
+        high = self.top_doses(parameters) if self.shape.name == "betamod" else np.full(parameters.shape[0],
+                                                                                        float(self.doses[-1]))
+        inside = sign * self.effect_at(parameters, high) >= size
+        td = np.full(parameters.shape[0], np.nan)
+        td[inside] = self._first_reaching(parameters[inside], sign, np.full(int(inside.sum()), size),
+                                          high=high[inside])
+        if self.shape.name != "betamod":  # beyond the betamod's mode its effect falls: no TD
+            td[~inside] = [self.target_dose(x, delta) for x in parameters[~inside]]
         return td
 
-    def _first_reaching(self, parameters: FloatArray, sign: float, level: FloatArray,
-                        absolute: bool = False) -> FloatArray:
-        """Smallest dose in [0, largest dose] where each row's monotone effect (times ``sign``, or its absolute
-        value) reaches ``level``, by bisection to ``2^-64`` of the largest dose; each row reaches it at the top."""
-        low, high = np.zeros(parameters.shape[0]), np.full(parameters.shape[0], float(self.doses[-1]))
+    def _first_reaching(self, parameters: FloatArray, sign: float, level: FloatArray, absolute: bool = False,
+                        high: FloatArray | None = None) -> FloatArray:
+        """Smallest dose in [0, high] (default the largest dose) where each row's effect, monotone there (times
+        ``sign``, or its absolute value), reaches ``level``, by bisection to ``2^-64`` of ``high``; each row
+        reaches it at ``high``."""
+        low = np.zeros(parameters.shape[0])
+        high = np.full(parameters.shape[0], float(self.doses[-1])) if high is None else high
         for _ in range(_BISECTION_STEPS):
             middle = (low + high) / 2
-            effect = self._effect_at(parameters, middle)
+            effect = self.effect_at(parameters, middle)
             reached = (np.abs(effect) if absolute else sign * effect) >= level
             high, low = np.where(reached, middle, high), np.where(reached, low, middle)
         return high
 
-    def _effect_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
+    def effect_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
         """Effect over placebo of each row of ``parameters`` at its own dose."""
         linear, nonlinear = self.shape.split(parameters)
         points = np.column_stack([np.zeros(dose.size), dose])
@@ -343,12 +365,94 @@ class _FittedShape:
         response = np.einsum("bnp,bp->bn", self.shape.basis(points, nonlinear, self.constant), linear)
         return response[:, 1] - response[:, 0]
 
+    def effect_gradient_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
+        """Gradient w.r.t. the parameters of each row's effect over placebo at its own dose, ``(B, p)``."""
+        points = np.column_stack([np.zeros(dose.size), dose])
+        gradient = self.shape.gradient(points, parameters, self.constant)
+        return gradient[:, 1, :] - gradient[:, 0, :]
+
+    def dose_slope_at(self, parameters: FloatArray, dose: FloatArray) -> FloatArray:
+        """Derivative in dose of each row's curve at its own dose."""
+        return self.shape.dose_slope(dose[:, None], parameters, self.constant)[:, 0]
+
+    def effective_dose_gradients(self, parameters: FloatArray, ed: FloatArray, p: float) -> FloatArray:
+        """Gradient of each row's ED_p in its parameters, ``(B, p)``: ``effect(ED) = p effect(top)`` differentiated
+        implicitly, ``top`` (:meth:`top_doses`) the largest dose or a stationary point of the curve, whose own
+        movement does not count."""
+        top = self.top_doses(parameters)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return ((p * self.effect_gradient_at(parameters, top) - self.effect_gradient_at(parameters, ed))
+                    / self.dose_slope_at(parameters, ed)[:, None])
+
+    def target_dose_gradients(self, parameters: FloatArray, td: FloatArray) -> FloatArray:
+        """Gradient of each row's TD in its parameters, ``(B, p)``: ``effect(TD) = delta`` differentiated implicitly
+        (:func:`~dosefinding.mod.target_doses.target_dose_gradient` for a batch)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -self.effect_gradient_at(parameters, td) / self.dose_slope_at(parameters, td)[:, None]
+
+    def top_doses(self, parameters: FloatArray) -> FloatArray:
+        """Per row the dose whose effect ED_p takes a fraction of (as :func:`~dosefinding.curve_effective_dose`):
+        the largest dose; the quadratic's vertex when inside the dose range; the betamod's mode (even beyond)."""
+        max_dose = float(self.doses[-1])
+        top = np.full(parameters.shape[0], max_dose)
+        linear, nonlinear = self.shape.split(parameters)
+        if self.shape.name == "quadratic":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                vertex = -linear[:, 1] / (2 * linear[:, 2])
+            top = np.where((vertex >= 0) & (vertex <= max_dose), vertex, max_dose)
+        elif self.shape.name == "betamod":
+            top = nonlinear[:, 0] / (nonlinear[:, 0] + nonlinear[:, 1]) * float(self.constant)  # type: ignore[arg-type]
+        return top
+
     def effective_dose(self, parameters: FloatArray, p: float, doses: FloatArray) -> float:
         return float(curve_effective_dose(self.name, parameters, p, doses=doses, constant=self.constant))
 
     def target_dose(self, parameters: FloatArray, delta: float) -> float:
         with np.errstate(over="ignore"):  # a linlog fit with a tiny slope: an infinite TD, as R's
             return float(curve_target_dose(self.name, parameters, delta, doses=self.doses, constant=self.constant))
+
+
+@dataclass(frozen=True)
+class SelectedFits:
+    """Every shape fitted to every simulated trial, and per trial the shape of smallest gAIC.
+
+    Attributes
+    ----------
+    names
+        The shapes fitted.
+    choice
+        Per trial the index into ``names`` of the selected shape (the first on a tie, as R's ``which.min``).
+    parameters
+        Per shape its parameters on every trial, ``(trials, p)``.
+    """
+
+    names: tuple[str, ...]
+    choice: NDArray[np.intp]
+    parameters: dict[str, FloatArray]
+
+    def groups(self) -> Iterator[tuple[str, NDArray[np.intp], FloatArray]]:
+        """Per shape selected in at least one trial: its name, those trials and its parameters there."""
+        for j, name in enumerate(self.names):
+            rows = np.flatnonzero(self.choice == j)
+            if rows.size:
+                yield name, rows, self.parameters[name][rows]
+
+
+def fit_and_select(fitted: Mapping[str, FittedShape], y: FloatArray, grid_points: int | None = None) -> SelectedFits:
+    """Fit every shape to every row of ``y`` at once (the batched least squares) and select per row by gAIC.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> doses, s = np.array([0.0, 5, 50, 300]), np.eye(4)
+    >>> fitted = {name: FittedShape.build(name, doses, s, None, None, None) for name in ("linear", "emax")}
+    >>> fit_and_select(fitted, np.array([[0.0, 1, 2, 3], [0.0, 2, 3, 3]])).choice.tolist()
+    [0, 1]
+    """
+    fits = {name: shape.fit(y, grid_points) for name, shape in fitted.items()}
+    gaic = np.column_stack([f.objective + 2 * f.parameters.shape[-1] for f in fits.values()])
+    choice = np.argmin(np.where(np.isfinite(gaic), gaic, np.inf), axis=1)
+    return SelectedFits(tuple(fits), choice, {name: f.parameters for name, f in fits.items()})
 
 
 @dataclass(frozen=True)
@@ -380,7 +484,7 @@ class _Truth:
         return list(self.alternatives.labels)
 
 
-def _asymptotic(fitted: _FittedShape, truth: _Truth, s: FloatArray, alpha: float, tau: float, p: float,
+def _asymptotic(fitted: FittedShape, truth: _Truth, s: FloatArray, alpha: float, tau: float, p: float,
                 delta: float | None, window: FloatArray, grid_points: int | None
                 ) -> tuple[pd.DataFrame, dict[str, FloatArray]]:
     doses = fitted.doses
@@ -411,14 +515,17 @@ def _asymptotic(fitted: _FittedShape, truth: _Truth, s: FloatArray, alpha: float
                "ed": ed, "ed_sd": ed_sd, "td": np.nan, "td_sd": np.nan, "p_td_window": np.nan}
         if delta is not None and truth.td is not None:
             td = fitted.target_dose(parameters, delta)
-            td_sd = _delta_sd(lambda x: fitted.target_dose(x, delta), parameters, v) if np.isfinite(td) else np.nan
+            # The TD's gradient by implicit differentiation: R's numerical steps (1e-4 absolute for a parameter below
+            # 0.018) move a nearly linear quadratic's b2 (1e-19) off the curve: its TD, and SD, NaN.
+            gradient_td = fitted.target_dose_gradients(parameters[None, :], np.array([td]))[0]
+            td_sd = float(np.sqrt(gradient_td @ v @ gradient_td)) if np.isfinite(td) else np.nan
             row.update(td=td, td_sd=td_sd,
                        p_td_window=_normal_mass(window[0] * truth.td[i], window[1] * truth.td[i], td, td_sd))
         rows.append(row)
     return pd.DataFrame(rows, index=pd.Index(truth.labels, name="alternative"), columns=list(ASYMPTOTIC_COLUMNS)), best
 
 
-def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray, s: FloatArray, alpha: float,
+def _simulate(fitted: dict[str, FittedShape], truth: _Truth, draws: FloatArray, s: FloatArray, alpha: float,
               tau: float, p: float, delta: float | None, window: FloatArray, quantiles: FloatArray,
               curve_points: int, grid_points: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     doses = truth.alternatives.doses
@@ -432,9 +539,8 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
     for i, label in enumerate(truth.labels):
         y = draws[i]
         n_sim = y.shape[0]
-        fits = {name: shape.fit(y, grid_points) for name, shape in fitted.items()}
-        gaic = np.column_stack([f.objective + 2 * f.parameters.shape[-1] for f in fits.values()])
-        choice = np.argmin(np.where(np.isfinite(gaic), gaic, np.inf), axis=1)
+        selection = fit_and_select(fitted, y, grid_points)
+        choice = selection.choice
         mu = truth.mu[:, i]
         top = truth.max_dose[i]
         mse = np.empty(n_sim)
@@ -443,12 +549,8 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
         se_top = np.empty(n_sim)
         ed = np.full(n_sim, np.nan)
         td = np.full(n_sim, np.nan)
-        for j, name in enumerate(names):
-            rows_j = np.flatnonzero(choice == j)
-            if rows_j.size == 0:
-                continue
+        for name, rows_j, parameters in selection.groups():
             shape = fitted[name]
-            parameters = fits[name].parameters[rows_j]
             mse[rows_j] = np.mean((shape.effect(parameters, doses[1:]) - (mu[1:] - mu[0])) ** 2, axis=1)
             grid_error[rows_j] = shape.effect(parameters, grid) - (true_grid[1:, i] - true_grid[0, i])
             effect_top[rows_j] = shape.effect(parameters, np.array([top]))[:, 0]
@@ -466,17 +568,17 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
         in_ed = (ed > truth.ed_lower[i]) & (ed < truth.ed_upper[i])
         power = lower > tau
         row = {"rmse_doses": rmse, "rmse_doses_se": float(np.std(mse, ddof=1) / np.sqrt(n_sim) / (2 * rmse)),
-               "power_max_dose": power.mean(), "power_max_dose_se": _binomial_se(power),
-               "p_ed": in_ed.mean(), "p_ed_se": _binomial_se(in_ed),
+               "power_max_dose": power.mean(), "power_max_dose_se": binomial_se(power),
+               "p_ed": in_ed.mean(), "p_ed_se": binomial_se(in_ed),
                "eff_vs_anova": mse_anova / rmse**2,
                "rmse_curve": float(np.sqrt(np.mean(np.mean(grid_error**2, axis=0)))),
-               "ed_length": _quantile_length(ed, quantiles),
+               "ed_length": quantile_length(ed, quantiles),
                "td_length": np.nan, "p_no_td": np.nan, "p_td_window": np.nan, "p_td_window_se": np.nan,
                "na_se": int(missing.sum())}
         if delta is not None and truth.td is not None:
             in_window = (td >= window[0] * truth.td[i]) & (td <= window[1] * truth.td[i])
-            row.update(td_length=_quantile_length(td, quantiles), p_no_td=float(np.isnan(td).mean()),
-                       p_td_window=in_window.mean(), p_td_window_se=_binomial_se(in_window))
+            row.update(td_length=quantile_length(td, quantiles), p_no_td=float(np.isnan(td).mean()),
+                       p_td_window=in_window.mean(), p_td_window_se=binomial_se(in_window))
         rows.append(row)
         selected_rows.append(np.bincount(choice, minlength=len(names)) / n_sim)
         trial_frames.append(pd.DataFrame({"alternative": label, "trial": np.arange(n_sim),
@@ -486,6 +588,13 @@ def _simulate(fitted: dict[str, _FittedShape], truth: _Truth, draws: FloatArray,
     return (pd.DataFrame(rows, index=index, columns=list(SIMULATION_COLUMNS)),
             pd.DataFrame(selected_rows, index=index, columns=pd.Index(names, name="shape")),
             pd.concat(trial_frames, ignore_index=True))
+
+
+def _smallest_positive(roots: FloatArray) -> FloatArray:
+    """Per column the smallest positive of the two roots (stacked on axis 0), NaN if neither is."""
+    with np.errstate(invalid="ignore"):
+        positive = np.where(roots > 0, roots, np.inf).min(axis=0)
+    return np.where(np.isfinite(positive), positive, np.nan)
 
 
 def _richardson_gradient(func: Callable[[FloatArray], float], x: FloatArray) -> FloatArray:
@@ -518,12 +627,14 @@ def _normal_mass(lower: float, upper: float, mean: float, sd: float) -> float:
     return float(stats.norm.cdf(upper, mean, sd) - stats.norm.cdf(lower, mean, sd))
 
 
-def _binomial_se(hits: NDArray[np.bool_]) -> float:
+def binomial_se(hits: NDArray[np.bool_]) -> float:
+    """Monte Carlo standard error of the share of ``hits``."""
     share = float(hits.mean())
     return float(np.sqrt(share * (1 - share) / hits.size))
 
 
-def _quantile_length(values: FloatArray, quantiles: FloatArray) -> float:
+def quantile_length(values: FloatArray, quantiles: FloatArray) -> float:
+    """Distance between the ``quantiles`` of the values that are not NaN (NaN if none)."""
     found = values[~np.isnan(values)]  # as R: an infinite TD (linlog, tiny slope) counts, a missing one does not
     if found.size == 0:
         return np.nan
@@ -535,7 +646,8 @@ def _same_constant(a: ArrayLike | None, b: ArrayLike | None) -> bool:
     return a is None and b is None or (a is not None and b is not None and np.allclose(a, b, rtol=0, atol=0))
 
 
-def _check_shapes(shapes: str | Sequence[str]) -> tuple[str, ...]:
+def check_fitted_shapes(shapes: str | Sequence[str]) -> tuple[str, ...]:
+    """The shapes to fit, by our names: parametric (not linint), each once; :class:`InputError` naming ``shapes``."""
     names = (shapes,) if isinstance(shapes, str) else tuple(shapes)
     if not names:
         raise InputError("shapes: give at least one shape to fit")
@@ -548,7 +660,9 @@ def _check_shapes(shapes: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(get_shape(name).name for name in names)
 
 
-def _covariance(n: float | ArrayLike | None, sigma: float | None, cov: ArrayLike | None, k: int) -> FloatArray:
+def dose_group_covariance(n: float | ArrayLike | None, sigma: float | None, cov: ArrayLike | None,
+                          k: int) -> FloatArray:
+    """``cov`` checked, or ``sigma^2 diag(1 / n)`` (``n`` one number or one per dose) for ``k`` doses."""
     if cov is not None:
         if n is not None or sigma is not None:
             raise InputError("cov: give cov, or n and sigma, not both")
@@ -563,7 +677,8 @@ def _covariance(n: float | ArrayLike | None, sigma: float | None, cov: ArrayLike
     return sigma**2 * np.diag(1.0 / n_arm)
 
 
-def _check_pair(values: tuple[float, float], name: str, positive: bool = False, unit: bool = False) -> FloatArray:
+def check_pair(values: tuple[float, float], name: str, positive: bool = False, unit: bool = False) -> FloatArray:
+    """Two increasing numbers (positive, or in [0, 1]); :class:`InputError` naming ``name``."""
     pair = as_vector(values, name, length=2)
     if not pair[0] < pair[1] or (positive and pair[0] <= 0) or (unit and not (0 <= pair[0] and pair[1] <= 1)):
         bound = " positive" if positive else " in [0, 1]" if unit else ""
@@ -571,9 +686,11 @@ def _check_pair(values: tuple[float, float], name: str, positive: bool = False, 
     return pair
 
 
-def _draws(trials: ArrayLike | None, truth: _Truth, s: FloatArray, n_trials: int,
-           seed: int | np.random.Generator) -> FloatArray:
-    n_curves, n_doses = truth.mu.shape[1], truth.mu.shape[0]
+def simulated_estimates(trials: ArrayLike | None, mu: FloatArray, s: FloatArray, n_trials: int,
+                        seed: int | np.random.Generator) -> FloatArray:
+    """The given ``trials`` checked, or ``n_trials`` draws from ``N(mu_i, s)`` per true curve ``i`` (``mu``: dose x
+    curve), as an array ``(curves, trials, doses)``."""
+    n_curves, n_doses = mu.shape[1], mu.shape[0]
     if trials is not None:
         given = np.asarray(trials, dtype=float)
         if given.ndim != 3 or given.shape[0] != n_curves or given.shape[2] != n_doses or given.shape[1] < 2:
@@ -586,4 +703,4 @@ def _draws(trials: ArrayLike | None, truth: _Truth, s: FloatArray, n_trials: int
     rng = as_generator(seed)
     root = np.linalg.cholesky(s)
     noise = rng.standard_normal((n_curves, int(n_trials), n_doses)) @ root.T
-    return truth.mu.T[:, None, :] + noise
+    return mu.T[:, None, :] + noise

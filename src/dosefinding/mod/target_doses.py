@@ -31,6 +31,8 @@ __all__ = [
     "check_dose_kind",
     "curve_effective_dose",
     "curve_target_dose",
+    "gradient_at_target_dose",
+    "quadratic_roots",
     "target_dose_gradient",
 ]
 
@@ -210,9 +212,23 @@ def target_dose_gradient(
                                          decreasing=target_direction == "decreasing")
     if np.isnan(dose):
         raise InputError(f"delta: {note.format(delta=f'{delta:g}')}, so it has no target dose")
+    return gradient_at_target_dose(model, pars, dose, constant_value)
+
+
+def gradient_at_target_dose(
+    model: Shape, parameters: FloatArray, dose: float, constant: float | ArrayLike | None = None
+) -> FloatArray:
+    """:func:`target_dose_gradient` given the target dose ``dose`` of the curve (checked parameters and constant).
+
+    Examples
+    --------
+    >>> from dosefinding.shapes import get_shape
+    >>> gradient_at_target_dose(get_shape("linear"), np.array([0.0, 0.01]), 50.0).round(6).tolist()
+    [0.0, -5000.0]
+    """
     at = np.array([dose, 0.0])
-    gradient = model.gradient(at, pars, constant_value)
-    return (gradient[1] - gradient[0]) / model.dose_slope(at[:1], pars, constant_value)[0] + 0.0  # + 0.0: no -0
+    gradient = model.gradient(at, parameters, constant)
+    return (gradient[1] - gradient[0]) / model.dose_slope(at[:1], parameters, constant)[0] + 0.0  # + 0.0: no -0
 
 
 def curve_effective_dose(
@@ -353,7 +369,7 @@ def _continuous_target_dose(
         if discriminant < 0:
             # b2 < 0: the largest effect over doses >= 0 is at the vertex, or at placebo if the vertex is negative.
             return np.nan, never(largest, -b1 * b1 / (4 * b2) if b1 > 0 else 0.0)
-        roots = _quadratic_roots(b1, b2, delta)
+        roots = quadratic_roots(b1, b2, delta)
         if not np.any(roots > 0):
             return np.nan, "the quadratic curve reaches {delta} only at negative doses"
         return float(np.min(roots[roots > 0])), ""
@@ -413,18 +429,24 @@ def _continuous_effective_dose(
         vertex = -b1 / (2 * b2)
         top = vertex if 0 <= vertex <= max_dose else max_dose
         target = p * (b1 * top + b2 * top * top)
-        roots = _quadratic_roots(b1, b2, target)
+        roots = quadratic_roots(b1, b2, target)
         return float(np.min(roots[roots > 0]))
     # betamod: a fraction p of the effect at the mode (which R uses even beyond max_dose).
     mode = _betamod_mode(nonlinear, constant)
     return _betamod_root(model, nonlinear, constant, p, mode)
 
 
-def _quadratic_roots(b1: float, b2: float, target: float) -> FloatArray:
-    """Both roots of ``b2 x^2 + b1 x = target`` (real: the caller checked the discriminant).
+def quadratic_roots(b1: float | FloatArray, b2: float | FloatArray, target: float | FloatArray) -> FloatArray:
+    """Both roots of ``b2 x^2 + b1 x = target`` (real: the caller checked the discriminant), stacked on a
+    leading axis of two; elementwise for arrays.
 
     The stable form (q = -(b1 + sign(b1) sqrt(disc)) / 2, roots q / b2 and -target / q): the textbook
     formula loses every digit of the small root when ``b2`` is tiny next to ``b1`` (a nearly linear curve).
+
+    Examples
+    --------
+    >>> quadratic_roots(1.0, -0.5, 0.5).tolist()
+    [1.0, 1.0]
     """
     q = -(b1 + np.copysign(np.sqrt(b1 * b1 + 4 * b2 * target), b1)) / 2
     with np.errstate(divide="ignore", invalid="ignore"):

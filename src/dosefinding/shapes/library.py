@@ -228,7 +228,7 @@ class Shape:
             curve = self.curve(d, nonlinear, constant)
             columns = [nonlinear[..., i, None] for i in range(nonlinear.shape[-1])]
             return linear[..., 1, None] * self._dose_slope(d, curve, *columns, self._constant(constant))
-        return self._dose_slope(d, self._constant(constant)) @ linear
+        return np.einsum("...np,...p->...n", self._dose_slope(d, self._constant(constant)), linear)
 
     def split(self, parameters: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Split a full parameter vector (or a batch ``(..., p)`` of them) into its linear and nonlinear parts."""
