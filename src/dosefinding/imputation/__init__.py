@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dosefinding.imputation.draws import ParameterDraws, mmrm_draws
     from dosefinding.imputation.impute import ImputedData, impute
     from dosefinding.imputation.pooling import PooledResult, barnard_rubin_df, pool, pooled_lsmeans, rubin_rules
+    from dosefinding.imputation.tipping import TippingPoint, tipping_point
 
 __all__ = [
     "STRATEGIES",
@@ -29,14 +30,16 @@ __all__ = [
     "MIAnalysis",
     "ParameterDraws",
     "PooledResult",
+    "TippingPoint",
     "analyse",
     "barnard_rubin_df",
-    "impute",
     "imputation_data",
+    "impute",
     "mmrm_draws",
     "pool",
     "pooled_lsmeans",
     "rubin_rules",
+    "tipping_point",
 ]
 
 if not TYPE_CHECKING:  # type checkers see the imports above; at run time they are lazy

@@ -77,8 +77,8 @@ class MIAnalysis(SummaryDisplay):
 
     def summary(self) -> Summary:
         """The model and the first data set's estimates."""
-        return Summary([f"{self.model.upper()} of {self.estimates.shape[0]} imputed data sets; control arm "
-                        f"{self.control}"], frame=self.to_frame().head(self.estimates.shape[1]))
+        title = f"{self.model.upper()} of {self.estimates.shape[0]} imputed data sets; control arm {self.control}"
+        return Summary([title], frame=self.to_frame().head(self.estimates.shape[1]))
 
 
 def _parameters(visits: pd.Index, arms: pd.Index, control: int) -> tuple[pd.DataFrame, FloatArray]:

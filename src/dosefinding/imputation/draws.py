@@ -88,8 +88,8 @@ class ParameterDraws(SummaryDisplay):
         text = {"condmean": "Conditional mean imputation", "approx_bayes": "Approximate Bayesian (bootstrap) draws",
                 "bayes": "Bayesian posterior draws (data augmentation)"}[self.method]
         extra = f", {self.resampling}" if self.resampling else ""
-        lines = [f"{text}{extra}: {len(self.beta)} draws of an unstructured-covariance MMRM "
-                 f"({self.data.y.shape[0]} subjects, {self.data.y.shape[1]} visits)"]
+        lines = [(f"{text}{extra}: {len(self.beta)} draws of an unstructured-covariance MMRM "
+                  f"({self.data.y.shape[0]} subjects, {self.data.y.shape[1]} visits)")]
         if self.redrawn:
             lines.append(f"Bootstrap samples drawn again (model not estimable): {self.redrawn}")
         sd = np.sqrt(np.diagonal(self.sigma.mean(axis=0)))
