@@ -26,7 +26,7 @@ import pandas as pd
 
 from _timing import time_r
 from bench_mmrm_batch import ARMS, VISITS, long_frame, simulate
-from dosefinding.imputation import analyse, impute, imputation_data, mmrm_draws, pool
+from dosefinding.imputation import analyse, imputation_data, impute, mmrm_draws, pool
 
 R_SAMPLES = 5
 
