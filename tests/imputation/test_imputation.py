@@ -192,3 +192,17 @@ def test_tipping_point_of_mcp_mod_on_pooled_lsmeans() -> None:
     est, cov, df = pooled_lsmeans(analysis, "7")
     direct = mct_test(candidates, doses=[0, 1], estimates=est[::-1], cov=cov[::-1, ::-1], df=df, alpha=0.025)
     assert tp.curve["mcp_p_value"].iloc[0] == pytest.approx(float(direct.p_values.min()), rel=1e-9)
+
+
+def test_outcomes_after_a_reference_based_event_leave_the_fit_but_stay_in_the_analysis() -> None:
+    data = antidepressant_data()
+    ice = pd.DataFrame({"subject": ["1503"], "visit": ["6"], "strategy": ["JR"]})  # 1503 has all four visits
+    with_post = imputation_data(data, **ARGS, ice=ice, references={"DRUG": "PLACEBO"})
+    dropped = data[~((data["PATIENT"] == "1503") & data["VISIT"].isin(["6", "7"]))]
+    without = imputation_data(dropped, **ARGS, ice=ice, references={"DRUG": "PLACEBO"})
+    first, second = mmrm_draws(with_post), mmrm_draws(without)
+    np.testing.assert_allclose(first.beta[0], second.beta[0], rtol=1e-10)  # rbmi: post-ICE data not in the fit
+    i = with_post.subjects.get_loc("1503")
+    imputed = impute(first)
+    np.testing.assert_array_equal(imputed.y[0, i], with_post.y[i])  # observed, so kept (not imputed)
+    assert not imputed.imputed[0, i].any() and impute(second).imputed[0, i, 2:].all()
