@@ -11,8 +11,9 @@
 
 The REML fits are :func:`dosefinding.mmrm.fit_mmrm_batch` on all samples at once (a
 left-out subject is a subject without visits), in chunks, over joblib workers when
-``n_jobs > 1``. Outcomes after an event handled by a reference-based strategy take no part
-in the fits (:attr:`ImputationData.y_fit`).
+``n_jobs > 1`` or a dask.distributed cluster (:func:`dosefinding.parallel.run_tasks`).
+Outcomes after an event handled by a reference-based strategy take no part in the fits
+(:attr:`ImputationData.y_fit`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dosefinding.errors import InputError
 from dosefinding.imputation.data import ImputationData
 from dosefinding.imputation.gibbs import gibbs_draws
 from dosefinding.mmrm import fit_mmrm_batch
+from dosefinding.parallel import run_tasks
 from dosefinding.summary import Summary, SummaryDisplay, short_repr
 from dosefinding.validation import as_generator, as_positive_int
 
@@ -98,19 +100,14 @@ class ParameterDraws(SummaryDisplay):
         return Summary(lines, frame=self.to_frame())
 
 
-def _fit(data: ImputationData, rows: IntArray, n_jobs: int) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+def _fit(data: ImputationData, rows: IntArray, n_jobs: int, scheduler: str | None
+         ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
     """REML fits of the samples given by ``rows`` (T, N): beta (T, p), sigma (T, V, V), fitted (T,)."""
-    chunks = [rows[start:start + _CHUNK] for start in range(0, len(rows), _CHUNK)]
-    if n_jobs == 1:
-        parts = [_fit_chunk(data.y_fit, data.x, chunk) for chunk in chunks]
-    else:
-        try:
-            from joblib import Parallel, delayed
-        except ImportError:  # pragma: no cover - joblib is a dependency of the test extra
-            raise InputError("n_jobs: more than one worker needs joblib (pip install joblib)") from None
-        parts = Parallel(n_jobs=n_jobs)(delayed(_fit_chunk)(data.y_fit, data.x, chunk) for chunk in chunks)
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]))
+    tasks = [(data.y_fit, data.x, rows[start:start + _CHUNK]) for start in range(0, len(rows), _CHUNK)]
+    parts = dict(run_tasks(_fit_chunk, tasks, jobs=n_jobs, scheduler=scheduler, jobs_argument="n_jobs"))
+    ordered = [parts[i] for i in range(len(tasks))]
+    return (np.concatenate([p[0] for p in ordered]), np.concatenate([p[1] for p in ordered]),
+            np.concatenate([p[2] for p in ordered]))
 
 
 def _fit_chunk(y: FloatArray, x: FloatArray, rows: IntArray) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
@@ -132,10 +129,10 @@ def _bootstrap_rows(arm: IntArray, count: int, rng: np.random.Generator) -> IntA
     return rows
 
 
-def _bootstrap(data: ImputationData, n_samples: int, rng: np.random.Generator, n_jobs: int
-               ) -> tuple[IntArray, FloatArray, FloatArray, int]:
+def _bootstrap(data: ImputationData, n_samples: int, rng: np.random.Generator, n_jobs: int,
+               scheduler: str | None) -> tuple[IntArray, FloatArray, FloatArray, int]:
     rows = _bootstrap_rows(data.arm, n_samples, rng)
-    beta, sigma, ok = _fit(data, rows, n_jobs)
+    beta, sigma, ok = _fit(data, rows, n_jobs, scheduler)
     redrawn = 0
     for _ in range(_MAX_REDRAWS):
         if ok.all():
@@ -143,7 +140,7 @@ def _bootstrap(data: ImputationData, n_samples: int, rng: np.random.Generator, n
         bad = np.flatnonzero(~ok)
         redrawn += len(bad)
         rows[bad] = _bootstrap_rows(data.arm, len(bad), rng)
-        beta[bad], sigma[bad], ok[bad] = _fit(data, rows[bad], n_jobs)
+        beta[bad], sigma[bad], ok[bad] = _fit(data, rows[bad], n_jobs, scheduler)
     raise InputError(f"n_samples: the imputation model could not be fitted to {int((~ok).sum())} bootstrap samples "
                      f"after {_MAX_REDRAWS} redraws (too few subjects per arm and visit?)")
 
@@ -156,6 +153,7 @@ def mmrm_draws(
     n_samples: int = 1000,
     seed: int | np.random.Generator = 0,
     n_jobs: int = 1,
+    scheduler: str | None = None,
     burn_in: int = 200,
     thin: int = 5,
     chains: int = 4,
@@ -176,8 +174,9 @@ def mmrm_draws(
         Bootstrap samples, or posterior draws (not used by the jackknife).
     seed
         Seed or numpy Generator.
-    n_jobs
-        joblib workers for the REML fits of the resamples.
+    n_jobs, scheduler
+        joblib worker processes, or the address of a dask.distributed scheduler, for the REML
+        fits of the resamples (chunks of 64 samples; the draws do not depend on them).
     burn_in, thin, chains, prior
         For ``"bayes"``: iterations discarded per chain, iterations between kept draws,
         chains run side by side, and the prior of the covariance (``"inverse_wishart"``:
@@ -205,24 +204,24 @@ def mmrm_draws(
                                   burn_in=burn_in, thin=thin, chains=chains, prior=prior, rng=rng)
         return ParameterDraws(beta=beta, sigma=sigma, rows=None, method=method, resampling=None, data=data)
     if method == "approx_bayes":
-        _, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs)
+        _, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs, scheduler)
         return ParameterDraws(beta=beta, sigma=sigma, rows=None, method=method, resampling=None, data=data,
                               redrawn=redrawn)
     everyone = np.arange(n, dtype=np.intp)[None, :]
     if resampling == "jackknife":
         rows = np.repeat(everyone, n + 1, axis=0)
         rows[np.arange(1, n + 1), np.arange(n)] = -1
-        beta, sigma, ok = _fit(data, rows, n_jobs)
+        beta, sigma, ok = _fit(data, rows, n_jobs, scheduler)
         if not ok.all():
             raise InputError(f"data: the imputation model cannot be fitted without subject "
                              f"{data.subjects[int(np.flatnonzero(~ok[1:])[0]) if not ok[0] else 0]!r}")
         return ParameterDraws(beta=beta, sigma=sigma, rows=rows, method=method, resampling=resampling, data=data)
     if resampling != "bootstrap":
         raise InputError(f"resampling: must be 'jackknife' or 'bootstrap', got {resampling!r}")
-    full_beta, full_sigma, ok = _fit(data, everyone, 1)
+    full_beta, full_sigma, ok = _fit(data, everyone, 1, None)
     if not ok.all():
         raise InputError("data: the imputation model cannot be fitted to the data")
-    rows, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs)
+    rows, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs, scheduler)
     return ParameterDraws(beta=np.concatenate([full_beta, beta]), sigma=np.concatenate([full_sigma, sigma]),
                           rows=np.concatenate([everyone, rows]), method=method, resampling=resampling, data=data,
                           redrawn=redrawn)
