@@ -10,8 +10,10 @@ workers.
 rbmi (R) cannot be installed here (no CRAN) and no published rbmi timing of this work was
 found (its vignettes, JOSS paper, statistical specifications and issues give none), so the
 comparison in the same run is the same work in R written the direct way: ``nlme::gls`` REML
-fits of bootstrap samples, conditional mean imputation and ``lm`` per visit, timed on 20
-samples and scaled to 1,000 (rbmi fits with the mmrm package rather than gls).
+fits of bootstrap samples, conditional mean imputation and ``lm`` per visit, timed on a few
+samples and scaled to 1,001 fits. rbmi fits with the mmrm package, which mmrm's own comparison
+vignette (FEV data; shown on the PSI AIMS CAMIS page r-sas_mmrm) times at about a twelfth of
+gls: divide the R figure by about 12 for an estimate of rbmi.
 """
 
 from __future__ import annotations
