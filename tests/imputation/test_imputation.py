@@ -206,3 +206,14 @@ def test_outcomes_after_a_reference_based_event_leave_the_fit_but_stay_in_the_an
     imputed = impute(first)
     np.testing.assert_array_equal(imputed.y[0, i], with_post.y[i])  # observed, so kept (not imputed)
     assert not imputed.imputed[0, i].any() and impute(second).imputed[0, i, 2:].all()
+
+
+def test_with_two_arms_mcp_mod_tips_where_the_contrast_does() -> None:
+    # one linear contrast of two arms, normal (jackknife): MCP-Mod's one-sided p is half the contrast's two-sided p at
+    # every delta, so at levels 0.025 and 0.05 both conclusions change at the same delta
+    draws = mmrm_draws(antidepressant("MAR"))
+    tp = tipping_point(draws, np.linspace(0, 8, 17), arm="DRUG", control="PLACEBO", shifted_arms=["DRUG"],
+                       candidates=Candidates([0, 1], {"linear": None}, direction="decreasing"),
+                       doses={"PLACEBO": 0, "DRUG": 1})
+    np.testing.assert_allclose(tp.curve["mcp_p_value"], tp.curve["p_value"] / 2, rtol=1e-6)
+    assert tp.mcp_tipping_delta == pytest.approx(tp.tipping_delta, rel=1e-6)
