@@ -10,6 +10,7 @@ from dosefinding import Candidates
 from dosefinding.datasets import antidepressant_data
 from dosefinding.errors import InputError
 from dosefinding.imputation import (
+    STRATEGIES,
     analyse,
     barnard_rubin_df,
     imputation_data,
@@ -217,3 +218,55 @@ def test_with_two_arms_mcp_mod_tips_where_the_contrast_does() -> None:
                        doses={"PLACEBO": 0, "DRUG": 1})
     np.testing.assert_allclose(tp.curve["mcp_p_value"], tp.curve["p_value"] / 2, rtol=1e-6)
     assert tp.mcp_tipping_delta == pytest.approx(tp.tipping_delta, rel=1e-6)
+
+
+def _rbmi_covariance(own: np.ndarray, ref: np.ndarray, ice: int, strategy: str) -> np.ndarray:
+    """rbmi's strategy covariance written out with np.block (R/strategies.R: compute_sigma), one subject at a time."""
+    v = len(own)
+    if strategy == "MAR" or ice >= v:
+        return own
+    if strategy == "CR" or ice == 0:
+        return ref
+    mar = np.arange(v) < ice
+    t11 = own[np.ix_(mar, mar)]
+    inv_r11 = np.linalg.inv(ref[np.ix_(mar, mar)])
+    s21 = ref[np.ix_(~mar, mar)] @ inv_r11 @ t11
+    s22 = ref[np.ix_(~mar, ~mar)] - ref[np.ix_(~mar, mar)] @ inv_r11 @ (ref[np.ix_(mar, mar)] - t11) @ inv_r11 \
+        @ ref[np.ix_(mar, ~mar)]
+    return np.block([[t11, s21.T], [s21, s22]])
+
+
+@pytest.mark.parametrize("strategy", ["JR", "CR", "CIR"])
+def test_a_covariance_per_arm_imputes_as_rbmis_formulas(strategy: str) -> None:
+    data = antidepressant(strategy)
+    draws = mmrm_draws(data, same_covariance=False)
+    assert draws.sigma.shape == (173, 2, 4, 4) and draws.by_arm
+    # the fit is mmrm()'s with a covariance per arm (SAS GROUP=): PLACEBO - DRUG at visit 7, 2.780918
+    assert draws.beta[0, 7] - draws.beta[0, 3] == pytest.approx(2.780918125, rel=1e-8)
+    imputed = impute(draws).y[0]
+    beta = draws.beta[0]
+    for i in np.flatnonzero(np.isnan(data.y).any(axis=1)):
+        arm, ref = data.arm[i], data.reference[data.arm[i]]
+        own_mu, ref_mu = data.x[i] @ beta, data.x_reference[i] @ beta
+        ice, name = int(data.ice_visit[i]), STRATEGIES[data.strategy[i]]
+        mu = {"MAR": own_mu, "CR": ref_mu,
+              "JR": np.where(np.arange(4) >= ice, ref_mu, own_mu),
+              "CIR": ref_mu if ice == 0 else np.where(np.arange(4) >= ice, own_mu[ice - 1] + ref_mu - ref_mu[ice - 1],
+                                                      own_mu)}[name]
+        sigma = _rbmi_covariance(draws.sigma[0, arm], draws.sigma[0, ref], ice, name)
+        o = ~np.isnan(data.y[i])
+        expected = mu[~o] + sigma[np.ix_(~o, o)] @ np.linalg.solve(sigma[np.ix_(o, o)], data.y[i, o] - mu[o])
+        np.testing.assert_allclose(imputed[i, ~o], expected, rtol=1e-10, atol=1e-10)
+
+
+def test_bayesian_mi_with_a_covariance_per_arm_is_its_conditional_mean_estimate_within_monte_carlo_error() -> None:
+    # conditional mean imputation is the limit of MI with the REML parameters (Wolbers et al. 2022): the Bayesian
+    # MI estimate with a covariance per arm must be within 4 Monte Carlo standard errors of it (plus posterior-vs-REML
+    # differences, far smaller here)
+    data = antidepressant("JR")
+    target = analyse(impute(mmrm_draws(data, same_covariance=False)), control="DRUG").estimates[0, 11]
+    analysis = analyse(impute(mmrm_draws(data, method="bayes", n_samples=1000, seed=5, same_covariance=False),
+                              seed=5), control="DRUG")
+    assert analysis.imputed.draws.sigma.shape == (1000, 2, 4, 4)
+    mc_se = np.sqrt(analysis.estimates[:, 11].var(ddof=1) / 1000)
+    assert abs(analysis.estimates[:, 11].mean() - target) <= 4 * mc_se

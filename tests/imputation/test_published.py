@@ -5,7 +5,7 @@ rbmi's CondMean_Inference vignette (conditional mean imputation, jump to referen
 deterministic, so every printed number to its 3 printed decimals: |ours - printed| <= 0.0005
 plus 1e-9 for the rounding); rbmi's quickstart vignette (Bayesian MI, 150 draws, Stan); the
 DIA working group's five-macro SAS suite as run by the rbmi authors (results_SAS.pdf; Bayesian
-MI, 10,000 draws, a separate covariance per arm where ours has one). For the Monte Carlo ones
+MI, 10,000 draws; compared with one common covariance, see the fixture's note). For the Monte Carlo ones
 the tolerance is 4 combined Monte Carlo standard errors: ours ``sqrt(B/M)`` from the run, theirs
 ``sqrt(B/150)`` (quickstart, B taken from our run) or SAS's printed MCSE; the standard error is
 compared within 4 standard errors of its Monte Carlo error, ``(1 + 1/M) B sqrt(2/(M-1)) / (2 se)``

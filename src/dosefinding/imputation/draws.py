@@ -49,7 +49,8 @@ class ParameterDraws(SummaryDisplay):
     Attributes
     ----------
     beta, sigma
-        Coefficients (D, p) and covariance over the visits (D, V, V).
+        Coefficients (D, p) and covariance over the visits (D, V, V), or one per arm
+        (D, A, V, V) when fitted with ``same_covariance=False``.
     rows
         For conditional mean imputation, the subjects (indices into the data) making up each
         sample's data set (D, N), -1 for a subject left out; None for the other methods
@@ -70,14 +71,22 @@ class ParameterDraws(SummaryDisplay):
     data: ImputationData
     redrawn: int = 0
 
+    @property
+    def by_arm(self) -> bool:
+        """Whether each arm has its own covariance matrix."""
+        return self.sigma.ndim == 4
+
     def to_frame(self) -> pd.DataFrame:
         """One row per draw: the coefficients, then the lower triangle of the covariance."""
-        v = self.sigma.shape[1]
+        v = self.sigma.shape[-1]
         low = np.tril_indices(v)
         frame = pd.DataFrame(self.beta, columns=[f"beta{j}" for j in range(self.beta.shape[1])])
         visits = self.data.visits
-        for (a, b), values in zip(zip(*low, strict=True), self.sigma[:, low[0], low[1]].T, strict=True):
-            frame[f"sigma[{visits[a]},{visits[b]}]"] = values
+        blocks = self.sigma if self.by_arm else self.sigma[:, None]
+        for g, block in enumerate(np.swapaxes(blocks, 0, 1)):
+            prefix = f"sigma[{self.data.arms[g]}]" if self.by_arm else "sigma"
+            for (a, b), values in zip(zip(*low, strict=True), block[:, low[0], low[1]].T, strict=True):
+                frame[f"{prefix}[{visits[a]},{visits[b]}]"] = values
         frame.index.name = "draw"
         return frame
 
@@ -94,29 +103,33 @@ class ParameterDraws(SummaryDisplay):
                   f"({self.data.y.shape[0]} subjects, {self.data.y.shape[1]} visits)")]
         if self.redrawn:
             lines.append(f"Bootstrap samples drawn again (model not estimable): {self.redrawn}")
-        sd = np.sqrt(np.diagonal(self.sigma.mean(axis=0)))
-        lines.append("Residual SD by visit (mean over draws): "
+        sd = np.sqrt(np.diagonal(self.sigma.mean(axis=0), axis1=-2, axis2=-1).reshape(-1, self.sigma.shape[-1]).mean(axis=0))
+        lines.append(("Residual SD by visit (mean over draws and arms): " if self.by_arm else
+                      "Residual SD by visit (mean over draws): ")
                      + ", ".join(f"{v} {s:.4g}" for v, s in zip(self.data.visits, sd, strict=True)))
         return Summary(lines, frame=self.to_frame())
 
 
-def _fit(data: ImputationData, rows: IntArray, n_jobs: int, scheduler: str | None
+def _fit(data: ImputationData, rows: IntArray, n_jobs: int, scheduler: str | None, by_arm: bool
          ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
     """REML fits of the samples given by ``rows`` (T, N): beta (T, p), sigma (T, V, V), fitted (T,)."""
-    tasks = [(data.y_fit, data.x, rows[start:start + _CHUNK]) for start in range(0, len(rows), _CHUNK)]
+    group = data.arm if by_arm else None
+    tasks = [(data.y_fit, data.x, rows[start:start + _CHUNK], group) for start in range(0, len(rows), _CHUNK)]
     parts = dict(run_tasks(_fit_chunk, tasks, jobs=n_jobs, scheduler=scheduler, jobs_argument="n_jobs"))
     ordered = [parts[i] for i in range(len(tasks))]
     return (np.concatenate([p[0] for p in ordered]), np.concatenate([p[1] for p in ordered]),
             np.concatenate([p[2] for p in ordered]))
 
 
-def _fit_chunk(y: FloatArray, x: FloatArray, rows: IntArray) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+def _fit_chunk(y: FloatArray, x: FloatArray, rows: IntArray, group: IntArray | None
+               ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
     left_out = rows < 0
     safe = np.where(left_out, 0, rows)
     y_rows = np.where(left_out[:, :, None], np.nan, y[safe])
     in_place = bool(np.all(left_out | (rows == np.arange(len(y)))))  # full data or subjects left out: one design
     x_rows = x if in_place else x[safe]
-    fit = fit_mmrm_batch(y_rows, x_rows, covariance="us", df_method="residual", chunk_size=len(rows))
+    groups = None if group is None else (group if in_place else group[safe])
+    fit = fit_mmrm_batch(y_rows, x_rows, covariance="us", df_method="residual", chunk_size=len(rows), group=groups)
     return fit.beta, fit.sigma, fit.converged & np.all(np.isfinite(fit.beta), axis=1)
 
 
@@ -130,9 +143,9 @@ def _bootstrap_rows(arm: IntArray, count: int, rng: np.random.Generator) -> IntA
 
 
 def _bootstrap(data: ImputationData, n_samples: int, rng: np.random.Generator, n_jobs: int,
-               scheduler: str | None) -> tuple[IntArray, FloatArray, FloatArray, int]:
+               scheduler: str | None, by_arm: bool) -> tuple[IntArray, FloatArray, FloatArray, int]:
     rows = _bootstrap_rows(data.arm, n_samples, rng)
-    beta, sigma, ok = _fit(data, rows, n_jobs, scheduler)
+    beta, sigma, ok = _fit(data, rows, n_jobs, scheduler, by_arm)
     redrawn = 0
     for _ in range(_MAX_REDRAWS):
         if ok.all():
@@ -140,7 +153,7 @@ def _bootstrap(data: ImputationData, n_samples: int, rng: np.random.Generator, n
         bad = np.flatnonzero(~ok)
         redrawn += len(bad)
         rows[bad] = _bootstrap_rows(data.arm, len(bad), rng)
-        beta[bad], sigma[bad], ok[bad] = _fit(data, rows[bad], n_jobs, scheduler)
+        beta[bad], sigma[bad], ok[bad] = _fit(data, rows[bad], n_jobs, scheduler, by_arm)
     raise InputError(f"n_samples: the imputation model could not be fitted to {int((~ok).sum())} bootstrap samples "
                      f"after {_MAX_REDRAWS} redraws (too few subjects per arm and visit?)")
 
@@ -154,6 +167,7 @@ def mmrm_draws(
     seed: int | np.random.Generator = 0,
     n_jobs: int = 1,
     scheduler: str | None = None,
+    same_covariance: bool = True,
     burn_in: int = 200,
     thin: int = 5,
     chains: int = 4,
@@ -177,6 +191,9 @@ def mmrm_draws(
     n_jobs, scheduler
         joblib worker processes, or the address of a dask.distributed scheduler, for the REML
         fits of the resamples (chunks of 64 samples; the draws do not depend on them).
+    same_covariance
+        One covariance matrix for all arms (rbmi's default ``same_cov = TRUE``), or one per
+        arm (``False``; the DIA five-macro suite's default).
     burn_in, thin, chains, prior
         For ``"bayes"``: iterations discarded per chain, iterations between kept draws,
         chains run side by side, and the prior of the covariance (``"inverse_wishart"``:
@@ -198,30 +215,36 @@ def mmrm_draws(
         raise InputError(f"method: must be 'condmean', 'approx_bayes' or 'bayes', got {method!r}")
     rng = as_generator(seed)
     n_jobs = as_positive_int(n_jobs, "n_jobs")
+    if not isinstance(same_covariance, bool):
+        raise InputError(f"same_covariance: must be True or False, got {same_covariance!r}")
+    by_arm = not same_covariance and len(data.arms) > 1
     n = data.y.shape[0]
     if method == "bayes":
         beta, sigma = gibbs_draws(data.y_fit, data.x, n_samples=as_positive_int(n_samples, "n_samples"),
-                                  burn_in=burn_in, thin=thin, chains=chains, prior=prior, rng=rng)
+                                  burn_in=burn_in, thin=thin, chains=chains, prior=prior, rng=rng,
+                                  group=data.arm if by_arm else None)
         return ParameterDraws(beta=beta, sigma=sigma, rows=None, method=method, resampling=None, data=data)
     if method == "approx_bayes":
-        _, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs, scheduler)
+        _, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs, scheduler,
+                                             by_arm)
         return ParameterDraws(beta=beta, sigma=sigma, rows=None, method=method, resampling=None, data=data,
                               redrawn=redrawn)
     everyone = np.arange(n, dtype=np.intp)[None, :]
     if resampling == "jackknife":
         rows = np.repeat(everyone, n + 1, axis=0)
         rows[np.arange(1, n + 1), np.arange(n)] = -1
-        beta, sigma, ok = _fit(data, rows, n_jobs, scheduler)
+        beta, sigma, ok = _fit(data, rows, n_jobs, scheduler, by_arm)
         if not ok.all():
             raise InputError(f"data: the imputation model cannot be fitted without subject "
                              f"{data.subjects[int(np.flatnonzero(~ok[1:])[0]) if not ok[0] else 0]!r}")
         return ParameterDraws(beta=beta, sigma=sigma, rows=rows, method=method, resampling=resampling, data=data)
     if resampling != "bootstrap":
         raise InputError(f"resampling: must be 'jackknife' or 'bootstrap', got {resampling!r}")
-    full_beta, full_sigma, ok = _fit(data, everyone, 1, None)
+    full_beta, full_sigma, ok = _fit(data, everyone, 1, None, by_arm)
     if not ok.all():
         raise InputError("data: the imputation model cannot be fitted to the data")
-    rows, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs, scheduler)
+    rows, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs, scheduler,
+                                            by_arm)
     return ParameterDraws(beta=np.concatenate([full_beta, beta]), sigma=np.concatenate([full_sigma, sigma]),
                           rows=np.concatenate([everyone, rows]), method=method, resampling=resampling, data=data,
                           redrawn=redrawn)

@@ -1,11 +1,13 @@
 """Posterior draws of an MMRM with unstructured covariance by data augmentation (a Gibbs sampler).
 
-The model: subject ``i``'s outcomes ``y_i ~ N(X_i beta, Sigma)`` over the V visits, a flat
-prior on ``beta`` and an inverse Wishart prior on ``Sigma``. Each iteration draws, in turn,
+The model: subject ``i``'s outcomes ``y_i ~ N(X_i beta, Sigma_g(i))`` over the V visits (one
+covariance, or one per group such as the arm), a flat prior on ``beta`` and inverse Wishart
+priors on the covariances. Each iteration draws, in turn,
 the missing outcomes given the observed ones, ``beta`` and ``Sigma`` (conditional normal, by
 missingness pattern); ``beta`` given the completed data and ``Sigma`` (normal, the GLS
-estimate and its covariance); ``Sigma`` given the completed data and ``beta`` (inverse
-Wishart with ``n + nu0`` degrees of freedom and scale ``R'R + Psi0``). The chains start at
+estimate and its covariance); each ``Sigma_g`` given the completed data and ``beta`` (inverse
+Wishart with ``n_g + nu0`` degrees of freedom and scale ``R_g'R_g + Psi0_g``, the residuals of
+the group's subjects). The chains start at
 the REML estimate and run side by side (every step is batched over chains).
 """
 
@@ -67,18 +69,20 @@ def conditional_normal(sigma: FloatArray, observed: NDArray[np.bool_]) -> tuple[
     return a, sigma[..., m[:, None], m] - a @ np.swapaxes(s_mo, -1, -2)
 
 
-def _impute(y: FloatArray, mu: FloatArray, sigma: FloatArray, patterns: list[tuple[NDArray[np.bool_], NDArray[np.intp]]],
-            rng: np.random.Generator) -> FloatArray:
-    """The outcomes (C, N, V) with the missing ones drawn from their conditional normal."""
+def _impute(y: FloatArray, mu: FloatArray, sigma: FloatArray, group: NDArray[np.intp],
+            patterns: list[tuple[NDArray[np.bool_], NDArray[np.intp]]], rng: np.random.Generator) -> FloatArray:
+    """The outcomes (C, N, V) with the missing ones drawn from their conditional normal (``sigma`` (C, G, V, V))."""
     out = np.broadcast_to(y, mu.shape).copy()
     for observed, members in patterns:
-        a, cond = conditional_normal(sigma, observed)
         o, m = np.flatnonzero(observed), np.flatnonzero(~observed)
-        resid = y[members][:, o][None] - mu[:, members][:, :, o]  # (C, n, o)
-        mean = mu[:, members][:, :, m] + np.einsum("cmo,cno->cnm", a, resid)
-        chol = np.linalg.cholesky(cond)
-        noise = np.einsum("cmk,cnk->cnm", chol, rng.standard_normal((mu.shape[0], len(members), len(m))))
-        out[:, members[:, None], m] = mean + noise
+        for g in np.unique(group[members]):
+            these = members[group[members] == g]
+            a, cond = conditional_normal(sigma[:, g], observed)
+            resid = y[these][:, o][None] - mu[:, these][:, :, o]  # (C, n, o)
+            mean = mu[:, these][:, :, m] + np.einsum("cmo,cno->cnm", a, resid)
+            chol = np.linalg.cholesky(cond)
+            noise = np.einsum("cmk,cnk->cnm", chol, rng.standard_normal((mu.shape[0], len(these), len(m))))
+            out[:, these[:, None], m] = mean + noise
     return out
 
 
@@ -91,9 +95,12 @@ def gibbs_draws(
     thin: int = 5,
     chains: int = 4,
     prior: Literal["inverse_wishart", "jeffreys"] = "inverse_wishart",
+    group: NDArray[np.intp] | None = None,
     rng: np.random.Generator,
 ) -> tuple[FloatArray, FloatArray]:
     """Posterior draws of ``beta`` (n_samples, p) and ``Sigma`` (n_samples, V, V) of the MMRM ``y ~ N(x beta, Sigma)``.
+
+    With ``group``, one covariance per group: ``Sigma`` is (n_samples, G, V, V).
 
     Parameters
     ----------
@@ -108,6 +115,8 @@ def gibbs_draws(
     prior
         ``"inverse_wishart"``: ``Sigma ~ IW(V + 2, Sigma_REML)`` (mean the REML estimate; the
         default prior of R rbmi's ``method_bayes``); ``"jeffreys"``: ``|Sigma|^-(V+1)/2``.
+    group
+        Codes 0..G-1 per subject (N,) for a covariance per group (rbmi's ``same_cov = FALSE``).
     rng
         Random numbers.
 
@@ -126,37 +135,43 @@ def gibbs_draws(
     burn_in = as_positive_int(burn_in, "burn_in") if burn_in else 0
     thin, chains = as_positive_int(thin, "thin"), as_positive_int(chains, "chains")
     seen = ~np.all(np.isnan(y), axis=1)
-    y, x = y[seen], x[seen]
+    codes = np.zeros(len(y), dtype=np.intp) if group is None else np.asarray(group, dtype=np.intp)
+    y, x, codes = y[seen], x[seen], codes[seen]
     n, v = y.shape
     p = x.shape[2]
-    fit = fit_mmrm_batch(y[None], x, covariance="us", df_method="residual")
+    fit = fit_mmrm_batch(y[None], x, covariance="us", df_method="residual", group=None if group is None else codes)
     if not fit.converged[0]:
         raise InputError(f"data: the MMRM of the imputation model does not converge ({fit.notes[0]})")
-    psi0, nu0 = (fit.sigma[0], v + 2.0) if prior == "inverse_wishart" else (np.zeros((v, v)), 0.0)
-    if n + nu0 - v + 1 <= 0:
-        raise InputError(f"data: {n} subjects are too few for an unstructured covariance over {v} visits")
+    start = fit.sigma[0].reshape(-1, v, v)  # (G, V, V)
+    n_groups = len(start)
+    sizes = np.bincount(codes, minlength=n_groups)
+    psi0, nu0 = (start, v + 2.0) if prior == "inverse_wishart" else (np.zeros_like(start), 0.0)
+    if np.any(sizes + nu0 - v + 1 <= 0):
+        raise InputError(f"data: {int(sizes.min())} subjects are too few for an unstructured covariance over {v} visits")
     missing = np.isnan(y)
     keys, index = np.unique(missing, axis=0, return_inverse=True)
     patterns = [(~key, np.flatnonzero(index.ravel() == k)) for k, key in enumerate(keys) if key.any()]
     x_flat = x.reshape(n * v, p)
     beta = np.repeat(fit.beta, chains, axis=0)
-    sigma = np.repeat(fit.sigma, chains, axis=0)
+    sigma = np.repeat(start[None], chains, axis=0)  # (C, G, V, V)
     per_chain = -(-n_samples // chains)
     kept_beta = np.empty((per_chain, chains, p))
-    kept_sigma = np.empty((per_chain, chains, v, v))
+    kept_sigma = np.empty((per_chain, chains, n_groups, v, v))
     for step in range(burn_in + per_chain * thin):
         mu = np.einsum("nvp,cp->cnv", x, beta)
-        full = _impute(y, mu, sigma, patterns, rng)
-        precision = np.linalg.inv(sigma)
-        px = np.einsum("cvw,nwp->cnvp", precision, x).reshape(chains, n * v, p)
+        full = _impute(y, mu, sigma, codes, patterns, rng)
+        precision = np.linalg.inv(sigma)[:, codes]  # (C, N, V, V)
+        px = np.einsum("cnvw,nwp->cnvp", precision, x).reshape(chains, n * v, p)
         information = np.swapaxes(px, -1, -2) @ x_flat  # (C, p, p)
         score = np.einsum("cnp,cn->cp", px, full.reshape(chains, n * v))
         cov = np.linalg.inv(information)
         mean = np.linalg.solve(information, score[..., None])[..., 0]
         beta = mean + np.einsum("cpk,ck->cp", np.linalg.cholesky(cov), rng.standard_normal((chains, p)))
         resid = full - np.einsum("nvp,cp->cnv", x, beta)
-        sigma = inverse_wishart(n + nu0, np.swapaxes(resid, -1, -2) @ resid + psi0, rng)
+        sigma = np.stack([inverse_wishart(sizes[g] + nu0, np.swapaxes(resid[:, codes == g], -1, -2)
+                                          @ resid[:, codes == g] + psi0[g], rng) for g in range(n_groups)], axis=1)
         kept = step - burn_in
         if kept >= 0 and (kept + 1) % thin == 0:
             kept_beta[kept // thin], kept_sigma[kept // thin] = beta, sigma
-    return (kept_beta.reshape(-1, p)[:n_samples], kept_sigma.reshape(-1, v, v)[:n_samples])
+    draws_sigma = kept_sigma.reshape(-1, n_groups, v, v)[:n_samples]
+    return kept_beta.reshape(-1, p)[:n_samples], draws_sigma[:, 0] if group is None else draws_sigma

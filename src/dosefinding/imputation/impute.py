@@ -11,7 +11,10 @@ intercurrent event (Carpenter, Roger and Kenward 2013; rbmi's strategies):
 - CIR, copy increments in reference: ``mu_own`` before ``t``, then
   ``mu_own[t-1] + mu_ref[v] - mu_ref[t-1]`` (``mu_ref`` when ``t`` is the first visit).
 
-The covariance is common to the arms, so it is ``Sigma`` under every strategy. Missing
+With one covariance common to the arms it is ``Sigma`` under every strategy. With one per arm
+(``same_covariance=False``) it is the own arm's under MAR, the reference arm's under CR, and
+under JR and CIR the own arm's before ``t`` joined to the reference arm's conditional
+structure after it (rbmi's ``compute_sigma``, Carpenter, Roger and Kenward 2013). Missing
 outcomes are imputed from their normal distribution given the subject's observed outcomes:
 its mean (conditional mean imputation) or a random draw (the other methods). A delta
 (subject, visit, delta) is then added to the imputed outcomes (observed ones are kept).
@@ -33,7 +36,7 @@ from dosefinding.imputation.gibbs import conditional_normal
 from dosefinding.summary import Summary, SummaryDisplay, short_repr
 from dosefinding.validation import as_generator
 
-__all__ = ["ImputedData", "delta_array", "impute", "strategy_means"]
+__all__ = ["ImputedData", "delta_array", "impute", "strategy_covariance", "strategy_means"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -108,6 +111,36 @@ def strategy_means(mu_own: FloatArray, mu_ref: FloatArray, ice_visit: IntArray, 
     cir = np.where((ice_visit == 0)[..., None], mu_ref, own_last + mu_ref - ref_last)
     code = strategy[..., None]
     return np.select([code == 2, (code == 1) & after, (code == 3) & after], [mu_ref, mu_ref, cir], mu_own)
+
+
+def strategy_covariance(own: FloatArray, reference: FloatArray, ice_visit: int, strategy: int) -> FloatArray:
+    """The covariance (..., V, V) of a subject's outcomes under its strategy, from its arm's and its reference arm's.
+
+    Examples
+    --------
+    >>> own, ref = np.array([[1.0, 0.5], [0.5, 2.0]]), np.array([[2.0, 1.0], [1.0, 3.0]])
+    >>> strategy_covariance(own, ref, 1, 1).tolist()  # JR from the second visit
+    [[1.0, 0.5], [0.5, 2.75]]
+    """
+    v = own.shape[-1]
+    if strategy == 0 or ice_visit >= v:
+        return own
+    if strategy == 2 or ice_visit == 0:
+        return reference
+    before, after = np.arange(ice_visit), np.arange(ice_visit, v)
+    t11 = own[..., before[:, None], before]
+    r11_inv_t11 = np.linalg.solve(reference[..., before[:, None], before], t11)
+    r21 = reference[..., after[:, None], before]
+    s21 = r21 @ r11_inv_t11
+    r11_inv_r12 = np.linalg.solve(reference[..., before[:, None], before], np.swapaxes(r21, -1, -2))
+    s22 = reference[..., after[:, None], after] - r21 @ np.linalg.solve(
+        reference[..., before[:, None], before], reference[..., before[:, None], before] - t11) @ r11_inv_r12
+    out = np.empty(np.broadcast_shapes(own.shape, reference.shape))
+    out[..., before[:, None], before] = t11
+    out[..., after[:, None], before] = s21
+    out[..., before[:, None], after] = np.swapaxes(s21, -1, -2)
+    out[..., after[:, None], after] = s22
+    return out
 
 
 def delta_array(deltas: pd.DataFrame | None, data: ImputationData) -> FloatArray:
@@ -185,12 +218,26 @@ def impute(draws: ParameterDraws, *, deltas: pd.DataFrame | None = None,
     random = draws.rows is None
     rng = as_generator(seed)
     keys, index = np.unique(np.isnan(data.y), axis=0, return_inverse=True)
-    pattern = index.ravel()[safe]
-    for k, key in enumerate(keys):
+    pattern = index.ravel()
+    if draws.by_arm:  # the covariance depends on the arm, the reference arm, the strategy and the event's visit
+        groups = np.stack([pattern, data.arm, data.strategy, data.ice_visit], axis=1)
+    else:
+        groups = pattern[:, None]
+    kinds, kind_of = np.unique(groups, axis=0, return_inverse=True)
+    kind = kind_of.ravel()[safe]
+    for k, group in enumerate(kinds):
+        key = keys[group[0]]
         if not key.any():
             continue
-        sample, row = np.nonzero((pattern == k) & (rows >= 0))
-        a, cond = conditional_normal(draws.sigma, ~key)
+        sample, row = np.nonzero((kind == k) & (rows >= 0))
+        if not len(sample):
+            continue
+        if draws.by_arm:
+            arm, strategy, ice = int(group[1]), int(group[2]), int(group[3])
+            sigma = strategy_covariance(draws.sigma[:, arm], draws.sigma[:, data.reference[arm]], ice, strategy)
+        else:
+            sigma = draws.sigma
+        a, cond = conditional_normal(sigma, ~key)
         o, m = np.flatnonzero(~key), np.flatnonzero(key)
         value = mu[sample, row][:, m] + np.einsum("kmo,ko->km", a[sample], y[sample, row][:, o] - mu[sample, row][:, o])
         if random:
