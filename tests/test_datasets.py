@@ -22,7 +22,8 @@ from dosefinding.adam import read_adam
 
 ROOT = Path(__file__).resolve().parents[1]
 R_FIXTURES = ROOT / "tests" / "fixtures" / "r"
-LOADERS = ["biom", "ibs_covars", "glycobrom", "migraine", "neurodeg", "fev_data", "bcva_data", "cdisc_pilot"]
+LOADERS = ["biom", "ibs_covars", "glycobrom", "migraine", "neurodeg", "fev_data", "bcva_data", "antidepressant_data",
+           "cdisc_pilot"]
 # sha256 of the CDISC pilot files as CDISC distributes them (/work/shared/data/cdiscpilot01): they must not be altered.
 CDISC_SHA256 = {
     "adsl.xpt": "c5139f873a93ef6add77bc4297beb6460a398bbdd036874382a9f39dfc92091d",
@@ -129,6 +130,15 @@ def test_bcva_data_shape_and_subject_ids() -> None:
     assert sorted(data["AVISIT"].unique()) == [f"VIS{i:02d}" for i in range(1, 11)]
 
 
+def test_antidepressant_data_is_rbmis() -> None:
+    # R: load("antidepressant_data.rda") from openpharma/rbmi (commit 5961fa07); sum(CHANGE) -2541, sum(BASVAL) 10857,
+    # 3 PGIIMP missing, 608 rows; 84 DRUG and 88 PLACEBO patients (rbmi's quickstart: dropout 24% and 26%).
+    data = datasets.antidepressant_data()
+    assert data.shape == (608, 11)
+    assert (int(data["CHANGE"].sum()), int(data["BASVAL"].sum()), int(data["PGIIMP"].isna().sum())) == (-2541, 10857, 3)
+    assert sorted(data["VISIT"].unique()) == ["4", "5", "6", "7"] and data["POOLINV"].str.len().eq(3).all()
+
+
 def test_cdisc_pilot_files_are_unaltered() -> None:
     folder = datasets.cdisc_pilot_path()
     for name, digest in CDISC_SHA256.items():
@@ -183,5 +193,5 @@ def test_the_wheel_contains_the_data_files(tmp_path: Path) -> None:
     data = Path(datasets.__file__).parent / "data"
     expected = {f"dosefinding/datasets/{path.relative_to(data.parent).as_posix()}"
                 for path in data.rglob("*") if path.is_file()}
-    assert len(expected) == 13
+    assert len(expected) == 14
     assert expected <= names, sorted(expected - names)

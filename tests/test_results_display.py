@@ -18,7 +18,7 @@ from dosefinding.summary import MAX_REPR, Summary
 
 PACKAGES = ["dosefinding", "dosefinding.design", "dosefinding.mcp", "dosefinding.mod", "dosefinding.mmrm",
             "dosefinding.endpoints", "dosefinding.study", "dosefinding.report", "dosefinding.randomization",
-            "dosefinding.bayes"]
+            "dosefinding.bayes", "dosefinding.imputation"]
 
 
 @cache
@@ -47,6 +47,17 @@ def mmrm_fit() -> Any:
         subjects % 3 == 1, "Low", "High")), "AVISIT": np.tile(["Week 4", "Week 12", "Week 24"], 60)})
     frame["CHG"] = rng.normal(size=len(frame)) + (frame["ARM"] == "High") * 1.5
     return mmrm("CHG ~ ARM * AVISIT", frame, subject="USUBJID", visit="AVISIT")
+
+
+@cache
+def imputation_draws() -> Any:
+    from dosefinding.datasets import antidepressant_data
+    from dosefinding.imputation import imputation_data, mmrm_draws
+
+    ice = pd.DataFrame({"subject": ["1513", "1804"], "visit": ["5", "7"], "strategy": "JR"})
+    data = imputation_data(antidepressant_data(), subject="PATIENT", visit="VISIT", outcome="CHANGE", arm="THERAPY",
+                           covariates=["BASVAL"], ice=ice, references={"DRUG": "PLACEBO"})
+    return mmrm_draws(data, method="approx_bayes", n_samples=5, seed=1)
 
 
 def _efficacy_at_week_24() -> pd.DataFrame:
@@ -97,6 +108,7 @@ def _builders() -> dict[str, Callable[[], Any]]:
         normal_mixture,
         normal_prior,
     )
+    from dosefinding.imputation import analyse, impute, pool, tipping_point
     from dosefinding.randomization import A2201_RULES, Minimisation, minimise, permuted_block_list, verify_chain
     from dosefinding.randomization.verification import TrailReport
     from dosefinding.report import Table
@@ -111,6 +123,11 @@ def _builders() -> dict[str, Callable[[], Any]]:
             "emax", priors=[normal_prior(-3, 10), normal_prior(0, 10), lognormal_prior(3, 1.5)], n_draws=200, seed=1,
             **a2201),
         "DoseResponseDraws bootstrap": lambda: bootstrap_fit_dose_response("emax", n_draws=20, seed=1, **a2201),
+        "ParameterDraws": imputation_draws,
+        "ImputedData": lambda: impute(imputation_draws()),
+        "MIAnalysis": lambda: analyse(impute(imputation_draws())),
+        "PooledResult": lambda: pool(analyse(impute(imputation_draws()))),
+        "TippingPoint": lambda: tipping_point(imputation_draws(), [0.0, 2.0, 4.0], arm="DRUG", control="PLACEBO"),
         "MCTResult": lambda: mcpmod_result().mct,
         "OptimalContrasts": lambda: optimal_contrasts(cands),
         "ClosedMCTResult": lambda: closed_mct_test(cands, doses=[0, 5, 50, 300], estimates=[0.0, -1.0, -2.5, -3.5],

@@ -179,6 +179,11 @@ def test_contrast_gives_lsmean_differences(trials: tuple[np.ndarray, np.ndarray,
         np.testing.assert_allclose(np.sqrt(np.diag(cov[t])), diffs["se"].to_numpy(), rtol=1e-6)
     with pytest.raises(InputError, match="contrasts"):
         fit.contrast(np.ones((1, 29)))
+    # contrasts per trial (T, m, p), as the docstring allows (failed with a numpy einsum error before): row by row
+    per_trial = np.stack([contrasts, 2.0 * contrasts])
+    estimate_t, cov_t = fit.contrast(per_trial)
+    np.testing.assert_allclose(estimate_t, [estimate[0], 2.0 * estimate[1]], rtol=1e-12)
+    np.testing.assert_allclose(cov_t, [cov[0], 4.0 * cov[1]], rtol=1e-12)
 
 
 @pytest.mark.parametrize("covariance", ["us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh"])

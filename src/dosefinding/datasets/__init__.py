@@ -12,13 +12,16 @@ reads the same columns (DoseFinding's ``dose``, ``resp``; mmrm's ``USUBJID``, ``
 - :func:`neurodeg`: DoseFinding ``neurodeg``, longitudinal, 250 patients (GPL-3, R DoseFinding).
 - :func:`fev_data`: mmrm ``fev_data``, FEV1 at 4 visits, 200 patients (Apache-2.0, R mmrm).
 - :func:`bcva_data`: mmrm ``bcva_data``, BCVA at 10 visits, 1000 patients (Apache-2.0, R mmrm).
+- :func:`antidepressant_data`: rbmi ``antidepressant_data``, HAMD17 at 4 visits, 172 patients (Apache-2.0,
+  R rbmi; DIA working group on estimands and missing data).
 - :func:`cdisc_pilot`: the CDISC pilot CDISCPILOT01 ADaM tables adsl, adae, adqsadas, adqscibc
   (CDISC terms: for education and testing, unaltered, crediting CDISC); :func:`cdisc_pilot_path`
   is their folder.
 
 The DoseFinding data were exported from R DoseFinding 1.0-3 by ``make_data.R`` (in the source
 repository beside this file, not in the wheel), every number reading back bit-identical;
-mmrm's are CSV exports of its data sets (mmrm 0.3.18); the CDISC pilot files are CDISC's,
+mmrm's are CSV exports of its data sets (mmrm 0.3.18); rbmi's ``antidepressant_data`` was exported
+by ``make_rbmi_data.R`` from rbmi's repository (commit 5961fa07); the CDISC pilot files are CDISC's,
 unaltered (``adqsadas.csv`` is a value-identical CSV copy of the pilot's ``adqsadas.xpt``, its
 column names in lower case, which :func:`cdisc_pilot` upper-cases as ``read_adam`` does).
 """
@@ -34,6 +37,7 @@ import pandas as pd
 from dosefinding.adam import read_adam
 
 __all__ = [
+    "antidepressant_data",
     "bcva_data",
     "biom",
     "catalog",
@@ -50,6 +54,11 @@ _DOSEFINDING_URL = "https://CRAN.R-project.org/package=DoseFinding"
 _DOSEFINDING_LICENCE = "GPL-3 (data of R package DoseFinding 1.0-3, Bornkamp, Pinheiro, Bretz, Sandig)"
 _MMRM_URL = "https://github.com/openpharma/mmrm"
 _MMRM_LICENCE = "Apache-2.0 (data of R package mmrm 0.3.18, simulated)"
+_RBMI_URL = "https://github.com/openpharma/rbmi"
+_RBMI_LICENCE = (
+    "Apache-2.0 (data of R package rbmi, from the DIA Scientific Working Group on Estimands and Missing Data, "
+    "masked data of Goldstein et al. 2004)"
+)
 _CDISC_URL = "https://github.com/cdisc-org/sdtm-adam-pilot-project"
 _CDISC_LICENCE = (
     "CDISC terms: provided by CDISC for education and testing; must not be altered; "
@@ -132,6 +141,17 @@ _CATALOG = (
         "R package mmrm 0.3.18 (openpharma/mmrm), data set bcva_data",
         _MMRM_LICENCE,
         _MMRM_URL,
+    ),
+    _Entry(
+        "antidepressant_data",
+        "Antidepressant trial: HAMD17 change from baseline at weeks 1, 2, 4, 6 (visits 4 to 7), 172 patients, "
+        "drug vs placebo, with dropout (rbmi antidepressant_data)",
+        608,
+        "DIA Scientific Working Group on Estimands and Missing Data example data (Mallinckrodt et al.), masked "
+        "from Goldstein, Lu, Detke, Wiltse, Mallinckrodt, Demitrack (2004), J Clin Psychopharmacol 24, 389-399; "
+        "distributed in R package rbmi (openpharma/rbmi, data/antidepressant_data.rda)",
+        _RBMI_LICENCE,
+        _RBMI_URL,
     ),
     _Entry(
         "cdisc_pilot",
@@ -346,6 +366,43 @@ def bcva_data() -> pd.DataFrame:
     return pd.read_csv(_data() / "mmrm" / "bcva_data.csv", dtype={"USUBJID": str})
 
 
+def antidepressant_data() -> pd.DataFrame:
+    """rbmi's ``antidepressant_data``: an antidepressant trial with dropout, the example of reference-based imputation.
+
+    172 patients (``PATIENT``) on ``DRUG`` or ``PLACEBO`` (``THERAPY``) with the change from
+    baseline of the Hamilton 17-item depression scale (``CHANGE``; baseline ``BASVAL``) at
+    visits ``"4"`` to ``"7"`` (weeks 1, 2, 4, 6; ``VISIT``). Rows of missed visits are absent
+    (608 of 688): data after discontinuation of study drug are missing, and one visit
+    (patient 3618) is missing in between. The data set of rbmi's vignettes and of Wolbers et
+    al. (2022).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``PATIENT``, ``HAMATOTL``, ``PGIIMP``, ``RELDAYS``, ``VISIT``, ``THERAPY``,
+        ``GENDER``, ``POOLINV``, ``BASVAL``, ``HAMDTL17``, ``CHANGE``; ``PATIENT``, ``VISIT``
+        and ``POOLINV`` are text.
+
+    Notes
+    -----
+    Source: the Drug Information Association Scientific Working Group on Estimands and Missing
+    Data; the original trial is Goldstein, Lu, Detke, Wiltse, Mallinckrodt, Demitrack (2004),
+    Duloxetine in the treatment of depression, *J Clin Psychopharmacol* 24, 389-399, masked by
+    the working group (week 8 removed, the three active arms pooled into ``DRUG``).
+    Distributed in R package rbmi (https://github.com/openpharma/rbmi), licence Apache-2.0;
+    exported by ``make_rbmi_data.R``.
+
+    Examples
+    --------
+    >>> from dosefinding.datasets import antidepressant_data
+    >>> data = antidepressant_data()
+    >>> data["PATIENT"].nunique(), data.groupby("THERAPY")["PATIENT"].nunique().to_dict()
+    (172, {'DRUG': 84, 'PLACEBO': 88})
+    """
+    return pd.read_csv(_data() / "rbmi" / "antidepressant_data.csv",
+                       dtype={"PATIENT": str, "VISIT": str, "POOLINV": str})
+
+
 def cdisc_pilot_path() -> Path:
     """The folder holding the CDISC pilot's ADaM files, for analysis specs and the command line.
 
@@ -424,8 +481,8 @@ def catalog() -> pd.DataFrame:
     --------
     >>> from dosefinding.datasets import catalog
     >>> table = catalog()
-    >>> table["name"].tolist()
-    ['biom', 'ibs_covars', 'glycobrom', 'migraine', 'neurodeg', 'fev_data', 'bcva_data', 'cdisc_pilot']
+    >>> table["name"].tolist()[-3:]
+    ['bcva_data', 'antidepressant_data', 'cdisc_pilot']
     >>> table.set_index("name").loc["fev_data", "licence"]
     'Apache-2.0 (data of R package mmrm 0.3.18, simulated)'
     """

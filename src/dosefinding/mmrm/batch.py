@@ -127,7 +127,8 @@ class BatchMMRMResult(SummaryDisplay):
         ((5, 1), (5, 1, 1), (5, 1))
         """
         c = self._contrasts(contrasts)
-        return np.einsum("...mp,tp->tm", c, self.beta), c @ self.beta_cov @ np.swapaxes(c, -1, -2)
+        per_trial = np.broadcast_to(c, (len(self.beta), *c.shape[-2:]))
+        return np.einsum("tmp,tp->tm", per_trial, self.beta), c @ self.beta_cov @ np.swapaxes(c, -1, -2)
 
     def df(self, contrasts: ArrayLike) -> FloatArray:
         """Degrees of freedom (T, m) of the rows of ``contrasts`` (m, p) or (T, m, p), by :attr:`df_method`.

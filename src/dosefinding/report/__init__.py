@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dosefinding.report.figures_common import arm_colours
     from dosefinding.report.figures_dose import dose_estimates, dose_summary
     from dosefinding.report.figures_flow import patient_flow
+    from dosefinding.report.figures_sensitivity import tipping_curve
     from dosefinding.report.html import Report, ReportFiles, table_html
     from dosefinding.report.layout import render_report
     from dosefinding.report.results_json import load_schema, mcpmod_results, results_document, validate_results
@@ -78,6 +79,7 @@ __all__ = [
     "stacked_shares",
     "table_html",
     "table_rtf",
+    "tipping_curve",
     "validate_results",
     "write_rtf",
 ]

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from typing import Any
@@ -91,6 +91,7 @@ from dosefinding.mod.target_doses import (
     curve_effective_dose,
     curve_target_dose,
 )
+from dosefinding.parallel import run_tasks
 from dosefinding.shapes.candidates import Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.study.simulate import EndpointMatrix, simulate_endpoint_matrix
@@ -561,41 +562,6 @@ def _progress_bar(total: int, enabled: bool) -> Callable[[int], None]:
     return update
 
 
-def _run_indexed(index: int, spec: TrialSpec, analysis: _Analysis, seed: np.random.SeedSequence,
-                 n_trials: int) -> tuple[int, _Chunk]:
-    return index, _analyse_chunk(spec, analysis, seed, n_trials)
-
-
-def _run_chunks(tasks: list[tuple[int, TrialSpec, _Analysis, np.random.SeedSequence, int]], jobs: int,
-                scheduler: str | None, update: Callable[[int], None]) -> Iterator[tuple[int, _Chunk]]:
-    if scheduler is not None:
-        try:
-            from dask.distributed import Client, as_completed
-        except ImportError:
-            raise InputError("scheduler: needs dask.distributed (pip install 'dosefinding[dask]')") from None
-        with Client(scheduler) as client:
-            futures = client.map(_run_indexed, *zip(*tasks), pure=False)
-            for done, future in enumerate(as_completed(futures), start=1):
-                yield future.result()
-                update(done)
-        return
-    if jobs == 1:
-        for done, task in enumerate(tasks, start=1):
-            yield _run_indexed(*task)
-            update(done)
-        return
-    try:
-        from joblib import Parallel, delayed, parallel_config
-    except ImportError:
-        raise InputError("jobs: more than one worker needs joblib (pip install joblib)") from None
-    with parallel_config(backend="loky", inner_max_num_threads=1):
-        results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(_run_indexed)(*t) for t in tasks)
-        for done, result in enumerate(results, start=1):
-            yield result
-            update(done)
-
-
-
 def simulate_power(
     spec: TrialSpec | str | PathLike[str],
     *,
@@ -735,9 +701,10 @@ def simulate_power(
         raise InputError(f"scheduler: must be the address of a dask scheduler, got {scheduler!r}")
     n_chunks = -(-n // size)
     seeds = np.random.SeedSequence(seed_value).spawn(n_chunks)
-    tasks = [(i, trial_spec, analysis, seeds[i], min(size, n - i * size)) for i in range(n_chunks)]
+    tasks = [(trial_spec, analysis, seeds[i], min(size, n - i * size)) for i in range(n_chunks)]
     start = time.perf_counter()
-    chunks: dict[int, _Chunk] = dict(_run_chunks(tasks, workers, scheduler, _progress_bar(n_chunks, progress)))
+    chunks: dict[int, _Chunk] = dict(run_tasks(_analyse_chunk, tasks, jobs=workers, scheduler=scheduler,
+                                               update=_progress_bar(n_chunks, progress)))
     elapsed = time.perf_counter() - start
     result = _collect([chunks[i] for i in range(n_chunks)], trial_spec, analysis, n, seed_value, size, elapsed,
                       workers, scheduler)
