@@ -303,9 +303,11 @@ def estimand_data(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], name: st
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     _ = simulate_trial("a2201").write(Path(tmp) / "adam")
     ...     spec = parse_analysis_spec(a2201_analysis_text(), base=tmp)
-    ...     result = estimand_data(spec, load_data(spec), "ESSDAI-TP")
+    ...     result = estimand_data(spec, load_data(spec), "ESSDAI-primary")
     >>> result.ice().columns.tolist()
     ['subject', 'visit', 'strategy']
+    >>> sorted(set(result.ice()["strategy"]))
+    ['JR', 'MAR']
     """
     if name not in spec.estimands:
         raise InputError(f"estimand: {name!r} is not an estimand of the spec ({', '.join(spec.estimands) or 'none'})")
