@@ -7,6 +7,7 @@ from dosefinding.lazy import lazy_exports
 if TYPE_CHECKING:
     from dosefinding.study.analysis import StudyResults, analyze_study
     from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
+    from dosefinding.study.estimands import EstimandData, estimand_data
     from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
     from dosefinding.study.power import PowerResult, simulate_power
     from dosefinding.study.simulate import (
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
         Baseline,
         Characteristic,
         Demographics,
+        Discontinuation,
         Dropout,
         Endpoint,
         PKModel,
+        Rescue,
         ResponseClasses,
         Safety,
         Screening,
@@ -45,11 +48,14 @@ __all__ = [
     "Baseline",
     "Characteristic",
     "Demographics",
+    "Discontinuation",
     "Dropout",
     "Endpoint",
     "EndpointMatrix",
+    "EstimandData",
     "PKModel",
     "PowerResult",
+    "Rescue",
     "ResponseClasses",
     "Safety",
     "Screening",
@@ -60,6 +66,7 @@ __all__ = [
     "analyze",
     "analyze_study",
     "baseline_mean",
+    "estimand_data",
     "load_analysis_spec",
     "load_spec",
     "parse_spec",
