@@ -252,3 +252,40 @@ def test_summary_counts() -> None:
     assert "EstimandData(" in repr(result)
     events = result.to_frame()
     assert events.groupby("event").size().to_dict() == {"Discontinuation": 4, "Rescue": 2}
+
+
+def test_a_date_that_is_not_a_date() -> None:
+    data = adam()
+    data["adsl"].loc[3, "TRTEDT"] = "2020-02-31"
+    with pytest.raises(InputError, match=r"estimands.MAIN.events\[0\].date: '2020-02-31' in TRTEDT of adsl is not a "
+                                         r"date"):
+        estimand_data(spec_for(), data, "MAIN")
+
+
+def test_a_date_event_needs_the_record_dates() -> None:
+    data = adam()
+    data["adeff"] = data["adeff"].drop(columns="ADT")
+    with pytest.raises(InputError, match=r"estimands.MAIN.events\[0\].date \(the record dates placing the event at a "
+                                         r"visit\): column\(s\) ADT not found in adeff"):
+        estimand_data(spec_for(), data, "MAIN")
+
+
+def test_composite_worst_when_higher_is_better() -> None:
+    text = spec_for("hypothetical", "composite").text.replace('better = "lower"', 'better = "higher"')
+    result = estimand_data(parse_analysis_spec(text), adam(), "MAIN")
+    # rescue of S3 from week 8: the smallest CHG observed at weeks 8 (-4, S3 itself) and 12 (-6)
+    assert cell(result, "S3", 8) == -4.0 and cell(result, "S3", 12) == -6.0
+
+
+def test_the_estimands_population() -> None:
+    data = adam()
+    data["adsl"]["COMPLFL"] = ["Y", "N", "Y", "Y", "Y", "Y"]
+    text = spec_for().text.replace('full_analysis = "FASFL"', 'full_analysis = "FASFL"\ncompleted = "COMPLFL"')
+    text = text.replace("[estimands.MAIN]\n", "[estimands.MAIN]\npopulation = \"completed\"\n")
+    result = estimand_data(parse_analysis_spec(text), data, "MAIN")
+    assert "S2" not in set(result.data["USUBJID"]) and "S2" not in set(result.ice()["subject"])
+
+
+def test_an_unknown_estimand() -> None:
+    with pytest.raises(InputError, match=r"estimand: 'OTHER' is not an estimand of the spec \(MAIN\)"):
+        estimand_data(spec_for(), adam(), "OTHER")

@@ -111,8 +111,8 @@ class EstimandData(SummaryDisplay):
         first = self.events[self.events["first"] & self.events["visit"].notna()]
         events = {e.name: e for e in self.estimand.events}
         first = first[[events[name].strategy != "composite" for name in first["event"]]]
-        codes = [IMPUTATION_CODES[method if method not in (None, "delta") else events[name].imputation]
-                 for name in first["event"]]
+        codes = [IMPUTATION_CODES[method if method is not None and method != "delta"
+                                  else str(events[name].imputation)] for name in first["event"]]
         return pd.DataFrame({"subject": first[self.subject].to_numpy(), "visit": first["visit"].astype(str).to_numpy(),
                              "strategy": pd.Series(codes, dtype=object).to_numpy()})
 
