@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dosefinding.errors import InputError
 from dosefinding.study import load_spec, simulate_trial
 from dosefinding.study.analysis import analyze_study
 from dosefinding.study.analysis_data import load_data
@@ -206,3 +207,55 @@ def test_adam_flags_and_dates_agree_with_the_events(spec):
     rescue = result.events[result.events["event"] == "Rescue medication"].set_index("USUBJID")
     first_rescue = essdai[essdai["RESCFL"] == "Y"].groupby("USUBJID")["AVISIT"].first()
     assert (rescue.loc[first_rescue.index, "visit"] == first_rescue).all()
+
+
+TINY = '''
+[trial]
+name = "tiny"
+synthetic = true
+visits = [4, 8]
+[[arms]]
+name = "Placebo"
+dose = 0
+n = 5
+[[arms]]
+name = "High"
+dose = 10
+n = 5
+[endpoints.SCORE]
+baseline = {distribution = "normal", mean = 10, sd = 2}
+sd = 1
+change = {placebo = 0}
+'''
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[discontinuation]\nrates = {"ADVERSE EVENT" = 0.1}\nendpoint = "SCOR"',
+     "discontinuation.endpoint: unknown endpoint 'SCOR' (endpoints: SCORE)"),
+    ('[discontinuation]\nrates = {"ADVERSE EVENT" = 0.1}\nslope = 0.2',
+     "discontinuation.endpoint: missing (the slope needs the endpoint"),
+    ('[discontinuation]\nrates = {"ADVERSE EVENT" = [0.1, 0.2, 0.3]}',
+     "discontinuation.rates.ADVERSE EVENT: needs 2 values (one per arm), got 3"),
+    ('[discontinuation]\nrates = {"ADVERSE EVENT" = 0.6, "LACK OF EFFICACY" = 0.5}',
+     "discontinuation.rates: the rates of an arm must add up to less than 1"),
+    ('[discontinuation]\nrates = {}', "discontinuation.rates: needs at least one reason"),
+    ('[discontinuation]\nrates = {"ADVERSE EVENT" = 0.1}\nterms = {"LACK OF EFFICACY" = ["x"]}',
+     "discontinuation.terms.LACK OF EFFICACY: not a reason of discontinuation.rates (ADVERSE EVENT)"),
+    ('[discontinuation]\nrates = {"ADVERSE EVENT" = 0.1}\nfollow_up = 1.5', "discontinuation.follow_up: must be at most 1"),
+    ('[discontinuation]\nrates = {"ADVERSE EVENT" = 0.1}\nwashout = -4', "discontinuation.washout: must be at least 0"),
+    ('[rescue]\nrate = 0.1\nshift = {SCOR = 1}', "rescue.shift.SCOR: unknown endpoint or biomarker 'SCOR'"),
+    ('[rescue]\nrate = 1.0', "rescue.rate: must be at most 0.999"),
+    ('[rescue]\nrate = 0.1\nslope = 1', "rescue.endpoint: missing (the slope needs the endpoint"),
+])
+def test_bad_intercurrent_event_tables(table: str, message: str) -> None:
+    with pytest.raises(InputError) as error:
+        parse_spec(TINY + table)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_tiny_trial_with_both_events() -> None:
+    spec = parse_spec(TINY + '[discontinuation]\nrates = {"ADVERSE EVENT" = 0.4}\nfollow_up = 0.5\n'
+                             '[rescue]\nrate = 0.4\nshift = {SCORE = -1}\n')
+    trial = simulate_trial(spec, seed=2)
+    assert {"EOTSTT", "DCTREAS", "RESCFL", "RESCDT"} <= set(trial.adsl.columns)
+    assert "Completed treatment" in str(trial.summary()) and "Rescue medication" in str(trial.summary())

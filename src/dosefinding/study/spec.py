@@ -669,12 +669,16 @@ def _unknown(key: str, what: str, name: str, known: Iterable[str]) -> InputError
     return InputError(f"{key}: unknown {what} {name!r} ({what}s: {', '.join(known)})")
 
 
+def _known(key: str, what: str, name: str | None, known: list[str]) -> None:
+    """Raise :func:`_unknown` when ``name`` is given and not one of ``known``."""
+    if name is not None and name not in known:
+        raise _unknown(key, what, name, known)
+
+
 def _dropout(t: DropoutTable | None, arms: tuple[Arm, ...], endpoints: tuple[Endpoint, ...]) -> Dropout | None:
     if t is None:
         return None
-    names = [e.paramcd for e in endpoints]
-    if t.endpoint is not None and t.endpoint not in names:
-        raise _unknown("dropout.endpoint", "endpoint", t.endpoint, names)
+    _known("dropout.endpoint", "endpoint", t.endpoint, [e.paramcd for e in endpoints])
     reasons = MappingProxyType({"WITHDRAWAL BY SUBJECT": 1.0}) if t.reasons is None else t.reasons
     for reason in t.terms:
         if reason not in reasons:
@@ -687,9 +691,7 @@ def _discontinuation(t: DiscontinuationTable | None, arms: tuple[Arm, ...],
                      endpoints: tuple[Endpoint, ...]) -> Discontinuation | None:
     if t is None:
         return None
-    names = [e.paramcd for e in endpoints]
-    if t.endpoint is not None and t.endpoint not in names:
-        raise _unknown("discontinuation.endpoint", "endpoint", t.endpoint, names)
+    _known("discontinuation.endpoint", "endpoint", t.endpoint, [e.paramcd for e in endpoints])
     for reason in t.terms:
         if reason not in t.rates:
             raise InputError(f"discontinuation.terms.{reason}: not a reason of discontinuation.rates "
@@ -705,11 +707,9 @@ def _rescue(t: RescueTable | None, arms: tuple[Arm, ...], endpoints: tuple[Endpo
     if t is None:
         return None
     names = [e.paramcd for e in endpoints]
-    if t.endpoint is not None and t.endpoint not in names:
-        raise _unknown("rescue.endpoint", "endpoint", t.endpoint, names)
+    _known("rescue.endpoint", "endpoint", t.endpoint, names)
     for paramcd in t.shift:
-        if paramcd not in names:
-            raise _unknown(f"rescue.shift.{paramcd}", "endpoint or biomarker", paramcd, names)
+        _known(f"rescue.shift.{paramcd}", "endpoint or biomarker", paramcd, names)
     return Rescue(rate=_per(t.rate, len(arms), "rescue.rate", "arm"), endpoint=t.endpoint, slope=t.slope,
                   shift=MappingProxyType(dict(t.shift)))
 
