@@ -289,3 +289,22 @@ def test_the_estimands_population() -> None:
 def test_an_unknown_estimand() -> None:
     with pytest.raises(InputError, match=r"estimand: 'OTHER' is not an estimand of the spec \(MAIN\)"):
         estimand_data(spec_for(), adam(), "OTHER")
+
+
+def test_numeric_subject_identifiers() -> None:
+    """Subjects read as numbers (a CSV of numeric USUBJID) give the same events as text identifiers."""
+    data = adam()
+    for name in data:
+        data[name]["USUBJID"] = data[name]["USUBJID"].str[1:].astype(int) + 100
+    ice = estimand_data(spec_for(), data, "MAIN").ice().sort_values("subject").reset_index(drop=True)
+    assert ice["subject"].tolist() == ["102", "103", "104", "105", "106"]
+    assert ice["visit"].tolist() == ["Week 8", "Week 8", "Week 8", "Week 4", "Week 8"]
+
+
+def test_adsl_covariates_fill_the_missed_visits() -> None:
+    data = adam()
+    data["adsl"]["AGE"] = [30, 40, 50, 60, 70, 80]
+    text = spec_for().text.replace("primary_visit = 12\n", "primary_visit = 12\ncovariates = [\"BASE\", \"AGE\"]\n")
+    result = estimand_data(parse_analysis_spec(text), data, "MAIN")
+    s5 = result.data[result.data["USUBJID"] == "S5"]
+    assert (s5["AGE"] == 70).all() and len(s5) == 3

@@ -235,13 +235,14 @@ def _grid(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], e: EndpointSpec,
     """The endpoint's rows, then a row for every visit each subject of the population missed."""
     rows, visits = endpoint_data(spec, data, e, key)
     rows = rows.assign(RECORD=True)
-    population = subjects(spec, data, e.population)
+    every = parameter_rows(data[e.dataset], e.paramcd, e.dataset, f"{key}.paramcd")
+    from_adsl = [c for c in data["adsl"].columns if c in rows.columns and c not in every.columns]
+    population = subjects(spec, data, e.population, [c for c in from_adsl if c != spec.arms.variable])
     cells = pd.MultiIndex.from_product([population[spec.subject], list(visits)], names=[spec.subject, e.visit])
     present = pd.MultiIndex.from_frame(rows[[spec.subject, e.visit]])
     missed = cells.difference(present, sort=False).to_frame(index=False)
     if missed.empty:
         return rows, visits
-    every = parameter_rows(data[e.dataset], e.paramcd, e.dataset, f"{key}.paramcd")
     constant = [c for c in rows.columns if c not in (e.visit, e.visit_label, e.response, "RECORD", *_VALUES)
                 and c in every.columns and (every.groupby(spec.subject)[c].nunique(dropna=False) <= 1).all()]
     first = every.drop_duplicates(spec.subject).set_index(spec.subject)[[c for c in constant if c != spec.subject]]
@@ -316,6 +317,7 @@ def estimand_data(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], name: st
     group = "endpoints" if estimand.endpoint in spec.endpoints else "biomarkers"
     e = replace({**spec.biomarkers, **spec.endpoints}[estimand.endpoint], population=estimand.population)
     grid, labels = _grid(spec, data, e, f"{group}.{e.name}")
+    grid[spec.subject] = grid[spec.subject].astype(str)
     visits = list(labels)
     for i, s in enumerate(estimand.sensitivity):
         unknown = [v for v in s.deltas if v not in labels]
@@ -337,7 +339,6 @@ def estimand_data(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], name: st
     events["first"] = ~events[spec.subject].duplicated()
 
     data_out = grid.copy()
-    data_out[spec.subject] = data_out[spec.subject].astype(str)
     data_out["OBSERVED"] = data_out[e.response]
     governing = events[events["first"]].set_index(spec.subject)
     index = data_out[e.visit].map({v: i for i, v in enumerate(visits)})
