@@ -7,6 +7,14 @@ stream, seeded from the trial seed and the component's name through
 :class:`numpy.random.SeedSequence`, so that adding an endpoint to a spec leaves the
 others' numbers unchanged, and the same seed gives the same datasets.
 
+Intercurrent events (with ``[discontinuation]`` and ``[rescue]`` tables) come after the dropout,
+each from its own stream: a subject stops treatment (``EOTSTT``, ``DCTREAS``, ``TRTEDT``) and
+either attends the remaining visits off treatment, where the arm's mean effect over placebo
+fades linearly over the washout after the last dose and drug levels decay by the half-life, or
+leaves the study; rescue medication (``RESCFL``, ``RESCDT``) shifts the endpoints from the first
+visit after it. BDS records carry ``ONTRTFL`` (on treatment), ``RESCFL`` (after rescue) and, in
+ADEFF, ``ANL02FL`` (before any event). A subject who leaves the study stops treatment too.
+
 Screening (with a ``[screening]`` table) evaluates the study's eligibility rules, the
 :class:`~dosefinding.randomization.eligibility.EligibilityRules` of the randomisation
 service, on every candidate's screening values: a randomised subject's are its ADSL values
