@@ -24,7 +24,8 @@ RESPONDERS = [0.61, 0.62, 0.72, 0.89]
 LOW = [0.35, 0.48, 0.52, 0.61]
 HIGH = [0.15, 0.14, 0.10, 0.02]
 DIFF, SD = -1.92, 5.6
-COMPLETERS = 178 / 190
+COMPLETERS = 182 / 190  # of the study: published 178 completed the treatment period; the 4 who stopped for AEs
+# attend the remaining visits off treatment (assumed), so 8 of the 12 leave the study ([dropout])
 PROFILE_NON = np.array([0.4, 0.6, 0.8, 0.9, 1.0, 1.0])
 PROFILE_CLASS = np.array([0.35, 0.6, 0.75, 0.85, 0.95, 1.0])
 
@@ -107,7 +108,8 @@ def population_table(spec: TrialSpec, n: int, seed: int) -> pd.DataFrame:
     arms = ["placebo", "5 mg", "50 mg", "300 mg"]
     add("ESSDAI baseline mean", 13.5, f["baseline"], 6.2 / np.sqrt(190))
     add("ESSDAI baseline >= 10", 0.70, f["ge10"], np.sqrt(0.21 / 190))
-    add("completers of 190", 178, 190 * f["completers"], np.sqrt(190 * COMPLETERS * (1 - COMPLETERS)))
+    add("completed the study, of 190 (178 + 4 followed)", 182, 190 * f["completers"],
+        np.sqrt(190 * COMPLETERS * (1 - COMPLETERS)))
     for key, target in (("responders", RESPONDERS), ("low", LOW), ("high", HIGH)):
         for a, name in enumerate(arms):
             t = target[a]
@@ -130,8 +132,12 @@ def population_table(spec: TrialSpec, n: int, seed: int) -> pd.DataFrame:
         pooled = float(np.dot(published, PUBLISHED_N) / PUBLISHED_N.sum())
         add(f"{name} (pooled over arms)", pooled, float((adsl[name] == "Y").mean()), np.sqrt(pooled * (1 - pooled) / 190))
     add("time since diagnosis, mean (5-7 years)", 6.0, float(adsl["DIAGDUR"].mean()), 5 / np.sqrt(190))
-    left_for_ae = float((adsl["DCSREAS"] == "ADVERSE EVENT").mean())
-    add("discontinued for an AE, of 190", 4, 190 * left_for_ae, np.sqrt(190 * (4 / 190) * (1 - 4 / 190)))
+    treated = float((adsl["EOTSTT"] == "COMPLETED").mean())
+    add("completed the treatment period, of 190", 178, 190 * treated, np.sqrt(190 * (178 / 190) * (12 / 190)))
+    for a, (arm, published) in enumerate(zip(arms, (0, 2, 2, 0), strict=True)):
+        stopped = float((adsl.loc[adsl["TRT01PN"] == spec.doses[a], "DCTREAS"] == "ADVERSE EVENT").mean())
+        add(f"stopped treatment for an AE, {arm}", published, PUBLISHED_N[a] * stopped,
+            max(np.sqrt(PUBLISHED_N[a] * (2 / 47) * (45 / 47)), 1e-9))
     week = trial.adeff[trial.adeff["AVISITN"] == 24]
     for paramcd, published, sd in (("PHGA", -8.4, 17.7), ("SFSTIM", 0.22, 0.46), ("ESSPRI", 0.0, 1.8),
                                    ("PAGA", 0.0, 22.0), ("FACITF", 0.0, 8.0), ("SF36PCS", 0.0, 7.0),

@@ -29,6 +29,22 @@ def trial() -> Any:
 
 
 @cache
+def estimand() -> Any:
+    import tempfile
+    from pathlib import Path
+
+    from dosefinding.study import estimand_data
+    from dosefinding.study.analysis_data import load_data
+    from dosefinding.study.analysis_spec import parse_analysis_spec
+    from dosefinding.study.pipeline import a2201_analysis_text
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trial().write(Path(tmp) / "adam")
+        spec = parse_analysis_spec(a2201_analysis_text(), base=tmp)
+        return estimand_data(spec, load_data(spec), "ESSDAI-primary")
+
+
+@cache
 def mcpmod_result() -> Any:
     from dosefinding import Candidates, mcpmod
 
@@ -164,6 +180,7 @@ def _builders() -> dict[str, Callable[[], Any]]:
         "AETable": lambda: ae_overview(trial().adae, trial().adsl, arm="TRT01A"),
         "ExposureAdjustedRates": lambda: exposure_adjusted_rates(trial().adae, trial().adsl, arm="TRT01A"),
         "VirtualTrial": trial,
+        "EstimandData": estimand,
         "Table": lambda: Table.from_frame(pd.DataFrame({"n": [1, 2]}, index=["a", "b"]), id="t", title="T"),
         "ScreeningResult": lambda: A2201_RULES.screen({"AGE": 80, "ESSDAI7": 7, "ESSPRI": 6, "ANTIRO": True, "SALFLOW": 0.3}),
         "AllocationList": lambda: permuted_block_list(["A", "B"], n_per_stratum=4, seed=1),

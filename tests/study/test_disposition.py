@@ -62,9 +62,9 @@ def test_ds_and_adsl_agree(trial):
     assert (period["DSTERM"].to_numpy()[~completed] == adsl["DCSREASP"].to_numpy()[~completed]).all()
     assert (period["DSSTDT"].to_numpy() == adsl["EOSDT"].to_numpy()).all()
     assert ((adsl["DSRAEFL"] == "Y") == (adsl["DCSREAS"] == "ADVERSE EVENT")).all()
-    # ADAE: the last event of each subject who left for an AE, and no other, has the drug withdrawn
+    # ADAE: the last event of each subject who stopped treatment for an AE, and no other, has the drug withdrawn
     withdrawn = trial.adae.loc[trial.adae["AEACN"] == "DRUG WITHDRAWN"]
-    assert sorted(withdrawn["USUBJID"]) == sorted(adsl.loc[adsl["DSRAEFL"] == "Y", "USUBJID"])
+    assert sorted(withdrawn["USUBJID"]) == sorted(adsl.loc[adsl["DCTREAS"] == "ADVERSE EVENT", "USUBJID"])
     last = trial.adae.groupby("USUBJID")["ASTDY"].max()
     assert (withdrawn["ASTDY"].to_numpy() == last[withdrawn["USUBJID"]].to_numpy()).all()
     assert set(adsl["DCSREAS"]) <= {"", "WITHDRAWAL BY SUBJECT", "PROTOCOL VIOLATION", "ADVERSE EVENT"}

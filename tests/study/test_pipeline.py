@@ -94,8 +94,14 @@ def test_demo_writes_report_results_rtf_and_figures(demo: AnalysisResult) -> Non
 
 
 def _essdai_rows(adam: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The rows of the primary estimand ESSDAI-primary, from the ADaM flags: every record (treatment policy for the
+    discontinuation of treatment) but those from a rescue on (hypothetical) when the rescue came first."""
     adsl, adeff = adam["adsl"], adam["adeff"]
     rows = adeff[(adeff["PARAMCD"] == "ESSDAI") & (adeff["ANL01FL"] == "Y") & (adeff["AVISITN"] > 0)]
+    first_off = rows[rows["ONTRTFL"] != "Y"].groupby("USUBJID")["AVISITN"].min()
+    first_rescue = rows[rows["RESCFL"] == "Y"].groupby("USUBJID")["AVISITN"].min()
+    rescue_rules = first_rescue[first_rescue < first_off.reindex(first_rescue.index).fillna(float("inf"))]
+    rows = rows[~(rows["AVISITN"] >= rows["USUBJID"].map(rescue_rules))]
     fas = adsl.loc[(adsl["FASFL"] == "Y") & (adsl["RANDFL"] == "Y"), ["USUBJID", "TRT01P"]]
     rows = rows.drop(columns="TRTP").merge(fas, on="USUBJID")
     weeks = [4, 8, 12, 16, 20, 24]
@@ -155,9 +161,10 @@ def test_lsmeans_table_equals_a_direct_mmrm(adam: dict[str, pd.DataFrame], resul
 
 
 def test_responders_baseline_and_ae_counts_equal_direct_counts(adam: dict[str, pd.DataFrame], results: dict) -> None:
-    adsl, adeff, adae = adam["adsl"], adam["adeff"], adam["adae"]
+    adsl, adae = adam["adsl"], adam["adae"]
     fas = adsl[(adsl["FASFL"] == "Y") & (adsl["RANDFL"] == "Y")]
-    week24 = adeff[(adeff["PARAMCD"] == "ESSDAI") & (adeff["ANL01FL"] == "Y") & (adeff["AVISITN"] == 24)]
+    rows = _essdai_rows(adam)  # the primary estimand's: a value after a rescue counts as missing
+    week24 = rows[rows["AVISITN"] == 24]
     responders = set(week24.loc[week24["CHG"] <= -3, "USUBJID"])
     table = results["tables"]["table-2-responders"]
     name = "ESSDAI responders (decrease >= 3 points), week 24"
@@ -192,9 +199,10 @@ def test_responder_difference_is_the_papers_exact_interval_with_fisher(adam: dic
     the report's differences equal a direct compare_responders call (1e-12) and the footnote names both methods."""
     from dosefinding.endpoints.differences import compare_responders
 
-    adsl, adeff = adam["adsl"], adam["adeff"]
+    adsl = adam["adsl"]
     fas = adsl.loc[(adsl["FASFL"] == "Y") & (adsl["RANDFL"] == "Y"), ["USUBJID", "TRT01P"]]
-    week24 = adeff[(adeff["PARAMCD"] == "ESSDAI") & (adeff["ANL01FL"] == "Y") & (adeff["AVISITN"] == 24)]
+    rows = _essdai_rows(adam)  # the primary estimand's: a value after a rescue counts as missing
+    week24 = rows[rows["AVISITN"] == 24].drop(columns="TRT01P")
     frame = fas.merge(week24.assign(R=(week24["CHG"] <= -3).astype(float))[["USUBJID", "R"]], how="left")
     direct = compare_responders(frame, arm="TRT01P", response="R", reference="Placebo", arms=ARMS,
                                 method="santner_snell", test="fisher").table
@@ -259,11 +267,12 @@ def test_disposition_counts_equal_adsl(adam: dict[str, pd.DataFrame], demo: Anal
         mine = randomised[randomised["TRT01P"] == arm]
         assert disposition[("Randomised", arm)] == len(mine)
         assert disposition[("Treated", arm)] == (mine["SAFFL"] == "Y").sum()
-        assert disposition[("Completed", arm)] == (mine["EOSSTT"] == "COMPLETED").sum()
-        assert disposition[("Discontinued", arm)] == (mine["EOSSTT"] == "DISCONTINUED").sum()
+        # the demo's spec reads the treatment period (Figure 1 of the paper): EOTSTT and DCTREAS
+        assert disposition[("Completed", arm)] == (mine["EOTSTT"] == "COMPLETED").sum()
+        assert disposition[("Discontinued", arm)] == (mine["EOTSTT"] == "DISCONTINUED").sum()
     reasons = frames["discontinuation"]
-    left = randomised[randomised["EOSSTT"] == "DISCONTINUED"]
-    want = left.groupby(["DCSREAS", "TRT01P"]).size()
+    left = randomised[randomised["EOTSTT"] == "DISCONTINUED"]
+    want = left.groupby(["DCTREAS", "TRT01P"]).size()
     got = reasons[reasons["n"] > 0].set_index(["reason", "arm"])["n"]
     assert got.sort_index().to_dict() == want.sort_index().to_dict()
 
@@ -377,7 +386,7 @@ BAD_SPECS = [
      r"^endpoints\.ESSDAI\.primary_visit: visit 30 not found in AVISITN of adeff"),
     ('label = "ESSDAI"\nprimary_visit = 24', 'label = "ESSDAI"\nprimary_visit = 24\nvisits = [4, 26]',
      r"^endpoints\.ESSDAI\.primary_visit: 24 is not one of visits \[4\.0, 26\.0\]$"),
-    ('label = "ESSDAI"\nprimary_visit = 24', 'label = "ESSDAI"\nprimary_visit = 24\nvisits = [4, 24, 26]',
+    ('label = "ESSDAI"\nprimary_visit = 24', 'label = "ESSDAI"\nprimary_visit = 24\nvisits = [4, 8, 12, 16, 20, 24, 26]',
      r"^endpoints\.ESSDAI\.visits: visit\(s\) \['26'\] not found in AVISITN of adeff"),
     ('covariates = ["BASE", "STRAT1R"]', 'covariates = ["BASE", "STRAT2R"]',
      r"^endpoints\.ESSDAI\.covariates: column\(s\) STRAT2R not found in adeff or adsl$"),

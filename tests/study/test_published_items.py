@@ -103,7 +103,8 @@ def test_virtual_values_are_the_datas(trial: tuple[StudyResults, dict[str, pd.Da
     assert value("MCP step, largest adjusted p-value") == pytest.approx(p[-1], rel=1e-12)
     assert value("MCP step, smallest adjusted p-value") == pytest.approx(p[0], rel=1e-12)
     randomised = adsl[adsl["RANDFL"] == "Y"]
-    assert value("Completed week 24, all arms") == (randomised["COMPLFL"] == "Y").sum()
+    # the paper's 178 completed the 24-week treatment period: the demo's disposition reads EOTSTT
+    assert value("Completed week 24, all arms") == (randomised["EOTSTT"] == "COMPLETED").sum()
 
 
 def test_table_4_shows_the_distance_in_published_ses(frames: dict[str, pd.DataFrame]) -> None:

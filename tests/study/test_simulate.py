@@ -54,13 +54,15 @@ def trial(spec):
 
 @pytest.fixture(scope="module")
 def large_free(spec):
-    """a2201 at 10,000 per arm, without dropout, rounding or clipping."""
+    """a2201 at 10,000 per arm, without dropout, intercurrent events, rounding or clipping."""
     free = _large(
         spec,
         N_FRAMES,
         endpoints=tuple(_unrecorded(e) for e in spec.endpoints),
         biomarkers=tuple(_unrecorded(e) for e in spec.biomarkers),
         dropout=None,
+        discontinuation=None,
+        rescue=None,
     )
     return simulate_trial(free, seed=11)
 
@@ -322,7 +324,8 @@ def test_adverse_event_incidences(spec):
 
 def test_drug_levels_follow_the_accumulation_model(spec):
     pk = spec.pk
-    trial = simulate_trial(_large(spec, n=5_000, dropout=None, pk=dataclasses.replace(pk, decimals=None)), seed=8)
+    trial = simulate_trial(_large(spec, n=5_000, dropout=None, discontinuation=None,
+                                  pk=dataclasses.replace(pk, decimals=None)), seed=8)
     levels = trial.adbm[trial.adbm["PARAMCD"] == pk.paramcd]
     r = 2.0 ** (-(spec.dosing_interval * 7) / pk.half_life)
     for (dose, week), values in levels.groupby(["TRTPN", "AVISITN"])["AVAL"]:

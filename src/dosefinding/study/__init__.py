@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from dosefinding.study.analysis_spec import AnalysisSpec, load_analysis_spec
     from dosefinding.study.design_commands import run_design
     from dosefinding.study.design_spec import DesignDocument, load_design_spec, parse_design_spec
+    from dosefinding.study.estimands import EstimandData, estimand_data
     from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
     from dosefinding.study.power import PowerResult, simulate_power
     from dosefinding.study.simulate import (
@@ -26,9 +27,11 @@ if TYPE_CHECKING:
         Baseline,
         Characteristic,
         Demographics,
+        Discontinuation,
         Dropout,
         Endpoint,
         PKModel,
+        Rescue,
         ResponseClasses,
         Safety,
         Screening,
@@ -49,11 +52,14 @@ __all__ = [
     "Characteristic",
     "Demographics",
     "DesignDocument",
+    "Discontinuation",
     "Dropout",
     "Endpoint",
     "EndpointMatrix",
+    "EstimandData",
     "PKModel",
     "PowerResult",
+    "Rescue",
     "ResponseClasses",
     "Safety",
     "Screening",
@@ -64,6 +70,7 @@ __all__ = [
     "analyze",
     "analyze_study",
     "baseline_mean",
+    "estimand_data",
     "load_analysis_spec",
     "load_design_spec",
     "load_spec",

@@ -58,6 +58,7 @@ from dosefinding.study.analysis_data import (
     subjects,
 )
 from dosefinding.study.analysis_spec import AnalysisSpec, CategorySpec, EndpointSpec, ResponderSpec
+from dosefinding.study.estimands import EstimandData, estimand_data
 from dosefinding.study.tidy_frames import study_frames
 from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
@@ -77,6 +78,7 @@ class EndpointFit:
     fit: MMRMResult = field(repr=False)
     lsmeans: LSMeans = field(repr=False)
     visits: Mapping[float, str]
+    estimand: EstimandData | None = field(default=None, repr=False)
 
     def n_by_visit(self, arm: str) -> pd.Series:
         """Subjects with a response, per (visit label, arm)."""
@@ -240,8 +242,19 @@ class StudyResults(SummaryDisplay):
 
 
 def fit_endpoint(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], e: EndpointSpec, key: str) -> EndpointFit:
-    """The MMRM of ``e`` (``response ~ arm * visit + covariates``; ANCOVA at one visit), LS means against placebo."""
-    rows, visits = endpoint_data(spec, data, e, key)
+    """The MMRM of ``e`` (``response ~ arm * visit + covariates``; ANCOVA at one visit), LS means against placebo.
+
+    With a primary estimand (``estimand``), the rows are its analysis data
+    (:func:`~dosefinding.study.estimands.estimand_data`: the strategies applied to the values after
+    the intercurrent events), the records of the dataset and the visits a composite strategy fills.
+    """
+    estimand = None
+    if e.estimand is None:
+        rows, visits = endpoint_data(spec, data, e, key)
+    else:
+        estimand = estimand_data(spec, data, e.estimand)
+        full, visits = estimand.data, dict(estimand.visits)
+        rows = full[full["RECORD"] | full[e.response].notna()]
     arm = spec.arms.variable
     design = f"{arm} * {e.visit_label}" if e.model == "mmrm" else arm
     formula = " + ".join([f"{e.response} ~ {design}", *e.covariates])
@@ -257,7 +270,7 @@ def fit_endpoint(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], e: Endpoi
                          differences=pd.concat({label: one.differences}, names=[e.visit_label]))
     except DoseFindingError as exc:  # InputError or ConvergenceError: say which endpoint
         raise type(exc)(f"{key}: {exc}") from None
-    return EndpointFit(spec=e, data=rows, fit=fit, lsmeans=ls, visits=visits)
+    return EndpointFit(spec=e, data=rows, fit=fit, lsmeans=ls, visits=visits, estimand=estimand)
 
 
 def _fits(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame], group: Mapping[str, EndpointSpec],

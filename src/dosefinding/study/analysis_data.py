@@ -11,6 +11,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from dosefinding.adam import read_adam
@@ -18,8 +19,8 @@ from dosefinding.errors import DoseFindingWarning, InputError
 from dosefinding.progress import step
 from dosefinding.study.analysis_spec import AnalysisSpec, EndpointSpec
 
-__all__ = ["arm_factor", "endpoint_data", "flag", "load_data", "need_columns", "parameter_rows", "select_visits",
-           "subjects", "visit_labels"]
+__all__ = ["arm_factor", "endpoint_data", "flag", "load_data", "need_columns", "parameter_rows", "read_flag",
+           "select_visits", "subjects", "visit_labels"]
 
 
 def need_columns(frame: pd.DataFrame, columns: Sequence[str], dataset: str, key: str) -> None:
@@ -38,6 +39,35 @@ def flag(frame: pd.DataFrame, column: str) -> pd.Series:
     [True, True, False, False]
     """
     return frame[column].astype("string").str.strip().eq("Y").fillna(False).astype(bool)
+
+
+_TRUE = {"Y", "1", "TRUE"}
+_FALSE = {"N", "0", "FALSE", ""}
+
+
+def read_flag(frame: pd.DataFrame, column: str, dataset: str, key: str) -> pd.Series:
+    """A flag column as booleans: ``"Y"``, ``"y"``, 1 and true are set; ``"N"``, ``"n"``, ``""``, 0, false and
+    missing are not; any other value is an :class:`InputError` naming ``key``, the column and the value.
+
+    Examples
+    --------
+    >>> read_flag(pd.DataFrame({"F": ["Y", "y", 1, True, "N", "", None, 0, False]}), "F", "adeff", "f").tolist()
+    [True, True, True, True, False, False, False, False, False]
+    >>> read_flag(pd.DataFrame({"F": ["Y", "Yes"]}), "F", "adeff", "events[0].flag")
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: events[0].flag: 'Yes' in F of adeff is not a flag (Y/N, 1/0 or true/false)
+    """
+    values = frame[column]
+    text = values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
+                      else str(int(v)) if isinstance(v, (bool, np.bool_)) else
+                      str(int(v)) if isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0)
+                      else str(v).strip().upper())
+    bad = ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        raise InputError(f"{key}: {values[bad].iloc[0]!r} in {column} of {dataset} is not a flag (Y/N, 1/0 or "
+                         "true/false)")
+    return text.isin(_TRUE).astype(bool)
 
 
 def _read(name: str, path: object) -> pd.DataFrame:

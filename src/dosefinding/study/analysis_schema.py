@@ -27,10 +27,12 @@ from dosefinding.endpoints.differences import UNSTRATIFIED_METHODS, UNSTRATIFIED
 from dosefinding.mmrm.covariance import COVARIANCE_STRUCTURES
 from dosefinding.mmrm.fit import DF_METHODS
 from dosefinding.study.validation import (
+    Anything,
     Check,
     Filters,
     Flag,
     Integer,
+    KeyNames,
     Names,
     Note,
     Number,
@@ -42,15 +44,25 @@ from dosefinding.study.validation import (
 )
 
 __all__ = [
-    "OPERATORS", "AnalysisDocument", "ArmsTable", "BaselineTable", "CategoryTable", "DispositionTable",
-    "EndpointTable", "ExposureTable", "PopulationsTable", "PrimaryTable", "ReportTable", "ResponderTable",
-    "SafetyTable", "StudyTable",
+    "IMPUTATIONS", "OPERATORS", "SENSITIVITY_METHODS", "STRATEGIES", "AnalysisDocument", "ArmsTable",
+    "BaselineTable", "CategoryTable", "DispositionTable", "EndpointTable", "EstimandTable", "ExposureTable",
+    "IntercurrentEventTable", "PopulationsTable", "PrimaryTable", "ReportTable", "ResponderTable", "SafetyTable",
+    "SensitivityTable", "StudyTable",
 ]
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq,
 }
 """The comparison operators of a responder criterion."""
+STRATEGIES = ("treatment_policy", "hypothetical", "composite", "while_on_treatment")
+"""The strategies of ICH E9(R1) for an intercurrent event."""
+IMPUTATIONS = ("MAR", "J2R", "CR", "CIR")
+"""How values missing after an intercurrent event are imputed: missing at random, jump to reference,
+copy reference, copy increments in reference."""
+SENSITIVITY_METHODS = (*IMPUTATIONS, "delta")
+"""The methods of a sensitivity analysis: an imputation of every event's missing values, or ``delta`` (the
+primary imputation shifted by a delta per visit)."""
+_VISIT_KEY = r"-?[0-9]+(\.[0-9]+)?"
 _CRITERION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|<|>)\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*$")
 
 
@@ -192,6 +204,9 @@ class EndpointTable(SpecModel):
     unit: Annotated[str, Note()] = Field("", description="Unit of the response.")
     required: Annotated[bool, Flag()] = Field(
         True, description="false: a PARAMCD absent from the data is skipped with a warning instead of an error.")
+    estimand: Annotated[str | None, Text()] = Field(
+        None, description="The primary estimand of the endpoint (NAME of [estimands]); its strategies give the "
+                          "analysed data.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -229,6 +244,115 @@ class PrimaryTable(SpecModel):
     def _signed_delta(self) -> Self:
         if self.delta is not None and (self.delta < 0) != (self.direction == "decreasing"):
             fail(f"{self.delta:g} must have the sign of the direction ({self.direction})", ".delta")
+        return self
+
+
+class IntercurrentEventTable(SpecModel):
+    """``[[estimands.<NAME>.events]]``: an intercurrent event, the ADaM variables that carry it, and its strategy.
+
+    The event is read either from a date (``date``, a column of ADSL: a subject has the event when the date is
+    given and the ``where`` filter holds) or from a record flag (``flag``, ``"Y"`` on the records on or after the
+    event, in the endpoint's dataset or ``dataset``).
+    """
+
+    name: Annotated[str, Text()] = Field(description="Name of the event, e.g. 'Discontinuation of treatment'.")
+    strategy: Annotated[str, Text(STRATEGIES)] = Field(
+        description="treatment_policy (values after the event used as observed), hypothetical (values after it "
+                    "set missing), composite (values after it set to value), while_on_treatment (values up to it).")
+    date: Annotated[str | None, Text()] = Field(
+        None, description="ADSL date of the event (e.g. TRTEDT, RESCDT): the first visit affected is the one after "
+                          "the subject's last record dated on or before it.")
+    where: Annotated[Mapping[str, tuple[Any, ...]], Filters()] = Field(
+        default_factory=lambda: MappingProxyType({}),
+        description="With date: ADSL column to the value or values of the subjects with the event "
+                    "(e.g. {EOTSTT = \"DISCONTINUED\"}); default every subject with a date.")
+    flag: Annotated[str | None, Text()] = Field(
+        None, description="Record flag ('Y', 'y', 1 or true) on the records on or after the event (e.g. RESCFL); "
+                          "the first visit flagged is the first affected.")
+    dataset: Annotated[str | None, Text()] = Field(
+        None, description="With flag: the dataset of [data] with the flag; default the endpoint's.")
+    imputation: Annotated[str | None, Text(IMPUTATIONS)] = Field(
+        None, description="How values missing after the event are imputed by multiple imputation: MAR, J2R, CR or "
+                          "CIR; default J2R for treatment_policy, MAR otherwise.")
+    value: Annotated[float | str | None, Anything({"anyOf": [{"type": "number"}, {"const": "worst"}]})] = Field(
+        None, description="composite: the response at the visits after the event, a number or 'worst' (the worst "
+                          "response observed at the visit, by the estimand's better).")
+
+    @model_validator(mode="after")
+    def _source(self) -> Self:
+        if (self.date is None) == (self.flag is None):
+            fail("give either date (an ADSL date, e.g. 'TRTEDT') or flag (a record flag, e.g. 'RESCFL')")
+        if self.where and self.date is None:
+            fail("only with date (the ADSL rows with the event)", ".where")
+        if self.dataset is not None and self.flag is None:
+            fail("only with flag (the dataset with the record flag)", ".dataset")
+        if self.strategy == "composite":
+            if self.value is None:
+                fail("missing (composite: the response after the event, a number or 'worst')", ".value")
+            if isinstance(self.value, bool) or not (isinstance(self.value, (int, float)) or self.value == "worst"):
+                fail(f"must be a number or 'worst', got {self.value!r}", ".value")
+        elif self.value is not None:
+            fail(f"only with strategy composite, not {self.strategy}", ".value")
+        if self.strategy == "composite" and self.imputation is not None:
+            fail("not with strategy composite (no value after the event is missing)", ".imputation")
+        return self
+
+
+class SensitivityTable(SpecModel):
+    """``[[estimands.<NAME>.sensitivity]]``: a sensitivity analysis by multiple imputation."""
+
+    name: Annotated[str, Text()] = Field(description="Name of the sensitivity analysis.")
+    method: Annotated[str, Text(SENSITIVITY_METHODS)] = Field(
+        description="MAR, J2R, CR or CIR (every event's missing values imputed so), or delta (the primary "
+                    "imputation, then deltas added).")
+    reference: Annotated[str | None, Text()] = Field(
+        None, description="Reference arm of J2R, CR and CIR (an arm of [arms]); default placebo.")
+    deltas: Annotated[dict[str, Annotated[float, Number()]], KeyNames(
+        _VISIT_KEY, "must be a visit (a number; quote a decimal, e.g. \"24.5\")")] = Field(
+        default_factory=dict, description="Visit to the delta added to the imputed values there (after the event), "
+                                          "in the unit of the response, e.g. {12 = 1.0, 24 = 2.0}.")
+
+    @model_validator(mode="after")
+    def _deltas(self) -> Self:
+        if self.method == "delta" and not self.deltas:
+            fail("missing (method delta needs a delta per visit, e.g. {24 = 2.0})", ".deltas")
+        if self.reference is not None and self.method not in ("J2R", "CR", "CIR"):
+            fail(f"only with J2R, CR or CIR, not {self.method}", ".reference")
+        return self
+
+
+class EstimandTable(SpecModel):
+    """``[estimands.<NAME>]``: an estimand of an endpoint (ICH E9(R1)): population, variable, intercurrent events
+    with their strategies, summary measure, and its sensitivity analyses."""
+
+    endpoint: Annotated[str, Text()] = Field(description="The endpoint (NAME of [endpoints] or [biomarkers]).")
+    population: Annotated[str | None, Text()] = Field(
+        None, description="The population of [populations]; default the endpoint's.")
+    variable: Annotated[str | None, Note()] = Field(
+        None, description="The variable, e.g. 'change from baseline in ESSDAI at week 24'; default from the "
+                          "endpoint's response, label and primary visit.")
+    summary_measure: Annotated[str, Text()] = Field(
+        "difference in means to placebo", description="The population-level summary, e.g. 'difference in LS "
+                                                      "means to placebo' or 'dose-response (MCP-Mod)'.")
+    better: Annotated[Literal["lower", "higher"] | None, Text(("lower", "higher"))] = Field(
+        None, description="Which responses are better (needed by a composite value 'worst').")
+    events: Annotated[tuple[IntercurrentEventTable, ...], Tables("must be an array of tables ([[estimands.NAME."
+                                                                  "events]])")] = Field(
+        (), description="The intercurrent events; when a subject has two, the first (then the first listed) rules.")
+    sensitivity: Annotated[tuple[SensitivityTable, ...], Tables("must be an array of tables ([[estimands.NAME."
+                                                                "sensitivity]])")] = Field(
+        (), description="Sensitivity analyses by multiple imputation.")
+
+    @model_validator(mode="after")
+    def _names(self) -> Self:
+        for kind, tables in (("events", self.events), ("sensitivity", self.sensitivity)):
+            names = [t.name for t in tables]
+            if len(set(names)) != len(names):
+                fail(f"names must differ, got {names}", f".{kind}")
+        for i, event in enumerate(self.events):
+            if event.value == "worst" and self.better is None:
+                fail(f"missing (events[{i}] has composite value 'worst': say whether lower or higher is better)",
+                     ".better")
         return self
 
 
@@ -334,5 +458,7 @@ class AnalysisDocument(SpecModel):
     biomarkers: dict[str, EndpointTable] = Field(
         default_factory=dict, description="Biomarkers by NAME, analysed as endpoints.")
     exposure: dict[str, ExposureTable] = Field(default_factory=dict, description="Drug levels, cell counts by NAME.")
+    estimands: dict[str, EstimandTable] = Field(
+        default_factory=dict, description="Estimands by NAME (ICH E9(R1)); an endpoint names its primary one.")
     disposition: DispositionTable | None = Field(None, description="Where the disposition is read.")
     report: ReportTable | None = Field(None, description="The layout of the report.")

@@ -64,6 +64,16 @@ Tables of an analysis spec:
     ``dataset``, ``paramcd`` (default NAME), ``label``, ``unit``, ``value`` (default
     ``AVAL``), ``visits`` (default all), ``population`` (default ``safety``): mean and SD
     by arm, dose and visit (drug levels, cell counts).
+``[estimands.<NAME>]``
+    An estimand (ICH E9(R1)): ``endpoint`` (NAME of ``[endpoints]`` or ``[biomarkers]``), ``population``
+    (default the endpoint's), ``variable``, ``summary_measure``, ``better`` (``lower`` or ``higher``),
+    ``[[estimands.<NAME>.events]]`` (intercurrent events: ``name``, ``strategy`` — ``treatment_policy``,
+    ``hypothetical``, ``composite`` or ``while_on_treatment`` —, either ``date`` (an ADSL date, e.g.
+    ``TRTEDT``) with ``where`` (ADSL filter, e.g. ``{EOTSTT = "DISCONTINUED"}``) or ``flag`` (a record flag,
+    e.g. ``RESCFL``) with ``dataset``; ``imputation`` (``MAR``, ``J2R``, ``CR``, ``CIR``); composite ``value``)
+    and ``[[estimands.<NAME>.sensitivity]]`` (``name``, ``method`` — ``MAR``, ``J2R``, ``CR``, ``CIR`` or
+    ``delta`` —, ``reference`` arm, ``deltas`` by visit). An endpoint names its primary estimand with
+    ``estimand = "<NAME>"``; :mod:`dosefinding.study.estimands` builds the analysis data by strategy.
 ``[disposition]``
     ``status`` (ADSL end-of-study status, default ``EOSSTT``), ``completed`` (its value for
     completers, default ``COMPLETED``), ``reason`` (ADSL reason for discontinuation,
@@ -119,6 +129,7 @@ from dosefinding.study.analysis_schema import (
     CategoryTable,
     DispositionTable,
     EndpointTable,
+    EstimandTable,
     ExposureTable,
     PrimaryTable,
     ResponderTable,
@@ -132,10 +143,13 @@ __all__ = [
     "CategorySpec",
     "DispositionSpec",
     "EndpointSpec",
+    "EstimandSpec",
     "ExposureSpec",
+    "IntercurrentEvent",
     "PrimarySpec",
     "ResponderSpec",
     "SafetySpec",
+    "SensitivitySpec",
     "load_analysis_spec",
     "parse_analysis_spec",
 ]
@@ -190,6 +204,49 @@ class EndpointSpec:
     model: Literal["mmrm", "ancova"] = "mmrm"
     unit: str = ""
     required: bool = True
+    estimand: str | None = None
+
+
+@dataclass(frozen=True)
+class IntercurrentEvent:
+    """An intercurrent event of an estimand: where it is read (an ADSL ``date`` with ``where``, or a record
+    ``flag`` of ``dataset``) and its ``strategy``; ``imputation`` of the values missing after it (MAR, J2R, CR,
+    CIR; ``None`` for composite), ``value`` the composite response (a number or ``"worst"``)."""
+
+    name: str
+    strategy: Literal["treatment_policy", "hypothetical", "composite", "while_on_treatment"]
+    date: str | None = None
+    where: Mapping[str, tuple[Any, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    flag: str | None = None
+    dataset: str | None = None
+    imputation: str | None = None
+    value: float | str | None = None
+
+
+@dataclass(frozen=True)
+class SensitivitySpec:
+    """A sensitivity analysis: ``method`` (MAR, J2R, CR, CIR or delta), the ``reference`` arm of J2R, CR and CIR,
+    and ``deltas`` (visit to the delta added to imputed values after the event)."""
+
+    name: str
+    method: str
+    reference: str | None = None
+    deltas: Mapping[float, float] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class EstimandSpec:
+    """An estimand (ICH E9(R1)): endpoint, population, variable, intercurrent events with their strategies,
+    summary measure, and sensitivity analyses."""
+
+    name: str
+    endpoint: str
+    population: str
+    variable: str
+    summary_measure: str
+    events: tuple[IntercurrentEvent, ...] = ()
+    sensitivity: tuple[SensitivitySpec, ...] = ()
+    better: Literal["lower", "higher"] | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +355,7 @@ class AnalysisSpec:
     biomarkers: Mapping[str, EndpointSpec]
     exposure: Mapping[str, ExposureSpec] = field(default_factory=dict)
     disposition: DispositionSpec = field(default_factory=DispositionSpec)
+    estimands: Mapping[str, EstimandSpec] = field(default_factory=dict)
     layout: str | Path = "csr"
     source: str = ""
     text: str = field(default="", repr=False)
@@ -328,7 +386,7 @@ def _endpoint(name: str, t: EndpointTable, key: str, data: Mapping[str, Path],
         label=t.label or name, response=t.response, visit=t.visit, visit_label=t.visit_label, visits=t.visits,
         primary_visit=t.primary_visit, covariates=t.covariates, factors=t.factors, covariance=t.covariance,
         df_method=t.df_method, population=_population(t.population, f"{key}.population", populations),
-        where=t.where, exclude=t.exclude, model=t.model, unit=t.unit, required=t.required,
+        where=t.where, exclude=t.exclude, model=t.model, unit=t.unit, required=t.required, estimand=t.estimand,
     )
 
 
@@ -336,6 +394,56 @@ def _endpoint_group(group: str, tables: Mapping[str, EndpointTable], data: Mappi
                     populations: Mapping[str, str]) -> MappingProxyType[str, EndpointSpec]:
     return MappingProxyType({name: _endpoint(name, t, f"{group}.{name}", data, populations)
                              for name, t in tables.items()})
+
+
+def _event(t: Any, key: str, data: Mapping[str, Path]) -> IntercurrentEvent:
+    imputation = t.imputation
+    if imputation is None and t.strategy != "composite":
+        imputation = "J2R" if t.strategy == "treatment_policy" else "MAR"
+    dataset = None if t.dataset is None else _dataset(t.dataset, f"{key}.dataset", data)
+    return IntercurrentEvent(name=t.name, strategy=t.strategy, date=t.date, where=t.where, flag=t.flag,
+                             dataset=dataset, imputation=imputation, value=t.value)
+
+
+def _estimands(tables: Mapping[str, EstimandTable], endpoints: Mapping[str, EndpointSpec], arms: ArmMap,
+               data: Mapping[str, Path], populations: Mapping[str, str]) -> MappingProxyType[str, EstimandSpec]:
+    out = {}
+    for name, t in tables.items():
+        key = f"estimands.{name}"
+        endpoint = endpoints[_endpoint_ref(t.endpoint, f"{key}.endpoint", endpoints)]
+        sensitivity = []
+        for i, s in enumerate(t.sensitivity):
+            where = f"{key}.sensitivity[{i}]"
+            reference = s.reference
+            if reference is None and s.method in ("J2R", "CR", "CIR"):
+                reference = arms.placebo
+            if reference is not None and reference not in arms.doses:
+                raise InputError(f"{where}.reference: arm {reference!r} does not exist (arms: {', '.join(arms.names)})")
+            deltas = {float(v): d for v, d in s.deltas.items()}
+            unknown = [v for v in deltas if endpoint.visits is not None and v not in endpoint.visits]
+            if unknown:
+                raise InputError(f"{where}.deltas: visit {unknown[0]:g} does not exist (visits of "
+                                 f"endpoints.{endpoint.name}: {[f'{v:g}' for v in endpoint.visits or ()]})")
+            sensitivity.append(SensitivitySpec(name=s.name, method=s.method, reference=reference,
+                                               deltas=MappingProxyType(deltas)))
+        variable = t.variable or f"{endpoint.response} of {endpoint.label} at visit {endpoint.primary_visit:g}"
+        out[name] = EstimandSpec(
+            name=name, endpoint=endpoint.name,
+            population=_population(t.population or endpoint.population, f"{key}.population", populations),
+            variable=variable, summary_measure=t.summary_measure,
+            events=tuple(_event(e, f"{key}.events[{i}]", data) for i, e in enumerate(t.events)),
+            sensitivity=tuple(sensitivity), better=t.better)
+    for endpoint in endpoints.values():
+        if endpoint.estimand is None:
+            continue
+        estimand = out.get(endpoint.estimand)
+        if estimand is None:
+            raise InputError(f"endpoints.{endpoint.name}.estimand: unknown estimand {endpoint.estimand!r} "
+                             f"(estimands: {', '.join(out) or 'none'})")
+        if estimand.endpoint != endpoint.name:
+            raise InputError(f"endpoints.{endpoint.name}.estimand: estimand {endpoint.estimand!r} is one of "
+                             f"endpoint {estimand.endpoint!r}")
+    return MappingProxyType(out)
 
 
 def _primary(t: PrimaryTable | None, endpoints: Mapping[str, EndpointSpec]) -> PrimarySpec | None:
@@ -437,6 +545,8 @@ def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: s
                                 categorical=b.categorical,
                                 population=_population(b.population, "baseline.population", populations))
     endpoints = _endpoint_group("endpoints", doc.endpoints, data, populations)
+    biomarkers = _endpoint_group("biomarkers", doc.biomarkers, data, populations)
+    arms = ArmMap(variable=doc.arms.variable, doses=MappingProxyType(dict(doc.arms.doses)))
     responders = _responders(doc.responders, endpoints)
     safety = None
     if doc.safety is not None:
@@ -453,16 +563,17 @@ def parse_analysis_spec(text: str, *, base: str | PathLike[str] = ".", source: s
         subject=study.subject,
         data=data,
         populations=MappingProxyType(populations),
-        arms=ArmMap(variable=doc.arms.variable, doses=MappingProxyType(dict(doc.arms.doses))),
+        arms=arms,
         baseline=baseline,
         endpoints=endpoints,
         primary=_primary(doc.primary, endpoints),
         responders=responders,
         categories=_categories(doc.categories, endpoints),
         safety=safety,
-        biomarkers=_endpoint_group("biomarkers", doc.biomarkers, data, populations),
+        biomarkers=biomarkers,
         exposure=_exposure(doc.exposure, data, populations),
         disposition=_disposition(doc.disposition, data),
+        estimands=_estimands(doc.estimands, {**endpoints, **biomarkers}, arms, data, populations),
         layout=base / layout if str(layout).endswith(".toml") else layout,
         source=source,
         text=text,

@@ -7,6 +7,14 @@ stream, seeded from the trial seed and the component's name through
 :class:`numpy.random.SeedSequence`, so that adding an endpoint to a spec leaves the
 others' numbers unchanged, and the same seed gives the same datasets.
 
+Intercurrent events (with ``[discontinuation]`` and ``[rescue]`` tables) come after the dropout,
+each from its own stream: a subject stops treatment (``EOTSTT``, ``DCTREAS``, ``TRTEDT``) and
+either attends the remaining visits off treatment, where the arm's mean effect over placebo
+fades linearly over the washout after the last dose and drug levels decay by the half-life, or
+leaves the study; rescue medication (``RESCFL``, ``RESCDT``) shifts the endpoints from the first
+visit after it. BDS records carry ``ONTRTFL`` (on treatment), ``RESCFL`` (after rescue) and, in
+ADEFF, ``ANL02FL`` (before any event). A subject who leaves the study stops treatment too.
+
 Screening (with a ``[screening]`` table) evaluates the study's eligibility rules, the
 :class:`~dosefinding.randomization.eligibility.EligibilityRules` of the randomisation
 service, on every candidate's screening values: a randomised subject's are its ADSL values
@@ -27,7 +35,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -82,6 +90,10 @@ VARIABLE_LABELS: Mapping[str, str] = {
     "COMPLFL": "Completers Population Flag", "EOSSTT": "End of Study Status",
     "DCSREAS": "Reason for Discontinuation from Study", "DCSREASP": "Reason Spec for Discont from Study",
     "DSRAEFL": "Discontinued due to AE", "RANDDT": "Date of Randomization",
+    "EOTSTT": "End of Treatment Status", "DCTREAS": "Reason for Discontinuation of Treatment",
+    "DCTREASP": "Reason Spec for Discont of Treatment", "RESCFL": "Rescue Medication Flag",
+    "RESCDT": "Date of First Rescue Medication", "ONTRTFL": "On Treatment Record Flag",
+    "ANL02FL": "Analysis Flag 02",
     "TRTSDT": "Date of First Exposure to Treatment", "TRTEDT": "Date of Last Exposure to Treatment",
     "EOSDT": "End of Study Date", "TRTDURD": "Total Treatment Duration (Days)",
     "LSTVISN": "Week of Last Visit Attended",
@@ -172,8 +184,9 @@ def _report(values: FloatArray, endpoint: Endpoint) -> FloatArray:
     return out
 
 
-def _draw_values(endpoint: Endpoint, arm: IntArray, latent_base: FloatArray, rng: np.random.Generator) -> FloatArray:
-    """Post-baseline values (subjects x schedule visits) given each subject's arm and unrounded baseline."""
+def _draw_latent(endpoint: Endpoint, arm: IntArray, latent_base: FloatArray, rng: np.random.Generator) -> FloatArray:
+    """Post-baseline values on the model scale (subjects x schedule visits) given each subject's arm and unrounded
+    baseline (:func:`_recorded` turns them into recorded values)."""
     log = endpoint.scale == "log"
     x0 = np.log(latent_base) if log else latent_base
     centre = baseline_mean(endpoint.baseline, log=log)
@@ -190,8 +203,27 @@ def _draw_values(endpoint: Endpoint, arm: IntArray, latent_base: FloatArray, rng
             sd = np.where(member[:, None], np.asarray(classes.sd)[None, :], sd)
     mean = mean + (slope * (x0 - centre))[:, None]
     chol = np.linalg.cholesky(endpoint.correlation)
-    latent = x0[:, None] + mean + sd * (rng.standard_normal(mean.shape) @ chol.T)
-    return _report(np.exp(latent) if log else latent, endpoint)
+    return x0[:, None] + mean + sd * (rng.standard_normal(mean.shape) @ chol.T)
+
+
+def _recorded(latent: FloatArray, endpoint: Endpoint) -> FloatArray:
+    """Values as recorded from model-scale values."""
+    return _report(np.exp(latent) if endpoint.scale == "log" else latent, endpoint)
+
+
+def _first_event(rate: Sequence[float], slope: float, change: FloatArray | None, arm: IntArray, n_visits: int,
+                 rng: np.random.Generator) -> IntArray:
+    """Index of the visit before which an event first happens (``n_visits``: none), with hazard per visit interval
+    ``expit(logit(rate[arm]) + slope * change at the previous visit)``."""
+    with np.errstate(divide="ignore"):
+        logit = special.logit(np.asarray(rate)[arm])[:, None]
+    if slope != 0.0 and change is not None:
+        previous = np.zeros((arm.size, n_visits))
+        previous[:, 1:] = change[:, :-1]
+        logit = logit + slope * previous
+    hazard = special.expit(logit) * np.ones((1, n_visits))
+    event = rng.random((arm.size, n_visits)) < hazard
+    return np.where(event.any(axis=1), event.argmax(axis=1), n_visits).astype(np.int64)
 
 
 def _attended(spec: TrialSpec, arm: IntArray, dropout_change: FloatArray | None, rng: np.random.Generator) -> IntArray:
@@ -200,16 +232,82 @@ def _attended(spec: TrialSpec, arm: IntArray, dropout_change: FloatArray | None,
     d = spec.dropout
     if d is None:
         return np.full(arm.size, n_visits, dtype=np.int64)
-    rate = np.asarray(d.rate)[arm]
-    with np.errstate(divide="ignore"):
-        logit = special.logit(rate)[:, None]
-    if d.slope != 0.0 and dropout_change is not None:
-        previous = np.zeros((arm.size, n_visits))
-        previous[:, 1:] = dropout_change[:, :-1]
-        logit = logit + d.slope * previous
-    hazard = special.expit(logit) * np.ones((1, n_visits))
-    drop = rng.random((arm.size, n_visits)) < hazard
-    return np.where(drop.any(axis=1), drop.argmax(axis=1), n_visits).astype(np.int64)
+    return _first_event(d.rate, d.slope, dropout_change, arm, n_visits, rng)
+
+
+@dataclass(frozen=True)
+class _Intercurrent:
+    """The intercurrent events of each subject: ``stop``, the index of its first visit off treatment; ``reason`` of
+    the discontinuation (``""`` none); ``attended`` once those who stop without follow-up have left;
+    ``last_dose_week``; ``rescue``, the index of its first visit after rescue medication; ``rescue_u`` the draw
+    placing the rescue between two visits (``n_visits``: no event)."""
+
+    stop: IntArray
+    reason: NDArray[np.object_]
+    term: NDArray[np.object_]
+    attended: IntArray
+    last_dose_week: IntArray
+    rescue: IntArray
+    rescue_u: FloatArray
+
+
+def _last_dose_week(spec: TrialSpec, on: IntArray) -> IntArray:
+    """Week of the last dose of a subject on treatment for the first ``on`` scheduled visits."""
+    visits = np.asarray(spec.visits)
+    interval = spec.dosing_interval
+    on_week = np.where(on > 0, visits[np.maximum(on - 1, 0)], 0)
+    return np.minimum(on_week // interval * interval, (spec.visits[-1] - 1) // interval * interval)
+
+
+def _intercurrent(spec: TrialSpec, arm: IntArray, attended: IntArray, change: Callable[[str], FloatArray],
+                  entropy: int, prefix: str = "") -> _Intercurrent:
+    """Discontinuation of treatment and rescue medication, each from its own stream (none without their table)."""
+    n, n_visits = arm.size, len(spec.visits)
+    none = np.full(n, n_visits, dtype=np.int64)
+    stop, reason, term, followed = none, np.full(n, "", dtype=object), np.full(n, "", dtype=object), np.ones(n, bool)
+    d = spec.discontinuation
+    if d is not None:
+        rng = _stream(entropy, f"{prefix}discontinuation")
+        stop = _first_event(d.rate, d.slope, None if d.endpoint is None else change(d.endpoint), arm, n_visits, rng)
+        stop = np.where(stop < attended, stop, n_visits)
+        shares = np.array(list(d.rates.values())).T[arm]  # subjects x reasons
+        cumulative = np.cumsum(shares, axis=1)
+        pick = (cumulative < rng.random(n)[:, None] * cumulative[:, -1:]).sum(axis=1)
+        reason = np.where(stop < n_visits, np.array(list(d.rates), dtype=object)[np.minimum(pick, len(d.rates) - 1)],
+                          "")
+        followed = rng.random(n) < d.follow_up
+        term = np.where(stop < n_visits, _terms(d.terms, reason, rng), "")
+    left = np.where((stop < n_visits) & ~followed, stop, attended)
+    rescue, rescue_u = none, np.zeros(n)
+    r = spec.rescue
+    if r is not None:
+        rng = _stream(entropy, f"{prefix}rescue")
+        rescue = _first_event(r.rate, r.slope, None if r.endpoint is None else change(r.endpoint), arm, n_visits, rng)
+        rescue = np.where(rescue < left, rescue, n_visits)
+        rescue_u = rng.random(n)
+    return _Intercurrent(stop=stop, reason=reason, term=term, attended=left,
+                         last_dose_week=_last_dose_week(spec, np.minimum(stop, left)), rescue=rescue,
+                         rescue_u=rescue_u)
+
+
+def _after_events(spec: TrialSpec, e: Endpoint, latent: FloatArray, arm: IntArray, events: _Intercurrent) -> FloatArray:
+    """Model-scale values after the intercurrent events: off treatment, the arm's mean effect over placebo fades
+    linearly over the washout after the last dose; after rescue, the rescue's shift is added."""
+    week = np.asarray(spec.visits)
+    index = np.arange(week.size)[None, :]
+    out = latent
+    d = spec.discontinuation
+    if d is not None and (events.stop < len(spec.visits)).any():
+        effect = e.true_mean_change()
+        placebo = int(np.flatnonzero(spec.doses == 0)[0]) if (spec.doses == 0).any() else 0
+        since = week[None, :] - events.last_dose_week[:, None]
+        faded = np.ones_like(since, dtype=float) if d.washout == 0 else np.clip(since / d.washout, 0.0, 1.0)
+        off = index >= events.stop[:, None]
+        out = out - off * faded * (effect[arm] - effect[placebo][None, :])
+    r = spec.rescue
+    if r is not None and r.shift.get(e.paramcd, 0.0) != 0.0:
+        out = out + (index >= events.rescue[:, None]) * r.shift[e.paramcd]
+    return out
 
 
 # --------------------------------------------------------------------------- fast path
@@ -295,19 +393,25 @@ def simulate_endpoint_matrix(
 
     def draw(e: Endpoint) -> tuple[FloatArray, FloatArray]:
         latent = _draw_baseline(e.baseline, total, _stream(entropy, f"matrix-baseline:{e.paramcd}"))
-        values = _draw_values(e, all_arm, latent, _stream(entropy, f"matrix-values:{e.paramcd}"))
-        return _report(latent, e), values
+        return _report(latent, e), _draw_latent(e, all_arm, latent, _stream(entropy, f"matrix-values:{e.paramcd}"))
 
-    base, values = draw(target)
+    drawn = {target.paramcd: draw(target)}
+
+    def change(paramcd: str) -> FloatArray:
+        if paramcd not in drawn:
+            drawn[paramcd] = draw(trial_spec.endpoint(paramcd))
+        base, latent = drawn[paramcd]
+        return _recorded(latent, trial_spec.endpoint(paramcd)) - base[:, None]
+
+    base, latent = drawn[target.paramcd]
     d = trial_spec.dropout
-    change = None
-    if d is not None and d.endpoint is not None and d.slope != 0.0:
-        if d.endpoint == target.paramcd:
-            change = values - base[:, None]
-        else:
-            other_base, other = draw(trial_spec.endpoint(d.endpoint))
-            change = other - other_base[:, None]
-    attended = _attended(trial_spec, all_arm, change, _stream(entropy, "matrix-dropout"))
+    driven = d is not None and d.endpoint is not None and d.slope != 0.0
+    attended = _attended(trial_spec, all_arm, change(d.endpoint) if driven else None,  # type: ignore[union-attr, arg-type]
+                         _stream(entropy, "matrix-dropout"))
+    if trial_spec.discontinuation is not None or trial_spec.rescue is not None:
+        events = _intercurrent(trial_spec, all_arm, attended, change, entropy, "matrix-")
+        latent, attended = _after_events(trial_spec, target, latent, all_arm, events), events.attended
+    values = _recorded(latent, target)
     values = np.where(np.arange(len(trial_spec.visits))[None, :] < attended[:, None], values, np.nan)
     return EndpointMatrix(
         paramcd=target.paramcd,
@@ -432,6 +536,9 @@ class VirtualTrial(SummaryDisplay):
             "Randomised": adsl.groupby("TRT01P").size(),
             "Completed": adsl[adsl["COMPLFL"] == "Y"].groupby("TRT01P").size(),
         }
+        if self.spec.discontinuation is not None or self.spec.rescue is not None:
+            rows["Completed treatment"] = adsl[adsl["EOTSTT"] == "COMPLETED"].groupby("TRT01P").size()
+            rows["Rescue medication"] = adsl[adsl["RESCFL"] == "Y"].groupby("TRT01P").size()
         last = f"Week {self.spec.visits[-1]}"
         eff = self.adeff
         for paramcd in (e.paramcd for e in self.spec.endpoints):
@@ -439,7 +546,7 @@ class VirtualTrial(SummaryDisplay):
             rows[f"{paramcd} baseline mean"] = one[one["ABLFL"] == "Y"].groupby("TRTP")["AVAL"].mean()
             rows[f"{paramcd} {last.lower()} mean change"] = one[one["AVISIT"] == last].groupby("TRTP")["CHG"].mean()
         table = pd.DataFrame(rows).T.reindex(columns=arms)
-        counts = table.index.isin(["Randomised", "Completed"])
+        counts = table.index.isin(["Randomised", "Completed", "Completed treatment", "Rescue medication"])
         table = table.astype(object)
         table[counts] = table[counts].fillna(0).astype(int)
         table[~counts] = table[~counts].map(lambda v: f"{v:.2f}")
@@ -484,13 +591,16 @@ def _dates(start: NDArray[np.datetime64], days: NDArray[np.int64]) -> NDArray[np
 
 def _bds(
     spec: TrialSpec, endpoint_codes: Sequence[tuple[str, str]], bases: Sequence[FloatArray],
-    values: Sequence[FloatArray], visit_index: Sequence[NDArray[np.int64]], attended: IntArray,
+    values: Sequence[FloatArray], visit_index: Sequence[NDArray[np.int64]], events: _Intercurrent,
     subjects: pd.DataFrame, visit_day: IntArray, with_baseline: Sequence[bool],
 ) -> pd.DataFrame:
     """A long BDS frame from per-endpoint matrices (subjects x schedule visits), attended visits only.
 
-    Rows are ordered by subject, PARAMCD and visit; visit -1 stands for the baseline row.
+    Rows are ordered by subject, PARAMCD and visit; visit -1 stands for the baseline row. ``ONTRTFL``
+    marks the records before the subject's first visit off treatment, ``RESCFL`` those from its first
+    visit after rescue medication, ``ANL02FL`` those before any intercurrent event.
     """
+    attended = events.attended
     n = attended.size
     subj_parts, code_parts, visit_parts, aval_parts, base_parts = [], [], [], [], []
     for number, (base, vals, idx, baseline_row) in enumerate(zip(bases, values, visit_index, with_baseline,
@@ -536,6 +646,9 @@ def _bds(
         "CHG": np.where(is_base, np.nan, aval - base),
         "ABLFL": np.where(is_base, "Y", ""),
         "ANL01FL": "Y",
+        "ONTRTFL": np.where(visit < events.stop[subj], "Y", ""),
+        "RESCFL": np.where(visit >= events.rescue[subj], "Y", ""),
+        "ANL02FL": np.where(visit < np.minimum(events.stop, events.rescue)[subj], "Y", ""),
     })
     return pd.DataFrame(columns)
 
@@ -580,14 +693,24 @@ def simulate_trial(
     if s.stratification is not None:
         stratum = (bases[s.stratification.endpoint] >= s.stratification.cut).astype(np.int64)
     arm = _allocate(s.sizes, stratum, _stream(entropy, "randomisation"))
-    values = {e.paramcd: _draw_values(e, arm, latent_bases[e.paramcd], _stream(entropy, f"values:{e.paramcd}"))
+    latent = {e.paramcd: _draw_latent(e, arm, latent_bases[e.paramcd], _stream(entropy, f"values:{e.paramcd}"))
               for e in s.endpoints + s.biomarkers}
+    values = {e.paramcd: _recorded(latent[e.paramcd], e) for e in s.endpoints + s.biomarkers}
 
-    change = None
+    def change(paramcd: str) -> FloatArray:
+        return values[paramcd] - bases[paramcd][:, None]
+
+    dropout_change = None
     if s.dropout is not None and s.dropout.endpoint is not None:
-        change = values[s.dropout.endpoint] - bases[s.dropout.endpoint][:, None]
-    attended = _attended(s, arm, change, _stream(entropy, "dropout"))
+        dropout_change = change(s.dropout.endpoint)
+    events = _intercurrent(s, arm, _attended(s, arm, dropout_change, _stream(entropy, "dropout")), change, entropy)
+    if s.discontinuation is not None or s.rescue is not None:
+        values = {e.paramcd: _recorded(_after_events(s, e, latent[e.paramcd], arm, events), e)
+                  for e in s.endpoints + s.biomarkers}
+    attended = events.attended
     completed = attended == n_visits
+    stopped = events.stop < n_visits
+    on = np.minimum(events.stop, attended)  # scheduled visits on treatment
 
     # Subjects in order of enrolment.
     demo = s.demographics
@@ -611,19 +734,29 @@ def simulate_trial(
 
     last_visit = np.where(attended > 0, visit_day[np.arange(n), np.maximum(attended - 1, 0)], 1)
     interval = s.dosing_interval
-    final_dose_week = (s.visits[-1] - 1) // interval * interval
     attended_week = np.where(attended > 0, visits[np.maximum(attended - 1, 0)], 0)
-    last_dose_week = np.minimum(attended_week // interval * interval, final_dose_week)
-    last_dose_day = np.where(
-        attended_week == last_dose_week,
-        last_visit,
-        s.visit_days * last_dose_week + 1,
-    )
+    on_visit = np.where(on > 0, visit_day[np.arange(n), np.maximum(on - 1, 0)], 1)
+    on_week = np.where(on > 0, visits[np.maximum(on - 1, 0)], 0)
+    last_dose_week = events.last_dose_week
+    last_dose_day = np.where(on_week == last_dose_week, on_visit, s.visit_days * last_dose_week + 1)
     # A dropout leaves some days after the last visit attended.
     end_day = np.where(completed, last_visit, last_visit + rng.integers(1, 7 * interval, n))
 
     disposition = _stream(entropy, "disposition")
-    terms = _terms(s, reasons, disposition)
+    terms = _terms(s.dropout.terms if s.dropout is not None else {}, reasons, disposition)
+    # A subject who stops treatment without follow-up leaves the study for the same reason.
+    left_stopping = stopped & (attended == events.stop)
+    study_reason = np.where(left_stopping, events.reason, reasons)
+    study_term = np.where(left_stopping, events.term, terms)
+    treatment_done = on == n_visits
+    treatment_reason = np.where(stopped, events.reason, np.where(treatment_done, "", reasons))
+    treatment_term = np.where(stopped, events.term, np.where(treatment_done, "", terms))
+    rescued = events.rescue < n_visits
+    before = np.where(events.rescue > 0, visit_day[np.arange(n), np.maximum(events.rescue - 1, 0)], 1)
+    after = visit_day[np.arange(n), np.minimum(events.rescue, n_visits - 1)]
+    rescue_day = before + 1 + np.floor(events.rescue_u * np.maximum(after - before - 1, 0)).astype(np.int64)
+    # A subject who stops treatment for an adverse event has its adverse events up to the withdrawal.
+    withdrawal_day = np.where(stopped, last_dose_day + s.visit_days, end_day)
 
     doses = s.doses[arm]
     names = np.array(s.arm_names, dtype=object)[arm]
@@ -651,12 +784,17 @@ def simulate_trial(
         "FASFL": "Y",
         "COMPLFL": np.where(completed, "Y", "N"),
         "EOSSTT": np.where(completed, "COMPLETED", "DISCONTINUED"),
-        "DCSREAS": np.where(completed, "", reasons),
-        "DCSREASP": np.where(completed, "", terms),
-        "DSRAEFL": np.where(~completed & (reasons == "ADVERSE EVENT"), "Y", ""),
+        "DCSREAS": np.where(completed, "", study_reason),
+        "DCSREASP": np.where(completed, "", study_term),
+        "DSRAEFL": np.where(~completed & (study_reason == "ADVERSE EVENT"), "Y", ""),
+        "EOTSTT": np.where(treatment_done, "COMPLETED", "DISCONTINUED"),
+        "DCTREAS": treatment_reason,
+        "DCTREASP": treatment_term,
+        "RESCFL": np.where(rescued, "Y", "N"),
         "RANDDT": randdt,
         "TRTSDT": randdt,
         "TRTEDT": _dates(randdt, last_dose_day),
+        "RESCDT": np.where(rescued, _dates(randdt, rescue_day), np.datetime64("NaT")),
         "EOSDT": _dates(randdt, end_day),
         "TRTDURD": last_dose_day,
         "LSTVISN": attended_week,
@@ -674,7 +812,7 @@ def simulate_trial(
     adeff = _bds(
         s, [(e.paramcd, e.label + (f" ({e.unit})" if e.unit else "")) for e in s.endpoints],
         [bases[e.paramcd] for e in s.endpoints], [values[e.paramcd] for e in s.endpoints],
-        [visit_index[e.paramcd] for e in s.endpoints], attended, adsl, visit_day, [True] * len(s.endpoints),
+        [visit_index[e.paramcd] for e in s.endpoints], events, adsl, visit_day, [True] * len(s.endpoints),
     )
     codes = [(b.paramcd, b.label + (f" ({b.unit})" if b.unit else "")) for b in s.biomarkers]
     bm_bases, bm_values, bm_index = ([bases[b.paramcd] for b in s.biomarkers],
@@ -686,10 +824,15 @@ def simulate_trial(
         ratio = 2.0 ** (-(interval * s.visit_days) / pk.half_life)
         n_doses = visits // interval
         accumulation = (1 - ratio ** n_doses) / (1 - ratio)
+        # Off treatment, the trough after the last dose decays by the half-life.
+        given = events.last_dose_week // interval + 1
+        since = (visits[None, :] - events.last_dose_week[:, None] - interval) * s.visit_days
+        decayed = ((1 - ratio ** given) / (1 - ratio))[:, None] * 2.0 ** (-since / pk.half_life)
+        accumulation = np.where(np.arange(n_visits)[None, :] >= events.stop[:, None], decayed, accumulation[None, :])
         sigma_b, sigma_w = np.sqrt(np.log1p(pk.between_cv**2)), np.sqrt(np.log1p(pk.within_cv**2))
         subject = np.exp(sigma_b * rng_pk.standard_normal(n) - sigma_b**2 / 2)
         within = np.exp(sigma_w * rng_pk.standard_normal((n, n_visits)) - sigma_w**2 / 2)
-        level = (pk.trough_per_mg * doses**pk.exponent * subject)[:, None] * accumulation[None, :] * within
+        level = (pk.trough_per_mg * doses**pk.exponent * subject)[:, None] * accumulation * within
         if pk.decimals is not None:
             level = np.round(level, pk.decimals)
         level = np.where(level < pk.lloq, 0.0, level)
@@ -697,19 +840,19 @@ def simulate_trial(
         bm_bases.append(np.zeros(n))
         bm_values.append(level)
         bm_index.append(np.searchsorted(visits, pk.visits))
-    adbm = _bds(s, codes, bm_bases, bm_values, bm_index, attended, adsl, visit_day,
+    adbm = _bds(s, codes, bm_bases, bm_values, bm_index, events, adsl, visit_day,
                 [True] * len(s.biomarkers) + ([False] if s.pk is not None else []))
     if len(adbm):
         with np.errstate(divide="ignore", invalid="ignore"):
             pchg = 100 * adbm["CHG"] / adbm["BASE"]
         adbm.insert(adbm.columns.get_loc("CHG") + 1, "PCHG", pchg.where(np.isfinite(pchg)))
-        adbm = adbm.drop(columns="ANL01FL")
+        adbm = adbm.drop(columns=["ANL01FL", "ANL02FL"])
         if s.pk is not None:
             # A drug level below the LLOQ (every one on placebo) is recorded as 0 and flagged.
             drug = adbm["PARAMCD"] == s.pk.paramcd
             adbm.insert(adbm.columns.get_loc("AVAL") + 1, "BLQFL", np.where(drug & (adbm["AVAL"] == 0), "Y", ""))
 
-    adae = _adverse_events(s, arm, adsl, end_day, _stream(entropy, "adverse_events"))
+    adae = _adverse_events(s, arm, adsl, withdrawal_day, _stream(entropy, "adverse_events"))
     ds = _disposition(s, adsl, _stream(entropy, "screening"))
     for name, frame in (("adsl", adsl), ("adeff", adeff), ("adae", adae), ("adbm", adbm), ("ds", ds)):
         frame.attrs["synthetic"] = True
@@ -730,11 +873,12 @@ def _labels(s: TrialSpec, frame: pd.DataFrame) -> dict[str, str]:
     return {column: own.get(column, VARIABLE_LABELS.get(column, column)) for column in frame.columns}
 
 
-def _terms(s: TrialSpec, reasons: NDArray[np.object_], rng: np.random.Generator) -> NDArray[np.object_]:
-    """The verbatim term of each subject's reason for discontinuation (the reason itself when the spec has none)."""
+def _terms(choices_by_reason: Mapping[str, tuple[str, ...]], reasons: NDArray[np.object_],
+           rng: np.random.Generator) -> NDArray[np.object_]:
+    """The verbatim term of each subject's reason for discontinuation (the reason itself when none is given)."""
     terms = reasons.copy()
     u = rng.random(reasons.size)
-    for reason, choices in (s.dropout.terms.items() if s.dropout is not None else ()):
+    for reason, choices in choices_by_reason.items():
         which = reasons == reason
         terms[which] = np.array(choices, dtype=object)[(u[which] * len(choices)).astype(np.int64)]
     return terms
@@ -860,9 +1004,10 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
     (a shared normal per subject and SOC, with the SOC's latent correlation), which keeps
     each PT's incidence and lowers the SOC's below that of independent terms.
 
-    A subject who left the study for an adverse event (ADSL ``DCSREAS``) has its last event
+    A subject who stopped treatment for an adverse event (ADSL ``DCTREAS``) has its last event
     with ``AEACN = "DRUG WITHDRAWN"``; one without any event gets one (a PT drawn by its
-    arm's incidences) in its last week. Every other event has ``"DOSE NOT CHANGED"``.
+    arm's incidences) in the week before ``end_day`` (for it, the withdrawal). Every other
+    event has ``"DOSE NOT CHANGED"``.
     """
     events = s.adverse_events
     if not events:
@@ -877,7 +1022,7 @@ def _adverse_events(s: TrialSpec, arm: IntArray, adsl: pd.DataFrame, end_day: In
     with np.errstate(divide="ignore"):
         occurs = latent < special.ndtri(rates)
     subj, event = np.nonzero(occurs)
-    leaving = adsl["DCSREAS"].to_numpy() == "ADVERSE EVENT"
+    leaving = adsl["DCTREAS"].to_numpy() == "ADVERSE EVENT"
     without = np.flatnonzero(leaving & ~occurs.any(axis=1))
     cumulative = np.cumsum(rates[without], axis=1)
     extra = np.minimum((cumulative < rng.random(without.size)[:, None] * cumulative[:, -1:]).sum(axis=1), k - 1)

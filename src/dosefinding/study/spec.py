@@ -61,11 +61,22 @@ Tables of a spec (all keys are described in ``presets/a2201.toml``):
     ``rate`` per visit interval (number or per arm), ``endpoint`` and ``slope`` (log-odds
     per unit of the last observed change: missing at random), ``reasons`` (shares),
     ``terms`` (by reason, the verbatim terms drawn with equal probability; default the reason).
+``[discontinuation]``
+    Discontinuation of treatment, an intercurrent event: ``rates`` (reason, the ``DCTREAS``,
+    to its probability per visit interval, number or per arm), ``endpoint`` and ``slope`` (as
+    ``[dropout]``), ``follow_up`` (probability of attending the remaining visits off
+    treatment; the others leave the study at once), ``washout`` (weeks after the last dose
+    over which the arm's mean effect over placebo fades linearly; 0: at once), ``terms``.
+``[rescue]``
+    Rescue medication, an intercurrent event: ``rate`` per visit interval (number or per arm),
+    ``endpoint`` and ``slope``, ``shift`` (PARAMCD to the change of its values from the first
+    visit after the rescue on, model scale).
 ``[safety]`` and ``[[adverse_events]]``
     ``within_soc_correlation``, default ``severity`` shares, ``serious`` and ``related``
     probabilities; each adverse event has ``soc``, ``pt``, ``rates`` per arm and may
-    override the defaults. The event of a subject who left for an adverse event (a reason
-    of ``[dropout]``) is the one with ``AEACN = "DRUG WITHDRAWN"``.
+    override the defaults. The last event of a subject who stopped treatment for an adverse
+    event (ADSL ``DCTREAS``, from ``[dropout]`` or ``[discontinuation]``) has
+    ``AEACN = "DRUG WITHDRAWN"``.
 ``[analysis]``
     kept as given for the analysis pipeline; ``endpoint`` and ``visit``, when present,
     must name an endpoint and a visit of the spec; ``alpha`` (in (0, 1)) and
@@ -124,11 +135,13 @@ from dosefinding.study.trial_schema import (
     ClassesTable,
     CorrelationTable,
     DemographicsTable,
+    DiscontinuationTable,
     DoseResponseTable,
     DropoutTable,
     EndpointTable,
     PKTable,
     RangeTable,
+    RescueTable,
     SafetyTable,
     ScreeningTable,
     StratificationTable,
@@ -143,9 +156,11 @@ __all__ = [
     "Baseline",
     "Characteristic",
     "Demographics",
+    "Discontinuation",
     "Dropout",
     "Endpoint",
     "PKModel",
+    "Rescue",
     "ResponseClasses",
     "Safety",
     "Screening",
@@ -338,6 +353,37 @@ class Dropout:
 
 
 @dataclass(frozen=True)
+class Discontinuation:
+    """Discontinuation of treatment (an intercurrent event): hazard per visit interval ``expit(logit(rate[a]) +
+    slope * last observed change)`` with ``rate[a]`` the arm's sum over reasons, the reason drawn in proportion to
+    them; ``follow_up`` the probability of attending the remaining visits off treatment, over which the arm's mean
+    effect over placebo fades linearly in ``washout`` weeks after the last dose."""
+
+    rates: Mapping[str, tuple[float, ...]]
+    endpoint: str | None = None
+    slope: float = 0.0
+    follow_up: float = 1.0
+    washout: float = 0.0
+    terms: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def rate(self) -> tuple[float, ...]:
+        """Probability of stopping treatment per visit interval, by arm (the sum over reasons)."""
+        return tuple(float(r) for r in np.sum(list(self.rates.values()), axis=0))
+
+
+@dataclass(frozen=True)
+class Rescue:
+    """Rescue medication (an intercurrent event): hazard per visit interval ``expit(logit(rate[a]) + slope * last
+    observed change)``; ``shift`` by PARAMCD, added to the values (model scale) from the first visit after it."""
+
+    rate: tuple[float, ...]
+    endpoint: str | None = None
+    slope: float = 0.0
+    shift: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
 class AdverseEvent:
     """One preferred term with its system organ class and the incidence per arm."""
 
@@ -384,6 +430,8 @@ class TrialSpec:
     pk: PKModel | None = None
     dropout: Dropout | None = None
     safety: Safety = field(default_factory=Safety)
+    discontinuation: Discontinuation | None = None
+    rescue: Rescue | None = None
     adverse_events: tuple[AdverseEvent, ...] = ()
     dosing_interval: int = 4
     visit_days: int = 7
@@ -621,18 +669,49 @@ def _unknown(key: str, what: str, name: str, known: Iterable[str]) -> InputError
     return InputError(f"{key}: unknown {what} {name!r} ({what}s: {', '.join(known)})")
 
 
+def _known(key: str, what: str, name: str | None, known: list[str]) -> None:
+    """Raise :func:`_unknown` when ``name`` is given and not one of ``known``."""
+    if name is not None and name not in known:
+        raise _unknown(key, what, name, known)
+
+
 def _dropout(t: DropoutTable | None, arms: tuple[Arm, ...], endpoints: tuple[Endpoint, ...]) -> Dropout | None:
     if t is None:
         return None
-    names = [e.paramcd for e in endpoints]
-    if t.endpoint is not None and t.endpoint not in names:
-        raise _unknown("dropout.endpoint", "endpoint", t.endpoint, names)
+    _known("dropout.endpoint", "endpoint", t.endpoint, [e.paramcd for e in endpoints])
     reasons = MappingProxyType({"WITHDRAWAL BY SUBJECT": 1.0}) if t.reasons is None else t.reasons
     for reason in t.terms:
         if reason not in reasons:
             raise InputError(f"dropout.terms.{reason}: not a reason of dropout.reasons ({', '.join(reasons)})")
     return Dropout(rate=_per(t.rate, len(arms), "dropout.rate", "arm"), endpoint=t.endpoint, slope=t.slope,
                    reasons=reasons, terms=MappingProxyType(dict(t.terms)))
+
+
+def _discontinuation(t: DiscontinuationTable | None, arms: tuple[Arm, ...],
+                     endpoints: tuple[Endpoint, ...]) -> Discontinuation | None:
+    if t is None:
+        return None
+    _known("discontinuation.endpoint", "endpoint", t.endpoint, [e.paramcd for e in endpoints])
+    for reason in t.terms:
+        if reason not in t.rates:
+            raise InputError(f"discontinuation.terms.{reason}: not a reason of discontinuation.rates "
+                             f"({', '.join(t.rates)})")
+    rates = {reason: _per(r, len(arms), f"discontinuation.rates.{reason}", "arm") for reason, r in t.rates.items()}
+    if any(r >= 1.0 for r in np.sum(list(rates.values()), axis=0)):
+        raise InputError("discontinuation.rates: the rates of an arm must add up to less than 1")
+    return Discontinuation(rates=MappingProxyType(rates), endpoint=t.endpoint, slope=t.slope, follow_up=t.follow_up,
+                           washout=t.washout, terms=MappingProxyType(dict(t.terms)))
+
+
+def _rescue(t: RescueTable | None, arms: tuple[Arm, ...], endpoints: tuple[Endpoint, ...]) -> Rescue | None:
+    if t is None:
+        return None
+    names = [e.paramcd for e in endpoints]
+    _known("rescue.endpoint", "endpoint", t.endpoint, names)
+    for paramcd in t.shift:
+        _known(f"rescue.shift.{paramcd}", "endpoint or biomarker", paramcd, names)
+    return Rescue(rate=_per(t.rate, len(arms), "rescue.rate", "arm"), endpoint=t.endpoint, slope=t.slope,
+                  shift=MappingProxyType(dict(t.shift)))
 
 
 def _severity(shares: Mapping[str, float] | None, default: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -839,6 +918,8 @@ def parse_spec(text: str, *, source: str = "") -> TrialSpec:
         demographics=_demographics(doc.demographics),
         pk=pk,
         dropout=_dropout(doc.dropout, arms, endpoints),
+        discontinuation=_discontinuation(doc.discontinuation, arms, endpoints),
+        rescue=_rescue(doc.rescue, arms, endpoints + biomarkers),
         safety=safety,
         adverse_events=events,
         dosing_interval=trial.dosing_interval,

@@ -42,8 +42,8 @@ from dosefinding.study.validation import (
 
 __all__ = [
     "AdverseEventTable", "AnalysisTable", "ArmTable", "BaselineTable", "ChangeTable", "CharacteristicTable",
-    "ClassesTable", "CorrelationTable", "DemographicsTable", "DoseResponseTable", "DropoutTable", "EndpointTable",
-    "PKTable", "RangeTable", "SafetyTable", "ScreeningTable", "StratificationTable", "TrialDocument", "TrialTable",
+    "ClassesTable", "CorrelationTable", "DemographicsTable", "DiscontinuationTable", "DoseResponseTable",
+    "DropoutTable", "EndpointTable", "PKTable", "RangeTable", "RescueTable", "SafetyTable", "ScreeningTable", "StratificationTable", "TrialDocument", "TrialTable",
     "Weeks",
 ]
 
@@ -405,6 +405,55 @@ class DropoutTable(SpecModel):
         return self
 
 
+class DiscontinuationTable(SpecModel):
+    """``[discontinuation]``: discontinuation of study treatment (an intercurrent event) with follow-up off
+    treatment; hazard per visit interval ``expit(logit(rate of the arm) + slope * last change)``."""
+
+    rates: dict[str, Annotated[float | tuple[float, ...], NumberOrNumbers(lower=0.0, upper=0.999)]] = Field(
+        description=f"Reason (DCTREAS) to its probability of stopping treatment per visit interval. {_PER_ARM}.")
+    endpoint: Annotated[str | None, Text()] = Field(
+        None, description="The endpoint (PARAMCD) whose last observed change drives the discontinuation.")
+    slope: Annotated[float, Number()] = Field(
+        0.0, description="Log-odds per unit of the last observed change (e.g. lack of efficacy).")
+    follow_up: Annotated[float, _PROBABILITY] = Field(
+        1.0, description="Probability that a subject who stops treatment attends the remaining visits (retrieved "
+                         "data off treatment); the others leave the study at once.")
+    washout: Annotated[float, Number(lower=0.0)] = Field(
+        0.0, description="Weeks after the last dose over which the arm's mean effect over placebo fades linearly "
+                         "(0: at once); the off-treatment values follow placebo's mean after it.")
+    terms: dict[str, Annotated[tuple[str, ...], Names("terms", empty=False)]] = Field(
+        default_factory=dict, description="By reason, the verbatim terms (DCTREASP) drawn with equal probability.")
+
+    @model_validator(mode="after")
+    def _endpoint_for_slope(self) -> Self:
+        if not self.rates:
+            fail("needs at least one reason", ".rates")
+        if self.slope != 0.0 and self.endpoint is None:
+            fail("missing (the slope needs the endpoint whose last value it uses)", ".endpoint")
+        return self
+
+
+class RescueTable(SpecModel):
+    """``[rescue]``: rescue medication (an intercurrent event); hazard per visit interval ``expit(logit(rate of the
+    arm) + slope * last change)``; the subject stays on treatment and in the study."""
+
+    rate: Annotated[float | tuple[float, ...], NumberOrNumbers(lower=0.0, upper=0.999)] = Field(
+        description=f"Probability of starting rescue medication per visit interval. {_PER_ARM}.")
+    endpoint: Annotated[str | None, Text()] = Field(
+        None, description="The endpoint (PARAMCD) whose last observed change drives the rescue.")
+    slope: Annotated[float, Number()] = Field(
+        0.0, description="Log-odds per unit of the last observed change (worse, more likely).")
+    shift: dict[str, Annotated[float, Number()]] = Field(
+        default_factory=dict, description="PARAMCD to the change of its values from the first visit after the rescue "
+                                          "on (model scale: a log ratio for a log-scale endpoint).")
+
+    @model_validator(mode="after")
+    def _endpoint_for_slope(self) -> Self:
+        if self.slope != 0.0 and self.endpoint is None:
+            fail("missing (the slope needs the endpoint whose last value it uses)", ".endpoint")
+        return self
+
+
 class SafetyTable(SpecModel):
     """``[safety]``: defaults of the adverse events and the latent correlation of events within a SOC."""
 
@@ -468,7 +517,10 @@ class TrialDocument(SpecModel):
     endpoints: Annotated[dict[str, EndpointTable], _PARAMCD] = Field(description="The efficacy endpoints (ADEFF) by PARAMCD.")
     biomarkers: Annotated[dict[str, EndpointTable], _PARAMCD] = Field(default_factory=dict, description="The biomarkers (ADBM) by PARAMCD.")
     pk: PKTable | None = Field(None, description="Trough drug levels (ADPC).")
-    dropout: DropoutTable | None = Field(None, description="Monotone dropout.")
+    dropout: DropoutTable | None = Field(None, description="Monotone dropout (leaving the study and treatment).")
+    discontinuation: DiscontinuationTable | None = Field(
+        None, description="Discontinuation of treatment with follow-up off treatment (an intercurrent event).")
+    rescue: RescueTable | None = Field(None, description="Rescue medication (an intercurrent event).")
     safety: SafetyTable | None = Field(None, description="Defaults of the adverse events.")
     adverse_events: Annotated[tuple[AdverseEventTable, ...], Tables(
         "must be an array of [[adverse_events]] tables")] = Field((), description="The adverse events (ADAE).")
