@@ -1,4 +1,26 @@
-"""1,000 bootstrap conditional-mean imputations (jump to reference) of an A2201-sized trial, with the ANCOVA and pooling.
+"""rbmi's own profiling workload, and 1,000 bootstrap conditional-mean imputations of an A2201-sized trial.
+
+Part 1, rbmi's workload (``--part rbmi``). The only rbmi timing found is in rbmi's repository,
+misc/misc-profiling.R (added in commit 4cd132e8, "reworked impute internals", 2021-11-29, by
+its author; unchanged in substance at 5961fa07, 2026-03-05; machine not stated: unknown).
+It simulates 500 subjects with rbmi's test helper ``get_sim_data`` (tests/testthat/helper-misc.R):
+two arms A/B at random, age ~ N(0, 1), sex M/F at random, 5 visits with residuals
+N(0, as_vcov(sd = c(2, 1, 0.7, 3, 0.1), cor = c(0.5, 0.3, 0.2, 0.1, 0.2, 0.3, 0.5, 0.6, 0.1,
+0.3))), mean 5 + 3 age + 3 [sex F] + 8 [arm B]; each outcome missing with probability 0.4;
+the first missing visit of a subject is an intercurrent event handled by jump to reference
+(reference B for both arms); imputation model ``age + sex + visit * group``; ANCOVA per visit
+on group, age and sex. Its comments read "# 84 seconds", "# 3 seconds", "# 1.5 seconds", each
+just above a ``profvis`` block, between the calls: ``draws(method_bmlmi(B = 30, D = 10))``,
+[84] ``draws(method_approxbayes(n_samples = 100))``, [3] ``impute``, [1.5] ``analyse``. A figure
+labels the block below it: with rbmi's glmmTMB fits of that time, 84 s for 101 fits (one on
+the data for starting values, 100 bootstrap) is 0.83 s a fit, whereas 3 s would be 0.03 s a
+fit and 84 s for BMLMI's 31 fits 2.7 s a fit, 90x the other; impute and analyse then act on
+the approximate Bayes draws (the BMLMI draws are overwritten), and the BMLMI call has no figure.
+Ours: the same data recipe with numpy's generator (so not R's numbers), the same calls. Our
+imputation model enters age and sex by visit (20 coefficients; rbmi's formula has 12).
+
+Part 2 (``--part a2201``): 1,000 bootstrap conditional-mean imputations (jump to reference) of
+an A2201-sized trial, with the ANCOVA and pooling.
 
 Trial: 4 arms x 47 subjects, 6 visits (weeks 4 to 24, A2201's schedule), baseline by visit, 20-40%
 monotone dropout, each dropout an intercurrent event handled by jump to reference (placebo), as
@@ -31,6 +53,81 @@ from bench_mmrm_batch import ARMS, VISITS, long_frame, simulate
 from dosefinding.imputation import analyse, imputation_data, impute, mmrm_draws, pool
 
 R_SAMPLES = 5
+RBMI_FIGURES = {"draws(method_approxbayes(n_samples = 100))": 84.0, "impute": 3.0, "analyse": 1.5}
+RBMI_FITS = 101  # approximate Bayes at rbmi 4cd132e8: one fit on the data (starting values), 100 bootstrap fits
+RBMI_SD = (2, 1, 0.7, 3, 0.1)
+RBMI_COR = (0.5, 0.3, 0.2, 0.1, 0.2, 0.3, 0.5, 0.6, 0.1, 0.3)
+
+
+def rbmi_vcov(sd: tuple[float, ...], cor: tuple[float, ...]) -> np.ndarray:
+    """rbmi's ``as_vcov``: ``cor`` fills the upper triangle column by column (R's ``x[upper.tri(x)] <- cor``)."""
+    v = len(sd)
+    corr = np.eye(v)
+    upper = [(i, j) for j in range(v) for i in range(j)]
+    for (i, j), c in zip(upper, cor, strict=True):
+        corr[i, j] = corr[j, i] = c
+    return np.outer(sd, sd) * corr  # positive definite: R's nearPD leaves it unchanged
+
+
+def rbmi_sim_data(n: int = 500, seed: int = 1512) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """misc-profiling.R's data: ``get_sim_data(500, sigma, trt = 8)``, 40% of outcomes missing, JR at the first."""
+    rng = np.random.default_rng(seed)
+    sigma = rbmi_vcov(RBMI_SD, RBMI_COR)
+    v = len(RBMI_SD)
+    age = rng.normal(size=n)
+    group = rng.choice(["A", "B"], size=n)
+    sex = rng.choice(["M", "F"], size=n)
+    y = rng.multivariate_normal(np.zeros(v), sigma, size=n) + (5 + 3 * age + 3 * (sex == "F") + 8 * (group == "B"))[
+        :, None]
+    y[rng.random(y.shape) < 0.4] = np.nan
+    visits = [f"visit_{k + 1}" for k in range(v)]
+    frame = pd.DataFrame({"id": np.repeat(np.arange(1, n + 1).astype(str), v), "visit": np.tile(visits, n),
+                          "outcome": y.ravel(), "group": np.repeat(group, v), "age": np.repeat(age, v),
+                          "sex": np.repeat(sex, v)})
+    first = frame[frame["outcome"].isna()].groupby("id", sort=False)["visit"].first()
+    ice = pd.DataFrame({"subject": first.index, "visit": first.to_numpy(), "strategy": "JR"})
+    return frame, ice
+
+
+def rbmi_workload(repeat: int) -> None:
+    """misc-profiling.R's calls, timed step by step against its figures."""
+    frame, ice = rbmi_sim_data()
+    data = imputation_data(frame, subject="id", visit="visit", outcome="outcome", arm="group",
+                           covariates=["age", "sex"], ice=ice, references={"A": "B", "B": "B"},
+                           visit_order=sorted(frame["visit"].unique()), arm_order=["A", "B"])
+    steps: dict[str, list[float]] = {name: [] for name in
+                                     ("draws(method_bmlmi(B = 30, D = 10))", *RBMI_FIGURES, "pool", "bmlmi impute",
+                                      "bmlmi analyse", "bmlmi pool")}
+    mmrm_draws(data, method="approx_bayes", n_samples=2, seed=0)  # warm-up (imports)
+    for run_index in range(repeat):
+        clock = time.perf_counter()
+        bmlmi = mmrm_draws(data, method="bmlmi", n_samples=30, imputations_per_sample=10, seed=run_index)
+        steps["draws(method_bmlmi(B = 30, D = 10))"].append(time.perf_counter() - clock)
+        clock = time.perf_counter()
+        draws = mmrm_draws(data, method="approx_bayes", n_samples=100, seed=run_index)
+        steps["draws(method_approxbayes(n_samples = 100))"].append(time.perf_counter() - clock)
+        for prefix, chosen in (("", draws), ("bmlmi ", bmlmi)):
+            clock = time.perf_counter()
+            imputed = impute(chosen, seed=run_index)
+            steps[f"{prefix}impute"].append(time.perf_counter() - clock)
+            clock = time.perf_counter()
+            analysed = analyse(imputed, control="A")
+            steps[f"{prefix}analyse"].append(time.perf_counter() - clock)
+            clock = time.perf_counter()
+            pooled = pool(analysed, confidence_level=0.99)
+            steps[f"{prefix}pool"].append(time.perf_counter() - clock)
+            row = pooled.estimate("trt_B", "visit_5")
+            print(f"  run {run_index + 1}, {chosen.method}: B - A at visit_5 {row['estimate']:.3f} "
+                  f"(SE {row['se']:.3f}; simulated effect 8 before JR)")
+    print(f"rbmi's misc/misc-profiling.R workload (500 subjects, 5 visits, 40% missing, JR), ours over {repeat} runs "
+          "vs the figure in rbmi's file (commit 4cd132e8, 2021, machine unknown):")
+    for name, times in steps.items():
+        figure = RBMI_FIGURES.get(name)
+        theirs = f"rbmi {figure:g} s, ratio {figure / np.median(times):.0f}x" if figure else "rbmi: no figure"
+        print(f"  {name}: median {np.median(times):.3f} s (range {min(times):.3f} to {max(times):.3f}); {theirs}")
+    per_fit = RBMI_FIGURES["draws(method_approxbayes(n_samples = 100))"] / RBMI_FITS
+    print(f"  rbmi per REML fit (500 subjects): {per_fit:.2f} s, so 1,001 fits (1,000 bootstrap samples + the data) "
+          f"scale to {per_fit * 1001:.0f} s")
 
 
 def trial() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -93,7 +190,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--part", choices=["rbmi", "a2201", "all"], default="all")
+    parser.add_argument("--no-r", action="store_true", help="skip the nlme::gls comparison of part 2")
     args = parser.parse_args()
+    if args.part in ("rbmi", "all"):
+        rbmi_workload(args.repeat)
+    if args.part == "rbmi":
+        return
     observed, ice = trial()
     run(observed, ice, 10, 1)  # warm-up (imports)
     medians = {}
@@ -107,6 +210,11 @@ def main() -> None:
         print(f"ours, {args.samples} bootstrap condmean imputations (JR), {jobs} worker(s): "
               f"median {np.median(times):.2f} s, range {min(times):.2f} to {max(times):.2f} s over {args.repeat} runs "
               f"(300 mg - placebo at week 24: {estimate:.4f})")
+    rbmi_scaled = RBMI_FIGURES["draws(method_approxbayes(n_samples = 100))"] / RBMI_FITS * (args.samples + 1)
+    print(f"rbmi's figure scaled per fit (84 s / 101 fits of 500 subjects, misc/misc-profiling.R) to {args.samples + 1} "
+          f"fits: {rbmi_scaled:.0f} s, {rbmi_scaled / min(medians.values()):.0f}x our faster median")
+    if args.no_r:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trial.csv"
         observed.to_csv(path, index=False)

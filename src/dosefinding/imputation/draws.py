@@ -6,6 +6,11 @@
   conditional mean (Wolbers et al. 2022).
 - ``"approx_bayes"``: the REML estimate on ``n_samples`` bootstrap samples (approximate
   Bayesian; the original data are imputed by random draws).
+- ``"bmlmi"``: bootstrapped maximum likelihood multiple imputation (von Hippel and Bartlett
+  2021; rbmi's ``method_bmlmi(B, D)``): the REML estimate on ``n_samples`` (B) bootstrap
+  samples, each sample's own data imputed ``imputations_per_sample`` (D) times by random
+  draws; the B x D analyses are pooled by von Hippel and Bartlett's rule
+  (:func:`dosefinding.imputation.von_hippel_bartlett`).
 - ``"bayes"``: draws from the posterior of the MMRM by data augmentation
   (:func:`dosefinding.imputation.gibbs.gibbs_draws`).
 
@@ -37,7 +42,7 @@ __all__ = ["ParameterDraws", "mmrm_draws"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
-Method = Literal["condmean", "approx_bayes", "bayes"]
+Method = Literal["condmean", "approx_bayes", "bayes", "bmlmi"]
 _CHUNK = 64
 _MAX_REDRAWS = 10
 
@@ -52,8 +57,8 @@ class ParameterDraws(SummaryDisplay):
         Coefficients (D, p) and covariance over the visits (D, V, V), or one per arm
         (D, A, V, V) when fitted with ``same_covariance=False``.
     rows
-        For conditional mean imputation, the subjects (indices into the data) making up each
-        sample's data set (D, N), -1 for a subject left out; None for the other methods
+        For conditional mean imputation and BMLMI, the subjects (indices into the data) making
+        up each sample's data set (D, N), -1 for a subject left out; None for the other methods
         (the original data are imputed with each draw).
     method, resampling
         How the draws were made (``resampling``: ``"jackknife"``, ``"bootstrap"`` or None).
@@ -61,6 +66,8 @@ class ParameterDraws(SummaryDisplay):
         The data they were made from.
     redrawn
         Bootstrap samples drawn again because the model could not be fitted to them.
+    imputations_per_sample
+        For BMLMI, the consecutive draws sharing one bootstrap sample (rbmi's D); 1 otherwise.
     """
 
     beta: FloatArray
@@ -70,6 +77,7 @@ class ParameterDraws(SummaryDisplay):
     resampling: str | None
     data: ImputationData
     redrawn: int = 0
+    imputations_per_sample: int = 1
 
     @property
     def by_arm(self) -> bool:
@@ -97,8 +105,12 @@ class ParameterDraws(SummaryDisplay):
     def summary(self) -> Summary:
         """The method, the number of draws and the mean covariance over the visits."""
         text = {"condmean": "Conditional mean imputation", "approx_bayes": "Approximate Bayesian (bootstrap) draws",
-                "bayes": "Bayesian posterior draws (data augmentation)"}[self.method]
+                "bayes": "Bayesian posterior draws (data augmentation)",
+                "bmlmi": "Bootstrapped maximum likelihood MI"}[self.method]
         extra = f", {self.resampling}" if self.resampling else ""
+        if self.method == "bmlmi":
+            extra = (f", {len(self.beta) // self.imputations_per_sample} bootstrap samples x "
+                     f"{self.imputations_per_sample} imputations")
         lines = [(f"{text}{extra}: {len(self.beta)} draws of an unstructured-covariance MMRM "
                   f"({self.data.y.shape[0]} subjects, {self.data.y.shape[1]} visits)")]
         if self.redrawn:
@@ -168,6 +180,7 @@ def mmrm_draws(
     n_jobs: int = 1,
     scheduler: str | None = None,
     same_covariance: bool = True,
+    imputations_per_sample: int = 2,
     burn_in: int = 200,
     thin: int = 5,
     chains: int = 4,
@@ -181,11 +194,13 @@ def mmrm_draws(
         From :func:`~dosefinding.imputation.imputation_data`.
     method
         ``"condmean"`` (conditional mean imputation), ``"approx_bayes"`` (REML on bootstrap
-        samples) or ``"bayes"`` (posterior draws by data augmentation).
+        samples), ``"bayes"`` (posterior draws by data augmentation) or ``"bmlmi"``
+        (bootstrapped maximum likelihood MI: REML on bootstrap samples, each imputed
+        ``imputations_per_sample`` times).
     resampling
         For ``"condmean"``: ``"jackknife"`` (one sample per subject left out) or ``"bootstrap"``.
     n_samples
-        Bootstrap samples, or posterior draws (not used by the jackknife).
+        Bootstrap samples (BMLMI: rbmi's B), or posterior draws (not used by the jackknife).
     seed
         Seed or numpy Generator.
     n_jobs, scheduler
@@ -194,6 +209,9 @@ def mmrm_draws(
     same_covariance
         One covariance matrix for all arms (rbmi's default ``same_cov = TRUE``), or one per
         arm (``False``; the DIA five-macro suite's default).
+    imputations_per_sample
+        For ``"bmlmi"``: random imputations of each bootstrap sample (rbmi's D, at least 2);
+        the draws hold each sample's parameters that many times in a row.
     burn_in, thin, chains, prior
         For ``"bayes"``: iterations discarded per chain, iterations between kept draws,
         chains run side by side, and the prior of the covariance (``"inverse_wishart"``:
@@ -211,8 +229,8 @@ def mmrm_draws(
     >>> draws.beta.shape, draws.rows.shape
     ((173, 12), (173, 172))
     """
-    if method not in ("condmean", "approx_bayes", "bayes"):
-        raise InputError(f"method: must be 'condmean', 'approx_bayes' or 'bayes', got {method!r}")
+    if method not in ("condmean", "approx_bayes", "bayes", "bmlmi"):
+        raise InputError(f"method: must be 'condmean', 'approx_bayes', 'bayes' or 'bmlmi', got {method!r}")
     rng = as_generator(seed)
     n_jobs = as_positive_int(n_jobs, "n_jobs")
     if not isinstance(same_covariance, bool):
@@ -229,6 +247,16 @@ def mmrm_draws(
                                              by_arm)
         return ParameterDraws(beta=beta, sigma=sigma, rows=None, method=method, resampling=None, data=data,
                               redrawn=redrawn)
+    if method == "bmlmi":
+        per_sample = as_positive_int(imputations_per_sample, "imputations_per_sample")
+        if per_sample < 2:
+            raise InputError(f"imputations_per_sample: BMLMI needs at least 2 imputations per bootstrap sample, "
+                             f"got {per_sample}")
+        rows, beta, sigma, redrawn = _bootstrap(data, as_positive_int(n_samples, "n_samples"), rng, n_jobs,
+                                                scheduler, by_arm)
+        return ParameterDraws(beta=np.repeat(beta, per_sample, axis=0), sigma=np.repeat(sigma, per_sample, axis=0),
+                              rows=np.repeat(rows, per_sample, axis=0), method=method, resampling="bootstrap",
+                              data=data, redrawn=redrawn, imputations_per_sample=per_sample)
     everyone = np.arange(n, dtype=np.intp)[None, :]
     if resampling == "jackknife":
         rows = np.repeat(everyone, n + 1, axis=0)

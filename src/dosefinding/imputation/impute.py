@@ -178,9 +178,9 @@ def impute(draws: ParameterDraws, *, deltas: pd.DataFrame | None = None,
            seed: int | np.random.Generator = 0) -> ImputedData:
     """Impute the missing outcomes with each parameter draw.
 
-    Conditional mean draws (:attr:`ParameterDraws.rows` given) impute each sample's own data
-    set by the conditional mean; the others impute the original data set by a random draw
-    from the conditional distribution.
+    Conditional mean draws impute each sample's own data set by the conditional mean; BMLMI
+    draws impute each bootstrap sample's own data set by a random draw from the conditional
+    distribution; the others impute the original data set by a random draw.
 
     Parameters
     ----------
@@ -215,7 +215,7 @@ def impute(draws: ParameterDraws, *, deltas: pd.DataFrame | None = None,
     y = data.y[safe]
     missing = np.isnan(y) & (rows >= 0)[:, :, None]
     out = np.where(rows[:, :, None] >= 0, y, np.nan)
-    random = draws.rows is None
+    random = draws.method != "condmean"
     rng = as_generator(seed)
     keys, index = np.unique(np.isnan(data.y), axis=0, return_inverse=True)
     pattern = index.ravel()

@@ -7,7 +7,11 @@
   ``sqrt((n - 1)/n sum (theta_i - mean)^2)`` over the leave-one-out estimates (normal);
 - bootstrap (conditional mean imputation): the estimate on the full data, and either the
   bootstrap standard deviation (``"normal"``) or the percentile interval and p-value
-  (``"percentile"``, quantile type 6 as rbmi).
+  (``"percentile"``, quantile type 6 as rbmi);
+- von Hippel and Bartlett (2021, section 8; bootstrapped maximum likelihood MI, B bootstrap
+  samples x D imputations): the mean of the estimates, variance from a one-way random
+  effects ANOVA of the estimates by bootstrap sample, and their degrees of freedom (t
+  intervals; rbmi's ``get_ests_bmlmi``).
 
 The same rules give the pooled LS means of all arms at a visit with their covariance
 (:func:`pooled_lsmeans`), the input of MCP-Mod after imputation.
@@ -28,7 +32,7 @@ from dosefinding.imputation.analysis import MIAnalysis
 from dosefinding.summary import Summary, SummaryDisplay, short_repr
 from dosefinding.validation import as_probability
 
-__all__ = ["PooledResult", "barnard_rubin_df", "pool", "pooled_lsmeans", "rubin_rules"]
+__all__ = ["PooledResult", "barnard_rubin_df", "pool", "pooled_lsmeans", "rubin_rules", "von_hippel_bartlett"]
 
 FloatArray = NDArray[np.float64]
 Alternative = Literal["two-sided", "less", "greater"]
@@ -74,6 +78,49 @@ def rubin_rules(estimates: FloatArray, variances: FloatArray, df_complete: Float
     return np.mean(estimates, axis=0), total, barnard_rubin_df(np.mean(df_complete, axis=0), between, total, m)
 
 
+def von_hippel_bartlett(estimates: FloatArray, imputations_per_sample: int
+                        ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Pooled estimate (K,), covariance (K, K) and degrees of freedom (K,) of B x D BMLMI analyses (B D, K).
+
+    The rows are B bootstrap samples of D consecutive imputations each. With the mean squares
+    within (``MSW``) and between (``MSB``) bootstrap samples of a one-way ANOVA, the variance
+    is ``(1 + 1/B) (MSB - MSW) / D + MSW / (B D)`` and the degrees of freedom
+    ``V^2 / (((B + 1) / (B D))^2 MSB^2 / (B - 1) + MSW^2 / (B D^2 (D - 1)))``, at least 3
+    (von Hippel and Bartlett 2021, section 8; rbmi's ``get_ests_bmlmi``); the covariance is
+    the same expression with the sums of cross-products.
+
+    Examples
+    --------
+    >>> est, cov, df = von_hippel_bartlett(np.array([[1.0], [1.2], [2.0], [2.4], [3.0], [2.8]]), 2)
+    >>> round(float(est[0]), 4), round(float(cov[0, 0]), 4), round(float(df[0]), 3)
+    (2.0667, 1.0778, 3.0)
+    """
+    values = np.asarray(estimates, dtype=float)
+    values = values.reshape(len(values), -1)
+    d = int(imputations_per_sample)
+    if d < 2 or len(values) % d:
+        raise InputError(f"imputations_per_sample: must be at least 2 and divide the {len(values)} analyses, got {d}")
+    b = len(values) // d
+    if b < 2:
+        raise InputError(f"n_samples: von Hippel and Bartlett's rule needs at least 2 bootstrap samples, got {b}")
+    by_sample = values.reshape(b, d, -1)
+    sample_means = by_sample.mean(axis=1)
+    point = sample_means.mean(axis=0)
+    within = by_sample - sample_means[:, None]
+    between = sample_means - point
+    msw = np.einsum("bdk,bdl->kl", within, within) / (b * (d - 1))
+    msb = d * between.T @ between / (b - 1)
+    cov = (1 + 1 / b) * (msb - msw) / d + msw / (b * d)
+    var = np.diagonal(cov)
+    if np.any(var <= 0):
+        raise InputError(f"n_samples: the von Hippel-Bartlett variance is not positive for estimate "
+                         f"{int(np.flatnonzero(var <= 0)[0])} (bootstrap samples vary less than imputations "
+                         f"within them); use more bootstrap samples (rbmi would report a NaN standard error)")
+    df = var**2 / (((b + 1) / (b * d)) ** 2 * np.diagonal(msb) ** 2 / (b - 1)
+                   + np.diagonal(msw) ** 2 / (b * d**2 * (d - 1)))
+    return point, cov, np.maximum(df, 3.0)
+
+
 def _quantile6(values: FloatArray, probs: FloatArray) -> FloatArray:
     """R's quantile type 6 (numpy's ``"weibull"``) along axis 0."""
     return np.quantile(values, probs, axis=0, method="weibull")
@@ -104,7 +151,8 @@ class PooledResult(SummaryDisplay):
         One row per visit and parameter: ``estimate``, ``se``, ``lower``, ``upper``, ``df``
         (infinite for normal intervals), ``p_value``.
     method
-        ``"rubin"``, ``"jackknife"``, ``"bootstrap (normal)"`` or ``"bootstrap (percentile)"``.
+        ``"rubin"``, ``"jackknife"``, ``"bootstrap (normal)"``, ``"bootstrap (percentile)"`` or
+        ``"von Hippel-Bartlett"``.
     confidence_level, alternative
         As asked.
     analysis
@@ -191,7 +239,12 @@ def pool(analysis: MIAnalysis, *, confidence_level: float = 0.95, alternative: A
         raise InputError(f"alternative: must be 'two-sided', 'less' or 'greater', got {alternative!r}")
     draws = analysis.imputed.draws
     est_all, var_all = analysis.estimates, analysis.variances
-    if draws.method != "condmean":
+    if draws.method == "bmlmi":
+        est, cov, df = von_hippel_bartlett(est_all, draws.imputations_per_sample)
+        se = np.sqrt(np.diagonal(cov))
+        lower, upper, p = _parametric(est, se, df, level, alternative)
+        method = "von Hippel-Bartlett"
+    elif draws.method != "condmean":
         est, var, df = rubin_rules(est_all, var_all, analysis.df)
         se = np.sqrt(var)
         lower, upper, p = _parametric(est, se, df, level, alternative)
@@ -235,8 +288,8 @@ def pooled_lsmeans(analysis: MIAnalysis, visit: object) -> tuple[FloatArray, Flo
     """Pooled LS means of all arms at ``visit`` (A,), their covariance (A, A) and degrees of freedom.
 
     Rubin's multivariate rule ``W + (1 + 1/M) B`` (df: the smallest Barnard-Rubin df of the
-    LS means), or the jackknife or bootstrap covariance of the resampled LS means (df
-    infinite), by the imputation method.
+    LS means), von Hippel and Bartlett's (BMLMI; df the smallest of theirs), or the jackknife
+    or bootstrap covariance of the resampled LS means (df infinite), by the imputation method.
 
     Examples
     --------
@@ -254,6 +307,9 @@ def pooled_lsmeans(analysis: MIAnalysis, visit: object) -> tuple[FloatArray, Flo
     v = visits.get_loc(str(visit))
     lsm, cov = analysis.lsmeans[:, v], analysis.lsmeans_cov[:, v]
     draws = analysis.imputed.draws
+    if draws.method == "bmlmi":
+        est, total, df = von_hippel_bartlett(lsm, draws.imputations_per_sample)
+        return est, total, float(df.min())
     if draws.method != "condmean":
         m = len(lsm)
         centred = lsm - lsm.mean(axis=0)
