@@ -7,9 +7,11 @@ parameters (:class:`DoseResponseDraws`):
   parameter (:mod:`dosefinding.bayes.parameter_priors`), sampled by
   :class:`~dosefinding.bayes.shape_sampler.ShapePosterior` (Gibbs draws of the linear parameters,
   slice sampling as DoseFinding's C sampler for the others, the linear parameters integrated out
-  where their priors allow) on many chains at once: chains start around the least-squares fit, run ``burn_in`` sweeps
-  (the step widths set half way to 1/1.3 of the chains' interquartile range, DoseFinding's
-  rule), then each chain gives ``n_draws / n_chains`` draws.
+  where their priors allow) on many chains at once: a pilot of at most 100 chains starts around the least-squares
+  fit and runs ``burn_in`` sweeps (the step widths set in the first half to twice the pilot's interquartile range;
+  DoseFinding takes 1/1.3 of it), each pilot chain then seeds ``n_chains / 100`` chains, which one more discarded
+  sweep sets apart, and each chain gives ``n_draws / n_chains`` draws. Chains of one pilot lineage are
+  correlated, so the effective sample size then comes from the lineages (:func:`lineage_effective_sample_size`).
 * bootstrap: draws of ``N(y, S)``, each fitted by generalised least squares as
   :func:`~dosefinding.mod.fit_dose_response` fits estimates (the draws of
   :func:`~dosefinding.mod.model_average` with one shape).
@@ -39,14 +41,15 @@ from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_generator
 
-__all__ = ["DoseResponseDraws", "bayes_fit_dose_response", "bootstrap_fit_dose_response", "effective_sample_size"]
+__all__ = ["DoseResponseDraws", "bayes_fit_dose_response", "bootstrap_fit_dose_response", "effective_sample_size",
+           "lineage_effective_sample_size"]
 
 FloatArray = NDArray[np.float64]
 DEFAULT_PROBS = (0.025, 0.25, 0.5, 0.75, 0.975)
 _ADAPT_AFTER = (1, 2, 4, 8, 16, 32, 64)
 _PILOT_CHAINS = 100
 _WIDTH_IQRS = 2.0
-_SPLIT_SWEEPS = 2
+_SPLIT_SWEEPS = 1
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,8 @@ def bayes_fit_dose_response(
         Number of chains run together (default ``max(1, n_draws // 10)``); each gives
         ``ceil(n_draws / n_chains)`` draws after ``burn_in`` sweeps.
     burn_in
-        Sweeps discarded per chain (the widths are set after half of them).
+        Sweeps discarded, run on a pilot of at most 100 chains that then seeds the others (the widths are set
+        in the first half); 0: every chain from its start, no pilot.
     start
         Centre of the chains' starting points (default: the least-squares fit, moved inside
         the priors' supports).
