@@ -4,7 +4,7 @@ Two posteriors of tests/fixtures/r/bayes_reference.R, both Emax: biom with the h
 priors (normal e0 and emax, beta ed50) and A2201 (normal e0, t emax, log-normal ed50). The
 same run times ``bFitMod(..., nSim = 10000)`` in R (its default: a 500-draw pilot run for the
 slice widths, then one chain) and ``bayes_fit_dose_response(..., n_draws=10000)`` (defaults:
-500 chains, 20 burn-in sweeps), and reports for each the smallest effective sample size over
+1,000 chains of 10 draws, seeded by a pilot of 100 chains after 10 burn-in sweeps), and reports for each the smallest effective sample size over
 the parameters (R: DoseFinding's own ess.mcmc on its chain; ours: the multi-chain estimate),
 so that the time per effective draw is compared too.
 """

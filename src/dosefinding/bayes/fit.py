@@ -7,9 +7,11 @@ parameters (:class:`DoseResponseDraws`):
   parameter (:mod:`dosefinding.bayes.parameter_priors`), sampled by
   :class:`~dosefinding.bayes.shape_sampler.ShapePosterior` (Gibbs draws of the linear parameters,
   slice sampling as DoseFinding's C sampler for the others, the linear parameters integrated out
-  where their priors allow) on many chains at once: chains start around the least-squares fit, run ``burn_in`` sweeps
-  (the step widths set half way to 1/1.3 of the chains' interquartile range, DoseFinding's
-  rule), then each chain gives ``n_draws / n_chains`` draws.
+  where their priors allow) on many chains at once: a pilot of at most 100 chains starts around the least-squares
+  fit and runs ``burn_in`` sweeps (the step widths set in the first half to twice the pilot's interquartile range;
+  DoseFinding takes 1/1.3 of it), each pilot chain then seeds ``n_chains / 100`` chains, which one more discarded
+  sweep sets apart, and each chain gives ``n_draws / n_chains`` draws. Chains of one pilot lineage are
+  correlated, so the effective sample size then comes from the lineages (:func:`lineage_effective_sample_size`).
 * bootstrap: draws of ``N(y, S)``, each fitted by generalised least squares as
   :func:`~dosefinding.mod.fit_dose_response` fits estimates (the draws of
   :func:`~dosefinding.mod.model_average` with one shape).
@@ -39,11 +41,15 @@ from dosefinding.shapes.library import Shape, get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_generator
 
-__all__ = ["DoseResponseDraws", "bayes_fit_dose_response", "bootstrap_fit_dose_response", "effective_sample_size"]
+__all__ = ["DoseResponseDraws", "bayes_fit_dose_response", "bootstrap_fit_dose_response", "effective_sample_size",
+           "lineage_effective_sample_size"]
 
 FloatArray = NDArray[np.float64]
 DEFAULT_PROBS = (0.025, 0.25, 0.5, 0.75, 0.975)
 _ADAPT_AFTER = (1, 2, 4, 8, 16, 32, 64)
+_PILOT_CHAINS = 100
+_WIDTH_IQRS = 2.0
+_SPLIT_SWEEPS = 1
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,34 @@ def effective_sample_size(chains: FloatArray) -> FloatArray:
     return out
 
 
+def lineage_effective_sample_size(chains: FloatArray, n_lineages: int) -> FloatArray:
+    """Effective sample size of draws ``(n_iterations, n_chains, p)`` per parameter when chain ``i`` descends from
+    independent lineage ``i % n_lineages`` (chains started at copies of the same state are correlated): the
+    variance of the draws over the variance of their mean, estimated from the lineages' sums (a ratio
+    estimator over independent batches).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> independent = rng.normal(size=(10, 1000, 1))
+    >>> bool(abs(lineage_effective_sample_size(independent, 100)[0] / 10_000 - 1) < 0.35)
+    True
+    >>> copies = np.tile(rng.normal(size=(10, 100, 1)), (1, 10, 1))  # ten identical copies of each lineage
+    >>> bool(abs(lineage_effective_sample_size(copies, 100)[0] / 1_000 - 1) < 0.35)
+    True
+    """
+    n, m, p = chains.shape
+    lineage = np.arange(m) % n_lineages
+    sums = np.stack([np.bincount(lineage, weights=chains[..., j].sum(axis=0), minlength=n_lineages)
+                     for j in range(p)], axis=1)  # (lineages, p)
+    counts = n * np.bincount(lineage, minlength=n_lineages)[:, None]
+    total = n * m
+    mean = sums.sum(axis=0) / total
+    var_mean = n_lineages / (n_lineages - 1) * np.sum((sums - counts * mean) ** 2, axis=0) / total**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var_mean > 0, chains.reshape(-1, p).var(axis=0, ddof=1) / var_mean, float(total))
+
+
 def _check_priors(priors: Mapping[str, ParameterPrior] | Sequence[ParameterPrior], names: tuple[str, ...]
                   ) -> dict[str, ParameterPrior]:
     if isinstance(priors, Mapping):
@@ -249,7 +283,8 @@ def bayes_fit_dose_response(
         Number of chains run together (default ``max(1, n_draws // 10)``); each gives
         ``ceil(n_draws / n_chains)`` draws after ``burn_in`` sweeps.
     burn_in
-        Sweeps discarded per chain (the widths are set after half of them).
+        Sweeps discarded, run on a pilot of at most 100 chains that then seeds the others (the widths are set
+        in the first half); 0: every chain from its start, no pilot.
     start
         Centre of the chains' starting points (default: the least-squares fit, moved inside
         the priors' supports).
@@ -306,21 +341,29 @@ def bayes_fit_dose_response(
         spread = np.maximum(np.abs(centre) * 0.1, 1e-3)
     span = np.where(np.isfinite(upper - lower), (upper - lower) / 4, np.inf)
     spread = np.minimum(np.where(np.isfinite(spread) & (spread > 0), spread, 1.0), span)
-    state = _starting_points(centre, spread, lower, upper, chains, rng, posterior.log_density)
+    # The burn-in (and the widths' adaptation) runs on a pilot of at most _PILOT_CHAINS chains; each pilot chain
+    # then starts chains / pilot chains, which _SPLIT_SWEEPS more sweeps (discarded) set apart.
+    pilot = min(chains, _PILOT_CHAINS) if burn else chains
+    state = _starting_points(centre, spread, lower, upper, pilot, rng, posterior.log_density)
 
     kept = -(-n_draws // chains)
     widths = np.where(posterior.log_scale, 1.0, np.maximum(2 * spread, 0.1 * np.abs(centre)))
     for sweep in range(burn):
         posterior.sweep(state, widths, rng)
-        if sweep + 1 in _ADAPT_AFTER and sweep < burn // 2 and chains >= 4:
-            # DoseFinding's widths, IQR / 1.3 of a pilot run: here of the chains, after 1, 2, 4, ... sweeps.
+        if sweep + 1 in _ADAPT_AFTER and sweep < burn // 2 and pilot >= 4:
+            # DoseFinding sets the widths to IQR / 1.3 of a pilot run; twice the IQR of the chains (after 1, 2, 4, ...
+            # sweeps) takes fewer rounds of stepping out and as many effective draws (the sampler is valid for any).
             q75, q25 = np.percentile(posterior.working(state), [75, 25], axis=0)
-            widths = np.where(q75 > q25, (q75 - q25) / 1.3, widths)
+            widths = np.where(q75 > q25, _WIDTH_IQRS * (q75 - q25), widths)
+    if pilot < chains:
+        state = np.resize(state, (chains, len(names)))
+        for _ in range(_SPLIT_SWEEPS):
+            posterior.sweep(state, widths, rng)
     draws = np.empty((kept, chains, len(names)))
     for sweep in range(kept):
         posterior.sweep(state, widths, rng)
         draws[sweep] = state
-    ess = effective_sample_size(draws)
+    ess = effective_sample_size(draws) if pilot == chains else lineage_effective_sample_size(draws, pilot)
     samples = draws.transpose(1, 0, 2).reshape(-1, len(names))[:n_draws]
     constant = problem.constant
     return DoseResponseDraws(

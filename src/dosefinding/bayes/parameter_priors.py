@@ -72,6 +72,8 @@ class ParameterPrior:
             lower, upper, a, b = p
             u = (v - lower) / (upper - lower)
             value = constant + (a - 1) * np.log(u) + (b - 1) * np.log1p(-u)
+            if a != 1 and b != 1:  # NaN exactly outside [0, 1]; at 0 or 1 the logs' infinities are R's dbeta's
+                return np.where(np.isnan(value), -np.inf, value)
             # Outside [0, 1] the logs are NaN; at 0 or 1 the density is 0, finite or infinite as R's dbeta.
             value = np.where((u < 0) | (u > 1), -np.inf, value)
             at_end = (u == 0) | (u == 1)

@@ -63,6 +63,15 @@ class ShapePosterior:
         self.prior_means = np.array([self.priors[j].parameters[0] for j in self.gibbs_coordinates])
         # A nonlinear shape is e0 + slope * curve: two linear parameters, one when placebo-adjusted.
         self.collapsed = not model.is_linear and self.gibbs_coordinates == list(range(n_linear))
+        if self.collapsed:
+            # b: the whitened estimates less the prior means of the linear parameters that do not move (e0).
+            b = self.white_y if self.fixed else self.white_y - self.prior_means[0] * self.white_ones
+            columns = [whitener.T @ whitener, (whitener.T @ b)[:, None]]
+            if not self.fixed:
+                columns.append((whitener.T @ self.white_ones)[:, None])
+                self._b_ones, self._ones_ones = float(b @ self.white_ones), float(self.white_ones @ self.white_ones)
+            self._forms = np.hstack(columns)
+            self._bb = float(b @ b)
 
     def working(self, x: FloatArray) -> FloatArray:
         """The coordinates the slice sampler moves in: the logarithm of parameters with a log-normal prior."""
@@ -112,37 +121,46 @@ class ShapePosterior:
             value = prior - 0.5 * np.einsum("mk,mk->m", r, r)
         return np.where(np.isnan(value) | ~np.isfinite(prior), -np.inf, value)
 
-    def collapsed_log_density(self, points: FloatArray, prior: FloatArray, prior_precision: FloatArray) -> FloatArray:
+    def collapsed_log_density(self, points: FloatArray, prior: FloatArray, prior_precision: FloatArray,
+                              log_prior_precision: FloatArray | None = None) -> FloatArray:
         """Log posterior of the nonlinear parameters at points ``(m, p)`` with the linear ones integrated out
-        (normal priors of precision ``prior_precision`` ``(m, L)``); ``prior``: the nonlinear ones' log prior.
+        (normal priors of precision ``prior_precision`` ``(m, L)``); ``prior``: the nonlinear ones' log prior;
+        ``log_prior_precision``: ``sum(log(prior_precision), axis=1)`` when known.
 
         With ``A = W B``, ``r = W y - A m0`` and ``M = A'A + D``: ``-(r'r - c' M^-1 c) / 2 - log det(M D^-1) / 2``,
         ``c = A' r`` (the normal marginal likelihood ``N(y; B m0, B D^-1 B' + S)`` up to a constant).
         """
         with np.errstate(all="ignore"):
-            # The whitened basis as columns: W 1 (e0, shared by all points) and W curve, or W (curve - curve(0)).
             _, nonlinear = self.model.split(self._full(points))
             curve = self.model.curve(self.doses, nonlinear, self.constant)
             if self.fixed:
                 curve = curve - self.model.curve(np.zeros(1), nonlinear, self.constant)
-            moving = curve @ self.whitener.T
+            # With the moving column A_1 = W curve, every inner product is one of curve' S^-1 curve, curve' W' b
+            # and curve' W' W 1 (b the constant part of r): one product with the precomputed forms.
+            k = self.doses.size
+            products = curve @ self._forms
+            moving_moving = np.einsum("mk,mk->m", products[:, :k], curve)
+            moving_b = products[:, k]
             if self.fixed:
-                r = self.white_y - self.prior_means[0] * moving
-                c1 = np.einsum("mk,mk->m", moving, r)
-                m11 = np.einsum("mk,mk->m", moving, moving) + prior_precision[:, 0]
+                mean = self.prior_means[0]
+                rr = self._bb - 2 * mean * moving_b + mean * mean * moving_moving
+                c1 = moving_b - mean * moving_moving
+                m11 = moving_moving + prior_precision[:, 0]
                 quadratic, log_det = c1 * c1 / m11, np.log(m11)
             else:
-                ones = self.white_ones
-                r = self.white_y - self.prior_means[0] * ones - self.prior_means[1] * moving
-                c0, c1 = r @ ones, np.einsum("mk,mk->m", moving, r)
-                m11 = ones @ ones + prior_precision[:, 0]
-                m22 = np.einsum("mk,mk->m", moving, moving) + prior_precision[:, 1]
-                m12 = moving @ ones
-                det = m11 * m22 - m12 * m12
-                quadratic = (m22 * c0 * c0 - 2 * m12 * c0 * c1 + m11 * c1 * c1) / det
+                mean = self.prior_means[1]
+                moving_ones = products[:, k + 1]
+                rr = self._bb - 2 * mean * moving_b + mean * mean * moving_moving
+                c0 = self._b_ones - mean * moving_ones
+                c1 = moving_b - mean * moving_moving
+                m11 = self._ones_ones + prior_precision[:, 0]
+                m22 = moving_moving + prior_precision[:, 1]
+                det = m11 * m22 - moving_ones * moving_ones
+                quadratic = (m22 * c0 * c0 - 2 * moving_ones * c0 * c1 + m11 * c1 * c1) / det
                 log_det = np.log(det)
-            value = (prior - 0.5 * (np.einsum("mk,mk->m", r, r) - quadratic)
-                     - 0.5 * (log_det - np.sum(np.log(prior_precision), axis=1)))
+            if log_prior_precision is None:
+                log_prior_precision = np.sum(np.log(prior_precision), axis=1)
+            value = prior - 0.5 * (rr - quadratic + log_det - log_prior_precision)
         return np.where(np.isnan(value) | ~np.isfinite(prior), -np.inf, value)
 
     def prior_precisions(self, x: FloatArray, rng: np.random.Generator) -> FloatArray:
@@ -190,8 +208,10 @@ class ShapePosterior:
         if self.collapsed:
             nonlinear = self.slice_coordinates
 
+            log_precisions = np.sum(np.log(precisions), axis=1)
+
             def evaluate(points: FloatArray, chains: NDArray[np.intp], prior: FloatArray) -> FloatArray:
-                return self.collapsed_log_density(points, prior, precisions[chains])
+                return self.collapsed_log_density(points, prior, np.take(precisions, chains, axis=0), log_precisions[chains])
 
             self._slice_updates(x, widths, nonlinear, evaluate, rng)
             self.draw_linear(x, precisions, rng)
@@ -224,11 +244,14 @@ class ShapePosterior:
                              rng)
                 continue
 
+            # log(x) of a log-normal x is normal: its density is the log-normal prior times the Jacobian x.
+            prior_u = ParameterPrior("normal", prior_d.parameters)
+
             def density_u(points: FloatArray, owners: NDArray[np.intp], d: int = d, others: FloatArray = others,
-                          prior_d: ParameterPrior = prior_d) -> FloatArray:
+                          prior_u: ParameterPrior = prior_u) -> FloatArray:
                 u = points[:, d].copy()
                 points[:, d] = np.exp(u)  # the slice sampler's points are its own copies
-                return evaluate(points, owners, others[owners] + prior_d.logpdf(points[:, d])) + u
+                return evaluate(points, owners, others[owners] + prior_u.logpdf(u))
 
             u = np.log(x[:, d])
             work, current_u = x.copy(), current + u

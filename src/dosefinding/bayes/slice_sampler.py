@@ -95,7 +95,7 @@ def _evaluate(log_density: LogDensity, x: FloatArray, d: int, chains: NDArray[np
     ``(len(chains), j)``, flattened chain by chain."""
     repeat = values.shape[1]
     owners = np.repeat(chains, repeat)
-    points = x[owners]
+    points = np.take(x, owners, axis=0)  # several times faster than x[owners] for rows
     points[:, d] = values.ravel()
     return log_density(points, owners).reshape(chains.size, repeat)
 
