@@ -51,8 +51,9 @@ from dosefinding.summary import Summary, SummaryDisplay, short_repr
 if TYPE_CHECKING:
     from dosefinding.study.analysis import EndpointFit
     from dosefinding.study.analysis_spec import AnalysisSpec
+    from dosefinding.study.estimands import EstimandData
 
-__all__ = ["PRIMARY_ANALYSIS", "PRIMARY_IMPUTATION", "SensitivityResult", "run_sensitivity"]
+__all__ = ["PRIMARY_ANALYSIS", "PRIMARY_IMPUTATION", "SensitivityResult", "run_sensitivity", "sensitivity_data"]
 
 PRIMARY_ANALYSIS = "Primary analysis (MMRM)"
 """The label of the primary MMRM's rows."""
@@ -118,15 +119,19 @@ class SensitivityResult(SummaryDisplay):
         return Summary(lines, frame=self.differences)
 
 
+def _estimand(fit: EndpointFit) -> EstimandData:
+    if fit.estimand is None:
+        raise InputError(f"endpoints.{fit.spec.name}: sensitivity analyses need an estimand (estimand = NAME)")
+    return fit.estimand
+
+
 def sensitivity_data(fit: EndpointFit, spec: AnalysisSpec, sensitivity: str | None = None) -> ImputationData:
     """The estimand data of ``fit`` laid out for :mod:`dosefinding.imputation`: the ``ice`` frame and the
     reference arms of the sensitivity analysis ``sensitivity`` (None: the estimand's own imputation).
 
     Raises :class:`InputError` when a reference arm has no subject in the analysis data.
     """
-    estimand = fit.estimand
-    if estimand is None:
-        raise InputError(f"endpoints.{fit.spec.name}: sensitivity analyses need an estimand (estimand = NAME)")
+    estimand = _estimand(fit)
     e = fit.spec
     frame = estimand.data
     references: dict[object, object] = {arm: ref for arm, ref in estimand.references(sensitivity).items()}
@@ -186,15 +191,14 @@ def run_sensitivity(spec: AnalysisSpec, fit: EndpointFit, *, candidates: Candida
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     _ = simulate_trial("a2201").write(Path(tmp) / "adam")
     ...     spec = parse_analysis_spec(a2201_analysis_text(), base=tmp)
-    ...     fit = fit_endpoint(spec, load_data(spec), spec.endpoints["PHGA"], "endpoints.PHGA")
-    >>> result = run_sensitivity(spec, replace(fit, estimand=replace(fit.estimand, estimand=replace(
-    ...     fit.estimand.estimand, sensitivity=spec.estimands["ESSDAI-primary"].sensitivity[:1]))))
-    >>> result.differences["analysis"].unique().tolist()
+    ...     fit = fit_endpoint(spec, load_data(spec), spec.endpoints["ESSDAI"], "endpoints.ESSDAI")
+    >>> result = run_sensitivity(spec, fit)
+    >>> result.differences["analysis"].unique().tolist()[:3]
     ['Primary analysis (MMRM)', "Estimand's imputation", 'Jump to reference']
+    >>> result.differences.query("analysis == 'Copy reference' and dose == 300")["estimate"].round(2).tolist()
+    [-2.97]
     """
-    estimand = fit.estimand
-    if estimand is None:
-        raise InputError(f"endpoints.{fit.spec.name}: sensitivity analyses need an estimand (estimand = NAME)")
+    estimand = _estimand(fit)
     e, es = fit.spec, estimand.estimand
     settings = es.imputation
     visit = fit.visits[e.primary_visit]
