@@ -226,7 +226,7 @@ def need_sensitivity(results: StudyResults, entry: Mapping[str, Any], where: str
 
 
 def _sensitivity(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
-    name, result = need_sensitivity(results, entry, where)
+    _, result = need_sensitivity(results, entry, where)
     digits, p_digits = _decimals(entry, formats), _decimals(entry, formats, "p_decimals")
     d = result.differences
     analyses = list(dict.fromkeys(d["analysis"]))
@@ -241,7 +241,8 @@ def _sensitivity(results: StudyResults, entry: Mapping[str, Any], formats: Mappi
         values[ci_key] = [_ci_values(r.rename({"p_value": "p"})) for _, r in rows.iterrows()]
         cells[p_key] = [format_p_value(p, p_digits) for p in rows["p_value"]]
         values[p_key] = [float(p) for p in rows["p_value"]]
-    notes = [f"Multiple imputation: {result.method}. Arm minus placebo at {result.visit}; two-sided p."]
+    notes = [(f"Estimand {result.estimand}. Multiple imputation: {result.method}. Arm minus placebo at "
+              f"{result.visit}; two-sided p.")]
     if result.mcp is not None:
         mcp = result.mcp.set_index("analysis").reindex(analyses)
         cells[("MCP-Mod", "p")] = ["" if pd.isna(p) else format_p_value(p, p_digits) for p in mcp["p_value"]]
@@ -253,7 +254,7 @@ def _sensitivity(results: StudyResults, entry: Mapping[str, Any], formats: Mappi
     frame = pd.DataFrame(list(zip(*cells.values(), strict=True)), index=index, columns=columns)
     numbers = pd.DataFrame(list(zip(*values.values(), strict=True)), index=index, columns=columns)
     kwargs = _kwargs(entry, notes)
-    kwargs["subtitle"] = kwargs["subtitle"] or f"{results.fit(name).spec.label}: estimand {result.estimand}"
+    kwargs["subtitle"] = kwargs["subtitle"] or POPULATION_LABELS[results.spec.estimands[result.estimand].population]
     return Table.from_frame(frame, values=numbers, **kwargs)
 
 
