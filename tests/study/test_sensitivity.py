@@ -26,7 +26,7 @@ from dosefinding.report.layout import load_layout, render_report
 from dosefinding.study import simulate_trial
 from dosefinding.study.analysis import analyze_study, fit_endpoint, primary_candidates
 from dosefinding.study.analysis_data import load_data
-from dosefinding.study.analysis_spec import AnalysisSpec, parse_analysis_spec
+from dosefinding.study.analysis_spec import AnalysisSpec, ImputationSpec, parse_analysis_spec
 from dosefinding.study.pipeline import a2201_analysis_text
 from dosefinding.study.sensitivity import PRIMARY_ANALYSIS, PRIMARY_IMPUTATION, run_sensitivity
 
@@ -192,3 +192,25 @@ def test_a_bad_tipping_point_table_is_one_error(trial: Path, table: str, message
     text = a2201_analysis_text().replace("deltas = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]", table)
     with pytest.raises(InputError, match=message):
         _spec(trial, text)
+
+
+def test_approximate_bayes_with_the_mmrm_analysis_equals_direct_calls(spec: AnalysisSpec,
+                                                                       data: dict[str, pd.DataFrame]) -> None:
+    fit = fit_endpoint(spec, data, spec.endpoints["ESSDAI"], "endpoints.ESSDAI")
+    estimand = fit.estimand
+    assert estimand is not None
+    chosen = replace(estimand.estimand, sensitivity=estimand.estimand.sensitivity[:1], tipping_point=None,
+                     imputation=ImputationSpec(method="approx_bayes", n_samples=4, analysis="mmrm", seed=3))
+    result = run_sensitivity(spec, replace(fit, estimand=replace(estimand, estimand=chosen)))
+    d = imputation_data(estimand.data, subject="USUBJID", visit="AVISIT", outcome="CHG", arm="TRT01P",
+                        covariates=["BASE", "STRAT1R"], ice=estimand.ice("Jump to reference"),
+                        references=estimand.references("Jump to reference"),
+                        visit_order=list(estimand.visits.values()), arm_order=list(spec.arms.names))
+    analysis = analyse(impute(mmrm_draws(d, method="approx_bayes", n_samples=4, seed=3), seed=3), model="mmrm",
+                       control="Placebo")
+    table = pool(analysis).table
+    expected = table[(table["visit"] == "Week 24") & table["parameter"].str.startswith("trt_")].set_index("arm")
+    got = result.differences[result.differences["analysis"] == "Jump to reference"].set_index("arm")
+    for column in ("estimate", "se", "lower", "upper", "df", "p_value"):
+        np.testing.assert_allclose(got[column], expected.loc[got.index, column], rtol=1e-10)
+    assert result.method.startswith("approximate Bayesian (4 bootstrap samples), Rubin's rules (MMRM)")
