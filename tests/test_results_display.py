@@ -22,6 +22,23 @@ PACKAGES = ["dosefinding", "dosefinding.design", "dosefinding.mcp", "dosefinding
 
 
 @cache
+def sensitivity() -> Any:
+    import tempfile
+    from pathlib import Path
+
+    from dosefinding.study import run_sensitivity
+    from dosefinding.study.analysis import fit_endpoint
+    from dosefinding.study.analysis_data import load_data
+    from dosefinding.study.analysis_spec import parse_analysis_spec
+    from dosefinding.study.pipeline import a2201_analysis_text
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trial().write(Path(tmp) / "adam")
+        spec = parse_analysis_spec(a2201_analysis_text(), base=tmp)
+        return run_sensitivity(spec, fit_endpoint(spec, load_data(spec), spec.endpoints["ESSDAI"], "endpoints.ESSDAI"))
+
+
+@cache
 def trial() -> Any:
     from dosefinding import simulate_trial
 
@@ -181,6 +198,7 @@ def _builders() -> dict[str, Callable[[], Any]]:
         "ExposureAdjustedRates": lambda: exposure_adjusted_rates(trial().adae, trial().adsl, arm="TRT01A"),
         "VirtualTrial": trial,
         "EstimandData": estimand,
+        "SensitivityResult": sensitivity,
         "Table": lambda: Table.from_frame(pd.DataFrame({"n": [1, 2]}, index=["a", "b"]), id="t", title="T"),
         "ScreeningResult": lambda: A2201_RULES.screen({"AGE": 80, "ESSDAI7": 7, "ESSPRI": 6, "ANTIRO": True, "SALFLOW": 0.3}),
         "AllocationList": lambda: permuted_block_list(["A", "B"], n_per_stratum=4, seed=1),

@@ -210,7 +210,8 @@ def test_frames_are_the_shared_interface(cdisc: AnalysisResult, demo: AnalysisRe
         for name, frame in frames.items():
             assert list(frame.columns) == FRAME_COLUMNS[name], name
     assert set(FRAME_COLUMNS) == {"disposition", "discontinuation", "baseline", "lsmeans", "differences", "mcp",
-                                  "responders", "responder_tests", "categories", "ae", "exposure"}
+                                  "responders", "responder_tests", "categories", "ae", "exposure", "sensitivity",
+                                  "sensitivity_mcp", "tipping_point"}
     frames = demo.results.frames()
     assert set(frames["categories"]["period"]) == {"Baseline", "Week 24"}
     assert {"", "ANY EVENT"} <= set(frames["ae"]["soc"]) | set(frames["ae"]["term"])

@@ -9,7 +9,7 @@ Jinja2 template of the HTML document, relative to the layout file; default the p
 
 * a table: ``table`` (the kind: ``populations``, ``disposition``, ``baseline``,
   ``efficacy``, ``lsmeans``, ``mcp``, ``mod``, ``model_average``, ``responders``,
-  ``categories``, ``ae``, ``exposure``, ``published``; see
+  ``categories``, ``ae``, ``exposure``, ``published``, ``sensitivity``; see
   :mod:`dosefinding.report.layout_tables`), ``id``, ``caption``, optional ``subtitle``,
   ``footnotes``, ``decimals``, ``p_decimals``, ``percent_decimals`` and the kind's own keys
   (``endpoints``, ``endpoint``, ``visit``, ``category``; ``percent_sign`` of ``ae``;
@@ -17,13 +17,15 @@ Jinja2 template of the HTML document, relative to the layout file; default the p
   ``exposure`` may be a table by endpoint or parameter, ``{ESSDAI = 2, PHGA = 1}``;
   ``items = "a2201"`` of ``published``: every number of the A2201 paper, :mod:`dosefinding.study.published`);
 * a figure panel: ``panel`` (``flow``, ``over_time``, ``dose_response``, ``responders``,
-  ``categories``, ``dose_summary``, ``dose_estimates``; see
+  ``categories``, ``dose_summary``, ``dose_estimates``, ``tipping_point``; see
   :mod:`dosefinding.report.layout_figures`), ``id``, ``caption``, ``letter`` (drawn bold
   in the top-left corner) and the kind's keys (``endpoint``, ``responder``, ``category``,
   ``parameter``, ``visit``, ``adjusted``, ``ylabel``).
 
 ``for_each = "endpoints"`` (or ``"biomarkers"``) repeats an item for every analysed
-endpoint; its ``id`` and ``caption`` may use ``{name}`` and ``{label}``. Captions may use
+endpoint; ``"sensitivity"`` for every endpoint whose estimand has sensitivity analyses and
+``"tipping_point"`` for every one with a tipping point (none: the item is left out); its
+``id`` and ``caption`` may use ``{name}`` and ``{label}``. Captions may use
 the fields a panel offers (``{label}``, ``{visit}``, ``{name}``) and ``{letter}``.
 
 Built-in layouts: ``a2201-paper`` (the A2201 paper's Tables 1-4 and Figures 1-3) and
@@ -73,12 +75,15 @@ from dosefinding.report.layout_tables import table
 if TYPE_CHECKING:
     from dosefinding.study.analysis import StudyResults
 
-__all__ = ["BUILT_IN_LAYOUTS", "Layout", "LayoutSection", "load_layout", "parse_layout", "render_report"]
+__all__ = ["BUILT_IN_LAYOUTS", "FOR_EACH", "Layout", "LayoutSection", "load_layout", "parse_layout", "render_report"]
 
 BUILT_IN_LAYOUTS = ("a2201-paper", "csr")
 _ITEM_KEYS = {"table", "panel", "id", "caption", "subtitle", "footnotes", "decimals", "p_decimals", "percent_decimals",
               "endpoints", "endpoint", "visit", "category", "responder", "parameter", "adjusted", "ylabel", "letter",
               "title", "for_each", "items", "percent_sign", "style"}
+FOR_EACH = ("endpoints", "biomarkers", "sensitivity", "tipping_point")
+"""What ``for_each`` repeats an item for: every analysed endpoint, every biomarker, every endpoint with
+sensitivity analyses, every endpoint with a tipping-point analysis (none: the item is left out)."""
 _FORMAT_KEYS = {"decimals", "p_decimals", "percent_decimals"}
 
 
@@ -118,8 +123,8 @@ def _item(name: str, value: object, where: str) -> dict[str, Any]:
     for key in ("id", "caption"):
         if not isinstance(value.get(key), str) or not value[key].strip():
             raise _fail(name, f"{where}.{key}: missing (a non-empty string)")
-    if value.get("for_each", "endpoints") not in ("endpoints", "biomarkers"):
-        raise _fail(name, f"{where}.for_each: must be 'endpoints' or 'biomarkers', got {value['for_each']!r}")
+    if value.get("for_each", "endpoints") not in FOR_EACH:
+        raise _fail(name, f"{where}.for_each: must be one of {', '.join(FOR_EACH)}, got {value['for_each']!r}")
     return dict(value)
 
 
@@ -188,7 +193,12 @@ class _Fields(dict[str, str]):
 def _expand(results: StudyResults, item: Mapping[str, Any]) -> list[dict[str, Any]]:
     if "for_each" not in item:
         return [dict(item)]
-    group = results.endpoints if item["for_each"] == "endpoints" else results.biomarkers
+    kind = item["for_each"]
+    group = results.biomarkers if kind == "biomarkers" else results.endpoints
+    if kind == "sensitivity":
+        group = {n: f for n, f in group.items() if n in results.sensitivity}
+    elif kind == "tipping_point":
+        group = {n: f for n, f in group.items() if n in results.sensitivity and results.sensitivity[n].tipping}
     out = []
     for name, fit in group.items():
         fields = _Fields(name=name, slug=_slug(name), label=fit.spec.label)

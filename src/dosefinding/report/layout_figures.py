@@ -5,12 +5,13 @@ matplotlib figure with the numbers it shows. Panel kinds: ``flow`` (patient flow
 ``over_time`` (LS-mean change by arm and visit), ``dose_response`` (the primary
 endpoint's MCP-Mod fit with model averaging), ``responders``, ``categories``,
 ``dose_summary`` (mean ± SD by dose, ``[exposure]``) and ``dose_estimates`` (LS-mean
-change or placebo-adjusted difference ± SE by dose); the panel's title names the
+change or placebo-adjusted difference ± SE by dose) and ``tipping_point`` (the tipping-point
+curve of ``endpoint``'s estimand, default the primary endpoint); the panel's title names the
 parameter, its y axis the statistic and the unit.
 
 Each panel draws with one function of :mod:`dosefinding.report.figures` (``over_time``,
 ``dose_response``, ``responder_bars``, ``category_shares``), ``figures_dose``
-(``dose_summary``, ``dose_estimates``) or ``figures_flow`` (``patient_flow``), the panel
+(``dose_summary``, ``dose_estimates``) or ``figures_flow`` (``patient_flow``) or ``figures_sensitivity`` (``tipping_curve``), the panel
 letter included.
 """
 
@@ -33,6 +34,8 @@ from dosefinding.report.figures import (
 )
 from dosefinding.report.figures_dose import dose_estimates, dose_summary
 from dosefinding.report.figures_flow import patient_flow
+from dosefinding.report.figures_sensitivity import tipping_curve
+from dosefinding.report.layout_tables import need_sensitivity
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -195,8 +198,22 @@ def _dose_estimates(results: StudyResults, entry: Mapping[str, Any], where: str)
     return figure, frame, {"label": fit.spec.label}
 
 
+def _tipping_point(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:
+    name, result = need_sensitivity(results, entry, where)
+    if result.tipping is None:
+        raise InputError(f"{where}.endpoint: estimand {result.estimand} of {name!r} has no [estimands."
+                         f"{result.estimand}.tipping_point]")
+    fit = results.fit(name)
+    figure = tipping_curve(result.tipping, title=fit.spec.label, letter=entry.get("letter"),
+                           xlabel=_axis_label("Delta added to the active arms' imputed values", fit.spec.unit),
+                           ylabel=_axis_label(f"{result.tipping.parameter.removeprefix('trt_')} - placebo (CI)",
+                                              fit.spec.unit))
+    return figure, result.tipping.curve, {"label": fit.spec.label, "visit": result.visit}
+
+
 PANELS = {"flow": _flow, "over_time": _over_time, "dose_response": _dose_response, "responders": _responders,
-          "categories": _categories, "dose_summary": _dose_summary, "dose_estimates": _dose_estimates}
+          "categories": _categories, "dose_summary": _dose_summary, "dose_estimates": _dose_estimates,
+          "tipping_point": _tipping_point}
 
 
 def panel(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[Figure, Any, dict[str, str]]:

@@ -5,7 +5,9 @@ Each function takes the results, the table's layout entry (``id``, ``caption``,
 formats, and returns a :class:`~dosefinding.report.table.Table` whose values are the
 unrounded numbers (for ``results.json``). Kinds: ``populations``, ``disposition``,
 ``baseline``, ``efficacy``, ``lsmeans``, ``mcp``, ``mod``, ``model_average``,
-``responders``, ``categories``, ``ae``, ``exposure``, ``published``.
+``responders``, ``categories``, ``ae``, ``exposure``, ``published``, ``sensitivity`` (the primary
+MMRM and the estimand's sensitivity analyses of ``endpoint``, default the primary: difference to
+placebo with CI and p per arm, and the MCP-Mod p-value).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from dosefinding.shapes import Candidates
 if TYPE_CHECKING:
     from dosefinding.study.analysis import EndpointFit, StudyResults
 
-__all__ = ["TABLES", "degrees_of_freedom", "lsmeans_table", "p_text", "table"]
+__all__ = ["TABLES", "degrees_of_freedom", "lsmeans_table", "need_sensitivity", "p_text", "table"]
 
 BASELINE_STYLES: dict[str, dict[str, Any]] = {"full": {}, "paper": PAPER_STYLE}
 """The ``style`` of a baseline table: ``full`` (n, mean (SD), median [Q1, Q3], min, max; n (%) with one
@@ -214,6 +216,48 @@ def _lsmeans(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[s
     return lsmeans_table(results, results.fit(names[0]), entry, _decimals(entry, formats))
 
 
+def need_sensitivity(results: StudyResults, entry: Mapping[str, Any], where: str) -> tuple[str, Any]:
+    """The endpoint named by ``entry`` (default the primary) and its sensitivity analyses (an InputError if none)."""
+    names = _fit_names(results, {"endpoints": entry.get("endpoint", "primary")}, where)
+    if names[0] not in results.sensitivity:
+        raise InputError(f"{where}.endpoint: {names[0]!r} has no sensitivity analyses (its estimand lists none; "
+                         f"endpoints with some: {', '.join(results.sensitivity) or 'none'})")
+    return names[0], results.sensitivity[names[0]]
+
+
+def _sensitivity(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:
+    _, result = need_sensitivity(results, entry, where)
+    digits, p_digits = _decimals(entry, formats), _decimals(entry, formats, "p_decimals")
+    d = result.differences
+    analyses = list(dict.fromkeys(d["analysis"]))
+    arms = [a for a in results.spec.arms.names if a in set(d["arm"])]
+    level = f"{100 * result.confidence_level:g}%"
+    cells: dict[tuple[str, str], list[str]] = {("", "Method"): [str(m) for m in d.drop_duplicates("analysis")["method"]]}
+    values: dict[tuple[str, str], list[Any]] = {("", "Method"): [None] * len(analyses)}
+    for arm in arms:
+        ci_key, p_key = (arm, f"Difference ({level} CI)"), (arm, "p")
+        rows = d[d["arm"] == arm].set_index("analysis").reindex(analyses)
+        cells[ci_key] = [format_estimate_ci(r["estimate"], r["lower"], r["upper"], digits) for _, r in rows.iterrows()]
+        values[ci_key] = [_ci_values(r.rename({"p_value": "p"})) for _, r in rows.iterrows()]
+        cells[p_key] = [format_p_value(p, p_digits) for p in rows["p_value"]]
+        values[p_key] = [float(p) for p in rows["p_value"]]
+    notes = [(f"Estimand {result.estimand}. Multiple imputation: {result.method}. Arm minus placebo at "
+              f"{result.visit}; two-sided p.")]
+    if result.mcp is not None:
+        mcp = result.mcp.set_index("analysis").reindex(analyses)
+        cells[("MCP-Mod", "p")] = ["" if pd.isna(p) else format_p_value(p, p_digits) for p in mcp["p_value"]]
+        values[("MCP-Mod", "p")] = [None if pd.isna(p) else float(p) for p in mcp["p_value"]]
+        notes.append("MCP-Mod: smallest multiplicity-adjusted p-value of the multiple contrast test on the "
+                     "(pooled) LS means of all arms.")
+    columns = pd.MultiIndex.from_tuples(list(cells))
+    index = pd.Index(analyses, name="Analysis")
+    frame = pd.DataFrame(list(zip(*cells.values(), strict=True)), index=index, columns=columns)
+    numbers = pd.DataFrame(list(zip(*values.values(), strict=True)), index=index, columns=columns)
+    kwargs = _kwargs(entry, notes)
+    kwargs["subtitle"] = kwargs["subtitle"] or POPULATION_LABELS[results.spec.estimands[result.estimand].population]
+    return Table.from_frame(frame, values=numbers, **kwargs)
+
+
 def _need_mcpmod(results: StudyResults, where: str) -> Any:
     if results.mcpmod is None:
         raise InputError(f"{where}: the spec has no [primary] (MCP-Mod) to show")
@@ -378,7 +422,8 @@ def _published(results: StudyResults, entry: Mapping[str, Any], formats: Mapping
 
 TABLES = {"populations": _populations, "disposition": _disposition, "baseline": _baseline, "efficacy": _efficacy,
           "lsmeans": _lsmeans, "mcp": _mcp, "mod": _mod, "model_average": _model_average, "responders": _responders,
-          "categories": _categories, "ae": _ae, "exposure": _exposure, "published": _published}
+          "categories": _categories, "ae": _ae, "exposure": _exposure, "published": _published,
+          "sensitivity": _sensitivity}
 
 
 def table(results: StudyResults, entry: Mapping[str, Any], formats: Mapping[str, int], where: str) -> Table:

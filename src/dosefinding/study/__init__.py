@@ -1,5 +1,5 @@
 """Study: trial specs (TOML), the virtual trial, the analysis of ADaM data from a spec, simulation-based power,
-design specs and the ``dosefinding design`` commands."""
+design specs, the ``dosefinding design`` commands and the sensitivity analyses of estimands."""
 
 from typing import TYPE_CHECKING
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from dosefinding.study.estimands import EstimandData, estimand_data
     from dosefinding.study.pipeline import AnalysisResult, analyze, run_demo
     from dosefinding.study.power import PowerResult, simulate_power
+    from dosefinding.study.sensitivity import SensitivityResult, run_sensitivity
     from dosefinding.study.simulate import (
         REQUIRED_COLUMNS,
         EndpointMatrix,
@@ -63,6 +64,7 @@ __all__ = [
     "ResponseClasses",
     "Safety",
     "Screening",
+    "SensitivityResult",
     "Stratification",
     "StudyResults",
     "TrialSpec",
@@ -79,6 +81,7 @@ __all__ = [
     "preset_path",
     "run_demo",
     "run_design",
+    "run_sensitivity",
     "simulate_endpoint_matrix",
     "simulate_power",
     "simulate_trial",

@@ -18,7 +18,9 @@ package's one implementation of its method:
   :func:`~dosefinding.endpoints.compare_responders`), categories at baseline and at the
   category visit (:func:`~dosefinding.endpoints.category_table`), adverse events
   (:func:`~dosefinding.endpoints.ae_overview`, :func:`~dosefinding.endpoints.ae_incidence`),
-  exposure (mean and SD by dose and visit).
+  exposure (mean and SD by dose and visit);
+* the sensitivity analyses of each estimand that lists any, by multiple imputation
+  (:mod:`dosefinding.study.sensitivity`).
 
 :meth:`StudyResults.frames` gives every number as tidy pandas frames.
 """
@@ -59,6 +61,7 @@ from dosefinding.study.analysis_data import (
 )
 from dosefinding.study.analysis_spec import AnalysisSpec, CategorySpec, EndpointSpec, ResponderSpec
 from dosefinding.study.estimands import EstimandData, estimand_data
+from dosefinding.study.sensitivity import SensitivityResult, run_sensitivity
 from dosefinding.study.tidy_frames import study_frames
 from dosefinding.summary import Summary, SummaryDisplay, short_repr
 
@@ -170,6 +173,8 @@ class StudyResults(SummaryDisplay):
         Endpoints with ``required = false`` whose PARAMCD is not in the data.
     labels
         ADaM variable labels of ADSL (``frame.attrs["labels"]``), for display.
+    sensitivity
+        By endpoint, the sensitivity analyses of its estimand (multiple imputation beside the MMRM).
     """
 
     spec: AnalysisSpec
@@ -186,6 +191,7 @@ class StudyResults(SummaryDisplay):
     exposure: pd.DataFrame = field(repr=False)
     skipped: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict, repr=False)
+    sensitivity: Mapping[str, SensitivityResult] = field(default_factory=dict, repr=False)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every number as tidy frames (see :mod:`dosefinding.study.tidy_frames`); copies, computed once."""
@@ -366,6 +372,34 @@ def _screening(spec: AnalysisSpec, data: Mapping[str, pd.DataFrame]) -> tuple[
     return int(subjects_ds.nunique()), counts, tuple(c for c in criteria if c in counts)
 
 
+def primary_candidates(spec: AnalysisSpec, doses: Any) -> Candidates:
+    """The candidate models of ``[primary]`` at ``doses``."""
+    p = spec.primary
+    assert p is not None
+    try:
+        return Candidates(doses, dict(p.candidates), direction=p.direction)
+    except InputError as exc:
+        raise InputError(f"primary.candidates: {exc}") from None
+
+
+def sensitivity_analyses(spec: AnalysisSpec, fits: Mapping[str, EndpointFit], primary: MCPModResult | None
+                         ) -> dict[str, SensitivityResult]:
+    """The sensitivity analyses (and tipping points) of the endpoints whose estimand lists any
+    (:func:`~dosefinding.study.sensitivity.run_sensitivity`); on the primary endpoint with the MCP-Mod test of
+    the pooled LS means."""
+    out = {}
+    for name, fit in fits.items():
+        estimand = fit.estimand
+        if estimand is None or not (estimand.estimand.sensitivity or estimand.estimand.tipping_point):
+            continue
+        on_primary = spec.primary is not None and spec.primary.endpoint == name
+        step(f"sensitivity analyses of estimand {estimand.estimand.name} ({estimand.estimand.imputation.method})")
+        candidates = primary_candidates(spec, sorted(spec.arms.doses.values())) if on_primary else None
+        out[name] = run_sensitivity(spec, fit, candidates=candidates,
+                                    primary_mct=primary.mct if on_primary and primary is not None else None)
+    return out
+
+
 def mcpmod_primary(spec: AnalysisSpec, fits: Mapping[str, EndpointFit]) -> tuple[MCPModResult, ModelAverage | None]:
     """MCP-Mod on the primary endpoint's LS means at the primary visit (``primary.alpha``), and model averaging."""
     p = spec.primary
@@ -374,10 +408,7 @@ def mcpmod_primary(spec: AnalysisSpec, fits: Mapping[str, EndpointFit]) -> tuple
     label = result.visits[p.visit]
     estimates = mmrm_estimates(result.fit, arm=spec.arms.variable, doses=dict(spec.arms.doses), visit=label,
                                df="min" if p.df == "min" else None)
-    try:
-        candidates = Candidates(estimates.doses, dict(p.candidates), direction=p.direction)
-    except InputError as exc:
-        raise InputError(f"primary.candidates: {exc}") from None
+    candidates = primary_candidates(spec, estimates.doses)
     step(f"MCP-Mod on primary.endpoint {p.endpoint} at {label}")
     fitted = mcpmod(candidates, **estimates, alpha=p.alpha, selection=p.selection, delta=p.delta, seed=p.seed)
     averaged = None
@@ -545,6 +576,7 @@ def analyze_study(spec: AnalysisSpec) -> StudyResults:
         raise InputError(f"primary.endpoint: {spec.primary.endpoint!r} is not in the data")
     biomarkers, skipped_bm = _fits(spec, data, spec.biomarkers, "biomarkers")
     fitted, averaged = mcpmod_primary(spec, fits) if spec.primary is not None else (None, None)
+    sensitivity = sensitivity_analyses(spec, fits, fitted)
     labels = data["adsl"].attrs.get("labels", {})
     step("disposition, baseline, responders, categories, safety and exposure")
     return StudyResults(
@@ -552,4 +584,5 @@ def analyze_study(spec: AnalysisSpec) -> StudyResults:
         baseline=_baseline(spec, data), endpoints=fits, biomarkers=biomarkers, mcpmod=fitted, model_average=averaged,
         responders=responders(spec, data, fits), categories=categories(spec, fits), safety=safety(spec, data),
         exposure=exposure_summary(spec, data), skipped=tuple(skipped + skipped_bm), labels=dict(labels),
+        sensitivity=sensitivity,
     )

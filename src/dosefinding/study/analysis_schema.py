@@ -46,8 +46,8 @@ from dosefinding.study.validation import (
 __all__ = [
     "IMPUTATIONS", "OPERATORS", "SENSITIVITY_METHODS", "STRATEGIES", "AnalysisDocument", "ArmsTable",
     "BaselineTable", "CategoryTable", "DispositionTable", "EndpointTable", "EstimandTable", "ExposureTable",
-    "IntercurrentEventTable", "PopulationsTable", "PrimaryTable", "ReportTable", "ResponderTable", "SafetyTable",
-    "SensitivityTable", "StudyTable",
+    "ImputationTable", "IntercurrentEventTable", "PopulationsTable", "PrimaryTable", "ReportTable", "ResponderTable", "SafetyTable",
+    "SensitivityTable", "StudyTable", "TippingPointTable",
 ]
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -321,6 +321,39 @@ class SensitivityTable(SpecModel):
         return self
 
 
+class ImputationTable(SpecModel):
+    """``[estimands.<NAME>.imputation]``: how the sensitivity analyses impute (dosefinding.imputation)."""
+
+    method: Annotated[Literal["condmean", "approx_bayes", "bayes"], Text(("condmean", "approx_bayes", "bayes"))] = Field(
+        "condmean", description="condmean (conditional mean imputation, deterministic), approx_bayes (REML on "
+                                "bootstrap samples) or bayes (posterior draws by data augmentation).")
+    resampling: Annotated[Literal["jackknife", "bootstrap"], Text(("jackknife", "bootstrap"))] = Field(
+        "jackknife", description="Standard errors of condmean: jackknife or bootstrap.")
+    n_samples: Annotated[int, Integer(lower=2)] = Field(
+        100, description="Bootstrap samples or posterior draws (not used by the jackknife).")
+    analysis: Annotated[Literal["ancova", "mmrm"], Text(("ancova", "mmrm"))] = Field(
+        "ancova", description="Analysis of each imputed data set: ANCOVA at each visit, or the MMRM.")
+    seed: Annotated[int, Integer(lower=0)] = Field(0, description="Seed of the draws and imputations.")
+
+
+class TippingPointTable(SpecModel):
+    """``[estimands.<NAME>.tipping_point]``: the delta at which the primary conclusion changes."""
+
+    deltas: Annotated[tuple[float, ...], Numbers()] = Field(
+        description="The grid of deltas added to the imputed values of the active arms, increasing, in the unit "
+                    "of the response, e.g. [0, 1, 2, 3, 4].")
+    arm: Annotated[str | None, Text()] = Field(
+        None, description="The arm of the primary contrast (arm minus placebo); default the highest dose.")
+    alpha: Annotated[float, Number(lower=0.0, upper=0.5, strict=True)] = Field(
+        0.05, description="Two-sided level of the primary contrast.")
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Self:
+        if len(self.deltas) < 2 or any(b <= a for a, b in zip(self.deltas, self.deltas[1:], strict=False)):
+            fail(f"need at least two values in increasing order, got {list(self.deltas)}", ".deltas")
+        return self
+
+
 class EstimandTable(SpecModel):
     """``[estimands.<NAME>]``: an estimand of an endpoint (ICH E9(R1)): population, variable, intercurrent events
     with their strategies, summary measure, and its sensitivity analyses."""
@@ -342,6 +375,10 @@ class EstimandTable(SpecModel):
     sensitivity: Annotated[tuple[SensitivityTable, ...], Tables("must be an array of tables ([[estimands.NAME."
                                                                 "sensitivity]])")] = Field(
         (), description="Sensitivity analyses by multiple imputation.")
+    imputation: ImputationTable | None = Field(
+        None, description="How the sensitivity analyses impute; default conditional mean imputation with jackknife.")
+    tipping_point: TippingPointTable | None = Field(
+        None, description="A tipping-point analysis over a grid of deltas (on the primary imputation).")
 
     @model_validator(mode="after")
     def _names(self) -> Self:

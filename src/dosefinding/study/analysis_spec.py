@@ -72,7 +72,11 @@ Tables of an analysis spec:
     ``TRTEDT``) with ``where`` (ADSL filter, e.g. ``{EOTSTT = "DISCONTINUED"}``) or ``flag`` (a record flag,
     e.g. ``RESCFL``) with ``dataset``; ``imputation`` (``MAR``, ``J2R``, ``CR``, ``CIR``); composite ``value``)
     and ``[[estimands.<NAME>.sensitivity]]`` (``name``, ``method`` — ``MAR``, ``J2R``, ``CR``, ``CIR`` or
-    ``delta`` —, ``reference`` arm, ``deltas`` by visit). An endpoint names its primary estimand with
+    ``delta`` —, ``reference`` arm, ``deltas`` by visit), run by :mod:`dosefinding.study.sensitivity` as
+    ``[estimands.<NAME>.imputation]`` says (``method`` ``condmean``, ``approx_bayes`` or ``bayes``,
+    ``resampling``, ``n_samples``, ``analysis`` ``ancova`` or ``mmrm``, ``seed``; default conditional mean
+    imputation with jackknife and ANCOVA), and ``[estimands.<NAME>.tipping_point]`` (``deltas``, ``arm``,
+    ``alpha``): the delta at which the primary conclusion changes. An endpoint names its primary estimand with
     ``estimand = "<NAME>"``; :mod:`dosefinding.study.estimands` builds the analysis data by strategy.
 ``[disposition]``
     ``status`` (ADSL end-of-study status, default ``EOSSTT``), ``completed`` (its value for
@@ -145,11 +149,13 @@ __all__ = [
     "EndpointSpec",
     "EstimandSpec",
     "ExposureSpec",
+    "ImputationSpec",
     "IntercurrentEvent",
     "PrimarySpec",
     "ResponderSpec",
     "SafetySpec",
     "SensitivitySpec",
+    "TippingPointSpec",
     "load_analysis_spec",
     "parse_analysis_spec",
 ]
@@ -235,6 +241,28 @@ class SensitivitySpec:
 
 
 @dataclass(frozen=True)
+class ImputationSpec:
+    """How an estimand's sensitivity analyses impute (arguments of :func:`dosefinding.imputation.mmrm_draws` and
+    :func:`dosefinding.imputation.analyse`)."""
+
+    method: Literal["condmean", "approx_bayes", "bayes"] = "condmean"
+    resampling: Literal["jackknife", "bootstrap"] = "jackknife"
+    n_samples: int = 100
+    analysis: Literal["ancova", "mmrm"] = "ancova"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TippingPointSpec:
+    """A tipping-point analysis: the grid of ``deltas``, the ``arm`` of the primary contrast (None: the highest
+    dose) and its two-sided ``alpha``."""
+
+    deltas: tuple[float, ...]
+    arm: str | None = None
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
 class EstimandSpec:
     """An estimand (ICH E9(R1)): endpoint, population, variable, intercurrent events with their strategies,
     summary measure, and sensitivity analyses."""
@@ -247,6 +275,8 @@ class EstimandSpec:
     events: tuple[IntercurrentEvent, ...] = ()
     sensitivity: tuple[SensitivitySpec, ...] = ()
     better: Literal["lower", "higher"] | None = None
+    imputation: ImputationSpec = field(default_factory=ImputationSpec)
+    tipping_point: TippingPointSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -426,13 +456,21 @@ def _estimands(tables: Mapping[str, EstimandTable], endpoints: Mapping[str, Endp
                                  f"endpoints.{endpoint.name}: {[f'{v:g}' for v in endpoint.visits or ()]})")
             sensitivity.append(SensitivitySpec(name=s.name, method=s.method, reference=reference,
                                                deltas=MappingProxyType(deltas)))
+        tipping = None
+        if t.tipping_point is not None:
+            arm = t.tipping_point.arm
+            if arm is not None and (arm not in arms.doses or arm == arms.placebo):
+                raise InputError(f"{key}.tipping_point.arm: {arm!r} is not an active arm (arms: "
+                                 f"{', '.join(a for a in arms.names if a != arms.placebo)})")
+            tipping = TippingPointSpec(deltas=tuple(t.tipping_point.deltas), arm=arm, alpha=t.tipping_point.alpha)
+        imputation = ImputationSpec() if t.imputation is None else ImputationSpec(**t.imputation.model_dump())
         variable = t.variable or f"{endpoint.response} of {endpoint.label} at visit {endpoint.primary_visit:g}"
         out[name] = EstimandSpec(
             name=name, endpoint=endpoint.name,
             population=_population(t.population or endpoint.population, f"{key}.population", populations),
             variable=variable, summary_measure=t.summary_measure,
             events=tuple(_event(e, f"{key}.events[{i}]", data) for i, e in enumerate(t.events)),
-            sensitivity=tuple(sensitivity), better=t.better)
+            sensitivity=tuple(sensitivity), better=t.better, imputation=imputation, tipping_point=tipping)
     for endpoint in endpoints.values():
         if endpoint.estimand is None:
             continue

@@ -15,7 +15,12 @@ shape, t, p_value; ``responders``: name, arm, n, responders, percent, lower, upp
 ``categories``: name, period, arm, category, n, percent; ``ae``: soc, term, arm, n,
 percent (soc ``""`` and term ``"ANY EVENT"``: any event; soc ``""`` and the overview's row
 label: the overview's other rows; term ``""``: a system organ class; else a preferred term);
-``exposure``: parameter, arm, dose, visit, n, mean, sd.
+``exposure``: parameter, arm, dose, visit, n, mean, sd; ``sensitivity``: endpoint, analysis, method,
+arm, dose, visit, estimate, se, lower, upper, df, p_value (the primary MMRM and each sensitivity
+analysis of the endpoint's estimand, arm minus placebo at the primary visit; df ``None`` for a normal
+interval); ``sensitivity_mcp``: endpoint, analysis, shape, p_value (the smallest adjusted p-value of
+MCP-Mod on the pooled LS means); ``tipping_point``: endpoint, parameter, delta, estimate, lower, upper,
+p_value, mcp_p_value.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ FRAME_COLUMNS = {
     "categories": ["name", "period", "arm", "category", "n", "percent"],
     "ae": ["soc", "term", "arm", "n", "percent"],
     "exposure": ["parameter", "arm", "dose", "visit", "n", "mean", "sd"],
+    "sensitivity": ["endpoint", "analysis", "method", "arm", "dose", "visit", "estimate", "se", "lower", "upper",
+                    "df", "p_value"],
+    "sensitivity_mcp": ["endpoint", "analysis", "shape", "p_value"],
+    "tipping_point": ["endpoint", "parameter", "delta", "estimate", "lower", "upper", "p_value", "mcp_p_value"],
 }
 
 
@@ -120,6 +129,19 @@ def _mcp(results: StudyResults) -> pd.DataFrame:
                           for s, t in mct.t_statistics.items()])
 
 
+def _sensitivity(results: StudyResults) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    differences, mcp, tipping = [], [], []
+    for name, r in results.sensitivity.items():
+        visit = results.endpoints[name].spec.primary_visit
+        differences += [{"endpoint": name, "visit": visit, **row} for row in r.differences.to_dict("records")]
+        if r.mcp is not None:
+            mcp += [{"endpoint": name, **row} for row in r.mcp.to_dict("records")]
+        if r.tipping is not None:
+            curve = r.tipping.curve.assign(endpoint=name, parameter=r.tipping.parameter)
+            tipping += curve.reindex(columns=FRAME_COLUMNS["tipping_point"]).to_dict("records")
+    return _frame("sensitivity", differences), _frame("sensitivity_mcp", mcp), _frame("tipping_point", tipping)
+
+
 def _responders(results: StudyResults) -> tuple[pd.DataFrame, pd.DataFrame]:
     rates, tests = [], []
     for r in results.responders:
@@ -169,6 +191,7 @@ def study_frames(results: StudyResults) -> dict[str, pd.DataFrame]:
     """Every number of ``results`` as the tidy frames named in the module docstring."""
     lsmeans, differences = _lsmeans(results)
     rates, tests = _responders(results)
+    sensitivity, sensitivity_mcp, tipping = _sensitivity(results)
     return {
         "disposition": _disposition(results),
         "discontinuation": _discontinuation(results),
@@ -181,4 +204,7 @@ def study_frames(results: StudyResults) -> dict[str, pd.DataFrame]:
         "categories": _categories(results),
         "ae": _ae(results),
         "exposure": results.exposure[FRAME_COLUMNS["exposure"]].reset_index(drop=True),
+        "sensitivity": sensitivity,
+        "sensitivity_mcp": sensitivity_mcp,
+        "tipping_point": tipping,
     }
