@@ -308,3 +308,31 @@ def test_adsl_covariates_fill_the_missed_visits() -> None:
     result = estimand_data(parse_analysis_spec(text), data, "MAIN")
     s5 = result.data[result.data["USUBJID"] == "S5"]
     assert (s5["AGE"] == 70).all() and len(s5) == 3
+
+
+def test_delta_goes_to_the_active_arms_unless_the_spec_names_arms() -> None:
+    """A delta-adjusted analysis shifts the imputed values of patients leaving an active arm (the usual MNAR
+    assumption); placebo patients get deltas only when ``arms`` names placebo. Before ``arms``, every arm was
+    shifted, so a delta on placebo and active alike moved the estimate the wrong way."""
+    result = estimand_data(spec_for("hypothetical", "hypothetical"), adam(), "MAIN")
+    missing_placebo = result.data[(result.data["TRT01P"] == "Placebo") & result.data["CHG"].isna()]
+    assert set(missing_placebo["USUBJID"]) == {"S2", "S6"}  # values after their events set missing
+    assert set(result.deltas("Tipping")["subject"]) == {"S3", "S4", "S5"}
+    both = parse_analysis_spec(spec_for("hypothetical", "hypothetical").text.replace(
+        "deltas = {8 = 1.5, 12 = 3.0}", 'deltas = {8 = 1.5, 12 = 3.0}\narms = ["Placebo", "High"]'))
+    assert set(estimand_data(both, adam(), "MAIN").deltas("Tipping")["subject"]) == {"S2", "S3", "S4", "S5", "S6"}
+
+
+@pytest.mark.parametrize("arms, message", [
+    ('["Hihg"]', r"estimands.MAIN.sensitivity\[1\].arms: arm 'Hihg' does not exist \(arms: Placebo, High\)"),
+    ("[]", r"estimands.MAIN.sensitivity\[1\].arms: must be a non-empty list of arms"),
+])
+def test_delta_arms_that_do_not_exist(arms: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_analysis_spec(spec_for().text.replace("deltas = {8 = 1.5, 12 = 3.0}",
+                                                    f"deltas = {{8 = 1.5, 12 = 3.0}}\narms = {arms}"))
+
+
+def test_arms_only_with_a_delta() -> None:
+    with pytest.raises(InputError, match=r"estimands.MAIN.sensitivity\[0\].arms: only with method delta, not CR"):
+        parse_analysis_spec(spec_for().text.replace('method = "CR"', 'method = "CR"\narms = ["High"]'))

@@ -311,11 +311,16 @@ class SensitivityTable(SpecModel):
         _VISIT_KEY, "must be a visit (a number; quote a decimal, e.g. \"24.5\")")] = Field(
         default_factory=dict, description="Visit to the delta added to the imputed values there (after the event), "
                                           "in the unit of the response, e.g. {12 = 1.0, 24 = 2.0}.")
+    arms: Annotated[tuple[str, ...] | None, Names(what="arms", empty=False)] = Field(
+        None, description="Arms whose imputed values get the deltas (arms of [arms]); default every arm but "
+                          "placebo (the usual MNAR assumption: patients leaving an active arm fare worse).")
 
     @model_validator(mode="after")
     def _deltas(self) -> Self:
         if self.method == "delta" and not self.deltas:
             fail("missing (method delta needs a delta per visit, e.g. {24 = 2.0})", ".deltas")
+        if self.arms is not None and self.method != "delta":
+            fail(f"only with method delta, not {self.method}", ".arms")
         if self.reference is not None and self.method not in ("J2R", "CR", "CIR"):
             fail(f"only with J2R, CR or CIR, not {self.method}", ".reference")
         return self

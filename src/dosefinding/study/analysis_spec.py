@@ -232,12 +232,14 @@ class IntercurrentEvent:
 @dataclass(frozen=True)
 class SensitivitySpec:
     """A sensitivity analysis: ``method`` (MAR, J2R, CR, CIR or delta), the ``reference`` arm of J2R, CR and CIR,
-    and ``deltas`` (visit to the delta added to imputed values after the event)."""
+    ``deltas`` (visit to the delta added to imputed values after the event) and the ``arms`` whose imputed values
+    get them."""
 
     name: str
     method: str
     reference: str | None = None
     deltas: Mapping[float, float] = field(default_factory=lambda: MappingProxyType({}))
+    arms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -454,8 +456,13 @@ def _estimands(tables: Mapping[str, EstimandTable], endpoints: Mapping[str, Endp
             if unknown:
                 raise InputError(f"{where}.deltas: visit {unknown[0]:g} does not exist (visits of "
                                  f"endpoints.{endpoint.name}: {[f'{v:g}' for v in endpoint.visits or ()]})")
+            shifted = tuple(s.arms) if s.arms is not None else tuple(a for a in arms.names if a != arms.placebo)
+            absent = [a for a in shifted if a not in arms.doses]
+            if s.method == "delta" and absent:
+                raise InputError(f"{where}.arms: arm {absent[0]!r} does not exist (arms: {', '.join(arms.names)})")
             sensitivity.append(SensitivitySpec(name=s.name, method=s.method, reference=reference,
-                                               deltas=MappingProxyType(deltas)))
+                                               deltas=MappingProxyType(deltas),
+                                               arms=shifted if s.method == "delta" else ()))
         tipping = None
         if t.tipping_point is not None:
             arm = t.tipping_point.arm

@@ -118,12 +118,15 @@ class EstimandData(SummaryDisplay):
 
     def deltas(self, sensitivity: str) -> pd.DataFrame:
         """``subject``, ``visit`` (label), ``delta``: the sensitivity analysis' delta at each visit missing in the
-        data after the subject's first visit affected (visits the spec gives no delta for have none)."""
+        data after the subject's first visit affected, for subjects of the analysis' ``arms`` (visits the spec
+        gives no delta for have none)."""
         self._sensitivity(sensitivity)
-        given = next(s for s in self.estimand.sensitivity if s.name == sensitivity).deltas
+        analysis = next(s for s in self.estimand.sensitivity if s.name == sensitivity)
+        given = analysis.deltas
         ice = self.ice(sensitivity)
         e = self.endpoint
-        missing = self.data[self.data[e.response].isna() & self.data[e.visit].isin(list(given))]
+        missing = self.data[self.data[e.response].isna() & self.data[e.visit].isin(list(given))
+                            & self.data[self.arm].isin(list(analysis.arms))]
         order = {label: i for i, label in enumerate(self.visits.values())}
         start = dict(zip(ice["subject"], ice["visit"].map(order), strict=True))
         after = [start.get(s, np.inf) <= order[str(v)]
