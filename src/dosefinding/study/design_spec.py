@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from dosefinding.design.precision import MEASURES, NEEDS_DELTA
+from dosefinding.design.precision import MEASURES, NEEDS_DELTA, Measure
 from dosefinding.errors import InputError
 from dosefinding.files import read_text_file
 from dosefinding.study.analysis_schema import Candidates as CandidateShapes
@@ -57,6 +57,7 @@ from dosefinding.study.validation import (
     Tables,
     Text,
     fail,
+    library_problem,
     read_toml,
     validate,
 )
@@ -193,7 +194,7 @@ class PrecisionTable(SpecModel):
 
     shapes: Annotated[tuple[str, ...] | None, Names("shape names", empty=False)] = Field(
         None, description="The shapes fitted (several: per simulated trial the best by gAIC); default the candidates'.")
-    measure: Annotated[str, Text(tuple(MEASURES))] = Field(
+    measure: Annotated[Measure, Text(tuple(MEASURES))] = Field(
         "curve_half_width", description="The measure the sample size aims at: a half-width, rmse or length to "
                                         "bring down to target, or a share (erp, p_td_window) to bring up to it.")
     target: Annotated[float | None, Number(lower=0.0, strict=True)] = Field(
@@ -463,14 +464,7 @@ def _library(check: Callable[[], Any], key: str) -> Any:
     try:
         return check()
     except InputError as exc:
-        message = str(exc)
-        # the library names its own argument ("doses: ...", "shapes['emax']: ..."); the key path replaces it
-        head, sep, rest = message.partition(": ")
-        if not sep or " " in head:
-            fail(message, key)
-        if head.startswith("shapes["):  # shapes['emax']
-            head = "shapes." + head[len("shapes["):-1].strip("'")
-        fail(rest, key if key.endswith("." + head) else f"{key}.{head}")
+        fail(*library_problem(str(exc), key))
 
 
 def _per_dose(value: float | Sequence[float] | None, k: int, key: str, what: str = "") -> None:
