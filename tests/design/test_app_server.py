@@ -25,9 +25,10 @@ import pytest
 from dosefinding import Candidates, optimal_contrasts, power_mct, power_n, sample_size_mct
 from dosefinding.cli import main
 from dosefinding.design.app import server as server_module
-from dosefinding.design.app.inputs import DEFAULTS, MAX_DOSES, MAX_MODELS, MAX_N_PER_ARM
+from dosefinding.design.app.inputs import DEFAULTS, MAX_DOSES, MAX_MODELS, MAX_N_PER_ARM, read_design
 from dosefinding.design.app.server import MAX_BODY, DesignServer
 from dosefinding.shapes import SHAPE_NAMES, get_shape
+from dosefinding.study.power import build_analysis, simulate_power
 from dosefinding.study.spec import parse_spec
 
 A2201_SHAPES = {"linear": None, "emax": [10, 100], "sigemax": (50, 3), "exponential": 150}
@@ -315,7 +316,8 @@ def test_exported_spec_is_a_trial_spec_whose_truth_is_the_chosen_candidate(serve
     assert spec.name == "A2301" and spec.visits == (24,)
     assert [a.dose for a in spec.arms] == [0, 10, 25, 50, 100, 150]
     assert [a.n for a in spec.arms] == [30, 20, 20, 20, 20, 30]
-    assert spec.analysis == {"endpoint": "RESP", "visit": 24, "alpha": 0.05, "alternative": "two-sided"}
+    assert {k: v for k, v in spec.analysis.items() if k not in ("candidates", "max_effect")} == {
+        "endpoint": "RESP", "visit": 24, "alpha": 0.05, "alternative": "two-sided"}
     endpoint = spec.endpoint("RESP")
     numbers = post(server, EVERY_SHAPE).json()["numbers"]
     model = numbers["labels"].index(truth)
@@ -331,6 +333,28 @@ def test_exported_spec_runs_in_dosefinding_power(server: DesignServer, tmp_path:
     assert main(["power", str(spec), "--n-sims", "40", "--chunk-size", "20", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "NEWTRIAL, endpoint RESP" in out and "one-sided alpha 0.025 (the spec's [analysis] alpha)" in out
+
+
+def test_exported_spec_simulates_with_the_page_candidates(server: DesignServer) -> None:
+    """dosefinding power on the exported spec tests exactly the page's candidate models (every shape, their
+    guesstimates and max_effect: the quadratic truth's effect at the top dose is not the page's max_effect), not
+    default_candidates (before the trial spec had [analysis] candidates: five A2201-like models)."""
+    design = {**EVERY_SHAPE, "shapes": {**EVERY_SHAPE["shapes"], "emax": "25; 60", "linint": "0.1, 0.4, 0.7, 1, 1"},
+              "truth": "quadratic"}
+    response = post(server, design, path="/api/spec")
+    assert response.status_code == 200, response.text
+    spec = parse_spec(response.json()["toml"])
+    page = read_design(design).candidates
+    truth = spec.endpoint("RESP").true_mean_change()[:, 0]
+    assert truth[-1] - truth[0] != pytest.approx(0.8)  # the top dose is past the quadratic's vertex
+    used = build_analysis(spec, None, None, None, 0.05, None, "ancova", "us", True, None, "AIC", "continuous",
+                          alternative="two-sided").candidates
+    assert used.models == page.models and used.direction == page.direction
+    assert (used.scal, used.off) == (page.scal, page.off) and used.doses.tolist() == page.doses.tolist()
+    result = simulate_power(spec, n_sims=4, chunk_size=4, first_stage="ancova")
+    assert result.significant.index.tolist() == list(page.labels) == [
+        "linear", "linlog", "quadratic", "emax1", "emax2", "sigemax", "exponential", "logistic", "betamod", "linint"]
+    assert result.alternative == "two-sided" and result.alpha == 0.05
 
 
 def test_exported_spec_says_what_the_page_showed(server: DesignServer) -> None:

@@ -33,6 +33,7 @@ from dosefinding import (
     bayes_mct_test,
     closed_mct_test,
     design_criterion,
+    estimation_precision,
     normal_mixture,
     optimal_contrasts,
     optimal_design,
@@ -40,6 +41,7 @@ from dosefinding import (
     power_mct,
     power_mct_interim,
     power_n,
+    precision_sample_size,
     round_design,
     sample_size,
     sample_size_mct,
@@ -149,6 +151,42 @@ def test_sample_size_of_the_mcp_power(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(frames["grid"], grid.values, rtol=TIGHT)
 
 
+def test_precision_is_the_library_call() -> None:
+    """design precision: estimation_precision at design.n and precision_sample_size for [precision] target, each
+    called here with the example's numbers (same seed: equal to 1e-12); the N found is the smallest meeting the
+    target (the worst curve's half-width at N - 1 is above 2.5)."""
+    frames = _run("precision")
+    cands = _candidates()
+    settings: dict[str, Any] = {"n_trials": 1000, "seed": SEED, "delta": -2.0}
+    direct = estimation_precision(["emax"], cands, n=[45.0] * 4, sigma=SIGMA, **settings)
+    pd.testing.assert_frame_equal(frames["precision"], direct.values, rtol=TIGHT)
+    found = precision_sample_size(["emax"], cands, sigma=SIGMA, measure="curve_half_width", target=2.5, **settings)
+    pd.testing.assert_frame_equal(frames["sample_size"], found.search.evaluations, rtol=TIGHT)
+    pd.testing.assert_frame_equal(frames["sample_size_precision"], found.precision.values, rtol=TIGHT)
+    assert found.n.tolist() == [37] * 4 and found.value <= 2.5 < found.value_below
+    assert frames["sample_size_precision"]["curve_half_width"].max() == pytest.approx(found.value, abs=TIGHT)
+
+
+def test_precision_options_reach_the_library(tmp_path: Path) -> None:
+    """Every key of [precision] is passed on: a share measure with a probability, grid, allocation, candidates'
+    shapes by default; and without design.n only the sample size is computed."""
+    spec = tmp_path / "precision.toml"
+    spec.write_text(BASE.replace("n = 45\n", "allocation = [2, 1, 1, 1]\n") + (
+        '[precision]\nmeasure = "erp"\ntarget = 0.5\nprobability = 0.8\nconfidence_level = 0.9\nat = "grid"\n'
+        "p = 0.5\np_lower = 0.25\np_upper = 0.75\ncurve_points = 11\nn_trials = 200\nupper_n = 10\nmax_n = 500\n"
+        "interval = [0.1, 0.9]\ntd_window = [0.8, 1.25]\n"))
+    frames = run_design("precision", spec)[1]
+    assert list(frames) == ["sample_size", "sample_size_precision"]
+    cands = Candidates(DOSES, {"linear": None, "emax": [10, 100]}, max_effect=-3.5)
+    found = precision_sample_size(
+        ["linear", "emax"], cands, sigma=SIGMA, measure="erp", target=0.5, allocation=[2, 1, 1, 1], probability=0.8,
+        confidence_level=0.9, at="grid", p=0.5, p_lower=0.25, p_upper=0.75, curve_points=11, n_trials=200,
+        upper_n=10, max_n=500, interval=(0.1, 0.9), td_window=(0.8, 1.25), seed=0)
+    pd.testing.assert_frame_equal(frames["sample_size"], found.search.evaluations, rtol=TIGHT)
+    pd.testing.assert_frame_equal(frames["sample_size_precision"], found.precision.values, rtol=TIGHT)
+    assert found.n[0] == 2 * found.n[1]
+
+
 def test_interim_is_the_library_call() -> None:
     frames = _run("interim")
     cands = _candidates()
@@ -202,7 +240,8 @@ def test_every_command_has_a_runner_and_help(capsys: pytest.CaptureFixture[str])
         main(["design", "--help"])
     help_text = capsys.readouterr().out
     assert all(name in help_text for name in DESIGN_COMMANDS)
-    assert list(DESIGN_COMMANDS) == ["power", "optimal", "plan-mod", "sample-size", "interim", "closed", "bayes"]
+    assert list(DESIGN_COMMANDS) == ["power", "optimal", "plan-mod", "sample-size", "precision", "interim", "closed",
+                                     "bayes"]
 
 
 # --------------------------------------------------------------------------- bad input: one line naming the key
@@ -270,8 +309,7 @@ max_effect = -3.5
      "at dose 50")),
     ("[interim]\nn = 45\nestimates = [1, 2, 3, 4]", "interim.n: must be below design.n at every dose"),
     ("[typo]\nx = 1", ("typo: unknown key (expected design, candidates, power, optimal, plan_mod, sample_size, "
-                       "interim, "
-                 "closed, bayes)")),
+                       "precision, interim, closed, bayes)")),
     ('[power]\ntarget = 0.9\nsumary = "min"', "power.sumary: unknown key (expected target, summary, n_type, upper_n)"),
     ('[power]\ntarget = "high"', "power.target: must be a finite number, got 'high'"),
     # across tables
@@ -301,6 +339,19 @@ max_effect = -3.5
      "sample_size.measure: must be one of power_max_dose, p_ed, p_td_window; got 'rmse_doses'"),
     ("[sample_size]\nvalue = 0.8\ngrid = {lower_n = 40, upper_n = 20, step = 5}",
      "sample_size.grid.upper_n: must be at least lower_n 40, got 20"),
+    ('[precision]\nmeasure = "td_half_width"',
+     "precision.delta: missing (measure 'td_half_width' needs the target effect of the TD)"),
+    ('[precision]\nmeasure = "p_td_window"\ntarget = 0.5', "precision.delta: missing (measure 'p_td_window'"),
+    ('[precision]\nmeasure = "erp"\ntarget = 1.5', "precision.target: must be below 1 for the share 'erp', got 1.5"),
+    ('[precision]\nmeasure = "half_width"', ("precision.measure: must be one of curve_half_width, ed_half_width, "
+                                            "td_half_width, erp, p_td_window, rmse, ed_length, td_length; got "
+                                            "'half_width'")),
+    ("[precision]\ntarget = 0", "precision.target: must be greater than 0, got 0"),
+    ("[precision]\nprobability = 1", "precision.probability: must be below 1, got 1"),
+    ('[precision]\nshapes = ["emax", "emx"]', "precision.shapes[1]: shape 'emx' does not exist"),
+    ("[precision]\nn_trials = 1", "precision.n_trials: must be at least 2, got 1"),
+    ("[precision]\ntarget = 2\nmax_n = 0", "precision.max_n: must be at least 1, got 0"),
+    ("[precision]\ntarget = 2\ntrials = 100", "precision.trials: unknown key (expected shapes, measure, target, "),
 ])
 def test_bad_spec_messages(add: str, message: str) -> None:
     with pytest.raises(InputError) as info:
@@ -347,6 +398,7 @@ def test_commands_that_need_design_n(tmp_path: Path) -> None:
     spec = tmp_path / "no_n.toml"
     spec.write_text(BASE.replace("n = 45\n", "") + "[closed]\nestimates = [1, 2, 3, 4]\n")
     for command, who in (("power", "design power"), ("plan-mod", "design plan-mod"),
+                         ("precision", "design precision without \\[precision\\] target"),
                          ("closed", "closed.estimates without closed.se")):
         with pytest.raises(InputError, match=f"^design.n: missing \\({who} needs the patients per dose\\)$"):
             run_design(command, spec)
@@ -388,6 +440,10 @@ def test_library_problems_name_the_table(tmp_path: Path) -> None:
     ("interim", "n = 24\n", "n = 24\nse = [1, 0, 1, 1]\n", "interim.se[1]: must be greater than 0, got 0"),
     ("power", "max_effect = -3.5", "max_effect = -3.5\nscal = 100",
      "candidates.scal: must be at least the largest dose 300, got 100"),
+    ("precision", "target = 2.5 ", "target = 0.01 ",
+     "precision.target: curve_half_width <= 0.01 is not met under every true curve with 10000 patients"),
+    ("precision", "target = 2.5 ", "target = 2.5\np_lower = 0.8\np_upper = 0.2",
+     "precision.p_lower, precision.p_upper: need p_lower < p_upper"),
 ])
 def test_problems_found_by_the_library_name_the_key(command: str, old: str, new: str, message: str,
                                                      tmp_path: Path) -> None:
@@ -491,7 +547,7 @@ def test_every_table_of_the_example_refuses_an_unknown_key(path: tuple[str | int
 
 
 # keys of the example that take any finite number (a response, an effect, a mean)
-UNBOUNDED = {"candidates.max_effect", "plan_mod.delta", "optimal.delta", "interim.estimates", "closed.estimates",
+UNBOUNDED = {"candidates.max_effect", "plan_mod.delta", "precision.delta", "optimal.delta", "interim.estimates", "closed.estimates",
              "bayes.estimates", "bayes.priors.means"}
 FREE_TEXT = {"design.name", "design.description"}
 

@@ -7,8 +7,10 @@ import re
 import numpy as np
 import pytest
 
+from dosefinding import Candidates
 from dosefinding.errors import InputError
 from dosefinding.study import VirtualTrial, load_spec, parse_spec, simulate_trial
+from dosefinding.study.power import build_analysis, default_candidates
 
 BASE = """
 [trial]
@@ -86,6 +88,17 @@ def test_base_spec_parses_and_evaluates_the_shape():
         ('[analysis]\nendpoint = "SCORE"', '[analysis]\nendpoint = "PHGA"', "analysis.endpoint: unknown endpoint 'PHGA'"),
         # visits that are not in the schedule (and so would not be in the data)
         ("visit = 12", "visit = 24", "analysis.visit: week 24 is not a visit of the schedule"),
+        # the candidate shapes of the MCP step, checked at the arms' doses
+        ("visit = 12\n", "visit = 12\ncandidates = {emx = 10}\n", "analysis.candidates.emx: shape 'emx' does not exist"),
+        ("visit = 12\n", "visit = 12\ncandidates = {emax = [10, -5]}\n",
+         "analysis.candidates.emax: guesstimates must be positive, got"),
+        ("visit = 12\n", "visit = 12\ncandidates = {linear = false}\n",
+         "analysis.candidates.linear: use true for a shape without guesstimates"),
+        ("visit = 12\n", "visit = 12\ncandidates = {}\n", "analysis.candidates: needs at least one candidate shape"),
+        ("visit = 12\n", "visit = 12\ncandidates = {linear = true}\nmax_effect = 0\n",
+         "analysis.max_effect: must not be zero"),
+        ("visit = 12\n", "visit = 12\nmax_effect = -2\n",
+         "analysis.max_effect: unknown key (max_effect goes with candidates)"),
         ("sd = 3\n", "sd = 3\nvisits = [4, 6]\n", "endpoints.SCORE.visits[1]: week 6 is not a visit of the schedule"),
         ("placebo = [-1, -2, -3]", "placebo = [-1, -2]", "endpoints.SCORE.change.placebo: needs 3 values (one per visit)"),
         ("visits = [4, 8, 12]", "visits = [4, 12, 8]", "trial.visits: weeks must be strictly increasing"),
@@ -107,6 +120,27 @@ def test_base_spec_parses_and_evaluates_the_shape():
 def test_bad_specs_name_the_key(old, new, message):
     assert old in BASE, old
     _fails(BASE.replace(old, new, 1), message)
+
+
+def test_analysis_candidates_are_the_default_of_simulate_power():
+    """[analysis] candidates (with max_effect, else the true effect at the top dose) replace default_candidates;
+    a candidates argument of simulate_power still wins."""
+    text = BASE.replace("visit = 12\n", "visit = 12\ncandidates = {linear = true, emax = [5, 50]}\n")
+    spec = parse_spec(text)
+    assert dict(spec.analysis["candidates"]) == {"linear": None, "emax": [5, 50]}
+
+    def used(spec, candidates=None):
+        return build_analysis(spec, None, None, candidates, 0.05, None, "ancova", "us", True, None, "AIC",
+                              "continuous").candidates
+
+    truth = spec.endpoint("SCORE").true_mean_change()[:, 2]  # the true emax effect, -4 * 100 / 120 at 100 mg
+    effect = float(truth[-1] - truth[0])
+    expected = Candidates([0, 10, 100], {"linear": None, "emax": [5, 50]}, max_effect=effect)
+    assert used(spec).models == expected.models
+    given = parse_spec(text.replace("emax = [5, 50]}\n", "emax = [5, 50]}\nmax_effect = -2.5\n"))
+    assert used(given).models == Candidates([0, 10, 100], {"linear": None, "emax": [5, 50]}, max_effect=-2.5).models
+    assert used(spec, {"exponential": 50}).labels == ("exponential",)
+    assert used(parse_spec(BASE)).labels == default_candidates([0, 10, 100], effect).labels
 
 
 def test_singular_correlation_and_bad_probabilities():

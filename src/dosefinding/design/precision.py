@@ -66,7 +66,7 @@ from dosefinding.shapes.candidates import Candidates
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
 from dosefinding.validation import as_generator, as_positive_int, as_probability, as_vector
 
-__all__ = ["MEASURES", "EstimationPrecision", "PrecisionSampleSize", "estimation_precision",
+__all__ = ["MEASURES", "NEEDS_DELTA", "EstimationPrecision", "PrecisionSampleSize", "estimation_precision",
            "precision_sample_size"]
 
 FloatArray = NDArray[np.float64]
@@ -77,7 +77,8 @@ MEASURES: dict[str, bool] = {
     "rmse": False, "ed_length": False, "td_length": False,
 }
 """The precision measures, each with whether a larger value is better (a share) or a smaller one."""
-_NEEDS_DELTA = ("td_half_width", "p_td_window", "td_length")
+NEEDS_DELTA = ("td_half_width", "p_td_window", "td_length")
+"""The measures of the target dose, which need its target effect ``delta``."""
 _COLUMNS = (
     "curve_half_width", "curve_half_width_se", "ed_half_width", "ed_half_width_se", "p_no_ed_sd",
     "td_half_width", "td_half_width_se", "p_no_td_sd", "erp", "erp_se", "p_td_window", "p_td_window_se",
@@ -337,7 +338,7 @@ scal, off, grid_points
     """
     if measure not in MEASURES:
         raise InputError(f"measure: one of {list(MEASURES)}, got {measure!r}")
-    if measure in _NEEDS_DELTA and delta is None:
+    if measure in NEEDS_DELTA and delta is None:
         raise InputError(f"delta: the measure {measure!r} needs the target effect delta")
     goal = float(target)
     if not np.isfinite(goal) or goal <= 0 or (MEASURES[measure] and goal >= 1):

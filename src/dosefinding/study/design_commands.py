@@ -13,6 +13,8 @@ stacked with a first column ``result`` naming the table. The commands:
 * ``sample-size``: :func:`~dosefinding.design.sample_size` for a named target (the power of the
   multiple contrast test, or a plan_mod precision metric), on a grid :func:`~dosefinding.design.power_n`
   or :func:`~dosefinding.design.target_n`;
+* ``precision``: :func:`~dosefinding.design.estimation_precision` at ``design.n`` and, with
+  ``[precision] target``, :func:`~dosefinding.design.precision_sample_size`;
 * ``interim``: :func:`~dosefinding.power_mct_interim`;
 * ``closed``: :func:`~dosefinding.closed_mct_test` on the estimates of ``[closed]``;
 * ``bayes``: :func:`~dosefinding.bayes_mct_test` with the normal-mixture priors of ``[bayes]``.
@@ -59,6 +61,7 @@ DESIGN_COMMANDS: dict[str, str] = {
     "optimal": "optimal allocation to the doses ([optimal]: D, TD or D&TD; exact or rounded)",
     "plan-mod": "precision of the Mod step: curve, ED and TD, asymptotic and simulated ([plan_mod])",
     "sample-size": "smallest N for a named target: MCP power or a plan_mod metric ([sample_size])",
+    "precision": "precision of the estimated curve, ED and TD; N for a target precision ([precision])",
     "interim": "predictive or conditional power of the final test given interim estimates ([interim])",
     "closed": "closed (step-down) multiple contrast test: claims per shape ([closed] estimates)",
     "bayes": "Bayesian multiple contrast test with normal-mixture priors ([bayes])",
@@ -254,6 +257,39 @@ def design_sample_size(spec: DesignDocument) -> Results:
     return results
 
 
+def design_precision(spec: DesignDocument) -> Results:
+    """``precision``: the estimation precision at ``design.n`` and the sample size for ``[precision] target``."""
+    from dosefinding.design.precision import MEASURES, estimation_precision, precision_sample_size
+    from dosefinding.summary import Summary
+
+    t = spec.precision
+    d = spec.design
+    c = spec.candidates
+    shapes = list(t.shapes) if t.shapes is not None else list(c.shapes)
+    settings: dict[str, Any] = {
+        "confidence_level": t.confidence_level, "probability": t.probability, "at": t.at, "p": t.p,
+        "p_lower": t.p_lower, "p_upper": t.p_upper, "delta": t.delta, "td_window": (t.td_window[0], t.td_window[1]),
+        "interval": (t.interval[0], t.interval[1]), "curve_points": t.curve_points, "n_trials": t.n_trials,
+        "seed": d.seed, "scal": c.scal, "off": c.off}
+    keys = {"n": "design.n", "alternatives": "candidates", "seed": "design.seed"}
+    results: Results = []
+    if d.n is not None or t.target is None:
+        n = spec.group_sizes("design precision without [precision] target")
+        step(f"simulating {t.n_trials} trials per true curve at design.n")
+        precision = _keyed("precision", lambda: estimation_precision(
+            shapes, spec.candidate_models(), n=list(n), sigma=d.sigma, **settings), keys)
+        results.append(("precision", precision.summary()))
+    target = t.target
+    if target is not None:
+        step(f"sample size for {t.measure} {'>=' if MEASURES[t.measure] else '<='} {target:g}")
+        found = _keyed("precision", lambda: precision_sample_size(
+            shapes, spec.candidate_models(), sigma=d.sigma, measure=t.measure, target=target,
+            allocation=d.allocation, upper_n=t.upper_n, max_n=t.max_n, **settings), keys)
+        results += [("sample_size", found.summary()),
+                    ("sample_size_precision", Summary([], frame=found.precision.values))]
+    return results
+
+
 def design_interim(spec: DesignDocument) -> Results:
     """``interim``: predictive or conditional power of the final test given the interim estimates."""
     from dosefinding.design.interim import power_mct_interim
@@ -318,10 +354,12 @@ def design_bayes(spec: DesignDocument) -> Results:
 
 _RUNNERS: dict[str, Callable[[DesignDocument], Results]] = {
     "power": design_power, "optimal": design_optimal, "plan-mod": design_plan_mod,
-    "sample-size": design_sample_size, "interim": design_interim, "closed": design_closed, "bayes": design_bayes,
+    "sample-size": design_sample_size, "precision": design_precision, "interim": design_interim,
+    "closed": design_closed, "bayes": design_bayes,
 }
 _TITLES = {"power": "power of the multiple contrast test", "optimal": "optimal design",
-           "plan-mod": "precision of the Mod step", "sample-size": "sample size", "interim": "interim power",
+           "plan-mod": "precision of the Mod step", "sample-size": "sample size",
+           "precision": "estimation precision", "interim": "interim power",
            "closed": "closed multiple contrast test", "bayes": "Bayesian multiple contrast test"}
 
 
@@ -378,8 +416,8 @@ def _write_csv(path: str, frames: dict[str, pd.DataFrame]) -> None:
 def add_design_parser(commands: Any) -> None:
     """Add ``design`` and its commands to the subparsers ``commands`` of the ``dosefinding`` command."""
     design_parser = commands.add_parser(
-        "design", help="design a trial from a design spec (TOML): power, optimal, plan-mod, sample-size, interim, "
-                       "closed, bayes")
+        "design", help="design a trial from a design spec (TOML): power, optimal, plan-mod, sample-size, precision, "
+                       "interim, closed, bayes")
     subcommands = design_parser.add_subparsers(dest="design_command", required=True)
     for name, text in DESIGN_COMMANDS.items():
         sub = subcommands.add_parser(name, help=text, description=text)

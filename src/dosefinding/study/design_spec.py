@@ -3,7 +3,7 @@
 ``[design]`` gives the doses, the residual SD, the patients per dose, the level and the sidedness;
 ``[candidates]`` the candidate shapes with their guesstimates and the effect at the largest dose;
 one table per command holds that command's settings (``[power]``, ``[optimal]``, ``[plan_mod]``,
-``[sample_size]``, ``[interim]``, ``[closed]``, ``[bayes]``). :func:`parse_design_spec` checks a
+``[sample_size]``, ``[precision]``, ``[interim]``, ``[closed]``, ``[bayes]``). :func:`parse_design_spec` checks a
 document against :class:`DesignDocument` with :func:`~dosefinding.study.validation.validate`, the
 validator of the trial and analysis specs: the first problem is one
 :class:`~dosefinding.errors.InputError` naming the key path, including what needs several tables
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
+from dosefinding.design.precision import MEASURES, NEEDS_DELTA, Measure
 from dosefinding.errors import InputError
 from dosefinding.files import read_text_file
 from dosefinding.study.analysis_schema import Candidates as CandidateShapes
@@ -56,6 +57,7 @@ from dosefinding.study.validation import (
     Tables,
     Text,
     fail,
+    library_problem,
     read_toml,
     validate,
 )
@@ -65,7 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BayesTable", "CandidatesTable", "ClosedTable", "DesignDocument", "DesignTable", "EstimatesTable", "GridTable",
-    "InterimTable", "OptimalTable", "PlanModTable", "PowerTable", "PriorTable", "SampleSizeTable",
+    "InterimTable", "OptimalTable", "PlanModTable", "PowerTable", "PrecisionTable", "PriorTable", "SampleSizeTable",
     "load_design_spec", "parse_design_spec",
 ]
 
@@ -184,6 +186,52 @@ class PlanModTable(SpecModel):
     interval: Annotated[tuple[float, ...], Numbers(lower=0.0, upper=1.0, length=2, what="bounds")] = Field(
         (0.05, 0.95), description="Quantiles of the simulated EDs and TDs whose distance is reported.")
     curve_points: Annotated[int, Integer(lower=2)] = Field(101, description="Doses of the grid of rmse_curve.")
+
+
+class PrecisionTable(SpecModel):
+    """``[precision]``: how precisely the trial estimates the curve, an ED and the TD, and the sample size for a
+    target precision (``design precision``)."""
+
+    shapes: Annotated[tuple[str, ...] | None, Names("shape names", empty=False)] = Field(
+        None, description="The shapes fitted (several: per simulated trial the best by gAIC); default the candidates'.")
+    measure: Annotated[Measure, Text(tuple(MEASURES))] = Field(
+        "curve_half_width", description="The measure the sample size aims at: a half-width, rmse or length to "
+                                        "bring down to target, or a share (erp, p_td_window) to bring up to it.")
+    target: Annotated[float | None, Number(lower=0.0, strict=True)] = Field(
+        None, description="Value of the measure to reach under every candidate curve (a share below 1, the others "
+                          "in the unit of the endpoint or of the dose); without it only the precision at design.n.")
+    probability: Annotated[float | None, Number(lower=0.0, strict=True, below=1.0)] = Field(
+        None, description="A half-width meets the target with this probability; default in expectation (its mean).")
+    confidence_level: Annotated[float, Number(lower=0.0, strict=True, below=1.0)] = Field(
+        0.95, description="Two-sided level of the Wald intervals whose half-widths are taken.")
+    at: Annotated[Literal["doses", "grid"], Text(("doses", "grid"))] = Field(
+        "doses", description="The curve's half-width and RMSE over the active doses or a grid of curve_points doses.")
+    p: Annotated[float, _PROBABILITY] = Field(0.9, description="The ED_p estimated.")
+    p_lower: Annotated[float, _PROBABILITY] = Field(
+        0.75, description="The true ED_p_lower that bounds the effective range from below.")
+    p_upper: Annotated[float, _PROBABILITY] = Field(
+        0.97, description="The true ED_p_upper that bounds the effective range from above.")
+    delta: Annotated[float | None, Number()] = Field(
+        None, description="Target effect over placebo of the TD, in the unit of the endpoint (needed by the TD "
+                          "measures).")
+    td_window: Annotated[tuple[float, ...], Numbers(lower=0.0, length=2, what="bounds")] = Field(
+        (0.5, 2.0), description="Factors of the true TD bounding the window of p_td_window.")
+    interval: Annotated[tuple[float, ...], Numbers(lower=0.0, upper=1.0, length=2, what="bounds")] = Field(
+        (0.05, 0.95), description="Quantiles of the simulated EDs and TDs whose distance is ed_length, td_length.")
+    curve_points: Annotated[int, Integer(lower=2)] = Field(101, description="Doses of the grid of at = grid.")
+    n_trials: Annotated[int, Integer(lower=2)] = Field(1000, description="Simulated trials per true curve.")
+    upper_n: Annotated[int, Integer(lower=1)] = Field(
+        50, description="Starting upper bound of the search on the smallest arm (patients), doubled as needed.")
+    max_n: Annotated[int, Integer(lower=1)] = Field(
+        10_000, description="Largest smallest arm tried (patients): a target not met there is an error.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.measure in NEEDS_DELTA and self.delta is None:
+            fail(f"missing (measure {self.measure!r} needs the target effect of the TD)", ".delta")
+        if self.target is not None and MEASURES[self.measure] and self.target >= 1:
+            fail(f"must be below 1 for the share {self.measure!r}, got {self.target:g}", ".target")
+        return self
 
 
 class GridTable(SpecModel):
@@ -312,6 +360,9 @@ class DesignDocument(SpecModel):
                                                "sample-size): the precision of the Mod step.")
     sample_size: SampleSizeTable | None = Field(
         None, description="Settings of design sample-size: N for a named target.")
+    precision: PrecisionTable = Field(default_factory=lambda: PrecisionTable.model_validate({}),
+                                      description="Settings of design precision: the precision of the estimated "
+                                                  "dose-response and the sample size for a target precision.")
     interim: InterimTable | None = Field(
         None, description="Settings of design interim: predictive or conditional power.")
     closed: ClosedTable | None = Field(
@@ -331,9 +382,9 @@ class DesignDocument(SpecModel):
             _library(partial(get_shape, shape), f".candidates.shapes.{shape}")
         models = _library(self.candidate_models, ".candidates")
         self._check_optimal(len(doses), [m.label for m in models.models])
-        if self.plan_mod.shapes is not None:
-            for i, shape in enumerate(self.plan_mod.shapes):
-                _library(partial(get_shape, shape), f".plan_mod.shapes[{i}]")
+        for table in ("plan_mod", "precision"):
+            for i, shape in enumerate(getattr(self, table).shapes or ()):
+                _library(partial(get_shape, shape), f".{table}.shapes[{i}]")
         sizes = self.sample_size
         if sizes is not None and sizes.target == "plan_mod" and sizes.measure == "p_td_window" \
                 and self.plan_mod.delta is None:
@@ -413,14 +464,7 @@ def _library(check: Callable[[], Any], key: str) -> Any:
     try:
         return check()
     except InputError as exc:
-        message = str(exc)
-        # the library names its own argument ("doses: ...", "shapes['emax']: ..."); the key path replaces it
-        head, sep, rest = message.partition(": ")
-        if not sep or " " in head:
-            fail(message, key)
-        if head.startswith("shapes["):  # shapes['emax']
-            head = "shapes." + head[len("shapes["):-1].strip("'")
-        fail(rest, key if key.endswith("." + head) else f"{key}.{head}")
+        fail(*library_problem(str(exc), key))
 
 
 def _per_dose(value: float | Sequence[float] | None, k: int, key: str, what: str = "") -> None:

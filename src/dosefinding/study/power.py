@@ -606,7 +606,8 @@ def simulate_power(
     candidates
         :class:`~dosefinding.shapes.Candidates` on the spec's doses, or a mapping of shapes
         to guesstimates as for ``Candidates`` (with ``max_effect`` the true effect at the top
-        dose); default :func:`default_candidates`.
+        dose); default the spec's ``[analysis]`` ``candidates`` (with its ``max_effect``, else
+        the true effect at the top dose), else :func:`default_candidates`.
     alpha, alternative
         Level of the MCP step, ``"one-sided"`` (in the candidates' direction) or
         ``"two-sided"`` (absolute t statistics against ``max |T|``), as
@@ -758,6 +759,9 @@ def build_analysis(spec: TrialSpec, endpoint: str | None, visit: int | None,
         cands = candidates
         if not np.array_equal(cands.doses, doses):
             raise InputError(f"candidates: doses {cands.doses.tolist()} differ from the spec's {doses.tolist()}")
+    elif candidates is None and "candidates" in spec.analysis:
+        top = spec.analysis.get("max_effect", effect if effect != 0 else None)
+        cands = Candidates(doses, spec.analysis["candidates"], max_effect=top)
     elif candidates is None:
         if effect == 0:
             raise InputError("candidates: the spec's effect at the top dose is 0; give candidates with a direction")

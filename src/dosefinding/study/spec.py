@@ -81,7 +81,8 @@ Tables of a spec (all keys are described in ``presets/a2201.toml``):
     kept as given for the analysis pipeline; ``endpoint`` and ``visit``, when present,
     must name an endpoint and a visit of the spec; ``alpha`` (in (0, 1)) and
     ``alternative`` (``one-sided`` or ``two-sided``) are the MCP step's level, the
-    default of :func:`~dosefinding.study.simulate_power`.
+    default of :func:`~dosefinding.study.simulate_power`, as are ``candidates`` (shape to
+    guesstimates, ``true`` for none, checked at the arms' doses) and their ``max_effect``.
 
 Examples
 --------
@@ -110,8 +111,9 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
@@ -148,7 +150,7 @@ from dosefinding.study.trial_schema import (
     TrialDocument,
     TrialTable,
 )
-from dosefinding.study.validation import Numbers, check_value, read_toml, validate
+from dosefinding.study.validation import Numbers, check_value, library_problem, read_toml, validate
 
 __all__ = [
     "AdverseEvent",
@@ -848,7 +850,7 @@ def _stratification(t: StratificationTable | None, endpoints: tuple[Endpoint, ..
 
 
 def _analysis(t: AnalysisTable | None, given: Mapping[str, Any], endpoints: tuple[Endpoint, ...],
-              schedule: tuple[int, ...]) -> Mapping[str, Any]:
+              schedule: tuple[int, ...], arms: tuple[Arm, ...]) -> Mapping[str, Any]:
     if t is None:
         return MappingProxyType({})
     names = [e.paramcd for e in endpoints]
@@ -856,7 +858,25 @@ def _analysis(t: AnalysisTable | None, given: Mapping[str, Any], endpoints: tupl
         raise _unknown("analysis.endpoint", "endpoint", t.endpoint, names)
     if t.visit is not None and t.visit not in schedule:
         raise InputError(f"analysis.visit: week {t.visit!r} is not a visit of the schedule ({list(schedule)})")
-    return MappingProxyType(dict(given))
+    analysis = dict(given)
+    shapes = t.candidates
+    if shapes is not None:
+        from dosefinding.shapes.candidates import Candidates
+
+        for shape in shapes:
+            _library(partial(get_shape, shape), f"analysis.candidates.{shape}")
+        _library(partial(Candidates, [a.dose for a in arms], shapes, max_effect=t.max_effect), "analysis")
+        analysis["candidates"] = MappingProxyType(dict(shapes))
+    return MappingProxyType(analysis)
+
+
+def _library(call: Callable[[], Any], key: str) -> None:
+    """``call()``, its :class:`InputError` naming the key path of the spec (``key``, or a key below it)."""
+    try:
+        call()
+    except InputError as exc:
+        problem, where = library_problem(str(exc), key, "candidates")
+        raise InputError(f"{where}: {problem}") from None
 
 
 def parse_spec(text: str, *, source: str = "") -> TrialSpec:
@@ -926,7 +946,7 @@ def parse_spec(text: str, *, source: str = "") -> TrialSpec:
         visit_days=trial.visit_days,
         description=trial.description,
         source=source if trial.source is None else trial.source,
-        analysis=_analysis(doc.analysis, data.get("analysis", {}), endpoints, visits),
+        analysis=_analysis(doc.analysis, data.get("analysis", {}), endpoints, visits, arms),
         characteristics=characteristics,
         screening=_screening(doc.screening, endpoints, characteristics),
     )

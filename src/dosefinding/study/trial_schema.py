@@ -16,10 +16,12 @@ dosefinding.errors.InputError: trial.visits: weeks must be strictly increasing, 
 """
 
 import itertools
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from dosefinding.study.analysis_schema import Candidates as CandidateShapes
 from dosefinding.study.validation import (
     Anything,
     Before,
@@ -495,11 +497,21 @@ class AnalysisTable(SpecModel):
         None, description="Level of the MCP step, below 1 (default of simulate_power).")
     alternative: Annotated[str | None, Text(("one-sided", "two-sided"))] = Field(
         None, description="one-sided or two-sided (default of simulate_power).")
+    candidates: Annotated[Mapping[str, Any] | None, CandidateShapes()] = Field(
+        None, description="Candidate shape to its guesstimates (as dosefinding.shapes.Candidates takes them; true "
+                          "for none) of the MCP step (default of simulate_power; default the A2201 set scaled to the "
+                          "largest dose).")
+    max_effect: Annotated[float | None, Number()] = Field(
+        None, description="Effect over placebo at the largest dose of every candidate (quadratic: at its vertex, "
+                          "betamod: at its mode), in the unit of the endpoint; default the true effect at the "
+                          "largest dose at the visit.")
 
     @model_validator(mode="after")
     def _alpha_below_one(self) -> Self:
         if self.alpha is not None and self.alpha >= 1:
             fail(f"must be below 1, got {self.alpha!r}", ".alpha")
+        if self.max_effect is not None and self.candidates is None:
+            fail("unknown key (max_effect goes with candidates)", ".max_effect")
         return self
 
 

@@ -74,6 +74,7 @@ __all__ = [
     "check_value",
     "fail",
     "key_path",
+    "library_problem",
     "read_toml",
     "validate",
 ]
@@ -84,6 +85,28 @@ M = TypeVar("M", bound=BaseModel)
 def fail(message: str, key: str = "") -> NoReturn:
     """Stop validation with ``message``; ``key`` (``".name"`` or ``"[i]"``) extends the key path of the value."""
     raise PydanticCustomError("spec", "{message}", {"message": message, "key": key})
+
+
+def library_problem(message: str, key: str, shapes: str = "shapes") -> tuple[str, str]:
+    """A library :class:`~dosefinding.errors.InputError` message as a spec problem: ``(problem, key path)``.
+
+    The library names its own argument (``"max_effect: ..."``, ``"shapes['emax']: ..."``); it
+    becomes a key below ``key`` (a shape below ``key.shapes``: ``shapes`` is the spec's key of the
+    shapes' table), unless ``key`` already ends with it.
+
+    Examples
+    --------
+    >>> library_problem("shapes['emax']: guesstimates must be positive, got [-10.0]", "analysis", "candidates")
+    ('guesstimates must be positive, got [-10.0]', 'analysis.candidates.emax')
+    >>> library_problem("max_effect: must not be zero", "analysis")
+    ('must not be zero', 'analysis.max_effect')
+    """
+    head, sep, rest = message.partition(": ")
+    if not sep or " " in head:
+        return message, key
+    if head.startswith("shapes["):  # shapes['emax']
+        head = f"{shapes}." + head[len("shapes["):-1].strip("'")
+    return rest, key if key.endswith("." + head) else f"{key}.{head}"
 
 
 def key_path(*parts: str | int) -> str:

@@ -3,10 +3,10 @@
 The spec is the smallest virtual trial of the design: one arm per dose with the design's
 patients, one endpoint ``RESP`` measured at one visit (the design's week) whose change from
 baseline has residual SD ``sigma`` and, over placebo, the mean of the chosen true candidate
-(``truth``), and an ``[analysis]`` table with the design's ``alpha`` and ``alternative``. The
-candidate set, the powers and the sample size the page showed are written as comments: the
-simulation of ``dosefinding power`` tests its own candidate set
-(:func:`~dosefinding.study.power.default_candidates`).
+(``truth``), and an ``[analysis]`` table with the design's ``alpha``, ``alternative`` and
+candidate shapes (``candidates``, with the page's ``max_effect``), which the simulation of
+``dosefinding power`` tests. The powers and the sample size the page showed are written as
+comments.
 
 Examples
 --------
@@ -15,6 +15,8 @@ Examples
 >>> spec = parse_spec(design_spec(read_design(DEFAULTS)))
 >>> [arm.n for arm in spec.arms], spec.visits, spec.analysis["alpha"]
 ([45, 45, 45, 45], (12,), 0.025)
+>>> dict(spec.analysis["candidates"]), spec.analysis["max_effect"]
+({'linear': None, 'emax': [10, 100], 'sigemax': [[50, 3]], 'exponential': [150]}, -3.5)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from dosefinding import __version__
 from dosefinding.design.app.inputs import DesignInput
+from dosefinding.shapes.candidates import Candidates
 
 __all__ = ["ENDPOINT", "design_spec"]
 
@@ -65,8 +68,28 @@ def design_spec(design: DesignInput, numbers: dict[str, Any] | None = None) -> s
               f"sd = {_number(design.sigma)}",
               f"change = {{placebo = 0, effect = {{{', '.join(effect)}}}}}", "",
               "[analysis]", f"endpoint = {_string(ENDPOINT)}", f"visit = {design.visit}",
-              f"alpha = {_number(design.alpha)}", f"alternative = {_string(design.alternative)}", ""]
+              f"alpha = {_number(design.alpha)}", f"alternative = {_string(design.alternative)}",
+              f"candidates = {_shapes(cands)}", f"max_effect = {_number(design.max_effect)}", ""]
     return "\n".join(lines)
+
+
+def _shapes(candidates: Candidates) -> str:
+    """The candidate shapes as the TOML inline table ``Candidates`` reads back into the same models: ``true`` for
+    a shape without guesstimates, a list of numbers for a one-parameter shape, else a list of rows (linint's row,
+    one share per active dose, has one number when there is one active dose)."""
+    guesses: dict[str, list[tuple[float, ...]]] = {}
+    for model in candidates.models:
+        guesses.setdefault(model.shape, []).append(model.guesstimate)
+    items = []
+    for shape, rows in guesses.items():
+        if not rows[0]:
+            value = "true"
+        elif shape != "linint" and all(len(row) == 1 for row in rows):
+            value = f"[{', '.join(_number(row[0]) for row in rows)}]"
+        else:
+            value = "[" + ", ".join(f"[{', '.join(_number(v) for v in row)}]" for row in rows) + "]"
+        items.append(f"{shape} = {value}")
+    return "{" + ", ".join(items) + "}"
 
 
 def _number(value: float) -> str:
