@@ -11,7 +11,8 @@ exactly for r = 2, by Gauss-Legendre rules between computed break points for r =
 quasi-Monte Carlo for r >= 5 (randomly shifted lattices, three standard errors).
 The law of the exit angles depends on the correlation alone: one computation serves every
 q (the critical value's search and all p-values) and every df, and is kept (cached by
-correlation) for the next call, with the critical values found on it (by df and level).
+correlation) for the next call, with the critical values found on it (by df and level). Threads
+may share the cache: it, each geometry's refinement levels and the radial tables change under locks.
 
 Two entry points share that engine: :class:`MaxTDistribution` for one correlation
 (:func:`~dosefinding.mcp.mct_test`, :func:`~dosefinding.mcp.power_mct`) and
