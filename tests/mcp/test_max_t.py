@@ -10,6 +10,8 @@ test_mct_reference.py.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -255,3 +257,61 @@ def test_rank_five_critical_value_to_1e_4_from_the_first_level() -> None:
     assert dist.rank == 5 and dist.n_points == N_SHIFTS * 1024 and error < 1e-4
     reference, reference_error = MaxTDistribution(corr, 294.0, seed=12).quantile_with_error(0.95, tolerance=1e-5)
     assert abs(q - reference) <= error + reference_error
+
+
+def test_threads_sharing_the_cache_give_the_numbers_of_a_serial_run() -> None:
+    """Threads asking for critical values and p-values of the same correlations at once share the
+    cached geometries and their refinement levels: each answer must equal that of a serial run
+    from a fresh cache (two threads extending one geometry used to append the same level twice,
+    and a later level then read the wrong points)."""
+    import sys
+
+    from dosefinding.mcp.max_t import clear_caches
+
+    rng = np.random.default_rng(5)
+    corrs = []
+    for rank in (5, 5, 3):
+        loadings = np.abs(rng.normal(size=(7, rank))) + 0.3
+        corrs.append(_project_to_correlation(
+            (loadings @ loadings.T) / np.outer(*[np.linalg.norm(loadings, axis=1)] * 2), rank))
+    tasks = [(k, df, level, tolerance) for k in range(3) for df in (20.0, np.inf) for level in (0.95, 0.99)
+             for tolerance in (1e-3, 1e-4)]
+
+    def run(task: tuple[int, float, float, float]) -> tuple[float, float, list[float]]:
+        k, df, level, tolerance = task
+        dist = MaxTDistribution(corrs[k], df, seed=1)
+        q, error = dist.quantile_with_error(level, tolerance=tolerance)
+        return q, error, [r.value for r in dist.cdf_many([1.5, 2.5], abseps=tolerance / 10)]
+
+    clear_caches()
+    serial = [run(task) for task in tasks]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: the races show on every run
+    try:
+        for _ in range(2):
+            clear_caches()
+            assert _in_threads(run, tasks) == serial
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _in_threads(func: Callable[[Any], Any], tasks: list[Any]) -> list[Any]:
+    """``func`` of every task, each in its own thread, all started together; an exception is the result."""
+    import threading
+
+    results: list[Any] = [None] * len(tasks)
+    barrier = threading.Barrier(len(tasks))
+
+    def work(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = func(tasks[i])
+        except Exception as exc:  # noqa: BLE001 - compared with the serial results by the caller
+            results[i] = exc
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(tasks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

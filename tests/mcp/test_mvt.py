@@ -116,6 +116,25 @@ def test_one_dimension_is_exact(lower: float, upper: float, df: float, delta: fl
     assert result.n_points == 0
 
 
+@pytest.mark.parametrize("df", [5.0, 176.0])
+@pytest.mark.parametrize("ratio", [0.8, 1.0, 1.2])
+def test_one_dimension_with_extreme_noncentrality(df: float, ratio: float) -> None:
+    """scipy's noncentral t returns NaN at delta = 1e9. As delta grows, P((Z + delta) / S <= ratio delta)
+    = P(Z <= delta (ratio S - 1)) tends to P(S > 1 / ratio) = chi2.sf(df / ratio^2, df), with an error
+    of order 1 / delta (1e-9 here): the limit is the reference."""
+    delta = 1e9
+    result = mvt_probability([-np.inf], [ratio * delta], [[1.0]], df, [delta])
+    assert result.value == pytest.approx(stats.chi2.sf(df / ratio**2, df), abs=1e-8)
+
+
+@pytest.mark.parametrize(("df", "delta", "upper"), [(176.0, 1.3e10, 1.97), (5.0, 50.0, 2.0), (2.0, 60.0, 2.0)])
+def test_one_dimension_far_below_the_noncentrality_is_zero(df: float, delta: float, upper: float) -> None:
+    """Cases where scipy's noncentral t gives NaN: P(T <= upper) <= Phi(upper s - delta) + P(S > s)
+    for any s, below 1e-30 for these (s = delta / (2 upper))."""
+    assert mvt_probability([-np.inf], [upper], [[1.0]], df, [delta]).value == pytest.approx(0.0, abs=1e-30)
+    assert mvt_probability([upper], [np.inf], [[1.0]], df, [delta]).value == pytest.approx(1.0, abs=1e-15)
+
+
 def test_one_dimension_quantile_is_exact() -> None:
     assert mvt_quantile(0.95, [[1.0]], 9.0) == pytest.approx(stats.t.ppf(0.95, 9), abs=1e-12)
     assert mvt_quantile(0.95, [[1.0]], tail="both") == pytest.approx(stats.norm.ppf(0.975), abs=1e-12)

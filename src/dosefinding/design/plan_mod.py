@@ -7,9 +7,11 @@ fitted shape(s) and the dose-group covariance ``S`` (``sigma^2 diag(1/n)``, or g
   (generalised least squares with ``S``; the true parameters when it is of the fitted shape),
   its parameter covariance ``(F' S^-1 F)^-1`` (``F`` the gradient at the design doses), and by
   the delta method the precision of the placebo-adjusted curve, of ED_p and (given ``delta``)
-  of the TD. The ED's gradient is a Richardson-extrapolated central difference, as R's
-  ``numDeriv::grad``; the TD's is exact, by implicit differentiation of ``effect(TD) = delta``
-  (as R's ``calcTDgrad`` formulas; numerical steps leave a nearly linear quadratic's curve).
+  of the TD. Both gradients are exact, by implicit differentiation of ``effect(ED) = p effect(top)``
+  and ``effect(TD) = delta``. R's ``calcEDgrad`` is exact for emax and exponential only and
+  otherwise calls ``numDeriv::grad``, whose step is 1e-4 absolute for a parameter below 0.018 in
+  size: a quadratic's b2 of order 1e-5 moves by ten times itself and R's ED SD is off (18.6 for
+  the exact 25.1 in planMod's example, exponential curve fitted by a quadratic).
 * **simulation**: ``n_trials`` draws of the dose-group estimates from ``N(mu, S)``, every shape
   fitted to every draw at once (:func:`~dosefinding.mod.least_squares.fit_least_squares` on
   the batch), per draw the shape with the smallest gAIC, and the metrics over the draws: effects,
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -375,11 +376,12 @@ class FittedShape:
         """Derivative in dose of each row's curve at its own dose."""
         return self.shape.dose_slope(dose[:, None], parameters, self.constant)[:, 0]
 
-    def effective_dose_gradients(self, parameters: FloatArray, ed: FloatArray, p: float) -> FloatArray:
+    def effective_dose_gradients(self, parameters: FloatArray, ed: FloatArray, p: float,
+                                 top: FloatArray | None = None) -> FloatArray:
         """Gradient of each row's ED_p in its parameters, ``(B, p)``: ``effect(ED) = p effect(top)`` differentiated
-        implicitly, ``top`` (:meth:`top_doses`) the largest dose or a stationary point of the curve, whose own
-        movement does not count."""
-        top = self.top_doses(parameters)
+        implicitly, ``top`` (default :meth:`top_doses`) the largest dose or a stationary point of the curve, whose
+        own movement does not count."""
+        top = self.top_doses(parameters) if top is None else top
         with np.errstate(divide="ignore", invalid="ignore"):
             return ((p * self.effect_gradient_at(parameters, top) - self.effect_gradient_at(parameters, ed))
                     / self.dose_slope_at(parameters, ed)[:, None])
@@ -390,10 +392,11 @@ class FittedShape:
         with np.errstate(divide="ignore", invalid="ignore"):
             return -self.effect_gradient_at(parameters, td) / self.dose_slope_at(parameters, td)[:, None]
 
-    def top_doses(self, parameters: FloatArray) -> FloatArray:
+    def top_doses(self, parameters: FloatArray, max_dose: float | None = None) -> FloatArray:
         """Per row the dose whose effect ED_p takes a fraction of (as :func:`~dosefinding.curve_effective_dose`):
-        the largest dose; the quadratic's vertex when inside the dose range; the betamod's mode (even beyond)."""
-        max_dose = float(self.doses[-1])
+        the largest dose (default that of the design); the quadratic's vertex when inside [0, largest dose]; the
+        betamod's mode (even beyond)."""
+        max_dose = float(self.doses[-1]) if max_dose is None else float(max_dose)
         top = np.full(parameters.shape[0], max_dose)
         linear, nonlinear = self.shape.split(parameters)
         if self.shape.name == "quadratic":
@@ -508,7 +511,11 @@ def _asymptotic(fitted: FittedShape, truth: _Truth, s: FloatArray, alpha: float,
         lower = effect_top + sd_top * stats.norm.ppf(alpha)
         up_to_top = doses[doses <= top]
         ed = fitted.effective_dose(parameters, p, up_to_top)
-        ed_sd = _delta_sd(partial(fitted.effective_dose, p=p, doses=up_to_top), parameters, v)
+        # Exact, by implicit differentiation (R's numDeriv::grad steps 1e-4 absolute for a parameter below 0.018
+        # in size: a quadratic's b2 of order 1e-5 moves by ten times itself, and R's SD is off by up to 35%).
+        top_ed = fitted.top_doses(parameters[None, :], top)
+        gradient_ed = fitted.effective_dose_gradients(parameters[None, :], np.array([ed]), p, top_ed)[0]
+        ed_sd = float(np.sqrt(gradient_ed @ v @ gradient_ed)) if np.isfinite(ed) else np.nan
         row = {"rmse_doses": np.sqrt(np.mean(variance + bias**2)),
                "power_max_dose": stats.norm.sf(tau, lower, sd_top),
                "p_ed": _normal_mass(truth.ed_lower[i], truth.ed_upper[i], ed, ed_sd),
@@ -595,27 +602,6 @@ def _smallest_positive(roots: FloatArray) -> FloatArray:
     with np.errstate(invalid="ignore"):
         positive = np.where(roots > 0, roots, np.inf).min(axis=0)
     return np.where(np.isfinite(positive), positive, np.nan)
-
-
-def _richardson_gradient(func: Callable[[FloatArray], float], x: FloatArray) -> FloatArray:
-    """Gradient of ``func`` at ``x`` by Richardson-extrapolated central differences (R's ``numDeriv::grad``
-    defaults: relative step 1e-4, four halvings)."""
-    steps, levels = 1e-4 * np.abs(x) + 1e-4 * (np.abs(x) < np.sqrt(_EPS / 7e-7)), 4
-    table = np.empty((x.size, levels))
-    for level in range(levels):
-        for k in range(x.size):
-            shift = np.zeros(x.size)
-            shift[k] = steps[k]
-            table[k, level] = (func(x + shift) - func(x - shift)) / (2 * steps[k])
-        steps = steps / 2
-    for m in range(1, levels):
-        table = (table[:, 1:] * 4**m - table[:, :-1]) / (4**m - 1)
-    return table[:, 0]
-
-
-def _delta_sd(func: Callable[[FloatArray], float], parameters: FloatArray, v: FloatArray) -> float:
-    gradient = _richardson_gradient(func, parameters)
-    return float(np.sqrt(gradient @ v @ gradient))
 
 
 def _normal_mass(lower: float, upper: float, mean: float, sd: float) -> float:

@@ -27,6 +27,7 @@ Contrasts that coincide (correlation 1, or -1 for two-sided tests) are counted o
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 from itertools import combinations
 
@@ -176,6 +177,7 @@ class MaxTGeometry:
             hopf = self.rank == 5
             self._lattice = ShiftedLattice(3 if hopf else self.rank - 1, rng, tent=not hopf)
         self._levels: list[ExitAngleMeasure] = []
+        self._lock = threading.Lock()
 
     def per_shift(self, level: int) -> int:
         """Directions per shift at a level (quasi-Monte Carlo)."""
@@ -192,9 +194,13 @@ class MaxTGeometry:
         return level == 0 or self.points_at(level) <= max_points
 
     def measure(self, level: int) -> ExitAngleMeasure:
-        """The exit-angle measure at ``level`` (computed on first use)."""
-        while len(self._levels) <= level:
-            self._levels.append(self._next_level())
+        """The exit-angle measure at ``level`` (computed on first use, by one thread at a time:
+        each level extends the one below it)."""
+        if level < len(self._levels):
+            return self._levels[level]
+        with self._lock:
+            while len(self._levels) <= level:
+                self._levels.append(self._next_level())
         return self._levels[level]
 
     def _next_level(self) -> ExitAngleMeasure:

@@ -172,14 +172,20 @@ def optimal_contrasts(
             f"candidates: model(s) {[candidates.labels[i] for i in np.flatnonzero(flat)]} "
             f"have a constant response at doses {d.tolist()}; no contrast can detect them"
         )
+    if not np.all(np.isfinite(mu)):
+        raise InputError(f"candidates: mean responses at doses {d.tolist()} are not all finite")
+    # The contrasts do not depend on the scale of each model or of the covariance: standardise both,
+    # so that effects and variances near the ends of the floating-point range give the same contrasts.
+    mu_std = mu / np.max(np.abs(mu), axis=0)
+    s_std = s / np.max(np.diag(s))
     if constrained:
         sign = 1.0 if candidates.direction == "increasing" else -1.0
-        c = _constrained(mu, s, placebo_adjusted, sign)
+        c = _constrained(mu_std, s_std, placebo_adjusted, sign)
     else:
-        c = unconstrained_contrasts(mu, s, placebo_adjusted)
+        c = unconstrained_contrasts(mu_std, s_std, placebo_adjusted)
     return OptimalContrasts(
         matrix=c,
-        correlation_matrix=contrast_correlation(c, s),
+        correlation_matrix=contrast_correlation(c, s_std),
         means=mu,
         doses=d,
         labels=candidates.labels,
@@ -233,6 +239,9 @@ def contrast_input(
         c = c[:, None]
     if c.ndim != 2 or not np.all(np.isfinite(c)):
         raise InputError("contrasts: must be a finite matrix with one row per dose")
+    zero = np.flatnonzero(~np.any(c != 0, axis=0))
+    if zero.size:
+        raise InputError(f"contrasts: contrast {labels[int(zero[0])]!r} is zero at every dose")
     return c, doses, bool(placebo_adjusted), labels
 
 

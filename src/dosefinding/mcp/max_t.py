@@ -11,7 +11,8 @@ exactly for r = 2, by Gauss-Legendre rules between computed break points for r =
 quasi-Monte Carlo for r >= 5 (randomly shifted lattices, three standard errors).
 The law of the exit angles depends on the correlation alone: one computation serves every
 q (the critical value's search and all p-values) and every df, and is kept (cached by
-correlation) for the next call, with the critical values found on it (by df and level).
+correlation) for the next call, with the critical values found on it (by df and level). Threads
+may share the cache: it, each geometry's refinement levels and the radial tables change under locks.
 
 Two entry points share that engine: :class:`MaxTDistribution` for one correlation
 (:func:`~dosefinding.mcp.mct_test`, :func:`~dosefinding.mcp.power_mct`) and
@@ -26,6 +27,7 @@ Probabilities*, section 4.1 (spherical-radial methods). Lecture Notes in Statist
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -63,6 +65,8 @@ _Roots = dict[tuple[float, float, int], tuple[float, float, float, bool]]
 # roots found on them: a few hundred kB each for the deterministic rules, a few MB for
 # quasi-Monte Carlo refined to 1e-5.
 _CACHE: OrderedDict[tuple[bytes, bool, int], tuple[MaxTGeometry, _Roots]] = OrderedDict()
+# Held while the cache or a roots dict changes (threads share both; the geometries lock their own levels).
+_CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 16
 _ROOTS_KEPT = 256
 
@@ -239,9 +243,10 @@ class MaxTDistribution:
             found = self._roots.get(key)
             if found is None or not (found[3] or (finer and hopeless(found[1], found[2]))):
                 found = self._root(p, low, high, self._level, hopeless if finer else None)
-                self._roots[key] = found
-                if len(self._roots) > _ROOTS_KEPT:
-                    del self._roots[next(iter(self._roots))]
+                with _CACHE_LOCK:
+                    self._roots[key] = found
+                    if len(self._roots) > _ROOTS_KEPT:
+                        del self._roots[next(iter(self._roots))]
             root, error, density, _ = found
             done = error < (abseps if abseps is not None else tolerance * density)
             if done or not self._geometry.has_level(self._level + 1, max_points):
@@ -577,7 +582,8 @@ def clear_caches() -> None:
     --------
     >>> clear_caches()
     """
-    _CACHE.clear()
+    with _CACHE_LOCK:
+        _CACHE.clear()
     squared_radius_tail.cache_clear()
 
 
@@ -641,15 +647,16 @@ def _geometry(corr: FloatArray, rank: int, two_sided: bool, seed: int | np.rando
     if isinstance(seed, np.random.Generator):
         return MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, seed), {}
     key = (corr.tobytes(), two_sided, int(seed))
-    cached = _CACHE.get(key)
-    if cached is None:
-        cached = MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, as_generator(seed)), {}
-        _CACHE[key] = cached
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    else:
-        _CACHE.move_to_end(key)
-    return cached
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is None:
+            cached = MaxTGeometry(unit_loadings(corr, rank)[None], two_sided, as_generator(seed)), {}
+            _CACHE[key] = cached
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        else:
+            _CACHE.move_to_end(key)
+        return cached
 
 
 def _inverse_interpolation(y: FloatArray, x: FloatArray) -> float:

@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import integrate, special, stats
 
 from dosefinding.errors import InputError
 from dosefinding.mcp.hermite import HermiteTable
@@ -446,9 +446,38 @@ def _univariate(lower: float, upper: float, df: float, delta: float) -> float:
             return float(special.ndtr(delta - lower) - special.ndtr(delta - upper))
         return float(special.ndtr(upper - delta) - special.ndtr(lower - delta))
     dist = stats.t(df) if delta == 0 else stats.nct(df, delta)
-    if lower > delta:
-        return float(max(dist.sf(lower) - dist.sf(upper), 0.0))
-    return float(max(dist.cdf(upper) - dist.cdf(lower), 0.0))
+    with np.errstate(all="ignore"):
+        value = dist.sf(lower) - dist.sf(upper) if lower > delta else dist.cdf(upper) - dist.cdf(lower)
+    if not np.isfinite(value):
+        # scipy's noncentral t gives NaN for a large noncentrality (|delta| ~ 1e10, or 50 with df 5).
+        value = _univariate_by_quadrature(lower, upper, df, delta)
+    return float(min(max(value, 0.0), 1.0))
+
+
+def _univariate_by_quadrature(lower: float, upper: float, df: float, delta: float) -> float:
+    """P(lower <= (Z + delta) / S <= upper) = E[Phi(upper S - delta) - Phi(lower S - delta)],
+    S = sqrt(W / df), integrated over the standard normal quantile z of S (|z| <= 9, leaving 2e-19)."""
+
+    def chi(z: float) -> float:
+        w = stats.chi2.ppf(special.ndtr(z), df) if z < 0 else stats.chi2.isf(special.ndtr(-z), df)
+        return math.sqrt(w / df)
+
+    def integrand(z: float) -> float:
+        s = chi(z)
+        inside = (special.ndtr(upper * s - delta) if np.isfinite(upper) else 1.0) - (
+            special.ndtr(lower * s - delta) if np.isfinite(lower) else 0.0
+        )
+        return float(math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) * inside)
+
+    # The integrand steps where limit * S = delta: give quad those points.
+    steps = []
+    for limit in (lower, upper):
+        if np.isfinite(limit) and limit != 0 and delta / limit > 0:
+            z = float(special.ndtri(stats.chi2.cdf(df * (delta / limit) ** 2, df)))
+            if abs(z) < 9:
+                steps.append(z)
+    value, _ = integrate.quad(integrand, -9.0, 9.0, points=sorted(steps) or None, epsabs=1e-13, limit=200)
+    return float(value)
 
 
 def _check_vector(name: str, x: ArrayLike, n: int) -> NDArray[np.float64]:

@@ -96,9 +96,10 @@ def power_mct(
         if n is None or sigma is None:
             raise InputError("n, sigma: give both, or give cov and df")
         n_arm = _per_dose(n, k)
-        if not sigma > 0:
-            raise InputError(f"sigma: must be positive, got {sigma}")
-        s = sigma**2 * np.diag(1.0 / n_arm)
+        if not 0 < sigma < np.inf:
+            raise InputError(f"sigma: must be positive and finite, got {sigma}")
+        scale, scale_name = float(sigma), "sigma"
+        s = np.diag(1.0 / n_arm)
         df_used = float(np.sum(n_arm) - k)
         if df_used <= 0:
             raise InputError(f"n: {n_arm.tolist()} patients leave no degrees of freedom for {k} doses")
@@ -108,6 +109,8 @@ def power_mct(
         if df is None:
             raise InputError("df: needed with cov (np.inf for a normal approximation)")
         s = as_covariance(cov, "cov", k)
+        scale, scale_name = math.sqrt(float(np.max(np.diag(s)))), "cov"
+        s = s / scale**2
         df_used = float(df)
     if not 0 < alpha < 1:
         raise InputError(f"alpha: must be between 0 and 1, got {alpha}")
@@ -115,7 +118,7 @@ def power_mct(
         raise InputError(f"alternative: must be 'one-sided' or 'two-sided', got {alternative!r}")
     if doses is None:
         doses = alternatives.doses[1:] if adjusted else alternatives.doses
-    mu = alternatives.mean_responses(doses, placebo_adjusted=adjusted)
+    mu = _standardised_means(alternatives, doses, adjusted, scale, scale_name)
     problem = _PowerProblem.build(c, mu, s, df_used, alpha, alternative, critical_value, critical_value_tol, seed)
     power, _ = problem.power(abseps, seed)
     return pd.Series(power, index=list(alternatives.labels), name="power")
@@ -134,6 +137,7 @@ class _PowerProblem:
     @classmethod
     def build(cls, c: FloatArray, mu: FloatArray, s: FloatArray, df: float, alpha: float, alternative: Alternative,
               critical_value: float | None, tolerance: float, seed: int | np.random.Generator) -> _PowerProblem:
+        c = c / np.max(np.abs(c), axis=0)  # the test does not depend on each contrast's scale
         sd = np.sqrt(np.einsum("km,kl,lm->m", c, s, c))
         noncentrality = (c.T @ mu) / sd[:, None]
         two_sided = alternative == "two-sided"
@@ -259,15 +263,17 @@ def sample_size_mct(
     # geometry is computed once (MaxTDistribution's cache).
     seed_value = seed if isinstance(seed, int) else int(seed.integers(2**32))
 
+    if not 0 < sigma < np.inf:
+        raise InputError(f"sigma: must be positive and finite, got {sigma}")
     labels = list(alternatives.labels)
-    mu = alternatives.mean_responses()
+    mu = _standardised_means(alternatives, alternatives.doses, False, float(sigma), "sigma")
     problems: dict[int, _PowerProblem | None] = {}
 
     def problem(big_n: int) -> _PowerProblem | None:
         if big_n not in problems:
             n = np.round(big_n * ratio)
             problems[big_n] = None if np.any(n < 1) or n.sum() <= k else _PowerProblem.build(
-                c, mu, sigma**2 * np.diag(1.0 / n), float(n.sum() - k), alpha, alternative, None,
+                c, mu, np.diag(1.0 / n), float(n.sum() - k), alpha, alternative, None,
                 critical_value_tol, seed_value,
             )
         return problems[big_n]
@@ -330,6 +336,25 @@ def _next_n(low: int, high: int, summarised: dict[int, float], target: float, al
         return middle
     x = x_low + (z_target - z_low) * (math.sqrt(high) - x_low) / (z_high - z_low)
     return min(max(math.ceil(x * x), low + 1), high - 1)
+
+
+def _standardised_means(alternatives: Candidates, doses: FloatArray, placebo_adjusted: bool, scale: float,
+                        scale_name: str) -> FloatArray:
+    """The alternatives' mean responses in units of the residual standard deviation ``scale``.
+
+    Power depends on effects and standard deviation only through their ratio: dividing first
+    avoids squaring numbers near the ends of the floating-point range (1e-300, 1e300), which
+    would underflow or overflow.
+    """
+    mu = alternatives.mean_responses(doses, placebo_adjusted=placebo_adjusted)
+    if not np.all(np.isfinite(mu)):
+        raise InputError(f"alternatives: mean responses at doses {np.asarray(doses).tolist()} are not all finite")
+    with np.errstate(over="ignore"):
+        standardised = mu / scale
+    if not np.all(np.isfinite(standardised)):
+        raise InputError(f"{scale_name}: the effects are {float(np.max(np.abs(mu))):.3g}, too large for a "
+                         f"standard deviation of {scale:.3g} (their ratio exceeds the floating-point range)")
+    return standardised
 
 
 def _per_dose(n: float | ArrayLike, k: int) -> FloatArray:

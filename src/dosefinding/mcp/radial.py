@@ -11,6 +11,7 @@ passes. :func:`squared_radius_tail` builds that table once per (rank, df).
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -58,6 +59,7 @@ class SquaredRadiusTail:
         self._values = np.empty(0)
         self._slopes = np.empty(0)
         self._table: HermiteTable | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, log_x: FloatArray) -> FloatArray:
         """Q at ``log x`` (any shape)."""
@@ -76,18 +78,27 @@ class SquaredRadiusTail:
         return value
 
     def _covering(self, low: float) -> HermiteTable:
-        """The table, extended down to cover ``log x >= low`` (in whole blocks, within the grid)."""
+        """The table, extended down to cover ``log x >= low`` (in whole blocks, within the grid; one
+        thread at a time, as each extension joins the table built so far)."""
         needed = math.floor((max(low, _LOG_MIN) - _LOG_MIN) / _STEP) if np.isfinite(low) else 0
         needed = min(max(needed, 0), self._stop - 2)
-        if needed < self._first or self._table is None:
-            first = max(0, min(needed, self._first - _BLOCK) // _BLOCK * _BLOCK)
-            grid = _LOG_MIN + _STEP * np.arange(first, self._first, dtype=np.float64)
-            values, slopes = tail_exact(grid, self.rank, self.df)
-            self._values = np.concatenate([values, self._values])
-            self._slopes = np.concatenate([slopes, self._slopes])
-            self._first = first
-            self._table = HermiteTable(_LOG_MIN, _STEP, self._values, self._slopes, first)
-        return self._table
+        table = self._table
+        if table is not None and needed >= table.first:
+            return table
+        with self._lock:
+            table = self._table
+            if table is None or needed < self._first:
+                table = self._table = self._extend(needed)
+            return table
+
+    def _extend(self, needed: int) -> HermiteTable:
+        first = max(0, min(needed, self._first - _BLOCK) // _BLOCK * _BLOCK)
+        grid = _LOG_MIN + _STEP * np.arange(first, self._first, dtype=np.float64)
+        values, slopes = tail_exact(grid, self.rank, self.df)
+        self._values = np.concatenate([values, self._values])
+        self._slopes = np.concatenate([slopes, self._slopes])
+        self._first = first
+        return HermiteTable(_LOG_MIN, _STEP, self._values, self._slopes, first)
 
 
 @lru_cache(maxsize=128)
