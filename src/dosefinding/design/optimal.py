@@ -154,6 +154,8 @@ class _Information:
     k: FloatArray  # parameters per model (m,)
     scale: FloatArray  # divisor of the log-determinant (k, or 1 unstandardized)
     padding: FloatArray  # (m, P, P): 1 on the padded diagonal
+    transposed: FloatArray  # (m, P, n_doses): the gradients transposed
+    right: FloatArray  # (m, P, n_doses + 1): the gradients transposed, then the TD gradients (without: n_doses)
     uninformed: NDArray[np.int64]  # (m,): k minus the rank of the model's gradients over all the doses
 
     def _decompose(
@@ -209,39 +211,30 @@ class _Information:
             total = np.where(support.sum(axis=-1) < needed, np.inf, total)
         return total
 
-    def _root_projections(self, allocation: FloatArray) -> tuple[FloatArray, FloatArray | None, FloatArray]:
-        """With ``M^- = R R'`` (every informed eigenvalue of each model's information kept): ``G R`` (``(m, d, P)``),
-        ``R' b`` (``(m, P)``, the TD gradients; None without) and ``log det`` of the informed part of ``M``.
+    def _gram(self, allocation: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """With ``M^- = R R'`` (every informed eigenvalue of each model's information kept) and ``X = R' [G' b]``:
+        the Gram matrix ``X' X`` (``(m, d + 1, d + 1)``: ``G M^- G'``, then ``G M^- b`` and ``b' M^- b`` in the last
+        column; ``(m, d, d)`` without TD gradients) and ``log det`` of the informed part of ``M``.
 
         Where every model's doses inform all its parameters ``M`` is positive definite: ``R = L^-T`` of its
-        Cholesky factor ``L``, one batched factorisation and solve; otherwise (or if it fails) by eigenvalues.
+        Cholesky factor ``L`` (the padded diagonal set to 1, which leaves the model's block of ``L`` as it is),
+        one batched factorisation and solve; otherwise (or if it fails) by eigenvalues.
         """
         if not self.uninformed.any():
-            info = (np.swapaxes(self.gradients, 1, 2) * allocation) @ self.gradients
-            fill = np.einsum("...ii->...", info) / self.k
-            info += fill[:, None, None] * self.padding
             try:
-                lower = np.linalg.cholesky(info)
+                lower = np.linalg.cholesky((self.transposed * allocation) @ self.gradients + self.padding)
             except np.linalg.LinAlgError:
                 pass
             else:
-                right = np.swapaxes(self.gradients, 1, 2)
-                if self.td_gradients is not None:
-                    right = np.concatenate([right, self.td_gradients[:, :, None]], axis=2)
-                solved = np.linalg.solve(lower, right)  # L^-1 [G' b]
-                with np.errstate(divide="ignore"):
-                    log_det = 2 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=-1) - (
-                        (self.gradients.shape[2] - self.k) * np.log(fill))
-                if self.td_gradients is None:
-                    return np.swapaxes(solved, 1, 2), None, log_det
-                return np.swapaxes(solved[:, :, :-1], 1, 2), solved[:, :, -1], log_det
+                solved = np.linalg.solve(lower, self.right)  # L^-1 [G' b]
+                log_det = 2 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=-1)
+                return np.swapaxes(solved, 1, 2) @ solved, log_det
         s, vectors, kept, log_fill = self._decompose(allocation, cutoff=None)
         inverse_s = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
-        root = vectors * np.sqrt(inverse_s)[:, None, :]
+        projected = np.swapaxes(vectors * np.sqrt(inverse_s)[:, None, :], 1, 2) @ self.right
         with np.errstate(divide="ignore"):
             log_det = np.log(s).sum(axis=-1) - log_fill
-        rb = None if self.td_gradients is None else np.einsum("mij,mi->mj", root, self.td_gradients)
-        return self.gradients @ root, rb, log_det
+        return np.swapaxes(projected, 1, 2) @ projected, log_det
 
     def derivatives(self, allocation: FloatArray, criterion: DesignCriterion) -> tuple[float, FloatArray, FloatArray]:
         """The criterion at one allocation, its gradient and its Hessian in the shares.
@@ -251,29 +244,29 @@ class _Information:
         ``2 c_i c_j L_ij / v - c_i^2 c_j^2 / v^2``. Every eigenvalue of ``M`` that the doses inform is kept,
         so the criterion grows without bound as a design nears one that cannot estimate a model or its TD.
         """
-        projected, rb, log_det = self._root_projections(allocation)
-        leverage = projected @ np.swapaxes(projected, -1, -2)  # L (m, d, d)
+        gram, log_det = self._gram(allocation)
+        size = allocation.size
+        leverage = gram[:, :size, :size]  # L (m, d, d)
         weight = 0.5 if criterion == "D&TD" else 1.0
         value = 0.0
-        gradient = np.zeros(allocation.size)
+        gradient = np.zeros(size)
         curvature = np.zeros_like(leverage)  # per model, the Hessian's terms that multiply L elementwise
-        hessian = np.zeros((allocation.size, allocation.size))
+        hessian = np.zeros((size, size))
         if criterion in ("D", "D&TD"):
             factor = weight * self.probabilities / self.scale
             value -= float(factor @ log_det)
-            gradient -= factor @ np.einsum("mii->mi", leverage)
+            gradient -= factor @ np.diagonal(leverage, axis1=1, axis2=2)
             curvature += factor[:, None, None] * leverage
         if criterion in ("TD", "D&TD"):
-            assert rb is not None
-            variance = np.einsum("mj,mj->m", rb, rb)
-            u = np.einsum("mdj,mj->md", projected, rb) / np.sqrt(variance)[:, None]  # c_i / sqrt(v)
+            variance = gram[:, size, size]
+            u = gram[:, :size, size] / np.sqrt(variance)[:, None]  # c_i / sqrt(v)
             c2 = u * u
             factor = weight * self.probabilities
             value += float(factor @ np.log(variance))
             gradient -= factor @ c2
             curvature += (2.0 * factor)[:, None, None] * (u[:, :, None] * u[:, None, :])
             hessian -= (c2.T * factor) @ c2
-        hessian += np.einsum("mij,mij->ij", curvature, leverage)
+        hessian += (curvature * leverage).sum(axis=0)
         return value, gradient, hessian
 
 
@@ -739,7 +732,10 @@ def _information(
     k = np.array(counts, dtype=float)
     padding = (np.arange(width)[None, :] >= k[:, None])[:, :, None] * np.eye(width)
     uninformed = k.astype(np.int64) - np.linalg.matrix_rank(gradients)
-    return _Information(gradients, td, probabilities, k, k if standardize else np.ones_like(k), padding, uninformed)
+    transposed = np.ascontiguousarray(np.swapaxes(gradients, 1, 2))
+    right = transposed if td is None else np.concatenate([transposed, td[:, :, None]], axis=2)
+    return _Information(gradients, td, probabilities, k, k if standardize else np.ones_like(k), padding, transposed,
+                        right, uninformed)
 
 
 def _criterion_of_designs(
