@@ -24,6 +24,7 @@ is the best of all allocations, enumerated.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -61,6 +62,7 @@ _SHARE_STEPS = 12  # Newton steps on the shares before the softmax coordinates t
 _INTERIOR = 1e-6  # a share this close (relative) to its lower bound may belong on it: softmax coordinates decide
 _LONGEST_STEP = 5.0  # in the softmax coordinates: a share changes at most e^5-fold in a step
 _STATIONARY = 1e-10  # largest derivative of the criterion in the softmax coordinates at the optimum
+_ROUNDING = 1e-14  # relative fall of the criterion that a Newton step may promise and still be rounding error
 
 
 @dataclass(frozen=True)
@@ -363,22 +365,31 @@ def optimal_design(
                             else candidates)
         labels = tuple(m.label for m in models)
     share = cohort / (cohort + old.sum())
+    offset = old / (cohort + old.sum())
 
     def allocation(w: FloatArray) -> FloatArray:
-        return share * w + old / (cohort + old.sum())
+        return share * w + offset
 
     if exact:
         return _exact_design(d, allocation, kind if user is None else None, info if user is None else None, user,
                              cohort, old, low, high, group_size, max_designs, labels, probs)
-    if user is None:
+    if user is None and not old.any():
+        def criterion_at(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+            return info.derivatives(w, kind)
+    elif user is None:
         def criterion_at(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
             value, gradient, hessian = info.derivatives(allocation(w), kind)
             return value, share * gradient, share * share * hessian
     else:
         def criterion_at(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
             return float(user(allocation(w), d)), np.full(d.size, np.nan), np.full((d.size, d.size), np.nan)
-    weights, converged, message = _minimise(criterion_at, low, high, user is None)
-    value = float(user(allocation(weights), d)) if user is not None else float(info.values(allocation(weights)[None], kind)[0])
+    weights, value_at, converged, message = _minimise(criterion_at, low, high, user is None)
+    if value_at is not None:
+        value = value_at
+    elif user is not None:
+        value = float(user(allocation(weights), d))
+    else:
+        value = float(info.values(allocation(weights)[None], kind)[0])
     return OptimalDesign(d, weights, kind if user is None else "user", value, None if n is None else cohort, old,
                          False, converged, message, labels, probs)
 
@@ -388,8 +399,9 @@ def _minimise(
     low: FloatArray,
     high: FloatArray,
     analytic: bool,
-) -> tuple[FloatArray, bool, str]:
-    """The shares (within the bounds, summing to 1) that minimise the criterion.
+) -> tuple[FloatArray, float | None, bool, str]:
+    """The shares (within the bounds, summing to 1) that minimise the criterion, and the criterion there where
+    the search has it as :func:`optimal_design` reports it (else None).
 
     Without upper bounds: Newton's method with the criterion's exact Hessian on the shares (within
     the simplex, each step keeping 1% of the distance to the lower bounds), which finds an optimum
@@ -423,28 +435,9 @@ def _minimise(
             # Newton on the shares themselves first: an optimum inside the simplex (where the criterion is
             # nearly quadratic) takes a few steps. Else the softmax coordinates, from equal shares (not from
             # where the first search stopped: shares it took near 0 would be slow to come back).
-            basis = np.linalg.qr(np.column_stack([np.ones(size), np.eye(size)[:, :-1]]))[0][:, 1:]
-            start = low + free / size
-
-            def on_shares(y: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-                value, g, h = criterion_at(start + basis @ y)
-                return value, basis.T @ g, basis.T @ h @ basis
-
-            def inside(y: FloatArray, step: FloatArray) -> float:
-                """The longest step keeping 1% of each share's distance to its lower bound; 0 (give up) where
-                that leaves a share within 0.1% of its bound: the optimum may lie on it."""
-                change = basis @ step
-                shrinking = change < 0
-                room = (start + basis @ y - low)[shrinking] / -change[shrinking]
-                if not room.size or room.min() >= 1.0:
-                    return 1.0
-                shares = start + basis @ (y + 0.99 * room.min() * step)
-                return 0.0 if np.min(shares - low) < 1e-3 * free else float(0.99 * room.min())
-
-            y, success, message = _newton(on_shares, np.zeros(size - 1), steps=_SHARE_STEPS, longest=inside)
-            w = start + basis @ y
+            w, value, success = _newton_on_shares(criterion_at, low, free)
             if success and np.all(w - low > _INTERIOR * free):
-                return w, True, "converged"
+                return w, value, True, "converged"
             z, success, message = _newton(in_z, np.zeros(size))
         else:
             result = optimize.minimize(lambda z: criterion_at(shares(z))[0], np.zeros(size), jac="3-point",
@@ -459,7 +452,7 @@ def _minimise(
         # The search may stop on precision loss at the optimum: converged where the shares are stationary.
         stationary = float(np.max(np.abs(soft * (gradient - soft @ gradient)))) < (1e-6 if analytic else 1e-5)
         converged = success or stationary
-        return w, converged, "converged" if converged else message
+        return w, None, converged, "converged" if converged else message
     start = low + free / (high.sum() - low.sum()) * (high - low)
     with warnings.catch_warnings():  # its quasi-Newton update skips steps that do not change the gradient, and says so
         warnings.filterwarnings("ignore", message="delta_grad == 0.0", category=UserWarning)
@@ -470,30 +463,86 @@ def _minimise(
             options={"gtol": 1e-12, "xtol": 1e-14, "maxiter": 5000},
         )
     w = np.clip(result.x, low, high)
-    return w / w.sum(), bool(result.success), str(result.message)
+    return w / w.sum(), None, bool(result.success), str(result.message)
+
+
+@functools.cache
+def _simplex_basis(size: int) -> FloatArray:
+    """An orthonormal basis (columns) of the directions in which shares of ``size`` doses keep their sum."""
+    basis = np.linalg.qr(np.column_stack([np.ones(size), np.eye(size)[:, :-1]]))[0][:, 1:]
+    basis.flags.writeable = False
+    return basis
+
+
+def _newton_on_shares(
+    criterion_at: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]], low: FloatArray, free: float
+) -> tuple[FloatArray, float, bool]:
+    """Newton's method on the shares from equal ones, at most ``_SHARE_STEPS`` steps (as :func:`_newton`, in
+    coordinates of the plane of the simplex), each step keeping 1% of each share's distance to its lower bound;
+    it gives up (unconverged) where that leaves a share within 0.1% of its bound: the optimum may lie on it.
+    Returns the shares, the criterion there and whether they are stationary (:func:`_negligible`)."""
+    basis = _simplex_basis(low.size)
+    w = low + free / low.size
+    value, g, h = criterion_at(w)
+    for _ in range(_SHARE_STEPS):
+        gradient = g @ basis
+        if np.max(np.abs(gradient)) < _STATIONARY:
+            return w, value, True
+        step = _newton_step(gradient, basis.T @ h @ basis)
+        change = basis @ step
+        shrinking = change < 0
+        room = (w - low)[shrinking] / -change[shrinking]
+        alpha = 1.0
+        if room.size and room.min() < 1.0:
+            alpha = 0.99 * float(room.min())
+            if np.min(w + alpha * change - low) < 1e-3 * free:
+                return w, value, False
+        slope = float(gradient @ step)
+        if _negligible(slope, value):
+            return w, value, True
+        while alpha > 1e-12:
+            trial = w + alpha * change
+            new_value, new_g, new_h = criterion_at(trial)
+            if new_value <= value + 1e-4 * alpha * slope:
+                break
+            alpha /= 2
+        else:
+            return w, value, False
+        w, value, g, h = trial, new_value, new_g, new_h
+    return w, value, False
+
+
+def _newton_step(gradient: FloatArray, hessian: FloatArray) -> FloatArray:
+    """The Newton step on the absolute eigenvalues of the Hessian (a descent direction where it is indefinite),
+    at most ``_LONGEST_STEP`` long in any coordinate."""
+    eigenvalues, vectors = np.linalg.eigh(hessian)
+    size = np.abs(eigenvalues)
+    step = -vectors @ ((vectors.T @ gradient) / np.maximum(size, 1e-10 * max(size.max(), 1e-300)))
+    step *= min(1.0, _LONGEST_STEP / np.max(np.abs(step)))
+    return step
+
+
+def _negligible(slope: float, value: float) -> bool:
+    """Whether a Newton step would lower the criterion by less than its rounding error: stationary to working
+    precision, where an ill-conditioned information matrix leaves the gradient above ``_STATIONARY``."""
+    return -slope < _ROUNDING * max(1.0, abs(value))
 
 
 def _newton(
     derivatives: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]],
     z: FloatArray,
     steps: int = 500,
-    longest: Callable[[FloatArray, FloatArray], float] | None = None,
 ) -> tuple[FloatArray, bool, str]:
-    """Minimise a smooth function by Newton steps on the absolute eigenvalues of its Hessian (a descent
-    direction where the Hessian is indefinite), at most ``_LONGEST_STEP`` long or the fraction
-    ``longest(z, step)`` (0: stop, unconverged), halved until the value falls enough (Armijo)."""
+    """Minimise a smooth function by :func:`_newton_step` steps, halved until the value falls enough (Armijo)."""
     value, gradient, hessian = derivatives(z)
     for _ in range(steps):
         if np.max(np.abs(gradient)) < _STATIONARY:
             return z, True, "converged"
-        eigenvalues, vectors = np.linalg.eigh(hessian)
-        size = np.abs(eigenvalues)
-        step = -vectors @ ((vectors.T @ gradient) / np.maximum(size, 1e-10 * max(size.max(), 1e-300)))
-        step *= min(1.0, _LONGEST_STEP / np.max(np.abs(step)))
+        step = _newton_step(gradient, hessian)
         slope = float(gradient @ step)
-        alpha = 1.0 if longest is None else longest(z, step)
-        if alpha == 0.0:
-            return z, False, "no step fits within the bounds"
+        if _negligible(slope, value):
+            return z, True, "converged"
+        alpha = 1.0
         while alpha > 1e-12:
             trial = z + alpha * step
             new_value, new_gradient, new_hessian = derivatives(trial)
