@@ -743,41 +743,38 @@ def _information(
                                                                       length=doses.size)
     if np.any(r <= 0):
         raise InputError(f"response_weights: must be positive, got {r.tolist()}")
-    counts = [len(get_shape(m.shape).parameter_names()) for m in models]
+    shapes = [get_shape(m.shape) for m in models]
+    counts = [len(shape.parameter_names()) for shape in shapes]
     if criterion != "TD" and max(counts) > doses.size:
         raise InputError(f"doses: a D-optimal design needs at least as many doses as parameters ({max(counts)}), "
                          f"got {doses.size}")
-    targets: list[FloatArray | None] = [None] * len(models)
+    parameters = [np.array(list(m.parameters.values()), dtype=float) for m in models]
+    targets = np.full(len(models), np.nan)
     if criterion != "D":
         if delta is None:
             raise InputError(f"delta: the {criterion} criterion needs the target effect delta of the TD")
         direction = candidates.direction if isinstance(candidates, Candidates) else None
         check_delta(delta, direction)
-        missing = []
-        for i, m in enumerate(models):
-            target = curve_target_dose(m.shape, list(m.parameters.values()), delta, doses=doses, constant=m.constant)
-            if np.isnan(target.dose) or target.dose > doses[-1]:
-                missing.append(m.label)
-            else:
-                shape = get_shape(m.shape)
-                targets[i] = gradient_at_target_dose(shape, np.array(list(m.parameters.values()), dtype=float),
-                                                     target.dose, m.constant)
+        targets = np.array([curve_target_dose(m.shape, p, delta, doses=doses, constant=m.constant).dose
+                            for m, p in zip(models, parameters, strict=True)])
+        missing = [m.label for m, t in zip(models, targets, strict=True) if np.isnan(t) or t > doses[-1]]
         if missing:
             raise InputError(f"delta: the target dose for an effect of {delta:g} does not lie within the doses "
                              f"(up to {doses[-1]:g}) for model(s) {', '.join(missing)}")
     width = max(counts)
     gradients = np.zeros((len(models), doses.size, width))
-    for i, m in enumerate(models):
-        gradients[i, :, :counts[i]] = get_shape(m.shape).gradient(doses, list(m.parameters.values()), m.constant)
+    td = None if criterion == "D" else np.zeros((len(models), width))
+    for i, (m, shape) in enumerate(zip(models, shapes, strict=True)):
+        # One evaluation at the doses, and for the TD gradient at the TD and at placebo.
+        at = doses if td is None else np.concatenate([doses, [targets[i], 0.0]])
+        gradient = shape.gradient(at, parameters[i], m.constant)
+        gradients[i, :, :counts[i]] = gradient[:doses.size]
+        if td is not None:
+            td[i, :counts[i]] = gradient_at_target_dose(shape, parameters[i], targets[i], m.constant, gradient[doses.size:])
     gradients *= np.sqrt(r)[None, :, None]
     if not np.all(np.isfinite(gradients)):
         bad = [m.label for m, g in zip(models, gradients, strict=True) if not np.all(np.isfinite(g))]
         raise InputError(f"doses: the gradient of model(s) {bad} is not finite at doses {doses.tolist()}")
-    td = None
-    if criterion != "D":
-        td = np.zeros((len(models), width))
-        for i, b in enumerate(targets):
-            td[i, :counts[i]] = b
     k = np.array(counts, dtype=float)
     padding = (np.arange(width)[None, :] >= k[:, None])[:, :, None] * np.eye(width)
     uninformed = k.astype(np.int64) - np.linalg.matrix_rank(gradients)

@@ -216,9 +216,14 @@ def target_dose_gradient(
 
 
 def gradient_at_target_dose(
-    model: Shape, parameters: FloatArray, dose: float, constant: float | ArrayLike | None = None
+    model: Shape,
+    parameters: FloatArray,
+    dose: float,
+    constant: float | ArrayLike | None = None,
+    gradients: FloatArray | None = None,
 ) -> FloatArray:
-    """:func:`target_dose_gradient` given the target dose ``dose`` of the curve (checked parameters and constant).
+    """:func:`target_dose_gradient` given the target dose ``dose`` of the curve (checked parameters and constant),
+    and optionally ``gradients``, the rows of the mean's gradient at ``dose`` and at 0 if the caller has them.
 
     Examples
     --------
@@ -227,7 +232,7 @@ def gradient_at_target_dose(
     [0.0, -5000.0]
     """
     at = np.array([dose, 0.0])
-    gradient = model.gradient(at, parameters, constant)
+    gradient = model.gradient(at, parameters, constant) if gradients is None else gradients
     return (gradient[1] - gradient[0]) / model.dose_slope(at[:1], parameters, constant)[0] + 0.0  # + 0.0: no -0
 
 
