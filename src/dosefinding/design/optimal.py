@@ -38,7 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
 from dosefinding.errors import InputError
-from dosefinding.mod.target_doses import check_delta, curve_target_dose, gradient_at_target_dose
+from dosefinding.mod.target_doses import check_delta, continuous_target_dose, gradient_at_target_dose
 from dosefinding.shapes.candidates import CandidateModel, Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
@@ -749,14 +749,19 @@ def _information(
         raise InputError(f"doses: a D-optimal design needs at least as many doses as parameters ({max(counts)}), "
                          f"got {doses.size}")
     parameters = [np.array(list(m.parameters.values()), dtype=float) for m in models]
+    wrong = [f"{m.label} ({p.size}, not {k})" for m, p, k in zip(models, parameters, counts, strict=True) if p.size != k]
+    if wrong:
+        raise InputError(f"candidates: wrong number of parameters for model(s) {', '.join(wrong)}")
     targets = np.full(len(models), np.nan)
     if criterion != "D":
         if delta is None:
             raise InputError(f"delta: the {criterion} criterion needs the target effect delta of the TD")
         direction = candidates.direction if isinstance(candidates, Candidates) else None
         check_delta(delta, direction)
-        targets = np.array([curve_target_dose(m.shape, p, delta, doses=doses, constant=m.constant).dose
-                            for m, p in zip(models, parameters, strict=True)])
+        if doses[0] != 0:
+            raise InputError(f"doses: the {criterion} criterion needs placebo (dose 0), got {doses.tolist()}")
+        targets = np.array([continuous_target_dose(shape, p, delta, m.constant)[0]
+                            for m, shape, p in zip(models, shapes, parameters, strict=True)])
         missing = [m.label for m, t in zip(models, targets, strict=True) if np.isnan(t) or t > doses[-1]]
         if missing:
             raise InputError(f"delta: the target dose for an effect of {delta:g} does not lie within the doses "
