@@ -211,7 +211,7 @@ def target_dose_gradient(
 
 
 def continuous_target_dose(
-    model: Shape, parameters: FloatArray, delta: float, constant: float | FloatArray | None = None
+    model: Shape, parameters: FloatArray, delta: float, constant: float | ArrayLike | None = None
 ) -> tuple[float, str]:
     """The continuous TD of a checked curve (:func:`curve_target_dose` without the checks and the doses), or NaN
     and why (the reason may hold ``{delta}`` for the signed target).
@@ -227,7 +227,7 @@ def continuous_target_dose(
     # As R: flip a decreasing curve so that the target effect is positive.
     linear, nonlinear = model.split(parameters)
     curve = np.concatenate([-linear, nonlinear]) if decreasing else parameters
-    return _continuous_target_dose(model, curve, abs(float(delta)), constant, decreasing=decreasing)
+    return _continuous_target_dose(model, curve, abs(float(delta)), model._constant(constant), decreasing=decreasing)
 
 
 def gradient_at_target_dose(
