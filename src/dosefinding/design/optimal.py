@@ -486,7 +486,7 @@ def _newton_on_shares(
     value, g, h = criterion_at(w)
     for _ in range(_SHARE_STEPS):
         gradient = g @ basis
-        if np.max(np.abs(gradient)) < _STATIONARY:
+        if np.abs(gradient).max() < _STATIONARY:
             return w, value, True
         step = _newton_step(gradient, basis.T @ h @ basis)
         change = basis @ step
@@ -495,7 +495,7 @@ def _newton_on_shares(
         alpha = 1.0
         if room.size and room.min() < 1.0:
             alpha = 0.99 * float(room.min())
-            if np.min(w + alpha * change - low) < 1e-3 * free:
+            if (w + alpha * change - low).min() < 1e-3 * free:
                 return w, value, False
         slope = float(gradient @ step)
         if _negligible(slope, value):
@@ -518,7 +518,7 @@ def _newton_step(gradient: FloatArray, hessian: FloatArray) -> FloatArray:
     eigenvalues, vectors = np.linalg.eigh(hessian)
     size = np.abs(eigenvalues)
     step = -vectors @ ((vectors.T @ gradient) / np.maximum(size, 1e-10 * max(size.max(), 1e-300)))
-    step *= min(1.0, _LONGEST_STEP / np.max(np.abs(step)))
+    step *= min(1.0, _LONGEST_STEP / np.abs(step).max())
     return step
 
 
