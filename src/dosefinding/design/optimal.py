@@ -16,8 +16,9 @@ response at dose ``i`` (the inverse of its relative variance). With model probab
 * ``"D&TD"``: ``sum_m p_m (-0.5 log det M_m / k_m + 0.5 log(b_m' M_m^- b_m))``.
 * a function ``criterion(allocation, doses) -> float`` of your own.
 
-A continuous design (the shares; any dose grid) is found by sequential quadratic programming
-(SLSQP) with the criterion's analytic gradient, within lower and upper bounds on the shares.
+A continuous design (the shares; any dose grid) is found by Newton's method with the criterion's
+exact gradient and Hessian: on the shares, then, where a share belongs on its lower bound, in
+softmax coordinates; with upper bounds on the shares, by a trust-region interior-point method.
 An exact design (``exact=True``, integer numbers of patients out of ``n``, optionally in groups)
 is the best of all allocations, enumerated.
 """
@@ -500,15 +501,10 @@ def _newton_on_shares(
         slope = float(gradient @ step)
         if _negligible(slope, value):
             return w, value, True
-        while alpha > 1e-12:
-            trial = w + alpha * change
-            new_value, new_g, new_h = criterion_at(trial)
-            if new_value <= value + 1e-4 * alpha * slope:
-                break
-            alpha /= 2
-        else:
+        accepted = _line_search(criterion_at, w, change, alpha, value, slope)
+        if accepted is None:
             return w, value, False
-        w, value, g, h = trial, new_value, new_g, new_h
+        w, value, g, h = accepted
     return w, value, False
 
 
@@ -533,7 +529,7 @@ def _newton(
     z: FloatArray,
     steps: int = 500,
 ) -> tuple[FloatArray, bool, str]:
-    """Minimise a smooth function by :func:`_newton_step` steps, halved until the value falls enough (Armijo)."""
+    """Minimise a smooth function by :func:`_newton_step` steps and :func:`_line_search`."""
     value, gradient, hessian = derivatives(z)
     for _ in range(steps):
         if np.max(np.abs(gradient)) < _STATIONARY:
@@ -542,17 +538,30 @@ def _newton(
         slope = float(gradient @ step)
         if _negligible(slope, value):
             return z, True, "converged"
-        alpha = 1.0
-        while alpha > 1e-12:
-            trial = z + alpha * step
-            new_value, new_gradient, new_hessian = derivatives(trial)
-            if new_value <= value + 1e-4 * alpha * slope:
-                break
-            alpha /= 2
-        else:
+        accepted = _line_search(derivatives, z, step, 1.0, value, slope)
+        if accepted is None:
             return z, False, "the line search found no lower criterion"
-        z, value, gradient, hessian = trial, new_value, new_gradient, new_hessian
+        z, value, gradient, hessian = accepted
     return z, False, f"no convergence in {steps} Newton steps"
+
+
+def _line_search(
+    derivatives: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]],
+    x: FloatArray,
+    direction: FloatArray,
+    alpha: float,
+    value: float,
+    slope: float,
+) -> tuple[FloatArray, float, FloatArray, FloatArray] | None:
+    """The point ``x + alpha direction``, ``alpha`` halved until the value falls by 1e-4 of what the slope
+    promises (Armijo), with the value, gradient and Hessian there; None if no step above 1e-12 does."""
+    while alpha > 1e-12:
+        trial = x + alpha * direction
+        new_value, new_gradient, new_hessian = derivatives(trial)
+        if new_value <= value + 1e-4 * alpha * slope:
+            return trial, new_value, new_gradient, new_hessian
+        alpha /= 2
+    return None
 
 
 def design_criterion(
