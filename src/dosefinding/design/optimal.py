@@ -16,14 +16,16 @@ response at dose ``i`` (the inverse of its relative variance). With model probab
 * ``"D&TD"``: ``sum_m p_m (-0.5 log det M_m / k_m + 0.5 log(b_m' M_m^- b_m))``.
 * a function ``criterion(allocation, doses) -> float`` of your own.
 
-A continuous design (the shares; any dose grid) is found by sequential quadratic programming
-(SLSQP) with the criterion's analytic gradient, within lower and upper bounds on the shares.
+A continuous design (the shares; any dose grid) is found by Newton's method with the criterion's
+exact gradient and Hessian: on the shares, then, where a share belongs on its lower bound, in
+softmax coordinates; with upper bounds on the shares, by a trust-region interior-point method.
 An exact design (``exact=True``, integer numbers of patients out of ``n``, optionally in groups)
 is the best of all allocations, enumerated.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -37,7 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
 from dosefinding.errors import InputError
-from dosefinding.mod.target_doses import check_delta, curve_target_dose, gradient_at_target_dose
+from dosefinding.mod.target_doses import check_delta, continuous_target_dose, gradient_at_target_dose
 from dosefinding.shapes.candidates import CandidateModel, Candidates
 from dosefinding.shapes.library import get_shape
 from dosefinding.summary import Summary, SummaryDisplay, SummaryTable, short_repr
@@ -61,6 +63,7 @@ _SHARE_STEPS = 12  # Newton steps on the shares before the softmax coordinates t
 _INTERIOR = 1e-6  # a share this close (relative) to its lower bound may belong on it: softmax coordinates decide
 _LONGEST_STEP = 5.0  # in the softmax coordinates: a share changes at most e^5-fold in a step
 _STATIONARY = 1e-10  # largest derivative of the criterion in the softmax coordinates at the optimum
+_ROUNDING = 1e-14  # relative fall of the criterion that a Newton step may promise and still be rounding error
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ class _Information:
     k: FloatArray  # parameters per model (m,)
     scale: FloatArray  # divisor of the log-determinant (k, or 1 unstandardized)
     padding: FloatArray  # (m, P, P): 1 on the padded diagonal
+    transposed: FloatArray  # (m, P, n_doses): the gradients transposed
+    right: FloatArray  # (m, P, n_doses + 1): the gradients transposed, then the TD gradients (without: n_doses)
     uninformed: NDArray[np.int64]  # (m,): k minus the rank of the model's gradients over all the doses
 
     def _decompose(
@@ -209,39 +214,30 @@ class _Information:
             total = np.where(support.sum(axis=-1) < needed, np.inf, total)
         return total
 
-    def _root_projections(self, allocation: FloatArray) -> tuple[FloatArray, FloatArray | None, FloatArray]:
-        """With ``M^- = R R'`` (every informed eigenvalue of each model's information kept): ``G R`` (``(m, d, P)``),
-        ``R' b`` (``(m, P)``, the TD gradients; None without) and ``log det`` of the informed part of ``M``.
+    def _gram(self, allocation: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """With ``M^- = R R'`` (every informed eigenvalue of each model's information kept) and ``X = R' [G' b]``:
+        the Gram matrix ``X' X`` (``(m, d + 1, d + 1)``: ``G M^- G'``, then ``G M^- b`` and ``b' M^- b`` in the last
+        column; ``(m, d, d)`` without TD gradients) and ``log det`` of the informed part of ``M``.
 
         Where every model's doses inform all its parameters ``M`` is positive definite: ``R = L^-T`` of its
-        Cholesky factor ``L``, one batched factorisation and solve; otherwise (or if it fails) by eigenvalues.
+        Cholesky factor ``L`` (the padded diagonal set to 1, which leaves the model's block of ``L`` as it is),
+        one batched factorisation and solve; otherwise (or if it fails) by eigenvalues.
         """
         if not self.uninformed.any():
-            info = (np.swapaxes(self.gradients, 1, 2) * allocation) @ self.gradients
-            fill = np.einsum("...ii->...", info) / self.k
-            info += fill[:, None, None] * self.padding
             try:
-                lower = np.linalg.cholesky(info)
+                lower = np.linalg.cholesky((self.transposed * allocation) @ self.gradients + self.padding)
             except np.linalg.LinAlgError:
                 pass
             else:
-                right = np.swapaxes(self.gradients, 1, 2)
-                if self.td_gradients is not None:
-                    right = np.concatenate([right, self.td_gradients[:, :, None]], axis=2)
-                solved = np.linalg.solve(lower, right)  # L^-1 [G' b]
-                with np.errstate(divide="ignore"):
-                    log_det = 2 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=-1) - (
-                        (self.gradients.shape[2] - self.k) * np.log(fill))
-                if self.td_gradients is None:
-                    return np.swapaxes(solved, 1, 2), None, log_det
-                return np.swapaxes(solved[:, :, :-1], 1, 2), solved[:, :, -1], log_det
+                solved = np.linalg.solve(lower, self.right)  # L^-1 [G' b]
+                log_det = 2 * np.log(np.diagonal(lower, axis1=1, axis2=2)).sum(axis=-1)
+                return np.swapaxes(solved, 1, 2) @ solved, log_det
         s, vectors, kept, log_fill = self._decompose(allocation, cutoff=None)
         inverse_s = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
-        root = vectors * np.sqrt(inverse_s)[:, None, :]
+        projected = np.swapaxes(vectors * np.sqrt(inverse_s)[:, None, :], 1, 2) @ self.right
         with np.errstate(divide="ignore"):
             log_det = np.log(s).sum(axis=-1) - log_fill
-        rb = None if self.td_gradients is None else np.einsum("mij,mi->mj", root, self.td_gradients)
-        return self.gradients @ root, rb, log_det
+        return np.swapaxes(projected, 1, 2) @ projected, log_det
 
     def derivatives(self, allocation: FloatArray, criterion: DesignCriterion) -> tuple[float, FloatArray, FloatArray]:
         """The criterion at one allocation, its gradient and its Hessian in the shares.
@@ -251,29 +247,29 @@ class _Information:
         ``2 c_i c_j L_ij / v - c_i^2 c_j^2 / v^2``. Every eigenvalue of ``M`` that the doses inform is kept,
         so the criterion grows without bound as a design nears one that cannot estimate a model or its TD.
         """
-        projected, rb, log_det = self._root_projections(allocation)
-        leverage = projected @ np.swapaxes(projected, -1, -2)  # L (m, d, d)
+        gram, log_det = self._gram(allocation)
+        size = allocation.size
+        leverage = gram[:, :size, :size]  # L (m, d, d)
         weight = 0.5 if criterion == "D&TD" else 1.0
         value = 0.0
-        gradient = np.zeros(allocation.size)
+        gradient = np.zeros(size)
         curvature = np.zeros_like(leverage)  # per model, the Hessian's terms that multiply L elementwise
-        hessian = np.zeros((allocation.size, allocation.size))
+        hessian = np.zeros((size, size))
         if criterion in ("D", "D&TD"):
             factor = weight * self.probabilities / self.scale
             value -= float(factor @ log_det)
-            gradient -= factor @ np.einsum("mii->mi", leverage)
+            gradient -= factor @ np.diagonal(leverage, axis1=1, axis2=2)
             curvature += factor[:, None, None] * leverage
         if criterion in ("TD", "D&TD"):
-            assert rb is not None
-            variance = np.einsum("mj,mj->m", rb, rb)
-            u = np.einsum("mdj,mj->md", projected, rb) / np.sqrt(variance)[:, None]  # c_i / sqrt(v)
+            variance = gram[:, size, size]
+            u = gram[:, :size, size] / np.sqrt(variance)[:, None]  # c_i / sqrt(v)
             c2 = u * u
             factor = weight * self.probabilities
             value += float(factor @ np.log(variance))
             gradient -= factor @ c2
             curvature += (2.0 * factor)[:, None, None] * (u[:, :, None] * u[:, None, :])
             hessian -= (c2.T * factor) @ c2
-        hessian += np.einsum("mij,mij->ij", curvature, leverage)
+        hessian += (curvature * leverage).sum(axis=0)
         return value, gradient, hessian
 
 
@@ -370,22 +366,31 @@ def optimal_design(
                             else candidates)
         labels = tuple(m.label for m in models)
     share = cohort / (cohort + old.sum())
+    offset = old / (cohort + old.sum())
 
     def allocation(w: FloatArray) -> FloatArray:
-        return share * w + old / (cohort + old.sum())
+        return share * w + offset
 
     if exact:
         return _exact_design(d, allocation, kind if user is None else None, info if user is None else None, user,
                              cohort, old, low, high, group_size, max_designs, labels, probs)
-    if user is None:
+    if user is None and not old.any():
+        def criterion_at(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+            return info.derivatives(w, kind)
+    elif user is None:
         def criterion_at(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
             value, gradient, hessian = info.derivatives(allocation(w), kind)
             return value, share * gradient, share * share * hessian
     else:
         def criterion_at(w: FloatArray) -> tuple[float, FloatArray, FloatArray]:
             return float(user(allocation(w), d)), np.full(d.size, np.nan), np.full((d.size, d.size), np.nan)
-    weights, converged, message = _minimise(criterion_at, low, high, user is None)
-    value = float(user(allocation(weights), d)) if user is not None else float(info.values(allocation(weights)[None], kind)[0])
+    weights, value_at, converged, message = _minimise(criterion_at, low, high, user is None)
+    if value_at is not None:
+        value = value_at
+    elif user is not None:
+        value = float(user(allocation(weights), d))
+    else:
+        value = float(info.values(allocation(weights)[None], kind)[0])
     return OptimalDesign(d, weights, kind if user is None else "user", value, None if n is None else cohort, old,
                          False, converged, message, labels, probs)
 
@@ -395,8 +400,9 @@ def _minimise(
     low: FloatArray,
     high: FloatArray,
     analytic: bool,
-) -> tuple[FloatArray, bool, str]:
-    """The shares (within the bounds, summing to 1) that minimise the criterion.
+) -> tuple[FloatArray, float | None, bool, str]:
+    """The shares (within the bounds, summing to 1) that minimise the criterion, and the criterion there where
+    the search has it as :func:`optimal_design` reports it (else None).
 
     Without upper bounds: Newton's method with the criterion's exact Hessian on the shares (within
     the simplex, each step keeping 1% of the distance to the lower bounds), which finds an optimum
@@ -430,28 +436,9 @@ def _minimise(
             # Newton on the shares themselves first: an optimum inside the simplex (where the criterion is
             # nearly quadratic) takes a few steps. Else the softmax coordinates, from equal shares (not from
             # where the first search stopped: shares it took near 0 would be slow to come back).
-            basis = np.linalg.qr(np.column_stack([np.ones(size), np.eye(size)[:, :-1]]))[0][:, 1:]
-            start = low + free / size
-
-            def on_shares(y: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-                value, g, h = criterion_at(start + basis @ y)
-                return value, basis.T @ g, basis.T @ h @ basis
-
-            def inside(y: FloatArray, step: FloatArray) -> float:
-                """The longest step keeping 1% of each share's distance to its lower bound; 0 (give up) where
-                that leaves a share within 0.1% of its bound: the optimum may lie on it."""
-                change = basis @ step
-                shrinking = change < 0
-                room = (start + basis @ y - low)[shrinking] / -change[shrinking]
-                if not room.size or room.min() >= 1.0:
-                    return 1.0
-                shares = start + basis @ (y + 0.99 * room.min() * step)
-                return 0.0 if np.min(shares - low) < 1e-3 * free else float(0.99 * room.min())
-
-            y, success, message = _newton(on_shares, np.zeros(size - 1), steps=_SHARE_STEPS, longest=inside)
-            w = start + basis @ y
+            w, value, success = _newton_on_shares(criterion_at, low, free)
             if success and np.all(w - low > _INTERIOR * free):
-                return w, True, "converged"
+                return w, value, True, "converged"
             z, success, message = _newton(in_z, np.zeros(size))
         else:
             result = optimize.minimize(lambda z: criterion_at(shares(z))[0], np.zeros(size), jac="3-point",
@@ -466,7 +453,7 @@ def _minimise(
         # The search may stop on precision loss at the optimum: converged where the shares are stationary.
         stationary = float(np.max(np.abs(soft * (gradient - soft @ gradient)))) < (1e-6 if analytic else 1e-5)
         converged = success or stationary
-        return w, converged, "converged" if converged else message
+        return w, None, converged, "converged" if converged else message
     start = low + free / (high.sum() - low.sum()) * (high - low)
     with warnings.catch_warnings():  # its quasi-Newton update skips steps that do not change the gradient, and says so
         warnings.filterwarnings("ignore", message="delta_grad == 0.0", category=UserWarning)
@@ -477,40 +464,104 @@ def _minimise(
             options={"gtol": 1e-12, "xtol": 1e-14, "maxiter": 5000},
         )
     w = np.clip(result.x, low, high)
-    return w / w.sum(), bool(result.success), str(result.message)
+    return w / w.sum(), None, bool(result.success), str(result.message)
+
+
+@functools.cache
+def _simplex_basis(size: int) -> FloatArray:
+    """An orthonormal basis (columns) of the directions in which shares of ``size`` doses keep their sum."""
+    basis = np.linalg.qr(np.column_stack([np.ones(size), np.eye(size)[:, :-1]]))[0][:, 1:]
+    basis.flags.writeable = False
+    return basis
+
+
+def _newton_on_shares(
+    criterion_at: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]], low: FloatArray, free: float
+) -> tuple[FloatArray, float, bool]:
+    """Newton's method on the shares from equal ones, at most ``_SHARE_STEPS`` steps (as :func:`_newton`, in
+    coordinates of the plane of the simplex), each step keeping 1% of each share's distance to its lower bound;
+    it gives up (unconverged) where that leaves a share within 0.1% of its bound: the optimum may lie on it.
+    Returns the shares, the criterion there and whether they are stationary (:func:`_negligible`)."""
+    basis = _simplex_basis(low.size)
+    w = low + free / low.size
+    value, g, h = criterion_at(w)
+    for _ in range(_SHARE_STEPS):
+        gradient = g @ basis
+        if np.abs(gradient).max() < _STATIONARY:
+            return w, value, True
+        step = _newton_step(gradient, basis.T @ h @ basis)
+        change = basis @ step
+        shrinking = change < 0
+        room = (w - low)[shrinking] / -change[shrinking]
+        alpha = 1.0
+        if room.size and room.min() < 1.0:
+            alpha = 0.99 * float(room.min())
+            if (w + alpha * change - low).min() < 1e-3 * free:
+                return w, value, False
+        slope = float(gradient @ step)
+        if _negligible(slope, value):
+            return w, value, True
+        accepted = _line_search(criterion_at, w, change, alpha, value, slope)
+        if accepted is None:
+            return w, value, False
+        w, value, g, h = accepted
+    return w, value, False
+
+
+def _newton_step(gradient: FloatArray, hessian: FloatArray) -> FloatArray:
+    """The Newton step on the absolute eigenvalues of the Hessian (a descent direction where it is indefinite),
+    at most ``_LONGEST_STEP`` long in any coordinate."""
+    eigenvalues, vectors = np.linalg.eigh(hessian)
+    size = np.abs(eigenvalues)
+    step = -vectors @ ((vectors.T @ gradient) / np.maximum(size, 1e-10 * max(size.max(), 1e-300)))
+    step *= min(1.0, _LONGEST_STEP / np.abs(step).max())
+    return step
+
+
+def _negligible(slope: float, value: float) -> bool:
+    """Whether a Newton step would lower the criterion by less than its rounding error: stationary to working
+    precision, where an ill-conditioned information matrix leaves the gradient above ``_STATIONARY``."""
+    return -slope < _ROUNDING * max(1.0, abs(value))
 
 
 def _newton(
     derivatives: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]],
     z: FloatArray,
     steps: int = 500,
-    longest: Callable[[FloatArray, FloatArray], float] | None = None,
 ) -> tuple[FloatArray, bool, str]:
-    """Minimise a smooth function by Newton steps on the absolute eigenvalues of its Hessian (a descent
-    direction where the Hessian is indefinite), at most ``_LONGEST_STEP`` long or the fraction
-    ``longest(z, step)`` (0: stop, unconverged), halved until the value falls enough (Armijo)."""
+    """Minimise a smooth function by :func:`_newton_step` steps and :func:`_line_search`."""
     value, gradient, hessian = derivatives(z)
     for _ in range(steps):
         if np.max(np.abs(gradient)) < _STATIONARY:
             return z, True, "converged"
-        eigenvalues, vectors = np.linalg.eigh(hessian)
-        size = np.abs(eigenvalues)
-        step = -vectors @ ((vectors.T @ gradient) / np.maximum(size, 1e-10 * max(size.max(), 1e-300)))
-        step *= min(1.0, _LONGEST_STEP / np.max(np.abs(step)))
+        step = _newton_step(gradient, hessian)
         slope = float(gradient @ step)
-        alpha = 1.0 if longest is None else longest(z, step)
-        if alpha == 0.0:
-            return z, False, "no step fits within the bounds"
-        while alpha > 1e-12:
-            trial = z + alpha * step
-            new_value, new_gradient, new_hessian = derivatives(trial)
-            if new_value <= value + 1e-4 * alpha * slope:
-                break
-            alpha /= 2
-        else:
+        if _negligible(slope, value):
+            return z, True, "converged"
+        accepted = _line_search(derivatives, z, step, 1.0, value, slope)
+        if accepted is None:
             return z, False, "the line search found no lower criterion"
-        z, value, gradient, hessian = trial, new_value, new_gradient, new_hessian
+        z, value, gradient, hessian = accepted
     return z, False, f"no convergence in {steps} Newton steps"
+
+
+def _line_search(
+    derivatives: Callable[[FloatArray], tuple[float, FloatArray, FloatArray]],
+    x: FloatArray,
+    direction: FloatArray,
+    alpha: float,
+    value: float,
+    slope: float,
+) -> tuple[FloatArray, float, FloatArray, FloatArray] | None:
+    """The point ``x + alpha direction``, ``alpha`` halved until the value falls by 1e-4 of what the slope
+    promises (Armijo), with the value, gradient and Hessian there; None if no step above 1e-12 does."""
+    while alpha > 1e-12:
+        trial = x + alpha * direction
+        new_value, new_gradient, new_hessian = derivatives(trial)
+        if new_value <= value + 1e-4 * alpha * slope:
+            return trial, new_value, new_gradient, new_hessian
+        alpha /= 2
+    return None
 
 
 def design_criterion(
@@ -701,45 +752,50 @@ def _information(
                                                                       length=doses.size)
     if np.any(r <= 0):
         raise InputError(f"response_weights: must be positive, got {r.tolist()}")
-    counts = [len(get_shape(m.shape).parameter_names()) for m in models]
+    shapes = [get_shape(m.shape) for m in models]
+    counts = [len(shape.parameter_names()) for shape in shapes]
     if criterion != "TD" and max(counts) > doses.size:
         raise InputError(f"doses: a D-optimal design needs at least as many doses as parameters ({max(counts)}), "
                          f"got {doses.size}")
-    targets: list[FloatArray | None] = [None] * len(models)
+    parameters = [np.array(list(m.parameters.values()), dtype=float) for m in models]
+    wrong = [f"{m.label} ({p.size}, not {k})" for m, p, k in zip(models, parameters, counts, strict=True) if p.size != k]
+    if wrong:
+        raise InputError(f"candidates: wrong number of parameters for model(s) {', '.join(wrong)}")
+    targets = np.full(len(models), np.nan)
     if criterion != "D":
         if delta is None:
             raise InputError(f"delta: the {criterion} criterion needs the target effect delta of the TD")
         direction = candidates.direction if isinstance(candidates, Candidates) else None
         check_delta(delta, direction)
-        missing = []
-        for i, m in enumerate(models):
-            target = curve_target_dose(m.shape, list(m.parameters.values()), delta, doses=doses, constant=m.constant)
-            if np.isnan(target.dose) or target.dose > doses[-1]:
-                missing.append(m.label)
-            else:
-                shape = get_shape(m.shape)
-                targets[i] = gradient_at_target_dose(shape, np.array(list(m.parameters.values()), dtype=float),
-                                                     target.dose, m.constant)
+        if doses[0] != 0:
+            raise InputError(f"doses: the {criterion} criterion needs placebo (dose 0), got {doses.tolist()}")
+        targets = np.array([continuous_target_dose(shape, p, delta, m.constant)[0]
+                            for m, shape, p in zip(models, shapes, parameters, strict=True)])
+        missing = [m.label for m, t in zip(models, targets, strict=True) if np.isnan(t) or t > doses[-1]]
         if missing:
             raise InputError(f"delta: the target dose for an effect of {delta:g} does not lie within the doses "
                              f"(up to {doses[-1]:g}) for model(s) {', '.join(missing)}")
     width = max(counts)
     gradients = np.zeros((len(models), doses.size, width))
-    for i, m in enumerate(models):
-        gradients[i, :, :counts[i]] = get_shape(m.shape).gradient(doses, list(m.parameters.values()), m.constant)
+    td = None if criterion == "D" else np.zeros((len(models), width))
+    for i, (m, shape) in enumerate(zip(models, shapes, strict=True)):
+        # One evaluation at the doses, and for the TD gradient at the TD and at placebo.
+        at = doses if td is None else np.concatenate([doses, [targets[i], 0.0]])
+        gradient = shape.gradient(at, parameters[i], m.constant)
+        gradients[i, :, :counts[i]] = gradient[:doses.size]
+        if td is not None:
+            td[i, :counts[i]] = gradient_at_target_dose(shape, parameters[i], targets[i], m.constant, gradient[doses.size:])
     gradients *= np.sqrt(r)[None, :, None]
     if not np.all(np.isfinite(gradients)):
         bad = [m.label for m, g in zip(models, gradients, strict=True) if not np.all(np.isfinite(g))]
         raise InputError(f"doses: the gradient of model(s) {bad} is not finite at doses {doses.tolist()}")
-    td = None
-    if criterion != "D":
-        td = np.zeros((len(models), width))
-        for i, b in enumerate(targets):
-            td[i, :counts[i]] = b
     k = np.array(counts, dtype=float)
     padding = (np.arange(width)[None, :] >= k[:, None])[:, :, None] * np.eye(width)
     uninformed = k.astype(np.int64) - np.linalg.matrix_rank(gradients)
-    return _Information(gradients, td, probabilities, k, k if standardize else np.ones_like(k), padding, uninformed)
+    transposed = np.ascontiguousarray(np.swapaxes(gradients, 1, 2))
+    right = transposed if td is None else np.concatenate([transposed, td[:, :, None]], axis=2)
+    return _Information(gradients, td, probabilities, k, k if standardize else np.ones_like(k), padding, transposed,
+                        right, uninformed)
 
 
 def _criterion_of_designs(

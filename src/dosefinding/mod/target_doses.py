@@ -29,6 +29,7 @@ __all__ = [
     "DoseKind",
     "check_delta",
     "check_dose_kind",
+    "continuous_target_dose",
     "curve_effective_dose",
     "curve_target_dose",
     "gradient_at_target_dose",
@@ -159,19 +160,17 @@ def curve_target_dose(
     model, pars, constant_value, design = _curve(shape, parameters, constant, doses)
     dose_kind = check_dose_kind(dose_kind)
     target_direction = check_delta(delta, direction)
-    # As R: flip a decreasing curve so that the target effect is positive.
-    linear, nonlinear = model.split(pars)
-    size = abs(float(delta))
-    if target_direction == "decreasing":
-        pars = np.concatenate([-linear, nonlinear])
     estimate = DoseEstimate(np.nan, "TD", dose_kind, float(delta))
     if dose_kind == "discrete":
-        response = model.response(design, pars, constant_value)
-        reached = response >= response[0] + size
+        # As R: flip a decreasing curve so that the target effect is positive.
+        linear, nonlinear = model.split(pars)
+        flipped = np.concatenate([-linear, nonlinear]) if target_direction == "decreasing" else pars
+        response = model.response(design, flipped, constant_value)
+        reached = response >= response[0] + abs(float(delta))
         if not reached.any():
             return _with(estimate, note=f"no dose of {_doses_text(design)} reaches an effect of {delta:g}")
         return _with(estimate, dose=float(design[np.argmax(reached)]))
-    dose, note = _continuous_target_dose(model, pars, size, constant_value, decreasing=target_direction == "decreasing")
+    dose, note = continuous_target_dose(model, pars, delta, constant_value)
     if np.isnan(dose):
         return _with(estimate, note=note.format(delta=f"{delta:g}"))
     if dose > design[-1]:
@@ -205,20 +204,41 @@ def target_dose_gradient(
     model, pars, constant_value, _ = _curve(shape, parameters, constant, [0.0])
     if model.name == "linint":
         raise InputError("shape: the linint TD has no derivative at its nodes; choose a smooth shape")
-    target_direction = check_delta(delta)
-    linear, nonlinear = model.split(pars)
-    curve = np.concatenate([-linear, nonlinear]) if target_direction == "decreasing" else pars
-    dose, note = _continuous_target_dose(model, curve, abs(float(delta)), constant_value,
-                                         decreasing=target_direction == "decreasing")
+    dose, note = continuous_target_dose(model, pars, delta, constant_value)
     if np.isnan(dose):
         raise InputError(f"delta: {note.format(delta=f'{delta:g}')}, so it has no target dose")
     return gradient_at_target_dose(model, pars, dose, constant_value)
 
 
+def continuous_target_dose(
+    model: Shape, parameters: FloatArray, delta: float, constant: float | ArrayLike | None = None
+) -> tuple[float, str]:
+    """The continuous TD of a checked curve (:func:`curve_target_dose` without the checks and the doses), or NaN
+    and why (the reason may hold ``{delta}`` for the signed target).
+
+    Examples
+    --------
+    >>> from dosefinding.shapes import get_shape
+    >>> continuous_target_dose(get_shape("emax"), np.array([0.0, -4.0, 40.0]), -2.0)
+    (40.0, '')
+    """
+    target_direction = check_delta(delta)
+    decreasing = target_direction == "decreasing"
+    # As R: flip a decreasing curve so that the target effect is positive.
+    linear, nonlinear = model.split(parameters)
+    curve = np.concatenate([-linear, nonlinear]) if decreasing else parameters
+    return _continuous_target_dose(model, curve, abs(float(delta)), model._constant(constant), decreasing=decreasing)
+
+
 def gradient_at_target_dose(
-    model: Shape, parameters: FloatArray, dose: float, constant: float | ArrayLike | None = None
+    model: Shape,
+    parameters: FloatArray,
+    dose: float,
+    constant: float | ArrayLike | None = None,
+    gradients: FloatArray | None = None,
 ) -> FloatArray:
-    """:func:`target_dose_gradient` given the target dose ``dose`` of the curve (checked parameters and constant).
+    """:func:`target_dose_gradient` given the target dose ``dose`` of the curve (checked parameters and constant),
+    and optionally ``gradients``, the rows of the mean's gradient at ``dose`` and at 0 if the caller has them.
 
     Examples
     --------
@@ -227,7 +247,7 @@ def gradient_at_target_dose(
     [0.0, -5000.0]
     """
     at = np.array([dose, 0.0])
-    gradient = model.gradient(at, parameters, constant)
+    gradient = model.gradient(at, parameters, constant) if gradients is None else gradients
     return (gradient[1] - gradient[0]) / model.dose_slope(at[:1], parameters, constant)[0] + 0.0  # + 0.0: no -0
 
 
