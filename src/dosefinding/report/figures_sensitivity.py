@@ -35,8 +35,8 @@ def tipping_curve(result: TippingPoint, *, title: str = "", xlabel: str = "Delta
     ...                     covariates=["BASVAL"])
     >>> tp = tipping_point(mmrm_draws(d), np.linspace(0, 8, 9), arm="DRUG", control="PLACEBO", shifted_arms=["DRUG"])
     >>> figure = tipping_curve(tp, title="HAMD17 at week 6")
-    >>> [axes.get_ylabel() for axes in figure.axes]
-    ['Difference to control (CI)', 'p-value']
+    >>> [axes.get_ylabel() for axes in figure.axes], figure.axes[1].get_lines()[0].get_label()
+    (['Difference to control (CI)', 'p-value'], 'Difference to control (level 0.05)')
     """
     from matplotlib.figure import Figure
 
@@ -47,9 +47,10 @@ def tipping_curve(result: TippingPoint, *, title: str = "", xlabel: str = "Delta
     top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     delta = curve["delta"].to_numpy(dtype=float)
     top.fill_between(delta, curve["lower"], curve["upper"], color="#9ecae1", alpha=0.6, linewidth=0)
-    top.plot(delta, curve["estimate"], color="#08519c", label=result.parameter)
+    contrast = ylabel.removesuffix(" (CI)")
+    top.plot(delta, curve["estimate"], color="#08519c", label=contrast)
     top.axhline(0.0, color="grey", linewidth=0.8)
-    bottom.plot(delta, curve["p_value"], color="#08519c", label=f"{result.parameter} (level {result.alpha:g})")
+    bottom.plot(delta, curve["p_value"], color="#08519c", label=f"{contrast} (level {result.alpha:g})")
     bottom.axhline(result.alpha, color="#08519c", linewidth=0.8, linestyle=":")
     if result.mcp_alpha is not None and "mcp_p_value" in curve:
         bottom.plot(delta, curve["mcp_p_value"], color="#a50f15", label=f"MCP-Mod (level {result.mcp_alpha:g})")
