@@ -17,12 +17,14 @@ import json
 from os import PathLike
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from dosefinding.errors import InputError
 from dosefinding.files import check_input_file, read_text_file
 
-__all__ = ["labels_path", "read_adam"]
+__all__ = ["flag_values", "labels_path", "read_adam"]
 
 _READERS = {".xpt": "xport", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _FORMATS = {"xport": "SAS transport (XPT)", "csv": "CSV (UTF-8)", "parquet": "Parquet"}
@@ -96,6 +98,33 @@ def read_adam(path: str | PathLike[str], *, uppercase: bool = True) -> pd.DataFr
     elif parameters:
         data.attrs["parameters"] = parameters
     return data
+
+
+FLAG_SET = frozenset({"Y", "1", "TRUE"})
+FLAG_UNSET = frozenset({"N", "0", "FALSE", ""})
+
+
+def flag_values(values: pd.Series, key: str, place: str) -> NDArray[np.bool_]:
+    """An ADaM flag as booleans: ``"Y"``, ``"y"``, 1 and true are set; ``"N"``, ``""``, 0, false and missing are
+    not; any other value is an :class:`InputError` naming ``key`` and ``place`` (e.g. ``"FASFL of adsl"``).
+
+    Examples
+    --------
+    >>> flag_values(pd.Series(["Y", " y", 1, True, "N", "", None, 0]), "populations", "FASFL of adsl").tolist()
+    [True, True, True, True, False, False, False, False]
+    >>> flag_values(pd.Series(["Y", "Yes"]), "populations", "FASFL of adsl")
+    Traceback (most recent call last):
+    ...
+    dosefinding.errors.InputError: populations: 'Yes' in FASFL of adsl is not a flag (Y/N, 1/0 or true/false)
+    """
+    text = values.map(lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                      else str(int(v)) if isinstance(v, (bool, np.bool_)) else
+                      str(int(v)) if isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0)
+                      else str(v).strip().upper())
+    bad = ~text.isin(FLAG_SET | FLAG_UNSET)
+    if bad.any():
+        raise InputError(f"{key}: {values[bad].iloc[0]!r} in {place} is not a flag (Y/N, 1/0 or true/false)")
+    return text.isin(FLAG_SET).to_numpy(dtype=bool)
 
 
 def labels_path(path: str | PathLike[str]) -> Path:

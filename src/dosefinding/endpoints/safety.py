@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dosefinding.adam import flag_values
 from dosefinding.errors import InputError
 from dosefinding.summary import short_repr
 
@@ -69,11 +70,6 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"{name}: missing column(s) {missing}")
-
-
-def _flag(values: pd.Series) -> np.ndarray:
-    """``True`` where a CDISC flag is ``"Y"`` (blank, ``"N"`` and missing are ``False``)."""
-    return values.astype("string").str.strip().str.upper().eq("Y").fillna(False).to_numpy(bool)
 
 
 def as_days(values: pd.Series, name: str) -> np.ndarray:
@@ -181,7 +177,7 @@ def safety_set(
             f"adae: USUBJID {adae['USUBJID'][unknown].iloc[0]!r} (and {int(unknown.sum()) - 1} more rows) not in adsl"
         )
 
-    included = adsl.loc[_flag(adsl[population])]
+    included = adsl.loc[flag_values(adsl[population], "population", f"{population} of adsl")]
     if included.empty:
         raise InputError(f"adsl: no subject has {population} == 'Y'")
     arm_values = included[arm].astype("string").str.strip()
@@ -216,7 +212,7 @@ def safety_set(
 
     events = adae.loc[adae["USUBJID"].isin(subjects["USUBJID"])]
     if teae is not None:
-        events = events.loc[_flag(events[teae])]
+        events = events.loc[flag_values(events[teae], "teae", f"{teae} of adae")]
     events = events.merge(subjects[["USUBJID", "ARM"]], on="USUBJID", how="left", validate="many_to_one")
     return SafetySet(
         subjects=subjects,

@@ -11,10 +11,9 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
-from dosefinding.adam import read_adam
+from dosefinding.adam import flag_values, read_adam
 from dosefinding.errors import DoseFindingWarning, InputError
 from dosefinding.progress import step
 from dosefinding.study.analysis_spec import AnalysisSpec, EndpointSpec
@@ -31,23 +30,20 @@ def need_columns(frame: pd.DataFrame, columns: Sequence[str], dataset: str, key:
 
 
 def flag(frame: pd.DataFrame, column: str) -> pd.Series:
-    """``column == "Y"`` (stripped; missing is False).
+    """ADSL population flag ``column`` as booleans (:func:`dosefinding.adam.flag_values`: ``"Y"``, ``"y"``, 1,
+    true; a value that is not a flag is an InputError).
 
     Examples
     --------
-    >>> flag(pd.DataFrame({"F": ["Y", " Y", "N", None]}), "F").tolist()
+    >>> flag(pd.DataFrame({"F": ["Y", " y", "N", None]}), "F").tolist()
     [True, True, False, False]
     """
-    return frame[column].astype("string").str.strip().eq("Y").fillna(False).astype(bool)
-
-
-_TRUE = {"Y", "1", "TRUE"}
-_FALSE = {"N", "0", "FALSE", ""}
+    return pd.Series(flag_values(frame[column], "populations", f"{column} of adsl"), index=frame.index)
 
 
 def read_flag(frame: pd.DataFrame, column: str, dataset: str, key: str) -> pd.Series:
-    """A flag column as booleans: ``"Y"``, ``"y"``, 1 and true are set; ``"N"``, ``"n"``, ``""``, 0, false and
-    missing are not; any other value is an :class:`InputError` naming ``key``, the column and the value.
+    """A flag column as booleans (:func:`dosefinding.adam.flag_values`), a value that is not a flag an
+    :class:`InputError` naming ``key``, the column and the value.
 
     Examples
     --------
@@ -58,16 +54,7 @@ def read_flag(frame: pd.DataFrame, column: str, dataset: str, key: str) -> pd.Se
     ...
     dosefinding.errors.InputError: events[0].flag: 'Yes' in F of adeff is not a flag (Y/N, 1/0 or true/false)
     """
-    values = frame[column]
-    text = values.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
-                      else str(int(v)) if isinstance(v, (bool, np.bool_)) else
-                      str(int(v)) if isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0)
-                      else str(v).strip().upper())
-    bad = ~text.isin(_TRUE | _FALSE)
-    if bad.any():
-        raise InputError(f"{key}: {values[bad].iloc[0]!r} in {column} of {dataset} is not a flag (Y/N, 1/0 or "
-                         "true/false)")
-    return text.isin(_TRUE).astype(bool)
+    return pd.Series(flag_values(frame[column], key, f"{column} of {dataset}"), index=frame.index)
 
 
 def _read(name: str, path: object) -> pd.DataFrame:
